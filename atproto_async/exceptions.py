@@ -1,0 +1,285 @@
+"""Every exception atproto-async raises on purpose.
+
+The tree::
+
+    AtprotoError                         base of everything raised on purpose
+    ├── XrpcError                        a non-2xx XRPC answer (status, error, message, headers)
+    │   ├── InvalidRequestError          400 (lexicon-declared errors are named in ``error``)
+    │   │   └── AuthenticationError      login / refresh failed or the session is unusable
+    │   ├── ForbiddenError               403
+    │   ├── NotFoundError                404
+    │   ├── PayloadTooLargeError         413
+    │   ├── ServerTimeoutError           408
+    │   ├── RateLimitError               429 (retry_after, reset_at)
+    │   ├── NotImplementedByServerError  501 (never retried)
+    │   └── ServerError                  other 5xx
+    ├── TransportError                   the network failed (no answer was read)
+    │   └── RequestTimeout               an attempt ran out of time
+    ├── DecodeError (ValueError)         bytes that are not what the protocol says
+    │   └── FrameDecodeError             a malformed event-stream frame
+    ├── StreamError                      an error frame (op -1) sent by a stream server
+    └── InvalidSyntaxError (ValueError)  an identifier that does not follow its spec
+
+``AuthenticationError`` is raised for 401 answers as well: it derives from
+``InvalidRequestError`` only so that ``except InvalidRequestError`` keeps catching the 400
+``ExpiredToken`` / ``InvalidToken`` family.
+
+Messages are built from the structured attributes, and never contain tokens or passwords.
+Spec: https://atproto.com/specs/xrpc#error-responses
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from types import MappingProxyType
+
+__all__ = [
+    "AtprotoError",
+    "AuthenticationError",
+    "DecodeError",
+    "ForbiddenError",
+    "FrameDecodeError",
+    "InvalidRequestError",
+    "InvalidSyntaxError",
+    "NotFoundError",
+    "NotImplementedByServerError",
+    "PayloadTooLargeError",
+    "RateLimitError",
+    "RequestTimeout",
+    "ServerError",
+    "ServerTimeoutError",
+    "StreamError",
+    "TransportError",
+    "XrpcError",
+    "xrpc_error_class",
+]
+
+_EMPTY_HEADERS: Mapping[str, str] = MappingProxyType({})
+
+
+class AtprotoError(Exception):
+    """Base of every exception the library raises on purpose."""
+
+
+class XrpcError(AtprotoError):
+    """A non-2xx answer from an XRPC server.
+
+    Attributes:
+        status: The HTTP status code.
+        error: The ``error`` name of the XRPC error body (e.g. ``"InvalidSwap"``), or None when
+            the body was not an XRPC error (an HTML page from a proxy, an empty body).
+        message: The human-readable ``message`` of the body, or a short excerpt of a non-JSON
+            body, or None.
+        headers: The response headers (read-only).
+        nsid: The method called, when known.
+    """
+
+    #: Whether an identical request may succeed later (used by the retry policy).
+    retryable: bool = False
+
+    def __init__(
+        self,
+        status: int,
+        error: str | None = None,
+        message: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        nsid: str | None = None,
+    ) -> None:
+        self.status = status
+        self.error = error
+        self.message = message
+        self.headers: Mapping[str, str] = (
+            MappingProxyType(dict(headers)) if headers else _EMPTY_HEADERS
+        )
+        self.nsid = nsid
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        where = f" from {self.nsid}" if self.nsid else ""
+        text = f"HTTP {self.status}{where}"
+        if self.error:
+            text += f": {self.error}"
+        if self.message:
+            text += f" - {self.message}"
+        return text
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(status={self.status!r}, error={self.error!r}, "
+            f"message={self.message!r}, nsid={self.nsid!r})"
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        state = dict(self.__dict__)
+        state["headers"] = dict(self.headers)
+        return (_rebuild_xrpc_error, (type(self), state))
+
+
+def _rebuild_xrpc_error(cls: type[XrpcError], state: dict[str, object]) -> XrpcError:
+    exc = cls.__new__(cls)
+    exc.__dict__.update(state)
+    exc.headers = MappingProxyType(dict(exc.headers))
+    Exception.__init__(exc, exc._describe())
+    return exc
+
+
+class InvalidRequestError(XrpcError):
+    """400: the server refused the request as given (bad parameters, lexicon errors)."""
+
+
+class AuthenticationError(InvalidRequestError):
+    """Login or token refresh failed, or the session can no longer be used (401 and 400s)."""
+
+
+class ForbiddenError(XrpcError):
+    """403: authenticated, but not allowed."""
+
+
+class NotFoundError(XrpcError):
+    """404: no such method or resource."""
+
+
+class PayloadTooLargeError(XrpcError):
+    """413: the request body is larger than the server accepts."""
+
+
+class RateLimitError(XrpcError):
+    """429: too many requests.
+
+    Attributes:
+        retry_after: Seconds to wait, from ``Retry-After`` (or derived from
+            ``RateLimit-Reset``), or None when the server gave neither.
+        reset_at: When the rate-limit window resets, from ``RateLimit-Reset``, or None.
+    """
+
+    retryable = True
+
+    def __init__(
+        self,
+        status: int = 429,
+        error: str | None = None,
+        message: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        nsid: str | None = None,
+        retry_after: float | None = None,
+        reset_at: datetime | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        self.reset_at = reset_at
+        super().__init__(status, error, message, headers, nsid=nsid)
+
+    def _describe(self) -> str:
+        text = super()._describe()
+        if self.retry_after is not None:
+            text += f" (retry after {self.retry_after:.1f} s)"
+        elif self.reset_at is not None:
+            text += f" (resets at {self.reset_at.isoformat()})"
+        return text
+
+
+class NotImplementedByServerError(XrpcError):
+    """501: the server does not implement this method. Never retried."""
+
+
+class ServerError(XrpcError):
+    """5xx other than 501: the server failed; retried for idempotent calls."""
+
+    retryable = True
+
+
+class ServerTimeoutError(XrpcError):
+    """408: the server gave up waiting for the request; retried for idempotent calls."""
+
+    retryable = True
+
+
+_BY_STATUS: dict[int, type[XrpcError]] = {
+    400: InvalidRequestError,
+    401: AuthenticationError,
+    408: ServerTimeoutError,
+    403: ForbiddenError,
+    404: NotFoundError,
+    413: PayloadTooLargeError,
+    429: RateLimitError,
+    501: NotImplementedByServerError,
+}
+
+
+def xrpc_error_class(status: int) -> type[XrpcError]:
+    """Return the `XrpcError` subclass that stands for an HTTP status code."""
+    cls = _BY_STATUS.get(status)
+    if cls is not None:
+        return cls
+    return ServerError if status >= 500 else XrpcError
+
+
+class TransportError(AtprotoError):
+    """The network failed before an answer could be read (refused, reset, DNS, TLS).
+
+    Attributes:
+        url: The URL (without query string) that was being requested, when known.
+        sent: False only when the request certainly never reached the server (connection
+            refused before sending); procedures are replayed only then.
+    """
+
+    retryable = True
+
+    def __init__(self, message: str, *, url: str | None = None, sent: bool = True) -> None:
+        self.url = url
+        self.sent = sent
+        super().__init__(f"{message} ({url})" if url else message)
+
+
+class RequestTimeout(TransportError):
+    """One attempt ran out of time (connect or read)."""
+
+
+class DecodeError(AtprotoError, ValueError):
+    """Bytes that do not follow the data model, DAG-CBOR, CAR or a protocol format."""
+
+
+class FrameDecodeError(DecodeError):
+    """A malformed event-stream frame; the spec says to drop the connection.
+
+    Spec: https://atproto.com/specs/event-stream#streaming-wire-protocol-v0
+    """
+
+
+class StreamError(AtprotoError):
+    """An error frame (``op: -1``) from an event-stream server, e.g. ``FutureCursor``.
+
+    Attributes:
+        error: The error name.
+        message: The optional human-readable message.
+    """
+
+    def __init__(self, error: str, message: str | None = None) -> None:
+        self.error = error
+        self.message = message
+        super().__init__(f"{error}: {message}" if message else error)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.error, self.message))
+
+
+class InvalidSyntaxError(AtprotoError, ValueError):
+    """A string that does not follow the syntax of the identifier it should be.
+
+    Attributes:
+        kind: What the string should have been (``"DID"``, ``"handle"``, ``"AT-URI"``...).
+        value: The rejected string (identifiers are public; never a secret).
+        reason: What is wrong with it.
+    """
+
+    def __init__(self, kind: str, value: str, reason: str) -> None:
+        self.kind = kind
+        self.value = value
+        self.reason = reason
+        shown = value if len(value) <= 80 else value[:77] + "..."
+        super().__init__(f"invalid {kind} {shown!r}: {reason}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.kind, self.value, self.reason))

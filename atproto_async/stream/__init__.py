@@ -1,0 +1,1 @@
+"""Event streams: ``com.atproto.sync.subscribeRepos`` and ``com.atproto.label.subscribeLabels``."""
