@@ -14,7 +14,10 @@ Subpackages: ``ipld`` (CID, DAG-CBOR, CAR, JSON), ``syntax`` (identifier checks)
 from __future__ import annotations
 
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
+
+# Not ``from typing import TYPE_CHECKING``: importing typing costs several milliseconds, and
+# type checkers treat any module-level name TYPE_CHECKING as true.
+TYPE_CHECKING = False
 
 __version__ = "0.1.0"
 
@@ -66,7 +69,7 @@ if TYPE_CHECKING:
     from atproto_async.xrpc import Client, Session
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'atproto_async' has no attribute {name!r}")
