@@ -1,0 +1,548 @@
+"""`Client`: the XRPC session object every bot and backend lives in.
+
+A request goes ``query`` / ``procedure`` -> `Client._call` (headers, auth, the retry loop) ->
+a `Transport` (the network) -> back as JSON, bytes or None, or as an `XrpcError`.
+Auth lives in `AuthState` (shared with derived clients), retry decisions in `RetryPolicy`.
+
+Spec: https://atproto.com/specs/xrpc
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
+from functools import cached_property
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from atproto_async.exceptions import AtprotoError, AuthenticationError, TransportError
+from atproto_async.xrpc.auth import AuthState, SessionCallback
+from atproto_async.xrpc.paginate import paginate as _paginate
+from atproto_async.xrpc.retry import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, RetryPolicy
+from atproto_async.xrpc.session import Session, check_service_url
+from atproto_async.xrpc.transport import AiohttpTransport, Body, Request, Transport
+from atproto_async.xrpc.wire import (
+    decode_body,
+    encode_body,
+    encode_params,
+    error_from_response,
+    is_admin_method,
+)
+
+if TYPE_CHECKING:
+    from atproto_async.api import AppNamespace, ChatNamespace, ComNamespace, ToolsNamespace
+
+__all__ = ["Client"]
+
+logger = logging.getLogger("atproto_async.xrpc")
+
+
+class Client:
+    """An XRPC client: raw calls, login and refresh, retries, and the generated endpoints.
+
+    Args:
+        service: Base URL of the service (the entryway, a PDS, an AppView...). After ``login``
+            requests go to the PDS named in the account's DID document.
+        timeout: Seconds allowed for each attempt (a call may override it).
+        max_retries: Retries after the first attempt (a call may override it).
+        session: A `Session` or the string of ``export_session()`` to resume; it is checked
+            with ``getSession`` on entering the context or before the first call.
+        on_session_change: Called (sync or async) with the new `Session` after login and
+            refresh, and with None when the session ends.
+        headers: Headers sent with every request of this client.
+        relogin: Keep the login password in memory and log in again once when the refresh
+            token is dead (for long-running bots).
+        admin_password: The admin token: admin methods (``com.atproto.admin.*``, invite codes)
+            are sent with HTTP Basic ``admin:<token>`` instead of the session.
+        allow_insecure: Allow plain ``http://`` to non-loopback hosts.
+        transport: Where requests go; defaults to an `AiohttpTransport` owned by the client.
+            Pass ``AiohttpTransport(your_aiohttp_session)`` to share a connection pool.
+        retry_policy: Retry tuning (backoff, caps, random source); ``max_retries`` is applied
+            on top of it.
+        sleep: The coroutine used to wait between attempts (tests pass a fake).
+        clock: POSIX time source used to decide when a token needs refreshing.
+
+    Raises:
+        ValueError: ``service`` is not a usable URL, or ``session`` is not a saved session.
+    """
+
+    def __init__(
+        self,
+        service: str = "https://bsky.social",
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        session: Session | str | None = None,
+        on_session_change: SessionCallback | None = None,
+        headers: Mapping[str, str] | None = None,
+        relogin: bool = False,
+        admin_password: str | None = None,
+        allow_insecure: bool = False,
+        transport: Transport | None = None,
+        retry_policy: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if timeout <= 0:
+            raise ValueError(f"timeout must be > 0, not {timeout}")
+        base = check_service_url(service, allow_insecure=allow_insecure)
+        self._auth = AuthState(
+            base,
+            on_session_change=on_session_change,
+            relogin=relogin,
+            admin_password=admin_password,
+            allow_insecure=allow_insecure,
+            clock=clock,
+        )
+        if session is not None:
+            if isinstance(session, str):
+                session = Session.from_json(session)
+            self._auth.install(session)
+            self._auth.needs_check = True
+        self._transport: Transport = transport if transport is not None else AiohttpTransport()
+        self._owns_transport = True
+        policy = retry_policy if retry_policy is not None else RetryPolicy()
+        self._policy = attrs.evolve(policy, max_retries=max_retries)
+        self._timeout = float(timeout)
+        self._sleep = sleep
+        self._clock = clock
+        self._headers: dict[str, str] = dict(headers or {})
+        self._with_auth: tuple[str | None, dict[str, str]] = (None, self._headers)
+        # Session requests (login, refresh, check, logout) are made by the root client: the
+        # proxy and labeler headers of a derived client must not go with them.
+        self._root = self
+
+    def __repr__(self) -> str:
+        who = self._auth.session.did if self._auth.session else "no session"
+        return f"<Client {self._auth.base_url} ({who})>"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Client:
+        if self._auth.needs_check:
+            await self._auth.check(self._root)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the connections (derived clients leave the shared transport to their root)."""
+        if self._owns_transport:
+            await self._transport.close()
+
+    # -- session -----------------------------------------------------------------------------
+
+    @property
+    def session(self) -> Session | None:
+        """The current session, or None when not logged in."""
+        return self._auth.session
+
+    @property
+    def service(self) -> str:
+        """Where requests go now: the session's PDS, else the service URL."""
+        return self._auth.base_url
+
+    async def login(
+        self, identifier: str, password: str, *, auth_factor_token: str | None = None
+    ) -> Session:
+        """Log in with ``com.atproto.server.createSession``.
+
+        Use an app password (``xxxx-xxxx-xxxx-xxxx``); anything else is logged as a warning
+        once. Later requests go to the account's PDS.
+
+        Args:
+            identifier: Handle, DID or email of the account.
+            password: Its (app) password; kept in memory only with ``relogin=True``.
+            auth_factor_token: The emailed code, when the server asks for one
+                (``AuthFactorTokenRequired``).
+
+        Returns:
+            The new session (also passed to ``on_session_change``).
+
+        Raises:
+            AuthenticationError: Wrong identifier or password.
+            XrpcError: Another refusal (e.g. ``AuthFactorTokenRequired``, ``AccountTakedown``).
+            TransportError: The network failed.
+            DecodeError: The server answered something that is not a session.
+        """
+        return await self._auth.login(self._root, identifier, password, auth_factor_token)
+
+    async def refresh_session(self) -> Session:
+        """Refresh the access token now (normally automatic).
+
+        Raises:
+            AuthenticationError: Not logged in, or the refresh token is dead (session ended).
+        """
+        await self._auth.refresh(self._root)
+        session = self._auth.session
+        if session is None:
+            raise AuthenticationError(401, "AuthMissing", "the session ended")
+        return session
+
+    async def logout(self) -> None:
+        """End the session on the server (``deleteSession``) and here; a no-op without one."""
+        await self._auth.logout(self._root)
+
+    def export_session(self) -> str:
+        """Return the session as a JSON string for ``Client(session=...)``.
+
+        The string holds the tokens: store it like a password.
+
+        Raises:
+            AtprotoError: Not logged in.
+        """
+        session = self._auth.session
+        if session is None:
+            raise AtprotoError("no session to export: log in first")
+        return session.to_json()
+
+    # -- derived clients ---------------------------------------------------------------------
+
+    def _derive(self, extra: Mapping[str, str]) -> Client:
+        clone = object.__new__(Client)
+        clone.__dict__.update(
+            {k: v for k, v in self.__dict__.items() if k not in ("com", "app", "chat", "tools")}
+        )
+        clone._owns_transport = False
+        clone._headers = {**self._headers, **extra}
+        clone._with_auth = (None, clone._headers)
+        return clone
+
+    def with_proxy(self, did: str, service_id: str) -> Client:
+        """Return a client whose requests the PDS forwards to another service.
+
+        The new client shares this one's session, refresh and connections
+        (https://atproto.com/specs/xrpc - service proxying, ``atproto-proxy`` header).
+
+        Args:
+            did: DID of the service (e.g. ``did:web:api.bsky.chat``).
+            service_id: Service entry in its DID document (``bsky_chat``, ``#atproto_labeler``).
+        """
+        if not did.startswith("did:"):
+            raise ValueError(f"not a DID: {did!r}")
+        return self._derive({"atproto-proxy": f"{did}#{service_id.lstrip('#')}"})
+
+    def with_labelers(self, *dids: str) -> Client:
+        """Return a client asking for labels from these labelers (``atproto-accept-labelers``).
+
+        Each entry is a DID, optionally followed by ``;redact``. The new client shares this
+        one's session, refresh and connections.
+        """
+        return self._derive({"atproto-accept-labelers": ", ".join(dids)})
+
+    # -- generated namespaces ----------------------------------------------------------------
+
+    @cached_property
+    def com(self) -> ComNamespace:
+        """Endpoints under ``com.*`` (generated)."""
+        from atproto_async.api import ComNamespace
+
+        return ComNamespace(self)
+
+    @cached_property
+    def app(self) -> AppNamespace:
+        """Endpoints under ``app.*`` (generated)."""
+        from atproto_async.api import AppNamespace
+
+        return AppNamespace(self)
+
+    @cached_property
+    def chat(self) -> ChatNamespace:
+        """Endpoints under ``chat.*`` (generated)."""
+        from atproto_async.api import ChatNamespace
+
+        return ChatNamespace(self)
+
+    @cached_property
+    def tools(self) -> ToolsNamespace:
+        """Endpoints under ``tools.*`` (generated)."""
+        from atproto_async.api import ToolsNamespace
+
+        return ToolsNamespace(self)
+
+    # -- raw calls ---------------------------------------------------------------------------
+
+    async def query(
+        self,
+        nsid: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 (per-call timeout is the API)
+        max_retries: int | None = None,
+        admin: bool | None = None,
+    ) -> Any:
+        """Call a query (HTTP GET).
+
+        Args:
+            nsid: The method, e.g. ``com.atproto.identity.resolveHandle``.
+            params: Query parameters: str, int, bool, lists of those (repeated keys); None
+                values are left out.
+            headers: Extra headers for this call.
+            timeout: Seconds per attempt for this call.
+            max_retries: Retries for this call.
+            admin: Force (True) or refuse (False) admin Basic auth; by default it is used for
+                admin methods when the client has an admin token.
+
+        Returns:
+            Parsed JSON (dicts and lists as they come), ``bytes`` for other content types,
+            None for an empty body.
+
+        Raises:
+            XrpcError: A non-2xx answer (a subclass per status, see ``atproto_async.exceptions``).
+            TransportError: The network failed; `RequestTimeout` when an attempt timed out.
+            DecodeError: The server said JSON but sent something else.
+        """
+        return await self._call(
+            "GET",
+            nsid,
+            encode_params(params) if params else (),
+            None,
+            None,
+            True,
+            headers,
+            timeout,
+            max_retries,
+            admin,
+        )
+
+    async def procedure(
+        self,
+        nsid: str,
+        data: Any = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        encoding: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 (per-call timeout is the API)
+        max_retries: int | None = None,
+        admin: bool | None = None,
+    ) -> Any:
+        """Call a procedure (HTTP POST).
+
+        Args:
+            nsid: The method, e.g. ``com.atproto.repo.createRecord``.
+            data: A JSON value (sent as ``application/json``), or ``bytes`` / an async
+                iterable of ``bytes`` sent as they are with ``encoding`` as Content-Type.
+                A stream is sent once: never retried nor replayed after a refresh.
+            params: Query parameters, as for `query`.
+            encoding: Content-Type of a raw body (default ``application/octet-stream``).
+            headers: Extra headers for this call.
+            timeout: Seconds per attempt for this call.
+            max_retries: Retries for this call (only ever made when the server cannot have
+                run the method).
+            admin: As for `query`.
+
+        Returns:
+            As for `query`.
+
+        Raises:
+            As for `query`; ``TypeError`` when ``data`` is not JSON-serializable.
+        """
+        body, content_type, replayable = encode_body(data, encoding)
+        return await self._call(
+            "POST",
+            nsid,
+            encode_params(params) if params else (),
+            body,
+            content_type,
+            replayable,
+            headers,
+            timeout,
+            max_retries,
+            admin,
+        )
+
+    async def upload_blob(self, data: bytes | AsyncIterable[bytes], encoding: str) -> Any:
+        """Upload a blob with ``com.atproto.repo.uploadBlob`` and return its blob reference.
+
+        Args:
+            data: The blob bytes, or an async iterable of chunks (sent once, not retried).
+            encoding: Its MIME type, e.g. ``image/png``.
+
+        Returns:
+            The ``blob`` object to put into a record (JSON: ``{"$type": "blob", "ref":
+            {"$link": ...}, "mimeType": ..., "size": ...}``).
+        """
+        out = await self.procedure("com.atproto.repo.uploadBlob", data, encoding=encoding)
+        return out["blob"] if isinstance(out, dict) and "blob" in out else out
+
+    def paginate(
+        self,
+        method: Callable[..., Awaitable[Any]],
+        items: str,
+        /,
+        *,
+        max_items: int | None = None,
+        max_pages: int | None = None,
+        **params: Any,
+    ) -> AsyncIterator[Any]:
+        """Iterate over the items of every page of a cursor-paginated call.
+
+        Example::
+
+            async for follower in client.paginate(
+                client.app.bsky.graph.get_followers, "followers", actor=did, max_items=500
+            ):
+                ...
+
+        Args:
+            method: An async callable taking ``cursor=`` plus ``params``.
+            items: Name of the list field of a page.
+            max_items: Stop after this many items.
+            max_pages: Stop after this many requests.
+            **params: Passed to every call.
+        """
+        return _paginate(method, items, max_items=max_items, max_pages=max_pages, **params)
+
+    # -- the request loop --------------------------------------------------------------------
+
+    async def _post_authorized(
+        self, nsid: str, data: Any, authorization: str | None, *, base_url: str | None = None
+    ) -> Any:
+        body, content_type, _ = encode_body(data, None)
+        return await self._call(
+            "POST", nsid, (), body, content_type, True, None, None, None, False,
+            authorization=authorization, base_url=base_url,
+        )  # fmt: skip
+
+    async def _query_unchecked(self, nsid: str) -> Any:
+        return await self._call(
+            "GET", nsid, (), None, None, True, None, None, None, False, check=False
+        )
+
+    def _request_headers(
+        self,
+        authorization: str | None,
+        content_type: str | None,
+        extra: Mapping[str, str] | None,
+    ) -> dict[str, str]:
+        cached_auth, headers = self._with_auth
+        if cached_auth is not authorization:
+            headers = dict(self._headers)
+            if authorization is not None:
+                headers["Authorization"] = authorization
+            self._with_auth = (authorization, headers)
+        if content_type is None and not extra:
+            return headers  # shared, never mutated
+        headers = dict(headers)
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        if extra:
+            headers.update(extra)
+        return headers
+
+    async def _call(
+        self,
+        method: str,
+        nsid: str,
+        params: list[tuple[str, str]] | tuple[()],
+        body: Body,
+        content_type: str | None,
+        replayable: bool,
+        headers: Mapping[str, str] | None,
+        timeout: float | None,  # noqa: ASYNC109
+        max_retries: int | None,
+        admin: bool | None,
+        *,
+        authorization: str | bool | None = True,
+        base_url: str | None = None,
+        check: bool = True,
+    ) -> Any:
+        """One call: auth, attempts, retries. ``authorization=True`` means the session's."""
+        auth = self._auth
+        path = "/xrpc/" + nsid
+        if timeout is None:
+            attempt_timeout = self._timeout
+        elif timeout > 0:
+            attempt_timeout = timeout
+        else:
+            raise ValueError(f"timeout must be > 0, not {timeout}")
+        use_session = authorization is True
+        if use_session and (admin or (admin is None and is_admin_method(nsid))):
+            if auth.admin_authorization is None:
+                if admin:
+                    raise ValueError("admin=True needs Client(admin_password=...)")
+            else:
+                authorization, use_session = auth.admin_authorization, False
+        retry = 0
+        refreshed = False
+        while True:
+            if use_session:
+                if auth.session is not None:
+                    if check and auth.needs_check:
+                        await auth.check(self._root)
+                    if self._clock() >= auth.refresh_at and auth.session is not None:
+                        await auth.refresh(self._root, auth.session.access_jwt)
+                sent_auth = auth.bearer
+            else:
+                sent_auth = authorization if isinstance(authorization, str) else None
+            request = Request(
+                method,
+                (base_url or auth.base_url) + path,
+                params,
+                self._request_headers(sent_auth, content_type, headers),
+                body,
+                attempt_timeout,
+            )
+            try:
+                response = await self._transport.send(request)
+            except TransportError as exc:
+                delay = self._policy.delay(
+                    exc,
+                    retry,
+                    idempotent=method == "GET",
+                    replayable=replayable,
+                    max_retries=max_retries,
+                )
+                if delay is None:
+                    raise
+                retry += 1
+                self._log_retry(nsid, exc, delay, retry)
+                await self._sleep(delay)
+                continue
+            status = response.status
+            if 200 <= status < 300:
+                return decode_body(response, nsid)
+            error = error_from_response(
+                response, nsid, secrets=self._auth.secrets(), now=self._clock()
+            )
+            if (
+                use_session
+                and not refreshed
+                and sent_auth is not None
+                and (status == 401 or (status == 400 and error.error == "ExpiredToken"))
+                and auth.session is not None
+            ):
+                refreshed = True
+                await auth.refresh(self._root, sent_auth[7:])  # strip "Bearer "
+                if replayable:
+                    continue
+                raise error
+            delay = self._policy.delay(
+                error,
+                retry,
+                idempotent=method == "GET",
+                replayable=replayable,
+                max_retries=max_retries,
+            )
+            if delay is None:
+                raise error
+            retry += 1
+            self._log_retry(nsid, error, delay, retry)
+            await self._sleep(delay)
+
+    @staticmethod
+    def _log_retry(nsid: str, error: AtprotoError, delay: float, retry: int) -> None:
+        if logger.isEnabledFor(logging.INFO):
+            logger.info("%s failed (%s); retry %d in %.2f s", nsid, error, retry, delay)

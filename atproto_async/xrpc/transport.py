@@ -1,0 +1,228 @@
+"""Moving one XRPC request to a server and its answer back: the only module importing aiohttp.
+
+The session logic (auth, retries, errors) talks to a `Transport`: an object with
+``async send(request) -> Response`` and ``async close()``. `AiohttpTransport` is the real one,
+built on one long-lived ``aiohttp.ClientSession``; `MockTransport` answers from a function, so the
+session can be tested without a network (the seam httpx calls a mock transport).
+
+Every aiohttp exception is mapped here, and only here, to `TransportError` or `RequestTimeout`
+with ``raise ... from``; no aiohttp type leaves this module through a return value or exception.
+``TransportError.sent`` is False only when the request certainly never reached the server (the
+connection could not be opened), because that is the one case where a procedure may be replayed.
+
+Spec: https://atproto.com/specs/xrpc
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping, Sequence
+from typing import Protocol, TypeAlias
+
+import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from atproto_async.exceptions import RequestTimeout, TransportError
+
+__all__ = [
+    "AiohttpTransport",
+    "Body",
+    "MockTransport",
+    "Request",
+    "Response",
+    "Transport",
+]
+
+#: A request body: nothing, bytes sent as they are, or a one-shot stream of byte chunks.
+Body: TypeAlias = bytes | AsyncIterable[bytes] | None
+
+_URL_CACHE_LIMIT = 512
+
+
+class Request:
+    """One HTTP attempt, as the session built it.
+
+    Attributes:
+        method: ``"GET"`` for queries, ``"POST"`` for procedures.
+        url: The full URL without query string (``https://host/xrpc/<nsid>``).
+        params: Query parameters, already encoded to strings (a key may repeat).
+        headers: Request headers (contains secrets: never log them).
+        body: The body, see `Body`.
+        timeout: Seconds allowed for this attempt.
+    """
+
+    __slots__ = ("body", "headers", "method", "params", "timeout", "url")
+
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        params: Sequence[tuple[str, str]] = (),
+        headers: Mapping[str, str] | None = None,
+        body: Body = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.params = params
+        self.headers: Mapping[str, str] = headers if headers is not None else {}
+        self.body = body
+        self.timeout = timeout
+
+    def __repr__(self) -> str:  # headers left out on purpose: they carry tokens
+        return f"Request({self.method} {self.url})"
+
+
+class Response:
+    """The answer to one attempt, fully read.
+
+    Attributes:
+        status: HTTP status code.
+        headers: Case-insensitive response headers.
+        body: The raw body (``b""`` when empty).
+        content_type: The media type without parameters, lower case (``""`` when absent).
+    """
+
+    __slots__ = ("body", "content_type", "headers", "status")
+
+    def __init__(
+        self,
+        status: int,
+        headers: Mapping[str, str] | None = None,
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> None:
+        self.status = status
+        if not isinstance(headers, CIMultiDictProxy | CIMultiDict):
+            headers = CIMultiDict(headers or {})
+        self.headers: Mapping[str, str] = headers
+        self.body = body
+        if content_type is None:
+            content_type = headers.get("Content-Type", "").partition(";")[0].strip().lower()
+        self.content_type = content_type
+
+    def __repr__(self) -> str:
+        return f"Response({self.status}, {self.content_type or 'no content type'})"
+
+
+class Transport(Protocol):
+    """What the XRPC session needs from the network."""
+
+    async def send(self, request: Request) -> Response:
+        """Send one attempt and read its whole answer.
+
+        Raises:
+            TransportError: The network failed (``sent=False`` if nothing reached the server).
+            RequestTimeout: The attempt ran out of time.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Release connections (the transport may not be used afterwards)."""
+        ...
+
+
+class AiohttpTransport:
+    """A `Transport` on one long-lived ``aiohttp.ClientSession`` (connection pooling, keep-alive).
+
+    Args:
+        session: A ``ClientSession`` to use instead of creating one; it is then left open by
+            `close` (its owner closes it).
+    """
+
+    def __init__(self, session: aiohttp.ClientSession | None = None) -> None:
+        self._session = session
+        self._owns_session = session is None
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self._urls: dict[str, URL] = {}
+
+    def _client_session(self) -> aiohttp.ClientSession:
+        session = self._session
+        if session is None or session.closed:
+            # Created on first use: a ClientSession binds to the running event loop.
+            session = aiohttp.ClientSession(auto_decompress=True)
+            self._session = session
+            self._owns_session = True
+        return session
+
+    def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
+        timeout = self._timeouts.get(seconds)
+        if timeout is None:
+            timeout = aiohttp.ClientTimeout(total=seconds, sock_connect=seconds)
+            self._timeouts[seconds] = timeout
+        return timeout
+
+    def _url(self, url: str, params: Sequence[tuple[str, str]]) -> URL:
+        parsed = self._urls.get(url)
+        if parsed is None:
+            if len(self._urls) >= _URL_CACHE_LIMIT:
+                self._urls.clear()
+            parsed = URL(url)
+            self._urls[url] = parsed
+        # Repeated keys encode arrays; yarl percent-encodes values (strings are never quoted).
+        return parsed.with_query(params) if params else parsed
+
+    async def send(self, request: Request) -> Response:
+        """Send one attempt; see `Transport.send`."""
+        session = self._client_session()
+        url = self._url(request.url, request.params)
+        try:
+            async with session.request(
+                request.method,
+                url,
+                headers=request.headers or None,
+                data=request.body,
+                timeout=self._timeout(request.timeout),
+                allow_redirects=False,  # never carry an Authorization header to another host
+            ) as resp:
+                body = await resp.read()
+                return Response(resp.status, resp.headers, body, resp.content_type.lower())
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise RequestTimeout("timed out connecting", url=request.url, sent=False) from exc
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise RequestTimeout(
+                f"no answer within {request.timeout:g} s", url=request.url
+            ) from exc
+        except aiohttp.ClientConnectorError as exc:
+            reason = type(exc.os_error).__name__ if exc.os_error else type(exc).__name__
+            raise TransportError(f"cannot connect ({reason})", url=request.url, sent=False) from exc
+        except aiohttp.ClientError as exc:
+            raise TransportError(
+                f"connection failed ({type(exc).__name__})", url=request.url
+            ) from exc
+
+    async def close(self) -> None:
+        """Close the ``ClientSession`` if this transport created it."""
+        session, self._session = self._session, None
+        if session is not None and self._owns_session and not session.closed:
+            await session.close()
+
+
+#: What a `MockTransport` handler may return: a Response, or an awaitable of one.
+Handler: TypeAlias = Callable[[Request], Response | Awaitable[Response]]
+
+
+class MockTransport:
+    """A `Transport` that answers every request by calling ``handler(request)``.
+
+    The handler may be sync or async, return a `Response`, or raise `TransportError` to act out
+    a network failure. ``requests`` keeps every request seen, in order.
+    """
+
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+        self.requests: list[Request] = []
+        self.closed = False
+
+    async def send(self, request: Request) -> Response:
+        """Record the request and return the handler's answer."""
+        self.requests.append(request)
+        result = self._handler(request)
+        if inspect.isawaitable(result):
+            return await result
+        return result
+
+    async def close(self) -> None:
+        """Mark the transport closed."""
+        self.closed = True

@@ -1,0 +1,117 @@
+"""The transport seam: the aiohttp transport on a real local server, and the mock transport."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from atproto_async.exceptions import RequestTimeout, TransportError, XrpcError
+from atproto_async.xrpc import AiohttpTransport, Client, MockTransport, Request, Response
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[str]:
+    async def echo(request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "query": list(request.query.items()),
+                "body": (await request.read()).decode(),
+                "ct": request.headers.get("Content-Type"),
+            },
+            headers={"X-Custom": "yes"},
+        )
+
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPFound("https://elsewhere.example.com/")
+
+    app = web.Application()
+    app.router.add_route("*", "/xrpc/com.example.echo", echo)
+    app.router.add_get("/xrpc/com.example.redirect", redirect)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await runner.cleanup()
+
+
+async def test_aiohttp_transport_sends_and_reads(server: str) -> None:
+    transport = AiohttpTransport()
+    try:
+        response = await transport.send(
+            Request(
+                "POST",
+                f"{server}/xrpc/com.example.echo",
+                [("a", "1 2"), ("a", "é")],
+                {"Content-Type": "text/plain"},
+                b"hello",
+                5.0,
+            )
+        )
+    finally:
+        await transport.close()
+    assert response.status == 200
+    assert response.content_type == "application/json"
+    assert response.headers["x-custom"] == "yes"
+    assert b'"query": [["a", "1 2"], ["a", "\\u00e9"]]' in response.body
+    assert b'"body": "hello"' in response.body
+
+
+async def test_redirects_are_not_followed(server: str) -> None:
+    async with Client(server, max_retries=0) as client:
+        with pytest.raises(XrpcError) as caught:
+            await client.query("com.example.redirect")
+    assert caught.value.status == 302
+
+
+async def test_a_supplied_aiohttp_session_is_left_open(server: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        client = Client(server, transport=AiohttpTransport(http))
+        async with client:
+            out = await client.query("com.example.echo", {"x": "1"})
+        assert not http.closed
+    assert out["query"] == [["x", "1"]]
+
+
+async def test_closed_port_is_a_transport_error_from_os_error() -> None:
+    listener = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}/xrpc/x"
+    listener.close()
+    await listener.wait_closed()
+    transport = AiohttpTransport()
+    try:
+        with pytest.raises(TransportError) as caught:
+            await transport.send(Request("GET", url, timeout=2.0))
+    finally:
+        await transport.close()
+    assert caught.value.sent is False
+    assert caught.value.url == url
+    assert isinstance(caught.value.__cause__, aiohttp.ClientError)
+
+
+async def test_mock_transport_takes_sync_and_async_handlers() -> None:
+    def sync(request: Request) -> Response:
+        return Response(200, {"content-type": "application/json; charset=utf-8"}, b"[1]")
+
+    async def failing(request: Request) -> Response:
+        raise RequestTimeout("slow", url=request.url)
+
+    transport = MockTransport(sync)
+    async with Client("https://x.example.com", transport=transport) as client:
+        assert await client.query("com.example.a") == [1]
+    assert transport.closed
+    assert repr(transport.requests[0]) == "Request(GET https://x.example.com/xrpc/com.example.a)"
+    client = Client("https://x.example.com", transport=MockTransport(failing), max_retries=0)
+    with pytest.raises(RequestTimeout):
+        await client.query("com.example.a")
+
+
+def test_response_headers_ignore_case() -> None:
+    response = Response(429, {"Retry-After": "3", "Content-Type": "Application/JSON"})
+    assert response.headers["retry-after"] == "3"
+    assert response.content_type == "application/json"
+    assert repr(response) == "Response(429, application/json)"

@@ -1,0 +1,136 @@
+"""The wire format as plain functions: parameters, bodies, answers and errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from datetime import UTC, datetime
+
+import pytest
+
+from atproto_async.exceptions import (
+    AuthenticationError,
+    DecodeError,
+    ForbiddenError,
+    InvalidRequestError,
+    PayloadTooLargeError,
+    RateLimitError,
+    ServerError,
+    XrpcError,
+)
+from atproto_async.xrpc.transport import Response
+from atproto_async.xrpc.wire import (
+    decode_body,
+    encode_body,
+    encode_params,
+    error_from_response,
+    is_admin_method,
+)
+
+JSON = {"Content-Type": "application/json"}
+
+
+def test_encode_params() -> None:
+    assert encode_params({"a": "x", "b": True, "c": False, "d": 0, "e": None, "f": ["1", 2]}) == [
+        ("a", "x"),
+        ("b", "true"),
+        ("c", "false"),
+        ("d", "0"),
+        ("f", "1"),
+        ("f", "2"),
+    ]
+    assert encode_params({"q": '"quoted"'}) == [("q", '"quoted"')]
+    assert encode_params({"l": []}) == []
+    with pytest.raises(TypeError, match="'f'"):
+        encode_params({"f": [object()]})
+
+
+async def test_encode_body() -> None:
+    async def stream() -> AsyncGenerator[bytes, None]:
+        yield b"x"
+
+    assert encode_body(None, None) == (None, None, True)
+    assert encode_body({"a": [1, "é"]}, None) == (
+        '{"a":[1,"é"]}'.encode(),
+        "application/json",
+        True,
+    )
+    assert encode_body(bytearray(b"ab"), "image/png") == (b"ab", "image/png", True)
+    assert encode_body(memoryview(b"ab"), None) == (b"ab", "application/octet-stream", True)
+    chunks = stream()
+    assert encode_body(chunks, "video/mp4") == (chunks, "video/mp4", False)
+    await chunks.aclose()
+    with pytest.raises(TypeError, match="JSON"):
+        encode_body({"x": {1, 2}}, None)
+
+
+def test_decode_body() -> None:
+    assert decode_body(Response(200, JSON, b'{"a":1}'), "m") == {"a": 1}
+    assert decode_body(Response(200, {"Content-Type": "application/ld+json"}, b"[]"), "m") == []
+    assert decode_body(Response(200, {"Content-Type": "image/png"}, b"\x89P"), "m") == b"\x89P"
+    assert decode_body(Response(200, JSON, b""), "m") is None
+    assert decode_body(Response(204), "m") is None
+    with pytest.raises(DecodeError, match="m answered invalid JSON"):
+        decode_body(Response(200, JSON, b"{"), "m")
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (400, InvalidRequestError),
+        (401, AuthenticationError),
+        (403, ForbiddenError),
+        (413, PayloadTooLargeError),
+        (429, RateLimitError),
+        (500, ServerError),
+        (418, XrpcError),
+    ],
+)
+def test_error_classes_follow_the_status(status: int, cls: type[XrpcError]) -> None:
+    error = error_from_response(Response(status, JSON, b'{"error":"X"}'), "m")
+    assert type(error) is cls
+    assert (error.status, error.error, error.nsid) == (status, "X", "m")
+
+
+@pytest.mark.parametrize("name", ["ExpiredToken", "InvalidToken"])
+def test_token_errors_are_authentication_errors(name: str) -> None:
+    error = error_from_response(Response(400, JSON, b'{"error":"%s"}' % name.encode()), "m")
+    assert isinstance(error, AuthenticationError)
+    assert isinstance(error, InvalidRequestError)
+
+
+def test_non_xrpc_bodies_give_an_excerpt() -> None:
+    long_text = ("word " * 100).encode()
+    error = error_from_response(Response(500, {"Content-Type": "text/plain"}, long_text), "m")
+    assert error.error is None
+    assert error.message is not None
+    assert len(error.message) == 200
+    assert error.message.endswith("...")
+    html = b"<html><body><h1>Service</h1>\n<p>Unavailable</p></body></html>"
+    assert error_from_response(Response(503, {}, html), "m").message == "Service Unavailable"
+    junk = error_from_response(Response(502, JSON, b'{"error": 5, "message": ["x"]}'), "m")
+    assert (junk.error, junk.message) == (None, None)
+    broken = error_from_response(Response(502, JSON, b"{not json"), "m")
+    assert broken.message == "{not json"
+
+
+def test_echoed_secrets_are_masked() -> None:
+    body = b'{"error":"InvalidToken","message":"bad token eyJsecret"}'
+    error = error_from_response(Response(400, JSON, body), "m", secrets=["eyJsecret", ""])
+    assert error.message == "bad token ***"
+    assert "eyJsecret" not in str(error)
+
+
+def test_rate_limit_fields() -> None:
+    headers = {**JSON, "RateLimit-Reset": "1800000030", "RateLimit-Limit": "3000"}
+    error = error_from_response(Response(429, headers, b"{}"), "m", now=1_800_000_000)
+    assert isinstance(error, RateLimitError)
+    assert error.retry_after == 30
+    assert error.reset_at == datetime.fromtimestamp(1_800_000_030, tz=UTC)
+    assert "retry after 30.0 s" in str(error)
+
+
+def test_admin_methods() -> None:
+    assert is_admin_method("com.atproto.admin.getAccountInfo")
+    assert is_admin_method("com.atproto.server.createInviteCodes")
+    assert not is_admin_method("com.atproto.server.createSession")
+    assert not is_admin_method("com.atproto.administrator.x")
