@@ -14,7 +14,7 @@ from itertools import pairwise
 from typing import Any
 
 import pytest
-from conftest import FIXTURES, fixture_path
+from tests.conftest import FIXTURES, fixture_path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -1,0 +1,477 @@
+"""IR -> ``atproto_async/models/``: one module per lexicon document, plus package files.
+
+Each object definition becomes a frozen, slotted, keyword-only attrs class with a straight-line
+``from_dict`` (no reflection at run time: it is on the firehose hot path) and ``to_dict``.
+Other documents' modules are bound lazily (`atproto_async._model.lazy_module`) so that loading a
+record's module does not load everything it could reference.
+"""
+
+from __future__ import annotations
+
+from codegen import naming
+from codegen.emit import (
+    INDENT,
+    MARKER,
+    WIDTH,
+    Writer,
+    field_doc,
+    import_order,
+    literal,
+    sentence,
+    wrap,
+)
+from codegen.ir import AliasDef, Document, Field, ObjectDef, Schema, TokenDef
+from codegen.types import MODELS_PACKAGE, ModuleContext, UnionFunction, describe
+
+RUNTIME = "atproto_async._model"
+# Runtime names every model module uses, and the ones it imports only when needed.
+_ALWAYS = ("UNSET", "Model", "UnsetType", "invalid", "unknown_fields")
+_OPTIONAL_RUNTIME = ("Blob", "UnknownMember", "closed_union_error", "dump_member")
+
+
+def render_models(schema: Schema, package: str = MODELS_PACKAGE) -> dict[str, str]:
+    """Return ``{path relative to the repository: source}`` for the whole models package.
+
+    Args:
+        schema: The parsed lexicons.
+        package: The dotted name of the package to generate (tests use a scratch one).
+    """
+    files: dict[str, str] = {}
+    packages: dict[tuple[str, ...], set[str]] = {(): set()}
+    for nsid in sorted(schema.documents):
+        doc = schema.documents[nsid]
+        files[_path(package, doc.module, is_package=False)] = render_document(schema, doc, package)
+        for i in range(len(doc.module)):
+            packages.setdefault(doc.module[:i], set()).add(doc.module[i])
+    for parts, children in packages.items():
+        if parts:
+            files[_path(package, parts, is_package=True)] = render_package(parts, sorted(children))
+    root = render_root(schema, sorted(packages[()]), package)
+    files[_path(package, (), is_package=True)] = root
+    return dict(sorted(files.items()))
+
+
+def _path(package: str, parts: tuple[str, ...], *, is_package: bool) -> str:
+    base = "/".join((*package.split("."), *parts))
+    return f"{base}/__init__.py" if is_package else f"{base}.py"
+
+
+def _lazy_getattr(w: Writer, children: list[str]) -> None:
+    w.line(f"_SUBMODULES = frozenset({literal(tuple(children))})")
+    w.blank(2)
+    w.line("def __getattr__(name: str) -> Any:")
+    with w.indent():
+        w.line("if name in _SUBMODULES:")
+        with w.indent():
+            w.line('return import_module(f"{__name__}.{name}")')
+        w.line('raise AttributeError(f"module {__name__!r} has no attribute {name!r}")')
+
+
+def render_package(parts: tuple[str, ...], children: list[str]) -> str:
+    w = Writer()
+    w.line(MARKER)
+    w.docstring(f"Models of the ``{'.'.join(parts)}`` lexicons; submodules load on first access.")
+    w.blank()
+    w.line("from __future__ import annotations")
+    w.blank()
+    w.line("from importlib import import_module")
+    w.line("from typing import Any")
+    w.blank()
+    _lazy_getattr(w, children)
+    return w.text()
+
+
+def render_root(schema: Schema, children: list[str], package: str) -> str:
+    w = Writer()
+    w.line(MARKER)
+    w.docstring(
+        "Models generated from the lexicons in ``lexicons/`` (https://atproto.com/specs/lexicon).",
+        [
+            (
+                "",
+                [
+                    "One module per lexicon document at its NSID path (``app.bsky.feed.post`` ->",
+                    "``atproto_async.models.app.bsky.feed.post``), loaded on first access.",
+                    "`record_from_dict` builds the model of any record from its ``$type``.",
+                ],
+            )
+        ],
+    )
+    w.blank()
+    w.line("from __future__ import annotations")
+    w.blank()
+    w.line("from collections.abc import Mapping")
+    w.line("from importlib import import_module")
+    w.line("from typing import Any, Final")
+    w.blank()
+    w.line("from atproto_async._model import (")
+    with w.indent():
+        for name in ("UNSET", "Blob", "Model", "RecordRegistry", "UnknownMember", "UnknownRecord"):
+            w.line(f"{name},")
+        w.line("UnsetType,")
+    w.line(")")
+    w.blank()
+    names = ["Blob", "Model", "RECORDS", "UNSET", "UnknownMember", "UnknownRecord", "UnsetType"]
+    w.line("__all__ = [")
+    with w.indent():
+        for name in sorted([*names, "record_from_dict"]):
+            w.line(f"{literal(name)},")
+    w.line("]")
+    w.blank()
+    w.line("#: Every record type of the lexicons: ``$type`` -> ``module:Class``, imported on use.")
+    w.line("RECORDS: Final = RecordRegistry(")
+    with w.indent():
+        w.line("{")
+        with w.indent():
+            for nsid in sorted(schema.documents):
+                doc = schema.documents[nsid]
+                for obj in doc.objects:
+                    if obj.record_key is not None:
+                        module = ".".join((package, *doc.module))
+                        target = literal(f"{module}:{obj.class_name}")
+                        w.line(f"{literal(obj.ref.lex_type)}: {target},")
+        w.line("}")
+    w.line(")")
+    w.blank(2)
+    w.line("def record_from_dict(data: Mapping[str, Any]) -> Model:")
+    with w.indent():
+        w.docstring(
+            "Build the model of a record from its data-model form, picked by ``$type``.",
+            [
+                ("Args", ["data: The record, as ``decode_dag_cbor`` or ``from_json`` return it."]),
+                (
+                    "Returns",
+                    [
+                        "The generated record model, or `UnknownRecord` (``.type``, ``.data``)",
+                        "when the type has no lexicon here; unknown types never raise.",
+                    ],
+                ),
+                (
+                    "Raises",
+                    [
+                        "DecodeError: ``data`` has no string ``$type``, or does not fit its",
+                        "    lexicon (a required field is missing, a value has the wrong shape).",
+                    ],
+                ),
+            ],
+        )
+        w.line("return RECORDS.from_dict(data)")
+    w.blank(2)
+    _lazy_getattr(w, children)
+    return w.text()
+
+
+def render_document(schema: Schema, doc: Document, package: str = MODELS_PACKAGE) -> str:
+    ctx = ModuleContext(schema, doc.nsid, package)
+    body = Writer()
+    for token in doc.tokens:
+        _token(body, token)
+    for alias in doc.aliases:
+        _alias(body, ctx, alias)
+    for obj in doc.objects:
+        body.blank(2)
+        _object(body, ctx, obj)
+    for union in list(ctx.unions.values()):
+        body.blank(2)
+        _union_function(body, ctx, union)
+
+    w = Writer()
+    w.line(MARKER)
+    summary = (
+        f"``{doc.nsid}``: {sentence(doc.description)}" if doc.description else f"``{doc.nsid}``."
+    )
+    w.docstring(
+        summary,
+        [("", [f"Lexicon: ``lexicons/{doc.nsid.replace('.', '/')}.json``."])],
+    )
+    w.blank()
+    w.line("from __future__ import annotations")
+    w.blank()
+    uses = ctx.names
+    if "builtins" in uses:
+        w.line("import builtins")
+    if doc.objects:
+        w.line("from collections.abc import Mapping")
+    typing_names = ["TYPE_CHECKING"]
+    if doc.objects or "Any" in uses:
+        typing_names += ["Any", "ClassVar"]
+    if doc.objects or doc.tokens:
+        typing_names.append("Final")
+    if "Literal" in uses:
+        typing_names.append("Literal")
+    if doc.aliases:
+        typing_names.append("TypeAlias")
+    w.line(f"from typing import {', '.join(sorted(set(typing_names), key=import_order))}")
+    w.blank()
+    if doc.objects:
+        w.line("import attrs")
+        w.blank()
+        runtime = sorted(
+            {*_ALWAYS, *(n for n in _OPTIONAL_RUNTIME if n in uses)}
+            | ({"lazy_module"} if ctx.modules else set()),
+            key=import_order,
+        )
+        w.line(f"from {RUNTIME} import (")
+        with w.indent():
+            for name in runtime:
+                w.line(f"{name},")
+        w.line(")")
+        w.blank()
+    w.line("if TYPE_CHECKING:")
+    with w.indent():
+        w.line("from typing import Self")
+        if "CID" in uses:
+            w.blank()
+            w.line("from atproto_async.ipld import CID")
+        if ctx.modules:
+            w.blank()
+            for name, path in sorted(ctx.modules.items()):
+                parent, _, module = path.rpartition(".")
+                w.line(f"from {parent} import {module} as {name}")
+    if ctx.modules:
+        w.line("else:")
+        with w.indent():
+            for name, path in sorted(ctx.modules.items()):
+                w.call(f"{name} = lazy_module(", ["globals()", literal(name), literal(path)])
+    w.blank()
+    names = sorted(
+        [o.class_name for o in doc.objects]
+        + [t.const_name for t in doc.tokens]
+        + [a.alias_name for a in doc.aliases]
+    )
+    w.line("__all__ = [")
+    with w.indent():
+        for name in names:
+            w.line(f"{literal(name)},")
+    w.line("]")
+    w.blank(2 if doc.objects else 1)
+    w.lines(body.text().strip("\n").split("\n"))
+    return w.text()
+
+
+def _token(w: Writer, token: TokenDef) -> None:
+    w.blank()
+    w.line(f"{token.const_name}: Final = {literal(token.ref.lex_type)}")
+    w.docstring(sentence(token.description) or f"The token ``{token.ref.lex_type}``.")
+
+
+def _alias(w: Writer, ctx: ModuleContext, alias: AliasDef) -> None:
+    w.blank()
+    w.line(f"{alias.alias_name}: TypeAlias = {literal(ctx.annotation(alias.type))}")
+    facts = wrap(" ".join(describe(alias.type, ctx.schema)), WIDTH - 3)
+    w.docstring(sentence(alias.description) or f"The type ``{alias.ref.lex_type}``.", [("", facts)])
+
+
+def _field_annotation(ctx: ModuleContext, f: Field) -> str:
+    annotation = ctx.annotation(f.type)
+    if f.nullable:
+        annotation += " | None"
+    if not f.required:
+        annotation += " | UnsetType = UNSET"
+    return annotation
+
+
+def _field_prose(ctx: ModuleContext, f: Field) -> str:
+    parts = [sentence(f.description or getattr(f.type, "description", ""))]
+    parts.extend(describe(f.type, ctx.schema))
+    if f.nullable:
+        parts.append("May be None (null).")
+    if not f.required:
+        parts.append("UNSET when absent.")
+    return " ".join(p.strip() for p in parts if p.strip())
+
+
+def _object(w: Writer, ctx: ModuleContext, obj: ObjectDef) -> None:
+    ctx.shadowed = frozenset(f.py_name for f in obj.fields) & naming.ANNOTATION_BUILTINS
+    try:
+        _object_class(w, ctx, obj)
+    finally:
+        ctx.shadowed = frozenset()
+
+
+def _has_typed_flag(obj: ObjectDef) -> bool:
+    """Objects that may appear with a ``$type`` (not records, which always write theirs)."""
+    return obj.has_lex_type and obj.record_key is None
+
+
+def _object_class(w: Writer, ctx: ModuleContext, obj: ObjectDef) -> None:
+    where = obj.ref.lex_type if obj.has_lex_type else f"{obj.ref.nsid} ({obj.class_name})"
+    keys_const = f"_{naming.snake_case(obj.class_name).upper()}_KEYS"
+    width = WIDTH - len(INDENT)
+    attributes: list[str] = []
+    annotations = [(f, _field_annotation(ctx, f)) for f in obj.fields]
+    for f in obj.fields:
+        attributes.extend(field_doc(f.py_name, _field_prose(ctx, f) or "(No description.)", width))
+    if _has_typed_flag(obj):
+        attributes.extend(
+            field_doc(
+                "typed",
+                "Whether `to_dict` writes ``$type`` (the data had one; union members always do).",
+                width,
+            )
+        )
+    attributes.extend(field_doc("extra", "Fields the lexicon does not define, as read.", width))
+    notes = []
+    if obj.record_key is not None:
+        notes.append(f"Record (``$type`` ``{obj.ref.lex_type}``), key ``{obj.record_key}``.")
+    elif obj.has_lex_type:
+        notes.append(f"``$type``: ``{obj.ref.lex_type}``.")
+    elif obj.ref.name in ("input", "output"):
+        notes.append(f"The {obj.ref.name} body of ``{obj.ref.nsid}``.")
+    else:
+        notes.append(f"An object written inline in ``{obj.ref.nsid}`` (no ``$type``).")
+
+    # __eq__, __hash__ and __repr__ come from Model (see atproto_async._model): cheaper imports.
+    w.line("@attrs.frozen(")
+    with w.indent():
+        w.line(
+            "slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False"
+        )
+    w.line(")")
+    w.line(f"class {obj.class_name}(Model):")
+    with w.indent():
+        summary = sentence(obj.description) or f"The ``{obj.ref.lex_type}`` object."
+        w.docstring(summary, [("", notes), ("Attributes", attributes)])
+        w.blank()
+        if obj.has_lex_type:
+            w.line(f"LEX_TYPE: ClassVar[str] = {literal(obj.ref.lex_type)}")
+            w.blank()
+        for f, annotation in annotations:
+            w.line(f"{f.py_name}: {annotation}")
+        if _has_typed_flag(obj):
+            w.line(
+                f"typed: {ctx.builtin('bool')} = attrs.field(default=False, eq=False, repr=False)"
+            )
+        w.line("extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)")
+        w.blank()
+        _from_dict(w, ctx, obj, where, keys_const)
+        w.blank()
+        _to_dict(w, ctx, obj)
+    w.blank(2)
+    keys = (["$type"] if obj.has_lex_type else []) + [f.json_name for f in obj.fields]
+    w.call(f"{keys_const}: Final[frozenset[str]] = frozenset(", [literal(tuple(keys))])
+
+
+def _from_dict(w: Writer, ctx: ModuleContext, obj: ObjectDef, where: str, keys_const: str) -> None:
+    w.line("@classmethod")
+    w.line("def from_dict(cls, data: Mapping[str, Any]) -> Self:")
+    with w.indent():
+        w.line("try:")
+        with w.indent():
+            optional = any(not f.required for f in obj.fields)
+            if optional:
+                w.line("get = data.get")
+            args = []
+            for f in obj.fields:
+                key = literal(f.json_name)
+                if f.required:
+                    convert = ctx.from_data(f.type, "v", where)
+                    if convert is None:
+                        expr = f"data[{key}]"
+                    elif f.nullable:
+                        expr = f"None if (v := data[{key}]) is None else {convert}"
+                    else:
+                        expr = ctx.from_data(f.type, f"data[{key}]", where) or ""
+                else:
+                    convert = ctx.from_data(f.type, "v", where)
+                    if convert is None:
+                        expr = f"get({key}, UNSET)"
+                    else:
+                        test = "is UNSET or v is None" if f.nullable else "is UNSET"
+                        expr = f"v if (v := get({key}, UNSET)) {test} else {convert}"
+                args.append(f"{f.py_name}={expr}")
+            if _has_typed_flag(obj):
+                args.append('typed="$type" in data')
+            args.append(
+                f"extra=None if data.keys() <= {keys_const} else unknown_fields(data, {keys_const})"
+            )
+            w.line("return cls(")
+            with w.indent():
+                for arg in args:
+                    w.line(arg + ",")
+            w.line(")")
+        w.line("except (KeyError, TypeError, AttributeError) as exc:")
+        with w.indent():
+            w.line(f"raise invalid({literal(where)}, exc) from exc")
+
+
+def _to_dict(w: Writer, ctx: ModuleContext, obj: ObjectDef) -> None:
+    w.line(f"def to_dict(self) -> {ctx.builtin('dict')}[str, Any]:")
+    with w.indent():
+        entries = []
+        if obj.record_key is not None:
+            entries.append(f'"$type": {literal(obj.ref.lex_type)}')
+        later: list[Field] = []
+        for f in obj.fields:
+            if f.required and not f.nullable:
+                entries.append(
+                    f"{literal(f.json_name)}: {ctx.to_data(f.type, 'self.' + f.py_name)}"
+                )
+            else:
+                later.append(f)
+        w.call(f"d: {ctx.builtin('dict')}[str, Any] = {{", entries, "}")
+        for f in later:
+            var = f"v_{f.py_name}"
+            convert = ctx.to_data(f.type, var)
+            if f.nullable and convert != var:
+                convert = f"None if {var} is None else {convert}"
+            w.line(f"{var} = self.{f.py_name}")
+            target = f"d[{literal(f.json_name)}] = {convert}"
+            if f.required:
+                w.line(target)
+            else:
+                w.line(f"if {var} is not UNSET:")
+                with w.indent():
+                    w.line(target)
+        if _has_typed_flag(obj):
+            w.line("if self.typed:")
+            with w.indent():
+                w.line(f'd["$type"] = {literal(obj.ref.lex_type)}')
+        w.line("if self.extra:")
+        with w.indent():
+            w.line("d.update(self.extra)")
+        w.line("return d")
+
+
+def _union_function(w: Writer, ctx: ModuleContext, fn: UnionFunction) -> None:
+    members = [ctx.class_ref(r) for r in fn.union.refs]
+    result = " | ".join(members + ([] if fn.union.closed else ["UnknownMember"]))
+    if not fn.union.closed:
+        ctx.names.add("UnknownMember")
+    header = f"def {fn.name}(value: Mapping[str, Any]) -> {result}:"
+    if len(header) <= WIDTH:
+        w.line(header)
+    else:
+        w.line(f"def {fn.name}(")
+        with w.indent():
+            w.line("value: Mapping[str, Any],")
+        w.line(") -> (")
+        with w.indent():
+            parts = result.split(" | ")
+            lines: list[str] = []
+            current = ""
+            for part in parts:
+                candidate = f"{current} | {part}" if current else part
+                if len(candidate) > WIDTH - 8 and current:
+                    lines.append(current)
+                    current = f"| {part}"
+                else:
+                    current = candidate
+            lines.append(current)
+            w.lines(lines)
+        w.line("):")
+    with w.indent():
+        w.line('t = value.get("$type")')
+        for ref, member in zip(fn.union.refs, members, strict=True):
+            if ref.name == "main":
+                test = f"t == {literal(ref.lex_type)} or t == {literal(ref.lex_type + '#main')}"
+            else:
+                test = f"t == {literal(ref.lex_type)}"
+            w.line(f"if {test}:")
+            with w.indent():
+                w.line(f"return {member}.from_dict(value)")
+        if fn.union.closed:
+            ctx.names.add("closed_union_error")
+            w.line(f"raise closed_union_error({literal(fn.where)}, t)")
+        else:
+            w.line("return UnknownMember.from_dict(value)")
