@@ -1,0 +1,349 @@
+"""Content identifiers (CIDs): the hash links of the atproto data model.
+
+A CID names a block by its hash: ``<version><codec><multihash>``, every number an unsigned
+varint, the multihash itself ``<hash code><digest length><digest>``. atproto writes CIDv1 with
+the ``dag-cbor`` (0x71) or ``raw`` (0x55) codec and sha2-256 (0x12); CIDv0 (a bare sha2-256
+multihash, ``Qm...`` in base58btc) is still read.
+Spec: https://atproto.com/specs/data-model#link-and-cid-formats
+
+Why not ``multiformats.CID``: a firehose frame carries several CIDs, and that library validates
+every argument of every call at run time, which costs more than decoding the whole frame. This
+module keeps the binary form as the identity (hash, equality) and builds the string form only
+when asked, once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from typing import Any, Final
+
+from atproto_async.exceptions import DecodeError
+
+__all__ = [
+    "CID",
+    "CODEC_DAG_CBOR",
+    "CODEC_RAW",
+    "HASH_SHA2_256",
+    "cid_for_bytes",
+    "cid_for_raw",
+]
+
+#: Multicodec codes used by atproto.
+CODEC_DAG_CBOR: Final = 0x71
+CODEC_RAW: Final = 0x55
+HASH_SHA2_256: Final = 0x12
+
+#: A CID longer than this is refused (a sha2-512 CIDv1 is 70 bytes).
+MAX_CID_SIZE: Final = 256
+
+_DAG_CBOR_SHA256_PREFIX: Final = b"\x01\x71\x12\x20"
+_RAW_SHA256_PREFIX: Final = b"\x01\x55\x12\x20"
+_SHA256_CID_SIZE: Final = 36
+
+_B58_ALPHABET: Final = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+_B58_INDEX: Final = {c: i for i, c in enumerate(_B58_ALPHABET)}
+
+# base32 (RFC 4648, lowercase, no padding), the string form of CIDv1. The stdlib codec is
+# written in Python and builds padded upper case, so both directions go through ints: decoding
+# maps the alphabet onto int()'s base-32 digits (anything else onto "!", which int() refuses);
+# encoding reads 10 bits at a time through a 1024-entry table of character pairs.
+_B32_ALPHABET: Final = "abcdefghijklmnopqrstuvwxyz234567"
+_B32_TO_INT_DIGITS: Final = {
+    code: "0123456789abcdefghijklmnopqrstuv"[_B32_ALPHABET.index(chr(code))]
+    if chr(code) in _B32_ALPHABET
+    else "!"
+    for code in range(128)
+}
+_B32_PAIRS: Final = [first + second for first in _B32_ALPHABET for second in _B32_ALPHABET]
+
+
+def _b32encode(data: bytes) -> str:
+    """Lowercase unpadded base32 of ``data``."""
+    chars = (len(data) * 8 + 4) // 5
+    number = int.from_bytes(data, "big") << (chars * 5 - len(data) * 8)
+    odd = chars & 1
+    number <<= 5 * odd
+    pairs = _B32_PAIRS
+    text = "".join(
+        [pairs[(number >> shift) & 1023] for shift in range((chars + odd - 2) * 5, -1, -10)]
+    )
+    return text[:-1] if odd else text
+
+
+def _b32decode(text: str) -> bytes:
+    """Bytes of lowercase unpadded base32 ``text``; refuses any other spelling of them."""
+    if not text:
+        return b""
+    size = len(text) * 5 // 8
+    extra = len(text) * 5 - size * 8
+    if not text.isascii() or extra > 4:
+        raise DecodeError(f"invalid CID: {text[:80]!r} is not base32")
+    try:
+        number = int(text.translate(_B32_TO_INT_DIGITS), 32)
+    except ValueError:
+        raise DecodeError(f"invalid CID: {text[:80]!r} is not base32") from None
+    if number & ((1 << extra) - 1):
+        raise DecodeError(f"invalid CID: {text[:80]!r} is not in canonical form")
+    return (number >> extra).to_bytes(size, "big")
+
+
+def _read_varint(data: bytes, pos: int, what: str) -> tuple[int, int]:
+    """Read an unsigned LEB128 varint (at most 9 bytes, minimal form) at ``pos``."""
+    value = 0
+    shift = 0
+    start = pos
+    end = len(data)
+    while True:
+        if pos >= end:
+            raise DecodeError(f"invalid CID: truncated {what} varint at byte {start}")
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            if byte == 0 and pos - start > 1:
+                raise DecodeError(f"invalid CID: non-minimal {what} varint at byte {start}")
+            return value, pos
+        shift += 7
+        if shift >= 63:
+            raise DecodeError(f"invalid CID: {what} varint at byte {start} is too long")
+
+
+def _validate(raw: bytes) -> None:
+    """Check that ``raw`` is a whole binary CID (v0 or v1) and nothing else."""
+    size = len(raw)
+    if size > MAX_CID_SIZE:
+        raise DecodeError(f"invalid CID: {size} bytes, above the limit of {MAX_CID_SIZE}")
+    if size == 34 and raw[0] == HASH_SHA2_256 and raw[1] == 32:
+        return  # CIDv0: a bare sha2-256 multihash
+    version, pos = _read_varint(raw, 0, "version")
+    if version != 1:
+        raise DecodeError(f"invalid CID: unsupported version {version}")
+    _codec, pos = _read_varint(raw, pos, "codec")
+    _code, pos = _read_varint(raw, pos, "multihash code")
+    length, pos = _read_varint(raw, pos, "digest length")
+    if size - pos != length:
+        raise DecodeError(
+            f"invalid CID: multihash declares a {length}-byte digest, {size - pos} bytes present"
+        )
+
+
+def _b58encode(data: bytes) -> str:
+    zeros = len(data) - len(data.lstrip(b"\x00"))
+    number = int.from_bytes(data, "big")
+    digits = []
+    while number:
+        number, rem = divmod(number, 58)
+        digits.append(_B58_ALPHABET[rem])
+    return "1" * zeros + "".join(reversed(digits))
+
+
+def _b58decode(text: str) -> bytes:
+    number = 0
+    for char in text:
+        digit = _B58_INDEX.get(char)
+        if digit is None:
+            raise DecodeError(f"invalid CID: {char!r} is not a base58btc character")
+        number = number * 58 + digit
+    zeros = len(text) - len(text.lstrip("1"))
+    body = number.to_bytes((number.bit_length() + 7) // 8, "big") if number else b""
+    return b"\x00" * zeros + body
+
+
+def _decode_multibase(text: str) -> bytes:
+    """Return the binary CID spelled by ``text`` (multibase, or a bare CIDv0)."""
+    if len(text) > 2 * MAX_CID_SIZE:
+        raise DecodeError(f"invalid CID: string of {len(text)} characters is too long")
+    if len(text) == 46 and text.startswith("Qm"):
+        return _b58decode(text)
+    if not text:
+        raise DecodeError("invalid CID: empty string")
+    prefix, body = text[0], text[1:]
+    try:
+        if prefix == "b":
+            return _b32decode(body)
+        if prefix == "B":
+            return _b32decode(body.lower())
+        if prefix == "z":
+            return _b58decode(body)
+        if prefix in "fF":
+            return bytes.fromhex(body)
+        if prefix in "mu":
+            if "=" in body:
+                raise DecodeError("invalid CID: base64 multibase must not be padded")
+            body += "=" * (-len(body) % 4)
+            if prefix == "m":
+                return base64.b64decode(body, validate=True)
+            return base64.urlsafe_b64decode(body)
+    except (binascii.Error, ValueError) as exc:
+        if isinstance(exc, DecodeError):
+            raise
+        raise DecodeError(f"invalid CID: {text[:80]!r} is not valid multibase ({exc})") from exc
+    raise DecodeError(f"invalid CID: unsupported multibase prefix {prefix!r}")
+
+
+class CID:
+    """A content identifier, compared and hashed by its binary form.
+
+    Create one with `CID.decode` (a string or the binary form) or `CID.from_bytes`; `str()`
+    gives the canonical string (base32 ``b...`` for CIDv1, base58btc ``Qm...`` for CIDv0) and
+    `bytes()` the binary form. Treat instances as immutable: they are hashed by value.
+    """
+
+    # ``_tagged`` is the binary CID behind the 0x00 prefix, exactly as DAG-CBOR tag 42 holds it:
+    # the decoder stores the tag's byte string as is, without a copy. ``_str`` is set lazily.
+    __slots__ = ("_str", "_tagged")
+
+    _tagged: bytes
+    _str: str
+
+    def __init__(self, raw: bytes | bytearray | memoryview) -> None:
+        """Wrap the binary form ``raw`` after checking it (same as `CID.from_bytes`)."""
+        raw = bytes(raw)
+        _validate(raw)
+        self._tagged = b"\x00" + raw
+
+    @classmethod
+    def from_bytes(cls, raw: bytes | bytearray | memoryview) -> CID:
+        """Return the CID whose binary form is ``raw``.
+
+        The common sha2-256 CIDv1 is recognised by its prefix without parsing varints, which
+        keeps this cheap enough for hot loops.
+
+        Raises:
+            DecodeError: ``raw`` is not exactly one binary CID.
+        """
+        if type(raw) is not bytes:
+            raw = bytes(raw)
+        if not (len(raw) == _SHA256_CID_SIZE and raw.startswith(_FAST_PREFIXES)):
+            _validate(raw)
+        cid = _object_new(cls)
+        cid._tagged = b"\x00" + raw
+        return cid
+
+    @classmethod
+    def decode(cls, value: str | bytes | bytearray | memoryview) -> CID:
+        """Parse a CID from its string (multibase, or ``Qm...``) or binary form.
+
+        Raises:
+            DecodeError: ``value`` is not a valid CID.
+        """
+        if isinstance(value, str):
+            cid = cls.from_bytes(_decode_multibase(value))
+            if value[0] == "b" and cid.version == 1:
+                cid._str = value  # canonical: _b32decode refuses every other spelling
+            elif value[0] in "bQ" and str(cid) != value:
+                raise DecodeError(f"invalid CID: {value[:80]!r} is not in canonical form")
+            return cid
+        if isinstance(value, bytes | bytearray | memoryview):
+            return cls.from_bytes(value)
+        raise DecodeError(f"invalid CID: expected str or bytes, got {type(value).__name__}")
+
+    @property
+    def version(self) -> int:
+        """The CID version: 0 or 1."""
+        tagged = self._tagged
+        return 0 if len(tagged) == 35 and tagged[1] == HASH_SHA2_256 else 1
+
+    @property
+    def codec(self) -> int:
+        """The multicodec code of the content (0x71 dag-cbor, 0x55 raw, 0x70 dag-pb for v0)."""
+        if self.version == 0:
+            return 0x70
+        return _read_varint(self._tagged, 2, "codec")[0]
+
+    @property
+    def multihash(self) -> bytes:
+        """The multihash: hash code, digest length and digest."""
+        if self.version == 0:
+            return self._tagged[1:]
+        return self._tagged[_read_varint(self._tagged, 2, "codec")[1] :]
+
+    @property
+    def hash_code(self) -> int:
+        """The multihash function code (0x12 for sha2-256)."""
+        return _read_varint(self.multihash, 0, "multihash code")[0]
+
+    @property
+    def digest(self) -> bytes:
+        """The raw hash digest."""
+        multihash = self.multihash
+        pos = _read_varint(multihash, 0, "multihash code")[1]
+        pos = _read_varint(multihash, pos, "digest length")[1]
+        return multihash[pos:]
+
+    def __bytes__(self) -> bytes:
+        return self._tagged[1:]
+
+    def __str__(self) -> str:
+        try:
+            return self._str
+        except AttributeError:
+            pass
+        raw = self._tagged[1:]
+        text = _b58encode(raw) if self.version == 0 else "b" + _b32encode(raw)
+        self._str = text
+        return text
+
+    def encode(self) -> str:
+        """Return the canonical string form (same as ``str(cid)``)."""
+        return str(self)
+
+    def __repr__(self) -> str:
+        return f"CID({str(self)!r})"
+
+    def __hash__(self) -> int:
+        return hash(self._tagged)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is CID:
+            return self._tagged == other._tagged
+        return NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        if type(other) is CID:
+            return self._tagged != other._tagged
+        return NotImplemented
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (CID, (self._tagged[1:],))
+
+    def verify(self, data: bytes | bytearray | memoryview) -> bool:
+        """Whether ``data`` hashes to this CID (sha2-256 only; other hashes give False)."""
+        multihash = self.multihash
+        if multihash[:2] != b"\x12\x20":
+            return False
+        return hashlib.sha256(data).digest() == multihash[2:]
+
+
+_FAST_PREFIXES: Final = (_DAG_CBOR_SHA256_PREFIX, _RAW_SHA256_PREFIX)
+_object_new = object.__new__
+
+
+def cid_for_bytes(data: bytes | bytearray | memoryview, codec: int = CODEC_DAG_CBOR) -> CID:
+    """Return the sha2-256 CIDv1 of ``data`` with the given codec (dag-cbor by default)."""
+    if codec == CODEC_DAG_CBOR:
+        prefix = _DAG_CBOR_SHA256_PREFIX
+    elif codec == CODEC_RAW:
+        prefix = _RAW_SHA256_PREFIX
+    else:
+        prefix = b"\x01" + _varint(codec) + b"\x12\x20"
+    return CID.from_bytes(prefix + hashlib.sha256(data).digest())
+
+
+def cid_for_raw(data: bytes | bytearray | memoryview) -> CID:
+    """Return the CID of a blob: CIDv1, ``raw`` codec, sha2-256.
+
+    Spec: https://atproto.com/specs/data-model#blob-type
+    """
+    return cid_for_bytes(data, CODEC_RAW)
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)

@@ -1,0 +1,343 @@
+"""DAG-CBOR: the binary encoding of the atproto data model, decoded strictly and fast.
+
+DAG-CBOR is CBOR (RFC 8949) restricted so that one value has exactly one encoding: map keys
+are text strings sorted by length then bytes, integers and lengths use their shortest form,
+lengths are definite, the only tag is 42 (a CID, as a byte string with a 0x00 prefix), and
+the simple values are ``false``, ``true`` and ``null``. atproto further forbids floats.
+Spec: https://atproto.com/specs/data-model#data-types and
+https://ipld.io/specs/codecs/dag-cbor/spec/#strictness
+
+The engine is ``cbor2`` (>= 6, a Rust core). It checks tags (through ``semantic_decoders`` and
+``tag_hook``), indefinite lengths, duplicate keys, key types (text or bytes), depth and
+declared lengths against the input (a forged 2**62 length is refused without allocating).
+What it does not check - floats, simple values, byte-string keys, shortest forms, key order,
+trailing bytes - is checked here:
+
+- ``strict=False`` (the firehose path) adds only the trailing-bytes check, from the position the
+  decoder stopped at. One decoder per thread is reused: building one costs as much as decoding
+  a frame.
+- ``strict=True`` adds an object hook that checks each map's keys (text, canonical order; a
+  map shape seen before costs one set lookup) and then reads the item heads of the accepted
+  bytes with a regular expression (`_scan.is_canonical`: shortest forms, no floats or simple
+  values). Only when that fails is the input walked item by item to say precisely what is
+  wrong. Re-encoding the value to compare, or running that item-by-item walk every time, cost
+  several times more (``benchmarks/bench_dag_cbor.py --alternatives`` measures both).
+
+Every failure is a `DecodeError`; no exception of ``cbor2`` escapes.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import threading
+from typing import Any, Final, NoReturn
+
+import cbor2
+
+from atproto_async.exceptions import DecodeError
+from atproto_async.ipld._scan import explain, is_canonical
+from atproto_async.ipld.cid import CID, cid_for_bytes
+
+__all__ = [
+    "DEFAULT_MAX_DEPTH",
+    "cid_for",
+    "decode_dag_cbor",
+    "decode_dag_cbor_multi",
+    "encode_dag_cbor",
+]
+
+#: Deepest nesting of maps and arrays accepted (records in the wild stay far below).
+DEFAULT_MAX_DEPTH: Final = 128
+
+#: Tags that cbor2 decodes by itself (found by probing every tag below 2**16 with cbor2 6.3;
+#: a test re-probes them). Each is routed to a decoder that refuses it; every other tag but 42
+#: reaches ``tag_hook``, which refuses it too.
+_CBOR2_BUILTIN_TAGS: Final = (
+    0, 1, 2, 3, 4, 5, 25, 28, 29, 30, 35, 36, 37, 52, 54, 100, 256, 258, 260, 261, 1004,
+    43000, 55799,
+)  # fmt: skip
+
+_MAX_CBOR_INT: Final = 2**64 - 1
+_TAGGED_DAG_CBOR_SHA256: Final = b"\x00\x01\x71\x12\x20"
+_new_object = object.__new__
+
+
+def _refuse_builtin_tag(tag: int) -> Any:
+    def refuse(value: Any, immutable: bool) -> NoReturn:
+        raise DecodeError(f"CBOR tag {tag} is not allowed in DAG-CBOR (only tag 42, a CID)")
+
+    return refuse
+
+
+def _refuse_tag(tag: Any, immutable: bool) -> NoReturn:
+    raise DecodeError(f"CBOR tag {tag.tag} is not allowed in DAG-CBOR (only tag 42, a CID)")
+
+
+def _link(value: Any) -> CID:
+    """Turn the content of tag 42 into a CID: the hot path of firehose decoding.
+
+    The tag's byte string (0x00 prefix included) becomes the CID's storage as is.
+    """
+    try:
+        if len(value) == 37 and value.startswith(_TAGGED_DAG_CBOR_SHA256):
+            cid = _new_object(CID)
+            cid._tagged = value
+            return cid
+    except (TypeError, AttributeError):
+        pass
+    if type(value) is not bytes:
+        raise DecodeError(f"CBOR tag 42 must wrap a byte string, not {type(value).__name__}")
+    if value[:1] != b"\x00":
+        raise DecodeError("CBOR tag 42 byte string must start with the 0x00 multibase prefix")
+    return CID.from_bytes(value[1:])
+
+
+# cbor2 calls a plain semantic decoder only after failing to look up attributes on it, which
+# costs more than the decoding. A callable that carries cbor2's "shareable decoder" attributes
+# skips that: cbor2 calls it with ``immutable`` and expects ``(container, callback)``; a
+# ``dict.get`` bound in a ``functools.partial`` answers that in C.
+_LINK_DECODER: Final = functools.partial(dict.get, {False: (None, _link), True: (None, _link)})
+_LINK_DECODER._cbor2_name = None  # type: ignore[attr-defined]
+_LINK_DECODER._cbor2_immutable = False  # type: ignore[attr-defined]
+
+_SEMANTIC_DECODERS: Final[dict[int, Any]] = {
+    tag: _refuse_builtin_tag(tag) for tag in _CBOR2_BUILTIN_TAGS
+}
+_SEMANTIC_DECODERS[42] = _LINK_DECODER
+
+#: Key tuples of maps already found to be text keys in canonical order. Firehose and record
+#: maps come in few shapes, so most maps are checked by one set lookup. Bounded in count and
+#: size so hostile input cannot grow it without limit.
+_CANONICAL_KEYS: Final[set[tuple[str, ...]]] = set()
+_CANONICAL_KEYS_MAX_ITEMS: Final = 4096
+_CANONICAL_KEYS_MAX_CHARS: Final = 512
+
+
+def _check_map_keys(value: Any, immutable: bool) -> Any:
+    """cbor2 object hook of strict decoding: keys must be text, sorted by length then bytes."""
+    keys = tuple(value)
+    if keys in _CANONICAL_KEYS:
+        return value
+    previous = b""
+    for key in keys:
+        if type(key) is not str:
+            raise DecodeError(f"DAG-CBOR map keys must be text strings, got {key!r:.40}")
+        encoded = key.encode("utf-8")
+        if len(encoded) < len(previous) or (len(encoded) == len(previous) and encoded < previous):
+            raise DecodeError(
+                f"map key {key[:64]!r} is out of canonical order (after "
+                f"{previous.decode()[:64]!r}; keys sort by length, then bytes)"
+            )
+        previous = encoded
+    if (
+        len(_CANONICAL_KEYS) < _CANONICAL_KEYS_MAX_ITEMS
+        and sum(map(len, keys)) <= _CANONICAL_KEYS_MAX_CHARS
+    ):
+        _CANONICAL_KEYS.add(keys)
+    return value
+
+
+_EMPTY: Final = io.BytesIO(b"")
+_local = threading.local()
+
+
+def _new_decoder(strict: bool) -> Any:
+    decoder = cbor2.CBORDecoder(
+        _EMPTY,
+        tag_hook=_refuse_tag,
+        object_hook=_check_map_keys if strict else None,
+        semantic_decoders=_SEMANTIC_DECODERS,
+        max_depth=DEFAULT_MAX_DEPTH,
+        allow_indefinite=False,
+        allow_duplicate_keys=False,
+        strict_hashable_types=True,
+    )
+    if strict:
+        _local.strict = decoder
+    else:
+        _local.fast = decoder
+    return decoder
+
+
+def _map_error(exc: BaseException) -> DecodeError:
+    """Turn a cbor2 (or other) exception into a `DecodeError` with the most precise message."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, DecodeError):
+            return DecodeError(str(cause))
+        cause = cause.__cause__
+    message = str(exc) or type(exc).__name__
+    if isinstance(exc, cbor2.CBORDecodeEOF | EOFError):
+        return DecodeError(f"truncated DAG-CBOR: {message}")
+    for fragment, meaning in _CBOR2_MESSAGES:
+        if fragment in message:
+            return DecodeError(f"{meaning} ({message})")
+    return DecodeError(f"invalid DAG-CBOR: {message}")
+
+
+# cbor2 reports some rule breaks only through its message text; say them in DAG-CBOR terms.
+_CBOR2_MESSAGES: Final = (
+    ("map key must be", "DAG-CBOR map keys must be text strings"),
+    ("indefinite length", "indefinite-length items are not allowed in DAG-CBOR"),
+    ("Duplicate map key", "duplicate map key"),
+    ("nesting depth", f"DAG-CBOR nested deeper than {DEFAULT_MAX_DEPTH} levels"),
+    ("text string", "text string is not valid UTF-8"),
+)
+
+
+#: Buffers above this size are released from the per-thread decoder after use; smaller ones
+#: stay referenced until the next call, which saves resetting the decoder on the hot path.
+_RELEASE_ABOVE: Final = 64 * 1024
+
+
+def _decode(data: bytes, strict: bool, multi: bool) -> list[Any]:
+    """Decode the value (or, with ``multi``, the values one after another) of ``data``."""
+    # The firehose hot path: every call layer and allocation shows in frames per second.
+    try:
+        decoder = _local.strict if strict else _local.fast
+    except AttributeError:
+        decoder = _new_decoder(strict)
+    fp = io.BytesIO(data)
+    size = len(data)
+    try:
+        decoder.fp = fp
+        values = [decoder.decode()]
+        end = fp.tell()
+        while multi and end < size:
+            values.append(decoder.decode())
+            end = fp.tell()
+    except DecodeError:
+        raise
+    except Exception as exc:  # cbor2 raises CBORDecodeError, its hooks may raise more
+        raise _map_error(exc) from exc
+    finally:
+        if size > _RELEASE_ABOVE:
+            decoder.fp = _EMPTY
+    if end != size:
+        raise DecodeError(f"trailing bytes after the DAG-CBOR value: {size - end} at offset {end}")
+    # The heads of all values at once: the check does not need the boundaries between them.
+    if strict and not is_canonical(data, 0, size):
+        raise DecodeError(explain(data))
+    return values
+
+
+def decode_dag_cbor(data: bytes | bytearray | memoryview, *, strict: bool = True) -> Any:
+    """Decode exactly one DAG-CBOR value.
+
+    Args:
+        data: The encoded bytes; all of them must belong to the one value.
+        strict: Check everything the spec requires, also the absence of floats and simple
+            values, shortest integer and length forms, and map key order. ``False`` is the
+            firehose fast path: it still refuses other tags, indefinite lengths, duplicate
+            keys, keys that are neither text nor byte strings, excessive depth and trailing
+            bytes (byte-string keys, floats and simple values pass).
+
+    Returns:
+        The value: dict, list, str, bytes, int, bool, None, and `CID` for links.
+
+    Raises:
+        DecodeError: ``data`` is not (strict) DAG-CBOR.
+    """
+    if type(data) is not bytes:
+        data = bytes(data)
+    return _decode(data, strict, False)[0]
+
+
+def decode_dag_cbor_multi(
+    data: bytes | bytearray | memoryview, *, strict: bool = True
+) -> list[Any]:
+    """Decode every DAG-CBOR value of a concatenation (a firehose frame is header + body).
+
+    One decoder reads the values one after another from the same buffer and reports where
+    each ended, so no value is sliced out first (a ``memoryview`` or ``bytearray`` argument is
+    copied once into ``bytes``, which cbor2 needs).
+
+    Args:
+        data: One or more encoded values back to back, nothing else.
+        strict: As for `decode_dag_cbor`, applied to each value.
+
+    Returns:
+        The values in order.
+
+    Raises:
+        DecodeError: A value is not (strict) DAG-CBOR, or ``data`` is empty.
+    """
+    if type(data) is not bytes:
+        data = bytes(data)
+    return _decode(data, strict, True)
+
+
+def _encode_link(encoder: Any, cid: CID) -> None:
+    encoder.encode_semantic(42, cid._tagged)
+
+
+def _refuse_float(encoder: Any, value: float) -> NoReturn:
+    raise DecodeError(f"floats are not allowed in the atproto data model (found {value!r})")
+
+
+_ENCODERS: Final[dict[type, Any]] = {CID: _encode_link, float: _refuse_float}
+
+
+def encode_dag_cbor(value: Any) -> bytes:
+    """Encode a data-model value as canonical DAG-CBOR: equal values give equal bytes.
+
+    Args:
+        value: dict (text keys), list, str, bytes, int (64-bit), bool, None, or `CID`.
+
+    Returns:
+        The encoded bytes.
+
+    Raises:
+        DecodeError: ``value`` holds something the data model forbids (a float, a tuple, a
+            non-text key, an integer beyond 64 bits, ...). (`DecodeError` is a `ValueError`.)
+    """
+    _check_encodable(value, 0)
+    try:
+        return bytes(cbor2.dumps(value, canonical=True, encoders=_ENCODERS))
+    except DecodeError:
+        raise
+    except Exception as exc:
+        raise DecodeError(f"cannot encode value as DAG-CBOR: {exc}") from exc
+
+
+def _check_encodable(value: Any, depth: int) -> None:
+    kind = type(value)
+    if kind is str or kind is bytes or kind is bool or value is None or kind is CID:
+        return
+    if kind is int:
+        if not -_MAX_CBOR_INT - 1 <= value <= _MAX_CBOR_INT:
+            raise DecodeError(f"integer {value} does not fit in 64 bits")
+        return
+    if depth >= DEFAULT_MAX_DEPTH:
+        raise DecodeError(f"value nested deeper than {DEFAULT_MAX_DEPTH} levels")
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                raise DecodeError(f"map keys must be str, got {type(key).__name__}")
+            _check_encodable(item, depth + 1)
+        return
+    if kind is list:
+        for item in value:
+            _check_encodable(item, depth + 1)
+        return
+    if kind is float:
+        raise DecodeError(f"floats are not allowed in the atproto data model (found {value!r})")
+    raise DecodeError(f"{kind.__name__} is not a data-model type")
+
+
+def cid_for(value: Any) -> CID:
+    """Return the CID (v1, dag-cbor, sha2-256) of a value or of its DAG-CBOR bytes.
+
+    Args:
+        value: A data-model value, or ``bytes`` that are already its DAG-CBOR encoding.
+
+    Returns:
+        The CID of the encoded block.
+
+    Raises:
+        DecodeError: ``value`` cannot be encoded.
+    """
+    if isinstance(value, bytes | bytearray | memoryview):
+        return cid_for_bytes(value)
+    return cid_for_bytes(encode_dag_cbor(value))
