@@ -14,7 +14,6 @@ from itertools import pairwise
 from typing import Any
 
 import pytest
-from tests.conftest import FIXTURES, fixture_path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -44,6 +43,7 @@ from atproto_async.syntax import (
     tid_clock_id,
     tid_timestamp,
 )
+from tests.conftest import FIXTURES, fixture_path
 
 # --- interop vectors: ../shared/fixtures/interop/syntax/<kind>_<expectation>.txt ------------
 
