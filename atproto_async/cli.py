@@ -1,0 +1,426 @@
+"""The ``atproto-async`` command: watch, record and replay event streams from a terminal.
+
+::
+
+    atproto-async firehose [--relay URL] [--cursor N] [--collection NSID ...] [--limit N] [--json]
+    atproto-async firehose --replay FILE [...]
+    atproto-async labels URL [--cursor N] [--limit N] [--json]
+    atproto-async record URL FILE [--cursor N] [--limit N]
+
+One line per event on stdout (``--json``: JSON lines). Ctrl-C stops cleanly and prints the
+cursor to resume from on stderr. On a terminal, stderr also carries a live status line (events
+per second, seq, lag behind the events' ``time``); never when stderr is a pipe or a file.
+Exit status: 0 done, 1 stream or network error, 2 usage error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import AsyncIterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
+
+from atproto_async import __version__
+from atproto_async.exceptions import AtprotoError, FrameDecodeError
+from atproto_async.ipld import to_json
+from atproto_async.stream.events import (
+    Account,
+    Commit,
+    Event,
+    Handle,
+    Identity,
+    Info,
+    Labels,
+    Migrate,
+    Sync,
+    Tombstone,
+    Unknown,
+)
+from atproto_async.stream.framefile import write_frame
+
+if TYPE_CHECKING:
+    from atproto_async.stream.replay import Replay
+    from atproto_async.stream.subscribe import Subscription
+
+__all__ = ["main"]
+
+_REPOS = "com.atproto.sync.subscribeRepos"
+_LABELS = "com.atproto.label.subscribeLabels"
+_STATUS_EVERY = 0.5  # seconds between two redraws of the status line
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="atproto-async",
+        description="Watch, record and replay AT Protocol event streams.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log reconnections and warnings (INFO)"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    firehose = commands.add_parser(
+        "firehose", help="stream repository events (com.atproto.sync.subscribeRepos)"
+    )
+    firehose.add_argument(
+        "--relay", default="wss://bsky.network", metavar="URL", help="relay or PDS URL"
+    )
+    firehose.add_argument(
+        "--collection",
+        action="append",
+        metavar="NSID",
+        help="keep only commits, and only their ops of this collection (repeatable)",
+    )
+    firehose.add_argument(
+        "--replay", metavar="FILE", help="read a recorded frame file instead of the network"
+    )
+    _common(firehose)
+
+    labels = commands.add_parser(
+        "labels", help="stream labels from a labeler (com.atproto.label.subscribeLabels)"
+    )
+    labels.add_argument("url", metavar="URL", help="labeler service URL")
+    _common(labels)
+
+    record = commands.add_parser("record", help="write the raw frames of a stream to a file")
+    record.add_argument("url", metavar="URL", help="relay, PDS or full /xrpc/<nsid> URL")
+    record.add_argument("file", metavar="FILE", help="output frame file (overwritten)")
+    record.add_argument("--cursor", type=int, metavar="N", help="resume after this seq")
+    record.add_argument("--limit", type=int, metavar="N", help="stop after N events")
+    record.add_argument("--insecure", action="store_true", help="allow ws:// to remote hosts")
+    return parser
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cursor", type=int, metavar="N", help="resume after this seq")
+    parser.add_argument("--limit", type=int, metavar="N", help="stop after N events")
+    parser.add_argument("--json", action="store_true", help="print JSON lines")
+    parser.add_argument("--insecure", action="store_true", help="allow ws:// to remote hosts")
+
+
+def _ops_text(event: Commit) -> str:
+    return ", ".join(f"{op.action} {op.path}" for op in event.ops) or "(no ops)"
+
+
+def _label_text(label: Any) -> str:
+    neg = " (negation)" if getattr(label, "neg", False) is True else ""
+    return f"{label.val} on {label.uri} by {label.src}{neg}"
+
+
+def event_text(event: Event) -> str:
+    """Return the one-line text form of an event."""
+    match event:
+        case Commit():
+            return f"{event.seq} #commit {event.repo} rev={event.rev} {_ops_text(event)}"
+        case Identity():
+            return f"{event.seq} #identity {event.did} handle={event.handle}"
+        case Account():
+            status = f" status={event.status}" if event.status else ""
+            return f"{event.seq} #account {event.did} active={str(event.active).lower()}{status}"
+        case Sync():
+            return f"{event.seq} #sync {event.did} rev={event.rev}"
+        case Labels():
+            return f"{event.seq} #labels " + "; ".join(_label_text(lb) for lb in event.labels)
+        case Info():
+            return f"- #info {event.name}" + (f": {event.message}" if event.message else "")
+        case Handle():
+            return f"{event.seq} #handle {event.did} handle={event.handle}"
+        case Migrate():
+            return f"{event.seq} #migrate {event.did} to={event.migrate_to}"
+        case Tombstone():
+            return f"{event.seq} #tombstone {event.did}"
+        case Unknown():
+            seq = event.seq if event.seq is not None else "-"
+            return f"{seq} {event.type or '(no type)'} (unknown, op {event.op})"
+    raise TypeError(f"not an event: {event!r}")  # pragma: no cover
+
+
+def event_json(event: Event, nsid: str = _REPOS) -> dict[str, Any]:
+    """Return the JSON form of an event (records decoded, CIDs as ``$link``, no raw blocks)."""
+    data: dict[str, Any]
+    match event:
+        case Commit():
+            ops = []
+            for op in event.ops:
+                item: dict[str, Any] = {"action": op.action, "path": op.path, "cid": op.cid}
+                if op.prev is not None:
+                    item["prev"] = op.prev
+                try:
+                    record = op.record_data
+                except FrameDecodeError as exc:
+                    item["recordError"] = str(exc)
+                else:
+                    if record is not None:
+                        item["record"] = record
+                ops.append(item)
+            data = {
+                "$type": f"{_REPOS}#commit",
+                "seq": event.seq,
+                "repo": event.repo,
+                "rev": event.rev,
+                "since": event.since,
+                "commit": event.commit,
+                "time": event.time,
+                "tooBig": event.too_big,
+                "ops": ops,
+            }
+            if event.prev_data is not None:
+                data["prevData"] = event.prev_data
+        case Identity():
+            data = {"$type": f"{_REPOS}#identity", "seq": event.seq, "did": event.did}
+            if event.handle is not None:
+                data["handle"] = event.handle
+            data["time"] = event.time
+        case Account():
+            data = {"$type": f"{_REPOS}#account", "seq": event.seq, "did": event.did}
+            data["active"] = event.active
+            if event.status is not None:
+                data["status"] = event.status
+            data["time"] = event.time
+        case Sync():
+            data = {"$type": f"{_REPOS}#sync", "seq": event.seq, "did": event.did}
+            data.update(rev=event.rev, time=event.time)
+        case Labels():
+            data = {"$type": f"{_LABELS}#labels", "seq": event.seq}
+            data["labels"] = [label.to_dict() for label in event.labels]
+        case Info():
+            data = {"$type": f"{nsid}#info", "name": event.name}
+            if event.message is not None:
+                data["message"] = event.message
+        case Handle():
+            data = {"$type": f"{_REPOS}#handle", "seq": event.seq, "did": event.did}
+            data.update(handle=event.handle, time=event.time)
+        case Migrate():
+            data = {"$type": f"{_REPOS}#migrate", "seq": event.seq, "did": event.did}
+            data.update(migrateTo=event.migrate_to, time=event.time)
+        case Tombstone():
+            data = {"$type": f"{_REPOS}#tombstone", "seq": event.seq, "did": event.did}
+            data["time"] = event.time
+        case Unknown():
+            data = {"$type": event.type, **event.body}
+    result: dict[str, Any] = to_json(data)
+    return result
+
+
+def _commits_only(args: argparse.Namespace) -> list[type[Event]] | None:
+    # With --collection the user asked for records; identity and account events are noise.
+    return [Commit] if args.collection else None
+
+
+class _Status:
+    """The live status line on stderr: events/s, seq and lag; a no-op when stderr is no TTY."""
+
+    def __init__(self, err: TextIO, out: TextIO) -> None:
+        self.enabled = _isatty(err)
+        self._clear_before_output = self.enabled and _isatty(out)
+        self._err = err
+        self._drawn = False
+        self._count = 0
+        self._last_count = 0
+        self._last_at = time.monotonic()
+
+    def before_output(self) -> None:
+        if self._drawn and self._clear_before_output:
+            self._err.write("\r\x1b[K")
+            self._err.flush()
+            self._drawn = False
+
+    def update(self, event: Event | None, cursor: int | None) -> None:
+        self._count += 1
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        elapsed = now - self._last_at
+        if elapsed < _STATUS_EVERY:
+            return
+        rate = (self._count - self._last_count) / elapsed
+        self._last_at, self._last_count = now, self._count
+        text = f"{rate:,.0f} events/s  seq {cursor if cursor is not None else '-'}"
+        stamp = getattr(event, "time", None)
+        if isinstance(stamp, str):
+            try:
+                lag = time.time() - datetime.fromisoformat(stamp).timestamp()
+            except ValueError:
+                pass
+            else:
+                text += f"  lag {lag:,.1f} s"
+        self._err.write(f"\r\x1b[K{text}")
+        self._err.flush()
+        self._drawn = True
+
+    def clear(self) -> None:
+        if self._drawn:
+            self._err.write("\r\x1b[K")
+            self._err.flush()
+            self._drawn = False
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _open_capture(path: Path) -> BinaryIO:
+    return path.open("wb")
+
+
+class _Runner:
+    """Runs one command; keeps the live subscription so that Ctrl-C can report its cursor."""
+
+    def __init__(self, args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
+        self.args = args
+        self.out = out
+        self.err = err
+        self.stream: Subscription | Replay | None = None  # once open
+        self.status = _Status(err, out)
+
+    def cursor(self) -> int | None:
+        return None if self.stream is None else self.stream.cursor
+
+    async def run(self) -> int:
+        args = self.args
+        if args.command == "record":
+            return await self._record()
+        if args.command == "firehose" and args.replay:
+            from atproto_async.stream.replay import replay_frames
+
+            self.stream = replay_frames(
+                args.replay,
+                cursor=args.cursor,
+                collections=args.collection,
+                event_types=_commits_only(args),
+            )
+            return await self._print(self.stream, _REPOS)
+        from atproto_async.stream.subscribe import subscribe_labels, subscribe_repos
+
+        if args.command == "labels":
+            self.stream = subscribe_labels(
+                args.url, cursor=args.cursor, fail_fast=True, allow_insecure=args.insecure
+            )
+            nsid = _LABELS
+        else:
+            self.stream = subscribe_repos(
+                args.relay,
+                cursor=args.cursor,
+                collections=args.collection,
+                event_types=_commits_only(args),
+                fail_fast=True,
+                allow_insecure=args.insecure,
+            )
+            nsid = _REPOS
+        async with self.stream:
+            code = await self._print(self.stream, nsid)
+        self.err.write(f"stopped; resume with --cursor {self.cursor()}\n")
+        return code
+
+    async def _print(self, events: AsyncIterable[Event], nsid: str) -> int:
+        args = self.args
+        limit = args.limit
+        out = self.out
+        status = self.status
+        count = 0
+        if limit is not None and limit <= 0:
+            return 0
+        async for event in events:
+            if args.json:
+                line = json.dumps(
+                    event_json(event, nsid), ensure_ascii=False, separators=(",", ":")
+                )
+            else:
+                line = event_text(event)
+            status.before_output()
+            out.write(line + "\n")
+            count += 1
+            status.update(event, self.cursor())
+            if limit is not None and count >= limit:
+                break
+        status.clear()
+        out.flush()
+        return 0
+
+    async def _record(self) -> int:
+        from atproto_async.stream.subscribe import SUBSCRIBE_REPOS, Subscription
+
+        args = self.args
+        path = Path(args.file)
+        count = 0
+        # Frames are appended synchronously from the receive loop: local buffered writes are
+        # far cheaper than a thread hop per message.
+        with _open_capture(path) as file:
+            self.stream = Subscription(
+                args.url,
+                SUBSCRIBE_REPOS,
+                cursor=args.cursor,
+                fail_fast=True,
+                allow_insecure=args.insecure,
+                on_message=lambda message: write_frame(file, message),
+            )
+            async with self.stream:
+                if args.limit is None or args.limit > 0:
+                    async for event in self.stream:
+                        count += 1
+                        self.status.update(event, self.cursor())
+                        if args.limit is not None and count >= args.limit:
+                            break
+            self.status.clear()
+        self.err.write(f"recorded {count} events to {path}; resume with --cursor {self.cursor()}\n")
+        return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``atproto-async`` command line.
+
+    Args:
+        argv: The arguments (without the program name); ``sys.argv[1:]`` when None.
+
+    Returns:
+        The exit status.
+    """
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    runner = _Runner(args, sys.stdout, sys.stderr)
+    try:
+        return asyncio.run(runner.run())
+    except KeyboardInterrupt:
+        runner.status.clear()
+        cursor = runner.cursor()
+        hint = f"; resume with --cursor {cursor}" if cursor is not None else ""
+        sys.stderr.write(f"interrupted{hint}\n")
+        return 130
+    except BrokenPipeError:
+        # The reader went away (``| head``): stop quietly like other Unix tools, and point
+        # stdout at /dev/null so that the interpreter's final flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except (AtprotoError, OSError) as exc:
+        runner.status.clear()
+        cursor = runner.cursor()
+        hint = f" (resume with --cursor {cursor})" if cursor is not None else ""
+        sys.stderr.write(f"atproto-async: error: {exc}{hint}\n")
+        return 1
+    except ValueError as exc:
+        sys.stderr.write(f"atproto-async: error: {exc}\n")
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

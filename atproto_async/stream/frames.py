@@ -1,0 +1,372 @@
+"""Sans-I/O decoding of one event-stream message (a WebSocket binary message) into an event.
+
+A message is two concatenated DAG-CBOR objects: a header ``{op, t}`` and a body. ``op: 1`` is a
+message whose body type is named by ``t``; ``op: -1`` is an error, after which the server closes
+the connection. Anything malformed raises `FrameDecodeError` (the spec says the client should
+drop the connection rather than skip the frame); an unknown ``t`` or ``op`` gives `Unknown`.
+
+Bodies are checked cheaply (required fields present, with the right types) so that the typed
+events never carry surprises; records inside a commit's blocks are not touched here.
+
+Specs: https://atproto.com/specs/event-stream#streaming-wire-protocol-v0 and
+https://atproto.com/specs/sync (message limits).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from typing import Any
+
+from atproto_async.exceptions import DecodeError, FrameDecodeError, StreamError
+from atproto_async.ipld import CID, decode_dag_cbor_multi
+from atproto_async.stream.events import (
+    Account,
+    Commit,
+    Event,
+    Handle,
+    Identity,
+    Info,
+    Labels,
+    Migrate,
+    RepoOp,
+    Sync,
+    Tombstone,
+    Unknown,
+    _CommitBlocks,
+)
+from atproto_async.stream.framefile import DEFAULT_MAX_FRAME_SIZE
+
+__all__ = [
+    "DEFAULT_MAX_BLOCKS_SIZE",
+    "DEFAULT_MAX_FRAME_SIZE",
+    "DEFAULT_MAX_OPS",
+    "decode_frame",
+]
+
+#: ``maxLength`` of ``#commit.ops`` in the ``com.atproto.sync.subscribeRepos`` lexicon.
+DEFAULT_MAX_OPS = 200
+#: ``maxLength`` of ``#commit.blocks`` in the ``com.atproto.sync.subscribeRepos`` lexicon.
+DEFAULT_MAX_BLOCKS_SIZE = 2_000_000
+
+_BYTES = (bytes, bytearray, memoryview)
+
+
+def _fail(t: str, body: dict[str, Any], problem: str) -> FrameDecodeError:
+    seq = body.get("seq")
+    where = f"{t} seq {seq}" if type(seq) is int else t
+    return FrameDecodeError(f"{where}: {problem}")
+
+
+def _int(body: dict[str, Any], key: str, t: str) -> int:
+    value = body.get(key)
+    if type(value) is not int:
+        raise _fail(t, body, f"{key!r} must be an integer, got {type(value).__name__}")
+    return value
+
+
+def _str(body: dict[str, Any], key: str, t: str) -> str:
+    value = body.get(key)
+    if type(value) is not str:
+        raise _fail(t, body, f"{key!r} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _opt_str(body: dict[str, Any], key: str, t: str) -> str | None:
+    value = body.get(key)
+    if value is not None and type(value) is not str:
+        raise _fail(t, body, f"{key!r} must be a string or absent, got {type(value).__name__}")
+    return value
+
+
+def _bool(body: dict[str, Any], key: str, t: str, default: bool | None = None) -> bool:
+    value = body.get(key, default)
+    if type(value) is not bool:
+        raise _fail(t, body, f"{key!r} must be a boolean, got {type(value).__name__}")
+    return value
+
+
+def _first_wrong(
+    body: dict[str, Any], t: str, keys: tuple[str, ...], kind: type, optional: bool = False
+) -> FrameDecodeError:
+    """The error for the first of ``keys`` whose value is not a ``kind`` (the slow path)."""
+    for key in keys:
+        if optional and key not in body:
+            continue
+        value = body.get(key)
+        if type(value) is not kind:
+            return _fail(t, body, f"{key!r} must be a {kind.__name__}, got {type(value).__name__}")
+    return _fail(t, body, f"one of {keys} has the wrong type")  # pragma: no cover
+
+
+def _blocks(body: dict[str, Any], t: str, limit: int) -> bytes:
+    value = body.get("blocks")
+    if not isinstance(value, _BYTES):
+        raise _fail(t, body, f"'blocks' must be bytes, got {type(value).__name__}")
+    if len(value) > limit:
+        raise _fail(t, body, f"'blocks' has {len(value)} bytes, above the limit of {limit}")
+    return value if type(value) is bytes else bytes(value)
+
+
+class _Limits:
+    __slots__ = ("max_blocks_size", "max_ops")
+
+    def __init__(self, max_ops: int, max_blocks_size: int) -> None:
+        self.max_ops = max_ops
+        self.max_blocks_size = max_blocks_size
+
+
+def _commit(body: dict[str, Any], limits: _Limits, collections: Collection[str] | None) -> Commit:
+    t = "#commit"
+    get = body.get
+    seq = get("seq")
+    repo = get("repo")
+    rev = get("rev")
+    time = get("time")
+    commit = get("commit")
+    if type(seq) is not int:
+        raise _fail(t, body, "'seq' must be an integer")
+    if type(repo) is not str or type(rev) is not str or type(time) is not str:
+        raise _first_wrong(body, t, ("repo", "rev", "time"), str)
+    if type(commit) is not CID:
+        raise _fail(t, body, "'commit' must be a CID link")
+    since = _opt_str(body, "since", t)
+    blocks = _blocks(body, t, limits.max_blocks_size)
+    too_big = get("tooBig", False)
+    rebase = get("rebase", False)
+    if type(too_big) is not bool or type(rebase) is not bool:
+        raise _first_wrong(body, t, ("tooBig", "rebase"), bool, optional=True)
+    prev_data = get("prevData")
+    if prev_data is not None and type(prev_data) is not CID:
+        raise _fail(t, body, "'prevData' must be a CID link")
+    blobs = get("blobs")
+    if blobs is None:
+        blobs = []
+    elif type(blobs) is not list:
+        raise _fail(t, body, "'blobs' must be a list")
+    raw_ops = get("ops")
+    if type(raw_ops) is not list:
+        raise _fail(t, body, "'ops' must be a list")
+    if len(raw_ops) > limits.max_ops:
+        raise _fail(t, body, f"{len(raw_ops)} ops, above the limit of {limits.max_ops}")
+    holder = _CommitBlocks(blocks, seq, repo, too_big)
+    ops: list[RepoOp] = []
+    prefix = f"at://{repo}/"
+    for raw in raw_ops:
+        if type(raw) is not dict:
+            raise _fail(t, body, "an op is not a map")
+        action = raw.get("action")
+        path = raw.get("path")
+        cid = raw.get("cid")
+        prev = raw.get("prev")
+        if type(action) is not str or type(path) is not str:
+            raise _fail(t, body, "an op lacks a string 'action' or 'path'")
+        if (cid is not None and type(cid) is not CID) or (
+            prev is not None and type(prev) is not CID
+        ):
+            raise _fail(t, body, f"op {path!r}: 'cid' and 'prev' must be CID links or null")
+        collection, slash, rkey = path.partition("/")
+        if not slash or not collection or not rkey:
+            raise _fail(t, body, f"op path {path!r} is not <collection>/<rkey>")
+        if collections is not None and collection not in collections:
+            continue
+        ops.append(RepoOp(action, path, collection, rkey, prefix + path, cid, prev, holder))
+    return Commit(
+        seq, repo, rev, since, commit, ops, blocks, time, too_big, prev_data, blobs, rebase, holder
+    )
+
+
+def _sync(body: dict[str, Any], limits: _Limits, collections: Collection[str] | None) -> Sync:
+    t = "#sync"
+    return Sync(
+        _int(body, "seq", t),
+        _str(body, "did", t),
+        _str(body, "rev", t),
+        _blocks(body, t, limits.max_blocks_size),
+        _str(body, "time", t),
+    )
+
+
+def _identity(
+    body: dict[str, Any], limits: _Limits, collections: Collection[str] | None
+) -> Identity:
+    t = "#identity"
+    return Identity(
+        _int(body, "seq", t),
+        _str(body, "did", t),
+        _opt_str(body, "handle", t),
+        _str(body, "time", t),
+    )
+
+
+def _account(body: dict[str, Any], limits: _Limits, collections: Collection[str] | None) -> Account:
+    t = "#account"
+    return Account(
+        _int(body, "seq", t),
+        _str(body, "did", t),
+        _bool(body, "active", t),
+        _opt_str(body, "status", t),
+        _str(body, "time", t),
+    )
+
+
+def _info(body: dict[str, Any], limits: _Limits, collections: Collection[str] | None) -> Info:
+    return Info(_str(body, "name", "#info"), _opt_str(body, "message", "#info"))
+
+
+_label_class: Any = None
+
+
+def _labels(body: dict[str, Any], limits: _Limits, collections: Collection[str] | None) -> Labels:
+    global _label_class
+    t = "#labels"
+    seq = _int(body, "seq", t)
+    raw = body.get("labels")
+    if type(raw) is not list:
+        raise _fail(t, body, "'labels' must be a list")
+    if _label_class is None:
+        from atproto_async.models.com.atproto.label.defs import Label
+
+        _label_class = Label
+    labels = []
+    for item in raw:
+        if type(item) is not dict:
+            raise _fail(t, body, "a label is not a map")
+        try:
+            labels.append(_label_class.from_dict(item))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise _fail(
+                t, body, f"a label does not match com.atproto.label.defs#label: {exc}"
+            ) from exc
+    return Labels(seq, labels)
+
+
+def _handle(body: dict[str, Any], limits: _Limits, collections: Collection[str] | None) -> Handle:
+    t = "#handle"
+    return Handle(
+        _int(body, "seq", t), _str(body, "did", t), _str(body, "handle", t), _str(body, "time", t)
+    )
+
+
+def _migrate(body: dict[str, Any], limits: _Limits, collections: Collection[str] | None) -> Migrate:
+    t = "#migrate"
+    return Migrate(
+        _int(body, "seq", t),
+        _str(body, "did", t),
+        _opt_str(body, "migrateTo", t),
+        _str(body, "time", t),
+    )
+
+
+def _tombstone(
+    body: dict[str, Any], limits: _Limits, collections: Collection[str] | None
+) -> Tombstone:
+    t = "#tombstone"
+    return Tombstone(_int(body, "seq", t), _str(body, "did", t), _str(body, "time", t))
+
+
+_Builder = Callable[[dict[str, Any], _Limits, Collection[str] | None], Event]
+
+#: Message type (``t``) -> body decoder. Both the short (``#commit``) and the fully qualified
+#: (``com.atproto.sync.subscribeRepos#commit``) spellings are accepted.
+_BUILDERS: dict[str, _Builder] = {
+    "#commit": _commit,
+    "#sync": _sync,
+    "#identity": _identity,
+    "#account": _account,
+    "#info": _info,
+    "#labels": _labels,
+    "#handle": _handle,
+    "#migrate": _migrate,
+    "#tombstone": _tombstone,
+}
+for _name in ("commit", "sync", "identity", "account", "info", "handle", "migrate", "tombstone"):
+    _BUILDERS[f"com.atproto.sync.subscribeRepos#{_name}"] = _BUILDERS[f"#{_name}"]
+for _name in ("labels", "info"):
+    _BUILDERS[f"com.atproto.label.subscribeLabels#{_name}"] = _BUILDERS[f"#{_name}"]
+del _name
+
+_DEFAULT_LIMITS = _Limits(DEFAULT_MAX_OPS, DEFAULT_MAX_BLOCKS_SIZE)
+
+
+def _error(body: Any) -> StreamError:
+    if type(body) is not dict:
+        raise FrameDecodeError("error frame: the body is not a map")
+    error = body.get("error")
+    message = body.get("message")
+    if type(error) is not str or (message is not None and type(message) is not str):
+        raise FrameDecodeError(
+            "error frame: 'error' must be a string, 'message' a string or absent"
+        )
+    return StreamError(error, message)
+
+
+def _decode(
+    data: bytes | bytearray | memoryview,
+    max_frame_size: int,
+    limits: _Limits,
+    collections: Collection[str] | None,
+) -> Event:
+    if len(data) > max_frame_size:
+        raise FrameDecodeError(f"frame of {len(data)} bytes is above the limit of {max_frame_size}")
+    try:
+        parts = decode_dag_cbor_multi(data, strict=False)
+    except DecodeError as exc:
+        raise FrameDecodeError(f"frame is not two DAG-CBOR objects: {exc}") from exc
+    if len(parts) != 2:
+        raise FrameDecodeError(f"frame holds {len(parts)} DAG-CBOR objects instead of 2")
+    header, body = parts
+    if type(header) is not dict:
+        raise FrameDecodeError("frame header is not a map")
+    op = header.get("op")
+    t = header.get("t")
+    if type(op) is not int:
+        raise FrameDecodeError("frame header has no integer 'op'")
+    if op == 1:
+        if type(t) is not str:
+            raise FrameDecodeError("message frame header has no string 't'")
+        if type(body) is not dict:
+            raise FrameDecodeError(f"{t} body is not a map")
+        builder = _BUILDERS.get(t)
+        if builder is None:
+            return Unknown(t, body, 1)
+        return builder(body, limits, collections)
+    if op == -1:
+        raise _error(body)
+    if type(body) is not dict:
+        raise FrameDecodeError(f"frame with op {op}: body is not a map")
+    return Unknown(t if type(t) is str else "", body, op)
+
+
+def decode_frame(
+    data: bytes | bytearray | memoryview,
+    *,
+    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+    max_ops: int = DEFAULT_MAX_OPS,
+    max_blocks_size: int = DEFAULT_MAX_BLOCKS_SIZE,
+    collections: Collection[str] | None = None,
+) -> Event:
+    """Decode one event-stream message into its typed event.
+
+    Records inside a commit's blocks are not decoded here: each ``op.record`` decodes on
+    first read.
+
+    Args:
+        data: One WebSocket binary message, exactly as received.
+        max_frame_size: Messages longer than this are refused (the sync spec's 5 MiB).
+        max_ops: Commits with more ops are refused (the lexicon's 200).
+        max_blocks_size: ``blocks`` longer than this are refused (the lexicon's 2,000,000).
+        collections: When given, a commit keeps only the ops of these collections.
+
+    Returns:
+        The event; `Unknown` for a message type or frame op this library does not know.
+
+    Raises:
+        StreamError: An error frame (``op: -1``), e.g. ``FutureCursor``.
+        FrameDecodeError: Malformed framing or CBOR, a body without its required fields, or a
+            message over a limit.
+    """
+    if max_ops == DEFAULT_MAX_OPS and max_blocks_size == DEFAULT_MAX_BLOCKS_SIZE:
+        limits = _DEFAULT_LIMITS
+    else:
+        limits = _Limits(max_ops, max_blocks_size)
+    return _decode(data, max_frame_size, limits, collections)

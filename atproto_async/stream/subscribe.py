@@ -1,0 +1,472 @@
+"""Live event streams over WebSocket: reconnecting, resuming from the cursor, bounded in memory.
+
+This is the thin I/O layer: it moves messages from a ``websockets`` connection into the
+sans-I/O `EventGate` and hands the events out through ``async for``. What it adds:
+
+- Resuming: every (re)connection asks for ``?cursor=<last seq handed out>``, and replays the
+  server sends anyway are dropped by the gate, so no event is lost or seen twice.
+- Reconnecting: dropped connections, ``ConsumerTooSlow`` error frames, idle connections (no
+  message for ``idle_timeout`` seconds) and 5xx / 429 answers at the upgrade all reconnect after
+  a `ReconnectPolicy` delay; ``FutureCursor`` and other error frames raise `StreamError`, and a
+  4xx or a 501 (method not implemented) raises the matching `XrpcError`.
+- Bounded memory: ``websockets`` stops reading from the socket once ``max_queue`` frames wait
+  unread, so a slow consumer slows the server down (until it sends ``ConsumerTooSlow``)
+  instead of growing a buffer.
+- Keepalive: a consumer that stops reading for longer than ``ping_interval + ping_timeout``
+  cannot see the server's pongs (they queue behind the unread events), so the connection is
+  dropped and reopened from the cursor - nothing is lost; raise ``ping_timeout`` (or pass
+  None) for consumers that pause for long.
+- Persisting the cursor: ``on_cursor`` (sync or async) is called at most every
+  ``cursor_interval`` seconds with the seq of the last event the consumer finished with
+  (at-least-once: the event being handled when the process dies is delivered again).
+
+Specs: https://atproto.com/specs/event-stream and https://atproto.com/specs/sync#firehose
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any, TypedDict, Unpack
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidProxy,
+    InvalidStatus,
+    InvalidURI,
+)
+
+from atproto_async.exceptions import FrameDecodeError, StreamError, TransportError, xrpc_error_class
+from atproto_async.stream.cursorhook import CursorHook
+from atproto_async.stream.events import Event
+from atproto_async.stream.frames import (
+    DEFAULT_MAX_BLOCKS_SIZE,
+    DEFAULT_MAX_FRAME_SIZE,
+    DEFAULT_MAX_OPS,
+)
+from atproto_async.stream.gate import EventGate
+from atproto_async.stream.reconnect import ReconnectPolicy
+from atproto_async.stream.urls import stream_url
+
+__all__ = [
+    "SUBSCRIBE_LABELS",
+    "SUBSCRIBE_REPOS",
+    "Subscription",
+    "SubscriptionOptions",
+    "stream_url",
+    "subscribe_labels",
+    "subscribe_repos",
+]
+
+logger = logging.getLogger("atproto_async.stream")
+
+SUBSCRIBE_REPOS = "com.atproto.sync.subscribeRepos"
+SUBSCRIBE_LABELS = "com.atproto.label.subscribeLabels"
+
+#: Seconds without any message after which a connection is considered dead.
+DEFAULT_IDLE_TIMEOUT = 60.0
+#: Messages buffered by ``websockets`` before it stops reading from the socket.
+DEFAULT_MAX_QUEUE = 16
+#: Seconds between two calls of the ``on_cursor`` hook.
+DEFAULT_CURSOR_INTERVAL = 5.0
+
+_MESSAGE_TOO_BIG = 1009  # WebSocket close code sent when a message exceeds max_size
+
+
+class SubscriptionOptions(TypedDict, total=False):
+    """Keyword options of `subscribe_repos` and `subscribe_labels` (see `Subscription`)."""
+
+    collections: Iterable[str] | None
+    event_types: Iterable[type[Event]] | None
+    on_cursor: Callable[[int], Any] | None
+    cursor_interval: float
+    on_message: Callable[[bytes], Any] | None
+    idle_timeout: float | None
+    reconnect: ReconnectPolicy | None
+    max_attempts: int | None
+    fail_fast: bool
+    skip_invalid: bool
+    max_frame_size: int
+    max_ops: int
+    max_blocks_size: int
+    max_queue: int
+    open_timeout: float | None
+    ping_interval: float | None
+    ping_timeout: float | None
+    close_timeout: float | None
+    compression: str | None
+    headers: Mapping[str, str] | None
+    allow_insecure: bool
+    sleep: Callable[[float], Awaitable[Any]]
+    clock: Callable[[], float]
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _xrpc_body(body: bytes | bytearray | None) -> tuple[str | None, str | None]:
+    try:
+        data = json.loads(body or b"")
+    except ValueError:
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    error, message = data.get("error"), data.get("message")
+    return (
+        error if isinstance(error, str) else None,
+        message if isinstance(message, str) else None,
+    )
+
+
+class _Retry(Exception):
+    """Internal: the connection is lost or refused in a way worth another attempt."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class Subscription:
+    """An event stream that reconnects by itself; iterate it with ``async for``.
+
+    Create it with `subscribe_repos` or `subscribe_labels`. Each ``async for`` (re)connects
+    from `cursor`. A loop left with ``break`` keeps its connection until the next ``async for``,
+    `aclose` or the end of ``async with``: use ``async with`` to close it for sure.
+
+    Args:
+        url: Server URL (see `stream_url`).
+        nsid: The subscription method.
+        cursor: Resume after this seq (None: start with live events).
+        collections: Keep only commit ops of these collections (commits left empty are
+            dropped); applied before any record is decoded.
+        event_types: Keep only these event classes (e.g. ``{Commit, Account}``).
+        on_cursor: Called (sync or async) with the seq of the last fully handled event, at most
+            every ``cursor_interval`` seconds and once more when the stream closes. An async
+            hook runs as a task; the loop never waits for it.
+        cursor_interval: Seconds between two ``on_cursor`` calls.
+        on_message: Called with each raw message whose event is handed out (for recording).
+        idle_timeout: Seconds without a message after which the connection is dropped and
+            reopened (None disables; the default for `subscribe_labels`, as labelers are often
+            quiet for long). Time the consumer spends between events does not count; dead
+            TCP connections are also caught by the keepalive pings.
+        reconnect: Backoff policy (`ReconnectPolicy` defaults when None).
+        max_attempts: Give up with `TransportError` after this many failed attempts in a row
+            (None: never).
+        fail_fast: Raise `TransportError` at once if the very first connection fails.
+        skip_invalid: Log and skip malformed messages instead of raising `FrameDecodeError`.
+        max_frame_size: Largest message accepted (also the WebSocket ``max_size``).
+        max_ops: See `decode_frame`.
+        max_blocks_size: See `decode_frame`.
+        max_queue: Messages buffered before reading from the socket pauses.
+        open_timeout: Seconds allowed for the TCP, TLS and WebSocket handshakes.
+        ping_interval: Seconds between keepalive pings (None disables).
+        ping_timeout: Seconds to wait for a pong before the connection counts as dead.
+        close_timeout: Seconds allowed for the closing handshake (short: a stream closed while
+            its buffer is full cannot read the server's close frame, and is then aborted).
+        compression: ``"deflate"`` to offer permessage-deflate (off by default: it costs
+            more CPU than the firehose saves in bandwidth on most links).
+        headers: Extra HTTP headers for the upgrade request.
+        allow_insecure: Allow ``ws://`` to non-loopback hosts.
+        sleep: Awaitable sleep used between attempts (inject a fake in tests).
+        clock: Monotonic clock used to judge whether a connection stayed healthy.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        nsid: str,
+        *,
+        cursor: int | None = None,
+        collections: Iterable[str] | None = None,
+        event_types: Iterable[type[Event]] | None = None,
+        on_cursor: Callable[[int], Any] | None = None,
+        cursor_interval: float = DEFAULT_CURSOR_INTERVAL,
+        on_message: Callable[[bytes], Any] | None = None,
+        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
+        reconnect: ReconnectPolicy | None = None,
+        max_attempts: int | None = None,
+        fail_fast: bool = False,
+        skip_invalid: bool = False,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        max_ops: int = DEFAULT_MAX_OPS,
+        max_blocks_size: int = DEFAULT_MAX_BLOCKS_SIZE,
+        max_queue: int = DEFAULT_MAX_QUEUE,
+        open_timeout: float | None = 10.0,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        close_timeout: float | None = 1.0,
+        compression: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        allow_insecure: bool = False,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.url = stream_url(url, nsid, allow_insecure=allow_insecure)
+        self.nsid = nsid
+        self._gate = EventGate(
+            cursor=cursor,
+            collections=collections,
+            event_types=event_types,
+            max_frame_size=max_frame_size,
+            max_ops=max_ops,
+            max_blocks_size=max_blocks_size,
+        )
+        self._cursor_hook = (
+            None if on_cursor is None else CursorHook(on_cursor, cursor_interval, cursor)
+        )
+        self._on_message = on_message
+        self._idle_timeout = idle_timeout
+        self._policy = reconnect or ReconnectPolicy()
+        self._max_attempts = max_attempts
+        self._fail_fast = fail_fast
+        self._skip_invalid = skip_invalid
+        self._connect_options: dict[str, Any] = {
+            "max_size": max_frame_size,
+            "max_queue": max_queue,
+            "open_timeout": open_timeout,
+            "ping_interval": ping_interval,
+            "ping_timeout": ping_timeout,
+            "close_timeout": close_timeout,
+            "compression": compression,
+            "additional_headers": dict(headers) if headers else None,
+        }
+        self._sleep = sleep
+        self._clock = clock
+        #: Connections opened so far.
+        self.connections = 0
+        self._current: AsyncGenerator[Event, None] | None = None
+        self._waiting_since: float | None = None
+        self._idle = False
+        self._acked: int | None = cursor
+
+    @property
+    def cursor(self) -> int | None:
+        """The seq of the last event handed out (or filtered out); None before the first."""
+        return self._gate.cursor
+
+    def __repr__(self) -> str:
+        return f"<Subscription {self.url} cursor={self.cursor}>"
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        self._current = self._iterate(self._current)
+        return self._current
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection (if any) and flush the cursor hook one last time."""
+        current, self._current = self._current, None
+        if current is not None:
+            await current.aclose()
+
+    def _url_with_cursor(self) -> str:
+        cursor = self._gate.cursor
+        if cursor is None:
+            return self.url
+        return f"{self.url}{'&' if '?' in self.url else '?'}cursor={cursor}"
+
+    async def _iterate(
+        self, previous: AsyncGenerator[Event, None] | None
+    ) -> AsyncGenerator[Event, None]:
+        if previous is not None:
+            await previous.aclose()
+        failures = 0
+        try:
+            while True:
+                opened_at: float | None = None
+                retry_after: float | None = None
+                reason = "the connection ended"
+                try:
+                    ws = await self._open()
+                    opened_at = self._clock()
+                    self.connections += 1
+                    receiver = self._receive(ws)
+                    try:
+                        async for event in receiver:
+                            yield event
+                    finally:
+                        await receiver.aclose()
+                        await ws.close()
+                except _Retry as exc:
+                    reason, retry_after = exc.reason, exc.retry_after
+                if (
+                    opened_at is not None
+                    and self._clock() - opened_at >= self._policy.healthy_after
+                ):
+                    failures = 0
+                failures += 1
+                if opened_at is None and self._fail_fast and self.connections == 0:
+                    raise TransportError(f"cannot open the stream: {reason}", url=self.url)
+                if self._max_attempts is not None and failures > self._max_attempts:
+                    raise TransportError(
+                        f"giving up after {failures - 1} failed attempts: {reason}", url=self.url
+                    )
+                delay = self._policy.delay(failures, retry_after)
+                logger.info(
+                    "%s: %s; reconnecting in %.1f s from cursor %s (attempt %d)",
+                    self.url,
+                    reason,
+                    delay,
+                    self._gate.cursor,
+                    failures,
+                )
+                await self._sleep(delay)
+        finally:
+            if self._cursor_hook is not None:
+                await self._cursor_hook.close(self._acked)
+
+    async def _open(self) -> ClientConnection:
+        try:
+            return await connect(self._url_with_cursor(), **self._connect_options)
+        except InvalidStatus as exc:
+            response = exc.response
+            status = response.status_code
+            if status == 429:
+                raise _Retry(
+                    "HTTP 429 at the upgrade", _retry_after(response.headers.get("Retry-After"))
+                ) from None
+            if status == 408 or (status >= 500 and status != 501):
+                raise _Retry(f"HTTP {status} at the upgrade") from None
+            error, message = _xrpc_body(response.body)
+            raise xrpc_error_class(status)(
+                status, error, message, dict(response.headers.raw_items()), nsid=self.nsid
+            ) from None
+        except (InvalidURI, InvalidProxy) as exc:
+            raise ValueError(str(exc)) from None
+        except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed) as exc:
+            raise _Retry(f"cannot connect ({type(exc).__name__}: {exc})") from None
+
+    async def _receive(self, ws: ClientConnection) -> AsyncGenerator[Event, None]:
+        gate = self._gate
+        recv = ws.recv
+        loop = asyncio.get_running_loop()
+        now = loop.time
+        on_message = self._on_message
+        hook = self._cursor_hook
+        self._idle = False
+        watchdog = asyncio.create_task(self._watch(ws)) if self._idle_timeout is not None else None
+        try:
+            while True:
+                # Every event handed out so far has been handled: the consumer asked for more.
+                self._acked = gate.cursor
+                start = now()
+                if hook is not None and start >= hook.due_at:
+                    hook.flush(self._acked, start)
+                self._waiting_since = start
+                try:
+                    message = await recv()
+                except ConnectionClosed as exc:
+                    if self._idle:
+                        raise _Retry(f"no message for {self._idle_timeout} s") from None
+                    if exc.sent is not None and exc.sent.code == _MESSAGE_TOO_BIG:
+                        # Reconnecting would fetch the same message again: stop here.
+                        raise FrameDecodeError(
+                            f"a message after seq {gate.cursor} is larger than max_frame_size "
+                            f"({self._connect_options['max_size']} bytes)"
+                        ) from None
+                    raise _Retry(f"connection lost ({exc})") from None
+                finally:
+                    self._waiting_since = None
+                if isinstance(message, str):
+                    raise FrameDecodeError("a text message arrived on a binary event stream")
+                try:
+                    event = gate.feed(message)
+                except StreamError as exc:
+                    if exc.error == "ConsumerTooSlow":
+                        raise _Retry(f"the server sent {exc}") from None
+                    raise
+                except FrameDecodeError as exc:
+                    if not self._skip_invalid:
+                        raise
+                    logger.warning("skipped a malformed message after seq %s: %s", gate.cursor, exc)
+                    continue
+                if event is None:
+                    continue
+                if on_message is not None:
+                    on_message(message)
+                yield event
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+
+    async def _watch(self, ws: ClientConnection) -> None:
+        idle = self._idle_timeout
+        assert idle is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(idle / 4)
+            since = self._waiting_since
+            if since is not None and loop.time() - since >= idle:
+                self._idle = True
+                ws.transport.abort()
+                return
+
+
+def subscribe_repos(
+    url: str = "wss://bsky.network",
+    *,
+    cursor: int | None = None,
+    **options: Unpack[SubscriptionOptions],
+) -> Subscription:
+    """Subscribe to a repository event stream (``com.atproto.sync.subscribeRepos``).
+
+    Args:
+        url: A relay or PDS (``wss://bsky.network``), or the full ``/xrpc/<nsid>`` URL.
+        cursor: Resume after this seq; None starts with live events.
+        **options: See `Subscription`.
+
+    Returns:
+        The subscription: ``async for event in it``; ``it.cursor`` is the last seq handed out.
+
+    Raises:
+        ValueError: The URL is not usable (see `stream_url`).
+    """
+    return Subscription(url, SUBSCRIBE_REPOS, cursor=cursor, **options)
+
+
+def subscribe_labels(
+    url: str, *, cursor: int | None = None, **options: Unpack[SubscriptionOptions]
+) -> Subscription:
+    """Subscribe to a labeler's label stream (``com.atproto.label.subscribeLabels``).
+
+    Args:
+        url: The labeler service, or the full ``/xrpc/<nsid>`` URL.
+        cursor: Resume after this seq; None starts with live labels.
+        **options: See `Subscription`.
+
+    Returns:
+        The subscription, yielding `Labels` and `Info` events.
+
+    Raises:
+        ValueError: The URL is not usable (see `stream_url`).
+    """
+    options.setdefault("idle_timeout", None)  # labelers may stay quiet for hours
+    return Subscription(url, SUBSCRIBE_LABELS, cursor=cursor, **options)
