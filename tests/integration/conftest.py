@@ -1,0 +1,55 @@
+"""Fixtures for the integration tests: one real PDS for the whole session, fresh accounts per test.
+
+The PDS comes from ``localpds.py`` beside this file (a cached npm install outside the repository,
+started on loopback). When node/npm or the install is missing the tests skip with the reason;
+in CI (``CI=true``) that is a failure instead, since CI must prove the library end to end.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from integration_helpers import ACCESS_TTL_SECONDS, Account, create_account
+from localpds import LocalPds, PdsUnavailable, unavailable_reason
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def local_pds() -> Iterator[LocalPds]:
+    """The running PDS + PLC pair, started once per test session and stopped by PID at the end."""
+    reason = unavailable_reason()
+    if reason is not None:
+        if _in_ci():
+            pytest.fail(f"CI must run the integration tests, but {reason}", pytrace=False)
+        pytest.skip(reason)
+    pds = LocalPds(access_ttl=f"{ACCESS_TTL_SECONDS}s")
+    try:
+        pds.start()
+    except PdsUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield pds
+    finally:
+        pds.stop()
+
+
+@pytest.fixture
+async def account(local_pds: LocalPds) -> Account:
+    """A new account for one test."""
+    return await create_account(local_pds)
+
+
+@pytest.fixture
+async def client(local_pds: LocalPds, account: Account) -> AsyncIterator[Any]:
+    """A `Client` logged in to ``account`` on the local PDS."""
+    from atproto_async import Client
+
+    async with Client(local_pds.url) as c:
+        await c.login(account.handle, account.password)
+        yield c
