@@ -13,14 +13,14 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypedDict, Unpack
 
 from atproto_async.stream.events import Event
 from atproto_async.stream.framefile import DEFAULT_MAX_FRAME_SIZE, iter_frames, read_frames
 from atproto_async.stream.frames import DEFAULT_MAX_BLOCKS_SIZE, DEFAULT_MAX_OPS
 from atproto_async.stream.gate import EventGate
 
-__all__ = ["Replay", "iter_replay", "replay_frames"]
+__all__ = ["Replay", "ReplayOptions", "iter_replay", "replay_frames"]
 
 #: Events handed out between two yields to the event loop while replaying.
 _YIELD_EVERY = 256
@@ -95,51 +95,31 @@ class Replay:
                 await asyncio.sleep(0)  # let other tasks run during a long replay
 
 
-def replay_frames(
-    source: Source,
-    *,
-    cursor: int | None = None,
-    collections: Iterable[str] | None = None,
-    event_types: Iterable[type[Event]] | None = None,
-    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
-    max_ops: int = DEFAULT_MAX_OPS,
-    max_blocks_size: int = DEFAULT_MAX_BLOCKS_SIZE,
-) -> Replay:
+class ReplayOptions(TypedDict, total=False):
+    """The keyword options of `Replay`, for the functions that pass them on."""
+
+    cursor: int | None
+    collections: Iterable[str] | None
+    event_types: Iterable[type[Event]] | None
+    max_frame_size: int
+    max_ops: int
+    max_blocks_size: int
+
+
+def replay_frames(source: Source, **options: Unpack[ReplayOptions]) -> Replay:
     """Replay a frame file like a live subscription: ``async for event in replay_frames(path)``.
 
     Args:
         source: A path, the file's bytes, or a binary file object.
-        cursor: Skip events up to and including this seq.
-        collections: As for `subscribe_repos`.
-        event_types: As for `subscribe_repos`.
-        max_frame_size: See `decode_frame`.
-        max_ops: See `decode_frame`.
-        max_blocks_size: See `decode_frame`.
+        **options: The keyword arguments of `Replay` (cursor, filters, limits).
 
     Returns:
         A `Replay` (async and sync iterable, with ``.cursor``).
     """
-    return Replay(
-        source,
-        cursor=cursor,
-        collections=collections,
-        event_types=event_types,
-        max_frame_size=max_frame_size,
-        max_ops=max_ops,
-        max_blocks_size=max_blocks_size,
-    )
+    return Replay(source, **options)
 
 
-def iter_replay(
-    source: Source,
-    *,
-    cursor: int | None = None,
-    collections: Iterable[str] | None = None,
-    event_types: Iterable[type[Event]] | None = None,
-    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
-    max_ops: int = DEFAULT_MAX_OPS,
-    max_blocks_size: int = DEFAULT_MAX_BLOCKS_SIZE,
-) -> Iterator[Event]:
+def iter_replay(source: Source, **options: Unpack[ReplayOptions]) -> Iterator[Event]:
     """Yield the events of a frame file synchronously (same arguments as `replay_frames`).
 
     Raises:
@@ -147,14 +127,4 @@ def iter_replay(
         StreamError: The file holds an error frame.
         OSError: The file cannot be read.
     """
-    return iter(
-        Replay(
-            source,
-            cursor=cursor,
-            collections=collections,
-            event_types=event_types,
-            max_frame_size=max_frame_size,
-            max_ops=max_ops,
-            max_blocks_size=max_blocks_size,
-        )
-    )
+    return iter(Replay(source, **options))
