@@ -17,11 +17,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from atproto_async import syntax
 from atproto_async.exceptions import InvalidSyntaxError
 from atproto_async.syntax import (
     NSID,
     AtUri,
+    _tid,
     ensure_valid,
     is_valid,
     is_valid_at_identifier,
@@ -522,9 +522,9 @@ def test_next_tid_strictly_increases() -> None:
 
 
 def test_next_tid_survives_a_clock_going_back(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(syntax, "_last_tid_us", 0)
+    monkeypatch.setattr(_tid, "_last_tid_us", 0)
     readings = iter([1_000_000, 999_999, 1, 1_000_000, 2_000_000])
-    monkeypatch.setattr(syntax, "_clock_us", lambda: next(readings))
+    monkeypatch.setattr(_tid, "_clock_us", lambda: next(readings))
     tids = [next_tid() for _ in range(5)]
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     stamps = [(tid_timestamp(t) - epoch) // timedelta(microseconds=1) for t in tids]
