@@ -6,9 +6,13 @@ and every firehose ``#commit`` carry their blocks this way.
 Spec: https://atproto.com/specs/repository#car-file-serialization and
 https://ipld.io/specs/transport/car/carv1/
 
-Reading builds only an index (CID -> offsets); a block's bytes are sliced when it is looked up,
-so a caller who needs one record of a large export does not pay for the rest. Every varint and
-length is checked against the bytes that remain before it is used.
+Reading builds only an index (binary CID -> offsets); a block's bytes are sliced when it is
+looked up, so a caller who needs one record of a large export does not pay for the rest, and a
+`CID` object is made only for the keys a caller iterates over. The usual one-root header is
+recognised by its bytes, and one- and two-byte section lengths are read inline. The firehose,
+which needs one or two blocks of each commit, uses `find_block` and `BlockFinder`: they read
+sections only as far as the block sought. Every varint and length is checked against the
+bytes that remain before it is used.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Final
 
 from atproto_async.exceptions import DecodeError
-from atproto_async.ipld.cid import CID, HASH_SHA2_256, MAX_CID_SIZE
+from atproto_async.ipld.cid import CID, HASH_SHA2_256, MAX_CID_SIZE, _cid_from_raw
 from atproto_async.ipld.dag_cbor import decode_dag_cbor, encode_dag_cbor
 
 __all__ = ["Car", "CarBlocks", "read_car", "write_car"]
@@ -28,6 +32,12 @@ MAX_HEADER_SIZE: Final = 64 * 1024
 
 _SHA256_CID_PREFIXES: Final = (b"\x01\x71\x12\x20", b"\x01\x55\x12\x20")
 _SHA256_CID_SIZE: Final = 36
+
+# The usual header, ``{"roots": [<dag-cbor sha2-256 CIDv1>], "version": 1}`` in canonical
+# DAG-CBOR behind its one-byte length (58): these bytes, then the 32-byte digest, then the tail.
+_ONE_ROOT_HEADER_HEAD: Final = b"\x3a\xa2\x65roots\x81\xd8\x2a\x58\x25\x00\x01\x71\x12\x20"
+_ONE_ROOT_HEADER_TAIL: Final = b"\x67version\x01"
+_ONE_ROOT_HEADER_SIZE: Final = 59
 
 
 def _read_varint(data: bytes, pos: int, what: str) -> tuple[int, int]:
@@ -68,23 +78,29 @@ def _cid_end(data: bytes, pos: int, limit: int) -> int:
 
 
 class CarBlocks(Mapping[CID, bytes]):
-    """The blocks of a CAR: a read-only mapping from CID to block bytes, sliced on access."""
+    """The blocks of a CAR: a read-only mapping from CID to block bytes, sliced on access.
+
+    The index is keyed by the binary CIDs sliced from the file; a `CID` object is made only
+    for the keys a caller iterates over.
+    """
 
     __slots__ = ("_data", "_index")
 
-    def __init__(self, data: bytes, index: dict[CID, tuple[int, int]]) -> None:
+    def __init__(self, data: bytes, index: dict[bytes, tuple[int, int]]) -> None:
         self._data = data
         self._index = index
 
     def __getitem__(self, cid: CID) -> bytes:
-        start, end = self._index[cid]
+        if type(cid) is not CID:
+            raise KeyError(cid)
+        start, end = self._index[cid._tagged[1:]]
         return self._data[start:end]
 
     def __contains__(self, cid: object) -> bool:
-        return cid in self._index
+        return type(cid) is CID and cid._tagged[1:] in self._index
 
     def __iter__(self) -> Iterator[CID]:
-        return iter(self._index)
+        return map(_cid_from_raw, self._index)
 
     def __len__(self) -> int:
         return len(self._index)
@@ -107,6 +123,10 @@ class Car:
 
 
 def _read_header(data: bytes) -> tuple[list[CID], int]:
+    if data.startswith(_ONE_ROOT_HEADER_HEAD) and data.startswith(_ONE_ROOT_HEADER_TAIL, 50):
+        # Exactly these 59 bytes decode to {"roots": [<the CID>], "version": 1}: nothing else
+        # to check.
+        return [_cid_from_raw(data[14:50])], _ONE_ROOT_HEADER_SIZE
     size, pos = _read_varint(data, 0, "header length")
     if size == 0:
         raise DecodeError("invalid CAR: empty header")
@@ -123,6 +143,51 @@ def _read_header(data: bytes) -> tuple[list[CID], int]:
     if type(roots) is not list or not all(type(root) is CID for root in roots):
         raise DecodeError("invalid CAR: header roots must be a list of CIDs")
     return roots, pos + size
+
+
+def _index_sections(
+    data: bytes,
+    pos: int,
+    index: dict[bytes, tuple[int, int]],
+    wanted: bytes | None = None,
+    verify: bool = False,
+) -> int:
+    """Index the sections from ``pos`` on; stop after the one whose CID is ``wanted``.
+
+    Each new binary CID maps to the offsets of its block (a repeated CID keeps the first).
+    Returns where indexing stopped: the end of ``data``, or the end of the wanted section.
+    With ``verify``, every block (repeats too) is hashed and compared with its CID.
+    """
+    end = len(data)
+    while pos < end:
+        section_start = pos
+        size = data[pos]
+        if size < 0x80:  # section lengths of one or two varint bytes are read inline
+            pos += 1
+        elif pos + 1 < end and 0 < data[pos + 1] < 0x80:
+            size = (size & 0x7F) | (data[pos + 1] << 7)
+            pos += 2
+        else:
+            size, pos = _read_varint(data, pos, "section length")
+        if size > end - pos:
+            raise DecodeError(
+                f"truncated CAR: section at offset {section_start} declares {size} bytes, "
+                f"{end - pos} remain"
+            )
+        section_end = pos + size
+        if size >= _SHA256_CID_SIZE and data.startswith(_SHA256_CID_PREFIXES, pos):
+            cid_end = pos + _SHA256_CID_SIZE  # the common sha2-256 CIDv1, no varints to parse
+        else:
+            cid_end = _cid_end(data, pos, section_end)
+        raw = data[pos:cid_end]
+        if verify:
+            _verify_block(raw, data, cid_end, section_end, section_start)
+        if raw not in index:
+            index[raw] = (cid_end, section_end)
+            if raw == wanted:
+                return section_end
+        pos = section_end
+    return pos
 
 
 def read_car(data: bytes | bytearray | memoryview, *, verify: bool = False) -> Car:
@@ -143,36 +208,90 @@ def read_car(data: bytes | bytearray | memoryview, *, verify: bool = False) -> C
     if type(data) is not bytes:
         data = bytes(data)
     roots, pos = _read_header(data)
-    end = len(data)
-    index: dict[CID, tuple[int, int]] = {}
-    from_bytes = CID.from_bytes
-    while pos < end:
-        section_start = pos
-        if data[pos] < 0x80:  # the common short section: a one-byte length
-            size = data[pos]
-            pos += 1
-        else:
-            size, pos = _read_varint(data, pos, "section length")
-        if size > end - pos:
-            raise DecodeError(
-                f"truncated CAR: section at offset {section_start} declares {size} bytes, "
-                f"{end - pos} remain"
-            )
-        section_end = pos + size
-        if size >= _SHA256_CID_SIZE and data.startswith(_SHA256_CID_PREFIXES, pos):
-            cid_end = pos + _SHA256_CID_SIZE  # the common sha2-256 CIDv1, no varints to parse
-        else:
-            cid_end = _cid_end(data, pos, section_end)
-        cid = from_bytes(data[pos:cid_end])
-        if verify:
-            _verify_block(cid, data, cid_end, section_end, section_start)
-        if cid not in index:
-            index[cid] = (cid_end, section_end)
-        pos = section_end
+    index: dict[bytes, tuple[int, int]] = {}
+    _index_sections(data, pos, index, verify=verify)
     return Car(roots, CarBlocks(data, index))
 
 
-def _verify_block(cid: CID, data: bytes, start: int, end: int, offset: int) -> None:
+def find_block(data: bytes, cid: CID) -> bytes | None:
+    """Return the block of the first section of CAR ``data`` stored under ``cid``, or None.
+
+    For one lookup in a CAR (a firehose commit usually carries one record): the header and
+    the sections before the block are checked, comparing bytes and storing nothing; sections
+    after it are not read, so a fault there goes unnoticed (`read_car` checks the whole
+    file). For several lookups in the same CAR, `BlockFinder` stays linear. Not part of the
+    public API.
+
+    Raises:
+        DecodeError: The header, or a section before the block, is invalid.
+    """
+    if data.startswith(_ONE_ROOT_HEADER_HEAD) and data.startswith(_ONE_ROOT_HEADER_TAIL, 50):
+        pos = _ONE_ROOT_HEADER_SIZE
+    else:
+        pos = _read_header(data)[1]
+    raw = cid._tagged[1:]
+    width = len(raw)
+    end = len(data)
+    while pos < end:
+        size = data[pos]  # the section length, read as in _index_sections
+        if size < 0x80:
+            start = pos + 1
+        elif pos + 1 < end and 0 < data[pos + 1] < 0x80:
+            size = (size & 0x7F) | (data[pos + 1] << 7)
+            start = pos + 2
+        else:
+            size, start = _read_varint(data, pos, "section length")
+        if size > end - start:
+            raise DecodeError(
+                f"truncated CAR: section at offset {pos} declares {size} bytes, "
+                f"{end - start} remain"
+            )
+        pos = start + size
+        # A CID is self-delimiting: a section whose bytes start with a whole valid CID has
+        # that CID. Any other section's CID is still parsed, to check it.
+        if size >= width and data.startswith(raw, start):
+            return data[start + width : pos]
+        if not (size >= _SHA256_CID_SIZE and data.startswith(_SHA256_CID_PREFIXES, start)):
+            _cid_end(data, start, pos)
+    return None
+
+
+class BlockFinder:
+    """Find blocks of a CAR by CID, indexing its sections only as far as the block sought.
+
+    Each section is read at most once however many lookups there are; sections after the
+    last block sought are not read (see `find_block`). Not part of the public API.
+
+    Raises:
+        DecodeError: The header is invalid (on creation), or a section before the block
+            sought is (on lookup).
+    """
+
+    __slots__ = ("_data", "_index", "_pos")
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._pos = _read_header(data)[1]
+        self._index: dict[bytes, tuple[int, int]] = {}
+
+    def get(self, cid: CID) -> bytes | None:
+        """Return the first block stored under ``cid``, or None when the CAR has none."""
+        raw = cid._tagged[1:]
+        index = self._index
+        found = index.get(raw)
+        if found is None:
+            data = self._data
+            if self._pos >= len(data):
+                return None
+            self._pos = _index_sections(data, self._pos, index, raw)
+            found = index.get(raw)
+            if found is None:
+                return None
+        return self._data[found[0] : found[1]]
+
+
+def _verify_block(raw: bytes, data: bytes, start: int, end: int, offset: int) -> None:
+    cid = _cid_from_raw(raw)
     multihash = cid.multihash
     if multihash[:2] != b"\x12\x20":
         raise DecodeError(

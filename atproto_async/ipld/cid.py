@@ -321,6 +321,13 @@ _FAST_PREFIXES: Final = (_DAG_CBOR_SHA256_PREFIX, _RAW_SHA256_PREFIX)
 _object_new = object.__new__
 
 
+def _cid_from_raw(raw: bytes) -> CID:
+    """A CID for a binary form the caller has already checked (the CAR reader): no parsing."""
+    cid = _object_new(CID)
+    cid._tagged = b"\x00" + raw
+    return cid
+
+
 def cid_for_bytes(data: bytes | bytearray | memoryview, codec: int = CODEC_DAG_CBOR) -> CID:
     """Return the sha2-256 CIDv1 of ``data`` with the given codec (dag-cbor by default)."""
     if codec == CODEC_DAG_CBOR:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 import io
 import threading
+import types
 from typing import Any, Final, NoReturn
 
 import cbor2
@@ -138,26 +139,49 @@ def _check_map_keys(value: Any, immutable: bool) -> Any:
     return value
 
 
-_EMPTY: Final = io.BytesIO(b"")
 _local = threading.local()
 
 
-def _new_decoder(strict: bool) -> Any:
-    decoder = cbor2.CBORDecoder(
-        _EMPTY,
-        tag_hook=_refuse_tag,
-        object_hook=_check_map_keys if strict else None,
-        semantic_decoders=_SEMANTIC_DECODERS,
-        max_depth=DEFAULT_MAX_DEPTH,
-        allow_indefinite=False,
-        allow_duplicate_keys=False,
-        strict_hashable_types=True,
-    )
+class _Reader:
+    """One thread's decoder and the file object it reads from, both reused for every call.
+
+    Building a decoder costs as much as decoding a frame, and handing it a new file object
+    costs three method calls; instead the one ``io.BytesIO`` is re-initialised on the new
+    bytes (which it shares, no copy), and the decoder keeps its bound ``read``.
+    """
+
+    __slots__ = ("decode", "decoder", "fp", "load", "seek", "tell")
+
+    def __init__(self, strict: bool) -> None:
+        self.fp = fp = io.BytesIO()
+        self.decoder = decoder = cbor2.CBORDecoder(
+            fp,
+            tag_hook=_refuse_tag,
+            object_hook=_check_map_keys if strict else None,
+            semantic_decoders=_SEMANTIC_DECODERS,
+            max_depth=DEFAULT_MAX_DEPTH,
+            allow_indefinite=False,
+            allow_duplicate_keys=False,
+            strict_hashable_types=True,
+        )
+        self.load = types.MethodType(io.BytesIO.__init__, fp)
+        self.seek = fp.seek
+        self.tell = fp.tell
+        self.decode = decoder.decode
+
+    def reset(self) -> None:
+        """Drop the bytes of the last call and any read-ahead the decoder kept after a failure."""
+        self.load(b"")
+        self.decoder.fp = self.fp
+
+
+def _reader(strict: bool) -> _Reader:
+    reader = _Reader(strict)
     if strict:
-        _local.strict = decoder
+        _local.strict = reader
     else:
-        _local.fast = decoder
-    return decoder
+        _local.fast = reader
+    return reader
 
 
 def _map_error(exc: BaseException) -> DecodeError:
@@ -186,36 +210,66 @@ _CBOR2_MESSAGES: Final = (
 )
 
 
-#: Buffers above this size are released from the per-thread decoder after use; smaller ones
-#: stay referenced until the next call, which saves resetting the decoder on the hot path.
+#: Buffers above this size are released from the per-thread reader after use; smaller ones
+#: stay referenced until the next call, which saves resetting the reader on the hot path.
 _RELEASE_ABOVE: Final = 64 * 1024
 
 
-def _decode(data: bytes, strict: bool, multi: bool) -> list[Any]:
-    """Decode the value (or, with ``multi``, the values one after another) of ``data``."""
-    # The firehose hot path: every call layer and allocation shows in frames per second.
+def _decode_one(data: bytes, strict: bool = False, start: int = 0) -> Any:
+    """Decode the one value of ``data[start:]``, which must end exactly at the end of ``data``.
+
+    The firehose hot path (a frame body, a record block): every call layer and allocation
+    shows in frames per second. `decode_frame` passes ``start`` past a header it recognised.
+    """
     try:
-        decoder = _local.strict if strict else _local.fast
+        reader = _local.strict if strict else _local.fast
     except AttributeError:
-        decoder = _new_decoder(strict)
-    fp = io.BytesIO(data)
-    size = len(data)
+        reader = _reader(strict)
+    reader.load(data)
+    if start:
+        reader.seek(start)
     try:
-        decoder.fp = fp
-        values = [decoder.decode()]
-        end = fp.tell()
-        while multi and end < size:
-            values.append(decoder.decode())
-            end = fp.tell()
-    except DecodeError:
+        value = reader.decode()
+        end = reader.tell()
+    except BaseException as exc:  # cbor2 raises CBORDecodeError, its hooks may raise more
+        # Even an interrupt must not leave read-ahead bytes behind for the next call.
+        reader.reset()
+        if isinstance(exc, Exception) and not isinstance(exc, DecodeError):
+            raise _map_error(exc) from exc
         raise
-    except Exception as exc:  # cbor2 raises CBORDecodeError, its hooks may raise more
-        raise _map_error(exc) from exc
-    finally:
-        if size > _RELEASE_ABOVE:
-            decoder.fp = _EMPTY
+    size = len(data)
+    if size > _RELEASE_ABOVE:
+        reader.reset()
     if end != size:
         raise DecodeError(f"trailing bytes after the DAG-CBOR value: {size - end} at offset {end}")
+    if strict and not is_canonical(data, start, size):
+        raise DecodeError(explain(data[start:]))
+    return value
+
+
+def _decode_all(data: bytes, strict: bool) -> list[Any]:
+    """Decode the values of ``data``, one after another until its end."""
+    try:
+        reader = _local.strict if strict else _local.fast
+    except AttributeError:
+        reader = _reader(strict)
+    reader.load(data)
+    decode = reader.decode
+    size = len(data)
+    try:
+        values = [decode()]
+        end = reader.tell()
+        while end < size:
+            values.append(decode())
+            end = reader.tell()
+    except BaseException as exc:  # cbor2 raises CBORDecodeError, its hooks may raise more
+        # Even an interrupt must not leave read-ahead bytes behind for the next call.
+        reader.reset()
+        if isinstance(exc, Exception) and not isinstance(exc, DecodeError):
+            raise _map_error(exc) from exc
+        raise
+    if size > _RELEASE_ABOVE:
+        reader.reset()
     # The heads of all values at once: the check does not need the boundaries between them.
     if strict and not is_canonical(data, 0, size):
         raise DecodeError(explain(data))
@@ -241,7 +295,7 @@ def decode_dag_cbor(data: bytes | bytearray | memoryview, *, strict: bool = True
     """
     if type(data) is not bytes:
         data = bytes(data)
-    return _decode(data, strict, False)[0]
+    return _decode_one(data, strict)
 
 
 def decode_dag_cbor_multi(
@@ -265,7 +319,7 @@ def decode_dag_cbor_multi(
     """
     if type(data) is not bytes:
         data = bytes(data)
-    return _decode(data, strict, True)
+    return _decode_all(data, strict)
 
 
 def _encode_link(encoder: Any, cid: CID) -> None:

@@ -6,7 +6,10 @@ the connection. Anything malformed raises `FrameDecodeError` (the spec says the 
 drop the connection rather than skip the frame); an unknown ``t`` or ``op`` gives `Unknown`.
 
 Bodies are checked cheaply (required fields present, with the right types) so that the typed
-events never carry surprises; records inside a commit's blocks are not touched here.
+events never carry surprises; records inside a commit's blocks are not touched here. Nearly
+every header is the canonical ``{op: 1, t}`` of a known type: those bytes are recognised
+(`_KNOWN_HEADERS`) and only the body is decoded; any other frame, or one that fails, goes
+through the general path, which names the problem.
 
 Specs: https://atproto.com/specs/event-stream#streaming-wire-protocol-v0 and
 https://atproto.com/specs/sync (message limits).
@@ -18,7 +21,8 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from atproto_async.exceptions import DecodeError, FrameDecodeError, StreamError
-from atproto_async.ipld import CID, decode_dag_cbor_multi
+from atproto_async.ipld import CID, decode_dag_cbor_multi, encode_dag_cbor
+from atproto_async.ipld.dag_cbor import _decode_one
 from atproto_async.stream.events import (
     Account,
     Commit,
@@ -33,6 +37,8 @@ from atproto_async.stream.events import (
     Tombstone,
     Unknown,
     _CommitBlocks,
+    _new_commit,
+    _new_repo_op,
 )
 from atproto_async.stream.framefile import DEFAULT_MAX_FRAME_SIZE
 
@@ -116,6 +122,8 @@ class _Limits:
 
 
 def _commit(body: dict[str, Any], limits: _Limits, collections: Collection[str] | None) -> Commit:
+    # The hot path of the firehose: the common, well-formed body passes each check once; the
+    # helpers that name the exact problem run only when a check fails.
     t = "#commit"
     get = body.get
     seq = get("seq")
@@ -129,8 +137,12 @@ def _commit(body: dict[str, Any], limits: _Limits, collections: Collection[str] 
         raise _first_wrong(body, t, ("repo", "rev", "time"), str)
     if type(commit) is not CID:
         raise _fail(t, body, "'commit' must be a CID link")
-    since = _opt_str(body, "since", t)
-    blocks = _blocks(body, t, limits.max_blocks_size)
+    since = get("since")
+    if since is not None and type(since) is not str:
+        since = _opt_str(body, "since", t)
+    blocks = get("blocks")
+    if type(blocks) is not bytes or len(blocks) > limits.max_blocks_size:
+        blocks = _blocks(body, t, limits.max_blocks_size)
     too_big = get("tooBig", False)
     rebase = get("rebase", False)
     if type(too_big) is not bool or type(rebase) is not bool:
@@ -154,10 +166,11 @@ def _commit(body: dict[str, Any], limits: _Limits, collections: Collection[str] 
     for raw in raw_ops:
         if type(raw) is not dict:
             raise _fail(t, body, "an op is not a map")
-        action = raw.get("action")
-        path = raw.get("path")
-        cid = raw.get("cid")
-        prev = raw.get("prev")
+        get = raw.get
+        action = get("action")
+        path = get("path")
+        cid = get("cid")
+        prev = get("prev")
         if type(action) is not str or type(path) is not str:
             raise _fail(t, body, "an op lacks a string 'action' or 'path'")
         if (cid is not None and type(cid) is not CID) or (
@@ -169,8 +182,8 @@ def _commit(body: dict[str, Any], limits: _Limits, collections: Collection[str] 
             raise _fail(t, body, f"op path {path!r} is not <collection>/<rkey>")
         if collections is not None and collection not in collections:
             continue
-        ops.append(RepoOp(action, path, collection, rkey, prefix + path, cid, prev, holder))
-    return Commit(
+        ops.append(_new_repo_op(action, path, collection, rkey, prefix + path, cid, prev, holder))
+    return _new_commit(
         seq, repo, rev, since, commit, ops, blocks, time, too_big, prev_data, blobs, rebase, holder
     )
 
@@ -300,14 +313,8 @@ def _error(body: Any) -> StreamError:
     return StreamError(error, message)
 
 
-def _decode(
-    data: bytes | bytearray | memoryview,
-    max_frame_size: int,
-    limits: _Limits,
-    collections: Collection[str] | None,
-) -> Event:
-    if len(data) > max_frame_size:
-        raise FrameDecodeError(f"frame of {len(data)} bytes is above the limit of {max_frame_size}")
+def _decode_parts(data: bytes, limits: _Limits, collections: Collection[str] | None) -> Event:
+    """Decode any frame, header and body alike; says precisely what is wrong with a bad one."""
     try:
         parts = decode_dag_cbor_multi(data, strict=False)
     except DecodeError as exc:
@@ -335,6 +342,41 @@ def _decode(
     if type(body) is not dict:
         raise FrameDecodeError(f"frame with op {op}: body is not a map")
     return Unknown(t if type(t) is str else "", body, op)
+
+
+#: The canonical encodings of ``{"op": 1, "t": <a known type>}`` (``t`` sorts first: keys
+#: sort by length), the header of nearly every frame, with the builder of each. A frame that
+#: starts with one needs only its body decoded: these bytes can mean nothing else.
+_KNOWN_HEADERS: dict[bytes, _Builder] = {
+    encode_dag_cbor({"op": 1, "t": t}): builder for t, builder in _BUILDERS.items()
+}
+
+
+def _decode(
+    data: bytes | bytearray | memoryview,
+    max_frame_size: int,
+    limits: _Limits,
+    collections: Collection[str] | None,
+) -> Event:
+    if len(data) > max_frame_size:
+        raise FrameDecodeError(f"frame of {len(data)} bytes is above the limit of {max_frame_size}")
+    if type(data) is not bytes:
+        data = bytes(data)
+    # A known header is a2 61 74 <text head> <t> 62 6f 70 01, and every t is shorter than 24
+    # bytes or than 256 (a one-byte length after 0x78).
+    if data.startswith(b"\xa2\x61\x74") and len(data) > 4:
+        head = data[3]
+        size = head - 0x58 if 0x60 < head < 0x78 else data[4] + 9 if head == 0x78 else 0
+        builder = _KNOWN_HEADERS.get(data[:size])
+        if builder is not None and size < len(data):
+            try:
+                body = _decode_one(data, False, size)
+            except DecodeError:
+                pass  # decoded again below, to report the problem exactly as for any frame
+            else:
+                if type(body) is dict:
+                    return builder(body, limits, collections)
+    return _decode_parts(data, limits, collections)
 
 
 def decode_frame(
