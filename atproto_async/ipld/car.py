@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Final
 
 from atproto_async.exceptions import DecodeError
+from atproto_async.ipld._varint import read_varint
 from atproto_async.ipld.cid import CID, HASH_SHA2_256, MAX_CID_SIZE, _cid_from_raw
 from atproto_async.ipld.dag_cbor import decode_dag_cbor, encode_dag_cbor
 
@@ -40,37 +41,16 @@ _ONE_ROOT_HEADER_TAIL: Final = b"\x67version\x01"
 _ONE_ROOT_HEADER_SIZE: Final = 59
 
 
-def _read_varint(data: bytes, pos: int, what: str) -> tuple[int, int]:
-    """Read a minimal unsigned varint of at most 9 bytes at ``pos``."""
-    value = 0
-    shift = 0
-    start = pos
-    end = len(data)
-    while True:
-        if pos >= end:
-            raise DecodeError(f"truncated CAR: {what} varint at offset {start} runs past the end")
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            if byte == 0 and pos - start > 1:
-                raise DecodeError(f"invalid CAR: non-minimal {what} varint at offset {start}")
-            return value, pos
-        shift += 7
-        if shift >= 63:
-            raise DecodeError(f"invalid CAR: {what} varint at offset {start} is too long")
-
-
 def _cid_end(data: bytes, pos: int, limit: int) -> int:
     """Return where the binary CID starting at ``pos`` ends (it must end before ``limit``)."""
     if limit - pos >= 34 and data[pos] == HASH_SHA2_256 and data[pos + 1] == 32:
         return pos + 34  # CIDv0
-    version, cursor = _read_varint(data, pos, "CID version")
+    version, cursor = read_varint(data, pos, "CID version", "CAR")
     if version != 1:
         raise DecodeError(f"invalid CAR: block CID at offset {pos} has version {version}")
-    cursor = _read_varint(data, cursor, "CID codec")[1]
-    cursor = _read_varint(data, cursor, "multihash code")[1]
-    length, cursor = _read_varint(data, cursor, "digest length")
+    cursor = read_varint(data, cursor, "CID codec", "CAR")[1]
+    cursor = read_varint(data, cursor, "multihash code", "CAR")[1]
+    length, cursor = read_varint(data, cursor, "digest length", "CAR")
     end = cursor + length
     if end > limit or end - pos > MAX_CID_SIZE:
         raise DecodeError(f"invalid CAR: block CID at offset {pos} runs past its section")
@@ -127,7 +107,7 @@ def _read_header(data: bytes) -> tuple[list[CID], int]:
         # Exactly these 59 bytes decode to {"roots": [<the CID>], "version": 1}: nothing else
         # to check.
         return [_cid_from_raw(data[14:50])], _ONE_ROOT_HEADER_SIZE
-    size, pos = _read_varint(data, 0, "header length")
+    size, pos = read_varint(data, 0, "header length", "CAR")
     if size == 0:
         raise DecodeError("invalid CAR: empty header")
     if size > MAX_HEADER_SIZE:
@@ -168,7 +148,7 @@ def _index_sections(
             size = (size & 0x7F) | (data[pos + 1] << 7)
             pos += 2
         else:
-            size, pos = _read_varint(data, pos, "section length")
+            size, pos = read_varint(data, pos, "section length", "CAR")
         if size > end - pos:
             raise DecodeError(
                 f"truncated CAR: section at offset {section_start} declares {size} bytes, "
@@ -240,7 +220,7 @@ def find_block(data: bytes, cid: CID) -> bytes | None:
             size = (size & 0x7F) | (data[pos + 1] << 7)
             start = pos + 2
         else:
-            size, start = _read_varint(data, pos, "section length")
+            size, start = read_varint(data, pos, "section length", "CAR")
         if size > end - start:
             raise DecodeError(
                 f"truncated CAR: section at offset {pos} declares {size} bytes, "

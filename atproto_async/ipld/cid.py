@@ -20,6 +20,7 @@ import hashlib
 from typing import Any, Final
 
 from atproto_async.exceptions import DecodeError
+from atproto_async.ipld._varint import read_varint
 
 __all__ = [
     "CID",
@@ -89,27 +90,6 @@ def _b32decode(text: str) -> bytes:
     return (number >> extra).to_bytes(size, "big")
 
 
-def _read_varint(data: bytes, pos: int, what: str) -> tuple[int, int]:
-    """Read an unsigned LEB128 varint (at most 9 bytes, minimal form) at ``pos``."""
-    value = 0
-    shift = 0
-    start = pos
-    end = len(data)
-    while True:
-        if pos >= end:
-            raise DecodeError(f"invalid CID: truncated {what} varint at byte {start}")
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            if byte == 0 and pos - start > 1:
-                raise DecodeError(f"invalid CID: non-minimal {what} varint at byte {start}")
-            return value, pos
-        shift += 7
-        if shift >= 63:
-            raise DecodeError(f"invalid CID: {what} varint at byte {start} is too long")
-
-
 def _validate(raw: bytes) -> None:
     """Check that ``raw`` is a whole binary CID (v0 or v1) and nothing else."""
     size = len(raw)
@@ -117,12 +97,12 @@ def _validate(raw: bytes) -> None:
         raise DecodeError(f"invalid CID: {size} bytes, above the limit of {MAX_CID_SIZE}")
     if size == 34 and raw[0] == HASH_SHA2_256 and raw[1] == 32:
         return  # CIDv0: a bare sha2-256 multihash
-    version, pos = _read_varint(raw, 0, "version")
+    version, pos = read_varint(raw, 0, "version", "CID")
     if version != 1:
         raise DecodeError(f"invalid CID: unsupported version {version}")
-    _codec, pos = _read_varint(raw, pos, "codec")
-    _code, pos = _read_varint(raw, pos, "multihash code")
-    length, pos = _read_varint(raw, pos, "digest length")
+    _codec, pos = read_varint(raw, pos, "codec", "CID")
+    _code, pos = read_varint(raw, pos, "multihash code", "CID")
+    length, pos = read_varint(raw, pos, "digest length", "CID")
     if size - pos != length:
         raise DecodeError(
             f"invalid CID: multihash declares a {length}-byte digest, {size - pos} bytes present"
@@ -251,26 +231,26 @@ class CID:
         """The multicodec code of the content (0x71 dag-cbor, 0x55 raw, 0x70 dag-pb for v0)."""
         if self.version == 0:
             return 0x70
-        return _read_varint(self._tagged, 2, "codec")[0]
+        return read_varint(self._tagged, 2, "codec", "CID")[0]
 
     @property
     def multihash(self) -> bytes:
         """The multihash: hash code, digest length and digest."""
         if self.version == 0:
             return self._tagged[1:]
-        return self._tagged[_read_varint(self._tagged, 2, "codec")[1] :]
+        return self._tagged[read_varint(self._tagged, 2, "codec", "CID")[1] :]
 
     @property
     def hash_code(self) -> int:
         """The multihash function code (0x12 for sha2-256)."""
-        return _read_varint(self.multihash, 0, "multihash code")[0]
+        return read_varint(self.multihash, 0, "multihash code", "CID")[0]
 
     @property
     def digest(self) -> bytes:
         """The raw hash digest."""
         multihash = self.multihash
-        pos = _read_varint(multihash, 0, "multihash code")[1]
-        pos = _read_varint(multihash, pos, "digest length")[1]
+        pos = read_varint(multihash, 0, "multihash code", "CID")[1]
+        pos = read_varint(multihash, pos, "digest length", "CID")[1]
         return multihash[pos:]
 
     def __bytes__(self) -> bytes:

@@ -112,7 +112,7 @@ REJECTED: list[tuple[bytes, str, str | None]] = [
     (b"\xd8\x63\x01", "tag 99 is not allowed", "tag 99 is not allowed"),
     (b"\xd8\x2a\x01", "must wrap a byte string", "must wrap a byte string"),
     (b"\xd8\x2a\x41\x01", "0x00", "0x00"),
-    (b"\xd8\x2a\x42\x00\x01", "invalid CID", "invalid CID"),
+    (b"\xd8\x2a\x42\x00\x01", "truncated CID", "truncated CID"),
     (b"\x62\xff\xfe", "UTF-8", "UTF-8"),
     (b"\x81" * 200 + b"\x01", "deeper than 128", "deeper than 128"),
     (b"\x1c", "invalid DAG-CBOR", "invalid DAG-CBOR"),
