@@ -10,6 +10,7 @@ object; everything those methods share lives here, hand-written and small:
   this version does not know) and `UnknownRecord` (the same for whole records).
 - `RecordRegistry`: ``$type`` -> record class, importing the class's module on first use so that
   ``import atproto_async.models`` stays cheap.
+- `new_instance`, `slot_setters`: how ``from_dict`` builds a frozen instance quickly (below).
 - `XrpcCaller`, `Namespace`, `dump`, `dump_member`, `expect_bytes`: what endpoint coroutines need.
 
 Models hold data-model values (https://atproto.com/specs/data-model): `CID` objects for links and
@@ -50,6 +51,8 @@ __all__ = [
     "expect_bytes",
     "invalid",
     "lazy_module",
+    "new_instance",
+    "slot_setters",
     "unknown_fields",
 ]
 
@@ -132,6 +135,31 @@ def _eq_getter(cls: type) -> Callable[[Any], Any]:
     return getter
 
 
+#: ``new_instance(cls)`` makes an instance of ``cls`` with no field set yet (`slot_setters`).
+new_instance: Final = object.__new__
+
+
+def slot_setters(cls: type) -> tuple[Callable[[Any, Any], None], ...]:
+    """Return the ``__set__`` of each field's slot of a generated class, in field order.
+
+    ``from_dict`` is on the firehose hot path. attrs' ``__init__`` of a frozen class sets each
+    field through ``object.__setattr__`` (a name lookup per field, after keyword-argument
+    parsing); ``from_dict`` instead takes `new_instance` and calls these setters, one per field,
+    which builds the same instance (same class, same values; still frozen, equal, hashable and
+    picklable) in about half the time. It must set every field, defaults included, exactly
+    as ``__init__`` would; the public keyword ``__init__`` is unchanged.
+
+    Args:
+        cls: A generated model class (a slotted attrs class).
+
+    Returns:
+        One ``setter(instance, value)`` per ``attrs.fields(cls)`` entry, in that order.
+    """
+    slots = cls.__dict__
+    # ``__attrs_attrs__`` is what ``attrs.fields`` returns, minus its checks (import time).
+    return tuple([slots[a.name].__set__ for a in cast(Any, cls).__attrs_attrs__])
+
+
 def unknown_fields(data: Mapping[str, Any], known: frozenset[str]) -> dict[str, Any] | None:
     """Return the entries of ``data`` whose keys are not in ``known``, or None if there are none."""
     if data.keys() <= known:
@@ -175,24 +203,24 @@ class Blob(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_ref, set_mime_type, set_size, set_extra = _BLOB_SLOTS  # see `slot_setters`
+        self = new_instance(cls)
         try:
             if "ref" in data:
-                return cls(
-                    ref=data["ref"],
-                    mime_type=data["mimeType"],
-                    size=data["size"],
-                    extra=unknown_fields(data, _BLOB_KEYS),
-                )
-            from atproto_async.ipld import CID
+                set_ref(self, data["ref"])
+                set_mime_type(self, data["mimeType"])
+                set_size(self, data["size"])
+                set_extra(self, unknown_fields(data, _BLOB_KEYS))
+            else:
+                from atproto_async.ipld import CID
 
-            return cls(
-                ref=CID.decode(data["cid"]),
-                mime_type=data["mimeType"],
-                size=None,
-                extra=unknown_fields(data, _LEGACY_BLOB_KEYS),
-            )
+                set_ref(self, CID.decode(data["cid"]))
+                set_mime_type(self, data["mimeType"])
+                set_size(self, None)
+                set_extra(self, unknown_fields(data, _LEGACY_BLOB_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("blob", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         if self.legacy:
@@ -212,6 +240,7 @@ class Blob(Model):
 _BLOB_KEYS: Final = frozenset(("$type", "ref", "mimeType", "size"))
 # "cid" stays in ``extra``: the original string is written back byte for byte.
 _LEGACY_BLOB_KEYS: Final = frozenset(("mimeType",))
+_BLOB_SLOTS: Final = slot_setters(Blob)
 
 
 @attrs.frozen(slots=True, kw_only=True, weakref_slot=False)

@@ -138,10 +138,14 @@ class Writer:
             self.line(text)
         self.line('"""')
 
+    def fits(self, text: str) -> bool:
+        """Whether ``text`` fits on one line at the current indentation."""
+        return len(INDENT * self._level + text) <= WIDTH
+
     def call(self, head: str, args: Sequence[str], tail: str = ")") -> None:
         """Write ``head(arg, ...)`` on one line when it fits, else one argument per line."""
         one_line = f"{head}{', '.join(args)}{tail}"
-        if len(INDENT * self._level + one_line) <= WIDTH:
+        if self.fits(one_line):
             self.line(one_line)
             return
         self.line(head)

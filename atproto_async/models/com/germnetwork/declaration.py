@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -60,18 +62,26 @@ class Declaration(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_version,
+            set_current_key,
+            set_message_me,
+            set_key_package,
+            set_continuity_proofs,
+            set_extra,
+        ) = _DECLARATION_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                version=data["version"],
-                current_key=data["currentKey"],
-                message_me=v if (v := get("messageMe", UNSET)) is UNSET else MessageMe.from_dict(v),
-                key_package=get("keyPackage", UNSET),
-                continuity_proofs=get("continuityProofs", UNSET),
-                extra=None if data.keys() <= _DECLARATION_KEYS else unknown_fields(data, _DECLARATION_KEYS),
-            )
+            set_version(self, data["version"])
+            set_current_key(self, data["currentKey"])
+            set_message_me(self, v if (v := get("messageMe", UNSET)) is UNSET else MessageMe.from_dict(v))
+            set_key_package(self, get("keyPackage", UNSET))
+            set_continuity_proofs(self, get("continuityProofs", UNSET))
+            set_extra(self, None if _DECLARATION_KEYS.issuperset(data) else unknown_fields(data, _DECLARATION_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.germnetwork.declaration", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -96,6 +106,7 @@ class Declaration(Model):
 _DECLARATION_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "version", "currentKey", "messageMe", "keyPackage", "continuityProofs"),
 )
+_DECLARATION_SLOTS: Final = slot_setters(Declaration)
 
 
 @attrs.frozen(
@@ -128,15 +139,16 @@ class MessageMe(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_message_me_url, set_show_button_to, set_typed, set_extra = _MESSAGE_ME_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                message_me_url=data["messageMeUrl"],
-                show_button_to=data["showButtonTo"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _MESSAGE_ME_KEYS else unknown_fields(data, _MESSAGE_ME_KEYS),
-            )
+            set_message_me_url(self, data["messageMeUrl"])
+            set_show_button_to(self, data["showButtonTo"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _MESSAGE_ME_KEYS.issuperset(data) else unknown_fields(data, _MESSAGE_ME_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.germnetwork.declaration#messageMe", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -151,3 +163,4 @@ class MessageMe(Model):
 
 
 _MESSAGE_ME_KEYS: Final[frozenset[str]] = frozenset(("$type", "messageMeUrl", "showButtonTo"))
+_MESSAGE_ME_SLOTS: Final = slot_setters(MessageMe)

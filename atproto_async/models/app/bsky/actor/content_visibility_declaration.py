@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -48,13 +50,14 @@ class ContentVisibilityDeclaration(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_hide_from_algorithmic_recommendations, set_extra = _CONTENT_VISIBILITY_DECLARATION_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                hide_from_algorithmic_recommendations=data["hideFromAlgorithmicRecommendations"],
-                extra=None if data.keys() <= _CONTENT_VISIBILITY_DECLARATION_KEYS else unknown_fields(data, _CONTENT_VISIBILITY_DECLARATION_KEYS),
-            )
+            set_hide_from_algorithmic_recommendations(self, data["hideFromAlgorithmicRecommendations"])
+            set_extra(self, None if _CONTENT_VISIBILITY_DECLARATION_KEYS.issuperset(data) else unknown_fields(data, _CONTENT_VISIBILITY_DECLARATION_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.contentVisibilityDeclaration", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -69,3 +72,4 @@ class ContentVisibilityDeclaration(Model):
 _CONTENT_VISIBILITY_DECLARATION_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "hideFromAlgorithmicRecommendations"),
 )
+_CONTENT_VISIBILITY_DECLARATION_SLOTS: Final = slot_setters(ContentVisibilityDeclaration)

@@ -19,6 +19,8 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -173,26 +175,42 @@ class ProfileViewBasic(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_did,
+            set_handle,
+            set_display_name,
+            set_pronouns,
+            set_avatar,
+            set_associated,
+            set_viewer,
+            set_labels,
+            set_created_at,
+            set_verification,
+            set_status,
+            set_debug,
+            set_typed,
+            set_extra,
+        ) = _PROFILE_VIEW_BASIC_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                did=data["did"],
-                handle=data["handle"],
-                display_name=get("displayName", UNSET),
-                pronouns=get("pronouns", UNSET),
-                avatar=get("avatar", UNSET),
-                associated=v if (v := get("associated", UNSET)) is UNSET else ProfileAssociated.from_dict(v),
-                viewer=v if (v := get("viewer", UNSET)) is UNSET else ViewerState.from_dict(v),
-                labels=v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v],
-                created_at=get("createdAt", UNSET),
-                verification=v if (v := get("verification", UNSET)) is UNSET else VerificationState.from_dict(v),
-                status=v if (v := get("status", UNSET)) is UNSET else StatusView.from_dict(v),
-                debug=get("debug", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _PROFILE_VIEW_BASIC_KEYS else unknown_fields(data, _PROFILE_VIEW_BASIC_KEYS),
-            )
+            set_did(self, data["did"])
+            set_handle(self, data["handle"])
+            set_display_name(self, get("displayName", UNSET))
+            set_pronouns(self, get("pronouns", UNSET))
+            set_avatar(self, get("avatar", UNSET))
+            set_associated(self, v if (v := get("associated", UNSET)) is UNSET else ProfileAssociated.from_dict(v))
+            set_viewer(self, v if (v := get("viewer", UNSET)) is UNSET else ViewerState.from_dict(v))
+            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v])
+            set_created_at(self, get("createdAt", UNSET))
+            set_verification(self, v if (v := get("verification", UNSET)) is UNSET else VerificationState.from_dict(v))
+            set_status(self, v if (v := get("status", UNSET)) is UNSET else StatusView.from_dict(v))
+            set_debug(self, get("debug", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _PROFILE_VIEW_BASIC_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_VIEW_BASIC_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#profileViewBasic", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did, "handle": self.handle}
@@ -236,6 +254,7 @@ class ProfileViewBasic(Model):
 _PROFILE_VIEW_BASIC_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "did", "handle", "displayName", "pronouns", "avatar", "associated", "viewer", "labels", "createdAt", "verification", "status", "debug"),
 )
+_PROFILE_VIEW_BASIC_SLOTS: Final = slot_setters(ProfileViewBasic)
 
 
 @attrs.frozen(
@@ -286,28 +305,46 @@ class ProfileView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_did,
+            set_handle,
+            set_display_name,
+            set_pronouns,
+            set_description,
+            set_avatar,
+            set_associated,
+            set_indexed_at,
+            set_created_at,
+            set_viewer,
+            set_labels,
+            set_verification,
+            set_status,
+            set_debug,
+            set_typed,
+            set_extra,
+        ) = _PROFILE_VIEW_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                did=data["did"],
-                handle=data["handle"],
-                display_name=get("displayName", UNSET),
-                pronouns=get("pronouns", UNSET),
-                description=get("description", UNSET),
-                avatar=get("avatar", UNSET),
-                associated=v if (v := get("associated", UNSET)) is UNSET else ProfileAssociated.from_dict(v),
-                indexed_at=get("indexedAt", UNSET),
-                created_at=get("createdAt", UNSET),
-                viewer=v if (v := get("viewer", UNSET)) is UNSET else ViewerState.from_dict(v),
-                labels=v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v],
-                verification=v if (v := get("verification", UNSET)) is UNSET else VerificationState.from_dict(v),
-                status=v if (v := get("status", UNSET)) is UNSET else StatusView.from_dict(v),
-                debug=get("debug", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _PROFILE_VIEW_KEYS else unknown_fields(data, _PROFILE_VIEW_KEYS),
-            )
+            set_did(self, data["did"])
+            set_handle(self, data["handle"])
+            set_display_name(self, get("displayName", UNSET))
+            set_pronouns(self, get("pronouns", UNSET))
+            set_description(self, get("description", UNSET))
+            set_avatar(self, get("avatar", UNSET))
+            set_associated(self, v if (v := get("associated", UNSET)) is UNSET else ProfileAssociated.from_dict(v))
+            set_indexed_at(self, get("indexedAt", UNSET))
+            set_created_at(self, get("createdAt", UNSET))
+            set_viewer(self, v if (v := get("viewer", UNSET)) is UNSET else ViewerState.from_dict(v))
+            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v])
+            set_verification(self, v if (v := get("verification", UNSET)) is UNSET else VerificationState.from_dict(v))
+            set_status(self, v if (v := get("status", UNSET)) is UNSET else StatusView.from_dict(v))
+            set_debug(self, get("debug", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _PROFILE_VIEW_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#profileView", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did, "handle": self.handle}
@@ -357,6 +394,7 @@ class ProfileView(Model):
 _PROFILE_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "did", "handle", "displayName", "pronouns", "description", "avatar", "associated", "indexedAt", "createdAt", "viewer", "labels", "verification", "status", "debug"),
 )
+_PROFILE_VIEW_SLOTS: Final = slot_setters(ProfileView)
 
 
 @attrs.frozen(
@@ -421,35 +459,60 @@ class ProfileViewDetailed(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_did,
+            set_handle,
+            set_display_name,
+            set_description,
+            set_pronouns,
+            set_website,
+            set_avatar,
+            set_banner,
+            set_followers_count,
+            set_follows_count,
+            set_posts_count,
+            set_associated,
+            set_joined_via_starter_pack,
+            set_indexed_at,
+            set_created_at,
+            set_viewer,
+            set_labels,
+            set_pinned_post,
+            set_verification,
+            set_status,
+            set_debug,
+            set_typed,
+            set_extra,
+        ) = _PROFILE_VIEW_DETAILED_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                did=data["did"],
-                handle=data["handle"],
-                display_name=get("displayName", UNSET),
-                description=get("description", UNSET),
-                pronouns=get("pronouns", UNSET),
-                website=get("website", UNSET),
-                avatar=get("avatar", UNSET),
-                banner=get("banner", UNSET),
-                followers_count=get("followersCount", UNSET),
-                follows_count=get("followsCount", UNSET),
-                posts_count=get("postsCount", UNSET),
-                associated=v if (v := get("associated", UNSET)) is UNSET else ProfileAssociated.from_dict(v),
-                joined_via_starter_pack=v if (v := get("joinedViaStarterPack", UNSET)) is UNSET else _m_app_bsky_graph_defs.StarterPackViewBasic.from_dict(v),
-                indexed_at=get("indexedAt", UNSET),
-                created_at=get("createdAt", UNSET),
-                viewer=v if (v := get("viewer", UNSET)) is UNSET else ViewerState.from_dict(v),
-                labels=v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v],
-                pinned_post=v if (v := get("pinnedPost", UNSET)) is UNSET else _m_com_atproto_repo_strong_ref.StrongRef.from_dict(v),
-                verification=v if (v := get("verification", UNSET)) is UNSET else VerificationState.from_dict(v),
-                status=v if (v := get("status", UNSET)) is UNSET else StatusView.from_dict(v),
-                debug=get("debug", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _PROFILE_VIEW_DETAILED_KEYS else unknown_fields(data, _PROFILE_VIEW_DETAILED_KEYS),
-            )
+            set_did(self, data["did"])
+            set_handle(self, data["handle"])
+            set_display_name(self, get("displayName", UNSET))
+            set_description(self, get("description", UNSET))
+            set_pronouns(self, get("pronouns", UNSET))
+            set_website(self, get("website", UNSET))
+            set_avatar(self, get("avatar", UNSET))
+            set_banner(self, get("banner", UNSET))
+            set_followers_count(self, get("followersCount", UNSET))
+            set_follows_count(self, get("followsCount", UNSET))
+            set_posts_count(self, get("postsCount", UNSET))
+            set_associated(self, v if (v := get("associated", UNSET)) is UNSET else ProfileAssociated.from_dict(v))
+            set_joined_via_starter_pack(self, v if (v := get("joinedViaStarterPack", UNSET)) is UNSET else _m_app_bsky_graph_defs.StarterPackViewBasic.from_dict(v))
+            set_indexed_at(self, get("indexedAt", UNSET))
+            set_created_at(self, get("createdAt", UNSET))
+            set_viewer(self, v if (v := get("viewer", UNSET)) is UNSET else ViewerState.from_dict(v))
+            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v])
+            set_pinned_post(self, v if (v := get("pinnedPost", UNSET)) is UNSET else _m_com_atproto_repo_strong_ref.StrongRef.from_dict(v))
+            set_verification(self, v if (v := get("verification", UNSET)) is UNSET else VerificationState.from_dict(v))
+            set_status(self, v if (v := get("status", UNSET)) is UNSET else StatusView.from_dict(v))
+            set_debug(self, get("debug", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _PROFILE_VIEW_DETAILED_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_VIEW_DETAILED_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#profileViewDetailed", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did, "handle": self.handle}
@@ -520,6 +583,7 @@ class ProfileViewDetailed(Model):
 _PROFILE_VIEW_DETAILED_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "did", "handle", "displayName", "description", "pronouns", "website", "avatar", "banner", "followersCount", "followsCount", "postsCount", "associated", "joinedViaStarterPack", "indexedAt", "createdAt", "viewer", "labels", "pinnedPost", "verification", "status", "debug"),
 )
+_PROFILE_VIEW_DETAILED_SLOTS: Final = slot_setters(ProfileViewDetailed)
 
 
 @attrs.frozen(
@@ -557,21 +621,32 @@ class ProfileAssociated(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_lists,
+            set_feedgens,
+            set_starter_packs,
+            set_labeler,
+            set_chat,
+            set_activity_subscription,
+            set_germ,
+            set_typed,
+            set_extra,
+        ) = _PROFILE_ASSOCIATED_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                lists=get("lists", UNSET),
-                feedgens=get("feedgens", UNSET),
-                starter_packs=get("starterPacks", UNSET),
-                labeler=get("labeler", UNSET),
-                chat=v if (v := get("chat", UNSET)) is UNSET else ProfileAssociatedChat.from_dict(v),
-                activity_subscription=v if (v := get("activitySubscription", UNSET)) is UNSET else ProfileAssociatedActivitySubscription.from_dict(v),
-                germ=v if (v := get("germ", UNSET)) is UNSET else ProfileAssociatedGerm.from_dict(v),
-                typed="$type" in data,
-                extra=None if data.keys() <= _PROFILE_ASSOCIATED_KEYS else unknown_fields(data, _PROFILE_ASSOCIATED_KEYS),
-            )
+            set_lists(self, get("lists", UNSET))
+            set_feedgens(self, get("feedgens", UNSET))
+            set_starter_packs(self, get("starterPacks", UNSET))
+            set_labeler(self, get("labeler", UNSET))
+            set_chat(self, v if (v := get("chat", UNSET)) is UNSET else ProfileAssociatedChat.from_dict(v))
+            set_activity_subscription(self, v if (v := get("activitySubscription", UNSET)) is UNSET else ProfileAssociatedActivitySubscription.from_dict(v))
+            set_germ(self, v if (v := get("germ", UNSET)) is UNSET else ProfileAssociatedGerm.from_dict(v))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _PROFILE_ASSOCIATED_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_ASSOCIATED_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#profileAssociated", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -606,6 +681,7 @@ class ProfileAssociated(Model):
 _PROFILE_ASSOCIATED_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "lists", "feedgens", "starterPacks", "labeler", "chat", "activitySubscription", "germ"),
 )
+_PROFILE_ASSOCIATED_SLOTS: Final = slot_setters(ProfileAssociated)
 
 
 @attrs.frozen(
@@ -632,16 +708,22 @@ class ProfileAssociatedChat(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_allow_incoming,
+            set_allow_group_invites,
+            set_typed,
+            set_extra,
+        ) = _PROFILE_ASSOCIATED_CHAT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                allow_incoming=data["allowIncoming"],
-                allow_group_invites=get("allowGroupInvites", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _PROFILE_ASSOCIATED_CHAT_KEYS else unknown_fields(data, _PROFILE_ASSOCIATED_CHAT_KEYS),
-            )
+            set_allow_incoming(self, data["allowIncoming"])
+            set_allow_group_invites(self, get("allowGroupInvites", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _PROFILE_ASSOCIATED_CHAT_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_ASSOCIATED_CHAT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#profileAssociatedChat", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"allowIncoming": self.allow_incoming}
@@ -658,6 +740,7 @@ class ProfileAssociatedChat(Model):
 _PROFILE_ASSOCIATED_CHAT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "allowIncoming", "allowGroupInvites"),
 )
+_PROFILE_ASSOCIATED_CHAT_SLOTS: Final = slot_setters(ProfileAssociatedChat)
 
 
 @attrs.frozen(
@@ -684,15 +767,21 @@ class ProfileAssociatedGerm(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_message_me_url,
+            set_show_button_to,
+            set_typed,
+            set_extra,
+        ) = _PROFILE_ASSOCIATED_GERM_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                message_me_url=data["messageMeUrl"],
-                show_button_to=data["showButtonTo"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _PROFILE_ASSOCIATED_GERM_KEYS else unknown_fields(data, _PROFILE_ASSOCIATED_GERM_KEYS),
-            )
+            set_message_me_url(self, data["messageMeUrl"])
+            set_show_button_to(self, data["showButtonTo"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _PROFILE_ASSOCIATED_GERM_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_ASSOCIATED_GERM_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#profileAssociatedGerm", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -709,6 +798,7 @@ class ProfileAssociatedGerm(Model):
 _PROFILE_ASSOCIATED_GERM_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "messageMeUrl", "showButtonTo"),
 )
+_PROFILE_ASSOCIATED_GERM_SLOTS: Final = slot_setters(ProfileAssociatedGerm)
 
 
 @attrs.frozen(
@@ -733,14 +823,19 @@ class ProfileAssociatedActivitySubscription(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_allow_subscriptions,
+            set_typed,
+            set_extra,
+        ) = _PROFILE_ASSOCIATED_ACTIVITY_SUBSCRIPTION_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                allow_subscriptions=data["allowSubscriptions"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _PROFILE_ASSOCIATED_ACTIVITY_SUBSCRIPTION_KEYS else unknown_fields(data, _PROFILE_ASSOCIATED_ACTIVITY_SUBSCRIPTION_KEYS),
-            )
+            set_allow_subscriptions(self, data["allowSubscriptions"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _PROFILE_ASSOCIATED_ACTIVITY_SUBSCRIPTION_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_ASSOCIATED_ACTIVITY_SUBSCRIPTION_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#profileAssociatedActivitySubscription", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"allowSubscriptions": self.allow_subscriptions}
@@ -754,6 +849,7 @@ class ProfileAssociatedActivitySubscription(Model):
 _PROFILE_ASSOCIATED_ACTIVITY_SUBSCRIPTION_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "allowSubscriptions"),
 )
+_PROFILE_ASSOCIATED_ACTIVITY_SUBSCRIPTION_SLOTS: Final = slot_setters(ProfileAssociatedActivitySubscription)
 
 
 @attrs.frozen(
@@ -807,25 +903,40 @@ class ViewerState(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_muted,
+            set_muted_only_reposts,
+            set_muted_only_quoteposts,
+            set_muted_by_list,
+            set_blocked_by,
+            set_blocking,
+            set_blocking_by_list,
+            set_following,
+            set_followed_by,
+            set_known_followers,
+            set_activity_subscription,
+            set_typed,
+            set_extra,
+        ) = _VIEWER_STATE_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                muted=get("muted", UNSET),
-                muted_only_reposts=get("mutedOnlyReposts", UNSET),
-                muted_only_quoteposts=get("mutedOnlyQuoteposts", UNSET),
-                muted_by_list=v if (v := get("mutedByList", UNSET)) is UNSET else _m_app_bsky_graph_defs.ListViewBasic.from_dict(v),
-                blocked_by=get("blockedBy", UNSET),
-                blocking=get("blocking", UNSET),
-                blocking_by_list=v if (v := get("blockingByList", UNSET)) is UNSET else _m_app_bsky_graph_defs.ListViewBasic.from_dict(v),
-                following=get("following", UNSET),
-                followed_by=get("followedBy", UNSET),
-                known_followers=v if (v := get("knownFollowers", UNSET)) is UNSET else KnownFollowers.from_dict(v),
-                activity_subscription=v if (v := get("activitySubscription", UNSET)) is UNSET else _m_app_bsky_notification_defs.ActivitySubscription.from_dict(v),
-                typed="$type" in data,
-                extra=None if data.keys() <= _VIEWER_STATE_KEYS else unknown_fields(data, _VIEWER_STATE_KEYS),
-            )
+            set_muted(self, get("muted", UNSET))
+            set_muted_only_reposts(self, get("mutedOnlyReposts", UNSET))
+            set_muted_only_quoteposts(self, get("mutedOnlyQuoteposts", UNSET))
+            set_muted_by_list(self, v if (v := get("mutedByList", UNSET)) is UNSET else _m_app_bsky_graph_defs.ListViewBasic.from_dict(v))
+            set_blocked_by(self, get("blockedBy", UNSET))
+            set_blocking(self, get("blocking", UNSET))
+            set_blocking_by_list(self, v if (v := get("blockingByList", UNSET)) is UNSET else _m_app_bsky_graph_defs.ListViewBasic.from_dict(v))
+            set_following(self, get("following", UNSET))
+            set_followed_by(self, get("followedBy", UNSET))
+            set_known_followers(self, v if (v := get("knownFollowers", UNSET)) is UNSET else KnownFollowers.from_dict(v))
+            set_activity_subscription(self, v if (v := get("activitySubscription", UNSET)) is UNSET else _m_app_bsky_notification_defs.ActivitySubscription.from_dict(v))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _VIEWER_STATE_KEYS.issuperset(data) else unknown_fields(data, _VIEWER_STATE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#viewerState", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -872,6 +983,7 @@ class ViewerState(Model):
 _VIEWER_STATE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "muted", "mutedOnlyReposts", "mutedOnlyQuoteposts", "mutedByList", "blockedBy", "blocking", "blockingByList", "following", "followedBy", "knownFollowers", "activitySubscription"),
 )
+_VIEWER_STATE_SLOTS: Final = slot_setters(ViewerState)
 
 
 @attrs.frozen(
@@ -899,15 +1011,16 @@ class KnownFollowers(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_count, set_followers, set_typed, set_extra = _KNOWN_FOLLOWERS_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                count=data["count"],
-                followers=[ProfileViewBasic.from_dict(i0) for i0 in data["followers"]],
-                typed="$type" in data,
-                extra=None if data.keys() <= _KNOWN_FOLLOWERS_KEYS else unknown_fields(data, _KNOWN_FOLLOWERS_KEYS),
-            )
+            set_count(self, data["count"])
+            set_followers(self, [ProfileViewBasic.from_dict(i0) for i0 in data["followers"]])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _KNOWN_FOLLOWERS_KEYS.issuperset(data) else unknown_fields(data, _KNOWN_FOLLOWERS_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#knownFollowers", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -922,6 +1035,7 @@ class KnownFollowers(Model):
 
 
 _KNOWN_FOLLOWERS_KEYS: Final[frozenset[str]] = frozenset(("$type", "count", "followers"))
+_KNOWN_FOLLOWERS_SLOTS: Final = slot_setters(KnownFollowers)
 
 
 @attrs.frozen(
@@ -954,16 +1068,23 @@ class VerificationState(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_verifications,
+            set_verified_status,
+            set_trusted_verifier_status,
+            set_typed,
+            set_extra,
+        ) = _VERIFICATION_STATE_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                verifications=[VerificationView.from_dict(i0) for i0 in data["verifications"]],
-                verified_status=data["verifiedStatus"],
-                trusted_verifier_status=data["trustedVerifierStatus"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _VERIFICATION_STATE_KEYS else unknown_fields(data, _VERIFICATION_STATE_KEYS),
-            )
+            set_verifications(self, [VerificationView.from_dict(i0) for i0 in data["verifications"]])
+            set_verified_status(self, data["verifiedStatus"])
+            set_trusted_verifier_status(self, data["trustedVerifierStatus"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _VERIFICATION_STATE_KEYS.issuperset(data) else unknown_fields(data, _VERIFICATION_STATE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#verificationState", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -981,6 +1102,7 @@ class VerificationState(Model):
 _VERIFICATION_STATE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "verifications", "verifiedStatus", "trustedVerifierStatus"),
 )
+_VERIFICATION_STATE_SLOTS: Final = slot_setters(VerificationState)
 
 
 @attrs.frozen(
@@ -1015,20 +1137,30 @@ class VerificationView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_issuer,
+            set_issuer_display_name,
+            set_issuer_handle,
+            set_uri,
+            set_is_valid,
+            set_created_at,
+            set_typed,
+            set_extra,
+        ) = _VERIFICATION_VIEW_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                issuer=data["issuer"],
-                issuer_display_name=get("issuerDisplayName", UNSET),
-                issuer_handle=get("issuerHandle", UNSET),
-                uri=data["uri"],
-                is_valid=data["isValid"],
-                created_at=data["createdAt"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _VERIFICATION_VIEW_KEYS else unknown_fields(data, _VERIFICATION_VIEW_KEYS),
-            )
+            set_issuer(self, data["issuer"])
+            set_issuer_display_name(self, get("issuerDisplayName", UNSET))
+            set_issuer_handle(self, get("issuerHandle", UNSET))
+            set_uri(self, data["uri"])
+            set_is_valid(self, data["isValid"])
+            set_created_at(self, data["createdAt"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _VERIFICATION_VIEW_KEYS.issuperset(data) else unknown_fields(data, _VERIFICATION_VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#verificationView", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -1053,6 +1185,7 @@ class VerificationView(Model):
 _VERIFICATION_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "issuer", "issuerDisplayName", "issuerHandle", "uri", "isValid", "createdAt"),
 )
+_VERIFICATION_VIEW_SLOTS: Final = slot_setters(VerificationView)
 
 
 @attrs.frozen(
@@ -1077,14 +1210,15 @@ class AdultContentPref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_enabled, set_typed, set_extra = _ADULT_CONTENT_PREF_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                enabled=data["enabled"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _ADULT_CONTENT_PREF_KEYS else unknown_fields(data, _ADULT_CONTENT_PREF_KEYS),
-            )
+            set_enabled(self, data["enabled"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _ADULT_CONTENT_PREF_KEYS.issuperset(data) else unknown_fields(data, _ADULT_CONTENT_PREF_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#adultContentPref", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"enabled": self.enabled}
@@ -1096,6 +1230,7 @@ class AdultContentPref(Model):
 
 
 _ADULT_CONTENT_PREF_KEYS: Final[frozenset[str]] = frozenset(("$type", "enabled"))
+_ADULT_CONTENT_PREF_SLOTS: Final = slot_setters(AdultContentPref)
 
 
 @attrs.frozen(
@@ -1125,17 +1260,18 @@ class ContentLabelPref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_labeler_did, set_label, set_visibility, set_typed, set_extra = _CONTENT_LABEL_PREF_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                labeler_did=get("labelerDid", UNSET),
-                label=data["label"],
-                visibility=data["visibility"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _CONTENT_LABEL_PREF_KEYS else unknown_fields(data, _CONTENT_LABEL_PREF_KEYS),
-            )
+            set_labeler_did(self, get("labelerDid", UNSET))
+            set_label(self, data["label"])
+            set_visibility(self, data["visibility"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _CONTENT_LABEL_PREF_KEYS.issuperset(data) else unknown_fields(data, _CONTENT_LABEL_PREF_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#contentLabelPref", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"label": self.label, "visibility": self.visibility}
@@ -1152,6 +1288,7 @@ class ContentLabelPref(Model):
 _CONTENT_LABEL_PREF_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "labelerDid", "label", "visibility"),
 )
+_CONTENT_LABEL_PREF_SLOTS: Final = slot_setters(ContentLabelPref)
 
 
 @attrs.frozen(
@@ -1182,17 +1319,18 @@ class SavedFeed(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_id, set_type, set_value, set_pinned, set_typed, set_extra = _SAVED_FEED_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                id=data["id"],
-                type=data["type"],
-                value=data["value"],
-                pinned=data["pinned"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _SAVED_FEED_KEYS else unknown_fields(data, _SAVED_FEED_KEYS),
-            )
+            set_id(self, data["id"])
+            set_type(self, data["type"])
+            set_value(self, data["value"])
+            set_pinned(self, data["pinned"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _SAVED_FEED_KEYS.issuperset(data) else unknown_fields(data, _SAVED_FEED_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#savedFeed", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -1209,6 +1347,7 @@ class SavedFeed(Model):
 
 
 _SAVED_FEED_KEYS: Final[frozenset[str]] = frozenset(("$type", "id", "type", "value", "pinned"))
+_SAVED_FEED_SLOTS: Final = slot_setters(SavedFeed)
 
 
 @attrs.frozen(
@@ -1233,14 +1372,15 @@ class SavedFeedsPrefV2(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_items, set_typed, set_extra = _SAVED_FEEDS_PREF_V2_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                items=[SavedFeed.from_dict(i0) for i0 in data["items"]],
-                typed="$type" in data,
-                extra=None if data.keys() <= _SAVED_FEEDS_PREF_V2_KEYS else unknown_fields(data, _SAVED_FEEDS_PREF_V2_KEYS),
-            )
+            set_items(self, [SavedFeed.from_dict(i0) for i0 in data["items"]])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _SAVED_FEEDS_PREF_V2_KEYS.issuperset(data) else unknown_fields(data, _SAVED_FEEDS_PREF_V2_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#savedFeedsPrefV2", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"items": [i0.to_dict() for i0 in self.items]}
@@ -1252,6 +1392,7 @@ class SavedFeedsPrefV2(Model):
 
 
 _SAVED_FEEDS_PREF_V2_KEYS: Final[frozenset[str]] = frozenset(("$type", "items"))
+_SAVED_FEEDS_PREF_V2_SLOTS: Final = slot_setters(SavedFeedsPrefV2)
 
 
 @attrs.frozen(
@@ -1280,17 +1421,18 @@ class SavedFeedsPref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_pinned, set_saved, set_timeline_index, set_typed, set_extra = _SAVED_FEEDS_PREF_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                pinned=data["pinned"],
-                saved=data["saved"],
-                timeline_index=get("timelineIndex", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _SAVED_FEEDS_PREF_KEYS else unknown_fields(data, _SAVED_FEEDS_PREF_KEYS),
-            )
+            set_pinned(self, data["pinned"])
+            set_saved(self, data["saved"])
+            set_timeline_index(self, get("timelineIndex", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _SAVED_FEEDS_PREF_KEYS.issuperset(data) else unknown_fields(data, _SAVED_FEEDS_PREF_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#savedFeedsPref", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"pinned": list(self.pinned), "saved": list(self.saved)}
@@ -1307,6 +1449,7 @@ class SavedFeedsPref(Model):
 _SAVED_FEEDS_PREF_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "pinned", "saved", "timelineIndex"),
 )
+_SAVED_FEEDS_PREF_SLOTS: Final = slot_setters(SavedFeedsPref)
 
 
 @attrs.frozen(
@@ -1331,15 +1474,16 @@ class PersonalDetailsPref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_birth_date, set_typed, set_extra = _PERSONAL_DETAILS_PREF_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                birth_date=get("birthDate", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _PERSONAL_DETAILS_PREF_KEYS else unknown_fields(data, _PERSONAL_DETAILS_PREF_KEYS),
-            )
+            set_birth_date(self, get("birthDate", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _PERSONAL_DETAILS_PREF_KEYS.issuperset(data) else unknown_fields(data, _PERSONAL_DETAILS_PREF_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#personalDetailsPref", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1354,6 +1498,7 @@ class PersonalDetailsPref(Model):
 
 
 _PERSONAL_DETAILS_PREF_KEYS: Final[frozenset[str]] = frozenset(("$type", "birthDate"))
+_PERSONAL_DETAILS_PREF_SLOTS: Final = slot_setters(PersonalDetailsPref)
 
 
 @attrs.frozen(
@@ -1386,17 +1531,24 @@ class DeclaredAgePref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_is_over_age13,
+            set_is_over_age16,
+            set_is_over_age18,
+            set_typed,
+            set_extra,
+        ) = _DECLARED_AGE_PREF_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                is_over_age13=get("isOverAge13", UNSET),
-                is_over_age16=get("isOverAge16", UNSET),
-                is_over_age18=get("isOverAge18", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _DECLARED_AGE_PREF_KEYS else unknown_fields(data, _DECLARED_AGE_PREF_KEYS),
-            )
+            set_is_over_age13(self, get("isOverAge13", UNSET))
+            set_is_over_age16(self, get("isOverAge16", UNSET))
+            set_is_over_age18(self, get("isOverAge18", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _DECLARED_AGE_PREF_KEYS.issuperset(data) else unknown_fields(data, _DECLARED_AGE_PREF_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#declaredAgePref", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1419,6 +1571,7 @@ class DeclaredAgePref(Model):
 _DECLARED_AGE_PREF_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "isOverAge13", "isOverAge16", "isOverAge18"),
 )
+_DECLARED_AGE_PREF_SLOTS: Final = slot_setters(DeclaredAgePref)
 
 
 @attrs.frozen(
@@ -1455,20 +1608,30 @@ class FeedViewPref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_feed,
+            set_hide_replies,
+            set_hide_replies_by_unfollowed,
+            set_hide_replies_by_like_count,
+            set_hide_reposts,
+            set_hide_quote_posts,
+            set_typed,
+            set_extra,
+        ) = _FEED_VIEW_PREF_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                feed=data["feed"],
-                hide_replies=get("hideReplies", UNSET),
-                hide_replies_by_unfollowed=get("hideRepliesByUnfollowed", UNSET),
-                hide_replies_by_like_count=get("hideRepliesByLikeCount", UNSET),
-                hide_reposts=get("hideReposts", UNSET),
-                hide_quote_posts=get("hideQuotePosts", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _FEED_VIEW_PREF_KEYS else unknown_fields(data, _FEED_VIEW_PREF_KEYS),
-            )
+            set_feed(self, data["feed"])
+            set_hide_replies(self, get("hideReplies", UNSET))
+            set_hide_replies_by_unfollowed(self, get("hideRepliesByUnfollowed", UNSET))
+            set_hide_replies_by_like_count(self, get("hideRepliesByLikeCount", UNSET))
+            set_hide_reposts(self, get("hideReposts", UNSET))
+            set_hide_quote_posts(self, get("hideQuotePosts", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _FEED_VIEW_PREF_KEYS.issuperset(data) else unknown_fields(data, _FEED_VIEW_PREF_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#feedViewPref", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"feed": self.feed}
@@ -1497,6 +1660,7 @@ class FeedViewPref(Model):
 _FEED_VIEW_PREF_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "feed", "hideReplies", "hideRepliesByUnfollowed", "hideRepliesByLikeCount", "hideReposts", "hideQuotePosts"),
 )
+_FEED_VIEW_PREF_SLOTS: Final = slot_setters(FeedViewPref)
 
 
 @attrs.frozen(
@@ -1522,15 +1686,16 @@ class ThreadViewPref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_sort, set_typed, set_extra = _THREAD_VIEW_PREF_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                sort=get("sort", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _THREAD_VIEW_PREF_KEYS else unknown_fields(data, _THREAD_VIEW_PREF_KEYS),
-            )
+            set_sort(self, get("sort", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _THREAD_VIEW_PREF_KEYS.issuperset(data) else unknown_fields(data, _THREAD_VIEW_PREF_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#threadViewPref", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1545,6 +1710,7 @@ class ThreadViewPref(Model):
 
 
 _THREAD_VIEW_PREF_KEYS: Final[frozenset[str]] = frozenset(("$type", "sort"))
+_THREAD_VIEW_PREF_SLOTS: Final = slot_setters(ThreadViewPref)
 
 
 @attrs.frozen(
@@ -1573,16 +1739,17 @@ class InterestsPref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_updated_at, set_tags, set_typed, set_extra = _INTERESTS_PREF_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                updated_at=get("updatedAt", UNSET),
-                tags=data["tags"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _INTERESTS_PREF_KEYS else unknown_fields(data, _INTERESTS_PREF_KEYS),
-            )
+            set_updated_at(self, get("updatedAt", UNSET))
+            set_tags(self, data["tags"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _INTERESTS_PREF_KEYS.issuperset(data) else unknown_fields(data, _INTERESTS_PREF_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#interestsPref", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"tags": list(self.tags)}
@@ -1597,6 +1764,7 @@ class InterestsPref(Model):
 
 
 _INTERESTS_PREF_KEYS: Final[frozenset[str]] = frozenset(("$type", "updatedAt", "tags"))
+_INTERESTS_PREF_SLOTS: Final = slot_setters(InterestsPref)
 
 
 @attrs.frozen(
@@ -1634,19 +1802,28 @@ class MutedWord(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_id,
+            set_value,
+            set_targets,
+            set_actor_target,
+            set_expires_at,
+            set_typed,
+            set_extra,
+        ) = _MUTED_WORD_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                id=get("id", UNSET),
-                value=data["value"],
-                targets=data["targets"],
-                actor_target=get("actorTarget", UNSET),
-                expires_at=get("expiresAt", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _MUTED_WORD_KEYS else unknown_fields(data, _MUTED_WORD_KEYS),
-            )
+            set_id(self, get("id", UNSET))
+            set_value(self, data["value"])
+            set_targets(self, data["targets"])
+            set_actor_target(self, get("actorTarget", UNSET))
+            set_expires_at(self, get("expiresAt", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _MUTED_WORD_KEYS.issuperset(data) else unknown_fields(data, _MUTED_WORD_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#mutedWord", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"value": self.value, "targets": list(self.targets)}
@@ -1669,6 +1846,7 @@ class MutedWord(Model):
 _MUTED_WORD_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "id", "value", "targets", "actorTarget", "expiresAt"),
 )
+_MUTED_WORD_SLOTS: Final = slot_setters(MutedWord)
 
 
 @attrs.frozen(
@@ -1694,14 +1872,15 @@ class MutedWordsPref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_items, set_typed, set_extra = _MUTED_WORDS_PREF_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                items=[MutedWord.from_dict(i0) for i0 in data["items"]],
-                typed="$type" in data,
-                extra=None if data.keys() <= _MUTED_WORDS_PREF_KEYS else unknown_fields(data, _MUTED_WORDS_PREF_KEYS),
-            )
+            set_items(self, [MutedWord.from_dict(i0) for i0 in data["items"]])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _MUTED_WORDS_PREF_KEYS.issuperset(data) else unknown_fields(data, _MUTED_WORDS_PREF_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#mutedWordsPref", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"items": [i0.to_dict() for i0 in self.items]}
@@ -1713,6 +1892,7 @@ class MutedWordsPref(Model):
 
 
 _MUTED_WORDS_PREF_KEYS: Final[frozenset[str]] = frozenset(("$type", "items"))
+_MUTED_WORDS_PREF_SLOTS: Final = slot_setters(MutedWordsPref)
 
 
 @attrs.frozen(
@@ -1737,14 +1917,15 @@ class HiddenPostsPref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_items, set_typed, set_extra = _HIDDEN_POSTS_PREF_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                items=data["items"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _HIDDEN_POSTS_PREF_KEYS else unknown_fields(data, _HIDDEN_POSTS_PREF_KEYS),
-            )
+            set_items(self, data["items"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _HIDDEN_POSTS_PREF_KEYS.issuperset(data) else unknown_fields(data, _HIDDEN_POSTS_PREF_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#hiddenPostsPref", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"items": list(self.items)}
@@ -1756,6 +1937,7 @@ class HiddenPostsPref(Model):
 
 
 _HIDDEN_POSTS_PREF_KEYS: Final[frozenset[str]] = frozenset(("$type", "items"))
+_HIDDEN_POSTS_PREF_SLOTS: Final = slot_setters(HiddenPostsPref)
 
 
 @attrs.frozen(
@@ -1780,14 +1962,15 @@ class LabelersPref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_labelers, set_typed, set_extra = _LABELERS_PREF_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                labelers=[LabelerPrefItem.from_dict(i0) for i0 in data["labelers"]],
-                typed="$type" in data,
-                extra=None if data.keys() <= _LABELERS_PREF_KEYS else unknown_fields(data, _LABELERS_PREF_KEYS),
-            )
+            set_labelers(self, [LabelerPrefItem.from_dict(i0) for i0 in data["labelers"]])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LABELERS_PREF_KEYS.issuperset(data) else unknown_fields(data, _LABELERS_PREF_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#labelersPref", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"labelers": [i0.to_dict() for i0 in self.labelers]}
@@ -1799,6 +1982,7 @@ class LabelersPref(Model):
 
 
 _LABELERS_PREF_KEYS: Final[frozenset[str]] = frozenset(("$type", "labelers"))
+_LABELERS_PREF_SLOTS: Final = slot_setters(LabelersPref)
 
 
 @attrs.frozen(
@@ -1823,14 +2007,15 @@ class LabelerPrefItem(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_did, set_typed, set_extra = _LABELER_PREF_ITEM_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                did=data["did"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _LABELER_PREF_ITEM_KEYS else unknown_fields(data, _LABELER_PREF_ITEM_KEYS),
-            )
+            set_did(self, data["did"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LABELER_PREF_ITEM_KEYS.issuperset(data) else unknown_fields(data, _LABELER_PREF_ITEM_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#labelerPrefItem", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did}
@@ -1842,6 +2027,7 @@ class LabelerPrefItem(Model):
 
 
 _LABELER_PREF_ITEM_KEYS: Final[frozenset[str]] = frozenset(("$type", "did"))
+_LABELER_PREF_ITEM_SLOTS: Final = slot_setters(LabelerPrefItem)
 
 
 @attrs.frozen(
@@ -1877,18 +2063,26 @@ class BskyAppStatePref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_active_progress_guide,
+            set_is_beta_user,
+            set_queued_nudges,
+            set_nuxs,
+            set_typed,
+            set_extra,
+        ) = _BSKY_APP_STATE_PREF_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                active_progress_guide=v if (v := get("activeProgressGuide", UNSET)) is UNSET else BskyAppProgressGuide.from_dict(v),
-                is_beta_user=get("isBetaUser", UNSET),
-                queued_nudges=get("queuedNudges", UNSET),
-                nuxs=v if (v := get("nuxs", UNSET)) is UNSET else [Nux.from_dict(i0) for i0 in v],
-                typed="$type" in data,
-                extra=None if data.keys() <= _BSKY_APP_STATE_PREF_KEYS else unknown_fields(data, _BSKY_APP_STATE_PREF_KEYS),
-            )
+            set_active_progress_guide(self, v if (v := get("activeProgressGuide", UNSET)) is UNSET else BskyAppProgressGuide.from_dict(v))
+            set_is_beta_user(self, get("isBetaUser", UNSET))
+            set_queued_nudges(self, get("queuedNudges", UNSET))
+            set_nuxs(self, v if (v := get("nuxs", UNSET)) is UNSET else [Nux.from_dict(i0) for i0 in v])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _BSKY_APP_STATE_PREF_KEYS.issuperset(data) else unknown_fields(data, _BSKY_APP_STATE_PREF_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#bskyAppStatePref", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1914,6 +2108,7 @@ class BskyAppStatePref(Model):
 _BSKY_APP_STATE_PREF_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "activeProgressGuide", "isBetaUser", "queuedNudges", "nuxs"),
 )
+_BSKY_APP_STATE_PREF_SLOTS: Final = slot_setters(BskyAppStatePref)
 
 
 @attrs.frozen(
@@ -1939,14 +2134,15 @@ class BskyAppProgressGuide(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_guide, set_typed, set_extra = _BSKY_APP_PROGRESS_GUIDE_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                guide=data["guide"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _BSKY_APP_PROGRESS_GUIDE_KEYS else unknown_fields(data, _BSKY_APP_PROGRESS_GUIDE_KEYS),
-            )
+            set_guide(self, data["guide"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _BSKY_APP_PROGRESS_GUIDE_KEYS.issuperset(data) else unknown_fields(data, _BSKY_APP_PROGRESS_GUIDE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#bskyAppProgressGuide", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"guide": self.guide}
@@ -1958,6 +2154,7 @@ class BskyAppProgressGuide(Model):
 
 
 _BSKY_APP_PROGRESS_GUIDE_KEYS: Final[frozenset[str]] = frozenset(("$type", "guide"))
+_BSKY_APP_PROGRESS_GUIDE_SLOTS: Final = slot_setters(BskyAppProgressGuide)
 
 
 @attrs.frozen(
@@ -1990,18 +2187,19 @@ class Nux(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_id, set_completed, set_data, set_expires_at, set_typed, set_extra = _NUX_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                id=data["id"],
-                completed=data["completed"],
-                data=get("data", UNSET),
-                expires_at=get("expiresAt", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _NUX_KEYS else unknown_fields(data, _NUX_KEYS),
-            )
+            set_id(self, data["id"])
+            set_completed(self, data["completed"])
+            set_data(self, get("data", UNSET))
+            set_expires_at(self, get("expiresAt", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _NUX_KEYS.issuperset(data) else unknown_fields(data, _NUX_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#nux", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"id": self.id, "completed": self.completed}
@@ -2019,6 +2217,7 @@ class Nux(Model):
 
 
 _NUX_KEYS: Final[frozenset[str]] = frozenset(("$type", "id", "completed", "data", "expiresAt"))
+_NUX_SLOTS: Final = slot_setters(Nux)
 
 
 @attrs.frozen(
@@ -2044,15 +2243,16 @@ class VerificationPrefs(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_hide_badges, set_typed, set_extra = _VERIFICATION_PREFS_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                hide_badges=get("hideBadges", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _VERIFICATION_PREFS_KEYS else unknown_fields(data, _VERIFICATION_PREFS_KEYS),
-            )
+            set_hide_badges(self, get("hideBadges", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _VERIFICATION_PREFS_KEYS.issuperset(data) else unknown_fields(data, _VERIFICATION_PREFS_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#verificationPrefs", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -2067,6 +2267,7 @@ class VerificationPrefs(Model):
 
 
 _VERIFICATION_PREFS_KEYS: Final[frozenset[str]] = frozenset(("$type", "hideBadges"))
+_VERIFICATION_PREFS_SLOTS: Final = slot_setters(VerificationPrefs)
 
 
 @attrs.frozen(
@@ -2095,16 +2296,22 @@ class LiveEventPreferences(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_hidden_feed_ids,
+            set_hide_all_feeds,
+            set_typed,
+            set_extra,
+        ) = _LIVE_EVENT_PREFERENCES_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                hidden_feed_ids=get("hiddenFeedIds", UNSET),
-                hide_all_feeds=get("hideAllFeeds", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _LIVE_EVENT_PREFERENCES_KEYS else unknown_fields(data, _LIVE_EVENT_PREFERENCES_KEYS),
-            )
+            set_hidden_feed_ids(self, get("hiddenFeedIds", UNSET))
+            set_hide_all_feeds(self, get("hideAllFeeds", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LIVE_EVENT_PREFERENCES_KEYS.issuperset(data) else unknown_fields(data, _LIVE_EVENT_PREFERENCES_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#liveEventPreferences", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -2124,6 +2331,7 @@ class LiveEventPreferences(Model):
 _LIVE_EVENT_PREFERENCES_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "hiddenFeedIds", "hideAllFeeds"),
 )
+_LIVE_EVENT_PREFERENCES_SLOTS: Final = slot_setters(LiveEventPreferences)
 
 
 @attrs.frozen(
@@ -2160,16 +2368,22 @@ class PostInteractionSettingsPref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_threadgate_allow_rules,
+            set_postgate_embedding_rules,
+            set_typed,
+            set_extra,
+        ) = _POST_INTERACTION_SETTINGS_PREF_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                threadgate_allow_rules=v if (v := get("threadgateAllowRules", UNSET)) is UNSET else [_union_0(i0) for i0 in v],
-                postgate_embedding_rules=v if (v := get("postgateEmbeddingRules", UNSET)) is UNSET else [_union_1(i0) for i0 in v],
-                typed="$type" in data,
-                extra=None if data.keys() <= _POST_INTERACTION_SETTINGS_PREF_KEYS else unknown_fields(data, _POST_INTERACTION_SETTINGS_PREF_KEYS),
-            )
+            set_threadgate_allow_rules(self, v if (v := get("threadgateAllowRules", UNSET)) is UNSET else [_union_0(i0) for i0 in v])
+            set_postgate_embedding_rules(self, v if (v := get("postgateEmbeddingRules", UNSET)) is UNSET else [_union_1(i0) for i0 in v])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _POST_INTERACTION_SETTINGS_PREF_KEYS.issuperset(data) else unknown_fields(data, _POST_INTERACTION_SETTINGS_PREF_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#postInteractionSettingsPref", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -2189,6 +2403,7 @@ class PostInteractionSettingsPref(Model):
 _POST_INTERACTION_SETTINGS_PREF_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "threadgateAllowRules", "postgateEmbeddingRules"),
 )
+_POST_INTERACTION_SETTINGS_PREF_SLOTS: Final = slot_setters(PostInteractionSettingsPref)
 
 
 @attrs.frozen(
@@ -2233,23 +2448,36 @@ class StatusView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_uri,
+            set_cid,
+            set_status,
+            set_record,
+            set_embed,
+            set_labels,
+            set_expires_at,
+            set_is_active,
+            set_is_disabled,
+            set_typed,
+            set_extra,
+        ) = _STATUS_VIEW_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                uri=get("uri", UNSET),
-                cid=get("cid", UNSET),
-                status=data["status"],
-                record=data["record"],
-                embed=v if (v := get("embed", UNSET)) is UNSET else _union_2(v),
-                labels=v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v],
-                expires_at=get("expiresAt", UNSET),
-                is_active=get("isActive", UNSET),
-                is_disabled=get("isDisabled", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _STATUS_VIEW_KEYS else unknown_fields(data, _STATUS_VIEW_KEYS),
-            )
+            set_uri(self, get("uri", UNSET))
+            set_cid(self, get("cid", UNSET))
+            set_status(self, data["status"])
+            set_record(self, data["record"])
+            set_embed(self, v if (v := get("embed", UNSET)) is UNSET else _union_2(v))
+            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v])
+            set_expires_at(self, get("expiresAt", UNSET))
+            set_is_active(self, get("isActive", UNSET))
+            set_is_disabled(self, get("isDisabled", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _STATUS_VIEW_KEYS.issuperset(data) else unknown_fields(data, _STATUS_VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#statusView", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"status": self.status, "record": self.record}
@@ -2284,6 +2512,7 @@ class StatusView(Model):
 _STATUS_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "uri", "cid", "status", "record", "embed", "labels", "expiresAt", "isActive", "isDisabled"),
 )
+_STATUS_VIEW_SLOTS: Final = slot_setters(StatusView)
 
 
 def _union_0(

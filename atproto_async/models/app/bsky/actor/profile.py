@@ -20,6 +20,8 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -88,23 +90,36 @@ class Profile(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_display_name,
+            set_description,
+            set_pronouns,
+            set_website,
+            set_avatar,
+            set_banner,
+            set_labels,
+            set_joined_via_starter_pack,
+            set_pinned_post,
+            set_created_at,
+            set_extra,
+        ) = _PROFILE_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                display_name=get("displayName", UNSET),
-                description=get("description", UNSET),
-                pronouns=get("pronouns", UNSET),
-                website=get("website", UNSET),
-                avatar=v if (v := get("avatar", UNSET)) is UNSET else Blob.from_dict(v),
-                banner=v if (v := get("banner", UNSET)) is UNSET else Blob.from_dict(v),
-                labels=v if (v := get("labels", UNSET)) is UNSET else _union_0(v),
-                joined_via_starter_pack=v if (v := get("joinedViaStarterPack", UNSET)) is UNSET else _m_com_atproto_repo_strong_ref.StrongRef.from_dict(v),
-                pinned_post=v if (v := get("pinnedPost", UNSET)) is UNSET else _m_com_atproto_repo_strong_ref.StrongRef.from_dict(v),
-                created_at=get("createdAt", UNSET),
-                extra=None if data.keys() <= _PROFILE_KEYS else unknown_fields(data, _PROFILE_KEYS),
-            )
+            set_display_name(self, get("displayName", UNSET))
+            set_description(self, get("description", UNSET))
+            set_pronouns(self, get("pronouns", UNSET))
+            set_website(self, get("website", UNSET))
+            set_avatar(self, v if (v := get("avatar", UNSET)) is UNSET else Blob.from_dict(v))
+            set_banner(self, v if (v := get("banner", UNSET)) is UNSET else Blob.from_dict(v))
+            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else _union_0(v))
+            set_joined_via_starter_pack(self, v if (v := get("joinedViaStarterPack", UNSET)) is UNSET else _m_com_atproto_repo_strong_ref.StrongRef.from_dict(v))
+            set_pinned_post(self, v if (v := get("pinnedPost", UNSET)) is UNSET else _m_com_atproto_repo_strong_ref.StrongRef.from_dict(v))
+            set_created_at(self, get("createdAt", UNSET))
+            set_extra(self, None if _PROFILE_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.profile", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"$type": "app.bsky.actor.profile"}
@@ -146,6 +161,7 @@ class Profile(Model):
 _PROFILE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "displayName", "description", "pronouns", "website", "avatar", "banner", "labels", "joinedViaStarterPack", "pinnedPost", "createdAt"),
 )
+_PROFILE_SLOTS: Final = slot_setters(Profile)
 
 
 def _union_0(value: Mapping[str, Any]) -> _m_com_atproto_label_defs.SelfLabels | UnknownMember:

@@ -19,6 +19,8 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -66,13 +68,14 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_preferences, set_extra = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                preferences=[_union_0(i0) for i0 in data["preferences"]],
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_preferences(self, [_union_0(i0) for i0 in data["preferences"]])
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.putPreferences (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"preferences": [dump_member(i0) for i0 in self.preferences]}
@@ -82,6 +85,7 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("preferences",))
+_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 def _union_0(

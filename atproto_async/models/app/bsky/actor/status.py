@@ -19,6 +19,8 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -71,17 +73,18 @@ class Status(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_status, set_embed, set_duration_minutes, set_created_at, set_extra = _STATUS_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                status=data["status"],
-                embed=v if (v := get("embed", UNSET)) is UNSET else _union_0(v),
-                duration_minutes=get("durationMinutes", UNSET),
-                created_at=data["createdAt"],
-                extra=None if data.keys() <= _STATUS_KEYS else unknown_fields(data, _STATUS_KEYS),
-            )
+            set_status(self, data["status"])
+            set_embed(self, v if (v := get("embed", UNSET)) is UNSET else _union_0(v))
+            set_duration_minutes(self, get("durationMinutes", UNSET))
+            set_created_at(self, data["createdAt"])
+            set_extra(self, None if _STATUS_KEYS.issuperset(data) else unknown_fields(data, _STATUS_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.status", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -103,6 +106,7 @@ class Status(Model):
 _STATUS_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "status", "embed", "durationMinutes", "createdAt"),
 )
+_STATUS_SLOTS: Final = slot_setters(Status)
 
 
 def _union_0(value: Mapping[str, Any]) -> _m_app_bsky_embed_external.Main | UnknownMember:

@@ -18,6 +18,8 @@ from atproto_async._model import (
     UnsetType,
     dump_member,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -84,17 +86,18 @@ class State(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_last_initiated_at, set_status, set_access, set_typed, set_extra = _STATE_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                last_initiated_at=get("lastInitiatedAt", UNSET),
-                status=data["status"],
-                access=data["access"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _STATE_KEYS else unknown_fields(data, _STATE_KEYS),
-            )
+            set_last_initiated_at(self, get("lastInitiatedAt", UNSET))
+            set_status(self, data["status"])
+            set_access(self, data["access"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _STATE_KEYS.issuperset(data) else unknown_fields(data, _STATE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.ageassurance.defs#state", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"status": self.status, "access": self.access}
@@ -109,6 +112,7 @@ class State(Model):
 
 
 _STATE_KEYS: Final[frozenset[str]] = frozenset(("$type", "lastInitiatedAt", "status", "access"))
+_STATE_SLOTS: Final = slot_setters(State)
 
 
 @attrs.frozen(
@@ -133,15 +137,16 @@ class StateMetadata(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_account_created_at, set_typed, set_extra = _STATE_METADATA_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                account_created_at=get("accountCreatedAt", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _STATE_METADATA_KEYS else unknown_fields(data, _STATE_METADATA_KEYS),
-            )
+            set_account_created_at(self, get("accountCreatedAt", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _STATE_METADATA_KEYS.issuperset(data) else unknown_fields(data, _STATE_METADATA_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.ageassurance.defs#stateMetadata", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -156,6 +161,7 @@ class StateMetadata(Model):
 
 
 _STATE_METADATA_KEYS: Final[frozenset[str]] = frozenset(("$type", "accountCreatedAt"))
+_STATE_METADATA_SLOTS: Final = slot_setters(StateMetadata)
 
 
 @attrs.frozen(
@@ -181,14 +187,15 @@ class Config(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_regions, set_typed, set_extra = _CONFIG_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                regions=[ConfigRegion.from_dict(i0) for i0 in data["regions"]],
-                typed="$type" in data,
-                extra=None if data.keys() <= _CONFIG_KEYS else unknown_fields(data, _CONFIG_KEYS),
-            )
+            set_regions(self, [ConfigRegion.from_dict(i0) for i0 in data["regions"]])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _CONFIG_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.ageassurance.defs#config", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"regions": [i0.to_dict() for i0 in self.regions]}
@@ -200,6 +207,7 @@ class Config(Model):
 
 
 _CONFIG_KEYS: Final[frozenset[str]] = frozenset(("$type", "regions"))
+_CONFIG_SLOTS: Final = slot_setters(Config)
 
 
 @attrs.frozen(
@@ -249,20 +257,30 @@ class ConfigRegion(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_platforms,
+            set_country_code,
+            set_region_code,
+            set_min_access_age,
+            set_additional_verification_methods,
+            set_rules,
+            set_typed,
+            set_extra,
+        ) = _CONFIG_REGION_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                platforms=get("platforms", UNSET),
-                country_code=data["countryCode"],
-                region_code=get("regionCode", UNSET),
-                min_access_age=data["minAccessAge"],
-                additional_verification_methods=get("additionalVerificationMethods", UNSET),
-                rules=[_union_0(i0) for i0 in data["rules"]],
-                typed="$type" in data,
-                extra=None if data.keys() <= _CONFIG_REGION_KEYS else unknown_fields(data, _CONFIG_REGION_KEYS),
-            )
+            set_platforms(self, get("platforms", UNSET))
+            set_country_code(self, data["countryCode"])
+            set_region_code(self, get("regionCode", UNSET))
+            set_min_access_age(self, data["minAccessAge"])
+            set_additional_verification_methods(self, get("additionalVerificationMethods", UNSET))
+            set_rules(self, [_union_0(i0) for i0 in data["rules"]])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _CONFIG_REGION_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_REGION_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.ageassurance.defs#configRegion", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -289,6 +307,7 @@ class ConfigRegion(Model):
 _CONFIG_REGION_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "platforms", "countryCode", "regionCode", "minAccessAge", "additionalVerificationMethods", "rules"),
 )
+_CONFIG_REGION_SLOTS: Final = slot_setters(ConfigRegion)
 
 
 @attrs.frozen(
@@ -314,14 +333,15 @@ class ConfigRegionRuleDefault(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_access, set_typed, set_extra = _CONFIG_REGION_RULE_DEFAULT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                access=data["access"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _CONFIG_REGION_RULE_DEFAULT_KEYS else unknown_fields(data, _CONFIG_REGION_RULE_DEFAULT_KEYS),
-            )
+            set_access(self, data["access"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _CONFIG_REGION_RULE_DEFAULT_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_REGION_RULE_DEFAULT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.ageassurance.defs#configRegionRuleDefault", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"access": self.access}
@@ -333,6 +353,7 @@ class ConfigRegionRuleDefault(Model):
 
 
 _CONFIG_REGION_RULE_DEFAULT_KEYS: Final[frozenset[str]] = frozenset(("$type", "access"))
+_CONFIG_REGION_RULE_DEFAULT_SLOTS: Final = slot_setters(ConfigRegionRuleDefault)
 
 
 @attrs.frozen(
@@ -361,15 +382,16 @@ class ConfigRegionRuleIfDeclaredOverAge(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_age, set_access, set_typed, set_extra = _CONFIG_REGION_RULE_IF_DECLARED_OVER_AGE_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                age=data["age"],
-                access=data["access"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _CONFIG_REGION_RULE_IF_DECLARED_OVER_AGE_KEYS else unknown_fields(data, _CONFIG_REGION_RULE_IF_DECLARED_OVER_AGE_KEYS),
-            )
+            set_age(self, data["age"])
+            set_access(self, data["access"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _CONFIG_REGION_RULE_IF_DECLARED_OVER_AGE_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_REGION_RULE_IF_DECLARED_OVER_AGE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.ageassurance.defs#configRegionRuleIfDeclaredOverAge", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"age": self.age, "access": self.access}
@@ -383,6 +405,7 @@ class ConfigRegionRuleIfDeclaredOverAge(Model):
 _CONFIG_REGION_RULE_IF_DECLARED_OVER_AGE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "age", "access"),
 )
+_CONFIG_REGION_RULE_IF_DECLARED_OVER_AGE_SLOTS: Final = slot_setters(ConfigRegionRuleIfDeclaredOverAge)
 
 
 @attrs.frozen(
@@ -410,15 +433,16 @@ class ConfigRegionRuleIfDeclaredUnderAge(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_age, set_access, set_typed, set_extra = _CONFIG_REGION_RULE_IF_DECLARED_UNDER_AGE_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                age=data["age"],
-                access=data["access"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _CONFIG_REGION_RULE_IF_DECLARED_UNDER_AGE_KEYS else unknown_fields(data, _CONFIG_REGION_RULE_IF_DECLARED_UNDER_AGE_KEYS),
-            )
+            set_age(self, data["age"])
+            set_access(self, data["access"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _CONFIG_REGION_RULE_IF_DECLARED_UNDER_AGE_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_REGION_RULE_IF_DECLARED_UNDER_AGE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.ageassurance.defs#configRegionRuleIfDeclaredUnderAge", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"age": self.age, "access": self.access}
@@ -432,6 +456,7 @@ class ConfigRegionRuleIfDeclaredUnderAge(Model):
 _CONFIG_REGION_RULE_IF_DECLARED_UNDER_AGE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "age", "access"),
 )
+_CONFIG_REGION_RULE_IF_DECLARED_UNDER_AGE_SLOTS: Final = slot_setters(ConfigRegionRuleIfDeclaredUnderAge)
 
 
 @attrs.frozen(
@@ -460,15 +485,16 @@ class ConfigRegionRuleIfAssuredOverAge(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_age, set_access, set_typed, set_extra = _CONFIG_REGION_RULE_IF_ASSURED_OVER_AGE_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                age=data["age"],
-                access=data["access"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _CONFIG_REGION_RULE_IF_ASSURED_OVER_AGE_KEYS else unknown_fields(data, _CONFIG_REGION_RULE_IF_ASSURED_OVER_AGE_KEYS),
-            )
+            set_age(self, data["age"])
+            set_access(self, data["access"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _CONFIG_REGION_RULE_IF_ASSURED_OVER_AGE_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_REGION_RULE_IF_ASSURED_OVER_AGE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.ageassurance.defs#configRegionRuleIfAssuredOverAge", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"age": self.age, "access": self.access}
@@ -482,6 +508,7 @@ class ConfigRegionRuleIfAssuredOverAge(Model):
 _CONFIG_REGION_RULE_IF_ASSURED_OVER_AGE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "age", "access"),
 )
+_CONFIG_REGION_RULE_IF_ASSURED_OVER_AGE_SLOTS: Final = slot_setters(ConfigRegionRuleIfAssuredOverAge)
 
 
 @attrs.frozen(
@@ -509,15 +536,16 @@ class ConfigRegionRuleIfAssuredUnderAge(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_age, set_access, set_typed, set_extra = _CONFIG_REGION_RULE_IF_ASSURED_UNDER_AGE_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                age=data["age"],
-                access=data["access"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _CONFIG_REGION_RULE_IF_ASSURED_UNDER_AGE_KEYS else unknown_fields(data, _CONFIG_REGION_RULE_IF_ASSURED_UNDER_AGE_KEYS),
-            )
+            set_age(self, data["age"])
+            set_access(self, data["access"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _CONFIG_REGION_RULE_IF_ASSURED_UNDER_AGE_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_REGION_RULE_IF_ASSURED_UNDER_AGE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.ageassurance.defs#configRegionRuleIfAssuredUnderAge", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"age": self.age, "access": self.access}
@@ -531,6 +559,7 @@ class ConfigRegionRuleIfAssuredUnderAge(Model):
 _CONFIG_REGION_RULE_IF_ASSURED_UNDER_AGE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "age", "access"),
 )
+_CONFIG_REGION_RULE_IF_ASSURED_UNDER_AGE_SLOTS: Final = slot_setters(ConfigRegionRuleIfAssuredUnderAge)
 
 
 @attrs.frozen(
@@ -558,15 +587,16 @@ class ConfigRegionRuleIfAccountNewerThan(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_date, set_access, set_typed, set_extra = _CONFIG_REGION_RULE_IF_ACCOUNT_NEWER_THAN_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                date=data["date"],
-                access=data["access"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _CONFIG_REGION_RULE_IF_ACCOUNT_NEWER_THAN_KEYS else unknown_fields(data, _CONFIG_REGION_RULE_IF_ACCOUNT_NEWER_THAN_KEYS),
-            )
+            set_date(self, data["date"])
+            set_access(self, data["access"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _CONFIG_REGION_RULE_IF_ACCOUNT_NEWER_THAN_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_REGION_RULE_IF_ACCOUNT_NEWER_THAN_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.ageassurance.defs#configRegionRuleIfAccountNewerThan", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"date": self.date, "access": self.access}
@@ -580,6 +610,7 @@ class ConfigRegionRuleIfAccountNewerThan(Model):
 _CONFIG_REGION_RULE_IF_ACCOUNT_NEWER_THAN_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "date", "access"),
 )
+_CONFIG_REGION_RULE_IF_ACCOUNT_NEWER_THAN_SLOTS: Final = slot_setters(ConfigRegionRuleIfAccountNewerThan)
 
 
 @attrs.frozen(
@@ -607,15 +638,16 @@ class ConfigRegionRuleIfAccountOlderThan(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_date, set_access, set_typed, set_extra = _CONFIG_REGION_RULE_IF_ACCOUNT_OLDER_THAN_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                date=data["date"],
-                access=data["access"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _CONFIG_REGION_RULE_IF_ACCOUNT_OLDER_THAN_KEYS else unknown_fields(data, _CONFIG_REGION_RULE_IF_ACCOUNT_OLDER_THAN_KEYS),
-            )
+            set_date(self, data["date"])
+            set_access(self, data["access"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _CONFIG_REGION_RULE_IF_ACCOUNT_OLDER_THAN_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_REGION_RULE_IF_ACCOUNT_OLDER_THAN_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.ageassurance.defs#configRegionRuleIfAccountOlderThan", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"date": self.date, "access": self.access}
@@ -629,6 +661,7 @@ class ConfigRegionRuleIfAccountOlderThan(Model):
 _CONFIG_REGION_RULE_IF_ACCOUNT_OLDER_THAN_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "date", "access"),
 )
+_CONFIG_REGION_RULE_IF_ACCOUNT_OLDER_THAN_SLOTS: Final = slot_setters(ConfigRegionRuleIfAccountOlderThan)
 
 
 @attrs.frozen(
@@ -678,25 +711,40 @@ class Event(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_created_at,
+            set_attempt_id,
+            set_status,
+            set_access,
+            set_country_code,
+            set_region_code,
+            set_email,
+            set_init_ip,
+            set_init_ua,
+            set_complete_ip,
+            set_complete_ua,
+            set_typed,
+            set_extra,
+        ) = _EVENT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                created_at=data["createdAt"],
-                attempt_id=data["attemptId"],
-                status=data["status"],
-                access=data["access"],
-                country_code=data["countryCode"],
-                region_code=get("regionCode", UNSET),
-                email=get("email", UNSET),
-                init_ip=get("initIp", UNSET),
-                init_ua=get("initUa", UNSET),
-                complete_ip=get("completeIp", UNSET),
-                complete_ua=get("completeUa", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _EVENT_KEYS else unknown_fields(data, _EVENT_KEYS),
-            )
+            set_created_at(self, data["createdAt"])
+            set_attempt_id(self, data["attemptId"])
+            set_status(self, data["status"])
+            set_access(self, data["access"])
+            set_country_code(self, data["countryCode"])
+            set_region_code(self, get("regionCode", UNSET))
+            set_email(self, get("email", UNSET))
+            set_init_ip(self, get("initIp", UNSET))
+            set_init_ua(self, get("initUa", UNSET))
+            set_complete_ip(self, get("completeIp", UNSET))
+            set_complete_ua(self, get("completeUa", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _EVENT_KEYS.issuperset(data) else unknown_fields(data, _EVENT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.ageassurance.defs#event", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -734,6 +782,7 @@ class Event(Model):
 _EVENT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "createdAt", "attemptId", "status", "access", "countryCode", "regionCode", "email", "initIp", "initUa", "completeIp", "completeUa"),
 )
+_EVENT_SLOTS: Final = slot_setters(Event)
 
 
 def _union_0(

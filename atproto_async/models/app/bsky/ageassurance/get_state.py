@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -56,14 +58,15 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_state, set_metadata, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                state=_m_app_bsky_ageassurance_defs.State.from_dict(data["state"]),
-                metadata=_m_app_bsky_ageassurance_defs.StateMetadata.from_dict(data["metadata"]),
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_state(self, _m_app_bsky_ageassurance_defs.State.from_dict(data["state"]))
+            set_metadata(self, _m_app_bsky_ageassurance_defs.StateMetadata.from_dict(data["metadata"]))
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.ageassurance.getState (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"state": self.state.to_dict(), "metadata": self.metadata.to_dict()}
@@ -73,3 +76,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("state", "metadata"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)

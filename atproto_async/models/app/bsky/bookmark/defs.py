@@ -19,6 +19,8 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -68,14 +70,15 @@ class Bookmark(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_subject, set_typed, set_extra = _BOOKMARK_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                subject=_m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["subject"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _BOOKMARK_KEYS else unknown_fields(data, _BOOKMARK_KEYS),
-            )
+            set_subject(self, _m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["subject"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _BOOKMARK_KEYS.issuperset(data) else unknown_fields(data, _BOOKMARK_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.bookmark.defs#bookmark", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"subject": self.subject.to_dict()}
@@ -87,6 +90,7 @@ class Bookmark(Model):
 
 
 _BOOKMARK_KEYS: Final[frozenset[str]] = frozenset(("$type", "subject"))
+_BOOKMARK_SLOTS: Final = slot_setters(Bookmark)
 
 
 @attrs.frozen(
@@ -116,17 +120,18 @@ class BookmarkView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_subject, set_created_at, set_item, set_typed, set_extra = _BOOKMARK_VIEW_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                subject=_m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["subject"]),
-                created_at=get("createdAt", UNSET),
-                item=_union_0(data["item"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _BOOKMARK_VIEW_KEYS else unknown_fields(data, _BOOKMARK_VIEW_KEYS),
-            )
+            set_subject(self, _m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["subject"]))
+            set_created_at(self, get("createdAt", UNSET))
+            set_item(self, _union_0(data["item"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _BOOKMARK_VIEW_KEYS.issuperset(data) else unknown_fields(data, _BOOKMARK_VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.bookmark.defs#bookmarkView", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"subject": self.subject.to_dict(), "item": dump_member(self.item)}
@@ -141,6 +146,7 @@ class BookmarkView(Model):
 
 
 _BOOKMARK_VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "subject", "createdAt", "item"))
+_BOOKMARK_VIEW_SLOTS: Final = slot_setters(BookmarkView)
 
 
 def _union_0(

@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -64,15 +66,16 @@ class MatchAndContactIndex(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_match_, set_contact_index, set_typed, set_extra = _MATCH_AND_CONTACT_INDEX_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                match_=_m_app_bsky_actor_defs.ProfileView.from_dict(data["match"]),
-                contact_index=data["contactIndex"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _MATCH_AND_CONTACT_INDEX_KEYS else unknown_fields(data, _MATCH_AND_CONTACT_INDEX_KEYS),
-            )
+            set_match_(self, _m_app_bsky_actor_defs.ProfileView.from_dict(data["match"]))
+            set_contact_index(self, data["contactIndex"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _MATCH_AND_CONTACT_INDEX_KEYS.issuperset(data) else unknown_fields(data, _MATCH_AND_CONTACT_INDEX_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.contact.defs#matchAndContactIndex", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"match": self.match_.to_dict(), "contactIndex": self.contact_index}
@@ -84,6 +87,7 @@ class MatchAndContactIndex(Model):
 
 
 _MATCH_AND_CONTACT_INDEX_KEYS: Final[frozenset[str]] = frozenset(("$type", "match", "contactIndex"))
+_MATCH_AND_CONTACT_INDEX_SLOTS: Final = slot_setters(MatchAndContactIndex)
 
 
 @attrs.frozen(
@@ -112,15 +116,16 @@ class SyncStatus(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_synced_at, set_matches_count, set_typed, set_extra = _SYNC_STATUS_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                synced_at=data["syncedAt"],
-                matches_count=data["matchesCount"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _SYNC_STATUS_KEYS else unknown_fields(data, _SYNC_STATUS_KEYS),
-            )
+            set_synced_at(self, data["syncedAt"])
+            set_matches_count(self, data["matchesCount"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _SYNC_STATUS_KEYS.issuperset(data) else unknown_fields(data, _SYNC_STATUS_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.contact.defs#syncStatus", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"syncedAt": self.synced_at, "matchesCount": self.matches_count}
@@ -132,6 +137,7 @@ class SyncStatus(Model):
 
 
 _SYNC_STATUS_KEYS: Final[frozenset[str]] = frozenset(("$type", "syncedAt", "matchesCount"))
+_SYNC_STATUS_SLOTS: Final = slot_setters(SyncStatus)
 
 
 @attrs.frozen(
@@ -158,15 +164,16 @@ class Notification(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_from_, set_to, set_typed, set_extra = _NOTIFICATION_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                from_=data["from"],
-                to=data["to"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _NOTIFICATION_KEYS else unknown_fields(data, _NOTIFICATION_KEYS),
-            )
+            set_from_(self, data["from"])
+            set_to(self, data["to"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _NOTIFICATION_KEYS.issuperset(data) else unknown_fields(data, _NOTIFICATION_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.contact.defs#notification", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"from": self.from_, "to": self.to}
@@ -178,3 +185,4 @@ class Notification(Model):
 
 
 _NOTIFICATION_KEYS: Final[frozenset[str]] = frozenset(("$type", "from", "to"))
+_NOTIFICATION_SLOTS: Final = slot_setters(Notification)

@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -61,14 +63,15 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_token, set_contacts, set_extra = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                token=data["token"],
-                contacts=data["contacts"],
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_token(self, data["token"])
+            set_contacts(self, data["contacts"])
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.contact.importContacts (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"token": self.token, "contacts": list(self.contacts)}
@@ -78,6 +81,7 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("token", "contacts"))
+_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -100,13 +104,14 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_matches_and_contact_indexes, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                matches_and_contact_indexes=[_m_app_bsky_contact_defs.MatchAndContactIndex.from_dict(i0) for i0 in data["matchesAndContactIndexes"]],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_matches_and_contact_indexes(self, [_m_app_bsky_contact_defs.MatchAndContactIndex.from_dict(i0) for i0 in data["matchesAndContactIndexes"]])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.contact.importContacts (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -118,3 +123,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("matchesAndContactIndexes",))
+_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -19,6 +19,8 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -99,15 +101,16 @@ class DraftWithId(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_id, set_draft, set_typed, set_extra = _DRAFT_WITH_ID_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                id=data["id"],
-                draft=Draft.from_dict(data["draft"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _DRAFT_WITH_ID_KEYS else unknown_fields(data, _DRAFT_WITH_ID_KEYS),
-            )
+            set_id(self, data["id"])
+            set_draft(self, Draft.from_dict(data["draft"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _DRAFT_WITH_ID_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_WITH_ID_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.draft.defs#draftWithId", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"id": self.id, "draft": self.draft.to_dict()}
@@ -119,6 +122,7 @@ class DraftWithId(Model):
 
 
 _DRAFT_WITH_ID_KEYS: Final[frozenset[str]] = frozenset(("$type", "id", "draft"))
+_DRAFT_WITH_ID_SLOTS: Final = slot_setters(DraftWithId)
 
 
 @attrs.frozen(
@@ -162,20 +166,30 @@ class Draft(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_device_id,
+            set_device_name,
+            set_posts,
+            set_langs,
+            set_postgate_embedding_rules,
+            set_threadgate_allow,
+            set_typed,
+            set_extra,
+        ) = _DRAFT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                device_id=get("deviceId", UNSET),
-                device_name=get("deviceName", UNSET),
-                posts=[DraftPost.from_dict(i0) for i0 in data["posts"]],
-                langs=get("langs", UNSET),
-                postgate_embedding_rules=v if (v := get("postgateEmbeddingRules", UNSET)) is UNSET else [_union_0(i0) for i0 in v],
-                threadgate_allow=v if (v := get("threadgateAllow", UNSET)) is UNSET else [_union_1(i0) for i0 in v],
-                typed="$type" in data,
-                extra=None if data.keys() <= _DRAFT_KEYS else unknown_fields(data, _DRAFT_KEYS),
-            )
+            set_device_id(self, get("deviceId", UNSET))
+            set_device_name(self, get("deviceName", UNSET))
+            set_posts(self, [DraftPost.from_dict(i0) for i0 in data["posts"]])
+            set_langs(self, get("langs", UNSET))
+            set_postgate_embedding_rules(self, v if (v := get("postgateEmbeddingRules", UNSET)) is UNSET else [_union_0(i0) for i0 in v])
+            set_threadgate_allow(self, v if (v := get("threadgateAllow", UNSET)) is UNSET else [_union_1(i0) for i0 in v])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _DRAFT_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.draft.defs#draft", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"posts": [i0.to_dict() for i0 in self.posts]}
@@ -204,6 +218,7 @@ class Draft(Model):
 _DRAFT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "deviceId", "deviceName", "posts", "langs", "postgateEmbeddingRules", "threadgateAllow"),
 )
+_DRAFT_SLOTS: Final = slot_setters(Draft)
 
 
 @attrs.frozen(
@@ -247,21 +262,32 @@ class DraftPost(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_text,
+            set_labels,
+            set_embed_images,
+            set_embed_gallery,
+            set_embed_videos,
+            set_embed_externals,
+            set_embed_records,
+            set_typed,
+            set_extra,
+        ) = _DRAFT_POST_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                text=data["text"],
-                labels=v if (v := get("labels", UNSET)) is UNSET else _union_2(v),
-                embed_images=v if (v := get("embedImages", UNSET)) is UNSET else [DraftEmbedImage.from_dict(i0) for i0 in v],
-                embed_gallery=v if (v := get("embedGallery", UNSET)) is UNSET else DraftEmbedGallery.from_dict(v),
-                embed_videos=v if (v := get("embedVideos", UNSET)) is UNSET else [DraftEmbedVideo.from_dict(i0) for i0 in v],
-                embed_externals=v if (v := get("embedExternals", UNSET)) is UNSET else [DraftEmbedExternal.from_dict(i0) for i0 in v],
-                embed_records=v if (v := get("embedRecords", UNSET)) is UNSET else [DraftEmbedRecord.from_dict(i0) for i0 in v],
-                typed="$type" in data,
-                extra=None if data.keys() <= _DRAFT_POST_KEYS else unknown_fields(data, _DRAFT_POST_KEYS),
-            )
+            set_text(self, data["text"])
+            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else _union_2(v))
+            set_embed_images(self, v if (v := get("embedImages", UNSET)) is UNSET else [DraftEmbedImage.from_dict(i0) for i0 in v])
+            set_embed_gallery(self, v if (v := get("embedGallery", UNSET)) is UNSET else DraftEmbedGallery.from_dict(v))
+            set_embed_videos(self, v if (v := get("embedVideos", UNSET)) is UNSET else [DraftEmbedVideo.from_dict(i0) for i0 in v])
+            set_embed_externals(self, v if (v := get("embedExternals", UNSET)) is UNSET else [DraftEmbedExternal.from_dict(i0) for i0 in v])
+            set_embed_records(self, v if (v := get("embedRecords", UNSET)) is UNSET else [DraftEmbedRecord.from_dict(i0) for i0 in v])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _DRAFT_POST_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_POST_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.draft.defs#draftPost", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"text": self.text}
@@ -293,6 +319,7 @@ class DraftPost(Model):
 _DRAFT_POST_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "text", "labels", "embedImages", "embedGallery", "embedVideos", "embedExternals", "embedRecords"),
 )
+_DRAFT_POST_SLOTS: Final = slot_setters(DraftPost)
 
 
 @attrs.frozen(
@@ -323,17 +350,18 @@ class DraftView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_id, set_draft, set_created_at, set_updated_at, set_typed, set_extra = _DRAFT_VIEW_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                id=data["id"],
-                draft=Draft.from_dict(data["draft"]),
-                created_at=data["createdAt"],
-                updated_at=data["updatedAt"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _DRAFT_VIEW_KEYS else unknown_fields(data, _DRAFT_VIEW_KEYS),
-            )
+            set_id(self, data["id"])
+            set_draft(self, Draft.from_dict(data["draft"]))
+            set_created_at(self, data["createdAt"])
+            set_updated_at(self, data["updatedAt"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _DRAFT_VIEW_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.draft.defs#draftView", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -352,6 +380,7 @@ class DraftView(Model):
 _DRAFT_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "id", "draft", "createdAt", "updatedAt"),
 )
+_DRAFT_VIEW_SLOTS: Final = slot_setters(DraftView)
 
 
 @attrs.frozen(
@@ -377,14 +406,15 @@ class DraftEmbedLocalRef(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_path, set_typed, set_extra = _DRAFT_EMBED_LOCAL_REF_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                path=data["path"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _DRAFT_EMBED_LOCAL_REF_KEYS else unknown_fields(data, _DRAFT_EMBED_LOCAL_REF_KEYS),
-            )
+            set_path(self, data["path"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _DRAFT_EMBED_LOCAL_REF_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_EMBED_LOCAL_REF_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.draft.defs#draftEmbedLocalRef", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"path": self.path}
@@ -396,6 +426,7 @@ class DraftEmbedLocalRef(Model):
 
 
 _DRAFT_EMBED_LOCAL_REF_KEYS: Final[frozenset[str]] = frozenset(("$type", "path"))
+_DRAFT_EMBED_LOCAL_REF_SLOTS: Final = slot_setters(DraftEmbedLocalRef)
 
 
 @attrs.frozen(
@@ -422,15 +453,16 @@ class DraftEmbedCaption(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_lang, set_content, set_typed, set_extra = _DRAFT_EMBED_CAPTION_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                lang=data["lang"],
-                content=data["content"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _DRAFT_EMBED_CAPTION_KEYS else unknown_fields(data, _DRAFT_EMBED_CAPTION_KEYS),
-            )
+            set_lang(self, data["lang"])
+            set_content(self, data["content"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _DRAFT_EMBED_CAPTION_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_EMBED_CAPTION_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.draft.defs#draftEmbedCaption", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"lang": self.lang, "content": self.content}
@@ -442,6 +474,7 @@ class DraftEmbedCaption(Model):
 
 
 _DRAFT_EMBED_CAPTION_KEYS: Final[frozenset[str]] = frozenset(("$type", "lang", "content"))
+_DRAFT_EMBED_CAPTION_SLOTS: Final = slot_setters(DraftEmbedCaption)
 
 
 @attrs.frozen(
@@ -467,14 +500,15 @@ class DraftEmbedGallery(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_items, set_typed, set_extra = _DRAFT_EMBED_GALLERY_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                items=[_union_3(i0) for i0 in data["items"]],
-                typed="$type" in data,
-                extra=None if data.keys() <= _DRAFT_EMBED_GALLERY_KEYS else unknown_fields(data, _DRAFT_EMBED_GALLERY_KEYS),
-            )
+            set_items(self, [_union_3(i0) for i0 in data["items"]])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _DRAFT_EMBED_GALLERY_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_EMBED_GALLERY_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.draft.defs#draftEmbedGallery", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"items": [dump_member(i0) for i0 in self.items]}
@@ -486,6 +520,7 @@ class DraftEmbedGallery(Model):
 
 
 _DRAFT_EMBED_GALLERY_KEYS: Final[frozenset[str]] = frozenset(("$type", "items"))
+_DRAFT_EMBED_GALLERY_SLOTS: Final = slot_setters(DraftEmbedGallery)
 
 
 @attrs.frozen(
@@ -512,16 +547,17 @@ class DraftEmbedImage(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_local_ref, set_alt, set_typed, set_extra = _DRAFT_EMBED_IMAGE_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                local_ref=DraftEmbedLocalRef.from_dict(data["localRef"]),
-                alt=get("alt", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _DRAFT_EMBED_IMAGE_KEYS else unknown_fields(data, _DRAFT_EMBED_IMAGE_KEYS),
-            )
+            set_local_ref(self, DraftEmbedLocalRef.from_dict(data["localRef"]))
+            set_alt(self, get("alt", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _DRAFT_EMBED_IMAGE_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_EMBED_IMAGE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.draft.defs#draftEmbedImage", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"localRef": self.local_ref.to_dict()}
@@ -536,6 +572,7 @@ class DraftEmbedImage(Model):
 
 
 _DRAFT_EMBED_IMAGE_KEYS: Final[frozenset[str]] = frozenset(("$type", "localRef", "alt"))
+_DRAFT_EMBED_IMAGE_SLOTS: Final = slot_setters(DraftEmbedImage)
 
 
 @attrs.frozen(
@@ -565,17 +602,18 @@ class DraftEmbedVideo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_local_ref, set_alt, set_captions, set_typed, set_extra = _DRAFT_EMBED_VIDEO_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                local_ref=DraftEmbedLocalRef.from_dict(data["localRef"]),
-                alt=get("alt", UNSET),
-                captions=v if (v := get("captions", UNSET)) is UNSET else [DraftEmbedCaption.from_dict(i0) for i0 in v],
-                typed="$type" in data,
-                extra=None if data.keys() <= _DRAFT_EMBED_VIDEO_KEYS else unknown_fields(data, _DRAFT_EMBED_VIDEO_KEYS),
-            )
+            set_local_ref(self, DraftEmbedLocalRef.from_dict(data["localRef"]))
+            set_alt(self, get("alt", UNSET))
+            set_captions(self, v if (v := get("captions", UNSET)) is UNSET else [DraftEmbedCaption.from_dict(i0) for i0 in v])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _DRAFT_EMBED_VIDEO_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_EMBED_VIDEO_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.draft.defs#draftEmbedVideo", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"localRef": self.local_ref.to_dict()}
@@ -593,6 +631,7 @@ class DraftEmbedVideo(Model):
 
 
 _DRAFT_EMBED_VIDEO_KEYS: Final[frozenset[str]] = frozenset(("$type", "localRef", "alt", "captions"))
+_DRAFT_EMBED_VIDEO_SLOTS: Final = slot_setters(DraftEmbedVideo)
 
 
 @attrs.frozen(
@@ -617,14 +656,15 @@ class DraftEmbedExternal(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_uri, set_typed, set_extra = _DRAFT_EMBED_EXTERNAL_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                uri=data["uri"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _DRAFT_EMBED_EXTERNAL_KEYS else unknown_fields(data, _DRAFT_EMBED_EXTERNAL_KEYS),
-            )
+            set_uri(self, data["uri"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _DRAFT_EMBED_EXTERNAL_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_EMBED_EXTERNAL_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.draft.defs#draftEmbedExternal", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri}
@@ -636,6 +676,7 @@ class DraftEmbedExternal(Model):
 
 
 _DRAFT_EMBED_EXTERNAL_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri"))
+_DRAFT_EMBED_EXTERNAL_SLOTS: Final = slot_setters(DraftEmbedExternal)
 
 
 @attrs.frozen(
@@ -660,14 +701,15 @@ class DraftEmbedRecord(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_record, set_typed, set_extra = _DRAFT_EMBED_RECORD_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                record=_m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["record"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _DRAFT_EMBED_RECORD_KEYS else unknown_fields(data, _DRAFT_EMBED_RECORD_KEYS),
-            )
+            set_record(self, _m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["record"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _DRAFT_EMBED_RECORD_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_EMBED_RECORD_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.draft.defs#draftEmbedRecord", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"record": self.record.to_dict()}
@@ -679,6 +721,7 @@ class DraftEmbedRecord(Model):
 
 
 _DRAFT_EMBED_RECORD_KEYS: Final[frozenset[str]] = frozenset(("$type", "record"))
+_DRAFT_EMBED_RECORD_SLOTS: Final = slot_setters(DraftEmbedRecord)
 
 
 def _union_0(value: Mapping[str, Any]) -> _m_app_bsky_feed_postgate.DisableRule | UnknownMember:

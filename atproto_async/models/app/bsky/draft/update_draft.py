@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -54,13 +56,14 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_draft, set_extra = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                draft=_m_app_bsky_draft_defs.DraftWithId.from_dict(data["draft"]),
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_draft(self, _m_app_bsky_draft_defs.DraftWithId.from_dict(data["draft"]))
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.draft.updateDraft (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"draft": self.draft.to_dict()}
@@ -70,3 +73,4 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("draft",))
+_INPUT_SLOTS: Final = slot_setters(Input)

@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -52,15 +54,16 @@ class AspectRatio(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_width, set_height, set_typed, set_extra = _ASPECT_RATIO_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                width=data["width"],
-                height=data["height"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _ASPECT_RATIO_KEYS else unknown_fields(data, _ASPECT_RATIO_KEYS),
-            )
+            set_width(self, data["width"])
+            set_height(self, data["height"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _ASPECT_RATIO_KEYS.issuperset(data) else unknown_fields(data, _ASPECT_RATIO_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.defs#aspectRatio", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"width": self.width, "height": self.height}
@@ -72,3 +75,4 @@ class AspectRatio(Model):
 
 
 _ASPECT_RATIO_KEYS: Final[frozenset[str]] = frozenset(("$type", "width", "height"))
+_ASPECT_RATIO_SLOTS: Final = slot_setters(AspectRatio)

@@ -18,6 +18,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -78,14 +80,15 @@ class Main(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_external, set_typed, set_extra = _MAIN_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                external=External.from_dict(data["external"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _MAIN_KEYS else unknown_fields(data, _MAIN_KEYS),
-            )
+            set_external(self, External.from_dict(data["external"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _MAIN_KEYS.issuperset(data) else unknown_fields(data, _MAIN_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.external", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"external": self.external.to_dict()}
@@ -97,6 +100,7 @@ class Main(Model):
 
 
 _MAIN_KEYS: Final[frozenset[str]] = frozenset(("$type", "external"))
+_MAIN_SLOTS: Final = slot_setters(Main)
 
 
 @attrs.frozen(
@@ -130,19 +134,28 @@ class External(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_uri,
+            set_title,
+            set_description,
+            set_thumb,
+            set_associated_refs,
+            set_typed,
+            set_extra,
+        ) = _EXTERNAL_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                uri=data["uri"],
-                title=data["title"],
-                description=data["description"],
-                thumb=v if (v := get("thumb", UNSET)) is UNSET else Blob.from_dict(v),
-                associated_refs=v if (v := get("associatedRefs", UNSET)) is UNSET else [_m_com_atproto_repo_strong_ref.StrongRef.from_dict(i0) for i0 in v],
-                typed="$type" in data,
-                extra=None if data.keys() <= _EXTERNAL_KEYS else unknown_fields(data, _EXTERNAL_KEYS),
-            )
+            set_uri(self, data["uri"])
+            set_title(self, data["title"])
+            set_description(self, data["description"])
+            set_thumb(self, v if (v := get("thumb", UNSET)) is UNSET else Blob.from_dict(v))
+            set_associated_refs(self, v if (v := get("associatedRefs", UNSET)) is UNSET else [_m_com_atproto_repo_strong_ref.StrongRef.from_dict(i0) for i0 in v])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _EXTERNAL_KEYS.issuperset(data) else unknown_fields(data, _EXTERNAL_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.external#external", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri, "title": self.title, "description": self.description}
@@ -162,6 +175,7 @@ class External(Model):
 _EXTERNAL_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "uri", "title", "description", "thumb", "associatedRefs"),
 )
+_EXTERNAL_SLOTS: Final = slot_setters(External)
 
 
 @attrs.frozen(
@@ -186,14 +200,15 @@ class View(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_external, set_typed, set_extra = _VIEW_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                external=ViewExternal.from_dict(data["external"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _VIEW_KEYS else unknown_fields(data, _VIEW_KEYS),
-            )
+            set_external(self, ViewExternal.from_dict(data["external"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _VIEW_KEYS.issuperset(data) else unknown_fields(data, _VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.external#view", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"external": self.external.to_dict()}
@@ -205,6 +220,7 @@ class View(Model):
 
 
 _VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "external"))
+_VIEW_SLOTS: Final = slot_setters(View)
 
 
 @attrs.frozen(
@@ -254,25 +270,40 @@ class ViewExternal(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_uri,
+            set_title,
+            set_description,
+            set_thumb,
+            set_created_at,
+            set_updated_at,
+            set_reading_time,
+            set_labels,
+            set_source,
+            set_associated_refs,
+            set_associated_profiles,
+            set_typed,
+            set_extra,
+        ) = _VIEW_EXTERNAL_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                uri=data["uri"],
-                title=data["title"],
-                description=data["description"],
-                thumb=get("thumb", UNSET),
-                created_at=get("createdAt", UNSET),
-                updated_at=get("updatedAt", UNSET),
-                reading_time=get("readingTime", UNSET),
-                labels=v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v],
-                source=v if (v := get("source", UNSET)) is UNSET else ViewExternalSource.from_dict(v),
-                associated_refs=v if (v := get("associatedRefs", UNSET)) is UNSET else [_m_com_atproto_repo_strong_ref.StrongRef.from_dict(i0) for i0 in v],
-                associated_profiles=v if (v := get("associatedProfiles", UNSET)) is UNSET else [_m_app_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v],
-                typed="$type" in data,
-                extra=None if data.keys() <= _VIEW_EXTERNAL_KEYS else unknown_fields(data, _VIEW_EXTERNAL_KEYS),
-            )
+            set_uri(self, data["uri"])
+            set_title(self, data["title"])
+            set_description(self, data["description"])
+            set_thumb(self, get("thumb", UNSET))
+            set_created_at(self, get("createdAt", UNSET))
+            set_updated_at(self, get("updatedAt", UNSET))
+            set_reading_time(self, get("readingTime", UNSET))
+            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v])
+            set_source(self, v if (v := get("source", UNSET)) is UNSET else ViewExternalSource.from_dict(v))
+            set_associated_refs(self, v if (v := get("associatedRefs", UNSET)) is UNSET else [_m_com_atproto_repo_strong_ref.StrongRef.from_dict(i0) for i0 in v])
+            set_associated_profiles(self, v if (v := get("associatedProfiles", UNSET)) is UNSET else [_m_app_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _VIEW_EXTERNAL_KEYS.issuperset(data) else unknown_fields(data, _VIEW_EXTERNAL_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.external#viewExternal", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri, "title": self.title, "description": self.description}
@@ -310,6 +341,7 @@ class ViewExternal(Model):
 _VIEW_EXTERNAL_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "uri", "title", "description", "thumb", "createdAt", "updatedAt", "readingTime", "labels", "source", "associatedRefs", "associatedProfiles"),
 )
+_VIEW_EXTERNAL_SLOTS: Final = slot_setters(ViewExternal)
 
 
 @attrs.frozen(
@@ -344,19 +376,28 @@ class ViewExternalSource(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_uri,
+            set_icon,
+            set_title,
+            set_description,
+            set_theme,
+            set_typed,
+            set_extra,
+        ) = _VIEW_EXTERNAL_SOURCE_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                uri=data["uri"],
-                icon=get("icon", UNSET),
-                title=data["title"],
-                description=get("description", UNSET),
-                theme=v if (v := get("theme", UNSET)) is UNSET else ViewExternalSourceTheme.from_dict(v),
-                typed="$type" in data,
-                extra=None if data.keys() <= _VIEW_EXTERNAL_SOURCE_KEYS else unknown_fields(data, _VIEW_EXTERNAL_SOURCE_KEYS),
-            )
+            set_uri(self, data["uri"])
+            set_icon(self, get("icon", UNSET))
+            set_title(self, data["title"])
+            set_description(self, get("description", UNSET))
+            set_theme(self, v if (v := get("theme", UNSET)) is UNSET else ViewExternalSourceTheme.from_dict(v))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _VIEW_EXTERNAL_SOURCE_KEYS.issuperset(data) else unknown_fields(data, _VIEW_EXTERNAL_SOURCE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.external#viewExternalSource", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri, "title": self.title}
@@ -379,6 +420,7 @@ class ViewExternalSource(Model):
 _VIEW_EXTERNAL_SOURCE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "uri", "icon", "title", "description", "theme"),
 )
+_VIEW_EXTERNAL_SOURCE_SLOTS: Final = slot_setters(ViewExternalSource)
 
 
 @attrs.frozen(
@@ -410,18 +452,26 @@ class ViewExternalSourceTheme(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_background_rgb,
+            set_foreground_rgb,
+            set_accent_rgb,
+            set_accent_foreground_rgb,
+            set_typed,
+            set_extra,
+        ) = _VIEW_EXTERNAL_SOURCE_THEME_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                background_rgb=v if (v := get("backgroundRGB", UNSET)) is UNSET else ColorRGB.from_dict(v),
-                foreground_rgb=v if (v := get("foregroundRGB", UNSET)) is UNSET else ColorRGB.from_dict(v),
-                accent_rgb=v if (v := get("accentRGB", UNSET)) is UNSET else ColorRGB.from_dict(v),
-                accent_foreground_rgb=v if (v := get("accentForegroundRGB", UNSET)) is UNSET else ColorRGB.from_dict(v),
-                typed="$type" in data,
-                extra=None if data.keys() <= _VIEW_EXTERNAL_SOURCE_THEME_KEYS else unknown_fields(data, _VIEW_EXTERNAL_SOURCE_THEME_KEYS),
-            )
+            set_background_rgb(self, v if (v := get("backgroundRGB", UNSET)) is UNSET else ColorRGB.from_dict(v))
+            set_foreground_rgb(self, v if (v := get("foregroundRGB", UNSET)) is UNSET else ColorRGB.from_dict(v))
+            set_accent_rgb(self, v if (v := get("accentRGB", UNSET)) is UNSET else ColorRGB.from_dict(v))
+            set_accent_foreground_rgb(self, v if (v := get("accentForegroundRGB", UNSET)) is UNSET else ColorRGB.from_dict(v))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _VIEW_EXTERNAL_SOURCE_THEME_KEYS.issuperset(data) else unknown_fields(data, _VIEW_EXTERNAL_SOURCE_THEME_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.external#viewExternalSourceTheme", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -447,6 +497,7 @@ class ViewExternalSourceTheme(Model):
 _VIEW_EXTERNAL_SOURCE_THEME_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "backgroundRGB", "foregroundRGB", "accentRGB", "accentForegroundRGB"),
 )
+_VIEW_EXTERNAL_SOURCE_THEME_SLOTS: Final = slot_setters(ViewExternalSourceTheme)
 
 
 @attrs.frozen(
@@ -475,16 +526,17 @@ class ColorRGB(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_r, set_g, set_b, set_typed, set_extra = _COLOR_RGB_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                r=data["r"],
-                g=data["g"],
-                b=data["b"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _COLOR_RGB_KEYS else unknown_fields(data, _COLOR_RGB_KEYS),
-            )
+            set_r(self, data["r"])
+            set_g(self, data["g"])
+            set_b(self, data["b"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _COLOR_RGB_KEYS.issuperset(data) else unknown_fields(data, _COLOR_RGB_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.external#colorRGB", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"r": self.r, "g": self.g, "b": self.b}
@@ -496,3 +548,4 @@ class ColorRGB(Model):
 
 
 _COLOR_RGB_KEYS: Final[frozenset[str]] = frozenset(("$type", "r", "g", "b"))
+_COLOR_RGB_SLOTS: Final = slot_setters(ColorRGB)

@@ -20,6 +20,8 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -66,14 +68,15 @@ class Gallery(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_items, set_typed, set_extra = _GALLERY_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                items=[_union_0(i0) for i0 in data["items"]],
-                typed="$type" in data,
-                extra=None if data.keys() <= _GALLERY_KEYS else unknown_fields(data, _GALLERY_KEYS),
-            )
+            set_items(self, [_union_0(i0) for i0 in data["items"]])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _GALLERY_KEYS.issuperset(data) else unknown_fields(data, _GALLERY_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.gallery", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"items": [dump_member(i0) for i0 in self.items]}
@@ -85,6 +88,7 @@ class Gallery(Model):
 
 
 _GALLERY_KEYS: Final[frozenset[str]] = frozenset(("$type", "items"))
+_GALLERY_SLOTS: Final = slot_setters(Gallery)
 
 
 @attrs.frozen(
@@ -113,16 +117,17 @@ class Image(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_image, set_alt, set_aspect_ratio, set_typed, set_extra = _IMAGE_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                image=Blob.from_dict(data["image"]),
-                alt=data["alt"],
-                aspect_ratio=_m_app_bsky_embed_defs.AspectRatio.from_dict(data["aspectRatio"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _IMAGE_KEYS else unknown_fields(data, _IMAGE_KEYS),
-            )
+            set_image(self, Blob.from_dict(data["image"]))
+            set_alt(self, data["alt"])
+            set_aspect_ratio(self, _m_app_bsky_embed_defs.AspectRatio.from_dict(data["aspectRatio"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _IMAGE_KEYS.issuperset(data) else unknown_fields(data, _IMAGE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.gallery#image", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -138,6 +143,7 @@ class Image(Model):
 
 
 _IMAGE_KEYS: Final[frozenset[str]] = frozenset(("$type", "image", "alt", "aspectRatio"))
+_IMAGE_SLOTS: Final = slot_setters(Image)
 
 
 @attrs.frozen(
@@ -162,14 +168,15 @@ class View(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_items, set_typed, set_extra = _VIEW_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                items=[_union_1(i0) for i0 in data["items"]],
-                typed="$type" in data,
-                extra=None if data.keys() <= _VIEW_KEYS else unknown_fields(data, _VIEW_KEYS),
-            )
+            set_items(self, [_union_1(i0) for i0 in data["items"]])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _VIEW_KEYS.issuperset(data) else unknown_fields(data, _VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.gallery#view", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"items": [dump_member(i0) for i0 in self.items]}
@@ -181,6 +188,7 @@ class View(Model):
 
 
 _VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "items"))
+_VIEW_SLOTS: Final = slot_setters(View)
 
 
 @attrs.frozen(
@@ -214,17 +222,25 @@ class ViewImage(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_thumbnail,
+            set_fullsize,
+            set_alt,
+            set_aspect_ratio,
+            set_typed,
+            set_extra,
+        ) = _VIEW_IMAGE_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                thumbnail=data["thumbnail"],
-                fullsize=data["fullsize"],
-                alt=data["alt"],
-                aspect_ratio=_m_app_bsky_embed_defs.AspectRatio.from_dict(data["aspectRatio"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _VIEW_IMAGE_KEYS else unknown_fields(data, _VIEW_IMAGE_KEYS),
-            )
+            set_thumbnail(self, data["thumbnail"])
+            set_fullsize(self, data["fullsize"])
+            set_alt(self, data["alt"])
+            set_aspect_ratio(self, _m_app_bsky_embed_defs.AspectRatio.from_dict(data["aspectRatio"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _VIEW_IMAGE_KEYS.issuperset(data) else unknown_fields(data, _VIEW_IMAGE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.gallery#viewImage", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -243,6 +259,7 @@ class ViewImage(Model):
 _VIEW_IMAGE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "thumbnail", "fullsize", "alt", "aspectRatio"),
 )
+_VIEW_IMAGE_SLOTS: Final = slot_setters(ViewImage)
 
 
 def _union_0(value: Mapping[str, Any]) -> Image | UnknownMember:

@@ -18,6 +18,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -62,14 +64,15 @@ class Images(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_images, set_typed, set_extra = _IMAGES_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                images=[Image.from_dict(i0) for i0 in data["images"]],
-                typed="$type" in data,
-                extra=None if data.keys() <= _IMAGES_KEYS else unknown_fields(data, _IMAGES_KEYS),
-            )
+            set_images(self, [Image.from_dict(i0) for i0 in data["images"]])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _IMAGES_KEYS.issuperset(data) else unknown_fields(data, _IMAGES_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.images", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"images": [i0.to_dict() for i0 in self.images]}
@@ -81,6 +84,7 @@ class Images(Model):
 
 
 _IMAGES_KEYS: Final[frozenset[str]] = frozenset(("$type", "images"))
+_IMAGES_SLOTS: Final = slot_setters(Images)
 
 
 @attrs.frozen(
@@ -110,17 +114,18 @@ class Image(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_image, set_alt, set_aspect_ratio, set_typed, set_extra = _IMAGE_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                image=Blob.from_dict(data["image"]),
-                alt=data["alt"],
-                aspect_ratio=v if (v := get("aspectRatio", UNSET)) is UNSET else _m_app_bsky_embed_defs.AspectRatio.from_dict(v),
-                typed="$type" in data,
-                extra=None if data.keys() <= _IMAGE_KEYS else unknown_fields(data, _IMAGE_KEYS),
-            )
+            set_image(self, Blob.from_dict(data["image"]))
+            set_alt(self, data["alt"])
+            set_aspect_ratio(self, v if (v := get("aspectRatio", UNSET)) is UNSET else _m_app_bsky_embed_defs.AspectRatio.from_dict(v))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _IMAGE_KEYS.issuperset(data) else unknown_fields(data, _IMAGE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.images#image", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"image": self.image.to_dict(), "alt": self.alt}
@@ -135,6 +140,7 @@ class Image(Model):
 
 
 _IMAGE_KEYS: Final[frozenset[str]] = frozenset(("$type", "image", "alt", "aspectRatio"))
+_IMAGE_SLOTS: Final = slot_setters(Image)
 
 
 @attrs.frozen(
@@ -159,14 +165,15 @@ class View(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_images, set_typed, set_extra = _VIEW_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                images=[ViewImage.from_dict(i0) for i0 in data["images"]],
-                typed="$type" in data,
-                extra=None if data.keys() <= _VIEW_KEYS else unknown_fields(data, _VIEW_KEYS),
-            )
+            set_images(self, [ViewImage.from_dict(i0) for i0 in data["images"]])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _VIEW_KEYS.issuperset(data) else unknown_fields(data, _VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.images#view", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"images": [i0.to_dict() for i0 in self.images]}
@@ -178,6 +185,7 @@ class View(Model):
 
 
 _VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "images"))
+_VIEW_SLOTS: Final = slot_setters(View)
 
 
 @attrs.frozen(
@@ -211,18 +219,19 @@ class ViewImage(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_thumb, set_fullsize, set_alt, set_aspect_ratio, set_typed, set_extra = _VIEW_IMAGE_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                thumb=data["thumb"],
-                fullsize=data["fullsize"],
-                alt=data["alt"],
-                aspect_ratio=v if (v := get("aspectRatio", UNSET)) is UNSET else _m_app_bsky_embed_defs.AspectRatio.from_dict(v),
-                typed="$type" in data,
-                extra=None if data.keys() <= _VIEW_IMAGE_KEYS else unknown_fields(data, _VIEW_IMAGE_KEYS),
-            )
+            set_thumb(self, data["thumb"])
+            set_fullsize(self, data["fullsize"])
+            set_alt(self, data["alt"])
+            set_aspect_ratio(self, v if (v := get("aspectRatio", UNSET)) is UNSET else _m_app_bsky_embed_defs.AspectRatio.from_dict(v))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _VIEW_IMAGE_KEYS.issuperset(data) else unknown_fields(data, _VIEW_IMAGE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.images#viewImage", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"thumb": self.thumb, "fullsize": self.fullsize, "alt": self.alt}
@@ -239,3 +248,4 @@ class ViewImage(Model):
 _VIEW_IMAGE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "thumb", "fullsize", "alt", "aspectRatio"),
 )
+_VIEW_IMAGE_SLOTS: Final = slot_setters(ViewImage)

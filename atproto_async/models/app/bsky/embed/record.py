@@ -20,6 +20,8 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -126,14 +128,15 @@ class Record(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_record, set_typed, set_extra = _RECORD_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                record=_m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["record"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _RECORD_KEYS else unknown_fields(data, _RECORD_KEYS),
-            )
+            set_record(self, _m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["record"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _RECORD_KEYS.issuperset(data) else unknown_fields(data, _RECORD_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.record", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"record": self.record.to_dict()}
@@ -145,6 +148,7 @@ class Record(Model):
 
 
 _RECORD_KEYS: Final[frozenset[str]] = frozenset(("$type", "record"))
+_RECORD_SLOTS: Final = slot_setters(Record)
 
 
 @attrs.frozen(
@@ -173,14 +177,15 @@ class View(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_record, set_typed, set_extra = _VIEW_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                record=_union_0(data["record"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _VIEW_KEYS else unknown_fields(data, _VIEW_KEYS),
-            )
+            set_record(self, _union_0(data["record"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _VIEW_KEYS.issuperset(data) else unknown_fields(data, _VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.record#view", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"record": dump_member(self.record)}
@@ -192,6 +197,7 @@ class View(Model):
 
 
 _VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "record"))
+_VIEW_SLOTS: Final = slot_setters(View)
 
 
 @attrs.frozen(
@@ -239,25 +245,40 @@ class ViewRecord(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_uri,
+            set_cid,
+            set_author,
+            set_value,
+            set_labels,
+            set_reply_count,
+            set_repost_count,
+            set_like_count,
+            set_quote_count,
+            set_embeds,
+            set_indexed_at,
+            set_typed,
+            set_extra,
+        ) = _VIEW_RECORD_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                uri=data["uri"],
-                cid=data["cid"],
-                author=_m_app_bsky_actor_defs.ProfileViewBasic.from_dict(data["author"]),
-                value=data["value"],
-                labels=v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v],
-                reply_count=get("replyCount", UNSET),
-                repost_count=get("repostCount", UNSET),
-                like_count=get("likeCount", UNSET),
-                quote_count=get("quoteCount", UNSET),
-                embeds=v if (v := get("embeds", UNSET)) is UNSET else [_union_1(i0) for i0 in v],
-                indexed_at=data["indexedAt"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _VIEW_RECORD_KEYS else unknown_fields(data, _VIEW_RECORD_KEYS),
-            )
+            set_uri(self, data["uri"])
+            set_cid(self, data["cid"])
+            set_author(self, _m_app_bsky_actor_defs.ProfileViewBasic.from_dict(data["author"]))
+            set_value(self, data["value"])
+            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v])
+            set_reply_count(self, get("replyCount", UNSET))
+            set_repost_count(self, get("repostCount", UNSET))
+            set_like_count(self, get("likeCount", UNSET))
+            set_quote_count(self, get("quoteCount", UNSET))
+            set_embeds(self, v if (v := get("embeds", UNSET)) is UNSET else [_union_1(i0) for i0 in v])
+            set_indexed_at(self, data["indexedAt"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _VIEW_RECORD_KEYS.issuperset(data) else unknown_fields(data, _VIEW_RECORD_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.record#viewRecord", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -295,6 +316,7 @@ class ViewRecord(Model):
 _VIEW_RECORD_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "uri", "cid", "author", "value", "labels", "replyCount", "repostCount", "likeCount", "quoteCount", "embeds", "indexedAt"),
 )
+_VIEW_RECORD_SLOTS: Final = slot_setters(ViewRecord)
 
 
 @attrs.frozen(
@@ -321,15 +343,16 @@ class ViewNotFound(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_uri, set_not_found, set_typed, set_extra = _VIEW_NOT_FOUND_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                uri=data["uri"],
-                not_found=data["notFound"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _VIEW_NOT_FOUND_KEYS else unknown_fields(data, _VIEW_NOT_FOUND_KEYS),
-            )
+            set_uri(self, data["uri"])
+            set_not_found(self, data["notFound"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _VIEW_NOT_FOUND_KEYS.issuperset(data) else unknown_fields(data, _VIEW_NOT_FOUND_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.record#viewNotFound", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri, "notFound": self.not_found}
@@ -341,6 +364,7 @@ class ViewNotFound(Model):
 
 
 _VIEW_NOT_FOUND_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "notFound"))
+_VIEW_NOT_FOUND_SLOTS: Final = slot_setters(ViewNotFound)
 
 
 @attrs.frozen(
@@ -369,16 +393,17 @@ class ViewBlocked(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_uri, set_blocked, set_author, set_typed, set_extra = _VIEW_BLOCKED_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                uri=data["uri"],
-                blocked=data["blocked"],
-                author=_m_app_bsky_feed_defs.BlockedAuthor.from_dict(data["author"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _VIEW_BLOCKED_KEYS else unknown_fields(data, _VIEW_BLOCKED_KEYS),
-            )
+            set_uri(self, data["uri"])
+            set_blocked(self, data["blocked"])
+            set_author(self, _m_app_bsky_feed_defs.BlockedAuthor.from_dict(data["author"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _VIEW_BLOCKED_KEYS.issuperset(data) else unknown_fields(data, _VIEW_BLOCKED_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.record#viewBlocked", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -394,6 +419,7 @@ class ViewBlocked(Model):
 
 
 _VIEW_BLOCKED_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "blocked", "author"))
+_VIEW_BLOCKED_SLOTS: Final = slot_setters(ViewBlocked)
 
 
 @attrs.frozen(
@@ -420,15 +446,16 @@ class ViewDetached(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_uri, set_detached, set_typed, set_extra = _VIEW_DETACHED_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                uri=data["uri"],
-                detached=data["detached"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _VIEW_DETACHED_KEYS else unknown_fields(data, _VIEW_DETACHED_KEYS),
-            )
+            set_uri(self, data["uri"])
+            set_detached(self, data["detached"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _VIEW_DETACHED_KEYS.issuperset(data) else unknown_fields(data, _VIEW_DETACHED_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.record#viewDetached", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri, "detached": self.detached}
@@ -440,6 +467,7 @@ class ViewDetached(Model):
 
 
 _VIEW_DETACHED_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "detached"))
+_VIEW_DETACHED_SLOTS: Final = slot_setters(ViewDetached)
 
 
 def _union_0(

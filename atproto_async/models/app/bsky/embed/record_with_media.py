@@ -21,6 +21,8 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -90,15 +92,16 @@ class RecordWithMedia(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_record, set_media, set_typed, set_extra = _RECORD_WITH_MEDIA_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                record=_m_app_bsky_embed_record.Record.from_dict(data["record"]),
-                media=_union_0(data["media"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _RECORD_WITH_MEDIA_KEYS else unknown_fields(data, _RECORD_WITH_MEDIA_KEYS),
-            )
+            set_record(self, _m_app_bsky_embed_record.Record.from_dict(data["record"]))
+            set_media(self, _union_0(data["media"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _RECORD_WITH_MEDIA_KEYS.issuperset(data) else unknown_fields(data, _RECORD_WITH_MEDIA_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.recordWithMedia", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"record": self.record.to_dict(), "media": dump_member(self.media)}
@@ -110,6 +113,7 @@ class RecordWithMedia(Model):
 
 
 _RECORD_WITH_MEDIA_KEYS: Final[frozenset[str]] = frozenset(("$type", "record", "media"))
+_RECORD_WITH_MEDIA_SLOTS: Final = slot_setters(RecordWithMedia)
 
 
 @attrs.frozen(
@@ -137,15 +141,16 @@ class View(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_record, set_media, set_typed, set_extra = _VIEW_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                record=_m_app_bsky_embed_record.View.from_dict(data["record"]),
-                media=_union_1(data["media"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _VIEW_KEYS else unknown_fields(data, _VIEW_KEYS),
-            )
+            set_record(self, _m_app_bsky_embed_record.View.from_dict(data["record"]))
+            set_media(self, _union_1(data["media"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _VIEW_KEYS.issuperset(data) else unknown_fields(data, _VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.recordWithMedia#view", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"record": self.record.to_dict(), "media": dump_member(self.media)}
@@ -157,6 +162,7 @@ class View(Model):
 
 
 _VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "record", "media"))
+_VIEW_SLOTS: Final = slot_setters(View)
 
 
 def _union_0(

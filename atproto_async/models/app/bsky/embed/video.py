@@ -18,6 +18,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -72,19 +74,28 @@ class Video(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_video,
+            set_captions,
+            set_alt,
+            set_aspect_ratio,
+            set_presentation,
+            set_typed,
+            set_extra,
+        ) = _VIDEO_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                video=Blob.from_dict(data["video"]),
-                captions=v if (v := get("captions", UNSET)) is UNSET else [Caption.from_dict(i0) for i0 in v],
-                alt=get("alt", UNSET),
-                aspect_ratio=v if (v := get("aspectRatio", UNSET)) is UNSET else _m_app_bsky_embed_defs.AspectRatio.from_dict(v),
-                presentation=get("presentation", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _VIDEO_KEYS else unknown_fields(data, _VIDEO_KEYS),
-            )
+            set_video(self, Blob.from_dict(data["video"]))
+            set_captions(self, v if (v := get("captions", UNSET)) is UNSET else [Caption.from_dict(i0) for i0 in v])
+            set_alt(self, get("alt", UNSET))
+            set_aspect_ratio(self, v if (v := get("aspectRatio", UNSET)) is UNSET else _m_app_bsky_embed_defs.AspectRatio.from_dict(v))
+            set_presentation(self, get("presentation", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _VIDEO_KEYS.issuperset(data) else unknown_fields(data, _VIDEO_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.video", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"video": self.video.to_dict()}
@@ -110,6 +121,7 @@ class Video(Model):
 _VIDEO_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "video", "captions", "alt", "aspectRatio", "presentation"),
 )
+_VIDEO_SLOTS: Final = slot_setters(Video)
 
 
 @attrs.frozen(
@@ -136,15 +148,16 @@ class Caption(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_lang, set_file, set_typed, set_extra = _CAPTION_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                lang=data["lang"],
-                file=Blob.from_dict(data["file"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _CAPTION_KEYS else unknown_fields(data, _CAPTION_KEYS),
-            )
+            set_lang(self, data["lang"])
+            set_file(self, Blob.from_dict(data["file"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _CAPTION_KEYS.issuperset(data) else unknown_fields(data, _CAPTION_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.video#caption", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"lang": self.lang, "file": self.file.to_dict()}
@@ -156,6 +169,7 @@ class Caption(Model):
 
 
 _CAPTION_KEYS: Final[frozenset[str]] = frozenset(("$type", "lang", "file"))
+_CAPTION_SLOTS: Final = slot_setters(Caption)
 
 
 @attrs.frozen(
@@ -191,20 +205,30 @@ class View(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_cid,
+            set_playlist,
+            set_thumbnail,
+            set_alt,
+            set_aspect_ratio,
+            set_presentation,
+            set_typed,
+            set_extra,
+        ) = _VIEW_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                cid=data["cid"],
-                playlist=data["playlist"],
-                thumbnail=get("thumbnail", UNSET),
-                alt=get("alt", UNSET),
-                aspect_ratio=v if (v := get("aspectRatio", UNSET)) is UNSET else _m_app_bsky_embed_defs.AspectRatio.from_dict(v),
-                presentation=get("presentation", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _VIEW_KEYS else unknown_fields(data, _VIEW_KEYS),
-            )
+            set_cid(self, data["cid"])
+            set_playlist(self, data["playlist"])
+            set_thumbnail(self, get("thumbnail", UNSET))
+            set_alt(self, get("alt", UNSET))
+            set_aspect_ratio(self, v if (v := get("aspectRatio", UNSET)) is UNSET else _m_app_bsky_embed_defs.AspectRatio.from_dict(v))
+            set_presentation(self, get("presentation", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _VIEW_KEYS.issuperset(data) else unknown_fields(data, _VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.video#view", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"cid": self.cid, "playlist": self.playlist}
@@ -230,3 +254,4 @@ class View(Model):
 _VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "cid", "playlist", "thumbnail", "alt", "aspectRatio", "presentation"),
 )
+_VIEW_SLOTS: Final = slot_setters(View)

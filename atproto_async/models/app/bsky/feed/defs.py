@@ -19,6 +19,8 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -220,29 +222,48 @@ class PostView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_uri,
+            set_cid,
+            set_author,
+            set_record,
+            set_embed,
+            set_bookmark_count,
+            set_reply_count,
+            set_repost_count,
+            set_like_count,
+            set_quote_count,
+            set_indexed_at,
+            set_viewer,
+            set_labels,
+            set_threadgate,
+            set_debug,
+            set_typed,
+            set_extra,
+        ) = _POST_VIEW_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                uri=data["uri"],
-                cid=data["cid"],
-                author=_m_app_bsky_actor_defs.ProfileViewBasic.from_dict(data["author"]),
-                record=data["record"],
-                embed=v if (v := get("embed", UNSET)) is UNSET else _union_0(v),
-                bookmark_count=get("bookmarkCount", UNSET),
-                reply_count=get("replyCount", UNSET),
-                repost_count=get("repostCount", UNSET),
-                like_count=get("likeCount", UNSET),
-                quote_count=get("quoteCount", UNSET),
-                indexed_at=data["indexedAt"],
-                viewer=v if (v := get("viewer", UNSET)) is UNSET else ViewerState.from_dict(v),
-                labels=v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v],
-                threadgate=v if (v := get("threadgate", UNSET)) is UNSET else ThreadgateView.from_dict(v),
-                debug=get("debug", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _POST_VIEW_KEYS else unknown_fields(data, _POST_VIEW_KEYS),
-            )
+            set_uri(self, data["uri"])
+            set_cid(self, data["cid"])
+            set_author(self, _m_app_bsky_actor_defs.ProfileViewBasic.from_dict(data["author"]))
+            set_record(self, data["record"])
+            set_embed(self, v if (v := get("embed", UNSET)) is UNSET else _union_0(v))
+            set_bookmark_count(self, get("bookmarkCount", UNSET))
+            set_reply_count(self, get("replyCount", UNSET))
+            set_repost_count(self, get("repostCount", UNSET))
+            set_like_count(self, get("likeCount", UNSET))
+            set_quote_count(self, get("quoteCount", UNSET))
+            set_indexed_at(self, data["indexedAt"])
+            set_viewer(self, v if (v := get("viewer", UNSET)) is UNSET else ViewerState.from_dict(v))
+            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v])
+            set_threadgate(self, v if (v := get("threadgate", UNSET)) is UNSET else ThreadgateView.from_dict(v))
+            set_debug(self, get("debug", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _POST_VIEW_KEYS.issuperset(data) else unknown_fields(data, _POST_VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#postView", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -292,6 +313,7 @@ class PostView(Model):
 _POST_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "uri", "cid", "author", "record", "embed", "bookmarkCount", "replyCount", "repostCount", "likeCount", "quoteCount", "indexedAt", "viewer", "labels", "threadgate", "debug"),
 )
+_POST_VIEW_SLOTS: Final = slot_setters(PostView)
 
 
 @attrs.frozen(
@@ -332,22 +354,34 @@ class ViewerState(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_repost,
+            set_like,
+            set_bookmarked,
+            set_thread_muted,
+            set_reply_disabled,
+            set_embedding_disabled,
+            set_pinned,
+            set_known_likers,
+            set_typed,
+            set_extra,
+        ) = _VIEWER_STATE_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                repost=get("repost", UNSET),
-                like=get("like", UNSET),
-                bookmarked=get("bookmarked", UNSET),
-                thread_muted=get("threadMuted", UNSET),
-                reply_disabled=get("replyDisabled", UNSET),
-                embedding_disabled=get("embeddingDisabled", UNSET),
-                pinned=get("pinned", UNSET),
-                known_likers=v if (v := get("knownLikers", UNSET)) is UNSET else KnownLikers.from_dict(v),
-                typed="$type" in data,
-                extra=None if data.keys() <= _VIEWER_STATE_KEYS else unknown_fields(data, _VIEWER_STATE_KEYS),
-            )
+            set_repost(self, get("repost", UNSET))
+            set_like(self, get("like", UNSET))
+            set_bookmarked(self, get("bookmarked", UNSET))
+            set_thread_muted(self, get("threadMuted", UNSET))
+            set_reply_disabled(self, get("replyDisabled", UNSET))
+            set_embedding_disabled(self, get("embeddingDisabled", UNSET))
+            set_pinned(self, get("pinned", UNSET))
+            set_known_likers(self, v if (v := get("knownLikers", UNSET)) is UNSET else KnownLikers.from_dict(v))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _VIEWER_STATE_KEYS.issuperset(data) else unknown_fields(data, _VIEWER_STATE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#viewerState", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -385,6 +419,7 @@ class ViewerState(Model):
 _VIEWER_STATE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "repost", "like", "bookmarked", "threadMuted", "replyDisabled", "embeddingDisabled", "pinned", "knownLikers"),
 )
+_VIEWER_STATE_SLOTS: Final = slot_setters(ViewerState)
 
 
 @attrs.frozen(
@@ -411,15 +446,16 @@ class KnownLikers(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_count, set_actors, set_typed, set_extra = _KNOWN_LIKERS_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                count=data["count"],
-                actors=[_m_app_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["actors"]],
-                typed="$type" in data,
-                extra=None if data.keys() <= _KNOWN_LIKERS_KEYS else unknown_fields(data, _KNOWN_LIKERS_KEYS),
-            )
+            set_count(self, data["count"])
+            set_actors(self, [_m_app_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["actors"]])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _KNOWN_LIKERS_KEYS.issuperset(data) else unknown_fields(data, _KNOWN_LIKERS_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#knownLikers", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"count": self.count, "actors": [i0.to_dict() for i0 in self.actors]}
@@ -431,6 +467,7 @@ class KnownLikers(Model):
 
 
 _KNOWN_LIKERS_KEYS: Final[frozenset[str]] = frozenset(("$type", "count", "actors"))
+_KNOWN_LIKERS_SLOTS: Final = slot_setters(KnownLikers)
 
 
 @attrs.frozen(
@@ -455,15 +492,16 @@ class ThreadContext(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_root_author_like, set_typed, set_extra = _THREAD_CONTEXT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                root_author_like=get("rootAuthorLike", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _THREAD_CONTEXT_KEYS else unknown_fields(data, _THREAD_CONTEXT_KEYS),
-            )
+            set_root_author_like(self, get("rootAuthorLike", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _THREAD_CONTEXT_KEYS.issuperset(data) else unknown_fields(data, _THREAD_CONTEXT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#threadContext", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -478,6 +516,7 @@ class ThreadContext(Model):
 
 
 _THREAD_CONTEXT_KEYS: Final[frozenset[str]] = frozenset(("$type", "rootAuthorLike"))
+_THREAD_CONTEXT_SLOTS: Final = slot_setters(ThreadContext)
 
 
 @attrs.frozen(
@@ -513,19 +552,28 @@ class FeedViewPost(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_post,
+            set_reply,
+            set_reason,
+            set_feed_context,
+            set_req_id,
+            set_typed,
+            set_extra,
+        ) = _FEED_VIEW_POST_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                post=PostView.from_dict(data["post"]),
-                reply=v if (v := get("reply", UNSET)) is UNSET else ReplyRef.from_dict(v),
-                reason=v if (v := get("reason", UNSET)) is UNSET else _union_1(v),
-                feed_context=get("feedContext", UNSET),
-                req_id=get("reqId", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _FEED_VIEW_POST_KEYS else unknown_fields(data, _FEED_VIEW_POST_KEYS),
-            )
+            set_post(self, PostView.from_dict(data["post"]))
+            set_reply(self, v if (v := get("reply", UNSET)) is UNSET else ReplyRef.from_dict(v))
+            set_reason(self, v if (v := get("reason", UNSET)) is UNSET else _union_1(v))
+            set_feed_context(self, get("feedContext", UNSET))
+            set_req_id(self, get("reqId", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _FEED_VIEW_POST_KEYS.issuperset(data) else unknown_fields(data, _FEED_VIEW_POST_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#feedViewPost", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"post": self.post.to_dict()}
@@ -551,6 +599,7 @@ class FeedViewPost(Model):
 _FEED_VIEW_POST_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "post", "reply", "reason", "feedContext", "reqId"),
 )
+_FEED_VIEW_POST_SLOTS: Final = slot_setters(FeedViewPost)
 
 
 @attrs.frozen(
@@ -582,17 +631,18 @@ class ReplyRef(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_root, set_parent, set_grandparent_author, set_typed, set_extra = _REPLY_REF_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                root=_union_2(data["root"]),
-                parent=_union_2(data["parent"]),
-                grandparent_author=v if (v := get("grandparentAuthor", UNSET)) is UNSET else _m_app_bsky_actor_defs.ProfileViewBasic.from_dict(v),
-                typed="$type" in data,
-                extra=None if data.keys() <= _REPLY_REF_KEYS else unknown_fields(data, _REPLY_REF_KEYS),
-            )
+            set_root(self, _union_2(data["root"]))
+            set_parent(self, _union_2(data["parent"]))
+            set_grandparent_author(self, v if (v := get("grandparentAuthor", UNSET)) is UNSET else _m_app_bsky_actor_defs.ProfileViewBasic.from_dict(v))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _REPLY_REF_KEYS.issuperset(data) else unknown_fields(data, _REPLY_REF_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#replyRef", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"root": dump_member(self.root), "parent": dump_member(self.parent)}
@@ -607,6 +657,7 @@ class ReplyRef(Model):
 
 
 _REPLY_REF_KEYS: Final[frozenset[str]] = frozenset(("$type", "root", "parent", "grandparentAuthor"))
+_REPLY_REF_SLOTS: Final = slot_setters(ReplyRef)
 
 
 @attrs.frozen(
@@ -637,18 +688,19 @@ class ReasonRepost(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_by, set_uri, set_cid, set_indexed_at, set_typed, set_extra = _REASON_REPOST_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                by=_m_app_bsky_actor_defs.ProfileViewBasic.from_dict(data["by"]),
-                uri=get("uri", UNSET),
-                cid=get("cid", UNSET),
-                indexed_at=data["indexedAt"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _REASON_REPOST_KEYS else unknown_fields(data, _REASON_REPOST_KEYS),
-            )
+            set_by(self, _m_app_bsky_actor_defs.ProfileViewBasic.from_dict(data["by"]))
+            set_uri(self, get("uri", UNSET))
+            set_cid(self, get("cid", UNSET))
+            set_indexed_at(self, data["indexedAt"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _REASON_REPOST_KEYS.issuperset(data) else unknown_fields(data, _REASON_REPOST_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#reasonRepost", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"by": self.by.to_dict(), "indexedAt": self.indexed_at}
@@ -666,6 +718,7 @@ class ReasonRepost(Model):
 
 
 _REASON_REPOST_KEYS: Final[frozenset[str]] = frozenset(("$type", "by", "uri", "cid", "indexedAt"))
+_REASON_REPOST_SLOTS: Final = slot_setters(ReasonRepost)
 
 
 @attrs.frozen(
@@ -688,13 +741,14 @@ class ReasonPin(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_typed, set_extra = _REASON_PIN_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                typed="$type" in data,
-                extra=None if data.keys() <= _REASON_PIN_KEYS else unknown_fields(data, _REASON_PIN_KEYS),
-            )
+            set_typed(self, "$type" in data)
+            set_extra(self, None if data.keys() <= _REASON_PIN_KEYS else unknown_fields(data, _REASON_PIN_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#reasonPin", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -706,6 +760,7 @@ class ReasonPin(Model):
 
 
 _REASON_PIN_KEYS: Final[frozenset[str]] = frozenset(("$type",))
+_REASON_PIN_SLOTS: Final = slot_setters(ReasonPin)
 
 
 @attrs.frozen(
@@ -739,18 +794,26 @@ class ThreadViewPost(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_post,
+            set_parent,
+            set_replies,
+            set_thread_context,
+            set_typed,
+            set_extra,
+        ) = _THREAD_VIEW_POST_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                post=PostView.from_dict(data["post"]),
-                parent=v if (v := get("parent", UNSET)) is UNSET else _union_3(v),
-                replies=v if (v := get("replies", UNSET)) is UNSET else [_union_3(i0) for i0 in v],
-                thread_context=v if (v := get("threadContext", UNSET)) is UNSET else ThreadContext.from_dict(v),
-                typed="$type" in data,
-                extra=None if data.keys() <= _THREAD_VIEW_POST_KEYS else unknown_fields(data, _THREAD_VIEW_POST_KEYS),
-            )
+            set_post(self, PostView.from_dict(data["post"]))
+            set_parent(self, v if (v := get("parent", UNSET)) is UNSET else _union_3(v))
+            set_replies(self, v if (v := get("replies", UNSET)) is UNSET else [_union_3(i0) for i0 in v])
+            set_thread_context(self, v if (v := get("threadContext", UNSET)) is UNSET else ThreadContext.from_dict(v))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _THREAD_VIEW_POST_KEYS.issuperset(data) else unknown_fields(data, _THREAD_VIEW_POST_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#threadViewPost", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"post": self.post.to_dict()}
@@ -773,6 +836,7 @@ class ThreadViewPost(Model):
 _THREAD_VIEW_POST_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "post", "parent", "replies", "threadContext"),
 )
+_THREAD_VIEW_POST_SLOTS: Final = slot_setters(ThreadViewPost)
 
 
 @attrs.frozen(
@@ -799,15 +863,16 @@ class NotFoundPost(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_uri, set_not_found, set_typed, set_extra = _NOT_FOUND_POST_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                uri=data["uri"],
-                not_found=data["notFound"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _NOT_FOUND_POST_KEYS else unknown_fields(data, _NOT_FOUND_POST_KEYS),
-            )
+            set_uri(self, data["uri"])
+            set_not_found(self, data["notFound"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _NOT_FOUND_POST_KEYS.issuperset(data) else unknown_fields(data, _NOT_FOUND_POST_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#notFoundPost", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri, "notFound": self.not_found}
@@ -819,6 +884,7 @@ class NotFoundPost(Model):
 
 
 _NOT_FOUND_POST_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "notFound"))
+_NOT_FOUND_POST_SLOTS: Final = slot_setters(NotFoundPost)
 
 
 @attrs.frozen(
@@ -847,16 +913,17 @@ class BlockedPost(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_uri, set_blocked, set_author, set_typed, set_extra = _BLOCKED_POST_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                uri=data["uri"],
-                blocked=data["blocked"],
-                author=BlockedAuthor.from_dict(data["author"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _BLOCKED_POST_KEYS else unknown_fields(data, _BLOCKED_POST_KEYS),
-            )
+            set_uri(self, data["uri"])
+            set_blocked(self, data["blocked"])
+            set_author(self, BlockedAuthor.from_dict(data["author"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _BLOCKED_POST_KEYS.issuperset(data) else unknown_fields(data, _BLOCKED_POST_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#blockedPost", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -872,6 +939,7 @@ class BlockedPost(Model):
 
 
 _BLOCKED_POST_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "blocked", "author"))
+_BLOCKED_POST_SLOTS: Final = slot_setters(BlockedPost)
 
 
 @attrs.frozen(
@@ -898,16 +966,17 @@ class BlockedAuthor(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_did, set_viewer, set_typed, set_extra = _BLOCKED_AUTHOR_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                did=data["did"],
-                viewer=v if (v := get("viewer", UNSET)) is UNSET else _m_app_bsky_actor_defs.ViewerState.from_dict(v),
-                typed="$type" in data,
-                extra=None if data.keys() <= _BLOCKED_AUTHOR_KEYS else unknown_fields(data, _BLOCKED_AUTHOR_KEYS),
-            )
+            set_did(self, data["did"])
+            set_viewer(self, v if (v := get("viewer", UNSET)) is UNSET else _m_app_bsky_actor_defs.ViewerState.from_dict(v))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _BLOCKED_AUTHOR_KEYS.issuperset(data) else unknown_fields(data, _BLOCKED_AUTHOR_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#blockedAuthor", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did}
@@ -922,6 +991,7 @@ class BlockedAuthor(Model):
 
 
 _BLOCKED_AUTHOR_KEYS: Final[frozenset[str]] = frozenset(("$type", "did", "viewer"))
+_BLOCKED_AUTHOR_SLOTS: Final = slot_setters(BlockedAuthor)
 
 
 @attrs.frozen(
@@ -973,28 +1043,46 @@ class GeneratorView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_uri,
+            set_cid,
+            set_did,
+            set_creator,
+            set_display_name,
+            set_description,
+            set_description_facets,
+            set_avatar,
+            set_like_count,
+            set_accepts_interactions,
+            set_labels,
+            set_viewer,
+            set_content_mode,
+            set_indexed_at,
+            set_typed,
+            set_extra,
+        ) = _GENERATOR_VIEW_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                uri=data["uri"],
-                cid=data["cid"],
-                did=data["did"],
-                creator=_m_app_bsky_actor_defs.ProfileView.from_dict(data["creator"]),
-                display_name=data["displayName"],
-                description=get("description", UNSET),
-                description_facets=v if (v := get("descriptionFacets", UNSET)) is UNSET else [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v],
-                avatar=get("avatar", UNSET),
-                like_count=get("likeCount", UNSET),
-                accepts_interactions=get("acceptsInteractions", UNSET),
-                labels=v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v],
-                viewer=v if (v := get("viewer", UNSET)) is UNSET else GeneratorViewerState.from_dict(v),
-                content_mode=get("contentMode", UNSET),
-                indexed_at=data["indexedAt"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _GENERATOR_VIEW_KEYS else unknown_fields(data, _GENERATOR_VIEW_KEYS),
-            )
+            set_uri(self, data["uri"])
+            set_cid(self, data["cid"])
+            set_did(self, data["did"])
+            set_creator(self, _m_app_bsky_actor_defs.ProfileView.from_dict(data["creator"]))
+            set_display_name(self, data["displayName"])
+            set_description(self, get("description", UNSET))
+            set_description_facets(self, v if (v := get("descriptionFacets", UNSET)) is UNSET else [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v])
+            set_avatar(self, get("avatar", UNSET))
+            set_like_count(self, get("likeCount", UNSET))
+            set_accepts_interactions(self, get("acceptsInteractions", UNSET))
+            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v])
+            set_viewer(self, v if (v := get("viewer", UNSET)) is UNSET else GeneratorViewerState.from_dict(v))
+            set_content_mode(self, get("contentMode", UNSET))
+            set_indexed_at(self, data["indexedAt"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _GENERATOR_VIEW_KEYS.issuperset(data) else unknown_fields(data, _GENERATOR_VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#generatorView", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -1039,6 +1127,7 @@ class GeneratorView(Model):
 _GENERATOR_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "uri", "cid", "did", "creator", "displayName", "description", "descriptionFacets", "avatar", "likeCount", "acceptsInteractions", "labels", "viewer", "contentMode", "indexedAt"),
 )
+_GENERATOR_VIEW_SLOTS: Final = slot_setters(GeneratorView)
 
 
 @attrs.frozen(
@@ -1063,15 +1152,16 @@ class GeneratorViewerState(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_like, set_typed, set_extra = _GENERATOR_VIEWER_STATE_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                like=get("like", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _GENERATOR_VIEWER_STATE_KEYS else unknown_fields(data, _GENERATOR_VIEWER_STATE_KEYS),
-            )
+            set_like(self, get("like", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _GENERATOR_VIEWER_STATE_KEYS.issuperset(data) else unknown_fields(data, _GENERATOR_VIEWER_STATE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#generatorViewerState", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1086,6 +1176,7 @@ class GeneratorViewerState(Model):
 
 
 _GENERATOR_VIEWER_STATE_KEYS: Final[frozenset[str]] = frozenset(("$type", "like"))
+_GENERATOR_VIEWER_STATE_SLOTS: Final = slot_setters(GeneratorViewerState)
 
 
 @attrs.frozen(
@@ -1116,17 +1207,18 @@ class SkeletonFeedPost(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_post, set_reason, set_feed_context, set_typed, set_extra = _SKELETON_FEED_POST_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                post=data["post"],
-                reason=v if (v := get("reason", UNSET)) is UNSET else _union_4(v),
-                feed_context=get("feedContext", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _SKELETON_FEED_POST_KEYS else unknown_fields(data, _SKELETON_FEED_POST_KEYS),
-            )
+            set_post(self, data["post"])
+            set_reason(self, v if (v := get("reason", UNSET)) is UNSET else _union_4(v))
+            set_feed_context(self, get("feedContext", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _SKELETON_FEED_POST_KEYS.issuperset(data) else unknown_fields(data, _SKELETON_FEED_POST_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#skeletonFeedPost", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"post": self.post}
@@ -1146,6 +1238,7 @@ class SkeletonFeedPost(Model):
 _SKELETON_FEED_POST_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "post", "reason", "feedContext"),
 )
+_SKELETON_FEED_POST_SLOTS: Final = slot_setters(SkeletonFeedPost)
 
 
 @attrs.frozen(
@@ -1170,14 +1263,15 @@ class SkeletonReasonRepost(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_repost, set_typed, set_extra = _SKELETON_REASON_REPOST_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                repost=data["repost"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _SKELETON_REASON_REPOST_KEYS else unknown_fields(data, _SKELETON_REASON_REPOST_KEYS),
-            )
+            set_repost(self, data["repost"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _SKELETON_REASON_REPOST_KEYS.issuperset(data) else unknown_fields(data, _SKELETON_REASON_REPOST_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#skeletonReasonRepost", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"repost": self.repost}
@@ -1189,6 +1283,7 @@ class SkeletonReasonRepost(Model):
 
 
 _SKELETON_REASON_REPOST_KEYS: Final[frozenset[str]] = frozenset(("$type", "repost"))
+_SKELETON_REASON_REPOST_SLOTS: Final = slot_setters(SkeletonReasonRepost)
 
 
 @attrs.frozen(
@@ -1211,13 +1306,14 @@ class SkeletonReasonPin(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_typed, set_extra = _SKELETON_REASON_PIN_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                typed="$type" in data,
-                extra=None if data.keys() <= _SKELETON_REASON_PIN_KEYS else unknown_fields(data, _SKELETON_REASON_PIN_KEYS),
-            )
+            set_typed(self, "$type" in data)
+            set_extra(self, None if data.keys() <= _SKELETON_REASON_PIN_KEYS else unknown_fields(data, _SKELETON_REASON_PIN_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#skeletonReasonPin", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1229,6 +1325,7 @@ class SkeletonReasonPin(Model):
 
 
 _SKELETON_REASON_PIN_KEYS: Final[frozenset[str]] = frozenset(("$type",))
+_SKELETON_REASON_PIN_SLOTS: Final = slot_setters(SkeletonReasonPin)
 
 
 @attrs.frozen(
@@ -1259,18 +1356,19 @@ class ThreadgateView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_uri, set_cid, set_record, set_lists, set_typed, set_extra = _THREADGATE_VIEW_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                uri=get("uri", UNSET),
-                cid=get("cid", UNSET),
-                record=get("record", UNSET),
-                lists=v if (v := get("lists", UNSET)) is UNSET else [_m_app_bsky_graph_defs.ListViewBasic.from_dict(i0) for i0 in v],
-                typed="$type" in data,
-                extra=None if data.keys() <= _THREADGATE_VIEW_KEYS else unknown_fields(data, _THREADGATE_VIEW_KEYS),
-            )
+            set_uri(self, get("uri", UNSET))
+            set_cid(self, get("cid", UNSET))
+            set_record(self, get("record", UNSET))
+            set_lists(self, v if (v := get("lists", UNSET)) is UNSET else [_m_app_bsky_graph_defs.ListViewBasic.from_dict(i0) for i0 in v])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _THREADGATE_VIEW_KEYS.issuperset(data) else unknown_fields(data, _THREADGATE_VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#threadgateView", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1294,6 +1392,7 @@ class ThreadgateView(Model):
 
 
 _THREADGATE_VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "cid", "record", "lists"))
+_THREADGATE_VIEW_SLOTS: Final = slot_setters(ThreadgateView)
 
 
 @attrs.frozen(
@@ -1332,18 +1431,19 @@ class Interaction(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_item, set_event, set_feed_context, set_req_id, set_typed, set_extra = _INTERACTION_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                item=get("item", UNSET),
-                event=get("event", UNSET),
-                feed_context=get("feedContext", UNSET),
-                req_id=get("reqId", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _INTERACTION_KEYS else unknown_fields(data, _INTERACTION_KEYS),
-            )
+            set_item(self, get("item", UNSET))
+            set_event(self, get("event", UNSET))
+            set_feed_context(self, get("feedContext", UNSET))
+            set_req_id(self, get("reqId", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _INTERACTION_KEYS.issuperset(data) else unknown_fields(data, _INTERACTION_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#interaction", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1369,6 +1469,7 @@ class Interaction(Model):
 _INTERACTION_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "item", "event", "feedContext", "reqId"),
 )
+_INTERACTION_SLOTS: Final = slot_setters(Interaction)
 
 
 def _union_0(

@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -51,16 +53,17 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_did, set_feeds, set_links, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                did=data["did"],
-                feeds=[Feed.from_dict(i0) for i0 in data["feeds"]],
-                links=v if (v := get("links", UNSET)) is UNSET else Links.from_dict(v),
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_did(self, data["did"])
+            set_feeds(self, [Feed.from_dict(i0) for i0 in data["feeds"]])
+            set_links(self, v if (v := get("links", UNSET)) is UNSET else Links.from_dict(v))
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.describeFeedGenerator (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did, "feeds": [i0.to_dict() for i0 in self.feeds]}
@@ -73,6 +76,7 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("did", "feeds", "links"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -97,14 +101,15 @@ class Feed(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_uri, set_typed, set_extra = _FEED_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                uri=data["uri"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _FEED_KEYS else unknown_fields(data, _FEED_KEYS),
-            )
+            set_uri(self, data["uri"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _FEED_KEYS.issuperset(data) else unknown_fields(data, _FEED_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.describeFeedGenerator#feed", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri}
@@ -116,6 +121,7 @@ class Feed(Model):
 
 
 _FEED_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri"))
+_FEED_SLOTS: Final = slot_setters(Feed)
 
 
 @attrs.frozen(
@@ -142,16 +148,17 @@ class Links(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_privacy_policy, set_terms_of_service, set_typed, set_extra = _LINKS_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                privacy_policy=get("privacyPolicy", UNSET),
-                terms_of_service=get("termsOfService", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _LINKS_KEYS else unknown_fields(data, _LINKS_KEYS),
-            )
+            set_privacy_policy(self, get("privacyPolicy", UNSET))
+            set_terms_of_service(self, get("termsOfService", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LINKS_KEYS.issuperset(data) else unknown_fields(data, _LINKS_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.describeFeedGenerator#links", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -169,3 +176,4 @@ class Links(Model):
 
 
 _LINKS_KEYS: Final[frozenset[str]] = frozenset(("$type", "privacyPolicy", "termsOfService"))
+_LINKS_SLOTS: Final = slot_setters(Links)

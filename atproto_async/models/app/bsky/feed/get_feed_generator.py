@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -60,15 +62,16 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_view, set_is_online, set_is_valid, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                view=_m_app_bsky_feed_defs.GeneratorView.from_dict(data["view"]),
-                is_online=data["isOnline"],
-                is_valid=data["isValid"],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_view(self, _m_app_bsky_feed_defs.GeneratorView.from_dict(data["view"]))
+            set_is_online(self, data["isOnline"])
+            set_is_valid(self, data["isValid"])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.getFeedGenerator (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -82,3 +85,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("view", "isOnline", "isValid"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -56,15 +58,16 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_cursor, set_feed, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                cursor=get("cursor", UNSET),
-                feed=[_m_app_bsky_feed_defs.FeedViewPost.from_dict(i0) for i0 in data["feed"]],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_cursor(self, get("cursor", UNSET))
+            set_feed(self, [_m_app_bsky_feed_defs.FeedViewPost.from_dict(i0) for i0 in data["feed"]])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.getListFeed (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"feed": [i0.to_dict() for i0 in self.feed]}
@@ -77,3 +80,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "feed"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -19,6 +19,8 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -59,15 +61,16 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_thread, set_threadgate, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                thread=_union_0(data["thread"]),
-                threadgate=v if (v := get("threadgate", UNSET)) is UNSET else _m_app_bsky_feed_defs.ThreadgateView.from_dict(v),
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_thread(self, _union_0(data["thread"]))
+            set_threadgate(self, v if (v := get("threadgate", UNSET)) is UNSET else _m_app_bsky_feed_defs.ThreadgateView.from_dict(v))
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.getPostThread (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"thread": dump_member(self.thread)}
@@ -80,6 +83,7 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("thread", "threadgate"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 def _union_0(

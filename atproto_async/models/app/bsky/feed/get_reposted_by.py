@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -60,17 +62,18 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_uri, set_cid, set_cursor, set_reposted_by, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                uri=data["uri"],
-                cid=get("cid", UNSET),
-                cursor=get("cursor", UNSET),
-                reposted_by=[_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in data["repostedBy"]],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_uri(self, data["uri"])
+            set_cid(self, get("cid", UNSET))
+            set_cursor(self, get("cursor", UNSET))
+            set_reposted_by(self, [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in data["repostedBy"]])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.getRepostedBy (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -89,3 +92,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("uri", "cid", "cursor", "repostedBy"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -19,6 +19,8 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -134,22 +136,34 @@ class Post(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_text,
+            set_entities,
+            set_facets,
+            set_reply,
+            set_embed,
+            set_langs,
+            set_labels,
+            set_tags,
+            set_created_at,
+            set_extra,
+        ) = _POST_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                text=data["text"],
-                entities=v if (v := get("entities", UNSET)) is UNSET else [Entity.from_dict(i0) for i0 in v],
-                facets=v if (v := get("facets", UNSET)) is UNSET else [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v],
-                reply=v if (v := get("reply", UNSET)) is UNSET else ReplyRef.from_dict(v),
-                embed=v if (v := get("embed", UNSET)) is UNSET else _union_0(v),
-                langs=get("langs", UNSET),
-                labels=v if (v := get("labels", UNSET)) is UNSET else _union_1(v),
-                tags=get("tags", UNSET),
-                created_at=data["createdAt"],
-                extra=None if data.keys() <= _POST_KEYS else unknown_fields(data, _POST_KEYS),
-            )
+            set_text(self, data["text"])
+            set_entities(self, v if (v := get("entities", UNSET)) is UNSET else [Entity.from_dict(i0) for i0 in v])
+            set_facets(self, v if (v := get("facets", UNSET)) is UNSET else [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v])
+            set_reply(self, v if (v := get("reply", UNSET)) is UNSET else ReplyRef.from_dict(v))
+            set_embed(self, v if (v := get("embed", UNSET)) is UNSET else _union_0(v))
+            set_langs(self, get("langs", UNSET))
+            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else _union_1(v))
+            set_tags(self, get("tags", UNSET))
+            set_created_at(self, data["createdAt"])
+            set_extra(self, None if _POST_KEYS.issuperset(data) else unknown_fields(data, _POST_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.post", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -186,6 +200,7 @@ class Post(Model):
 _POST_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "text", "entities", "facets", "reply", "embed", "langs", "labels", "tags", "createdAt"),
 )
+_POST_SLOTS: Final = slot_setters(Post)
 
 
 @attrs.frozen(
@@ -212,15 +227,16 @@ class ReplyRef(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_root, set_parent, set_typed, set_extra = _REPLY_REF_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                root=_m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["root"]),
-                parent=_m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["parent"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _REPLY_REF_KEYS else unknown_fields(data, _REPLY_REF_KEYS),
-            )
+            set_root(self, _m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["root"]))
+            set_parent(self, _m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["parent"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _REPLY_REF_KEYS.issuperset(data) else unknown_fields(data, _REPLY_REF_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.post#replyRef", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"root": self.root.to_dict(), "parent": self.parent.to_dict()}
@@ -232,6 +248,7 @@ class ReplyRef(Model):
 
 
 _REPLY_REF_KEYS: Final[frozenset[str]] = frozenset(("$type", "root", "parent"))
+_REPLY_REF_SLOTS: Final = slot_setters(ReplyRef)
 
 
 @attrs.frozen(
@@ -260,16 +277,17 @@ class Entity(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_index, set_type, set_value, set_typed, set_extra = _ENTITY_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                index=TextSlice.from_dict(data["index"]),
-                type=data["type"],
-                value=data["value"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _ENTITY_KEYS else unknown_fields(data, _ENTITY_KEYS),
-            )
+            set_index(self, TextSlice.from_dict(data["index"]))
+            set_type(self, data["type"])
+            set_value(self, data["value"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _ENTITY_KEYS.issuperset(data) else unknown_fields(data, _ENTITY_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.post#entity", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"index": self.index.to_dict(), "type": self.type, "value": self.value}
@@ -281,6 +299,7 @@ class Entity(Model):
 
 
 _ENTITY_KEYS: Final[frozenset[str]] = frozenset(("$type", "index", "type", "value"))
+_ENTITY_SLOTS: Final = slot_setters(Entity)
 
 
 @attrs.frozen(
@@ -308,15 +327,16 @@ class TextSlice(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_start, set_end, set_typed, set_extra = _TEXT_SLICE_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                start=data["start"],
-                end=data["end"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _TEXT_SLICE_KEYS else unknown_fields(data, _TEXT_SLICE_KEYS),
-            )
+            set_start(self, data["start"])
+            set_end(self, data["end"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _TEXT_SLICE_KEYS.issuperset(data) else unknown_fields(data, _TEXT_SLICE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.post#textSlice", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"start": self.start, "end": self.end}
@@ -328,6 +348,7 @@ class TextSlice(Model):
 
 
 _TEXT_SLICE_KEYS: Final[frozenset[str]] = frozenset(("$type", "start", "end"))
+_TEXT_SLICE_SLOTS: Final = slot_setters(TextSlice)
 
 
 def _union_0(

@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -60,16 +62,17 @@ class Repost(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_subject, set_created_at, set_via, set_extra = _REPOST_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                subject=_m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["subject"]),
-                created_at=data["createdAt"],
-                via=v if (v := get("via", UNSET)) is UNSET else _m_com_atproto_repo_strong_ref.StrongRef.from_dict(v),
-                extra=None if data.keys() <= _REPOST_KEYS else unknown_fields(data, _REPOST_KEYS),
-            )
+            set_subject(self, _m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["subject"]))
+            set_created_at(self, data["createdAt"])
+            set_via(self, v if (v := get("via", UNSET)) is UNSET else _m_com_atproto_repo_strong_ref.StrongRef.from_dict(v))
+            set_extra(self, None if _REPOST_KEYS.issuperset(data) else unknown_fields(data, _REPOST_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.repost", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -86,3 +89,4 @@ class Repost(Model):
 
 
 _REPOST_KEYS: Final[frozenset[str]] = frozenset(("$type", "subject", "createdAt", "via"))
+_REPOST_SLOTS: Final = slot_setters(Repost)

@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -59,16 +61,17 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_cursor, set_hits_total, set_posts, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                cursor=get("cursor", UNSET),
-                hits_total=get("hitsTotal", UNSET),
-                posts=[_m_app_bsky_feed_defs.PostView.from_dict(i0) for i0 in data["posts"]],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_cursor(self, get("cursor", UNSET))
+            set_hits_total(self, get("hitsTotal", UNSET))
+            set_posts(self, [_m_app_bsky_feed_defs.PostView.from_dict(i0) for i0 in data["posts"]])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.searchPosts (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"posts": [i0.to_dict() for i0 in self.posts]}
@@ -84,3 +87,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "hitsTotal", "posts"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)

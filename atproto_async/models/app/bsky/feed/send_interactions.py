@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -57,15 +59,16 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_feed, set_interactions, set_extra = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                feed=get("feed", UNSET),
-                interactions=[_m_app_bsky_feed_defs.Interaction.from_dict(i0) for i0 in data["interactions"]],
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_feed(self, get("feed", UNSET))
+            set_interactions(self, [_m_app_bsky_feed_defs.Interaction.from_dict(i0) for i0 in data["interactions"]])
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.sendInteractions (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"interactions": [i0.to_dict() for i0 in self.interactions]}
@@ -78,6 +81,7 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("feed", "interactions"))
+_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -96,12 +100,13 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (set_extra,) = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_extra(self, None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.sendInteractions (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -111,3 +116,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(())
+_OUTPUT_SLOTS: Final = slot_setters(Output)

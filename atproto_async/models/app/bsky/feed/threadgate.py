@@ -18,6 +18,8 @@ from atproto_async._model import (
     UnsetType,
     dump_member,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -66,17 +68,18 @@ class Threadgate(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_post, set_allow, set_created_at, set_hidden_replies, set_extra = _THREADGATE_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                post=data["post"],
-                allow=v if (v := get("allow", UNSET)) is UNSET else [_union_0(i0) for i0 in v],
-                created_at=data["createdAt"],
-                hidden_replies=get("hiddenReplies", UNSET),
-                extra=None if data.keys() <= _THREADGATE_KEYS else unknown_fields(data, _THREADGATE_KEYS),
-            )
+            set_post(self, data["post"])
+            set_allow(self, v if (v := get("allow", UNSET)) is UNSET else [_union_0(i0) for i0 in v])
+            set_created_at(self, data["createdAt"])
+            set_hidden_replies(self, get("hiddenReplies", UNSET))
+            set_extra(self, None if _THREADGATE_KEYS.issuperset(data) else unknown_fields(data, _THREADGATE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.threadgate", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -98,6 +101,7 @@ class Threadgate(Model):
 _THREADGATE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "post", "allow", "createdAt", "hiddenReplies"),
 )
+_THREADGATE_SLOTS: Final = slot_setters(Threadgate)
 
 
 @attrs.frozen(
@@ -120,13 +124,14 @@ class MentionRule(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_typed, set_extra = _MENTION_RULE_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                typed="$type" in data,
-                extra=None if data.keys() <= _MENTION_RULE_KEYS else unknown_fields(data, _MENTION_RULE_KEYS),
-            )
+            set_typed(self, "$type" in data)
+            set_extra(self, None if data.keys() <= _MENTION_RULE_KEYS else unknown_fields(data, _MENTION_RULE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.threadgate#mentionRule", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -138,6 +143,7 @@ class MentionRule(Model):
 
 
 _MENTION_RULE_KEYS: Final[frozenset[str]] = frozenset(("$type",))
+_MENTION_RULE_SLOTS: Final = slot_setters(MentionRule)
 
 
 @attrs.frozen(
@@ -160,13 +166,14 @@ class FollowerRule(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_typed, set_extra = _FOLLOWER_RULE_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                typed="$type" in data,
-                extra=None if data.keys() <= _FOLLOWER_RULE_KEYS else unknown_fields(data, _FOLLOWER_RULE_KEYS),
-            )
+            set_typed(self, "$type" in data)
+            set_extra(self, None if data.keys() <= _FOLLOWER_RULE_KEYS else unknown_fields(data, _FOLLOWER_RULE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.threadgate#followerRule", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -178,6 +185,7 @@ class FollowerRule(Model):
 
 
 _FOLLOWER_RULE_KEYS: Final[frozenset[str]] = frozenset(("$type",))
+_FOLLOWER_RULE_SLOTS: Final = slot_setters(FollowerRule)
 
 
 @attrs.frozen(
@@ -200,13 +208,14 @@ class FollowingRule(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_typed, set_extra = _FOLLOWING_RULE_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                typed="$type" in data,
-                extra=None if data.keys() <= _FOLLOWING_RULE_KEYS else unknown_fields(data, _FOLLOWING_RULE_KEYS),
-            )
+            set_typed(self, "$type" in data)
+            set_extra(self, None if data.keys() <= _FOLLOWING_RULE_KEYS else unknown_fields(data, _FOLLOWING_RULE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.threadgate#followingRule", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -218,6 +227,7 @@ class FollowingRule(Model):
 
 
 _FOLLOWING_RULE_KEYS: Final[frozenset[str]] = frozenset(("$type",))
+_FOLLOWING_RULE_SLOTS: Final = slot_setters(FollowingRule)
 
 
 @attrs.frozen(
@@ -242,14 +252,15 @@ class ListRule(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_list, set_typed, set_extra = _LIST_RULE_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                list=data["list"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _LIST_RULE_KEYS else unknown_fields(data, _LIST_RULE_KEYS),
-            )
+            set_list(self, data["list"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LIST_RULE_KEYS.issuperset(data) else unknown_fields(data, _LIST_RULE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.threadgate#listRule", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"list": self.list}
@@ -261,6 +272,7 @@ class ListRule(Model):
 
 
 _LIST_RULE_KEYS: Final[frozenset[str]] = frozenset(("$type", "list"))
+_LIST_RULE_SLOTS: Final = slot_setters(ListRule)
 
 
 def _union_0(

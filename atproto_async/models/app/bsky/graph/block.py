@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -50,14 +52,15 @@ class Block(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_subject, set_created_at, set_extra = _BLOCK_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                subject=data["subject"],
-                created_at=data["createdAt"],
-                extra=None if data.keys() <= _BLOCK_KEYS else unknown_fields(data, _BLOCK_KEYS),
-            )
+            set_subject(self, data["subject"])
+            set_created_at(self, data["createdAt"])
+            set_extra(self, None if _BLOCK_KEYS.issuperset(data) else unknown_fields(data, _BLOCK_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.block", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -71,3 +74,4 @@ class Block(Model):
 
 
 _BLOCK_KEYS: Final[frozenset[str]] = frozenset(("$type", "subject", "createdAt"))
+_BLOCK_SLOTS: Final = slot_setters(Block)

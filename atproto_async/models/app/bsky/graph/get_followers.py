@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -58,16 +60,17 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_subject, set_cursor, set_followers, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                subject=_m_app_bsky_actor_defs.ProfileView.from_dict(data["subject"]),
-                cursor=get("cursor", UNSET),
-                followers=[_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in data["followers"]],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_subject(self, _m_app_bsky_actor_defs.ProfileView.from_dict(data["subject"]))
+            set_cursor(self, get("cursor", UNSET))
+            set_followers(self, [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in data["followers"]])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.getFollowers (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -83,3 +86,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("subject", "cursor", "followers"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -18,6 +18,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -59,16 +61,17 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_cursor, set_list, set_items, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                cursor=get("cursor", UNSET),
-                list=_m_app_bsky_graph_defs.ListView.from_dict(data["list"]),
-                items=[_m_app_bsky_graph_defs.ListItemView.from_dict(i0) for i0 in data["items"]],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_cursor(self, get("cursor", UNSET))
+            set_list(self, _m_app_bsky_graph_defs.ListView.from_dict(data["list"]))
+            set_items(self, [_m_app_bsky_graph_defs.ListItemView.from_dict(i0) for i0 in data["items"]])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.getList (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -84,3 +87,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "list", "items"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)

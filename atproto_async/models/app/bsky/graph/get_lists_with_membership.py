@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -58,15 +60,16 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_cursor, set_lists_with_membership, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                cursor=get("cursor", UNSET),
-                lists_with_membership=[ListWithMembership.from_dict(i0) for i0 in data["listsWithMembership"]],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_cursor(self, get("cursor", UNSET))
+            set_lists_with_membership(self, [ListWithMembership.from_dict(i0) for i0 in data["listsWithMembership"]])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.getListsWithMembership (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -81,6 +84,7 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "listsWithMembership"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -107,16 +111,17 @@ class ListWithMembership(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_list, set_list_item, set_typed, set_extra = _LIST_WITH_MEMBERSHIP_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                list=_m_app_bsky_graph_defs.ListView.from_dict(data["list"]),
-                list_item=v if (v := get("listItem", UNSET)) is UNSET else _m_app_bsky_graph_defs.ListItemView.from_dict(v),
-                typed="$type" in data,
-                extra=None if data.keys() <= _LIST_WITH_MEMBERSHIP_KEYS else unknown_fields(data, _LIST_WITH_MEMBERSHIP_KEYS),
-            )
+            set_list(self, _m_app_bsky_graph_defs.ListView.from_dict(data["list"]))
+            set_list_item(self, v if (v := get("listItem", UNSET)) is UNSET else _m_app_bsky_graph_defs.ListItemView.from_dict(v))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LIST_WITH_MEMBERSHIP_KEYS.issuperset(data) else unknown_fields(data, _LIST_WITH_MEMBERSHIP_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.getListsWithMembership#listWithMembership", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"list": self.list.to_dict()}
@@ -131,3 +136,4 @@ class ListWithMembership(Model):
 
 
 _LIST_WITH_MEMBERSHIP_KEYS: Final[frozenset[str]] = frozenset(("$type", "list", "listItem"))
+_LIST_WITH_MEMBERSHIP_SLOTS: Final = slot_setters(ListWithMembership)

@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -58,15 +60,16 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_cursor, set_starter_packs_with_membership, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                cursor=get("cursor", UNSET),
-                starter_packs_with_membership=[StarterPackWithMembership.from_dict(i0) for i0 in data["starterPacksWithMembership"]],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_cursor(self, get("cursor", UNSET))
+            set_starter_packs_with_membership(self, [StarterPackWithMembership.from_dict(i0) for i0 in data["starterPacksWithMembership"]])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.getStarterPacksWithMembership (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -81,6 +84,7 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "starterPacksWithMembership"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -108,16 +112,17 @@ class StarterPackWithMembership(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_starter_pack, set_list_item, set_typed, set_extra = _STARTER_PACK_WITH_MEMBERSHIP_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                starter_pack=_m_app_bsky_graph_defs.StarterPackView.from_dict(data["starterPack"]),
-                list_item=v if (v := get("listItem", UNSET)) is UNSET else _m_app_bsky_graph_defs.ListItemView.from_dict(v),
-                typed="$type" in data,
-                extra=None if data.keys() <= _STARTER_PACK_WITH_MEMBERSHIP_KEYS else unknown_fields(data, _STARTER_PACK_WITH_MEMBERSHIP_KEYS),
-            )
+            set_starter_pack(self, _m_app_bsky_graph_defs.StarterPackView.from_dict(data["starterPack"]))
+            set_list_item(self, v if (v := get("listItem", UNSET)) is UNSET else _m_app_bsky_graph_defs.ListItemView.from_dict(v))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _STARTER_PACK_WITH_MEMBERSHIP_KEYS.issuperset(data) else unknown_fields(data, _STARTER_PACK_WITH_MEMBERSHIP_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.getStarterPacksWithMembership#starterPackWithMembership", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"starterPack": self.starter_pack.to_dict()}
@@ -134,3 +139,4 @@ class StarterPackWithMembership(Model):
 _STARTER_PACK_WITH_MEMBERSHIP_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "starterPack", "listItem"),
 )
+_STARTER_PACK_WITH_MEMBERSHIP_SLOTS: Final = slot_setters(StarterPackWithMembership)

@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -62,17 +64,18 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_suggestions, set_rec_id_str, set_is_fallback, set_rec_id, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                suggestions=[_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in data["suggestions"]],
-                rec_id_str=get("recIdStr", UNSET),
-                is_fallback=get("isFallback", UNSET),
-                rec_id=get("recId", UNSET),
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_suggestions(self, [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in data["suggestions"]])
+            set_rec_id_str(self, get("recIdStr", UNSET))
+            set_is_fallback(self, get("isFallback", UNSET))
+            set_rec_id(self, get("recId", UNSET))
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.getSuggestedFollowsByActor (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"suggestions": [i0.to_dict() for i0 in self.suggestions]}
@@ -91,3 +94,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("suggestions", "recIdStr", "isFallback", "recId"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -52,15 +54,16 @@ class Listitem(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_subject, set_list, set_created_at, set_extra = _LISTITEM_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                subject=data["subject"],
-                list=data["list"],
-                created_at=data["createdAt"],
-                extra=None if data.keys() <= _LISTITEM_KEYS else unknown_fields(data, _LISTITEM_KEYS),
-            )
+            set_subject(self, data["subject"])
+            set_list(self, data["list"])
+            set_created_at(self, data["createdAt"])
+            set_extra(self, None if _LISTITEM_KEYS.issuperset(data) else unknown_fields(data, _LISTITEM_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.listitem", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -75,3 +78,4 @@ class Listitem(Model):
 
 
 _LISTITEM_KEYS: Final[frozenset[str]] = frozenset(("$type", "subject", "list", "createdAt"))
+_LISTITEM_SLOTS: Final = slot_setters(Listitem)

@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -53,14 +55,15 @@ class Referencelistoptout(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_subject, set_created_at, set_extra = _REFERENCELISTOPTOUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                subject=data["subject"],
-                created_at=data["createdAt"],
-                extra=None if data.keys() <= _REFERENCELISTOPTOUT_KEYS else unknown_fields(data, _REFERENCELISTOPTOUT_KEYS),
-            )
+            set_subject(self, data["subject"])
+            set_created_at(self, data["createdAt"])
+            set_extra(self, None if _REFERENCELISTOPTOUT_KEYS.issuperset(data) else unknown_fields(data, _REFERENCELISTOPTOUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.referencelistoptout", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -74,3 +77,4 @@ class Referencelistoptout(Model):
 
 
 _REFERENCELISTOPTOUT_KEYS: Final[frozenset[str]] = frozenset(("$type", "subject", "createdAt"))
+_REFERENCELISTOPTOUT_SLOTS: Final = slot_setters(Referencelistoptout)

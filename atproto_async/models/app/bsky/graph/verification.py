@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -58,16 +60,17 @@ class Verification(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_subject, set_handle, set_display_name, set_created_at, set_extra = _VERIFICATION_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                subject=data["subject"],
-                handle=data["handle"],
-                display_name=data["displayName"],
-                created_at=data["createdAt"],
-                extra=None if data.keys() <= _VERIFICATION_KEYS else unknown_fields(data, _VERIFICATION_KEYS),
-            )
+            set_subject(self, data["subject"])
+            set_handle(self, data["handle"])
+            set_display_name(self, data["displayName"])
+            set_created_at(self, data["createdAt"])
+            set_extra(self, None if _VERIFICATION_KEYS.issuperset(data) else unknown_fields(data, _VERIFICATION_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.verification", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -85,3 +88,4 @@ class Verification(Model):
 _VERIFICATION_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "subject", "handle", "displayName", "createdAt"),
 )
+_VERIFICATION_SLOTS: Final = slot_setters(Verification)

@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -49,13 +51,14 @@ class Declaration(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_allow_subscriptions, set_extra = _DECLARATION_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                allow_subscriptions=data["allowSubscriptions"],
-                extra=None if data.keys() <= _DECLARATION_KEYS else unknown_fields(data, _DECLARATION_KEYS),
-            )
+            set_allow_subscriptions(self, data["allowSubscriptions"])
+            set_extra(self, None if _DECLARATION_KEYS.issuperset(data) else unknown_fields(data, _DECLARATION_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.notification.declaration", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -68,3 +71,4 @@ class Declaration(Model):
 
 
 _DECLARATION_KEYS: Final[frozenset[str]] = frozenset(("$type", "allowSubscriptions"))
+_DECLARATION_SLOTS: Final = slot_setters(Declaration)

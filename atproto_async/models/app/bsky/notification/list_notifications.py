@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -73,17 +75,18 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_cursor, set_notifications, set_priority, set_seen_at, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                cursor=get("cursor", UNSET),
-                notifications=[Notification.from_dict(i0) for i0 in data["notifications"]],
-                priority=get("priority", UNSET),
-                seen_at=get("seenAt", UNSET),
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_cursor(self, get("cursor", UNSET))
+            set_notifications(self, [Notification.from_dict(i0) for i0 in data["notifications"]])
+            set_priority(self, get("priority", UNSET))
+            set_seen_at(self, get("seenAt", UNSET))
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.notification.listNotifications (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"notifications": [i0.to_dict() for i0 in self.notifications]}
@@ -102,6 +105,7 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "notifications", "priority", "seenAt"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -149,24 +153,38 @@ class Notification(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_uri,
+            set_cid,
+            set_author,
+            set_reason,
+            set_reason_subject,
+            set_record,
+            set_starter_pack,
+            set_is_read,
+            set_indexed_at,
+            set_labels,
+            set_typed,
+            set_extra,
+        ) = _NOTIFICATION_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                uri=data["uri"],
-                cid=data["cid"],
-                author=_m_app_bsky_actor_defs.ProfileView.from_dict(data["author"]),
-                reason=data["reason"],
-                reason_subject=get("reasonSubject", UNSET),
-                record=data["record"],
-                starter_pack=v if (v := get("starterPack", UNSET)) is UNSET else _m_app_bsky_graph_defs.StarterPackViewBasic.from_dict(v),
-                is_read=data["isRead"],
-                indexed_at=data["indexedAt"],
-                labels=v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v],
-                typed="$type" in data,
-                extra=None if data.keys() <= _NOTIFICATION_KEYS else unknown_fields(data, _NOTIFICATION_KEYS),
-            )
+            set_uri(self, data["uri"])
+            set_cid(self, data["cid"])
+            set_author(self, _m_app_bsky_actor_defs.ProfileView.from_dict(data["author"]))
+            set_reason(self, data["reason"])
+            set_reason_subject(self, get("reasonSubject", UNSET))
+            set_record(self, data["record"])
+            set_starter_pack(self, v if (v := get("starterPack", UNSET)) is UNSET else _m_app_bsky_graph_defs.StarterPackViewBasic.from_dict(v))
+            set_is_read(self, data["isRead"])
+            set_indexed_at(self, data["indexedAt"])
+            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _NOTIFICATION_KEYS.issuperset(data) else unknown_fields(data, _NOTIFICATION_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.notification.listNotifications#notification", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -197,3 +215,4 @@ class Notification(Model):
 _NOTIFICATION_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "uri", "cid", "author", "reason", "reasonSubject", "record", "starterPack", "isRead", "indexedAt", "labels"),
 )
+_NOTIFICATION_SLOTS: Final = slot_setters(Notification)

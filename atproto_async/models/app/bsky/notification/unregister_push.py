@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -51,16 +53,17 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_service_did, set_token, set_platform, set_app_id, set_extra = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                service_did=data["serviceDid"],
-                token=data["token"],
-                platform=data["platform"],
-                app_id=data["appId"],
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_service_did(self, data["serviceDid"])
+            set_token(self, data["token"])
+            set_platform(self, data["platform"])
+            set_app_id(self, data["appId"])
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.notification.unregisterPush (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -75,3 +78,4 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("serviceDid", "token", "platform", "appId"))
+_INPUT_SLOTS: Final = slot_setters(Input)

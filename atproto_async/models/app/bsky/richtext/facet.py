@@ -18,6 +18,8 @@ from atproto_async._model import (
     UnsetType,
     dump_member,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -58,15 +60,16 @@ class Facet(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_index, set_features, set_typed, set_extra = _FACET_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                index=ByteSlice.from_dict(data["index"]),
-                features=[_union_0(i0) for i0 in data["features"]],
-                typed="$type" in data,
-                extra=None if data.keys() <= _FACET_KEYS else unknown_fields(data, _FACET_KEYS),
-            )
+            set_index(self, ByteSlice.from_dict(data["index"]))
+            set_features(self, [_union_0(i0) for i0 in data["features"]])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _FACET_KEYS.issuperset(data) else unknown_fields(data, _FACET_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.richtext.facet", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -81,6 +84,7 @@ class Facet(Model):
 
 
 _FACET_KEYS: Final[frozenset[str]] = frozenset(("$type", "index", "features"))
+_FACET_SLOTS: Final = slot_setters(Facet)
 
 
 @attrs.frozen(
@@ -106,14 +110,15 @@ class Mention(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_did, set_typed, set_extra = _MENTION_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                did=data["did"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _MENTION_KEYS else unknown_fields(data, _MENTION_KEYS),
-            )
+            set_did(self, data["did"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _MENTION_KEYS.issuperset(data) else unknown_fields(data, _MENTION_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.richtext.facet#mention", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did}
@@ -125,6 +130,7 @@ class Mention(Model):
 
 
 _MENTION_KEYS: Final[frozenset[str]] = frozenset(("$type", "did"))
+_MENTION_SLOTS: Final = slot_setters(Mention)
 
 
 @attrs.frozen(
@@ -150,14 +156,15 @@ class Link(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_uri, set_typed, set_extra = _LINK_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                uri=data["uri"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _LINK_KEYS else unknown_fields(data, _LINK_KEYS),
-            )
+            set_uri(self, data["uri"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LINK_KEYS.issuperset(data) else unknown_fields(data, _LINK_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.richtext.facet#link", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri}
@@ -169,6 +176,7 @@ class Link(Model):
 
 
 _LINK_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri"))
+_LINK_SLOTS: Final = slot_setters(Link)
 
 
 @attrs.frozen(
@@ -194,14 +202,15 @@ class Tag(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_tag, set_typed, set_extra = _TAG_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                tag=data["tag"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _TAG_KEYS else unknown_fields(data, _TAG_KEYS),
-            )
+            set_tag(self, data["tag"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _TAG_KEYS.issuperset(data) else unknown_fields(data, _TAG_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.richtext.facet#tag", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"tag": self.tag}
@@ -213,6 +222,7 @@ class Tag(Model):
 
 
 _TAG_KEYS: Final[frozenset[str]] = frozenset(("$type", "tag"))
+_TAG_SLOTS: Final = slot_setters(Tag)
 
 
 @attrs.frozen(
@@ -242,15 +252,16 @@ class ByteSlice(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_byte_start, set_byte_end, set_typed, set_extra = _BYTE_SLICE_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                byte_start=data["byteStart"],
-                byte_end=data["byteEnd"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _BYTE_SLICE_KEYS else unknown_fields(data, _BYTE_SLICE_KEYS),
-            )
+            set_byte_start(self, data["byteStart"])
+            set_byte_end(self, data["byteEnd"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _BYTE_SLICE_KEYS.issuperset(data) else unknown_fields(data, _BYTE_SLICE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.richtext.facet#byteSlice", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"byteStart": self.byte_start, "byteEnd": self.byte_end}
@@ -262,6 +273,7 @@ class ByteSlice(Model):
 
 
 _BYTE_SLICE_KEYS: Final[frozenset[str]] = frozenset(("$type", "byteStart", "byteEnd"))
+_BYTE_SLICE_SLOTS: Final = slot_setters(ByteSlice)
 
 
 def _union_0(value: Mapping[str, Any]) -> Mention | Link | Tag | UnknownMember:

@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -75,14 +77,15 @@ class SkeletonSearchPost(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_uri, set_typed, set_extra = _SKELETON_SEARCH_POST_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                uri=data["uri"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _SKELETON_SEARCH_POST_KEYS else unknown_fields(data, _SKELETON_SEARCH_POST_KEYS),
-            )
+            set_uri(self, data["uri"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _SKELETON_SEARCH_POST_KEYS.issuperset(data) else unknown_fields(data, _SKELETON_SEARCH_POST_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#skeletonSearchPost", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri}
@@ -94,6 +97,7 @@ class SkeletonSearchPost(Model):
 
 
 _SKELETON_SEARCH_POST_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri"))
+_SKELETON_SEARCH_POST_SLOTS: Final = slot_setters(SkeletonSearchPost)
 
 
 @attrs.frozen(
@@ -118,14 +122,15 @@ class SkeletonSearchActor(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_did, set_typed, set_extra = _SKELETON_SEARCH_ACTOR_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                did=data["did"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _SKELETON_SEARCH_ACTOR_KEYS else unknown_fields(data, _SKELETON_SEARCH_ACTOR_KEYS),
-            )
+            set_did(self, data["did"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _SKELETON_SEARCH_ACTOR_KEYS.issuperset(data) else unknown_fields(data, _SKELETON_SEARCH_ACTOR_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#skeletonSearchActor", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did}
@@ -137,6 +142,7 @@ class SkeletonSearchActor(Model):
 
 
 _SKELETON_SEARCH_ACTOR_KEYS: Final[frozenset[str]] = frozenset(("$type", "did"))
+_SKELETON_SEARCH_ACTOR_SLOTS: Final = slot_setters(SkeletonSearchActor)
 
 
 @attrs.frozen(
@@ -161,14 +167,15 @@ class SkeletonSearchStarterPack(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_uri, set_typed, set_extra = _SKELETON_SEARCH_STARTER_PACK_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                uri=data["uri"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _SKELETON_SEARCH_STARTER_PACK_KEYS else unknown_fields(data, _SKELETON_SEARCH_STARTER_PACK_KEYS),
-            )
+            set_uri(self, data["uri"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _SKELETON_SEARCH_STARTER_PACK_KEYS.issuperset(data) else unknown_fields(data, _SKELETON_SEARCH_STARTER_PACK_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#skeletonSearchStarterPack", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri}
@@ -180,6 +187,7 @@ class SkeletonSearchStarterPack(Model):
 
 
 _SKELETON_SEARCH_STARTER_PACK_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri"))
+_SKELETON_SEARCH_STARTER_PACK_SLOTS: Final = slot_setters(SkeletonSearchStarterPack)
 
 
 @attrs.frozen(
@@ -210,18 +218,26 @@ class TrendingTopic(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_topic,
+            set_display_name,
+            set_description,
+            set_link,
+            set_typed,
+            set_extra,
+        ) = _TRENDING_TOPIC_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                topic=data["topic"],
-                display_name=get("displayName", UNSET),
-                description=get("description", UNSET),
-                link=data["link"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _TRENDING_TOPIC_KEYS else unknown_fields(data, _TRENDING_TOPIC_KEYS),
-            )
+            set_topic(self, data["topic"])
+            set_display_name(self, get("displayName", UNSET))
+            set_description(self, get("description", UNSET))
+            set_link(self, data["link"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _TRENDING_TOPIC_KEYS.issuperset(data) else unknown_fields(data, _TRENDING_TOPIC_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#trendingTopic", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"topic": self.topic, "link": self.link}
@@ -241,6 +257,7 @@ class TrendingTopic(Model):
 _TRENDING_TOPIC_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "topic", "displayName", "description", "link"),
 )
+_TRENDING_TOPIC_SLOTS: Final = slot_setters(TrendingTopic)
 
 
 @attrs.frozen(
@@ -281,23 +298,36 @@ class SkeletonTrend(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_topic,
+            set_display_name,
+            set_description,
+            set_link,
+            set_started_at,
+            set_post_count,
+            set_status,
+            set_category,
+            set_dids,
+            set_typed,
+            set_extra,
+        ) = _SKELETON_TREND_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                topic=data["topic"],
-                display_name=data["displayName"],
-                description=get("description", UNSET),
-                link=data["link"],
-                started_at=data["startedAt"],
-                post_count=data["postCount"],
-                status=get("status", UNSET),
-                category=get("category", UNSET),
-                dids=data["dids"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _SKELETON_TREND_KEYS else unknown_fields(data, _SKELETON_TREND_KEYS),
-            )
+            set_topic(self, data["topic"])
+            set_display_name(self, data["displayName"])
+            set_description(self, get("description", UNSET))
+            set_link(self, data["link"])
+            set_started_at(self, data["startedAt"])
+            set_post_count(self, data["postCount"])
+            set_status(self, get("status", UNSET))
+            set_category(self, get("category", UNSET))
+            set_dids(self, data["dids"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _SKELETON_TREND_KEYS.issuperset(data) else unknown_fields(data, _SKELETON_TREND_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#skeletonTrend", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -327,6 +357,7 @@ class SkeletonTrend(Model):
 _SKELETON_TREND_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "topic", "displayName", "description", "link", "startedAt", "postCount", "status", "category", "dids"),
 )
+_SKELETON_TREND_SLOTS: Final = slot_setters(SkeletonTrend)
 
 
 @attrs.frozen(
@@ -367,23 +398,36 @@ class TrendView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_topic,
+            set_display_name,
+            set_description,
+            set_link,
+            set_started_at,
+            set_post_count,
+            set_status,
+            set_category,
+            set_actors,
+            set_typed,
+            set_extra,
+        ) = _TREND_VIEW_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                topic=data["topic"],
-                display_name=data["displayName"],
-                description=get("description", UNSET),
-                link=data["link"],
-                started_at=data["startedAt"],
-                post_count=data["postCount"],
-                status=get("status", UNSET),
-                category=get("category", UNSET),
-                actors=[_m_app_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["actors"]],
-                typed="$type" in data,
-                extra=None if data.keys() <= _TREND_VIEW_KEYS else unknown_fields(data, _TREND_VIEW_KEYS),
-            )
+            set_topic(self, data["topic"])
+            set_display_name(self, data["displayName"])
+            set_description(self, get("description", UNSET))
+            set_link(self, data["link"])
+            set_started_at(self, data["startedAt"])
+            set_post_count(self, data["postCount"])
+            set_status(self, get("status", UNSET))
+            set_category(self, get("category", UNSET))
+            set_actors(self, [_m_app_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["actors"]])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _TREND_VIEW_KEYS.issuperset(data) else unknown_fields(data, _TREND_VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#trendView", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -413,6 +457,7 @@ class TrendView(Model):
 _TREND_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "topic", "displayName", "description", "link", "startedAt", "postCount", "status", "category", "actors"),
 )
+_TREND_VIEW_SLOTS: Final = slot_setters(TrendView)
 
 
 @attrs.frozen(
@@ -459,22 +504,34 @@ class ThreadItemPost(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_post,
+            set_more_parents,
+            set_more_replies,
+            set_op_thread,
+            set_op_thread_post_index,
+            set_op_thread_post_count,
+            set_hidden_by_threadgate,
+            set_muted_by_viewer,
+            set_typed,
+            set_extra,
+        ) = _THREAD_ITEM_POST_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                post=_m_app_bsky_feed_defs.PostView.from_dict(data["post"]),
-                more_parents=data["moreParents"],
-                more_replies=data["moreReplies"],
-                op_thread=data["opThread"],
-                op_thread_post_index=get("opThreadPostIndex", UNSET),
-                op_thread_post_count=get("opThreadPostCount", UNSET),
-                hidden_by_threadgate=data["hiddenByThreadgate"],
-                muted_by_viewer=data["mutedByViewer"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _THREAD_ITEM_POST_KEYS else unknown_fields(data, _THREAD_ITEM_POST_KEYS),
-            )
+            set_post(self, _m_app_bsky_feed_defs.PostView.from_dict(data["post"]))
+            set_more_parents(self, data["moreParents"])
+            set_more_replies(self, data["moreReplies"])
+            set_op_thread(self, data["opThread"])
+            set_op_thread_post_index(self, get("opThreadPostIndex", UNSET))
+            set_op_thread_post_count(self, get("opThreadPostCount", UNSET))
+            set_hidden_by_threadgate(self, data["hiddenByThreadgate"])
+            set_muted_by_viewer(self, data["mutedByViewer"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _THREAD_ITEM_POST_KEYS.issuperset(data) else unknown_fields(data, _THREAD_ITEM_POST_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#threadItemPost", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -501,6 +558,7 @@ class ThreadItemPost(Model):
 _THREAD_ITEM_POST_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "post", "moreParents", "moreReplies", "opThread", "opThreadPostIndex", "opThreadPostCount", "hiddenByThreadgate", "mutedByViewer"),
 )
+_THREAD_ITEM_POST_SLOTS: Final = slot_setters(ThreadItemPost)
 
 
 @attrs.frozen(
@@ -523,13 +581,14 @@ class ThreadItemNoUnauthenticated(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_typed, set_extra = _THREAD_ITEM_NO_UNAUTHENTICATED_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                typed="$type" in data,
-                extra=None if data.keys() <= _THREAD_ITEM_NO_UNAUTHENTICATED_KEYS else unknown_fields(data, _THREAD_ITEM_NO_UNAUTHENTICATED_KEYS),
-            )
+            set_typed(self, "$type" in data)
+            set_extra(self, None if data.keys() <= _THREAD_ITEM_NO_UNAUTHENTICATED_KEYS else unknown_fields(data, _THREAD_ITEM_NO_UNAUTHENTICATED_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#threadItemNoUnauthenticated", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -541,6 +600,7 @@ class ThreadItemNoUnauthenticated(Model):
 
 
 _THREAD_ITEM_NO_UNAUTHENTICATED_KEYS: Final[frozenset[str]] = frozenset(("$type",))
+_THREAD_ITEM_NO_UNAUTHENTICATED_SLOTS: Final = slot_setters(ThreadItemNoUnauthenticated)
 
 
 @attrs.frozen(
@@ -563,13 +623,14 @@ class ThreadItemNotFound(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_typed, set_extra = _THREAD_ITEM_NOT_FOUND_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                typed="$type" in data,
-                extra=None if data.keys() <= _THREAD_ITEM_NOT_FOUND_KEYS else unknown_fields(data, _THREAD_ITEM_NOT_FOUND_KEYS),
-            )
+            set_typed(self, "$type" in data)
+            set_extra(self, None if data.keys() <= _THREAD_ITEM_NOT_FOUND_KEYS else unknown_fields(data, _THREAD_ITEM_NOT_FOUND_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#threadItemNotFound", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -581,6 +642,7 @@ class ThreadItemNotFound(Model):
 
 
 _THREAD_ITEM_NOT_FOUND_KEYS: Final[frozenset[str]] = frozenset(("$type",))
+_THREAD_ITEM_NOT_FOUND_SLOTS: Final = slot_setters(ThreadItemNotFound)
 
 
 @attrs.frozen(
@@ -605,14 +667,15 @@ class ThreadItemBlocked(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_author, set_typed, set_extra = _THREAD_ITEM_BLOCKED_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                author=_m_app_bsky_feed_defs.BlockedAuthor.from_dict(data["author"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _THREAD_ITEM_BLOCKED_KEYS else unknown_fields(data, _THREAD_ITEM_BLOCKED_KEYS),
-            )
+            set_author(self, _m_app_bsky_feed_defs.BlockedAuthor.from_dict(data["author"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _THREAD_ITEM_BLOCKED_KEYS.issuperset(data) else unknown_fields(data, _THREAD_ITEM_BLOCKED_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#threadItemBlocked", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"author": self.author.to_dict()}
@@ -624,6 +687,7 @@ class ThreadItemBlocked(Model):
 
 
 _THREAD_ITEM_BLOCKED_KEYS: Final[frozenset[str]] = frozenset(("$type", "author"))
+_THREAD_ITEM_BLOCKED_SLOTS: Final = slot_setters(ThreadItemBlocked)
 
 
 @attrs.frozen(
@@ -653,16 +717,17 @@ class AgeAssuranceState(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_last_initiated_at, set_status, set_typed, set_extra = _AGE_ASSURANCE_STATE_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                last_initiated_at=get("lastInitiatedAt", UNSET),
-                status=data["status"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _AGE_ASSURANCE_STATE_KEYS else unknown_fields(data, _AGE_ASSURANCE_STATE_KEYS),
-            )
+            set_last_initiated_at(self, get("lastInitiatedAt", UNSET))
+            set_status(self, data["status"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _AGE_ASSURANCE_STATE_KEYS.issuperset(data) else unknown_fields(data, _AGE_ASSURANCE_STATE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#ageAssuranceState", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"status": self.status}
@@ -677,6 +742,7 @@ class AgeAssuranceState(Model):
 
 
 _AGE_ASSURANCE_STATE_KEYS: Final[frozenset[str]] = frozenset(("$type", "lastInitiatedAt", "status"))
+_AGE_ASSURANCE_STATE_SLOTS: Final = slot_setters(AgeAssuranceState)
 
 
 @attrs.frozen(
@@ -717,22 +783,34 @@ class AgeAssuranceEvent(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_created_at,
+            set_status,
+            set_attempt_id,
+            set_email,
+            set_init_ip,
+            set_init_ua,
+            set_complete_ip,
+            set_complete_ua,
+            set_typed,
+            set_extra,
+        ) = _AGE_ASSURANCE_EVENT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                created_at=data["createdAt"],
-                status=data["status"],
-                attempt_id=data["attemptId"],
-                email=get("email", UNSET),
-                init_ip=get("initIp", UNSET),
-                init_ua=get("initUa", UNSET),
-                complete_ip=get("completeIp", UNSET),
-                complete_ua=get("completeUa", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _AGE_ASSURANCE_EVENT_KEYS else unknown_fields(data, _AGE_ASSURANCE_EVENT_KEYS),
-            )
+            set_created_at(self, data["createdAt"])
+            set_status(self, data["status"])
+            set_attempt_id(self, data["attemptId"])
+            set_email(self, get("email", UNSET))
+            set_init_ip(self, get("initIp", UNSET))
+            set_init_ua(self, get("initUa", UNSET))
+            set_complete_ip(self, get("completeIp", UNSET))
+            set_complete_ua(self, get("completeUa", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _AGE_ASSURANCE_EVENT_KEYS.issuperset(data) else unknown_fields(data, _AGE_ASSURANCE_EVENT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#ageAssuranceEvent", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -765,3 +843,4 @@ class AgeAssuranceEvent(Model):
 _AGE_ASSURANCE_EVENT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "createdAt", "status", "attemptId", "email", "initIp", "initUa", "completeIp", "completeUa"),
 )
+_AGE_ASSURANCE_EVENT_SLOTS: Final = slot_setters(AgeAssuranceEvent)

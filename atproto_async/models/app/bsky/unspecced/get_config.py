@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -48,15 +50,16 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_check_email_confirmed, set_live_now, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                check_email_confirmed=get("checkEmailConfirmed", UNSET),
-                live_now=v if (v := get("liveNow", UNSET)) is UNSET else [LiveNowConfig.from_dict(i0) for i0 in v],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_check_email_confirmed(self, get("checkEmailConfirmed", UNSET))
+            set_live_now(self, v if (v := get("liveNow", UNSET)) is UNSET else [LiveNowConfig.from_dict(i0) for i0 in v])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.getConfig (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -72,6 +75,7 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("checkEmailConfirmed", "liveNow"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -98,15 +102,16 @@ class LiveNowConfig(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_did, set_domains, set_typed, set_extra = _LIVE_NOW_CONFIG_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                did=data["did"],
-                domains=data["domains"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _LIVE_NOW_CONFIG_KEYS else unknown_fields(data, _LIVE_NOW_CONFIG_KEYS),
-            )
+            set_did(self, data["did"])
+            set_domains(self, data["domains"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LIVE_NOW_CONFIG_KEYS.issuperset(data) else unknown_fields(data, _LIVE_NOW_CONFIG_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.getConfig#liveNowConfig", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did, "domains": list(self.domains)}
@@ -118,3 +123,4 @@ class LiveNowConfig(Model):
 
 
 _LIVE_NOW_CONFIG_KEYS: Final[frozenset[str]] = frozenset(("$type", "did", "domains"))
+_LIVE_NOW_CONFIG_SLOTS: Final = slot_setters(LiveNowConfig)

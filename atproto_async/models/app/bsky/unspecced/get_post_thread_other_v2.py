@@ -19,6 +19,8 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -59,13 +61,14 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_thread, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                thread=[ThreadItem.from_dict(i0) for i0 in data["thread"]],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_thread(self, [ThreadItem.from_dict(i0) for i0 in data["thread"]])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.getPostThreadOtherV2 (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"thread": [i0.to_dict() for i0 in self.thread]}
@@ -75,6 +78,7 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("thread",))
+_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -104,16 +108,17 @@ class ThreadItem(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_uri, set_depth, set_value, set_typed, set_extra = _THREAD_ITEM_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                uri=data["uri"],
-                depth=data["depth"],
-                value=_union_0(data["value"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _THREAD_ITEM_KEYS else unknown_fields(data, _THREAD_ITEM_KEYS),
-            )
+            set_uri(self, data["uri"])
+            set_depth(self, data["depth"])
+            set_value(self, _union_0(data["value"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _THREAD_ITEM_KEYS.issuperset(data) else unknown_fields(data, _THREAD_ITEM_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.getPostThreadOtherV2#threadItem", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri, "depth": self.depth, "value": dump_member(self.value)}
@@ -125,6 +130,7 @@ class ThreadItem(Model):
 
 
 _THREAD_ITEM_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "depth", "value"))
+_THREAD_ITEM_SLOTS: Final = slot_setters(ThreadItem)
 
 
 def _union_0(value: Mapping[str, Any]) -> _m_app_bsky_unspecced_defs.ThreadItemPost | UnknownMember:

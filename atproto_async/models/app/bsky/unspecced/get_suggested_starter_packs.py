@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -54,13 +56,14 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_starter_packs, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                starter_packs=[_m_app_bsky_graph_defs.StarterPackView.from_dict(i0) for i0 in data["starterPacks"]],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_starter_packs(self, [_m_app_bsky_graph_defs.StarterPackView.from_dict(i0) for i0 in data["starterPacks"]])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.getSuggestedStarterPacks (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"starterPacks": [i0.to_dict() for i0 in self.starter_packs]}
@@ -70,3 +73,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("starterPacks",))
+_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -59,16 +61,17 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_actors, set_rec_id, set_rec_id_str, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                actors=[_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in data["actors"]],
-                rec_id=get("recId", UNSET),
-                rec_id_str=get("recIdStr", UNSET),
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_actors(self, [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in data["actors"]])
+            set_rec_id(self, get("recId", UNSET))
+            set_rec_id_str(self, get("recIdStr", UNSET))
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.getSuggestedUsers (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"actors": [i0.to_dict() for i0 in self.actors]}
@@ -84,3 +87,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("actors", "recId", "recIdStr"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)

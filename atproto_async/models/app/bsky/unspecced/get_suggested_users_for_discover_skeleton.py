@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -48,15 +50,16 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_dids, set_rec_id_str, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                dids=data["dids"],
-                rec_id_str=get("recIdStr", UNSET),
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_dids(self, data["dids"])
+            set_rec_id_str(self, get("recIdStr", UNSET))
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.getSuggestedUsersForDiscoverSkeleton (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"dids": list(self.dids)}
@@ -69,3 +72,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("dids", "recIdStr"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -46,13 +48,14 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_suggestions, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                suggestions=[Suggestion.from_dict(i0) for i0 in data["suggestions"]],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_suggestions(self, [Suggestion.from_dict(i0) for i0 in data["suggestions"]])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.getTaggedSuggestions (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"suggestions": [i0.to_dict() for i0 in self.suggestions]}
@@ -62,6 +65,7 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("suggestions",))
+_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -90,16 +94,17 @@ class Suggestion(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_tag, set_subject_type, set_subject, set_typed, set_extra = _SUGGESTION_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                tag=data["tag"],
-                subject_type=data["subjectType"],
-                subject=data["subject"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _SUGGESTION_KEYS else unknown_fields(data, _SUGGESTION_KEYS),
-            )
+            set_tag(self, data["tag"])
+            set_subject_type(self, data["subjectType"])
+            set_subject(self, data["subject"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _SUGGESTION_KEYS.issuperset(data) else unknown_fields(data, _SUGGESTION_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.getTaggedSuggestions#suggestion", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -115,3 +120,4 @@ class Suggestion(Model):
 
 
 _SUGGESTION_KEYS: Final[frozenset[str]] = frozenset(("$type", "tag", "subjectType", "subject"))
+_SUGGESTION_SLOTS: Final = slot_setters(Suggestion)

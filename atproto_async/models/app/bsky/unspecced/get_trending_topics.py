@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -56,14 +58,15 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_topics, set_suggested, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                topics=[_m_app_bsky_unspecced_defs.TrendingTopic.from_dict(i0) for i0 in data["topics"]],
-                suggested=[_m_app_bsky_unspecced_defs.TrendingTopic.from_dict(i0) for i0 in data["suggested"]],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_topics(self, [_m_app_bsky_unspecced_defs.TrendingTopic.from_dict(i0) for i0 in data["topics"]])
+            set_suggested(self, [_m_app_bsky_unspecced_defs.TrendingTopic.from_dict(i0) for i0 in data["suggested"]])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.getTrendingTopics (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -76,3 +79,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("topics", "suggested"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)

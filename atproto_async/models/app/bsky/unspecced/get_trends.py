@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -57,15 +59,16 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_trends, set_rec_id_str, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                trends=[_m_app_bsky_unspecced_defs.TrendView.from_dict(i0) for i0 in data["trends"]],
-                rec_id_str=get("recIdStr", UNSET),
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_trends(self, [_m_app_bsky_unspecced_defs.TrendView.from_dict(i0) for i0 in data["trends"]])
+            set_rec_id_str(self, get("recIdStr", UNSET))
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.getTrends (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"trends": [i0.to_dict() for i0 in self.trends]}
@@ -78,3 +81,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("trends", "recIdStr"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -49,15 +51,16 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_email, set_language, set_country_code, set_extra = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                email=data["email"],
-                language=data["language"],
-                country_code=data["countryCode"],
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_email(self, data["email"])
+            set_language(self, data["language"])
+            set_country_code(self, data["countryCode"])
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.initAgeAssurance (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -71,3 +74,4 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("email", "language", "countryCode"))
+_INPUT_SLOTS: Final = slot_setters(Input)

@@ -17,6 +17,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -71,22 +73,34 @@ class JobStatus(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_job_id,
+            set_did,
+            set_state,
+            set_progress,
+            set_blob,
+            set_error,
+            set_failure_code,
+            set_message,
+            set_typed,
+            set_extra,
+        ) = _JOB_STATUS_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                job_id=data["jobId"],
-                did=data["did"],
-                state=data["state"],
-                progress=get("progress", UNSET),
-                blob=v if (v := get("blob", UNSET)) is UNSET else Blob.from_dict(v),
-                error=get("error", UNSET),
-                failure_code=get("failureCode", UNSET),
-                message=get("message", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _JOB_STATUS_KEYS else unknown_fields(data, _JOB_STATUS_KEYS),
-            )
+            set_job_id(self, data["jobId"])
+            set_did(self, data["did"])
+            set_state(self, data["state"])
+            set_progress(self, get("progress", UNSET))
+            set_blob(self, v if (v := get("blob", UNSET)) is UNSET else Blob.from_dict(v))
+            set_error(self, get("error", UNSET))
+            set_failure_code(self, get("failureCode", UNSET))
+            set_message(self, get("message", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _JOB_STATUS_KEYS.issuperset(data) else unknown_fields(data, _JOB_STATUS_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.video.defs#jobStatus", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"jobId": self.job_id, "did": self.did, "state": self.state}
@@ -115,3 +129,4 @@ class JobStatus(Model):
 _JOB_STATUS_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "jobId", "did", "state", "progress", "blob", "error", "failureCode", "message"),
 )
+_JOB_STATUS_SLOTS: Final = slot_setters(JobStatus)

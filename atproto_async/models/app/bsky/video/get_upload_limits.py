@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -53,18 +55,26 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_can_upload,
+            set_remaining_daily_videos,
+            set_remaining_daily_bytes,
+            set_message,
+            set_error,
+            set_extra,
+        ) = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                can_upload=data["canUpload"],
-                remaining_daily_videos=get("remainingDailyVideos", UNSET),
-                remaining_daily_bytes=get("remainingDailyBytes", UNSET),
-                message=get("message", UNSET),
-                error=get("error", UNSET),
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_can_upload(self, data["canUpload"])
+            set_remaining_daily_videos(self, get("remainingDailyVideos", UNSET))
+            set_remaining_daily_bytes(self, get("remainingDailyBytes", UNSET))
+            set_message(self, get("message", UNSET))
+            set_error(self, get("error", UNSET))
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.video.getUploadLimits (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"canUpload": self.can_upload}
@@ -88,3 +98,4 @@ class Output(Model):
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("canUpload", "remainingDailyVideos", "remainingDailyBytes", "message", "error"),
 )
+_OUTPUT_SLOTS: Final = slot_setters(Output)

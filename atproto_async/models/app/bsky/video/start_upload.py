@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -60,19 +62,28 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_size_bytes,
+            set_mime_type,
+            set_name,
+            set_duration_ms,
+            set_width,
+            set_height,
+            set_extra,
+        ) = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                size_bytes=data["sizeBytes"],
-                mime_type=data["mimeType"],
-                name=get("name", UNSET),
-                duration_ms=get("durationMs", UNSET),
-                width=get("width", UNSET),
-                height=get("height", UNSET),
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_size_bytes(self, data["sizeBytes"])
+            set_mime_type(self, data["mimeType"])
+            set_name(self, get("name", UNSET))
+            set_duration_ms(self, get("durationMs", UNSET))
+            set_width(self, get("width", UNSET))
+            set_height(self, get("height", UNSET))
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.video.startUpload (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"sizeBytes": self.size_bytes, "mimeType": self.mime_type}
@@ -96,6 +107,7 @@ class Input(Model):
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("sizeBytes", "mimeType", "name", "durationMs", "width", "height"),
 )
+_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -122,16 +134,17 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_job_id, set_part_size_bytes, set_part_count, set_expires_at, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                job_id=data["jobId"],
-                part_size_bytes=data["partSizeBytes"],
-                part_count=data["partCount"],
-                expires_at=data["expiresAt"],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_job_id(self, data["jobId"])
+            set_part_size_bytes(self, data["partSizeBytes"])
+            set_part_count(self, data["partCount"])
+            set_expires_at(self, data["expiresAt"])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.video.startUpload (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -148,3 +161,4 @@ class Output(Model):
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("jobId", "partSizeBytes", "partCount", "expiresAt"),
 )
+_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -50,15 +52,16 @@ class Declaration(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_allow_incoming, set_allow_group_invites, set_extra = _DECLARATION_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                allow_incoming=data["allowIncoming"],
-                allow_group_invites=get("allowGroupInvites", UNSET),
-                extra=None if data.keys() <= _DECLARATION_KEYS else unknown_fields(data, _DECLARATION_KEYS),
-            )
+            set_allow_incoming(self, data["allowIncoming"])
+            set_allow_group_invites(self, get("allowGroupInvites", UNSET))
+            set_extra(self, None if _DECLARATION_KEYS.issuperset(data) else unknown_fields(data, _DECLARATION_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.actor.declaration", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -76,3 +79,4 @@ class Declaration(Model):
 _DECLARATION_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "allowIncoming", "allowGroupInvites"),
 )
+_DECLARATION_SLOTS: Final = slot_setters(Declaration)

@@ -19,6 +19,8 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -100,25 +102,40 @@ class ProfileViewBasic(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_did,
+            set_handle,
+            set_display_name,
+            set_avatar,
+            set_associated,
+            set_viewer,
+            set_labels,
+            set_created_at,
+            set_chat_disabled,
+            set_verification,
+            set_kind,
+            set_typed,
+            set_extra,
+        ) = _PROFILE_VIEW_BASIC_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                did=data["did"],
-                handle=data["handle"],
-                display_name=get("displayName", UNSET),
-                avatar=get("avatar", UNSET),
-                associated=v if (v := get("associated", UNSET)) is UNSET else _m_app_bsky_actor_defs.ProfileAssociated.from_dict(v),
-                viewer=v if (v := get("viewer", UNSET)) is UNSET else _m_app_bsky_actor_defs.ViewerState.from_dict(v),
-                labels=v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v],
-                created_at=get("createdAt", UNSET),
-                chat_disabled=get("chatDisabled", UNSET),
-                verification=v if (v := get("verification", UNSET)) is UNSET else _m_app_bsky_actor_defs.VerificationState.from_dict(v),
-                kind=v if (v := get("kind", UNSET)) is UNSET else _union_0(v),
-                typed="$type" in data,
-                extra=None if data.keys() <= _PROFILE_VIEW_BASIC_KEYS else unknown_fields(data, _PROFILE_VIEW_BASIC_KEYS),
-            )
+            set_did(self, data["did"])
+            set_handle(self, data["handle"])
+            set_display_name(self, get("displayName", UNSET))
+            set_avatar(self, get("avatar", UNSET))
+            set_associated(self, v if (v := get("associated", UNSET)) is UNSET else _m_app_bsky_actor_defs.ProfileAssociated.from_dict(v))
+            set_viewer(self, v if (v := get("viewer", UNSET)) is UNSET else _m_app_bsky_actor_defs.ViewerState.from_dict(v))
+            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v])
+            set_created_at(self, get("createdAt", UNSET))
+            set_chat_disabled(self, get("chatDisabled", UNSET))
+            set_verification(self, v if (v := get("verification", UNSET)) is UNSET else _m_app_bsky_actor_defs.VerificationState.from_dict(v))
+            set_kind(self, v if (v := get("kind", UNSET)) is UNSET else _union_0(v))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _PROFILE_VIEW_BASIC_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_VIEW_BASIC_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.actor.defs#profileViewBasic", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did, "handle": self.handle}
@@ -159,6 +176,7 @@ class ProfileViewBasic(Model):
 _PROFILE_VIEW_BASIC_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "did", "handle", "displayName", "avatar", "associated", "viewer", "labels", "createdAt", "chatDisabled", "verification", "kind"),
 )
+_PROFILE_VIEW_BASIC_SLOTS: Final = slot_setters(ProfileViewBasic)
 
 
 @attrs.frozen(
@@ -181,13 +199,14 @@ class DirectConvoMember(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_typed, set_extra = _DIRECT_CONVO_MEMBER_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                typed="$type" in data,
-                extra=None if data.keys() <= _DIRECT_CONVO_MEMBER_KEYS else unknown_fields(data, _DIRECT_CONVO_MEMBER_KEYS),
-            )
+            set_typed(self, "$type" in data)
+            set_extra(self, None if data.keys() <= _DIRECT_CONVO_MEMBER_KEYS else unknown_fields(data, _DIRECT_CONVO_MEMBER_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.actor.defs#directConvoMember", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -199,6 +218,7 @@ class DirectConvoMember(Model):
 
 
 _DIRECT_CONVO_MEMBER_KEYS: Final[frozenset[str]] = frozenset(("$type",))
+_DIRECT_CONVO_MEMBER_SLOTS: Final = slot_setters(DirectConvoMember)
 
 
 @attrs.frozen(
@@ -227,16 +247,17 @@ class GroupConvoMember(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_added_by, set_role, set_typed, set_extra = _GROUP_CONVO_MEMBER_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                added_by=v if (v := get("addedBy", UNSET)) is UNSET else ProfileViewBasic.from_dict(v),
-                role=data["role"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _GROUP_CONVO_MEMBER_KEYS else unknown_fields(data, _GROUP_CONVO_MEMBER_KEYS),
-            )
+            set_added_by(self, v if (v := get("addedBy", UNSET)) is UNSET else ProfileViewBasic.from_dict(v))
+            set_role(self, data["role"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _GROUP_CONVO_MEMBER_KEYS.issuperset(data) else unknown_fields(data, _GROUP_CONVO_MEMBER_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.actor.defs#groupConvoMember", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"role": self.role}
@@ -251,6 +272,7 @@ class GroupConvoMember(Model):
 
 
 _GROUP_CONVO_MEMBER_KEYS: Final[frozenset[str]] = frozenset(("$type", "addedBy", "role"))
+_GROUP_CONVO_MEMBER_SLOTS: Final = slot_setters(GroupConvoMember)
 
 
 @attrs.frozen(
@@ -273,13 +295,14 @@ class PastGroupConvoMember(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_typed, set_extra = _PAST_GROUP_CONVO_MEMBER_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                typed="$type" in data,
-                extra=None if data.keys() <= _PAST_GROUP_CONVO_MEMBER_KEYS else unknown_fields(data, _PAST_GROUP_CONVO_MEMBER_KEYS),
-            )
+            set_typed(self, "$type" in data)
+            set_extra(self, None if data.keys() <= _PAST_GROUP_CONVO_MEMBER_KEYS else unknown_fields(data, _PAST_GROUP_CONVO_MEMBER_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.actor.defs#pastGroupConvoMember", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -291,6 +314,7 @@ class PastGroupConvoMember(Model):
 
 
 _PAST_GROUP_CONVO_MEMBER_KEYS: Final[frozenset[str]] = frozenset(("$type",))
+_PAST_GROUP_CONVO_MEMBER_SLOTS: Final = slot_setters(PastGroupConvoMember)
 
 
 def _union_0(

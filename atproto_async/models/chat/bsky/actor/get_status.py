@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -51,15 +53,16 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_chat_disabled, set_can_create_groups, set_group_member_limit, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                chat_disabled=data["chatDisabled"],
-                can_create_groups=data["canCreateGroups"],
-                group_member_limit=data["groupMemberLimit"],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_chat_disabled(self, data["chatDisabled"])
+            set_can_create_groups(self, data["canCreateGroups"])
+            set_group_member_limit(self, data["groupMemberLimit"])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.actor.getStatus (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -75,3 +78,4 @@ class Output(Model):
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("chatDisabled", "canCreateGroups", "groupMemberLimit"),
 )
+_OUTPUT_SLOTS: Final = slot_setters(Output)

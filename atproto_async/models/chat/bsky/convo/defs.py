@@ -19,6 +19,8 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -165,15 +167,16 @@ class ConvoRef(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_did, set_convo_id, set_typed, set_extra = _CONVO_REF_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                did=data["did"],
-                convo_id=data["convoId"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _CONVO_REF_KEYS else unknown_fields(data, _CONVO_REF_KEYS),
-            )
+            set_did(self, data["did"])
+            set_convo_id(self, data["convoId"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _CONVO_REF_KEYS.issuperset(data) else unknown_fields(data, _CONVO_REF_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#convoRef", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did, "convoId": self.convo_id}
@@ -185,6 +188,7 @@ class ConvoRef(Model):
 
 
 _CONVO_REF_KEYS: Final[frozenset[str]] = frozenset(("$type", "did", "convoId"))
+_CONVO_REF_SLOTS: Final = slot_setters(ConvoRef)
 
 
 @attrs.frozen(
@@ -213,16 +217,17 @@ class MessageRef(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_did, set_convo_id, set_message_id, set_typed, set_extra = _MESSAGE_REF_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                did=data["did"],
-                convo_id=data["convoId"],
-                message_id=data["messageId"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _MESSAGE_REF_KEYS else unknown_fields(data, _MESSAGE_REF_KEYS),
-            )
+            set_did(self, data["did"])
+            set_convo_id(self, data["convoId"])
+            set_message_id(self, data["messageId"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _MESSAGE_REF_KEYS.issuperset(data) else unknown_fields(data, _MESSAGE_REF_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#messageRef", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -238,6 +243,7 @@ class MessageRef(Model):
 
 
 _MESSAGE_REF_KEYS: Final[frozenset[str]] = frozenset(("$type", "did", "convoId", "messageId"))
+_MESSAGE_REF_SLOTS: Final = slot_setters(MessageRef)
 
 
 @attrs.frozen(
@@ -271,18 +277,19 @@ class MessageInput(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_text, set_facets, set_embed, set_reply_to, set_typed, set_extra = _MESSAGE_INPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                text=data["text"],
-                facets=v if (v := get("facets", UNSET)) is UNSET else [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v],
-                embed=v if (v := get("embed", UNSET)) is UNSET else _union_0(v),
-                reply_to=v if (v := get("replyTo", UNSET)) is UNSET else ReplyRef.from_dict(v),
-                typed="$type" in data,
-                extra=None if data.keys() <= _MESSAGE_INPUT_KEYS else unknown_fields(data, _MESSAGE_INPUT_KEYS),
-            )
+            set_text(self, data["text"])
+            set_facets(self, v if (v := get("facets", UNSET)) is UNSET else [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v])
+            set_embed(self, v if (v := get("embed", UNSET)) is UNSET else _union_0(v))
+            set_reply_to(self, v if (v := get("replyTo", UNSET)) is UNSET else ReplyRef.from_dict(v))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _MESSAGE_INPUT_KEYS.issuperset(data) else unknown_fields(data, _MESSAGE_INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#messageInput", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"text": self.text}
@@ -305,6 +312,7 @@ class MessageInput(Model):
 _MESSAGE_INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "text", "facets", "embed", "replyTo"),
 )
+_MESSAGE_INPUT_SLOTS: Final = slot_setters(MessageInput)
 
 
 @attrs.frozen(
@@ -330,14 +338,15 @@ class ReplyRef(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_message_id, set_typed, set_extra = _REPLY_REF_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                message_id=data["messageId"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _REPLY_REF_KEYS else unknown_fields(data, _REPLY_REF_KEYS),
-            )
+            set_message_id(self, data["messageId"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _REPLY_REF_KEYS.issuperset(data) else unknown_fields(data, _REPLY_REF_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#replyRef", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"messageId": self.message_id}
@@ -349,6 +358,7 @@ class ReplyRef(Model):
 
 
 _REPLY_REF_KEYS: Final[frozenset[str]] = frozenset(("$type", "messageId"))
+_REPLY_REF_SLOTS: Final = slot_setters(ReplyRef)
 
 
 @attrs.frozen(
@@ -398,23 +408,36 @@ class MessageView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_id,
+            set_rev,
+            set_text,
+            set_facets,
+            set_embed,
+            set_reactions,
+            set_reply_to,
+            set_sender,
+            set_sent_at,
+            set_typed,
+            set_extra,
+        ) = _MESSAGE_VIEW_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                id=data["id"],
-                rev=data["rev"],
-                text=data["text"],
-                facets=v if (v := get("facets", UNSET)) is UNSET else [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v],
-                embed=v if (v := get("embed", UNSET)) is UNSET else _union_1(v),
-                reactions=v if (v := get("reactions", UNSET)) is UNSET else [ReactionView.from_dict(i0) for i0 in v],
-                reply_to=v if (v := get("replyTo", UNSET)) is UNSET else _union_2(v),
-                sender=MessageViewSender.from_dict(data["sender"]),
-                sent_at=data["sentAt"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _MESSAGE_VIEW_KEYS else unknown_fields(data, _MESSAGE_VIEW_KEYS),
-            )
+            set_id(self, data["id"])
+            set_rev(self, data["rev"])
+            set_text(self, data["text"])
+            set_facets(self, v if (v := get("facets", UNSET)) is UNSET else [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v])
+            set_embed(self, v if (v := get("embed", UNSET)) is UNSET else _union_1(v))
+            set_reactions(self, v if (v := get("reactions", UNSET)) is UNSET else [ReactionView.from_dict(i0) for i0 in v])
+            set_reply_to(self, v if (v := get("replyTo", UNSET)) is UNSET else _union_2(v))
+            set_sender(self, MessageViewSender.from_dict(data["sender"]))
+            set_sent_at(self, data["sentAt"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _MESSAGE_VIEW_KEYS.issuperset(data) else unknown_fields(data, _MESSAGE_VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#messageView", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -446,6 +469,7 @@ class MessageView(Model):
 _MESSAGE_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "id", "rev", "text", "facets", "embed", "reactions", "replyTo", "sender", "sentAt"),
 )
+_MESSAGE_VIEW_SLOTS: Final = slot_setters(MessageView)
 
 
 @attrs.frozen(
@@ -470,14 +494,15 @@ class SystemMessageReferredUser(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_did, set_typed, set_extra = _SYSTEM_MESSAGE_REFERRED_USER_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                did=data["did"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _SYSTEM_MESSAGE_REFERRED_USER_KEYS else unknown_fields(data, _SYSTEM_MESSAGE_REFERRED_USER_KEYS),
-            )
+            set_did(self, data["did"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _SYSTEM_MESSAGE_REFERRED_USER_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_REFERRED_USER_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageReferredUser", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did}
@@ -489,6 +514,7 @@ class SystemMessageReferredUser(Model):
 
 
 _SYSTEM_MESSAGE_REFERRED_USER_KEYS: Final[frozenset[str]] = frozenset(("$type", "did"))
+_SYSTEM_MESSAGE_REFERRED_USER_SLOTS: Final = slot_setters(SystemMessageReferredUser)
 
 
 @attrs.frozen(
@@ -530,17 +556,18 @@ class SystemMessageView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_id, set_rev, set_sent_at, set_data, set_typed, set_extra = _SYSTEM_MESSAGE_VIEW_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                id=data["id"],
-                rev=data["rev"],
-                sent_at=data["sentAt"],
-                data=_union_3(data["data"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _SYSTEM_MESSAGE_VIEW_KEYS else unknown_fields(data, _SYSTEM_MESSAGE_VIEW_KEYS),
-            )
+            set_id(self, data["id"])
+            set_rev(self, data["rev"])
+            set_sent_at(self, data["sentAt"])
+            set_data(self, _union_3(data["data"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _SYSTEM_MESSAGE_VIEW_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageView", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -559,6 +586,7 @@ class SystemMessageView(Model):
 _SYSTEM_MESSAGE_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "id", "rev", "sentAt", "data"),
 )
+_SYSTEM_MESSAGE_VIEW_SLOTS: Final = slot_setters(SystemMessageView)
 
 
 @attrs.frozen(
@@ -590,16 +618,23 @@ class SystemMessageDataAddMember(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_member,
+            set_role,
+            set_added_by,
+            set_typed,
+            set_extra,
+        ) = _SYSTEM_MESSAGE_DATA_ADD_MEMBER_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                member=SystemMessageReferredUser.from_dict(data["member"]),
-                role=data["role"],
-                added_by=SystemMessageReferredUser.from_dict(data["addedBy"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _SYSTEM_MESSAGE_DATA_ADD_MEMBER_KEYS else unknown_fields(data, _SYSTEM_MESSAGE_DATA_ADD_MEMBER_KEYS),
-            )
+            set_member(self, SystemMessageReferredUser.from_dict(data["member"]))
+            set_role(self, data["role"])
+            set_added_by(self, SystemMessageReferredUser.from_dict(data["addedBy"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _SYSTEM_MESSAGE_DATA_ADD_MEMBER_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_DATA_ADD_MEMBER_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataAddMember", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -617,6 +652,7 @@ class SystemMessageDataAddMember(Model):
 _SYSTEM_MESSAGE_DATA_ADD_MEMBER_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "member", "role", "addedBy"),
 )
+_SYSTEM_MESSAGE_DATA_ADD_MEMBER_SLOTS: Final = slot_setters(SystemMessageDataAddMember)
 
 
 @attrs.frozen(
@@ -644,15 +680,16 @@ class SystemMessageDataRemoveMember(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_member, set_removed_by, set_typed, set_extra = _SYSTEM_MESSAGE_DATA_REMOVE_MEMBER_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                member=SystemMessageReferredUser.from_dict(data["member"]),
-                removed_by=SystemMessageReferredUser.from_dict(data["removedBy"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _SYSTEM_MESSAGE_DATA_REMOVE_MEMBER_KEYS else unknown_fields(data, _SYSTEM_MESSAGE_DATA_REMOVE_MEMBER_KEYS),
-            )
+            set_member(self, SystemMessageReferredUser.from_dict(data["member"]))
+            set_removed_by(self, SystemMessageReferredUser.from_dict(data["removedBy"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _SYSTEM_MESSAGE_DATA_REMOVE_MEMBER_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_DATA_REMOVE_MEMBER_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataRemoveMember", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -669,6 +706,7 @@ class SystemMessageDataRemoveMember(Model):
 _SYSTEM_MESSAGE_DATA_REMOVE_MEMBER_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "member", "removedBy"),
 )
+_SYSTEM_MESSAGE_DATA_REMOVE_MEMBER_SLOTS: Final = slot_setters(SystemMessageDataRemoveMember)
 
 
 @attrs.frozen(
@@ -702,17 +740,24 @@ class SystemMessageDataMemberJoin(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_member,
+            set_role,
+            set_approved_by,
+            set_typed,
+            set_extra,
+        ) = _SYSTEM_MESSAGE_DATA_MEMBER_JOIN_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                member=SystemMessageReferredUser.from_dict(data["member"]),
-                role=data["role"],
-                approved_by=v if (v := get("approvedBy", UNSET)) is UNSET else SystemMessageReferredUser.from_dict(v),
-                typed="$type" in data,
-                extra=None if data.keys() <= _SYSTEM_MESSAGE_DATA_MEMBER_JOIN_KEYS else unknown_fields(data, _SYSTEM_MESSAGE_DATA_MEMBER_JOIN_KEYS),
-            )
+            set_member(self, SystemMessageReferredUser.from_dict(data["member"]))
+            set_role(self, data["role"])
+            set_approved_by(self, v if (v := get("approvedBy", UNSET)) is UNSET else SystemMessageReferredUser.from_dict(v))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _SYSTEM_MESSAGE_DATA_MEMBER_JOIN_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_DATA_MEMBER_JOIN_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataMemberJoin", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"member": self.member.to_dict(), "role": self.role}
@@ -729,6 +774,7 @@ class SystemMessageDataMemberJoin(Model):
 _SYSTEM_MESSAGE_DATA_MEMBER_JOIN_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "member", "role", "approvedBy"),
 )
+_SYSTEM_MESSAGE_DATA_MEMBER_JOIN_SLOTS: Final = slot_setters(SystemMessageDataMemberJoin)
 
 
 @attrs.frozen(
@@ -754,14 +800,15 @@ class SystemMessageDataMemberLeave(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_member, set_typed, set_extra = _SYSTEM_MESSAGE_DATA_MEMBER_LEAVE_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                member=SystemMessageReferredUser.from_dict(data["member"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _SYSTEM_MESSAGE_DATA_MEMBER_LEAVE_KEYS else unknown_fields(data, _SYSTEM_MESSAGE_DATA_MEMBER_LEAVE_KEYS),
-            )
+            set_member(self, SystemMessageReferredUser.from_dict(data["member"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _SYSTEM_MESSAGE_DATA_MEMBER_LEAVE_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_DATA_MEMBER_LEAVE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataMemberLeave", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"member": self.member.to_dict()}
@@ -773,6 +820,7 @@ class SystemMessageDataMemberLeave(Model):
 
 
 _SYSTEM_MESSAGE_DATA_MEMBER_LEAVE_KEYS: Final[frozenset[str]] = frozenset(("$type", "member"))
+_SYSTEM_MESSAGE_DATA_MEMBER_LEAVE_SLOTS: Final = slot_setters(SystemMessageDataMemberLeave)
 
 
 @attrs.frozen(
@@ -798,14 +846,15 @@ class SystemMessageDataLockConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_locked_by, set_typed, set_extra = _SYSTEM_MESSAGE_DATA_LOCK_CONVO_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                locked_by=SystemMessageReferredUser.from_dict(data["lockedBy"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _SYSTEM_MESSAGE_DATA_LOCK_CONVO_KEYS else unknown_fields(data, _SYSTEM_MESSAGE_DATA_LOCK_CONVO_KEYS),
-            )
+            set_locked_by(self, SystemMessageReferredUser.from_dict(data["lockedBy"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _SYSTEM_MESSAGE_DATA_LOCK_CONVO_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_DATA_LOCK_CONVO_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataLockConvo", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"lockedBy": self.locked_by.to_dict()}
@@ -817,6 +866,7 @@ class SystemMessageDataLockConvo(Model):
 
 
 _SYSTEM_MESSAGE_DATA_LOCK_CONVO_KEYS: Final[frozenset[str]] = frozenset(("$type", "lockedBy"))
+_SYSTEM_MESSAGE_DATA_LOCK_CONVO_SLOTS: Final = slot_setters(SystemMessageDataLockConvo)
 
 
 @attrs.frozen(
@@ -842,14 +892,15 @@ class SystemMessageDataUnlockConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_unlocked_by, set_typed, set_extra = _SYSTEM_MESSAGE_DATA_UNLOCK_CONVO_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                unlocked_by=SystemMessageReferredUser.from_dict(data["unlockedBy"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _SYSTEM_MESSAGE_DATA_UNLOCK_CONVO_KEYS else unknown_fields(data, _SYSTEM_MESSAGE_DATA_UNLOCK_CONVO_KEYS),
-            )
+            set_unlocked_by(self, SystemMessageReferredUser.from_dict(data["unlockedBy"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _SYSTEM_MESSAGE_DATA_UNLOCK_CONVO_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_DATA_UNLOCK_CONVO_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataUnlockConvo", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"unlockedBy": self.unlocked_by.to_dict()}
@@ -861,6 +912,7 @@ class SystemMessageDataUnlockConvo(Model):
 
 
 _SYSTEM_MESSAGE_DATA_UNLOCK_CONVO_KEYS: Final[frozenset[str]] = frozenset(("$type", "unlockedBy"))
+_SYSTEM_MESSAGE_DATA_UNLOCK_CONVO_SLOTS: Final = slot_setters(SystemMessageDataUnlockConvo)
 
 
 @attrs.frozen(
@@ -886,14 +938,15 @@ class SystemMessageDataLockConvoPermanently(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_locked_by, set_typed, set_extra = _SYSTEM_MESSAGE_DATA_LOCK_CONVO_PERMANENTLY_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                locked_by=SystemMessageReferredUser.from_dict(data["lockedBy"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _SYSTEM_MESSAGE_DATA_LOCK_CONVO_PERMANENTLY_KEYS else unknown_fields(data, _SYSTEM_MESSAGE_DATA_LOCK_CONVO_PERMANENTLY_KEYS),
-            )
+            set_locked_by(self, SystemMessageReferredUser.from_dict(data["lockedBy"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _SYSTEM_MESSAGE_DATA_LOCK_CONVO_PERMANENTLY_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_DATA_LOCK_CONVO_PERMANENTLY_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataLockConvoPermanently", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"lockedBy": self.locked_by.to_dict()}
@@ -907,6 +960,7 @@ class SystemMessageDataLockConvoPermanently(Model):
 _SYSTEM_MESSAGE_DATA_LOCK_CONVO_PERMANENTLY_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "lockedBy"),
 )
+_SYSTEM_MESSAGE_DATA_LOCK_CONVO_PERMANENTLY_SLOTS: Final = slot_setters(SystemMessageDataLockConvoPermanently)
 
 
 @attrs.frozen(
@@ -933,16 +987,17 @@ class SystemMessageDataEditGroup(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_old_name, set_new_name, set_typed, set_extra = _SYSTEM_MESSAGE_DATA_EDIT_GROUP_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                old_name=get("oldName", UNSET),
-                new_name=get("newName", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _SYSTEM_MESSAGE_DATA_EDIT_GROUP_KEYS else unknown_fields(data, _SYSTEM_MESSAGE_DATA_EDIT_GROUP_KEYS),
-            )
+            set_old_name(self, get("oldName", UNSET))
+            set_new_name(self, get("newName", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _SYSTEM_MESSAGE_DATA_EDIT_GROUP_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_DATA_EDIT_GROUP_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataEditGroup", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -962,6 +1017,7 @@ class SystemMessageDataEditGroup(Model):
 _SYSTEM_MESSAGE_DATA_EDIT_GROUP_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "oldName", "newName"),
 )
+_SYSTEM_MESSAGE_DATA_EDIT_GROUP_SLOTS: Final = slot_setters(SystemMessageDataEditGroup)
 
 
 @attrs.frozen(
@@ -984,13 +1040,14 @@ class SystemMessageDataCreateJoinLink(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_typed, set_extra = _SYSTEM_MESSAGE_DATA_CREATE_JOIN_LINK_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                typed="$type" in data,
-                extra=None if data.keys() <= _SYSTEM_MESSAGE_DATA_CREATE_JOIN_LINK_KEYS else unknown_fields(data, _SYSTEM_MESSAGE_DATA_CREATE_JOIN_LINK_KEYS),
-            )
+            set_typed(self, "$type" in data)
+            set_extra(self, None if data.keys() <= _SYSTEM_MESSAGE_DATA_CREATE_JOIN_LINK_KEYS else unknown_fields(data, _SYSTEM_MESSAGE_DATA_CREATE_JOIN_LINK_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataCreateJoinLink", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1002,6 +1059,7 @@ class SystemMessageDataCreateJoinLink(Model):
 
 
 _SYSTEM_MESSAGE_DATA_CREATE_JOIN_LINK_KEYS: Final[frozenset[str]] = frozenset(("$type",))
+_SYSTEM_MESSAGE_DATA_CREATE_JOIN_LINK_SLOTS: Final = slot_setters(SystemMessageDataCreateJoinLink)
 
 
 @attrs.frozen(
@@ -1024,13 +1082,14 @@ class SystemMessageDataEditJoinLink(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_typed, set_extra = _SYSTEM_MESSAGE_DATA_EDIT_JOIN_LINK_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                typed="$type" in data,
-                extra=None if data.keys() <= _SYSTEM_MESSAGE_DATA_EDIT_JOIN_LINK_KEYS else unknown_fields(data, _SYSTEM_MESSAGE_DATA_EDIT_JOIN_LINK_KEYS),
-            )
+            set_typed(self, "$type" in data)
+            set_extra(self, None if data.keys() <= _SYSTEM_MESSAGE_DATA_EDIT_JOIN_LINK_KEYS else unknown_fields(data, _SYSTEM_MESSAGE_DATA_EDIT_JOIN_LINK_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataEditJoinLink", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1042,6 +1101,7 @@ class SystemMessageDataEditJoinLink(Model):
 
 
 _SYSTEM_MESSAGE_DATA_EDIT_JOIN_LINK_KEYS: Final[frozenset[str]] = frozenset(("$type",))
+_SYSTEM_MESSAGE_DATA_EDIT_JOIN_LINK_SLOTS: Final = slot_setters(SystemMessageDataEditJoinLink)
 
 
 @attrs.frozen(
@@ -1064,13 +1124,14 @@ class SystemMessageDataEnableJoinLink(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_typed, set_extra = _SYSTEM_MESSAGE_DATA_ENABLE_JOIN_LINK_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                typed="$type" in data,
-                extra=None if data.keys() <= _SYSTEM_MESSAGE_DATA_ENABLE_JOIN_LINK_KEYS else unknown_fields(data, _SYSTEM_MESSAGE_DATA_ENABLE_JOIN_LINK_KEYS),
-            )
+            set_typed(self, "$type" in data)
+            set_extra(self, None if data.keys() <= _SYSTEM_MESSAGE_DATA_ENABLE_JOIN_LINK_KEYS else unknown_fields(data, _SYSTEM_MESSAGE_DATA_ENABLE_JOIN_LINK_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataEnableJoinLink", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1082,6 +1143,7 @@ class SystemMessageDataEnableJoinLink(Model):
 
 
 _SYSTEM_MESSAGE_DATA_ENABLE_JOIN_LINK_KEYS: Final[frozenset[str]] = frozenset(("$type",))
+_SYSTEM_MESSAGE_DATA_ENABLE_JOIN_LINK_SLOTS: Final = slot_setters(SystemMessageDataEnableJoinLink)
 
 
 @attrs.frozen(
@@ -1104,13 +1166,14 @@ class SystemMessageDataDisableJoinLink(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_typed, set_extra = _SYSTEM_MESSAGE_DATA_DISABLE_JOIN_LINK_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                typed="$type" in data,
-                extra=None if data.keys() <= _SYSTEM_MESSAGE_DATA_DISABLE_JOIN_LINK_KEYS else unknown_fields(data, _SYSTEM_MESSAGE_DATA_DISABLE_JOIN_LINK_KEYS),
-            )
+            set_typed(self, "$type" in data)
+            set_extra(self, None if data.keys() <= _SYSTEM_MESSAGE_DATA_DISABLE_JOIN_LINK_KEYS else unknown_fields(data, _SYSTEM_MESSAGE_DATA_DISABLE_JOIN_LINK_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataDisableJoinLink", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1122,6 +1185,7 @@ class SystemMessageDataDisableJoinLink(Model):
 
 
 _SYSTEM_MESSAGE_DATA_DISABLE_JOIN_LINK_KEYS: Final[frozenset[str]] = frozenset(("$type",))
+_SYSTEM_MESSAGE_DATA_DISABLE_JOIN_LINK_SLOTS: Final = slot_setters(SystemMessageDataDisableJoinLink)
 
 
 @attrs.frozen(
@@ -1152,17 +1216,18 @@ class DeletedMessageView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_id, set_rev, set_sender, set_sent_at, set_typed, set_extra = _DELETED_MESSAGE_VIEW_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                id=data["id"],
-                rev=data["rev"],
-                sender=MessageViewSender.from_dict(data["sender"]),
-                sent_at=data["sentAt"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _DELETED_MESSAGE_VIEW_KEYS else unknown_fields(data, _DELETED_MESSAGE_VIEW_KEYS),
-            )
+            set_id(self, data["id"])
+            set_rev(self, data["rev"])
+            set_sender(self, MessageViewSender.from_dict(data["sender"]))
+            set_sent_at(self, data["sentAt"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _DELETED_MESSAGE_VIEW_KEYS.issuperset(data) else unknown_fields(data, _DELETED_MESSAGE_VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#deletedMessageView", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -1181,6 +1246,7 @@ class DeletedMessageView(Model):
 _DELETED_MESSAGE_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "id", "rev", "sender", "sentAt"),
 )
+_DELETED_MESSAGE_VIEW_SLOTS: Final = slot_setters(DeletedMessageView)
 
 
 @attrs.frozen(
@@ -1205,13 +1271,14 @@ class MessageBeforeUserJoinedGroupView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_typed, set_extra = _MESSAGE_BEFORE_USER_JOINED_GROUP_VIEW_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                typed="$type" in data,
-                extra=None if data.keys() <= _MESSAGE_BEFORE_USER_JOINED_GROUP_VIEW_KEYS else unknown_fields(data, _MESSAGE_BEFORE_USER_JOINED_GROUP_VIEW_KEYS),
-            )
+            set_typed(self, "$type" in data)
+            set_extra(self, None if data.keys() <= _MESSAGE_BEFORE_USER_JOINED_GROUP_VIEW_KEYS else unknown_fields(data, _MESSAGE_BEFORE_USER_JOINED_GROUP_VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#messageBeforeUserJoinedGroupView", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1223,6 +1290,7 @@ class MessageBeforeUserJoinedGroupView(Model):
 
 
 _MESSAGE_BEFORE_USER_JOINED_GROUP_VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type",))
+_MESSAGE_BEFORE_USER_JOINED_GROUP_VIEW_SLOTS: Final = slot_setters(MessageBeforeUserJoinedGroupView)
 
 
 @attrs.frozen(
@@ -1247,14 +1315,15 @@ class MessageViewSender(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_did, set_typed, set_extra = _MESSAGE_VIEW_SENDER_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                did=data["did"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _MESSAGE_VIEW_SENDER_KEYS else unknown_fields(data, _MESSAGE_VIEW_SENDER_KEYS),
-            )
+            set_did(self, data["did"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _MESSAGE_VIEW_SENDER_KEYS.issuperset(data) else unknown_fields(data, _MESSAGE_VIEW_SENDER_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#messageViewSender", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did}
@@ -1266,6 +1335,7 @@ class MessageViewSender(Model):
 
 
 _MESSAGE_VIEW_SENDER_KEYS: Final[frozenset[str]] = frozenset(("$type", "did"))
+_MESSAGE_VIEW_SENDER_SLOTS: Final = slot_setters(MessageViewSender)
 
 
 @attrs.frozen(
@@ -1294,16 +1364,17 @@ class ReactionView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_value, set_sender, set_created_at, set_typed, set_extra = _REACTION_VIEW_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                value=data["value"],
-                sender=ReactionViewSender.from_dict(data["sender"]),
-                created_at=data["createdAt"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _REACTION_VIEW_KEYS else unknown_fields(data, _REACTION_VIEW_KEYS),
-            )
+            set_value(self, data["value"])
+            set_sender(self, ReactionViewSender.from_dict(data["sender"]))
+            set_created_at(self, data["createdAt"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _REACTION_VIEW_KEYS.issuperset(data) else unknown_fields(data, _REACTION_VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#reactionView", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -1319,6 +1390,7 @@ class ReactionView(Model):
 
 
 _REACTION_VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "value", "sender", "createdAt"))
+_REACTION_VIEW_SLOTS: Final = slot_setters(ReactionView)
 
 
 @attrs.frozen(
@@ -1343,14 +1415,15 @@ class ReactionViewSender(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_did, set_typed, set_extra = _REACTION_VIEW_SENDER_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                did=data["did"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _REACTION_VIEW_SENDER_KEYS else unknown_fields(data, _REACTION_VIEW_SENDER_KEYS),
-            )
+            set_did(self, data["did"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _REACTION_VIEW_SENDER_KEYS.issuperset(data) else unknown_fields(data, _REACTION_VIEW_SENDER_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#reactionViewSender", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did}
@@ -1362,6 +1435,7 @@ class ReactionViewSender(Model):
 
 
 _REACTION_VIEW_SENDER_KEYS: Final[frozenset[str]] = frozenset(("$type", "did"))
+_REACTION_VIEW_SENDER_SLOTS: Final = slot_setters(ReactionViewSender)
 
 
 @attrs.frozen(
@@ -1388,15 +1462,16 @@ class MessageAndReactionView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_message, set_reaction, set_typed, set_extra = _MESSAGE_AND_REACTION_VIEW_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                message=MessageView.from_dict(data["message"]),
-                reaction=ReactionView.from_dict(data["reaction"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _MESSAGE_AND_REACTION_VIEW_KEYS else unknown_fields(data, _MESSAGE_AND_REACTION_VIEW_KEYS),
-            )
+            set_message(self, MessageView.from_dict(data["message"]))
+            set_reaction(self, ReactionView.from_dict(data["reaction"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _MESSAGE_AND_REACTION_VIEW_KEYS.issuperset(data) else unknown_fields(data, _MESSAGE_AND_REACTION_VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#messageAndReactionView", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"message": self.message.to_dict(), "reaction": self.reaction.to_dict()}
@@ -1408,6 +1483,7 @@ class MessageAndReactionView(Model):
 
 
 _MESSAGE_AND_REACTION_VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "message", "reaction"))
+_MESSAGE_AND_REACTION_VIEW_SLOTS: Final = slot_setters(MessageAndReactionView)
 
 
 @attrs.frozen(
@@ -1460,23 +1536,36 @@ class ConvoView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_id,
+            set_rev,
+            set_members,
+            set_last_message,
+            set_last_reaction,
+            set_muted,
+            set_status,
+            set_unread_count,
+            set_kind,
+            set_typed,
+            set_extra,
+        ) = _CONVO_VIEW_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                id=data["id"],
-                rev=data["rev"],
-                members=[_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["members"]],
-                last_message=v if (v := get("lastMessage", UNSET)) is UNSET else _union_4(v),
-                last_reaction=v if (v := get("lastReaction", UNSET)) is UNSET else _union_5(v),
-                muted=data["muted"],
-                status=get("status", UNSET),
-                unread_count=data["unreadCount"],
-                kind=v if (v := get("kind", UNSET)) is UNSET else _union_6(v),
-                typed="$type" in data,
-                extra=None if data.keys() <= _CONVO_VIEW_KEYS else unknown_fields(data, _CONVO_VIEW_KEYS),
-            )
+            set_id(self, data["id"])
+            set_rev(self, data["rev"])
+            set_members(self, [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["members"]])
+            set_last_message(self, v if (v := get("lastMessage", UNSET)) is UNSET else _union_4(v))
+            set_last_reaction(self, v if (v := get("lastReaction", UNSET)) is UNSET else _union_5(v))
+            set_muted(self, data["muted"])
+            set_status(self, get("status", UNSET))
+            set_unread_count(self, data["unreadCount"])
+            set_kind(self, v if (v := get("kind", UNSET)) is UNSET else _union_6(v))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _CONVO_VIEW_KEYS.issuperset(data) else unknown_fields(data, _CONVO_VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#convoView", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -1508,6 +1597,7 @@ class ConvoView(Model):
 _CONVO_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "id", "rev", "members", "lastMessage", "lastReaction", "muted", "status", "unreadCount", "kind"),
 )
+_CONVO_VIEW_SLOTS: Final = slot_setters(ConvoView)
 
 
 @attrs.frozen(
@@ -1530,13 +1620,14 @@ class DirectConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_typed, set_extra = _DIRECT_CONVO_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                typed="$type" in data,
-                extra=None if data.keys() <= _DIRECT_CONVO_KEYS else unknown_fields(data, _DIRECT_CONVO_KEYS),
-            )
+            set_typed(self, "$type" in data)
+            set_extra(self, None if data.keys() <= _DIRECT_CONVO_KEYS else unknown_fields(data, _DIRECT_CONVO_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#directConvo", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1548,6 +1639,7 @@ class DirectConvo(Model):
 
 
 _DIRECT_CONVO_KEYS: Final[frozenset[str]] = frozenset(("$type",))
+_DIRECT_CONVO_SLOTS: Final = slot_setters(DirectConvo)
 
 
 @attrs.frozen(
@@ -1593,23 +1685,36 @@ class GroupConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_created_at,
+            set_join_link,
+            set_join_request_count,
+            set_lock_status,
+            set_lock_status_moderation_override,
+            set_member_count,
+            set_member_limit,
+            set_name,
+            set_unread_join_request_count,
+            set_typed,
+            set_extra,
+        ) = _GROUP_CONVO_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                created_at=data["createdAt"],
-                join_link=v if (v := get("joinLink", UNSET)) is UNSET else _m_chat_bsky_group_defs.JoinLinkView.from_dict(v),
-                join_request_count=get("joinRequestCount", UNSET),
-                lock_status=data["lockStatus"],
-                lock_status_moderation_override=data["lockStatusModerationOverride"],
-                member_count=data["memberCount"],
-                member_limit=data["memberLimit"],
-                name=data["name"],
-                unread_join_request_count=get("unreadJoinRequestCount", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _GROUP_CONVO_KEYS else unknown_fields(data, _GROUP_CONVO_KEYS),
-            )
+            set_created_at(self, data["createdAt"])
+            set_join_link(self, v if (v := get("joinLink", UNSET)) is UNSET else _m_chat_bsky_group_defs.JoinLinkView.from_dict(v))
+            set_join_request_count(self, get("joinRequestCount", UNSET))
+            set_lock_status(self, data["lockStatus"])
+            set_lock_status_moderation_override(self, data["lockStatusModerationOverride"])
+            set_member_count(self, data["memberCount"])
+            set_member_limit(self, data["memberLimit"])
+            set_name(self, data["name"])
+            set_unread_join_request_count(self, get("unreadJoinRequestCount", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _GROUP_CONVO_KEYS.issuperset(data) else unknown_fields(data, _GROUP_CONVO_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#groupConvo", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -1639,6 +1744,7 @@ class GroupConvo(Model):
 _GROUP_CONVO_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "createdAt", "joinLink", "joinRequestCount", "lockStatus", "lockStatusModerationOverride", "memberCount", "memberLimit", "name", "unreadJoinRequestCount"),
 )
+_GROUP_CONVO_SLOTS: Final = slot_setters(GroupConvo)
 
 
 @attrs.frozen(
@@ -1666,15 +1772,16 @@ class LogBeginConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_rev, set_convo_id, set_typed, set_extra = _LOG_BEGIN_CONVO_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                rev=data["rev"],
-                convo_id=data["convoId"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _LOG_BEGIN_CONVO_KEYS else unknown_fields(data, _LOG_BEGIN_CONVO_KEYS),
-            )
+            set_rev(self, data["rev"])
+            set_convo_id(self, data["convoId"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LOG_BEGIN_CONVO_KEYS.issuperset(data) else unknown_fields(data, _LOG_BEGIN_CONVO_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logBeginConvo", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"rev": self.rev, "convoId": self.convo_id}
@@ -1686,6 +1793,7 @@ class LogBeginConvo(Model):
 
 
 _LOG_BEGIN_CONVO_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId"))
+_LOG_BEGIN_CONVO_SLOTS: Final = slot_setters(LogBeginConvo)
 
 
 @attrs.frozen(
@@ -1713,15 +1821,16 @@ class LogAcceptConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_rev, set_convo_id, set_typed, set_extra = _LOG_ACCEPT_CONVO_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                rev=data["rev"],
-                convo_id=data["convoId"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _LOG_ACCEPT_CONVO_KEYS else unknown_fields(data, _LOG_ACCEPT_CONVO_KEYS),
-            )
+            set_rev(self, data["rev"])
+            set_convo_id(self, data["convoId"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LOG_ACCEPT_CONVO_KEYS.issuperset(data) else unknown_fields(data, _LOG_ACCEPT_CONVO_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logAcceptConvo", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"rev": self.rev, "convoId": self.convo_id}
@@ -1733,6 +1842,7 @@ class LogAcceptConvo(Model):
 
 
 _LOG_ACCEPT_CONVO_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId"))
+_LOG_ACCEPT_CONVO_SLOTS: Final = slot_setters(LogAcceptConvo)
 
 
 @attrs.frozen(
@@ -1759,15 +1869,16 @@ class LogLeaveConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_rev, set_convo_id, set_typed, set_extra = _LOG_LEAVE_CONVO_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                rev=data["rev"],
-                convo_id=data["convoId"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _LOG_LEAVE_CONVO_KEYS else unknown_fields(data, _LOG_LEAVE_CONVO_KEYS),
-            )
+            set_rev(self, data["rev"])
+            set_convo_id(self, data["convoId"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LOG_LEAVE_CONVO_KEYS.issuperset(data) else unknown_fields(data, _LOG_LEAVE_CONVO_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logLeaveConvo", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"rev": self.rev, "convoId": self.convo_id}
@@ -1779,6 +1890,7 @@ class LogLeaveConvo(Model):
 
 
 _LOG_LEAVE_CONVO_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId"))
+_LOG_LEAVE_CONVO_SLOTS: Final = slot_setters(LogLeaveConvo)
 
 
 @attrs.frozen(
@@ -1805,15 +1917,16 @@ class LogMuteConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_rev, set_convo_id, set_typed, set_extra = _LOG_MUTE_CONVO_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                rev=data["rev"],
-                convo_id=data["convoId"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _LOG_MUTE_CONVO_KEYS else unknown_fields(data, _LOG_MUTE_CONVO_KEYS),
-            )
+            set_rev(self, data["rev"])
+            set_convo_id(self, data["convoId"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LOG_MUTE_CONVO_KEYS.issuperset(data) else unknown_fields(data, _LOG_MUTE_CONVO_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logMuteConvo", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"rev": self.rev, "convoId": self.convo_id}
@@ -1825,6 +1938,7 @@ class LogMuteConvo(Model):
 
 
 _LOG_MUTE_CONVO_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId"))
+_LOG_MUTE_CONVO_SLOTS: Final = slot_setters(LogMuteConvo)
 
 
 @attrs.frozen(
@@ -1851,15 +1965,16 @@ class LogUnmuteConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_rev, set_convo_id, set_typed, set_extra = _LOG_UNMUTE_CONVO_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                rev=data["rev"],
-                convo_id=data["convoId"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _LOG_UNMUTE_CONVO_KEYS else unknown_fields(data, _LOG_UNMUTE_CONVO_KEYS),
-            )
+            set_rev(self, data["rev"])
+            set_convo_id(self, data["convoId"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LOG_UNMUTE_CONVO_KEYS.issuperset(data) else unknown_fields(data, _LOG_UNMUTE_CONVO_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logUnmuteConvo", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"rev": self.rev, "convoId": self.convo_id}
@@ -1871,6 +1986,7 @@ class LogUnmuteConvo(Model):
 
 
 _LOG_UNMUTE_CONVO_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId"))
+_LOG_UNMUTE_CONVO_SLOTS: Final = slot_setters(LogUnmuteConvo)
 
 
 @attrs.frozen(
@@ -1904,18 +2020,26 @@ class LogCreateMessage(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_rev,
+            set_convo_id,
+            set_message,
+            set_related_profiles,
+            set_typed,
+            set_extra,
+        ) = _LOG_CREATE_MESSAGE_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                rev=data["rev"],
-                convo_id=data["convoId"],
-                message=_union_7(data["message"]),
-                related_profiles=v if (v := get("relatedProfiles", UNSET)) is UNSET else [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v],
-                typed="$type" in data,
-                extra=None if data.keys() <= _LOG_CREATE_MESSAGE_KEYS else unknown_fields(data, _LOG_CREATE_MESSAGE_KEYS),
-            )
+            set_rev(self, data["rev"])
+            set_convo_id(self, data["convoId"])
+            set_message(self, _union_7(data["message"]))
+            set_related_profiles(self, v if (v := get("relatedProfiles", UNSET)) is UNSET else [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LOG_CREATE_MESSAGE_KEYS.issuperset(data) else unknown_fields(data, _LOG_CREATE_MESSAGE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logCreateMessage", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -1936,6 +2060,7 @@ class LogCreateMessage(Model):
 _LOG_CREATE_MESSAGE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId", "message", "relatedProfiles"),
 )
+_LOG_CREATE_MESSAGE_SLOTS: Final = slot_setters(LogCreateMessage)
 
 
 @attrs.frozen(
@@ -1965,16 +2090,17 @@ class LogDeleteMessage(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_rev, set_convo_id, set_message, set_typed, set_extra = _LOG_DELETE_MESSAGE_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                rev=data["rev"],
-                convo_id=data["convoId"],
-                message=_union_7(data["message"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _LOG_DELETE_MESSAGE_KEYS else unknown_fields(data, _LOG_DELETE_MESSAGE_KEYS),
-            )
+            set_rev(self, data["rev"])
+            set_convo_id(self, data["convoId"])
+            set_message(self, _union_7(data["message"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LOG_DELETE_MESSAGE_KEYS.issuperset(data) else unknown_fields(data, _LOG_DELETE_MESSAGE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logDeleteMessage", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -1990,6 +2116,7 @@ class LogDeleteMessage(Model):
 
 
 _LOG_DELETE_MESSAGE_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId", "message"))
+_LOG_DELETE_MESSAGE_SLOTS: Final = slot_setters(LogDeleteMessage)
 
 
 @attrs.frozen(
@@ -2021,16 +2148,17 @@ class LogReadMessage(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_rev, set_convo_id, set_message, set_typed, set_extra = _LOG_READ_MESSAGE_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                rev=data["rev"],
-                convo_id=data["convoId"],
-                message=_union_4(data["message"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _LOG_READ_MESSAGE_KEYS else unknown_fields(data, _LOG_READ_MESSAGE_KEYS),
-            )
+            set_rev(self, data["rev"])
+            set_convo_id(self, data["convoId"])
+            set_message(self, _union_4(data["message"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LOG_READ_MESSAGE_KEYS.issuperset(data) else unknown_fields(data, _LOG_READ_MESSAGE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logReadMessage", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2046,6 +2174,7 @@ class LogReadMessage(Model):
 
 
 _LOG_READ_MESSAGE_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId", "message"))
+_LOG_READ_MESSAGE_SLOTS: Final = slot_setters(LogReadMessage)
 
 
 @attrs.frozen(
@@ -2081,19 +2210,28 @@ class LogAddReaction(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_rev,
+            set_convo_id,
+            set_message,
+            set_reaction,
+            set_related_profiles,
+            set_typed,
+            set_extra,
+        ) = _LOG_ADD_REACTION_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                rev=data["rev"],
-                convo_id=data["convoId"],
-                message=_union_7(data["message"]),
-                reaction=ReactionView.from_dict(data["reaction"]),
-                related_profiles=v if (v := get("relatedProfiles", UNSET)) is UNSET else [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v],
-                typed="$type" in data,
-                extra=None if data.keys() <= _LOG_ADD_REACTION_KEYS else unknown_fields(data, _LOG_ADD_REACTION_KEYS),
-            )
+            set_rev(self, data["rev"])
+            set_convo_id(self, data["convoId"])
+            set_message(self, _union_7(data["message"]))
+            set_reaction(self, ReactionView.from_dict(data["reaction"]))
+            set_related_profiles(self, v if (v := get("relatedProfiles", UNSET)) is UNSET else [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LOG_ADD_REACTION_KEYS.issuperset(data) else unknown_fields(data, _LOG_ADD_REACTION_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logAddReaction", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2115,6 +2253,7 @@ class LogAddReaction(Model):
 _LOG_ADD_REACTION_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId", "message", "reaction", "relatedProfiles"),
 )
+_LOG_ADD_REACTION_SLOTS: Final = slot_setters(LogAddReaction)
 
 
 @attrs.frozen(
@@ -2150,19 +2289,28 @@ class LogRemoveReaction(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_rev,
+            set_convo_id,
+            set_message,
+            set_reaction,
+            set_related_profiles,
+            set_typed,
+            set_extra,
+        ) = _LOG_REMOVE_REACTION_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                rev=data["rev"],
-                convo_id=data["convoId"],
-                message=_union_7(data["message"]),
-                reaction=ReactionView.from_dict(data["reaction"]),
-                related_profiles=v if (v := get("relatedProfiles", UNSET)) is UNSET else [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v],
-                typed="$type" in data,
-                extra=None if data.keys() <= _LOG_REMOVE_REACTION_KEYS else unknown_fields(data, _LOG_REMOVE_REACTION_KEYS),
-            )
+            set_rev(self, data["rev"])
+            set_convo_id(self, data["convoId"])
+            set_message(self, _union_7(data["message"]))
+            set_reaction(self, ReactionView.from_dict(data["reaction"]))
+            set_related_profiles(self, v if (v := get("relatedProfiles", UNSET)) is UNSET else [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LOG_REMOVE_REACTION_KEYS.issuperset(data) else unknown_fields(data, _LOG_REMOVE_REACTION_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logRemoveReaction", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2184,6 +2332,7 @@ class LogRemoveReaction(Model):
 _LOG_REMOVE_REACTION_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId", "message", "reaction", "relatedProfiles"),
 )
+_LOG_REMOVE_REACTION_SLOTS: Final = slot_setters(LogRemoveReaction)
 
 
 @attrs.frozen(
@@ -2214,16 +2363,17 @@ class LogReadConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_rev, set_convo_id, set_message, set_typed, set_extra = _LOG_READ_CONVO_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                rev=data["rev"],
-                convo_id=data["convoId"],
-                message=_union_4(data["message"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _LOG_READ_CONVO_KEYS else unknown_fields(data, _LOG_READ_CONVO_KEYS),
-            )
+            set_rev(self, data["rev"])
+            set_convo_id(self, data["convoId"])
+            set_message(self, _union_4(data["message"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LOG_READ_CONVO_KEYS.issuperset(data) else unknown_fields(data, _LOG_READ_CONVO_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logReadConvo", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2239,6 +2389,7 @@ class LogReadConvo(Model):
 
 
 _LOG_READ_CONVO_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId", "message"))
+_LOG_READ_CONVO_SLOTS: Final = slot_setters(LogReadConvo)
 
 
 @attrs.frozen(
@@ -2273,17 +2424,25 @@ class LogAddMember(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_rev,
+            set_convo_id,
+            set_message,
+            set_related_profiles,
+            set_typed,
+            set_extra,
+        ) = _LOG_ADD_MEMBER_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                rev=data["rev"],
-                convo_id=data["convoId"],
-                message=SystemMessageView.from_dict(data["message"]),
-                related_profiles=[_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]],
-                typed="$type" in data,
-                extra=None if data.keys() <= _LOG_ADD_MEMBER_KEYS else unknown_fields(data, _LOG_ADD_MEMBER_KEYS),
-            )
+            set_rev(self, data["rev"])
+            set_convo_id(self, data["convoId"])
+            set_message(self, SystemMessageView.from_dict(data["message"]))
+            set_related_profiles(self, [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LOG_ADD_MEMBER_KEYS.issuperset(data) else unknown_fields(data, _LOG_ADD_MEMBER_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logAddMember", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2302,6 +2461,7 @@ class LogAddMember(Model):
 _LOG_ADD_MEMBER_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId", "message", "relatedProfiles"),
 )
+_LOG_ADD_MEMBER_SLOTS: Final = slot_setters(LogAddMember)
 
 
 @attrs.frozen(
@@ -2336,17 +2496,25 @@ class LogRemoveMember(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_rev,
+            set_convo_id,
+            set_message,
+            set_related_profiles,
+            set_typed,
+            set_extra,
+        ) = _LOG_REMOVE_MEMBER_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                rev=data["rev"],
-                convo_id=data["convoId"],
-                message=SystemMessageView.from_dict(data["message"]),
-                related_profiles=[_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]],
-                typed="$type" in data,
-                extra=None if data.keys() <= _LOG_REMOVE_MEMBER_KEYS else unknown_fields(data, _LOG_REMOVE_MEMBER_KEYS),
-            )
+            set_rev(self, data["rev"])
+            set_convo_id(self, data["convoId"])
+            set_message(self, SystemMessageView.from_dict(data["message"]))
+            set_related_profiles(self, [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LOG_REMOVE_MEMBER_KEYS.issuperset(data) else unknown_fields(data, _LOG_REMOVE_MEMBER_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logRemoveMember", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2365,6 +2533,7 @@ class LogRemoveMember(Model):
 _LOG_REMOVE_MEMBER_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId", "message", "relatedProfiles"),
 )
+_LOG_REMOVE_MEMBER_SLOTS: Final = slot_setters(LogRemoveMember)
 
 
 @attrs.frozen(
@@ -2399,17 +2568,25 @@ class LogMemberJoin(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_rev,
+            set_convo_id,
+            set_message,
+            set_related_profiles,
+            set_typed,
+            set_extra,
+        ) = _LOG_MEMBER_JOIN_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                rev=data["rev"],
-                convo_id=data["convoId"],
-                message=SystemMessageView.from_dict(data["message"]),
-                related_profiles=[_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]],
-                typed="$type" in data,
-                extra=None if data.keys() <= _LOG_MEMBER_JOIN_KEYS else unknown_fields(data, _LOG_MEMBER_JOIN_KEYS),
-            )
+            set_rev(self, data["rev"])
+            set_convo_id(self, data["convoId"])
+            set_message(self, SystemMessageView.from_dict(data["message"]))
+            set_related_profiles(self, [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LOG_MEMBER_JOIN_KEYS.issuperset(data) else unknown_fields(data, _LOG_MEMBER_JOIN_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logMemberJoin", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2428,6 +2605,7 @@ class LogMemberJoin(Model):
 _LOG_MEMBER_JOIN_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId", "message", "relatedProfiles"),
 )
+_LOG_MEMBER_JOIN_SLOTS: Final = slot_setters(LogMemberJoin)
 
 
 @attrs.frozen(
@@ -2462,17 +2640,25 @@ class LogMemberLeave(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_rev,
+            set_convo_id,
+            set_message,
+            set_related_profiles,
+            set_typed,
+            set_extra,
+        ) = _LOG_MEMBER_LEAVE_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                rev=data["rev"],
-                convo_id=data["convoId"],
-                message=SystemMessageView.from_dict(data["message"]),
-                related_profiles=[_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]],
-                typed="$type" in data,
-                extra=None if data.keys() <= _LOG_MEMBER_LEAVE_KEYS else unknown_fields(data, _LOG_MEMBER_LEAVE_KEYS),
-            )
+            set_rev(self, data["rev"])
+            set_convo_id(self, data["convoId"])
+            set_message(self, SystemMessageView.from_dict(data["message"]))
+            set_related_profiles(self, [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LOG_MEMBER_LEAVE_KEYS.issuperset(data) else unknown_fields(data, _LOG_MEMBER_LEAVE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logMemberLeave", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2491,6 +2677,7 @@ class LogMemberLeave(Model):
 _LOG_MEMBER_LEAVE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId", "message", "relatedProfiles"),
 )
+_LOG_MEMBER_LEAVE_SLOTS: Final = slot_setters(LogMemberLeave)
 
 
 @attrs.frozen(
@@ -2523,17 +2710,25 @@ class LogLockConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_rev,
+            set_convo_id,
+            set_message,
+            set_related_profiles,
+            set_typed,
+            set_extra,
+        ) = _LOG_LOCK_CONVO_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                rev=data["rev"],
-                convo_id=data["convoId"],
-                message=SystemMessageView.from_dict(data["message"]),
-                related_profiles=[_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]],
-                typed="$type" in data,
-                extra=None if data.keys() <= _LOG_LOCK_CONVO_KEYS else unknown_fields(data, _LOG_LOCK_CONVO_KEYS),
-            )
+            set_rev(self, data["rev"])
+            set_convo_id(self, data["convoId"])
+            set_message(self, SystemMessageView.from_dict(data["message"]))
+            set_related_profiles(self, [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LOG_LOCK_CONVO_KEYS.issuperset(data) else unknown_fields(data, _LOG_LOCK_CONVO_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logLockConvo", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2552,6 +2747,7 @@ class LogLockConvo(Model):
 _LOG_LOCK_CONVO_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId", "message", "relatedProfiles"),
 )
+_LOG_LOCK_CONVO_SLOTS: Final = slot_setters(LogLockConvo)
 
 
 @attrs.frozen(
@@ -2584,17 +2780,25 @@ class LogUnlockConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_rev,
+            set_convo_id,
+            set_message,
+            set_related_profiles,
+            set_typed,
+            set_extra,
+        ) = _LOG_UNLOCK_CONVO_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                rev=data["rev"],
-                convo_id=data["convoId"],
-                message=SystemMessageView.from_dict(data["message"]),
-                related_profiles=[_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]],
-                typed="$type" in data,
-                extra=None if data.keys() <= _LOG_UNLOCK_CONVO_KEYS else unknown_fields(data, _LOG_UNLOCK_CONVO_KEYS),
-            )
+            set_rev(self, data["rev"])
+            set_convo_id(self, data["convoId"])
+            set_message(self, SystemMessageView.from_dict(data["message"]))
+            set_related_profiles(self, [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LOG_UNLOCK_CONVO_KEYS.issuperset(data) else unknown_fields(data, _LOG_UNLOCK_CONVO_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logUnlockConvo", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2613,6 +2817,7 @@ class LogUnlockConvo(Model):
 _LOG_UNLOCK_CONVO_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId", "message", "relatedProfiles"),
 )
+_LOG_UNLOCK_CONVO_SLOTS: Final = slot_setters(LogUnlockConvo)
 
 
 @attrs.frozen(
@@ -2645,17 +2850,25 @@ class LogLockConvoPermanently(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_rev,
+            set_convo_id,
+            set_message,
+            set_related_profiles,
+            set_typed,
+            set_extra,
+        ) = _LOG_LOCK_CONVO_PERMANENTLY_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                rev=data["rev"],
-                convo_id=data["convoId"],
-                message=SystemMessageView.from_dict(data["message"]),
-                related_profiles=[_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]],
-                typed="$type" in data,
-                extra=None if data.keys() <= _LOG_LOCK_CONVO_PERMANENTLY_KEYS else unknown_fields(data, _LOG_LOCK_CONVO_PERMANENTLY_KEYS),
-            )
+            set_rev(self, data["rev"])
+            set_convo_id(self, data["convoId"])
+            set_message(self, SystemMessageView.from_dict(data["message"]))
+            set_related_profiles(self, [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LOG_LOCK_CONVO_PERMANENTLY_KEYS.issuperset(data) else unknown_fields(data, _LOG_LOCK_CONVO_PERMANENTLY_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logLockConvoPermanently", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2674,6 +2887,7 @@ class LogLockConvoPermanently(Model):
 _LOG_LOCK_CONVO_PERMANENTLY_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId", "message", "relatedProfiles"),
 )
+_LOG_LOCK_CONVO_PERMANENTLY_SLOTS: Final = slot_setters(LogLockConvoPermanently)
 
 
 @attrs.frozen(
@@ -2703,16 +2917,17 @@ class LogEditGroup(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_rev, set_convo_id, set_message, set_typed, set_extra = _LOG_EDIT_GROUP_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                rev=data["rev"],
-                convo_id=data["convoId"],
-                message=SystemMessageView.from_dict(data["message"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _LOG_EDIT_GROUP_KEYS else unknown_fields(data, _LOG_EDIT_GROUP_KEYS),
-            )
+            set_rev(self, data["rev"])
+            set_convo_id(self, data["convoId"])
+            set_message(self, SystemMessageView.from_dict(data["message"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LOG_EDIT_GROUP_KEYS.issuperset(data) else unknown_fields(data, _LOG_EDIT_GROUP_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logEditGroup", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2728,6 +2943,7 @@ class LogEditGroup(Model):
 
 
 _LOG_EDIT_GROUP_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId", "message"))
+_LOG_EDIT_GROUP_SLOTS: Final = slot_setters(LogEditGroup)
 
 
 @attrs.frozen(
@@ -2757,16 +2973,17 @@ class LogCreateJoinLink(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_rev, set_convo_id, set_message, set_typed, set_extra = _LOG_CREATE_JOIN_LINK_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                rev=data["rev"],
-                convo_id=data["convoId"],
-                message=SystemMessageView.from_dict(data["message"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _LOG_CREATE_JOIN_LINK_KEYS else unknown_fields(data, _LOG_CREATE_JOIN_LINK_KEYS),
-            )
+            set_rev(self, data["rev"])
+            set_convo_id(self, data["convoId"])
+            set_message(self, SystemMessageView.from_dict(data["message"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LOG_CREATE_JOIN_LINK_KEYS.issuperset(data) else unknown_fields(data, _LOG_CREATE_JOIN_LINK_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logCreateJoinLink", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2784,6 +3001,7 @@ class LogCreateJoinLink(Model):
 _LOG_CREATE_JOIN_LINK_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId", "message"),
 )
+_LOG_CREATE_JOIN_LINK_SLOTS: Final = slot_setters(LogCreateJoinLink)
 
 
 @attrs.frozen(
@@ -2813,16 +3031,17 @@ class LogEditJoinLink(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_rev, set_convo_id, set_message, set_typed, set_extra = _LOG_EDIT_JOIN_LINK_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                rev=data["rev"],
-                convo_id=data["convoId"],
-                message=SystemMessageView.from_dict(data["message"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _LOG_EDIT_JOIN_LINK_KEYS else unknown_fields(data, _LOG_EDIT_JOIN_LINK_KEYS),
-            )
+            set_rev(self, data["rev"])
+            set_convo_id(self, data["convoId"])
+            set_message(self, SystemMessageView.from_dict(data["message"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LOG_EDIT_JOIN_LINK_KEYS.issuperset(data) else unknown_fields(data, _LOG_EDIT_JOIN_LINK_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logEditJoinLink", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2838,6 +3057,7 @@ class LogEditJoinLink(Model):
 
 
 _LOG_EDIT_JOIN_LINK_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId", "message"))
+_LOG_EDIT_JOIN_LINK_SLOTS: Final = slot_setters(LogEditJoinLink)
 
 
 @attrs.frozen(
@@ -2867,16 +3087,17 @@ class LogEnableJoinLink(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_rev, set_convo_id, set_message, set_typed, set_extra = _LOG_ENABLE_JOIN_LINK_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                rev=data["rev"],
-                convo_id=data["convoId"],
-                message=SystemMessageView.from_dict(data["message"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _LOG_ENABLE_JOIN_LINK_KEYS else unknown_fields(data, _LOG_ENABLE_JOIN_LINK_KEYS),
-            )
+            set_rev(self, data["rev"])
+            set_convo_id(self, data["convoId"])
+            set_message(self, SystemMessageView.from_dict(data["message"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LOG_ENABLE_JOIN_LINK_KEYS.issuperset(data) else unknown_fields(data, _LOG_ENABLE_JOIN_LINK_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logEnableJoinLink", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2894,6 +3115,7 @@ class LogEnableJoinLink(Model):
 _LOG_ENABLE_JOIN_LINK_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId", "message"),
 )
+_LOG_ENABLE_JOIN_LINK_SLOTS: Final = slot_setters(LogEnableJoinLink)
 
 
 @attrs.frozen(
@@ -2923,16 +3145,17 @@ class LogDisableJoinLink(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_rev, set_convo_id, set_message, set_typed, set_extra = _LOG_DISABLE_JOIN_LINK_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                rev=data["rev"],
-                convo_id=data["convoId"],
-                message=SystemMessageView.from_dict(data["message"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _LOG_DISABLE_JOIN_LINK_KEYS else unknown_fields(data, _LOG_DISABLE_JOIN_LINK_KEYS),
-            )
+            set_rev(self, data["rev"])
+            set_convo_id(self, data["convoId"])
+            set_message(self, SystemMessageView.from_dict(data["message"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LOG_DISABLE_JOIN_LINK_KEYS.issuperset(data) else unknown_fields(data, _LOG_DISABLE_JOIN_LINK_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logDisableJoinLink", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2950,6 +3173,7 @@ class LogDisableJoinLink(Model):
 _LOG_DISABLE_JOIN_LINK_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId", "message"),
 )
+_LOG_DISABLE_JOIN_LINK_SLOTS: Final = slot_setters(LogDisableJoinLink)
 
 
 @attrs.frozen(
@@ -2980,16 +3204,17 @@ class LogIncomingJoinRequest(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_rev, set_convo_id, set_member, set_typed, set_extra = _LOG_INCOMING_JOIN_REQUEST_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                rev=data["rev"],
-                convo_id=data["convoId"],
-                member=_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["member"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _LOG_INCOMING_JOIN_REQUEST_KEYS else unknown_fields(data, _LOG_INCOMING_JOIN_REQUEST_KEYS),
-            )
+            set_rev(self, data["rev"])
+            set_convo_id(self, data["convoId"])
+            set_member(self, _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["member"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LOG_INCOMING_JOIN_REQUEST_KEYS.issuperset(data) else unknown_fields(data, _LOG_INCOMING_JOIN_REQUEST_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logIncomingJoinRequest", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -3007,6 +3232,7 @@ class LogIncomingJoinRequest(Model):
 _LOG_INCOMING_JOIN_REQUEST_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId", "member"),
 )
+_LOG_INCOMING_JOIN_REQUEST_SLOTS: Final = slot_setters(LogIncomingJoinRequest)
 
 
 @attrs.frozen(
@@ -3037,16 +3263,17 @@ class LogApproveJoinRequest(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_rev, set_convo_id, set_member, set_typed, set_extra = _LOG_APPROVE_JOIN_REQUEST_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                rev=data["rev"],
-                convo_id=data["convoId"],
-                member=_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["member"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _LOG_APPROVE_JOIN_REQUEST_KEYS else unknown_fields(data, _LOG_APPROVE_JOIN_REQUEST_KEYS),
-            )
+            set_rev(self, data["rev"])
+            set_convo_id(self, data["convoId"])
+            set_member(self, _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["member"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LOG_APPROVE_JOIN_REQUEST_KEYS.issuperset(data) else unknown_fields(data, _LOG_APPROVE_JOIN_REQUEST_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logApproveJoinRequest", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -3064,6 +3291,7 @@ class LogApproveJoinRequest(Model):
 _LOG_APPROVE_JOIN_REQUEST_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId", "member"),
 )
+_LOG_APPROVE_JOIN_REQUEST_SLOTS: Final = slot_setters(LogApproveJoinRequest)
 
 
 @attrs.frozen(
@@ -3093,16 +3321,17 @@ class LogRejectJoinRequest(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_rev, set_convo_id, set_member, set_typed, set_extra = _LOG_REJECT_JOIN_REQUEST_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                rev=data["rev"],
-                convo_id=data["convoId"],
-                member=_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["member"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _LOG_REJECT_JOIN_REQUEST_KEYS else unknown_fields(data, _LOG_REJECT_JOIN_REQUEST_KEYS),
-            )
+            set_rev(self, data["rev"])
+            set_convo_id(self, data["convoId"])
+            set_member(self, _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["member"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LOG_REJECT_JOIN_REQUEST_KEYS.issuperset(data) else unknown_fields(data, _LOG_REJECT_JOIN_REQUEST_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logRejectJoinRequest", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -3120,6 +3349,7 @@ class LogRejectJoinRequest(Model):
 _LOG_REJECT_JOIN_REQUEST_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId", "member"),
 )
+_LOG_REJECT_JOIN_REQUEST_SLOTS: Final = slot_setters(LogRejectJoinRequest)
 
 
 @attrs.frozen(
@@ -3146,15 +3376,16 @@ class LogOutgoingJoinRequest(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_rev, set_convo_id, set_typed, set_extra = _LOG_OUTGOING_JOIN_REQUEST_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                rev=data["rev"],
-                convo_id=data["convoId"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _LOG_OUTGOING_JOIN_REQUEST_KEYS else unknown_fields(data, _LOG_OUTGOING_JOIN_REQUEST_KEYS),
-            )
+            set_rev(self, data["rev"])
+            set_convo_id(self, data["convoId"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LOG_OUTGOING_JOIN_REQUEST_KEYS.issuperset(data) else unknown_fields(data, _LOG_OUTGOING_JOIN_REQUEST_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logOutgoingJoinRequest", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"rev": self.rev, "convoId": self.convo_id}
@@ -3166,6 +3397,7 @@ class LogOutgoingJoinRequest(Model):
 
 
 _LOG_OUTGOING_JOIN_REQUEST_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId"))
+_LOG_OUTGOING_JOIN_REQUEST_SLOTS: Final = slot_setters(LogOutgoingJoinRequest)
 
 
 @attrs.frozen(
@@ -3195,16 +3427,23 @@ class LogWithdrawIncomingJoinRequest(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_rev,
+            set_convo_id,
+            set_member,
+            set_typed,
+            set_extra,
+        ) = _LOG_WITHDRAW_INCOMING_JOIN_REQUEST_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                rev=data["rev"],
-                convo_id=data["convoId"],
-                member=_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["member"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _LOG_WITHDRAW_INCOMING_JOIN_REQUEST_KEYS else unknown_fields(data, _LOG_WITHDRAW_INCOMING_JOIN_REQUEST_KEYS),
-            )
+            set_rev(self, data["rev"])
+            set_convo_id(self, data["convoId"])
+            set_member(self, _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["member"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LOG_WITHDRAW_INCOMING_JOIN_REQUEST_KEYS.issuperset(data) else unknown_fields(data, _LOG_WITHDRAW_INCOMING_JOIN_REQUEST_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logWithdrawIncomingJoinRequest", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -3222,6 +3461,7 @@ class LogWithdrawIncomingJoinRequest(Model):
 _LOG_WITHDRAW_INCOMING_JOIN_REQUEST_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId", "member"),
 )
+_LOG_WITHDRAW_INCOMING_JOIN_REQUEST_SLOTS: Final = slot_setters(LogWithdrawIncomingJoinRequest)
 
 
 @attrs.frozen(
@@ -3248,15 +3488,16 @@ class LogWithdrawOutgoingJoinRequest(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_rev, set_convo_id, set_typed, set_extra = _LOG_WITHDRAW_OUTGOING_JOIN_REQUEST_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                rev=data["rev"],
-                convo_id=data["convoId"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _LOG_WITHDRAW_OUTGOING_JOIN_REQUEST_KEYS else unknown_fields(data, _LOG_WITHDRAW_OUTGOING_JOIN_REQUEST_KEYS),
-            )
+            set_rev(self, data["rev"])
+            set_convo_id(self, data["convoId"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LOG_WITHDRAW_OUTGOING_JOIN_REQUEST_KEYS.issuperset(data) else unknown_fields(data, _LOG_WITHDRAW_OUTGOING_JOIN_REQUEST_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logWithdrawOutgoingJoinRequest", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"rev": self.rev, "convoId": self.convo_id}
@@ -3270,6 +3511,7 @@ class LogWithdrawOutgoingJoinRequest(Model):
 _LOG_WITHDRAW_OUTGOING_JOIN_REQUEST_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId"),
 )
+_LOG_WITHDRAW_OUTGOING_JOIN_REQUEST_SLOTS: Final = slot_setters(LogWithdrawOutgoingJoinRequest)
 
 
 @attrs.frozen(
@@ -3296,15 +3538,16 @@ class LogReadJoinRequests(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_rev, set_convo_id, set_typed, set_extra = _LOG_READ_JOIN_REQUESTS_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                rev=data["rev"],
-                convo_id=data["convoId"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _LOG_READ_JOIN_REQUESTS_KEYS else unknown_fields(data, _LOG_READ_JOIN_REQUESTS_KEYS),
-            )
+            set_rev(self, data["rev"])
+            set_convo_id(self, data["convoId"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LOG_READ_JOIN_REQUESTS_KEYS.issuperset(data) else unknown_fields(data, _LOG_READ_JOIN_REQUESTS_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logReadJoinRequests", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"rev": self.rev, "convoId": self.convo_id}
@@ -3316,6 +3559,7 @@ class LogReadJoinRequests(Model):
 
 
 _LOG_READ_JOIN_REQUESTS_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId"))
+_LOG_READ_JOIN_REQUESTS_SLOTS: Final = slot_setters(LogReadJoinRequests)
 
 
 def _union_0(

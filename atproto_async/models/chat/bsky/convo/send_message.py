@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -56,14 +58,15 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_convo_id, set_message, set_extra = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                convo_id=data["convoId"],
-                message=_m_chat_bsky_convo_defs.MessageInput.from_dict(data["message"]),
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_convo_id(self, data["convoId"])
+            set_message(self, _m_chat_bsky_convo_defs.MessageInput.from_dict(data["message"]))
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.sendMessage (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"convoId": self.convo_id, "message": self.message.to_dict()}
@@ -73,3 +76,4 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId", "message"))
+_INPUT_SLOTS: Final = slot_setters(Input)

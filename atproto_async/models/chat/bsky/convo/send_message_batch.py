@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -56,13 +58,14 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_items, set_extra = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                items=[BatchItem.from_dict(i0) for i0 in data["items"]],
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_items(self, [BatchItem.from_dict(i0) for i0 in data["items"]])
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.sendMessageBatch (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"items": [i0.to_dict() for i0 in self.items]}
@@ -72,6 +75,7 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("items",))
+_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -92,13 +96,14 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_items, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                items=[_m_chat_bsky_convo_defs.MessageView.from_dict(i0) for i0 in data["items"]],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_items(self, [_m_chat_bsky_convo_defs.MessageView.from_dict(i0) for i0 in data["items"]])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.sendMessageBatch (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"items": [i0.to_dict() for i0 in self.items]}
@@ -108,6 +113,7 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("items",))
+_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -134,15 +140,16 @@ class BatchItem(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_convo_id, set_message, set_typed, set_extra = _BATCH_ITEM_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                convo_id=data["convoId"],
-                message=_m_chat_bsky_convo_defs.MessageInput.from_dict(data["message"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _BATCH_ITEM_KEYS else unknown_fields(data, _BATCH_ITEM_KEYS),
-            )
+            set_convo_id(self, data["convoId"])
+            set_message(self, _m_chat_bsky_convo_defs.MessageInput.from_dict(data["message"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _BATCH_ITEM_KEYS.issuperset(data) else unknown_fields(data, _BATCH_ITEM_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.sendMessageBatch#batchItem", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"convoId": self.convo_id, "message": self.message.to_dict()}
@@ -154,3 +161,4 @@ class BatchItem(Model):
 
 
 _BATCH_ITEM_KEYS: Final[frozenset[str]] = frozenset(("$type", "convoId", "message"))
+_BATCH_ITEM_SLOTS: Final = slot_setters(BatchItem)

@@ -19,6 +19,8 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -61,14 +63,15 @@ class JoinLink(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_code, set_typed, set_extra = _JOIN_LINK_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                code=data["code"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _JOIN_LINK_KEYS else unknown_fields(data, _JOIN_LINK_KEYS),
-            )
+            set_code(self, data["code"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _JOIN_LINK_KEYS.issuperset(data) else unknown_fields(data, _JOIN_LINK_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.embed.joinLink", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"code": self.code}
@@ -80,6 +83,7 @@ class JoinLink(Model):
 
 
 _JOIN_LINK_KEYS: Final[frozenset[str]] = frozenset(("$type", "code"))
+_JOIN_LINK_SLOTS: Final = slot_setters(JoinLink)
 
 
 @attrs.frozen(
@@ -106,14 +110,15 @@ class View(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_join_link_preview, set_typed, set_extra = _VIEW_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                join_link_preview=_union_0(data["joinLinkPreview"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _VIEW_KEYS else unknown_fields(data, _VIEW_KEYS),
-            )
+            set_join_link_preview(self, _union_0(data["joinLinkPreview"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _VIEW_KEYS.issuperset(data) else unknown_fields(data, _VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.embed.joinLink#view", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"joinLinkPreview": dump_member(self.join_link_preview)}
@@ -125,6 +130,7 @@ class View(Model):
 
 
 _VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "joinLinkPreview"))
+_VIEW_SLOTS: Final = slot_setters(View)
 
 
 def _union_0(

@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -63,14 +65,15 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_convo_id, set_members, set_extra = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                convo_id=data["convoId"],
-                members=data["members"],
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_convo_id(self, data["convoId"])
+            set_members(self, data["members"])
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.group.addMembers (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"convoId": self.convo_id, "members": list(self.members)}
@@ -80,6 +83,7 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId", "members"))
+_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -102,15 +106,16 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_convo, set_added_members, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                convo=_m_chat_bsky_convo_defs.ConvoView.from_dict(data["convo"]),
-                added_members=v if (v := get("addedMembers", UNSET)) is UNSET else [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_convo(self, _m_chat_bsky_convo_defs.ConvoView.from_dict(data["convo"]))
+            set_added_members(self, v if (v := get("addedMembers", UNSET)) is UNSET else [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.group.addMembers (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"convo": self.convo.to_dict()}
@@ -123,3 +128,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("convo", "addedMembers"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)

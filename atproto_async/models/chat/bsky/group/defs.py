@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -96,18 +98,27 @@ class JoinLinkView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_code,
+            set_enabled_status,
+            set_require_approval,
+            set_join_rule,
+            set_created_at,
+            set_typed,
+            set_extra,
+        ) = _JOIN_LINK_VIEW_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                code=data["code"],
-                enabled_status=data["enabledStatus"],
-                require_approval=data["requireApproval"],
-                join_rule=data["joinRule"],
-                created_at=data["createdAt"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _JOIN_LINK_VIEW_KEYS else unknown_fields(data, _JOIN_LINK_VIEW_KEYS),
-            )
+            set_code(self, data["code"])
+            set_enabled_status(self, data["enabledStatus"])
+            set_require_approval(self, data["requireApproval"])
+            set_join_rule(self, data["joinRule"])
+            set_created_at(self, data["createdAt"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _JOIN_LINK_VIEW_KEYS.issuperset(data) else unknown_fields(data, _JOIN_LINK_VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.group.defs#joinLinkView", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -127,6 +138,7 @@ class JoinLinkView(Model):
 _JOIN_LINK_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "code", "enabledStatus", "requireApproval", "joinRule", "createdAt"),
 )
+_JOIN_LINK_VIEW_SLOTS: Final = slot_setters(JoinLinkView)
 
 
 @attrs.frozen(
@@ -171,24 +183,38 @@ class JoinLinkPreviewView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_convo_id,
+            set_code,
+            set_name,
+            set_owner,
+            set_member_count,
+            set_member_limit,
+            set_require_approval,
+            set_join_rule,
+            set_convo,
+            set_viewer,
+            set_typed,
+            set_extra,
+        ) = _JOIN_LINK_PREVIEW_VIEW_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                convo_id=data["convoId"],
-                code=data["code"],
-                name=data["name"],
-                owner=_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["owner"]),
-                member_count=data["memberCount"],
-                member_limit=data["memberLimit"],
-                require_approval=data["requireApproval"],
-                join_rule=data["joinRule"],
-                convo=v if (v := get("convo", UNSET)) is UNSET else _m_chat_bsky_convo_defs.ConvoView.from_dict(v),
-                viewer=v if (v := get("viewer", UNSET)) is UNSET else JoinLinkViewerState.from_dict(v),
-                typed="$type" in data,
-                extra=None if data.keys() <= _JOIN_LINK_PREVIEW_VIEW_KEYS else unknown_fields(data, _JOIN_LINK_PREVIEW_VIEW_KEYS),
-            )
+            set_convo_id(self, data["convoId"])
+            set_code(self, data["code"])
+            set_name(self, data["name"])
+            set_owner(self, _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["owner"]))
+            set_member_count(self, data["memberCount"])
+            set_member_limit(self, data["memberLimit"])
+            set_require_approval(self, data["requireApproval"])
+            set_join_rule(self, data["joinRule"])
+            set_convo(self, v if (v := get("convo", UNSET)) is UNSET else _m_chat_bsky_convo_defs.ConvoView.from_dict(v))
+            set_viewer(self, v if (v := get("viewer", UNSET)) is UNSET else JoinLinkViewerState.from_dict(v))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _JOIN_LINK_PREVIEW_VIEW_KEYS.issuperset(data) else unknown_fields(data, _JOIN_LINK_PREVIEW_VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.group.defs#joinLinkPreviewView", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -217,6 +243,7 @@ class JoinLinkPreviewView(Model):
 _JOIN_LINK_PREVIEW_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "convoId", "code", "name", "owner", "memberCount", "memberLimit", "requireApproval", "joinRule", "convo", "viewer"),
 )
+_JOIN_LINK_PREVIEW_VIEW_SLOTS: Final = slot_setters(JoinLinkPreviewView)
 
 
 @attrs.frozen(
@@ -242,14 +269,15 @@ class DisabledJoinLinkPreviewView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_code, set_typed, set_extra = _DISABLED_JOIN_LINK_PREVIEW_VIEW_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                code=data["code"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _DISABLED_JOIN_LINK_PREVIEW_VIEW_KEYS else unknown_fields(data, _DISABLED_JOIN_LINK_PREVIEW_VIEW_KEYS),
-            )
+            set_code(self, data["code"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _DISABLED_JOIN_LINK_PREVIEW_VIEW_KEYS.issuperset(data) else unknown_fields(data, _DISABLED_JOIN_LINK_PREVIEW_VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.group.defs#disabledJoinLinkPreviewView", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"code": self.code}
@@ -261,6 +289,7 @@ class DisabledJoinLinkPreviewView(Model):
 
 
 _DISABLED_JOIN_LINK_PREVIEW_VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "code"))
+_DISABLED_JOIN_LINK_PREVIEW_VIEW_SLOTS: Final = slot_setters(DisabledJoinLinkPreviewView)
 
 
 @attrs.frozen(
@@ -286,14 +315,15 @@ class InvalidJoinLinkPreviewView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_code, set_typed, set_extra = _INVALID_JOIN_LINK_PREVIEW_VIEW_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                code=data["code"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _INVALID_JOIN_LINK_PREVIEW_VIEW_KEYS else unknown_fields(data, _INVALID_JOIN_LINK_PREVIEW_VIEW_KEYS),
-            )
+            set_code(self, data["code"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _INVALID_JOIN_LINK_PREVIEW_VIEW_KEYS.issuperset(data) else unknown_fields(data, _INVALID_JOIN_LINK_PREVIEW_VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.group.defs#invalidJoinLinkPreviewView", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"code": self.code}
@@ -305,6 +335,7 @@ class InvalidJoinLinkPreviewView(Model):
 
 
 _INVALID_JOIN_LINK_PREVIEW_VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "code"))
+_INVALID_JOIN_LINK_PREVIEW_VIEW_SLOTS: Final = slot_setters(InvalidJoinLinkPreviewView)
 
 
 @attrs.frozen(
@@ -329,15 +360,16 @@ class JoinLinkViewerState(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_requested_at, set_typed, set_extra = _JOIN_LINK_VIEWER_STATE_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                requested_at=get("requestedAt", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _JOIN_LINK_VIEWER_STATE_KEYS else unknown_fields(data, _JOIN_LINK_VIEWER_STATE_KEYS),
-            )
+            set_requested_at(self, get("requestedAt", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _JOIN_LINK_VIEWER_STATE_KEYS.issuperset(data) else unknown_fields(data, _JOIN_LINK_VIEWER_STATE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.group.defs#joinLinkViewerState", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -352,6 +384,7 @@ class JoinLinkViewerState(Model):
 
 
 _JOIN_LINK_VIEWER_STATE_KEYS: Final[frozenset[str]] = frozenset(("$type", "requestedAt"))
+_JOIN_LINK_VIEWER_STATE_SLOTS: Final = slot_setters(JoinLinkViewerState)
 
 
 @attrs.frozen(
@@ -380,16 +413,23 @@ class JoinRequestView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_convo_id,
+            set_requested_by,
+            set_requested_at,
+            set_typed,
+            set_extra,
+        ) = _JOIN_REQUEST_VIEW_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                convo_id=data["convoId"],
-                requested_by=_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["requestedBy"]),
-                requested_at=data["requestedAt"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _JOIN_REQUEST_VIEW_KEYS else unknown_fields(data, _JOIN_REQUEST_VIEW_KEYS),
-            )
+            set_convo_id(self, data["convoId"])
+            set_requested_by(self, _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["requestedBy"]))
+            set_requested_at(self, data["requestedAt"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _JOIN_REQUEST_VIEW_KEYS.issuperset(data) else unknown_fields(data, _JOIN_REQUEST_VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.group.defs#joinRequestView", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -407,6 +447,7 @@ class JoinRequestView(Model):
 _JOIN_REQUEST_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "convoId", "requestedBy", "requestedAt"),
 )
+_JOIN_REQUEST_VIEW_SLOTS: Final = slot_setters(JoinRequestView)
 
 
 @attrs.frozen(
@@ -442,19 +483,29 @@ class JoinRequestConvoView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_convo_id,
+            set_name,
+            set_owner,
+            set_member_count,
+            set_member_limit,
+            set_viewer,
+            set_typed,
+            set_extra,
+        ) = _JOIN_REQUEST_CONVO_VIEW_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                convo_id=data["convoId"],
-                name=data["name"],
-                owner=_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["owner"]),
-                member_count=data["memberCount"],
-                member_limit=data["memberLimit"],
-                viewer=JoinLinkViewerState.from_dict(data["viewer"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _JOIN_REQUEST_CONVO_VIEW_KEYS else unknown_fields(data, _JOIN_REQUEST_CONVO_VIEW_KEYS),
-            )
+            set_convo_id(self, data["convoId"])
+            set_name(self, data["name"])
+            set_owner(self, _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["owner"]))
+            set_member_count(self, data["memberCount"])
+            set_member_limit(self, data["memberLimit"])
+            set_viewer(self, JoinLinkViewerState.from_dict(data["viewer"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _JOIN_REQUEST_CONVO_VIEW_KEYS.issuperset(data) else unknown_fields(data, _JOIN_REQUEST_CONVO_VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.group.defs#joinRequestConvoView", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -475,3 +526,4 @@ class JoinRequestConvoView(Model):
 _JOIN_REQUEST_CONVO_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "convoId", "name", "owner", "memberCount", "memberLimit", "viewer"),
 )
+_JOIN_REQUEST_CONVO_VIEW_SLOTS: Final = slot_setters(JoinRequestConvoView)

@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -55,13 +57,14 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_convo_id, set_extra = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                convo_id=data["convoId"],
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_convo_id(self, data["convoId"])
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.group.disableJoinLink (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"convoId": self.convo_id}
@@ -71,6 +74,7 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId",))
+_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -91,13 +95,14 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_join_link, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                join_link=_m_chat_bsky_group_defs.JoinLinkView.from_dict(data["joinLink"]),
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_join_link(self, _m_chat_bsky_group_defs.JoinLinkView.from_dict(data["joinLink"]))
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.group.disableJoinLink (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"joinLink": self.join_link.to_dict()}
@@ -107,3 +112,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("joinLink",))
+_OUTPUT_SLOTS: Final = slot_setters(Output)

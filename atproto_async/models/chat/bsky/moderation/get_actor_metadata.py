@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -50,15 +52,16 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_day, set_month, set_all, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                day=Metadata.from_dict(data["day"]),
-                month=Metadata.from_dict(data["month"]),
-                all=Metadata.from_dict(data["all"]),
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_day(self, Metadata.from_dict(data["day"]))
+            set_month(self, Metadata.from_dict(data["month"]))
+            set_all(self, Metadata.from_dict(data["all"]))
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.moderation.getActorMetadata (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -72,6 +75,7 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("day", "month", "all"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -102,17 +106,25 @@ class Metadata(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_messages_sent,
+            set_messages_received,
+            set_convos,
+            set_convos_started,
+            set_typed,
+            set_extra,
+        ) = _METADATA_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                messages_sent=data["messagesSent"],
-                messages_received=data["messagesReceived"],
-                convos=data["convos"],
-                convos_started=data["convosStarted"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _METADATA_KEYS else unknown_fields(data, _METADATA_KEYS),
-            )
+            set_messages_sent(self, data["messagesSent"])
+            set_messages_received(self, data["messagesReceived"])
+            set_convos(self, data["convos"])
+            set_convos_started(self, data["convosStarted"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _METADATA_KEYS.issuperset(data) else unknown_fields(data, _METADATA_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.moderation.getActorMetadata#metadata", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -131,3 +143,4 @@ class Metadata(Model):
 _METADATA_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "messagesSent", "messagesReceived", "convos", "convosStarted"),
 )
+_METADATA_SLOTS: Final = slot_setters(Metadata)

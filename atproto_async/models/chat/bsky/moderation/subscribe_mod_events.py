@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -70,20 +72,30 @@ class EventConvoFirstMessage(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_convo_id,
+            set_created_at,
+            set_message_id,
+            set_recipients,
+            set_rev,
+            set_user,
+            set_typed,
+            set_extra,
+        ) = _EVENT_CONVO_FIRST_MESSAGE_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                convo_id=data["convoId"],
-                created_at=data["createdAt"],
-                message_id=get("messageId", UNSET),
-                recipients=data["recipients"],
-                rev=data["rev"],
-                user=data["user"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _EVENT_CONVO_FIRST_MESSAGE_KEYS else unknown_fields(data, _EVENT_CONVO_FIRST_MESSAGE_KEYS),
-            )
+            set_convo_id(self, data["convoId"])
+            set_created_at(self, data["createdAt"])
+            set_message_id(self, get("messageId", UNSET))
+            set_recipients(self, data["recipients"])
+            set_rev(self, data["rev"])
+            set_user(self, data["user"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _EVENT_CONVO_FIRST_MESSAGE_KEYS.issuperset(data) else unknown_fields(data, _EVENT_CONVO_FIRST_MESSAGE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.moderation.subscribeModEvents#eventConvoFirstMessage", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -106,6 +118,7 @@ class EventConvoFirstMessage(Model):
 _EVENT_CONVO_FIRST_MESSAGE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "convoId", "createdAt", "messageId", "recipients", "rev", "user"),
 )
+_EVENT_CONVO_FIRST_MESSAGE_SLOTS: Final = slot_setters(EventConvoFirstMessage)
 
 
 @attrs.frozen(
@@ -147,22 +160,35 @@ class EventGroupChatCreated(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_actor_did,
+            set_convo_created_at,
+            set_convo_id,
+            set_created_at,
+            set_group_member_count,
+            set_group_name,
+            set_initial_member_dids,
+            set_owner_did,
+            set_rev,
+            set_typed,
+            set_extra,
+        ) = _EVENT_GROUP_CHAT_CREATED_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                actor_did=data["actorDid"],
-                convo_created_at=data["convoCreatedAt"],
-                convo_id=data["convoId"],
-                created_at=data["createdAt"],
-                group_member_count=data["groupMemberCount"],
-                group_name=data["groupName"],
-                initial_member_dids=data["initialMemberDids"],
-                owner_did=data["ownerDid"],
-                rev=data["rev"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _EVENT_GROUP_CHAT_CREATED_KEYS else unknown_fields(data, _EVENT_GROUP_CHAT_CREATED_KEYS),
-            )
+            set_actor_did(self, data["actorDid"])
+            set_convo_created_at(self, data["convoCreatedAt"])
+            set_convo_id(self, data["convoId"])
+            set_created_at(self, data["createdAt"])
+            set_group_member_count(self, data["groupMemberCount"])
+            set_group_name(self, data["groupName"])
+            set_initial_member_dids(self, data["initialMemberDids"])
+            set_owner_did(self, data["ownerDid"])
+            set_rev(self, data["rev"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _EVENT_GROUP_CHAT_CREATED_KEYS.issuperset(data) else unknown_fields(data, _EVENT_GROUP_CHAT_CREATED_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.moderation.subscribeModEvents#eventGroupChatCreated", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -186,6 +212,7 @@ class EventGroupChatCreated(Model):
 _EVENT_GROUP_CHAT_CREATED_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "actorDid", "convoCreatedAt", "convoId", "createdAt", "groupMemberCount", "groupName", "initialMemberDids", "ownerDid", "rev"),
 )
+_EVENT_GROUP_CHAT_CREATED_SLOTS: Final = slot_setters(EventGroupChatCreated)
 
 
 @attrs.frozen(
@@ -232,24 +259,39 @@ class EventGroupChatMemberAdded(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_actor_did,
+            set_convo_created_at,
+            set_convo_id,
+            set_created_at,
+            set_group_member_count,
+            set_group_name,
+            set_owner_did,
+            set_request_members_count,
+            set_rev,
+            set_subject_did,
+            set_subject_follows_owner,
+            set_typed,
+            set_extra,
+        ) = _EVENT_GROUP_CHAT_MEMBER_ADDED_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                actor_did=data["actorDid"],
-                convo_created_at=data["convoCreatedAt"],
-                convo_id=data["convoId"],
-                created_at=data["createdAt"],
-                group_member_count=data["groupMemberCount"],
-                group_name=data["groupName"],
-                owner_did=data["ownerDid"],
-                request_members_count=data["requestMembersCount"],
-                rev=data["rev"],
-                subject_did=data["subjectDid"],
-                subject_follows_owner=data["subjectFollowsOwner"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _EVENT_GROUP_CHAT_MEMBER_ADDED_KEYS else unknown_fields(data, _EVENT_GROUP_CHAT_MEMBER_ADDED_KEYS),
-            )
+            set_actor_did(self, data["actorDid"])
+            set_convo_created_at(self, data["convoCreatedAt"])
+            set_convo_id(self, data["convoId"])
+            set_created_at(self, data["createdAt"])
+            set_group_member_count(self, data["groupMemberCount"])
+            set_group_name(self, data["groupName"])
+            set_owner_did(self, data["ownerDid"])
+            set_request_members_count(self, data["requestMembersCount"])
+            set_rev(self, data["rev"])
+            set_subject_did(self, data["subjectDid"])
+            set_subject_follows_owner(self, data["subjectFollowsOwner"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _EVENT_GROUP_CHAT_MEMBER_ADDED_KEYS.issuperset(data) else unknown_fields(data, _EVENT_GROUP_CHAT_MEMBER_ADDED_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.moderation.subscribeModEvents#eventGroupChatMemberAdded", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -275,6 +317,7 @@ class EventGroupChatMemberAdded(Model):
 _EVENT_GROUP_CHAT_MEMBER_ADDED_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "actorDid", "convoCreatedAt", "convoId", "createdAt", "groupMemberCount", "groupName", "ownerDid", "requestMembersCount", "rev", "subjectDid", "subjectFollowsOwner"),
 )
+_EVENT_GROUP_CHAT_MEMBER_ADDED_SLOTS: Final = slot_setters(EventGroupChatMemberAdded)
 
 
 @attrs.frozen(
@@ -317,23 +360,37 @@ class EventGroupChatMemberJoined(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_actor_did,
+            set_convo_created_at,
+            set_convo_id,
+            set_created_at,
+            set_group_member_count,
+            set_group_name,
+            set_join_link_code,
+            set_owner_did,
+            set_rev,
+            set_subject_follows_owner,
+            set_typed,
+            set_extra,
+        ) = _EVENT_GROUP_CHAT_MEMBER_JOINED_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                actor_did=data["actorDid"],
-                convo_created_at=data["convoCreatedAt"],
-                convo_id=data["convoId"],
-                created_at=data["createdAt"],
-                group_member_count=data["groupMemberCount"],
-                group_name=data["groupName"],
-                join_link_code=data["joinLinkCode"],
-                owner_did=data["ownerDid"],
-                rev=data["rev"],
-                subject_follows_owner=data["subjectFollowsOwner"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _EVENT_GROUP_CHAT_MEMBER_JOINED_KEYS else unknown_fields(data, _EVENT_GROUP_CHAT_MEMBER_JOINED_KEYS),
-            )
+            set_actor_did(self, data["actorDid"])
+            set_convo_created_at(self, data["convoCreatedAt"])
+            set_convo_id(self, data["convoId"])
+            set_created_at(self, data["createdAt"])
+            set_group_member_count(self, data["groupMemberCount"])
+            set_group_name(self, data["groupName"])
+            set_join_link_code(self, data["joinLinkCode"])
+            set_owner_did(self, data["ownerDid"])
+            set_rev(self, data["rev"])
+            set_subject_follows_owner(self, data["subjectFollowsOwner"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _EVENT_GROUP_CHAT_MEMBER_JOINED_KEYS.issuperset(data) else unknown_fields(data, _EVENT_GROUP_CHAT_MEMBER_JOINED_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.moderation.subscribeModEvents#eventGroupChatMemberJoined", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -358,6 +415,7 @@ class EventGroupChatMemberJoined(Model):
 _EVENT_GROUP_CHAT_MEMBER_JOINED_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "actorDid", "convoCreatedAt", "convoId", "createdAt", "groupMemberCount", "groupName", "joinLinkCode", "ownerDid", "rev", "subjectFollowsOwner"),
 )
+_EVENT_GROUP_CHAT_MEMBER_JOINED_SLOTS: Final = slot_setters(EventGroupChatMemberJoined)
 
 
 @attrs.frozen(
@@ -400,23 +458,37 @@ class EventGroupChatJoinRequest(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_actor_did,
+            set_convo_created_at,
+            set_convo_id,
+            set_created_at,
+            set_group_member_count,
+            set_group_name,
+            set_join_link_code,
+            set_owner_did,
+            set_rev,
+            set_subject_follows_owner,
+            set_typed,
+            set_extra,
+        ) = _EVENT_GROUP_CHAT_JOIN_REQUEST_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                actor_did=data["actorDid"],
-                convo_created_at=data["convoCreatedAt"],
-                convo_id=data["convoId"],
-                created_at=data["createdAt"],
-                group_member_count=data["groupMemberCount"],
-                group_name=data["groupName"],
-                join_link_code=data["joinLinkCode"],
-                owner_did=data["ownerDid"],
-                rev=data["rev"],
-                subject_follows_owner=data["subjectFollowsOwner"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _EVENT_GROUP_CHAT_JOIN_REQUEST_KEYS else unknown_fields(data, _EVENT_GROUP_CHAT_JOIN_REQUEST_KEYS),
-            )
+            set_actor_did(self, data["actorDid"])
+            set_convo_created_at(self, data["convoCreatedAt"])
+            set_convo_id(self, data["convoId"])
+            set_created_at(self, data["createdAt"])
+            set_group_member_count(self, data["groupMemberCount"])
+            set_group_name(self, data["groupName"])
+            set_join_link_code(self, data["joinLinkCode"])
+            set_owner_did(self, data["ownerDid"])
+            set_rev(self, data["rev"])
+            set_subject_follows_owner(self, data["subjectFollowsOwner"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _EVENT_GROUP_CHAT_JOIN_REQUEST_KEYS.issuperset(data) else unknown_fields(data, _EVENT_GROUP_CHAT_JOIN_REQUEST_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.moderation.subscribeModEvents#eventGroupChatJoinRequest", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -441,6 +513,7 @@ class EventGroupChatJoinRequest(Model):
 _EVENT_GROUP_CHAT_JOIN_REQUEST_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "actorDid", "convoCreatedAt", "convoId", "createdAt", "groupMemberCount", "groupName", "joinLinkCode", "ownerDid", "rev", "subjectFollowsOwner"),
 )
+_EVENT_GROUP_CHAT_JOIN_REQUEST_SLOTS: Final = slot_setters(EventGroupChatJoinRequest)
 
 
 @attrs.frozen(
@@ -481,22 +554,35 @@ class EventGroupChatJoinRequestApproved(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_actor_did,
+            set_convo_created_at,
+            set_convo_id,
+            set_created_at,
+            set_group_member_count,
+            set_group_name,
+            set_owner_did,
+            set_rev,
+            set_subject_did,
+            set_typed,
+            set_extra,
+        ) = _EVENT_GROUP_CHAT_JOIN_REQUEST_APPROVED_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                actor_did=data["actorDid"],
-                convo_created_at=data["convoCreatedAt"],
-                convo_id=data["convoId"],
-                created_at=data["createdAt"],
-                group_member_count=data["groupMemberCount"],
-                group_name=data["groupName"],
-                owner_did=data["ownerDid"],
-                rev=data["rev"],
-                subject_did=data["subjectDid"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _EVENT_GROUP_CHAT_JOIN_REQUEST_APPROVED_KEYS else unknown_fields(data, _EVENT_GROUP_CHAT_JOIN_REQUEST_APPROVED_KEYS),
-            )
+            set_actor_did(self, data["actorDid"])
+            set_convo_created_at(self, data["convoCreatedAt"])
+            set_convo_id(self, data["convoId"])
+            set_created_at(self, data["createdAt"])
+            set_group_member_count(self, data["groupMemberCount"])
+            set_group_name(self, data["groupName"])
+            set_owner_did(self, data["ownerDid"])
+            set_rev(self, data["rev"])
+            set_subject_did(self, data["subjectDid"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _EVENT_GROUP_CHAT_JOIN_REQUEST_APPROVED_KEYS.issuperset(data) else unknown_fields(data, _EVENT_GROUP_CHAT_JOIN_REQUEST_APPROVED_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.moderation.subscribeModEvents#eventGroupChatJoinRequestApproved", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -520,6 +606,7 @@ class EventGroupChatJoinRequestApproved(Model):
 _EVENT_GROUP_CHAT_JOIN_REQUEST_APPROVED_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "actorDid", "convoCreatedAt", "convoId", "createdAt", "groupMemberCount", "groupName", "ownerDid", "rev", "subjectDid"),
 )
+_EVENT_GROUP_CHAT_JOIN_REQUEST_APPROVED_SLOTS: Final = slot_setters(EventGroupChatJoinRequestApproved)
 
 
 @attrs.frozen(
@@ -560,22 +647,35 @@ class EventGroupChatJoinRequestRejected(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_actor_did,
+            set_convo_created_at,
+            set_convo_id,
+            set_created_at,
+            set_group_member_count,
+            set_group_name,
+            set_owner_did,
+            set_rev,
+            set_subject_did,
+            set_typed,
+            set_extra,
+        ) = _EVENT_GROUP_CHAT_JOIN_REQUEST_REJECTED_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                actor_did=data["actorDid"],
-                convo_created_at=data["convoCreatedAt"],
-                convo_id=data["convoId"],
-                created_at=data["createdAt"],
-                group_member_count=data["groupMemberCount"],
-                group_name=data["groupName"],
-                owner_did=data["ownerDid"],
-                rev=data["rev"],
-                subject_did=data["subjectDid"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _EVENT_GROUP_CHAT_JOIN_REQUEST_REJECTED_KEYS else unknown_fields(data, _EVENT_GROUP_CHAT_JOIN_REQUEST_REJECTED_KEYS),
-            )
+            set_actor_did(self, data["actorDid"])
+            set_convo_created_at(self, data["convoCreatedAt"])
+            set_convo_id(self, data["convoId"])
+            set_created_at(self, data["createdAt"])
+            set_group_member_count(self, data["groupMemberCount"])
+            set_group_name(self, data["groupName"])
+            set_owner_did(self, data["ownerDid"])
+            set_rev(self, data["rev"])
+            set_subject_did(self, data["subjectDid"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _EVENT_GROUP_CHAT_JOIN_REQUEST_REJECTED_KEYS.issuperset(data) else unknown_fields(data, _EVENT_GROUP_CHAT_JOIN_REQUEST_REJECTED_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.moderation.subscribeModEvents#eventGroupChatJoinRequestRejected", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -599,6 +699,7 @@ class EventGroupChatJoinRequestRejected(Model):
 _EVENT_GROUP_CHAT_JOIN_REQUEST_REJECTED_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "actorDid", "convoCreatedAt", "convoId", "createdAt", "groupMemberCount", "groupName", "ownerDid", "rev", "subjectDid"),
 )
+_EVENT_GROUP_CHAT_JOIN_REQUEST_REJECTED_SLOTS: Final = slot_setters(EventGroupChatJoinRequestRejected)
 
 
 @attrs.frozen(
@@ -641,23 +742,36 @@ class EventChatAccepted(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_actor_did,
+            set_convo_created_at,
+            set_convo_id,
+            set_created_at,
+            set_group_member_count,
+            set_group_name,
+            set_method,
+            set_owner_did,
+            set_rev,
+            set_typed,
+            set_extra,
+        ) = _EVENT_CHAT_ACCEPTED_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                actor_did=data["actorDid"],
-                convo_created_at=data["convoCreatedAt"],
-                convo_id=data["convoId"],
-                created_at=data["createdAt"],
-                group_member_count=get("groupMemberCount", UNSET),
-                group_name=get("groupName", UNSET),
-                method=data["method"],
-                owner_did=get("ownerDid", UNSET),
-                rev=data["rev"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _EVENT_CHAT_ACCEPTED_KEYS else unknown_fields(data, _EVENT_CHAT_ACCEPTED_KEYS),
-            )
+            set_actor_did(self, data["actorDid"])
+            set_convo_created_at(self, data["convoCreatedAt"])
+            set_convo_id(self, data["convoId"])
+            set_created_at(self, data["createdAt"])
+            set_group_member_count(self, get("groupMemberCount", UNSET))
+            set_group_name(self, get("groupName", UNSET))
+            set_method(self, data["method"])
+            set_owner_did(self, get("ownerDid", UNSET))
+            set_rev(self, data["rev"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _EVENT_CHAT_ACCEPTED_KEYS.issuperset(data) else unknown_fields(data, _EVENT_CHAT_ACCEPTED_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.moderation.subscribeModEvents#eventChatAccepted", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -687,6 +801,7 @@ class EventChatAccepted(Model):
 _EVENT_CHAT_ACCEPTED_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "actorDid", "convoCreatedAt", "convoId", "createdAt", "groupMemberCount", "groupName", "method", "ownerDid", "rev"),
 )
+_EVENT_CHAT_ACCEPTED_SLOTS: Final = slot_setters(EventChatAccepted)
 
 
 @attrs.frozen(
@@ -730,23 +845,37 @@ class EventGroupChatMemberLeft(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_actor_did,
+            set_convo_created_at,
+            set_convo_id,
+            set_created_at,
+            set_group_member_count,
+            set_group_name,
+            set_leave_method,
+            set_owner_did,
+            set_rev,
+            set_subject_did,
+            set_typed,
+            set_extra,
+        ) = _EVENT_GROUP_CHAT_MEMBER_LEFT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                actor_did=data["actorDid"],
-                convo_created_at=data["convoCreatedAt"],
-                convo_id=data["convoId"],
-                created_at=data["createdAt"],
-                group_member_count=data["groupMemberCount"],
-                group_name=data["groupName"],
-                leave_method=data["leaveMethod"],
-                owner_did=data["ownerDid"],
-                rev=data["rev"],
-                subject_did=data["subjectDid"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _EVENT_GROUP_CHAT_MEMBER_LEFT_KEYS else unknown_fields(data, _EVENT_GROUP_CHAT_MEMBER_LEFT_KEYS),
-            )
+            set_actor_did(self, data["actorDid"])
+            set_convo_created_at(self, data["convoCreatedAt"])
+            set_convo_id(self, data["convoId"])
+            set_created_at(self, data["createdAt"])
+            set_group_member_count(self, data["groupMemberCount"])
+            set_group_name(self, data["groupName"])
+            set_leave_method(self, data["leaveMethod"])
+            set_owner_did(self, data["ownerDid"])
+            set_rev(self, data["rev"])
+            set_subject_did(self, data["subjectDid"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _EVENT_GROUP_CHAT_MEMBER_LEFT_KEYS.issuperset(data) else unknown_fields(data, _EVENT_GROUP_CHAT_MEMBER_LEFT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.moderation.subscribeModEvents#eventGroupChatMemberLeft", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -771,6 +900,7 @@ class EventGroupChatMemberLeft(Model):
 _EVENT_GROUP_CHAT_MEMBER_LEFT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "actorDid", "convoCreatedAt", "convoId", "createdAt", "groupMemberCount", "groupName", "leaveMethod", "ownerDid", "rev", "subjectDid"),
 )
+_EVENT_GROUP_CHAT_MEMBER_LEFT_SLOTS: Final = slot_setters(EventGroupChatMemberLeft)
 
 
 @attrs.frozen(
@@ -833,29 +963,48 @@ class EventGroupChatUpdated(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_actor_did,
+            set_convo_created_at,
+            set_convo_id,
+            set_created_at,
+            set_group_member_count,
+            set_group_name,
+            set_join_link_code,
+            set_join_link_followers_only,
+            set_join_link_requires_approval,
+            set_lock_reason,
+            set_new_name,
+            set_old_name,
+            set_owner_did,
+            set_rev,
+            set_update_type,
+            set_typed,
+            set_extra,
+        ) = _EVENT_GROUP_CHAT_UPDATED_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                actor_did=data["actorDid"],
-                convo_created_at=data["convoCreatedAt"],
-                convo_id=data["convoId"],
-                created_at=data["createdAt"],
-                group_member_count=data["groupMemberCount"],
-                group_name=data["groupName"],
-                join_link_code=get("joinLinkCode", UNSET),
-                join_link_followers_only=get("joinLinkFollowersOnly", UNSET),
-                join_link_requires_approval=get("joinLinkRequiresApproval", UNSET),
-                lock_reason=get("lockReason", UNSET),
-                new_name=get("newName", UNSET),
-                old_name=get("oldName", UNSET),
-                owner_did=data["ownerDid"],
-                rev=data["rev"],
-                update_type=data["updateType"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _EVENT_GROUP_CHAT_UPDATED_KEYS else unknown_fields(data, _EVENT_GROUP_CHAT_UPDATED_KEYS),
-            )
+            set_actor_did(self, data["actorDid"])
+            set_convo_created_at(self, data["convoCreatedAt"])
+            set_convo_id(self, data["convoId"])
+            set_created_at(self, data["createdAt"])
+            set_group_member_count(self, data["groupMemberCount"])
+            set_group_name(self, data["groupName"])
+            set_join_link_code(self, get("joinLinkCode", UNSET))
+            set_join_link_followers_only(self, get("joinLinkFollowersOnly", UNSET))
+            set_join_link_requires_approval(self, get("joinLinkRequiresApproval", UNSET))
+            set_lock_reason(self, get("lockReason", UNSET))
+            set_new_name(self, get("newName", UNSET))
+            set_old_name(self, get("oldName", UNSET))
+            set_owner_did(self, data["ownerDid"])
+            set_rev(self, data["rev"])
+            set_update_type(self, data["updateType"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _EVENT_GROUP_CHAT_UPDATED_KEYS.issuperset(data) else unknown_fields(data, _EVENT_GROUP_CHAT_UPDATED_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.moderation.subscribeModEvents#eventGroupChatUpdated", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -897,6 +1046,7 @@ class EventGroupChatUpdated(Model):
 _EVENT_GROUP_CHAT_UPDATED_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "actorDid", "convoCreatedAt", "convoId", "createdAt", "groupMemberCount", "groupName", "joinLinkCode", "joinLinkFollowersOnly", "joinLinkRequiresApproval", "lockReason", "newName", "oldName", "ownerDid", "rev", "updateType"),
 )
+_EVENT_GROUP_CHAT_UPDATED_SLOTS: Final = slot_setters(EventGroupChatUpdated)
 
 
 @attrs.frozen(
@@ -927,17 +1077,25 @@ class EventRateLimitExceeded(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_actor_did,
+            set_created_at,
+            set_endpoint,
+            set_rev,
+            set_typed,
+            set_extra,
+        ) = _EVENT_RATE_LIMIT_EXCEEDED_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                actor_did=data["actorDid"],
-                created_at=data["createdAt"],
-                endpoint=data["endpoint"],
-                rev=data["rev"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _EVENT_RATE_LIMIT_EXCEEDED_KEYS else unknown_fields(data, _EVENT_RATE_LIMIT_EXCEEDED_KEYS),
-            )
+            set_actor_did(self, data["actorDid"])
+            set_created_at(self, data["createdAt"])
+            set_endpoint(self, data["endpoint"])
+            set_rev(self, data["rev"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _EVENT_RATE_LIMIT_EXCEEDED_KEYS.issuperset(data) else unknown_fields(data, _EVENT_RATE_LIMIT_EXCEEDED_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.moderation.subscribeModEvents#eventRateLimitExceeded", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -956,3 +1114,4 @@ class EventRateLimitExceeded(Model):
 _EVENT_RATE_LIMIT_EXCEEDED_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "actorDid", "createdAt", "endpoint", "rev"),
 )
+_EVENT_RATE_LIMIT_EXCEEDED_SLOTS: Final = slot_setters(EventRateLimitExceeded)

@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -52,15 +54,16 @@ class Preferences(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_chat, set_chat_request, set_typed, set_extra = _PREFERENCES_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                chat=ChatPreference.from_dict(data["chat"]),
-                chat_request=ChatPreference.from_dict(data["chatRequest"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _PREFERENCES_KEYS else unknown_fields(data, _PREFERENCES_KEYS),
-            )
+            set_chat(self, ChatPreference.from_dict(data["chat"]))
+            set_chat_request(self, ChatPreference.from_dict(data["chatRequest"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _PREFERENCES_KEYS.issuperset(data) else unknown_fields(data, _PREFERENCES_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.notification.defs#preferences", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -75,6 +78,7 @@ class Preferences(Model):
 
 
 _PREFERENCES_KEYS: Final[frozenset[str]] = frozenset(("$type", "chat", "chatRequest"))
+_PREFERENCES_SLOTS: Final = slot_setters(Preferences)
 
 
 @attrs.frozen(
@@ -101,15 +105,16 @@ class ChatPreference(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_include, set_push, set_typed, set_extra = _CHAT_PREFERENCE_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                include=data["include"],
-                push=data["push"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _CHAT_PREFERENCE_KEYS else unknown_fields(data, _CHAT_PREFERENCE_KEYS),
-            )
+            set_include(self, data["include"])
+            set_push(self, data["push"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _CHAT_PREFERENCE_KEYS.issuperset(data) else unknown_fields(data, _CHAT_PREFERENCE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.notification.defs#chatPreference", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"include": self.include, "push": self.push}
@@ -121,3 +126,4 @@ class ChatPreference(Model):
 
 
 _CHAT_PREFERENCE_KEYS: Final[frozenset[str]] = frozenset(("$type", "include", "push"))
+_CHAT_PREFERENCE_SLOTS: Final = slot_setters(ChatPreference)

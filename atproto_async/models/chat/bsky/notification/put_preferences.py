@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -57,15 +59,16 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_chat, set_chat_request, set_extra = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                chat=v if (v := get("chat", UNSET)) is UNSET else _m_chat_bsky_notification_defs.ChatPreference.from_dict(v),
-                chat_request=v if (v := get("chatRequest", UNSET)) is UNSET else _m_chat_bsky_notification_defs.ChatPreference.from_dict(v),
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_chat(self, v if (v := get("chat", UNSET)) is UNSET else _m_chat_bsky_notification_defs.ChatPreference.from_dict(v))
+            set_chat_request(self, v if (v := get("chatRequest", UNSET)) is UNSET else _m_chat_bsky_notification_defs.ChatPreference.from_dict(v))
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.notification.putPreferences (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -81,6 +84,7 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("chat", "chatRequest"))
+_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -101,13 +105,14 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_preferences, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                preferences=_m_chat_bsky_notification_defs.Preferences.from_dict(data["preferences"]),
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_preferences(self, _m_chat_bsky_notification_defs.Preferences.from_dict(data["preferences"]))
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.notification.putPreferences (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"preferences": self.preferences.to_dict()}
@@ -117,3 +122,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("preferences",))
+_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -19,6 +19,8 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -67,16 +69,17 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_subject, set_takedown, set_deactivated, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                subject=_union_0(data["subject"]),
-                takedown=v if (v := get("takedown", UNSET)) is UNSET else _m_com_atproto_admin_defs.StatusAttr.from_dict(v),
-                deactivated=v if (v := get("deactivated", UNSET)) is UNSET else _m_com_atproto_admin_defs.StatusAttr.from_dict(v),
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_subject(self, _union_0(data["subject"]))
+            set_takedown(self, v if (v := get("takedown", UNSET)) is UNSET else _m_com_atproto_admin_defs.StatusAttr.from_dict(v))
+            set_deactivated(self, v if (v := get("deactivated", UNSET)) is UNSET else _m_com_atproto_admin_defs.StatusAttr.from_dict(v))
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.admin.getSubjectStatus (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"subject": dump_member(self.subject)}
@@ -92,6 +95,7 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("subject", "takedown", "deactivated"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 def _union_0(

@@ -19,6 +19,8 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -68,16 +70,17 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_subject, set_takedown, set_deactivated, set_extra = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                subject=_union_0(data["subject"]),
-                takedown=v if (v := get("takedown", UNSET)) is UNSET else _m_com_atproto_admin_defs.StatusAttr.from_dict(v),
-                deactivated=v if (v := get("deactivated", UNSET)) is UNSET else _m_com_atproto_admin_defs.StatusAttr.from_dict(v),
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_subject(self, _union_0(data["subject"]))
+            set_takedown(self, v if (v := get("takedown", UNSET)) is UNSET else _m_com_atproto_admin_defs.StatusAttr.from_dict(v))
+            set_deactivated(self, v if (v := get("deactivated", UNSET)) is UNSET else _m_com_atproto_admin_defs.StatusAttr.from_dict(v))
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.admin.updateSubjectStatus (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"subject": dump_member(self.subject)}
@@ -93,6 +96,7 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("subject", "takedown", "deactivated"))
+_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -116,15 +120,16 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_subject, set_takedown, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                subject=_union_0(data["subject"]),
-                takedown=v if (v := get("takedown", UNSET)) is UNSET else _m_com_atproto_admin_defs.StatusAttr.from_dict(v),
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_subject(self, _union_0(data["subject"]))
+            set_takedown(self, v if (v := get("takedown", UNSET)) is UNSET else _m_com_atproto_admin_defs.StatusAttr.from_dict(v))
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.admin.updateSubjectStatus (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"subject": dump_member(self.subject)}
@@ -137,6 +142,7 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("subject", "takedown"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 def _union_0(

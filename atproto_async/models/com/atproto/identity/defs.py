@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -54,16 +56,17 @@ class IdentityInfo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_did, set_handle, set_did_doc, set_typed, set_extra = _IDENTITY_INFO_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                did=data["did"],
-                handle=data["handle"],
-                did_doc=data["didDoc"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _IDENTITY_INFO_KEYS else unknown_fields(data, _IDENTITY_INFO_KEYS),
-            )
+            set_did(self, data["did"])
+            set_handle(self, data["handle"])
+            set_did_doc(self, data["didDoc"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _IDENTITY_INFO_KEYS.issuperset(data) else unknown_fields(data, _IDENTITY_INFO_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.identity.defs#identityInfo", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did, "handle": self.handle, "didDoc": self.did_doc}
@@ -75,3 +78,4 @@ class IdentityInfo(Model):
 
 
 _IDENTITY_INFO_KEYS: Final[frozenset[str]] = frozenset(("$type", "did", "handle", "didDoc"))
+_IDENTITY_INFO_SLOTS: Final = slot_setters(IdentityInfo)

@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -52,17 +54,24 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_rotation_keys,
+            set_also_known_as,
+            set_verification_methods,
+            set_services,
+            set_extra,
+        ) = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                rotation_keys=get("rotationKeys", UNSET),
-                also_known_as=get("alsoKnownAs", UNSET),
-                verification_methods=get("verificationMethods", UNSET),
-                services=get("services", UNSET),
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_rotation_keys(self, get("rotationKeys", UNSET))
+            set_also_known_as(self, get("alsoKnownAs", UNSET))
+            set_verification_methods(self, get("verificationMethods", UNSET))
+            set_services(self, get("services", UNSET))
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.identity.getRecommendedDidCredentials (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -86,3 +95,4 @@ class Output(Model):
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("rotationKeys", "alsoKnownAs", "verificationMethods", "services"),
 )
+_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -55,18 +57,26 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_token,
+            set_rotation_keys,
+            set_also_known_as,
+            set_verification_methods,
+            set_services,
+            set_extra,
+        ) = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                token=get("token", UNSET),
-                rotation_keys=get("rotationKeys", UNSET),
-                also_known_as=get("alsoKnownAs", UNSET),
-                verification_methods=get("verificationMethods", UNSET),
-                services=get("services", UNSET),
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_token(self, get("token", UNSET))
+            set_rotation_keys(self, get("rotationKeys", UNSET))
+            set_also_known_as(self, get("alsoKnownAs", UNSET))
+            set_verification_methods(self, get("verificationMethods", UNSET))
+            set_services(self, get("services", UNSET))
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.identity.signPlcOperation (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -93,6 +103,7 @@ class Input(Model):
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("token", "rotationKeys", "alsoKnownAs", "verificationMethods", "services"),
 )
+_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -113,13 +124,14 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_operation, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                operation=data["operation"],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_operation(self, data["operation"])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.identity.signPlcOperation (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"operation": self.operation}
@@ -129,3 +141,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("operation",))
+_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -81,23 +83,36 @@ class Label(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_ver,
+            set_src,
+            set_uri,
+            set_cid,
+            set_val,
+            set_neg,
+            set_cts,
+            set_exp,
+            set_sig,
+            set_typed,
+            set_extra,
+        ) = _LABEL_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                ver=get("ver", UNSET),
-                src=data["src"],
-                uri=data["uri"],
-                cid=get("cid", UNSET),
-                val=data["val"],
-                neg=get("neg", UNSET),
-                cts=data["cts"],
-                exp=get("exp", UNSET),
-                sig=get("sig", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _LABEL_KEYS else unknown_fields(data, _LABEL_KEYS),
-            )
+            set_ver(self, get("ver", UNSET))
+            set_src(self, data["src"])
+            set_uri(self, data["uri"])
+            set_cid(self, get("cid", UNSET))
+            set_val(self, data["val"])
+            set_neg(self, get("neg", UNSET))
+            set_cts(self, data["cts"])
+            set_exp(self, get("exp", UNSET))
+            set_sig(self, get("sig", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LABEL_KEYS.issuperset(data) else unknown_fields(data, _LABEL_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.label.defs#label", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"src": self.src, "uri": self.uri, "val": self.val, "cts": self.cts}
@@ -126,6 +141,7 @@ class Label(Model):
 _LABEL_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "ver", "src", "uri", "cid", "val", "neg", "cts", "exp", "sig"),
 )
+_LABEL_SLOTS: Final = slot_setters(Label)
 
 
 @attrs.frozen(
@@ -150,14 +166,15 @@ class SelfLabels(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_values, set_typed, set_extra = _SELF_LABELS_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                values=[SelfLabel.from_dict(i0) for i0 in data["values"]],
-                typed="$type" in data,
-                extra=None if data.keys() <= _SELF_LABELS_KEYS else unknown_fields(data, _SELF_LABELS_KEYS),
-            )
+            set_values(self, [SelfLabel.from_dict(i0) for i0 in data["values"]])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _SELF_LABELS_KEYS.issuperset(data) else unknown_fields(data, _SELF_LABELS_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.label.defs#selfLabels", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"values": [i0.to_dict() for i0 in self.values]}
@@ -169,6 +186,7 @@ class SelfLabels(Model):
 
 
 _SELF_LABELS_KEYS: Final[frozenset[str]] = frozenset(("$type", "values"))
+_SELF_LABELS_SLOTS: Final = slot_setters(SelfLabels)
 
 
 @attrs.frozen(
@@ -194,14 +212,15 @@ class SelfLabel(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_val, set_typed, set_extra = _SELF_LABEL_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                val=data["val"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _SELF_LABEL_KEYS else unknown_fields(data, _SELF_LABEL_KEYS),
-            )
+            set_val(self, data["val"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _SELF_LABEL_KEYS.issuperset(data) else unknown_fields(data, _SELF_LABEL_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.label.defs#selfLabel", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"val": self.val}
@@ -213,6 +232,7 @@ class SelfLabel(Model):
 
 
 _SELF_LABEL_KEYS: Final[frozenset[str]] = frozenset(("$type", "val"))
+_SELF_LABEL_SLOTS: Final = slot_setters(SelfLabel)
 
 
 @attrs.frozen(
@@ -254,20 +274,30 @@ class LabelValueDefinition(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_identifier,
+            set_severity,
+            set_blurs,
+            set_default_setting,
+            set_adult_only,
+            set_locales,
+            set_typed,
+            set_extra,
+        ) = _LABEL_VALUE_DEFINITION_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                identifier=data["identifier"],
-                severity=data["severity"],
-                blurs=data["blurs"],
-                default_setting=get("defaultSetting", UNSET),
-                adult_only=get("adultOnly", UNSET),
-                locales=[LabelValueDefinitionStrings.from_dict(i0) for i0 in data["locales"]],
-                typed="$type" in data,
-                extra=None if data.keys() <= _LABEL_VALUE_DEFINITION_KEYS else unknown_fields(data, _LABEL_VALUE_DEFINITION_KEYS),
-            )
+            set_identifier(self, data["identifier"])
+            set_severity(self, data["severity"])
+            set_blurs(self, data["blurs"])
+            set_default_setting(self, get("defaultSetting", UNSET))
+            set_adult_only(self, get("adultOnly", UNSET))
+            set_locales(self, [LabelValueDefinitionStrings.from_dict(i0) for i0 in data["locales"]])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LABEL_VALUE_DEFINITION_KEYS.issuperset(data) else unknown_fields(data, _LABEL_VALUE_DEFINITION_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.label.defs#labelValueDefinition", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -292,6 +322,7 @@ class LabelValueDefinition(Model):
 _LABEL_VALUE_DEFINITION_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "identifier", "severity", "blurs", "defaultSetting", "adultOnly", "locales"),
 )
+_LABEL_VALUE_DEFINITION_SLOTS: Final = slot_setters(LabelValueDefinition)
 
 
 @attrs.frozen(
@@ -321,16 +352,23 @@ class LabelValueDefinitionStrings(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_lang,
+            set_name,
+            set_description,
+            set_typed,
+            set_extra,
+        ) = _LABEL_VALUE_DEFINITION_STRINGS_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                lang=data["lang"],
-                name=data["name"],
-                description=data["description"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _LABEL_VALUE_DEFINITION_STRINGS_KEYS else unknown_fields(data, _LABEL_VALUE_DEFINITION_STRINGS_KEYS),
-            )
+            set_lang(self, data["lang"])
+            set_name(self, data["name"])
+            set_description(self, data["description"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LABEL_VALUE_DEFINITION_STRINGS_KEYS.issuperset(data) else unknown_fields(data, _LABEL_VALUE_DEFINITION_STRINGS_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.label.defs#labelValueDefinitionStrings", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"lang": self.lang, "name": self.name, "description": self.description}
@@ -344,3 +382,4 @@ class LabelValueDefinitionStrings(Model):
 _LABEL_VALUE_DEFINITION_STRINGS_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "lang", "name", "description"),
 )
+_LABEL_VALUE_DEFINITION_STRINGS_SLOTS: Final = slot_setters(LabelValueDefinitionStrings)

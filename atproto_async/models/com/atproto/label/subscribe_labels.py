@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -61,15 +63,16 @@ class Labels(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_seq, set_labels, set_typed, set_extra = _LABELS_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                seq=data["seq"],
-                labels=[_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in data["labels"]],
-                typed="$type" in data,
-                extra=None if data.keys() <= _LABELS_KEYS else unknown_fields(data, _LABELS_KEYS),
-            )
+            set_seq(self, data["seq"])
+            set_labels(self, [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in data["labels"]])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LABELS_KEYS.issuperset(data) else unknown_fields(data, _LABELS_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.label.subscribeLabels#labels", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"seq": self.seq, "labels": [i0.to_dict() for i0 in self.labels]}
@@ -81,6 +84,7 @@ class Labels(Model):
 
 
 _LABELS_KEYS: Final[frozenset[str]] = frozenset(("$type", "seq", "labels"))
+_LABELS_SLOTS: Final = slot_setters(Labels)
 
 
 @attrs.frozen(
@@ -107,16 +111,17 @@ class Info(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_name, set_message, set_typed, set_extra = _INFO_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                name=data["name"],
-                message=get("message", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _INFO_KEYS else unknown_fields(data, _INFO_KEYS),
-            )
+            set_name(self, data["name"])
+            set_message(self, get("message", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _INFO_KEYS.issuperset(data) else unknown_fields(data, _INFO_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.label.subscribeLabels#info", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name}
@@ -131,3 +136,4 @@ class Info(Model):
 
 
 _INFO_KEYS: Final[frozenset[str]] = frozenset(("$type", "name", "message"))
+_INFO_SLOTS: Final = slot_setters(Info)

@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -58,15 +60,16 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_cid, set_schema, set_uri, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                cid=data["cid"],
-                schema=_m_com_atproto_lexicon_schema.Schema.from_dict(data["schema"]),
-                uri=data["uri"],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_cid(self, data["cid"])
+            set_schema(self, _m_com_atproto_lexicon_schema.Schema.from_dict(data["schema"]))
+            set_uri(self, data["uri"])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.lexicon.resolveLexicon (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"cid": self.cid, "schema": self.schema.to_dict(), "uri": self.uri}
@@ -76,3 +79,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cid", "schema", "uri"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)

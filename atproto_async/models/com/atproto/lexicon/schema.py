@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -51,13 +53,14 @@ class Schema(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_lexicon, set_extra = _SCHEMA_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                lexicon=data["lexicon"],
-                extra=None if data.keys() <= _SCHEMA_KEYS else unknown_fields(data, _SCHEMA_KEYS),
-            )
+            set_lexicon(self, data["lexicon"])
+            set_extra(self, None if _SCHEMA_KEYS.issuperset(data) else unknown_fields(data, _SCHEMA_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.lexicon.schema", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"$type": "com.atproto.lexicon.schema", "lexicon": self.lexicon}
@@ -67,3 +70,4 @@ class Schema(Model):
 
 
 _SCHEMA_KEYS: Final[frozenset[str]] = frozenset(("$type", "lexicon"))
+_SCHEMA_SLOTS: Final = slot_setters(Schema)

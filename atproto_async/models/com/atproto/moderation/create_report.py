@@ -19,6 +19,8 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -118,17 +120,18 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_reason_type, set_reason, set_subject, set_mod_tool, set_extra = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                reason_type=data["reasonType"],
-                reason=get("reason", UNSET),
-                subject=_union_0(data["subject"]),
-                mod_tool=v if (v := get("modTool", UNSET)) is UNSET else ModTool.from_dict(v),
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_reason_type(self, data["reasonType"])
+            set_reason(self, get("reason", UNSET))
+            set_subject(self, _union_0(data["subject"]))
+            set_mod_tool(self, v if (v := get("modTool", UNSET)) is UNSET else ModTool.from_dict(v))
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.moderation.createReport (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"reasonType": self.reason_type, "subject": dump_member(self.subject)}
@@ -144,6 +147,7 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("reasonType", "reason", "subject", "modTool"))
+_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -220,19 +224,28 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_id,
+            set_reason_type,
+            set_reason,
+            set_subject,
+            set_reported_by,
+            set_created_at,
+            set_extra,
+        ) = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                id=data["id"],
-                reason_type=data["reasonType"],
-                reason=get("reason", UNSET),
-                subject=_union_0(data["subject"]),
-                reported_by=data["reportedBy"],
-                created_at=data["createdAt"],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_id(self, data["id"])
+            set_reason_type(self, data["reasonType"])
+            set_reason(self, get("reason", UNSET))
+            set_subject(self, _union_0(data["subject"]))
+            set_reported_by(self, data["reportedBy"])
+            set_created_at(self, data["createdAt"])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.moderation.createReport (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -253,6 +266,7 @@ class Output(Model):
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("id", "reasonType", "reason", "subject", "reportedBy", "createdAt"),
 )
+_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -279,16 +293,17 @@ class ModTool(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_name, set_meta, set_typed, set_extra = _MOD_TOOL_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                name=data["name"],
-                meta=get("meta", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _MOD_TOOL_KEYS else unknown_fields(data, _MOD_TOOL_KEYS),
-            )
+            set_name(self, data["name"])
+            set_meta(self, get("meta", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _MOD_TOOL_KEYS.issuperset(data) else unknown_fields(data, _MOD_TOOL_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.moderation.createReport#modTool", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name}
@@ -303,6 +318,7 @@ class ModTool(Model):
 
 
 _MOD_TOOL_KEYS: Final[frozenset[str]] = frozenset(("$type", "name", "meta"))
+_MOD_TOOL_SLOTS: Final = slot_setters(ModTool)
 
 
 def _union_0(

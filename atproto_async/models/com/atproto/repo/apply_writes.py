@@ -19,6 +19,8 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -75,17 +77,18 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_repo, set_validate, set_writes, set_swap_commit, set_extra = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                repo=data["repo"],
-                validate=get("validate", UNSET),
-                writes=[_union_0(i0) for i0 in data["writes"]],
-                swap_commit=get("swapCommit", UNSET),
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_repo(self, data["repo"])
+            set_validate(self, get("validate", UNSET))
+            set_writes(self, [_union_0(i0) for i0 in data["writes"]])
+            set_swap_commit(self, get("swapCommit", UNSET))
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.applyWrites (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"repo": self.repo, "writes": [dump_member(i0) for i0 in self.writes]}
@@ -101,6 +104,7 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("repo", "validate", "writes", "swapCommit"))
+_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -125,15 +129,16 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_commit, set_results, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                commit=v if (v := get("commit", UNSET)) is UNSET else _m_com_atproto_repo_defs.CommitMeta.from_dict(v),
-                results=v if (v := get("results", UNSET)) is UNSET else [_union_1(i0) for i0 in v],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_commit(self, v if (v := get("commit", UNSET)) is UNSET else _m_com_atproto_repo_defs.CommitMeta.from_dict(v))
+            set_results(self, v if (v := get("results", UNSET)) is UNSET else [_union_1(i0) for i0 in v])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.applyWrites (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -149,6 +154,7 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("commit", "results"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -178,17 +184,18 @@ class Create(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_collection, set_rkey, set_value, set_typed, set_extra = _CREATE_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                collection=data["collection"],
-                rkey=get("rkey", UNSET),
-                value=data["value"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _CREATE_KEYS else unknown_fields(data, _CREATE_KEYS),
-            )
+            set_collection(self, data["collection"])
+            set_rkey(self, get("rkey", UNSET))
+            set_value(self, data["value"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _CREATE_KEYS.issuperset(data) else unknown_fields(data, _CREATE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.applyWrites#create", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"collection": self.collection, "value": self.value}
@@ -203,6 +210,7 @@ class Create(Model):
 
 
 _CREATE_KEYS: Final[frozenset[str]] = frozenset(("$type", "collection", "rkey", "value"))
+_CREATE_SLOTS: Final = slot_setters(Create)
 
 
 @attrs.frozen(
@@ -231,16 +239,17 @@ class Update(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_collection, set_rkey, set_value, set_typed, set_extra = _UPDATE_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                collection=data["collection"],
-                rkey=data["rkey"],
-                value=data["value"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _UPDATE_KEYS else unknown_fields(data, _UPDATE_KEYS),
-            )
+            set_collection(self, data["collection"])
+            set_rkey(self, data["rkey"])
+            set_value(self, data["value"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _UPDATE_KEYS.issuperset(data) else unknown_fields(data, _UPDATE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.applyWrites#update", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"collection": self.collection, "rkey": self.rkey, "value": self.value}
@@ -252,6 +261,7 @@ class Update(Model):
 
 
 _UPDATE_KEYS: Final[frozenset[str]] = frozenset(("$type", "collection", "rkey", "value"))
+_UPDATE_SLOTS: Final = slot_setters(Update)
 
 
 @attrs.frozen(
@@ -278,15 +288,16 @@ class Delete(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_collection, set_rkey, set_typed, set_extra = _DELETE_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                collection=data["collection"],
-                rkey=data["rkey"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _DELETE_KEYS else unknown_fields(data, _DELETE_KEYS),
-            )
+            set_collection(self, data["collection"])
+            set_rkey(self, data["rkey"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _DELETE_KEYS.issuperset(data) else unknown_fields(data, _DELETE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.applyWrites#delete", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"collection": self.collection, "rkey": self.rkey}
@@ -298,6 +309,7 @@ class Delete(Model):
 
 
 _DELETE_KEYS: Final[frozenset[str]] = frozenset(("$type", "collection", "rkey"))
+_DELETE_SLOTS: Final = slot_setters(Delete)
 
 
 @attrs.frozen(
@@ -326,17 +338,18 @@ class CreateResult(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_uri, set_cid, set_validation_status, set_typed, set_extra = _CREATE_RESULT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                uri=data["uri"],
-                cid=data["cid"],
-                validation_status=get("validationStatus", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _CREATE_RESULT_KEYS else unknown_fields(data, _CREATE_RESULT_KEYS),
-            )
+            set_uri(self, data["uri"])
+            set_cid(self, data["cid"])
+            set_validation_status(self, get("validationStatus", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _CREATE_RESULT_KEYS.issuperset(data) else unknown_fields(data, _CREATE_RESULT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.applyWrites#createResult", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri, "cid": self.cid}
@@ -351,6 +364,7 @@ class CreateResult(Model):
 
 
 _CREATE_RESULT_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "cid", "validationStatus"))
+_CREATE_RESULT_SLOTS: Final = slot_setters(CreateResult)
 
 
 @attrs.frozen(
@@ -379,17 +393,18 @@ class UpdateResult(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_uri, set_cid, set_validation_status, set_typed, set_extra = _UPDATE_RESULT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                uri=data["uri"],
-                cid=data["cid"],
-                validation_status=get("validationStatus", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _UPDATE_RESULT_KEYS else unknown_fields(data, _UPDATE_RESULT_KEYS),
-            )
+            set_uri(self, data["uri"])
+            set_cid(self, data["cid"])
+            set_validation_status(self, get("validationStatus", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _UPDATE_RESULT_KEYS.issuperset(data) else unknown_fields(data, _UPDATE_RESULT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.applyWrites#updateResult", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri, "cid": self.cid}
@@ -404,6 +419,7 @@ class UpdateResult(Model):
 
 
 _UPDATE_RESULT_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "cid", "validationStatus"))
+_UPDATE_RESULT_SLOTS: Final = slot_setters(UpdateResult)
 
 
 @attrs.frozen(
@@ -426,13 +442,14 @@ class DeleteResult(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_typed, set_extra = _DELETE_RESULT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                typed="$type" in data,
-                extra=None if data.keys() <= _DELETE_RESULT_KEYS else unknown_fields(data, _DELETE_RESULT_KEYS),
-            )
+            set_typed(self, "$type" in data)
+            set_extra(self, None if data.keys() <= _DELETE_RESULT_KEYS else unknown_fields(data, _DELETE_RESULT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.applyWrites#deleteResult", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -444,6 +461,7 @@ class DeleteResult(Model):
 
 
 _DELETE_RESULT_KEYS: Final[frozenset[str]] = frozenset(("$type",))
+_DELETE_RESULT_SLOTS: Final = slot_setters(DeleteResult)
 
 
 def _union_0(value: Mapping[str, Any]) -> Create | Update | Delete:

@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -67,19 +69,28 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_repo,
+            set_collection,
+            set_rkey,
+            set_validate,
+            set_record,
+            set_swap_commit,
+            set_extra,
+        ) = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                repo=data["repo"],
-                collection=data["collection"],
-                rkey=get("rkey", UNSET),
-                validate=get("validate", UNSET),
-                record=data["record"],
-                swap_commit=get("swapCommit", UNSET),
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_repo(self, data["repo"])
+            set_collection(self, data["collection"])
+            set_rkey(self, get("rkey", UNSET))
+            set_validate(self, get("validate", UNSET))
+            set_record(self, data["record"])
+            set_swap_commit(self, get("swapCommit", UNSET))
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.createRecord (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -104,6 +115,7 @@ class Input(Model):
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("repo", "collection", "rkey", "validate", "record", "swapCommit"),
 )
+_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -130,17 +142,18 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_uri, set_cid, set_commit, set_validation_status, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                uri=data["uri"],
-                cid=data["cid"],
-                commit=v if (v := get("commit", UNSET)) is UNSET else _m_com_atproto_repo_defs.CommitMeta.from_dict(v),
-                validation_status=get("validationStatus", UNSET),
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_uri(self, data["uri"])
+            set_cid(self, data["cid"])
+            set_commit(self, v if (v := get("commit", UNSET)) is UNSET else _m_com_atproto_repo_defs.CommitMeta.from_dict(v))
+            set_validation_status(self, get("validationStatus", UNSET))
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.createRecord (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri, "cid": self.cid}
@@ -156,3 +169,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("uri", "cid", "commit", "validationStatus"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -51,15 +53,16 @@ class CommitMeta(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_cid, set_rev, set_typed, set_extra = _COMMIT_META_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                cid=data["cid"],
-                rev=data["rev"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _COMMIT_META_KEYS else unknown_fields(data, _COMMIT_META_KEYS),
-            )
+            set_cid(self, data["cid"])
+            set_rev(self, data["rev"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _COMMIT_META_KEYS.issuperset(data) else unknown_fields(data, _COMMIT_META_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.defs#commitMeta", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"cid": self.cid, "rev": self.rev}
@@ -71,3 +74,4 @@ class CommitMeta(Model):
 
 
 _COMMIT_META_KEYS: Final[frozenset[str]] = frozenset(("$type", "cid", "rev"))
+_COMMIT_META_SLOTS: Final = slot_setters(CommitMeta)

@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -54,17 +56,25 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_handle,
+            set_did,
+            set_did_doc,
+            set_collections,
+            set_handle_is_correct,
+            set_extra,
+        ) = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                handle=data["handle"],
-                did=data["did"],
-                did_doc=data["didDoc"],
-                collections=data["collections"],
-                handle_is_correct=data["handleIsCorrect"],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_handle(self, data["handle"])
+            set_did(self, data["did"])
+            set_did_doc(self, data["didDoc"])
+            set_collections(self, data["collections"])
+            set_handle_is_correct(self, data["handleIsCorrect"])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.describeRepo (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -82,3 +92,4 @@ class Output(Model):
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("handle", "did", "didDoc", "collections", "handleIsCorrect"),
 )
+_OUTPUT_SLOTS: Final = slot_setters(Output)

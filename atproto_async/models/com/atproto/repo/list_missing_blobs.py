@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -48,15 +50,16 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_cursor, set_blobs, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                cursor=get("cursor", UNSET),
-                blobs=[RecordBlob.from_dict(i0) for i0 in data["blobs"]],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_cursor(self, get("cursor", UNSET))
+            set_blobs(self, [RecordBlob.from_dict(i0) for i0 in data["blobs"]])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.listMissingBlobs (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"blobs": [i0.to_dict() for i0 in self.blobs]}
@@ -69,6 +72,7 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "blobs"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -95,15 +99,16 @@ class RecordBlob(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_cid, set_record_uri, set_typed, set_extra = _RECORD_BLOB_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                cid=data["cid"],
-                record_uri=data["recordUri"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _RECORD_BLOB_KEYS else unknown_fields(data, _RECORD_BLOB_KEYS),
-            )
+            set_cid(self, data["cid"])
+            set_record_uri(self, data["recordUri"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _RECORD_BLOB_KEYS.issuperset(data) else unknown_fields(data, _RECORD_BLOB_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.listMissingBlobs#recordBlob", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"cid": self.cid, "recordUri": self.record_uri}
@@ -115,3 +120,4 @@ class RecordBlob(Model):
 
 
 _RECORD_BLOB_KEYS: Final[frozenset[str]] = frozenset(("$type", "cid", "recordUri"))
+_RECORD_BLOB_SLOTS: Final = slot_setters(RecordBlob)

@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -48,15 +50,16 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_cursor, set_records, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                cursor=get("cursor", UNSET),
-                records=[Record.from_dict(i0) for i0 in data["records"]],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_cursor(self, get("cursor", UNSET))
+            set_records(self, [Record.from_dict(i0) for i0 in data["records"]])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.listRecords (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"records": [i0.to_dict() for i0 in self.records]}
@@ -69,6 +72,7 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "records"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -97,16 +101,17 @@ class Record(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_uri, set_cid, set_value, set_typed, set_extra = _RECORD_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                uri=data["uri"],
-                cid=data["cid"],
-                value=data["value"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _RECORD_KEYS else unknown_fields(data, _RECORD_KEYS),
-            )
+            set_uri(self, data["uri"])
+            set_cid(self, data["cid"])
+            set_value(self, data["value"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _RECORD_KEYS.issuperset(data) else unknown_fields(data, _RECORD_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.listRecords#record", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri, "cid": self.cid, "value": self.value}
@@ -118,3 +123,4 @@ class Record(Model):
 
 
 _RECORD_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "cid", "value"))
+_RECORD_SLOTS: Final = slot_setters(Record)

@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -51,15 +53,16 @@ class StrongRef(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_uri, set_cid, set_typed, set_extra = _STRONG_REF_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                uri=data["uri"],
-                cid=data["cid"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _STRONG_REF_KEYS else unknown_fields(data, _STRONG_REF_KEYS),
-            )
+            set_uri(self, data["uri"])
+            set_cid(self, data["cid"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _STRONG_REF_KEYS.issuperset(data) else unknown_fields(data, _STRONG_REF_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.strongRef", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri, "cid": self.cid}
@@ -71,3 +74,4 @@ class StrongRef(Model):
 
 
 _STRONG_REF_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "cid"))
+_STRONG_REF_SLOTS: Final = slot_setters(StrongRef)

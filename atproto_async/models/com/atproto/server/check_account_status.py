@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -61,21 +63,33 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_activated,
+            set_valid_did,
+            set_repo_commit,
+            set_repo_rev,
+            set_repo_blocks,
+            set_indexed_records,
+            set_private_state_values,
+            set_expected_blobs,
+            set_imported_blobs,
+            set_extra,
+        ) = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                activated=data["activated"],
-                valid_did=data["validDid"],
-                repo_commit=data["repoCommit"],
-                repo_rev=data["repoRev"],
-                repo_blocks=data["repoBlocks"],
-                indexed_records=data["indexedRecords"],
-                private_state_values=data["privateStateValues"],
-                expected_blobs=data["expectedBlobs"],
-                imported_blobs=data["importedBlobs"],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_activated(self, data["activated"])
+            set_valid_did(self, data["validDid"])
+            set_repo_commit(self, data["repoCommit"])
+            set_repo_rev(self, data["repoRev"])
+            set_repo_blocks(self, data["repoBlocks"])
+            set_indexed_records(self, data["indexedRecords"])
+            set_private_state_values(self, data["privateStateValues"])
+            set_expected_blobs(self, data["expectedBlobs"])
+            set_imported_blobs(self, data["importedBlobs"])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.checkAccountStatus (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -97,3 +111,4 @@ class Output(Model):
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("activated", "validDid", "repoCommit", "repoRev", "repoBlocks", "indexedRecords", "privateStateValues", "expectedBlobs", "importedBlobs"),
 )
+_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -67,22 +69,34 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_email,
+            set_handle,
+            set_did,
+            set_invite_code,
+            set_verification_code,
+            set_verification_phone,
+            set_password,
+            set_recovery_key,
+            set_plc_op,
+            set_extra,
+        ) = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                email=get("email", UNSET),
-                handle=data["handle"],
-                did=get("did", UNSET),
-                invite_code=get("inviteCode", UNSET),
-                verification_code=get("verificationCode", UNSET),
-                verification_phone=get("verificationPhone", UNSET),
-                password=get("password", UNSET),
-                recovery_key=get("recoveryKey", UNSET),
-                plc_op=get("plcOp", UNSET),
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_email(self, get("email", UNSET))
+            set_handle(self, data["handle"])
+            set_did(self, get("did", UNSET))
+            set_invite_code(self, get("inviteCode", UNSET))
+            set_verification_code(self, get("verificationCode", UNSET))
+            set_verification_phone(self, get("verificationPhone", UNSET))
+            set_password(self, get("password", UNSET))
+            set_recovery_key(self, get("recoveryKey", UNSET))
+            set_plc_op(self, get("plcOp", UNSET))
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.createAccount (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"handle": self.handle}
@@ -118,6 +132,7 @@ class Input(Model):
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("email", "handle", "did", "inviteCode", "verificationCode", "verificationPhone", "password", "recoveryKey", "plcOp"),
 )
+_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -146,18 +161,19 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_access_jwt, set_refresh_jwt, set_handle, set_did, set_did_doc, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                access_jwt=data["accessJwt"],
-                refresh_jwt=data["refreshJwt"],
-                handle=data["handle"],
-                did=data["did"],
-                did_doc=get("didDoc", UNSET),
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_access_jwt(self, data["accessJwt"])
+            set_refresh_jwt(self, data["refreshJwt"])
+            set_handle(self, data["handle"])
+            set_did(self, data["did"])
+            set_did_doc(self, get("didDoc", UNSET))
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.createAccount (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -177,3 +193,4 @@ class Output(Model):
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("accessJwt", "refreshJwt", "handle", "did", "didDoc"),
 )
+_OUTPUT_SLOTS: Final = slot_setters(Output)

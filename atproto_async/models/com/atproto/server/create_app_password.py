@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -49,15 +51,16 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_name, set_privileged, set_extra = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                name=data["name"],
-                privileged=get("privileged", UNSET),
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_name(self, data["name"])
+            set_privileged(self, get("privileged", UNSET))
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.createAppPassword (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name}
@@ -70,6 +73,7 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("name", "privileged"))
+_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -100,18 +104,26 @@ class AppPassword(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_name,
+            set_password,
+            set_created_at,
+            set_privileged,
+            set_typed,
+            set_extra,
+        ) = _APP_PASSWORD_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                name=data["name"],
-                password=data["password"],
-                created_at=data["createdAt"],
-                privileged=get("privileged", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _APP_PASSWORD_KEYS else unknown_fields(data, _APP_PASSWORD_KEYS),
-            )
+            set_name(self, data["name"])
+            set_password(self, data["password"])
+            set_created_at(self, data["createdAt"])
+            set_privileged(self, get("privileged", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _APP_PASSWORD_KEYS.issuperset(data) else unknown_fields(data, _APP_PASSWORD_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.createAppPassword#appPassword", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -132,3 +144,4 @@ class AppPassword(Model):
 _APP_PASSWORD_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "name", "password", "createdAt", "privileged"),
 )
+_APP_PASSWORD_SLOTS: Final = slot_setters(AppPassword)

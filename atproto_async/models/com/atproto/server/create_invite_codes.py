@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -51,16 +53,17 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_code_count, set_use_count, set_for_accounts, set_extra = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                code_count=data["codeCount"],
-                use_count=data["useCount"],
-                for_accounts=get("forAccounts", UNSET),
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_code_count(self, data["codeCount"])
+            set_use_count(self, data["useCount"])
+            set_for_accounts(self, get("forAccounts", UNSET))
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.createInviteCodes (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"codeCount": self.code_count, "useCount": self.use_count}
@@ -73,6 +76,7 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("codeCount", "useCount", "forAccounts"))
+_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -93,13 +97,14 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_codes, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                codes=[AccountCodes.from_dict(i0) for i0 in data["codes"]],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_codes(self, [AccountCodes.from_dict(i0) for i0 in data["codes"]])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.createInviteCodes (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"codes": [i0.to_dict() for i0 in self.codes]}
@@ -109,6 +114,7 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("codes",))
+_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -135,15 +141,16 @@ class AccountCodes(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_account, set_codes, set_typed, set_extra = _ACCOUNT_CODES_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                account=data["account"],
-                codes=data["codes"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _ACCOUNT_CODES_KEYS else unknown_fields(data, _ACCOUNT_CODES_KEYS),
-            )
+            set_account(self, data["account"])
+            set_codes(self, data["codes"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _ACCOUNT_CODES_KEYS.issuperset(data) else unknown_fields(data, _ACCOUNT_CODES_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.createInviteCodes#accountCodes", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"account": self.account, "codes": list(self.codes)}
@@ -155,3 +162,4 @@ class AccountCodes(Model):
 
 
 _ACCOUNT_CODES_KEYS: Final[frozenset[str]] = frozenset(("$type", "account", "codes"))
+_ACCOUNT_CODES_SLOTS: Final = slot_setters(AccountCodes)

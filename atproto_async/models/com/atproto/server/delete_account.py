@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -49,15 +51,16 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_did, set_password, set_token, set_extra = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                did=data["did"],
-                password=data["password"],
-                token=data["token"],
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_did(self, data["did"])
+            set_password(self, data["password"])
+            set_token(self, data["token"])
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.deleteAccount (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did, "password": self.password, "token": self.token}
@@ -67,3 +70,4 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("did", "password", "token"))
+_INPUT_SLOTS: Final = slot_setters(Input)

@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -64,20 +66,30 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_invite_code_required,
+            set_phone_verification_required,
+            set_blob_upload_limit,
+            set_available_user_domains,
+            set_links,
+            set_contact,
+            set_did,
+            set_extra,
+        ) = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                invite_code_required=get("inviteCodeRequired", UNSET),
-                phone_verification_required=get("phoneVerificationRequired", UNSET),
-                blob_upload_limit=get("blobUploadLimit", UNSET),
-                available_user_domains=data["availableUserDomains"],
-                links=v if (v := get("links", UNSET)) is UNSET else Links.from_dict(v),
-                contact=v if (v := get("contact", UNSET)) is UNSET else Contact.from_dict(v),
-                did=data["did"],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_invite_code_required(self, get("inviteCodeRequired", UNSET))
+            set_phone_verification_required(self, get("phoneVerificationRequired", UNSET))
+            set_blob_upload_limit(self, get("blobUploadLimit", UNSET))
+            set_available_user_domains(self, data["availableUserDomains"])
+            set_links(self, v if (v := get("links", UNSET)) is UNSET else Links.from_dict(v))
+            set_contact(self, v if (v := get("contact", UNSET)) is UNSET else Contact.from_dict(v))
+            set_did(self, data["did"])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.describeServer (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -107,6 +119,7 @@ class Output(Model):
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("inviteCodeRequired", "phoneVerificationRequired", "blobUploadLimit", "availableUserDomains", "links", "contact", "did"),
 )
+_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -133,16 +146,17 @@ class Links(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_privacy_policy, set_terms_of_service, set_typed, set_extra = _LINKS_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                privacy_policy=get("privacyPolicy", UNSET),
-                terms_of_service=get("termsOfService", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _LINKS_KEYS else unknown_fields(data, _LINKS_KEYS),
-            )
+            set_privacy_policy(self, get("privacyPolicy", UNSET))
+            set_terms_of_service(self, get("termsOfService", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _LINKS_KEYS.issuperset(data) else unknown_fields(data, _LINKS_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.describeServer#links", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -160,6 +174,7 @@ class Links(Model):
 
 
 _LINKS_KEYS: Final[frozenset[str]] = frozenset(("$type", "privacyPolicy", "termsOfService"))
+_LINKS_SLOTS: Final = slot_setters(Links)
 
 
 @attrs.frozen(
@@ -184,15 +199,16 @@ class Contact(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_email, set_typed, set_extra = _CONTACT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                email=get("email", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _CONTACT_KEYS else unknown_fields(data, _CONTACT_KEYS),
-            )
+            set_email(self, get("email", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _CONTACT_KEYS.issuperset(data) else unknown_fields(data, _CONTACT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.describeServer#contact", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -207,3 +223,4 @@ class Contact(Model):
 
 
 _CONTACT_KEYS: Final[frozenset[str]] = frozenset(("$type", "email"))
+_CONTACT_SLOTS: Final = slot_setters(Contact)

@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -62,21 +64,32 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_handle,
+            set_did,
+            set_did_doc,
+            set_email,
+            set_email_confirmed,
+            set_email_auth_factor,
+            set_active,
+            set_status,
+            set_extra,
+        ) = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                handle=data["handle"],
-                did=data["did"],
-                did_doc=get("didDoc", UNSET),
-                email=get("email", UNSET),
-                email_confirmed=get("emailConfirmed", UNSET),
-                email_auth_factor=get("emailAuthFactor", UNSET),
-                active=get("active", UNSET),
-                status=get("status", UNSET),
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_handle(self, data["handle"])
+            set_did(self, data["did"])
+            set_did_doc(self, get("didDoc", UNSET))
+            set_email(self, get("email", UNSET))
+            set_email_confirmed(self, get("emailConfirmed", UNSET))
+            set_email_auth_factor(self, get("emailAuthFactor", UNSET))
+            set_active(self, get("active", UNSET))
+            set_status(self, get("status", UNSET))
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.getSession (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"handle": self.handle, "did": self.did}
@@ -106,3 +119,4 @@ class Output(Model):
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("handle", "did", "didDoc", "email", "emailConfirmed", "emailAuthFactor", "active", "status"),
 )
+_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -46,13 +48,14 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_passwords, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                passwords=[AppPassword.from_dict(i0) for i0 in data["passwords"]],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_passwords(self, [AppPassword.from_dict(i0) for i0 in data["passwords"]])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.listAppPasswords (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"passwords": [i0.to_dict() for i0 in self.passwords]}
@@ -62,6 +65,7 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("passwords",))
+_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -90,17 +94,18 @@ class AppPassword(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_name, set_created_at, set_privileged, set_typed, set_extra = _APP_PASSWORD_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                name=data["name"],
-                created_at=data["createdAt"],
-                privileged=get("privileged", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _APP_PASSWORD_KEYS else unknown_fields(data, _APP_PASSWORD_KEYS),
-            )
+            set_name(self, data["name"])
+            set_created_at(self, data["createdAt"])
+            set_privileged(self, get("privileged", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _APP_PASSWORD_KEYS.issuperset(data) else unknown_fields(data, _APP_PASSWORD_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.listAppPasswords#appPassword", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name, "createdAt": self.created_at}
@@ -115,3 +120,4 @@ class AppPassword(Model):
 
 
 _APP_PASSWORD_KEYS: Final[frozenset[str]] = frozenset(("$type", "name", "createdAt", "privileged"))
+_APP_PASSWORD_SLOTS: Final = slot_setters(AppPassword)

@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -64,23 +66,36 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_access_jwt,
+            set_refresh_jwt,
+            set_handle,
+            set_did,
+            set_did_doc,
+            set_email,
+            set_email_confirmed,
+            set_email_auth_factor,
+            set_active,
+            set_status,
+            set_extra,
+        ) = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                access_jwt=data["accessJwt"],
-                refresh_jwt=data["refreshJwt"],
-                handle=data["handle"],
-                did=data["did"],
-                did_doc=get("didDoc", UNSET),
-                email=get("email", UNSET),
-                email_confirmed=get("emailConfirmed", UNSET),
-                email_auth_factor=get("emailAuthFactor", UNSET),
-                active=get("active", UNSET),
-                status=get("status", UNSET),
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_access_jwt(self, data["accessJwt"])
+            set_refresh_jwt(self, data["refreshJwt"])
+            set_handle(self, data["handle"])
+            set_did(self, data["did"])
+            set_did_doc(self, get("didDoc", UNSET))
+            set_email(self, get("email", UNSET))
+            set_email_confirmed(self, get("emailConfirmed", UNSET))
+            set_email_auth_factor(self, get("emailAuthFactor", UNSET))
+            set_active(self, get("active", UNSET))
+            set_status(self, get("status", UNSET))
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.refreshSession (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -115,3 +130,4 @@ class Output(Model):
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("accessJwt", "refreshJwt", "handle", "did", "didDoc", "email", "emailConfirmed", "emailAuthFactor", "active", "status"),
 )
+_OUTPUT_SLOTS: Final = slot_setters(Output)

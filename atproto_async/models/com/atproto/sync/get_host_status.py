@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -54,17 +56,18 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_hostname, set_seq, set_account_count, set_status, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                hostname=data["hostname"],
-                seq=get("seq", UNSET),
-                account_count=get("accountCount", UNSET),
-                status=get("status", UNSET),
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_hostname(self, data["hostname"])
+            set_seq(self, get("seq", UNSET))
+            set_account_count(self, get("accountCount", UNSET))
+            set_status(self, get("status", UNSET))
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.sync.getHostStatus (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"hostname": self.hostname}
@@ -83,3 +86,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("hostname", "seq", "accountCount", "status"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -49,15 +51,16 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_cursor, set_hosts, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                cursor=get("cursor", UNSET),
-                hosts=[Host.from_dict(i0) for i0 in data["hosts"]],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_cursor(self, get("cursor", UNSET))
+            set_hosts(self, [Host.from_dict(i0) for i0 in data["hosts"]])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.sync.listHosts (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"hosts": [i0.to_dict() for i0 in self.hosts]}
@@ -70,6 +73,7 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "hosts"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -102,18 +106,19 @@ class Host(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_hostname, set_seq, set_account_count, set_status, set_typed, set_extra = _HOST_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                hostname=data["hostname"],
-                seq=get("seq", UNSET),
-                account_count=get("accountCount", UNSET),
-                status=get("status", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _HOST_KEYS else unknown_fields(data, _HOST_KEYS),
-            )
+            set_hostname(self, data["hostname"])
+            set_seq(self, get("seq", UNSET))
+            set_account_count(self, get("accountCount", UNSET))
+            set_status(self, get("status", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _HOST_KEYS.issuperset(data) else unknown_fields(data, _HOST_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.sync.listHosts#host", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"hostname": self.hostname}
@@ -136,3 +141,4 @@ class Host(Model):
 _HOST_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "hostname", "seq", "accountCount", "status"),
 )
+_HOST_SLOTS: Final = slot_setters(Host)

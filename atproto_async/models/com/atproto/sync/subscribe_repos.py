@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -89,26 +91,42 @@ class Commit(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_seq,
+            set_rebase,
+            set_too_big,
+            set_repo,
+            set_commit,
+            set_rev,
+            set_since,
+            set_blocks,
+            set_ops,
+            set_blobs,
+            set_prev_data,
+            set_time,
+            set_typed,
+            set_extra,
+        ) = _COMMIT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                seq=data["seq"],
-                rebase=data["rebase"],
-                too_big=data["tooBig"],
-                repo=data["repo"],
-                commit=data["commit"],
-                rev=data["rev"],
-                since=data["since"],
-                blocks=data["blocks"],
-                ops=[RepoOp.from_dict(i0) for i0 in data["ops"]],
-                blobs=data["blobs"],
-                prev_data=get("prevData", UNSET),
-                time=data["time"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _COMMIT_KEYS else unknown_fields(data, _COMMIT_KEYS),
-            )
+            set_seq(self, data["seq"])
+            set_rebase(self, data["rebase"])
+            set_too_big(self, data["tooBig"])
+            set_repo(self, data["repo"])
+            set_commit(self, data["commit"])
+            set_rev(self, data["rev"])
+            set_since(self, data["since"])
+            set_blocks(self, data["blocks"])
+            set_ops(self, [RepoOp.from_dict(i0) for i0 in data["ops"]])
+            set_blobs(self, data["blobs"])
+            set_prev_data(self, get("prevData", UNSET))
+            set_time(self, data["time"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _COMMIT_KEYS.issuperset(data) else unknown_fields(data, _COMMIT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.sync.subscribeRepos#commit", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -138,6 +156,7 @@ class Commit(Model):
 _COMMIT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "seq", "rebase", "tooBig", "repo", "commit", "rev", "since", "blocks", "ops", "blobs", "prevData", "time"),
 )
+_COMMIT_SLOTS: Final = slot_setters(Commit)
 
 
 @attrs.frozen(
@@ -174,18 +193,19 @@ class Sync(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_seq, set_did, set_blocks, set_rev, set_time, set_typed, set_extra = _SYNC_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                seq=data["seq"],
-                did=data["did"],
-                blocks=data["blocks"],
-                rev=data["rev"],
-                time=data["time"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _SYNC_KEYS else unknown_fields(data, _SYNC_KEYS),
-            )
+            set_seq(self, data["seq"])
+            set_did(self, data["did"])
+            set_blocks(self, data["blocks"])
+            set_rev(self, data["rev"])
+            set_time(self, data["time"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _SYNC_KEYS.issuperset(data) else unknown_fields(data, _SYNC_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.sync.subscribeRepos#sync", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -203,6 +223,7 @@ class Sync(Model):
 
 
 _SYNC_KEYS: Final[frozenset[str]] = frozenset(("$type", "seq", "did", "blocks", "rev", "time"))
+_SYNC_SLOTS: Final = slot_setters(Sync)
 
 
 @attrs.frozen(
@@ -238,18 +259,19 @@ class Identity(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_seq, set_did, set_time, set_handle, set_typed, set_extra = _IDENTITY_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                seq=data["seq"],
-                did=data["did"],
-                time=data["time"],
-                handle=get("handle", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _IDENTITY_KEYS else unknown_fields(data, _IDENTITY_KEYS),
-            )
+            set_seq(self, data["seq"])
+            set_did(self, data["did"])
+            set_time(self, data["time"])
+            set_handle(self, get("handle", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _IDENTITY_KEYS.issuperset(data) else unknown_fields(data, _IDENTITY_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.sync.subscribeRepos#identity", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"seq": self.seq, "did": self.did, "time": self.time}
@@ -264,6 +286,7 @@ class Identity(Model):
 
 
 _IDENTITY_KEYS: Final[frozenset[str]] = frozenset(("$type", "seq", "did", "time", "handle"))
+_IDENTITY_SLOTS: Final = slot_setters(Identity)
 
 
 @attrs.frozen(
@@ -302,19 +325,20 @@ class Account(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_seq, set_did, set_time, set_active, set_status, set_typed, set_extra = _ACCOUNT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                seq=data["seq"],
-                did=data["did"],
-                time=data["time"],
-                active=data["active"],
-                status=get("status", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _ACCOUNT_KEYS else unknown_fields(data, _ACCOUNT_KEYS),
-            )
+            set_seq(self, data["seq"])
+            set_did(self, data["did"])
+            set_time(self, data["time"])
+            set_active(self, data["active"])
+            set_status(self, get("status", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _ACCOUNT_KEYS.issuperset(data) else unknown_fields(data, _ACCOUNT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.sync.subscribeRepos#account", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -336,6 +360,7 @@ class Account(Model):
 _ACCOUNT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "seq", "did", "time", "active", "status"),
 )
+_ACCOUNT_SLOTS: Final = slot_setters(Account)
 
 
 @attrs.frozen(
@@ -362,16 +387,17 @@ class Info(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_name, set_message, set_typed, set_extra = _INFO_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                name=data["name"],
-                message=get("message", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _INFO_KEYS else unknown_fields(data, _INFO_KEYS),
-            )
+            set_name(self, data["name"])
+            set_message(self, get("message", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _INFO_KEYS.issuperset(data) else unknown_fields(data, _INFO_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.sync.subscribeRepos#info", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name}
@@ -386,6 +412,7 @@ class Info(Model):
 
 
 _INFO_KEYS: Final[frozenset[str]] = frozenset(("$type", "name", "message"))
+_INFO_SLOTS: Final = slot_setters(Info)
 
 
 @attrs.frozen(
@@ -417,18 +444,19 @@ class RepoOp(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_action, set_path, set_cid, set_prev, set_typed, set_extra = _REPO_OP_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                action=data["action"],
-                path=data["path"],
-                cid=data["cid"],
-                prev=get("prev", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _REPO_OP_KEYS else unknown_fields(data, _REPO_OP_KEYS),
-            )
+            set_action(self, data["action"])
+            set_path(self, data["path"])
+            set_cid(self, data["cid"])
+            set_prev(self, get("prev", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _REPO_OP_KEYS.issuperset(data) else unknown_fields(data, _REPO_OP_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.sync.subscribeRepos#repoOp", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"action": self.action, "path": self.path}
@@ -445,3 +473,4 @@ class RepoOp(Model):
 
 
 _REPO_OP_KEYS: Final[frozenset[str]] = frozenset(("$type", "action", "path", "cid", "prev"))
+_REPO_OP_SLOTS: Final = slot_setters(RepoOp)

@@ -18,6 +18,8 @@ from atproto_async._model import (
     UnsetType,
     dump_member,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -53,14 +55,15 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_handle, set_result, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                handle=data["handle"],
-                result=_union_0(data["result"]),
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_handle(self, data["handle"])
+            set_result(self, _union_0(data["result"]))
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.temp.checkHandleAvailability (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"handle": self.handle, "result": dump_member(self.result)}
@@ -70,6 +73,7 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("handle", "result"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -92,13 +96,14 @@ class ResultAvailable(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_typed, set_extra = _RESULT_AVAILABLE_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                typed="$type" in data,
-                extra=None if data.keys() <= _RESULT_AVAILABLE_KEYS else unknown_fields(data, _RESULT_AVAILABLE_KEYS),
-            )
+            set_typed(self, "$type" in data)
+            set_extra(self, None if data.keys() <= _RESULT_AVAILABLE_KEYS else unknown_fields(data, _RESULT_AVAILABLE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.temp.checkHandleAvailability#resultAvailable", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -110,6 +115,7 @@ class ResultAvailable(Model):
 
 
 _RESULT_AVAILABLE_KEYS: Final[frozenset[str]] = frozenset(("$type",))
+_RESULT_AVAILABLE_SLOTS: Final = slot_setters(ResultAvailable)
 
 
 @attrs.frozen(
@@ -135,14 +141,15 @@ class ResultUnavailable(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_suggestions, set_typed, set_extra = _RESULT_UNAVAILABLE_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                suggestions=[Suggestion.from_dict(i0) for i0 in data["suggestions"]],
-                typed="$type" in data,
-                extra=None if data.keys() <= _RESULT_UNAVAILABLE_KEYS else unknown_fields(data, _RESULT_UNAVAILABLE_KEYS),
-            )
+            set_suggestions(self, [Suggestion.from_dict(i0) for i0 in data["suggestions"]])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _RESULT_UNAVAILABLE_KEYS.issuperset(data) else unknown_fields(data, _RESULT_UNAVAILABLE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.temp.checkHandleAvailability#resultUnavailable", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"suggestions": [i0.to_dict() for i0 in self.suggestions]}
@@ -154,6 +161,7 @@ class ResultUnavailable(Model):
 
 
 _RESULT_UNAVAILABLE_KEYS: Final[frozenset[str]] = frozenset(("$type", "suggestions"))
+_RESULT_UNAVAILABLE_SLOTS: Final = slot_setters(ResultUnavailable)
 
 
 @attrs.frozen(
@@ -181,15 +189,16 @@ class Suggestion(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_handle, set_method, set_typed, set_extra = _SUGGESTION_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                handle=data["handle"],
-                method=data["method"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _SUGGESTION_KEYS else unknown_fields(data, _SUGGESTION_KEYS),
-            )
+            set_handle(self, data["handle"])
+            set_method(self, data["method"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _SUGGESTION_KEYS.issuperset(data) else unknown_fields(data, _SUGGESTION_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.temp.checkHandleAvailability#suggestion", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"handle": self.handle, "method": self.method}
@@ -201,6 +210,7 @@ class Suggestion(Model):
 
 
 _SUGGESTION_KEYS: Final[frozenset[str]] = frozenset(("$type", "handle", "method"))
+_SUGGESTION_SLOTS: Final = slot_setters(Suggestion)
 
 
 def _union_0(value: Mapping[str, Any]) -> ResultAvailable | ResultUnavailable | UnknownMember:

@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -49,16 +51,17 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_activated, set_place_in_queue, set_estimated_time_ms, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                activated=data["activated"],
-                place_in_queue=get("placeInQueue", UNSET),
-                estimated_time_ms=get("estimatedTimeMs", UNSET),
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_activated(self, data["activated"])
+            set_place_in_queue(self, get("placeInQueue", UNSET))
+            set_estimated_time_ms(self, get("estimatedTimeMs", UNSET))
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.temp.checkSignupQueue (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"activated": self.activated}
@@ -74,3 +77,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("activated", "placeInQueue", "estimatedTimeMs"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -54,13 +56,14 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_labels, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                labels=[_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in data["labels"]],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_labels(self, [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in data["labels"]])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.temp.fetchLabels (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"labels": [i0.to_dict() for i0 in self.labels]}
@@ -70,3 +73,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("labels",))
+_OUTPUT_SLOTS: Final = slot_setters(Output)

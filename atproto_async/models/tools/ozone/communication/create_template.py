@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -54,18 +56,26 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_name,
+            set_content_markdown,
+            set_subject,
+            set_lang,
+            set_created_by,
+            set_extra,
+        ) = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                name=data["name"],
-                content_markdown=data["contentMarkdown"],
-                subject=data["subject"],
-                lang=get("lang", UNSET),
-                created_by=get("createdBy", UNSET),
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_name(self, data["name"])
+            set_content_markdown(self, data["contentMarkdown"])
+            set_subject(self, data["subject"])
+            set_lang(self, get("lang", UNSET))
+            set_created_by(self, get("createdBy", UNSET))
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.communication.createTemplate (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -87,3 +97,4 @@ class Input(Model):
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("name", "contentMarkdown", "subject", "lang", "createdBy"),
 )
+_INPUT_SLOTS: Final = slot_setters(Input)

@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -58,20 +60,30 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_id,
+            set_name,
+            set_lang,
+            set_content_markdown,
+            set_subject,
+            set_updated_by,
+            set_disabled,
+            set_extra,
+        ) = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                id=data["id"],
-                name=get("name", UNSET),
-                lang=get("lang", UNSET),
-                content_markdown=get("contentMarkdown", UNSET),
-                subject=get("subject", UNSET),
-                updated_by=get("updatedBy", UNSET),
-                disabled=get("disabled", UNSET),
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_id(self, data["id"])
+            set_name(self, get("name", UNSET))
+            set_lang(self, get("lang", UNSET))
+            set_content_markdown(self, get("contentMarkdown", UNSET))
+            set_subject(self, get("subject", UNSET))
+            set_updated_by(self, get("updatedBy", UNSET))
+            set_disabled(self, get("disabled", UNSET))
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.communication.updateTemplate (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"id": self.id}
@@ -101,3 +113,4 @@ class Input(Model):
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("id", "name", "lang", "contentMarkdown", "subject", "updatedBy", "disabled"),
 )
+_INPUT_SLOTS: Final = slot_setters(Input)

@@ -18,6 +18,8 @@ from atproto_async._model import (
     UnsetType,
     dump_member,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -55,15 +57,16 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_cursor, set_events, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                cursor=get("cursor", UNSET),
-                events=[Event.from_dict(i0) for i0 in data["events"]],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_cursor(self, get("cursor", UNSET))
+            set_events(self, [Event.from_dict(i0) for i0 in data["events"]])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.hosting.getAccountHistory (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"events": [i0.to_dict() for i0 in self.events]}
@@ -76,6 +79,7 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "events"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -108,16 +112,17 @@ class Event(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_details, set_created_by, set_created_at, set_typed, set_extra = _EVENT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                details=_union_0(data["details"]),
-                created_by=data["createdBy"],
-                created_at=data["createdAt"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _EVENT_KEYS else unknown_fields(data, _EVENT_KEYS),
-            )
+            set_details(self, _union_0(data["details"]))
+            set_created_by(self, data["createdBy"])
+            set_created_at(self, data["createdAt"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _EVENT_KEYS.issuperset(data) else unknown_fields(data, _EVENT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.hosting.getAccountHistory#event", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -133,6 +138,7 @@ class Event(Model):
 
 
 _EVENT_KEYS: Final[frozenset[str]] = frozenset(("$type", "details", "createdBy", "createdAt"))
+_EVENT_SLOTS: Final = slot_setters(Event)
 
 
 @attrs.frozen(
@@ -159,16 +165,17 @@ class AccountCreated(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_email, set_handle, set_typed, set_extra = _ACCOUNT_CREATED_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                email=get("email", UNSET),
-                handle=get("handle", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _ACCOUNT_CREATED_KEYS else unknown_fields(data, _ACCOUNT_CREATED_KEYS),
-            )
+            set_email(self, get("email", UNSET))
+            set_handle(self, get("handle", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _ACCOUNT_CREATED_KEYS.issuperset(data) else unknown_fields(data, _ACCOUNT_CREATED_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.hosting.getAccountHistory#accountCreated", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -186,6 +193,7 @@ class AccountCreated(Model):
 
 
 _ACCOUNT_CREATED_KEYS: Final[frozenset[str]] = frozenset(("$type", "email", "handle"))
+_ACCOUNT_CREATED_SLOTS: Final = slot_setters(AccountCreated)
 
 
 @attrs.frozen(
@@ -210,14 +218,15 @@ class EmailUpdated(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_email, set_typed, set_extra = _EMAIL_UPDATED_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                email=data["email"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _EMAIL_UPDATED_KEYS else unknown_fields(data, _EMAIL_UPDATED_KEYS),
-            )
+            set_email(self, data["email"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _EMAIL_UPDATED_KEYS.issuperset(data) else unknown_fields(data, _EMAIL_UPDATED_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.hosting.getAccountHistory#emailUpdated", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"email": self.email}
@@ -229,6 +238,7 @@ class EmailUpdated(Model):
 
 
 _EMAIL_UPDATED_KEYS: Final[frozenset[str]] = frozenset(("$type", "email"))
+_EMAIL_UPDATED_SLOTS: Final = slot_setters(EmailUpdated)
 
 
 @attrs.frozen(
@@ -253,14 +263,15 @@ class EmailConfirmed(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_email, set_typed, set_extra = _EMAIL_CONFIRMED_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                email=data["email"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _EMAIL_CONFIRMED_KEYS else unknown_fields(data, _EMAIL_CONFIRMED_KEYS),
-            )
+            set_email(self, data["email"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _EMAIL_CONFIRMED_KEYS.issuperset(data) else unknown_fields(data, _EMAIL_CONFIRMED_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.hosting.getAccountHistory#emailConfirmed", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"email": self.email}
@@ -272,6 +283,7 @@ class EmailConfirmed(Model):
 
 
 _EMAIL_CONFIRMED_KEYS: Final[frozenset[str]] = frozenset(("$type", "email"))
+_EMAIL_CONFIRMED_SLOTS: Final = slot_setters(EmailConfirmed)
 
 
 @attrs.frozen(
@@ -294,13 +306,14 @@ class PasswordUpdated(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_typed, set_extra = _PASSWORD_UPDATED_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                typed="$type" in data,
-                extra=None if data.keys() <= _PASSWORD_UPDATED_KEYS else unknown_fields(data, _PASSWORD_UPDATED_KEYS),
-            )
+            set_typed(self, "$type" in data)
+            set_extra(self, None if data.keys() <= _PASSWORD_UPDATED_KEYS else unknown_fields(data, _PASSWORD_UPDATED_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.hosting.getAccountHistory#passwordUpdated", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -312,6 +325,7 @@ class PasswordUpdated(Model):
 
 
 _PASSWORD_UPDATED_KEYS: Final[frozenset[str]] = frozenset(("$type",))
+_PASSWORD_UPDATED_SLOTS: Final = slot_setters(PasswordUpdated)
 
 
 @attrs.frozen(
@@ -336,14 +350,15 @@ class HandleUpdated(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_handle, set_typed, set_extra = _HANDLE_UPDATED_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                handle=data["handle"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _HANDLE_UPDATED_KEYS else unknown_fields(data, _HANDLE_UPDATED_KEYS),
-            )
+            set_handle(self, data["handle"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _HANDLE_UPDATED_KEYS.issuperset(data) else unknown_fields(data, _HANDLE_UPDATED_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.hosting.getAccountHistory#handleUpdated", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"handle": self.handle}
@@ -355,6 +370,7 @@ class HandleUpdated(Model):
 
 
 _HANDLE_UPDATED_KEYS: Final[frozenset[str]] = frozenset(("$type", "handle"))
+_HANDLE_UPDATED_SLOTS: Final = slot_setters(HandleUpdated)
 
 
 def _union_0(

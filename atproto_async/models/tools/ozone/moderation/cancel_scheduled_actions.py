@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -50,15 +52,16 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_subjects, set_comment, set_extra = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                subjects=data["subjects"],
-                comment=get("comment", UNSET),
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_subjects(self, data["subjects"])
+            set_comment(self, get("comment", UNSET))
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.cancelScheduledActions (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"subjects": list(self.subjects)}
@@ -71,6 +74,7 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("subjects", "comment"))
+_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -99,15 +103,16 @@ class CancellationResults(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_succeeded, set_failed, set_typed, set_extra = _CANCELLATION_RESULTS_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                succeeded=data["succeeded"],
-                failed=[FailedCancellation.from_dict(i0) for i0 in data["failed"]],
-                typed="$type" in data,
-                extra=None if data.keys() <= _CANCELLATION_RESULTS_KEYS else unknown_fields(data, _CANCELLATION_RESULTS_KEYS),
-            )
+            set_succeeded(self, data["succeeded"])
+            set_failed(self, [FailedCancellation.from_dict(i0) for i0 in data["failed"]])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _CANCELLATION_RESULTS_KEYS.issuperset(data) else unknown_fields(data, _CANCELLATION_RESULTS_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.cancelScheduledActions#cancellationResults", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -122,6 +127,7 @@ class CancellationResults(Model):
 
 
 _CANCELLATION_RESULTS_KEYS: Final[frozenset[str]] = frozenset(("$type", "succeeded", "failed"))
+_CANCELLATION_RESULTS_SLOTS: Final = slot_setters(CancellationResults)
 
 
 @attrs.frozen(
@@ -150,17 +156,18 @@ class FailedCancellation(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_did, set_error, set_error_code, set_typed, set_extra = _FAILED_CANCELLATION_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                did=data["did"],
-                error=data["error"],
-                error_code=get("errorCode", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _FAILED_CANCELLATION_KEYS else unknown_fields(data, _FAILED_CANCELLATION_KEYS),
-            )
+            set_did(self, data["did"])
+            set_error(self, data["error"])
+            set_error_code(self, get("errorCode", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _FAILED_CANCELLATION_KEYS.issuperset(data) else unknown_fields(data, _FAILED_CANCELLATION_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.cancelScheduledActions#failedCancellation", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did, "error": self.error}
@@ -175,3 +182,4 @@ class FailedCancellation(Model):
 
 
 _FAILED_CANCELLATION_KEYS: Final[frozenset[str]] = frozenset(("$type", "did", "error", "errorCode"))
+_FAILED_CANCELLATION_SLOTS: Final = slot_setters(FailedCancellation)

@@ -19,6 +19,8 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -219,23 +221,36 @@ class ModEventView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_id,
+            set_event,
+            set_subject,
+            set_subject_blob_cids,
+            set_created_by,
+            set_created_at,
+            set_creator_handle,
+            set_subject_handle,
+            set_mod_tool,
+            set_typed,
+            set_extra,
+        ) = _MOD_EVENT_VIEW_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                id=data["id"],
-                event=_union_0(data["event"]),
-                subject=_union_1(data["subject"]),
-                subject_blob_cids=data["subjectBlobCids"],
-                created_by=data["createdBy"],
-                created_at=data["createdAt"],
-                creator_handle=get("creatorHandle", UNSET),
-                subject_handle=get("subjectHandle", UNSET),
-                mod_tool=v if (v := get("modTool", UNSET)) is UNSET else ModTool.from_dict(v),
-                typed="$type" in data,
-                extra=None if data.keys() <= _MOD_EVENT_VIEW_KEYS else unknown_fields(data, _MOD_EVENT_VIEW_KEYS),
-            )
+            set_id(self, data["id"])
+            set_event(self, _union_0(data["event"]))
+            set_subject(self, _union_1(data["subject"]))
+            set_subject_blob_cids(self, data["subjectBlobCids"])
+            set_created_by(self, data["createdBy"])
+            set_created_at(self, data["createdAt"])
+            set_creator_handle(self, get("creatorHandle", UNSET))
+            set_subject_handle(self, get("subjectHandle", UNSET))
+            set_mod_tool(self, v if (v := get("modTool", UNSET)) is UNSET else ModTool.from_dict(v))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _MOD_EVENT_VIEW_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventView", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -265,6 +280,7 @@ class ModEventView(Model):
 _MOD_EVENT_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "id", "event", "subject", "subjectBlobCids", "createdBy", "createdAt", "creatorHandle", "subjectHandle", "modTool"),
 )
+_MOD_EVENT_VIEW_SLOTS: Final = slot_setters(ModEventView)
 
 
 @attrs.frozen(
@@ -329,21 +345,32 @@ class ModEventViewDetail(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_id,
+            set_event,
+            set_subject,
+            set_subject_blobs,
+            set_created_by,
+            set_created_at,
+            set_mod_tool,
+            set_typed,
+            set_extra,
+        ) = _MOD_EVENT_VIEW_DETAIL_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                id=data["id"],
-                event=_union_0(data["event"]),
-                subject=_union_2(data["subject"]),
-                subject_blobs=[BlobView.from_dict(i0) for i0 in data["subjectBlobs"]],
-                created_by=data["createdBy"],
-                created_at=data["createdAt"],
-                mod_tool=v if (v := get("modTool", UNSET)) is UNSET else ModTool.from_dict(v),
-                typed="$type" in data,
-                extra=None if data.keys() <= _MOD_EVENT_VIEW_DETAIL_KEYS else unknown_fields(data, _MOD_EVENT_VIEW_DETAIL_KEYS),
-            )
+            set_id(self, data["id"])
+            set_event(self, _union_0(data["event"]))
+            set_subject(self, _union_2(data["subject"]))
+            set_subject_blobs(self, [BlobView.from_dict(i0) for i0 in data["subjectBlobs"]])
+            set_created_by(self, data["createdBy"])
+            set_created_at(self, data["createdAt"])
+            set_mod_tool(self, v if (v := get("modTool", UNSET)) is UNSET else ModTool.from_dict(v))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _MOD_EVENT_VIEW_DETAIL_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_VIEW_DETAIL_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventViewDetail", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -367,6 +394,7 @@ class ModEventViewDetail(Model):
 _MOD_EVENT_VIEW_DETAIL_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "id", "event", "subject", "subjectBlobs", "createdBy", "createdAt", "modTool"),
 )
+_MOD_EVENT_VIEW_DETAIL_SLOTS: Final = slot_setters(ModEventViewDetail)
 
 
 @attrs.frozen(
@@ -456,39 +484,68 @@ class SubjectStatusView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_id,
+            set_subject,
+            set_hosting,
+            set_subject_blob_cids,
+            set_subject_repo_handle,
+            set_updated_at,
+            set_created_at,
+            set_review_state,
+            set_comment,
+            set_priority_score,
+            set_mute_until,
+            set_mute_reporting_until,
+            set_last_reviewed_by,
+            set_last_reviewed_at,
+            set_last_reported_at,
+            set_last_appealed_at,
+            set_takendown,
+            set_appealed,
+            set_suspend_until,
+            set_tags,
+            set_account_stats,
+            set_records_stats,
+            set_account_strike,
+            set_age_assurance_state,
+            set_age_assurance_updated_by,
+            set_typed,
+            set_extra,
+        ) = _SUBJECT_STATUS_VIEW_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                id=data["id"],
-                subject=_union_1(data["subject"]),
-                hosting=v if (v := get("hosting", UNSET)) is UNSET else _union_3(v),
-                subject_blob_cids=get("subjectBlobCids", UNSET),
-                subject_repo_handle=get("subjectRepoHandle", UNSET),
-                updated_at=data["updatedAt"],
-                created_at=data["createdAt"],
-                review_state=data["reviewState"],
-                comment=get("comment", UNSET),
-                priority_score=get("priorityScore", UNSET),
-                mute_until=get("muteUntil", UNSET),
-                mute_reporting_until=get("muteReportingUntil", UNSET),
-                last_reviewed_by=get("lastReviewedBy", UNSET),
-                last_reviewed_at=get("lastReviewedAt", UNSET),
-                last_reported_at=get("lastReportedAt", UNSET),
-                last_appealed_at=get("lastAppealedAt", UNSET),
-                takendown=get("takendown", UNSET),
-                appealed=get("appealed", UNSET),
-                suspend_until=get("suspendUntil", UNSET),
-                tags=get("tags", UNSET),
-                account_stats=v if (v := get("accountStats", UNSET)) is UNSET else AccountStats.from_dict(v),
-                records_stats=v if (v := get("recordsStats", UNSET)) is UNSET else RecordsStats.from_dict(v),
-                account_strike=v if (v := get("accountStrike", UNSET)) is UNSET else AccountStrike.from_dict(v),
-                age_assurance_state=get("ageAssuranceState", UNSET),
-                age_assurance_updated_by=get("ageAssuranceUpdatedBy", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _SUBJECT_STATUS_VIEW_KEYS else unknown_fields(data, _SUBJECT_STATUS_VIEW_KEYS),
-            )
+            set_id(self, data["id"])
+            set_subject(self, _union_1(data["subject"]))
+            set_hosting(self, v if (v := get("hosting", UNSET)) is UNSET else _union_3(v))
+            set_subject_blob_cids(self, get("subjectBlobCids", UNSET))
+            set_subject_repo_handle(self, get("subjectRepoHandle", UNSET))
+            set_updated_at(self, data["updatedAt"])
+            set_created_at(self, data["createdAt"])
+            set_review_state(self, data["reviewState"])
+            set_comment(self, get("comment", UNSET))
+            set_priority_score(self, get("priorityScore", UNSET))
+            set_mute_until(self, get("muteUntil", UNSET))
+            set_mute_reporting_until(self, get("muteReportingUntil", UNSET))
+            set_last_reviewed_by(self, get("lastReviewedBy", UNSET))
+            set_last_reviewed_at(self, get("lastReviewedAt", UNSET))
+            set_last_reported_at(self, get("lastReportedAt", UNSET))
+            set_last_appealed_at(self, get("lastAppealedAt", UNSET))
+            set_takendown(self, get("takendown", UNSET))
+            set_appealed(self, get("appealed", UNSET))
+            set_suspend_until(self, get("suspendUntil", UNSET))
+            set_tags(self, get("tags", UNSET))
+            set_account_stats(self, v if (v := get("accountStats", UNSET)) is UNSET else AccountStats.from_dict(v))
+            set_records_stats(self, v if (v := get("recordsStats", UNSET)) is UNSET else RecordsStats.from_dict(v))
+            set_account_strike(self, v if (v := get("accountStrike", UNSET)) is UNSET else AccountStrike.from_dict(v))
+            set_age_assurance_state(self, get("ageAssuranceState", UNSET))
+            set_age_assurance_updated_by(self, get("ageAssuranceUpdatedBy", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _SUBJECT_STATUS_VIEW_KEYS.issuperset(data) else unknown_fields(data, _SUBJECT_STATUS_VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#subjectStatusView", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -568,6 +625,7 @@ class SubjectStatusView(Model):
 _SUBJECT_STATUS_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "id", "subject", "hosting", "subjectBlobCids", "subjectRepoHandle", "updatedAt", "createdAt", "reviewState", "comment", "priorityScore", "muteUntil", "muteReportingUntil", "lastReviewedBy", "lastReviewedAt", "lastReportedAt", "lastAppealedAt", "takendown", "appealed", "suspendUntil", "tags", "accountStats", "recordsStats", "accountStrike", "ageAssuranceState", "ageAssuranceUpdatedBy"),
 )
+_SUBJECT_STATUS_VIEW_SLOTS: Final = slot_setters(SubjectStatusView)
 
 
 @attrs.frozen(
@@ -604,20 +662,30 @@ class SubjectView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_type,
+            set_subject,
+            set_status,
+            set_repo,
+            set_profile,
+            set_record,
+            set_typed,
+            set_extra,
+        ) = _SUBJECT_VIEW_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                type=data["type"],
-                subject=data["subject"],
-                status=v if (v := get("status", UNSET)) is UNSET else SubjectStatusView.from_dict(v),
-                repo=v if (v := get("repo", UNSET)) is UNSET else RepoViewDetail.from_dict(v),
-                profile=v if (v := get("profile", UNSET)) is UNSET else _union_4(v),
-                record=v if (v := get("record", UNSET)) is UNSET else RecordViewDetail.from_dict(v),
-                typed="$type" in data,
-                extra=None if data.keys() <= _SUBJECT_VIEW_KEYS else unknown_fields(data, _SUBJECT_VIEW_KEYS),
-            )
+            set_type(self, data["type"])
+            set_subject(self, data["subject"])
+            set_status(self, v if (v := get("status", UNSET)) is UNSET else SubjectStatusView.from_dict(v))
+            set_repo(self, v if (v := get("repo", UNSET)) is UNSET else RepoViewDetail.from_dict(v))
+            set_profile(self, v if (v := get("profile", UNSET)) is UNSET else _union_4(v))
+            set_record(self, v if (v := get("record", UNSET)) is UNSET else RecordViewDetail.from_dict(v))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _SUBJECT_VIEW_KEYS.issuperset(data) else unknown_fields(data, _SUBJECT_VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#subjectView", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"type": self.type, "subject": self.subject}
@@ -643,6 +711,7 @@ class SubjectView(Model):
 _SUBJECT_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "type", "subject", "status", "repo", "profile", "record"),
 )
+_SUBJECT_VIEW_SLOTS: Final = slot_setters(SubjectView)
 
 
 @attrs.frozen(
@@ -676,19 +745,28 @@ class AccountStats(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_report_count,
+            set_appeal_count,
+            set_suspend_count,
+            set_escalate_count,
+            set_takedown_count,
+            set_typed,
+            set_extra,
+        ) = _ACCOUNT_STATS_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                report_count=get("reportCount", UNSET),
-                appeal_count=get("appealCount", UNSET),
-                suspend_count=get("suspendCount", UNSET),
-                escalate_count=get("escalateCount", UNSET),
-                takedown_count=get("takedownCount", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _ACCOUNT_STATS_KEYS else unknown_fields(data, _ACCOUNT_STATS_KEYS),
-            )
+            set_report_count(self, get("reportCount", UNSET))
+            set_appeal_count(self, get("appealCount", UNSET))
+            set_suspend_count(self, get("suspendCount", UNSET))
+            set_escalate_count(self, get("escalateCount", UNSET))
+            set_takedown_count(self, get("takedownCount", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _ACCOUNT_STATS_KEYS.issuperset(data) else unknown_fields(data, _ACCOUNT_STATS_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#accountStats", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -717,6 +795,7 @@ class AccountStats(Model):
 _ACCOUNT_STATS_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "reportCount", "appealCount", "suspendCount", "escalateCount", "takedownCount"),
 )
+_ACCOUNT_STATS_SLOTS: Final = slot_setters(AccountStats)
 
 
 @attrs.frozen(
@@ -758,22 +837,34 @@ class RecordsStats(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_total_reports,
+            set_reported_count,
+            set_escalated_count,
+            set_appealed_count,
+            set_subject_count,
+            set_pending_count,
+            set_processed_count,
+            set_takendown_count,
+            set_typed,
+            set_extra,
+        ) = _RECORDS_STATS_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                total_reports=get("totalReports", UNSET),
-                reported_count=get("reportedCount", UNSET),
-                escalated_count=get("escalatedCount", UNSET),
-                appealed_count=get("appealedCount", UNSET),
-                subject_count=get("subjectCount", UNSET),
-                pending_count=get("pendingCount", UNSET),
-                processed_count=get("processedCount", UNSET),
-                takendown_count=get("takendownCount", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _RECORDS_STATS_KEYS else unknown_fields(data, _RECORDS_STATS_KEYS),
-            )
+            set_total_reports(self, get("totalReports", UNSET))
+            set_reported_count(self, get("reportedCount", UNSET))
+            set_escalated_count(self, get("escalatedCount", UNSET))
+            set_appealed_count(self, get("appealedCount", UNSET))
+            set_subject_count(self, get("subjectCount", UNSET))
+            set_pending_count(self, get("pendingCount", UNSET))
+            set_processed_count(self, get("processedCount", UNSET))
+            set_takendown_count(self, get("takendownCount", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _RECORDS_STATS_KEYS.issuperset(data) else unknown_fields(data, _RECORDS_STATS_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#recordsStats", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -811,6 +902,7 @@ class RecordsStats(Model):
 _RECORDS_STATS_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "totalReports", "reportedCount", "escalatedCount", "appealedCount", "subjectCount", "pendingCount", "processedCount", "takendownCount"),
 )
+_RECORDS_STATS_SLOTS: Final = slot_setters(RecordsStats)
 
 
 @attrs.frozen(
@@ -845,18 +937,26 @@ class AccountStrike(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_active_strike_count,
+            set_total_strike_count,
+            set_first_strike_at,
+            set_last_strike_at,
+            set_typed,
+            set_extra,
+        ) = _ACCOUNT_STRIKE_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                active_strike_count=get("activeStrikeCount", UNSET),
-                total_strike_count=get("totalStrikeCount", UNSET),
-                first_strike_at=get("firstStrikeAt", UNSET),
-                last_strike_at=get("lastStrikeAt", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _ACCOUNT_STRIKE_KEYS else unknown_fields(data, _ACCOUNT_STRIKE_KEYS),
-            )
+            set_active_strike_count(self, get("activeStrikeCount", UNSET))
+            set_total_strike_count(self, get("totalStrikeCount", UNSET))
+            set_first_strike_at(self, get("firstStrikeAt", UNSET))
+            set_last_strike_at(self, get("lastStrikeAt", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _ACCOUNT_STRIKE_KEYS.issuperset(data) else unknown_fields(data, _ACCOUNT_STRIKE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#accountStrike", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -882,6 +982,7 @@ class AccountStrike(Model):
 _ACCOUNT_STRIKE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "activeStrikeCount", "totalStrikeCount", "firstStrikeAt", "lastStrikeAt"),
 )
+_ACCOUNT_STRIKE_SLOTS: Final = slot_setters(AccountStrike)
 
 
 @attrs.frozen(
@@ -927,22 +1028,34 @@ class ModEventTakedown(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_comment,
+            set_duration_in_hours,
+            set_acknowledge_account_subjects,
+            set_policies,
+            set_severity_level,
+            set_target_services,
+            set_strike_count,
+            set_strike_expires_at,
+            set_typed,
+            set_extra,
+        ) = _MOD_EVENT_TAKEDOWN_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                comment=get("comment", UNSET),
-                duration_in_hours=get("durationInHours", UNSET),
-                acknowledge_account_subjects=get("acknowledgeAccountSubjects", UNSET),
-                policies=get("policies", UNSET),
-                severity_level=get("severityLevel", UNSET),
-                target_services=get("targetServices", UNSET),
-                strike_count=get("strikeCount", UNSET),
-                strike_expires_at=get("strikeExpiresAt", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _MOD_EVENT_TAKEDOWN_KEYS else unknown_fields(data, _MOD_EVENT_TAKEDOWN_KEYS),
-            )
+            set_comment(self, get("comment", UNSET))
+            set_duration_in_hours(self, get("durationInHours", UNSET))
+            set_acknowledge_account_subjects(self, get("acknowledgeAccountSubjects", UNSET))
+            set_policies(self, get("policies", UNSET))
+            set_severity_level(self, get("severityLevel", UNSET))
+            set_target_services(self, get("targetServices", UNSET))
+            set_strike_count(self, get("strikeCount", UNSET))
+            set_strike_expires_at(self, get("strikeExpiresAt", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _MOD_EVENT_TAKEDOWN_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_TAKEDOWN_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventTakedown", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -980,6 +1093,7 @@ class ModEventTakedown(Model):
 _MOD_EVENT_TAKEDOWN_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "comment", "durationInHours", "acknowledgeAccountSubjects", "policies", "severityLevel", "targetServices", "strikeCount", "strikeExpiresAt"),
 )
+_MOD_EVENT_TAKEDOWN_SLOTS: Final = slot_setters(ModEventTakedown)
 
 
 @attrs.frozen(
@@ -1013,18 +1127,26 @@ class ModEventReverseTakedown(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_comment,
+            set_policies,
+            set_severity_level,
+            set_strike_count,
+            set_typed,
+            set_extra,
+        ) = _MOD_EVENT_REVERSE_TAKEDOWN_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                comment=get("comment", UNSET),
-                policies=get("policies", UNSET),
-                severity_level=get("severityLevel", UNSET),
-                strike_count=get("strikeCount", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _MOD_EVENT_REVERSE_TAKEDOWN_KEYS else unknown_fields(data, _MOD_EVENT_REVERSE_TAKEDOWN_KEYS),
-            )
+            set_comment(self, get("comment", UNSET))
+            set_policies(self, get("policies", UNSET))
+            set_severity_level(self, get("severityLevel", UNSET))
+            set_strike_count(self, get("strikeCount", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _MOD_EVENT_REVERSE_TAKEDOWN_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_REVERSE_TAKEDOWN_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventReverseTakedown", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1050,6 +1172,7 @@ class ModEventReverseTakedown(Model):
 _MOD_EVENT_REVERSE_TAKEDOWN_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "comment", "policies", "severityLevel", "strikeCount"),
 )
+_MOD_EVENT_REVERSE_TAKEDOWN_SLOTS: Final = slot_setters(ModEventReverseTakedown)
 
 
 @attrs.frozen(
@@ -1074,15 +1197,16 @@ class ModEventResolveAppeal(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_comment, set_typed, set_extra = _MOD_EVENT_RESOLVE_APPEAL_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                comment=get("comment", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _MOD_EVENT_RESOLVE_APPEAL_KEYS else unknown_fields(data, _MOD_EVENT_RESOLVE_APPEAL_KEYS),
-            )
+            set_comment(self, get("comment", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _MOD_EVENT_RESOLVE_APPEAL_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_RESOLVE_APPEAL_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventResolveAppeal", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1097,6 +1221,7 @@ class ModEventResolveAppeal(Model):
 
 
 _MOD_EVENT_RESOLVE_APPEAL_KEYS: Final[frozenset[str]] = frozenset(("$type", "comment"))
+_MOD_EVENT_RESOLVE_APPEAL_SLOTS: Final = slot_setters(ModEventResolveAppeal)
 
 
 @attrs.frozen(
@@ -1123,16 +1248,17 @@ class ModEventComment(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_comment, set_sticky, set_typed, set_extra = _MOD_EVENT_COMMENT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                comment=get("comment", UNSET),
-                sticky=get("sticky", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _MOD_EVENT_COMMENT_KEYS else unknown_fields(data, _MOD_EVENT_COMMENT_KEYS),
-            )
+            set_comment(self, get("comment", UNSET))
+            set_sticky(self, get("sticky", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _MOD_EVENT_COMMENT_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_COMMENT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventComment", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1150,6 +1276,7 @@ class ModEventComment(Model):
 
 
 _MOD_EVENT_COMMENT_KEYS: Final[frozenset[str]] = frozenset(("$type", "comment", "sticky"))
+_MOD_EVENT_COMMENT_SLOTS: Final = slot_setters(ModEventComment)
 
 
 @attrs.frozen(
@@ -1224,17 +1351,24 @@ class ModEventReport(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_comment,
+            set_is_reporter_muted,
+            set_report_type,
+            set_typed,
+            set_extra,
+        ) = _MOD_EVENT_REPORT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                comment=get("comment", UNSET),
-                is_reporter_muted=get("isReporterMuted", UNSET),
-                report_type=data["reportType"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _MOD_EVENT_REPORT_KEYS else unknown_fields(data, _MOD_EVENT_REPORT_KEYS),
-            )
+            set_comment(self, get("comment", UNSET))
+            set_is_reporter_muted(self, get("isReporterMuted", UNSET))
+            set_report_type(self, data["reportType"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _MOD_EVENT_REPORT_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_REPORT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventReport", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"reportType": self.report_type}
@@ -1254,6 +1388,7 @@ class ModEventReport(Model):
 _MOD_EVENT_REPORT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "comment", "isReporterMuted", "reportType"),
 )
+_MOD_EVENT_REPORT_SLOTS: Final = slot_setters(ModEventReport)
 
 
 @attrs.frozen(
@@ -1285,18 +1420,26 @@ class ModEventLabel(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_comment,
+            set_create_label_vals,
+            set_negate_label_vals,
+            set_duration_in_hours,
+            set_typed,
+            set_extra,
+        ) = _MOD_EVENT_LABEL_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                comment=get("comment", UNSET),
-                create_label_vals=data["createLabelVals"],
-                negate_label_vals=data["negateLabelVals"],
-                duration_in_hours=get("durationInHours", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _MOD_EVENT_LABEL_KEYS else unknown_fields(data, _MOD_EVENT_LABEL_KEYS),
-            )
+            set_comment(self, get("comment", UNSET))
+            set_create_label_vals(self, data["createLabelVals"])
+            set_negate_label_vals(self, data["negateLabelVals"])
+            set_duration_in_hours(self, get("durationInHours", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _MOD_EVENT_LABEL_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_LABEL_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventLabel", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -1319,6 +1462,7 @@ class ModEventLabel(Model):
 _MOD_EVENT_LABEL_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "comment", "createLabelVals", "negateLabelVals", "durationInHours"),
 )
+_MOD_EVENT_LABEL_SLOTS: Final = slot_setters(ModEventLabel)
 
 
 @attrs.frozen(
@@ -1345,16 +1489,17 @@ class ModEventPriorityScore(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_comment, set_score, set_typed, set_extra = _MOD_EVENT_PRIORITY_SCORE_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                comment=get("comment", UNSET),
-                score=data["score"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _MOD_EVENT_PRIORITY_SCORE_KEYS else unknown_fields(data, _MOD_EVENT_PRIORITY_SCORE_KEYS),
-            )
+            set_comment(self, get("comment", UNSET))
+            set_score(self, data["score"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _MOD_EVENT_PRIORITY_SCORE_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_PRIORITY_SCORE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventPriorityScore", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"score": self.score}
@@ -1369,6 +1514,7 @@ class ModEventPriorityScore(Model):
 
 
 _MOD_EVENT_PRIORITY_SCORE_KEYS: Final[frozenset[str]] = frozenset(("$type", "comment", "score"))
+_MOD_EVENT_PRIORITY_SCORE_SLOTS: Final = slot_setters(ModEventPriorityScore)
 
 
 @attrs.frozen(
@@ -1416,24 +1562,38 @@ class AgeAssuranceEvent(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_created_at,
+            set_attempt_id,
+            set_status,
+            set_access,
+            set_country_code,
+            set_region_code,
+            set_init_ip,
+            set_init_ua,
+            set_complete_ip,
+            set_complete_ua,
+            set_typed,
+            set_extra,
+        ) = _AGE_ASSURANCE_EVENT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                created_at=data["createdAt"],
-                attempt_id=data["attemptId"],
-                status=data["status"],
-                access=get("access", UNSET),
-                country_code=get("countryCode", UNSET),
-                region_code=get("regionCode", UNSET),
-                init_ip=get("initIp", UNSET),
-                init_ua=get("initUa", UNSET),
-                complete_ip=get("completeIp", UNSET),
-                complete_ua=get("completeUa", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _AGE_ASSURANCE_EVENT_KEYS else unknown_fields(data, _AGE_ASSURANCE_EVENT_KEYS),
-            )
+            set_created_at(self, data["createdAt"])
+            set_attempt_id(self, data["attemptId"])
+            set_status(self, data["status"])
+            set_access(self, get("access", UNSET))
+            set_country_code(self, get("countryCode", UNSET))
+            set_region_code(self, get("regionCode", UNSET))
+            set_init_ip(self, get("initIp", UNSET))
+            set_init_ua(self, get("initUa", UNSET))
+            set_complete_ip(self, get("completeIp", UNSET))
+            set_complete_ua(self, get("completeUa", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _AGE_ASSURANCE_EVENT_KEYS.issuperset(data) else unknown_fields(data, _AGE_ASSURANCE_EVENT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#ageAssuranceEvent", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -1472,6 +1632,7 @@ class AgeAssuranceEvent(Model):
 _AGE_ASSURANCE_EVENT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "createdAt", "attemptId", "status", "access", "countryCode", "regionCode", "initIp", "initUa", "completeIp", "completeUa"),
 )
+_AGE_ASSURANCE_EVENT_SLOTS: Final = slot_setters(AgeAssuranceEvent)
 
 
 @attrs.frozen(
@@ -1503,17 +1664,24 @@ class AgeAssuranceOverrideEvent(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_status,
+            set_access,
+            set_comment,
+            set_typed,
+            set_extra,
+        ) = _AGE_ASSURANCE_OVERRIDE_EVENT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                status=data["status"],
-                access=get("access", UNSET),
-                comment=data["comment"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _AGE_ASSURANCE_OVERRIDE_EVENT_KEYS else unknown_fields(data, _AGE_ASSURANCE_OVERRIDE_EVENT_KEYS),
-            )
+            set_status(self, data["status"])
+            set_access(self, get("access", UNSET))
+            set_comment(self, data["comment"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _AGE_ASSURANCE_OVERRIDE_EVENT_KEYS.issuperset(data) else unknown_fields(data, _AGE_ASSURANCE_OVERRIDE_EVENT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#ageAssuranceOverrideEvent", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"status": self.status, "comment": self.comment}
@@ -1530,6 +1698,7 @@ class AgeAssuranceOverrideEvent(Model):
 _AGE_ASSURANCE_OVERRIDE_EVENT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "status", "access", "comment"),
 )
+_AGE_ASSURANCE_OVERRIDE_EVENT_SLOTS: Final = slot_setters(AgeAssuranceOverrideEvent)
 
 
 @attrs.frozen(
@@ -1554,14 +1723,15 @@ class AgeAssurancePurgeEvent(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_comment, set_typed, set_extra = _AGE_ASSURANCE_PURGE_EVENT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                comment=data["comment"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _AGE_ASSURANCE_PURGE_EVENT_KEYS else unknown_fields(data, _AGE_ASSURANCE_PURGE_EVENT_KEYS),
-            )
+            set_comment(self, data["comment"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _AGE_ASSURANCE_PURGE_EVENT_KEYS.issuperset(data) else unknown_fields(data, _AGE_ASSURANCE_PURGE_EVENT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#ageAssurancePurgeEvent", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"comment": self.comment}
@@ -1573,6 +1743,7 @@ class AgeAssurancePurgeEvent(Model):
 
 
 _AGE_ASSURANCE_PURGE_EVENT_KEYS: Final[frozenset[str]] = frozenset(("$type", "comment"))
+_AGE_ASSURANCE_PURGE_EVENT_SLOTS: Final = slot_setters(AgeAssurancePurgeEvent)
 
 
 @attrs.frozen(
@@ -1597,14 +1768,15 @@ class RevokeAccountCredentialsEvent(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_comment, set_typed, set_extra = _REVOKE_ACCOUNT_CREDENTIALS_EVENT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                comment=data["comment"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _REVOKE_ACCOUNT_CREDENTIALS_EVENT_KEYS else unknown_fields(data, _REVOKE_ACCOUNT_CREDENTIALS_EVENT_KEYS),
-            )
+            set_comment(self, data["comment"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _REVOKE_ACCOUNT_CREDENTIALS_EVENT_KEYS.issuperset(data) else unknown_fields(data, _REVOKE_ACCOUNT_CREDENTIALS_EVENT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#revokeAccountCredentialsEvent", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"comment": self.comment}
@@ -1616,6 +1788,7 @@ class RevokeAccountCredentialsEvent(Model):
 
 
 _REVOKE_ACCOUNT_CREDENTIALS_EVENT_KEYS: Final[frozenset[str]] = frozenset(("$type", "comment"))
+_REVOKE_ACCOUNT_CREDENTIALS_EVENT_SLOTS: Final = slot_setters(RevokeAccountCredentialsEvent)
 
 
 @attrs.frozen(
@@ -1643,16 +1816,22 @@ class ModEventAcknowledge(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_comment,
+            set_acknowledge_account_subjects,
+            set_typed,
+            set_extra,
+        ) = _MOD_EVENT_ACKNOWLEDGE_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                comment=get("comment", UNSET),
-                acknowledge_account_subjects=get("acknowledgeAccountSubjects", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _MOD_EVENT_ACKNOWLEDGE_KEYS else unknown_fields(data, _MOD_EVENT_ACKNOWLEDGE_KEYS),
-            )
+            set_comment(self, get("comment", UNSET))
+            set_acknowledge_account_subjects(self, get("acknowledgeAccountSubjects", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _MOD_EVENT_ACKNOWLEDGE_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_ACKNOWLEDGE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventAcknowledge", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1672,6 +1851,7 @@ class ModEventAcknowledge(Model):
 _MOD_EVENT_ACKNOWLEDGE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "comment", "acknowledgeAccountSubjects"),
 )
+_MOD_EVENT_ACKNOWLEDGE_SLOTS: Final = slot_setters(ModEventAcknowledge)
 
 
 @attrs.frozen(
@@ -1696,15 +1876,16 @@ class ModEventEscalate(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_comment, set_typed, set_extra = _MOD_EVENT_ESCALATE_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                comment=get("comment", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _MOD_EVENT_ESCALATE_KEYS else unknown_fields(data, _MOD_EVENT_ESCALATE_KEYS),
-            )
+            set_comment(self, get("comment", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _MOD_EVENT_ESCALATE_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_ESCALATE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventEscalate", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1719,6 +1900,7 @@ class ModEventEscalate(Model):
 
 
 _MOD_EVENT_ESCALATE_KEYS: Final[frozenset[str]] = frozenset(("$type", "comment"))
+_MOD_EVENT_ESCALATE_SLOTS: Final = slot_setters(ModEventEscalate)
 
 
 @attrs.frozen(
@@ -1745,16 +1927,17 @@ class ModEventMute(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_comment, set_duration_in_hours, set_typed, set_extra = _MOD_EVENT_MUTE_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                comment=get("comment", UNSET),
-                duration_in_hours=data["durationInHours"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _MOD_EVENT_MUTE_KEYS else unknown_fields(data, _MOD_EVENT_MUTE_KEYS),
-            )
+            set_comment(self, get("comment", UNSET))
+            set_duration_in_hours(self, data["durationInHours"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _MOD_EVENT_MUTE_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_MUTE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventMute", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"durationInHours": self.duration_in_hours}
@@ -1769,6 +1952,7 @@ class ModEventMute(Model):
 
 
 _MOD_EVENT_MUTE_KEYS: Final[frozenset[str]] = frozenset(("$type", "comment", "durationInHours"))
+_MOD_EVENT_MUTE_SLOTS: Final = slot_setters(ModEventMute)
 
 
 @attrs.frozen(
@@ -1793,15 +1977,16 @@ class ModEventUnmute(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_comment, set_typed, set_extra = _MOD_EVENT_UNMUTE_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                comment=get("comment", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _MOD_EVENT_UNMUTE_KEYS else unknown_fields(data, _MOD_EVENT_UNMUTE_KEYS),
-            )
+            set_comment(self, get("comment", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _MOD_EVENT_UNMUTE_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_UNMUTE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventUnmute", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1816,6 +2001,7 @@ class ModEventUnmute(Model):
 
 
 _MOD_EVENT_UNMUTE_KEYS: Final[frozenset[str]] = frozenset(("$type", "comment"))
+_MOD_EVENT_UNMUTE_SLOTS: Final = slot_setters(ModEventUnmute)
 
 
 @attrs.frozen(
@@ -1843,16 +2029,17 @@ class ModEventMuteReporter(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_comment, set_duration_in_hours, set_typed, set_extra = _MOD_EVENT_MUTE_REPORTER_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                comment=get("comment", UNSET),
-                duration_in_hours=get("durationInHours", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _MOD_EVENT_MUTE_REPORTER_KEYS else unknown_fields(data, _MOD_EVENT_MUTE_REPORTER_KEYS),
-            )
+            set_comment(self, get("comment", UNSET))
+            set_duration_in_hours(self, get("durationInHours", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _MOD_EVENT_MUTE_REPORTER_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_MUTE_REPORTER_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventMuteReporter", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1872,6 +2059,7 @@ class ModEventMuteReporter(Model):
 _MOD_EVENT_MUTE_REPORTER_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "comment", "durationInHours"),
 )
+_MOD_EVENT_MUTE_REPORTER_SLOTS: Final = slot_setters(ModEventMuteReporter)
 
 
 @attrs.frozen(
@@ -1896,15 +2084,16 @@ class ModEventUnmuteReporter(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_comment, set_typed, set_extra = _MOD_EVENT_UNMUTE_REPORTER_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                comment=get("comment", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _MOD_EVENT_UNMUTE_REPORTER_KEYS else unknown_fields(data, _MOD_EVENT_UNMUTE_REPORTER_KEYS),
-            )
+            set_comment(self, get("comment", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _MOD_EVENT_UNMUTE_REPORTER_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_UNMUTE_REPORTER_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventUnmuteReporter", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1919,6 +2108,7 @@ class ModEventUnmuteReporter(Model):
 
 
 _MOD_EVENT_UNMUTE_REPORTER_KEYS: Final[frozenset[str]] = frozenset(("$type", "comment"))
+_MOD_EVENT_UNMUTE_REPORTER_SLOTS: Final = slot_setters(ModEventUnmuteReporter)
 
 
 @attrs.frozen(
@@ -1963,22 +2153,34 @@ class ModEventEmail(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_subject_line,
+            set_content,
+            set_comment,
+            set_policies,
+            set_severity_level,
+            set_strike_count,
+            set_strike_expires_at,
+            set_is_delivered,
+            set_typed,
+            set_extra,
+        ) = _MOD_EVENT_EMAIL_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                subject_line=data["subjectLine"],
-                content=get("content", UNSET),
-                comment=get("comment", UNSET),
-                policies=get("policies", UNSET),
-                severity_level=get("severityLevel", UNSET),
-                strike_count=get("strikeCount", UNSET),
-                strike_expires_at=get("strikeExpiresAt", UNSET),
-                is_delivered=get("isDelivered", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _MOD_EVENT_EMAIL_KEYS else unknown_fields(data, _MOD_EVENT_EMAIL_KEYS),
-            )
+            set_subject_line(self, data["subjectLine"])
+            set_content(self, get("content", UNSET))
+            set_comment(self, get("comment", UNSET))
+            set_policies(self, get("policies", UNSET))
+            set_severity_level(self, get("severityLevel", UNSET))
+            set_strike_count(self, get("strikeCount", UNSET))
+            set_strike_expires_at(self, get("strikeExpiresAt", UNSET))
+            set_is_delivered(self, get("isDelivered", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _MOD_EVENT_EMAIL_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_EMAIL_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventEmail", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"subjectLine": self.subject_line}
@@ -2013,6 +2215,7 @@ class ModEventEmail(Model):
 _MOD_EVENT_EMAIL_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "subjectLine", "content", "comment", "policies", "severityLevel", "strikeCount", "strikeExpiresAt", "isDelivered"),
 )
+_MOD_EVENT_EMAIL_SLOTS: Final = slot_setters(ModEventEmail)
 
 
 @attrs.frozen(
@@ -2037,15 +2240,16 @@ class ModEventDivert(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_comment, set_typed, set_extra = _MOD_EVENT_DIVERT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                comment=get("comment", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _MOD_EVENT_DIVERT_KEYS else unknown_fields(data, _MOD_EVENT_DIVERT_KEYS),
-            )
+            set_comment(self, get("comment", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _MOD_EVENT_DIVERT_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_DIVERT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventDivert", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -2060,6 +2264,7 @@ class ModEventDivert(Model):
 
 
 _MOD_EVENT_DIVERT_KEYS: Final[frozenset[str]] = frozenset(("$type", "comment"))
+_MOD_EVENT_DIVERT_SLOTS: Final = slot_setters(ModEventDivert)
 
 
 @attrs.frozen(
@@ -2092,18 +2297,26 @@ class ModEventTag(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_add,
+            set_remove,
+            set_comment,
+            set_duration_in_hours,
+            set_typed,
+            set_extra,
+        ) = _MOD_EVENT_TAG_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                add=data["add"],
-                remove=data["remove"],
-                comment=get("comment", UNSET),
-                duration_in_hours=get("durationInHours", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _MOD_EVENT_TAG_KEYS else unknown_fields(data, _MOD_EVENT_TAG_KEYS),
-            )
+            set_add(self, data["add"])
+            set_remove(self, data["remove"])
+            set_comment(self, get("comment", UNSET))
+            set_duration_in_hours(self, get("durationInHours", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _MOD_EVENT_TAG_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_TAG_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventTag", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"add": list(self.add), "remove": list(self.remove)}
@@ -2123,6 +2336,7 @@ class ModEventTag(Model):
 _MOD_EVENT_TAG_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "add", "remove", "comment", "durationInHours"),
 )
+_MOD_EVENT_TAG_SLOTS: Final = slot_setters(ModEventTag)
 
 
 @attrs.frozen(
@@ -2156,18 +2370,26 @@ class AccountEvent(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_comment,
+            set_active,
+            set_status,
+            set_timestamp,
+            set_typed,
+            set_extra,
+        ) = _ACCOUNT_EVENT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                comment=get("comment", UNSET),
-                active=data["active"],
-                status=get("status", UNSET),
-                timestamp=data["timestamp"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _ACCOUNT_EVENT_KEYS else unknown_fields(data, _ACCOUNT_EVENT_KEYS),
-            )
+            set_comment(self, get("comment", UNSET))
+            set_active(self, data["active"])
+            set_status(self, get("status", UNSET))
+            set_timestamp(self, data["timestamp"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _ACCOUNT_EVENT_KEYS.issuperset(data) else unknown_fields(data, _ACCOUNT_EVENT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#accountEvent", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"active": self.active, "timestamp": self.timestamp}
@@ -2187,6 +2409,7 @@ class AccountEvent(Model):
 _ACCOUNT_EVENT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "comment", "active", "status", "timestamp"),
 )
+_ACCOUNT_EVENT_SLOTS: Final = slot_setters(AccountEvent)
 
 
 @attrs.frozen(
@@ -2220,19 +2443,28 @@ class IdentityEvent(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_comment,
+            set_handle,
+            set_pds_host,
+            set_tombstone,
+            set_timestamp,
+            set_typed,
+            set_extra,
+        ) = _IDENTITY_EVENT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                comment=get("comment", UNSET),
-                handle=get("handle", UNSET),
-                pds_host=get("pdsHost", UNSET),
-                tombstone=get("tombstone", UNSET),
-                timestamp=data["timestamp"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _IDENTITY_EVENT_KEYS else unknown_fields(data, _IDENTITY_EVENT_KEYS),
-            )
+            set_comment(self, get("comment", UNSET))
+            set_handle(self, get("handle", UNSET))
+            set_pds_host(self, get("pdsHost", UNSET))
+            set_tombstone(self, get("tombstone", UNSET))
+            set_timestamp(self, data["timestamp"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _IDENTITY_EVENT_KEYS.issuperset(data) else unknown_fields(data, _IDENTITY_EVENT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#identityEvent", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"timestamp": self.timestamp}
@@ -2258,6 +2490,7 @@ class IdentityEvent(Model):
 _IDENTITY_EVENT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "comment", "handle", "pdsHost", "tombstone", "timestamp"),
 )
+_IDENTITY_EVENT_SLOTS: Final = slot_setters(IdentityEvent)
 
 
 @attrs.frozen(
@@ -2289,18 +2522,19 @@ class RecordEvent(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_comment, set_op, set_cid, set_timestamp, set_typed, set_extra = _RECORD_EVENT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                comment=get("comment", UNSET),
-                op=data["op"],
-                cid=get("cid", UNSET),
-                timestamp=data["timestamp"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _RECORD_EVENT_KEYS else unknown_fields(data, _RECORD_EVENT_KEYS),
-            )
+            set_comment(self, get("comment", UNSET))
+            set_op(self, data["op"])
+            set_cid(self, get("cid", UNSET))
+            set_timestamp(self, data["timestamp"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _RECORD_EVENT_KEYS.issuperset(data) else unknown_fields(data, _RECORD_EVENT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#recordEvent", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"op": self.op, "timestamp": self.timestamp}
@@ -2320,6 +2554,7 @@ class RecordEvent(Model):
 _RECORD_EVENT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "comment", "op", "cid", "timestamp"),
 )
+_RECORD_EVENT_SLOTS: Final = slot_setters(RecordEvent)
 
 
 @attrs.frozen(
@@ -2350,18 +2585,26 @@ class ScheduleTakedownEvent(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_comment,
+            set_execute_at,
+            set_execute_after,
+            set_execute_until,
+            set_typed,
+            set_extra,
+        ) = _SCHEDULE_TAKEDOWN_EVENT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                comment=get("comment", UNSET),
-                execute_at=get("executeAt", UNSET),
-                execute_after=get("executeAfter", UNSET),
-                execute_until=get("executeUntil", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _SCHEDULE_TAKEDOWN_EVENT_KEYS else unknown_fields(data, _SCHEDULE_TAKEDOWN_EVENT_KEYS),
-            )
+            set_comment(self, get("comment", UNSET))
+            set_execute_at(self, get("executeAt", UNSET))
+            set_execute_after(self, get("executeAfter", UNSET))
+            set_execute_until(self, get("executeUntil", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _SCHEDULE_TAKEDOWN_EVENT_KEYS.issuperset(data) else unknown_fields(data, _SCHEDULE_TAKEDOWN_EVENT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#scheduleTakedownEvent", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -2387,6 +2630,7 @@ class ScheduleTakedownEvent(Model):
 _SCHEDULE_TAKEDOWN_EVENT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "comment", "executeAt", "executeAfter", "executeUntil"),
 )
+_SCHEDULE_TAKEDOWN_EVENT_SLOTS: Final = slot_setters(ScheduleTakedownEvent)
 
 
 @attrs.frozen(
@@ -2411,15 +2655,16 @@ class CancelScheduledTakedownEvent(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_comment, set_typed, set_extra = _CANCEL_SCHEDULED_TAKEDOWN_EVENT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                comment=get("comment", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _CANCEL_SCHEDULED_TAKEDOWN_EVENT_KEYS else unknown_fields(data, _CANCEL_SCHEDULED_TAKEDOWN_EVENT_KEYS),
-            )
+            set_comment(self, get("comment", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _CANCEL_SCHEDULED_TAKEDOWN_EVENT_KEYS.issuperset(data) else unknown_fields(data, _CANCEL_SCHEDULED_TAKEDOWN_EVENT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#cancelScheduledTakedownEvent", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -2434,6 +2679,7 @@ class CancelScheduledTakedownEvent(Model):
 
 
 _CANCEL_SCHEDULED_TAKEDOWN_EVENT_KEYS: Final[frozenset[str]] = frozenset(("$type", "comment"))
+_CANCEL_SCHEDULED_TAKEDOWN_EVENT_SLOTS: Final = slot_setters(CancelScheduledTakedownEvent)
 
 
 @attrs.frozen(
@@ -2478,25 +2724,40 @@ class RepoView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_did,
+            set_handle,
+            set_email,
+            set_related_records,
+            set_indexed_at,
+            set_moderation,
+            set_invited_by,
+            set_invites_disabled,
+            set_invite_note,
+            set_deactivated_at,
+            set_threat_signatures,
+            set_typed,
+            set_extra,
+        ) = _REPO_VIEW_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                did=data["did"],
-                handle=data["handle"],
-                email=get("email", UNSET),
-                related_records=data["relatedRecords"],
-                indexed_at=data["indexedAt"],
-                moderation=Moderation.from_dict(data["moderation"]),
-                invited_by=v if (v := get("invitedBy", UNSET)) is UNSET else _m_com_atproto_server_defs.InviteCode.from_dict(v),
-                invites_disabled=get("invitesDisabled", UNSET),
-                invite_note=get("inviteNote", UNSET),
-                deactivated_at=get("deactivatedAt", UNSET),
-                threat_signatures=v if (v := get("threatSignatures", UNSET)) is UNSET else [_m_com_atproto_admin_defs.ThreatSignature.from_dict(i0) for i0 in v],
-                typed="$type" in data,
-                extra=None if data.keys() <= _REPO_VIEW_KEYS else unknown_fields(data, _REPO_VIEW_KEYS),
-            )
+            set_did(self, data["did"])
+            set_handle(self, data["handle"])
+            set_email(self, get("email", UNSET))
+            set_related_records(self, data["relatedRecords"])
+            set_indexed_at(self, data["indexedAt"])
+            set_moderation(self, Moderation.from_dict(data["moderation"]))
+            set_invited_by(self, v if (v := get("invitedBy", UNSET)) is UNSET else _m_com_atproto_server_defs.InviteCode.from_dict(v))
+            set_invites_disabled(self, get("invitesDisabled", UNSET))
+            set_invite_note(self, get("inviteNote", UNSET))
+            set_deactivated_at(self, get("deactivatedAt", UNSET))
+            set_threat_signatures(self, v if (v := get("threatSignatures", UNSET)) is UNSET else [_m_com_atproto_admin_defs.ThreatSignature.from_dict(i0) for i0 in v])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _REPO_VIEW_KEYS.issuperset(data) else unknown_fields(data, _REPO_VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#repoView", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2534,6 +2795,7 @@ class RepoView(Model):
 _REPO_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "did", "handle", "email", "relatedRecords", "indexedAt", "moderation", "invitedBy", "invitesDisabled", "inviteNote", "deactivatedAt", "threatSignatures"),
 )
+_REPO_VIEW_SLOTS: Final = slot_setters(RepoView)
 
 
 @attrs.frozen(
@@ -2584,28 +2846,46 @@ class RepoViewDetail(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_did,
+            set_handle,
+            set_email,
+            set_related_records,
+            set_indexed_at,
+            set_moderation,
+            set_labels,
+            set_invited_by,
+            set_invites,
+            set_invites_disabled,
+            set_invite_note,
+            set_email_confirmed_at,
+            set_deactivated_at,
+            set_threat_signatures,
+            set_typed,
+            set_extra,
+        ) = _REPO_VIEW_DETAIL_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                did=data["did"],
-                handle=data["handle"],
-                email=get("email", UNSET),
-                related_records=data["relatedRecords"],
-                indexed_at=data["indexedAt"],
-                moderation=ModerationDetail.from_dict(data["moderation"]),
-                labels=v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v],
-                invited_by=v if (v := get("invitedBy", UNSET)) is UNSET else _m_com_atproto_server_defs.InviteCode.from_dict(v),
-                invites=v if (v := get("invites", UNSET)) is UNSET else [_m_com_atproto_server_defs.InviteCode.from_dict(i0) for i0 in v],
-                invites_disabled=get("invitesDisabled", UNSET),
-                invite_note=get("inviteNote", UNSET),
-                email_confirmed_at=get("emailConfirmedAt", UNSET),
-                deactivated_at=get("deactivatedAt", UNSET),
-                threat_signatures=v if (v := get("threatSignatures", UNSET)) is UNSET else [_m_com_atproto_admin_defs.ThreatSignature.from_dict(i0) for i0 in v],
-                typed="$type" in data,
-                extra=None if data.keys() <= _REPO_VIEW_DETAIL_KEYS else unknown_fields(data, _REPO_VIEW_DETAIL_KEYS),
-            )
+            set_did(self, data["did"])
+            set_handle(self, data["handle"])
+            set_email(self, get("email", UNSET))
+            set_related_records(self, data["relatedRecords"])
+            set_indexed_at(self, data["indexedAt"])
+            set_moderation(self, ModerationDetail.from_dict(data["moderation"]))
+            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v])
+            set_invited_by(self, v if (v := get("invitedBy", UNSET)) is UNSET else _m_com_atproto_server_defs.InviteCode.from_dict(v))
+            set_invites(self, v if (v := get("invites", UNSET)) is UNSET else [_m_com_atproto_server_defs.InviteCode.from_dict(i0) for i0 in v])
+            set_invites_disabled(self, get("invitesDisabled", UNSET))
+            set_invite_note(self, get("inviteNote", UNSET))
+            set_email_confirmed_at(self, get("emailConfirmedAt", UNSET))
+            set_deactivated_at(self, get("deactivatedAt", UNSET))
+            set_threat_signatures(self, v if (v := get("threatSignatures", UNSET)) is UNSET else [_m_com_atproto_admin_defs.ThreatSignature.from_dict(i0) for i0 in v])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _REPO_VIEW_DETAIL_KEYS.issuperset(data) else unknown_fields(data, _REPO_VIEW_DETAIL_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#repoViewDetail", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2652,6 +2932,7 @@ class RepoViewDetail(Model):
 _REPO_VIEW_DETAIL_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "did", "handle", "email", "relatedRecords", "indexedAt", "moderation", "labels", "invitedBy", "invites", "invitesDisabled", "inviteNote", "emailConfirmedAt", "deactivatedAt", "threatSignatures"),
 )
+_REPO_VIEW_DETAIL_SLOTS: Final = slot_setters(RepoViewDetail)
 
 
 @attrs.frozen(
@@ -2676,14 +2957,15 @@ class RepoViewNotFound(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_did, set_typed, set_extra = _REPO_VIEW_NOT_FOUND_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                did=data["did"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _REPO_VIEW_NOT_FOUND_KEYS else unknown_fields(data, _REPO_VIEW_NOT_FOUND_KEYS),
-            )
+            set_did(self, data["did"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _REPO_VIEW_NOT_FOUND_KEYS.issuperset(data) else unknown_fields(data, _REPO_VIEW_NOT_FOUND_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#repoViewNotFound", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did}
@@ -2695,6 +2977,7 @@ class RepoViewNotFound(Model):
 
 
 _REPO_VIEW_NOT_FOUND_KEYS: Final[frozenset[str]] = frozenset(("$type", "did"))
+_REPO_VIEW_NOT_FOUND_SLOTS: Final = slot_setters(RepoViewNotFound)
 
 
 @attrs.frozen(
@@ -2731,20 +3014,31 @@ class RecordView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_uri,
+            set_cid,
+            set_value,
+            set_blob_cids,
+            set_indexed_at,
+            set_moderation,
+            set_repo,
+            set_typed,
+            set_extra,
+        ) = _RECORD_VIEW_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                uri=data["uri"],
-                cid=data["cid"],
-                value=data["value"],
-                blob_cids=data["blobCids"],
-                indexed_at=data["indexedAt"],
-                moderation=Moderation.from_dict(data["moderation"]),
-                repo=RepoView.from_dict(data["repo"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _RECORD_VIEW_KEYS else unknown_fields(data, _RECORD_VIEW_KEYS),
-            )
+            set_uri(self, data["uri"])
+            set_cid(self, data["cid"])
+            set_value(self, data["value"])
+            set_blob_cids(self, data["blobCids"])
+            set_indexed_at(self, data["indexedAt"])
+            set_moderation(self, Moderation.from_dict(data["moderation"]))
+            set_repo(self, RepoView.from_dict(data["repo"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _RECORD_VIEW_KEYS.issuperset(data) else unknown_fields(data, _RECORD_VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#recordView", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2766,6 +3060,7 @@ class RecordView(Model):
 _RECORD_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "uri", "cid", "value", "blobCids", "indexedAt", "moderation", "repo"),
 )
+_RECORD_VIEW_SLOTS: Final = slot_setters(RecordView)
 
 
 @attrs.frozen(
@@ -2804,22 +3099,34 @@ class RecordViewDetail(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_uri,
+            set_cid,
+            set_value,
+            set_blobs,
+            set_labels,
+            set_indexed_at,
+            set_moderation,
+            set_repo,
+            set_typed,
+            set_extra,
+        ) = _RECORD_VIEW_DETAIL_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                uri=data["uri"],
-                cid=data["cid"],
-                value=data["value"],
-                blobs=[BlobView.from_dict(i0) for i0 in data["blobs"]],
-                labels=v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v],
-                indexed_at=data["indexedAt"],
-                moderation=ModerationDetail.from_dict(data["moderation"]),
-                repo=RepoView.from_dict(data["repo"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _RECORD_VIEW_DETAIL_KEYS else unknown_fields(data, _RECORD_VIEW_DETAIL_KEYS),
-            )
+            set_uri(self, data["uri"])
+            set_cid(self, data["cid"])
+            set_value(self, data["value"])
+            set_blobs(self, [BlobView.from_dict(i0) for i0 in data["blobs"]])
+            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v])
+            set_indexed_at(self, data["indexedAt"])
+            set_moderation(self, ModerationDetail.from_dict(data["moderation"]))
+            set_repo(self, RepoView.from_dict(data["repo"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _RECORD_VIEW_DETAIL_KEYS.issuperset(data) else unknown_fields(data, _RECORD_VIEW_DETAIL_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#recordViewDetail", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2844,6 +3151,7 @@ class RecordViewDetail(Model):
 _RECORD_VIEW_DETAIL_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "uri", "cid", "value", "blobs", "labels", "indexedAt", "moderation", "repo"),
 )
+_RECORD_VIEW_DETAIL_SLOTS: Final = slot_setters(RecordViewDetail)
 
 
 @attrs.frozen(
@@ -2868,14 +3176,15 @@ class RecordViewNotFound(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_uri, set_typed, set_extra = _RECORD_VIEW_NOT_FOUND_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                uri=data["uri"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _RECORD_VIEW_NOT_FOUND_KEYS else unknown_fields(data, _RECORD_VIEW_NOT_FOUND_KEYS),
-            )
+            set_uri(self, data["uri"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _RECORD_VIEW_NOT_FOUND_KEYS.issuperset(data) else unknown_fields(data, _RECORD_VIEW_NOT_FOUND_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#recordViewNotFound", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri}
@@ -2887,6 +3196,7 @@ class RecordViewNotFound(Model):
 
 
 _RECORD_VIEW_NOT_FOUND_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri"))
+_RECORD_VIEW_NOT_FOUND_SLOTS: Final = slot_setters(RecordViewNotFound)
 
 
 @attrs.frozen(
@@ -2913,15 +3223,16 @@ class ConvoView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_did, set_convo_id, set_typed, set_extra = _CONVO_VIEW_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                did=data["did"],
-                convo_id=data["convoId"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _CONVO_VIEW_KEYS else unknown_fields(data, _CONVO_VIEW_KEYS),
-            )
+            set_did(self, data["did"])
+            set_convo_id(self, data["convoId"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _CONVO_VIEW_KEYS.issuperset(data) else unknown_fields(data, _CONVO_VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#convoView", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did, "convoId": self.convo_id}
@@ -2933,6 +3244,7 @@ class ConvoView(Model):
 
 
 _CONVO_VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "did", "convoId"))
+_CONVO_VIEW_SLOTS: Final = slot_setters(ConvoView)
 
 
 @attrs.frozen(
@@ -2957,15 +3269,16 @@ class Moderation(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_subject_status, set_typed, set_extra = _MODERATION_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                subject_status=v if (v := get("subjectStatus", UNSET)) is UNSET else SubjectStatusView.from_dict(v),
-                typed="$type" in data,
-                extra=None if data.keys() <= _MODERATION_KEYS else unknown_fields(data, _MODERATION_KEYS),
-            )
+            set_subject_status(self, v if (v := get("subjectStatus", UNSET)) is UNSET else SubjectStatusView.from_dict(v))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _MODERATION_KEYS.issuperset(data) else unknown_fields(data, _MODERATION_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#moderation", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -2980,6 +3293,7 @@ class Moderation(Model):
 
 
 _MODERATION_KEYS: Final[frozenset[str]] = frozenset(("$type", "subjectStatus"))
+_MODERATION_SLOTS: Final = slot_setters(Moderation)
 
 
 @attrs.frozen(
@@ -3004,15 +3318,16 @@ class ModerationDetail(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_subject_status, set_typed, set_extra = _MODERATION_DETAIL_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                subject_status=v if (v := get("subjectStatus", UNSET)) is UNSET else SubjectStatusView.from_dict(v),
-                typed="$type" in data,
-                extra=None if data.keys() <= _MODERATION_DETAIL_KEYS else unknown_fields(data, _MODERATION_DETAIL_KEYS),
-            )
+            set_subject_status(self, v if (v := get("subjectStatus", UNSET)) is UNSET else SubjectStatusView.from_dict(v))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _MODERATION_DETAIL_KEYS.issuperset(data) else unknown_fields(data, _MODERATION_DETAIL_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#moderationDetail", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -3027,6 +3342,7 @@ class ModerationDetail(Model):
 
 
 _MODERATION_DETAIL_KEYS: Final[frozenset[str]] = frozenset(("$type", "subjectStatus"))
+_MODERATION_DETAIL_SLOTS: Final = slot_setters(ModerationDetail)
 
 
 @attrs.frozen(
@@ -3062,20 +3378,30 @@ class BlobView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_cid,
+            set_mime_type,
+            set_size,
+            set_created_at,
+            set_details,
+            set_moderation,
+            set_typed,
+            set_extra,
+        ) = _BLOB_VIEW_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                cid=data["cid"],
-                mime_type=data["mimeType"],
-                size=data["size"],
-                created_at=data["createdAt"],
-                details=v if (v := get("details", UNSET)) is UNSET else _union_5(v),
-                moderation=v if (v := get("moderation", UNSET)) is UNSET else Moderation.from_dict(v),
-                typed="$type" in data,
-                extra=None if data.keys() <= _BLOB_VIEW_KEYS else unknown_fields(data, _BLOB_VIEW_KEYS),
-            )
+            set_cid(self, data["cid"])
+            set_mime_type(self, data["mimeType"])
+            set_size(self, data["size"])
+            set_created_at(self, data["createdAt"])
+            set_details(self, v if (v := get("details", UNSET)) is UNSET else _union_5(v))
+            set_moderation(self, v if (v := get("moderation", UNSET)) is UNSET else Moderation.from_dict(v))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _BLOB_VIEW_KEYS.issuperset(data) else unknown_fields(data, _BLOB_VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#blobView", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -3100,6 +3426,7 @@ class BlobView(Model):
 _BLOB_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "cid", "mimeType", "size", "createdAt", "details", "moderation"),
 )
+_BLOB_VIEW_SLOTS: Final = slot_setters(BlobView)
 
 
 @attrs.frozen(
@@ -3126,15 +3453,16 @@ class ImageDetails(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_width, set_height, set_typed, set_extra = _IMAGE_DETAILS_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                width=data["width"],
-                height=data["height"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _IMAGE_DETAILS_KEYS else unknown_fields(data, _IMAGE_DETAILS_KEYS),
-            )
+            set_width(self, data["width"])
+            set_height(self, data["height"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _IMAGE_DETAILS_KEYS.issuperset(data) else unknown_fields(data, _IMAGE_DETAILS_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#imageDetails", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"width": self.width, "height": self.height}
@@ -3146,6 +3474,7 @@ class ImageDetails(Model):
 
 
 _IMAGE_DETAILS_KEYS: Final[frozenset[str]] = frozenset(("$type", "width", "height"))
+_IMAGE_DETAILS_SLOTS: Final = slot_setters(ImageDetails)
 
 
 @attrs.frozen(
@@ -3174,16 +3503,17 @@ class VideoDetails(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_width, set_height, set_length, set_typed, set_extra = _VIDEO_DETAILS_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                width=data["width"],
-                height=data["height"],
-                length=data["length"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _VIDEO_DETAILS_KEYS else unknown_fields(data, _VIDEO_DETAILS_KEYS),
-            )
+            set_width(self, data["width"])
+            set_height(self, data["height"])
+            set_length(self, data["length"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _VIDEO_DETAILS_KEYS.issuperset(data) else unknown_fields(data, _VIDEO_DETAILS_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#videoDetails", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"width": self.width, "height": self.height, "length": self.length}
@@ -3195,6 +3525,7 @@ class VideoDetails(Model):
 
 
 _VIDEO_DETAILS_KEYS: Final[frozenset[str]] = frozenset(("$type", "width", "height", "length"))
+_VIDEO_DETAILS_SLOTS: Final = slot_setters(VideoDetails)
 
 
 @attrs.frozen(
@@ -3230,20 +3561,30 @@ class AccountHosting(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_status,
+            set_updated_at,
+            set_created_at,
+            set_deleted_at,
+            set_deactivated_at,
+            set_reactivated_at,
+            set_typed,
+            set_extra,
+        ) = _ACCOUNT_HOSTING_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                status=data["status"],
-                updated_at=get("updatedAt", UNSET),
-                created_at=get("createdAt", UNSET),
-                deleted_at=get("deletedAt", UNSET),
-                deactivated_at=get("deactivatedAt", UNSET),
-                reactivated_at=get("reactivatedAt", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _ACCOUNT_HOSTING_KEYS else unknown_fields(data, _ACCOUNT_HOSTING_KEYS),
-            )
+            set_status(self, data["status"])
+            set_updated_at(self, get("updatedAt", UNSET))
+            set_created_at(self, get("createdAt", UNSET))
+            set_deleted_at(self, get("deletedAt", UNSET))
+            set_deactivated_at(self, get("deactivatedAt", UNSET))
+            set_reactivated_at(self, get("reactivatedAt", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _ACCOUNT_HOSTING_KEYS.issuperset(data) else unknown_fields(data, _ACCOUNT_HOSTING_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#accountHosting", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"status": self.status}
@@ -3272,6 +3613,7 @@ class AccountHosting(Model):
 _ACCOUNT_HOSTING_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "status", "updatedAt", "createdAt", "deletedAt", "deactivatedAt", "reactivatedAt"),
 )
+_ACCOUNT_HOSTING_SLOTS: Final = slot_setters(AccountHosting)
 
 
 @attrs.frozen(
@@ -3302,18 +3644,26 @@ class RecordHosting(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_status,
+            set_updated_at,
+            set_created_at,
+            set_deleted_at,
+            set_typed,
+            set_extra,
+        ) = _RECORD_HOSTING_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                status=data["status"],
-                updated_at=get("updatedAt", UNSET),
-                created_at=get("createdAt", UNSET),
-                deleted_at=get("deletedAt", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _RECORD_HOSTING_KEYS else unknown_fields(data, _RECORD_HOSTING_KEYS),
-            )
+            set_status(self, data["status"])
+            set_updated_at(self, get("updatedAt", UNSET))
+            set_created_at(self, get("createdAt", UNSET))
+            set_deleted_at(self, get("deletedAt", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _RECORD_HOSTING_KEYS.issuperset(data) else unknown_fields(data, _RECORD_HOSTING_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#recordHosting", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"status": self.status}
@@ -3336,6 +3686,7 @@ class RecordHosting(Model):
 _RECORD_HOSTING_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "status", "updatedAt", "createdAt", "deletedAt"),
 )
+_RECORD_HOSTING_SLOTS: Final = slot_setters(RecordHosting)
 
 
 @attrs.frozen(
@@ -3379,22 +3730,35 @@ class ReporterStats(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_did,
+            set_account_report_count,
+            set_record_report_count,
+            set_reported_account_count,
+            set_reported_record_count,
+            set_takendown_account_count,
+            set_takendown_record_count,
+            set_labeled_account_count,
+            set_labeled_record_count,
+            set_typed,
+            set_extra,
+        ) = _REPORTER_STATS_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                did=data["did"],
-                account_report_count=data["accountReportCount"],
-                record_report_count=data["recordReportCount"],
-                reported_account_count=data["reportedAccountCount"],
-                reported_record_count=data["reportedRecordCount"],
-                takendown_account_count=data["takendownAccountCount"],
-                takendown_record_count=data["takendownRecordCount"],
-                labeled_account_count=data["labeledAccountCount"],
-                labeled_record_count=data["labeledRecordCount"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _REPORTER_STATS_KEYS else unknown_fields(data, _REPORTER_STATS_KEYS),
-            )
+            set_did(self, data["did"])
+            set_account_report_count(self, data["accountReportCount"])
+            set_record_report_count(self, data["recordReportCount"])
+            set_reported_account_count(self, data["reportedAccountCount"])
+            set_reported_record_count(self, data["reportedRecordCount"])
+            set_takendown_account_count(self, data["takendownAccountCount"])
+            set_takendown_record_count(self, data["takendownRecordCount"])
+            set_labeled_account_count(self, data["labeledAccountCount"])
+            set_labeled_record_count(self, data["labeledRecordCount"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _REPORTER_STATS_KEYS.issuperset(data) else unknown_fields(data, _REPORTER_STATS_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#reporterStats", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -3418,6 +3782,7 @@ class ReporterStats(Model):
 _REPORTER_STATS_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "did", "accountReportCount", "recordReportCount", "reportedAccountCount", "reportedRecordCount", "takendownAccountCount", "takendownRecordCount", "labeledAccountCount", "labeledRecordCount"),
 )
+_REPORTER_STATS_SLOTS: Final = slot_setters(ReporterStats)
 
 
 @attrs.frozen(
@@ -3444,16 +3809,17 @@ class ModTool(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_name, set_meta, set_typed, set_extra = _MOD_TOOL_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                name=data["name"],
-                meta=get("meta", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _MOD_TOOL_KEYS else unknown_fields(data, _MOD_TOOL_KEYS),
-            )
+            set_name(self, data["name"])
+            set_meta(self, get("meta", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _MOD_TOOL_KEYS.issuperset(data) else unknown_fields(data, _MOD_TOOL_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modTool", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name}
@@ -3468,6 +3834,7 @@ class ModTool(Model):
 
 
 _MOD_TOOL_KEYS: Final[frozenset[str]] = frozenset(("$type", "name", "meta"))
+_MOD_TOOL_SLOTS: Final = slot_setters(ModTool)
 
 
 @attrs.frozen(
@@ -3527,29 +3894,48 @@ class ScheduledActionView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_id,
+            set_action,
+            set_event_data,
+            set_did,
+            set_execute_at,
+            set_execute_after,
+            set_execute_until,
+            set_randomize_execution,
+            set_created_by,
+            set_created_at,
+            set_updated_at,
+            set_status,
+            set_last_executed_at,
+            set_last_failure_reason,
+            set_execution_event_id,
+            set_typed,
+            set_extra,
+        ) = _SCHEDULED_ACTION_VIEW_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                id=data["id"],
-                action=data["action"],
-                event_data=get("eventData", UNSET),
-                did=data["did"],
-                execute_at=get("executeAt", UNSET),
-                execute_after=get("executeAfter", UNSET),
-                execute_until=get("executeUntil", UNSET),
-                randomize_execution=get("randomizeExecution", UNSET),
-                created_by=data["createdBy"],
-                created_at=data["createdAt"],
-                updated_at=get("updatedAt", UNSET),
-                status=data["status"],
-                last_executed_at=get("lastExecutedAt", UNSET),
-                last_failure_reason=get("lastFailureReason", UNSET),
-                execution_event_id=get("executionEventId", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _SCHEDULED_ACTION_VIEW_KEYS else unknown_fields(data, _SCHEDULED_ACTION_VIEW_KEYS),
-            )
+            set_id(self, data["id"])
+            set_action(self, data["action"])
+            set_event_data(self, get("eventData", UNSET))
+            set_did(self, data["did"])
+            set_execute_at(self, get("executeAt", UNSET))
+            set_execute_after(self, get("executeAfter", UNSET))
+            set_execute_until(self, get("executeUntil", UNSET))
+            set_randomize_execution(self, get("randomizeExecution", UNSET))
+            set_created_by(self, data["createdBy"])
+            set_created_at(self, data["createdAt"])
+            set_updated_at(self, get("updatedAt", UNSET))
+            set_status(self, data["status"])
+            set_last_executed_at(self, get("lastExecutedAt", UNSET))
+            set_last_failure_reason(self, get("lastFailureReason", UNSET))
+            set_execution_event_id(self, get("executionEventId", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _SCHEDULED_ACTION_VIEW_KEYS.issuperset(data) else unknown_fields(data, _SCHEDULED_ACTION_VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#scheduledActionView", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -3597,6 +3983,7 @@ class ScheduledActionView(Model):
 _SCHEDULED_ACTION_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "id", "action", "eventData", "did", "executeAt", "executeAfter", "executeUntil", "randomizeExecution", "createdBy", "createdAt", "updatedAt", "status", "lastExecutedAt", "lastFailureReason", "executionEventId"),
 )
+_SCHEDULED_ACTION_VIEW_SLOTS: Final = slot_setters(ScheduledActionView)
 
 
 def _union_0(

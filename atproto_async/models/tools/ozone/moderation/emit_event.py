@@ -19,6 +19,8 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -110,20 +112,30 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_event,
+            set_subject,
+            set_subject_blob_cids,
+            set_created_by,
+            set_mod_tool,
+            set_external_id,
+            set_report_action,
+            set_extra,
+        ) = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                event=_union_0(data["event"]),
-                subject=_union_1(data["subject"]),
-                subject_blob_cids=get("subjectBlobCids", UNSET),
-                created_by=data["createdBy"],
-                mod_tool=v if (v := get("modTool", UNSET)) is UNSET else _m_tools_ozone_moderation_defs.ModTool.from_dict(v),
-                external_id=get("externalId", UNSET),
-                report_action=v if (v := get("reportAction", UNSET)) is UNSET else ReportAction.from_dict(v),
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_event(self, _union_0(data["event"]))
+            set_subject(self, _union_1(data["subject"]))
+            set_subject_blob_cids(self, get("subjectBlobCids", UNSET))
+            set_created_by(self, data["createdBy"])
+            set_mod_tool(self, v if (v := get("modTool", UNSET)) is UNSET else _m_tools_ozone_moderation_defs.ModTool.from_dict(v))
+            set_external_id(self, get("externalId", UNSET))
+            set_report_action(self, v if (v := get("reportAction", UNSET)) is UNSET else ReportAction.from_dict(v))
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.emitEvent (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -151,6 +163,7 @@ class Input(Model):
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("event", "subject", "subjectBlobCids", "createdBy", "modTool", "externalId", "reportAction"),
 )
+_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -182,18 +195,19 @@ class ReportAction(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_ids, set_types, set_all, set_note, set_typed, set_extra = _REPORT_ACTION_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                ids=get("ids", UNSET),
-                types=get("types", UNSET),
-                all=get("all", UNSET),
-                note=get("note", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _REPORT_ACTION_KEYS else unknown_fields(data, _REPORT_ACTION_KEYS),
-            )
+            set_ids(self, get("ids", UNSET))
+            set_types(self, get("types", UNSET))
+            set_all(self, get("all", UNSET))
+            set_note(self, get("note", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _REPORT_ACTION_KEYS.issuperset(data) else unknown_fields(data, _REPORT_ACTION_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.emitEvent#reportAction", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -217,6 +231,7 @@ class ReportAction(Model):
 
 
 _REPORT_ACTION_KEYS: Final[frozenset[str]] = frozenset(("$type", "ids", "types", "all", "note"))
+_REPORT_ACTION_SLOTS: Final = slot_setters(ReportAction)
 
 
 def _union_0(

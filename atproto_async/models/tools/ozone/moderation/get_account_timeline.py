@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -47,13 +49,14 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_timeline, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                timeline=[TimelineItem.from_dict(i0) for i0 in data["timeline"]],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_timeline(self, [TimelineItem.from_dict(i0) for i0 in data["timeline"]])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.getAccountTimeline (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"timeline": [i0.to_dict() for i0 in self.timeline]}
@@ -63,6 +66,7 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("timeline",))
+_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -89,15 +93,16 @@ class TimelineItem(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_day, set_summary, set_typed, set_extra = _TIMELINE_ITEM_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                day=data["day"],
-                summary=[TimelineItemSummary.from_dict(i0) for i0 in data["summary"]],
-                typed="$type" in data,
-                extra=None if data.keys() <= _TIMELINE_ITEM_KEYS else unknown_fields(data, _TIMELINE_ITEM_KEYS),
-            )
+            set_day(self, data["day"])
+            set_summary(self, [TimelineItemSummary.from_dict(i0) for i0 in data["summary"]])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _TIMELINE_ITEM_KEYS.issuperset(data) else unknown_fields(data, _TIMELINE_ITEM_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.getAccountTimeline#timelineItem", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"day": self.day, "summary": [i0.to_dict() for i0 in self.summary]}
@@ -109,6 +114,7 @@ class TimelineItem(Model):
 
 
 _TIMELINE_ITEM_KEYS: Final[frozenset[str]] = frozenset(("$type", "day", "summary"))
+_TIMELINE_ITEM_SLOTS: Final = slot_setters(TimelineItem)
 
 
 @attrs.frozen(
@@ -167,16 +173,23 @@ class TimelineItemSummary(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_event_subject_type,
+            set_event_type,
+            set_count,
+            set_typed,
+            set_extra,
+        ) = _TIMELINE_ITEM_SUMMARY_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                event_subject_type=data["eventSubjectType"],
-                event_type=data["eventType"],
-                count=data["count"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _TIMELINE_ITEM_SUMMARY_KEYS else unknown_fields(data, _TIMELINE_ITEM_SUMMARY_KEYS),
-            )
+            set_event_subject_type(self, data["eventSubjectType"])
+            set_event_type(self, data["eventType"])
+            set_count(self, data["count"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _TIMELINE_ITEM_SUMMARY_KEYS.issuperset(data) else unknown_fields(data, _TIMELINE_ITEM_SUMMARY_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.getAccountTimeline#timelineItemSummary", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -194,3 +207,4 @@ class TimelineItemSummary(Model):
 _TIMELINE_ITEM_SUMMARY_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "eventSubjectType", "eventType", "count"),
 )
+_TIMELINE_ITEM_SUMMARY_SLOTS: Final = slot_setters(TimelineItemSummary)

@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -70,19 +72,28 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_starts_after,
+            set_ends_before,
+            set_subjects,
+            set_statuses,
+            set_limit,
+            set_cursor,
+            set_extra,
+        ) = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                starts_after=get("startsAfter", UNSET),
-                ends_before=get("endsBefore", UNSET),
-                subjects=get("subjects", UNSET),
-                statuses=data["statuses"],
-                limit=get("limit", UNSET),
-                cursor=get("cursor", UNSET),
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_starts_after(self, get("startsAfter", UNSET))
+            set_ends_before(self, get("endsBefore", UNSET))
+            set_subjects(self, get("subjects", UNSET))
+            set_statuses(self, data["statuses"])
+            set_limit(self, get("limit", UNSET))
+            set_cursor(self, get("cursor", UNSET))
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.listScheduledActions (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"statuses": list(self.statuses)}
@@ -109,6 +120,7 @@ class Input(Model):
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("startsAfter", "endsBefore", "subjects", "statuses", "limit", "cursor"),
 )
+_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -131,15 +143,16 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_actions, set_cursor, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                actions=[_m_tools_ozone_moderation_defs.ScheduledActionView.from_dict(i0) for i0 in data["actions"]],
-                cursor=get("cursor", UNSET),
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_actions(self, [_m_tools_ozone_moderation_defs.ScheduledActionView.from_dict(i0) for i0 in data["actions"]])
+            set_cursor(self, get("cursor", UNSET))
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.listScheduledActions (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"actions": [i0.to_dict() for i0 in self.actions]}
@@ -152,3 +165,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("actions", "cursor"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)

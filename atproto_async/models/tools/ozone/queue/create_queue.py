@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -69,19 +71,28 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_name,
+            set_subject_types,
+            set_collection,
+            set_report_types,
+            set_description,
+            set_recommended_policies,
+            set_extra,
+        ) = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                name=data["name"],
-                subject_types=get("subjectTypes", UNSET),
-                collection=get("collection", UNSET),
-                report_types=get("reportTypes", UNSET),
-                description=get("description", UNSET),
-                recommended_policies=get("recommendedPolicies", UNSET),
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_name(self, data["name"])
+            set_subject_types(self, get("subjectTypes", UNSET))
+            set_collection(self, get("collection", UNSET))
+            set_report_types(self, get("reportTypes", UNSET))
+            set_description(self, get("description", UNSET))
+            set_recommended_policies(self, get("recommendedPolicies", UNSET))
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.queue.createQueue (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name}
@@ -108,6 +119,7 @@ class Input(Model):
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("name", "subjectTypes", "collection", "reportTypes", "description", "recommendedPolicies"),
 )
+_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -128,13 +140,14 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_queue, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                queue=_m_tools_ozone_queue_defs.QueueView.from_dict(data["queue"]),
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_queue(self, _m_tools_ozone_queue_defs.QueueView.from_dict(data["queue"]))
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.queue.createQueue (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"queue": self.queue.to_dict()}
@@ -144,3 +157,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("queue",))
+_OUTPUT_SLOTS: Final = slot_setters(Output)

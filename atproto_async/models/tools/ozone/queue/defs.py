@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -88,27 +90,44 @@ class QueueView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_id,
+            set_name,
+            set_subject_types,
+            set_collection,
+            set_report_types,
+            set_description,
+            set_recommended_policies,
+            set_created_by,
+            set_created_at,
+            set_updated_at,
+            set_enabled,
+            set_deleted_at,
+            set_stats,
+            set_typed,
+            set_extra,
+        ) = _QUEUE_VIEW_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                id=data["id"],
-                name=data["name"],
-                subject_types=get("subjectTypes", UNSET),
-                collection=get("collection", UNSET),
-                report_types=get("reportTypes", UNSET),
-                description=get("description", UNSET),
-                recommended_policies=get("recommendedPolicies", UNSET),
-                created_by=data["createdBy"],
-                created_at=data["createdAt"],
-                updated_at=data["updatedAt"],
-                enabled=data["enabled"],
-                deleted_at=get("deletedAt", UNSET),
-                stats=QueueStats.from_dict(data["stats"]),
-                typed="$type" in data,
-                extra=None if data.keys() <= _QUEUE_VIEW_KEYS else unknown_fields(data, _QUEUE_VIEW_KEYS),
-            )
+            set_id(self, data["id"])
+            set_name(self, data["name"])
+            set_subject_types(self, get("subjectTypes", UNSET))
+            set_collection(self, get("collection", UNSET))
+            set_report_types(self, get("reportTypes", UNSET))
+            set_description(self, get("description", UNSET))
+            set_recommended_policies(self, get("recommendedPolicies", UNSET))
+            set_created_by(self, data["createdBy"])
+            set_created_at(self, data["createdAt"])
+            set_updated_at(self, data["updatedAt"])
+            set_enabled(self, data["enabled"])
+            set_deleted_at(self, get("deletedAt", UNSET))
+            set_stats(self, QueueStats.from_dict(data["stats"]))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _QUEUE_VIEW_KEYS.issuperset(data) else unknown_fields(data, _QUEUE_VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.queue.defs#queueView", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -148,6 +167,7 @@ class QueueView(Model):
 _QUEUE_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "id", "name", "subjectTypes", "collection", "reportTypes", "description", "recommendedPolicies", "createdBy", "createdAt", "updatedAt", "enabled", "deletedAt", "stats"),
 )
+_QUEUE_VIEW_SLOTS: Final = slot_setters(QueueView)
 
 
 @attrs.frozen(
@@ -186,21 +206,32 @@ class QueueStats(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_pending_count,
+            set_actioned_count,
+            set_escalated_count,
+            set_inbound_count,
+            set_action_rate,
+            set_avg_handling_time_sec,
+            set_last_updated,
+            set_typed,
+            set_extra,
+        ) = _QUEUE_STATS_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                pending_count=get("pendingCount", UNSET),
-                actioned_count=get("actionedCount", UNSET),
-                escalated_count=get("escalatedCount", UNSET),
-                inbound_count=get("inboundCount", UNSET),
-                action_rate=get("actionRate", UNSET),
-                avg_handling_time_sec=get("avgHandlingTimeSec", UNSET),
-                last_updated=get("lastUpdated", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _QUEUE_STATS_KEYS else unknown_fields(data, _QUEUE_STATS_KEYS),
-            )
+            set_pending_count(self, get("pendingCount", UNSET))
+            set_actioned_count(self, get("actionedCount", UNSET))
+            set_escalated_count(self, get("escalatedCount", UNSET))
+            set_inbound_count(self, get("inboundCount", UNSET))
+            set_action_rate(self, get("actionRate", UNSET))
+            set_avg_handling_time_sec(self, get("avgHandlingTimeSec", UNSET))
+            set_last_updated(self, get("lastUpdated", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _QUEUE_STATS_KEYS.issuperset(data) else unknown_fields(data, _QUEUE_STATS_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.queue.defs#queueStats", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -235,6 +266,7 @@ class QueueStats(Model):
 _QUEUE_STATS_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "pendingCount", "actionedCount", "escalatedCount", "inboundCount", "actionRate", "avgHandlingTimeSec", "lastUpdated"),
 )
+_QUEUE_STATS_SLOTS: Final = slot_setters(QueueStats)
 
 
 @attrs.frozen(
@@ -270,20 +302,30 @@ class AssignmentView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_id,
+            set_did,
+            set_moderator,
+            set_queue,
+            set_start_at,
+            set_end_at,
+            set_typed,
+            set_extra,
+        ) = _ASSIGNMENT_VIEW_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                id=data["id"],
-                did=data["did"],
-                moderator=v if (v := get("moderator", UNSET)) is UNSET else _m_tools_ozone_team_defs.Member.from_dict(v),
-                queue=QueueView.from_dict(data["queue"]),
-                start_at=data["startAt"],
-                end_at=get("endAt", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _ASSIGNMENT_VIEW_KEYS else unknown_fields(data, _ASSIGNMENT_VIEW_KEYS),
-            )
+            set_id(self, data["id"])
+            set_did(self, data["did"])
+            set_moderator(self, v if (v := get("moderator", UNSET)) is UNSET else _m_tools_ozone_team_defs.Member.from_dict(v))
+            set_queue(self, QueueView.from_dict(data["queue"]))
+            set_start_at(self, data["startAt"])
+            set_end_at(self, get("endAt", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _ASSIGNMENT_VIEW_KEYS.issuperset(data) else unknown_fields(data, _ASSIGNMENT_VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.queue.defs#assignmentView", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -308,3 +350,4 @@ class AssignmentView(Model):
 _ASSIGNMENT_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "id", "did", "moderator", "queue", "startAt", "endAt"),
 )
+_ASSIGNMENT_VIEW_SLOTS: Final = slot_setters(AssignmentView)

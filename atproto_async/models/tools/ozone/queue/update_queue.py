@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -64,18 +66,26 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_queue_id,
+            set_name,
+            set_enabled,
+            set_description,
+            set_recommended_policies,
+            set_extra,
+        ) = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                queue_id=data["queueId"],
-                name=get("name", UNSET),
-                enabled=get("enabled", UNSET),
-                description=get("description", UNSET),
-                recommended_policies=get("recommendedPolicies", UNSET),
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_queue_id(self, data["queueId"])
+            set_name(self, get("name", UNSET))
+            set_enabled(self, get("enabled", UNSET))
+            set_description(self, get("description", UNSET))
+            set_recommended_policies(self, get("recommendedPolicies", UNSET))
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.queue.updateQueue (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"queueId": self.queue_id}
@@ -99,6 +109,7 @@ class Input(Model):
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("queueId", "name", "enabled", "description", "recommendedPolicies"),
 )
+_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -119,13 +130,14 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_queue, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                queue=_m_tools_ozone_queue_defs.QueueView.from_dict(data["queue"]),
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_queue(self, _m_tools_ozone_queue_defs.QueueView.from_dict(data["queue"]))
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.queue.updateQueue (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"queue": self.queue.to_dict()}
@@ -135,3 +147,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("queue",))
+_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -55,17 +57,18 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_report_id, set_queue_id, set_did, set_is_permanent, set_extra = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                report_id=data["reportId"],
-                queue_id=get("queueId", UNSET),
-                did=get("did", UNSET),
-                is_permanent=get("isPermanent", UNSET),
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_report_id(self, data["reportId"])
+            set_queue_id(self, get("queueId", UNSET))
+            set_did(self, get("did", UNSET))
+            set_is_permanent(self, get("isPermanent", UNSET))
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.assignModerator (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"reportId": self.report_id}
@@ -84,3 +87,4 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("reportId", "queueId", "did", "isPermanent"))
+_INPUT_SLOTS: Final = slot_setters(Input)

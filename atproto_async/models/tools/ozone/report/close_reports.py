@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -57,17 +59,18 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_subject, set_report_types, set_internal_note, set_is_automated, set_extra = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                subject=data["subject"],
-                report_types=get("reportTypes", UNSET),
-                internal_note=get("internalNote", UNSET),
-                is_automated=get("isAutomated", UNSET),
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_subject(self, data["subject"])
+            set_report_types(self, get("reportTypes", UNSET))
+            set_internal_note(self, get("internalNote", UNSET))
+            set_is_automated(self, get("isAutomated", UNSET))
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.closeReports (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"subject": self.subject}
@@ -88,6 +91,7 @@ class Input(Model):
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("subject", "reportTypes", "internalNote", "isAutomated"),
 )
+_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -110,14 +114,15 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_closed_count, set_report_ids, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                closed_count=data["closedCount"],
-                report_ids=data["reportIds"],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_closed_count(self, data["closedCount"])
+            set_report_ids(self, data["reportIds"])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.closeReports (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"closedCount": self.closed_count, "reportIds": list(self.report_ids)}
@@ -127,3 +132,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("closedCount", "reportIds"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)

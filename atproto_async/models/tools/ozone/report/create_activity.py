@@ -19,6 +19,8 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -75,19 +77,28 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_report_id,
+            set_event_id,
+            set_activity,
+            set_internal_note,
+            set_public_note,
+            set_is_automated,
+            set_extra,
+        ) = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                report_id=get("reportId", UNSET),
-                event_id=get("eventId", UNSET),
-                activity=_union_0(data["activity"]),
-                internal_note=get("internalNote", UNSET),
-                public_note=get("publicNote", UNSET),
-                is_automated=get("isAutomated", UNSET),
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_report_id(self, get("reportId", UNSET))
+            set_event_id(self, get("eventId", UNSET))
+            set_activity(self, _union_0(data["activity"]))
+            set_internal_note(self, get("internalNote", UNSET))
+            set_public_note(self, get("publicNote", UNSET))
+            set_is_automated(self, get("isAutomated", UNSET))
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.createActivity (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"activity": dump_member(self.activity)}
@@ -114,6 +125,7 @@ class Input(Model):
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("reportId", "eventId", "activity", "internalNote", "publicNote", "isAutomated"),
 )
+_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -134,13 +146,14 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_activity, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                activity=_m_tools_ozone_report_defs.ReportActivityView.from_dict(data["activity"]),
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_activity(self, _m_tools_ozone_report_defs.ReportActivityView.from_dict(data["activity"]))
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.createActivity (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"activity": self.activity.to_dict()}
@@ -150,6 +163,7 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("activity",))
+_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 def _union_0(

@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -56,15 +58,16 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_stats, set_cursor, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                stats=[_m_tools_ozone_report_defs.HistoricalStats.from_dict(i0) for i0 in data["stats"]],
-                cursor=get("cursor", UNSET),
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_stats(self, [_m_tools_ozone_report_defs.HistoricalStats.from_dict(i0) for i0 in data["stats"]])
+            set_cursor(self, get("cursor", UNSET))
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.getHistoricalStats (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"stats": [i0.to_dict() for i0 in self.stats]}
@@ -77,3 +80,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("stats", "cursor"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)

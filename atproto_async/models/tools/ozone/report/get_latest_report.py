@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -54,13 +56,14 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_report, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                report=_m_tools_ozone_report_defs.ReportView.from_dict(data["report"]),
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_report(self, _m_tools_ozone_report_defs.ReportView.from_dict(data["report"]))
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.getLatestReport (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"report": self.report.to_dict()}
@@ -70,3 +73,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("report",))
+_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -51,16 +53,17 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_start_date, set_end_date, set_queue_ids, set_extra = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                start_date=data["startDate"],
-                end_date=data["endDate"],
-                queue_ids=get("queueIds", UNSET),
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_start_date(self, data["startDate"])
+            set_end_date(self, data["endDate"])
+            set_queue_ids(self, get("queueIds", UNSET))
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.refreshStats (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"startDate": self.start_date, "endDate": self.end_date}
@@ -73,6 +76,7 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("startDate", "endDate", "queueIds"))
+_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -91,12 +95,13 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (set_extra,) = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_extra(self, None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.refreshStats (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -106,3 +111,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(())
+_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -98,23 +100,36 @@ class Event(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_id,
+            set_event_type,
+            set_url,
+            set_pattern,
+            set_action,
+            set_reason,
+            set_created_by,
+            set_created_at,
+            set_comment,
+            set_typed,
+            set_extra,
+        ) = _EVENT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                id=data["id"],
-                event_type=data["eventType"],
-                url=data["url"],
-                pattern=data["pattern"],
-                action=data["action"],
-                reason=data["reason"],
-                created_by=data["createdBy"],
-                created_at=data["createdAt"],
-                comment=get("comment", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _EVENT_KEYS else unknown_fields(data, _EVENT_KEYS),
-            )
+            set_id(self, data["id"])
+            set_event_type(self, data["eventType"])
+            set_url(self, data["url"])
+            set_pattern(self, data["pattern"])
+            set_action(self, data["action"])
+            set_reason(self, data["reason"])
+            set_created_by(self, data["createdBy"])
+            set_created_at(self, data["createdAt"])
+            set_comment(self, get("comment", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _EVENT_KEYS.issuperset(data) else unknown_fields(data, _EVENT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.safelink.defs#event", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -140,6 +155,7 @@ class Event(Model):
 _EVENT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "id", "eventType", "url", "pattern", "action", "reason", "createdBy", "createdAt", "comment"),
 )
+_EVENT_SLOTS: Final = slot_setters(Event)
 
 
 @attrs.frozen(
@@ -180,22 +196,34 @@ class UrlRule(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_url,
+            set_pattern,
+            set_action,
+            set_reason,
+            set_comment,
+            set_created_by,
+            set_created_at,
+            set_updated_at,
+            set_typed,
+            set_extra,
+        ) = _URL_RULE_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                url=data["url"],
-                pattern=data["pattern"],
-                action=data["action"],
-                reason=data["reason"],
-                comment=get("comment", UNSET),
-                created_by=data["createdBy"],
-                created_at=data["createdAt"],
-                updated_at=data["updatedAt"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _URL_RULE_KEYS else unknown_fields(data, _URL_RULE_KEYS),
-            )
+            set_url(self, data["url"])
+            set_pattern(self, data["pattern"])
+            set_action(self, data["action"])
+            set_reason(self, data["reason"])
+            set_comment(self, get("comment", UNSET))
+            set_created_by(self, data["createdBy"])
+            set_created_at(self, data["createdAt"])
+            set_updated_at(self, data["updatedAt"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _URL_RULE_KEYS.issuperset(data) else unknown_fields(data, _URL_RULE_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.safelink.defs#urlRule", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -220,3 +248,4 @@ class UrlRule(Model):
 _URL_RULE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "url", "pattern", "action", "reason", "comment", "createdBy", "createdAt", "updatedAt"),
 )
+_URL_RULE_SLOTS: Final = slot_setters(UrlRule)

@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -65,18 +67,26 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_cursor,
+            set_limit,
+            set_urls,
+            set_pattern_type,
+            set_sort_direction,
+            set_extra,
+        ) = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                cursor=get("cursor", UNSET),
-                limit=get("limit", UNSET),
-                urls=get("urls", UNSET),
-                pattern_type=get("patternType", UNSET),
-                sort_direction=get("sortDirection", UNSET),
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_cursor(self, get("cursor", UNSET))
+            set_limit(self, get("limit", UNSET))
+            set_urls(self, get("urls", UNSET))
+            set_pattern_type(self, get("patternType", UNSET))
+            set_sort_direction(self, get("sortDirection", UNSET))
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.safelink.queryEvents (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -103,6 +113,7 @@ class Input(Model):
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("cursor", "limit", "urls", "patternType", "sortDirection"),
 )
+_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -126,15 +137,16 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_cursor, set_events, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                cursor=get("cursor", UNSET),
-                events=[_m_tools_ozone_safelink_defs.Event.from_dict(i0) for i0 in data["events"]],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_cursor(self, get("cursor", UNSET))
+            set_events(self, [_m_tools_ozone_safelink_defs.Event.from_dict(i0) for i0 in data["events"]])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.safelink.queryEvents (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"events": [i0.to_dict() for i0 in self.events]}
@@ -147,3 +159,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "events"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -71,21 +73,32 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_cursor,
+            set_limit,
+            set_urls,
+            set_pattern_type,
+            set_actions,
+            set_reason,
+            set_created_by,
+            set_sort_direction,
+            set_extra,
+        ) = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                cursor=get("cursor", UNSET),
-                limit=get("limit", UNSET),
-                urls=get("urls", UNSET),
-                pattern_type=get("patternType", UNSET),
-                actions=get("actions", UNSET),
-                reason=get("reason", UNSET),
-                created_by=get("createdBy", UNSET),
-                sort_direction=get("sortDirection", UNSET),
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_cursor(self, get("cursor", UNSET))
+            set_limit(self, get("limit", UNSET))
+            set_urls(self, get("urls", UNSET))
+            set_pattern_type(self, get("patternType", UNSET))
+            set_actions(self, get("actions", UNSET))
+            set_reason(self, get("reason", UNSET))
+            set_created_by(self, get("createdBy", UNSET))
+            set_sort_direction(self, get("sortDirection", UNSET))
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.safelink.queryRules (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -121,6 +134,7 @@ class Input(Model):
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("cursor", "limit", "urls", "patternType", "actions", "reason", "createdBy", "sortDirection"),
 )
+_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -144,15 +158,16 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_cursor, set_rules, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                cursor=get("cursor", UNSET),
-                rules=[_m_tools_ozone_safelink_defs.UrlRule.from_dict(i0) for i0 in data["rules"]],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_cursor(self, get("cursor", UNSET))
+            set_rules(self, [_m_tools_ozone_safelink_defs.UrlRule.from_dict(i0) for i0 in data["rules"]])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.safelink.queryRules (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"rules": [i0.to_dict() for i0 in self.rules]}
@@ -165,3 +180,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "rules"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)

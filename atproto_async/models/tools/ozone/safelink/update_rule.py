@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -58,19 +60,28 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_url,
+            set_pattern,
+            set_action,
+            set_reason,
+            set_comment,
+            set_created_by,
+            set_extra,
+        ) = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                url=data["url"],
-                pattern=data["pattern"],
-                action=data["action"],
-                reason=data["reason"],
-                comment=get("comment", UNSET),
-                created_by=get("createdBy", UNSET),
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_url(self, data["url"])
+            set_pattern(self, data["pattern"])
+            set_action(self, data["action"])
+            set_reason(self, data["reason"])
+            set_comment(self, get("comment", UNSET))
+            set_created_by(self, get("createdBy", UNSET))
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.safelink.updateRule (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -93,3 +104,4 @@ class Input(Model):
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("url", "pattern", "action", "reason", "comment", "createdBy"),
 )
+_INPUT_SLOTS: Final = slot_setters(Input)

@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -57,19 +59,28 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_appview,
+            set_pds,
+            set_blob_divert,
+            set_chat,
+            set_viewer,
+            set_verifier_did,
+            set_extra,
+        ) = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                appview=v if (v := get("appview", UNSET)) is UNSET else ServiceConfig.from_dict(v),
-                pds=v if (v := get("pds", UNSET)) is UNSET else ServiceConfig.from_dict(v),
-                blob_divert=v if (v := get("blobDivert", UNSET)) is UNSET else ServiceConfig.from_dict(v),
-                chat=v if (v := get("chat", UNSET)) is UNSET else ServiceConfig.from_dict(v),
-                viewer=v if (v := get("viewer", UNSET)) is UNSET else ViewerConfig.from_dict(v),
-                verifier_did=get("verifierDid", UNSET),
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_appview(self, v if (v := get("appview", UNSET)) is UNSET else ServiceConfig.from_dict(v))
+            set_pds(self, v if (v := get("pds", UNSET)) is UNSET else ServiceConfig.from_dict(v))
+            set_blob_divert(self, v if (v := get("blobDivert", UNSET)) is UNSET else ServiceConfig.from_dict(v))
+            set_chat(self, v if (v := get("chat", UNSET)) is UNSET else ServiceConfig.from_dict(v))
+            set_viewer(self, v if (v := get("viewer", UNSET)) is UNSET else ViewerConfig.from_dict(v))
+            set_verifier_did(self, get("verifierDid", UNSET))
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.server.getConfig (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -99,6 +110,7 @@ class Output(Model):
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("appview", "pds", "blobDivert", "chat", "viewer", "verifierDid"),
 )
+_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -123,15 +135,16 @@ class ServiceConfig(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_url, set_typed, set_extra = _SERVICE_CONFIG_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                url=get("url", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _SERVICE_CONFIG_KEYS else unknown_fields(data, _SERVICE_CONFIG_KEYS),
-            )
+            set_url(self, get("url", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _SERVICE_CONFIG_KEYS.issuperset(data) else unknown_fields(data, _SERVICE_CONFIG_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.server.getConfig#serviceConfig", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -146,6 +159,7 @@ class ServiceConfig(Model):
 
 
 _SERVICE_CONFIG_KEYS: Final[frozenset[str]] = frozenset(("$type", "url"))
+_SERVICE_CONFIG_SLOTS: Final = slot_setters(ServiceConfig)
 
 
 @attrs.frozen(
@@ -172,15 +186,16 @@ class ViewerConfig(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_role, set_typed, set_extra = _VIEWER_CONFIG_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                role=get("role", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _VIEWER_CONFIG_KEYS else unknown_fields(data, _VIEWER_CONFIG_KEYS),
-            )
+            set_role(self, get("role", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _VIEWER_CONFIG_KEYS.issuperset(data) else unknown_fields(data, _VIEWER_CONFIG_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.server.getConfig#viewerConfig", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -195,3 +210,4 @@ class ViewerConfig(Model):
 
 
 _VIEWER_CONFIG_KEYS: Final[frozenset[str]] = frozenset(("$type", "role"))
+_VIEWER_CONFIG_SLOTS: Final = slot_setters(ViewerConfig)

@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -52,16 +54,17 @@ class Set(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_name, set_description, set_typed, set_extra = _SET_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                name=data["name"],
-                description=get("description", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _SET_KEYS else unknown_fields(data, _SET_KEYS),
-            )
+            set_name(self, data["name"])
+            set_description(self, get("description", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _SET_KEYS.issuperset(data) else unknown_fields(data, _SET_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.set.defs#set", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name}
@@ -76,6 +79,7 @@ class Set(Model):
 
 
 _SET_KEYS: Final[frozenset[str]] = frozenset(("$type", "name", "description"))
+_SET_SLOTS: Final = slot_setters(Set)
 
 
 @attrs.frozen(
@@ -108,19 +112,28 @@ class SetView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_name,
+            set_description,
+            set_set_size,
+            set_created_at,
+            set_updated_at,
+            set_typed,
+            set_extra,
+        ) = _SET_VIEW_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                name=data["name"],
-                description=get("description", UNSET),
-                set_size=data["setSize"],
-                created_at=data["createdAt"],
-                updated_at=data["updatedAt"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _SET_VIEW_KEYS else unknown_fields(data, _SET_VIEW_KEYS),
-            )
+            set_name(self, data["name"])
+            set_description(self, get("description", UNSET))
+            set_set_size(self, data["setSize"])
+            set_created_at(self, data["createdAt"])
+            set_updated_at(self, data["updatedAt"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _SET_VIEW_KEYS.issuperset(data) else unknown_fields(data, _SET_VIEW_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.set.defs#setView", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -142,3 +155,4 @@ class SetView(Model):
 _SET_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "name", "description", "setSize", "createdAt", "updatedAt"),
 )
+_SET_VIEW_SLOTS: Final = slot_setters(SetView)

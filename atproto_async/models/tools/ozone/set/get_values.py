@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -58,16 +60,17 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_set, set_values, set_cursor, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                set=_m_tools_ozone_set_defs.SetView.from_dict(data["set"]),
-                values=data["values"],
-                cursor=get("cursor", UNSET),
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_set(self, _m_tools_ozone_set_defs.SetView.from_dict(data["set"]))
+            set_values(self, data["values"])
+            set_cursor(self, get("cursor", UNSET))
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.set.getValues (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"set": self.set.to_dict(), "values": list(self.values)}
@@ -80,3 +83,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("set", "values", "cursor"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -56,15 +58,16 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_sets, set_cursor, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                sets=[_m_tools_ozone_set_defs.SetView.from_dict(i0) for i0 in data["sets"]],
-                cursor=get("cursor", UNSET),
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_sets(self, [_m_tools_ozone_set_defs.SetView.from_dict(i0) for i0 in data["sets"]])
+            set_cursor(self, get("cursor", UNSET))
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.set.querySets (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"sets": [i0.to_dict() for i0 in self.sets]}
@@ -77,3 +80,4 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("sets", "cursor"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -51,15 +53,16 @@ class SigDetail(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_property, set_value, set_typed, set_extra = _SIG_DETAIL_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                property=data["property"],
-                value=data["value"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _SIG_DETAIL_KEYS else unknown_fields(data, _SIG_DETAIL_KEYS),
-            )
+            set_property(self, data["property"])
+            set_value(self, data["value"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _SIG_DETAIL_KEYS.issuperset(data) else unknown_fields(data, _SIG_DETAIL_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.signature.defs#sigDetail", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"property": self.property, "value": self.value}
@@ -71,3 +74,4 @@ class SigDetail(Model):
 
 
 _SIG_DETAIL_KEYS: Final[frozenset[str]] = frozenset(("$type", "property", "value"))
+_SIG_DETAIL_SLOTS: Final = slot_setters(SigDetail)

@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -89,21 +91,32 @@ class Member(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_did,
+            set_disabled,
+            set_profile,
+            set_created_at,
+            set_updated_at,
+            set_last_updated_by,
+            set_role,
+            set_typed,
+            set_extra,
+        ) = _MEMBER_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                did=data["did"],
-                disabled=get("disabled", UNSET),
-                profile=v if (v := get("profile", UNSET)) is UNSET else _m_app_bsky_actor_defs.ProfileViewDetailed.from_dict(v),
-                created_at=get("createdAt", UNSET),
-                updated_at=get("updatedAt", UNSET),
-                last_updated_by=get("lastUpdatedBy", UNSET),
-                role=data["role"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _MEMBER_KEYS else unknown_fields(data, _MEMBER_KEYS),
-            )
+            set_did(self, data["did"])
+            set_disabled(self, get("disabled", UNSET))
+            set_profile(self, v if (v := get("profile", UNSET)) is UNSET else _m_app_bsky_actor_defs.ProfileViewDetailed.from_dict(v))
+            set_created_at(self, get("createdAt", UNSET))
+            set_updated_at(self, get("updatedAt", UNSET))
+            set_last_updated_by(self, get("lastUpdatedBy", UNSET))
+            set_role(self, data["role"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _MEMBER_KEYS.issuperset(data) else unknown_fields(data, _MEMBER_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.team.defs#member", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did, "role": self.role}
@@ -132,3 +145,4 @@ class Member(Model):
 _MEMBER_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "did", "disabled", "profile", "createdAt", "updatedAt", "lastUpdatedBy", "role"),
 )
+_MEMBER_SLOTS: Final = slot_setters(Member)

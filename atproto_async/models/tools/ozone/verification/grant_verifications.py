@@ -17,6 +17,8 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -58,13 +60,14 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_verifications, set_extra = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                verifications=[VerificationInput.from_dict(i0) for i0 in data["verifications"]],
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_verifications(self, [VerificationInput.from_dict(i0) for i0 in data["verifications"]])
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.verification.grantVerifications (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"verifications": [i0.to_dict() for i0 in self.verifications]}
@@ -74,6 +77,7 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("verifications",))
+_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -96,14 +100,15 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_verifications, set_failed_verifications, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                verifications=[_m_tools_ozone_verification_defs.VerificationView.from_dict(i0) for i0 in data["verifications"]],
-                failed_verifications=[GrantError.from_dict(i0) for i0 in data["failedVerifications"]],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_verifications(self, [_m_tools_ozone_verification_defs.VerificationView.from_dict(i0) for i0 in data["verifications"]])
+            set_failed_verifications(self, [GrantError.from_dict(i0) for i0 in data["failedVerifications"]])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.verification.grantVerifications (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -116,6 +121,7 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("verifications", "failedVerifications"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -149,18 +155,26 @@ class VerificationInput(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        (
+            set_subject,
+            set_handle,
+            set_display_name,
+            set_created_at,
+            set_typed,
+            set_extra,
+        ) = _VERIFICATION_INPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                subject=data["subject"],
-                handle=data["handle"],
-                display_name=data["displayName"],
-                created_at=get("createdAt", UNSET),
-                typed="$type" in data,
-                extra=None if data.keys() <= _VERIFICATION_INPUT_KEYS else unknown_fields(data, _VERIFICATION_INPUT_KEYS),
-            )
+            set_subject(self, data["subject"])
+            set_handle(self, data["handle"])
+            set_display_name(self, data["displayName"])
+            set_created_at(self, get("createdAt", UNSET))
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _VERIFICATION_INPUT_KEYS.issuperset(data) else unknown_fields(data, _VERIFICATION_INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.verification.grantVerifications#verificationInput", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -181,6 +195,7 @@ class VerificationInput(Model):
 _VERIFICATION_INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "subject", "handle", "displayName", "createdAt"),
 )
+_VERIFICATION_INPUT_SLOTS: Final = slot_setters(VerificationInput)
 
 
 @attrs.frozen(
@@ -207,15 +222,16 @@ class GrantError(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_error, set_subject, set_typed, set_extra = _GRANT_ERROR_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                error=data["error"],
-                subject=data["subject"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _GRANT_ERROR_KEYS else unknown_fields(data, _GRANT_ERROR_KEYS),
-            )
+            set_error(self, data["error"])
+            set_subject(self, data["subject"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _GRANT_ERROR_KEYS.issuperset(data) else unknown_fields(data, _GRANT_ERROR_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.verification.grantVerifications#grantError", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"error": self.error, "subject": self.subject}
@@ -227,3 +243,4 @@ class GrantError(Model):
 
 
 _GRANT_ERROR_KEYS: Final[frozenset[str]] = frozenset(("$type", "error", "subject"))
+_GRANT_ERROR_SLOTS: Final = slot_setters(GrantError)

@@ -16,6 +16,8 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    new_instance,
+    slot_setters,
     unknown_fields,
 )
 
@@ -51,15 +53,16 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_uris, set_revoke_reason, set_extra = _INPUT_SLOTS
+        self = new_instance(cls)
         try:
             get = data.get
-            return cls(
-                uris=data["uris"],
-                revoke_reason=get("revokeReason", UNSET),
-                extra=None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS),
-            )
+            set_uris(self, data["uris"])
+            set_revoke_reason(self, get("revokeReason", UNSET))
+            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.verification.revokeVerifications (Input)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uris": list(self.uris)}
@@ -72,6 +75,7 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("uris", "revokeReason"))
+_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -96,14 +100,15 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_revoked_verifications, set_failed_revocations, set_extra = _OUTPUT_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                revoked_verifications=data["revokedVerifications"],
-                failed_revocations=[RevokeError.from_dict(i0) for i0 in data["failedRevocations"]],
-                extra=None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS),
-            )
+            set_revoked_verifications(self, data["revokedVerifications"])
+            set_failed_revocations(self, [RevokeError.from_dict(i0) for i0 in data["failedRevocations"]])
+            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.verification.revokeVerifications (Output)", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -116,6 +121,7 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("revokedVerifications", "failedRevocations"))
+_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -142,15 +148,16 @@ class RevokeError(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        set_uri, set_error, set_typed, set_extra = _REVOKE_ERROR_SLOTS
+        self = new_instance(cls)
         try:
-            return cls(
-                uri=data["uri"],
-                error=data["error"],
-                typed="$type" in data,
-                extra=None if data.keys() <= _REVOKE_ERROR_KEYS else unknown_fields(data, _REVOKE_ERROR_KEYS),
-            )
+            set_uri(self, data["uri"])
+            set_error(self, data["error"])
+            set_typed(self, "$type" in data)
+            set_extra(self, None if _REVOKE_ERROR_KEYS.issuperset(data) else unknown_fields(data, _REVOKE_ERROR_KEYS))
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.verification.revokeVerifications#revokeError", exc) from exc
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri, "error": self.error}
@@ -162,3 +169,4 @@ class RevokeError(Model):
 
 
 _REVOKE_ERROR_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "error"))
+_REVOKE_ERROR_SLOTS: Final = slot_setters(RevokeError)
