@@ -12,7 +12,9 @@ loaded machine disturbs them alike. Targets from issue 4: (b) <= 1.35x, (c) <= 2
 
 ``--alternatives`` adds the strict designs that were measured and rejected: (b) followed by a
 canonical re-encoding compared with the input, and (b) followed by the item-by-item Python
-scanner (which strict decoding now runs only to explain a failure).
+scanner (which strict decoding now runs only to explain a failure). ``--breakdown`` adds the
+byte pass of (c) on its own (``_scan.is_canonical``, the regular expression over item heads);
+the rest of the gap between (b) and (c) is the map-key hook.
 
 Usage::
 
@@ -34,7 +36,7 @@ from pathlib import Path
 import cbor2
 
 from atproto_async.ipld import decode_dag_cbor_multi, encode_dag_cbor
-from atproto_async.ipld._scan import scan
+from atproto_async.ipld._scan import is_canonical, scan
 from atproto_async.stream.framefile import iter_frames
 
 
@@ -71,7 +73,15 @@ def _strict_by_python_scan(frames: list[bytes]) -> None:
         scan(frame[end:])
 
 
-def measure(frames: list[bytes], repeat: int, alternatives: bool = False) -> dict[str, float]:
+def _byte_pass(frames: list[bytes]) -> None:
+    for frame in frames:
+        if not is_canonical(frame, 0, len(frame)):
+            raise ValueError("not canonical")
+
+
+def measure(
+    frames: list[bytes], repeat: int, alternatives: bool = False, breakdown: bool = False
+) -> dict[str, float]:
     """Return the best CPU time of each way over ``repeat`` interleaved rounds."""
     ways: dict[str, Callable[[list[bytes]], None]] = {
         "plain cbor2": _plain,
@@ -81,6 +91,8 @@ def measure(frames: list[bytes], repeat: int, alternatives: bool = False) -> dic
     if alternatives:
         ways["strict by re-encoding"] = _strict_by_reencoding
         ways["strict by Python scanner"] = _strict_by_python_scan
+    if breakdown:
+        ways["byte pass of strict alone"] = _byte_pass
     best = dict.fromkeys(ways, float("inf"))
     for _ in range(repeat):
         for name, way in ways.items():
@@ -98,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--alternatives", action="store_true", help="also time the rejected strict designs"
     )
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also time the byte pass of strict on its own"
+    )
     args = parser.parse_args(argv)
     if args.frames is None:
         sys.path.insert(0, str(Path(__file__).parent))
@@ -108,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         frames = [bytes(frame) for frame in iter_frames(args.frames.read_bytes())]
     total = sum(len(frame) for frame in frames)
     print(f"{len(frames)} frames, {total / 1e6:.1f} MB, best of {args.repeat} rounds")
-    best = measure(frames, args.repeat, args.alternatives)
+    best = measure(frames, args.repeat, args.alternatives, args.breakdown)
     baseline = best["plain cbor2"]
     for name, seconds in best.items():
         print(
