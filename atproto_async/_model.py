@@ -10,7 +10,7 @@ object; everything those methods share lives here, hand-written and small:
   this version does not know) and `UnknownRecord` (the same for whole records).
 - `RecordRegistry`: ``$type`` -> record class, importing the class's module on first use so that
   ``import atproto_async.models`` stays cheap.
-- `new_instance`, `slot_setters`: how ``from_dict`` builds a frozen instance quickly (below).
+- `new_instance`, `TWINS`: how ``from_dict`` builds a frozen instance quickly (`mutable_twin`).
 - `XrpcCaller`, `Namespace`, `dump`, `dump_member`, `expect_bytes`: what endpoint coroutines need.
 
 Models hold data-model values (https://atproto.com/specs/data-model): `CID` objects for links and
@@ -51,8 +51,9 @@ __all__ = [
     "expect_bytes",
     "invalid",
     "lazy_module",
+    "TWINS",
+    "mutable_twin",
     "new_instance",
-    "slot_setters",
     "unknown_fields",
 ]
 
@@ -135,29 +136,59 @@ def _eq_getter(cls: type) -> Callable[[Any], Any]:
     return getter
 
 
-#: ``new_instance(cls)`` makes an instance of ``cls`` with no field set yet (`slot_setters`).
+#: ``new_instance(cls)`` makes an instance of ``cls`` with no field set yet (see `TWINS`).
 new_instance: Final = object.__new__
 
 
-def slot_setters(cls: type) -> tuple[Callable[[Any, Any], None], ...]:
-    """Return the ``__set__`` of each field's slot of a generated class, in field order.
+class _TwinCache(dict[type, type]):
+    """``TWINS[cls]``: the mutable twin of a frozen slotted class, made on first use."""
 
-    ``from_dict`` is on the firehose hot path. attrs' ``__init__`` of a frozen class sets each
-    field through ``object.__setattr__`` (a name lookup per field, after keyword-argument
-    parsing); ``from_dict`` instead takes `new_instance` and calls these setters, one per field,
-    which builds the same instance (same class, same values; still frozen, equal, hashable and
-    picklable) in about half the time. It must set every field, defaults included, exactly
-    as ``__init__`` would; the public keyword ``__init__`` is unchanged.
+    def __missing__(self, cls: type) -> type:
+        twin = self[cls] = mutable_twin(cls)
+        return twin
+
+
+def mutable_twin(cls: type) -> type:
+    """Return a class whose instances can be filled field by field and then become ``cls``.
+
+    ``from_dict`` is on the firehose hot path, and attrs' ``__init__`` of a frozen class sets
+    each field through ``object.__setattr__`` after parsing keyword arguments. ``from_dict``
+    instead makes an instance of the twin (`new_instance`), stores every field as a plain
+    attribute (the interpreter's fastest store: the twin has no ``__setattr__`` of its own),
+    then assigns ``instance.__class__ = cls``. Python allows that assignment between classes of
+    the same layout, so the result is exactly the instance attrs would build (same class and
+    values; frozen, equal, hashable and picklable) in well under half the time. ``from_dict``
+    must set every field, defaults included, as ``__init__`` would.
+
+    The twin of a slotted class is a sibling with the same bases and slots. That needs a class
+    without a ``__weakref__`` slot (CPython then refuses the assignment): generated models have
+    none. For any other class (a user's subclass of a model, say) the twin is a subclass of
+    ``cls`` that adds nothing but bypasses the frozen ``__setattr__``: slower, always valid.
 
     Args:
-        cls: A generated model class (a slotted attrs class).
+        cls: A frozen attrs class (a generated model, an event).
 
     Returns:
-        One ``setter(instance, value)`` per ``attrs.fields(cls)`` entry, in that order.
+        The twin class. `TWINS` caches one per class.
     """
-    slots = cls.__dict__
-    # ``__attrs_attrs__`` is what ``attrs.fields`` returns, minus its checks (import time).
-    return tuple([slots[a.name].__set__ for a in cast(Any, cls).__attrs_attrs__])
+    name = f"{cls.__name__}Twin"
+    slots = cls.__dict__.get("__slots__")
+    if isinstance(slots, tuple) and "__weakref__" not in slots:
+        sibling = type(name, cls.__bases__, {"__slots__": slots, "__module__": cls.__module__})
+        if cast(Any, sibling).__setattr__ is object.__setattr__:
+            probe: Any = new_instance(sibling)
+            try:
+                probe.__class__ = cls
+            except TypeError:
+                pass  # a layout Python does not consider the same: use the subclass below
+            else:
+                return sibling
+    namespace = {"__slots__": (), "__setattr__": object.__setattr__, "__module__": cls.__module__}
+    return type(name, (cls,), namespace)
+
+
+#: Mutable twin of each model class (`mutable_twin`), made when its ``from_dict`` first runs.
+TWINS: Final[dict[type, type]] = _TwinCache()
 
 
 def unknown_fields(data: Mapping[str, Any], known: frozenset[str]) -> dict[str, Any] | None:
@@ -203,24 +234,25 @@ class Blob(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_ref, set_mime_type, set_size, set_extra = _BLOB_SLOTS  # see `slot_setters`
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])  # see `mutable_twin`
         try:
             if "ref" in data:
-                set_ref(self, data["ref"])
-                set_mime_type(self, data["mimeType"])
-                set_size(self, data["size"])
-                set_extra(self, unknown_fields(data, _BLOB_KEYS))
+                self.ref = data["ref"]
+                self.mime_type = data["mimeType"]
+                self.size = data["size"]
+                self.extra = unknown_fields(data, _BLOB_KEYS)
             else:
                 from atproto_async.ipld import CID
 
-                set_ref(self, CID.decode(data["cid"]))
-                set_mime_type(self, data["mimeType"])
-                set_size(self, None)
-                set_extra(self, unknown_fields(data, _LEGACY_BLOB_KEYS))
+                self.ref = CID.decode(data["cid"])
+                self.mime_type = data["mimeType"]
+                self.size = None
+                self.extra = unknown_fields(data, _LEGACY_BLOB_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("blob", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         if self.legacy:
@@ -240,7 +272,6 @@ class Blob(Model):
 _BLOB_KEYS: Final = frozenset(("$type", "ref", "mimeType", "size"))
 # "cid" stays in ``extra``: the original string is written back byte for byte.
 _LEGACY_BLOB_KEYS: Final = frozenset(("mimeType",))
-_BLOB_SLOTS: Final = slot_setters(Blob)
 
 
 @attrs.frozen(slots=True, kw_only=True, weakref_slot=False)

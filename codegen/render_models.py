@@ -2,8 +2,9 @@
 
 Each object definition becomes a frozen, slotted, keyword-only attrs class with a straight-line
 ``from_dict`` (no reflection at run time: it is on the firehose hot path) and ``to_dict``.
-``from_dict`` sets the fields through their slots (`atproto_async._model.slot_setters`), not
-through attrs' ``__init__``, which costs about twice as much for the same instance.
+``from_dict`` fills a mutable twin of the class and then gives it the real class
+(`atproto_async._model.mutable_twin`) instead of calling attrs' ``__init__``, which costs more
+than twice as much for the same instance.
 Other documents' modules are bound lazily (`atproto_async._model.lazy_module`) so that loading a
 record's module does not load everything it could reference.
 """
@@ -32,8 +33,8 @@ _ALWAYS = (
     "Model",
     "UnsetType",
     "invalid",
+    "TWINS",
     "new_instance",
-    "slot_setters",
     "unknown_fields",
 )
 _OPTIONAL_RUNTIME = ("Blob", "UnknownMember", "closed_union_error", "dump_member")
@@ -360,15 +361,10 @@ def _object_class(w: Writer, ctx: ModuleContext, obj: ObjectDef) -> None:
     w.blank(2)
     keys = (["$type"] if obj.has_lex_type else []) + [f.json_name for f in obj.fields]
     w.call(f"{keys_const}: Final[frozenset[str]] = frozenset(", [literal(tuple(keys))])
-    w.line(f"{_slots_const(obj)}: Final = slot_setters({obj.class_name})")
 
 
 def _const_stem(obj: ObjectDef) -> str:
     return naming.snake_case(obj.class_name).upper()
-
-
-def _slots_const(obj: ObjectDef) -> str:
-    return f"_{_const_stem(obj)}_SLOTS"
 
 
 def _field_values(ctx: ModuleContext, obj: ObjectDef, where: str, keys_const: str) -> list[str]:
@@ -402,35 +398,31 @@ def _field_values(ctx: ModuleContext, obj: ObjectDef, where: str, keys_const: st
 
 
 def _field_names(obj: ObjectDef) -> list[str]:
-    """The attrs fields of the class, in order (what `slot_setters` returns one setter for)."""
+    """The attrs fields of the class, in order (``from_dict`` sets each one)."""
     return [f.py_name for f in obj.fields] + (["typed"] if _has_typed_flag(obj) else []) + ["extra"]
 
 
 def _from_dict(w: Writer, ctx: ModuleContext, obj: ObjectDef, where: str, keys_const: str) -> None:
-    # Fields are set in order through their slots, as attrs' __init__ would set them (defaults
-    # included), so a missing key is reported for the same field as a keyword call would.
-    setters = [f"set_{name}" for name in _field_names(obj)]
+    # Every field is stored on the mutable twin in order, as attrs' __init__ would set them
+    # (defaults included), so a missing key is reported for the same field as a keyword call
+    # would; then the instance becomes the real, frozen class (see _model.mutable_twin).
     values = _field_values(ctx, obj, where, keys_const)
     w.line("@classmethod")
     w.line("def from_dict(cls, data: Mapping[str, Any]) -> Self:")
     with w.indent():
-        targets = ", ".join(setters) if len(setters) > 1 else f"({setters[0]},)"
-        unpack = f"{targets} = {_slots_const(obj)}"
-        if w.fits(unpack):
-            w.line(unpack)
-        else:
-            w.call("(", setters, f") = {_slots_const(obj)}")
-        w.line("self = new_instance(cls)")
+        w.line("self: Any = new_instance(TWINS[cls])")
         w.line("try:")
         with w.indent():
             if any(not f.required for f in obj.fields):
                 w.line("get = data.get")
-            for setter, value in zip(setters, values, strict=True):
-                w.line(f"{setter}(self, {value})")
+            for name, value in zip(_field_names(obj), values, strict=True):
+                w.line(f"self.{name} = {value}")
         w.line("except (KeyError, TypeError, AttributeError) as exc:")
         with w.indent():
             w.line(f"raise invalid({literal(where)}, exc) from exc")
-        w.line("return self")
+        w.line("self.__class__ = cls")
+        w.line("built: Self = self")
+        w.line("return built")
 
 
 def _to_dict(w: Writer, ctx: ModuleContext, obj: ObjectDef) -> None:

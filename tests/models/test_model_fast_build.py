@@ -1,7 +1,8 @@
-"""``from_dict`` builds instances through slot setters: they must match ``__init__``-built ones.
+"""``from_dict`` builds instances through mutable twins: they must match ``__init__``-built ones.
 
-Generated ``from_dict`` methods (and `Blob.from_dict`) skip attrs' frozen ``__init__`` for speed
-(``atproto_async._model.slot_setters``). These tests check that nothing observable changes:
+Generated ``from_dict`` methods (and `Blob.from_dict`) skip attrs' frozen ``__init__`` for speed:
+they fill an instance of a twin class and then assign it the real class
+(``atproto_async._model.mutable_twin``). These tests check that nothing observable changes:
 every field is set as the keyword ``__init__`` would set it (``typed``, ``extra`` and `UNSET`
 defaults included), and the instances stay frozen, comparable, picklable and evolvable.
 """
@@ -9,6 +10,7 @@ defaults included), and the instances stay frozen, comparable, picklable and evo
 from __future__ import annotations
 
 import copy
+import dis
 import importlib
 import json
 import pickle
@@ -20,7 +22,7 @@ import attrs
 import pytest
 
 import atproto_async.models as models_package
-from atproto_async._model import Blob, Model, UnknownMember
+from atproto_async._model import TWINS, Blob, Model, UnknownMember, mutable_twin
 from atproto_async.exceptions import DecodeError
 from atproto_async.ipld import CID, from_json
 from atproto_async.models import UNSET, record_from_dict
@@ -211,14 +213,38 @@ def _generated_classes() -> list[Any]:
 
 
 def test_every_generated_from_dict_sets_every_field_in_order() -> None:
-    # from_dict unpacks one setter per field (``set_<field>``) from slot_setters(cls), which
-    # follows attrs.fields order; a mismatch would set a value into the wrong slot.
+    # from_dict stores every attrs field on the twin, in attrs.fields order (so a missing key
+    # is reported for the same field as the keyword __init__ would); a field left out would
+    # leave its slot empty.
     classes = _generated_classes()
     assert len(classes) > 500
     for cls in classes:
         code = cls.from_dict.__func__.__code__
-        setters = [n.removeprefix("set_") for n in code.co_varnames if n.startswith("set_")]
-        assert setters == [a.name for a in attrs.fields(cls)], cls.__qualname__
+        stored = [
+            i.argval
+            for i in dis.get_instructions(code)
+            if i.opname == "STORE_ATTR" and i.argval != "__class__"
+        ]
+        assert stored == [a.name for a in attrs.fields(cls)], cls.__qualname__
+
+
+def test_twins_of_generated_classes_are_siblings_and_others_subclasses() -> None:
+    twin = mutable_twin(Post)
+    assert not issubclass(twin, Post) and twin.__slots__ == Post.__slots__
+    assert TWINS[Post] is TWINS[Post]
+
+    @attrs.frozen(slots=True)  # a __weakref__ slot: CPython refuses a sibling's __class__
+    class Weak(Model):
+        a: int
+
+    weak_twin = mutable_twin(Weak)
+    assert issubclass(weak_twin, Weak)
+    instance: Any = object.__new__(weak_twin)
+    instance.a = 1
+    instance.__class__ = Weak
+    assert instance == Weak(a=1)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        instance.a = 2
 
 
 def test_unknown_member_is_kept_unchanged() -> None:

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -62,26 +62,20 @@ class Declaration(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_version,
-            set_current_key,
-            set_message_me,
-            set_key_package,
-            set_continuity_proofs,
-            set_extra,
-        ) = _DECLARATION_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_version(self, data["version"])
-            set_current_key(self, data["currentKey"])
-            set_message_me(self, v if (v := get("messageMe", UNSET)) is UNSET else MessageMe.from_dict(v))
-            set_key_package(self, get("keyPackage", UNSET))
-            set_continuity_proofs(self, get("continuityProofs", UNSET))
-            set_extra(self, None if _DECLARATION_KEYS.issuperset(data) else unknown_fields(data, _DECLARATION_KEYS))
+            self.version = data["version"]
+            self.current_key = data["currentKey"]
+            self.message_me = v if (v := get("messageMe", UNSET)) is UNSET else MessageMe.from_dict(v)
+            self.key_package = get("keyPackage", UNSET)
+            self.continuity_proofs = get("continuityProofs", UNSET)
+            self.extra = None if _DECLARATION_KEYS.issuperset(data) else unknown_fields(data, _DECLARATION_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.germnetwork.declaration", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -106,7 +100,6 @@ class Declaration(Model):
 _DECLARATION_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "version", "currentKey", "messageMe", "keyPackage", "continuityProofs"),
 )
-_DECLARATION_SLOTS: Final = slot_setters(Declaration)
 
 
 @attrs.frozen(
@@ -139,16 +132,17 @@ class MessageMe(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_message_me_url, set_show_button_to, set_typed, set_extra = _MESSAGE_ME_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_message_me_url(self, data["messageMeUrl"])
-            set_show_button_to(self, data["showButtonTo"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _MESSAGE_ME_KEYS.issuperset(data) else unknown_fields(data, _MESSAGE_ME_KEYS))
+            self.message_me_url = data["messageMeUrl"]
+            self.show_button_to = data["showButtonTo"]
+            self.typed = "$type" in data
+            self.extra = None if _MESSAGE_ME_KEYS.issuperset(data) else unknown_fields(data, _MESSAGE_ME_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.germnetwork.declaration#messageMe", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -163,4 +157,3 @@ class MessageMe(Model):
 
 
 _MESSAGE_ME_KEYS: Final[frozenset[str]] = frozenset(("$type", "messageMeUrl", "showButtonTo"))
-_MESSAGE_ME_SLOTS: Final = slot_setters(MessageMe)

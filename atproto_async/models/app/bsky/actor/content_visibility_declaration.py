@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -50,14 +50,15 @@ class ContentVisibilityDeclaration(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_hide_from_algorithmic_recommendations, set_extra = _CONTENT_VISIBILITY_DECLARATION_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_hide_from_algorithmic_recommendations(self, data["hideFromAlgorithmicRecommendations"])
-            set_extra(self, None if _CONTENT_VISIBILITY_DECLARATION_KEYS.issuperset(data) else unknown_fields(data, _CONTENT_VISIBILITY_DECLARATION_KEYS))
+            self.hide_from_algorithmic_recommendations = data["hideFromAlgorithmicRecommendations"]
+            self.extra = None if _CONTENT_VISIBILITY_DECLARATION_KEYS.issuperset(data) else unknown_fields(data, _CONTENT_VISIBILITY_DECLARATION_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.contentVisibilityDeclaration", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -72,4 +73,3 @@ class ContentVisibilityDeclaration(Model):
 _CONTENT_VISIBILITY_DECLARATION_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "hideFromAlgorithmicRecommendations"),
 )
-_CONTENT_VISIBILITY_DECLARATION_SLOTS: Final = slot_setters(ContentVisibilityDeclaration)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnknownMember,
@@ -20,7 +21,6 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -175,42 +175,28 @@ class ProfileViewBasic(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_did,
-            set_handle,
-            set_display_name,
-            set_pronouns,
-            set_avatar,
-            set_associated,
-            set_viewer,
-            set_labels,
-            set_created_at,
-            set_verification,
-            set_status,
-            set_debug,
-            set_typed,
-            set_extra,
-        ) = _PROFILE_VIEW_BASIC_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_did(self, data["did"])
-            set_handle(self, data["handle"])
-            set_display_name(self, get("displayName", UNSET))
-            set_pronouns(self, get("pronouns", UNSET))
-            set_avatar(self, get("avatar", UNSET))
-            set_associated(self, v if (v := get("associated", UNSET)) is UNSET else ProfileAssociated.from_dict(v))
-            set_viewer(self, v if (v := get("viewer", UNSET)) is UNSET else ViewerState.from_dict(v))
-            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v])
-            set_created_at(self, get("createdAt", UNSET))
-            set_verification(self, v if (v := get("verification", UNSET)) is UNSET else VerificationState.from_dict(v))
-            set_status(self, v if (v := get("status", UNSET)) is UNSET else StatusView.from_dict(v))
-            set_debug(self, get("debug", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _PROFILE_VIEW_BASIC_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_VIEW_BASIC_KEYS))
+            self.did = data["did"]
+            self.handle = data["handle"]
+            self.display_name = get("displayName", UNSET)
+            self.pronouns = get("pronouns", UNSET)
+            self.avatar = get("avatar", UNSET)
+            self.associated = v if (v := get("associated", UNSET)) is UNSET else ProfileAssociated.from_dict(v)
+            self.viewer = v if (v := get("viewer", UNSET)) is UNSET else ViewerState.from_dict(v)
+            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.created_at = get("createdAt", UNSET)
+            self.verification = v if (v := get("verification", UNSET)) is UNSET else VerificationState.from_dict(v)
+            self.status = v if (v := get("status", UNSET)) is UNSET else StatusView.from_dict(v)
+            self.debug = get("debug", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _PROFILE_VIEW_BASIC_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_VIEW_BASIC_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#profileViewBasic", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did, "handle": self.handle}
@@ -254,7 +240,6 @@ class ProfileViewBasic(Model):
 _PROFILE_VIEW_BASIC_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "did", "handle", "displayName", "pronouns", "avatar", "associated", "viewer", "labels", "createdAt", "verification", "status", "debug"),
 )
-_PROFILE_VIEW_BASIC_SLOTS: Final = slot_setters(ProfileViewBasic)
 
 
 @attrs.frozen(
@@ -305,46 +290,30 @@ class ProfileView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_did,
-            set_handle,
-            set_display_name,
-            set_pronouns,
-            set_description,
-            set_avatar,
-            set_associated,
-            set_indexed_at,
-            set_created_at,
-            set_viewer,
-            set_labels,
-            set_verification,
-            set_status,
-            set_debug,
-            set_typed,
-            set_extra,
-        ) = _PROFILE_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_did(self, data["did"])
-            set_handle(self, data["handle"])
-            set_display_name(self, get("displayName", UNSET))
-            set_pronouns(self, get("pronouns", UNSET))
-            set_description(self, get("description", UNSET))
-            set_avatar(self, get("avatar", UNSET))
-            set_associated(self, v if (v := get("associated", UNSET)) is UNSET else ProfileAssociated.from_dict(v))
-            set_indexed_at(self, get("indexedAt", UNSET))
-            set_created_at(self, get("createdAt", UNSET))
-            set_viewer(self, v if (v := get("viewer", UNSET)) is UNSET else ViewerState.from_dict(v))
-            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v])
-            set_verification(self, v if (v := get("verification", UNSET)) is UNSET else VerificationState.from_dict(v))
-            set_status(self, v if (v := get("status", UNSET)) is UNSET else StatusView.from_dict(v))
-            set_debug(self, get("debug", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _PROFILE_VIEW_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_VIEW_KEYS))
+            self.did = data["did"]
+            self.handle = data["handle"]
+            self.display_name = get("displayName", UNSET)
+            self.pronouns = get("pronouns", UNSET)
+            self.description = get("description", UNSET)
+            self.avatar = get("avatar", UNSET)
+            self.associated = v if (v := get("associated", UNSET)) is UNSET else ProfileAssociated.from_dict(v)
+            self.indexed_at = get("indexedAt", UNSET)
+            self.created_at = get("createdAt", UNSET)
+            self.viewer = v if (v := get("viewer", UNSET)) is UNSET else ViewerState.from_dict(v)
+            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.verification = v if (v := get("verification", UNSET)) is UNSET else VerificationState.from_dict(v)
+            self.status = v if (v := get("status", UNSET)) is UNSET else StatusView.from_dict(v)
+            self.debug = get("debug", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _PROFILE_VIEW_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#profileView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did, "handle": self.handle}
@@ -394,7 +363,6 @@ class ProfileView(Model):
 _PROFILE_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "did", "handle", "displayName", "pronouns", "description", "avatar", "associated", "indexedAt", "createdAt", "viewer", "labels", "verification", "status", "debug"),
 )
-_PROFILE_VIEW_SLOTS: Final = slot_setters(ProfileView)
 
 
 @attrs.frozen(
@@ -459,60 +427,37 @@ class ProfileViewDetailed(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_did,
-            set_handle,
-            set_display_name,
-            set_description,
-            set_pronouns,
-            set_website,
-            set_avatar,
-            set_banner,
-            set_followers_count,
-            set_follows_count,
-            set_posts_count,
-            set_associated,
-            set_joined_via_starter_pack,
-            set_indexed_at,
-            set_created_at,
-            set_viewer,
-            set_labels,
-            set_pinned_post,
-            set_verification,
-            set_status,
-            set_debug,
-            set_typed,
-            set_extra,
-        ) = _PROFILE_VIEW_DETAILED_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_did(self, data["did"])
-            set_handle(self, data["handle"])
-            set_display_name(self, get("displayName", UNSET))
-            set_description(self, get("description", UNSET))
-            set_pronouns(self, get("pronouns", UNSET))
-            set_website(self, get("website", UNSET))
-            set_avatar(self, get("avatar", UNSET))
-            set_banner(self, get("banner", UNSET))
-            set_followers_count(self, get("followersCount", UNSET))
-            set_follows_count(self, get("followsCount", UNSET))
-            set_posts_count(self, get("postsCount", UNSET))
-            set_associated(self, v if (v := get("associated", UNSET)) is UNSET else ProfileAssociated.from_dict(v))
-            set_joined_via_starter_pack(self, v if (v := get("joinedViaStarterPack", UNSET)) is UNSET else _m_app_bsky_graph_defs.StarterPackViewBasic.from_dict(v))
-            set_indexed_at(self, get("indexedAt", UNSET))
-            set_created_at(self, get("createdAt", UNSET))
-            set_viewer(self, v if (v := get("viewer", UNSET)) is UNSET else ViewerState.from_dict(v))
-            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v])
-            set_pinned_post(self, v if (v := get("pinnedPost", UNSET)) is UNSET else _m_com_atproto_repo_strong_ref.StrongRef.from_dict(v))
-            set_verification(self, v if (v := get("verification", UNSET)) is UNSET else VerificationState.from_dict(v))
-            set_status(self, v if (v := get("status", UNSET)) is UNSET else StatusView.from_dict(v))
-            set_debug(self, get("debug", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _PROFILE_VIEW_DETAILED_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_VIEW_DETAILED_KEYS))
+            self.did = data["did"]
+            self.handle = data["handle"]
+            self.display_name = get("displayName", UNSET)
+            self.description = get("description", UNSET)
+            self.pronouns = get("pronouns", UNSET)
+            self.website = get("website", UNSET)
+            self.avatar = get("avatar", UNSET)
+            self.banner = get("banner", UNSET)
+            self.followers_count = get("followersCount", UNSET)
+            self.follows_count = get("followsCount", UNSET)
+            self.posts_count = get("postsCount", UNSET)
+            self.associated = v if (v := get("associated", UNSET)) is UNSET else ProfileAssociated.from_dict(v)
+            self.joined_via_starter_pack = v if (v := get("joinedViaStarterPack", UNSET)) is UNSET else _m_app_bsky_graph_defs.StarterPackViewBasic.from_dict(v)
+            self.indexed_at = get("indexedAt", UNSET)
+            self.created_at = get("createdAt", UNSET)
+            self.viewer = v if (v := get("viewer", UNSET)) is UNSET else ViewerState.from_dict(v)
+            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.pinned_post = v if (v := get("pinnedPost", UNSET)) is UNSET else _m_com_atproto_repo_strong_ref.StrongRef.from_dict(v)
+            self.verification = v if (v := get("verification", UNSET)) is UNSET else VerificationState.from_dict(v)
+            self.status = v if (v := get("status", UNSET)) is UNSET else StatusView.from_dict(v)
+            self.debug = get("debug", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _PROFILE_VIEW_DETAILED_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_VIEW_DETAILED_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#profileViewDetailed", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did, "handle": self.handle}
@@ -583,7 +528,6 @@ class ProfileViewDetailed(Model):
 _PROFILE_VIEW_DETAILED_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "did", "handle", "displayName", "description", "pronouns", "website", "avatar", "banner", "followersCount", "followsCount", "postsCount", "associated", "joinedViaStarterPack", "indexedAt", "createdAt", "viewer", "labels", "pinnedPost", "verification", "status", "debug"),
 )
-_PROFILE_VIEW_DETAILED_SLOTS: Final = slot_setters(ProfileViewDetailed)
 
 
 @attrs.frozen(
@@ -621,32 +565,23 @@ class ProfileAssociated(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_lists,
-            set_feedgens,
-            set_starter_packs,
-            set_labeler,
-            set_chat,
-            set_activity_subscription,
-            set_germ,
-            set_typed,
-            set_extra,
-        ) = _PROFILE_ASSOCIATED_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_lists(self, get("lists", UNSET))
-            set_feedgens(self, get("feedgens", UNSET))
-            set_starter_packs(self, get("starterPacks", UNSET))
-            set_labeler(self, get("labeler", UNSET))
-            set_chat(self, v if (v := get("chat", UNSET)) is UNSET else ProfileAssociatedChat.from_dict(v))
-            set_activity_subscription(self, v if (v := get("activitySubscription", UNSET)) is UNSET else ProfileAssociatedActivitySubscription.from_dict(v))
-            set_germ(self, v if (v := get("germ", UNSET)) is UNSET else ProfileAssociatedGerm.from_dict(v))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _PROFILE_ASSOCIATED_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_ASSOCIATED_KEYS))
+            self.lists = get("lists", UNSET)
+            self.feedgens = get("feedgens", UNSET)
+            self.starter_packs = get("starterPacks", UNSET)
+            self.labeler = get("labeler", UNSET)
+            self.chat = v if (v := get("chat", UNSET)) is UNSET else ProfileAssociatedChat.from_dict(v)
+            self.activity_subscription = v if (v := get("activitySubscription", UNSET)) is UNSET else ProfileAssociatedActivitySubscription.from_dict(v)
+            self.germ = v if (v := get("germ", UNSET)) is UNSET else ProfileAssociatedGerm.from_dict(v)
+            self.typed = "$type" in data
+            self.extra = None if _PROFILE_ASSOCIATED_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_ASSOCIATED_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#profileAssociated", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -681,7 +616,6 @@ class ProfileAssociated(Model):
 _PROFILE_ASSOCIATED_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "lists", "feedgens", "starterPacks", "labeler", "chat", "activitySubscription", "germ"),
 )
-_PROFILE_ASSOCIATED_SLOTS: Final = slot_setters(ProfileAssociated)
 
 
 @attrs.frozen(
@@ -708,22 +642,18 @@ class ProfileAssociatedChat(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_allow_incoming,
-            set_allow_group_invites,
-            set_typed,
-            set_extra,
-        ) = _PROFILE_ASSOCIATED_CHAT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_allow_incoming(self, data["allowIncoming"])
-            set_allow_group_invites(self, get("allowGroupInvites", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _PROFILE_ASSOCIATED_CHAT_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_ASSOCIATED_CHAT_KEYS))
+            self.allow_incoming = data["allowIncoming"]
+            self.allow_group_invites = get("allowGroupInvites", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _PROFILE_ASSOCIATED_CHAT_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_ASSOCIATED_CHAT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#profileAssociatedChat", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"allowIncoming": self.allow_incoming}
@@ -740,7 +670,6 @@ class ProfileAssociatedChat(Model):
 _PROFILE_ASSOCIATED_CHAT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "allowIncoming", "allowGroupInvites"),
 )
-_PROFILE_ASSOCIATED_CHAT_SLOTS: Final = slot_setters(ProfileAssociatedChat)
 
 
 @attrs.frozen(
@@ -767,21 +696,17 @@ class ProfileAssociatedGerm(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_message_me_url,
-            set_show_button_to,
-            set_typed,
-            set_extra,
-        ) = _PROFILE_ASSOCIATED_GERM_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_message_me_url(self, data["messageMeUrl"])
-            set_show_button_to(self, data["showButtonTo"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _PROFILE_ASSOCIATED_GERM_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_ASSOCIATED_GERM_KEYS))
+            self.message_me_url = data["messageMeUrl"]
+            self.show_button_to = data["showButtonTo"]
+            self.typed = "$type" in data
+            self.extra = None if _PROFILE_ASSOCIATED_GERM_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_ASSOCIATED_GERM_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#profileAssociatedGerm", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -798,7 +723,6 @@ class ProfileAssociatedGerm(Model):
 _PROFILE_ASSOCIATED_GERM_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "messageMeUrl", "showButtonTo"),
 )
-_PROFILE_ASSOCIATED_GERM_SLOTS: Final = slot_setters(ProfileAssociatedGerm)
 
 
 @attrs.frozen(
@@ -823,19 +747,16 @@ class ProfileAssociatedActivitySubscription(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_allow_subscriptions,
-            set_typed,
-            set_extra,
-        ) = _PROFILE_ASSOCIATED_ACTIVITY_SUBSCRIPTION_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_allow_subscriptions(self, data["allowSubscriptions"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _PROFILE_ASSOCIATED_ACTIVITY_SUBSCRIPTION_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_ASSOCIATED_ACTIVITY_SUBSCRIPTION_KEYS))
+            self.allow_subscriptions = data["allowSubscriptions"]
+            self.typed = "$type" in data
+            self.extra = None if _PROFILE_ASSOCIATED_ACTIVITY_SUBSCRIPTION_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_ASSOCIATED_ACTIVITY_SUBSCRIPTION_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#profileAssociatedActivitySubscription", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"allowSubscriptions": self.allow_subscriptions}
@@ -849,7 +770,6 @@ class ProfileAssociatedActivitySubscription(Model):
 _PROFILE_ASSOCIATED_ACTIVITY_SUBSCRIPTION_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "allowSubscriptions"),
 )
-_PROFILE_ASSOCIATED_ACTIVITY_SUBSCRIPTION_SLOTS: Final = slot_setters(ProfileAssociatedActivitySubscription)
 
 
 @attrs.frozen(
@@ -903,40 +823,27 @@ class ViewerState(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_muted,
-            set_muted_only_reposts,
-            set_muted_only_quoteposts,
-            set_muted_by_list,
-            set_blocked_by,
-            set_blocking,
-            set_blocking_by_list,
-            set_following,
-            set_followed_by,
-            set_known_followers,
-            set_activity_subscription,
-            set_typed,
-            set_extra,
-        ) = _VIEWER_STATE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_muted(self, get("muted", UNSET))
-            set_muted_only_reposts(self, get("mutedOnlyReposts", UNSET))
-            set_muted_only_quoteposts(self, get("mutedOnlyQuoteposts", UNSET))
-            set_muted_by_list(self, v if (v := get("mutedByList", UNSET)) is UNSET else _m_app_bsky_graph_defs.ListViewBasic.from_dict(v))
-            set_blocked_by(self, get("blockedBy", UNSET))
-            set_blocking(self, get("blocking", UNSET))
-            set_blocking_by_list(self, v if (v := get("blockingByList", UNSET)) is UNSET else _m_app_bsky_graph_defs.ListViewBasic.from_dict(v))
-            set_following(self, get("following", UNSET))
-            set_followed_by(self, get("followedBy", UNSET))
-            set_known_followers(self, v if (v := get("knownFollowers", UNSET)) is UNSET else KnownFollowers.from_dict(v))
-            set_activity_subscription(self, v if (v := get("activitySubscription", UNSET)) is UNSET else _m_app_bsky_notification_defs.ActivitySubscription.from_dict(v))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _VIEWER_STATE_KEYS.issuperset(data) else unknown_fields(data, _VIEWER_STATE_KEYS))
+            self.muted = get("muted", UNSET)
+            self.muted_only_reposts = get("mutedOnlyReposts", UNSET)
+            self.muted_only_quoteposts = get("mutedOnlyQuoteposts", UNSET)
+            self.muted_by_list = v if (v := get("mutedByList", UNSET)) is UNSET else _m_app_bsky_graph_defs.ListViewBasic.from_dict(v)
+            self.blocked_by = get("blockedBy", UNSET)
+            self.blocking = get("blocking", UNSET)
+            self.blocking_by_list = v if (v := get("blockingByList", UNSET)) is UNSET else _m_app_bsky_graph_defs.ListViewBasic.from_dict(v)
+            self.following = get("following", UNSET)
+            self.followed_by = get("followedBy", UNSET)
+            self.known_followers = v if (v := get("knownFollowers", UNSET)) is UNSET else KnownFollowers.from_dict(v)
+            self.activity_subscription = v if (v := get("activitySubscription", UNSET)) is UNSET else _m_app_bsky_notification_defs.ActivitySubscription.from_dict(v)
+            self.typed = "$type" in data
+            self.extra = None if _VIEWER_STATE_KEYS.issuperset(data) else unknown_fields(data, _VIEWER_STATE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#viewerState", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -983,7 +890,6 @@ class ViewerState(Model):
 _VIEWER_STATE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "muted", "mutedOnlyReposts", "mutedOnlyQuoteposts", "mutedByList", "blockedBy", "blocking", "blockingByList", "following", "followedBy", "knownFollowers", "activitySubscription"),
 )
-_VIEWER_STATE_SLOTS: Final = slot_setters(ViewerState)
 
 
 @attrs.frozen(
@@ -1011,16 +917,17 @@ class KnownFollowers(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_count, set_followers, set_typed, set_extra = _KNOWN_FOLLOWERS_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_count(self, data["count"])
-            set_followers(self, [ProfileViewBasic.from_dict(i0) for i0 in data["followers"]])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _KNOWN_FOLLOWERS_KEYS.issuperset(data) else unknown_fields(data, _KNOWN_FOLLOWERS_KEYS))
+            self.count = data["count"]
+            self.followers = [ProfileViewBasic.from_dict(i0) for i0 in data["followers"]]
+            self.typed = "$type" in data
+            self.extra = None if _KNOWN_FOLLOWERS_KEYS.issuperset(data) else unknown_fields(data, _KNOWN_FOLLOWERS_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#knownFollowers", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -1035,7 +942,6 @@ class KnownFollowers(Model):
 
 
 _KNOWN_FOLLOWERS_KEYS: Final[frozenset[str]] = frozenset(("$type", "count", "followers"))
-_KNOWN_FOLLOWERS_SLOTS: Final = slot_setters(KnownFollowers)
 
 
 @attrs.frozen(
@@ -1068,23 +974,18 @@ class VerificationState(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_verifications,
-            set_verified_status,
-            set_trusted_verifier_status,
-            set_typed,
-            set_extra,
-        ) = _VERIFICATION_STATE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_verifications(self, [VerificationView.from_dict(i0) for i0 in data["verifications"]])
-            set_verified_status(self, data["verifiedStatus"])
-            set_trusted_verifier_status(self, data["trustedVerifierStatus"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _VERIFICATION_STATE_KEYS.issuperset(data) else unknown_fields(data, _VERIFICATION_STATE_KEYS))
+            self.verifications = [VerificationView.from_dict(i0) for i0 in data["verifications"]]
+            self.verified_status = data["verifiedStatus"]
+            self.trusted_verifier_status = data["trustedVerifierStatus"]
+            self.typed = "$type" in data
+            self.extra = None if _VERIFICATION_STATE_KEYS.issuperset(data) else unknown_fields(data, _VERIFICATION_STATE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#verificationState", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -1102,7 +1003,6 @@ class VerificationState(Model):
 _VERIFICATION_STATE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "verifications", "verifiedStatus", "trustedVerifierStatus"),
 )
-_VERIFICATION_STATE_SLOTS: Final = slot_setters(VerificationState)
 
 
 @attrs.frozen(
@@ -1137,30 +1037,22 @@ class VerificationView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_issuer,
-            set_issuer_display_name,
-            set_issuer_handle,
-            set_uri,
-            set_is_valid,
-            set_created_at,
-            set_typed,
-            set_extra,
-        ) = _VERIFICATION_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_issuer(self, data["issuer"])
-            set_issuer_display_name(self, get("issuerDisplayName", UNSET))
-            set_issuer_handle(self, get("issuerHandle", UNSET))
-            set_uri(self, data["uri"])
-            set_is_valid(self, data["isValid"])
-            set_created_at(self, data["createdAt"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _VERIFICATION_VIEW_KEYS.issuperset(data) else unknown_fields(data, _VERIFICATION_VIEW_KEYS))
+            self.issuer = data["issuer"]
+            self.issuer_display_name = get("issuerDisplayName", UNSET)
+            self.issuer_handle = get("issuerHandle", UNSET)
+            self.uri = data["uri"]
+            self.is_valid = data["isValid"]
+            self.created_at = data["createdAt"]
+            self.typed = "$type" in data
+            self.extra = None if _VERIFICATION_VIEW_KEYS.issuperset(data) else unknown_fields(data, _VERIFICATION_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#verificationView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -1185,7 +1077,6 @@ class VerificationView(Model):
 _VERIFICATION_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "issuer", "issuerDisplayName", "issuerHandle", "uri", "isValid", "createdAt"),
 )
-_VERIFICATION_VIEW_SLOTS: Final = slot_setters(VerificationView)
 
 
 @attrs.frozen(
@@ -1210,15 +1101,16 @@ class AdultContentPref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_enabled, set_typed, set_extra = _ADULT_CONTENT_PREF_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_enabled(self, data["enabled"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _ADULT_CONTENT_PREF_KEYS.issuperset(data) else unknown_fields(data, _ADULT_CONTENT_PREF_KEYS))
+            self.enabled = data["enabled"]
+            self.typed = "$type" in data
+            self.extra = None if _ADULT_CONTENT_PREF_KEYS.issuperset(data) else unknown_fields(data, _ADULT_CONTENT_PREF_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#adultContentPref", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"enabled": self.enabled}
@@ -1230,7 +1122,6 @@ class AdultContentPref(Model):
 
 
 _ADULT_CONTENT_PREF_KEYS: Final[frozenset[str]] = frozenset(("$type", "enabled"))
-_ADULT_CONTENT_PREF_SLOTS: Final = slot_setters(AdultContentPref)
 
 
 @attrs.frozen(
@@ -1260,18 +1151,19 @@ class ContentLabelPref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_labeler_did, set_label, set_visibility, set_typed, set_extra = _CONTENT_LABEL_PREF_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_labeler_did(self, get("labelerDid", UNSET))
-            set_label(self, data["label"])
-            set_visibility(self, data["visibility"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _CONTENT_LABEL_PREF_KEYS.issuperset(data) else unknown_fields(data, _CONTENT_LABEL_PREF_KEYS))
+            self.labeler_did = get("labelerDid", UNSET)
+            self.label = data["label"]
+            self.visibility = data["visibility"]
+            self.typed = "$type" in data
+            self.extra = None if _CONTENT_LABEL_PREF_KEYS.issuperset(data) else unknown_fields(data, _CONTENT_LABEL_PREF_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#contentLabelPref", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"label": self.label, "visibility": self.visibility}
@@ -1288,7 +1180,6 @@ class ContentLabelPref(Model):
 _CONTENT_LABEL_PREF_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "labelerDid", "label", "visibility"),
 )
-_CONTENT_LABEL_PREF_SLOTS: Final = slot_setters(ContentLabelPref)
 
 
 @attrs.frozen(
@@ -1319,18 +1210,19 @@ class SavedFeed(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_id, set_type, set_value, set_pinned, set_typed, set_extra = _SAVED_FEED_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_id(self, data["id"])
-            set_type(self, data["type"])
-            set_value(self, data["value"])
-            set_pinned(self, data["pinned"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SAVED_FEED_KEYS.issuperset(data) else unknown_fields(data, _SAVED_FEED_KEYS))
+            self.id = data["id"]
+            self.type = data["type"]
+            self.value = data["value"]
+            self.pinned = data["pinned"]
+            self.typed = "$type" in data
+            self.extra = None if _SAVED_FEED_KEYS.issuperset(data) else unknown_fields(data, _SAVED_FEED_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#savedFeed", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -1347,7 +1239,6 @@ class SavedFeed(Model):
 
 
 _SAVED_FEED_KEYS: Final[frozenset[str]] = frozenset(("$type", "id", "type", "value", "pinned"))
-_SAVED_FEED_SLOTS: Final = slot_setters(SavedFeed)
 
 
 @attrs.frozen(
@@ -1372,15 +1263,16 @@ class SavedFeedsPrefV2(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_items, set_typed, set_extra = _SAVED_FEEDS_PREF_V2_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_items(self, [SavedFeed.from_dict(i0) for i0 in data["items"]])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SAVED_FEEDS_PREF_V2_KEYS.issuperset(data) else unknown_fields(data, _SAVED_FEEDS_PREF_V2_KEYS))
+            self.items = [SavedFeed.from_dict(i0) for i0 in data["items"]]
+            self.typed = "$type" in data
+            self.extra = None if _SAVED_FEEDS_PREF_V2_KEYS.issuperset(data) else unknown_fields(data, _SAVED_FEEDS_PREF_V2_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#savedFeedsPrefV2", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"items": [i0.to_dict() for i0 in self.items]}
@@ -1392,7 +1284,6 @@ class SavedFeedsPrefV2(Model):
 
 
 _SAVED_FEEDS_PREF_V2_KEYS: Final[frozenset[str]] = frozenset(("$type", "items"))
-_SAVED_FEEDS_PREF_V2_SLOTS: Final = slot_setters(SavedFeedsPrefV2)
 
 
 @attrs.frozen(
@@ -1421,18 +1312,19 @@ class SavedFeedsPref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_pinned, set_saved, set_timeline_index, set_typed, set_extra = _SAVED_FEEDS_PREF_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_pinned(self, data["pinned"])
-            set_saved(self, data["saved"])
-            set_timeline_index(self, get("timelineIndex", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SAVED_FEEDS_PREF_KEYS.issuperset(data) else unknown_fields(data, _SAVED_FEEDS_PREF_KEYS))
+            self.pinned = data["pinned"]
+            self.saved = data["saved"]
+            self.timeline_index = get("timelineIndex", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _SAVED_FEEDS_PREF_KEYS.issuperset(data) else unknown_fields(data, _SAVED_FEEDS_PREF_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#savedFeedsPref", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"pinned": list(self.pinned), "saved": list(self.saved)}
@@ -1449,7 +1341,6 @@ class SavedFeedsPref(Model):
 _SAVED_FEEDS_PREF_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "pinned", "saved", "timelineIndex"),
 )
-_SAVED_FEEDS_PREF_SLOTS: Final = slot_setters(SavedFeedsPref)
 
 
 @attrs.frozen(
@@ -1474,16 +1365,17 @@ class PersonalDetailsPref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_birth_date, set_typed, set_extra = _PERSONAL_DETAILS_PREF_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_birth_date(self, get("birthDate", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _PERSONAL_DETAILS_PREF_KEYS.issuperset(data) else unknown_fields(data, _PERSONAL_DETAILS_PREF_KEYS))
+            self.birth_date = get("birthDate", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _PERSONAL_DETAILS_PREF_KEYS.issuperset(data) else unknown_fields(data, _PERSONAL_DETAILS_PREF_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#personalDetailsPref", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1498,7 +1390,6 @@ class PersonalDetailsPref(Model):
 
 
 _PERSONAL_DETAILS_PREF_KEYS: Final[frozenset[str]] = frozenset(("$type", "birthDate"))
-_PERSONAL_DETAILS_PREF_SLOTS: Final = slot_setters(PersonalDetailsPref)
 
 
 @attrs.frozen(
@@ -1531,24 +1422,19 @@ class DeclaredAgePref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_is_over_age13,
-            set_is_over_age16,
-            set_is_over_age18,
-            set_typed,
-            set_extra,
-        ) = _DECLARED_AGE_PREF_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_is_over_age13(self, get("isOverAge13", UNSET))
-            set_is_over_age16(self, get("isOverAge16", UNSET))
-            set_is_over_age18(self, get("isOverAge18", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _DECLARED_AGE_PREF_KEYS.issuperset(data) else unknown_fields(data, _DECLARED_AGE_PREF_KEYS))
+            self.is_over_age13 = get("isOverAge13", UNSET)
+            self.is_over_age16 = get("isOverAge16", UNSET)
+            self.is_over_age18 = get("isOverAge18", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _DECLARED_AGE_PREF_KEYS.issuperset(data) else unknown_fields(data, _DECLARED_AGE_PREF_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#declaredAgePref", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1571,7 +1457,6 @@ class DeclaredAgePref(Model):
 _DECLARED_AGE_PREF_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "isOverAge13", "isOverAge16", "isOverAge18"),
 )
-_DECLARED_AGE_PREF_SLOTS: Final = slot_setters(DeclaredAgePref)
 
 
 @attrs.frozen(
@@ -1608,30 +1493,22 @@ class FeedViewPref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_feed,
-            set_hide_replies,
-            set_hide_replies_by_unfollowed,
-            set_hide_replies_by_like_count,
-            set_hide_reposts,
-            set_hide_quote_posts,
-            set_typed,
-            set_extra,
-        ) = _FEED_VIEW_PREF_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_feed(self, data["feed"])
-            set_hide_replies(self, get("hideReplies", UNSET))
-            set_hide_replies_by_unfollowed(self, get("hideRepliesByUnfollowed", UNSET))
-            set_hide_replies_by_like_count(self, get("hideRepliesByLikeCount", UNSET))
-            set_hide_reposts(self, get("hideReposts", UNSET))
-            set_hide_quote_posts(self, get("hideQuotePosts", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _FEED_VIEW_PREF_KEYS.issuperset(data) else unknown_fields(data, _FEED_VIEW_PREF_KEYS))
+            self.feed = data["feed"]
+            self.hide_replies = get("hideReplies", UNSET)
+            self.hide_replies_by_unfollowed = get("hideRepliesByUnfollowed", UNSET)
+            self.hide_replies_by_like_count = get("hideRepliesByLikeCount", UNSET)
+            self.hide_reposts = get("hideReposts", UNSET)
+            self.hide_quote_posts = get("hideQuotePosts", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _FEED_VIEW_PREF_KEYS.issuperset(data) else unknown_fields(data, _FEED_VIEW_PREF_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#feedViewPref", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"feed": self.feed}
@@ -1660,7 +1537,6 @@ class FeedViewPref(Model):
 _FEED_VIEW_PREF_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "feed", "hideReplies", "hideRepliesByUnfollowed", "hideRepliesByLikeCount", "hideReposts", "hideQuotePosts"),
 )
-_FEED_VIEW_PREF_SLOTS: Final = slot_setters(FeedViewPref)
 
 
 @attrs.frozen(
@@ -1686,16 +1562,17 @@ class ThreadViewPref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_sort, set_typed, set_extra = _THREAD_VIEW_PREF_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_sort(self, get("sort", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _THREAD_VIEW_PREF_KEYS.issuperset(data) else unknown_fields(data, _THREAD_VIEW_PREF_KEYS))
+            self.sort = get("sort", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _THREAD_VIEW_PREF_KEYS.issuperset(data) else unknown_fields(data, _THREAD_VIEW_PREF_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#threadViewPref", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1710,7 +1587,6 @@ class ThreadViewPref(Model):
 
 
 _THREAD_VIEW_PREF_KEYS: Final[frozenset[str]] = frozenset(("$type", "sort"))
-_THREAD_VIEW_PREF_SLOTS: Final = slot_setters(ThreadViewPref)
 
 
 @attrs.frozen(
@@ -1739,17 +1615,18 @@ class InterestsPref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_updated_at, set_tags, set_typed, set_extra = _INTERESTS_PREF_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_updated_at(self, get("updatedAt", UNSET))
-            set_tags(self, data["tags"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _INTERESTS_PREF_KEYS.issuperset(data) else unknown_fields(data, _INTERESTS_PREF_KEYS))
+            self.updated_at = get("updatedAt", UNSET)
+            self.tags = data["tags"]
+            self.typed = "$type" in data
+            self.extra = None if _INTERESTS_PREF_KEYS.issuperset(data) else unknown_fields(data, _INTERESTS_PREF_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#interestsPref", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"tags": list(self.tags)}
@@ -1764,7 +1641,6 @@ class InterestsPref(Model):
 
 
 _INTERESTS_PREF_KEYS: Final[frozenset[str]] = frozenset(("$type", "updatedAt", "tags"))
-_INTERESTS_PREF_SLOTS: Final = slot_setters(InterestsPref)
 
 
 @attrs.frozen(
@@ -1802,28 +1678,21 @@ class MutedWord(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_id,
-            set_value,
-            set_targets,
-            set_actor_target,
-            set_expires_at,
-            set_typed,
-            set_extra,
-        ) = _MUTED_WORD_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_id(self, get("id", UNSET))
-            set_value(self, data["value"])
-            set_targets(self, data["targets"])
-            set_actor_target(self, get("actorTarget", UNSET))
-            set_expires_at(self, get("expiresAt", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _MUTED_WORD_KEYS.issuperset(data) else unknown_fields(data, _MUTED_WORD_KEYS))
+            self.id = get("id", UNSET)
+            self.value = data["value"]
+            self.targets = data["targets"]
+            self.actor_target = get("actorTarget", UNSET)
+            self.expires_at = get("expiresAt", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _MUTED_WORD_KEYS.issuperset(data) else unknown_fields(data, _MUTED_WORD_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#mutedWord", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"value": self.value, "targets": list(self.targets)}
@@ -1846,7 +1715,6 @@ class MutedWord(Model):
 _MUTED_WORD_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "id", "value", "targets", "actorTarget", "expiresAt"),
 )
-_MUTED_WORD_SLOTS: Final = slot_setters(MutedWord)
 
 
 @attrs.frozen(
@@ -1872,15 +1740,16 @@ class MutedWordsPref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_items, set_typed, set_extra = _MUTED_WORDS_PREF_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_items(self, [MutedWord.from_dict(i0) for i0 in data["items"]])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _MUTED_WORDS_PREF_KEYS.issuperset(data) else unknown_fields(data, _MUTED_WORDS_PREF_KEYS))
+            self.items = [MutedWord.from_dict(i0) for i0 in data["items"]]
+            self.typed = "$type" in data
+            self.extra = None if _MUTED_WORDS_PREF_KEYS.issuperset(data) else unknown_fields(data, _MUTED_WORDS_PREF_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#mutedWordsPref", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"items": [i0.to_dict() for i0 in self.items]}
@@ -1892,7 +1761,6 @@ class MutedWordsPref(Model):
 
 
 _MUTED_WORDS_PREF_KEYS: Final[frozenset[str]] = frozenset(("$type", "items"))
-_MUTED_WORDS_PREF_SLOTS: Final = slot_setters(MutedWordsPref)
 
 
 @attrs.frozen(
@@ -1917,15 +1785,16 @@ class HiddenPostsPref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_items, set_typed, set_extra = _HIDDEN_POSTS_PREF_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_items(self, data["items"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _HIDDEN_POSTS_PREF_KEYS.issuperset(data) else unknown_fields(data, _HIDDEN_POSTS_PREF_KEYS))
+            self.items = data["items"]
+            self.typed = "$type" in data
+            self.extra = None if _HIDDEN_POSTS_PREF_KEYS.issuperset(data) else unknown_fields(data, _HIDDEN_POSTS_PREF_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#hiddenPostsPref", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"items": list(self.items)}
@@ -1937,7 +1806,6 @@ class HiddenPostsPref(Model):
 
 
 _HIDDEN_POSTS_PREF_KEYS: Final[frozenset[str]] = frozenset(("$type", "items"))
-_HIDDEN_POSTS_PREF_SLOTS: Final = slot_setters(HiddenPostsPref)
 
 
 @attrs.frozen(
@@ -1962,15 +1830,16 @@ class LabelersPref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_labelers, set_typed, set_extra = _LABELERS_PREF_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_labelers(self, [LabelerPrefItem.from_dict(i0) for i0 in data["labelers"]])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LABELERS_PREF_KEYS.issuperset(data) else unknown_fields(data, _LABELERS_PREF_KEYS))
+            self.labelers = [LabelerPrefItem.from_dict(i0) for i0 in data["labelers"]]
+            self.typed = "$type" in data
+            self.extra = None if _LABELERS_PREF_KEYS.issuperset(data) else unknown_fields(data, _LABELERS_PREF_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#labelersPref", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"labelers": [i0.to_dict() for i0 in self.labelers]}
@@ -1982,7 +1851,6 @@ class LabelersPref(Model):
 
 
 _LABELERS_PREF_KEYS: Final[frozenset[str]] = frozenset(("$type", "labelers"))
-_LABELERS_PREF_SLOTS: Final = slot_setters(LabelersPref)
 
 
 @attrs.frozen(
@@ -2007,15 +1875,16 @@ class LabelerPrefItem(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_did, set_typed, set_extra = _LABELER_PREF_ITEM_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_did(self, data["did"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LABELER_PREF_ITEM_KEYS.issuperset(data) else unknown_fields(data, _LABELER_PREF_ITEM_KEYS))
+            self.did = data["did"]
+            self.typed = "$type" in data
+            self.extra = None if _LABELER_PREF_ITEM_KEYS.issuperset(data) else unknown_fields(data, _LABELER_PREF_ITEM_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#labelerPrefItem", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did}
@@ -2027,7 +1896,6 @@ class LabelerPrefItem(Model):
 
 
 _LABELER_PREF_ITEM_KEYS: Final[frozenset[str]] = frozenset(("$type", "did"))
-_LABELER_PREF_ITEM_SLOTS: Final = slot_setters(LabelerPrefItem)
 
 
 @attrs.frozen(
@@ -2063,26 +1931,20 @@ class BskyAppStatePref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_active_progress_guide,
-            set_is_beta_user,
-            set_queued_nudges,
-            set_nuxs,
-            set_typed,
-            set_extra,
-        ) = _BSKY_APP_STATE_PREF_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_active_progress_guide(self, v if (v := get("activeProgressGuide", UNSET)) is UNSET else BskyAppProgressGuide.from_dict(v))
-            set_is_beta_user(self, get("isBetaUser", UNSET))
-            set_queued_nudges(self, get("queuedNudges", UNSET))
-            set_nuxs(self, v if (v := get("nuxs", UNSET)) is UNSET else [Nux.from_dict(i0) for i0 in v])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _BSKY_APP_STATE_PREF_KEYS.issuperset(data) else unknown_fields(data, _BSKY_APP_STATE_PREF_KEYS))
+            self.active_progress_guide = v if (v := get("activeProgressGuide", UNSET)) is UNSET else BskyAppProgressGuide.from_dict(v)
+            self.is_beta_user = get("isBetaUser", UNSET)
+            self.queued_nudges = get("queuedNudges", UNSET)
+            self.nuxs = v if (v := get("nuxs", UNSET)) is UNSET else [Nux.from_dict(i0) for i0 in v]
+            self.typed = "$type" in data
+            self.extra = None if _BSKY_APP_STATE_PREF_KEYS.issuperset(data) else unknown_fields(data, _BSKY_APP_STATE_PREF_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#bskyAppStatePref", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -2108,7 +1970,6 @@ class BskyAppStatePref(Model):
 _BSKY_APP_STATE_PREF_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "activeProgressGuide", "isBetaUser", "queuedNudges", "nuxs"),
 )
-_BSKY_APP_STATE_PREF_SLOTS: Final = slot_setters(BskyAppStatePref)
 
 
 @attrs.frozen(
@@ -2134,15 +1995,16 @@ class BskyAppProgressGuide(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_guide, set_typed, set_extra = _BSKY_APP_PROGRESS_GUIDE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_guide(self, data["guide"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _BSKY_APP_PROGRESS_GUIDE_KEYS.issuperset(data) else unknown_fields(data, _BSKY_APP_PROGRESS_GUIDE_KEYS))
+            self.guide = data["guide"]
+            self.typed = "$type" in data
+            self.extra = None if _BSKY_APP_PROGRESS_GUIDE_KEYS.issuperset(data) else unknown_fields(data, _BSKY_APP_PROGRESS_GUIDE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#bskyAppProgressGuide", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"guide": self.guide}
@@ -2154,7 +2016,6 @@ class BskyAppProgressGuide(Model):
 
 
 _BSKY_APP_PROGRESS_GUIDE_KEYS: Final[frozenset[str]] = frozenset(("$type", "guide"))
-_BSKY_APP_PROGRESS_GUIDE_SLOTS: Final = slot_setters(BskyAppProgressGuide)
 
 
 @attrs.frozen(
@@ -2187,19 +2048,20 @@ class Nux(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_id, set_completed, set_data, set_expires_at, set_typed, set_extra = _NUX_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_id(self, data["id"])
-            set_completed(self, data["completed"])
-            set_data(self, get("data", UNSET))
-            set_expires_at(self, get("expiresAt", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _NUX_KEYS.issuperset(data) else unknown_fields(data, _NUX_KEYS))
+            self.id = data["id"]
+            self.completed = data["completed"]
+            self.data = get("data", UNSET)
+            self.expires_at = get("expiresAt", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _NUX_KEYS.issuperset(data) else unknown_fields(data, _NUX_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#nux", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"id": self.id, "completed": self.completed}
@@ -2217,7 +2079,6 @@ class Nux(Model):
 
 
 _NUX_KEYS: Final[frozenset[str]] = frozenset(("$type", "id", "completed", "data", "expiresAt"))
-_NUX_SLOTS: Final = slot_setters(Nux)
 
 
 @attrs.frozen(
@@ -2243,16 +2104,17 @@ class VerificationPrefs(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_hide_badges, set_typed, set_extra = _VERIFICATION_PREFS_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_hide_badges(self, get("hideBadges", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _VERIFICATION_PREFS_KEYS.issuperset(data) else unknown_fields(data, _VERIFICATION_PREFS_KEYS))
+            self.hide_badges = get("hideBadges", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _VERIFICATION_PREFS_KEYS.issuperset(data) else unknown_fields(data, _VERIFICATION_PREFS_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#verificationPrefs", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -2267,7 +2129,6 @@ class VerificationPrefs(Model):
 
 
 _VERIFICATION_PREFS_KEYS: Final[frozenset[str]] = frozenset(("$type", "hideBadges"))
-_VERIFICATION_PREFS_SLOTS: Final = slot_setters(VerificationPrefs)
 
 
 @attrs.frozen(
@@ -2296,22 +2157,18 @@ class LiveEventPreferences(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_hidden_feed_ids,
-            set_hide_all_feeds,
-            set_typed,
-            set_extra,
-        ) = _LIVE_EVENT_PREFERENCES_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_hidden_feed_ids(self, get("hiddenFeedIds", UNSET))
-            set_hide_all_feeds(self, get("hideAllFeeds", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LIVE_EVENT_PREFERENCES_KEYS.issuperset(data) else unknown_fields(data, _LIVE_EVENT_PREFERENCES_KEYS))
+            self.hidden_feed_ids = get("hiddenFeedIds", UNSET)
+            self.hide_all_feeds = get("hideAllFeeds", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _LIVE_EVENT_PREFERENCES_KEYS.issuperset(data) else unknown_fields(data, _LIVE_EVENT_PREFERENCES_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#liveEventPreferences", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -2331,7 +2188,6 @@ class LiveEventPreferences(Model):
 _LIVE_EVENT_PREFERENCES_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "hiddenFeedIds", "hideAllFeeds"),
 )
-_LIVE_EVENT_PREFERENCES_SLOTS: Final = slot_setters(LiveEventPreferences)
 
 
 @attrs.frozen(
@@ -2368,22 +2224,18 @@ class PostInteractionSettingsPref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_threadgate_allow_rules,
-            set_postgate_embedding_rules,
-            set_typed,
-            set_extra,
-        ) = _POST_INTERACTION_SETTINGS_PREF_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_threadgate_allow_rules(self, v if (v := get("threadgateAllowRules", UNSET)) is UNSET else [_union_0(i0) for i0 in v])
-            set_postgate_embedding_rules(self, v if (v := get("postgateEmbeddingRules", UNSET)) is UNSET else [_union_1(i0) for i0 in v])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _POST_INTERACTION_SETTINGS_PREF_KEYS.issuperset(data) else unknown_fields(data, _POST_INTERACTION_SETTINGS_PREF_KEYS))
+            self.threadgate_allow_rules = v if (v := get("threadgateAllowRules", UNSET)) is UNSET else [_union_0(i0) for i0 in v]
+            self.postgate_embedding_rules = v if (v := get("postgateEmbeddingRules", UNSET)) is UNSET else [_union_1(i0) for i0 in v]
+            self.typed = "$type" in data
+            self.extra = None if _POST_INTERACTION_SETTINGS_PREF_KEYS.issuperset(data) else unknown_fields(data, _POST_INTERACTION_SETTINGS_PREF_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#postInteractionSettingsPref", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -2403,7 +2255,6 @@ class PostInteractionSettingsPref(Model):
 _POST_INTERACTION_SETTINGS_PREF_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "threadgateAllowRules", "postgateEmbeddingRules"),
 )
-_POST_INTERACTION_SETTINGS_PREF_SLOTS: Final = slot_setters(PostInteractionSettingsPref)
 
 
 @attrs.frozen(
@@ -2448,36 +2299,25 @@ class StatusView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_uri,
-            set_cid,
-            set_status,
-            set_record,
-            set_embed,
-            set_labels,
-            set_expires_at,
-            set_is_active,
-            set_is_disabled,
-            set_typed,
-            set_extra,
-        ) = _STATUS_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_uri(self, get("uri", UNSET))
-            set_cid(self, get("cid", UNSET))
-            set_status(self, data["status"])
-            set_record(self, data["record"])
-            set_embed(self, v if (v := get("embed", UNSET)) is UNSET else _union_2(v))
-            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v])
-            set_expires_at(self, get("expiresAt", UNSET))
-            set_is_active(self, get("isActive", UNSET))
-            set_is_disabled(self, get("isDisabled", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _STATUS_VIEW_KEYS.issuperset(data) else unknown_fields(data, _STATUS_VIEW_KEYS))
+            self.uri = get("uri", UNSET)
+            self.cid = get("cid", UNSET)
+            self.status = data["status"]
+            self.record = data["record"]
+            self.embed = v if (v := get("embed", UNSET)) is UNSET else _union_2(v)
+            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.expires_at = get("expiresAt", UNSET)
+            self.is_active = get("isActive", UNSET)
+            self.is_disabled = get("isDisabled", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _STATUS_VIEW_KEYS.issuperset(data) else unknown_fields(data, _STATUS_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#statusView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"status": self.status, "record": self.record}
@@ -2512,7 +2352,6 @@ class StatusView(Model):
 _STATUS_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "uri", "cid", "status", "record", "embed", "labels", "expiresAt", "isActive", "isDisabled"),
 )
-_STATUS_VIEW_SLOTS: Final = slot_setters(StatusView)
 
 
 def _union_0(

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Blob,
     Model,
@@ -21,7 +22,6 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -90,36 +90,25 @@ class Profile(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_display_name,
-            set_description,
-            set_pronouns,
-            set_website,
-            set_avatar,
-            set_banner,
-            set_labels,
-            set_joined_via_starter_pack,
-            set_pinned_post,
-            set_created_at,
-            set_extra,
-        ) = _PROFILE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_display_name(self, get("displayName", UNSET))
-            set_description(self, get("description", UNSET))
-            set_pronouns(self, get("pronouns", UNSET))
-            set_website(self, get("website", UNSET))
-            set_avatar(self, v if (v := get("avatar", UNSET)) is UNSET else Blob.from_dict(v))
-            set_banner(self, v if (v := get("banner", UNSET)) is UNSET else Blob.from_dict(v))
-            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else _union_0(v))
-            set_joined_via_starter_pack(self, v if (v := get("joinedViaStarterPack", UNSET)) is UNSET else _m_com_atproto_repo_strong_ref.StrongRef.from_dict(v))
-            set_pinned_post(self, v if (v := get("pinnedPost", UNSET)) is UNSET else _m_com_atproto_repo_strong_ref.StrongRef.from_dict(v))
-            set_created_at(self, get("createdAt", UNSET))
-            set_extra(self, None if _PROFILE_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_KEYS))
+            self.display_name = get("displayName", UNSET)
+            self.description = get("description", UNSET)
+            self.pronouns = get("pronouns", UNSET)
+            self.website = get("website", UNSET)
+            self.avatar = v if (v := get("avatar", UNSET)) is UNSET else Blob.from_dict(v)
+            self.banner = v if (v := get("banner", UNSET)) is UNSET else Blob.from_dict(v)
+            self.labels = v if (v := get("labels", UNSET)) is UNSET else _union_0(v)
+            self.joined_via_starter_pack = v if (v := get("joinedViaStarterPack", UNSET)) is UNSET else _m_com_atproto_repo_strong_ref.StrongRef.from_dict(v)
+            self.pinned_post = v if (v := get("pinnedPost", UNSET)) is UNSET else _m_com_atproto_repo_strong_ref.StrongRef.from_dict(v)
+            self.created_at = get("createdAt", UNSET)
+            self.extra = None if _PROFILE_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.profile", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"$type": "app.bsky.actor.profile"}
@@ -161,7 +150,6 @@ class Profile(Model):
 _PROFILE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "displayName", "description", "pronouns", "website", "avatar", "banner", "labels", "joinedViaStarterPack", "pinnedPost", "createdAt"),
 )
-_PROFILE_SLOTS: Final = slot_setters(Profile)
 
 
 def _union_0(value: Mapping[str, Any]) -> _m_com_atproto_label_defs.SelfLabels | UnknownMember:

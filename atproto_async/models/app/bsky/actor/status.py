@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnknownMember,
@@ -20,7 +21,6 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -73,18 +73,19 @@ class Status(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_status, set_embed, set_duration_minutes, set_created_at, set_extra = _STATUS_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_status(self, data["status"])
-            set_embed(self, v if (v := get("embed", UNSET)) is UNSET else _union_0(v))
-            set_duration_minutes(self, get("durationMinutes", UNSET))
-            set_created_at(self, data["createdAt"])
-            set_extra(self, None if _STATUS_KEYS.issuperset(data) else unknown_fields(data, _STATUS_KEYS))
+            self.status = data["status"]
+            self.embed = v if (v := get("embed", UNSET)) is UNSET else _union_0(v)
+            self.duration_minutes = get("durationMinutes", UNSET)
+            self.created_at = data["createdAt"]
+            self.extra = None if _STATUS_KEYS.issuperset(data) else unknown_fields(data, _STATUS_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.status", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -106,7 +107,6 @@ class Status(Model):
 _STATUS_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "status", "embed", "durationMinutes", "createdAt"),
 )
-_STATUS_SLOTS: Final = slot_setters(Status)
 
 
 def _union_0(value: Mapping[str, Any]) -> _m_app_bsky_embed_external.Main | UnknownMember:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnknownMember,
@@ -19,7 +20,6 @@ from atproto_async._model import (
     dump_member,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -86,18 +86,19 @@ class State(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_last_initiated_at, set_status, set_access, set_typed, set_extra = _STATE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_last_initiated_at(self, get("lastInitiatedAt", UNSET))
-            set_status(self, data["status"])
-            set_access(self, data["access"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _STATE_KEYS.issuperset(data) else unknown_fields(data, _STATE_KEYS))
+            self.last_initiated_at = get("lastInitiatedAt", UNSET)
+            self.status = data["status"]
+            self.access = data["access"]
+            self.typed = "$type" in data
+            self.extra = None if _STATE_KEYS.issuperset(data) else unknown_fields(data, _STATE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.ageassurance.defs#state", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"status": self.status, "access": self.access}
@@ -112,7 +113,6 @@ class State(Model):
 
 
 _STATE_KEYS: Final[frozenset[str]] = frozenset(("$type", "lastInitiatedAt", "status", "access"))
-_STATE_SLOTS: Final = slot_setters(State)
 
 
 @attrs.frozen(
@@ -137,16 +137,17 @@ class StateMetadata(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_account_created_at, set_typed, set_extra = _STATE_METADATA_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_account_created_at(self, get("accountCreatedAt", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _STATE_METADATA_KEYS.issuperset(data) else unknown_fields(data, _STATE_METADATA_KEYS))
+            self.account_created_at = get("accountCreatedAt", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _STATE_METADATA_KEYS.issuperset(data) else unknown_fields(data, _STATE_METADATA_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.ageassurance.defs#stateMetadata", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -161,7 +162,6 @@ class StateMetadata(Model):
 
 
 _STATE_METADATA_KEYS: Final[frozenset[str]] = frozenset(("$type", "accountCreatedAt"))
-_STATE_METADATA_SLOTS: Final = slot_setters(StateMetadata)
 
 
 @attrs.frozen(
@@ -187,15 +187,16 @@ class Config(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_regions, set_typed, set_extra = _CONFIG_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_regions(self, [ConfigRegion.from_dict(i0) for i0 in data["regions"]])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _CONFIG_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_KEYS))
+            self.regions = [ConfigRegion.from_dict(i0) for i0 in data["regions"]]
+            self.typed = "$type" in data
+            self.extra = None if _CONFIG_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.ageassurance.defs#config", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"regions": [i0.to_dict() for i0 in self.regions]}
@@ -207,7 +208,6 @@ class Config(Model):
 
 
 _CONFIG_KEYS: Final[frozenset[str]] = frozenset(("$type", "regions"))
-_CONFIG_SLOTS: Final = slot_setters(Config)
 
 
 @attrs.frozen(
@@ -257,30 +257,22 @@ class ConfigRegion(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_platforms,
-            set_country_code,
-            set_region_code,
-            set_min_access_age,
-            set_additional_verification_methods,
-            set_rules,
-            set_typed,
-            set_extra,
-        ) = _CONFIG_REGION_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_platforms(self, get("platforms", UNSET))
-            set_country_code(self, data["countryCode"])
-            set_region_code(self, get("regionCode", UNSET))
-            set_min_access_age(self, data["minAccessAge"])
-            set_additional_verification_methods(self, get("additionalVerificationMethods", UNSET))
-            set_rules(self, [_union_0(i0) for i0 in data["rules"]])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _CONFIG_REGION_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_REGION_KEYS))
+            self.platforms = get("platforms", UNSET)
+            self.country_code = data["countryCode"]
+            self.region_code = get("regionCode", UNSET)
+            self.min_access_age = data["minAccessAge"]
+            self.additional_verification_methods = get("additionalVerificationMethods", UNSET)
+            self.rules = [_union_0(i0) for i0 in data["rules"]]
+            self.typed = "$type" in data
+            self.extra = None if _CONFIG_REGION_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_REGION_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.ageassurance.defs#configRegion", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -307,7 +299,6 @@ class ConfigRegion(Model):
 _CONFIG_REGION_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "platforms", "countryCode", "regionCode", "minAccessAge", "additionalVerificationMethods", "rules"),
 )
-_CONFIG_REGION_SLOTS: Final = slot_setters(ConfigRegion)
 
 
 @attrs.frozen(
@@ -333,15 +324,16 @@ class ConfigRegionRuleDefault(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_access, set_typed, set_extra = _CONFIG_REGION_RULE_DEFAULT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_access(self, data["access"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _CONFIG_REGION_RULE_DEFAULT_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_REGION_RULE_DEFAULT_KEYS))
+            self.access = data["access"]
+            self.typed = "$type" in data
+            self.extra = None if _CONFIG_REGION_RULE_DEFAULT_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_REGION_RULE_DEFAULT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.ageassurance.defs#configRegionRuleDefault", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"access": self.access}
@@ -353,7 +345,6 @@ class ConfigRegionRuleDefault(Model):
 
 
 _CONFIG_REGION_RULE_DEFAULT_KEYS: Final[frozenset[str]] = frozenset(("$type", "access"))
-_CONFIG_REGION_RULE_DEFAULT_SLOTS: Final = slot_setters(ConfigRegionRuleDefault)
 
 
 @attrs.frozen(
@@ -382,16 +373,17 @@ class ConfigRegionRuleIfDeclaredOverAge(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_age, set_access, set_typed, set_extra = _CONFIG_REGION_RULE_IF_DECLARED_OVER_AGE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_age(self, data["age"])
-            set_access(self, data["access"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _CONFIG_REGION_RULE_IF_DECLARED_OVER_AGE_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_REGION_RULE_IF_DECLARED_OVER_AGE_KEYS))
+            self.age = data["age"]
+            self.access = data["access"]
+            self.typed = "$type" in data
+            self.extra = None if _CONFIG_REGION_RULE_IF_DECLARED_OVER_AGE_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_REGION_RULE_IF_DECLARED_OVER_AGE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.ageassurance.defs#configRegionRuleIfDeclaredOverAge", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"age": self.age, "access": self.access}
@@ -405,7 +397,6 @@ class ConfigRegionRuleIfDeclaredOverAge(Model):
 _CONFIG_REGION_RULE_IF_DECLARED_OVER_AGE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "age", "access"),
 )
-_CONFIG_REGION_RULE_IF_DECLARED_OVER_AGE_SLOTS: Final = slot_setters(ConfigRegionRuleIfDeclaredOverAge)
 
 
 @attrs.frozen(
@@ -433,16 +424,17 @@ class ConfigRegionRuleIfDeclaredUnderAge(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_age, set_access, set_typed, set_extra = _CONFIG_REGION_RULE_IF_DECLARED_UNDER_AGE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_age(self, data["age"])
-            set_access(self, data["access"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _CONFIG_REGION_RULE_IF_DECLARED_UNDER_AGE_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_REGION_RULE_IF_DECLARED_UNDER_AGE_KEYS))
+            self.age = data["age"]
+            self.access = data["access"]
+            self.typed = "$type" in data
+            self.extra = None if _CONFIG_REGION_RULE_IF_DECLARED_UNDER_AGE_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_REGION_RULE_IF_DECLARED_UNDER_AGE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.ageassurance.defs#configRegionRuleIfDeclaredUnderAge", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"age": self.age, "access": self.access}
@@ -456,7 +448,6 @@ class ConfigRegionRuleIfDeclaredUnderAge(Model):
 _CONFIG_REGION_RULE_IF_DECLARED_UNDER_AGE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "age", "access"),
 )
-_CONFIG_REGION_RULE_IF_DECLARED_UNDER_AGE_SLOTS: Final = slot_setters(ConfigRegionRuleIfDeclaredUnderAge)
 
 
 @attrs.frozen(
@@ -485,16 +476,17 @@ class ConfigRegionRuleIfAssuredOverAge(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_age, set_access, set_typed, set_extra = _CONFIG_REGION_RULE_IF_ASSURED_OVER_AGE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_age(self, data["age"])
-            set_access(self, data["access"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _CONFIG_REGION_RULE_IF_ASSURED_OVER_AGE_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_REGION_RULE_IF_ASSURED_OVER_AGE_KEYS))
+            self.age = data["age"]
+            self.access = data["access"]
+            self.typed = "$type" in data
+            self.extra = None if _CONFIG_REGION_RULE_IF_ASSURED_OVER_AGE_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_REGION_RULE_IF_ASSURED_OVER_AGE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.ageassurance.defs#configRegionRuleIfAssuredOverAge", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"age": self.age, "access": self.access}
@@ -508,7 +500,6 @@ class ConfigRegionRuleIfAssuredOverAge(Model):
 _CONFIG_REGION_RULE_IF_ASSURED_OVER_AGE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "age", "access"),
 )
-_CONFIG_REGION_RULE_IF_ASSURED_OVER_AGE_SLOTS: Final = slot_setters(ConfigRegionRuleIfAssuredOverAge)
 
 
 @attrs.frozen(
@@ -536,16 +527,17 @@ class ConfigRegionRuleIfAssuredUnderAge(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_age, set_access, set_typed, set_extra = _CONFIG_REGION_RULE_IF_ASSURED_UNDER_AGE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_age(self, data["age"])
-            set_access(self, data["access"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _CONFIG_REGION_RULE_IF_ASSURED_UNDER_AGE_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_REGION_RULE_IF_ASSURED_UNDER_AGE_KEYS))
+            self.age = data["age"]
+            self.access = data["access"]
+            self.typed = "$type" in data
+            self.extra = None if _CONFIG_REGION_RULE_IF_ASSURED_UNDER_AGE_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_REGION_RULE_IF_ASSURED_UNDER_AGE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.ageassurance.defs#configRegionRuleIfAssuredUnderAge", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"age": self.age, "access": self.access}
@@ -559,7 +551,6 @@ class ConfigRegionRuleIfAssuredUnderAge(Model):
 _CONFIG_REGION_RULE_IF_ASSURED_UNDER_AGE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "age", "access"),
 )
-_CONFIG_REGION_RULE_IF_ASSURED_UNDER_AGE_SLOTS: Final = slot_setters(ConfigRegionRuleIfAssuredUnderAge)
 
 
 @attrs.frozen(
@@ -587,16 +578,17 @@ class ConfigRegionRuleIfAccountNewerThan(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_date, set_access, set_typed, set_extra = _CONFIG_REGION_RULE_IF_ACCOUNT_NEWER_THAN_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_date(self, data["date"])
-            set_access(self, data["access"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _CONFIG_REGION_RULE_IF_ACCOUNT_NEWER_THAN_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_REGION_RULE_IF_ACCOUNT_NEWER_THAN_KEYS))
+            self.date = data["date"]
+            self.access = data["access"]
+            self.typed = "$type" in data
+            self.extra = None if _CONFIG_REGION_RULE_IF_ACCOUNT_NEWER_THAN_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_REGION_RULE_IF_ACCOUNT_NEWER_THAN_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.ageassurance.defs#configRegionRuleIfAccountNewerThan", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"date": self.date, "access": self.access}
@@ -610,7 +602,6 @@ class ConfigRegionRuleIfAccountNewerThan(Model):
 _CONFIG_REGION_RULE_IF_ACCOUNT_NEWER_THAN_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "date", "access"),
 )
-_CONFIG_REGION_RULE_IF_ACCOUNT_NEWER_THAN_SLOTS: Final = slot_setters(ConfigRegionRuleIfAccountNewerThan)
 
 
 @attrs.frozen(
@@ -638,16 +629,17 @@ class ConfigRegionRuleIfAccountOlderThan(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_date, set_access, set_typed, set_extra = _CONFIG_REGION_RULE_IF_ACCOUNT_OLDER_THAN_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_date(self, data["date"])
-            set_access(self, data["access"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _CONFIG_REGION_RULE_IF_ACCOUNT_OLDER_THAN_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_REGION_RULE_IF_ACCOUNT_OLDER_THAN_KEYS))
+            self.date = data["date"]
+            self.access = data["access"]
+            self.typed = "$type" in data
+            self.extra = None if _CONFIG_REGION_RULE_IF_ACCOUNT_OLDER_THAN_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_REGION_RULE_IF_ACCOUNT_OLDER_THAN_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.ageassurance.defs#configRegionRuleIfAccountOlderThan", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"date": self.date, "access": self.access}
@@ -661,7 +653,6 @@ class ConfigRegionRuleIfAccountOlderThan(Model):
 _CONFIG_REGION_RULE_IF_ACCOUNT_OLDER_THAN_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "date", "access"),
 )
-_CONFIG_REGION_RULE_IF_ACCOUNT_OLDER_THAN_SLOTS: Final = slot_setters(ConfigRegionRuleIfAccountOlderThan)
 
 
 @attrs.frozen(
@@ -711,40 +702,27 @@ class Event(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_created_at,
-            set_attempt_id,
-            set_status,
-            set_access,
-            set_country_code,
-            set_region_code,
-            set_email,
-            set_init_ip,
-            set_init_ua,
-            set_complete_ip,
-            set_complete_ua,
-            set_typed,
-            set_extra,
-        ) = _EVENT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_created_at(self, data["createdAt"])
-            set_attempt_id(self, data["attemptId"])
-            set_status(self, data["status"])
-            set_access(self, data["access"])
-            set_country_code(self, data["countryCode"])
-            set_region_code(self, get("regionCode", UNSET))
-            set_email(self, get("email", UNSET))
-            set_init_ip(self, get("initIp", UNSET))
-            set_init_ua(self, get("initUa", UNSET))
-            set_complete_ip(self, get("completeIp", UNSET))
-            set_complete_ua(self, get("completeUa", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _EVENT_KEYS.issuperset(data) else unknown_fields(data, _EVENT_KEYS))
+            self.created_at = data["createdAt"]
+            self.attempt_id = data["attemptId"]
+            self.status = data["status"]
+            self.access = data["access"]
+            self.country_code = data["countryCode"]
+            self.region_code = get("regionCode", UNSET)
+            self.email = get("email", UNSET)
+            self.init_ip = get("initIp", UNSET)
+            self.init_ua = get("initUa", UNSET)
+            self.complete_ip = get("completeIp", UNSET)
+            self.complete_ua = get("completeUa", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _EVENT_KEYS.issuperset(data) else unknown_fields(data, _EVENT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.ageassurance.defs#event", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -782,7 +760,6 @@ class Event(Model):
 _EVENT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "createdAt", "attemptId", "status", "access", "countryCode", "regionCode", "email", "initIp", "initUa", "completeIp", "completeUa"),
 )
-_EVENT_SLOTS: Final = slot_setters(Event)
 
 
 def _union_0(

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -58,15 +58,16 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_state, set_metadata, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_state(self, _m_app_bsky_ageassurance_defs.State.from_dict(data["state"]))
-            set_metadata(self, _m_app_bsky_ageassurance_defs.StateMetadata.from_dict(data["metadata"]))
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.state = _m_app_bsky_ageassurance_defs.State.from_dict(data["state"])
+            self.metadata = _m_app_bsky_ageassurance_defs.StateMetadata.from_dict(data["metadata"])
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.ageassurance.getState (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"state": self.state.to_dict(), "metadata": self.metadata.to_dict()}
@@ -76,4 +77,3 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("state", "metadata"))
-_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnknownMember,
@@ -20,7 +21,6 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -70,15 +70,16 @@ class Bookmark(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_subject, set_typed, set_extra = _BOOKMARK_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_subject(self, _m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["subject"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _BOOKMARK_KEYS.issuperset(data) else unknown_fields(data, _BOOKMARK_KEYS))
+            self.subject = _m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["subject"])
+            self.typed = "$type" in data
+            self.extra = None if _BOOKMARK_KEYS.issuperset(data) else unknown_fields(data, _BOOKMARK_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.bookmark.defs#bookmark", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"subject": self.subject.to_dict()}
@@ -90,7 +91,6 @@ class Bookmark(Model):
 
 
 _BOOKMARK_KEYS: Final[frozenset[str]] = frozenset(("$type", "subject"))
-_BOOKMARK_SLOTS: Final = slot_setters(Bookmark)
 
 
 @attrs.frozen(
@@ -120,18 +120,19 @@ class BookmarkView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_subject, set_created_at, set_item, set_typed, set_extra = _BOOKMARK_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_subject(self, _m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["subject"]))
-            set_created_at(self, get("createdAt", UNSET))
-            set_item(self, _union_0(data["item"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _BOOKMARK_VIEW_KEYS.issuperset(data) else unknown_fields(data, _BOOKMARK_VIEW_KEYS))
+            self.subject = _m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["subject"])
+            self.created_at = get("createdAt", UNSET)
+            self.item = _union_0(data["item"])
+            self.typed = "$type" in data
+            self.extra = None if _BOOKMARK_VIEW_KEYS.issuperset(data) else unknown_fields(data, _BOOKMARK_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.bookmark.defs#bookmarkView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"subject": self.subject.to_dict(), "item": dump_member(self.item)}
@@ -146,7 +147,6 @@ class BookmarkView(Model):
 
 
 _BOOKMARK_VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "subject", "createdAt", "item"))
-_BOOKMARK_VIEW_SLOTS: Final = slot_setters(BookmarkView)
 
 
 def _union_0(

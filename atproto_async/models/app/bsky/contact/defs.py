@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -66,16 +66,17 @@ class MatchAndContactIndex(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_match_, set_contact_index, set_typed, set_extra = _MATCH_AND_CONTACT_INDEX_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_match_(self, _m_app_bsky_actor_defs.ProfileView.from_dict(data["match"]))
-            set_contact_index(self, data["contactIndex"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _MATCH_AND_CONTACT_INDEX_KEYS.issuperset(data) else unknown_fields(data, _MATCH_AND_CONTACT_INDEX_KEYS))
+            self.match_ = _m_app_bsky_actor_defs.ProfileView.from_dict(data["match"])
+            self.contact_index = data["contactIndex"]
+            self.typed = "$type" in data
+            self.extra = None if _MATCH_AND_CONTACT_INDEX_KEYS.issuperset(data) else unknown_fields(data, _MATCH_AND_CONTACT_INDEX_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.contact.defs#matchAndContactIndex", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"match": self.match_.to_dict(), "contactIndex": self.contact_index}
@@ -87,7 +88,6 @@ class MatchAndContactIndex(Model):
 
 
 _MATCH_AND_CONTACT_INDEX_KEYS: Final[frozenset[str]] = frozenset(("$type", "match", "contactIndex"))
-_MATCH_AND_CONTACT_INDEX_SLOTS: Final = slot_setters(MatchAndContactIndex)
 
 
 @attrs.frozen(
@@ -116,16 +116,17 @@ class SyncStatus(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_synced_at, set_matches_count, set_typed, set_extra = _SYNC_STATUS_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_synced_at(self, data["syncedAt"])
-            set_matches_count(self, data["matchesCount"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SYNC_STATUS_KEYS.issuperset(data) else unknown_fields(data, _SYNC_STATUS_KEYS))
+            self.synced_at = data["syncedAt"]
+            self.matches_count = data["matchesCount"]
+            self.typed = "$type" in data
+            self.extra = None if _SYNC_STATUS_KEYS.issuperset(data) else unknown_fields(data, _SYNC_STATUS_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.contact.defs#syncStatus", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"syncedAt": self.synced_at, "matchesCount": self.matches_count}
@@ -137,7 +138,6 @@ class SyncStatus(Model):
 
 
 _SYNC_STATUS_KEYS: Final[frozenset[str]] = frozenset(("$type", "syncedAt", "matchesCount"))
-_SYNC_STATUS_SLOTS: Final = slot_setters(SyncStatus)
 
 
 @attrs.frozen(
@@ -164,16 +164,17 @@ class Notification(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_from_, set_to, set_typed, set_extra = _NOTIFICATION_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_from_(self, data["from"])
-            set_to(self, data["to"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _NOTIFICATION_KEYS.issuperset(data) else unknown_fields(data, _NOTIFICATION_KEYS))
+            self.from_ = data["from"]
+            self.to = data["to"]
+            self.typed = "$type" in data
+            self.extra = None if _NOTIFICATION_KEYS.issuperset(data) else unknown_fields(data, _NOTIFICATION_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.contact.defs#notification", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"from": self.from_, "to": self.to}
@@ -185,4 +186,3 @@ class Notification(Model):
 
 
 _NOTIFICATION_KEYS: Final[frozenset[str]] = frozenset(("$type", "from", "to"))
-_NOTIFICATION_SLOTS: Final = slot_setters(Notification)

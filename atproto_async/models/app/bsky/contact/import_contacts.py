@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -63,15 +63,16 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_token, set_contacts, set_extra = _INPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_token(self, data["token"])
-            set_contacts(self, data["contacts"])
-            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
+            self.token = data["token"]
+            self.contacts = data["contacts"]
+            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.contact.importContacts (Input)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"token": self.token, "contacts": list(self.contacts)}
@@ -81,7 +82,6 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("token", "contacts"))
-_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -104,14 +104,15 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_matches_and_contact_indexes, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_matches_and_contact_indexes(self, [_m_app_bsky_contact_defs.MatchAndContactIndex.from_dict(i0) for i0 in data["matchesAndContactIndexes"]])
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.matches_and_contact_indexes = [_m_app_bsky_contact_defs.MatchAndContactIndex.from_dict(i0) for i0 in data["matchesAndContactIndexes"]]
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.contact.importContacts (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -123,4 +124,3 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("matchesAndContactIndexes",))
-_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnknownMember,
@@ -20,7 +21,6 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -101,16 +101,17 @@ class DraftWithId(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_id, set_draft, set_typed, set_extra = _DRAFT_WITH_ID_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_id(self, data["id"])
-            set_draft(self, Draft.from_dict(data["draft"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _DRAFT_WITH_ID_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_WITH_ID_KEYS))
+            self.id = data["id"]
+            self.draft = Draft.from_dict(data["draft"])
+            self.typed = "$type" in data
+            self.extra = None if _DRAFT_WITH_ID_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_WITH_ID_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.draft.defs#draftWithId", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"id": self.id, "draft": self.draft.to_dict()}
@@ -122,7 +123,6 @@ class DraftWithId(Model):
 
 
 _DRAFT_WITH_ID_KEYS: Final[frozenset[str]] = frozenset(("$type", "id", "draft"))
-_DRAFT_WITH_ID_SLOTS: Final = slot_setters(DraftWithId)
 
 
 @attrs.frozen(
@@ -166,30 +166,22 @@ class Draft(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_device_id,
-            set_device_name,
-            set_posts,
-            set_langs,
-            set_postgate_embedding_rules,
-            set_threadgate_allow,
-            set_typed,
-            set_extra,
-        ) = _DRAFT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_device_id(self, get("deviceId", UNSET))
-            set_device_name(self, get("deviceName", UNSET))
-            set_posts(self, [DraftPost.from_dict(i0) for i0 in data["posts"]])
-            set_langs(self, get("langs", UNSET))
-            set_postgate_embedding_rules(self, v if (v := get("postgateEmbeddingRules", UNSET)) is UNSET else [_union_0(i0) for i0 in v])
-            set_threadgate_allow(self, v if (v := get("threadgateAllow", UNSET)) is UNSET else [_union_1(i0) for i0 in v])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _DRAFT_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_KEYS))
+            self.device_id = get("deviceId", UNSET)
+            self.device_name = get("deviceName", UNSET)
+            self.posts = [DraftPost.from_dict(i0) for i0 in data["posts"]]
+            self.langs = get("langs", UNSET)
+            self.postgate_embedding_rules = v if (v := get("postgateEmbeddingRules", UNSET)) is UNSET else [_union_0(i0) for i0 in v]
+            self.threadgate_allow = v if (v := get("threadgateAllow", UNSET)) is UNSET else [_union_1(i0) for i0 in v]
+            self.typed = "$type" in data
+            self.extra = None if _DRAFT_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.draft.defs#draft", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"posts": [i0.to_dict() for i0 in self.posts]}
@@ -218,7 +210,6 @@ class Draft(Model):
 _DRAFT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "deviceId", "deviceName", "posts", "langs", "postgateEmbeddingRules", "threadgateAllow"),
 )
-_DRAFT_SLOTS: Final = slot_setters(Draft)
 
 
 @attrs.frozen(
@@ -262,32 +253,23 @@ class DraftPost(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_text,
-            set_labels,
-            set_embed_images,
-            set_embed_gallery,
-            set_embed_videos,
-            set_embed_externals,
-            set_embed_records,
-            set_typed,
-            set_extra,
-        ) = _DRAFT_POST_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_text(self, data["text"])
-            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else _union_2(v))
-            set_embed_images(self, v if (v := get("embedImages", UNSET)) is UNSET else [DraftEmbedImage.from_dict(i0) for i0 in v])
-            set_embed_gallery(self, v if (v := get("embedGallery", UNSET)) is UNSET else DraftEmbedGallery.from_dict(v))
-            set_embed_videos(self, v if (v := get("embedVideos", UNSET)) is UNSET else [DraftEmbedVideo.from_dict(i0) for i0 in v])
-            set_embed_externals(self, v if (v := get("embedExternals", UNSET)) is UNSET else [DraftEmbedExternal.from_dict(i0) for i0 in v])
-            set_embed_records(self, v if (v := get("embedRecords", UNSET)) is UNSET else [DraftEmbedRecord.from_dict(i0) for i0 in v])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _DRAFT_POST_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_POST_KEYS))
+            self.text = data["text"]
+            self.labels = v if (v := get("labels", UNSET)) is UNSET else _union_2(v)
+            self.embed_images = v if (v := get("embedImages", UNSET)) is UNSET else [DraftEmbedImage.from_dict(i0) for i0 in v]
+            self.embed_gallery = v if (v := get("embedGallery", UNSET)) is UNSET else DraftEmbedGallery.from_dict(v)
+            self.embed_videos = v if (v := get("embedVideos", UNSET)) is UNSET else [DraftEmbedVideo.from_dict(i0) for i0 in v]
+            self.embed_externals = v if (v := get("embedExternals", UNSET)) is UNSET else [DraftEmbedExternal.from_dict(i0) for i0 in v]
+            self.embed_records = v if (v := get("embedRecords", UNSET)) is UNSET else [DraftEmbedRecord.from_dict(i0) for i0 in v]
+            self.typed = "$type" in data
+            self.extra = None if _DRAFT_POST_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_POST_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.draft.defs#draftPost", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"text": self.text}
@@ -319,7 +301,6 @@ class DraftPost(Model):
 _DRAFT_POST_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "text", "labels", "embedImages", "embedGallery", "embedVideos", "embedExternals", "embedRecords"),
 )
-_DRAFT_POST_SLOTS: Final = slot_setters(DraftPost)
 
 
 @attrs.frozen(
@@ -350,18 +331,19 @@ class DraftView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_id, set_draft, set_created_at, set_updated_at, set_typed, set_extra = _DRAFT_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_id(self, data["id"])
-            set_draft(self, Draft.from_dict(data["draft"]))
-            set_created_at(self, data["createdAt"])
-            set_updated_at(self, data["updatedAt"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _DRAFT_VIEW_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_VIEW_KEYS))
+            self.id = data["id"]
+            self.draft = Draft.from_dict(data["draft"])
+            self.created_at = data["createdAt"]
+            self.updated_at = data["updatedAt"]
+            self.typed = "$type" in data
+            self.extra = None if _DRAFT_VIEW_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.draft.defs#draftView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -380,7 +362,6 @@ class DraftView(Model):
 _DRAFT_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "id", "draft", "createdAt", "updatedAt"),
 )
-_DRAFT_VIEW_SLOTS: Final = slot_setters(DraftView)
 
 
 @attrs.frozen(
@@ -406,15 +387,16 @@ class DraftEmbedLocalRef(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_path, set_typed, set_extra = _DRAFT_EMBED_LOCAL_REF_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_path(self, data["path"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _DRAFT_EMBED_LOCAL_REF_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_EMBED_LOCAL_REF_KEYS))
+            self.path = data["path"]
+            self.typed = "$type" in data
+            self.extra = None if _DRAFT_EMBED_LOCAL_REF_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_EMBED_LOCAL_REF_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.draft.defs#draftEmbedLocalRef", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"path": self.path}
@@ -426,7 +408,6 @@ class DraftEmbedLocalRef(Model):
 
 
 _DRAFT_EMBED_LOCAL_REF_KEYS: Final[frozenset[str]] = frozenset(("$type", "path"))
-_DRAFT_EMBED_LOCAL_REF_SLOTS: Final = slot_setters(DraftEmbedLocalRef)
 
 
 @attrs.frozen(
@@ -453,16 +434,17 @@ class DraftEmbedCaption(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_lang, set_content, set_typed, set_extra = _DRAFT_EMBED_CAPTION_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_lang(self, data["lang"])
-            set_content(self, data["content"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _DRAFT_EMBED_CAPTION_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_EMBED_CAPTION_KEYS))
+            self.lang = data["lang"]
+            self.content = data["content"]
+            self.typed = "$type" in data
+            self.extra = None if _DRAFT_EMBED_CAPTION_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_EMBED_CAPTION_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.draft.defs#draftEmbedCaption", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"lang": self.lang, "content": self.content}
@@ -474,7 +456,6 @@ class DraftEmbedCaption(Model):
 
 
 _DRAFT_EMBED_CAPTION_KEYS: Final[frozenset[str]] = frozenset(("$type", "lang", "content"))
-_DRAFT_EMBED_CAPTION_SLOTS: Final = slot_setters(DraftEmbedCaption)
 
 
 @attrs.frozen(
@@ -500,15 +481,16 @@ class DraftEmbedGallery(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_items, set_typed, set_extra = _DRAFT_EMBED_GALLERY_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_items(self, [_union_3(i0) for i0 in data["items"]])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _DRAFT_EMBED_GALLERY_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_EMBED_GALLERY_KEYS))
+            self.items = [_union_3(i0) for i0 in data["items"]]
+            self.typed = "$type" in data
+            self.extra = None if _DRAFT_EMBED_GALLERY_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_EMBED_GALLERY_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.draft.defs#draftEmbedGallery", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"items": [dump_member(i0) for i0 in self.items]}
@@ -520,7 +502,6 @@ class DraftEmbedGallery(Model):
 
 
 _DRAFT_EMBED_GALLERY_KEYS: Final[frozenset[str]] = frozenset(("$type", "items"))
-_DRAFT_EMBED_GALLERY_SLOTS: Final = slot_setters(DraftEmbedGallery)
 
 
 @attrs.frozen(
@@ -547,17 +528,18 @@ class DraftEmbedImage(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_local_ref, set_alt, set_typed, set_extra = _DRAFT_EMBED_IMAGE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_local_ref(self, DraftEmbedLocalRef.from_dict(data["localRef"]))
-            set_alt(self, get("alt", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _DRAFT_EMBED_IMAGE_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_EMBED_IMAGE_KEYS))
+            self.local_ref = DraftEmbedLocalRef.from_dict(data["localRef"])
+            self.alt = get("alt", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _DRAFT_EMBED_IMAGE_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_EMBED_IMAGE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.draft.defs#draftEmbedImage", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"localRef": self.local_ref.to_dict()}
@@ -572,7 +554,6 @@ class DraftEmbedImage(Model):
 
 
 _DRAFT_EMBED_IMAGE_KEYS: Final[frozenset[str]] = frozenset(("$type", "localRef", "alt"))
-_DRAFT_EMBED_IMAGE_SLOTS: Final = slot_setters(DraftEmbedImage)
 
 
 @attrs.frozen(
@@ -602,18 +583,19 @@ class DraftEmbedVideo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_local_ref, set_alt, set_captions, set_typed, set_extra = _DRAFT_EMBED_VIDEO_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_local_ref(self, DraftEmbedLocalRef.from_dict(data["localRef"]))
-            set_alt(self, get("alt", UNSET))
-            set_captions(self, v if (v := get("captions", UNSET)) is UNSET else [DraftEmbedCaption.from_dict(i0) for i0 in v])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _DRAFT_EMBED_VIDEO_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_EMBED_VIDEO_KEYS))
+            self.local_ref = DraftEmbedLocalRef.from_dict(data["localRef"])
+            self.alt = get("alt", UNSET)
+            self.captions = v if (v := get("captions", UNSET)) is UNSET else [DraftEmbedCaption.from_dict(i0) for i0 in v]
+            self.typed = "$type" in data
+            self.extra = None if _DRAFT_EMBED_VIDEO_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_EMBED_VIDEO_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.draft.defs#draftEmbedVideo", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"localRef": self.local_ref.to_dict()}
@@ -631,7 +613,6 @@ class DraftEmbedVideo(Model):
 
 
 _DRAFT_EMBED_VIDEO_KEYS: Final[frozenset[str]] = frozenset(("$type", "localRef", "alt", "captions"))
-_DRAFT_EMBED_VIDEO_SLOTS: Final = slot_setters(DraftEmbedVideo)
 
 
 @attrs.frozen(
@@ -656,15 +637,16 @@ class DraftEmbedExternal(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_uri, set_typed, set_extra = _DRAFT_EMBED_EXTERNAL_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_uri(self, data["uri"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _DRAFT_EMBED_EXTERNAL_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_EMBED_EXTERNAL_KEYS))
+            self.uri = data["uri"]
+            self.typed = "$type" in data
+            self.extra = None if _DRAFT_EMBED_EXTERNAL_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_EMBED_EXTERNAL_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.draft.defs#draftEmbedExternal", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri}
@@ -676,7 +658,6 @@ class DraftEmbedExternal(Model):
 
 
 _DRAFT_EMBED_EXTERNAL_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri"))
-_DRAFT_EMBED_EXTERNAL_SLOTS: Final = slot_setters(DraftEmbedExternal)
 
 
 @attrs.frozen(
@@ -701,15 +682,16 @@ class DraftEmbedRecord(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_record, set_typed, set_extra = _DRAFT_EMBED_RECORD_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_record(self, _m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["record"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _DRAFT_EMBED_RECORD_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_EMBED_RECORD_KEYS))
+            self.record = _m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["record"])
+            self.typed = "$type" in data
+            self.extra = None if _DRAFT_EMBED_RECORD_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_EMBED_RECORD_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.draft.defs#draftEmbedRecord", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"record": self.record.to_dict()}
@@ -721,7 +703,6 @@ class DraftEmbedRecord(Model):
 
 
 _DRAFT_EMBED_RECORD_KEYS: Final[frozenset[str]] = frozenset(("$type", "record"))
-_DRAFT_EMBED_RECORD_SLOTS: Final = slot_setters(DraftEmbedRecord)
 
 
 def _union_0(value: Mapping[str, Any]) -> _m_app_bsky_feed_postgate.DisableRule | UnknownMember:

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -54,16 +54,17 @@ class AspectRatio(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_width, set_height, set_typed, set_extra = _ASPECT_RATIO_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_width(self, data["width"])
-            set_height(self, data["height"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _ASPECT_RATIO_KEYS.issuperset(data) else unknown_fields(data, _ASPECT_RATIO_KEYS))
+            self.width = data["width"]
+            self.height = data["height"]
+            self.typed = "$type" in data
+            self.extra = None if _ASPECT_RATIO_KEYS.issuperset(data) else unknown_fields(data, _ASPECT_RATIO_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.defs#aspectRatio", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"width": self.width, "height": self.height}
@@ -75,4 +76,3 @@ class AspectRatio(Model):
 
 
 _ASPECT_RATIO_KEYS: Final[frozenset[str]] = frozenset(("$type", "width", "height"))
-_ASPECT_RATIO_SLOTS: Final = slot_setters(AspectRatio)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Blob,
     Model,
@@ -19,7 +20,6 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -80,15 +80,16 @@ class Main(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_external, set_typed, set_extra = _MAIN_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_external(self, External.from_dict(data["external"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _MAIN_KEYS.issuperset(data) else unknown_fields(data, _MAIN_KEYS))
+            self.external = External.from_dict(data["external"])
+            self.typed = "$type" in data
+            self.extra = None if _MAIN_KEYS.issuperset(data) else unknown_fields(data, _MAIN_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.external", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"external": self.external.to_dict()}
@@ -100,7 +101,6 @@ class Main(Model):
 
 
 _MAIN_KEYS: Final[frozenset[str]] = frozenset(("$type", "external"))
-_MAIN_SLOTS: Final = slot_setters(Main)
 
 
 @attrs.frozen(
@@ -134,28 +134,21 @@ class External(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_uri,
-            set_title,
-            set_description,
-            set_thumb,
-            set_associated_refs,
-            set_typed,
-            set_extra,
-        ) = _EXTERNAL_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_uri(self, data["uri"])
-            set_title(self, data["title"])
-            set_description(self, data["description"])
-            set_thumb(self, v if (v := get("thumb", UNSET)) is UNSET else Blob.from_dict(v))
-            set_associated_refs(self, v if (v := get("associatedRefs", UNSET)) is UNSET else [_m_com_atproto_repo_strong_ref.StrongRef.from_dict(i0) for i0 in v])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _EXTERNAL_KEYS.issuperset(data) else unknown_fields(data, _EXTERNAL_KEYS))
+            self.uri = data["uri"]
+            self.title = data["title"]
+            self.description = data["description"]
+            self.thumb = v if (v := get("thumb", UNSET)) is UNSET else Blob.from_dict(v)
+            self.associated_refs = v if (v := get("associatedRefs", UNSET)) is UNSET else [_m_com_atproto_repo_strong_ref.StrongRef.from_dict(i0) for i0 in v]
+            self.typed = "$type" in data
+            self.extra = None if _EXTERNAL_KEYS.issuperset(data) else unknown_fields(data, _EXTERNAL_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.external#external", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri, "title": self.title, "description": self.description}
@@ -175,7 +168,6 @@ class External(Model):
 _EXTERNAL_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "uri", "title", "description", "thumb", "associatedRefs"),
 )
-_EXTERNAL_SLOTS: Final = slot_setters(External)
 
 
 @attrs.frozen(
@@ -200,15 +192,16 @@ class View(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_external, set_typed, set_extra = _VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_external(self, ViewExternal.from_dict(data["external"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _VIEW_KEYS.issuperset(data) else unknown_fields(data, _VIEW_KEYS))
+            self.external = ViewExternal.from_dict(data["external"])
+            self.typed = "$type" in data
+            self.extra = None if _VIEW_KEYS.issuperset(data) else unknown_fields(data, _VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.external#view", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"external": self.external.to_dict()}
@@ -220,7 +213,6 @@ class View(Model):
 
 
 _VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "external"))
-_VIEW_SLOTS: Final = slot_setters(View)
 
 
 @attrs.frozen(
@@ -270,40 +262,27 @@ class ViewExternal(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_uri,
-            set_title,
-            set_description,
-            set_thumb,
-            set_created_at,
-            set_updated_at,
-            set_reading_time,
-            set_labels,
-            set_source,
-            set_associated_refs,
-            set_associated_profiles,
-            set_typed,
-            set_extra,
-        ) = _VIEW_EXTERNAL_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_uri(self, data["uri"])
-            set_title(self, data["title"])
-            set_description(self, data["description"])
-            set_thumb(self, get("thumb", UNSET))
-            set_created_at(self, get("createdAt", UNSET))
-            set_updated_at(self, get("updatedAt", UNSET))
-            set_reading_time(self, get("readingTime", UNSET))
-            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v])
-            set_source(self, v if (v := get("source", UNSET)) is UNSET else ViewExternalSource.from_dict(v))
-            set_associated_refs(self, v if (v := get("associatedRefs", UNSET)) is UNSET else [_m_com_atproto_repo_strong_ref.StrongRef.from_dict(i0) for i0 in v])
-            set_associated_profiles(self, v if (v := get("associatedProfiles", UNSET)) is UNSET else [_m_app_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _VIEW_EXTERNAL_KEYS.issuperset(data) else unknown_fields(data, _VIEW_EXTERNAL_KEYS))
+            self.uri = data["uri"]
+            self.title = data["title"]
+            self.description = data["description"]
+            self.thumb = get("thumb", UNSET)
+            self.created_at = get("createdAt", UNSET)
+            self.updated_at = get("updatedAt", UNSET)
+            self.reading_time = get("readingTime", UNSET)
+            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.source = v if (v := get("source", UNSET)) is UNSET else ViewExternalSource.from_dict(v)
+            self.associated_refs = v if (v := get("associatedRefs", UNSET)) is UNSET else [_m_com_atproto_repo_strong_ref.StrongRef.from_dict(i0) for i0 in v]
+            self.associated_profiles = v if (v := get("associatedProfiles", UNSET)) is UNSET else [_m_app_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v]
+            self.typed = "$type" in data
+            self.extra = None if _VIEW_EXTERNAL_KEYS.issuperset(data) else unknown_fields(data, _VIEW_EXTERNAL_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.external#viewExternal", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri, "title": self.title, "description": self.description}
@@ -341,7 +320,6 @@ class ViewExternal(Model):
 _VIEW_EXTERNAL_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "uri", "title", "description", "thumb", "createdAt", "updatedAt", "readingTime", "labels", "source", "associatedRefs", "associatedProfiles"),
 )
-_VIEW_EXTERNAL_SLOTS: Final = slot_setters(ViewExternal)
 
 
 @attrs.frozen(
@@ -376,28 +354,21 @@ class ViewExternalSource(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_uri,
-            set_icon,
-            set_title,
-            set_description,
-            set_theme,
-            set_typed,
-            set_extra,
-        ) = _VIEW_EXTERNAL_SOURCE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_uri(self, data["uri"])
-            set_icon(self, get("icon", UNSET))
-            set_title(self, data["title"])
-            set_description(self, get("description", UNSET))
-            set_theme(self, v if (v := get("theme", UNSET)) is UNSET else ViewExternalSourceTheme.from_dict(v))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _VIEW_EXTERNAL_SOURCE_KEYS.issuperset(data) else unknown_fields(data, _VIEW_EXTERNAL_SOURCE_KEYS))
+            self.uri = data["uri"]
+            self.icon = get("icon", UNSET)
+            self.title = data["title"]
+            self.description = get("description", UNSET)
+            self.theme = v if (v := get("theme", UNSET)) is UNSET else ViewExternalSourceTheme.from_dict(v)
+            self.typed = "$type" in data
+            self.extra = None if _VIEW_EXTERNAL_SOURCE_KEYS.issuperset(data) else unknown_fields(data, _VIEW_EXTERNAL_SOURCE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.external#viewExternalSource", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri, "title": self.title}
@@ -420,7 +391,6 @@ class ViewExternalSource(Model):
 _VIEW_EXTERNAL_SOURCE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "uri", "icon", "title", "description", "theme"),
 )
-_VIEW_EXTERNAL_SOURCE_SLOTS: Final = slot_setters(ViewExternalSource)
 
 
 @attrs.frozen(
@@ -452,26 +422,20 @@ class ViewExternalSourceTheme(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_background_rgb,
-            set_foreground_rgb,
-            set_accent_rgb,
-            set_accent_foreground_rgb,
-            set_typed,
-            set_extra,
-        ) = _VIEW_EXTERNAL_SOURCE_THEME_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_background_rgb(self, v if (v := get("backgroundRGB", UNSET)) is UNSET else ColorRGB.from_dict(v))
-            set_foreground_rgb(self, v if (v := get("foregroundRGB", UNSET)) is UNSET else ColorRGB.from_dict(v))
-            set_accent_rgb(self, v if (v := get("accentRGB", UNSET)) is UNSET else ColorRGB.from_dict(v))
-            set_accent_foreground_rgb(self, v if (v := get("accentForegroundRGB", UNSET)) is UNSET else ColorRGB.from_dict(v))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _VIEW_EXTERNAL_SOURCE_THEME_KEYS.issuperset(data) else unknown_fields(data, _VIEW_EXTERNAL_SOURCE_THEME_KEYS))
+            self.background_rgb = v if (v := get("backgroundRGB", UNSET)) is UNSET else ColorRGB.from_dict(v)
+            self.foreground_rgb = v if (v := get("foregroundRGB", UNSET)) is UNSET else ColorRGB.from_dict(v)
+            self.accent_rgb = v if (v := get("accentRGB", UNSET)) is UNSET else ColorRGB.from_dict(v)
+            self.accent_foreground_rgb = v if (v := get("accentForegroundRGB", UNSET)) is UNSET else ColorRGB.from_dict(v)
+            self.typed = "$type" in data
+            self.extra = None if _VIEW_EXTERNAL_SOURCE_THEME_KEYS.issuperset(data) else unknown_fields(data, _VIEW_EXTERNAL_SOURCE_THEME_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.external#viewExternalSourceTheme", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -497,7 +461,6 @@ class ViewExternalSourceTheme(Model):
 _VIEW_EXTERNAL_SOURCE_THEME_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "backgroundRGB", "foregroundRGB", "accentRGB", "accentForegroundRGB"),
 )
-_VIEW_EXTERNAL_SOURCE_THEME_SLOTS: Final = slot_setters(ViewExternalSourceTheme)
 
 
 @attrs.frozen(
@@ -526,17 +489,18 @@ class ColorRGB(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_r, set_g, set_b, set_typed, set_extra = _COLOR_RGB_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_r(self, data["r"])
-            set_g(self, data["g"])
-            set_b(self, data["b"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _COLOR_RGB_KEYS.issuperset(data) else unknown_fields(data, _COLOR_RGB_KEYS))
+            self.r = data["r"]
+            self.g = data["g"]
+            self.b = data["b"]
+            self.typed = "$type" in data
+            self.extra = None if _COLOR_RGB_KEYS.issuperset(data) else unknown_fields(data, _COLOR_RGB_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.external#colorRGB", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"r": self.r, "g": self.g, "b": self.b}
@@ -548,4 +512,3 @@ class ColorRGB(Model):
 
 
 _COLOR_RGB_KEYS: Final[frozenset[str]] = frozenset(("$type", "r", "g", "b"))
-_COLOR_RGB_SLOTS: Final = slot_setters(ColorRGB)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Blob,
     Model,
@@ -21,7 +22,6 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -68,15 +68,16 @@ class Gallery(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_items, set_typed, set_extra = _GALLERY_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_items(self, [_union_0(i0) for i0 in data["items"]])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _GALLERY_KEYS.issuperset(data) else unknown_fields(data, _GALLERY_KEYS))
+            self.items = [_union_0(i0) for i0 in data["items"]]
+            self.typed = "$type" in data
+            self.extra = None if _GALLERY_KEYS.issuperset(data) else unknown_fields(data, _GALLERY_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.gallery", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"items": [dump_member(i0) for i0 in self.items]}
@@ -88,7 +89,6 @@ class Gallery(Model):
 
 
 _GALLERY_KEYS: Final[frozenset[str]] = frozenset(("$type", "items"))
-_GALLERY_SLOTS: Final = slot_setters(Gallery)
 
 
 @attrs.frozen(
@@ -117,17 +117,18 @@ class Image(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_image, set_alt, set_aspect_ratio, set_typed, set_extra = _IMAGE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_image(self, Blob.from_dict(data["image"]))
-            set_alt(self, data["alt"])
-            set_aspect_ratio(self, _m_app_bsky_embed_defs.AspectRatio.from_dict(data["aspectRatio"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _IMAGE_KEYS.issuperset(data) else unknown_fields(data, _IMAGE_KEYS))
+            self.image = Blob.from_dict(data["image"])
+            self.alt = data["alt"]
+            self.aspect_ratio = _m_app_bsky_embed_defs.AspectRatio.from_dict(data["aspectRatio"])
+            self.typed = "$type" in data
+            self.extra = None if _IMAGE_KEYS.issuperset(data) else unknown_fields(data, _IMAGE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.gallery#image", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -143,7 +144,6 @@ class Image(Model):
 
 
 _IMAGE_KEYS: Final[frozenset[str]] = frozenset(("$type", "image", "alt", "aspectRatio"))
-_IMAGE_SLOTS: Final = slot_setters(Image)
 
 
 @attrs.frozen(
@@ -168,15 +168,16 @@ class View(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_items, set_typed, set_extra = _VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_items(self, [_union_1(i0) for i0 in data["items"]])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _VIEW_KEYS.issuperset(data) else unknown_fields(data, _VIEW_KEYS))
+            self.items = [_union_1(i0) for i0 in data["items"]]
+            self.typed = "$type" in data
+            self.extra = None if _VIEW_KEYS.issuperset(data) else unknown_fields(data, _VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.gallery#view", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"items": [dump_member(i0) for i0 in self.items]}
@@ -188,7 +189,6 @@ class View(Model):
 
 
 _VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "items"))
-_VIEW_SLOTS: Final = slot_setters(View)
 
 
 @attrs.frozen(
@@ -222,25 +222,19 @@ class ViewImage(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_thumbnail,
-            set_fullsize,
-            set_alt,
-            set_aspect_ratio,
-            set_typed,
-            set_extra,
-        ) = _VIEW_IMAGE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_thumbnail(self, data["thumbnail"])
-            set_fullsize(self, data["fullsize"])
-            set_alt(self, data["alt"])
-            set_aspect_ratio(self, _m_app_bsky_embed_defs.AspectRatio.from_dict(data["aspectRatio"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _VIEW_IMAGE_KEYS.issuperset(data) else unknown_fields(data, _VIEW_IMAGE_KEYS))
+            self.thumbnail = data["thumbnail"]
+            self.fullsize = data["fullsize"]
+            self.alt = data["alt"]
+            self.aspect_ratio = _m_app_bsky_embed_defs.AspectRatio.from_dict(data["aspectRatio"])
+            self.typed = "$type" in data
+            self.extra = None if _VIEW_IMAGE_KEYS.issuperset(data) else unknown_fields(data, _VIEW_IMAGE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.gallery#viewImage", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -259,7 +253,6 @@ class ViewImage(Model):
 _VIEW_IMAGE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "thumbnail", "fullsize", "alt", "aspectRatio"),
 )
-_VIEW_IMAGE_SLOTS: Final = slot_setters(ViewImage)
 
 
 def _union_0(value: Mapping[str, Any]) -> Image | UnknownMember:

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -71,17 +71,18 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_view, set_associated_refs, set_associated_records, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_view(self, v if (v := get("view", UNSET)) is UNSET else _m_app_bsky_embed_external.View.from_dict(v))
-            set_associated_refs(self, v if (v := get("associatedRefs", UNSET)) is UNSET else [_m_com_atproto_repo_strong_ref.StrongRef.from_dict(i0) for i0 in v])
-            set_associated_records(self, get("associatedRecords", UNSET))
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.view = v if (v := get("view", UNSET)) is UNSET else _m_app_bsky_embed_external.View.from_dict(v)
+            self.associated_refs = v if (v := get("associatedRefs", UNSET)) is UNSET else [_m_com_atproto_repo_strong_ref.StrongRef.from_dict(i0) for i0 in v]
+            self.associated_records = get("associatedRecords", UNSET)
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.getEmbedExternalView (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -100,4 +101,3 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("view", "associatedRefs", "associatedRecords"))
-_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Blob,
     Model,
@@ -19,7 +20,6 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -64,15 +64,16 @@ class Images(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_images, set_typed, set_extra = _IMAGES_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_images(self, [Image.from_dict(i0) for i0 in data["images"]])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _IMAGES_KEYS.issuperset(data) else unknown_fields(data, _IMAGES_KEYS))
+            self.images = [Image.from_dict(i0) for i0 in data["images"]]
+            self.typed = "$type" in data
+            self.extra = None if _IMAGES_KEYS.issuperset(data) else unknown_fields(data, _IMAGES_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.images", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"images": [i0.to_dict() for i0 in self.images]}
@@ -84,7 +85,6 @@ class Images(Model):
 
 
 _IMAGES_KEYS: Final[frozenset[str]] = frozenset(("$type", "images"))
-_IMAGES_SLOTS: Final = slot_setters(Images)
 
 
 @attrs.frozen(
@@ -114,18 +114,19 @@ class Image(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_image, set_alt, set_aspect_ratio, set_typed, set_extra = _IMAGE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_image(self, Blob.from_dict(data["image"]))
-            set_alt(self, data["alt"])
-            set_aspect_ratio(self, v if (v := get("aspectRatio", UNSET)) is UNSET else _m_app_bsky_embed_defs.AspectRatio.from_dict(v))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _IMAGE_KEYS.issuperset(data) else unknown_fields(data, _IMAGE_KEYS))
+            self.image = Blob.from_dict(data["image"])
+            self.alt = data["alt"]
+            self.aspect_ratio = v if (v := get("aspectRatio", UNSET)) is UNSET else _m_app_bsky_embed_defs.AspectRatio.from_dict(v)
+            self.typed = "$type" in data
+            self.extra = None if _IMAGE_KEYS.issuperset(data) else unknown_fields(data, _IMAGE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.images#image", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"image": self.image.to_dict(), "alt": self.alt}
@@ -140,7 +141,6 @@ class Image(Model):
 
 
 _IMAGE_KEYS: Final[frozenset[str]] = frozenset(("$type", "image", "alt", "aspectRatio"))
-_IMAGE_SLOTS: Final = slot_setters(Image)
 
 
 @attrs.frozen(
@@ -165,15 +165,16 @@ class View(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_images, set_typed, set_extra = _VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_images(self, [ViewImage.from_dict(i0) for i0 in data["images"]])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _VIEW_KEYS.issuperset(data) else unknown_fields(data, _VIEW_KEYS))
+            self.images = [ViewImage.from_dict(i0) for i0 in data["images"]]
+            self.typed = "$type" in data
+            self.extra = None if _VIEW_KEYS.issuperset(data) else unknown_fields(data, _VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.images#view", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"images": [i0.to_dict() for i0 in self.images]}
@@ -185,7 +186,6 @@ class View(Model):
 
 
 _VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "images"))
-_VIEW_SLOTS: Final = slot_setters(View)
 
 
 @attrs.frozen(
@@ -219,19 +219,20 @@ class ViewImage(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_thumb, set_fullsize, set_alt, set_aspect_ratio, set_typed, set_extra = _VIEW_IMAGE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_thumb(self, data["thumb"])
-            set_fullsize(self, data["fullsize"])
-            set_alt(self, data["alt"])
-            set_aspect_ratio(self, v if (v := get("aspectRatio", UNSET)) is UNSET else _m_app_bsky_embed_defs.AspectRatio.from_dict(v))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _VIEW_IMAGE_KEYS.issuperset(data) else unknown_fields(data, _VIEW_IMAGE_KEYS))
+            self.thumb = data["thumb"]
+            self.fullsize = data["fullsize"]
+            self.alt = data["alt"]
+            self.aspect_ratio = v if (v := get("aspectRatio", UNSET)) is UNSET else _m_app_bsky_embed_defs.AspectRatio.from_dict(v)
+            self.typed = "$type" in data
+            self.extra = None if _VIEW_IMAGE_KEYS.issuperset(data) else unknown_fields(data, _VIEW_IMAGE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.images#viewImage", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"thumb": self.thumb, "fullsize": self.fullsize, "alt": self.alt}
@@ -248,4 +249,3 @@ class ViewImage(Model):
 _VIEW_IMAGE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "thumb", "fullsize", "alt", "aspectRatio"),
 )
-_VIEW_IMAGE_SLOTS: Final = slot_setters(ViewImage)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnknownMember,
@@ -21,7 +22,6 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -128,15 +128,16 @@ class Record(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_record, set_typed, set_extra = _RECORD_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_record(self, _m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["record"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _RECORD_KEYS.issuperset(data) else unknown_fields(data, _RECORD_KEYS))
+            self.record = _m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["record"])
+            self.typed = "$type" in data
+            self.extra = None if _RECORD_KEYS.issuperset(data) else unknown_fields(data, _RECORD_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.record", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"record": self.record.to_dict()}
@@ -148,7 +149,6 @@ class Record(Model):
 
 
 _RECORD_KEYS: Final[frozenset[str]] = frozenset(("$type", "record"))
-_RECORD_SLOTS: Final = slot_setters(Record)
 
 
 @attrs.frozen(
@@ -177,15 +177,16 @@ class View(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_record, set_typed, set_extra = _VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_record(self, _union_0(data["record"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _VIEW_KEYS.issuperset(data) else unknown_fields(data, _VIEW_KEYS))
+            self.record = _union_0(data["record"])
+            self.typed = "$type" in data
+            self.extra = None if _VIEW_KEYS.issuperset(data) else unknown_fields(data, _VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.record#view", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"record": dump_member(self.record)}
@@ -197,7 +198,6 @@ class View(Model):
 
 
 _VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "record"))
-_VIEW_SLOTS: Final = slot_setters(View)
 
 
 @attrs.frozen(
@@ -245,40 +245,27 @@ class ViewRecord(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_uri,
-            set_cid,
-            set_author,
-            set_value,
-            set_labels,
-            set_reply_count,
-            set_repost_count,
-            set_like_count,
-            set_quote_count,
-            set_embeds,
-            set_indexed_at,
-            set_typed,
-            set_extra,
-        ) = _VIEW_RECORD_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_uri(self, data["uri"])
-            set_cid(self, data["cid"])
-            set_author(self, _m_app_bsky_actor_defs.ProfileViewBasic.from_dict(data["author"]))
-            set_value(self, data["value"])
-            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v])
-            set_reply_count(self, get("replyCount", UNSET))
-            set_repost_count(self, get("repostCount", UNSET))
-            set_like_count(self, get("likeCount", UNSET))
-            set_quote_count(self, get("quoteCount", UNSET))
-            set_embeds(self, v if (v := get("embeds", UNSET)) is UNSET else [_union_1(i0) for i0 in v])
-            set_indexed_at(self, data["indexedAt"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _VIEW_RECORD_KEYS.issuperset(data) else unknown_fields(data, _VIEW_RECORD_KEYS))
+            self.uri = data["uri"]
+            self.cid = data["cid"]
+            self.author = _m_app_bsky_actor_defs.ProfileViewBasic.from_dict(data["author"])
+            self.value = data["value"]
+            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.reply_count = get("replyCount", UNSET)
+            self.repost_count = get("repostCount", UNSET)
+            self.like_count = get("likeCount", UNSET)
+            self.quote_count = get("quoteCount", UNSET)
+            self.embeds = v if (v := get("embeds", UNSET)) is UNSET else [_union_1(i0) for i0 in v]
+            self.indexed_at = data["indexedAt"]
+            self.typed = "$type" in data
+            self.extra = None if _VIEW_RECORD_KEYS.issuperset(data) else unknown_fields(data, _VIEW_RECORD_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.record#viewRecord", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -316,7 +303,6 @@ class ViewRecord(Model):
 _VIEW_RECORD_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "uri", "cid", "author", "value", "labels", "replyCount", "repostCount", "likeCount", "quoteCount", "embeds", "indexedAt"),
 )
-_VIEW_RECORD_SLOTS: Final = slot_setters(ViewRecord)
 
 
 @attrs.frozen(
@@ -343,16 +329,17 @@ class ViewNotFound(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_uri, set_not_found, set_typed, set_extra = _VIEW_NOT_FOUND_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_uri(self, data["uri"])
-            set_not_found(self, data["notFound"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _VIEW_NOT_FOUND_KEYS.issuperset(data) else unknown_fields(data, _VIEW_NOT_FOUND_KEYS))
+            self.uri = data["uri"]
+            self.not_found = data["notFound"]
+            self.typed = "$type" in data
+            self.extra = None if _VIEW_NOT_FOUND_KEYS.issuperset(data) else unknown_fields(data, _VIEW_NOT_FOUND_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.record#viewNotFound", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri, "notFound": self.not_found}
@@ -364,7 +351,6 @@ class ViewNotFound(Model):
 
 
 _VIEW_NOT_FOUND_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "notFound"))
-_VIEW_NOT_FOUND_SLOTS: Final = slot_setters(ViewNotFound)
 
 
 @attrs.frozen(
@@ -393,17 +379,18 @@ class ViewBlocked(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_uri, set_blocked, set_author, set_typed, set_extra = _VIEW_BLOCKED_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_uri(self, data["uri"])
-            set_blocked(self, data["blocked"])
-            set_author(self, _m_app_bsky_feed_defs.BlockedAuthor.from_dict(data["author"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _VIEW_BLOCKED_KEYS.issuperset(data) else unknown_fields(data, _VIEW_BLOCKED_KEYS))
+            self.uri = data["uri"]
+            self.blocked = data["blocked"]
+            self.author = _m_app_bsky_feed_defs.BlockedAuthor.from_dict(data["author"])
+            self.typed = "$type" in data
+            self.extra = None if _VIEW_BLOCKED_KEYS.issuperset(data) else unknown_fields(data, _VIEW_BLOCKED_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.record#viewBlocked", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -419,7 +406,6 @@ class ViewBlocked(Model):
 
 
 _VIEW_BLOCKED_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "blocked", "author"))
-_VIEW_BLOCKED_SLOTS: Final = slot_setters(ViewBlocked)
 
 
 @attrs.frozen(
@@ -446,16 +432,17 @@ class ViewDetached(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_uri, set_detached, set_typed, set_extra = _VIEW_DETACHED_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_uri(self, data["uri"])
-            set_detached(self, data["detached"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _VIEW_DETACHED_KEYS.issuperset(data) else unknown_fields(data, _VIEW_DETACHED_KEYS))
+            self.uri = data["uri"]
+            self.detached = data["detached"]
+            self.typed = "$type" in data
+            self.extra = None if _VIEW_DETACHED_KEYS.issuperset(data) else unknown_fields(data, _VIEW_DETACHED_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.record#viewDetached", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri, "detached": self.detached}
@@ -467,7 +454,6 @@ class ViewDetached(Model):
 
 
 _VIEW_DETACHED_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "detached"))
-_VIEW_DETACHED_SLOTS: Final = slot_setters(ViewDetached)
 
 
 def _union_0(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnknownMember,
@@ -22,7 +23,6 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -92,16 +92,17 @@ class RecordWithMedia(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_record, set_media, set_typed, set_extra = _RECORD_WITH_MEDIA_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_record(self, _m_app_bsky_embed_record.Record.from_dict(data["record"]))
-            set_media(self, _union_0(data["media"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _RECORD_WITH_MEDIA_KEYS.issuperset(data) else unknown_fields(data, _RECORD_WITH_MEDIA_KEYS))
+            self.record = _m_app_bsky_embed_record.Record.from_dict(data["record"])
+            self.media = _union_0(data["media"])
+            self.typed = "$type" in data
+            self.extra = None if _RECORD_WITH_MEDIA_KEYS.issuperset(data) else unknown_fields(data, _RECORD_WITH_MEDIA_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.recordWithMedia", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"record": self.record.to_dict(), "media": dump_member(self.media)}
@@ -113,7 +114,6 @@ class RecordWithMedia(Model):
 
 
 _RECORD_WITH_MEDIA_KEYS: Final[frozenset[str]] = frozenset(("$type", "record", "media"))
-_RECORD_WITH_MEDIA_SLOTS: Final = slot_setters(RecordWithMedia)
 
 
 @attrs.frozen(
@@ -141,16 +141,17 @@ class View(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_record, set_media, set_typed, set_extra = _VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_record(self, _m_app_bsky_embed_record.View.from_dict(data["record"]))
-            set_media(self, _union_1(data["media"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _VIEW_KEYS.issuperset(data) else unknown_fields(data, _VIEW_KEYS))
+            self.record = _m_app_bsky_embed_record.View.from_dict(data["record"])
+            self.media = _union_1(data["media"])
+            self.typed = "$type" in data
+            self.extra = None if _VIEW_KEYS.issuperset(data) else unknown_fields(data, _VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.recordWithMedia#view", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"record": self.record.to_dict(), "media": dump_member(self.media)}
@@ -162,7 +163,6 @@ class View(Model):
 
 
 _VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "record", "media"))
-_VIEW_SLOTS: Final = slot_setters(View)
 
 
 def _union_0(

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Blob,
     Model,
@@ -19,7 +20,6 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -74,28 +74,21 @@ class Video(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_video,
-            set_captions,
-            set_alt,
-            set_aspect_ratio,
-            set_presentation,
-            set_typed,
-            set_extra,
-        ) = _VIDEO_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_video(self, Blob.from_dict(data["video"]))
-            set_captions(self, v if (v := get("captions", UNSET)) is UNSET else [Caption.from_dict(i0) for i0 in v])
-            set_alt(self, get("alt", UNSET))
-            set_aspect_ratio(self, v if (v := get("aspectRatio", UNSET)) is UNSET else _m_app_bsky_embed_defs.AspectRatio.from_dict(v))
-            set_presentation(self, get("presentation", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _VIDEO_KEYS.issuperset(data) else unknown_fields(data, _VIDEO_KEYS))
+            self.video = Blob.from_dict(data["video"])
+            self.captions = v if (v := get("captions", UNSET)) is UNSET else [Caption.from_dict(i0) for i0 in v]
+            self.alt = get("alt", UNSET)
+            self.aspect_ratio = v if (v := get("aspectRatio", UNSET)) is UNSET else _m_app_bsky_embed_defs.AspectRatio.from_dict(v)
+            self.presentation = get("presentation", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _VIDEO_KEYS.issuperset(data) else unknown_fields(data, _VIDEO_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.video", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"video": self.video.to_dict()}
@@ -121,7 +114,6 @@ class Video(Model):
 _VIDEO_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "video", "captions", "alt", "aspectRatio", "presentation"),
 )
-_VIDEO_SLOTS: Final = slot_setters(Video)
 
 
 @attrs.frozen(
@@ -148,16 +140,17 @@ class Caption(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_lang, set_file, set_typed, set_extra = _CAPTION_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_lang(self, data["lang"])
-            set_file(self, Blob.from_dict(data["file"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _CAPTION_KEYS.issuperset(data) else unknown_fields(data, _CAPTION_KEYS))
+            self.lang = data["lang"]
+            self.file = Blob.from_dict(data["file"])
+            self.typed = "$type" in data
+            self.extra = None if _CAPTION_KEYS.issuperset(data) else unknown_fields(data, _CAPTION_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.video#caption", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"lang": self.lang, "file": self.file.to_dict()}
@@ -169,7 +162,6 @@ class Caption(Model):
 
 
 _CAPTION_KEYS: Final[frozenset[str]] = frozenset(("$type", "lang", "file"))
-_CAPTION_SLOTS: Final = slot_setters(Caption)
 
 
 @attrs.frozen(
@@ -205,30 +197,22 @@ class View(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_cid,
-            set_playlist,
-            set_thumbnail,
-            set_alt,
-            set_aspect_ratio,
-            set_presentation,
-            set_typed,
-            set_extra,
-        ) = _VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_cid(self, data["cid"])
-            set_playlist(self, data["playlist"])
-            set_thumbnail(self, get("thumbnail", UNSET))
-            set_alt(self, get("alt", UNSET))
-            set_aspect_ratio(self, v if (v := get("aspectRatio", UNSET)) is UNSET else _m_app_bsky_embed_defs.AspectRatio.from_dict(v))
-            set_presentation(self, get("presentation", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _VIEW_KEYS.issuperset(data) else unknown_fields(data, _VIEW_KEYS))
+            self.cid = data["cid"]
+            self.playlist = data["playlist"]
+            self.thumbnail = get("thumbnail", UNSET)
+            self.alt = get("alt", UNSET)
+            self.aspect_ratio = v if (v := get("aspectRatio", UNSET)) is UNSET else _m_app_bsky_embed_defs.AspectRatio.from_dict(v)
+            self.presentation = get("presentation", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _VIEW_KEYS.issuperset(data) else unknown_fields(data, _VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.video#view", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"cid": self.cid, "playlist": self.playlist}
@@ -254,4 +238,3 @@ class View(Model):
 _VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "cid", "playlist", "thumbnail", "alt", "aspectRatio", "presentation"),
 )
-_VIEW_SLOTS: Final = slot_setters(View)

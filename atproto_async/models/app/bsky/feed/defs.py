@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnknownMember,
@@ -20,7 +21,6 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -222,48 +222,31 @@ class PostView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_uri,
-            set_cid,
-            set_author,
-            set_record,
-            set_embed,
-            set_bookmark_count,
-            set_reply_count,
-            set_repost_count,
-            set_like_count,
-            set_quote_count,
-            set_indexed_at,
-            set_viewer,
-            set_labels,
-            set_threadgate,
-            set_debug,
-            set_typed,
-            set_extra,
-        ) = _POST_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_uri(self, data["uri"])
-            set_cid(self, data["cid"])
-            set_author(self, _m_app_bsky_actor_defs.ProfileViewBasic.from_dict(data["author"]))
-            set_record(self, data["record"])
-            set_embed(self, v if (v := get("embed", UNSET)) is UNSET else _union_0(v))
-            set_bookmark_count(self, get("bookmarkCount", UNSET))
-            set_reply_count(self, get("replyCount", UNSET))
-            set_repost_count(self, get("repostCount", UNSET))
-            set_like_count(self, get("likeCount", UNSET))
-            set_quote_count(self, get("quoteCount", UNSET))
-            set_indexed_at(self, data["indexedAt"])
-            set_viewer(self, v if (v := get("viewer", UNSET)) is UNSET else ViewerState.from_dict(v))
-            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v])
-            set_threadgate(self, v if (v := get("threadgate", UNSET)) is UNSET else ThreadgateView.from_dict(v))
-            set_debug(self, get("debug", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _POST_VIEW_KEYS.issuperset(data) else unknown_fields(data, _POST_VIEW_KEYS))
+            self.uri = data["uri"]
+            self.cid = data["cid"]
+            self.author = _m_app_bsky_actor_defs.ProfileViewBasic.from_dict(data["author"])
+            self.record = data["record"]
+            self.embed = v if (v := get("embed", UNSET)) is UNSET else _union_0(v)
+            self.bookmark_count = get("bookmarkCount", UNSET)
+            self.reply_count = get("replyCount", UNSET)
+            self.repost_count = get("repostCount", UNSET)
+            self.like_count = get("likeCount", UNSET)
+            self.quote_count = get("quoteCount", UNSET)
+            self.indexed_at = data["indexedAt"]
+            self.viewer = v if (v := get("viewer", UNSET)) is UNSET else ViewerState.from_dict(v)
+            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.threadgate = v if (v := get("threadgate", UNSET)) is UNSET else ThreadgateView.from_dict(v)
+            self.debug = get("debug", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _POST_VIEW_KEYS.issuperset(data) else unknown_fields(data, _POST_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#postView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -313,7 +296,6 @@ class PostView(Model):
 _POST_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "uri", "cid", "author", "record", "embed", "bookmarkCount", "replyCount", "repostCount", "likeCount", "quoteCount", "indexedAt", "viewer", "labels", "threadgate", "debug"),
 )
-_POST_VIEW_SLOTS: Final = slot_setters(PostView)
 
 
 @attrs.frozen(
@@ -354,34 +336,24 @@ class ViewerState(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_repost,
-            set_like,
-            set_bookmarked,
-            set_thread_muted,
-            set_reply_disabled,
-            set_embedding_disabled,
-            set_pinned,
-            set_known_likers,
-            set_typed,
-            set_extra,
-        ) = _VIEWER_STATE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_repost(self, get("repost", UNSET))
-            set_like(self, get("like", UNSET))
-            set_bookmarked(self, get("bookmarked", UNSET))
-            set_thread_muted(self, get("threadMuted", UNSET))
-            set_reply_disabled(self, get("replyDisabled", UNSET))
-            set_embedding_disabled(self, get("embeddingDisabled", UNSET))
-            set_pinned(self, get("pinned", UNSET))
-            set_known_likers(self, v if (v := get("knownLikers", UNSET)) is UNSET else KnownLikers.from_dict(v))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _VIEWER_STATE_KEYS.issuperset(data) else unknown_fields(data, _VIEWER_STATE_KEYS))
+            self.repost = get("repost", UNSET)
+            self.like = get("like", UNSET)
+            self.bookmarked = get("bookmarked", UNSET)
+            self.thread_muted = get("threadMuted", UNSET)
+            self.reply_disabled = get("replyDisabled", UNSET)
+            self.embedding_disabled = get("embeddingDisabled", UNSET)
+            self.pinned = get("pinned", UNSET)
+            self.known_likers = v if (v := get("knownLikers", UNSET)) is UNSET else KnownLikers.from_dict(v)
+            self.typed = "$type" in data
+            self.extra = None if _VIEWER_STATE_KEYS.issuperset(data) else unknown_fields(data, _VIEWER_STATE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#viewerState", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -419,7 +391,6 @@ class ViewerState(Model):
 _VIEWER_STATE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "repost", "like", "bookmarked", "threadMuted", "replyDisabled", "embeddingDisabled", "pinned", "knownLikers"),
 )
-_VIEWER_STATE_SLOTS: Final = slot_setters(ViewerState)
 
 
 @attrs.frozen(
@@ -446,16 +417,17 @@ class KnownLikers(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_count, set_actors, set_typed, set_extra = _KNOWN_LIKERS_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_count(self, data["count"])
-            set_actors(self, [_m_app_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["actors"]])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _KNOWN_LIKERS_KEYS.issuperset(data) else unknown_fields(data, _KNOWN_LIKERS_KEYS))
+            self.count = data["count"]
+            self.actors = [_m_app_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["actors"]]
+            self.typed = "$type" in data
+            self.extra = None if _KNOWN_LIKERS_KEYS.issuperset(data) else unknown_fields(data, _KNOWN_LIKERS_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#knownLikers", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"count": self.count, "actors": [i0.to_dict() for i0 in self.actors]}
@@ -467,7 +439,6 @@ class KnownLikers(Model):
 
 
 _KNOWN_LIKERS_KEYS: Final[frozenset[str]] = frozenset(("$type", "count", "actors"))
-_KNOWN_LIKERS_SLOTS: Final = slot_setters(KnownLikers)
 
 
 @attrs.frozen(
@@ -492,16 +463,17 @@ class ThreadContext(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_root_author_like, set_typed, set_extra = _THREAD_CONTEXT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_root_author_like(self, get("rootAuthorLike", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _THREAD_CONTEXT_KEYS.issuperset(data) else unknown_fields(data, _THREAD_CONTEXT_KEYS))
+            self.root_author_like = get("rootAuthorLike", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _THREAD_CONTEXT_KEYS.issuperset(data) else unknown_fields(data, _THREAD_CONTEXT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#threadContext", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -516,7 +488,6 @@ class ThreadContext(Model):
 
 
 _THREAD_CONTEXT_KEYS: Final[frozenset[str]] = frozenset(("$type", "rootAuthorLike"))
-_THREAD_CONTEXT_SLOTS: Final = slot_setters(ThreadContext)
 
 
 @attrs.frozen(
@@ -552,28 +523,21 @@ class FeedViewPost(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_post,
-            set_reply,
-            set_reason,
-            set_feed_context,
-            set_req_id,
-            set_typed,
-            set_extra,
-        ) = _FEED_VIEW_POST_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_post(self, PostView.from_dict(data["post"]))
-            set_reply(self, v if (v := get("reply", UNSET)) is UNSET else ReplyRef.from_dict(v))
-            set_reason(self, v if (v := get("reason", UNSET)) is UNSET else _union_1(v))
-            set_feed_context(self, get("feedContext", UNSET))
-            set_req_id(self, get("reqId", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _FEED_VIEW_POST_KEYS.issuperset(data) else unknown_fields(data, _FEED_VIEW_POST_KEYS))
+            self.post = PostView.from_dict(data["post"])
+            self.reply = v if (v := get("reply", UNSET)) is UNSET else ReplyRef.from_dict(v)
+            self.reason = v if (v := get("reason", UNSET)) is UNSET else _union_1(v)
+            self.feed_context = get("feedContext", UNSET)
+            self.req_id = get("reqId", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _FEED_VIEW_POST_KEYS.issuperset(data) else unknown_fields(data, _FEED_VIEW_POST_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#feedViewPost", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"post": self.post.to_dict()}
@@ -599,7 +563,6 @@ class FeedViewPost(Model):
 _FEED_VIEW_POST_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "post", "reply", "reason", "feedContext", "reqId"),
 )
-_FEED_VIEW_POST_SLOTS: Final = slot_setters(FeedViewPost)
 
 
 @attrs.frozen(
@@ -631,18 +594,19 @@ class ReplyRef(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_root, set_parent, set_grandparent_author, set_typed, set_extra = _REPLY_REF_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_root(self, _union_2(data["root"]))
-            set_parent(self, _union_2(data["parent"]))
-            set_grandparent_author(self, v if (v := get("grandparentAuthor", UNSET)) is UNSET else _m_app_bsky_actor_defs.ProfileViewBasic.from_dict(v))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _REPLY_REF_KEYS.issuperset(data) else unknown_fields(data, _REPLY_REF_KEYS))
+            self.root = _union_2(data["root"])
+            self.parent = _union_2(data["parent"])
+            self.grandparent_author = v if (v := get("grandparentAuthor", UNSET)) is UNSET else _m_app_bsky_actor_defs.ProfileViewBasic.from_dict(v)
+            self.typed = "$type" in data
+            self.extra = None if _REPLY_REF_KEYS.issuperset(data) else unknown_fields(data, _REPLY_REF_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#replyRef", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"root": dump_member(self.root), "parent": dump_member(self.parent)}
@@ -657,7 +621,6 @@ class ReplyRef(Model):
 
 
 _REPLY_REF_KEYS: Final[frozenset[str]] = frozenset(("$type", "root", "parent", "grandparentAuthor"))
-_REPLY_REF_SLOTS: Final = slot_setters(ReplyRef)
 
 
 @attrs.frozen(
@@ -688,19 +651,20 @@ class ReasonRepost(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_by, set_uri, set_cid, set_indexed_at, set_typed, set_extra = _REASON_REPOST_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_by(self, _m_app_bsky_actor_defs.ProfileViewBasic.from_dict(data["by"]))
-            set_uri(self, get("uri", UNSET))
-            set_cid(self, get("cid", UNSET))
-            set_indexed_at(self, data["indexedAt"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _REASON_REPOST_KEYS.issuperset(data) else unknown_fields(data, _REASON_REPOST_KEYS))
+            self.by = _m_app_bsky_actor_defs.ProfileViewBasic.from_dict(data["by"])
+            self.uri = get("uri", UNSET)
+            self.cid = get("cid", UNSET)
+            self.indexed_at = data["indexedAt"]
+            self.typed = "$type" in data
+            self.extra = None if _REASON_REPOST_KEYS.issuperset(data) else unknown_fields(data, _REASON_REPOST_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#reasonRepost", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"by": self.by.to_dict(), "indexedAt": self.indexed_at}
@@ -718,7 +682,6 @@ class ReasonRepost(Model):
 
 
 _REASON_REPOST_KEYS: Final[frozenset[str]] = frozenset(("$type", "by", "uri", "cid", "indexedAt"))
-_REASON_REPOST_SLOTS: Final = slot_setters(ReasonRepost)
 
 
 @attrs.frozen(
@@ -741,14 +704,15 @@ class ReasonPin(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_typed, set_extra = _REASON_PIN_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_typed(self, "$type" in data)
-            set_extra(self, None if data.keys() <= _REASON_PIN_KEYS else unknown_fields(data, _REASON_PIN_KEYS))
+            self.typed = "$type" in data
+            self.extra = None if data.keys() <= _REASON_PIN_KEYS else unknown_fields(data, _REASON_PIN_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#reasonPin", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -760,7 +724,6 @@ class ReasonPin(Model):
 
 
 _REASON_PIN_KEYS: Final[frozenset[str]] = frozenset(("$type",))
-_REASON_PIN_SLOTS: Final = slot_setters(ReasonPin)
 
 
 @attrs.frozen(
@@ -794,26 +757,20 @@ class ThreadViewPost(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_post,
-            set_parent,
-            set_replies,
-            set_thread_context,
-            set_typed,
-            set_extra,
-        ) = _THREAD_VIEW_POST_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_post(self, PostView.from_dict(data["post"]))
-            set_parent(self, v if (v := get("parent", UNSET)) is UNSET else _union_3(v))
-            set_replies(self, v if (v := get("replies", UNSET)) is UNSET else [_union_3(i0) for i0 in v])
-            set_thread_context(self, v if (v := get("threadContext", UNSET)) is UNSET else ThreadContext.from_dict(v))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _THREAD_VIEW_POST_KEYS.issuperset(data) else unknown_fields(data, _THREAD_VIEW_POST_KEYS))
+            self.post = PostView.from_dict(data["post"])
+            self.parent = v if (v := get("parent", UNSET)) is UNSET else _union_3(v)
+            self.replies = v if (v := get("replies", UNSET)) is UNSET else [_union_3(i0) for i0 in v]
+            self.thread_context = v if (v := get("threadContext", UNSET)) is UNSET else ThreadContext.from_dict(v)
+            self.typed = "$type" in data
+            self.extra = None if _THREAD_VIEW_POST_KEYS.issuperset(data) else unknown_fields(data, _THREAD_VIEW_POST_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#threadViewPost", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"post": self.post.to_dict()}
@@ -836,7 +793,6 @@ class ThreadViewPost(Model):
 _THREAD_VIEW_POST_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "post", "parent", "replies", "threadContext"),
 )
-_THREAD_VIEW_POST_SLOTS: Final = slot_setters(ThreadViewPost)
 
 
 @attrs.frozen(
@@ -863,16 +819,17 @@ class NotFoundPost(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_uri, set_not_found, set_typed, set_extra = _NOT_FOUND_POST_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_uri(self, data["uri"])
-            set_not_found(self, data["notFound"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _NOT_FOUND_POST_KEYS.issuperset(data) else unknown_fields(data, _NOT_FOUND_POST_KEYS))
+            self.uri = data["uri"]
+            self.not_found = data["notFound"]
+            self.typed = "$type" in data
+            self.extra = None if _NOT_FOUND_POST_KEYS.issuperset(data) else unknown_fields(data, _NOT_FOUND_POST_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#notFoundPost", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri, "notFound": self.not_found}
@@ -884,7 +841,6 @@ class NotFoundPost(Model):
 
 
 _NOT_FOUND_POST_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "notFound"))
-_NOT_FOUND_POST_SLOTS: Final = slot_setters(NotFoundPost)
 
 
 @attrs.frozen(
@@ -913,17 +869,18 @@ class BlockedPost(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_uri, set_blocked, set_author, set_typed, set_extra = _BLOCKED_POST_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_uri(self, data["uri"])
-            set_blocked(self, data["blocked"])
-            set_author(self, BlockedAuthor.from_dict(data["author"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _BLOCKED_POST_KEYS.issuperset(data) else unknown_fields(data, _BLOCKED_POST_KEYS))
+            self.uri = data["uri"]
+            self.blocked = data["blocked"]
+            self.author = BlockedAuthor.from_dict(data["author"])
+            self.typed = "$type" in data
+            self.extra = None if _BLOCKED_POST_KEYS.issuperset(data) else unknown_fields(data, _BLOCKED_POST_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#blockedPost", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -939,7 +896,6 @@ class BlockedPost(Model):
 
 
 _BLOCKED_POST_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "blocked", "author"))
-_BLOCKED_POST_SLOTS: Final = slot_setters(BlockedPost)
 
 
 @attrs.frozen(
@@ -966,17 +922,18 @@ class BlockedAuthor(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_did, set_viewer, set_typed, set_extra = _BLOCKED_AUTHOR_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_did(self, data["did"])
-            set_viewer(self, v if (v := get("viewer", UNSET)) is UNSET else _m_app_bsky_actor_defs.ViewerState.from_dict(v))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _BLOCKED_AUTHOR_KEYS.issuperset(data) else unknown_fields(data, _BLOCKED_AUTHOR_KEYS))
+            self.did = data["did"]
+            self.viewer = v if (v := get("viewer", UNSET)) is UNSET else _m_app_bsky_actor_defs.ViewerState.from_dict(v)
+            self.typed = "$type" in data
+            self.extra = None if _BLOCKED_AUTHOR_KEYS.issuperset(data) else unknown_fields(data, _BLOCKED_AUTHOR_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#blockedAuthor", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did}
@@ -991,7 +948,6 @@ class BlockedAuthor(Model):
 
 
 _BLOCKED_AUTHOR_KEYS: Final[frozenset[str]] = frozenset(("$type", "did", "viewer"))
-_BLOCKED_AUTHOR_SLOTS: Final = slot_setters(BlockedAuthor)
 
 
 @attrs.frozen(
@@ -1043,46 +999,30 @@ class GeneratorView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_uri,
-            set_cid,
-            set_did,
-            set_creator,
-            set_display_name,
-            set_description,
-            set_description_facets,
-            set_avatar,
-            set_like_count,
-            set_accepts_interactions,
-            set_labels,
-            set_viewer,
-            set_content_mode,
-            set_indexed_at,
-            set_typed,
-            set_extra,
-        ) = _GENERATOR_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_uri(self, data["uri"])
-            set_cid(self, data["cid"])
-            set_did(self, data["did"])
-            set_creator(self, _m_app_bsky_actor_defs.ProfileView.from_dict(data["creator"]))
-            set_display_name(self, data["displayName"])
-            set_description(self, get("description", UNSET))
-            set_description_facets(self, v if (v := get("descriptionFacets", UNSET)) is UNSET else [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v])
-            set_avatar(self, get("avatar", UNSET))
-            set_like_count(self, get("likeCount", UNSET))
-            set_accepts_interactions(self, get("acceptsInteractions", UNSET))
-            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v])
-            set_viewer(self, v if (v := get("viewer", UNSET)) is UNSET else GeneratorViewerState.from_dict(v))
-            set_content_mode(self, get("contentMode", UNSET))
-            set_indexed_at(self, data["indexedAt"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _GENERATOR_VIEW_KEYS.issuperset(data) else unknown_fields(data, _GENERATOR_VIEW_KEYS))
+            self.uri = data["uri"]
+            self.cid = data["cid"]
+            self.did = data["did"]
+            self.creator = _m_app_bsky_actor_defs.ProfileView.from_dict(data["creator"])
+            self.display_name = data["displayName"]
+            self.description = get("description", UNSET)
+            self.description_facets = v if (v := get("descriptionFacets", UNSET)) is UNSET else [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v]
+            self.avatar = get("avatar", UNSET)
+            self.like_count = get("likeCount", UNSET)
+            self.accepts_interactions = get("acceptsInteractions", UNSET)
+            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.viewer = v if (v := get("viewer", UNSET)) is UNSET else GeneratorViewerState.from_dict(v)
+            self.content_mode = get("contentMode", UNSET)
+            self.indexed_at = data["indexedAt"]
+            self.typed = "$type" in data
+            self.extra = None if _GENERATOR_VIEW_KEYS.issuperset(data) else unknown_fields(data, _GENERATOR_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#generatorView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -1127,7 +1067,6 @@ class GeneratorView(Model):
 _GENERATOR_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "uri", "cid", "did", "creator", "displayName", "description", "descriptionFacets", "avatar", "likeCount", "acceptsInteractions", "labels", "viewer", "contentMode", "indexedAt"),
 )
-_GENERATOR_VIEW_SLOTS: Final = slot_setters(GeneratorView)
 
 
 @attrs.frozen(
@@ -1152,16 +1091,17 @@ class GeneratorViewerState(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_like, set_typed, set_extra = _GENERATOR_VIEWER_STATE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_like(self, get("like", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _GENERATOR_VIEWER_STATE_KEYS.issuperset(data) else unknown_fields(data, _GENERATOR_VIEWER_STATE_KEYS))
+            self.like = get("like", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _GENERATOR_VIEWER_STATE_KEYS.issuperset(data) else unknown_fields(data, _GENERATOR_VIEWER_STATE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#generatorViewerState", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1176,7 +1116,6 @@ class GeneratorViewerState(Model):
 
 
 _GENERATOR_VIEWER_STATE_KEYS: Final[frozenset[str]] = frozenset(("$type", "like"))
-_GENERATOR_VIEWER_STATE_SLOTS: Final = slot_setters(GeneratorViewerState)
 
 
 @attrs.frozen(
@@ -1207,18 +1146,19 @@ class SkeletonFeedPost(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_post, set_reason, set_feed_context, set_typed, set_extra = _SKELETON_FEED_POST_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_post(self, data["post"])
-            set_reason(self, v if (v := get("reason", UNSET)) is UNSET else _union_4(v))
-            set_feed_context(self, get("feedContext", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SKELETON_FEED_POST_KEYS.issuperset(data) else unknown_fields(data, _SKELETON_FEED_POST_KEYS))
+            self.post = data["post"]
+            self.reason = v if (v := get("reason", UNSET)) is UNSET else _union_4(v)
+            self.feed_context = get("feedContext", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _SKELETON_FEED_POST_KEYS.issuperset(data) else unknown_fields(data, _SKELETON_FEED_POST_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#skeletonFeedPost", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"post": self.post}
@@ -1238,7 +1178,6 @@ class SkeletonFeedPost(Model):
 _SKELETON_FEED_POST_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "post", "reason", "feedContext"),
 )
-_SKELETON_FEED_POST_SLOTS: Final = slot_setters(SkeletonFeedPost)
 
 
 @attrs.frozen(
@@ -1263,15 +1202,16 @@ class SkeletonReasonRepost(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_repost, set_typed, set_extra = _SKELETON_REASON_REPOST_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_repost(self, data["repost"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SKELETON_REASON_REPOST_KEYS.issuperset(data) else unknown_fields(data, _SKELETON_REASON_REPOST_KEYS))
+            self.repost = data["repost"]
+            self.typed = "$type" in data
+            self.extra = None if _SKELETON_REASON_REPOST_KEYS.issuperset(data) else unknown_fields(data, _SKELETON_REASON_REPOST_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#skeletonReasonRepost", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"repost": self.repost}
@@ -1283,7 +1223,6 @@ class SkeletonReasonRepost(Model):
 
 
 _SKELETON_REASON_REPOST_KEYS: Final[frozenset[str]] = frozenset(("$type", "repost"))
-_SKELETON_REASON_REPOST_SLOTS: Final = slot_setters(SkeletonReasonRepost)
 
 
 @attrs.frozen(
@@ -1306,14 +1245,15 @@ class SkeletonReasonPin(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_typed, set_extra = _SKELETON_REASON_PIN_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_typed(self, "$type" in data)
-            set_extra(self, None if data.keys() <= _SKELETON_REASON_PIN_KEYS else unknown_fields(data, _SKELETON_REASON_PIN_KEYS))
+            self.typed = "$type" in data
+            self.extra = None if data.keys() <= _SKELETON_REASON_PIN_KEYS else unknown_fields(data, _SKELETON_REASON_PIN_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#skeletonReasonPin", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1325,7 +1265,6 @@ class SkeletonReasonPin(Model):
 
 
 _SKELETON_REASON_PIN_KEYS: Final[frozenset[str]] = frozenset(("$type",))
-_SKELETON_REASON_PIN_SLOTS: Final = slot_setters(SkeletonReasonPin)
 
 
 @attrs.frozen(
@@ -1356,19 +1295,20 @@ class ThreadgateView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_uri, set_cid, set_record, set_lists, set_typed, set_extra = _THREADGATE_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_uri(self, get("uri", UNSET))
-            set_cid(self, get("cid", UNSET))
-            set_record(self, get("record", UNSET))
-            set_lists(self, v if (v := get("lists", UNSET)) is UNSET else [_m_app_bsky_graph_defs.ListViewBasic.from_dict(i0) for i0 in v])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _THREADGATE_VIEW_KEYS.issuperset(data) else unknown_fields(data, _THREADGATE_VIEW_KEYS))
+            self.uri = get("uri", UNSET)
+            self.cid = get("cid", UNSET)
+            self.record = get("record", UNSET)
+            self.lists = v if (v := get("lists", UNSET)) is UNSET else [_m_app_bsky_graph_defs.ListViewBasic.from_dict(i0) for i0 in v]
+            self.typed = "$type" in data
+            self.extra = None if _THREADGATE_VIEW_KEYS.issuperset(data) else unknown_fields(data, _THREADGATE_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#threadgateView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1392,7 +1332,6 @@ class ThreadgateView(Model):
 
 
 _THREADGATE_VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "cid", "record", "lists"))
-_THREADGATE_VIEW_SLOTS: Final = slot_setters(ThreadgateView)
 
 
 @attrs.frozen(
@@ -1431,19 +1370,20 @@ class Interaction(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_item, set_event, set_feed_context, set_req_id, set_typed, set_extra = _INTERACTION_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_item(self, get("item", UNSET))
-            set_event(self, get("event", UNSET))
-            set_feed_context(self, get("feedContext", UNSET))
-            set_req_id(self, get("reqId", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _INTERACTION_KEYS.issuperset(data) else unknown_fields(data, _INTERACTION_KEYS))
+            self.item = get("item", UNSET)
+            self.event = get("event", UNSET)
+            self.feed_context = get("feedContext", UNSET)
+            self.req_id = get("reqId", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _INTERACTION_KEYS.issuperset(data) else unknown_fields(data, _INTERACTION_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#interaction", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1469,7 +1409,6 @@ class Interaction(Model):
 _INTERACTION_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "item", "event", "feedContext", "reqId"),
 )
-_INTERACTION_SLOTS: Final = slot_setters(Interaction)
 
 
 def _union_0(

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -53,17 +53,18 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_did, set_feeds, set_links, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_did(self, data["did"])
-            set_feeds(self, [Feed.from_dict(i0) for i0 in data["feeds"]])
-            set_links(self, v if (v := get("links", UNSET)) is UNSET else Links.from_dict(v))
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.did = data["did"]
+            self.feeds = [Feed.from_dict(i0) for i0 in data["feeds"]]
+            self.links = v if (v := get("links", UNSET)) is UNSET else Links.from_dict(v)
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.describeFeedGenerator (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did, "feeds": [i0.to_dict() for i0 in self.feeds]}
@@ -76,7 +77,6 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("did", "feeds", "links"))
-_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -101,15 +101,16 @@ class Feed(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_uri, set_typed, set_extra = _FEED_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_uri(self, data["uri"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _FEED_KEYS.issuperset(data) else unknown_fields(data, _FEED_KEYS))
+            self.uri = data["uri"]
+            self.typed = "$type" in data
+            self.extra = None if _FEED_KEYS.issuperset(data) else unknown_fields(data, _FEED_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.describeFeedGenerator#feed", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri}
@@ -121,7 +122,6 @@ class Feed(Model):
 
 
 _FEED_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri"))
-_FEED_SLOTS: Final = slot_setters(Feed)
 
 
 @attrs.frozen(
@@ -148,17 +148,18 @@ class Links(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_privacy_policy, set_terms_of_service, set_typed, set_extra = _LINKS_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_privacy_policy(self, get("privacyPolicy", UNSET))
-            set_terms_of_service(self, get("termsOfService", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LINKS_KEYS.issuperset(data) else unknown_fields(data, _LINKS_KEYS))
+            self.privacy_policy = get("privacyPolicy", UNSET)
+            self.terms_of_service = get("termsOfService", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _LINKS_KEYS.issuperset(data) else unknown_fields(data, _LINKS_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.describeFeedGenerator#links", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -176,4 +177,3 @@ class Links(Model):
 
 
 _LINKS_KEYS: Final[frozenset[str]] = frozenset(("$type", "privacyPolicy", "termsOfService"))
-_LINKS_SLOTS: Final = slot_setters(Links)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Blob,
     Model,
@@ -21,7 +22,6 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -87,34 +87,24 @@ class Generator(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_did,
-            set_display_name,
-            set_description,
-            set_description_facets,
-            set_avatar,
-            set_accepts_interactions,
-            set_labels,
-            set_content_mode,
-            set_created_at,
-            set_extra,
-        ) = _GENERATOR_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_did(self, data["did"])
-            set_display_name(self, data["displayName"])
-            set_description(self, get("description", UNSET))
-            set_description_facets(self, v if (v := get("descriptionFacets", UNSET)) is UNSET else [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v])
-            set_avatar(self, v if (v := get("avatar", UNSET)) is UNSET else Blob.from_dict(v))
-            set_accepts_interactions(self, get("acceptsInteractions", UNSET))
-            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else _union_0(v))
-            set_content_mode(self, get("contentMode", UNSET))
-            set_created_at(self, data["createdAt"])
-            set_extra(self, None if _GENERATOR_KEYS.issuperset(data) else unknown_fields(data, _GENERATOR_KEYS))
+            self.did = data["did"]
+            self.display_name = data["displayName"]
+            self.description = get("description", UNSET)
+            self.description_facets = v if (v := get("descriptionFacets", UNSET)) is UNSET else [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v]
+            self.avatar = v if (v := get("avatar", UNSET)) is UNSET else Blob.from_dict(v)
+            self.accepts_interactions = get("acceptsInteractions", UNSET)
+            self.labels = v if (v := get("labels", UNSET)) is UNSET else _union_0(v)
+            self.content_mode = get("contentMode", UNSET)
+            self.created_at = data["createdAt"]
+            self.extra = None if _GENERATOR_KEYS.issuperset(data) else unknown_fields(data, _GENERATOR_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.generator", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -149,7 +139,6 @@ class Generator(Model):
 _GENERATOR_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "did", "displayName", "description", "descriptionFacets", "avatar", "acceptsInteractions", "labels", "contentMode", "createdAt"),
 )
-_GENERATOR_SLOTS: Final = slot_setters(Generator)
 
 
 def _union_0(value: Mapping[str, Any]) -> _m_com_atproto_label_defs.SelfLabels | UnknownMember:

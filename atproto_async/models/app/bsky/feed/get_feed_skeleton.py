@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -61,17 +61,18 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_cursor, set_feed, set_req_id, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_cursor(self, get("cursor", UNSET))
-            set_feed(self, [_m_app_bsky_feed_defs.SkeletonFeedPost.from_dict(i0) for i0 in data["feed"]])
-            set_req_id(self, get("reqId", UNSET))
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.cursor = get("cursor", UNSET)
+            self.feed = [_m_app_bsky_feed_defs.SkeletonFeedPost.from_dict(i0) for i0 in data["feed"]]
+            self.req_id = get("reqId", UNSET)
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.getFeedSkeleton (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"feed": [i0.to_dict() for i0 in self.feed]}
@@ -87,4 +88,3 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "feed", "reqId"))
-_OUTPUT_SLOTS: Final = slot_setters(Output)

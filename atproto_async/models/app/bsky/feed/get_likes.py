@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -63,18 +63,19 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_uri, set_cid, set_cursor, set_likes, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_uri(self, data["uri"])
-            set_cid(self, get("cid", UNSET))
-            set_cursor(self, get("cursor", UNSET))
-            set_likes(self, [Like.from_dict(i0) for i0 in data["likes"]])
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.uri = data["uri"]
+            self.cid = get("cid", UNSET)
+            self.cursor = get("cursor", UNSET)
+            self.likes = [Like.from_dict(i0) for i0 in data["likes"]]
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.getLikes (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri, "likes": [i0.to_dict() for i0 in self.likes]}
@@ -90,7 +91,6 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("uri", "cid", "cursor", "likes"))
-_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -119,17 +119,18 @@ class Like(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_indexed_at, set_created_at, set_actor, set_typed, set_extra = _LIKE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_indexed_at(self, data["indexedAt"])
-            set_created_at(self, data["createdAt"])
-            set_actor(self, _m_app_bsky_actor_defs.ProfileView.from_dict(data["actor"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LIKE_KEYS.issuperset(data) else unknown_fields(data, _LIKE_KEYS))
+            self.indexed_at = data["indexedAt"]
+            self.created_at = data["createdAt"]
+            self.actor = _m_app_bsky_actor_defs.ProfileView.from_dict(data["actor"])
+            self.typed = "$type" in data
+            self.extra = None if _LIKE_KEYS.issuperset(data) else unknown_fields(data, _LIKE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.getLikes#like", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -145,4 +146,3 @@ class Like(Model):
 
 
 _LIKE_KEYS: Final[frozenset[str]] = frozenset(("$type", "indexedAt", "createdAt", "actor"))
-_LIKE_SLOTS: Final = slot_setters(Like)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnknownMember,
@@ -20,7 +21,6 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -61,16 +61,17 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_thread, set_threadgate, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_thread(self, _union_0(data["thread"]))
-            set_threadgate(self, v if (v := get("threadgate", UNSET)) is UNSET else _m_app_bsky_feed_defs.ThreadgateView.from_dict(v))
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.thread = _union_0(data["thread"])
+            self.threadgate = v if (v := get("threadgate", UNSET)) is UNSET else _m_app_bsky_feed_defs.ThreadgateView.from_dict(v)
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.getPostThread (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"thread": dump_member(self.thread)}
@@ -83,7 +84,6 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("thread", "threadgate"))
-_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 def _union_0(

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -62,17 +62,18 @@ class Like(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_subject, set_created_at, set_via, set_extra = _LIKE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_subject(self, _m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["subject"]))
-            set_created_at(self, data["createdAt"])
-            set_via(self, v if (v := get("via", UNSET)) is UNSET else _m_com_atproto_repo_strong_ref.StrongRef.from_dict(v))
-            set_extra(self, None if _LIKE_KEYS.issuperset(data) else unknown_fields(data, _LIKE_KEYS))
+            self.subject = _m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["subject"])
+            self.created_at = data["createdAt"]
+            self.via = v if (v := get("via", UNSET)) is UNSET else _m_com_atproto_repo_strong_ref.StrongRef.from_dict(v)
+            self.extra = None if _LIKE_KEYS.issuperset(data) else unknown_fields(data, _LIKE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.like", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -89,4 +90,3 @@ class Like(Model):
 
 
 _LIKE_KEYS: Final[frozenset[str]] = frozenset(("$type", "subject", "createdAt", "via"))
-_LIKE_SLOTS: Final = slot_setters(Like)

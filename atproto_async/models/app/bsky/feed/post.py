@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnknownMember,
@@ -20,7 +21,6 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -136,34 +136,24 @@ class Post(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_text,
-            set_entities,
-            set_facets,
-            set_reply,
-            set_embed,
-            set_langs,
-            set_labels,
-            set_tags,
-            set_created_at,
-            set_extra,
-        ) = _POST_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_text(self, data["text"])
-            set_entities(self, v if (v := get("entities", UNSET)) is UNSET else [Entity.from_dict(i0) for i0 in v])
-            set_facets(self, v if (v := get("facets", UNSET)) is UNSET else [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v])
-            set_reply(self, v if (v := get("reply", UNSET)) is UNSET else ReplyRef.from_dict(v))
-            set_embed(self, v if (v := get("embed", UNSET)) is UNSET else _union_0(v))
-            set_langs(self, get("langs", UNSET))
-            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else _union_1(v))
-            set_tags(self, get("tags", UNSET))
-            set_created_at(self, data["createdAt"])
-            set_extra(self, None if _POST_KEYS.issuperset(data) else unknown_fields(data, _POST_KEYS))
+            self.text = data["text"]
+            self.entities = v if (v := get("entities", UNSET)) is UNSET else [Entity.from_dict(i0) for i0 in v]
+            self.facets = v if (v := get("facets", UNSET)) is UNSET else [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v]
+            self.reply = v if (v := get("reply", UNSET)) is UNSET else ReplyRef.from_dict(v)
+            self.embed = v if (v := get("embed", UNSET)) is UNSET else _union_0(v)
+            self.langs = get("langs", UNSET)
+            self.labels = v if (v := get("labels", UNSET)) is UNSET else _union_1(v)
+            self.tags = get("tags", UNSET)
+            self.created_at = data["createdAt"]
+            self.extra = None if _POST_KEYS.issuperset(data) else unknown_fields(data, _POST_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.post", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -200,7 +190,6 @@ class Post(Model):
 _POST_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "text", "entities", "facets", "reply", "embed", "langs", "labels", "tags", "createdAt"),
 )
-_POST_SLOTS: Final = slot_setters(Post)
 
 
 @attrs.frozen(
@@ -227,16 +216,17 @@ class ReplyRef(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_root, set_parent, set_typed, set_extra = _REPLY_REF_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_root(self, _m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["root"]))
-            set_parent(self, _m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["parent"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _REPLY_REF_KEYS.issuperset(data) else unknown_fields(data, _REPLY_REF_KEYS))
+            self.root = _m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["root"])
+            self.parent = _m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["parent"])
+            self.typed = "$type" in data
+            self.extra = None if _REPLY_REF_KEYS.issuperset(data) else unknown_fields(data, _REPLY_REF_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.post#replyRef", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"root": self.root.to_dict(), "parent": self.parent.to_dict()}
@@ -248,7 +238,6 @@ class ReplyRef(Model):
 
 
 _REPLY_REF_KEYS: Final[frozenset[str]] = frozenset(("$type", "root", "parent"))
-_REPLY_REF_SLOTS: Final = slot_setters(ReplyRef)
 
 
 @attrs.frozen(
@@ -277,17 +266,18 @@ class Entity(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_index, set_type, set_value, set_typed, set_extra = _ENTITY_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_index(self, TextSlice.from_dict(data["index"]))
-            set_type(self, data["type"])
-            set_value(self, data["value"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _ENTITY_KEYS.issuperset(data) else unknown_fields(data, _ENTITY_KEYS))
+            self.index = TextSlice.from_dict(data["index"])
+            self.type = data["type"]
+            self.value = data["value"]
+            self.typed = "$type" in data
+            self.extra = None if _ENTITY_KEYS.issuperset(data) else unknown_fields(data, _ENTITY_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.post#entity", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"index": self.index.to_dict(), "type": self.type, "value": self.value}
@@ -299,7 +289,6 @@ class Entity(Model):
 
 
 _ENTITY_KEYS: Final[frozenset[str]] = frozenset(("$type", "index", "type", "value"))
-_ENTITY_SLOTS: Final = slot_setters(Entity)
 
 
 @attrs.frozen(
@@ -327,16 +316,17 @@ class TextSlice(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_start, set_end, set_typed, set_extra = _TEXT_SLICE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_start(self, data["start"])
-            set_end(self, data["end"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _TEXT_SLICE_KEYS.issuperset(data) else unknown_fields(data, _TEXT_SLICE_KEYS))
+            self.start = data["start"]
+            self.end = data["end"]
+            self.typed = "$type" in data
+            self.extra = None if _TEXT_SLICE_KEYS.issuperset(data) else unknown_fields(data, _TEXT_SLICE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.post#textSlice", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"start": self.start, "end": self.end}
@@ -348,7 +338,6 @@ class TextSlice(Model):
 
 
 _TEXT_SLICE_KEYS: Final[frozenset[str]] = frozenset(("$type", "start", "end"))
-_TEXT_SLICE_SLOTS: Final = slot_setters(TextSlice)
 
 
 def _union_0(

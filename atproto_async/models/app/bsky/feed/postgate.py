@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnknownMember,
@@ -19,7 +20,6 @@ from atproto_async._model import (
     dump_member,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -62,24 +62,19 @@ class Postgate(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_created_at,
-            set_post,
-            set_detached_embedding_uris,
-            set_embedding_rules,
-            set_extra,
-        ) = _POSTGATE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_created_at(self, data["createdAt"])
-            set_post(self, data["post"])
-            set_detached_embedding_uris(self, get("detachedEmbeddingUris", UNSET))
-            set_embedding_rules(self, v if (v := get("embeddingRules", UNSET)) is UNSET else [_union_0(i0) for i0 in v])
-            set_extra(self, None if _POSTGATE_KEYS.issuperset(data) else unknown_fields(data, _POSTGATE_KEYS))
+            self.created_at = data["createdAt"]
+            self.post = data["post"]
+            self.detached_embedding_uris = get("detachedEmbeddingUris", UNSET)
+            self.embedding_rules = v if (v := get("embeddingRules", UNSET)) is UNSET else [_union_0(i0) for i0 in v]
+            self.extra = None if _POSTGATE_KEYS.issuperset(data) else unknown_fields(data, _POSTGATE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.postgate", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -101,7 +96,6 @@ class Postgate(Model):
 _POSTGATE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "createdAt", "post", "detachedEmbeddingUris", "embeddingRules"),
 )
-_POSTGATE_SLOTS: Final = slot_setters(Postgate)
 
 
 @attrs.frozen(
@@ -124,14 +118,15 @@ class DisableRule(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_typed, set_extra = _DISABLE_RULE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_typed(self, "$type" in data)
-            set_extra(self, None if data.keys() <= _DISABLE_RULE_KEYS else unknown_fields(data, _DISABLE_RULE_KEYS))
+            self.typed = "$type" in data
+            self.extra = None if data.keys() <= _DISABLE_RULE_KEYS else unknown_fields(data, _DISABLE_RULE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.postgate#disableRule", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -143,7 +138,6 @@ class DisableRule(Model):
 
 
 _DISABLE_RULE_KEYS: Final[frozenset[str]] = frozenset(("$type",))
-_DISABLE_RULE_SLOTS: Final = slot_setters(DisableRule)
 
 
 def _union_0(value: Mapping[str, Any]) -> DisableRule | UnknownMember:

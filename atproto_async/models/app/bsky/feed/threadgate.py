@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnknownMember,
@@ -19,7 +20,6 @@ from atproto_async._model import (
     dump_member,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -68,18 +68,19 @@ class Threadgate(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_post, set_allow, set_created_at, set_hidden_replies, set_extra = _THREADGATE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_post(self, data["post"])
-            set_allow(self, v if (v := get("allow", UNSET)) is UNSET else [_union_0(i0) for i0 in v])
-            set_created_at(self, data["createdAt"])
-            set_hidden_replies(self, get("hiddenReplies", UNSET))
-            set_extra(self, None if _THREADGATE_KEYS.issuperset(data) else unknown_fields(data, _THREADGATE_KEYS))
+            self.post = data["post"]
+            self.allow = v if (v := get("allow", UNSET)) is UNSET else [_union_0(i0) for i0 in v]
+            self.created_at = data["createdAt"]
+            self.hidden_replies = get("hiddenReplies", UNSET)
+            self.extra = None if _THREADGATE_KEYS.issuperset(data) else unknown_fields(data, _THREADGATE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.threadgate", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -101,7 +102,6 @@ class Threadgate(Model):
 _THREADGATE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "post", "allow", "createdAt", "hiddenReplies"),
 )
-_THREADGATE_SLOTS: Final = slot_setters(Threadgate)
 
 
 @attrs.frozen(
@@ -124,14 +124,15 @@ class MentionRule(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_typed, set_extra = _MENTION_RULE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_typed(self, "$type" in data)
-            set_extra(self, None if data.keys() <= _MENTION_RULE_KEYS else unknown_fields(data, _MENTION_RULE_KEYS))
+            self.typed = "$type" in data
+            self.extra = None if data.keys() <= _MENTION_RULE_KEYS else unknown_fields(data, _MENTION_RULE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.threadgate#mentionRule", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -143,7 +144,6 @@ class MentionRule(Model):
 
 
 _MENTION_RULE_KEYS: Final[frozenset[str]] = frozenset(("$type",))
-_MENTION_RULE_SLOTS: Final = slot_setters(MentionRule)
 
 
 @attrs.frozen(
@@ -166,14 +166,15 @@ class FollowerRule(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_typed, set_extra = _FOLLOWER_RULE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_typed(self, "$type" in data)
-            set_extra(self, None if data.keys() <= _FOLLOWER_RULE_KEYS else unknown_fields(data, _FOLLOWER_RULE_KEYS))
+            self.typed = "$type" in data
+            self.extra = None if data.keys() <= _FOLLOWER_RULE_KEYS else unknown_fields(data, _FOLLOWER_RULE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.threadgate#followerRule", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -185,7 +186,6 @@ class FollowerRule(Model):
 
 
 _FOLLOWER_RULE_KEYS: Final[frozenset[str]] = frozenset(("$type",))
-_FOLLOWER_RULE_SLOTS: Final = slot_setters(FollowerRule)
 
 
 @attrs.frozen(
@@ -208,14 +208,15 @@ class FollowingRule(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_typed, set_extra = _FOLLOWING_RULE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_typed(self, "$type" in data)
-            set_extra(self, None if data.keys() <= _FOLLOWING_RULE_KEYS else unknown_fields(data, _FOLLOWING_RULE_KEYS))
+            self.typed = "$type" in data
+            self.extra = None if data.keys() <= _FOLLOWING_RULE_KEYS else unknown_fields(data, _FOLLOWING_RULE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.threadgate#followingRule", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -227,7 +228,6 @@ class FollowingRule(Model):
 
 
 _FOLLOWING_RULE_KEYS: Final[frozenset[str]] = frozenset(("$type",))
-_FOLLOWING_RULE_SLOTS: Final = slot_setters(FollowingRule)
 
 
 @attrs.frozen(
@@ -252,15 +252,16 @@ class ListRule(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_list, set_typed, set_extra = _LIST_RULE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_list(self, data["list"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LIST_RULE_KEYS.issuperset(data) else unknown_fields(data, _LIST_RULE_KEYS))
+            self.list = data["list"]
+            self.typed = "$type" in data
+            self.extra = None if _LIST_RULE_KEYS.issuperset(data) else unknown_fields(data, _LIST_RULE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.threadgate#listRule", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"list": self.list}
@@ -272,7 +273,6 @@ class ListRule(Model):
 
 
 _LIST_RULE_KEYS: Final[frozenset[str]] = frozenset(("$type", "list"))
-_LIST_RULE_SLOTS: Final = slot_setters(ListRule)
 
 
 def _union_0(

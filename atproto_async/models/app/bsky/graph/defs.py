@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -125,36 +125,25 @@ class ListViewBasic(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_uri,
-            set_cid,
-            set_name,
-            set_purpose,
-            set_avatar,
-            set_list_item_count,
-            set_labels,
-            set_viewer,
-            set_indexed_at,
-            set_typed,
-            set_extra,
-        ) = _LIST_VIEW_BASIC_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_uri(self, data["uri"])
-            set_cid(self, data["cid"])
-            set_name(self, data["name"])
-            set_purpose(self, data["purpose"])
-            set_avatar(self, get("avatar", UNSET))
-            set_list_item_count(self, get("listItemCount", UNSET))
-            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v])
-            set_viewer(self, v if (v := get("viewer", UNSET)) is UNSET else ListViewerState.from_dict(v))
-            set_indexed_at(self, get("indexedAt", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LIST_VIEW_BASIC_KEYS.issuperset(data) else unknown_fields(data, _LIST_VIEW_BASIC_KEYS))
+            self.uri = data["uri"]
+            self.cid = data["cid"]
+            self.name = data["name"]
+            self.purpose = data["purpose"]
+            self.avatar = get("avatar", UNSET)
+            self.list_item_count = get("listItemCount", UNSET)
+            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.viewer = v if (v := get("viewer", UNSET)) is UNSET else ListViewerState.from_dict(v)
+            self.indexed_at = get("indexedAt", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _LIST_VIEW_BASIC_KEYS.issuperset(data) else unknown_fields(data, _LIST_VIEW_BASIC_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.defs#listViewBasic", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -188,7 +177,6 @@ class ListViewBasic(Model):
 _LIST_VIEW_BASIC_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "uri", "cid", "name", "purpose", "avatar", "listItemCount", "labels", "viewer", "indexedAt"),
 )
-_LIST_VIEW_BASIC_SLOTS: Final = slot_setters(ListViewBasic)
 
 
 @attrs.frozen(
@@ -237,42 +225,28 @@ class ListView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_uri,
-            set_cid,
-            set_creator,
-            set_name,
-            set_purpose,
-            set_description,
-            set_description_facets,
-            set_avatar,
-            set_list_item_count,
-            set_labels,
-            set_viewer,
-            set_indexed_at,
-            set_typed,
-            set_extra,
-        ) = _LIST_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_uri(self, data["uri"])
-            set_cid(self, data["cid"])
-            set_creator(self, _m_app_bsky_actor_defs.ProfileView.from_dict(data["creator"]))
-            set_name(self, data["name"])
-            set_purpose(self, data["purpose"])
-            set_description(self, get("description", UNSET))
-            set_description_facets(self, v if (v := get("descriptionFacets", UNSET)) is UNSET else [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v])
-            set_avatar(self, get("avatar", UNSET))
-            set_list_item_count(self, get("listItemCount", UNSET))
-            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v])
-            set_viewer(self, v if (v := get("viewer", UNSET)) is UNSET else ListViewerState.from_dict(v))
-            set_indexed_at(self, data["indexedAt"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LIST_VIEW_KEYS.issuperset(data) else unknown_fields(data, _LIST_VIEW_KEYS))
+            self.uri = data["uri"]
+            self.cid = data["cid"]
+            self.creator = _m_app_bsky_actor_defs.ProfileView.from_dict(data["creator"])
+            self.name = data["name"]
+            self.purpose = data["purpose"]
+            self.description = get("description", UNSET)
+            self.description_facets = v if (v := get("descriptionFacets", UNSET)) is UNSET else [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v]
+            self.avatar = get("avatar", UNSET)
+            self.list_item_count = get("listItemCount", UNSET)
+            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.viewer = v if (v := get("viewer", UNSET)) is UNSET else ListViewerState.from_dict(v)
+            self.indexed_at = data["indexedAt"]
+            self.typed = "$type" in data
+            self.extra = None if _LIST_VIEW_KEYS.issuperset(data) else unknown_fields(data, _LIST_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.defs#listView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -311,7 +285,6 @@ class ListView(Model):
 _LIST_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "uri", "cid", "creator", "name", "purpose", "description", "descriptionFacets", "avatar", "listItemCount", "labels", "viewer", "indexedAt"),
 )
-_LIST_VIEW_SLOTS: Final = slot_setters(ListView)
 
 
 @attrs.frozen(
@@ -341,18 +314,19 @@ class ListItemView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_uri, set_subject, set_subject_opted_out, set_typed, set_extra = _LIST_ITEM_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_uri(self, data["uri"])
-            set_subject(self, _m_app_bsky_actor_defs.ProfileView.from_dict(data["subject"]))
-            set_subject_opted_out(self, get("subjectOptedOut", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LIST_ITEM_VIEW_KEYS.issuperset(data) else unknown_fields(data, _LIST_ITEM_VIEW_KEYS))
+            self.uri = data["uri"]
+            self.subject = _m_app_bsky_actor_defs.ProfileView.from_dict(data["subject"])
+            self.subject_opted_out = get("subjectOptedOut", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _LIST_ITEM_VIEW_KEYS.issuperset(data) else unknown_fields(data, _LIST_ITEM_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.defs#listItemView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri, "subject": self.subject.to_dict()}
@@ -369,7 +343,6 @@ class ListItemView(Model):
 _LIST_ITEM_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "uri", "subject", "subjectOptedOut"),
 )
-_LIST_ITEM_VIEW_SLOTS: Final = slot_setters(ListItemView)
 
 
 @attrs.frozen(
@@ -416,40 +389,27 @@ class StarterPackView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_uri,
-            set_cid,
-            set_record,
-            set_creator,
-            set_list,
-            set_list_items_sample,
-            set_feeds,
-            set_joined_week_count,
-            set_joined_all_time_count,
-            set_labels,
-            set_indexed_at,
-            set_typed,
-            set_extra,
-        ) = _STARTER_PACK_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_uri(self, data["uri"])
-            set_cid(self, data["cid"])
-            set_record(self, data["record"])
-            set_creator(self, _m_app_bsky_actor_defs.ProfileViewBasic.from_dict(data["creator"]))
-            set_list(self, v if (v := get("list", UNSET)) is UNSET else ListViewBasic.from_dict(v))
-            set_list_items_sample(self, v if (v := get("listItemsSample", UNSET)) is UNSET else [ListItemView.from_dict(i0) for i0 in v])
-            set_feeds(self, v if (v := get("feeds", UNSET)) is UNSET else [_m_app_bsky_feed_defs.GeneratorView.from_dict(i0) for i0 in v])
-            set_joined_week_count(self, get("joinedWeekCount", UNSET))
-            set_joined_all_time_count(self, get("joinedAllTimeCount", UNSET))
-            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v])
-            set_indexed_at(self, data["indexedAt"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _STARTER_PACK_VIEW_KEYS.issuperset(data) else unknown_fields(data, _STARTER_PACK_VIEW_KEYS))
+            self.uri = data["uri"]
+            self.cid = data["cid"]
+            self.record = data["record"]
+            self.creator = _m_app_bsky_actor_defs.ProfileViewBasic.from_dict(data["creator"])
+            self.list = v if (v := get("list", UNSET)) is UNSET else ListViewBasic.from_dict(v)
+            self.list_items_sample = v if (v := get("listItemsSample", UNSET)) is UNSET else [ListItemView.from_dict(i0) for i0 in v]
+            self.feeds = v if (v := get("feeds", UNSET)) is UNSET else [_m_app_bsky_feed_defs.GeneratorView.from_dict(i0) for i0 in v]
+            self.joined_week_count = get("joinedWeekCount", UNSET)
+            self.joined_all_time_count = get("joinedAllTimeCount", UNSET)
+            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.indexed_at = data["indexedAt"]
+            self.typed = "$type" in data
+            self.extra = None if _STARTER_PACK_VIEW_KEYS.issuperset(data) else unknown_fields(data, _STARTER_PACK_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.defs#starterPackView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -487,7 +447,6 @@ class StarterPackView(Model):
 _STARTER_PACK_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "uri", "cid", "record", "creator", "list", "listItemsSample", "feeds", "joinedWeekCount", "joinedAllTimeCount", "labels", "indexedAt"),
 )
-_STARTER_PACK_VIEW_SLOTS: Final = slot_setters(StarterPackView)
 
 
 @attrs.frozen(
@@ -528,36 +487,25 @@ class StarterPackViewBasic(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_uri,
-            set_cid,
-            set_record,
-            set_creator,
-            set_list_item_count,
-            set_joined_week_count,
-            set_joined_all_time_count,
-            set_labels,
-            set_indexed_at,
-            set_typed,
-            set_extra,
-        ) = _STARTER_PACK_VIEW_BASIC_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_uri(self, data["uri"])
-            set_cid(self, data["cid"])
-            set_record(self, data["record"])
-            set_creator(self, _m_app_bsky_actor_defs.ProfileViewBasic.from_dict(data["creator"]))
-            set_list_item_count(self, get("listItemCount", UNSET))
-            set_joined_week_count(self, get("joinedWeekCount", UNSET))
-            set_joined_all_time_count(self, get("joinedAllTimeCount", UNSET))
-            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v])
-            set_indexed_at(self, data["indexedAt"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _STARTER_PACK_VIEW_BASIC_KEYS.issuperset(data) else unknown_fields(data, _STARTER_PACK_VIEW_BASIC_KEYS))
+            self.uri = data["uri"]
+            self.cid = data["cid"]
+            self.record = data["record"]
+            self.creator = _m_app_bsky_actor_defs.ProfileViewBasic.from_dict(data["creator"])
+            self.list_item_count = get("listItemCount", UNSET)
+            self.joined_week_count = get("joinedWeekCount", UNSET)
+            self.joined_all_time_count = get("joinedAllTimeCount", UNSET)
+            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.indexed_at = data["indexedAt"]
+            self.typed = "$type" in data
+            self.extra = None if _STARTER_PACK_VIEW_BASIC_KEYS.issuperset(data) else unknown_fields(data, _STARTER_PACK_VIEW_BASIC_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.defs#starterPackViewBasic", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -589,7 +537,6 @@ class StarterPackViewBasic(Model):
 _STARTER_PACK_VIEW_BASIC_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "uri", "cid", "record", "creator", "listItemCount", "joinedWeekCount", "joinedAllTimeCount", "labels", "indexedAt"),
 )
-_STARTER_PACK_VIEW_BASIC_SLOTS: Final = slot_setters(StarterPackViewBasic)
 
 
 @attrs.frozen(
@@ -620,24 +567,19 @@ class ListViewerState(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_muted,
-            set_blocked,
-            set_reference_list_opt_out,
-            set_typed,
-            set_extra,
-        ) = _LIST_VIEWER_STATE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_muted(self, get("muted", UNSET))
-            set_blocked(self, get("blocked", UNSET))
-            set_reference_list_opt_out(self, get("referenceListOptOut", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LIST_VIEWER_STATE_KEYS.issuperset(data) else unknown_fields(data, _LIST_VIEWER_STATE_KEYS))
+            self.muted = get("muted", UNSET)
+            self.blocked = get("blocked", UNSET)
+            self.reference_list_opt_out = get("referenceListOptOut", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _LIST_VIEWER_STATE_KEYS.issuperset(data) else unknown_fields(data, _LIST_VIEWER_STATE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.defs#listViewerState", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -660,7 +602,6 @@ class ListViewerState(Model):
 _LIST_VIEWER_STATE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "muted", "blocked", "referenceListOptOut"),
 )
-_LIST_VIEWER_STATE_SLOTS: Final = slot_setters(ListViewerState)
 
 
 @attrs.frozen(
@@ -687,16 +628,17 @@ class NotFoundActor(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_actor, set_not_found, set_typed, set_extra = _NOT_FOUND_ACTOR_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_actor(self, data["actor"])
-            set_not_found(self, data["notFound"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _NOT_FOUND_ACTOR_KEYS.issuperset(data) else unknown_fields(data, _NOT_FOUND_ACTOR_KEYS))
+            self.actor = data["actor"]
+            self.not_found = data["notFound"]
+            self.typed = "$type" in data
+            self.extra = None if _NOT_FOUND_ACTOR_KEYS.issuperset(data) else unknown_fields(data, _NOT_FOUND_ACTOR_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.defs#notFoundActor", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"actor": self.actor, "notFound": self.not_found}
@@ -708,7 +650,6 @@ class NotFoundActor(Model):
 
 
 _NOT_FOUND_ACTOR_KEYS: Final[frozenset[str]] = frozenset(("$type", "actor", "notFound"))
-_NOT_FOUND_ACTOR_SLOTS: Final = slot_setters(NotFoundActor)
 
 
 @attrs.frozen(
@@ -752,32 +693,23 @@ class Relationship(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_did,
-            set_following,
-            set_followed_by,
-            set_blocking,
-            set_blocked_by,
-            set_blocking_by_list,
-            set_blocked_by_list,
-            set_typed,
-            set_extra,
-        ) = _RELATIONSHIP_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_did(self, data["did"])
-            set_following(self, get("following", UNSET))
-            set_followed_by(self, get("followedBy", UNSET))
-            set_blocking(self, get("blocking", UNSET))
-            set_blocked_by(self, get("blockedBy", UNSET))
-            set_blocking_by_list(self, get("blockingByList", UNSET))
-            set_blocked_by_list(self, get("blockedByList", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _RELATIONSHIP_KEYS.issuperset(data) else unknown_fields(data, _RELATIONSHIP_KEYS))
+            self.did = data["did"]
+            self.following = get("following", UNSET)
+            self.followed_by = get("followedBy", UNSET)
+            self.blocking = get("blocking", UNSET)
+            self.blocked_by = get("blockedBy", UNSET)
+            self.blocking_by_list = get("blockingByList", UNSET)
+            self.blocked_by_list = get("blockedByList", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _RELATIONSHIP_KEYS.issuperset(data) else unknown_fields(data, _RELATIONSHIP_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.defs#relationship", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did}
@@ -809,4 +741,3 @@ class Relationship(Model):
 _RELATIONSHIP_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "did", "following", "followedBy", "blocking", "blockedBy", "blockingByList", "blockedByList"),
 )
-_RELATIONSHIP_SLOTS: Final = slot_setters(Relationship)

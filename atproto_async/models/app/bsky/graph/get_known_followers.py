@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -60,17 +60,18 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_subject, set_cursor, set_followers, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_subject(self, _m_app_bsky_actor_defs.ProfileView.from_dict(data["subject"]))
-            set_cursor(self, get("cursor", UNSET))
-            set_followers(self, [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in data["followers"]])
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.subject = _m_app_bsky_actor_defs.ProfileView.from_dict(data["subject"])
+            self.cursor = get("cursor", UNSET)
+            self.followers = [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in data["followers"]]
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.getKnownFollowers (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -86,4 +87,3 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("subject", "cursor", "followers"))
-_OUTPUT_SLOTS: Final = slot_setters(Output)

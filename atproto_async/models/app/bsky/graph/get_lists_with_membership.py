@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -60,16 +60,17 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_cursor, set_lists_with_membership, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_cursor(self, get("cursor", UNSET))
-            set_lists_with_membership(self, [ListWithMembership.from_dict(i0) for i0 in data["listsWithMembership"]])
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.cursor = get("cursor", UNSET)
+            self.lists_with_membership = [ListWithMembership.from_dict(i0) for i0 in data["listsWithMembership"]]
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.getListsWithMembership (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -84,7 +85,6 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "listsWithMembership"))
-_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -111,17 +111,18 @@ class ListWithMembership(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_list, set_list_item, set_typed, set_extra = _LIST_WITH_MEMBERSHIP_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_list(self, _m_app_bsky_graph_defs.ListView.from_dict(data["list"]))
-            set_list_item(self, v if (v := get("listItem", UNSET)) is UNSET else _m_app_bsky_graph_defs.ListItemView.from_dict(v))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LIST_WITH_MEMBERSHIP_KEYS.issuperset(data) else unknown_fields(data, _LIST_WITH_MEMBERSHIP_KEYS))
+            self.list = _m_app_bsky_graph_defs.ListView.from_dict(data["list"])
+            self.list_item = v if (v := get("listItem", UNSET)) is UNSET else _m_app_bsky_graph_defs.ListItemView.from_dict(v)
+            self.typed = "$type" in data
+            self.extra = None if _LIST_WITH_MEMBERSHIP_KEYS.issuperset(data) else unknown_fields(data, _LIST_WITH_MEMBERSHIP_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.getListsWithMembership#listWithMembership", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"list": self.list.to_dict()}
@@ -136,4 +137,3 @@ class ListWithMembership(Model):
 
 
 _LIST_WITH_MEMBERSHIP_KEYS: Final[frozenset[str]] = frozenset(("$type", "list", "listItem"))
-_LIST_WITH_MEMBERSHIP_SLOTS: Final = slot_setters(ListWithMembership)

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -60,16 +60,17 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_cursor, set_starter_packs_with_membership, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_cursor(self, get("cursor", UNSET))
-            set_starter_packs_with_membership(self, [StarterPackWithMembership.from_dict(i0) for i0 in data["starterPacksWithMembership"]])
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.cursor = get("cursor", UNSET)
+            self.starter_packs_with_membership = [StarterPackWithMembership.from_dict(i0) for i0 in data["starterPacksWithMembership"]]
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.getStarterPacksWithMembership (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -84,7 +85,6 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "starterPacksWithMembership"))
-_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -112,17 +112,18 @@ class StarterPackWithMembership(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_starter_pack, set_list_item, set_typed, set_extra = _STARTER_PACK_WITH_MEMBERSHIP_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_starter_pack(self, _m_app_bsky_graph_defs.StarterPackView.from_dict(data["starterPack"]))
-            set_list_item(self, v if (v := get("listItem", UNSET)) is UNSET else _m_app_bsky_graph_defs.ListItemView.from_dict(v))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _STARTER_PACK_WITH_MEMBERSHIP_KEYS.issuperset(data) else unknown_fields(data, _STARTER_PACK_WITH_MEMBERSHIP_KEYS))
+            self.starter_pack = _m_app_bsky_graph_defs.StarterPackView.from_dict(data["starterPack"])
+            self.list_item = v if (v := get("listItem", UNSET)) is UNSET else _m_app_bsky_graph_defs.ListItemView.from_dict(v)
+            self.typed = "$type" in data
+            self.extra = None if _STARTER_PACK_WITH_MEMBERSHIP_KEYS.issuperset(data) else unknown_fields(data, _STARTER_PACK_WITH_MEMBERSHIP_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.getStarterPacksWithMembership#starterPackWithMembership", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"starterPack": self.starter_pack.to_dict()}
@@ -139,4 +140,3 @@ class StarterPackWithMembership(Model):
 _STARTER_PACK_WITH_MEMBERSHIP_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "starterPack", "listItem"),
 )
-_STARTER_PACK_WITH_MEMBERSHIP_SLOTS: Final = slot_setters(StarterPackWithMembership)

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -64,18 +64,19 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_suggestions, set_rec_id_str, set_is_fallback, set_rec_id, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_suggestions(self, [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in data["suggestions"]])
-            set_rec_id_str(self, get("recIdStr", UNSET))
-            set_is_fallback(self, get("isFallback", UNSET))
-            set_rec_id(self, get("recId", UNSET))
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.suggestions = [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in data["suggestions"]]
+            self.rec_id_str = get("recIdStr", UNSET)
+            self.is_fallback = get("isFallback", UNSET)
+            self.rec_id = get("recId", UNSET)
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.getSuggestedFollowsByActor (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"suggestions": [i0.to_dict() for i0 in self.suggestions]}
@@ -94,4 +95,3 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("suggestions", "recIdStr", "isFallback", "recId"))
-_OUTPUT_SLOTS: Final = slot_setters(Output)

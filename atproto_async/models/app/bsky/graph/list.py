@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Blob,
     Model,
@@ -21,7 +22,6 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -82,30 +82,22 @@ class List(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_purpose,
-            set_name,
-            set_description,
-            set_description_facets,
-            set_avatar,
-            set_labels,
-            set_created_at,
-            set_extra,
-        ) = _LIST_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_purpose(self, data["purpose"])
-            set_name(self, data["name"])
-            set_description(self, get("description", UNSET))
-            set_description_facets(self, v if (v := get("descriptionFacets", UNSET)) is UNSET else [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v])
-            set_avatar(self, v if (v := get("avatar", UNSET)) is UNSET else Blob.from_dict(v))
-            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else _union_0(v))
-            set_created_at(self, data["createdAt"])
-            set_extra(self, None if _LIST_KEYS.issuperset(data) else unknown_fields(data, _LIST_KEYS))
+            self.purpose = data["purpose"]
+            self.name = data["name"]
+            self.description = get("description", UNSET)
+            self.description_facets = v if (v := get("descriptionFacets", UNSET)) is UNSET else [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v]
+            self.avatar = v if (v := get("avatar", UNSET)) is UNSET else Blob.from_dict(v)
+            self.labels = v if (v := get("labels", UNSET)) is UNSET else _union_0(v)
+            self.created_at = data["createdAt"]
+            self.extra = None if _LIST_KEYS.issuperset(data) else unknown_fields(data, _LIST_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.list", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -134,7 +126,6 @@ class List(Model):
 _LIST_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "purpose", "name", "description", "descriptionFacets", "avatar", "labels", "createdAt"),
 )
-_LIST_SLOTS: Final = slot_setters(List)
 
 
 def _union_0(value: Mapping[str, Any]) -> _m_com_atproto_label_defs.SelfLabels | UnknownMember:

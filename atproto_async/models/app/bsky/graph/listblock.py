@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -52,15 +52,16 @@ class Listblock(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_subject, set_created_at, set_extra = _LISTBLOCK_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_subject(self, data["subject"])
-            set_created_at(self, data["createdAt"])
-            set_extra(self, None if _LISTBLOCK_KEYS.issuperset(data) else unknown_fields(data, _LISTBLOCK_KEYS))
+            self.subject = data["subject"]
+            self.created_at = data["createdAt"]
+            self.extra = None if _LISTBLOCK_KEYS.issuperset(data) else unknown_fields(data, _LISTBLOCK_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.listblock", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -74,4 +75,3 @@ class Listblock(Model):
 
 
 _LISTBLOCK_KEYS: Final[frozenset[str]] = frozenset(("$type", "subject", "createdAt"))
-_LISTBLOCK_SLOTS: Final = slot_setters(Listblock)

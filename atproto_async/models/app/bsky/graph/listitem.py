@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -54,16 +54,17 @@ class Listitem(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_subject, set_list, set_created_at, set_extra = _LISTITEM_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_subject(self, data["subject"])
-            set_list(self, data["list"])
-            set_created_at(self, data["createdAt"])
-            set_extra(self, None if _LISTITEM_KEYS.issuperset(data) else unknown_fields(data, _LISTITEM_KEYS))
+            self.subject = data["subject"]
+            self.list = data["list"]
+            self.created_at = data["createdAt"]
+            self.extra = None if _LISTITEM_KEYS.issuperset(data) else unknown_fields(data, _LISTITEM_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.listitem", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -78,4 +79,3 @@ class Listitem(Model):
 
 
 _LISTITEM_KEYS: Final[frozenset[str]] = frozenset(("$type", "subject", "list", "createdAt"))
-_LISTITEM_SLOTS: Final = slot_setters(Listitem)

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -72,28 +72,21 @@ class Starterpack(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_name,
-            set_description,
-            set_description_facets,
-            set_list,
-            set_feeds,
-            set_created_at,
-            set_extra,
-        ) = _STARTERPACK_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_name(self, data["name"])
-            set_description(self, get("description", UNSET))
-            set_description_facets(self, v if (v := get("descriptionFacets", UNSET)) is UNSET else [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v])
-            set_list(self, data["list"])
-            set_feeds(self, v if (v := get("feeds", UNSET)) is UNSET else [FeedItem.from_dict(i0) for i0 in v])
-            set_created_at(self, data["createdAt"])
-            set_extra(self, None if _STARTERPACK_KEYS.issuperset(data) else unknown_fields(data, _STARTERPACK_KEYS))
+            self.name = data["name"]
+            self.description = get("description", UNSET)
+            self.description_facets = v if (v := get("descriptionFacets", UNSET)) is UNSET else [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v]
+            self.list = data["list"]
+            self.feeds = v if (v := get("feeds", UNSET)) is UNSET else [FeedItem.from_dict(i0) for i0 in v]
+            self.created_at = data["createdAt"]
+            self.extra = None if _STARTERPACK_KEYS.issuperset(data) else unknown_fields(data, _STARTERPACK_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.starterpack", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -119,7 +112,6 @@ class Starterpack(Model):
 _STARTERPACK_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "name", "description", "descriptionFacets", "list", "feeds", "createdAt"),
 )
-_STARTERPACK_SLOTS: Final = slot_setters(Starterpack)
 
 
 @attrs.frozen(
@@ -144,15 +136,16 @@ class FeedItem(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_uri, set_typed, set_extra = _FEED_ITEM_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_uri(self, data["uri"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _FEED_ITEM_KEYS.issuperset(data) else unknown_fields(data, _FEED_ITEM_KEYS))
+            self.uri = data["uri"]
+            self.typed = "$type" in data
+            self.extra = None if _FEED_ITEM_KEYS.issuperset(data) else unknown_fields(data, _FEED_ITEM_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.starterpack#feedItem", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri}
@@ -164,4 +157,3 @@ class FeedItem(Model):
 
 
 _FEED_ITEM_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri"))
-_FEED_ITEM_SLOTS: Final = slot_setters(FeedItem)

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -60,17 +60,18 @@ class Verification(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_subject, set_handle, set_display_name, set_created_at, set_extra = _VERIFICATION_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_subject(self, data["subject"])
-            set_handle(self, data["handle"])
-            set_display_name(self, data["displayName"])
-            set_created_at(self, data["createdAt"])
-            set_extra(self, None if _VERIFICATION_KEYS.issuperset(data) else unknown_fields(data, _VERIFICATION_KEYS))
+            self.subject = data["subject"]
+            self.handle = data["handle"]
+            self.display_name = data["displayName"]
+            self.created_at = data["createdAt"]
+            self.extra = None if _VERIFICATION_KEYS.issuperset(data) else unknown_fields(data, _VERIFICATION_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.verification", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -88,4 +89,3 @@ class Verification(Model):
 _VERIFICATION_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "subject", "handle", "displayName", "createdAt"),
 )
-_VERIFICATION_SLOTS: Final = slot_setters(Verification)

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -81,32 +81,23 @@ class LabelerView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_uri,
-            set_cid,
-            set_creator,
-            set_like_count,
-            set_viewer,
-            set_indexed_at,
-            set_labels,
-            set_typed,
-            set_extra,
-        ) = _LABELER_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_uri(self, data["uri"])
-            set_cid(self, data["cid"])
-            set_creator(self, _m_app_bsky_actor_defs.ProfileView.from_dict(data["creator"]))
-            set_like_count(self, get("likeCount", UNSET))
-            set_viewer(self, v if (v := get("viewer", UNSET)) is UNSET else LabelerViewerState.from_dict(v))
-            set_indexed_at(self, data["indexedAt"])
-            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LABELER_VIEW_KEYS.issuperset(data) else unknown_fields(data, _LABELER_VIEW_KEYS))
+            self.uri = data["uri"]
+            self.cid = data["cid"]
+            self.creator = _m_app_bsky_actor_defs.ProfileView.from_dict(data["creator"])
+            self.like_count = get("likeCount", UNSET)
+            self.viewer = v if (v := get("viewer", UNSET)) is UNSET else LabelerViewerState.from_dict(v)
+            self.indexed_at = data["indexedAt"]
+            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.typed = "$type" in data
+            self.extra = None if _LABELER_VIEW_KEYS.issuperset(data) else unknown_fields(data, _LABELER_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.labeler.defs#labelerView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -134,7 +125,6 @@ class LabelerView(Model):
 _LABELER_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "uri", "cid", "creator", "likeCount", "viewer", "indexedAt", "labels"),
 )
-_LABELER_VIEW_SLOTS: Final = slot_setters(LabelerView)
 
 
 @attrs.frozen(
@@ -231,40 +221,27 @@ class LabelerViewDetailed(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_uri,
-            set_cid,
-            set_creator,
-            set_policies,
-            set_like_count,
-            set_viewer,
-            set_indexed_at,
-            set_labels,
-            set_reason_types,
-            set_subject_types,
-            set_subject_collections,
-            set_typed,
-            set_extra,
-        ) = _LABELER_VIEW_DETAILED_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_uri(self, data["uri"])
-            set_cid(self, data["cid"])
-            set_creator(self, _m_app_bsky_actor_defs.ProfileView.from_dict(data["creator"]))
-            set_policies(self, LabelerPolicies.from_dict(data["policies"]))
-            set_like_count(self, get("likeCount", UNSET))
-            set_viewer(self, v if (v := get("viewer", UNSET)) is UNSET else LabelerViewerState.from_dict(v))
-            set_indexed_at(self, data["indexedAt"])
-            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v])
-            set_reason_types(self, get("reasonTypes", UNSET))
-            set_subject_types(self, get("subjectTypes", UNSET))
-            set_subject_collections(self, get("subjectCollections", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LABELER_VIEW_DETAILED_KEYS.issuperset(data) else unknown_fields(data, _LABELER_VIEW_DETAILED_KEYS))
+            self.uri = data["uri"]
+            self.cid = data["cid"]
+            self.creator = _m_app_bsky_actor_defs.ProfileView.from_dict(data["creator"])
+            self.policies = LabelerPolicies.from_dict(data["policies"])
+            self.like_count = get("likeCount", UNSET)
+            self.viewer = v if (v := get("viewer", UNSET)) is UNSET else LabelerViewerState.from_dict(v)
+            self.indexed_at = data["indexedAt"]
+            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.reason_types = get("reasonTypes", UNSET)
+            self.subject_types = get("subjectTypes", UNSET)
+            self.subject_collections = get("subjectCollections", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _LABELER_VIEW_DETAILED_KEYS.issuperset(data) else unknown_fields(data, _LABELER_VIEW_DETAILED_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.labeler.defs#labelerViewDetailed", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -302,7 +279,6 @@ class LabelerViewDetailed(Model):
 _LABELER_VIEW_DETAILED_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "uri", "cid", "creator", "policies", "likeCount", "viewer", "indexedAt", "labels", "reasonTypes", "subjectTypes", "subjectCollections"),
 )
-_LABELER_VIEW_DETAILED_SLOTS: Final = slot_setters(LabelerViewDetailed)
 
 
 @attrs.frozen(
@@ -327,16 +303,17 @@ class LabelerViewerState(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_like, set_typed, set_extra = _LABELER_VIEWER_STATE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_like(self, get("like", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LABELER_VIEWER_STATE_KEYS.issuperset(data) else unknown_fields(data, _LABELER_VIEWER_STATE_KEYS))
+            self.like = get("like", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _LABELER_VIEWER_STATE_KEYS.issuperset(data) else unknown_fields(data, _LABELER_VIEWER_STATE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.labeler.defs#labelerViewerState", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -351,7 +328,6 @@ class LabelerViewerState(Model):
 
 
 _LABELER_VIEWER_STATE_KEYS: Final[frozenset[str]] = frozenset(("$type", "like"))
-_LABELER_VIEWER_STATE_SLOTS: Final = slot_setters(LabelerViewerState)
 
 
 @attrs.frozen(
@@ -383,22 +359,18 @@ class LabelerPolicies(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_label_values,
-            set_label_value_definitions,
-            set_typed,
-            set_extra,
-        ) = _LABELER_POLICIES_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_label_values(self, data["labelValues"])
-            set_label_value_definitions(self, v if (v := get("labelValueDefinitions", UNSET)) is UNSET else [_m_com_atproto_label_defs.LabelValueDefinition.from_dict(i0) for i0 in v])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LABELER_POLICIES_KEYS.issuperset(data) else unknown_fields(data, _LABELER_POLICIES_KEYS))
+            self.label_values = data["labelValues"]
+            self.label_value_definitions = v if (v := get("labelValueDefinitions", UNSET)) is UNSET else [_m_com_atproto_label_defs.LabelValueDefinition.from_dict(i0) for i0 in v]
+            self.typed = "$type" in data
+            self.extra = None if _LABELER_POLICIES_KEYS.issuperset(data) else unknown_fields(data, _LABELER_POLICIES_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.labeler.defs#labelerPolicies", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"labelValues": list(self.label_values)}
@@ -415,4 +387,3 @@ class LabelerPolicies(Model):
 _LABELER_POLICIES_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "labelValues", "labelValueDefinitions"),
 )
-_LABELER_POLICIES_SLOTS: Final = slot_setters(LabelerPolicies)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnknownMember,
@@ -20,7 +21,6 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -128,28 +128,21 @@ class Service(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_policies,
-            set_labels,
-            set_created_at,
-            set_reason_types,
-            set_subject_types,
-            set_subject_collections,
-            set_extra,
-        ) = _SERVICE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_policies(self, _m_app_bsky_labeler_defs.LabelerPolicies.from_dict(data["policies"]))
-            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else _union_0(v))
-            set_created_at(self, data["createdAt"])
-            set_reason_types(self, get("reasonTypes", UNSET))
-            set_subject_types(self, get("subjectTypes", UNSET))
-            set_subject_collections(self, get("subjectCollections", UNSET))
-            set_extra(self, None if _SERVICE_KEYS.issuperset(data) else unknown_fields(data, _SERVICE_KEYS))
+            self.policies = _m_app_bsky_labeler_defs.LabelerPolicies.from_dict(data["policies"])
+            self.labels = v if (v := get("labels", UNSET)) is UNSET else _union_0(v)
+            self.created_at = data["createdAt"]
+            self.reason_types = get("reasonTypes", UNSET)
+            self.subject_types = get("subjectTypes", UNSET)
+            self.subject_collections = get("subjectCollections", UNSET)
+            self.extra = None if _SERVICE_KEYS.issuperset(data) else unknown_fields(data, _SERVICE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.labeler.service", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -177,7 +170,6 @@ class Service(Model):
 _SERVICE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "policies", "labels", "createdAt", "reasonTypes", "subjectTypes", "subjectCollections"),
 )
-_SERVICE_SLOTS: Final = slot_setters(Service)
 
 
 def _union_0(value: Mapping[str, Any]) -> _m_com_atproto_label_defs.SelfLabels | UnknownMember:

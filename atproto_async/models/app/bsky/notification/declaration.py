@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -51,14 +51,15 @@ class Declaration(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_allow_subscriptions, set_extra = _DECLARATION_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_allow_subscriptions(self, data["allowSubscriptions"])
-            set_extra(self, None if _DECLARATION_KEYS.issuperset(data) else unknown_fields(data, _DECLARATION_KEYS))
+            self.allow_subscriptions = data["allowSubscriptions"]
+            self.extra = None if _DECLARATION_KEYS.issuperset(data) else unknown_fields(data, _DECLARATION_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.notification.declaration", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -71,4 +72,3 @@ class Declaration(Model):
 
 
 _DECLARATION_KEYS: Final[frozenset[str]] = frozenset(("$type", "allowSubscriptions"))
-_DECLARATION_SLOTS: Final = slot_setters(Declaration)

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -55,14 +55,15 @@ class RecordDeleted(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_typed, set_extra = _RECORD_DELETED_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_typed(self, "$type" in data)
-            set_extra(self, None if data.keys() <= _RECORD_DELETED_KEYS else unknown_fields(data, _RECORD_DELETED_KEYS))
+            self.typed = "$type" in data
+            self.extra = None if data.keys() <= _RECORD_DELETED_KEYS else unknown_fields(data, _RECORD_DELETED_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.notification.defs#recordDeleted", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -74,7 +75,6 @@ class RecordDeleted(Model):
 
 
 _RECORD_DELETED_KEYS: Final[frozenset[str]] = frozenset(("$type",))
-_RECORD_DELETED_SLOTS: Final = slot_setters(RecordDeleted)
 
 
 @attrs.frozen(
@@ -102,16 +102,17 @@ class ChatPreference(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_include, set_push, set_typed, set_extra = _CHAT_PREFERENCE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_include(self, data["include"])
-            set_push(self, data["push"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _CHAT_PREFERENCE_KEYS.issuperset(data) else unknown_fields(data, _CHAT_PREFERENCE_KEYS))
+            self.include = data["include"]
+            self.push = data["push"]
+            self.typed = "$type" in data
+            self.extra = None if _CHAT_PREFERENCE_KEYS.issuperset(data) else unknown_fields(data, _CHAT_PREFERENCE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.notification.defs#chatPreference", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"include": self.include, "push": self.push}
@@ -123,7 +124,6 @@ class ChatPreference(Model):
 
 
 _CHAT_PREFERENCE_KEYS: Final[frozenset[str]] = frozenset(("$type", "include", "push"))
-_CHAT_PREFERENCE_SLOTS: Final = slot_setters(ChatPreference)
 
 
 @attrs.frozen(
@@ -152,17 +152,18 @@ class FilterablePreference(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_include, set_list, set_push, set_typed, set_extra = _FILTERABLE_PREFERENCE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_include(self, data["include"])
-            set_list(self, data["list"])
-            set_push(self, data["push"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _FILTERABLE_PREFERENCE_KEYS.issuperset(data) else unknown_fields(data, _FILTERABLE_PREFERENCE_KEYS))
+            self.include = data["include"]
+            self.list = data["list"]
+            self.push = data["push"]
+            self.typed = "$type" in data
+            self.extra = None if _FILTERABLE_PREFERENCE_KEYS.issuperset(data) else unknown_fields(data, _FILTERABLE_PREFERENCE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.notification.defs#filterablePreference", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"include": self.include, "list": self.list, "push": self.push}
@@ -174,7 +175,6 @@ class FilterablePreference(Model):
 
 
 _FILTERABLE_PREFERENCE_KEYS: Final[frozenset[str]] = frozenset(("$type", "include", "list", "push"))
-_FILTERABLE_PREFERENCE_SLOTS: Final = slot_setters(FilterablePreference)
 
 
 @attrs.frozen(
@@ -201,16 +201,17 @@ class Preference(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_list, set_push, set_typed, set_extra = _PREFERENCE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_list(self, data["list"])
-            set_push(self, data["push"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _PREFERENCE_KEYS.issuperset(data) else unknown_fields(data, _PREFERENCE_KEYS))
+            self.list = data["list"]
+            self.push = data["push"]
+            self.typed = "$type" in data
+            self.extra = None if _PREFERENCE_KEYS.issuperset(data) else unknown_fields(data, _PREFERENCE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.notification.defs#preference", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"list": self.list, "push": self.push}
@@ -222,7 +223,6 @@ class Preference(Model):
 
 
 _PREFERENCE_KEYS: Final[frozenset[str]] = frozenset(("$type", "list", "push"))
-_PREFERENCE_SLOTS: Final = slot_setters(Preference)
 
 
 @attrs.frozen(
@@ -272,43 +272,28 @@ class Preferences(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_chat,
-            set_follow,
-            set_like,
-            set_like_via_repost,
-            set_mention,
-            set_quote,
-            set_reply,
-            set_repost,
-            set_repost_via_repost,
-            set_starterpack_joined,
-            set_subscribed_post,
-            set_unverified,
-            set_verified,
-            set_typed,
-            set_extra,
-        ) = _PREFERENCES_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_chat(self, ChatPreference.from_dict(data["chat"]))
-            set_follow(self, FilterablePreference.from_dict(data["follow"]))
-            set_like(self, FilterablePreference.from_dict(data["like"]))
-            set_like_via_repost(self, FilterablePreference.from_dict(data["likeViaRepost"]))
-            set_mention(self, FilterablePreference.from_dict(data["mention"]))
-            set_quote(self, FilterablePreference.from_dict(data["quote"]))
-            set_reply(self, FilterablePreference.from_dict(data["reply"]))
-            set_repost(self, FilterablePreference.from_dict(data["repost"]))
-            set_repost_via_repost(self, FilterablePreference.from_dict(data["repostViaRepost"]))
-            set_starterpack_joined(self, Preference.from_dict(data["starterpackJoined"]))
-            set_subscribed_post(self, Preference.from_dict(data["subscribedPost"]))
-            set_unverified(self, Preference.from_dict(data["unverified"]))
-            set_verified(self, Preference.from_dict(data["verified"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _PREFERENCES_KEYS.issuperset(data) else unknown_fields(data, _PREFERENCES_KEYS))
+            self.chat = ChatPreference.from_dict(data["chat"])
+            self.follow = FilterablePreference.from_dict(data["follow"])
+            self.like = FilterablePreference.from_dict(data["like"])
+            self.like_via_repost = FilterablePreference.from_dict(data["likeViaRepost"])
+            self.mention = FilterablePreference.from_dict(data["mention"])
+            self.quote = FilterablePreference.from_dict(data["quote"])
+            self.reply = FilterablePreference.from_dict(data["reply"])
+            self.repost = FilterablePreference.from_dict(data["repost"])
+            self.repost_via_repost = FilterablePreference.from_dict(data["repostViaRepost"])
+            self.starterpack_joined = Preference.from_dict(data["starterpackJoined"])
+            self.subscribed_post = Preference.from_dict(data["subscribedPost"])
+            self.unverified = Preference.from_dict(data["unverified"])
+            self.verified = Preference.from_dict(data["verified"])
+            self.typed = "$type" in data
+            self.extra = None if _PREFERENCES_KEYS.issuperset(data) else unknown_fields(data, _PREFERENCES_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.notification.defs#preferences", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -336,7 +321,6 @@ class Preferences(Model):
 _PREFERENCES_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "chat", "follow", "like", "likeViaRepost", "mention", "quote", "reply", "repost", "repostViaRepost", "starterpackJoined", "subscribedPost", "unverified", "verified"),
 )
-_PREFERENCES_SLOTS: Final = slot_setters(Preferences)
 
 
 @attrs.frozen(
@@ -363,16 +347,17 @@ class ActivitySubscription(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_post, set_reply, set_typed, set_extra = _ACTIVITY_SUBSCRIPTION_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_post(self, data["post"])
-            set_reply(self, data["reply"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _ACTIVITY_SUBSCRIPTION_KEYS.issuperset(data) else unknown_fields(data, _ACTIVITY_SUBSCRIPTION_KEYS))
+            self.post = data["post"]
+            self.reply = data["reply"]
+            self.typed = "$type" in data
+            self.extra = None if _ACTIVITY_SUBSCRIPTION_KEYS.issuperset(data) else unknown_fields(data, _ACTIVITY_SUBSCRIPTION_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.notification.defs#activitySubscription", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"post": self.post, "reply": self.reply}
@@ -384,7 +369,6 @@ class ActivitySubscription(Model):
 
 
 _ACTIVITY_SUBSCRIPTION_KEYS: Final[frozenset[str]] = frozenset(("$type", "post", "reply"))
-_ACTIVITY_SUBSCRIPTION_SLOTS: Final = slot_setters(ActivitySubscription)
 
 
 @attrs.frozen(
@@ -411,21 +395,17 @@ class SubjectActivitySubscription(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_subject,
-            set_activity_subscription,
-            set_typed,
-            set_extra,
-        ) = _SUBJECT_ACTIVITY_SUBSCRIPTION_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_subject(self, data["subject"])
-            set_activity_subscription(self, ActivitySubscription.from_dict(data["activitySubscription"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SUBJECT_ACTIVITY_SUBSCRIPTION_KEYS.issuperset(data) else unknown_fields(data, _SUBJECT_ACTIVITY_SUBSCRIPTION_KEYS))
+            self.subject = data["subject"]
+            self.activity_subscription = ActivitySubscription.from_dict(data["activitySubscription"])
+            self.typed = "$type" in data
+            self.extra = None if _SUBJECT_ACTIVITY_SUBSCRIPTION_KEYS.issuperset(data) else unknown_fields(data, _SUBJECT_ACTIVITY_SUBSCRIPTION_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.notification.defs#subjectActivitySubscription", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -442,4 +422,3 @@ class SubjectActivitySubscription(Model):
 _SUBJECT_ACTIVITY_SUBSCRIPTION_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "subject", "activitySubscription"),
 )
-_SUBJECT_ACTIVITY_SUBSCRIPTION_SLOTS: Final = slot_setters(SubjectActivitySubscription)

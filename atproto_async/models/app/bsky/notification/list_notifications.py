@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -75,18 +75,19 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_cursor, set_notifications, set_priority, set_seen_at, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_cursor(self, get("cursor", UNSET))
-            set_notifications(self, [Notification.from_dict(i0) for i0 in data["notifications"]])
-            set_priority(self, get("priority", UNSET))
-            set_seen_at(self, get("seenAt", UNSET))
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.cursor = get("cursor", UNSET)
+            self.notifications = [Notification.from_dict(i0) for i0 in data["notifications"]]
+            self.priority = get("priority", UNSET)
+            self.seen_at = get("seenAt", UNSET)
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.notification.listNotifications (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"notifications": [i0.to_dict() for i0 in self.notifications]}
@@ -105,7 +106,6 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "notifications", "priority", "seenAt"))
-_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -153,38 +153,26 @@ class Notification(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_uri,
-            set_cid,
-            set_author,
-            set_reason,
-            set_reason_subject,
-            set_record,
-            set_starter_pack,
-            set_is_read,
-            set_indexed_at,
-            set_labels,
-            set_typed,
-            set_extra,
-        ) = _NOTIFICATION_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_uri(self, data["uri"])
-            set_cid(self, data["cid"])
-            set_author(self, _m_app_bsky_actor_defs.ProfileView.from_dict(data["author"]))
-            set_reason(self, data["reason"])
-            set_reason_subject(self, get("reasonSubject", UNSET))
-            set_record(self, data["record"])
-            set_starter_pack(self, v if (v := get("starterPack", UNSET)) is UNSET else _m_app_bsky_graph_defs.StarterPackViewBasic.from_dict(v))
-            set_is_read(self, data["isRead"])
-            set_indexed_at(self, data["indexedAt"])
-            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _NOTIFICATION_KEYS.issuperset(data) else unknown_fields(data, _NOTIFICATION_KEYS))
+            self.uri = data["uri"]
+            self.cid = data["cid"]
+            self.author = _m_app_bsky_actor_defs.ProfileView.from_dict(data["author"])
+            self.reason = data["reason"]
+            self.reason_subject = get("reasonSubject", UNSET)
+            self.record = data["record"]
+            self.starter_pack = v if (v := get("starterPack", UNSET)) is UNSET else _m_app_bsky_graph_defs.StarterPackViewBasic.from_dict(v)
+            self.is_read = data["isRead"]
+            self.indexed_at = data["indexedAt"]
+            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.typed = "$type" in data
+            self.extra = None if _NOTIFICATION_KEYS.issuperset(data) else unknown_fields(data, _NOTIFICATION_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.notification.listNotifications#notification", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -215,4 +203,3 @@ class Notification(Model):
 _NOTIFICATION_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "uri", "cid", "author", "reason", "reasonSubject", "record", "starterPack", "isRead", "indexedAt", "labels"),
 )
-_NOTIFICATION_SLOTS: Final = slot_setters(Notification)

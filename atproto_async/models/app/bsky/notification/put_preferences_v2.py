@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -83,42 +83,28 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_chat,
-            set_follow,
-            set_like,
-            set_like_via_repost,
-            set_mention,
-            set_quote,
-            set_reply,
-            set_repost,
-            set_repost_via_repost,
-            set_starterpack_joined,
-            set_subscribed_post,
-            set_unverified,
-            set_verified,
-            set_extra,
-        ) = _INPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_chat(self, v if (v := get("chat", UNSET)) is UNSET else _m_app_bsky_notification_defs.ChatPreference.from_dict(v))
-            set_follow(self, v if (v := get("follow", UNSET)) is UNSET else _m_app_bsky_notification_defs.FilterablePreference.from_dict(v))
-            set_like(self, v if (v := get("like", UNSET)) is UNSET else _m_app_bsky_notification_defs.FilterablePreference.from_dict(v))
-            set_like_via_repost(self, v if (v := get("likeViaRepost", UNSET)) is UNSET else _m_app_bsky_notification_defs.FilterablePreference.from_dict(v))
-            set_mention(self, v if (v := get("mention", UNSET)) is UNSET else _m_app_bsky_notification_defs.FilterablePreference.from_dict(v))
-            set_quote(self, v if (v := get("quote", UNSET)) is UNSET else _m_app_bsky_notification_defs.FilterablePreference.from_dict(v))
-            set_reply(self, v if (v := get("reply", UNSET)) is UNSET else _m_app_bsky_notification_defs.FilterablePreference.from_dict(v))
-            set_repost(self, v if (v := get("repost", UNSET)) is UNSET else _m_app_bsky_notification_defs.FilterablePreference.from_dict(v))
-            set_repost_via_repost(self, v if (v := get("repostViaRepost", UNSET)) is UNSET else _m_app_bsky_notification_defs.FilterablePreference.from_dict(v))
-            set_starterpack_joined(self, v if (v := get("starterpackJoined", UNSET)) is UNSET else _m_app_bsky_notification_defs.Preference.from_dict(v))
-            set_subscribed_post(self, v if (v := get("subscribedPost", UNSET)) is UNSET else _m_app_bsky_notification_defs.Preference.from_dict(v))
-            set_unverified(self, v if (v := get("unverified", UNSET)) is UNSET else _m_app_bsky_notification_defs.Preference.from_dict(v))
-            set_verified(self, v if (v := get("verified", UNSET)) is UNSET else _m_app_bsky_notification_defs.Preference.from_dict(v))
-            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
+            self.chat = v if (v := get("chat", UNSET)) is UNSET else _m_app_bsky_notification_defs.ChatPreference.from_dict(v)
+            self.follow = v if (v := get("follow", UNSET)) is UNSET else _m_app_bsky_notification_defs.FilterablePreference.from_dict(v)
+            self.like = v if (v := get("like", UNSET)) is UNSET else _m_app_bsky_notification_defs.FilterablePreference.from_dict(v)
+            self.like_via_repost = v if (v := get("likeViaRepost", UNSET)) is UNSET else _m_app_bsky_notification_defs.FilterablePreference.from_dict(v)
+            self.mention = v if (v := get("mention", UNSET)) is UNSET else _m_app_bsky_notification_defs.FilterablePreference.from_dict(v)
+            self.quote = v if (v := get("quote", UNSET)) is UNSET else _m_app_bsky_notification_defs.FilterablePreference.from_dict(v)
+            self.reply = v if (v := get("reply", UNSET)) is UNSET else _m_app_bsky_notification_defs.FilterablePreference.from_dict(v)
+            self.repost = v if (v := get("repost", UNSET)) is UNSET else _m_app_bsky_notification_defs.FilterablePreference.from_dict(v)
+            self.repost_via_repost = v if (v := get("repostViaRepost", UNSET)) is UNSET else _m_app_bsky_notification_defs.FilterablePreference.from_dict(v)
+            self.starterpack_joined = v if (v := get("starterpackJoined", UNSET)) is UNSET else _m_app_bsky_notification_defs.Preference.from_dict(v)
+            self.subscribed_post = v if (v := get("subscribedPost", UNSET)) is UNSET else _m_app_bsky_notification_defs.Preference.from_dict(v)
+            self.unverified = v if (v := get("unverified", UNSET)) is UNSET else _m_app_bsky_notification_defs.Preference.from_dict(v)
+            self.verified = v if (v := get("verified", UNSET)) is UNSET else _m_app_bsky_notification_defs.Preference.from_dict(v)
+            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.notification.putPreferencesV2 (Input)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -169,7 +155,6 @@ class Input(Model):
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("chat", "follow", "like", "likeViaRepost", "mention", "quote", "reply", "repost", "repostViaRepost", "starterpackJoined", "subscribedPost", "unverified", "verified"),
 )
-_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -190,14 +175,15 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_preferences, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_preferences(self, _m_app_bsky_notification_defs.Preferences.from_dict(data["preferences"]))
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.preferences = _m_app_bsky_notification_defs.Preferences.from_dict(data["preferences"])
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.notification.putPreferencesV2 (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"preferences": self.preferences.to_dict()}
@@ -207,4 +193,3 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("preferences",))
-_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnknownMember,
@@ -19,7 +20,6 @@ from atproto_async._model import (
     dump_member,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -60,16 +60,17 @@ class Facet(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_index, set_features, set_typed, set_extra = _FACET_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_index(self, ByteSlice.from_dict(data["index"]))
-            set_features(self, [_union_0(i0) for i0 in data["features"]])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _FACET_KEYS.issuperset(data) else unknown_fields(data, _FACET_KEYS))
+            self.index = ByteSlice.from_dict(data["index"])
+            self.features = [_union_0(i0) for i0 in data["features"]]
+            self.typed = "$type" in data
+            self.extra = None if _FACET_KEYS.issuperset(data) else unknown_fields(data, _FACET_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.richtext.facet", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -84,7 +85,6 @@ class Facet(Model):
 
 
 _FACET_KEYS: Final[frozenset[str]] = frozenset(("$type", "index", "features"))
-_FACET_SLOTS: Final = slot_setters(Facet)
 
 
 @attrs.frozen(
@@ -110,15 +110,16 @@ class Mention(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_did, set_typed, set_extra = _MENTION_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_did(self, data["did"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _MENTION_KEYS.issuperset(data) else unknown_fields(data, _MENTION_KEYS))
+            self.did = data["did"]
+            self.typed = "$type" in data
+            self.extra = None if _MENTION_KEYS.issuperset(data) else unknown_fields(data, _MENTION_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.richtext.facet#mention", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did}
@@ -130,7 +131,6 @@ class Mention(Model):
 
 
 _MENTION_KEYS: Final[frozenset[str]] = frozenset(("$type", "did"))
-_MENTION_SLOTS: Final = slot_setters(Mention)
 
 
 @attrs.frozen(
@@ -156,15 +156,16 @@ class Link(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_uri, set_typed, set_extra = _LINK_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_uri(self, data["uri"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LINK_KEYS.issuperset(data) else unknown_fields(data, _LINK_KEYS))
+            self.uri = data["uri"]
+            self.typed = "$type" in data
+            self.extra = None if _LINK_KEYS.issuperset(data) else unknown_fields(data, _LINK_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.richtext.facet#link", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri}
@@ -176,7 +177,6 @@ class Link(Model):
 
 
 _LINK_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri"))
-_LINK_SLOTS: Final = slot_setters(Link)
 
 
 @attrs.frozen(
@@ -202,15 +202,16 @@ class Tag(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_tag, set_typed, set_extra = _TAG_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_tag(self, data["tag"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _TAG_KEYS.issuperset(data) else unknown_fields(data, _TAG_KEYS))
+            self.tag = data["tag"]
+            self.typed = "$type" in data
+            self.extra = None if _TAG_KEYS.issuperset(data) else unknown_fields(data, _TAG_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.richtext.facet#tag", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"tag": self.tag}
@@ -222,7 +223,6 @@ class Tag(Model):
 
 
 _TAG_KEYS: Final[frozenset[str]] = frozenset(("$type", "tag"))
-_TAG_SLOTS: Final = slot_setters(Tag)
 
 
 @attrs.frozen(
@@ -252,16 +252,17 @@ class ByteSlice(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_byte_start, set_byte_end, set_typed, set_extra = _BYTE_SLICE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_byte_start(self, data["byteStart"])
-            set_byte_end(self, data["byteEnd"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _BYTE_SLICE_KEYS.issuperset(data) else unknown_fields(data, _BYTE_SLICE_KEYS))
+            self.byte_start = data["byteStart"]
+            self.byte_end = data["byteEnd"]
+            self.typed = "$type" in data
+            self.extra = None if _BYTE_SLICE_KEYS.issuperset(data) else unknown_fields(data, _BYTE_SLICE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.richtext.facet#byteSlice", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"byteStart": self.byte_start, "byteEnd": self.byte_end}
@@ -273,7 +274,6 @@ class ByteSlice(Model):
 
 
 _BYTE_SLICE_KEYS: Final[frozenset[str]] = frozenset(("$type", "byteStart", "byteEnd"))
-_BYTE_SLICE_SLOTS: Final = slot_setters(ByteSlice)
 
 
 def _union_0(value: Mapping[str, Any]) -> Mention | Link | Tag | UnknownMember:

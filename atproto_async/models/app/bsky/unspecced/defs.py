@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -77,15 +77,16 @@ class SkeletonSearchPost(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_uri, set_typed, set_extra = _SKELETON_SEARCH_POST_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_uri(self, data["uri"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SKELETON_SEARCH_POST_KEYS.issuperset(data) else unknown_fields(data, _SKELETON_SEARCH_POST_KEYS))
+            self.uri = data["uri"]
+            self.typed = "$type" in data
+            self.extra = None if _SKELETON_SEARCH_POST_KEYS.issuperset(data) else unknown_fields(data, _SKELETON_SEARCH_POST_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#skeletonSearchPost", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri}
@@ -97,7 +98,6 @@ class SkeletonSearchPost(Model):
 
 
 _SKELETON_SEARCH_POST_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri"))
-_SKELETON_SEARCH_POST_SLOTS: Final = slot_setters(SkeletonSearchPost)
 
 
 @attrs.frozen(
@@ -122,15 +122,16 @@ class SkeletonSearchActor(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_did, set_typed, set_extra = _SKELETON_SEARCH_ACTOR_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_did(self, data["did"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SKELETON_SEARCH_ACTOR_KEYS.issuperset(data) else unknown_fields(data, _SKELETON_SEARCH_ACTOR_KEYS))
+            self.did = data["did"]
+            self.typed = "$type" in data
+            self.extra = None if _SKELETON_SEARCH_ACTOR_KEYS.issuperset(data) else unknown_fields(data, _SKELETON_SEARCH_ACTOR_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#skeletonSearchActor", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did}
@@ -142,7 +143,6 @@ class SkeletonSearchActor(Model):
 
 
 _SKELETON_SEARCH_ACTOR_KEYS: Final[frozenset[str]] = frozenset(("$type", "did"))
-_SKELETON_SEARCH_ACTOR_SLOTS: Final = slot_setters(SkeletonSearchActor)
 
 
 @attrs.frozen(
@@ -167,15 +167,16 @@ class SkeletonSearchStarterPack(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_uri, set_typed, set_extra = _SKELETON_SEARCH_STARTER_PACK_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_uri(self, data["uri"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SKELETON_SEARCH_STARTER_PACK_KEYS.issuperset(data) else unknown_fields(data, _SKELETON_SEARCH_STARTER_PACK_KEYS))
+            self.uri = data["uri"]
+            self.typed = "$type" in data
+            self.extra = None if _SKELETON_SEARCH_STARTER_PACK_KEYS.issuperset(data) else unknown_fields(data, _SKELETON_SEARCH_STARTER_PACK_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#skeletonSearchStarterPack", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri}
@@ -187,7 +188,6 @@ class SkeletonSearchStarterPack(Model):
 
 
 _SKELETON_SEARCH_STARTER_PACK_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri"))
-_SKELETON_SEARCH_STARTER_PACK_SLOTS: Final = slot_setters(SkeletonSearchStarterPack)
 
 
 @attrs.frozen(
@@ -218,26 +218,20 @@ class TrendingTopic(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_topic,
-            set_display_name,
-            set_description,
-            set_link,
-            set_typed,
-            set_extra,
-        ) = _TRENDING_TOPIC_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_topic(self, data["topic"])
-            set_display_name(self, get("displayName", UNSET))
-            set_description(self, get("description", UNSET))
-            set_link(self, data["link"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _TRENDING_TOPIC_KEYS.issuperset(data) else unknown_fields(data, _TRENDING_TOPIC_KEYS))
+            self.topic = data["topic"]
+            self.display_name = get("displayName", UNSET)
+            self.description = get("description", UNSET)
+            self.link = data["link"]
+            self.typed = "$type" in data
+            self.extra = None if _TRENDING_TOPIC_KEYS.issuperset(data) else unknown_fields(data, _TRENDING_TOPIC_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#trendingTopic", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"topic": self.topic, "link": self.link}
@@ -257,7 +251,6 @@ class TrendingTopic(Model):
 _TRENDING_TOPIC_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "topic", "displayName", "description", "link"),
 )
-_TRENDING_TOPIC_SLOTS: Final = slot_setters(TrendingTopic)
 
 
 @attrs.frozen(
@@ -298,36 +291,25 @@ class SkeletonTrend(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_topic,
-            set_display_name,
-            set_description,
-            set_link,
-            set_started_at,
-            set_post_count,
-            set_status,
-            set_category,
-            set_dids,
-            set_typed,
-            set_extra,
-        ) = _SKELETON_TREND_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_topic(self, data["topic"])
-            set_display_name(self, data["displayName"])
-            set_description(self, get("description", UNSET))
-            set_link(self, data["link"])
-            set_started_at(self, data["startedAt"])
-            set_post_count(self, data["postCount"])
-            set_status(self, get("status", UNSET))
-            set_category(self, get("category", UNSET))
-            set_dids(self, data["dids"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SKELETON_TREND_KEYS.issuperset(data) else unknown_fields(data, _SKELETON_TREND_KEYS))
+            self.topic = data["topic"]
+            self.display_name = data["displayName"]
+            self.description = get("description", UNSET)
+            self.link = data["link"]
+            self.started_at = data["startedAt"]
+            self.post_count = data["postCount"]
+            self.status = get("status", UNSET)
+            self.category = get("category", UNSET)
+            self.dids = data["dids"]
+            self.typed = "$type" in data
+            self.extra = None if _SKELETON_TREND_KEYS.issuperset(data) else unknown_fields(data, _SKELETON_TREND_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#skeletonTrend", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -357,7 +339,6 @@ class SkeletonTrend(Model):
 _SKELETON_TREND_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "topic", "displayName", "description", "link", "startedAt", "postCount", "status", "category", "dids"),
 )
-_SKELETON_TREND_SLOTS: Final = slot_setters(SkeletonTrend)
 
 
 @attrs.frozen(
@@ -398,36 +379,25 @@ class TrendView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_topic,
-            set_display_name,
-            set_description,
-            set_link,
-            set_started_at,
-            set_post_count,
-            set_status,
-            set_category,
-            set_actors,
-            set_typed,
-            set_extra,
-        ) = _TREND_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_topic(self, data["topic"])
-            set_display_name(self, data["displayName"])
-            set_description(self, get("description", UNSET))
-            set_link(self, data["link"])
-            set_started_at(self, data["startedAt"])
-            set_post_count(self, data["postCount"])
-            set_status(self, get("status", UNSET))
-            set_category(self, get("category", UNSET))
-            set_actors(self, [_m_app_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["actors"]])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _TREND_VIEW_KEYS.issuperset(data) else unknown_fields(data, _TREND_VIEW_KEYS))
+            self.topic = data["topic"]
+            self.display_name = data["displayName"]
+            self.description = get("description", UNSET)
+            self.link = data["link"]
+            self.started_at = data["startedAt"]
+            self.post_count = data["postCount"]
+            self.status = get("status", UNSET)
+            self.category = get("category", UNSET)
+            self.actors = [_m_app_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["actors"]]
+            self.typed = "$type" in data
+            self.extra = None if _TREND_VIEW_KEYS.issuperset(data) else unknown_fields(data, _TREND_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#trendView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -457,7 +427,6 @@ class TrendView(Model):
 _TREND_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "topic", "displayName", "description", "link", "startedAt", "postCount", "status", "category", "actors"),
 )
-_TREND_VIEW_SLOTS: Final = slot_setters(TrendView)
 
 
 @attrs.frozen(
@@ -504,34 +473,24 @@ class ThreadItemPost(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_post,
-            set_more_parents,
-            set_more_replies,
-            set_op_thread,
-            set_op_thread_post_index,
-            set_op_thread_post_count,
-            set_hidden_by_threadgate,
-            set_muted_by_viewer,
-            set_typed,
-            set_extra,
-        ) = _THREAD_ITEM_POST_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_post(self, _m_app_bsky_feed_defs.PostView.from_dict(data["post"]))
-            set_more_parents(self, data["moreParents"])
-            set_more_replies(self, data["moreReplies"])
-            set_op_thread(self, data["opThread"])
-            set_op_thread_post_index(self, get("opThreadPostIndex", UNSET))
-            set_op_thread_post_count(self, get("opThreadPostCount", UNSET))
-            set_hidden_by_threadgate(self, data["hiddenByThreadgate"])
-            set_muted_by_viewer(self, data["mutedByViewer"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _THREAD_ITEM_POST_KEYS.issuperset(data) else unknown_fields(data, _THREAD_ITEM_POST_KEYS))
+            self.post = _m_app_bsky_feed_defs.PostView.from_dict(data["post"])
+            self.more_parents = data["moreParents"]
+            self.more_replies = data["moreReplies"]
+            self.op_thread = data["opThread"]
+            self.op_thread_post_index = get("opThreadPostIndex", UNSET)
+            self.op_thread_post_count = get("opThreadPostCount", UNSET)
+            self.hidden_by_threadgate = data["hiddenByThreadgate"]
+            self.muted_by_viewer = data["mutedByViewer"]
+            self.typed = "$type" in data
+            self.extra = None if _THREAD_ITEM_POST_KEYS.issuperset(data) else unknown_fields(data, _THREAD_ITEM_POST_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#threadItemPost", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -558,7 +517,6 @@ class ThreadItemPost(Model):
 _THREAD_ITEM_POST_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "post", "moreParents", "moreReplies", "opThread", "opThreadPostIndex", "opThreadPostCount", "hiddenByThreadgate", "mutedByViewer"),
 )
-_THREAD_ITEM_POST_SLOTS: Final = slot_setters(ThreadItemPost)
 
 
 @attrs.frozen(
@@ -581,14 +539,15 @@ class ThreadItemNoUnauthenticated(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_typed, set_extra = _THREAD_ITEM_NO_UNAUTHENTICATED_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_typed(self, "$type" in data)
-            set_extra(self, None if data.keys() <= _THREAD_ITEM_NO_UNAUTHENTICATED_KEYS else unknown_fields(data, _THREAD_ITEM_NO_UNAUTHENTICATED_KEYS))
+            self.typed = "$type" in data
+            self.extra = None if data.keys() <= _THREAD_ITEM_NO_UNAUTHENTICATED_KEYS else unknown_fields(data, _THREAD_ITEM_NO_UNAUTHENTICATED_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#threadItemNoUnauthenticated", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -600,7 +559,6 @@ class ThreadItemNoUnauthenticated(Model):
 
 
 _THREAD_ITEM_NO_UNAUTHENTICATED_KEYS: Final[frozenset[str]] = frozenset(("$type",))
-_THREAD_ITEM_NO_UNAUTHENTICATED_SLOTS: Final = slot_setters(ThreadItemNoUnauthenticated)
 
 
 @attrs.frozen(
@@ -623,14 +581,15 @@ class ThreadItemNotFound(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_typed, set_extra = _THREAD_ITEM_NOT_FOUND_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_typed(self, "$type" in data)
-            set_extra(self, None if data.keys() <= _THREAD_ITEM_NOT_FOUND_KEYS else unknown_fields(data, _THREAD_ITEM_NOT_FOUND_KEYS))
+            self.typed = "$type" in data
+            self.extra = None if data.keys() <= _THREAD_ITEM_NOT_FOUND_KEYS else unknown_fields(data, _THREAD_ITEM_NOT_FOUND_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#threadItemNotFound", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -642,7 +601,6 @@ class ThreadItemNotFound(Model):
 
 
 _THREAD_ITEM_NOT_FOUND_KEYS: Final[frozenset[str]] = frozenset(("$type",))
-_THREAD_ITEM_NOT_FOUND_SLOTS: Final = slot_setters(ThreadItemNotFound)
 
 
 @attrs.frozen(
@@ -667,15 +625,16 @@ class ThreadItemBlocked(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_author, set_typed, set_extra = _THREAD_ITEM_BLOCKED_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_author(self, _m_app_bsky_feed_defs.BlockedAuthor.from_dict(data["author"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _THREAD_ITEM_BLOCKED_KEYS.issuperset(data) else unknown_fields(data, _THREAD_ITEM_BLOCKED_KEYS))
+            self.author = _m_app_bsky_feed_defs.BlockedAuthor.from_dict(data["author"])
+            self.typed = "$type" in data
+            self.extra = None if _THREAD_ITEM_BLOCKED_KEYS.issuperset(data) else unknown_fields(data, _THREAD_ITEM_BLOCKED_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#threadItemBlocked", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"author": self.author.to_dict()}
@@ -687,7 +646,6 @@ class ThreadItemBlocked(Model):
 
 
 _THREAD_ITEM_BLOCKED_KEYS: Final[frozenset[str]] = frozenset(("$type", "author"))
-_THREAD_ITEM_BLOCKED_SLOTS: Final = slot_setters(ThreadItemBlocked)
 
 
 @attrs.frozen(
@@ -717,17 +675,18 @@ class AgeAssuranceState(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_last_initiated_at, set_status, set_typed, set_extra = _AGE_ASSURANCE_STATE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_last_initiated_at(self, get("lastInitiatedAt", UNSET))
-            set_status(self, data["status"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _AGE_ASSURANCE_STATE_KEYS.issuperset(data) else unknown_fields(data, _AGE_ASSURANCE_STATE_KEYS))
+            self.last_initiated_at = get("lastInitiatedAt", UNSET)
+            self.status = data["status"]
+            self.typed = "$type" in data
+            self.extra = None if _AGE_ASSURANCE_STATE_KEYS.issuperset(data) else unknown_fields(data, _AGE_ASSURANCE_STATE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#ageAssuranceState", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"status": self.status}
@@ -742,7 +701,6 @@ class AgeAssuranceState(Model):
 
 
 _AGE_ASSURANCE_STATE_KEYS: Final[frozenset[str]] = frozenset(("$type", "lastInitiatedAt", "status"))
-_AGE_ASSURANCE_STATE_SLOTS: Final = slot_setters(AgeAssuranceState)
 
 
 @attrs.frozen(
@@ -783,34 +741,24 @@ class AgeAssuranceEvent(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_created_at,
-            set_status,
-            set_attempt_id,
-            set_email,
-            set_init_ip,
-            set_init_ua,
-            set_complete_ip,
-            set_complete_ua,
-            set_typed,
-            set_extra,
-        ) = _AGE_ASSURANCE_EVENT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_created_at(self, data["createdAt"])
-            set_status(self, data["status"])
-            set_attempt_id(self, data["attemptId"])
-            set_email(self, get("email", UNSET))
-            set_init_ip(self, get("initIp", UNSET))
-            set_init_ua(self, get("initUa", UNSET))
-            set_complete_ip(self, get("completeIp", UNSET))
-            set_complete_ua(self, get("completeUa", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _AGE_ASSURANCE_EVENT_KEYS.issuperset(data) else unknown_fields(data, _AGE_ASSURANCE_EVENT_KEYS))
+            self.created_at = data["createdAt"]
+            self.status = data["status"]
+            self.attempt_id = data["attemptId"]
+            self.email = get("email", UNSET)
+            self.init_ip = get("initIp", UNSET)
+            self.init_ua = get("initUa", UNSET)
+            self.complete_ip = get("completeIp", UNSET)
+            self.complete_ua = get("completeUa", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _AGE_ASSURANCE_EVENT_KEYS.issuperset(data) else unknown_fields(data, _AGE_ASSURANCE_EVENT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#ageAssuranceEvent", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -843,4 +791,3 @@ class AgeAssuranceEvent(Model):
 _AGE_ASSURANCE_EVENT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "createdAt", "status", "attemptId", "email", "initIp", "initUa", "completeIp", "completeUa"),
 )
-_AGE_ASSURANCE_EVENT_SLOTS: Final = slot_setters(AgeAssuranceEvent)

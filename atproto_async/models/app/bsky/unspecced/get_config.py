@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -50,16 +50,17 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_check_email_confirmed, set_live_now, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_check_email_confirmed(self, get("checkEmailConfirmed", UNSET))
-            set_live_now(self, v if (v := get("liveNow", UNSET)) is UNSET else [LiveNowConfig.from_dict(i0) for i0 in v])
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.check_email_confirmed = get("checkEmailConfirmed", UNSET)
+            self.live_now = v if (v := get("liveNow", UNSET)) is UNSET else [LiveNowConfig.from_dict(i0) for i0 in v]
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.getConfig (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -75,7 +76,6 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("checkEmailConfirmed", "liveNow"))
-_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -102,16 +102,17 @@ class LiveNowConfig(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_did, set_domains, set_typed, set_extra = _LIVE_NOW_CONFIG_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_did(self, data["did"])
-            set_domains(self, data["domains"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LIVE_NOW_CONFIG_KEYS.issuperset(data) else unknown_fields(data, _LIVE_NOW_CONFIG_KEYS))
+            self.did = data["did"]
+            self.domains = data["domains"]
+            self.typed = "$type" in data
+            self.extra = None if _LIVE_NOW_CONFIG_KEYS.issuperset(data) else unknown_fields(data, _LIVE_NOW_CONFIG_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.getConfig#liveNowConfig", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did, "domains": list(self.domains)}
@@ -123,4 +124,3 @@ class LiveNowConfig(Model):
 
 
 _LIVE_NOW_CONFIG_KEYS: Final[frozenset[str]] = frozenset(("$type", "did", "domains"))
-_LIVE_NOW_CONFIG_SLOTS: Final = slot_setters(LiveNowConfig)

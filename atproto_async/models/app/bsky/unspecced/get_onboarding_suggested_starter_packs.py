@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -56,14 +56,15 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_starter_packs, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_starter_packs(self, [_m_app_bsky_graph_defs.StarterPackView.from_dict(i0) for i0 in data["starterPacks"]])
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.starter_packs = [_m_app_bsky_graph_defs.StarterPackView.from_dict(i0) for i0 in data["starterPacks"]]
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.getOnboardingSuggestedStarterPacks (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"starterPacks": [i0.to_dict() for i0 in self.starter_packs]}
@@ -73,4 +74,3 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("starterPacks",))
-_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnknownMember,
@@ -20,7 +21,6 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -61,14 +61,15 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_thread, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_thread(self, [ThreadItem.from_dict(i0) for i0 in data["thread"]])
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.thread = [ThreadItem.from_dict(i0) for i0 in data["thread"]]
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.getPostThreadOtherV2 (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"thread": [i0.to_dict() for i0 in self.thread]}
@@ -78,7 +79,6 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("thread",))
-_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -108,17 +108,18 @@ class ThreadItem(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_uri, set_depth, set_value, set_typed, set_extra = _THREAD_ITEM_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_uri(self, data["uri"])
-            set_depth(self, data["depth"])
-            set_value(self, _union_0(data["value"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _THREAD_ITEM_KEYS.issuperset(data) else unknown_fields(data, _THREAD_ITEM_KEYS))
+            self.uri = data["uri"]
+            self.depth = data["depth"]
+            self.value = _union_0(data["value"])
+            self.typed = "$type" in data
+            self.extra = None if _THREAD_ITEM_KEYS.issuperset(data) else unknown_fields(data, _THREAD_ITEM_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.getPostThreadOtherV2#threadItem", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri, "depth": self.depth, "value": dump_member(self.value)}
@@ -130,7 +131,6 @@ class ThreadItem(Model):
 
 
 _THREAD_ITEM_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "depth", "value"))
-_THREAD_ITEM_SLOTS: Final = slot_setters(ThreadItem)
 
 
 def _union_0(value: Mapping[str, Any]) -> _m_app_bsky_unspecced_defs.ThreadItemPost | UnknownMember:

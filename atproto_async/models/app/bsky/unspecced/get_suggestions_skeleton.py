@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -66,26 +66,20 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_cursor,
-            set_actors,
-            set_relative_to_did,
-            set_rec_id,
-            set_rec_id_str,
-            set_extra,
-        ) = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_cursor(self, get("cursor", UNSET))
-            set_actors(self, [_m_app_bsky_unspecced_defs.SkeletonSearchActor.from_dict(i0) for i0 in data["actors"]])
-            set_relative_to_did(self, get("relativeToDid", UNSET))
-            set_rec_id(self, get("recId", UNSET))
-            set_rec_id_str(self, get("recIdStr", UNSET))
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.cursor = get("cursor", UNSET)
+            self.actors = [_m_app_bsky_unspecced_defs.SkeletonSearchActor.from_dict(i0) for i0 in data["actors"]]
+            self.relative_to_did = get("relativeToDid", UNSET)
+            self.rec_id = get("recId", UNSET)
+            self.rec_id_str = get("recIdStr", UNSET)
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.getSuggestionsSkeleton (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"actors": [i0.to_dict() for i0 in self.actors]}
@@ -109,4 +103,3 @@ class Output(Model):
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("cursor", "actors", "relativeToDid", "recId", "recIdStr"),
 )
-_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -48,14 +48,15 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_suggestions, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_suggestions(self, [Suggestion.from_dict(i0) for i0 in data["suggestions"]])
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.suggestions = [Suggestion.from_dict(i0) for i0 in data["suggestions"]]
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.getTaggedSuggestions (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"suggestions": [i0.to_dict() for i0 in self.suggestions]}
@@ -65,7 +66,6 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("suggestions",))
-_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -94,17 +94,18 @@ class Suggestion(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_tag, set_subject_type, set_subject, set_typed, set_extra = _SUGGESTION_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_tag(self, data["tag"])
-            set_subject_type(self, data["subjectType"])
-            set_subject(self, data["subject"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SUGGESTION_KEYS.issuperset(data) else unknown_fields(data, _SUGGESTION_KEYS))
+            self.tag = data["tag"]
+            self.subject_type = data["subjectType"]
+            self.subject = data["subject"]
+            self.typed = "$type" in data
+            self.extra = None if _SUGGESTION_KEYS.issuperset(data) else unknown_fields(data, _SUGGESTION_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.getTaggedSuggestions#suggestion", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -120,4 +121,3 @@ class Suggestion(Model):
 
 
 _SUGGESTION_KEYS: Final[frozenset[str]] = frozenset(("$type", "tag", "subjectType", "subject"))
-_SUGGESTION_SLOTS: Final = slot_setters(Suggestion)

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -58,15 +58,16 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_topics, set_suggested, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_topics(self, [_m_app_bsky_unspecced_defs.TrendingTopic.from_dict(i0) for i0 in data["topics"]])
-            set_suggested(self, [_m_app_bsky_unspecced_defs.TrendingTopic.from_dict(i0) for i0 in data["suggested"]])
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.topics = [_m_app_bsky_unspecced_defs.TrendingTopic.from_dict(i0) for i0 in data["topics"]]
+            self.suggested = [_m_app_bsky_unspecced_defs.TrendingTopic.from_dict(i0) for i0 in data["suggested"]]
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.getTrendingTopics (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -79,4 +80,3 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("topics", "suggested"))
-_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -61,17 +61,18 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_cursor, set_hits_total, set_starter_packs, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_cursor(self, get("cursor", UNSET))
-            set_hits_total(self, get("hitsTotal", UNSET))
-            set_starter_packs(self, [_m_app_bsky_unspecced_defs.SkeletonSearchStarterPack.from_dict(i0) for i0 in data["starterPacks"]])
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.cursor = get("cursor", UNSET)
+            self.hits_total = get("hitsTotal", UNSET)
+            self.starter_packs = [_m_app_bsky_unspecced_defs.SkeletonSearchStarterPack.from_dict(i0) for i0 in data["starterPacks"]]
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.searchStarterPacksSkeleton (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"starterPacks": [i0.to_dict() for i0 in self.starter_packs]}
@@ -87,4 +88,3 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "hitsTotal", "starterPacks"))
-_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Blob,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -73,34 +73,24 @@ class JobStatus(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_job_id,
-            set_did,
-            set_state,
-            set_progress,
-            set_blob,
-            set_error,
-            set_failure_code,
-            set_message,
-            set_typed,
-            set_extra,
-        ) = _JOB_STATUS_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_job_id(self, data["jobId"])
-            set_did(self, data["did"])
-            set_state(self, data["state"])
-            set_progress(self, get("progress", UNSET))
-            set_blob(self, v if (v := get("blob", UNSET)) is UNSET else Blob.from_dict(v))
-            set_error(self, get("error", UNSET))
-            set_failure_code(self, get("failureCode", UNSET))
-            set_message(self, get("message", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _JOB_STATUS_KEYS.issuperset(data) else unknown_fields(data, _JOB_STATUS_KEYS))
+            self.job_id = data["jobId"]
+            self.did = data["did"]
+            self.state = data["state"]
+            self.progress = get("progress", UNSET)
+            self.blob = v if (v := get("blob", UNSET)) is UNSET else Blob.from_dict(v)
+            self.error = get("error", UNSET)
+            self.failure_code = get("failureCode", UNSET)
+            self.message = get("message", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _JOB_STATUS_KEYS.issuperset(data) else unknown_fields(data, _JOB_STATUS_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.video.defs#jobStatus", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"jobId": self.job_id, "did": self.did, "state": self.state}
@@ -129,4 +119,3 @@ class JobStatus(Model):
 _JOB_STATUS_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "jobId", "did", "state", "progress", "blob", "error", "failureCode", "message"),
 )
-_JOB_STATUS_SLOTS: Final = slot_setters(JobStatus)

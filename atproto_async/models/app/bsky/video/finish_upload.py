@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -57,14 +57,15 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_job_id, set_extra = _INPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_job_id(self, data["jobId"])
-            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
+            self.job_id = data["jobId"]
+            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.video.finishUpload (Input)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"jobId": self.job_id}
@@ -74,7 +75,6 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("jobId",))
-_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -98,15 +98,16 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_completed_job_id, set_job_status, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_completed_job_id(self, data["completedJobId"])
-            set_job_status(self, _m_app_bsky_video_defs.JobStatus.from_dict(data["jobStatus"]))
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.completed_job_id = data["completedJobId"]
+            self.job_status = _m_app_bsky_video_defs.JobStatus.from_dict(data["jobStatus"])
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.video.finishUpload (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -119,4 +120,3 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("completedJobId", "jobStatus"))
-_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -55,26 +55,20 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_can_upload,
-            set_remaining_daily_videos,
-            set_remaining_daily_bytes,
-            set_message,
-            set_error,
-            set_extra,
-        ) = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_can_upload(self, data["canUpload"])
-            set_remaining_daily_videos(self, get("remainingDailyVideos", UNSET))
-            set_remaining_daily_bytes(self, get("remainingDailyBytes", UNSET))
-            set_message(self, get("message", UNSET))
-            set_error(self, get("error", UNSET))
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.can_upload = data["canUpload"]
+            self.remaining_daily_videos = get("remainingDailyVideos", UNSET)
+            self.remaining_daily_bytes = get("remainingDailyBytes", UNSET)
+            self.message = get("message", UNSET)
+            self.error = get("error", UNSET)
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.video.getUploadLimits (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"canUpload": self.can_upload}
@@ -98,4 +92,3 @@ class Output(Model):
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("canUpload", "remainingDailyVideos", "remainingDailyBytes", "message", "error"),
 )
-_OUTPUT_SLOTS: Final = slot_setters(Output)

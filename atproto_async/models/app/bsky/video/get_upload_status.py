@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -76,34 +76,24 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_job_id,
-            set_part_size_bytes,
-            set_part_count,
-            set_received_parts,
-            set_expires_at,
-            set_state,
-            set_completed_job_id,
-            set_job_status,
-            set_failure_reason,
-            set_extra,
-        ) = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_job_id(self, data["jobId"])
-            set_part_size_bytes(self, data["partSizeBytes"])
-            set_part_count(self, data["partCount"])
-            set_received_parts(self, data["receivedParts"])
-            set_expires_at(self, data["expiresAt"])
-            set_state(self, data["state"])
-            set_completed_job_id(self, get("completedJobId", UNSET))
-            set_job_status(self, v if (v := get("jobStatus", UNSET)) is UNSET else _m_app_bsky_video_defs.JobStatus.from_dict(v))
-            set_failure_reason(self, get("failureReason", UNSET))
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.job_id = data["jobId"]
+            self.part_size_bytes = data["partSizeBytes"]
+            self.part_count = data["partCount"]
+            self.received_parts = data["receivedParts"]
+            self.expires_at = data["expiresAt"]
+            self.state = data["state"]
+            self.completed_job_id = get("completedJobId", UNSET)
+            self.job_status = v if (v := get("jobStatus", UNSET)) is UNSET else _m_app_bsky_video_defs.JobStatus.from_dict(v)
+            self.failure_reason = get("failureReason", UNSET)
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.video.getUploadStatus (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -131,4 +121,3 @@ class Output(Model):
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("jobId", "partSizeBytes", "partCount", "receivedParts", "expiresAt", "state", "completedJobId", "jobStatus", "failureReason"),
 )
-_OUTPUT_SLOTS: Final = slot_setters(Output)

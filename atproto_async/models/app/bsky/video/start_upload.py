@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -62,28 +62,21 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_size_bytes,
-            set_mime_type,
-            set_name,
-            set_duration_ms,
-            set_width,
-            set_height,
-            set_extra,
-        ) = _INPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_size_bytes(self, data["sizeBytes"])
-            set_mime_type(self, data["mimeType"])
-            set_name(self, get("name", UNSET))
-            set_duration_ms(self, get("durationMs", UNSET))
-            set_width(self, get("width", UNSET))
-            set_height(self, get("height", UNSET))
-            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
+            self.size_bytes = data["sizeBytes"]
+            self.mime_type = data["mimeType"]
+            self.name = get("name", UNSET)
+            self.duration_ms = get("durationMs", UNSET)
+            self.width = get("width", UNSET)
+            self.height = get("height", UNSET)
+            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.video.startUpload (Input)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"sizeBytes": self.size_bytes, "mimeType": self.mime_type}
@@ -107,7 +100,6 @@ class Input(Model):
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("sizeBytes", "mimeType", "name", "durationMs", "width", "height"),
 )
-_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -134,17 +126,18 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_job_id, set_part_size_bytes, set_part_count, set_expires_at, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_job_id(self, data["jobId"])
-            set_part_size_bytes(self, data["partSizeBytes"])
-            set_part_count(self, data["partCount"])
-            set_expires_at(self, data["expiresAt"])
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.job_id = data["jobId"]
+            self.part_size_bytes = data["partSizeBytes"]
+            self.part_count = data["partCount"]
+            self.expires_at = data["expiresAt"]
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.video.startUpload (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -161,4 +154,3 @@ class Output(Model):
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("jobId", "partSizeBytes", "partCount", "expiresAt"),
 )
-_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -52,16 +52,17 @@ class Declaration(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_allow_incoming, set_allow_group_invites, set_extra = _DECLARATION_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_allow_incoming(self, data["allowIncoming"])
-            set_allow_group_invites(self, get("allowGroupInvites", UNSET))
-            set_extra(self, None if _DECLARATION_KEYS.issuperset(data) else unknown_fields(data, _DECLARATION_KEYS))
+            self.allow_incoming = data["allowIncoming"]
+            self.allow_group_invites = get("allowGroupInvites", UNSET)
+            self.extra = None if _DECLARATION_KEYS.issuperset(data) else unknown_fields(data, _DECLARATION_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.actor.declaration", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -79,4 +80,3 @@ class Declaration(Model):
 _DECLARATION_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "allowIncoming", "allowGroupInvites"),
 )
-_DECLARATION_SLOTS: Final = slot_setters(Declaration)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnknownMember,
@@ -20,7 +21,6 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -102,40 +102,27 @@ class ProfileViewBasic(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_did,
-            set_handle,
-            set_display_name,
-            set_avatar,
-            set_associated,
-            set_viewer,
-            set_labels,
-            set_created_at,
-            set_chat_disabled,
-            set_verification,
-            set_kind,
-            set_typed,
-            set_extra,
-        ) = _PROFILE_VIEW_BASIC_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_did(self, data["did"])
-            set_handle(self, data["handle"])
-            set_display_name(self, get("displayName", UNSET))
-            set_avatar(self, get("avatar", UNSET))
-            set_associated(self, v if (v := get("associated", UNSET)) is UNSET else _m_app_bsky_actor_defs.ProfileAssociated.from_dict(v))
-            set_viewer(self, v if (v := get("viewer", UNSET)) is UNSET else _m_app_bsky_actor_defs.ViewerState.from_dict(v))
-            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v])
-            set_created_at(self, get("createdAt", UNSET))
-            set_chat_disabled(self, get("chatDisabled", UNSET))
-            set_verification(self, v if (v := get("verification", UNSET)) is UNSET else _m_app_bsky_actor_defs.VerificationState.from_dict(v))
-            set_kind(self, v if (v := get("kind", UNSET)) is UNSET else _union_0(v))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _PROFILE_VIEW_BASIC_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_VIEW_BASIC_KEYS))
+            self.did = data["did"]
+            self.handle = data["handle"]
+            self.display_name = get("displayName", UNSET)
+            self.avatar = get("avatar", UNSET)
+            self.associated = v if (v := get("associated", UNSET)) is UNSET else _m_app_bsky_actor_defs.ProfileAssociated.from_dict(v)
+            self.viewer = v if (v := get("viewer", UNSET)) is UNSET else _m_app_bsky_actor_defs.ViewerState.from_dict(v)
+            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.created_at = get("createdAt", UNSET)
+            self.chat_disabled = get("chatDisabled", UNSET)
+            self.verification = v if (v := get("verification", UNSET)) is UNSET else _m_app_bsky_actor_defs.VerificationState.from_dict(v)
+            self.kind = v if (v := get("kind", UNSET)) is UNSET else _union_0(v)
+            self.typed = "$type" in data
+            self.extra = None if _PROFILE_VIEW_BASIC_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_VIEW_BASIC_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.actor.defs#profileViewBasic", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did, "handle": self.handle}
@@ -176,7 +163,6 @@ class ProfileViewBasic(Model):
 _PROFILE_VIEW_BASIC_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "did", "handle", "displayName", "avatar", "associated", "viewer", "labels", "createdAt", "chatDisabled", "verification", "kind"),
 )
-_PROFILE_VIEW_BASIC_SLOTS: Final = slot_setters(ProfileViewBasic)
 
 
 @attrs.frozen(
@@ -199,14 +185,15 @@ class DirectConvoMember(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_typed, set_extra = _DIRECT_CONVO_MEMBER_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_typed(self, "$type" in data)
-            set_extra(self, None if data.keys() <= _DIRECT_CONVO_MEMBER_KEYS else unknown_fields(data, _DIRECT_CONVO_MEMBER_KEYS))
+            self.typed = "$type" in data
+            self.extra = None if data.keys() <= _DIRECT_CONVO_MEMBER_KEYS else unknown_fields(data, _DIRECT_CONVO_MEMBER_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.actor.defs#directConvoMember", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -218,7 +205,6 @@ class DirectConvoMember(Model):
 
 
 _DIRECT_CONVO_MEMBER_KEYS: Final[frozenset[str]] = frozenset(("$type",))
-_DIRECT_CONVO_MEMBER_SLOTS: Final = slot_setters(DirectConvoMember)
 
 
 @attrs.frozen(
@@ -247,17 +233,18 @@ class GroupConvoMember(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_added_by, set_role, set_typed, set_extra = _GROUP_CONVO_MEMBER_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_added_by(self, v if (v := get("addedBy", UNSET)) is UNSET else ProfileViewBasic.from_dict(v))
-            set_role(self, data["role"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _GROUP_CONVO_MEMBER_KEYS.issuperset(data) else unknown_fields(data, _GROUP_CONVO_MEMBER_KEYS))
+            self.added_by = v if (v := get("addedBy", UNSET)) is UNSET else ProfileViewBasic.from_dict(v)
+            self.role = data["role"]
+            self.typed = "$type" in data
+            self.extra = None if _GROUP_CONVO_MEMBER_KEYS.issuperset(data) else unknown_fields(data, _GROUP_CONVO_MEMBER_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.actor.defs#groupConvoMember", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"role": self.role}
@@ -272,7 +259,6 @@ class GroupConvoMember(Model):
 
 
 _GROUP_CONVO_MEMBER_KEYS: Final[frozenset[str]] = frozenset(("$type", "addedBy", "role"))
-_GROUP_CONVO_MEMBER_SLOTS: Final = slot_setters(GroupConvoMember)
 
 
 @attrs.frozen(
@@ -295,14 +281,15 @@ class PastGroupConvoMember(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_typed, set_extra = _PAST_GROUP_CONVO_MEMBER_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_typed(self, "$type" in data)
-            set_extra(self, None if data.keys() <= _PAST_GROUP_CONVO_MEMBER_KEYS else unknown_fields(data, _PAST_GROUP_CONVO_MEMBER_KEYS))
+            self.typed = "$type" in data
+            self.extra = None if data.keys() <= _PAST_GROUP_CONVO_MEMBER_KEYS else unknown_fields(data, _PAST_GROUP_CONVO_MEMBER_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.actor.defs#pastGroupConvoMember", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -314,7 +301,6 @@ class PastGroupConvoMember(Model):
 
 
 _PAST_GROUP_CONVO_MEMBER_KEYS: Final[frozenset[str]] = frozenset(("$type",))
-_PAST_GROUP_CONVO_MEMBER_SLOTS: Final = slot_setters(PastGroupConvoMember)
 
 
 def _union_0(

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnknownMember,
@@ -20,7 +21,6 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -167,16 +167,17 @@ class ConvoRef(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_did, set_convo_id, set_typed, set_extra = _CONVO_REF_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_did(self, data["did"])
-            set_convo_id(self, data["convoId"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _CONVO_REF_KEYS.issuperset(data) else unknown_fields(data, _CONVO_REF_KEYS))
+            self.did = data["did"]
+            self.convo_id = data["convoId"]
+            self.typed = "$type" in data
+            self.extra = None if _CONVO_REF_KEYS.issuperset(data) else unknown_fields(data, _CONVO_REF_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#convoRef", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did, "convoId": self.convo_id}
@@ -188,7 +189,6 @@ class ConvoRef(Model):
 
 
 _CONVO_REF_KEYS: Final[frozenset[str]] = frozenset(("$type", "did", "convoId"))
-_CONVO_REF_SLOTS: Final = slot_setters(ConvoRef)
 
 
 @attrs.frozen(
@@ -217,17 +217,18 @@ class MessageRef(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_did, set_convo_id, set_message_id, set_typed, set_extra = _MESSAGE_REF_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_did(self, data["did"])
-            set_convo_id(self, data["convoId"])
-            set_message_id(self, data["messageId"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _MESSAGE_REF_KEYS.issuperset(data) else unknown_fields(data, _MESSAGE_REF_KEYS))
+            self.did = data["did"]
+            self.convo_id = data["convoId"]
+            self.message_id = data["messageId"]
+            self.typed = "$type" in data
+            self.extra = None if _MESSAGE_REF_KEYS.issuperset(data) else unknown_fields(data, _MESSAGE_REF_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#messageRef", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -243,7 +244,6 @@ class MessageRef(Model):
 
 
 _MESSAGE_REF_KEYS: Final[frozenset[str]] = frozenset(("$type", "did", "convoId", "messageId"))
-_MESSAGE_REF_SLOTS: Final = slot_setters(MessageRef)
 
 
 @attrs.frozen(
@@ -277,19 +277,20 @@ class MessageInput(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_text, set_facets, set_embed, set_reply_to, set_typed, set_extra = _MESSAGE_INPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_text(self, data["text"])
-            set_facets(self, v if (v := get("facets", UNSET)) is UNSET else [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v])
-            set_embed(self, v if (v := get("embed", UNSET)) is UNSET else _union_0(v))
-            set_reply_to(self, v if (v := get("replyTo", UNSET)) is UNSET else ReplyRef.from_dict(v))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _MESSAGE_INPUT_KEYS.issuperset(data) else unknown_fields(data, _MESSAGE_INPUT_KEYS))
+            self.text = data["text"]
+            self.facets = v if (v := get("facets", UNSET)) is UNSET else [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v]
+            self.embed = v if (v := get("embed", UNSET)) is UNSET else _union_0(v)
+            self.reply_to = v if (v := get("replyTo", UNSET)) is UNSET else ReplyRef.from_dict(v)
+            self.typed = "$type" in data
+            self.extra = None if _MESSAGE_INPUT_KEYS.issuperset(data) else unknown_fields(data, _MESSAGE_INPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#messageInput", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"text": self.text}
@@ -312,7 +313,6 @@ class MessageInput(Model):
 _MESSAGE_INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "text", "facets", "embed", "replyTo"),
 )
-_MESSAGE_INPUT_SLOTS: Final = slot_setters(MessageInput)
 
 
 @attrs.frozen(
@@ -338,15 +338,16 @@ class ReplyRef(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_message_id, set_typed, set_extra = _REPLY_REF_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_message_id(self, data["messageId"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _REPLY_REF_KEYS.issuperset(data) else unknown_fields(data, _REPLY_REF_KEYS))
+            self.message_id = data["messageId"]
+            self.typed = "$type" in data
+            self.extra = None if _REPLY_REF_KEYS.issuperset(data) else unknown_fields(data, _REPLY_REF_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#replyRef", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"messageId": self.message_id}
@@ -358,7 +359,6 @@ class ReplyRef(Model):
 
 
 _REPLY_REF_KEYS: Final[frozenset[str]] = frozenset(("$type", "messageId"))
-_REPLY_REF_SLOTS: Final = slot_setters(ReplyRef)
 
 
 @attrs.frozen(
@@ -408,36 +408,25 @@ class MessageView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_id,
-            set_rev,
-            set_text,
-            set_facets,
-            set_embed,
-            set_reactions,
-            set_reply_to,
-            set_sender,
-            set_sent_at,
-            set_typed,
-            set_extra,
-        ) = _MESSAGE_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_id(self, data["id"])
-            set_rev(self, data["rev"])
-            set_text(self, data["text"])
-            set_facets(self, v if (v := get("facets", UNSET)) is UNSET else [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v])
-            set_embed(self, v if (v := get("embed", UNSET)) is UNSET else _union_1(v))
-            set_reactions(self, v if (v := get("reactions", UNSET)) is UNSET else [ReactionView.from_dict(i0) for i0 in v])
-            set_reply_to(self, v if (v := get("replyTo", UNSET)) is UNSET else _union_2(v))
-            set_sender(self, MessageViewSender.from_dict(data["sender"]))
-            set_sent_at(self, data["sentAt"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _MESSAGE_VIEW_KEYS.issuperset(data) else unknown_fields(data, _MESSAGE_VIEW_KEYS))
+            self.id = data["id"]
+            self.rev = data["rev"]
+            self.text = data["text"]
+            self.facets = v if (v := get("facets", UNSET)) is UNSET else [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v]
+            self.embed = v if (v := get("embed", UNSET)) is UNSET else _union_1(v)
+            self.reactions = v if (v := get("reactions", UNSET)) is UNSET else [ReactionView.from_dict(i0) for i0 in v]
+            self.reply_to = v if (v := get("replyTo", UNSET)) is UNSET else _union_2(v)
+            self.sender = MessageViewSender.from_dict(data["sender"])
+            self.sent_at = data["sentAt"]
+            self.typed = "$type" in data
+            self.extra = None if _MESSAGE_VIEW_KEYS.issuperset(data) else unknown_fields(data, _MESSAGE_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#messageView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -469,7 +458,6 @@ class MessageView(Model):
 _MESSAGE_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "id", "rev", "text", "facets", "embed", "reactions", "replyTo", "sender", "sentAt"),
 )
-_MESSAGE_VIEW_SLOTS: Final = slot_setters(MessageView)
 
 
 @attrs.frozen(
@@ -494,15 +482,16 @@ class SystemMessageReferredUser(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_did, set_typed, set_extra = _SYSTEM_MESSAGE_REFERRED_USER_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_did(self, data["did"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SYSTEM_MESSAGE_REFERRED_USER_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_REFERRED_USER_KEYS))
+            self.did = data["did"]
+            self.typed = "$type" in data
+            self.extra = None if _SYSTEM_MESSAGE_REFERRED_USER_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_REFERRED_USER_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageReferredUser", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did}
@@ -514,7 +503,6 @@ class SystemMessageReferredUser(Model):
 
 
 _SYSTEM_MESSAGE_REFERRED_USER_KEYS: Final[frozenset[str]] = frozenset(("$type", "did"))
-_SYSTEM_MESSAGE_REFERRED_USER_SLOTS: Final = slot_setters(SystemMessageReferredUser)
 
 
 @attrs.frozen(
@@ -556,18 +544,19 @@ class SystemMessageView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_id, set_rev, set_sent_at, set_data, set_typed, set_extra = _SYSTEM_MESSAGE_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_id(self, data["id"])
-            set_rev(self, data["rev"])
-            set_sent_at(self, data["sentAt"])
-            set_data(self, _union_3(data["data"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SYSTEM_MESSAGE_VIEW_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_VIEW_KEYS))
+            self.id = data["id"]
+            self.rev = data["rev"]
+            self.sent_at = data["sentAt"]
+            self.data = _union_3(data["data"])
+            self.typed = "$type" in data
+            self.extra = None if _SYSTEM_MESSAGE_VIEW_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -586,7 +575,6 @@ class SystemMessageView(Model):
 _SYSTEM_MESSAGE_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "id", "rev", "sentAt", "data"),
 )
-_SYSTEM_MESSAGE_VIEW_SLOTS: Final = slot_setters(SystemMessageView)
 
 
 @attrs.frozen(
@@ -618,23 +606,18 @@ class SystemMessageDataAddMember(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_member,
-            set_role,
-            set_added_by,
-            set_typed,
-            set_extra,
-        ) = _SYSTEM_MESSAGE_DATA_ADD_MEMBER_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_member(self, SystemMessageReferredUser.from_dict(data["member"]))
-            set_role(self, data["role"])
-            set_added_by(self, SystemMessageReferredUser.from_dict(data["addedBy"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SYSTEM_MESSAGE_DATA_ADD_MEMBER_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_DATA_ADD_MEMBER_KEYS))
+            self.member = SystemMessageReferredUser.from_dict(data["member"])
+            self.role = data["role"]
+            self.added_by = SystemMessageReferredUser.from_dict(data["addedBy"])
+            self.typed = "$type" in data
+            self.extra = None if _SYSTEM_MESSAGE_DATA_ADD_MEMBER_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_DATA_ADD_MEMBER_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataAddMember", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -652,7 +635,6 @@ class SystemMessageDataAddMember(Model):
 _SYSTEM_MESSAGE_DATA_ADD_MEMBER_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "member", "role", "addedBy"),
 )
-_SYSTEM_MESSAGE_DATA_ADD_MEMBER_SLOTS: Final = slot_setters(SystemMessageDataAddMember)
 
 
 @attrs.frozen(
@@ -680,16 +662,17 @@ class SystemMessageDataRemoveMember(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_member, set_removed_by, set_typed, set_extra = _SYSTEM_MESSAGE_DATA_REMOVE_MEMBER_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_member(self, SystemMessageReferredUser.from_dict(data["member"]))
-            set_removed_by(self, SystemMessageReferredUser.from_dict(data["removedBy"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SYSTEM_MESSAGE_DATA_REMOVE_MEMBER_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_DATA_REMOVE_MEMBER_KEYS))
+            self.member = SystemMessageReferredUser.from_dict(data["member"])
+            self.removed_by = SystemMessageReferredUser.from_dict(data["removedBy"])
+            self.typed = "$type" in data
+            self.extra = None if _SYSTEM_MESSAGE_DATA_REMOVE_MEMBER_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_DATA_REMOVE_MEMBER_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataRemoveMember", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -706,7 +689,6 @@ class SystemMessageDataRemoveMember(Model):
 _SYSTEM_MESSAGE_DATA_REMOVE_MEMBER_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "member", "removedBy"),
 )
-_SYSTEM_MESSAGE_DATA_REMOVE_MEMBER_SLOTS: Final = slot_setters(SystemMessageDataRemoveMember)
 
 
 @attrs.frozen(
@@ -740,24 +722,19 @@ class SystemMessageDataMemberJoin(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_member,
-            set_role,
-            set_approved_by,
-            set_typed,
-            set_extra,
-        ) = _SYSTEM_MESSAGE_DATA_MEMBER_JOIN_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_member(self, SystemMessageReferredUser.from_dict(data["member"]))
-            set_role(self, data["role"])
-            set_approved_by(self, v if (v := get("approvedBy", UNSET)) is UNSET else SystemMessageReferredUser.from_dict(v))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SYSTEM_MESSAGE_DATA_MEMBER_JOIN_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_DATA_MEMBER_JOIN_KEYS))
+            self.member = SystemMessageReferredUser.from_dict(data["member"])
+            self.role = data["role"]
+            self.approved_by = v if (v := get("approvedBy", UNSET)) is UNSET else SystemMessageReferredUser.from_dict(v)
+            self.typed = "$type" in data
+            self.extra = None if _SYSTEM_MESSAGE_DATA_MEMBER_JOIN_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_DATA_MEMBER_JOIN_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataMemberJoin", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"member": self.member.to_dict(), "role": self.role}
@@ -774,7 +751,6 @@ class SystemMessageDataMemberJoin(Model):
 _SYSTEM_MESSAGE_DATA_MEMBER_JOIN_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "member", "role", "approvedBy"),
 )
-_SYSTEM_MESSAGE_DATA_MEMBER_JOIN_SLOTS: Final = slot_setters(SystemMessageDataMemberJoin)
 
 
 @attrs.frozen(
@@ -800,15 +776,16 @@ class SystemMessageDataMemberLeave(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_member, set_typed, set_extra = _SYSTEM_MESSAGE_DATA_MEMBER_LEAVE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_member(self, SystemMessageReferredUser.from_dict(data["member"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SYSTEM_MESSAGE_DATA_MEMBER_LEAVE_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_DATA_MEMBER_LEAVE_KEYS))
+            self.member = SystemMessageReferredUser.from_dict(data["member"])
+            self.typed = "$type" in data
+            self.extra = None if _SYSTEM_MESSAGE_DATA_MEMBER_LEAVE_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_DATA_MEMBER_LEAVE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataMemberLeave", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"member": self.member.to_dict()}
@@ -820,7 +797,6 @@ class SystemMessageDataMemberLeave(Model):
 
 
 _SYSTEM_MESSAGE_DATA_MEMBER_LEAVE_KEYS: Final[frozenset[str]] = frozenset(("$type", "member"))
-_SYSTEM_MESSAGE_DATA_MEMBER_LEAVE_SLOTS: Final = slot_setters(SystemMessageDataMemberLeave)
 
 
 @attrs.frozen(
@@ -846,15 +822,16 @@ class SystemMessageDataLockConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_locked_by, set_typed, set_extra = _SYSTEM_MESSAGE_DATA_LOCK_CONVO_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_locked_by(self, SystemMessageReferredUser.from_dict(data["lockedBy"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SYSTEM_MESSAGE_DATA_LOCK_CONVO_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_DATA_LOCK_CONVO_KEYS))
+            self.locked_by = SystemMessageReferredUser.from_dict(data["lockedBy"])
+            self.typed = "$type" in data
+            self.extra = None if _SYSTEM_MESSAGE_DATA_LOCK_CONVO_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_DATA_LOCK_CONVO_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataLockConvo", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"lockedBy": self.locked_by.to_dict()}
@@ -866,7 +843,6 @@ class SystemMessageDataLockConvo(Model):
 
 
 _SYSTEM_MESSAGE_DATA_LOCK_CONVO_KEYS: Final[frozenset[str]] = frozenset(("$type", "lockedBy"))
-_SYSTEM_MESSAGE_DATA_LOCK_CONVO_SLOTS: Final = slot_setters(SystemMessageDataLockConvo)
 
 
 @attrs.frozen(
@@ -892,15 +868,16 @@ class SystemMessageDataUnlockConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_unlocked_by, set_typed, set_extra = _SYSTEM_MESSAGE_DATA_UNLOCK_CONVO_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_unlocked_by(self, SystemMessageReferredUser.from_dict(data["unlockedBy"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SYSTEM_MESSAGE_DATA_UNLOCK_CONVO_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_DATA_UNLOCK_CONVO_KEYS))
+            self.unlocked_by = SystemMessageReferredUser.from_dict(data["unlockedBy"])
+            self.typed = "$type" in data
+            self.extra = None if _SYSTEM_MESSAGE_DATA_UNLOCK_CONVO_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_DATA_UNLOCK_CONVO_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataUnlockConvo", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"unlockedBy": self.unlocked_by.to_dict()}
@@ -912,7 +889,6 @@ class SystemMessageDataUnlockConvo(Model):
 
 
 _SYSTEM_MESSAGE_DATA_UNLOCK_CONVO_KEYS: Final[frozenset[str]] = frozenset(("$type", "unlockedBy"))
-_SYSTEM_MESSAGE_DATA_UNLOCK_CONVO_SLOTS: Final = slot_setters(SystemMessageDataUnlockConvo)
 
 
 @attrs.frozen(
@@ -938,15 +914,16 @@ class SystemMessageDataLockConvoPermanently(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_locked_by, set_typed, set_extra = _SYSTEM_MESSAGE_DATA_LOCK_CONVO_PERMANENTLY_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_locked_by(self, SystemMessageReferredUser.from_dict(data["lockedBy"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SYSTEM_MESSAGE_DATA_LOCK_CONVO_PERMANENTLY_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_DATA_LOCK_CONVO_PERMANENTLY_KEYS))
+            self.locked_by = SystemMessageReferredUser.from_dict(data["lockedBy"])
+            self.typed = "$type" in data
+            self.extra = None if _SYSTEM_MESSAGE_DATA_LOCK_CONVO_PERMANENTLY_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_DATA_LOCK_CONVO_PERMANENTLY_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataLockConvoPermanently", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"lockedBy": self.locked_by.to_dict()}
@@ -960,7 +937,6 @@ class SystemMessageDataLockConvoPermanently(Model):
 _SYSTEM_MESSAGE_DATA_LOCK_CONVO_PERMANENTLY_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "lockedBy"),
 )
-_SYSTEM_MESSAGE_DATA_LOCK_CONVO_PERMANENTLY_SLOTS: Final = slot_setters(SystemMessageDataLockConvoPermanently)
 
 
 @attrs.frozen(
@@ -987,17 +963,18 @@ class SystemMessageDataEditGroup(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_old_name, set_new_name, set_typed, set_extra = _SYSTEM_MESSAGE_DATA_EDIT_GROUP_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_old_name(self, get("oldName", UNSET))
-            set_new_name(self, get("newName", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SYSTEM_MESSAGE_DATA_EDIT_GROUP_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_DATA_EDIT_GROUP_KEYS))
+            self.old_name = get("oldName", UNSET)
+            self.new_name = get("newName", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _SYSTEM_MESSAGE_DATA_EDIT_GROUP_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_DATA_EDIT_GROUP_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataEditGroup", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1017,7 +994,6 @@ class SystemMessageDataEditGroup(Model):
 _SYSTEM_MESSAGE_DATA_EDIT_GROUP_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "oldName", "newName"),
 )
-_SYSTEM_MESSAGE_DATA_EDIT_GROUP_SLOTS: Final = slot_setters(SystemMessageDataEditGroup)
 
 
 @attrs.frozen(
@@ -1040,14 +1016,15 @@ class SystemMessageDataCreateJoinLink(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_typed, set_extra = _SYSTEM_MESSAGE_DATA_CREATE_JOIN_LINK_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_typed(self, "$type" in data)
-            set_extra(self, None if data.keys() <= _SYSTEM_MESSAGE_DATA_CREATE_JOIN_LINK_KEYS else unknown_fields(data, _SYSTEM_MESSAGE_DATA_CREATE_JOIN_LINK_KEYS))
+            self.typed = "$type" in data
+            self.extra = None if data.keys() <= _SYSTEM_MESSAGE_DATA_CREATE_JOIN_LINK_KEYS else unknown_fields(data, _SYSTEM_MESSAGE_DATA_CREATE_JOIN_LINK_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataCreateJoinLink", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1059,7 +1036,6 @@ class SystemMessageDataCreateJoinLink(Model):
 
 
 _SYSTEM_MESSAGE_DATA_CREATE_JOIN_LINK_KEYS: Final[frozenset[str]] = frozenset(("$type",))
-_SYSTEM_MESSAGE_DATA_CREATE_JOIN_LINK_SLOTS: Final = slot_setters(SystemMessageDataCreateJoinLink)
 
 
 @attrs.frozen(
@@ -1082,14 +1058,15 @@ class SystemMessageDataEditJoinLink(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_typed, set_extra = _SYSTEM_MESSAGE_DATA_EDIT_JOIN_LINK_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_typed(self, "$type" in data)
-            set_extra(self, None if data.keys() <= _SYSTEM_MESSAGE_DATA_EDIT_JOIN_LINK_KEYS else unknown_fields(data, _SYSTEM_MESSAGE_DATA_EDIT_JOIN_LINK_KEYS))
+            self.typed = "$type" in data
+            self.extra = None if data.keys() <= _SYSTEM_MESSAGE_DATA_EDIT_JOIN_LINK_KEYS else unknown_fields(data, _SYSTEM_MESSAGE_DATA_EDIT_JOIN_LINK_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataEditJoinLink", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1101,7 +1078,6 @@ class SystemMessageDataEditJoinLink(Model):
 
 
 _SYSTEM_MESSAGE_DATA_EDIT_JOIN_LINK_KEYS: Final[frozenset[str]] = frozenset(("$type",))
-_SYSTEM_MESSAGE_DATA_EDIT_JOIN_LINK_SLOTS: Final = slot_setters(SystemMessageDataEditJoinLink)
 
 
 @attrs.frozen(
@@ -1124,14 +1100,15 @@ class SystemMessageDataEnableJoinLink(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_typed, set_extra = _SYSTEM_MESSAGE_DATA_ENABLE_JOIN_LINK_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_typed(self, "$type" in data)
-            set_extra(self, None if data.keys() <= _SYSTEM_MESSAGE_DATA_ENABLE_JOIN_LINK_KEYS else unknown_fields(data, _SYSTEM_MESSAGE_DATA_ENABLE_JOIN_LINK_KEYS))
+            self.typed = "$type" in data
+            self.extra = None if data.keys() <= _SYSTEM_MESSAGE_DATA_ENABLE_JOIN_LINK_KEYS else unknown_fields(data, _SYSTEM_MESSAGE_DATA_ENABLE_JOIN_LINK_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataEnableJoinLink", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1143,7 +1120,6 @@ class SystemMessageDataEnableJoinLink(Model):
 
 
 _SYSTEM_MESSAGE_DATA_ENABLE_JOIN_LINK_KEYS: Final[frozenset[str]] = frozenset(("$type",))
-_SYSTEM_MESSAGE_DATA_ENABLE_JOIN_LINK_SLOTS: Final = slot_setters(SystemMessageDataEnableJoinLink)
 
 
 @attrs.frozen(
@@ -1166,14 +1142,15 @@ class SystemMessageDataDisableJoinLink(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_typed, set_extra = _SYSTEM_MESSAGE_DATA_DISABLE_JOIN_LINK_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_typed(self, "$type" in data)
-            set_extra(self, None if data.keys() <= _SYSTEM_MESSAGE_DATA_DISABLE_JOIN_LINK_KEYS else unknown_fields(data, _SYSTEM_MESSAGE_DATA_DISABLE_JOIN_LINK_KEYS))
+            self.typed = "$type" in data
+            self.extra = None if data.keys() <= _SYSTEM_MESSAGE_DATA_DISABLE_JOIN_LINK_KEYS else unknown_fields(data, _SYSTEM_MESSAGE_DATA_DISABLE_JOIN_LINK_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataDisableJoinLink", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1185,7 +1162,6 @@ class SystemMessageDataDisableJoinLink(Model):
 
 
 _SYSTEM_MESSAGE_DATA_DISABLE_JOIN_LINK_KEYS: Final[frozenset[str]] = frozenset(("$type",))
-_SYSTEM_MESSAGE_DATA_DISABLE_JOIN_LINK_SLOTS: Final = slot_setters(SystemMessageDataDisableJoinLink)
 
 
 @attrs.frozen(
@@ -1216,18 +1192,19 @@ class DeletedMessageView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_id, set_rev, set_sender, set_sent_at, set_typed, set_extra = _DELETED_MESSAGE_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_id(self, data["id"])
-            set_rev(self, data["rev"])
-            set_sender(self, MessageViewSender.from_dict(data["sender"]))
-            set_sent_at(self, data["sentAt"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _DELETED_MESSAGE_VIEW_KEYS.issuperset(data) else unknown_fields(data, _DELETED_MESSAGE_VIEW_KEYS))
+            self.id = data["id"]
+            self.rev = data["rev"]
+            self.sender = MessageViewSender.from_dict(data["sender"])
+            self.sent_at = data["sentAt"]
+            self.typed = "$type" in data
+            self.extra = None if _DELETED_MESSAGE_VIEW_KEYS.issuperset(data) else unknown_fields(data, _DELETED_MESSAGE_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#deletedMessageView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -1246,7 +1223,6 @@ class DeletedMessageView(Model):
 _DELETED_MESSAGE_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "id", "rev", "sender", "sentAt"),
 )
-_DELETED_MESSAGE_VIEW_SLOTS: Final = slot_setters(DeletedMessageView)
 
 
 @attrs.frozen(
@@ -1271,14 +1247,15 @@ class MessageBeforeUserJoinedGroupView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_typed, set_extra = _MESSAGE_BEFORE_USER_JOINED_GROUP_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_typed(self, "$type" in data)
-            set_extra(self, None if data.keys() <= _MESSAGE_BEFORE_USER_JOINED_GROUP_VIEW_KEYS else unknown_fields(data, _MESSAGE_BEFORE_USER_JOINED_GROUP_VIEW_KEYS))
+            self.typed = "$type" in data
+            self.extra = None if data.keys() <= _MESSAGE_BEFORE_USER_JOINED_GROUP_VIEW_KEYS else unknown_fields(data, _MESSAGE_BEFORE_USER_JOINED_GROUP_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#messageBeforeUserJoinedGroupView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1290,7 +1267,6 @@ class MessageBeforeUserJoinedGroupView(Model):
 
 
 _MESSAGE_BEFORE_USER_JOINED_GROUP_VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type",))
-_MESSAGE_BEFORE_USER_JOINED_GROUP_VIEW_SLOTS: Final = slot_setters(MessageBeforeUserJoinedGroupView)
 
 
 @attrs.frozen(
@@ -1315,15 +1291,16 @@ class MessageViewSender(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_did, set_typed, set_extra = _MESSAGE_VIEW_SENDER_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_did(self, data["did"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _MESSAGE_VIEW_SENDER_KEYS.issuperset(data) else unknown_fields(data, _MESSAGE_VIEW_SENDER_KEYS))
+            self.did = data["did"]
+            self.typed = "$type" in data
+            self.extra = None if _MESSAGE_VIEW_SENDER_KEYS.issuperset(data) else unknown_fields(data, _MESSAGE_VIEW_SENDER_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#messageViewSender", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did}
@@ -1335,7 +1312,6 @@ class MessageViewSender(Model):
 
 
 _MESSAGE_VIEW_SENDER_KEYS: Final[frozenset[str]] = frozenset(("$type", "did"))
-_MESSAGE_VIEW_SENDER_SLOTS: Final = slot_setters(MessageViewSender)
 
 
 @attrs.frozen(
@@ -1364,17 +1340,18 @@ class ReactionView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_value, set_sender, set_created_at, set_typed, set_extra = _REACTION_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_value(self, data["value"])
-            set_sender(self, ReactionViewSender.from_dict(data["sender"]))
-            set_created_at(self, data["createdAt"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _REACTION_VIEW_KEYS.issuperset(data) else unknown_fields(data, _REACTION_VIEW_KEYS))
+            self.value = data["value"]
+            self.sender = ReactionViewSender.from_dict(data["sender"])
+            self.created_at = data["createdAt"]
+            self.typed = "$type" in data
+            self.extra = None if _REACTION_VIEW_KEYS.issuperset(data) else unknown_fields(data, _REACTION_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#reactionView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -1390,7 +1367,6 @@ class ReactionView(Model):
 
 
 _REACTION_VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "value", "sender", "createdAt"))
-_REACTION_VIEW_SLOTS: Final = slot_setters(ReactionView)
 
 
 @attrs.frozen(
@@ -1415,15 +1391,16 @@ class ReactionViewSender(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_did, set_typed, set_extra = _REACTION_VIEW_SENDER_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_did(self, data["did"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _REACTION_VIEW_SENDER_KEYS.issuperset(data) else unknown_fields(data, _REACTION_VIEW_SENDER_KEYS))
+            self.did = data["did"]
+            self.typed = "$type" in data
+            self.extra = None if _REACTION_VIEW_SENDER_KEYS.issuperset(data) else unknown_fields(data, _REACTION_VIEW_SENDER_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#reactionViewSender", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did}
@@ -1435,7 +1412,6 @@ class ReactionViewSender(Model):
 
 
 _REACTION_VIEW_SENDER_KEYS: Final[frozenset[str]] = frozenset(("$type", "did"))
-_REACTION_VIEW_SENDER_SLOTS: Final = slot_setters(ReactionViewSender)
 
 
 @attrs.frozen(
@@ -1462,16 +1438,17 @@ class MessageAndReactionView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_message, set_reaction, set_typed, set_extra = _MESSAGE_AND_REACTION_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_message(self, MessageView.from_dict(data["message"]))
-            set_reaction(self, ReactionView.from_dict(data["reaction"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _MESSAGE_AND_REACTION_VIEW_KEYS.issuperset(data) else unknown_fields(data, _MESSAGE_AND_REACTION_VIEW_KEYS))
+            self.message = MessageView.from_dict(data["message"])
+            self.reaction = ReactionView.from_dict(data["reaction"])
+            self.typed = "$type" in data
+            self.extra = None if _MESSAGE_AND_REACTION_VIEW_KEYS.issuperset(data) else unknown_fields(data, _MESSAGE_AND_REACTION_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#messageAndReactionView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"message": self.message.to_dict(), "reaction": self.reaction.to_dict()}
@@ -1483,7 +1460,6 @@ class MessageAndReactionView(Model):
 
 
 _MESSAGE_AND_REACTION_VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "message", "reaction"))
-_MESSAGE_AND_REACTION_VIEW_SLOTS: Final = slot_setters(MessageAndReactionView)
 
 
 @attrs.frozen(
@@ -1536,36 +1512,25 @@ class ConvoView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_id,
-            set_rev,
-            set_members,
-            set_last_message,
-            set_last_reaction,
-            set_muted,
-            set_status,
-            set_unread_count,
-            set_kind,
-            set_typed,
-            set_extra,
-        ) = _CONVO_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_id(self, data["id"])
-            set_rev(self, data["rev"])
-            set_members(self, [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["members"]])
-            set_last_message(self, v if (v := get("lastMessage", UNSET)) is UNSET else _union_4(v))
-            set_last_reaction(self, v if (v := get("lastReaction", UNSET)) is UNSET else _union_5(v))
-            set_muted(self, data["muted"])
-            set_status(self, get("status", UNSET))
-            set_unread_count(self, data["unreadCount"])
-            set_kind(self, v if (v := get("kind", UNSET)) is UNSET else _union_6(v))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _CONVO_VIEW_KEYS.issuperset(data) else unknown_fields(data, _CONVO_VIEW_KEYS))
+            self.id = data["id"]
+            self.rev = data["rev"]
+            self.members = [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["members"]]
+            self.last_message = v if (v := get("lastMessage", UNSET)) is UNSET else _union_4(v)
+            self.last_reaction = v if (v := get("lastReaction", UNSET)) is UNSET else _union_5(v)
+            self.muted = data["muted"]
+            self.status = get("status", UNSET)
+            self.unread_count = data["unreadCount"]
+            self.kind = v if (v := get("kind", UNSET)) is UNSET else _union_6(v)
+            self.typed = "$type" in data
+            self.extra = None if _CONVO_VIEW_KEYS.issuperset(data) else unknown_fields(data, _CONVO_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#convoView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -1597,7 +1562,6 @@ class ConvoView(Model):
 _CONVO_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "id", "rev", "members", "lastMessage", "lastReaction", "muted", "status", "unreadCount", "kind"),
 )
-_CONVO_VIEW_SLOTS: Final = slot_setters(ConvoView)
 
 
 @attrs.frozen(
@@ -1620,14 +1584,15 @@ class DirectConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_typed, set_extra = _DIRECT_CONVO_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_typed(self, "$type" in data)
-            set_extra(self, None if data.keys() <= _DIRECT_CONVO_KEYS else unknown_fields(data, _DIRECT_CONVO_KEYS))
+            self.typed = "$type" in data
+            self.extra = None if data.keys() <= _DIRECT_CONVO_KEYS else unknown_fields(data, _DIRECT_CONVO_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#directConvo", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1639,7 +1604,6 @@ class DirectConvo(Model):
 
 
 _DIRECT_CONVO_KEYS: Final[frozenset[str]] = frozenset(("$type",))
-_DIRECT_CONVO_SLOTS: Final = slot_setters(DirectConvo)
 
 
 @attrs.frozen(
@@ -1685,36 +1649,25 @@ class GroupConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_created_at,
-            set_join_link,
-            set_join_request_count,
-            set_lock_status,
-            set_lock_status_moderation_override,
-            set_member_count,
-            set_member_limit,
-            set_name,
-            set_unread_join_request_count,
-            set_typed,
-            set_extra,
-        ) = _GROUP_CONVO_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_created_at(self, data["createdAt"])
-            set_join_link(self, v if (v := get("joinLink", UNSET)) is UNSET else _m_chat_bsky_group_defs.JoinLinkView.from_dict(v))
-            set_join_request_count(self, get("joinRequestCount", UNSET))
-            set_lock_status(self, data["lockStatus"])
-            set_lock_status_moderation_override(self, data["lockStatusModerationOverride"])
-            set_member_count(self, data["memberCount"])
-            set_member_limit(self, data["memberLimit"])
-            set_name(self, data["name"])
-            set_unread_join_request_count(self, get("unreadJoinRequestCount", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _GROUP_CONVO_KEYS.issuperset(data) else unknown_fields(data, _GROUP_CONVO_KEYS))
+            self.created_at = data["createdAt"]
+            self.join_link = v if (v := get("joinLink", UNSET)) is UNSET else _m_chat_bsky_group_defs.JoinLinkView.from_dict(v)
+            self.join_request_count = get("joinRequestCount", UNSET)
+            self.lock_status = data["lockStatus"]
+            self.lock_status_moderation_override = data["lockStatusModerationOverride"]
+            self.member_count = data["memberCount"]
+            self.member_limit = data["memberLimit"]
+            self.name = data["name"]
+            self.unread_join_request_count = get("unreadJoinRequestCount", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _GROUP_CONVO_KEYS.issuperset(data) else unknown_fields(data, _GROUP_CONVO_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#groupConvo", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -1744,7 +1697,6 @@ class GroupConvo(Model):
 _GROUP_CONVO_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "createdAt", "joinLink", "joinRequestCount", "lockStatus", "lockStatusModerationOverride", "memberCount", "memberLimit", "name", "unreadJoinRequestCount"),
 )
-_GROUP_CONVO_SLOTS: Final = slot_setters(GroupConvo)
 
 
 @attrs.frozen(
@@ -1772,16 +1724,17 @@ class LogBeginConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_rev, set_convo_id, set_typed, set_extra = _LOG_BEGIN_CONVO_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_rev(self, data["rev"])
-            set_convo_id(self, data["convoId"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LOG_BEGIN_CONVO_KEYS.issuperset(data) else unknown_fields(data, _LOG_BEGIN_CONVO_KEYS))
+            self.rev = data["rev"]
+            self.convo_id = data["convoId"]
+            self.typed = "$type" in data
+            self.extra = None if _LOG_BEGIN_CONVO_KEYS.issuperset(data) else unknown_fields(data, _LOG_BEGIN_CONVO_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logBeginConvo", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"rev": self.rev, "convoId": self.convo_id}
@@ -1793,7 +1746,6 @@ class LogBeginConvo(Model):
 
 
 _LOG_BEGIN_CONVO_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId"))
-_LOG_BEGIN_CONVO_SLOTS: Final = slot_setters(LogBeginConvo)
 
 
 @attrs.frozen(
@@ -1821,16 +1773,17 @@ class LogAcceptConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_rev, set_convo_id, set_typed, set_extra = _LOG_ACCEPT_CONVO_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_rev(self, data["rev"])
-            set_convo_id(self, data["convoId"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LOG_ACCEPT_CONVO_KEYS.issuperset(data) else unknown_fields(data, _LOG_ACCEPT_CONVO_KEYS))
+            self.rev = data["rev"]
+            self.convo_id = data["convoId"]
+            self.typed = "$type" in data
+            self.extra = None if _LOG_ACCEPT_CONVO_KEYS.issuperset(data) else unknown_fields(data, _LOG_ACCEPT_CONVO_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logAcceptConvo", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"rev": self.rev, "convoId": self.convo_id}
@@ -1842,7 +1795,6 @@ class LogAcceptConvo(Model):
 
 
 _LOG_ACCEPT_CONVO_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId"))
-_LOG_ACCEPT_CONVO_SLOTS: Final = slot_setters(LogAcceptConvo)
 
 
 @attrs.frozen(
@@ -1869,16 +1821,17 @@ class LogLeaveConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_rev, set_convo_id, set_typed, set_extra = _LOG_LEAVE_CONVO_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_rev(self, data["rev"])
-            set_convo_id(self, data["convoId"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LOG_LEAVE_CONVO_KEYS.issuperset(data) else unknown_fields(data, _LOG_LEAVE_CONVO_KEYS))
+            self.rev = data["rev"]
+            self.convo_id = data["convoId"]
+            self.typed = "$type" in data
+            self.extra = None if _LOG_LEAVE_CONVO_KEYS.issuperset(data) else unknown_fields(data, _LOG_LEAVE_CONVO_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logLeaveConvo", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"rev": self.rev, "convoId": self.convo_id}
@@ -1890,7 +1843,6 @@ class LogLeaveConvo(Model):
 
 
 _LOG_LEAVE_CONVO_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId"))
-_LOG_LEAVE_CONVO_SLOTS: Final = slot_setters(LogLeaveConvo)
 
 
 @attrs.frozen(
@@ -1917,16 +1869,17 @@ class LogMuteConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_rev, set_convo_id, set_typed, set_extra = _LOG_MUTE_CONVO_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_rev(self, data["rev"])
-            set_convo_id(self, data["convoId"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LOG_MUTE_CONVO_KEYS.issuperset(data) else unknown_fields(data, _LOG_MUTE_CONVO_KEYS))
+            self.rev = data["rev"]
+            self.convo_id = data["convoId"]
+            self.typed = "$type" in data
+            self.extra = None if _LOG_MUTE_CONVO_KEYS.issuperset(data) else unknown_fields(data, _LOG_MUTE_CONVO_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logMuteConvo", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"rev": self.rev, "convoId": self.convo_id}
@@ -1938,7 +1891,6 @@ class LogMuteConvo(Model):
 
 
 _LOG_MUTE_CONVO_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId"))
-_LOG_MUTE_CONVO_SLOTS: Final = slot_setters(LogMuteConvo)
 
 
 @attrs.frozen(
@@ -1965,16 +1917,17 @@ class LogUnmuteConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_rev, set_convo_id, set_typed, set_extra = _LOG_UNMUTE_CONVO_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_rev(self, data["rev"])
-            set_convo_id(self, data["convoId"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LOG_UNMUTE_CONVO_KEYS.issuperset(data) else unknown_fields(data, _LOG_UNMUTE_CONVO_KEYS))
+            self.rev = data["rev"]
+            self.convo_id = data["convoId"]
+            self.typed = "$type" in data
+            self.extra = None if _LOG_UNMUTE_CONVO_KEYS.issuperset(data) else unknown_fields(data, _LOG_UNMUTE_CONVO_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logUnmuteConvo", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"rev": self.rev, "convoId": self.convo_id}
@@ -1986,7 +1939,6 @@ class LogUnmuteConvo(Model):
 
 
 _LOG_UNMUTE_CONVO_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId"))
-_LOG_UNMUTE_CONVO_SLOTS: Final = slot_setters(LogUnmuteConvo)
 
 
 @attrs.frozen(
@@ -2020,26 +1972,20 @@ class LogCreateMessage(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_rev,
-            set_convo_id,
-            set_message,
-            set_related_profiles,
-            set_typed,
-            set_extra,
-        ) = _LOG_CREATE_MESSAGE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_rev(self, data["rev"])
-            set_convo_id(self, data["convoId"])
-            set_message(self, _union_7(data["message"]))
-            set_related_profiles(self, v if (v := get("relatedProfiles", UNSET)) is UNSET else [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LOG_CREATE_MESSAGE_KEYS.issuperset(data) else unknown_fields(data, _LOG_CREATE_MESSAGE_KEYS))
+            self.rev = data["rev"]
+            self.convo_id = data["convoId"]
+            self.message = _union_7(data["message"])
+            self.related_profiles = v if (v := get("relatedProfiles", UNSET)) is UNSET else [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v]
+            self.typed = "$type" in data
+            self.extra = None if _LOG_CREATE_MESSAGE_KEYS.issuperset(data) else unknown_fields(data, _LOG_CREATE_MESSAGE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logCreateMessage", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2060,7 +2006,6 @@ class LogCreateMessage(Model):
 _LOG_CREATE_MESSAGE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId", "message", "relatedProfiles"),
 )
-_LOG_CREATE_MESSAGE_SLOTS: Final = slot_setters(LogCreateMessage)
 
 
 @attrs.frozen(
@@ -2090,17 +2035,18 @@ class LogDeleteMessage(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_rev, set_convo_id, set_message, set_typed, set_extra = _LOG_DELETE_MESSAGE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_rev(self, data["rev"])
-            set_convo_id(self, data["convoId"])
-            set_message(self, _union_7(data["message"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LOG_DELETE_MESSAGE_KEYS.issuperset(data) else unknown_fields(data, _LOG_DELETE_MESSAGE_KEYS))
+            self.rev = data["rev"]
+            self.convo_id = data["convoId"]
+            self.message = _union_7(data["message"])
+            self.typed = "$type" in data
+            self.extra = None if _LOG_DELETE_MESSAGE_KEYS.issuperset(data) else unknown_fields(data, _LOG_DELETE_MESSAGE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logDeleteMessage", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2116,7 +2062,6 @@ class LogDeleteMessage(Model):
 
 
 _LOG_DELETE_MESSAGE_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId", "message"))
-_LOG_DELETE_MESSAGE_SLOTS: Final = slot_setters(LogDeleteMessage)
 
 
 @attrs.frozen(
@@ -2148,17 +2093,18 @@ class LogReadMessage(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_rev, set_convo_id, set_message, set_typed, set_extra = _LOG_READ_MESSAGE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_rev(self, data["rev"])
-            set_convo_id(self, data["convoId"])
-            set_message(self, _union_4(data["message"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LOG_READ_MESSAGE_KEYS.issuperset(data) else unknown_fields(data, _LOG_READ_MESSAGE_KEYS))
+            self.rev = data["rev"]
+            self.convo_id = data["convoId"]
+            self.message = _union_4(data["message"])
+            self.typed = "$type" in data
+            self.extra = None if _LOG_READ_MESSAGE_KEYS.issuperset(data) else unknown_fields(data, _LOG_READ_MESSAGE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logReadMessage", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2174,7 +2120,6 @@ class LogReadMessage(Model):
 
 
 _LOG_READ_MESSAGE_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId", "message"))
-_LOG_READ_MESSAGE_SLOTS: Final = slot_setters(LogReadMessage)
 
 
 @attrs.frozen(
@@ -2210,28 +2155,21 @@ class LogAddReaction(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_rev,
-            set_convo_id,
-            set_message,
-            set_reaction,
-            set_related_profiles,
-            set_typed,
-            set_extra,
-        ) = _LOG_ADD_REACTION_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_rev(self, data["rev"])
-            set_convo_id(self, data["convoId"])
-            set_message(self, _union_7(data["message"]))
-            set_reaction(self, ReactionView.from_dict(data["reaction"]))
-            set_related_profiles(self, v if (v := get("relatedProfiles", UNSET)) is UNSET else [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LOG_ADD_REACTION_KEYS.issuperset(data) else unknown_fields(data, _LOG_ADD_REACTION_KEYS))
+            self.rev = data["rev"]
+            self.convo_id = data["convoId"]
+            self.message = _union_7(data["message"])
+            self.reaction = ReactionView.from_dict(data["reaction"])
+            self.related_profiles = v if (v := get("relatedProfiles", UNSET)) is UNSET else [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v]
+            self.typed = "$type" in data
+            self.extra = None if _LOG_ADD_REACTION_KEYS.issuperset(data) else unknown_fields(data, _LOG_ADD_REACTION_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logAddReaction", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2253,7 +2191,6 @@ class LogAddReaction(Model):
 _LOG_ADD_REACTION_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId", "message", "reaction", "relatedProfiles"),
 )
-_LOG_ADD_REACTION_SLOTS: Final = slot_setters(LogAddReaction)
 
 
 @attrs.frozen(
@@ -2289,28 +2226,21 @@ class LogRemoveReaction(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_rev,
-            set_convo_id,
-            set_message,
-            set_reaction,
-            set_related_profiles,
-            set_typed,
-            set_extra,
-        ) = _LOG_REMOVE_REACTION_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_rev(self, data["rev"])
-            set_convo_id(self, data["convoId"])
-            set_message(self, _union_7(data["message"]))
-            set_reaction(self, ReactionView.from_dict(data["reaction"]))
-            set_related_profiles(self, v if (v := get("relatedProfiles", UNSET)) is UNSET else [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LOG_REMOVE_REACTION_KEYS.issuperset(data) else unknown_fields(data, _LOG_REMOVE_REACTION_KEYS))
+            self.rev = data["rev"]
+            self.convo_id = data["convoId"]
+            self.message = _union_7(data["message"])
+            self.reaction = ReactionView.from_dict(data["reaction"])
+            self.related_profiles = v if (v := get("relatedProfiles", UNSET)) is UNSET else [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v]
+            self.typed = "$type" in data
+            self.extra = None if _LOG_REMOVE_REACTION_KEYS.issuperset(data) else unknown_fields(data, _LOG_REMOVE_REACTION_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logRemoveReaction", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2332,7 +2262,6 @@ class LogRemoveReaction(Model):
 _LOG_REMOVE_REACTION_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId", "message", "reaction", "relatedProfiles"),
 )
-_LOG_REMOVE_REACTION_SLOTS: Final = slot_setters(LogRemoveReaction)
 
 
 @attrs.frozen(
@@ -2363,17 +2292,18 @@ class LogReadConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_rev, set_convo_id, set_message, set_typed, set_extra = _LOG_READ_CONVO_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_rev(self, data["rev"])
-            set_convo_id(self, data["convoId"])
-            set_message(self, _union_4(data["message"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LOG_READ_CONVO_KEYS.issuperset(data) else unknown_fields(data, _LOG_READ_CONVO_KEYS))
+            self.rev = data["rev"]
+            self.convo_id = data["convoId"]
+            self.message = _union_4(data["message"])
+            self.typed = "$type" in data
+            self.extra = None if _LOG_READ_CONVO_KEYS.issuperset(data) else unknown_fields(data, _LOG_READ_CONVO_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logReadConvo", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2389,7 +2319,6 @@ class LogReadConvo(Model):
 
 
 _LOG_READ_CONVO_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId", "message"))
-_LOG_READ_CONVO_SLOTS: Final = slot_setters(LogReadConvo)
 
 
 @attrs.frozen(
@@ -2424,25 +2353,19 @@ class LogAddMember(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_rev,
-            set_convo_id,
-            set_message,
-            set_related_profiles,
-            set_typed,
-            set_extra,
-        ) = _LOG_ADD_MEMBER_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_rev(self, data["rev"])
-            set_convo_id(self, data["convoId"])
-            set_message(self, SystemMessageView.from_dict(data["message"]))
-            set_related_profiles(self, [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LOG_ADD_MEMBER_KEYS.issuperset(data) else unknown_fields(data, _LOG_ADD_MEMBER_KEYS))
+            self.rev = data["rev"]
+            self.convo_id = data["convoId"]
+            self.message = SystemMessageView.from_dict(data["message"])
+            self.related_profiles = [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]]
+            self.typed = "$type" in data
+            self.extra = None if _LOG_ADD_MEMBER_KEYS.issuperset(data) else unknown_fields(data, _LOG_ADD_MEMBER_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logAddMember", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2461,7 +2384,6 @@ class LogAddMember(Model):
 _LOG_ADD_MEMBER_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId", "message", "relatedProfiles"),
 )
-_LOG_ADD_MEMBER_SLOTS: Final = slot_setters(LogAddMember)
 
 
 @attrs.frozen(
@@ -2496,25 +2418,19 @@ class LogRemoveMember(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_rev,
-            set_convo_id,
-            set_message,
-            set_related_profiles,
-            set_typed,
-            set_extra,
-        ) = _LOG_REMOVE_MEMBER_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_rev(self, data["rev"])
-            set_convo_id(self, data["convoId"])
-            set_message(self, SystemMessageView.from_dict(data["message"]))
-            set_related_profiles(self, [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LOG_REMOVE_MEMBER_KEYS.issuperset(data) else unknown_fields(data, _LOG_REMOVE_MEMBER_KEYS))
+            self.rev = data["rev"]
+            self.convo_id = data["convoId"]
+            self.message = SystemMessageView.from_dict(data["message"])
+            self.related_profiles = [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]]
+            self.typed = "$type" in data
+            self.extra = None if _LOG_REMOVE_MEMBER_KEYS.issuperset(data) else unknown_fields(data, _LOG_REMOVE_MEMBER_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logRemoveMember", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2533,7 +2449,6 @@ class LogRemoveMember(Model):
 _LOG_REMOVE_MEMBER_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId", "message", "relatedProfiles"),
 )
-_LOG_REMOVE_MEMBER_SLOTS: Final = slot_setters(LogRemoveMember)
 
 
 @attrs.frozen(
@@ -2568,25 +2483,19 @@ class LogMemberJoin(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_rev,
-            set_convo_id,
-            set_message,
-            set_related_profiles,
-            set_typed,
-            set_extra,
-        ) = _LOG_MEMBER_JOIN_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_rev(self, data["rev"])
-            set_convo_id(self, data["convoId"])
-            set_message(self, SystemMessageView.from_dict(data["message"]))
-            set_related_profiles(self, [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LOG_MEMBER_JOIN_KEYS.issuperset(data) else unknown_fields(data, _LOG_MEMBER_JOIN_KEYS))
+            self.rev = data["rev"]
+            self.convo_id = data["convoId"]
+            self.message = SystemMessageView.from_dict(data["message"])
+            self.related_profiles = [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]]
+            self.typed = "$type" in data
+            self.extra = None if _LOG_MEMBER_JOIN_KEYS.issuperset(data) else unknown_fields(data, _LOG_MEMBER_JOIN_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logMemberJoin", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2605,7 +2514,6 @@ class LogMemberJoin(Model):
 _LOG_MEMBER_JOIN_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId", "message", "relatedProfiles"),
 )
-_LOG_MEMBER_JOIN_SLOTS: Final = slot_setters(LogMemberJoin)
 
 
 @attrs.frozen(
@@ -2640,25 +2548,19 @@ class LogMemberLeave(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_rev,
-            set_convo_id,
-            set_message,
-            set_related_profiles,
-            set_typed,
-            set_extra,
-        ) = _LOG_MEMBER_LEAVE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_rev(self, data["rev"])
-            set_convo_id(self, data["convoId"])
-            set_message(self, SystemMessageView.from_dict(data["message"]))
-            set_related_profiles(self, [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LOG_MEMBER_LEAVE_KEYS.issuperset(data) else unknown_fields(data, _LOG_MEMBER_LEAVE_KEYS))
+            self.rev = data["rev"]
+            self.convo_id = data["convoId"]
+            self.message = SystemMessageView.from_dict(data["message"])
+            self.related_profiles = [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]]
+            self.typed = "$type" in data
+            self.extra = None if _LOG_MEMBER_LEAVE_KEYS.issuperset(data) else unknown_fields(data, _LOG_MEMBER_LEAVE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logMemberLeave", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2677,7 +2579,6 @@ class LogMemberLeave(Model):
 _LOG_MEMBER_LEAVE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId", "message", "relatedProfiles"),
 )
-_LOG_MEMBER_LEAVE_SLOTS: Final = slot_setters(LogMemberLeave)
 
 
 @attrs.frozen(
@@ -2710,25 +2611,19 @@ class LogLockConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_rev,
-            set_convo_id,
-            set_message,
-            set_related_profiles,
-            set_typed,
-            set_extra,
-        ) = _LOG_LOCK_CONVO_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_rev(self, data["rev"])
-            set_convo_id(self, data["convoId"])
-            set_message(self, SystemMessageView.from_dict(data["message"]))
-            set_related_profiles(self, [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LOG_LOCK_CONVO_KEYS.issuperset(data) else unknown_fields(data, _LOG_LOCK_CONVO_KEYS))
+            self.rev = data["rev"]
+            self.convo_id = data["convoId"]
+            self.message = SystemMessageView.from_dict(data["message"])
+            self.related_profiles = [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]]
+            self.typed = "$type" in data
+            self.extra = None if _LOG_LOCK_CONVO_KEYS.issuperset(data) else unknown_fields(data, _LOG_LOCK_CONVO_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logLockConvo", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2747,7 +2642,6 @@ class LogLockConvo(Model):
 _LOG_LOCK_CONVO_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId", "message", "relatedProfiles"),
 )
-_LOG_LOCK_CONVO_SLOTS: Final = slot_setters(LogLockConvo)
 
 
 @attrs.frozen(
@@ -2780,25 +2674,19 @@ class LogUnlockConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_rev,
-            set_convo_id,
-            set_message,
-            set_related_profiles,
-            set_typed,
-            set_extra,
-        ) = _LOG_UNLOCK_CONVO_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_rev(self, data["rev"])
-            set_convo_id(self, data["convoId"])
-            set_message(self, SystemMessageView.from_dict(data["message"]))
-            set_related_profiles(self, [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LOG_UNLOCK_CONVO_KEYS.issuperset(data) else unknown_fields(data, _LOG_UNLOCK_CONVO_KEYS))
+            self.rev = data["rev"]
+            self.convo_id = data["convoId"]
+            self.message = SystemMessageView.from_dict(data["message"])
+            self.related_profiles = [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]]
+            self.typed = "$type" in data
+            self.extra = None if _LOG_UNLOCK_CONVO_KEYS.issuperset(data) else unknown_fields(data, _LOG_UNLOCK_CONVO_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logUnlockConvo", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2817,7 +2705,6 @@ class LogUnlockConvo(Model):
 _LOG_UNLOCK_CONVO_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId", "message", "relatedProfiles"),
 )
-_LOG_UNLOCK_CONVO_SLOTS: Final = slot_setters(LogUnlockConvo)
 
 
 @attrs.frozen(
@@ -2850,25 +2737,19 @@ class LogLockConvoPermanently(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_rev,
-            set_convo_id,
-            set_message,
-            set_related_profiles,
-            set_typed,
-            set_extra,
-        ) = _LOG_LOCK_CONVO_PERMANENTLY_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_rev(self, data["rev"])
-            set_convo_id(self, data["convoId"])
-            set_message(self, SystemMessageView.from_dict(data["message"]))
-            set_related_profiles(self, [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LOG_LOCK_CONVO_PERMANENTLY_KEYS.issuperset(data) else unknown_fields(data, _LOG_LOCK_CONVO_PERMANENTLY_KEYS))
+            self.rev = data["rev"]
+            self.convo_id = data["convoId"]
+            self.message = SystemMessageView.from_dict(data["message"])
+            self.related_profiles = [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]]
+            self.typed = "$type" in data
+            self.extra = None if _LOG_LOCK_CONVO_PERMANENTLY_KEYS.issuperset(data) else unknown_fields(data, _LOG_LOCK_CONVO_PERMANENTLY_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logLockConvoPermanently", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2887,7 +2768,6 @@ class LogLockConvoPermanently(Model):
 _LOG_LOCK_CONVO_PERMANENTLY_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId", "message", "relatedProfiles"),
 )
-_LOG_LOCK_CONVO_PERMANENTLY_SLOTS: Final = slot_setters(LogLockConvoPermanently)
 
 
 @attrs.frozen(
@@ -2917,17 +2797,18 @@ class LogEditGroup(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_rev, set_convo_id, set_message, set_typed, set_extra = _LOG_EDIT_GROUP_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_rev(self, data["rev"])
-            set_convo_id(self, data["convoId"])
-            set_message(self, SystemMessageView.from_dict(data["message"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LOG_EDIT_GROUP_KEYS.issuperset(data) else unknown_fields(data, _LOG_EDIT_GROUP_KEYS))
+            self.rev = data["rev"]
+            self.convo_id = data["convoId"]
+            self.message = SystemMessageView.from_dict(data["message"])
+            self.typed = "$type" in data
+            self.extra = None if _LOG_EDIT_GROUP_KEYS.issuperset(data) else unknown_fields(data, _LOG_EDIT_GROUP_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logEditGroup", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2943,7 +2824,6 @@ class LogEditGroup(Model):
 
 
 _LOG_EDIT_GROUP_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId", "message"))
-_LOG_EDIT_GROUP_SLOTS: Final = slot_setters(LogEditGroup)
 
 
 @attrs.frozen(
@@ -2973,17 +2853,18 @@ class LogCreateJoinLink(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_rev, set_convo_id, set_message, set_typed, set_extra = _LOG_CREATE_JOIN_LINK_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_rev(self, data["rev"])
-            set_convo_id(self, data["convoId"])
-            set_message(self, SystemMessageView.from_dict(data["message"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LOG_CREATE_JOIN_LINK_KEYS.issuperset(data) else unknown_fields(data, _LOG_CREATE_JOIN_LINK_KEYS))
+            self.rev = data["rev"]
+            self.convo_id = data["convoId"]
+            self.message = SystemMessageView.from_dict(data["message"])
+            self.typed = "$type" in data
+            self.extra = None if _LOG_CREATE_JOIN_LINK_KEYS.issuperset(data) else unknown_fields(data, _LOG_CREATE_JOIN_LINK_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logCreateJoinLink", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -3001,7 +2882,6 @@ class LogCreateJoinLink(Model):
 _LOG_CREATE_JOIN_LINK_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId", "message"),
 )
-_LOG_CREATE_JOIN_LINK_SLOTS: Final = slot_setters(LogCreateJoinLink)
 
 
 @attrs.frozen(
@@ -3031,17 +2911,18 @@ class LogEditJoinLink(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_rev, set_convo_id, set_message, set_typed, set_extra = _LOG_EDIT_JOIN_LINK_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_rev(self, data["rev"])
-            set_convo_id(self, data["convoId"])
-            set_message(self, SystemMessageView.from_dict(data["message"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LOG_EDIT_JOIN_LINK_KEYS.issuperset(data) else unknown_fields(data, _LOG_EDIT_JOIN_LINK_KEYS))
+            self.rev = data["rev"]
+            self.convo_id = data["convoId"]
+            self.message = SystemMessageView.from_dict(data["message"])
+            self.typed = "$type" in data
+            self.extra = None if _LOG_EDIT_JOIN_LINK_KEYS.issuperset(data) else unknown_fields(data, _LOG_EDIT_JOIN_LINK_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logEditJoinLink", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -3057,7 +2938,6 @@ class LogEditJoinLink(Model):
 
 
 _LOG_EDIT_JOIN_LINK_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId", "message"))
-_LOG_EDIT_JOIN_LINK_SLOTS: Final = slot_setters(LogEditJoinLink)
 
 
 @attrs.frozen(
@@ -3087,17 +2967,18 @@ class LogEnableJoinLink(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_rev, set_convo_id, set_message, set_typed, set_extra = _LOG_ENABLE_JOIN_LINK_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_rev(self, data["rev"])
-            set_convo_id(self, data["convoId"])
-            set_message(self, SystemMessageView.from_dict(data["message"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LOG_ENABLE_JOIN_LINK_KEYS.issuperset(data) else unknown_fields(data, _LOG_ENABLE_JOIN_LINK_KEYS))
+            self.rev = data["rev"]
+            self.convo_id = data["convoId"]
+            self.message = SystemMessageView.from_dict(data["message"])
+            self.typed = "$type" in data
+            self.extra = None if _LOG_ENABLE_JOIN_LINK_KEYS.issuperset(data) else unknown_fields(data, _LOG_ENABLE_JOIN_LINK_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logEnableJoinLink", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -3115,7 +2996,6 @@ class LogEnableJoinLink(Model):
 _LOG_ENABLE_JOIN_LINK_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId", "message"),
 )
-_LOG_ENABLE_JOIN_LINK_SLOTS: Final = slot_setters(LogEnableJoinLink)
 
 
 @attrs.frozen(
@@ -3145,17 +3025,18 @@ class LogDisableJoinLink(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_rev, set_convo_id, set_message, set_typed, set_extra = _LOG_DISABLE_JOIN_LINK_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_rev(self, data["rev"])
-            set_convo_id(self, data["convoId"])
-            set_message(self, SystemMessageView.from_dict(data["message"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LOG_DISABLE_JOIN_LINK_KEYS.issuperset(data) else unknown_fields(data, _LOG_DISABLE_JOIN_LINK_KEYS))
+            self.rev = data["rev"]
+            self.convo_id = data["convoId"]
+            self.message = SystemMessageView.from_dict(data["message"])
+            self.typed = "$type" in data
+            self.extra = None if _LOG_DISABLE_JOIN_LINK_KEYS.issuperset(data) else unknown_fields(data, _LOG_DISABLE_JOIN_LINK_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logDisableJoinLink", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -3173,7 +3054,6 @@ class LogDisableJoinLink(Model):
 _LOG_DISABLE_JOIN_LINK_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId", "message"),
 )
-_LOG_DISABLE_JOIN_LINK_SLOTS: Final = slot_setters(LogDisableJoinLink)
 
 
 @attrs.frozen(
@@ -3204,17 +3084,18 @@ class LogIncomingJoinRequest(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_rev, set_convo_id, set_member, set_typed, set_extra = _LOG_INCOMING_JOIN_REQUEST_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_rev(self, data["rev"])
-            set_convo_id(self, data["convoId"])
-            set_member(self, _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["member"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LOG_INCOMING_JOIN_REQUEST_KEYS.issuperset(data) else unknown_fields(data, _LOG_INCOMING_JOIN_REQUEST_KEYS))
+            self.rev = data["rev"]
+            self.convo_id = data["convoId"]
+            self.member = _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["member"])
+            self.typed = "$type" in data
+            self.extra = None if _LOG_INCOMING_JOIN_REQUEST_KEYS.issuperset(data) else unknown_fields(data, _LOG_INCOMING_JOIN_REQUEST_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logIncomingJoinRequest", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -3232,7 +3113,6 @@ class LogIncomingJoinRequest(Model):
 _LOG_INCOMING_JOIN_REQUEST_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId", "member"),
 )
-_LOG_INCOMING_JOIN_REQUEST_SLOTS: Final = slot_setters(LogIncomingJoinRequest)
 
 
 @attrs.frozen(
@@ -3263,17 +3143,18 @@ class LogApproveJoinRequest(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_rev, set_convo_id, set_member, set_typed, set_extra = _LOG_APPROVE_JOIN_REQUEST_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_rev(self, data["rev"])
-            set_convo_id(self, data["convoId"])
-            set_member(self, _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["member"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LOG_APPROVE_JOIN_REQUEST_KEYS.issuperset(data) else unknown_fields(data, _LOG_APPROVE_JOIN_REQUEST_KEYS))
+            self.rev = data["rev"]
+            self.convo_id = data["convoId"]
+            self.member = _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["member"])
+            self.typed = "$type" in data
+            self.extra = None if _LOG_APPROVE_JOIN_REQUEST_KEYS.issuperset(data) else unknown_fields(data, _LOG_APPROVE_JOIN_REQUEST_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logApproveJoinRequest", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -3291,7 +3172,6 @@ class LogApproveJoinRequest(Model):
 _LOG_APPROVE_JOIN_REQUEST_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId", "member"),
 )
-_LOG_APPROVE_JOIN_REQUEST_SLOTS: Final = slot_setters(LogApproveJoinRequest)
 
 
 @attrs.frozen(
@@ -3321,17 +3201,18 @@ class LogRejectJoinRequest(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_rev, set_convo_id, set_member, set_typed, set_extra = _LOG_REJECT_JOIN_REQUEST_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_rev(self, data["rev"])
-            set_convo_id(self, data["convoId"])
-            set_member(self, _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["member"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LOG_REJECT_JOIN_REQUEST_KEYS.issuperset(data) else unknown_fields(data, _LOG_REJECT_JOIN_REQUEST_KEYS))
+            self.rev = data["rev"]
+            self.convo_id = data["convoId"]
+            self.member = _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["member"])
+            self.typed = "$type" in data
+            self.extra = None if _LOG_REJECT_JOIN_REQUEST_KEYS.issuperset(data) else unknown_fields(data, _LOG_REJECT_JOIN_REQUEST_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logRejectJoinRequest", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -3349,7 +3230,6 @@ class LogRejectJoinRequest(Model):
 _LOG_REJECT_JOIN_REQUEST_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId", "member"),
 )
-_LOG_REJECT_JOIN_REQUEST_SLOTS: Final = slot_setters(LogRejectJoinRequest)
 
 
 @attrs.frozen(
@@ -3376,16 +3256,17 @@ class LogOutgoingJoinRequest(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_rev, set_convo_id, set_typed, set_extra = _LOG_OUTGOING_JOIN_REQUEST_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_rev(self, data["rev"])
-            set_convo_id(self, data["convoId"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LOG_OUTGOING_JOIN_REQUEST_KEYS.issuperset(data) else unknown_fields(data, _LOG_OUTGOING_JOIN_REQUEST_KEYS))
+            self.rev = data["rev"]
+            self.convo_id = data["convoId"]
+            self.typed = "$type" in data
+            self.extra = None if _LOG_OUTGOING_JOIN_REQUEST_KEYS.issuperset(data) else unknown_fields(data, _LOG_OUTGOING_JOIN_REQUEST_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logOutgoingJoinRequest", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"rev": self.rev, "convoId": self.convo_id}
@@ -3397,7 +3278,6 @@ class LogOutgoingJoinRequest(Model):
 
 
 _LOG_OUTGOING_JOIN_REQUEST_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId"))
-_LOG_OUTGOING_JOIN_REQUEST_SLOTS: Final = slot_setters(LogOutgoingJoinRequest)
 
 
 @attrs.frozen(
@@ -3427,23 +3307,18 @@ class LogWithdrawIncomingJoinRequest(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_rev,
-            set_convo_id,
-            set_member,
-            set_typed,
-            set_extra,
-        ) = _LOG_WITHDRAW_INCOMING_JOIN_REQUEST_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_rev(self, data["rev"])
-            set_convo_id(self, data["convoId"])
-            set_member(self, _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["member"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LOG_WITHDRAW_INCOMING_JOIN_REQUEST_KEYS.issuperset(data) else unknown_fields(data, _LOG_WITHDRAW_INCOMING_JOIN_REQUEST_KEYS))
+            self.rev = data["rev"]
+            self.convo_id = data["convoId"]
+            self.member = _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["member"])
+            self.typed = "$type" in data
+            self.extra = None if _LOG_WITHDRAW_INCOMING_JOIN_REQUEST_KEYS.issuperset(data) else unknown_fields(data, _LOG_WITHDRAW_INCOMING_JOIN_REQUEST_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logWithdrawIncomingJoinRequest", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -3461,7 +3336,6 @@ class LogWithdrawIncomingJoinRequest(Model):
 _LOG_WITHDRAW_INCOMING_JOIN_REQUEST_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId", "member"),
 )
-_LOG_WITHDRAW_INCOMING_JOIN_REQUEST_SLOTS: Final = slot_setters(LogWithdrawIncomingJoinRequest)
 
 
 @attrs.frozen(
@@ -3488,16 +3362,17 @@ class LogWithdrawOutgoingJoinRequest(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_rev, set_convo_id, set_typed, set_extra = _LOG_WITHDRAW_OUTGOING_JOIN_REQUEST_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_rev(self, data["rev"])
-            set_convo_id(self, data["convoId"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LOG_WITHDRAW_OUTGOING_JOIN_REQUEST_KEYS.issuperset(data) else unknown_fields(data, _LOG_WITHDRAW_OUTGOING_JOIN_REQUEST_KEYS))
+            self.rev = data["rev"]
+            self.convo_id = data["convoId"]
+            self.typed = "$type" in data
+            self.extra = None if _LOG_WITHDRAW_OUTGOING_JOIN_REQUEST_KEYS.issuperset(data) else unknown_fields(data, _LOG_WITHDRAW_OUTGOING_JOIN_REQUEST_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logWithdrawOutgoingJoinRequest", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"rev": self.rev, "convoId": self.convo_id}
@@ -3511,7 +3386,6 @@ class LogWithdrawOutgoingJoinRequest(Model):
 _LOG_WITHDRAW_OUTGOING_JOIN_REQUEST_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "rev", "convoId"),
 )
-_LOG_WITHDRAW_OUTGOING_JOIN_REQUEST_SLOTS: Final = slot_setters(LogWithdrawOutgoingJoinRequest)
 
 
 @attrs.frozen(
@@ -3538,16 +3412,17 @@ class LogReadJoinRequests(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_rev, set_convo_id, set_typed, set_extra = _LOG_READ_JOIN_REQUESTS_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_rev(self, data["rev"])
-            set_convo_id(self, data["convoId"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LOG_READ_JOIN_REQUESTS_KEYS.issuperset(data) else unknown_fields(data, _LOG_READ_JOIN_REQUESTS_KEYS))
+            self.rev = data["rev"]
+            self.convo_id = data["convoId"]
+            self.typed = "$type" in data
+            self.extra = None if _LOG_READ_JOIN_REQUESTS_KEYS.issuperset(data) else unknown_fields(data, _LOG_READ_JOIN_REQUESTS_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logReadJoinRequests", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"rev": self.rev, "convoId": self.convo_id}
@@ -3559,7 +3434,6 @@ class LogReadJoinRequests(Model):
 
 
 _LOG_READ_JOIN_REQUESTS_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId"))
-_LOG_READ_JOIN_REQUESTS_SLOTS: Final = slot_setters(LogReadJoinRequests)
 
 
 def _union_0(

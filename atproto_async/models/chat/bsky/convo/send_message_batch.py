@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -58,14 +58,15 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_items, set_extra = _INPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_items(self, [BatchItem.from_dict(i0) for i0 in data["items"]])
-            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
+            self.items = [BatchItem.from_dict(i0) for i0 in data["items"]]
+            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.sendMessageBatch (Input)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"items": [i0.to_dict() for i0 in self.items]}
@@ -75,7 +76,6 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("items",))
-_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -96,14 +96,15 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_items, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_items(self, [_m_chat_bsky_convo_defs.MessageView.from_dict(i0) for i0 in data["items"]])
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.items = [_m_chat_bsky_convo_defs.MessageView.from_dict(i0) for i0 in data["items"]]
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.sendMessageBatch (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"items": [i0.to_dict() for i0 in self.items]}
@@ -113,7 +114,6 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("items",))
-_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -140,16 +140,17 @@ class BatchItem(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_convo_id, set_message, set_typed, set_extra = _BATCH_ITEM_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_convo_id(self, data["convoId"])
-            set_message(self, _m_chat_bsky_convo_defs.MessageInput.from_dict(data["message"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _BATCH_ITEM_KEYS.issuperset(data) else unknown_fields(data, _BATCH_ITEM_KEYS))
+            self.convo_id = data["convoId"]
+            self.message = _m_chat_bsky_convo_defs.MessageInput.from_dict(data["message"])
+            self.typed = "$type" in data
+            self.extra = None if _BATCH_ITEM_KEYS.issuperset(data) else unknown_fields(data, _BATCH_ITEM_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.sendMessageBatch#batchItem", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"convoId": self.convo_id, "message": self.message.to_dict()}
@@ -161,4 +162,3 @@ class BatchItem(Model):
 
 
 _BATCH_ITEM_KEYS: Final[frozenset[str]] = frozenset(("$type", "convoId", "message"))
-_BATCH_ITEM_SLOTS: Final = slot_setters(BatchItem)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnknownMember,
@@ -20,7 +21,6 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -63,15 +63,16 @@ class JoinLink(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_code, set_typed, set_extra = _JOIN_LINK_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_code(self, data["code"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _JOIN_LINK_KEYS.issuperset(data) else unknown_fields(data, _JOIN_LINK_KEYS))
+            self.code = data["code"]
+            self.typed = "$type" in data
+            self.extra = None if _JOIN_LINK_KEYS.issuperset(data) else unknown_fields(data, _JOIN_LINK_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.embed.joinLink", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"code": self.code}
@@ -83,7 +84,6 @@ class JoinLink(Model):
 
 
 _JOIN_LINK_KEYS: Final[frozenset[str]] = frozenset(("$type", "code"))
-_JOIN_LINK_SLOTS: Final = slot_setters(JoinLink)
 
 
 @attrs.frozen(
@@ -110,15 +110,16 @@ class View(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_join_link_preview, set_typed, set_extra = _VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_join_link_preview(self, _union_0(data["joinLinkPreview"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _VIEW_KEYS.issuperset(data) else unknown_fields(data, _VIEW_KEYS))
+            self.join_link_preview = _union_0(data["joinLinkPreview"])
+            self.typed = "$type" in data
+            self.extra = None if _VIEW_KEYS.issuperset(data) else unknown_fields(data, _VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.embed.joinLink#view", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"joinLinkPreview": dump_member(self.join_link_preview)}
@@ -130,7 +131,6 @@ class View(Model):
 
 
 _VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "joinLinkPreview"))
-_VIEW_SLOTS: Final = slot_setters(View)
 
 
 def _union_0(

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -98,27 +98,20 @@ class JoinLinkView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_code,
-            set_enabled_status,
-            set_require_approval,
-            set_join_rule,
-            set_created_at,
-            set_typed,
-            set_extra,
-        ) = _JOIN_LINK_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_code(self, data["code"])
-            set_enabled_status(self, data["enabledStatus"])
-            set_require_approval(self, data["requireApproval"])
-            set_join_rule(self, data["joinRule"])
-            set_created_at(self, data["createdAt"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _JOIN_LINK_VIEW_KEYS.issuperset(data) else unknown_fields(data, _JOIN_LINK_VIEW_KEYS))
+            self.code = data["code"]
+            self.enabled_status = data["enabledStatus"]
+            self.require_approval = data["requireApproval"]
+            self.join_rule = data["joinRule"]
+            self.created_at = data["createdAt"]
+            self.typed = "$type" in data
+            self.extra = None if _JOIN_LINK_VIEW_KEYS.issuperset(data) else unknown_fields(data, _JOIN_LINK_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.group.defs#joinLinkView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -138,7 +131,6 @@ class JoinLinkView(Model):
 _JOIN_LINK_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "code", "enabledStatus", "requireApproval", "joinRule", "createdAt"),
 )
-_JOIN_LINK_VIEW_SLOTS: Final = slot_setters(JoinLinkView)
 
 
 @attrs.frozen(
@@ -183,38 +175,26 @@ class JoinLinkPreviewView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_convo_id,
-            set_code,
-            set_name,
-            set_owner,
-            set_member_count,
-            set_member_limit,
-            set_require_approval,
-            set_join_rule,
-            set_convo,
-            set_viewer,
-            set_typed,
-            set_extra,
-        ) = _JOIN_LINK_PREVIEW_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_convo_id(self, data["convoId"])
-            set_code(self, data["code"])
-            set_name(self, data["name"])
-            set_owner(self, _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["owner"]))
-            set_member_count(self, data["memberCount"])
-            set_member_limit(self, data["memberLimit"])
-            set_require_approval(self, data["requireApproval"])
-            set_join_rule(self, data["joinRule"])
-            set_convo(self, v if (v := get("convo", UNSET)) is UNSET else _m_chat_bsky_convo_defs.ConvoView.from_dict(v))
-            set_viewer(self, v if (v := get("viewer", UNSET)) is UNSET else JoinLinkViewerState.from_dict(v))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _JOIN_LINK_PREVIEW_VIEW_KEYS.issuperset(data) else unknown_fields(data, _JOIN_LINK_PREVIEW_VIEW_KEYS))
+            self.convo_id = data["convoId"]
+            self.code = data["code"]
+            self.name = data["name"]
+            self.owner = _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["owner"])
+            self.member_count = data["memberCount"]
+            self.member_limit = data["memberLimit"]
+            self.require_approval = data["requireApproval"]
+            self.join_rule = data["joinRule"]
+            self.convo = v if (v := get("convo", UNSET)) is UNSET else _m_chat_bsky_convo_defs.ConvoView.from_dict(v)
+            self.viewer = v if (v := get("viewer", UNSET)) is UNSET else JoinLinkViewerState.from_dict(v)
+            self.typed = "$type" in data
+            self.extra = None if _JOIN_LINK_PREVIEW_VIEW_KEYS.issuperset(data) else unknown_fields(data, _JOIN_LINK_PREVIEW_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.group.defs#joinLinkPreviewView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -243,7 +223,6 @@ class JoinLinkPreviewView(Model):
 _JOIN_LINK_PREVIEW_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "convoId", "code", "name", "owner", "memberCount", "memberLimit", "requireApproval", "joinRule", "convo", "viewer"),
 )
-_JOIN_LINK_PREVIEW_VIEW_SLOTS: Final = slot_setters(JoinLinkPreviewView)
 
 
 @attrs.frozen(
@@ -269,15 +248,16 @@ class DisabledJoinLinkPreviewView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_code, set_typed, set_extra = _DISABLED_JOIN_LINK_PREVIEW_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_code(self, data["code"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _DISABLED_JOIN_LINK_PREVIEW_VIEW_KEYS.issuperset(data) else unknown_fields(data, _DISABLED_JOIN_LINK_PREVIEW_VIEW_KEYS))
+            self.code = data["code"]
+            self.typed = "$type" in data
+            self.extra = None if _DISABLED_JOIN_LINK_PREVIEW_VIEW_KEYS.issuperset(data) else unknown_fields(data, _DISABLED_JOIN_LINK_PREVIEW_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.group.defs#disabledJoinLinkPreviewView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"code": self.code}
@@ -289,7 +269,6 @@ class DisabledJoinLinkPreviewView(Model):
 
 
 _DISABLED_JOIN_LINK_PREVIEW_VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "code"))
-_DISABLED_JOIN_LINK_PREVIEW_VIEW_SLOTS: Final = slot_setters(DisabledJoinLinkPreviewView)
 
 
 @attrs.frozen(
@@ -315,15 +294,16 @@ class InvalidJoinLinkPreviewView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_code, set_typed, set_extra = _INVALID_JOIN_LINK_PREVIEW_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_code(self, data["code"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _INVALID_JOIN_LINK_PREVIEW_VIEW_KEYS.issuperset(data) else unknown_fields(data, _INVALID_JOIN_LINK_PREVIEW_VIEW_KEYS))
+            self.code = data["code"]
+            self.typed = "$type" in data
+            self.extra = None if _INVALID_JOIN_LINK_PREVIEW_VIEW_KEYS.issuperset(data) else unknown_fields(data, _INVALID_JOIN_LINK_PREVIEW_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.group.defs#invalidJoinLinkPreviewView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"code": self.code}
@@ -335,7 +315,6 @@ class InvalidJoinLinkPreviewView(Model):
 
 
 _INVALID_JOIN_LINK_PREVIEW_VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "code"))
-_INVALID_JOIN_LINK_PREVIEW_VIEW_SLOTS: Final = slot_setters(InvalidJoinLinkPreviewView)
 
 
 @attrs.frozen(
@@ -360,16 +339,17 @@ class JoinLinkViewerState(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_requested_at, set_typed, set_extra = _JOIN_LINK_VIEWER_STATE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_requested_at(self, get("requestedAt", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _JOIN_LINK_VIEWER_STATE_KEYS.issuperset(data) else unknown_fields(data, _JOIN_LINK_VIEWER_STATE_KEYS))
+            self.requested_at = get("requestedAt", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _JOIN_LINK_VIEWER_STATE_KEYS.issuperset(data) else unknown_fields(data, _JOIN_LINK_VIEWER_STATE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.group.defs#joinLinkViewerState", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -384,7 +364,6 @@ class JoinLinkViewerState(Model):
 
 
 _JOIN_LINK_VIEWER_STATE_KEYS: Final[frozenset[str]] = frozenset(("$type", "requestedAt"))
-_JOIN_LINK_VIEWER_STATE_SLOTS: Final = slot_setters(JoinLinkViewerState)
 
 
 @attrs.frozen(
@@ -413,23 +392,18 @@ class JoinRequestView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_convo_id,
-            set_requested_by,
-            set_requested_at,
-            set_typed,
-            set_extra,
-        ) = _JOIN_REQUEST_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_convo_id(self, data["convoId"])
-            set_requested_by(self, _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["requestedBy"]))
-            set_requested_at(self, data["requestedAt"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _JOIN_REQUEST_VIEW_KEYS.issuperset(data) else unknown_fields(data, _JOIN_REQUEST_VIEW_KEYS))
+            self.convo_id = data["convoId"]
+            self.requested_by = _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["requestedBy"])
+            self.requested_at = data["requestedAt"]
+            self.typed = "$type" in data
+            self.extra = None if _JOIN_REQUEST_VIEW_KEYS.issuperset(data) else unknown_fields(data, _JOIN_REQUEST_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.group.defs#joinRequestView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -447,7 +421,6 @@ class JoinRequestView(Model):
 _JOIN_REQUEST_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "convoId", "requestedBy", "requestedAt"),
 )
-_JOIN_REQUEST_VIEW_SLOTS: Final = slot_setters(JoinRequestView)
 
 
 @attrs.frozen(
@@ -483,29 +456,21 @@ class JoinRequestConvoView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_convo_id,
-            set_name,
-            set_owner,
-            set_member_count,
-            set_member_limit,
-            set_viewer,
-            set_typed,
-            set_extra,
-        ) = _JOIN_REQUEST_CONVO_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_convo_id(self, data["convoId"])
-            set_name(self, data["name"])
-            set_owner(self, _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["owner"]))
-            set_member_count(self, data["memberCount"])
-            set_member_limit(self, data["memberLimit"])
-            set_viewer(self, JoinLinkViewerState.from_dict(data["viewer"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _JOIN_REQUEST_CONVO_VIEW_KEYS.issuperset(data) else unknown_fields(data, _JOIN_REQUEST_CONVO_VIEW_KEYS))
+            self.convo_id = data["convoId"]
+            self.name = data["name"]
+            self.owner = _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["owner"])
+            self.member_count = data["memberCount"]
+            self.member_limit = data["memberLimit"]
+            self.viewer = JoinLinkViewerState.from_dict(data["viewer"])
+            self.typed = "$type" in data
+            self.extra = None if _JOIN_REQUEST_CONVO_VIEW_KEYS.issuperset(data) else unknown_fields(data, _JOIN_REQUEST_CONVO_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.group.defs#joinRequestConvoView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -526,4 +491,3 @@ class JoinRequestConvoView(Model):
 _JOIN_REQUEST_CONVO_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "convoId", "name", "owner", "memberCount", "memberLimit", "viewer"),
 )
-_JOIN_REQUEST_CONVO_VIEW_SLOTS: Final = slot_setters(JoinRequestConvoView)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnknownMember,
@@ -20,7 +21,6 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -73,18 +73,19 @@ class ConvoView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_id, set_rev, set_kind, set_typed, set_extra = _CONVO_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_id(self, data["id"])
-            set_rev(self, data["rev"])
-            set_kind(self, v if (v := get("kind", UNSET)) is UNSET else _union_0(v))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _CONVO_VIEW_KEYS.issuperset(data) else unknown_fields(data, _CONVO_VIEW_KEYS))
+            self.id = data["id"]
+            self.rev = data["rev"]
+            self.kind = v if (v := get("kind", UNSET)) is UNSET else _union_0(v)
+            self.typed = "$type" in data
+            self.extra = None if _CONVO_VIEW_KEYS.issuperset(data) else unknown_fields(data, _CONVO_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.moderation.defs#convoView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"id": self.id, "rev": self.rev}
@@ -99,7 +100,6 @@ class ConvoView(Model):
 
 
 _CONVO_VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "id", "rev", "kind"))
-_CONVO_VIEW_SLOTS: Final = slot_setters(ConvoView)
 
 
 @attrs.frozen(
@@ -122,14 +122,15 @@ class DirectConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_typed, set_extra = _DIRECT_CONVO_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_typed(self, "$type" in data)
-            set_extra(self, None if data.keys() <= _DIRECT_CONVO_KEYS else unknown_fields(data, _DIRECT_CONVO_KEYS))
+            self.typed = "$type" in data
+            self.extra = None if data.keys() <= _DIRECT_CONVO_KEYS else unknown_fields(data, _DIRECT_CONVO_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.moderation.defs#directConvo", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -141,7 +142,6 @@ class DirectConvo(Model):
 
 
 _DIRECT_CONVO_KEYS: Final[frozenset[str]] = frozenset(("$type",))
-_DIRECT_CONVO_SLOTS: Final = slot_setters(DirectConvo)
 
 
 @attrs.frozen(
@@ -184,32 +184,23 @@ class GroupConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_created_at,
-            set_join_link,
-            set_join_request_count,
-            set_lock_status,
-            set_member_count,
-            set_member_limit,
-            set_name,
-            set_typed,
-            set_extra,
-        ) = _GROUP_CONVO_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_created_at(self, data["createdAt"])
-            set_join_link(self, v if (v := get("joinLink", UNSET)) is UNSET else _m_chat_bsky_group_defs.JoinLinkView.from_dict(v))
-            set_join_request_count(self, data["joinRequestCount"])
-            set_lock_status(self, data["lockStatus"])
-            set_member_count(self, data["memberCount"])
-            set_member_limit(self, data["memberLimit"])
-            set_name(self, data["name"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _GROUP_CONVO_KEYS.issuperset(data) else unknown_fields(data, _GROUP_CONVO_KEYS))
+            self.created_at = data["createdAt"]
+            self.join_link = v if (v := get("joinLink", UNSET)) is UNSET else _m_chat_bsky_group_defs.JoinLinkView.from_dict(v)
+            self.join_request_count = data["joinRequestCount"]
+            self.lock_status = data["lockStatus"]
+            self.member_count = data["memberCount"]
+            self.member_limit = data["memberLimit"]
+            self.name = data["name"]
+            self.typed = "$type" in data
+            self.extra = None if _GROUP_CONVO_KEYS.issuperset(data) else unknown_fields(data, _GROUP_CONVO_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.moderation.defs#groupConvo", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -233,7 +224,6 @@ class GroupConvo(Model):
 _GROUP_CONVO_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "createdAt", "joinLink", "joinRequestCount", "lockStatus", "memberCount", "memberLimit", "name"),
 )
-_GROUP_CONVO_SLOTS: Final = slot_setters(GroupConvo)
 
 
 def _union_0(value: Mapping[str, Any]) -> DirectConvo | GroupConvo | UnknownMember:

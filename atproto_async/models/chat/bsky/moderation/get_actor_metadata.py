@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -52,16 +52,17 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_day, set_month, set_all, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_day(self, Metadata.from_dict(data["day"]))
-            set_month(self, Metadata.from_dict(data["month"]))
-            set_all(self, Metadata.from_dict(data["all"]))
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.day = Metadata.from_dict(data["day"])
+            self.month = Metadata.from_dict(data["month"])
+            self.all = Metadata.from_dict(data["all"])
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.moderation.getActorMetadata (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -75,7 +76,6 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("day", "month", "all"))
-_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -106,25 +106,19 @@ class Metadata(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_messages_sent,
-            set_messages_received,
-            set_convos,
-            set_convos_started,
-            set_typed,
-            set_extra,
-        ) = _METADATA_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_messages_sent(self, data["messagesSent"])
-            set_messages_received(self, data["messagesReceived"])
-            set_convos(self, data["convos"])
-            set_convos_started(self, data["convosStarted"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _METADATA_KEYS.issuperset(data) else unknown_fields(data, _METADATA_KEYS))
+            self.messages_sent = data["messagesSent"]
+            self.messages_received = data["messagesReceived"]
+            self.convos = data["convos"]
+            self.convos_started = data["convosStarted"]
+            self.typed = "$type" in data
+            self.extra = None if _METADATA_KEYS.issuperset(data) else unknown_fields(data, _METADATA_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.moderation.getActorMetadata#metadata", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -143,4 +137,3 @@ class Metadata(Model):
 _METADATA_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "messagesSent", "messagesReceived", "convos", "convosStarted"),
 )
-_METADATA_SLOTS: Final = slot_setters(Metadata)

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -72,30 +72,22 @@ class EventConvoFirstMessage(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_convo_id,
-            set_created_at,
-            set_message_id,
-            set_recipients,
-            set_rev,
-            set_user,
-            set_typed,
-            set_extra,
-        ) = _EVENT_CONVO_FIRST_MESSAGE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_convo_id(self, data["convoId"])
-            set_created_at(self, data["createdAt"])
-            set_message_id(self, get("messageId", UNSET))
-            set_recipients(self, data["recipients"])
-            set_rev(self, data["rev"])
-            set_user(self, data["user"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _EVENT_CONVO_FIRST_MESSAGE_KEYS.issuperset(data) else unknown_fields(data, _EVENT_CONVO_FIRST_MESSAGE_KEYS))
+            self.convo_id = data["convoId"]
+            self.created_at = data["createdAt"]
+            self.message_id = get("messageId", UNSET)
+            self.recipients = data["recipients"]
+            self.rev = data["rev"]
+            self.user = data["user"]
+            self.typed = "$type" in data
+            self.extra = None if _EVENT_CONVO_FIRST_MESSAGE_KEYS.issuperset(data) else unknown_fields(data, _EVENT_CONVO_FIRST_MESSAGE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.moderation.subscribeModEvents#eventConvoFirstMessage", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -118,7 +110,6 @@ class EventConvoFirstMessage(Model):
 _EVENT_CONVO_FIRST_MESSAGE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "convoId", "createdAt", "messageId", "recipients", "rev", "user"),
 )
-_EVENT_CONVO_FIRST_MESSAGE_SLOTS: Final = slot_setters(EventConvoFirstMessage)
 
 
 @attrs.frozen(
@@ -160,35 +151,24 @@ class EventGroupChatCreated(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_actor_did,
-            set_convo_created_at,
-            set_convo_id,
-            set_created_at,
-            set_group_member_count,
-            set_group_name,
-            set_initial_member_dids,
-            set_owner_did,
-            set_rev,
-            set_typed,
-            set_extra,
-        ) = _EVENT_GROUP_CHAT_CREATED_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_actor_did(self, data["actorDid"])
-            set_convo_created_at(self, data["convoCreatedAt"])
-            set_convo_id(self, data["convoId"])
-            set_created_at(self, data["createdAt"])
-            set_group_member_count(self, data["groupMemberCount"])
-            set_group_name(self, data["groupName"])
-            set_initial_member_dids(self, data["initialMemberDids"])
-            set_owner_did(self, data["ownerDid"])
-            set_rev(self, data["rev"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _EVENT_GROUP_CHAT_CREATED_KEYS.issuperset(data) else unknown_fields(data, _EVENT_GROUP_CHAT_CREATED_KEYS))
+            self.actor_did = data["actorDid"]
+            self.convo_created_at = data["convoCreatedAt"]
+            self.convo_id = data["convoId"]
+            self.created_at = data["createdAt"]
+            self.group_member_count = data["groupMemberCount"]
+            self.group_name = data["groupName"]
+            self.initial_member_dids = data["initialMemberDids"]
+            self.owner_did = data["ownerDid"]
+            self.rev = data["rev"]
+            self.typed = "$type" in data
+            self.extra = None if _EVENT_GROUP_CHAT_CREATED_KEYS.issuperset(data) else unknown_fields(data, _EVENT_GROUP_CHAT_CREATED_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.moderation.subscribeModEvents#eventGroupChatCreated", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -212,7 +192,6 @@ class EventGroupChatCreated(Model):
 _EVENT_GROUP_CHAT_CREATED_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "actorDid", "convoCreatedAt", "convoId", "createdAt", "groupMemberCount", "groupName", "initialMemberDids", "ownerDid", "rev"),
 )
-_EVENT_GROUP_CHAT_CREATED_SLOTS: Final = slot_setters(EventGroupChatCreated)
 
 
 @attrs.frozen(
@@ -259,39 +238,26 @@ class EventGroupChatMemberAdded(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_actor_did,
-            set_convo_created_at,
-            set_convo_id,
-            set_created_at,
-            set_group_member_count,
-            set_group_name,
-            set_owner_did,
-            set_request_members_count,
-            set_rev,
-            set_subject_did,
-            set_subject_follows_owner,
-            set_typed,
-            set_extra,
-        ) = _EVENT_GROUP_CHAT_MEMBER_ADDED_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_actor_did(self, data["actorDid"])
-            set_convo_created_at(self, data["convoCreatedAt"])
-            set_convo_id(self, data["convoId"])
-            set_created_at(self, data["createdAt"])
-            set_group_member_count(self, data["groupMemberCount"])
-            set_group_name(self, data["groupName"])
-            set_owner_did(self, data["ownerDid"])
-            set_request_members_count(self, data["requestMembersCount"])
-            set_rev(self, data["rev"])
-            set_subject_did(self, data["subjectDid"])
-            set_subject_follows_owner(self, data["subjectFollowsOwner"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _EVENT_GROUP_CHAT_MEMBER_ADDED_KEYS.issuperset(data) else unknown_fields(data, _EVENT_GROUP_CHAT_MEMBER_ADDED_KEYS))
+            self.actor_did = data["actorDid"]
+            self.convo_created_at = data["convoCreatedAt"]
+            self.convo_id = data["convoId"]
+            self.created_at = data["createdAt"]
+            self.group_member_count = data["groupMemberCount"]
+            self.group_name = data["groupName"]
+            self.owner_did = data["ownerDid"]
+            self.request_members_count = data["requestMembersCount"]
+            self.rev = data["rev"]
+            self.subject_did = data["subjectDid"]
+            self.subject_follows_owner = data["subjectFollowsOwner"]
+            self.typed = "$type" in data
+            self.extra = None if _EVENT_GROUP_CHAT_MEMBER_ADDED_KEYS.issuperset(data) else unknown_fields(data, _EVENT_GROUP_CHAT_MEMBER_ADDED_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.moderation.subscribeModEvents#eventGroupChatMemberAdded", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -317,7 +283,6 @@ class EventGroupChatMemberAdded(Model):
 _EVENT_GROUP_CHAT_MEMBER_ADDED_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "actorDid", "convoCreatedAt", "convoId", "createdAt", "groupMemberCount", "groupName", "ownerDid", "requestMembersCount", "rev", "subjectDid", "subjectFollowsOwner"),
 )
-_EVENT_GROUP_CHAT_MEMBER_ADDED_SLOTS: Final = slot_setters(EventGroupChatMemberAdded)
 
 
 @attrs.frozen(
@@ -360,37 +325,25 @@ class EventGroupChatMemberJoined(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_actor_did,
-            set_convo_created_at,
-            set_convo_id,
-            set_created_at,
-            set_group_member_count,
-            set_group_name,
-            set_join_link_code,
-            set_owner_did,
-            set_rev,
-            set_subject_follows_owner,
-            set_typed,
-            set_extra,
-        ) = _EVENT_GROUP_CHAT_MEMBER_JOINED_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_actor_did(self, data["actorDid"])
-            set_convo_created_at(self, data["convoCreatedAt"])
-            set_convo_id(self, data["convoId"])
-            set_created_at(self, data["createdAt"])
-            set_group_member_count(self, data["groupMemberCount"])
-            set_group_name(self, data["groupName"])
-            set_join_link_code(self, data["joinLinkCode"])
-            set_owner_did(self, data["ownerDid"])
-            set_rev(self, data["rev"])
-            set_subject_follows_owner(self, data["subjectFollowsOwner"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _EVENT_GROUP_CHAT_MEMBER_JOINED_KEYS.issuperset(data) else unknown_fields(data, _EVENT_GROUP_CHAT_MEMBER_JOINED_KEYS))
+            self.actor_did = data["actorDid"]
+            self.convo_created_at = data["convoCreatedAt"]
+            self.convo_id = data["convoId"]
+            self.created_at = data["createdAt"]
+            self.group_member_count = data["groupMemberCount"]
+            self.group_name = data["groupName"]
+            self.join_link_code = data["joinLinkCode"]
+            self.owner_did = data["ownerDid"]
+            self.rev = data["rev"]
+            self.subject_follows_owner = data["subjectFollowsOwner"]
+            self.typed = "$type" in data
+            self.extra = None if _EVENT_GROUP_CHAT_MEMBER_JOINED_KEYS.issuperset(data) else unknown_fields(data, _EVENT_GROUP_CHAT_MEMBER_JOINED_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.moderation.subscribeModEvents#eventGroupChatMemberJoined", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -415,7 +368,6 @@ class EventGroupChatMemberJoined(Model):
 _EVENT_GROUP_CHAT_MEMBER_JOINED_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "actorDid", "convoCreatedAt", "convoId", "createdAt", "groupMemberCount", "groupName", "joinLinkCode", "ownerDid", "rev", "subjectFollowsOwner"),
 )
-_EVENT_GROUP_CHAT_MEMBER_JOINED_SLOTS: Final = slot_setters(EventGroupChatMemberJoined)
 
 
 @attrs.frozen(
@@ -458,37 +410,25 @@ class EventGroupChatJoinRequest(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_actor_did,
-            set_convo_created_at,
-            set_convo_id,
-            set_created_at,
-            set_group_member_count,
-            set_group_name,
-            set_join_link_code,
-            set_owner_did,
-            set_rev,
-            set_subject_follows_owner,
-            set_typed,
-            set_extra,
-        ) = _EVENT_GROUP_CHAT_JOIN_REQUEST_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_actor_did(self, data["actorDid"])
-            set_convo_created_at(self, data["convoCreatedAt"])
-            set_convo_id(self, data["convoId"])
-            set_created_at(self, data["createdAt"])
-            set_group_member_count(self, data["groupMemberCount"])
-            set_group_name(self, data["groupName"])
-            set_join_link_code(self, data["joinLinkCode"])
-            set_owner_did(self, data["ownerDid"])
-            set_rev(self, data["rev"])
-            set_subject_follows_owner(self, data["subjectFollowsOwner"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _EVENT_GROUP_CHAT_JOIN_REQUEST_KEYS.issuperset(data) else unknown_fields(data, _EVENT_GROUP_CHAT_JOIN_REQUEST_KEYS))
+            self.actor_did = data["actorDid"]
+            self.convo_created_at = data["convoCreatedAt"]
+            self.convo_id = data["convoId"]
+            self.created_at = data["createdAt"]
+            self.group_member_count = data["groupMemberCount"]
+            self.group_name = data["groupName"]
+            self.join_link_code = data["joinLinkCode"]
+            self.owner_did = data["ownerDid"]
+            self.rev = data["rev"]
+            self.subject_follows_owner = data["subjectFollowsOwner"]
+            self.typed = "$type" in data
+            self.extra = None if _EVENT_GROUP_CHAT_JOIN_REQUEST_KEYS.issuperset(data) else unknown_fields(data, _EVENT_GROUP_CHAT_JOIN_REQUEST_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.moderation.subscribeModEvents#eventGroupChatJoinRequest", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -513,7 +453,6 @@ class EventGroupChatJoinRequest(Model):
 _EVENT_GROUP_CHAT_JOIN_REQUEST_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "actorDid", "convoCreatedAt", "convoId", "createdAt", "groupMemberCount", "groupName", "joinLinkCode", "ownerDid", "rev", "subjectFollowsOwner"),
 )
-_EVENT_GROUP_CHAT_JOIN_REQUEST_SLOTS: Final = slot_setters(EventGroupChatJoinRequest)
 
 
 @attrs.frozen(
@@ -554,35 +493,24 @@ class EventGroupChatJoinRequestApproved(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_actor_did,
-            set_convo_created_at,
-            set_convo_id,
-            set_created_at,
-            set_group_member_count,
-            set_group_name,
-            set_owner_did,
-            set_rev,
-            set_subject_did,
-            set_typed,
-            set_extra,
-        ) = _EVENT_GROUP_CHAT_JOIN_REQUEST_APPROVED_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_actor_did(self, data["actorDid"])
-            set_convo_created_at(self, data["convoCreatedAt"])
-            set_convo_id(self, data["convoId"])
-            set_created_at(self, data["createdAt"])
-            set_group_member_count(self, data["groupMemberCount"])
-            set_group_name(self, data["groupName"])
-            set_owner_did(self, data["ownerDid"])
-            set_rev(self, data["rev"])
-            set_subject_did(self, data["subjectDid"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _EVENT_GROUP_CHAT_JOIN_REQUEST_APPROVED_KEYS.issuperset(data) else unknown_fields(data, _EVENT_GROUP_CHAT_JOIN_REQUEST_APPROVED_KEYS))
+            self.actor_did = data["actorDid"]
+            self.convo_created_at = data["convoCreatedAt"]
+            self.convo_id = data["convoId"]
+            self.created_at = data["createdAt"]
+            self.group_member_count = data["groupMemberCount"]
+            self.group_name = data["groupName"]
+            self.owner_did = data["ownerDid"]
+            self.rev = data["rev"]
+            self.subject_did = data["subjectDid"]
+            self.typed = "$type" in data
+            self.extra = None if _EVENT_GROUP_CHAT_JOIN_REQUEST_APPROVED_KEYS.issuperset(data) else unknown_fields(data, _EVENT_GROUP_CHAT_JOIN_REQUEST_APPROVED_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.moderation.subscribeModEvents#eventGroupChatJoinRequestApproved", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -606,7 +534,6 @@ class EventGroupChatJoinRequestApproved(Model):
 _EVENT_GROUP_CHAT_JOIN_REQUEST_APPROVED_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "actorDid", "convoCreatedAt", "convoId", "createdAt", "groupMemberCount", "groupName", "ownerDid", "rev", "subjectDid"),
 )
-_EVENT_GROUP_CHAT_JOIN_REQUEST_APPROVED_SLOTS: Final = slot_setters(EventGroupChatJoinRequestApproved)
 
 
 @attrs.frozen(
@@ -647,35 +574,24 @@ class EventGroupChatJoinRequestRejected(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_actor_did,
-            set_convo_created_at,
-            set_convo_id,
-            set_created_at,
-            set_group_member_count,
-            set_group_name,
-            set_owner_did,
-            set_rev,
-            set_subject_did,
-            set_typed,
-            set_extra,
-        ) = _EVENT_GROUP_CHAT_JOIN_REQUEST_REJECTED_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_actor_did(self, data["actorDid"])
-            set_convo_created_at(self, data["convoCreatedAt"])
-            set_convo_id(self, data["convoId"])
-            set_created_at(self, data["createdAt"])
-            set_group_member_count(self, data["groupMemberCount"])
-            set_group_name(self, data["groupName"])
-            set_owner_did(self, data["ownerDid"])
-            set_rev(self, data["rev"])
-            set_subject_did(self, data["subjectDid"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _EVENT_GROUP_CHAT_JOIN_REQUEST_REJECTED_KEYS.issuperset(data) else unknown_fields(data, _EVENT_GROUP_CHAT_JOIN_REQUEST_REJECTED_KEYS))
+            self.actor_did = data["actorDid"]
+            self.convo_created_at = data["convoCreatedAt"]
+            self.convo_id = data["convoId"]
+            self.created_at = data["createdAt"]
+            self.group_member_count = data["groupMemberCount"]
+            self.group_name = data["groupName"]
+            self.owner_did = data["ownerDid"]
+            self.rev = data["rev"]
+            self.subject_did = data["subjectDid"]
+            self.typed = "$type" in data
+            self.extra = None if _EVENT_GROUP_CHAT_JOIN_REQUEST_REJECTED_KEYS.issuperset(data) else unknown_fields(data, _EVENT_GROUP_CHAT_JOIN_REQUEST_REJECTED_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.moderation.subscribeModEvents#eventGroupChatJoinRequestRejected", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -699,7 +615,6 @@ class EventGroupChatJoinRequestRejected(Model):
 _EVENT_GROUP_CHAT_JOIN_REQUEST_REJECTED_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "actorDid", "convoCreatedAt", "convoId", "createdAt", "groupMemberCount", "groupName", "ownerDid", "rev", "subjectDid"),
 )
-_EVENT_GROUP_CHAT_JOIN_REQUEST_REJECTED_SLOTS: Final = slot_setters(EventGroupChatJoinRequestRejected)
 
 
 @attrs.frozen(
@@ -742,36 +657,25 @@ class EventChatAccepted(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_actor_did,
-            set_convo_created_at,
-            set_convo_id,
-            set_created_at,
-            set_group_member_count,
-            set_group_name,
-            set_method,
-            set_owner_did,
-            set_rev,
-            set_typed,
-            set_extra,
-        ) = _EVENT_CHAT_ACCEPTED_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_actor_did(self, data["actorDid"])
-            set_convo_created_at(self, data["convoCreatedAt"])
-            set_convo_id(self, data["convoId"])
-            set_created_at(self, data["createdAt"])
-            set_group_member_count(self, get("groupMemberCount", UNSET))
-            set_group_name(self, get("groupName", UNSET))
-            set_method(self, data["method"])
-            set_owner_did(self, get("ownerDid", UNSET))
-            set_rev(self, data["rev"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _EVENT_CHAT_ACCEPTED_KEYS.issuperset(data) else unknown_fields(data, _EVENT_CHAT_ACCEPTED_KEYS))
+            self.actor_did = data["actorDid"]
+            self.convo_created_at = data["convoCreatedAt"]
+            self.convo_id = data["convoId"]
+            self.created_at = data["createdAt"]
+            self.group_member_count = get("groupMemberCount", UNSET)
+            self.group_name = get("groupName", UNSET)
+            self.method = data["method"]
+            self.owner_did = get("ownerDid", UNSET)
+            self.rev = data["rev"]
+            self.typed = "$type" in data
+            self.extra = None if _EVENT_CHAT_ACCEPTED_KEYS.issuperset(data) else unknown_fields(data, _EVENT_CHAT_ACCEPTED_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.moderation.subscribeModEvents#eventChatAccepted", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -801,7 +705,6 @@ class EventChatAccepted(Model):
 _EVENT_CHAT_ACCEPTED_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "actorDid", "convoCreatedAt", "convoId", "createdAt", "groupMemberCount", "groupName", "method", "ownerDid", "rev"),
 )
-_EVENT_CHAT_ACCEPTED_SLOTS: Final = slot_setters(EventChatAccepted)
 
 
 @attrs.frozen(
@@ -845,37 +748,25 @@ class EventGroupChatMemberLeft(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_actor_did,
-            set_convo_created_at,
-            set_convo_id,
-            set_created_at,
-            set_group_member_count,
-            set_group_name,
-            set_leave_method,
-            set_owner_did,
-            set_rev,
-            set_subject_did,
-            set_typed,
-            set_extra,
-        ) = _EVENT_GROUP_CHAT_MEMBER_LEFT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_actor_did(self, data["actorDid"])
-            set_convo_created_at(self, data["convoCreatedAt"])
-            set_convo_id(self, data["convoId"])
-            set_created_at(self, data["createdAt"])
-            set_group_member_count(self, data["groupMemberCount"])
-            set_group_name(self, data["groupName"])
-            set_leave_method(self, data["leaveMethod"])
-            set_owner_did(self, data["ownerDid"])
-            set_rev(self, data["rev"])
-            set_subject_did(self, data["subjectDid"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _EVENT_GROUP_CHAT_MEMBER_LEFT_KEYS.issuperset(data) else unknown_fields(data, _EVENT_GROUP_CHAT_MEMBER_LEFT_KEYS))
+            self.actor_did = data["actorDid"]
+            self.convo_created_at = data["convoCreatedAt"]
+            self.convo_id = data["convoId"]
+            self.created_at = data["createdAt"]
+            self.group_member_count = data["groupMemberCount"]
+            self.group_name = data["groupName"]
+            self.leave_method = data["leaveMethod"]
+            self.owner_did = data["ownerDid"]
+            self.rev = data["rev"]
+            self.subject_did = data["subjectDid"]
+            self.typed = "$type" in data
+            self.extra = None if _EVENT_GROUP_CHAT_MEMBER_LEFT_KEYS.issuperset(data) else unknown_fields(data, _EVENT_GROUP_CHAT_MEMBER_LEFT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.moderation.subscribeModEvents#eventGroupChatMemberLeft", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -900,7 +791,6 @@ class EventGroupChatMemberLeft(Model):
 _EVENT_GROUP_CHAT_MEMBER_LEFT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "actorDid", "convoCreatedAt", "convoId", "createdAt", "groupMemberCount", "groupName", "leaveMethod", "ownerDid", "rev", "subjectDid"),
 )
-_EVENT_GROUP_CHAT_MEMBER_LEFT_SLOTS: Final = slot_setters(EventGroupChatMemberLeft)
 
 
 @attrs.frozen(
@@ -963,48 +853,31 @@ class EventGroupChatUpdated(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_actor_did,
-            set_convo_created_at,
-            set_convo_id,
-            set_created_at,
-            set_group_member_count,
-            set_group_name,
-            set_join_link_code,
-            set_join_link_followers_only,
-            set_join_link_requires_approval,
-            set_lock_reason,
-            set_new_name,
-            set_old_name,
-            set_owner_did,
-            set_rev,
-            set_update_type,
-            set_typed,
-            set_extra,
-        ) = _EVENT_GROUP_CHAT_UPDATED_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_actor_did(self, data["actorDid"])
-            set_convo_created_at(self, data["convoCreatedAt"])
-            set_convo_id(self, data["convoId"])
-            set_created_at(self, data["createdAt"])
-            set_group_member_count(self, data["groupMemberCount"])
-            set_group_name(self, data["groupName"])
-            set_join_link_code(self, get("joinLinkCode", UNSET))
-            set_join_link_followers_only(self, get("joinLinkFollowersOnly", UNSET))
-            set_join_link_requires_approval(self, get("joinLinkRequiresApproval", UNSET))
-            set_lock_reason(self, get("lockReason", UNSET))
-            set_new_name(self, get("newName", UNSET))
-            set_old_name(self, get("oldName", UNSET))
-            set_owner_did(self, data["ownerDid"])
-            set_rev(self, data["rev"])
-            set_update_type(self, data["updateType"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _EVENT_GROUP_CHAT_UPDATED_KEYS.issuperset(data) else unknown_fields(data, _EVENT_GROUP_CHAT_UPDATED_KEYS))
+            self.actor_did = data["actorDid"]
+            self.convo_created_at = data["convoCreatedAt"]
+            self.convo_id = data["convoId"]
+            self.created_at = data["createdAt"]
+            self.group_member_count = data["groupMemberCount"]
+            self.group_name = data["groupName"]
+            self.join_link_code = get("joinLinkCode", UNSET)
+            self.join_link_followers_only = get("joinLinkFollowersOnly", UNSET)
+            self.join_link_requires_approval = get("joinLinkRequiresApproval", UNSET)
+            self.lock_reason = get("lockReason", UNSET)
+            self.new_name = get("newName", UNSET)
+            self.old_name = get("oldName", UNSET)
+            self.owner_did = data["ownerDid"]
+            self.rev = data["rev"]
+            self.update_type = data["updateType"]
+            self.typed = "$type" in data
+            self.extra = None if _EVENT_GROUP_CHAT_UPDATED_KEYS.issuperset(data) else unknown_fields(data, _EVENT_GROUP_CHAT_UPDATED_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.moderation.subscribeModEvents#eventGroupChatUpdated", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -1046,7 +919,6 @@ class EventGroupChatUpdated(Model):
 _EVENT_GROUP_CHAT_UPDATED_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "actorDid", "convoCreatedAt", "convoId", "createdAt", "groupMemberCount", "groupName", "joinLinkCode", "joinLinkFollowersOnly", "joinLinkRequiresApproval", "lockReason", "newName", "oldName", "ownerDid", "rev", "updateType"),
 )
-_EVENT_GROUP_CHAT_UPDATED_SLOTS: Final = slot_setters(EventGroupChatUpdated)
 
 
 @attrs.frozen(
@@ -1077,25 +949,19 @@ class EventRateLimitExceeded(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_actor_did,
-            set_created_at,
-            set_endpoint,
-            set_rev,
-            set_typed,
-            set_extra,
-        ) = _EVENT_RATE_LIMIT_EXCEEDED_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_actor_did(self, data["actorDid"])
-            set_created_at(self, data["createdAt"])
-            set_endpoint(self, data["endpoint"])
-            set_rev(self, data["rev"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _EVENT_RATE_LIMIT_EXCEEDED_KEYS.issuperset(data) else unknown_fields(data, _EVENT_RATE_LIMIT_EXCEEDED_KEYS))
+            self.actor_did = data["actorDid"]
+            self.created_at = data["createdAt"]
+            self.endpoint = data["endpoint"]
+            self.rev = data["rev"]
+            self.typed = "$type" in data
+            self.extra = None if _EVENT_RATE_LIMIT_EXCEEDED_KEYS.issuperset(data) else unknown_fields(data, _EVENT_RATE_LIMIT_EXCEEDED_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.moderation.subscribeModEvents#eventRateLimitExceeded", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -1114,4 +980,3 @@ class EventRateLimitExceeded(Model):
 _EVENT_RATE_LIMIT_EXCEEDED_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "actorDid", "createdAt", "endpoint", "rev"),
 )
-_EVENT_RATE_LIMIT_EXCEEDED_SLOTS: Final = slot_setters(EventRateLimitExceeded)

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -54,16 +54,17 @@ class Preferences(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_chat, set_chat_request, set_typed, set_extra = _PREFERENCES_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_chat(self, ChatPreference.from_dict(data["chat"]))
-            set_chat_request(self, ChatPreference.from_dict(data["chatRequest"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _PREFERENCES_KEYS.issuperset(data) else unknown_fields(data, _PREFERENCES_KEYS))
+            self.chat = ChatPreference.from_dict(data["chat"])
+            self.chat_request = ChatPreference.from_dict(data["chatRequest"])
+            self.typed = "$type" in data
+            self.extra = None if _PREFERENCES_KEYS.issuperset(data) else unknown_fields(data, _PREFERENCES_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.notification.defs#preferences", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -78,7 +79,6 @@ class Preferences(Model):
 
 
 _PREFERENCES_KEYS: Final[frozenset[str]] = frozenset(("$type", "chat", "chatRequest"))
-_PREFERENCES_SLOTS: Final = slot_setters(Preferences)
 
 
 @attrs.frozen(
@@ -105,16 +105,17 @@ class ChatPreference(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_include, set_push, set_typed, set_extra = _CHAT_PREFERENCE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_include(self, data["include"])
-            set_push(self, data["push"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _CHAT_PREFERENCE_KEYS.issuperset(data) else unknown_fields(data, _CHAT_PREFERENCE_KEYS))
+            self.include = data["include"]
+            self.push = data["push"]
+            self.typed = "$type" in data
+            self.extra = None if _CHAT_PREFERENCE_KEYS.issuperset(data) else unknown_fields(data, _CHAT_PREFERENCE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.notification.defs#chatPreference", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"include": self.include, "push": self.push}
@@ -126,4 +127,3 @@ class ChatPreference(Model):
 
 
 _CHAT_PREFERENCE_KEYS: Final[frozenset[str]] = frozenset(("$type", "include", "push"))
-_CHAT_PREFERENCE_SLOTS: Final = slot_setters(ChatPreference)

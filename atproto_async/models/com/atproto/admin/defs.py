@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -66,17 +66,18 @@ class StatusAttr(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_applied, set_ref, set_typed, set_extra = _STATUS_ATTR_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_applied(self, data["applied"])
-            set_ref(self, get("ref", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _STATUS_ATTR_KEYS.issuperset(data) else unknown_fields(data, _STATUS_ATTR_KEYS))
+            self.applied = data["applied"]
+            self.ref = get("ref", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _STATUS_ATTR_KEYS.issuperset(data) else unknown_fields(data, _STATUS_ATTR_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.admin.defs#statusAttr", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"applied": self.applied}
@@ -91,7 +92,6 @@ class StatusAttr(Model):
 
 
 _STATUS_ATTR_KEYS: Final[frozenset[str]] = frozenset(("$type", "applied", "ref"))
-_STATUS_ATTR_SLOTS: Final = slot_setters(StatusAttr)
 
 
 @attrs.frozen(
@@ -138,42 +138,28 @@ class AccountView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_did,
-            set_handle,
-            set_email,
-            set_related_records,
-            set_indexed_at,
-            set_invited_by,
-            set_invites,
-            set_invites_disabled,
-            set_email_confirmed_at,
-            set_invite_note,
-            set_deactivated_at,
-            set_threat_signatures,
-            set_typed,
-            set_extra,
-        ) = _ACCOUNT_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_did(self, data["did"])
-            set_handle(self, data["handle"])
-            set_email(self, get("email", UNSET))
-            set_related_records(self, get("relatedRecords", UNSET))
-            set_indexed_at(self, data["indexedAt"])
-            set_invited_by(self, v if (v := get("invitedBy", UNSET)) is UNSET else _m_com_atproto_server_defs.InviteCode.from_dict(v))
-            set_invites(self, v if (v := get("invites", UNSET)) is UNSET else [_m_com_atproto_server_defs.InviteCode.from_dict(i0) for i0 in v])
-            set_invites_disabled(self, get("invitesDisabled", UNSET))
-            set_email_confirmed_at(self, get("emailConfirmedAt", UNSET))
-            set_invite_note(self, get("inviteNote", UNSET))
-            set_deactivated_at(self, get("deactivatedAt", UNSET))
-            set_threat_signatures(self, v if (v := get("threatSignatures", UNSET)) is UNSET else [ThreatSignature.from_dict(i0) for i0 in v])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _ACCOUNT_VIEW_KEYS.issuperset(data) else unknown_fields(data, _ACCOUNT_VIEW_KEYS))
+            self.did = data["did"]
+            self.handle = data["handle"]
+            self.email = get("email", UNSET)
+            self.related_records = get("relatedRecords", UNSET)
+            self.indexed_at = data["indexedAt"]
+            self.invited_by = v if (v := get("invitedBy", UNSET)) is UNSET else _m_com_atproto_server_defs.InviteCode.from_dict(v)
+            self.invites = v if (v := get("invites", UNSET)) is UNSET else [_m_com_atproto_server_defs.InviteCode.from_dict(i0) for i0 in v]
+            self.invites_disabled = get("invitesDisabled", UNSET)
+            self.email_confirmed_at = get("emailConfirmedAt", UNSET)
+            self.invite_note = get("inviteNote", UNSET)
+            self.deactivated_at = get("deactivatedAt", UNSET)
+            self.threat_signatures = v if (v := get("threatSignatures", UNSET)) is UNSET else [ThreatSignature.from_dict(i0) for i0 in v]
+            self.typed = "$type" in data
+            self.extra = None if _ACCOUNT_VIEW_KEYS.issuperset(data) else unknown_fields(data, _ACCOUNT_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.admin.defs#accountView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did, "handle": self.handle, "indexedAt": self.indexed_at}
@@ -214,7 +200,6 @@ class AccountView(Model):
 _ACCOUNT_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "did", "handle", "email", "relatedRecords", "indexedAt", "invitedBy", "invites", "invitesDisabled", "emailConfirmedAt", "inviteNote", "deactivatedAt", "threatSignatures"),
 )
-_ACCOUNT_VIEW_SLOTS: Final = slot_setters(AccountView)
 
 
 @attrs.frozen(
@@ -239,15 +224,16 @@ class RepoRef(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_did, set_typed, set_extra = _REPO_REF_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_did(self, data["did"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _REPO_REF_KEYS.issuperset(data) else unknown_fields(data, _REPO_REF_KEYS))
+            self.did = data["did"]
+            self.typed = "$type" in data
+            self.extra = None if _REPO_REF_KEYS.issuperset(data) else unknown_fields(data, _REPO_REF_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.admin.defs#repoRef", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did}
@@ -259,7 +245,6 @@ class RepoRef(Model):
 
 
 _REPO_REF_KEYS: Final[frozenset[str]] = frozenset(("$type", "did"))
-_REPO_REF_SLOTS: Final = slot_setters(RepoRef)
 
 
 @attrs.frozen(
@@ -288,18 +273,19 @@ class RepoBlobRef(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_did, set_cid, set_record_uri, set_typed, set_extra = _REPO_BLOB_REF_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_did(self, data["did"])
-            set_cid(self, data["cid"])
-            set_record_uri(self, get("recordUri", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _REPO_BLOB_REF_KEYS.issuperset(data) else unknown_fields(data, _REPO_BLOB_REF_KEYS))
+            self.did = data["did"]
+            self.cid = data["cid"]
+            self.record_uri = get("recordUri", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _REPO_BLOB_REF_KEYS.issuperset(data) else unknown_fields(data, _REPO_BLOB_REF_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.admin.defs#repoBlobRef", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did, "cid": self.cid}
@@ -314,7 +300,6 @@ class RepoBlobRef(Model):
 
 
 _REPO_BLOB_REF_KEYS: Final[frozenset[str]] = frozenset(("$type", "did", "cid", "recordUri"))
-_REPO_BLOB_REF_SLOTS: Final = slot_setters(RepoBlobRef)
 
 
 @attrs.frozen(
@@ -341,16 +326,17 @@ class ThreatSignature(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_property, set_value, set_typed, set_extra = _THREAT_SIGNATURE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_property(self, data["property"])
-            set_value(self, data["value"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _THREAT_SIGNATURE_KEYS.issuperset(data) else unknown_fields(data, _THREAT_SIGNATURE_KEYS))
+            self.property = data["property"]
+            self.value = data["value"]
+            self.typed = "$type" in data
+            self.extra = None if _THREAT_SIGNATURE_KEYS.issuperset(data) else unknown_fields(data, _THREAT_SIGNATURE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.admin.defs#threatSignature", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"property": self.property, "value": self.value}
@@ -362,4 +348,3 @@ class ThreatSignature(Model):
 
 
 _THREAT_SIGNATURE_KEYS: Final[frozenset[str]] = frozenset(("$type", "property", "value"))
-_THREAT_SIGNATURE_SLOTS: Final = slot_setters(ThreatSignature)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnknownMember,
@@ -20,7 +21,6 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -69,17 +69,18 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_subject, set_takedown, set_deactivated, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_subject(self, _union_0(data["subject"]))
-            set_takedown(self, v if (v := get("takedown", UNSET)) is UNSET else _m_com_atproto_admin_defs.StatusAttr.from_dict(v))
-            set_deactivated(self, v if (v := get("deactivated", UNSET)) is UNSET else _m_com_atproto_admin_defs.StatusAttr.from_dict(v))
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.subject = _union_0(data["subject"])
+            self.takedown = v if (v := get("takedown", UNSET)) is UNSET else _m_com_atproto_admin_defs.StatusAttr.from_dict(v)
+            self.deactivated = v if (v := get("deactivated", UNSET)) is UNSET else _m_com_atproto_admin_defs.StatusAttr.from_dict(v)
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.admin.getSubjectStatus (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"subject": dump_member(self.subject)}
@@ -95,7 +96,6 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("subject", "takedown", "deactivated"))
-_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 def _union_0(

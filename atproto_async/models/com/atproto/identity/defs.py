@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -56,17 +56,18 @@ class IdentityInfo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_did, set_handle, set_did_doc, set_typed, set_extra = _IDENTITY_INFO_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_did(self, data["did"])
-            set_handle(self, data["handle"])
-            set_did_doc(self, data["didDoc"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _IDENTITY_INFO_KEYS.issuperset(data) else unknown_fields(data, _IDENTITY_INFO_KEYS))
+            self.did = data["did"]
+            self.handle = data["handle"]
+            self.did_doc = data["didDoc"]
+            self.typed = "$type" in data
+            self.extra = None if _IDENTITY_INFO_KEYS.issuperset(data) else unknown_fields(data, _IDENTITY_INFO_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.identity.defs#identityInfo", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did, "handle": self.handle, "didDoc": self.did_doc}
@@ -78,4 +79,3 @@ class IdentityInfo(Model):
 
 
 _IDENTITY_INFO_KEYS: Final[frozenset[str]] = frozenset(("$type", "did", "handle", "didDoc"))
-_IDENTITY_INFO_SLOTS: Final = slot_setters(IdentityInfo)

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -54,24 +54,19 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_rotation_keys,
-            set_also_known_as,
-            set_verification_methods,
-            set_services,
-            set_extra,
-        ) = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_rotation_keys(self, get("rotationKeys", UNSET))
-            set_also_known_as(self, get("alsoKnownAs", UNSET))
-            set_verification_methods(self, get("verificationMethods", UNSET))
-            set_services(self, get("services", UNSET))
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.rotation_keys = get("rotationKeys", UNSET)
+            self.also_known_as = get("alsoKnownAs", UNSET)
+            self.verification_methods = get("verificationMethods", UNSET)
+            self.services = get("services", UNSET)
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.identity.getRecommendedDidCredentials (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -95,4 +90,3 @@ class Output(Model):
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("rotationKeys", "alsoKnownAs", "verificationMethods", "services"),
 )
-_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -83,36 +83,25 @@ class Label(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_ver,
-            set_src,
-            set_uri,
-            set_cid,
-            set_val,
-            set_neg,
-            set_cts,
-            set_exp,
-            set_sig,
-            set_typed,
-            set_extra,
-        ) = _LABEL_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_ver(self, get("ver", UNSET))
-            set_src(self, data["src"])
-            set_uri(self, data["uri"])
-            set_cid(self, get("cid", UNSET))
-            set_val(self, data["val"])
-            set_neg(self, get("neg", UNSET))
-            set_cts(self, data["cts"])
-            set_exp(self, get("exp", UNSET))
-            set_sig(self, get("sig", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LABEL_KEYS.issuperset(data) else unknown_fields(data, _LABEL_KEYS))
+            self.ver = get("ver", UNSET)
+            self.src = data["src"]
+            self.uri = data["uri"]
+            self.cid = get("cid", UNSET)
+            self.val = data["val"]
+            self.neg = get("neg", UNSET)
+            self.cts = data["cts"]
+            self.exp = get("exp", UNSET)
+            self.sig = get("sig", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _LABEL_KEYS.issuperset(data) else unknown_fields(data, _LABEL_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.label.defs#label", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"src": self.src, "uri": self.uri, "val": self.val, "cts": self.cts}
@@ -141,7 +130,6 @@ class Label(Model):
 _LABEL_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "ver", "src", "uri", "cid", "val", "neg", "cts", "exp", "sig"),
 )
-_LABEL_SLOTS: Final = slot_setters(Label)
 
 
 @attrs.frozen(
@@ -166,15 +154,16 @@ class SelfLabels(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_values, set_typed, set_extra = _SELF_LABELS_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_values(self, [SelfLabel.from_dict(i0) for i0 in data["values"]])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SELF_LABELS_KEYS.issuperset(data) else unknown_fields(data, _SELF_LABELS_KEYS))
+            self.values = [SelfLabel.from_dict(i0) for i0 in data["values"]]
+            self.typed = "$type" in data
+            self.extra = None if _SELF_LABELS_KEYS.issuperset(data) else unknown_fields(data, _SELF_LABELS_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.label.defs#selfLabels", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"values": [i0.to_dict() for i0 in self.values]}
@@ -186,7 +175,6 @@ class SelfLabels(Model):
 
 
 _SELF_LABELS_KEYS: Final[frozenset[str]] = frozenset(("$type", "values"))
-_SELF_LABELS_SLOTS: Final = slot_setters(SelfLabels)
 
 
 @attrs.frozen(
@@ -212,15 +200,16 @@ class SelfLabel(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_val, set_typed, set_extra = _SELF_LABEL_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_val(self, data["val"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SELF_LABEL_KEYS.issuperset(data) else unknown_fields(data, _SELF_LABEL_KEYS))
+            self.val = data["val"]
+            self.typed = "$type" in data
+            self.extra = None if _SELF_LABEL_KEYS.issuperset(data) else unknown_fields(data, _SELF_LABEL_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.label.defs#selfLabel", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"val": self.val}
@@ -232,7 +221,6 @@ class SelfLabel(Model):
 
 
 _SELF_LABEL_KEYS: Final[frozenset[str]] = frozenset(("$type", "val"))
-_SELF_LABEL_SLOTS: Final = slot_setters(SelfLabel)
 
 
 @attrs.frozen(
@@ -274,30 +262,22 @@ class LabelValueDefinition(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_identifier,
-            set_severity,
-            set_blurs,
-            set_default_setting,
-            set_adult_only,
-            set_locales,
-            set_typed,
-            set_extra,
-        ) = _LABEL_VALUE_DEFINITION_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_identifier(self, data["identifier"])
-            set_severity(self, data["severity"])
-            set_blurs(self, data["blurs"])
-            set_default_setting(self, get("defaultSetting", UNSET))
-            set_adult_only(self, get("adultOnly", UNSET))
-            set_locales(self, [LabelValueDefinitionStrings.from_dict(i0) for i0 in data["locales"]])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LABEL_VALUE_DEFINITION_KEYS.issuperset(data) else unknown_fields(data, _LABEL_VALUE_DEFINITION_KEYS))
+            self.identifier = data["identifier"]
+            self.severity = data["severity"]
+            self.blurs = data["blurs"]
+            self.default_setting = get("defaultSetting", UNSET)
+            self.adult_only = get("adultOnly", UNSET)
+            self.locales = [LabelValueDefinitionStrings.from_dict(i0) for i0 in data["locales"]]
+            self.typed = "$type" in data
+            self.extra = None if _LABEL_VALUE_DEFINITION_KEYS.issuperset(data) else unknown_fields(data, _LABEL_VALUE_DEFINITION_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.label.defs#labelValueDefinition", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -322,7 +302,6 @@ class LabelValueDefinition(Model):
 _LABEL_VALUE_DEFINITION_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "identifier", "severity", "blurs", "defaultSetting", "adultOnly", "locales"),
 )
-_LABEL_VALUE_DEFINITION_SLOTS: Final = slot_setters(LabelValueDefinition)
 
 
 @attrs.frozen(
@@ -352,23 +331,18 @@ class LabelValueDefinitionStrings(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_lang,
-            set_name,
-            set_description,
-            set_typed,
-            set_extra,
-        ) = _LABEL_VALUE_DEFINITION_STRINGS_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_lang(self, data["lang"])
-            set_name(self, data["name"])
-            set_description(self, data["description"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LABEL_VALUE_DEFINITION_STRINGS_KEYS.issuperset(data) else unknown_fields(data, _LABEL_VALUE_DEFINITION_STRINGS_KEYS))
+            self.lang = data["lang"]
+            self.name = data["name"]
+            self.description = data["description"]
+            self.typed = "$type" in data
+            self.extra = None if _LABEL_VALUE_DEFINITION_STRINGS_KEYS.issuperset(data) else unknown_fields(data, _LABEL_VALUE_DEFINITION_STRINGS_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.label.defs#labelValueDefinitionStrings", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"lang": self.lang, "name": self.name, "description": self.description}
@@ -382,4 +356,3 @@ class LabelValueDefinitionStrings(Model):
 _LABEL_VALUE_DEFINITION_STRINGS_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "lang", "name", "description"),
 )
-_LABEL_VALUE_DEFINITION_STRINGS_SLOTS: Final = slot_setters(LabelValueDefinitionStrings)

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -63,16 +63,17 @@ class Labels(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_seq, set_labels, set_typed, set_extra = _LABELS_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_seq(self, data["seq"])
-            set_labels(self, [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in data["labels"]])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LABELS_KEYS.issuperset(data) else unknown_fields(data, _LABELS_KEYS))
+            self.seq = data["seq"]
+            self.labels = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in data["labels"]]
+            self.typed = "$type" in data
+            self.extra = None if _LABELS_KEYS.issuperset(data) else unknown_fields(data, _LABELS_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.label.subscribeLabels#labels", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"seq": self.seq, "labels": [i0.to_dict() for i0 in self.labels]}
@@ -84,7 +85,6 @@ class Labels(Model):
 
 
 _LABELS_KEYS: Final[frozenset[str]] = frozenset(("$type", "seq", "labels"))
-_LABELS_SLOTS: Final = slot_setters(Labels)
 
 
 @attrs.frozen(
@@ -111,17 +111,18 @@ class Info(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_name, set_message, set_typed, set_extra = _INFO_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_name(self, data["name"])
-            set_message(self, get("message", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _INFO_KEYS.issuperset(data) else unknown_fields(data, _INFO_KEYS))
+            self.name = data["name"]
+            self.message = get("message", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _INFO_KEYS.issuperset(data) else unknown_fields(data, _INFO_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.label.subscribeLabels#info", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name}
@@ -136,4 +137,3 @@ class Info(Model):
 
 
 _INFO_KEYS: Final[frozenset[str]] = frozenset(("$type", "name", "message"))
-_INFO_SLOTS: Final = slot_setters(Info)

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -60,16 +60,17 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_cid, set_schema, set_uri, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_cid(self, data["cid"])
-            set_schema(self, _m_com_atproto_lexicon_schema.Schema.from_dict(data["schema"]))
-            set_uri(self, data["uri"])
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.cid = data["cid"]
+            self.schema = _m_com_atproto_lexicon_schema.Schema.from_dict(data["schema"])
+            self.uri = data["uri"]
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.lexicon.resolveLexicon (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"cid": self.cid, "schema": self.schema.to_dict(), "uri": self.uri}
@@ -79,4 +80,3 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cid", "schema", "uri"))
-_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -53,14 +53,15 @@ class Schema(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_lexicon, set_extra = _SCHEMA_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_lexicon(self, data["lexicon"])
-            set_extra(self, None if _SCHEMA_KEYS.issuperset(data) else unknown_fields(data, _SCHEMA_KEYS))
+            self.lexicon = data["lexicon"]
+            self.extra = None if _SCHEMA_KEYS.issuperset(data) else unknown_fields(data, _SCHEMA_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.lexicon.schema", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"$type": "com.atproto.lexicon.schema", "lexicon": self.lexicon}
@@ -70,4 +71,3 @@ class Schema(Model):
 
 
 _SCHEMA_KEYS: Final[frozenset[str]] = frozenset(("$type", "lexicon"))
-_SCHEMA_SLOTS: Final = slot_setters(Schema)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnknownMember,
@@ -20,7 +21,6 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -120,18 +120,19 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_reason_type, set_reason, set_subject, set_mod_tool, set_extra = _INPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_reason_type(self, data["reasonType"])
-            set_reason(self, get("reason", UNSET))
-            set_subject(self, _union_0(data["subject"]))
-            set_mod_tool(self, v if (v := get("modTool", UNSET)) is UNSET else ModTool.from_dict(v))
-            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
+            self.reason_type = data["reasonType"]
+            self.reason = get("reason", UNSET)
+            self.subject = _union_0(data["subject"])
+            self.mod_tool = v if (v := get("modTool", UNSET)) is UNSET else ModTool.from_dict(v)
+            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.moderation.createReport (Input)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"reasonType": self.reason_type, "subject": dump_member(self.subject)}
@@ -147,7 +148,6 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("reasonType", "reason", "subject", "modTool"))
-_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -224,28 +224,21 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_id,
-            set_reason_type,
-            set_reason,
-            set_subject,
-            set_reported_by,
-            set_created_at,
-            set_extra,
-        ) = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_id(self, data["id"])
-            set_reason_type(self, data["reasonType"])
-            set_reason(self, get("reason", UNSET))
-            set_subject(self, _union_0(data["subject"]))
-            set_reported_by(self, data["reportedBy"])
-            set_created_at(self, data["createdAt"])
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.id = data["id"]
+            self.reason_type = data["reasonType"]
+            self.reason = get("reason", UNSET)
+            self.subject = _union_0(data["subject"])
+            self.reported_by = data["reportedBy"]
+            self.created_at = data["createdAt"]
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.moderation.createReport (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -266,7 +259,6 @@ class Output(Model):
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("id", "reasonType", "reason", "subject", "reportedBy", "createdAt"),
 )
-_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -293,17 +285,18 @@ class ModTool(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_name, set_meta, set_typed, set_extra = _MOD_TOOL_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_name(self, data["name"])
-            set_meta(self, get("meta", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _MOD_TOOL_KEYS.issuperset(data) else unknown_fields(data, _MOD_TOOL_KEYS))
+            self.name = data["name"]
+            self.meta = get("meta", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _MOD_TOOL_KEYS.issuperset(data) else unknown_fields(data, _MOD_TOOL_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.moderation.createReport#modTool", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name}
@@ -318,7 +311,6 @@ class ModTool(Model):
 
 
 _MOD_TOOL_KEYS: Final[frozenset[str]] = frozenset(("$type", "name", "meta"))
-_MOD_TOOL_SLOTS: Final = slot_setters(ModTool)
 
 
 def _union_0(

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
@@ -20,7 +21,6 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -77,18 +77,19 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_repo, set_validate, set_writes, set_swap_commit, set_extra = _INPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_repo(self, data["repo"])
-            set_validate(self, get("validate", UNSET))
-            set_writes(self, [_union_0(i0) for i0 in data["writes"]])
-            set_swap_commit(self, get("swapCommit", UNSET))
-            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
+            self.repo = data["repo"]
+            self.validate = get("validate", UNSET)
+            self.writes = [_union_0(i0) for i0 in data["writes"]]
+            self.swap_commit = get("swapCommit", UNSET)
+            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.applyWrites (Input)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"repo": self.repo, "writes": [dump_member(i0) for i0 in self.writes]}
@@ -104,7 +105,6 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("repo", "validate", "writes", "swapCommit"))
-_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -129,16 +129,17 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_commit, set_results, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_commit(self, v if (v := get("commit", UNSET)) is UNSET else _m_com_atproto_repo_defs.CommitMeta.from_dict(v))
-            set_results(self, v if (v := get("results", UNSET)) is UNSET else [_union_1(i0) for i0 in v])
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.commit = v if (v := get("commit", UNSET)) is UNSET else _m_com_atproto_repo_defs.CommitMeta.from_dict(v)
+            self.results = v if (v := get("results", UNSET)) is UNSET else [_union_1(i0) for i0 in v]
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.applyWrites (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -154,7 +155,6 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("commit", "results"))
-_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -184,18 +184,19 @@ class Create(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_collection, set_rkey, set_value, set_typed, set_extra = _CREATE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_collection(self, data["collection"])
-            set_rkey(self, get("rkey", UNSET))
-            set_value(self, data["value"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _CREATE_KEYS.issuperset(data) else unknown_fields(data, _CREATE_KEYS))
+            self.collection = data["collection"]
+            self.rkey = get("rkey", UNSET)
+            self.value = data["value"]
+            self.typed = "$type" in data
+            self.extra = None if _CREATE_KEYS.issuperset(data) else unknown_fields(data, _CREATE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.applyWrites#create", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"collection": self.collection, "value": self.value}
@@ -210,7 +211,6 @@ class Create(Model):
 
 
 _CREATE_KEYS: Final[frozenset[str]] = frozenset(("$type", "collection", "rkey", "value"))
-_CREATE_SLOTS: Final = slot_setters(Create)
 
 
 @attrs.frozen(
@@ -239,17 +239,18 @@ class Update(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_collection, set_rkey, set_value, set_typed, set_extra = _UPDATE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_collection(self, data["collection"])
-            set_rkey(self, data["rkey"])
-            set_value(self, data["value"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _UPDATE_KEYS.issuperset(data) else unknown_fields(data, _UPDATE_KEYS))
+            self.collection = data["collection"]
+            self.rkey = data["rkey"]
+            self.value = data["value"]
+            self.typed = "$type" in data
+            self.extra = None if _UPDATE_KEYS.issuperset(data) else unknown_fields(data, _UPDATE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.applyWrites#update", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"collection": self.collection, "rkey": self.rkey, "value": self.value}
@@ -261,7 +262,6 @@ class Update(Model):
 
 
 _UPDATE_KEYS: Final[frozenset[str]] = frozenset(("$type", "collection", "rkey", "value"))
-_UPDATE_SLOTS: Final = slot_setters(Update)
 
 
 @attrs.frozen(
@@ -288,16 +288,17 @@ class Delete(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_collection, set_rkey, set_typed, set_extra = _DELETE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_collection(self, data["collection"])
-            set_rkey(self, data["rkey"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _DELETE_KEYS.issuperset(data) else unknown_fields(data, _DELETE_KEYS))
+            self.collection = data["collection"]
+            self.rkey = data["rkey"]
+            self.typed = "$type" in data
+            self.extra = None if _DELETE_KEYS.issuperset(data) else unknown_fields(data, _DELETE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.applyWrites#delete", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"collection": self.collection, "rkey": self.rkey}
@@ -309,7 +310,6 @@ class Delete(Model):
 
 
 _DELETE_KEYS: Final[frozenset[str]] = frozenset(("$type", "collection", "rkey"))
-_DELETE_SLOTS: Final = slot_setters(Delete)
 
 
 @attrs.frozen(
@@ -338,18 +338,19 @@ class CreateResult(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_uri, set_cid, set_validation_status, set_typed, set_extra = _CREATE_RESULT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_uri(self, data["uri"])
-            set_cid(self, data["cid"])
-            set_validation_status(self, get("validationStatus", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _CREATE_RESULT_KEYS.issuperset(data) else unknown_fields(data, _CREATE_RESULT_KEYS))
+            self.uri = data["uri"]
+            self.cid = data["cid"]
+            self.validation_status = get("validationStatus", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _CREATE_RESULT_KEYS.issuperset(data) else unknown_fields(data, _CREATE_RESULT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.applyWrites#createResult", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri, "cid": self.cid}
@@ -364,7 +365,6 @@ class CreateResult(Model):
 
 
 _CREATE_RESULT_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "cid", "validationStatus"))
-_CREATE_RESULT_SLOTS: Final = slot_setters(CreateResult)
 
 
 @attrs.frozen(
@@ -393,18 +393,19 @@ class UpdateResult(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_uri, set_cid, set_validation_status, set_typed, set_extra = _UPDATE_RESULT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_uri(self, data["uri"])
-            set_cid(self, data["cid"])
-            set_validation_status(self, get("validationStatus", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _UPDATE_RESULT_KEYS.issuperset(data) else unknown_fields(data, _UPDATE_RESULT_KEYS))
+            self.uri = data["uri"]
+            self.cid = data["cid"]
+            self.validation_status = get("validationStatus", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _UPDATE_RESULT_KEYS.issuperset(data) else unknown_fields(data, _UPDATE_RESULT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.applyWrites#updateResult", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri, "cid": self.cid}
@@ -419,7 +420,6 @@ class UpdateResult(Model):
 
 
 _UPDATE_RESULT_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "cid", "validationStatus"))
-_UPDATE_RESULT_SLOTS: Final = slot_setters(UpdateResult)
 
 
 @attrs.frozen(
@@ -442,14 +442,15 @@ class DeleteResult(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_typed, set_extra = _DELETE_RESULT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_typed(self, "$type" in data)
-            set_extra(self, None if data.keys() <= _DELETE_RESULT_KEYS else unknown_fields(data, _DELETE_RESULT_KEYS))
+            self.typed = "$type" in data
+            self.extra = None if data.keys() <= _DELETE_RESULT_KEYS else unknown_fields(data, _DELETE_RESULT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.applyWrites#deleteResult", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -461,7 +462,6 @@ class DeleteResult(Model):
 
 
 _DELETE_RESULT_KEYS: Final[frozenset[str]] = frozenset(("$type",))
-_DELETE_RESULT_SLOTS: Final = slot_setters(DeleteResult)
 
 
 def _union_0(value: Mapping[str, Any]) -> Create | Update | Delete:

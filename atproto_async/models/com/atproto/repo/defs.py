@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -53,16 +53,17 @@ class CommitMeta(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_cid, set_rev, set_typed, set_extra = _COMMIT_META_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_cid(self, data["cid"])
-            set_rev(self, data["rev"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _COMMIT_META_KEYS.issuperset(data) else unknown_fields(data, _COMMIT_META_KEYS))
+            self.cid = data["cid"]
+            self.rev = data["rev"]
+            self.typed = "$type" in data
+            self.extra = None if _COMMIT_META_KEYS.issuperset(data) else unknown_fields(data, _COMMIT_META_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.defs#commitMeta", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"cid": self.cid, "rev": self.rev}
@@ -74,4 +75,3 @@ class CommitMeta(Model):
 
 
 _COMMIT_META_KEYS: Final[frozenset[str]] = frozenset(("$type", "cid", "rev"))
-_COMMIT_META_SLOTS: Final = slot_setters(CommitMeta)

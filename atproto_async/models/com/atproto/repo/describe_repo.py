@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -56,25 +56,19 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_handle,
-            set_did,
-            set_did_doc,
-            set_collections,
-            set_handle_is_correct,
-            set_extra,
-        ) = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_handle(self, data["handle"])
-            set_did(self, data["did"])
-            set_did_doc(self, data["didDoc"])
-            set_collections(self, data["collections"])
-            set_handle_is_correct(self, data["handleIsCorrect"])
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.handle = data["handle"]
+            self.did = data["did"]
+            self.did_doc = data["didDoc"]
+            self.collections = data["collections"]
+            self.handle_is_correct = data["handleIsCorrect"]
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.describeRepo (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -92,4 +86,3 @@ class Output(Model):
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("handle", "did", "didDoc", "collections", "handleIsCorrect"),
 )
-_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -50,16 +50,17 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_cursor, set_blobs, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_cursor(self, get("cursor", UNSET))
-            set_blobs(self, [RecordBlob.from_dict(i0) for i0 in data["blobs"]])
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.cursor = get("cursor", UNSET)
+            self.blobs = [RecordBlob.from_dict(i0) for i0 in data["blobs"]]
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.listMissingBlobs (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"blobs": [i0.to_dict() for i0 in self.blobs]}
@@ -72,7 +73,6 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "blobs"))
-_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -99,16 +99,17 @@ class RecordBlob(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_cid, set_record_uri, set_typed, set_extra = _RECORD_BLOB_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_cid(self, data["cid"])
-            set_record_uri(self, data["recordUri"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _RECORD_BLOB_KEYS.issuperset(data) else unknown_fields(data, _RECORD_BLOB_KEYS))
+            self.cid = data["cid"]
+            self.record_uri = data["recordUri"]
+            self.typed = "$type" in data
+            self.extra = None if _RECORD_BLOB_KEYS.issuperset(data) else unknown_fields(data, _RECORD_BLOB_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.listMissingBlobs#recordBlob", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"cid": self.cid, "recordUri": self.record_uri}
@@ -120,4 +121,3 @@ class RecordBlob(Model):
 
 
 _RECORD_BLOB_KEYS: Final[frozenset[str]] = frozenset(("$type", "cid", "recordUri"))
-_RECORD_BLOB_SLOTS: Final = slot_setters(RecordBlob)

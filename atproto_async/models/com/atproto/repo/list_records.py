@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -50,16 +50,17 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_cursor, set_records, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_cursor(self, get("cursor", UNSET))
-            set_records(self, [Record.from_dict(i0) for i0 in data["records"]])
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.cursor = get("cursor", UNSET)
+            self.records = [Record.from_dict(i0) for i0 in data["records"]]
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.listRecords (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"records": [i0.to_dict() for i0 in self.records]}
@@ -72,7 +73,6 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "records"))
-_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -101,17 +101,18 @@ class Record(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_uri, set_cid, set_value, set_typed, set_extra = _RECORD_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_uri(self, data["uri"])
-            set_cid(self, data["cid"])
-            set_value(self, data["value"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _RECORD_KEYS.issuperset(data) else unknown_fields(data, _RECORD_KEYS))
+            self.uri = data["uri"]
+            self.cid = data["cid"]
+            self.value = data["value"]
+            self.typed = "$type" in data
+            self.extra = None if _RECORD_KEYS.issuperset(data) else unknown_fields(data, _RECORD_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.listRecords#record", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri, "cid": self.cid, "value": self.value}
@@ -123,4 +124,3 @@ class Record(Model):
 
 
 _RECORD_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "cid", "value"))
-_RECORD_SLOTS: Final = slot_setters(Record)

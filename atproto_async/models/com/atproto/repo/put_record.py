@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -73,30 +73,22 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_repo,
-            set_collection,
-            set_rkey,
-            set_validate,
-            set_record,
-            set_swap_record,
-            set_swap_commit,
-            set_extra,
-        ) = _INPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_repo(self, data["repo"])
-            set_collection(self, data["collection"])
-            set_rkey(self, data["rkey"])
-            set_validate(self, get("validate", UNSET))
-            set_record(self, data["record"])
-            set_swap_record(self, get("swapRecord", UNSET))
-            set_swap_commit(self, get("swapCommit", UNSET))
-            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
+            self.repo = data["repo"]
+            self.collection = data["collection"]
+            self.rkey = data["rkey"]
+            self.validate = get("validate", UNSET)
+            self.record = data["record"]
+            self.swap_record = get("swapRecord", UNSET)
+            self.swap_commit = get("swapCommit", UNSET)
+            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.putRecord (Input)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -122,7 +114,6 @@ class Input(Model):
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("repo", "collection", "rkey", "validate", "record", "swapRecord", "swapCommit"),
 )
-_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -149,18 +140,19 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_uri, set_cid, set_commit, set_validation_status, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_uri(self, data["uri"])
-            set_cid(self, data["cid"])
-            set_commit(self, v if (v := get("commit", UNSET)) is UNSET else _m_com_atproto_repo_defs.CommitMeta.from_dict(v))
-            set_validation_status(self, get("validationStatus", UNSET))
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.uri = data["uri"]
+            self.cid = data["cid"]
+            self.commit = v if (v := get("commit", UNSET)) is UNSET else _m_com_atproto_repo_defs.CommitMeta.from_dict(v)
+            self.validation_status = get("validationStatus", UNSET)
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.putRecord (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri, "cid": self.cid}
@@ -176,4 +168,3 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("uri", "cid", "commit", "validationStatus"))
-_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -53,16 +53,17 @@ class StrongRef(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_uri, set_cid, set_typed, set_extra = _STRONG_REF_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_uri(self, data["uri"])
-            set_cid(self, data["cid"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _STRONG_REF_KEYS.issuperset(data) else unknown_fields(data, _STRONG_REF_KEYS))
+            self.uri = data["uri"]
+            self.cid = data["cid"]
+            self.typed = "$type" in data
+            self.extra = None if _STRONG_REF_KEYS.issuperset(data) else unknown_fields(data, _STRONG_REF_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.strongRef", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri, "cid": self.cid}
@@ -74,4 +75,3 @@ class StrongRef(Model):
 
 
 _STRONG_REF_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "cid"))
-_STRONG_REF_SLOTS: Final = slot_setters(StrongRef)

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -63,33 +63,23 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_activated,
-            set_valid_did,
-            set_repo_commit,
-            set_repo_rev,
-            set_repo_blocks,
-            set_indexed_records,
-            set_private_state_values,
-            set_expected_blobs,
-            set_imported_blobs,
-            set_extra,
-        ) = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_activated(self, data["activated"])
-            set_valid_did(self, data["validDid"])
-            set_repo_commit(self, data["repoCommit"])
-            set_repo_rev(self, data["repoRev"])
-            set_repo_blocks(self, data["repoBlocks"])
-            set_indexed_records(self, data["indexedRecords"])
-            set_private_state_values(self, data["privateStateValues"])
-            set_expected_blobs(self, data["expectedBlobs"])
-            set_imported_blobs(self, data["importedBlobs"])
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.activated = data["activated"]
+            self.valid_did = data["validDid"]
+            self.repo_commit = data["repoCommit"]
+            self.repo_rev = data["repoRev"]
+            self.repo_blocks = data["repoBlocks"]
+            self.indexed_records = data["indexedRecords"]
+            self.private_state_values = data["privateStateValues"]
+            self.expected_blobs = data["expectedBlobs"]
+            self.imported_blobs = data["importedBlobs"]
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.checkAccountStatus (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -111,4 +101,3 @@ class Output(Model):
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("activated", "validDid", "repoCommit", "repoRev", "repoBlocks", "indexedRecords", "privateStateValues", "expectedBlobs", "importedBlobs"),
 )
-_OUTPUT_SLOTS: Final = slot_setters(Output)

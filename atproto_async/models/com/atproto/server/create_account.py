@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -69,34 +69,24 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_email,
-            set_handle,
-            set_did,
-            set_invite_code,
-            set_verification_code,
-            set_verification_phone,
-            set_password,
-            set_recovery_key,
-            set_plc_op,
-            set_extra,
-        ) = _INPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_email(self, get("email", UNSET))
-            set_handle(self, data["handle"])
-            set_did(self, get("did", UNSET))
-            set_invite_code(self, get("inviteCode", UNSET))
-            set_verification_code(self, get("verificationCode", UNSET))
-            set_verification_phone(self, get("verificationPhone", UNSET))
-            set_password(self, get("password", UNSET))
-            set_recovery_key(self, get("recoveryKey", UNSET))
-            set_plc_op(self, get("plcOp", UNSET))
-            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
+            self.email = get("email", UNSET)
+            self.handle = data["handle"]
+            self.did = get("did", UNSET)
+            self.invite_code = get("inviteCode", UNSET)
+            self.verification_code = get("verificationCode", UNSET)
+            self.verification_phone = get("verificationPhone", UNSET)
+            self.password = get("password", UNSET)
+            self.recovery_key = get("recoveryKey", UNSET)
+            self.plc_op = get("plcOp", UNSET)
+            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.createAccount (Input)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"handle": self.handle}
@@ -132,7 +122,6 @@ class Input(Model):
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("email", "handle", "did", "inviteCode", "verificationCode", "verificationPhone", "password", "recoveryKey", "plcOp"),
 )
-_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -161,19 +150,20 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_access_jwt, set_refresh_jwt, set_handle, set_did, set_did_doc, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_access_jwt(self, data["accessJwt"])
-            set_refresh_jwt(self, data["refreshJwt"])
-            set_handle(self, data["handle"])
-            set_did(self, data["did"])
-            set_did_doc(self, get("didDoc", UNSET))
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.access_jwt = data["accessJwt"]
+            self.refresh_jwt = data["refreshJwt"]
+            self.handle = data["handle"]
+            self.did = data["did"]
+            self.did_doc = get("didDoc", UNSET)
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.createAccount (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -193,4 +183,3 @@ class Output(Model):
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("accessJwt", "refreshJwt", "handle", "did", "didDoc"),
 )
-_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -51,16 +51,17 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_name, set_privileged, set_extra = _INPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_name(self, data["name"])
-            set_privileged(self, get("privileged", UNSET))
-            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
+            self.name = data["name"]
+            self.privileged = get("privileged", UNSET)
+            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.createAppPassword (Input)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name}
@@ -73,7 +74,6 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("name", "privileged"))
-_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -104,26 +104,20 @@ class AppPassword(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_name,
-            set_password,
-            set_created_at,
-            set_privileged,
-            set_typed,
-            set_extra,
-        ) = _APP_PASSWORD_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_name(self, data["name"])
-            set_password(self, data["password"])
-            set_created_at(self, data["createdAt"])
-            set_privileged(self, get("privileged", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _APP_PASSWORD_KEYS.issuperset(data) else unknown_fields(data, _APP_PASSWORD_KEYS))
+            self.name = data["name"]
+            self.password = data["password"]
+            self.created_at = data["createdAt"]
+            self.privileged = get("privileged", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _APP_PASSWORD_KEYS.issuperset(data) else unknown_fields(data, _APP_PASSWORD_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.createAppPassword#appPassword", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -144,4 +138,3 @@ class AppPassword(Model):
 _APP_PASSWORD_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "name", "password", "createdAt", "privileged"),
 )
-_APP_PASSWORD_SLOTS: Final = slot_setters(AppPassword)

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -53,17 +53,18 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_code_count, set_use_count, set_for_accounts, set_extra = _INPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_code_count(self, data["codeCount"])
-            set_use_count(self, data["useCount"])
-            set_for_accounts(self, get("forAccounts", UNSET))
-            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
+            self.code_count = data["codeCount"]
+            self.use_count = data["useCount"]
+            self.for_accounts = get("forAccounts", UNSET)
+            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.createInviteCodes (Input)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"codeCount": self.code_count, "useCount": self.use_count}
@@ -76,7 +77,6 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("codeCount", "useCount", "forAccounts"))
-_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -97,14 +97,15 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_codes, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_codes(self, [AccountCodes.from_dict(i0) for i0 in data["codes"]])
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.codes = [AccountCodes.from_dict(i0) for i0 in data["codes"]]
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.createInviteCodes (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"codes": [i0.to_dict() for i0 in self.codes]}
@@ -114,7 +115,6 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("codes",))
-_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -141,16 +141,17 @@ class AccountCodes(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_account, set_codes, set_typed, set_extra = _ACCOUNT_CODES_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_account(self, data["account"])
-            set_codes(self, data["codes"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _ACCOUNT_CODES_KEYS.issuperset(data) else unknown_fields(data, _ACCOUNT_CODES_KEYS))
+            self.account = data["account"]
+            self.codes = data["codes"]
+            self.typed = "$type" in data
+            self.extra = None if _ACCOUNT_CODES_KEYS.issuperset(data) else unknown_fields(data, _ACCOUNT_CODES_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.createInviteCodes#accountCodes", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"account": self.account, "codes": list(self.codes)}
@@ -162,4 +163,3 @@ class AccountCodes(Model):
 
 
 _ACCOUNT_CODES_KEYS: Final[frozenset[str]] = frozenset(("$type", "account", "codes"))
-_ACCOUNT_CODES_SLOTS: Final = slot_setters(AccountCodes)

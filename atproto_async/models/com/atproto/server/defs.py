@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -64,31 +64,22 @@ class InviteCode(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_code,
-            set_available,
-            set_disabled,
-            set_for_account,
-            set_created_by,
-            set_created_at,
-            set_uses,
-            set_typed,
-            set_extra,
-        ) = _INVITE_CODE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_code(self, data["code"])
-            set_available(self, data["available"])
-            set_disabled(self, data["disabled"])
-            set_for_account(self, data["forAccount"])
-            set_created_by(self, data["createdBy"])
-            set_created_at(self, data["createdAt"])
-            set_uses(self, [InviteCodeUse.from_dict(i0) for i0 in data["uses"]])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _INVITE_CODE_KEYS.issuperset(data) else unknown_fields(data, _INVITE_CODE_KEYS))
+            self.code = data["code"]
+            self.available = data["available"]
+            self.disabled = data["disabled"]
+            self.for_account = data["forAccount"]
+            self.created_by = data["createdBy"]
+            self.created_at = data["createdAt"]
+            self.uses = [InviteCodeUse.from_dict(i0) for i0 in data["uses"]]
+            self.typed = "$type" in data
+            self.extra = None if _INVITE_CODE_KEYS.issuperset(data) else unknown_fields(data, _INVITE_CODE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.defs#inviteCode", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -110,7 +101,6 @@ class InviteCode(Model):
 _INVITE_CODE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "code", "available", "disabled", "forAccount", "createdBy", "createdAt", "uses"),
 )
-_INVITE_CODE_SLOTS: Final = slot_setters(InviteCode)
 
 
 @attrs.frozen(
@@ -137,16 +127,17 @@ class InviteCodeUse(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_used_by, set_used_at, set_typed, set_extra = _INVITE_CODE_USE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_used_by(self, data["usedBy"])
-            set_used_at(self, data["usedAt"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _INVITE_CODE_USE_KEYS.issuperset(data) else unknown_fields(data, _INVITE_CODE_USE_KEYS))
+            self.used_by = data["usedBy"]
+            self.used_at = data["usedAt"]
+            self.typed = "$type" in data
+            self.extra = None if _INVITE_CODE_USE_KEYS.issuperset(data) else unknown_fields(data, _INVITE_CODE_USE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.defs#inviteCodeUse", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"usedBy": self.used_by, "usedAt": self.used_at}
@@ -158,4 +149,3 @@ class InviteCodeUse(Model):
 
 
 _INVITE_CODE_USE_KEYS: Final[frozenset[str]] = frozenset(("$type", "usedBy", "usedAt"))
-_INVITE_CODE_USE_SLOTS: Final = slot_setters(InviteCodeUse)

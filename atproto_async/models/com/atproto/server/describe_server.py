@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -66,30 +66,22 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_invite_code_required,
-            set_phone_verification_required,
-            set_blob_upload_limit,
-            set_available_user_domains,
-            set_links,
-            set_contact,
-            set_did,
-            set_extra,
-        ) = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_invite_code_required(self, get("inviteCodeRequired", UNSET))
-            set_phone_verification_required(self, get("phoneVerificationRequired", UNSET))
-            set_blob_upload_limit(self, get("blobUploadLimit", UNSET))
-            set_available_user_domains(self, data["availableUserDomains"])
-            set_links(self, v if (v := get("links", UNSET)) is UNSET else Links.from_dict(v))
-            set_contact(self, v if (v := get("contact", UNSET)) is UNSET else Contact.from_dict(v))
-            set_did(self, data["did"])
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.invite_code_required = get("inviteCodeRequired", UNSET)
+            self.phone_verification_required = get("phoneVerificationRequired", UNSET)
+            self.blob_upload_limit = get("blobUploadLimit", UNSET)
+            self.available_user_domains = data["availableUserDomains"]
+            self.links = v if (v := get("links", UNSET)) is UNSET else Links.from_dict(v)
+            self.contact = v if (v := get("contact", UNSET)) is UNSET else Contact.from_dict(v)
+            self.did = data["did"]
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.describeServer (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -119,7 +111,6 @@ class Output(Model):
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("inviteCodeRequired", "phoneVerificationRequired", "blobUploadLimit", "availableUserDomains", "links", "contact", "did"),
 )
-_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -146,17 +137,18 @@ class Links(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_privacy_policy, set_terms_of_service, set_typed, set_extra = _LINKS_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_privacy_policy(self, get("privacyPolicy", UNSET))
-            set_terms_of_service(self, get("termsOfService", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LINKS_KEYS.issuperset(data) else unknown_fields(data, _LINKS_KEYS))
+            self.privacy_policy = get("privacyPolicy", UNSET)
+            self.terms_of_service = get("termsOfService", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _LINKS_KEYS.issuperset(data) else unknown_fields(data, _LINKS_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.describeServer#links", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -174,7 +166,6 @@ class Links(Model):
 
 
 _LINKS_KEYS: Final[frozenset[str]] = frozenset(("$type", "privacyPolicy", "termsOfService"))
-_LINKS_SLOTS: Final = slot_setters(Links)
 
 
 @attrs.frozen(
@@ -199,16 +190,17 @@ class Contact(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_email, set_typed, set_extra = _CONTACT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_email(self, get("email", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _CONTACT_KEYS.issuperset(data) else unknown_fields(data, _CONTACT_KEYS))
+            self.email = get("email", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _CONTACT_KEYS.issuperset(data) else unknown_fields(data, _CONTACT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.describeServer#contact", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -223,4 +215,3 @@ class Contact(Model):
 
 
 _CONTACT_KEYS: Final[frozenset[str]] = frozenset(("$type", "email"))
-_CONTACT_SLOTS: Final = slot_setters(Contact)

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -48,14 +48,15 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_passwords, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_passwords(self, [AppPassword.from_dict(i0) for i0 in data["passwords"]])
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.passwords = [AppPassword.from_dict(i0) for i0 in data["passwords"]]
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.listAppPasswords (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"passwords": [i0.to_dict() for i0 in self.passwords]}
@@ -65,7 +66,6 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("passwords",))
-_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -94,18 +94,19 @@ class AppPassword(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_name, set_created_at, set_privileged, set_typed, set_extra = _APP_PASSWORD_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_name(self, data["name"])
-            set_created_at(self, data["createdAt"])
-            set_privileged(self, get("privileged", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _APP_PASSWORD_KEYS.issuperset(data) else unknown_fields(data, _APP_PASSWORD_KEYS))
+            self.name = data["name"]
+            self.created_at = data["createdAt"]
+            self.privileged = get("privileged", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _APP_PASSWORD_KEYS.issuperset(data) else unknown_fields(data, _APP_PASSWORD_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.listAppPasswords#appPassword", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name, "createdAt": self.created_at}
@@ -120,4 +121,3 @@ class AppPassword(Model):
 
 
 _APP_PASSWORD_KEYS: Final[frozenset[str]] = frozenset(("$type", "name", "createdAt", "privileged"))
-_APP_PASSWORD_SLOTS: Final = slot_setters(AppPassword)

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -66,36 +66,25 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_access_jwt,
-            set_refresh_jwt,
-            set_handle,
-            set_did,
-            set_did_doc,
-            set_email,
-            set_email_confirmed,
-            set_email_auth_factor,
-            set_active,
-            set_status,
-            set_extra,
-        ) = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_access_jwt(self, data["accessJwt"])
-            set_refresh_jwt(self, data["refreshJwt"])
-            set_handle(self, data["handle"])
-            set_did(self, data["did"])
-            set_did_doc(self, get("didDoc", UNSET))
-            set_email(self, get("email", UNSET))
-            set_email_confirmed(self, get("emailConfirmed", UNSET))
-            set_email_auth_factor(self, get("emailAuthFactor", UNSET))
-            set_active(self, get("active", UNSET))
-            set_status(self, get("status", UNSET))
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.access_jwt = data["accessJwt"]
+            self.refresh_jwt = data["refreshJwt"]
+            self.handle = data["handle"]
+            self.did = data["did"]
+            self.did_doc = get("didDoc", UNSET)
+            self.email = get("email", UNSET)
+            self.email_confirmed = get("emailConfirmed", UNSET)
+            self.email_auth_factor = get("emailAuthFactor", UNSET)
+            self.active = get("active", UNSET)
+            self.status = get("status", UNSET)
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.refreshSession (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -130,4 +119,3 @@ class Output(Model):
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("accessJwt", "refreshJwt", "handle", "did", "didDoc", "email", "emailConfirmed", "emailAuthFactor", "active", "status"),
 )
-_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -51,16 +51,17 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_cursor, set_hosts, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_cursor(self, get("cursor", UNSET))
-            set_hosts(self, [Host.from_dict(i0) for i0 in data["hosts"]])
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.cursor = get("cursor", UNSET)
+            self.hosts = [Host.from_dict(i0) for i0 in data["hosts"]]
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.sync.listHosts (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"hosts": [i0.to_dict() for i0 in self.hosts]}
@@ -73,7 +74,6 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "hosts"))
-_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -106,19 +106,20 @@ class Host(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_hostname, set_seq, set_account_count, set_status, set_typed, set_extra = _HOST_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_hostname(self, data["hostname"])
-            set_seq(self, get("seq", UNSET))
-            set_account_count(self, get("accountCount", UNSET))
-            set_status(self, get("status", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _HOST_KEYS.issuperset(data) else unknown_fields(data, _HOST_KEYS))
+            self.hostname = data["hostname"]
+            self.seq = get("seq", UNSET)
+            self.account_count = get("accountCount", UNSET)
+            self.status = get("status", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _HOST_KEYS.issuperset(data) else unknown_fields(data, _HOST_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.sync.listHosts#host", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"hostname": self.hostname}
@@ -141,4 +142,3 @@ class Host(Model):
 _HOST_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "hostname", "seq", "accountCount", "status"),
 )
-_HOST_SLOTS: Final = slot_setters(Host)

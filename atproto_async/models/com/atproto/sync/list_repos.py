@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -50,16 +50,17 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_cursor, set_repos, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_cursor(self, get("cursor", UNSET))
-            set_repos(self, [Repo.from_dict(i0) for i0 in data["repos"]])
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.cursor = get("cursor", UNSET)
+            self.repos = [Repo.from_dict(i0) for i0 in data["repos"]]
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.sync.listRepos (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"repos": [i0.to_dict() for i0 in self.repos]}
@@ -72,7 +73,6 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "repos"))
-_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -109,20 +109,21 @@ class Repo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_did, set_head, set_rev, set_active, set_status, set_typed, set_extra = _REPO_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_did(self, data["did"])
-            set_head(self, data["head"])
-            set_rev(self, data["rev"])
-            set_active(self, get("active", UNSET))
-            set_status(self, get("status", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _REPO_KEYS.issuperset(data) else unknown_fields(data, _REPO_KEYS))
+            self.did = data["did"]
+            self.head = data["head"]
+            self.rev = data["rev"]
+            self.active = get("active", UNSET)
+            self.status = get("status", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _REPO_KEYS.issuperset(data) else unknown_fields(data, _REPO_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.sync.listRepos#repo", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did, "head": self.head, "rev": self.rev}
@@ -140,4 +141,3 @@ class Repo(Model):
 
 
 _REPO_KEYS: Final[frozenset[str]] = frozenset(("$type", "did", "head", "rev", "active", "status"))
-_REPO_SLOTS: Final = slot_setters(Repo)

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -91,42 +91,28 @@ class Commit(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_seq,
-            set_rebase,
-            set_too_big,
-            set_repo,
-            set_commit,
-            set_rev,
-            set_since,
-            set_blocks,
-            set_ops,
-            set_blobs,
-            set_prev_data,
-            set_time,
-            set_typed,
-            set_extra,
-        ) = _COMMIT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_seq(self, data["seq"])
-            set_rebase(self, data["rebase"])
-            set_too_big(self, data["tooBig"])
-            set_repo(self, data["repo"])
-            set_commit(self, data["commit"])
-            set_rev(self, data["rev"])
-            set_since(self, data["since"])
-            set_blocks(self, data["blocks"])
-            set_ops(self, [RepoOp.from_dict(i0) for i0 in data["ops"]])
-            set_blobs(self, data["blobs"])
-            set_prev_data(self, get("prevData", UNSET))
-            set_time(self, data["time"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _COMMIT_KEYS.issuperset(data) else unknown_fields(data, _COMMIT_KEYS))
+            self.seq = data["seq"]
+            self.rebase = data["rebase"]
+            self.too_big = data["tooBig"]
+            self.repo = data["repo"]
+            self.commit = data["commit"]
+            self.rev = data["rev"]
+            self.since = data["since"]
+            self.blocks = data["blocks"]
+            self.ops = [RepoOp.from_dict(i0) for i0 in data["ops"]]
+            self.blobs = data["blobs"]
+            self.prev_data = get("prevData", UNSET)
+            self.time = data["time"]
+            self.typed = "$type" in data
+            self.extra = None if _COMMIT_KEYS.issuperset(data) else unknown_fields(data, _COMMIT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.sync.subscribeRepos#commit", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -156,7 +142,6 @@ class Commit(Model):
 _COMMIT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "seq", "rebase", "tooBig", "repo", "commit", "rev", "since", "blocks", "ops", "blobs", "prevData", "time"),
 )
-_COMMIT_SLOTS: Final = slot_setters(Commit)
 
 
 @attrs.frozen(
@@ -193,19 +178,20 @@ class Sync(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_seq, set_did, set_blocks, set_rev, set_time, set_typed, set_extra = _SYNC_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_seq(self, data["seq"])
-            set_did(self, data["did"])
-            set_blocks(self, data["blocks"])
-            set_rev(self, data["rev"])
-            set_time(self, data["time"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SYNC_KEYS.issuperset(data) else unknown_fields(data, _SYNC_KEYS))
+            self.seq = data["seq"]
+            self.did = data["did"]
+            self.blocks = data["blocks"]
+            self.rev = data["rev"]
+            self.time = data["time"]
+            self.typed = "$type" in data
+            self.extra = None if _SYNC_KEYS.issuperset(data) else unknown_fields(data, _SYNC_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.sync.subscribeRepos#sync", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -223,7 +209,6 @@ class Sync(Model):
 
 
 _SYNC_KEYS: Final[frozenset[str]] = frozenset(("$type", "seq", "did", "blocks", "rev", "time"))
-_SYNC_SLOTS: Final = slot_setters(Sync)
 
 
 @attrs.frozen(
@@ -259,19 +244,20 @@ class Identity(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_seq, set_did, set_time, set_handle, set_typed, set_extra = _IDENTITY_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_seq(self, data["seq"])
-            set_did(self, data["did"])
-            set_time(self, data["time"])
-            set_handle(self, get("handle", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _IDENTITY_KEYS.issuperset(data) else unknown_fields(data, _IDENTITY_KEYS))
+            self.seq = data["seq"]
+            self.did = data["did"]
+            self.time = data["time"]
+            self.handle = get("handle", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _IDENTITY_KEYS.issuperset(data) else unknown_fields(data, _IDENTITY_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.sync.subscribeRepos#identity", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"seq": self.seq, "did": self.did, "time": self.time}
@@ -286,7 +272,6 @@ class Identity(Model):
 
 
 _IDENTITY_KEYS: Final[frozenset[str]] = frozenset(("$type", "seq", "did", "time", "handle"))
-_IDENTITY_SLOTS: Final = slot_setters(Identity)
 
 
 @attrs.frozen(
@@ -325,20 +310,21 @@ class Account(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_seq, set_did, set_time, set_active, set_status, set_typed, set_extra = _ACCOUNT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_seq(self, data["seq"])
-            set_did(self, data["did"])
-            set_time(self, data["time"])
-            set_active(self, data["active"])
-            set_status(self, get("status", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _ACCOUNT_KEYS.issuperset(data) else unknown_fields(data, _ACCOUNT_KEYS))
+            self.seq = data["seq"]
+            self.did = data["did"]
+            self.time = data["time"]
+            self.active = data["active"]
+            self.status = get("status", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _ACCOUNT_KEYS.issuperset(data) else unknown_fields(data, _ACCOUNT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.sync.subscribeRepos#account", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -360,7 +346,6 @@ class Account(Model):
 _ACCOUNT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "seq", "did", "time", "active", "status"),
 )
-_ACCOUNT_SLOTS: Final = slot_setters(Account)
 
 
 @attrs.frozen(
@@ -387,17 +372,18 @@ class Info(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_name, set_message, set_typed, set_extra = _INFO_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_name(self, data["name"])
-            set_message(self, get("message", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _INFO_KEYS.issuperset(data) else unknown_fields(data, _INFO_KEYS))
+            self.name = data["name"]
+            self.message = get("message", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _INFO_KEYS.issuperset(data) else unknown_fields(data, _INFO_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.sync.subscribeRepos#info", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name}
@@ -412,7 +398,6 @@ class Info(Model):
 
 
 _INFO_KEYS: Final[frozenset[str]] = frozenset(("$type", "name", "message"))
-_INFO_SLOTS: Final = slot_setters(Info)
 
 
 @attrs.frozen(
@@ -444,19 +429,20 @@ class RepoOp(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_action, set_path, set_cid, set_prev, set_typed, set_extra = _REPO_OP_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_action(self, data["action"])
-            set_path(self, data["path"])
-            set_cid(self, data["cid"])
-            set_prev(self, get("prev", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _REPO_OP_KEYS.issuperset(data) else unknown_fields(data, _REPO_OP_KEYS))
+            self.action = data["action"]
+            self.path = data["path"]
+            self.cid = data["cid"]
+            self.prev = get("prev", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _REPO_OP_KEYS.issuperset(data) else unknown_fields(data, _REPO_OP_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.sync.subscribeRepos#repoOp", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"action": self.action, "path": self.path}
@@ -473,4 +459,3 @@ class RepoOp(Model):
 
 
 _REPO_OP_KEYS: Final[frozenset[str]] = frozenset(("$type", "action", "path", "cid", "prev"))
-_REPO_OP_SLOTS: Final = slot_setters(RepoOp)

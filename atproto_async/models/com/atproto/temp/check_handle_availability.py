@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnknownMember,
@@ -19,7 +20,6 @@ from atproto_async._model import (
     dump_member,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -55,15 +55,16 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_handle, set_result, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_handle(self, data["handle"])
-            set_result(self, _union_0(data["result"]))
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.handle = data["handle"]
+            self.result = _union_0(data["result"])
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.temp.checkHandleAvailability (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"handle": self.handle, "result": dump_member(self.result)}
@@ -73,7 +74,6 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("handle", "result"))
-_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -96,14 +96,15 @@ class ResultAvailable(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_typed, set_extra = _RESULT_AVAILABLE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_typed(self, "$type" in data)
-            set_extra(self, None if data.keys() <= _RESULT_AVAILABLE_KEYS else unknown_fields(data, _RESULT_AVAILABLE_KEYS))
+            self.typed = "$type" in data
+            self.extra = None if data.keys() <= _RESULT_AVAILABLE_KEYS else unknown_fields(data, _RESULT_AVAILABLE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.temp.checkHandleAvailability#resultAvailable", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -115,7 +116,6 @@ class ResultAvailable(Model):
 
 
 _RESULT_AVAILABLE_KEYS: Final[frozenset[str]] = frozenset(("$type",))
-_RESULT_AVAILABLE_SLOTS: Final = slot_setters(ResultAvailable)
 
 
 @attrs.frozen(
@@ -141,15 +141,16 @@ class ResultUnavailable(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_suggestions, set_typed, set_extra = _RESULT_UNAVAILABLE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_suggestions(self, [Suggestion.from_dict(i0) for i0 in data["suggestions"]])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _RESULT_UNAVAILABLE_KEYS.issuperset(data) else unknown_fields(data, _RESULT_UNAVAILABLE_KEYS))
+            self.suggestions = [Suggestion.from_dict(i0) for i0 in data["suggestions"]]
+            self.typed = "$type" in data
+            self.extra = None if _RESULT_UNAVAILABLE_KEYS.issuperset(data) else unknown_fields(data, _RESULT_UNAVAILABLE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.temp.checkHandleAvailability#resultUnavailable", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"suggestions": [i0.to_dict() for i0 in self.suggestions]}
@@ -161,7 +162,6 @@ class ResultUnavailable(Model):
 
 
 _RESULT_UNAVAILABLE_KEYS: Final[frozenset[str]] = frozenset(("$type", "suggestions"))
-_RESULT_UNAVAILABLE_SLOTS: Final = slot_setters(ResultUnavailable)
 
 
 @attrs.frozen(
@@ -189,16 +189,17 @@ class Suggestion(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_handle, set_method, set_typed, set_extra = _SUGGESTION_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_handle(self, data["handle"])
-            set_method(self, data["method"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SUGGESTION_KEYS.issuperset(data) else unknown_fields(data, _SUGGESTION_KEYS))
+            self.handle = data["handle"]
+            self.method = data["method"]
+            self.typed = "$type" in data
+            self.extra = None if _SUGGESTION_KEYS.issuperset(data) else unknown_fields(data, _SUGGESTION_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.temp.checkHandleAvailability#suggestion", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"handle": self.handle, "method": self.method}
@@ -210,7 +211,6 @@ class Suggestion(Model):
 
 
 _SUGGESTION_KEYS: Final[frozenset[str]] = frozenset(("$type", "handle", "method"))
-_SUGGESTION_SLOTS: Final = slot_setters(Suggestion)
 
 
 def _union_0(value: Mapping[str, Any]) -> ResultAvailable | ResultUnavailable | UnknownMember:

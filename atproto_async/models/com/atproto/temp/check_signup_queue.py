@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -51,17 +51,18 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_activated, set_place_in_queue, set_estimated_time_ms, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_activated(self, data["activated"])
-            set_place_in_queue(self, get("placeInQueue", UNSET))
-            set_estimated_time_ms(self, get("estimatedTimeMs", UNSET))
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.activated = data["activated"]
+            self.place_in_queue = get("placeInQueue", UNSET)
+            self.estimated_time_ms = get("estimatedTimeMs", UNSET)
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.temp.checkSignupQueue (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"activated": self.activated}
@@ -77,4 +78,3 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("activated", "placeInQueue", "estimatedTimeMs"))
-_OUTPUT_SLOTS: Final = slot_setters(Output)

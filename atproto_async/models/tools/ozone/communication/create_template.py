@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -56,26 +56,20 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_name,
-            set_content_markdown,
-            set_subject,
-            set_lang,
-            set_created_by,
-            set_extra,
-        ) = _INPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_name(self, data["name"])
-            set_content_markdown(self, data["contentMarkdown"])
-            set_subject(self, data["subject"])
-            set_lang(self, get("lang", UNSET))
-            set_created_by(self, get("createdBy", UNSET))
-            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
+            self.name = data["name"]
+            self.content_markdown = data["contentMarkdown"]
+            self.subject = data["subject"]
+            self.lang = get("lang", UNSET)
+            self.created_by = get("createdBy", UNSET)
+            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.communication.createTemplate (Input)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -97,4 +91,3 @@ class Input(Model):
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("name", "contentMarkdown", "subject", "lang", "createdBy"),
 )
-_INPUT_SLOTS: Final = slot_setters(Input)

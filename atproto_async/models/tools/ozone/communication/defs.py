@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -68,36 +68,25 @@ class TemplateView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_id,
-            set_name,
-            set_subject,
-            set_content_markdown,
-            set_disabled,
-            set_lang,
-            set_last_updated_by,
-            set_created_at,
-            set_updated_at,
-            set_typed,
-            set_extra,
-        ) = _TEMPLATE_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_id(self, data["id"])
-            set_name(self, data["name"])
-            set_subject(self, get("subject", UNSET))
-            set_content_markdown(self, data["contentMarkdown"])
-            set_disabled(self, data["disabled"])
-            set_lang(self, get("lang", UNSET))
-            set_last_updated_by(self, data["lastUpdatedBy"])
-            set_created_at(self, data["createdAt"])
-            set_updated_at(self, data["updatedAt"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _TEMPLATE_VIEW_KEYS.issuperset(data) else unknown_fields(data, _TEMPLATE_VIEW_KEYS))
+            self.id = data["id"]
+            self.name = data["name"]
+            self.subject = get("subject", UNSET)
+            self.content_markdown = data["contentMarkdown"]
+            self.disabled = data["disabled"]
+            self.lang = get("lang", UNSET)
+            self.last_updated_by = data["lastUpdatedBy"]
+            self.created_at = data["createdAt"]
+            self.updated_at = data["updatedAt"]
+            self.typed = "$type" in data
+            self.extra = None if _TEMPLATE_VIEW_KEYS.issuperset(data) else unknown_fields(data, _TEMPLATE_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.communication.defs#templateView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -125,4 +114,3 @@ class TemplateView(Model):
 _TEMPLATE_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "id", "name", "subject", "contentMarkdown", "disabled", "lang", "lastUpdatedBy", "createdAt", "updatedAt"),
 )
-_TEMPLATE_VIEW_SLOTS: Final = slot_setters(TemplateView)

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -60,30 +60,22 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_id,
-            set_name,
-            set_lang,
-            set_content_markdown,
-            set_subject,
-            set_updated_by,
-            set_disabled,
-            set_extra,
-        ) = _INPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_id(self, data["id"])
-            set_name(self, get("name", UNSET))
-            set_lang(self, get("lang", UNSET))
-            set_content_markdown(self, get("contentMarkdown", UNSET))
-            set_subject(self, get("subject", UNSET))
-            set_updated_by(self, get("updatedBy", UNSET))
-            set_disabled(self, get("disabled", UNSET))
-            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
+            self.id = data["id"]
+            self.name = get("name", UNSET)
+            self.lang = get("lang", UNSET)
+            self.content_markdown = get("contentMarkdown", UNSET)
+            self.subject = get("subject", UNSET)
+            self.updated_by = get("updatedBy", UNSET)
+            self.disabled = get("disabled", UNSET)
+            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.communication.updateTemplate (Input)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"id": self.id}
@@ -113,4 +105,3 @@ class Input(Model):
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("id", "name", "lang", "contentMarkdown", "subject", "updatedBy", "disabled"),
 )
-_INPUT_SLOTS: Final = slot_setters(Input)

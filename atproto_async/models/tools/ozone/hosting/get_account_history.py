@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnknownMember,
@@ -19,7 +20,6 @@ from atproto_async._model import (
     dump_member,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -57,16 +57,17 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_cursor, set_events, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_cursor(self, get("cursor", UNSET))
-            set_events(self, [Event.from_dict(i0) for i0 in data["events"]])
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.cursor = get("cursor", UNSET)
+            self.events = [Event.from_dict(i0) for i0 in data["events"]]
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.hosting.getAccountHistory (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"events": [i0.to_dict() for i0 in self.events]}
@@ -79,7 +80,6 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "events"))
-_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -112,17 +112,18 @@ class Event(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_details, set_created_by, set_created_at, set_typed, set_extra = _EVENT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_details(self, _union_0(data["details"]))
-            set_created_by(self, data["createdBy"])
-            set_created_at(self, data["createdAt"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _EVENT_KEYS.issuperset(data) else unknown_fields(data, _EVENT_KEYS))
+            self.details = _union_0(data["details"])
+            self.created_by = data["createdBy"]
+            self.created_at = data["createdAt"]
+            self.typed = "$type" in data
+            self.extra = None if _EVENT_KEYS.issuperset(data) else unknown_fields(data, _EVENT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.hosting.getAccountHistory#event", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -138,7 +139,6 @@ class Event(Model):
 
 
 _EVENT_KEYS: Final[frozenset[str]] = frozenset(("$type", "details", "createdBy", "createdAt"))
-_EVENT_SLOTS: Final = slot_setters(Event)
 
 
 @attrs.frozen(
@@ -165,17 +165,18 @@ class AccountCreated(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_email, set_handle, set_typed, set_extra = _ACCOUNT_CREATED_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_email(self, get("email", UNSET))
-            set_handle(self, get("handle", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _ACCOUNT_CREATED_KEYS.issuperset(data) else unknown_fields(data, _ACCOUNT_CREATED_KEYS))
+            self.email = get("email", UNSET)
+            self.handle = get("handle", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _ACCOUNT_CREATED_KEYS.issuperset(data) else unknown_fields(data, _ACCOUNT_CREATED_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.hosting.getAccountHistory#accountCreated", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -193,7 +194,6 @@ class AccountCreated(Model):
 
 
 _ACCOUNT_CREATED_KEYS: Final[frozenset[str]] = frozenset(("$type", "email", "handle"))
-_ACCOUNT_CREATED_SLOTS: Final = slot_setters(AccountCreated)
 
 
 @attrs.frozen(
@@ -218,15 +218,16 @@ class EmailUpdated(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_email, set_typed, set_extra = _EMAIL_UPDATED_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_email(self, data["email"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _EMAIL_UPDATED_KEYS.issuperset(data) else unknown_fields(data, _EMAIL_UPDATED_KEYS))
+            self.email = data["email"]
+            self.typed = "$type" in data
+            self.extra = None if _EMAIL_UPDATED_KEYS.issuperset(data) else unknown_fields(data, _EMAIL_UPDATED_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.hosting.getAccountHistory#emailUpdated", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"email": self.email}
@@ -238,7 +239,6 @@ class EmailUpdated(Model):
 
 
 _EMAIL_UPDATED_KEYS: Final[frozenset[str]] = frozenset(("$type", "email"))
-_EMAIL_UPDATED_SLOTS: Final = slot_setters(EmailUpdated)
 
 
 @attrs.frozen(
@@ -263,15 +263,16 @@ class EmailConfirmed(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_email, set_typed, set_extra = _EMAIL_CONFIRMED_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_email(self, data["email"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _EMAIL_CONFIRMED_KEYS.issuperset(data) else unknown_fields(data, _EMAIL_CONFIRMED_KEYS))
+            self.email = data["email"]
+            self.typed = "$type" in data
+            self.extra = None if _EMAIL_CONFIRMED_KEYS.issuperset(data) else unknown_fields(data, _EMAIL_CONFIRMED_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.hosting.getAccountHistory#emailConfirmed", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"email": self.email}
@@ -283,7 +284,6 @@ class EmailConfirmed(Model):
 
 
 _EMAIL_CONFIRMED_KEYS: Final[frozenset[str]] = frozenset(("$type", "email"))
-_EMAIL_CONFIRMED_SLOTS: Final = slot_setters(EmailConfirmed)
 
 
 @attrs.frozen(
@@ -306,14 +306,15 @@ class PasswordUpdated(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_typed, set_extra = _PASSWORD_UPDATED_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_typed(self, "$type" in data)
-            set_extra(self, None if data.keys() <= _PASSWORD_UPDATED_KEYS else unknown_fields(data, _PASSWORD_UPDATED_KEYS))
+            self.typed = "$type" in data
+            self.extra = None if data.keys() <= _PASSWORD_UPDATED_KEYS else unknown_fields(data, _PASSWORD_UPDATED_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.hosting.getAccountHistory#passwordUpdated", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -325,7 +326,6 @@ class PasswordUpdated(Model):
 
 
 _PASSWORD_UPDATED_KEYS: Final[frozenset[str]] = frozenset(("$type",))
-_PASSWORD_UPDATED_SLOTS: Final = slot_setters(PasswordUpdated)
 
 
 @attrs.frozen(
@@ -350,15 +350,16 @@ class HandleUpdated(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_handle, set_typed, set_extra = _HANDLE_UPDATED_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_handle(self, data["handle"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _HANDLE_UPDATED_KEYS.issuperset(data) else unknown_fields(data, _HANDLE_UPDATED_KEYS))
+            self.handle = data["handle"]
+            self.typed = "$type" in data
+            self.extra = None if _HANDLE_UPDATED_KEYS.issuperset(data) else unknown_fields(data, _HANDLE_UPDATED_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.hosting.getAccountHistory#handleUpdated", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"handle": self.handle}
@@ -370,7 +371,6 @@ class HandleUpdated(Model):
 
 
 _HANDLE_UPDATED_KEYS: Final[frozenset[str]] = frozenset(("$type", "handle"))
-_HANDLE_UPDATED_SLOTS: Final = slot_setters(HandleUpdated)
 
 
 def _union_0(

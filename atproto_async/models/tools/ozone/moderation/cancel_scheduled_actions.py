@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -52,16 +52,17 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_subjects, set_comment, set_extra = _INPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_subjects(self, data["subjects"])
-            set_comment(self, get("comment", UNSET))
-            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
+            self.subjects = data["subjects"]
+            self.comment = get("comment", UNSET)
+            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.cancelScheduledActions (Input)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"subjects": list(self.subjects)}
@@ -74,7 +75,6 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("subjects", "comment"))
-_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -103,16 +103,17 @@ class CancellationResults(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_succeeded, set_failed, set_typed, set_extra = _CANCELLATION_RESULTS_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_succeeded(self, data["succeeded"])
-            set_failed(self, [FailedCancellation.from_dict(i0) for i0 in data["failed"]])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _CANCELLATION_RESULTS_KEYS.issuperset(data) else unknown_fields(data, _CANCELLATION_RESULTS_KEYS))
+            self.succeeded = data["succeeded"]
+            self.failed = [FailedCancellation.from_dict(i0) for i0 in data["failed"]]
+            self.typed = "$type" in data
+            self.extra = None if _CANCELLATION_RESULTS_KEYS.issuperset(data) else unknown_fields(data, _CANCELLATION_RESULTS_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.cancelScheduledActions#cancellationResults", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -127,7 +128,6 @@ class CancellationResults(Model):
 
 
 _CANCELLATION_RESULTS_KEYS: Final[frozenset[str]] = frozenset(("$type", "succeeded", "failed"))
-_CANCELLATION_RESULTS_SLOTS: Final = slot_setters(CancellationResults)
 
 
 @attrs.frozen(
@@ -156,18 +156,19 @@ class FailedCancellation(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_did, set_error, set_error_code, set_typed, set_extra = _FAILED_CANCELLATION_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_did(self, data["did"])
-            set_error(self, data["error"])
-            set_error_code(self, get("errorCode", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _FAILED_CANCELLATION_KEYS.issuperset(data) else unknown_fields(data, _FAILED_CANCELLATION_KEYS))
+            self.did = data["did"]
+            self.error = data["error"]
+            self.error_code = get("errorCode", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _FAILED_CANCELLATION_KEYS.issuperset(data) else unknown_fields(data, _FAILED_CANCELLATION_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.cancelScheduledActions#failedCancellation", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did, "error": self.error}
@@ -182,4 +183,3 @@ class FailedCancellation(Model):
 
 
 _FAILED_CANCELLATION_KEYS: Final[frozenset[str]] = frozenset(("$type", "did", "error", "errorCode"))
-_FAILED_CANCELLATION_SLOTS: Final = slot_setters(FailedCancellation)

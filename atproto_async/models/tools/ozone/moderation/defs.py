@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnknownMember,
@@ -20,7 +21,6 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -221,36 +221,25 @@ class ModEventView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_id,
-            set_event,
-            set_subject,
-            set_subject_blob_cids,
-            set_created_by,
-            set_created_at,
-            set_creator_handle,
-            set_subject_handle,
-            set_mod_tool,
-            set_typed,
-            set_extra,
-        ) = _MOD_EVENT_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_id(self, data["id"])
-            set_event(self, _union_0(data["event"]))
-            set_subject(self, _union_1(data["subject"]))
-            set_subject_blob_cids(self, data["subjectBlobCids"])
-            set_created_by(self, data["createdBy"])
-            set_created_at(self, data["createdAt"])
-            set_creator_handle(self, get("creatorHandle", UNSET))
-            set_subject_handle(self, get("subjectHandle", UNSET))
-            set_mod_tool(self, v if (v := get("modTool", UNSET)) is UNSET else ModTool.from_dict(v))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _MOD_EVENT_VIEW_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_VIEW_KEYS))
+            self.id = data["id"]
+            self.event = _union_0(data["event"])
+            self.subject = _union_1(data["subject"])
+            self.subject_blob_cids = data["subjectBlobCids"]
+            self.created_by = data["createdBy"]
+            self.created_at = data["createdAt"]
+            self.creator_handle = get("creatorHandle", UNSET)
+            self.subject_handle = get("subjectHandle", UNSET)
+            self.mod_tool = v if (v := get("modTool", UNSET)) is UNSET else ModTool.from_dict(v)
+            self.typed = "$type" in data
+            self.extra = None if _MOD_EVENT_VIEW_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -280,7 +269,6 @@ class ModEventView(Model):
 _MOD_EVENT_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "id", "event", "subject", "subjectBlobCids", "createdBy", "createdAt", "creatorHandle", "subjectHandle", "modTool"),
 )
-_MOD_EVENT_VIEW_SLOTS: Final = slot_setters(ModEventView)
 
 
 @attrs.frozen(
@@ -345,32 +333,23 @@ class ModEventViewDetail(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_id,
-            set_event,
-            set_subject,
-            set_subject_blobs,
-            set_created_by,
-            set_created_at,
-            set_mod_tool,
-            set_typed,
-            set_extra,
-        ) = _MOD_EVENT_VIEW_DETAIL_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_id(self, data["id"])
-            set_event(self, _union_0(data["event"]))
-            set_subject(self, _union_2(data["subject"]))
-            set_subject_blobs(self, [BlobView.from_dict(i0) for i0 in data["subjectBlobs"]])
-            set_created_by(self, data["createdBy"])
-            set_created_at(self, data["createdAt"])
-            set_mod_tool(self, v if (v := get("modTool", UNSET)) is UNSET else ModTool.from_dict(v))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _MOD_EVENT_VIEW_DETAIL_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_VIEW_DETAIL_KEYS))
+            self.id = data["id"]
+            self.event = _union_0(data["event"])
+            self.subject = _union_2(data["subject"])
+            self.subject_blobs = [BlobView.from_dict(i0) for i0 in data["subjectBlobs"]]
+            self.created_by = data["createdBy"]
+            self.created_at = data["createdAt"]
+            self.mod_tool = v if (v := get("modTool", UNSET)) is UNSET else ModTool.from_dict(v)
+            self.typed = "$type" in data
+            self.extra = None if _MOD_EVENT_VIEW_DETAIL_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_VIEW_DETAIL_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventViewDetail", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -394,7 +373,6 @@ class ModEventViewDetail(Model):
 _MOD_EVENT_VIEW_DETAIL_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "id", "event", "subject", "subjectBlobs", "createdBy", "createdAt", "modTool"),
 )
-_MOD_EVENT_VIEW_DETAIL_SLOTS: Final = slot_setters(ModEventViewDetail)
 
 
 @attrs.frozen(
@@ -484,68 +462,41 @@ class SubjectStatusView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_id,
-            set_subject,
-            set_hosting,
-            set_subject_blob_cids,
-            set_subject_repo_handle,
-            set_updated_at,
-            set_created_at,
-            set_review_state,
-            set_comment,
-            set_priority_score,
-            set_mute_until,
-            set_mute_reporting_until,
-            set_last_reviewed_by,
-            set_last_reviewed_at,
-            set_last_reported_at,
-            set_last_appealed_at,
-            set_takendown,
-            set_appealed,
-            set_suspend_until,
-            set_tags,
-            set_account_stats,
-            set_records_stats,
-            set_account_strike,
-            set_age_assurance_state,
-            set_age_assurance_updated_by,
-            set_typed,
-            set_extra,
-        ) = _SUBJECT_STATUS_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_id(self, data["id"])
-            set_subject(self, _union_1(data["subject"]))
-            set_hosting(self, v if (v := get("hosting", UNSET)) is UNSET else _union_3(v))
-            set_subject_blob_cids(self, get("subjectBlobCids", UNSET))
-            set_subject_repo_handle(self, get("subjectRepoHandle", UNSET))
-            set_updated_at(self, data["updatedAt"])
-            set_created_at(self, data["createdAt"])
-            set_review_state(self, data["reviewState"])
-            set_comment(self, get("comment", UNSET))
-            set_priority_score(self, get("priorityScore", UNSET))
-            set_mute_until(self, get("muteUntil", UNSET))
-            set_mute_reporting_until(self, get("muteReportingUntil", UNSET))
-            set_last_reviewed_by(self, get("lastReviewedBy", UNSET))
-            set_last_reviewed_at(self, get("lastReviewedAt", UNSET))
-            set_last_reported_at(self, get("lastReportedAt", UNSET))
-            set_last_appealed_at(self, get("lastAppealedAt", UNSET))
-            set_takendown(self, get("takendown", UNSET))
-            set_appealed(self, get("appealed", UNSET))
-            set_suspend_until(self, get("suspendUntil", UNSET))
-            set_tags(self, get("tags", UNSET))
-            set_account_stats(self, v if (v := get("accountStats", UNSET)) is UNSET else AccountStats.from_dict(v))
-            set_records_stats(self, v if (v := get("recordsStats", UNSET)) is UNSET else RecordsStats.from_dict(v))
-            set_account_strike(self, v if (v := get("accountStrike", UNSET)) is UNSET else AccountStrike.from_dict(v))
-            set_age_assurance_state(self, get("ageAssuranceState", UNSET))
-            set_age_assurance_updated_by(self, get("ageAssuranceUpdatedBy", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SUBJECT_STATUS_VIEW_KEYS.issuperset(data) else unknown_fields(data, _SUBJECT_STATUS_VIEW_KEYS))
+            self.id = data["id"]
+            self.subject = _union_1(data["subject"])
+            self.hosting = v if (v := get("hosting", UNSET)) is UNSET else _union_3(v)
+            self.subject_blob_cids = get("subjectBlobCids", UNSET)
+            self.subject_repo_handle = get("subjectRepoHandle", UNSET)
+            self.updated_at = data["updatedAt"]
+            self.created_at = data["createdAt"]
+            self.review_state = data["reviewState"]
+            self.comment = get("comment", UNSET)
+            self.priority_score = get("priorityScore", UNSET)
+            self.mute_until = get("muteUntil", UNSET)
+            self.mute_reporting_until = get("muteReportingUntil", UNSET)
+            self.last_reviewed_by = get("lastReviewedBy", UNSET)
+            self.last_reviewed_at = get("lastReviewedAt", UNSET)
+            self.last_reported_at = get("lastReportedAt", UNSET)
+            self.last_appealed_at = get("lastAppealedAt", UNSET)
+            self.takendown = get("takendown", UNSET)
+            self.appealed = get("appealed", UNSET)
+            self.suspend_until = get("suspendUntil", UNSET)
+            self.tags = get("tags", UNSET)
+            self.account_stats = v if (v := get("accountStats", UNSET)) is UNSET else AccountStats.from_dict(v)
+            self.records_stats = v if (v := get("recordsStats", UNSET)) is UNSET else RecordsStats.from_dict(v)
+            self.account_strike = v if (v := get("accountStrike", UNSET)) is UNSET else AccountStrike.from_dict(v)
+            self.age_assurance_state = get("ageAssuranceState", UNSET)
+            self.age_assurance_updated_by = get("ageAssuranceUpdatedBy", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _SUBJECT_STATUS_VIEW_KEYS.issuperset(data) else unknown_fields(data, _SUBJECT_STATUS_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#subjectStatusView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -625,7 +576,6 @@ class SubjectStatusView(Model):
 _SUBJECT_STATUS_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "id", "subject", "hosting", "subjectBlobCids", "subjectRepoHandle", "updatedAt", "createdAt", "reviewState", "comment", "priorityScore", "muteUntil", "muteReportingUntil", "lastReviewedBy", "lastReviewedAt", "lastReportedAt", "lastAppealedAt", "takendown", "appealed", "suspendUntil", "tags", "accountStats", "recordsStats", "accountStrike", "ageAssuranceState", "ageAssuranceUpdatedBy"),
 )
-_SUBJECT_STATUS_VIEW_SLOTS: Final = slot_setters(SubjectStatusView)
 
 
 @attrs.frozen(
@@ -662,30 +612,22 @@ class SubjectView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_type,
-            set_subject,
-            set_status,
-            set_repo,
-            set_profile,
-            set_record,
-            set_typed,
-            set_extra,
-        ) = _SUBJECT_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_type(self, data["type"])
-            set_subject(self, data["subject"])
-            set_status(self, v if (v := get("status", UNSET)) is UNSET else SubjectStatusView.from_dict(v))
-            set_repo(self, v if (v := get("repo", UNSET)) is UNSET else RepoViewDetail.from_dict(v))
-            set_profile(self, v if (v := get("profile", UNSET)) is UNSET else _union_4(v))
-            set_record(self, v if (v := get("record", UNSET)) is UNSET else RecordViewDetail.from_dict(v))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SUBJECT_VIEW_KEYS.issuperset(data) else unknown_fields(data, _SUBJECT_VIEW_KEYS))
+            self.type = data["type"]
+            self.subject = data["subject"]
+            self.status = v if (v := get("status", UNSET)) is UNSET else SubjectStatusView.from_dict(v)
+            self.repo = v if (v := get("repo", UNSET)) is UNSET else RepoViewDetail.from_dict(v)
+            self.profile = v if (v := get("profile", UNSET)) is UNSET else _union_4(v)
+            self.record = v if (v := get("record", UNSET)) is UNSET else RecordViewDetail.from_dict(v)
+            self.typed = "$type" in data
+            self.extra = None if _SUBJECT_VIEW_KEYS.issuperset(data) else unknown_fields(data, _SUBJECT_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#subjectView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"type": self.type, "subject": self.subject}
@@ -711,7 +653,6 @@ class SubjectView(Model):
 _SUBJECT_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "type", "subject", "status", "repo", "profile", "record"),
 )
-_SUBJECT_VIEW_SLOTS: Final = slot_setters(SubjectView)
 
 
 @attrs.frozen(
@@ -745,28 +686,21 @@ class AccountStats(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_report_count,
-            set_appeal_count,
-            set_suspend_count,
-            set_escalate_count,
-            set_takedown_count,
-            set_typed,
-            set_extra,
-        ) = _ACCOUNT_STATS_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_report_count(self, get("reportCount", UNSET))
-            set_appeal_count(self, get("appealCount", UNSET))
-            set_suspend_count(self, get("suspendCount", UNSET))
-            set_escalate_count(self, get("escalateCount", UNSET))
-            set_takedown_count(self, get("takedownCount", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _ACCOUNT_STATS_KEYS.issuperset(data) else unknown_fields(data, _ACCOUNT_STATS_KEYS))
+            self.report_count = get("reportCount", UNSET)
+            self.appeal_count = get("appealCount", UNSET)
+            self.suspend_count = get("suspendCount", UNSET)
+            self.escalate_count = get("escalateCount", UNSET)
+            self.takedown_count = get("takedownCount", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _ACCOUNT_STATS_KEYS.issuperset(data) else unknown_fields(data, _ACCOUNT_STATS_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#accountStats", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -795,7 +729,6 @@ class AccountStats(Model):
 _ACCOUNT_STATS_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "reportCount", "appealCount", "suspendCount", "escalateCount", "takedownCount"),
 )
-_ACCOUNT_STATS_SLOTS: Final = slot_setters(AccountStats)
 
 
 @attrs.frozen(
@@ -837,34 +770,24 @@ class RecordsStats(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_total_reports,
-            set_reported_count,
-            set_escalated_count,
-            set_appealed_count,
-            set_subject_count,
-            set_pending_count,
-            set_processed_count,
-            set_takendown_count,
-            set_typed,
-            set_extra,
-        ) = _RECORDS_STATS_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_total_reports(self, get("totalReports", UNSET))
-            set_reported_count(self, get("reportedCount", UNSET))
-            set_escalated_count(self, get("escalatedCount", UNSET))
-            set_appealed_count(self, get("appealedCount", UNSET))
-            set_subject_count(self, get("subjectCount", UNSET))
-            set_pending_count(self, get("pendingCount", UNSET))
-            set_processed_count(self, get("processedCount", UNSET))
-            set_takendown_count(self, get("takendownCount", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _RECORDS_STATS_KEYS.issuperset(data) else unknown_fields(data, _RECORDS_STATS_KEYS))
+            self.total_reports = get("totalReports", UNSET)
+            self.reported_count = get("reportedCount", UNSET)
+            self.escalated_count = get("escalatedCount", UNSET)
+            self.appealed_count = get("appealedCount", UNSET)
+            self.subject_count = get("subjectCount", UNSET)
+            self.pending_count = get("pendingCount", UNSET)
+            self.processed_count = get("processedCount", UNSET)
+            self.takendown_count = get("takendownCount", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _RECORDS_STATS_KEYS.issuperset(data) else unknown_fields(data, _RECORDS_STATS_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#recordsStats", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -902,7 +825,6 @@ class RecordsStats(Model):
 _RECORDS_STATS_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "totalReports", "reportedCount", "escalatedCount", "appealedCount", "subjectCount", "pendingCount", "processedCount", "takendownCount"),
 )
-_RECORDS_STATS_SLOTS: Final = slot_setters(RecordsStats)
 
 
 @attrs.frozen(
@@ -937,26 +859,20 @@ class AccountStrike(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_active_strike_count,
-            set_total_strike_count,
-            set_first_strike_at,
-            set_last_strike_at,
-            set_typed,
-            set_extra,
-        ) = _ACCOUNT_STRIKE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_active_strike_count(self, get("activeStrikeCount", UNSET))
-            set_total_strike_count(self, get("totalStrikeCount", UNSET))
-            set_first_strike_at(self, get("firstStrikeAt", UNSET))
-            set_last_strike_at(self, get("lastStrikeAt", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _ACCOUNT_STRIKE_KEYS.issuperset(data) else unknown_fields(data, _ACCOUNT_STRIKE_KEYS))
+            self.active_strike_count = get("activeStrikeCount", UNSET)
+            self.total_strike_count = get("totalStrikeCount", UNSET)
+            self.first_strike_at = get("firstStrikeAt", UNSET)
+            self.last_strike_at = get("lastStrikeAt", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _ACCOUNT_STRIKE_KEYS.issuperset(data) else unknown_fields(data, _ACCOUNT_STRIKE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#accountStrike", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -982,7 +898,6 @@ class AccountStrike(Model):
 _ACCOUNT_STRIKE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "activeStrikeCount", "totalStrikeCount", "firstStrikeAt", "lastStrikeAt"),
 )
-_ACCOUNT_STRIKE_SLOTS: Final = slot_setters(AccountStrike)
 
 
 @attrs.frozen(
@@ -1028,34 +943,24 @@ class ModEventTakedown(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_comment,
-            set_duration_in_hours,
-            set_acknowledge_account_subjects,
-            set_policies,
-            set_severity_level,
-            set_target_services,
-            set_strike_count,
-            set_strike_expires_at,
-            set_typed,
-            set_extra,
-        ) = _MOD_EVENT_TAKEDOWN_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_comment(self, get("comment", UNSET))
-            set_duration_in_hours(self, get("durationInHours", UNSET))
-            set_acknowledge_account_subjects(self, get("acknowledgeAccountSubjects", UNSET))
-            set_policies(self, get("policies", UNSET))
-            set_severity_level(self, get("severityLevel", UNSET))
-            set_target_services(self, get("targetServices", UNSET))
-            set_strike_count(self, get("strikeCount", UNSET))
-            set_strike_expires_at(self, get("strikeExpiresAt", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _MOD_EVENT_TAKEDOWN_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_TAKEDOWN_KEYS))
+            self.comment = get("comment", UNSET)
+            self.duration_in_hours = get("durationInHours", UNSET)
+            self.acknowledge_account_subjects = get("acknowledgeAccountSubjects", UNSET)
+            self.policies = get("policies", UNSET)
+            self.severity_level = get("severityLevel", UNSET)
+            self.target_services = get("targetServices", UNSET)
+            self.strike_count = get("strikeCount", UNSET)
+            self.strike_expires_at = get("strikeExpiresAt", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _MOD_EVENT_TAKEDOWN_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_TAKEDOWN_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventTakedown", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1093,7 +998,6 @@ class ModEventTakedown(Model):
 _MOD_EVENT_TAKEDOWN_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "comment", "durationInHours", "acknowledgeAccountSubjects", "policies", "severityLevel", "targetServices", "strikeCount", "strikeExpiresAt"),
 )
-_MOD_EVENT_TAKEDOWN_SLOTS: Final = slot_setters(ModEventTakedown)
 
 
 @attrs.frozen(
@@ -1127,26 +1031,20 @@ class ModEventReverseTakedown(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_comment,
-            set_policies,
-            set_severity_level,
-            set_strike_count,
-            set_typed,
-            set_extra,
-        ) = _MOD_EVENT_REVERSE_TAKEDOWN_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_comment(self, get("comment", UNSET))
-            set_policies(self, get("policies", UNSET))
-            set_severity_level(self, get("severityLevel", UNSET))
-            set_strike_count(self, get("strikeCount", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _MOD_EVENT_REVERSE_TAKEDOWN_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_REVERSE_TAKEDOWN_KEYS))
+            self.comment = get("comment", UNSET)
+            self.policies = get("policies", UNSET)
+            self.severity_level = get("severityLevel", UNSET)
+            self.strike_count = get("strikeCount", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _MOD_EVENT_REVERSE_TAKEDOWN_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_REVERSE_TAKEDOWN_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventReverseTakedown", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1172,7 +1070,6 @@ class ModEventReverseTakedown(Model):
 _MOD_EVENT_REVERSE_TAKEDOWN_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "comment", "policies", "severityLevel", "strikeCount"),
 )
-_MOD_EVENT_REVERSE_TAKEDOWN_SLOTS: Final = slot_setters(ModEventReverseTakedown)
 
 
 @attrs.frozen(
@@ -1197,16 +1094,17 @@ class ModEventResolveAppeal(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_comment, set_typed, set_extra = _MOD_EVENT_RESOLVE_APPEAL_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_comment(self, get("comment", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _MOD_EVENT_RESOLVE_APPEAL_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_RESOLVE_APPEAL_KEYS))
+            self.comment = get("comment", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _MOD_EVENT_RESOLVE_APPEAL_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_RESOLVE_APPEAL_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventResolveAppeal", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1221,7 +1119,6 @@ class ModEventResolveAppeal(Model):
 
 
 _MOD_EVENT_RESOLVE_APPEAL_KEYS: Final[frozenset[str]] = frozenset(("$type", "comment"))
-_MOD_EVENT_RESOLVE_APPEAL_SLOTS: Final = slot_setters(ModEventResolveAppeal)
 
 
 @attrs.frozen(
@@ -1248,17 +1145,18 @@ class ModEventComment(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_comment, set_sticky, set_typed, set_extra = _MOD_EVENT_COMMENT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_comment(self, get("comment", UNSET))
-            set_sticky(self, get("sticky", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _MOD_EVENT_COMMENT_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_COMMENT_KEYS))
+            self.comment = get("comment", UNSET)
+            self.sticky = get("sticky", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _MOD_EVENT_COMMENT_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_COMMENT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventComment", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1276,7 +1174,6 @@ class ModEventComment(Model):
 
 
 _MOD_EVENT_COMMENT_KEYS: Final[frozenset[str]] = frozenset(("$type", "comment", "sticky"))
-_MOD_EVENT_COMMENT_SLOTS: Final = slot_setters(ModEventComment)
 
 
 @attrs.frozen(
@@ -1351,24 +1248,19 @@ class ModEventReport(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_comment,
-            set_is_reporter_muted,
-            set_report_type,
-            set_typed,
-            set_extra,
-        ) = _MOD_EVENT_REPORT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_comment(self, get("comment", UNSET))
-            set_is_reporter_muted(self, get("isReporterMuted", UNSET))
-            set_report_type(self, data["reportType"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _MOD_EVENT_REPORT_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_REPORT_KEYS))
+            self.comment = get("comment", UNSET)
+            self.is_reporter_muted = get("isReporterMuted", UNSET)
+            self.report_type = data["reportType"]
+            self.typed = "$type" in data
+            self.extra = None if _MOD_EVENT_REPORT_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_REPORT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventReport", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"reportType": self.report_type}
@@ -1388,7 +1280,6 @@ class ModEventReport(Model):
 _MOD_EVENT_REPORT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "comment", "isReporterMuted", "reportType"),
 )
-_MOD_EVENT_REPORT_SLOTS: Final = slot_setters(ModEventReport)
 
 
 @attrs.frozen(
@@ -1420,26 +1311,20 @@ class ModEventLabel(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_comment,
-            set_create_label_vals,
-            set_negate_label_vals,
-            set_duration_in_hours,
-            set_typed,
-            set_extra,
-        ) = _MOD_EVENT_LABEL_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_comment(self, get("comment", UNSET))
-            set_create_label_vals(self, data["createLabelVals"])
-            set_negate_label_vals(self, data["negateLabelVals"])
-            set_duration_in_hours(self, get("durationInHours", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _MOD_EVENT_LABEL_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_LABEL_KEYS))
+            self.comment = get("comment", UNSET)
+            self.create_label_vals = data["createLabelVals"]
+            self.negate_label_vals = data["negateLabelVals"]
+            self.duration_in_hours = get("durationInHours", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _MOD_EVENT_LABEL_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_LABEL_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventLabel", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -1462,7 +1347,6 @@ class ModEventLabel(Model):
 _MOD_EVENT_LABEL_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "comment", "createLabelVals", "negateLabelVals", "durationInHours"),
 )
-_MOD_EVENT_LABEL_SLOTS: Final = slot_setters(ModEventLabel)
 
 
 @attrs.frozen(
@@ -1489,17 +1373,18 @@ class ModEventPriorityScore(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_comment, set_score, set_typed, set_extra = _MOD_EVENT_PRIORITY_SCORE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_comment(self, get("comment", UNSET))
-            set_score(self, data["score"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _MOD_EVENT_PRIORITY_SCORE_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_PRIORITY_SCORE_KEYS))
+            self.comment = get("comment", UNSET)
+            self.score = data["score"]
+            self.typed = "$type" in data
+            self.extra = None if _MOD_EVENT_PRIORITY_SCORE_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_PRIORITY_SCORE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventPriorityScore", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"score": self.score}
@@ -1514,7 +1399,6 @@ class ModEventPriorityScore(Model):
 
 
 _MOD_EVENT_PRIORITY_SCORE_KEYS: Final[frozenset[str]] = frozenset(("$type", "comment", "score"))
-_MOD_EVENT_PRIORITY_SCORE_SLOTS: Final = slot_setters(ModEventPriorityScore)
 
 
 @attrs.frozen(
@@ -1562,38 +1446,26 @@ class AgeAssuranceEvent(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_created_at,
-            set_attempt_id,
-            set_status,
-            set_access,
-            set_country_code,
-            set_region_code,
-            set_init_ip,
-            set_init_ua,
-            set_complete_ip,
-            set_complete_ua,
-            set_typed,
-            set_extra,
-        ) = _AGE_ASSURANCE_EVENT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_created_at(self, data["createdAt"])
-            set_attempt_id(self, data["attemptId"])
-            set_status(self, data["status"])
-            set_access(self, get("access", UNSET))
-            set_country_code(self, get("countryCode", UNSET))
-            set_region_code(self, get("regionCode", UNSET))
-            set_init_ip(self, get("initIp", UNSET))
-            set_init_ua(self, get("initUa", UNSET))
-            set_complete_ip(self, get("completeIp", UNSET))
-            set_complete_ua(self, get("completeUa", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _AGE_ASSURANCE_EVENT_KEYS.issuperset(data) else unknown_fields(data, _AGE_ASSURANCE_EVENT_KEYS))
+            self.created_at = data["createdAt"]
+            self.attempt_id = data["attemptId"]
+            self.status = data["status"]
+            self.access = get("access", UNSET)
+            self.country_code = get("countryCode", UNSET)
+            self.region_code = get("regionCode", UNSET)
+            self.init_ip = get("initIp", UNSET)
+            self.init_ua = get("initUa", UNSET)
+            self.complete_ip = get("completeIp", UNSET)
+            self.complete_ua = get("completeUa", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _AGE_ASSURANCE_EVENT_KEYS.issuperset(data) else unknown_fields(data, _AGE_ASSURANCE_EVENT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#ageAssuranceEvent", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -1632,7 +1504,6 @@ class AgeAssuranceEvent(Model):
 _AGE_ASSURANCE_EVENT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "createdAt", "attemptId", "status", "access", "countryCode", "regionCode", "initIp", "initUa", "completeIp", "completeUa"),
 )
-_AGE_ASSURANCE_EVENT_SLOTS: Final = slot_setters(AgeAssuranceEvent)
 
 
 @attrs.frozen(
@@ -1664,24 +1535,19 @@ class AgeAssuranceOverrideEvent(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_status,
-            set_access,
-            set_comment,
-            set_typed,
-            set_extra,
-        ) = _AGE_ASSURANCE_OVERRIDE_EVENT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_status(self, data["status"])
-            set_access(self, get("access", UNSET))
-            set_comment(self, data["comment"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _AGE_ASSURANCE_OVERRIDE_EVENT_KEYS.issuperset(data) else unknown_fields(data, _AGE_ASSURANCE_OVERRIDE_EVENT_KEYS))
+            self.status = data["status"]
+            self.access = get("access", UNSET)
+            self.comment = data["comment"]
+            self.typed = "$type" in data
+            self.extra = None if _AGE_ASSURANCE_OVERRIDE_EVENT_KEYS.issuperset(data) else unknown_fields(data, _AGE_ASSURANCE_OVERRIDE_EVENT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#ageAssuranceOverrideEvent", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"status": self.status, "comment": self.comment}
@@ -1698,7 +1564,6 @@ class AgeAssuranceOverrideEvent(Model):
 _AGE_ASSURANCE_OVERRIDE_EVENT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "status", "access", "comment"),
 )
-_AGE_ASSURANCE_OVERRIDE_EVENT_SLOTS: Final = slot_setters(AgeAssuranceOverrideEvent)
 
 
 @attrs.frozen(
@@ -1723,15 +1588,16 @@ class AgeAssurancePurgeEvent(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_comment, set_typed, set_extra = _AGE_ASSURANCE_PURGE_EVENT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_comment(self, data["comment"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _AGE_ASSURANCE_PURGE_EVENT_KEYS.issuperset(data) else unknown_fields(data, _AGE_ASSURANCE_PURGE_EVENT_KEYS))
+            self.comment = data["comment"]
+            self.typed = "$type" in data
+            self.extra = None if _AGE_ASSURANCE_PURGE_EVENT_KEYS.issuperset(data) else unknown_fields(data, _AGE_ASSURANCE_PURGE_EVENT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#ageAssurancePurgeEvent", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"comment": self.comment}
@@ -1743,7 +1609,6 @@ class AgeAssurancePurgeEvent(Model):
 
 
 _AGE_ASSURANCE_PURGE_EVENT_KEYS: Final[frozenset[str]] = frozenset(("$type", "comment"))
-_AGE_ASSURANCE_PURGE_EVENT_SLOTS: Final = slot_setters(AgeAssurancePurgeEvent)
 
 
 @attrs.frozen(
@@ -1768,15 +1633,16 @@ class RevokeAccountCredentialsEvent(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_comment, set_typed, set_extra = _REVOKE_ACCOUNT_CREDENTIALS_EVENT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_comment(self, data["comment"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _REVOKE_ACCOUNT_CREDENTIALS_EVENT_KEYS.issuperset(data) else unknown_fields(data, _REVOKE_ACCOUNT_CREDENTIALS_EVENT_KEYS))
+            self.comment = data["comment"]
+            self.typed = "$type" in data
+            self.extra = None if _REVOKE_ACCOUNT_CREDENTIALS_EVENT_KEYS.issuperset(data) else unknown_fields(data, _REVOKE_ACCOUNT_CREDENTIALS_EVENT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#revokeAccountCredentialsEvent", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"comment": self.comment}
@@ -1788,7 +1654,6 @@ class RevokeAccountCredentialsEvent(Model):
 
 
 _REVOKE_ACCOUNT_CREDENTIALS_EVENT_KEYS: Final[frozenset[str]] = frozenset(("$type", "comment"))
-_REVOKE_ACCOUNT_CREDENTIALS_EVENT_SLOTS: Final = slot_setters(RevokeAccountCredentialsEvent)
 
 
 @attrs.frozen(
@@ -1816,22 +1681,18 @@ class ModEventAcknowledge(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_comment,
-            set_acknowledge_account_subjects,
-            set_typed,
-            set_extra,
-        ) = _MOD_EVENT_ACKNOWLEDGE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_comment(self, get("comment", UNSET))
-            set_acknowledge_account_subjects(self, get("acknowledgeAccountSubjects", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _MOD_EVENT_ACKNOWLEDGE_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_ACKNOWLEDGE_KEYS))
+            self.comment = get("comment", UNSET)
+            self.acknowledge_account_subjects = get("acknowledgeAccountSubjects", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _MOD_EVENT_ACKNOWLEDGE_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_ACKNOWLEDGE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventAcknowledge", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1851,7 +1712,6 @@ class ModEventAcknowledge(Model):
 _MOD_EVENT_ACKNOWLEDGE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "comment", "acknowledgeAccountSubjects"),
 )
-_MOD_EVENT_ACKNOWLEDGE_SLOTS: Final = slot_setters(ModEventAcknowledge)
 
 
 @attrs.frozen(
@@ -1876,16 +1736,17 @@ class ModEventEscalate(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_comment, set_typed, set_extra = _MOD_EVENT_ESCALATE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_comment(self, get("comment", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _MOD_EVENT_ESCALATE_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_ESCALATE_KEYS))
+            self.comment = get("comment", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _MOD_EVENT_ESCALATE_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_ESCALATE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventEscalate", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1900,7 +1761,6 @@ class ModEventEscalate(Model):
 
 
 _MOD_EVENT_ESCALATE_KEYS: Final[frozenset[str]] = frozenset(("$type", "comment"))
-_MOD_EVENT_ESCALATE_SLOTS: Final = slot_setters(ModEventEscalate)
 
 
 @attrs.frozen(
@@ -1927,17 +1787,18 @@ class ModEventMute(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_comment, set_duration_in_hours, set_typed, set_extra = _MOD_EVENT_MUTE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_comment(self, get("comment", UNSET))
-            set_duration_in_hours(self, data["durationInHours"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _MOD_EVENT_MUTE_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_MUTE_KEYS))
+            self.comment = get("comment", UNSET)
+            self.duration_in_hours = data["durationInHours"]
+            self.typed = "$type" in data
+            self.extra = None if _MOD_EVENT_MUTE_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_MUTE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventMute", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"durationInHours": self.duration_in_hours}
@@ -1952,7 +1813,6 @@ class ModEventMute(Model):
 
 
 _MOD_EVENT_MUTE_KEYS: Final[frozenset[str]] = frozenset(("$type", "comment", "durationInHours"))
-_MOD_EVENT_MUTE_SLOTS: Final = slot_setters(ModEventMute)
 
 
 @attrs.frozen(
@@ -1977,16 +1837,17 @@ class ModEventUnmute(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_comment, set_typed, set_extra = _MOD_EVENT_UNMUTE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_comment(self, get("comment", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _MOD_EVENT_UNMUTE_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_UNMUTE_KEYS))
+            self.comment = get("comment", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _MOD_EVENT_UNMUTE_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_UNMUTE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventUnmute", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -2001,7 +1862,6 @@ class ModEventUnmute(Model):
 
 
 _MOD_EVENT_UNMUTE_KEYS: Final[frozenset[str]] = frozenset(("$type", "comment"))
-_MOD_EVENT_UNMUTE_SLOTS: Final = slot_setters(ModEventUnmute)
 
 
 @attrs.frozen(
@@ -2029,17 +1889,18 @@ class ModEventMuteReporter(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_comment, set_duration_in_hours, set_typed, set_extra = _MOD_EVENT_MUTE_REPORTER_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_comment(self, get("comment", UNSET))
-            set_duration_in_hours(self, get("durationInHours", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _MOD_EVENT_MUTE_REPORTER_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_MUTE_REPORTER_KEYS))
+            self.comment = get("comment", UNSET)
+            self.duration_in_hours = get("durationInHours", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _MOD_EVENT_MUTE_REPORTER_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_MUTE_REPORTER_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventMuteReporter", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -2059,7 +1920,6 @@ class ModEventMuteReporter(Model):
 _MOD_EVENT_MUTE_REPORTER_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "comment", "durationInHours"),
 )
-_MOD_EVENT_MUTE_REPORTER_SLOTS: Final = slot_setters(ModEventMuteReporter)
 
 
 @attrs.frozen(
@@ -2084,16 +1944,17 @@ class ModEventUnmuteReporter(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_comment, set_typed, set_extra = _MOD_EVENT_UNMUTE_REPORTER_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_comment(self, get("comment", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _MOD_EVENT_UNMUTE_REPORTER_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_UNMUTE_REPORTER_KEYS))
+            self.comment = get("comment", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _MOD_EVENT_UNMUTE_REPORTER_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_UNMUTE_REPORTER_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventUnmuteReporter", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -2108,7 +1969,6 @@ class ModEventUnmuteReporter(Model):
 
 
 _MOD_EVENT_UNMUTE_REPORTER_KEYS: Final[frozenset[str]] = frozenset(("$type", "comment"))
-_MOD_EVENT_UNMUTE_REPORTER_SLOTS: Final = slot_setters(ModEventUnmuteReporter)
 
 
 @attrs.frozen(
@@ -2153,34 +2013,24 @@ class ModEventEmail(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_subject_line,
-            set_content,
-            set_comment,
-            set_policies,
-            set_severity_level,
-            set_strike_count,
-            set_strike_expires_at,
-            set_is_delivered,
-            set_typed,
-            set_extra,
-        ) = _MOD_EVENT_EMAIL_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_subject_line(self, data["subjectLine"])
-            set_content(self, get("content", UNSET))
-            set_comment(self, get("comment", UNSET))
-            set_policies(self, get("policies", UNSET))
-            set_severity_level(self, get("severityLevel", UNSET))
-            set_strike_count(self, get("strikeCount", UNSET))
-            set_strike_expires_at(self, get("strikeExpiresAt", UNSET))
-            set_is_delivered(self, get("isDelivered", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _MOD_EVENT_EMAIL_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_EMAIL_KEYS))
+            self.subject_line = data["subjectLine"]
+            self.content = get("content", UNSET)
+            self.comment = get("comment", UNSET)
+            self.policies = get("policies", UNSET)
+            self.severity_level = get("severityLevel", UNSET)
+            self.strike_count = get("strikeCount", UNSET)
+            self.strike_expires_at = get("strikeExpiresAt", UNSET)
+            self.is_delivered = get("isDelivered", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _MOD_EVENT_EMAIL_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_EMAIL_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventEmail", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"subjectLine": self.subject_line}
@@ -2215,7 +2065,6 @@ class ModEventEmail(Model):
 _MOD_EVENT_EMAIL_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "subjectLine", "content", "comment", "policies", "severityLevel", "strikeCount", "strikeExpiresAt", "isDelivered"),
 )
-_MOD_EVENT_EMAIL_SLOTS: Final = slot_setters(ModEventEmail)
 
 
 @attrs.frozen(
@@ -2240,16 +2089,17 @@ class ModEventDivert(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_comment, set_typed, set_extra = _MOD_EVENT_DIVERT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_comment(self, get("comment", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _MOD_EVENT_DIVERT_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_DIVERT_KEYS))
+            self.comment = get("comment", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _MOD_EVENT_DIVERT_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_DIVERT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventDivert", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -2264,7 +2114,6 @@ class ModEventDivert(Model):
 
 
 _MOD_EVENT_DIVERT_KEYS: Final[frozenset[str]] = frozenset(("$type", "comment"))
-_MOD_EVENT_DIVERT_SLOTS: Final = slot_setters(ModEventDivert)
 
 
 @attrs.frozen(
@@ -2297,26 +2146,20 @@ class ModEventTag(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_add,
-            set_remove,
-            set_comment,
-            set_duration_in_hours,
-            set_typed,
-            set_extra,
-        ) = _MOD_EVENT_TAG_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_add(self, data["add"])
-            set_remove(self, data["remove"])
-            set_comment(self, get("comment", UNSET))
-            set_duration_in_hours(self, get("durationInHours", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _MOD_EVENT_TAG_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_TAG_KEYS))
+            self.add = data["add"]
+            self.remove = data["remove"]
+            self.comment = get("comment", UNSET)
+            self.duration_in_hours = get("durationInHours", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _MOD_EVENT_TAG_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_TAG_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventTag", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"add": list(self.add), "remove": list(self.remove)}
@@ -2336,7 +2179,6 @@ class ModEventTag(Model):
 _MOD_EVENT_TAG_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "add", "remove", "comment", "durationInHours"),
 )
-_MOD_EVENT_TAG_SLOTS: Final = slot_setters(ModEventTag)
 
 
 @attrs.frozen(
@@ -2370,26 +2212,20 @@ class AccountEvent(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_comment,
-            set_active,
-            set_status,
-            set_timestamp,
-            set_typed,
-            set_extra,
-        ) = _ACCOUNT_EVENT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_comment(self, get("comment", UNSET))
-            set_active(self, data["active"])
-            set_status(self, get("status", UNSET))
-            set_timestamp(self, data["timestamp"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _ACCOUNT_EVENT_KEYS.issuperset(data) else unknown_fields(data, _ACCOUNT_EVENT_KEYS))
+            self.comment = get("comment", UNSET)
+            self.active = data["active"]
+            self.status = get("status", UNSET)
+            self.timestamp = data["timestamp"]
+            self.typed = "$type" in data
+            self.extra = None if _ACCOUNT_EVENT_KEYS.issuperset(data) else unknown_fields(data, _ACCOUNT_EVENT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#accountEvent", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"active": self.active, "timestamp": self.timestamp}
@@ -2409,7 +2245,6 @@ class AccountEvent(Model):
 _ACCOUNT_EVENT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "comment", "active", "status", "timestamp"),
 )
-_ACCOUNT_EVENT_SLOTS: Final = slot_setters(AccountEvent)
 
 
 @attrs.frozen(
@@ -2443,28 +2278,21 @@ class IdentityEvent(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_comment,
-            set_handle,
-            set_pds_host,
-            set_tombstone,
-            set_timestamp,
-            set_typed,
-            set_extra,
-        ) = _IDENTITY_EVENT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_comment(self, get("comment", UNSET))
-            set_handle(self, get("handle", UNSET))
-            set_pds_host(self, get("pdsHost", UNSET))
-            set_tombstone(self, get("tombstone", UNSET))
-            set_timestamp(self, data["timestamp"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _IDENTITY_EVENT_KEYS.issuperset(data) else unknown_fields(data, _IDENTITY_EVENT_KEYS))
+            self.comment = get("comment", UNSET)
+            self.handle = get("handle", UNSET)
+            self.pds_host = get("pdsHost", UNSET)
+            self.tombstone = get("tombstone", UNSET)
+            self.timestamp = data["timestamp"]
+            self.typed = "$type" in data
+            self.extra = None if _IDENTITY_EVENT_KEYS.issuperset(data) else unknown_fields(data, _IDENTITY_EVENT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#identityEvent", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"timestamp": self.timestamp}
@@ -2490,7 +2318,6 @@ class IdentityEvent(Model):
 _IDENTITY_EVENT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "comment", "handle", "pdsHost", "tombstone", "timestamp"),
 )
-_IDENTITY_EVENT_SLOTS: Final = slot_setters(IdentityEvent)
 
 
 @attrs.frozen(
@@ -2522,19 +2349,20 @@ class RecordEvent(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_comment, set_op, set_cid, set_timestamp, set_typed, set_extra = _RECORD_EVENT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_comment(self, get("comment", UNSET))
-            set_op(self, data["op"])
-            set_cid(self, get("cid", UNSET))
-            set_timestamp(self, data["timestamp"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _RECORD_EVENT_KEYS.issuperset(data) else unknown_fields(data, _RECORD_EVENT_KEYS))
+            self.comment = get("comment", UNSET)
+            self.op = data["op"]
+            self.cid = get("cid", UNSET)
+            self.timestamp = data["timestamp"]
+            self.typed = "$type" in data
+            self.extra = None if _RECORD_EVENT_KEYS.issuperset(data) else unknown_fields(data, _RECORD_EVENT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#recordEvent", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"op": self.op, "timestamp": self.timestamp}
@@ -2554,7 +2382,6 @@ class RecordEvent(Model):
 _RECORD_EVENT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "comment", "op", "cid", "timestamp"),
 )
-_RECORD_EVENT_SLOTS: Final = slot_setters(RecordEvent)
 
 
 @attrs.frozen(
@@ -2585,26 +2412,20 @@ class ScheduleTakedownEvent(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_comment,
-            set_execute_at,
-            set_execute_after,
-            set_execute_until,
-            set_typed,
-            set_extra,
-        ) = _SCHEDULE_TAKEDOWN_EVENT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_comment(self, get("comment", UNSET))
-            set_execute_at(self, get("executeAt", UNSET))
-            set_execute_after(self, get("executeAfter", UNSET))
-            set_execute_until(self, get("executeUntil", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SCHEDULE_TAKEDOWN_EVENT_KEYS.issuperset(data) else unknown_fields(data, _SCHEDULE_TAKEDOWN_EVENT_KEYS))
+            self.comment = get("comment", UNSET)
+            self.execute_at = get("executeAt", UNSET)
+            self.execute_after = get("executeAfter", UNSET)
+            self.execute_until = get("executeUntil", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _SCHEDULE_TAKEDOWN_EVENT_KEYS.issuperset(data) else unknown_fields(data, _SCHEDULE_TAKEDOWN_EVENT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#scheduleTakedownEvent", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -2630,7 +2451,6 @@ class ScheduleTakedownEvent(Model):
 _SCHEDULE_TAKEDOWN_EVENT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "comment", "executeAt", "executeAfter", "executeUntil"),
 )
-_SCHEDULE_TAKEDOWN_EVENT_SLOTS: Final = slot_setters(ScheduleTakedownEvent)
 
 
 @attrs.frozen(
@@ -2655,16 +2475,17 @@ class CancelScheduledTakedownEvent(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_comment, set_typed, set_extra = _CANCEL_SCHEDULED_TAKEDOWN_EVENT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_comment(self, get("comment", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _CANCEL_SCHEDULED_TAKEDOWN_EVENT_KEYS.issuperset(data) else unknown_fields(data, _CANCEL_SCHEDULED_TAKEDOWN_EVENT_KEYS))
+            self.comment = get("comment", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _CANCEL_SCHEDULED_TAKEDOWN_EVENT_KEYS.issuperset(data) else unknown_fields(data, _CANCEL_SCHEDULED_TAKEDOWN_EVENT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#cancelScheduledTakedownEvent", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -2679,7 +2500,6 @@ class CancelScheduledTakedownEvent(Model):
 
 
 _CANCEL_SCHEDULED_TAKEDOWN_EVENT_KEYS: Final[frozenset[str]] = frozenset(("$type", "comment"))
-_CANCEL_SCHEDULED_TAKEDOWN_EVENT_SLOTS: Final = slot_setters(CancelScheduledTakedownEvent)
 
 
 @attrs.frozen(
@@ -2724,40 +2544,27 @@ class RepoView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_did,
-            set_handle,
-            set_email,
-            set_related_records,
-            set_indexed_at,
-            set_moderation,
-            set_invited_by,
-            set_invites_disabled,
-            set_invite_note,
-            set_deactivated_at,
-            set_threat_signatures,
-            set_typed,
-            set_extra,
-        ) = _REPO_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_did(self, data["did"])
-            set_handle(self, data["handle"])
-            set_email(self, get("email", UNSET))
-            set_related_records(self, data["relatedRecords"])
-            set_indexed_at(self, data["indexedAt"])
-            set_moderation(self, Moderation.from_dict(data["moderation"]))
-            set_invited_by(self, v if (v := get("invitedBy", UNSET)) is UNSET else _m_com_atproto_server_defs.InviteCode.from_dict(v))
-            set_invites_disabled(self, get("invitesDisabled", UNSET))
-            set_invite_note(self, get("inviteNote", UNSET))
-            set_deactivated_at(self, get("deactivatedAt", UNSET))
-            set_threat_signatures(self, v if (v := get("threatSignatures", UNSET)) is UNSET else [_m_com_atproto_admin_defs.ThreatSignature.from_dict(i0) for i0 in v])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _REPO_VIEW_KEYS.issuperset(data) else unknown_fields(data, _REPO_VIEW_KEYS))
+            self.did = data["did"]
+            self.handle = data["handle"]
+            self.email = get("email", UNSET)
+            self.related_records = data["relatedRecords"]
+            self.indexed_at = data["indexedAt"]
+            self.moderation = Moderation.from_dict(data["moderation"])
+            self.invited_by = v if (v := get("invitedBy", UNSET)) is UNSET else _m_com_atproto_server_defs.InviteCode.from_dict(v)
+            self.invites_disabled = get("invitesDisabled", UNSET)
+            self.invite_note = get("inviteNote", UNSET)
+            self.deactivated_at = get("deactivatedAt", UNSET)
+            self.threat_signatures = v if (v := get("threatSignatures", UNSET)) is UNSET else [_m_com_atproto_admin_defs.ThreatSignature.from_dict(i0) for i0 in v]
+            self.typed = "$type" in data
+            self.extra = None if _REPO_VIEW_KEYS.issuperset(data) else unknown_fields(data, _REPO_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#repoView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2795,7 +2602,6 @@ class RepoView(Model):
 _REPO_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "did", "handle", "email", "relatedRecords", "indexedAt", "moderation", "invitedBy", "invitesDisabled", "inviteNote", "deactivatedAt", "threatSignatures"),
 )
-_REPO_VIEW_SLOTS: Final = slot_setters(RepoView)
 
 
 @attrs.frozen(
@@ -2846,46 +2652,30 @@ class RepoViewDetail(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_did,
-            set_handle,
-            set_email,
-            set_related_records,
-            set_indexed_at,
-            set_moderation,
-            set_labels,
-            set_invited_by,
-            set_invites,
-            set_invites_disabled,
-            set_invite_note,
-            set_email_confirmed_at,
-            set_deactivated_at,
-            set_threat_signatures,
-            set_typed,
-            set_extra,
-        ) = _REPO_VIEW_DETAIL_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_did(self, data["did"])
-            set_handle(self, data["handle"])
-            set_email(self, get("email", UNSET))
-            set_related_records(self, data["relatedRecords"])
-            set_indexed_at(self, data["indexedAt"])
-            set_moderation(self, ModerationDetail.from_dict(data["moderation"]))
-            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v])
-            set_invited_by(self, v if (v := get("invitedBy", UNSET)) is UNSET else _m_com_atproto_server_defs.InviteCode.from_dict(v))
-            set_invites(self, v if (v := get("invites", UNSET)) is UNSET else [_m_com_atproto_server_defs.InviteCode.from_dict(i0) for i0 in v])
-            set_invites_disabled(self, get("invitesDisabled", UNSET))
-            set_invite_note(self, get("inviteNote", UNSET))
-            set_email_confirmed_at(self, get("emailConfirmedAt", UNSET))
-            set_deactivated_at(self, get("deactivatedAt", UNSET))
-            set_threat_signatures(self, v if (v := get("threatSignatures", UNSET)) is UNSET else [_m_com_atproto_admin_defs.ThreatSignature.from_dict(i0) for i0 in v])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _REPO_VIEW_DETAIL_KEYS.issuperset(data) else unknown_fields(data, _REPO_VIEW_DETAIL_KEYS))
+            self.did = data["did"]
+            self.handle = data["handle"]
+            self.email = get("email", UNSET)
+            self.related_records = data["relatedRecords"]
+            self.indexed_at = data["indexedAt"]
+            self.moderation = ModerationDetail.from_dict(data["moderation"])
+            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.invited_by = v if (v := get("invitedBy", UNSET)) is UNSET else _m_com_atproto_server_defs.InviteCode.from_dict(v)
+            self.invites = v if (v := get("invites", UNSET)) is UNSET else [_m_com_atproto_server_defs.InviteCode.from_dict(i0) for i0 in v]
+            self.invites_disabled = get("invitesDisabled", UNSET)
+            self.invite_note = get("inviteNote", UNSET)
+            self.email_confirmed_at = get("emailConfirmedAt", UNSET)
+            self.deactivated_at = get("deactivatedAt", UNSET)
+            self.threat_signatures = v if (v := get("threatSignatures", UNSET)) is UNSET else [_m_com_atproto_admin_defs.ThreatSignature.from_dict(i0) for i0 in v]
+            self.typed = "$type" in data
+            self.extra = None if _REPO_VIEW_DETAIL_KEYS.issuperset(data) else unknown_fields(data, _REPO_VIEW_DETAIL_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#repoViewDetail", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -2932,7 +2722,6 @@ class RepoViewDetail(Model):
 _REPO_VIEW_DETAIL_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "did", "handle", "email", "relatedRecords", "indexedAt", "moderation", "labels", "invitedBy", "invites", "invitesDisabled", "inviteNote", "emailConfirmedAt", "deactivatedAt", "threatSignatures"),
 )
-_REPO_VIEW_DETAIL_SLOTS: Final = slot_setters(RepoViewDetail)
 
 
 @attrs.frozen(
@@ -2957,15 +2746,16 @@ class RepoViewNotFound(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_did, set_typed, set_extra = _REPO_VIEW_NOT_FOUND_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_did(self, data["did"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _REPO_VIEW_NOT_FOUND_KEYS.issuperset(data) else unknown_fields(data, _REPO_VIEW_NOT_FOUND_KEYS))
+            self.did = data["did"]
+            self.typed = "$type" in data
+            self.extra = None if _REPO_VIEW_NOT_FOUND_KEYS.issuperset(data) else unknown_fields(data, _REPO_VIEW_NOT_FOUND_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#repoViewNotFound", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did}
@@ -2977,7 +2767,6 @@ class RepoViewNotFound(Model):
 
 
 _REPO_VIEW_NOT_FOUND_KEYS: Final[frozenset[str]] = frozenset(("$type", "did"))
-_REPO_VIEW_NOT_FOUND_SLOTS: Final = slot_setters(RepoViewNotFound)
 
 
 @attrs.frozen(
@@ -3014,31 +2803,22 @@ class RecordView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_uri,
-            set_cid,
-            set_value,
-            set_blob_cids,
-            set_indexed_at,
-            set_moderation,
-            set_repo,
-            set_typed,
-            set_extra,
-        ) = _RECORD_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_uri(self, data["uri"])
-            set_cid(self, data["cid"])
-            set_value(self, data["value"])
-            set_blob_cids(self, data["blobCids"])
-            set_indexed_at(self, data["indexedAt"])
-            set_moderation(self, Moderation.from_dict(data["moderation"]))
-            set_repo(self, RepoView.from_dict(data["repo"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _RECORD_VIEW_KEYS.issuperset(data) else unknown_fields(data, _RECORD_VIEW_KEYS))
+            self.uri = data["uri"]
+            self.cid = data["cid"]
+            self.value = data["value"]
+            self.blob_cids = data["blobCids"]
+            self.indexed_at = data["indexedAt"]
+            self.moderation = Moderation.from_dict(data["moderation"])
+            self.repo = RepoView.from_dict(data["repo"])
+            self.typed = "$type" in data
+            self.extra = None if _RECORD_VIEW_KEYS.issuperset(data) else unknown_fields(data, _RECORD_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#recordView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -3060,7 +2840,6 @@ class RecordView(Model):
 _RECORD_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "uri", "cid", "value", "blobCids", "indexedAt", "moderation", "repo"),
 )
-_RECORD_VIEW_SLOTS: Final = slot_setters(RecordView)
 
 
 @attrs.frozen(
@@ -3099,34 +2878,24 @@ class RecordViewDetail(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_uri,
-            set_cid,
-            set_value,
-            set_blobs,
-            set_labels,
-            set_indexed_at,
-            set_moderation,
-            set_repo,
-            set_typed,
-            set_extra,
-        ) = _RECORD_VIEW_DETAIL_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_uri(self, data["uri"])
-            set_cid(self, data["cid"])
-            set_value(self, data["value"])
-            set_blobs(self, [BlobView.from_dict(i0) for i0 in data["blobs"]])
-            set_labels(self, v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v])
-            set_indexed_at(self, data["indexedAt"])
-            set_moderation(self, ModerationDetail.from_dict(data["moderation"]))
-            set_repo(self, RepoView.from_dict(data["repo"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _RECORD_VIEW_DETAIL_KEYS.issuperset(data) else unknown_fields(data, _RECORD_VIEW_DETAIL_KEYS))
+            self.uri = data["uri"]
+            self.cid = data["cid"]
+            self.value = data["value"]
+            self.blobs = [BlobView.from_dict(i0) for i0 in data["blobs"]]
+            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.indexed_at = data["indexedAt"]
+            self.moderation = ModerationDetail.from_dict(data["moderation"])
+            self.repo = RepoView.from_dict(data["repo"])
+            self.typed = "$type" in data
+            self.extra = None if _RECORD_VIEW_DETAIL_KEYS.issuperset(data) else unknown_fields(data, _RECORD_VIEW_DETAIL_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#recordViewDetail", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -3151,7 +2920,6 @@ class RecordViewDetail(Model):
 _RECORD_VIEW_DETAIL_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "uri", "cid", "value", "blobs", "labels", "indexedAt", "moderation", "repo"),
 )
-_RECORD_VIEW_DETAIL_SLOTS: Final = slot_setters(RecordViewDetail)
 
 
 @attrs.frozen(
@@ -3176,15 +2944,16 @@ class RecordViewNotFound(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_uri, set_typed, set_extra = _RECORD_VIEW_NOT_FOUND_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_uri(self, data["uri"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _RECORD_VIEW_NOT_FOUND_KEYS.issuperset(data) else unknown_fields(data, _RECORD_VIEW_NOT_FOUND_KEYS))
+            self.uri = data["uri"]
+            self.typed = "$type" in data
+            self.extra = None if _RECORD_VIEW_NOT_FOUND_KEYS.issuperset(data) else unknown_fields(data, _RECORD_VIEW_NOT_FOUND_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#recordViewNotFound", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri}
@@ -3196,7 +2965,6 @@ class RecordViewNotFound(Model):
 
 
 _RECORD_VIEW_NOT_FOUND_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri"))
-_RECORD_VIEW_NOT_FOUND_SLOTS: Final = slot_setters(RecordViewNotFound)
 
 
 @attrs.frozen(
@@ -3223,16 +2991,17 @@ class ConvoView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_did, set_convo_id, set_typed, set_extra = _CONVO_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_did(self, data["did"])
-            set_convo_id(self, data["convoId"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _CONVO_VIEW_KEYS.issuperset(data) else unknown_fields(data, _CONVO_VIEW_KEYS))
+            self.did = data["did"]
+            self.convo_id = data["convoId"]
+            self.typed = "$type" in data
+            self.extra = None if _CONVO_VIEW_KEYS.issuperset(data) else unknown_fields(data, _CONVO_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#convoView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did, "convoId": self.convo_id}
@@ -3244,7 +3013,6 @@ class ConvoView(Model):
 
 
 _CONVO_VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "did", "convoId"))
-_CONVO_VIEW_SLOTS: Final = slot_setters(ConvoView)
 
 
 @attrs.frozen(
@@ -3269,16 +3037,17 @@ class Moderation(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_subject_status, set_typed, set_extra = _MODERATION_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_subject_status(self, v if (v := get("subjectStatus", UNSET)) is UNSET else SubjectStatusView.from_dict(v))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _MODERATION_KEYS.issuperset(data) else unknown_fields(data, _MODERATION_KEYS))
+            self.subject_status = v if (v := get("subjectStatus", UNSET)) is UNSET else SubjectStatusView.from_dict(v)
+            self.typed = "$type" in data
+            self.extra = None if _MODERATION_KEYS.issuperset(data) else unknown_fields(data, _MODERATION_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#moderation", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -3293,7 +3062,6 @@ class Moderation(Model):
 
 
 _MODERATION_KEYS: Final[frozenset[str]] = frozenset(("$type", "subjectStatus"))
-_MODERATION_SLOTS: Final = slot_setters(Moderation)
 
 
 @attrs.frozen(
@@ -3318,16 +3086,17 @@ class ModerationDetail(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_subject_status, set_typed, set_extra = _MODERATION_DETAIL_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_subject_status(self, v if (v := get("subjectStatus", UNSET)) is UNSET else SubjectStatusView.from_dict(v))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _MODERATION_DETAIL_KEYS.issuperset(data) else unknown_fields(data, _MODERATION_DETAIL_KEYS))
+            self.subject_status = v if (v := get("subjectStatus", UNSET)) is UNSET else SubjectStatusView.from_dict(v)
+            self.typed = "$type" in data
+            self.extra = None if _MODERATION_DETAIL_KEYS.issuperset(data) else unknown_fields(data, _MODERATION_DETAIL_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#moderationDetail", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -3342,7 +3111,6 @@ class ModerationDetail(Model):
 
 
 _MODERATION_DETAIL_KEYS: Final[frozenset[str]] = frozenset(("$type", "subjectStatus"))
-_MODERATION_DETAIL_SLOTS: Final = slot_setters(ModerationDetail)
 
 
 @attrs.frozen(
@@ -3378,30 +3146,22 @@ class BlobView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_cid,
-            set_mime_type,
-            set_size,
-            set_created_at,
-            set_details,
-            set_moderation,
-            set_typed,
-            set_extra,
-        ) = _BLOB_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_cid(self, data["cid"])
-            set_mime_type(self, data["mimeType"])
-            set_size(self, data["size"])
-            set_created_at(self, data["createdAt"])
-            set_details(self, v if (v := get("details", UNSET)) is UNSET else _union_5(v))
-            set_moderation(self, v if (v := get("moderation", UNSET)) is UNSET else Moderation.from_dict(v))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _BLOB_VIEW_KEYS.issuperset(data) else unknown_fields(data, _BLOB_VIEW_KEYS))
+            self.cid = data["cid"]
+            self.mime_type = data["mimeType"]
+            self.size = data["size"]
+            self.created_at = data["createdAt"]
+            self.details = v if (v := get("details", UNSET)) is UNSET else _union_5(v)
+            self.moderation = v if (v := get("moderation", UNSET)) is UNSET else Moderation.from_dict(v)
+            self.typed = "$type" in data
+            self.extra = None if _BLOB_VIEW_KEYS.issuperset(data) else unknown_fields(data, _BLOB_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#blobView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -3426,7 +3186,6 @@ class BlobView(Model):
 _BLOB_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "cid", "mimeType", "size", "createdAt", "details", "moderation"),
 )
-_BLOB_VIEW_SLOTS: Final = slot_setters(BlobView)
 
 
 @attrs.frozen(
@@ -3453,16 +3212,17 @@ class ImageDetails(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_width, set_height, set_typed, set_extra = _IMAGE_DETAILS_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_width(self, data["width"])
-            set_height(self, data["height"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _IMAGE_DETAILS_KEYS.issuperset(data) else unknown_fields(data, _IMAGE_DETAILS_KEYS))
+            self.width = data["width"]
+            self.height = data["height"]
+            self.typed = "$type" in data
+            self.extra = None if _IMAGE_DETAILS_KEYS.issuperset(data) else unknown_fields(data, _IMAGE_DETAILS_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#imageDetails", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"width": self.width, "height": self.height}
@@ -3474,7 +3234,6 @@ class ImageDetails(Model):
 
 
 _IMAGE_DETAILS_KEYS: Final[frozenset[str]] = frozenset(("$type", "width", "height"))
-_IMAGE_DETAILS_SLOTS: Final = slot_setters(ImageDetails)
 
 
 @attrs.frozen(
@@ -3503,17 +3262,18 @@ class VideoDetails(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_width, set_height, set_length, set_typed, set_extra = _VIDEO_DETAILS_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_width(self, data["width"])
-            set_height(self, data["height"])
-            set_length(self, data["length"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _VIDEO_DETAILS_KEYS.issuperset(data) else unknown_fields(data, _VIDEO_DETAILS_KEYS))
+            self.width = data["width"]
+            self.height = data["height"]
+            self.length = data["length"]
+            self.typed = "$type" in data
+            self.extra = None if _VIDEO_DETAILS_KEYS.issuperset(data) else unknown_fields(data, _VIDEO_DETAILS_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#videoDetails", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"width": self.width, "height": self.height, "length": self.length}
@@ -3525,7 +3285,6 @@ class VideoDetails(Model):
 
 
 _VIDEO_DETAILS_KEYS: Final[frozenset[str]] = frozenset(("$type", "width", "height", "length"))
-_VIDEO_DETAILS_SLOTS: Final = slot_setters(VideoDetails)
 
 
 @attrs.frozen(
@@ -3561,30 +3320,22 @@ class AccountHosting(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_status,
-            set_updated_at,
-            set_created_at,
-            set_deleted_at,
-            set_deactivated_at,
-            set_reactivated_at,
-            set_typed,
-            set_extra,
-        ) = _ACCOUNT_HOSTING_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_status(self, data["status"])
-            set_updated_at(self, get("updatedAt", UNSET))
-            set_created_at(self, get("createdAt", UNSET))
-            set_deleted_at(self, get("deletedAt", UNSET))
-            set_deactivated_at(self, get("deactivatedAt", UNSET))
-            set_reactivated_at(self, get("reactivatedAt", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _ACCOUNT_HOSTING_KEYS.issuperset(data) else unknown_fields(data, _ACCOUNT_HOSTING_KEYS))
+            self.status = data["status"]
+            self.updated_at = get("updatedAt", UNSET)
+            self.created_at = get("createdAt", UNSET)
+            self.deleted_at = get("deletedAt", UNSET)
+            self.deactivated_at = get("deactivatedAt", UNSET)
+            self.reactivated_at = get("reactivatedAt", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _ACCOUNT_HOSTING_KEYS.issuperset(data) else unknown_fields(data, _ACCOUNT_HOSTING_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#accountHosting", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"status": self.status}
@@ -3613,7 +3364,6 @@ class AccountHosting(Model):
 _ACCOUNT_HOSTING_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "status", "updatedAt", "createdAt", "deletedAt", "deactivatedAt", "reactivatedAt"),
 )
-_ACCOUNT_HOSTING_SLOTS: Final = slot_setters(AccountHosting)
 
 
 @attrs.frozen(
@@ -3644,26 +3394,20 @@ class RecordHosting(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_status,
-            set_updated_at,
-            set_created_at,
-            set_deleted_at,
-            set_typed,
-            set_extra,
-        ) = _RECORD_HOSTING_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_status(self, data["status"])
-            set_updated_at(self, get("updatedAt", UNSET))
-            set_created_at(self, get("createdAt", UNSET))
-            set_deleted_at(self, get("deletedAt", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _RECORD_HOSTING_KEYS.issuperset(data) else unknown_fields(data, _RECORD_HOSTING_KEYS))
+            self.status = data["status"]
+            self.updated_at = get("updatedAt", UNSET)
+            self.created_at = get("createdAt", UNSET)
+            self.deleted_at = get("deletedAt", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _RECORD_HOSTING_KEYS.issuperset(data) else unknown_fields(data, _RECORD_HOSTING_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#recordHosting", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"status": self.status}
@@ -3686,7 +3430,6 @@ class RecordHosting(Model):
 _RECORD_HOSTING_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "status", "updatedAt", "createdAt", "deletedAt"),
 )
-_RECORD_HOSTING_SLOTS: Final = slot_setters(RecordHosting)
 
 
 @attrs.frozen(
@@ -3730,35 +3473,24 @@ class ReporterStats(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_did,
-            set_account_report_count,
-            set_record_report_count,
-            set_reported_account_count,
-            set_reported_record_count,
-            set_takendown_account_count,
-            set_takendown_record_count,
-            set_labeled_account_count,
-            set_labeled_record_count,
-            set_typed,
-            set_extra,
-        ) = _REPORTER_STATS_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_did(self, data["did"])
-            set_account_report_count(self, data["accountReportCount"])
-            set_record_report_count(self, data["recordReportCount"])
-            set_reported_account_count(self, data["reportedAccountCount"])
-            set_reported_record_count(self, data["reportedRecordCount"])
-            set_takendown_account_count(self, data["takendownAccountCount"])
-            set_takendown_record_count(self, data["takendownRecordCount"])
-            set_labeled_account_count(self, data["labeledAccountCount"])
-            set_labeled_record_count(self, data["labeledRecordCount"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _REPORTER_STATS_KEYS.issuperset(data) else unknown_fields(data, _REPORTER_STATS_KEYS))
+            self.did = data["did"]
+            self.account_report_count = data["accountReportCount"]
+            self.record_report_count = data["recordReportCount"]
+            self.reported_account_count = data["reportedAccountCount"]
+            self.reported_record_count = data["reportedRecordCount"]
+            self.takendown_account_count = data["takendownAccountCount"]
+            self.takendown_record_count = data["takendownRecordCount"]
+            self.labeled_account_count = data["labeledAccountCount"]
+            self.labeled_record_count = data["labeledRecordCount"]
+            self.typed = "$type" in data
+            self.extra = None if _REPORTER_STATS_KEYS.issuperset(data) else unknown_fields(data, _REPORTER_STATS_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#reporterStats", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -3782,7 +3514,6 @@ class ReporterStats(Model):
 _REPORTER_STATS_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "did", "accountReportCount", "recordReportCount", "reportedAccountCount", "reportedRecordCount", "takendownAccountCount", "takendownRecordCount", "labeledAccountCount", "labeledRecordCount"),
 )
-_REPORTER_STATS_SLOTS: Final = slot_setters(ReporterStats)
 
 
 @attrs.frozen(
@@ -3809,17 +3540,18 @@ class ModTool(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_name, set_meta, set_typed, set_extra = _MOD_TOOL_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_name(self, data["name"])
-            set_meta(self, get("meta", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _MOD_TOOL_KEYS.issuperset(data) else unknown_fields(data, _MOD_TOOL_KEYS))
+            self.name = data["name"]
+            self.meta = get("meta", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _MOD_TOOL_KEYS.issuperset(data) else unknown_fields(data, _MOD_TOOL_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modTool", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name}
@@ -3834,7 +3566,6 @@ class ModTool(Model):
 
 
 _MOD_TOOL_KEYS: Final[frozenset[str]] = frozenset(("$type", "name", "meta"))
-_MOD_TOOL_SLOTS: Final = slot_setters(ModTool)
 
 
 @attrs.frozen(
@@ -3894,48 +3625,31 @@ class ScheduledActionView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_id,
-            set_action,
-            set_event_data,
-            set_did,
-            set_execute_at,
-            set_execute_after,
-            set_execute_until,
-            set_randomize_execution,
-            set_created_by,
-            set_created_at,
-            set_updated_at,
-            set_status,
-            set_last_executed_at,
-            set_last_failure_reason,
-            set_execution_event_id,
-            set_typed,
-            set_extra,
-        ) = _SCHEDULED_ACTION_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_id(self, data["id"])
-            set_action(self, data["action"])
-            set_event_data(self, get("eventData", UNSET))
-            set_did(self, data["did"])
-            set_execute_at(self, get("executeAt", UNSET))
-            set_execute_after(self, get("executeAfter", UNSET))
-            set_execute_until(self, get("executeUntil", UNSET))
-            set_randomize_execution(self, get("randomizeExecution", UNSET))
-            set_created_by(self, data["createdBy"])
-            set_created_at(self, data["createdAt"])
-            set_updated_at(self, get("updatedAt", UNSET))
-            set_status(self, data["status"])
-            set_last_executed_at(self, get("lastExecutedAt", UNSET))
-            set_last_failure_reason(self, get("lastFailureReason", UNSET))
-            set_execution_event_id(self, get("executionEventId", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SCHEDULED_ACTION_VIEW_KEYS.issuperset(data) else unknown_fields(data, _SCHEDULED_ACTION_VIEW_KEYS))
+            self.id = data["id"]
+            self.action = data["action"]
+            self.event_data = get("eventData", UNSET)
+            self.did = data["did"]
+            self.execute_at = get("executeAt", UNSET)
+            self.execute_after = get("executeAfter", UNSET)
+            self.execute_until = get("executeUntil", UNSET)
+            self.randomize_execution = get("randomizeExecution", UNSET)
+            self.created_by = data["createdBy"]
+            self.created_at = data["createdAt"]
+            self.updated_at = get("updatedAt", UNSET)
+            self.status = data["status"]
+            self.last_executed_at = get("lastExecutedAt", UNSET)
+            self.last_failure_reason = get("lastFailureReason", UNSET)
+            self.execution_event_id = get("executionEventId", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _SCHEDULED_ACTION_VIEW_KEYS.issuperset(data) else unknown_fields(data, _SCHEDULED_ACTION_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#scheduledActionView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -3983,7 +3697,6 @@ class ScheduledActionView(Model):
 _SCHEDULED_ACTION_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "id", "action", "eventData", "did", "executeAt", "executeAfter", "executeUntil", "randomizeExecution", "createdBy", "createdAt", "updatedAt", "status", "lastExecutedAt", "lastFailureReason", "executionEventId"),
 )
-_SCHEDULED_ACTION_VIEW_SLOTS: Final = slot_setters(ScheduledActionView)
 
 
 def _union_0(

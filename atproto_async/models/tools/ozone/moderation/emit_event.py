@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnknownMember,
@@ -20,7 +21,6 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -112,30 +112,22 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_event,
-            set_subject,
-            set_subject_blob_cids,
-            set_created_by,
-            set_mod_tool,
-            set_external_id,
-            set_report_action,
-            set_extra,
-        ) = _INPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_event(self, _union_0(data["event"]))
-            set_subject(self, _union_1(data["subject"]))
-            set_subject_blob_cids(self, get("subjectBlobCids", UNSET))
-            set_created_by(self, data["createdBy"])
-            set_mod_tool(self, v if (v := get("modTool", UNSET)) is UNSET else _m_tools_ozone_moderation_defs.ModTool.from_dict(v))
-            set_external_id(self, get("externalId", UNSET))
-            set_report_action(self, v if (v := get("reportAction", UNSET)) is UNSET else ReportAction.from_dict(v))
-            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
+            self.event = _union_0(data["event"])
+            self.subject = _union_1(data["subject"])
+            self.subject_blob_cids = get("subjectBlobCids", UNSET)
+            self.created_by = data["createdBy"]
+            self.mod_tool = v if (v := get("modTool", UNSET)) is UNSET else _m_tools_ozone_moderation_defs.ModTool.from_dict(v)
+            self.external_id = get("externalId", UNSET)
+            self.report_action = v if (v := get("reportAction", UNSET)) is UNSET else ReportAction.from_dict(v)
+            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.emitEvent (Input)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -163,7 +155,6 @@ class Input(Model):
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("event", "subject", "subjectBlobCids", "createdBy", "modTool", "externalId", "reportAction"),
 )
-_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -195,19 +186,20 @@ class ReportAction(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_ids, set_types, set_all, set_note, set_typed, set_extra = _REPORT_ACTION_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_ids(self, get("ids", UNSET))
-            set_types(self, get("types", UNSET))
-            set_all(self, get("all", UNSET))
-            set_note(self, get("note", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _REPORT_ACTION_KEYS.issuperset(data) else unknown_fields(data, _REPORT_ACTION_KEYS))
+            self.ids = get("ids", UNSET)
+            self.types = get("types", UNSET)
+            self.all = get("all", UNSET)
+            self.note = get("note", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _REPORT_ACTION_KEYS.issuperset(data) else unknown_fields(data, _REPORT_ACTION_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.emitEvent#reportAction", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -231,7 +223,6 @@ class ReportAction(Model):
 
 
 _REPORT_ACTION_KEYS: Final[frozenset[str]] = frozenset(("$type", "ids", "types", "all", "note"))
-_REPORT_ACTION_SLOTS: Final = slot_setters(ReportAction)
 
 
 def _union_0(

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -49,14 +49,15 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_timeline, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_timeline(self, [TimelineItem.from_dict(i0) for i0 in data["timeline"]])
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.timeline = [TimelineItem.from_dict(i0) for i0 in data["timeline"]]
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.getAccountTimeline (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"timeline": [i0.to_dict() for i0 in self.timeline]}
@@ -66,7 +67,6 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("timeline",))
-_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -93,16 +93,17 @@ class TimelineItem(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_day, set_summary, set_typed, set_extra = _TIMELINE_ITEM_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_day(self, data["day"])
-            set_summary(self, [TimelineItemSummary.from_dict(i0) for i0 in data["summary"]])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _TIMELINE_ITEM_KEYS.issuperset(data) else unknown_fields(data, _TIMELINE_ITEM_KEYS))
+            self.day = data["day"]
+            self.summary = [TimelineItemSummary.from_dict(i0) for i0 in data["summary"]]
+            self.typed = "$type" in data
+            self.extra = None if _TIMELINE_ITEM_KEYS.issuperset(data) else unknown_fields(data, _TIMELINE_ITEM_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.getAccountTimeline#timelineItem", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"day": self.day, "summary": [i0.to_dict() for i0 in self.summary]}
@@ -114,7 +115,6 @@ class TimelineItem(Model):
 
 
 _TIMELINE_ITEM_KEYS: Final[frozenset[str]] = frozenset(("$type", "day", "summary"))
-_TIMELINE_ITEM_SLOTS: Final = slot_setters(TimelineItem)
 
 
 @attrs.frozen(
@@ -173,23 +173,18 @@ class TimelineItemSummary(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_event_subject_type,
-            set_event_type,
-            set_count,
-            set_typed,
-            set_extra,
-        ) = _TIMELINE_ITEM_SUMMARY_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_event_subject_type(self, data["eventSubjectType"])
-            set_event_type(self, data["eventType"])
-            set_count(self, data["count"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _TIMELINE_ITEM_SUMMARY_KEYS.issuperset(data) else unknown_fields(data, _TIMELINE_ITEM_SUMMARY_KEYS))
+            self.event_subject_type = data["eventSubjectType"]
+            self.event_type = data["eventType"]
+            self.count = data["count"]
+            self.typed = "$type" in data
+            self.extra = None if _TIMELINE_ITEM_SUMMARY_KEYS.issuperset(data) else unknown_fields(data, _TIMELINE_ITEM_SUMMARY_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.getAccountTimeline#timelineItemSummary", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -207,4 +202,3 @@ class TimelineItemSummary(Model):
 _TIMELINE_ITEM_SUMMARY_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "eventSubjectType", "eventType", "count"),
 )
-_TIMELINE_ITEM_SUMMARY_SLOTS: Final = slot_setters(TimelineItemSummary)

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -72,28 +72,21 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_starts_after,
-            set_ends_before,
-            set_subjects,
-            set_statuses,
-            set_limit,
-            set_cursor,
-            set_extra,
-        ) = _INPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_starts_after(self, get("startsAfter", UNSET))
-            set_ends_before(self, get("endsBefore", UNSET))
-            set_subjects(self, get("subjects", UNSET))
-            set_statuses(self, data["statuses"])
-            set_limit(self, get("limit", UNSET))
-            set_cursor(self, get("cursor", UNSET))
-            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
+            self.starts_after = get("startsAfter", UNSET)
+            self.ends_before = get("endsBefore", UNSET)
+            self.subjects = get("subjects", UNSET)
+            self.statuses = data["statuses"]
+            self.limit = get("limit", UNSET)
+            self.cursor = get("cursor", UNSET)
+            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.listScheduledActions (Input)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"statuses": list(self.statuses)}
@@ -120,7 +113,6 @@ class Input(Model):
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("startsAfter", "endsBefore", "subjects", "statuses", "limit", "cursor"),
 )
-_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -143,16 +135,17 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_actions, set_cursor, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_actions(self, [_m_tools_ozone_moderation_defs.ScheduledActionView.from_dict(i0) for i0 in data["actions"]])
-            set_cursor(self, get("cursor", UNSET))
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.actions = [_m_tools_ozone_moderation_defs.ScheduledActionView.from_dict(i0) for i0 in data["actions"]]
+            self.cursor = get("cursor", UNSET)
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.listScheduledActions (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"actions": [i0.to_dict() for i0 in self.actions]}
@@ -165,4 +158,3 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("actions", "cursor"))
-_OUTPUT_SLOTS: Final = slot_setters(Output)

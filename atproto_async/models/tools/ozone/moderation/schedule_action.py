@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnknownMember,
@@ -20,7 +21,6 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -72,26 +72,20 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_action,
-            set_subjects,
-            set_created_by,
-            set_scheduling,
-            set_mod_tool,
-            set_extra,
-        ) = _INPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_action(self, _union_0(data["action"]))
-            set_subjects(self, data["subjects"])
-            set_created_by(self, data["createdBy"])
-            set_scheduling(self, SchedulingConfig.from_dict(data["scheduling"]))
-            set_mod_tool(self, v if (v := get("modTool", UNSET)) is UNSET else _m_tools_ozone_moderation_defs.ModTool.from_dict(v))
-            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
+            self.action = _union_0(data["action"])
+            self.subjects = data["subjects"]
+            self.created_by = data["createdBy"]
+            self.scheduling = SchedulingConfig.from_dict(data["scheduling"])
+            self.mod_tool = v if (v := get("modTool", UNSET)) is UNSET else _m_tools_ozone_moderation_defs.ModTool.from_dict(v)
+            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.scheduleAction (Input)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -111,7 +105,6 @@ class Input(Model):
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("action", "subjects", "createdBy", "scheduling", "modTool"),
 )
-_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -158,36 +151,25 @@ class Takedown(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_comment,
-            set_duration_in_hours,
-            set_acknowledge_account_subjects,
-            set_policies,
-            set_severity_level,
-            set_strike_count,
-            set_strike_expires_at,
-            set_email_content,
-            set_email_subject,
-            set_typed,
-            set_extra,
-        ) = _TAKEDOWN_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_comment(self, get("comment", UNSET))
-            set_duration_in_hours(self, get("durationInHours", UNSET))
-            set_acknowledge_account_subjects(self, get("acknowledgeAccountSubjects", UNSET))
-            set_policies(self, get("policies", UNSET))
-            set_severity_level(self, get("severityLevel", UNSET))
-            set_strike_count(self, get("strikeCount", UNSET))
-            set_strike_expires_at(self, get("strikeExpiresAt", UNSET))
-            set_email_content(self, get("emailContent", UNSET))
-            set_email_subject(self, get("emailSubject", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _TAKEDOWN_KEYS.issuperset(data) else unknown_fields(data, _TAKEDOWN_KEYS))
+            self.comment = get("comment", UNSET)
+            self.duration_in_hours = get("durationInHours", UNSET)
+            self.acknowledge_account_subjects = get("acknowledgeAccountSubjects", UNSET)
+            self.policies = get("policies", UNSET)
+            self.severity_level = get("severityLevel", UNSET)
+            self.strike_count = get("strikeCount", UNSET)
+            self.strike_expires_at = get("strikeExpiresAt", UNSET)
+            self.email_content = get("emailContent", UNSET)
+            self.email_subject = get("emailSubject", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _TAKEDOWN_KEYS.issuperset(data) else unknown_fields(data, _TAKEDOWN_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.scheduleAction#takedown", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -228,7 +210,6 @@ class Takedown(Model):
 _TAKEDOWN_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "comment", "durationInHours", "acknowledgeAccountSubjects", "policies", "severityLevel", "strikeCount", "strikeExpiresAt", "emailContent", "emailSubject"),
 )
-_TAKEDOWN_SLOTS: Final = slot_setters(Takedown)
 
 
 @attrs.frozen(
@@ -259,24 +240,19 @@ class SchedulingConfig(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_execute_at,
-            set_execute_after,
-            set_execute_until,
-            set_typed,
-            set_extra,
-        ) = _SCHEDULING_CONFIG_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_execute_at(self, get("executeAt", UNSET))
-            set_execute_after(self, get("executeAfter", UNSET))
-            set_execute_until(self, get("executeUntil", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SCHEDULING_CONFIG_KEYS.issuperset(data) else unknown_fields(data, _SCHEDULING_CONFIG_KEYS))
+            self.execute_at = get("executeAt", UNSET)
+            self.execute_after = get("executeAfter", UNSET)
+            self.execute_until = get("executeUntil", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _SCHEDULING_CONFIG_KEYS.issuperset(data) else unknown_fields(data, _SCHEDULING_CONFIG_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.scheduleAction#schedulingConfig", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -299,7 +275,6 @@ class SchedulingConfig(Model):
 _SCHEDULING_CONFIG_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "executeAt", "executeAfter", "executeUntil"),
 )
-_SCHEDULING_CONFIG_SLOTS: Final = slot_setters(SchedulingConfig)
 
 
 @attrs.frozen(
@@ -326,16 +301,17 @@ class ScheduledActionResults(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_succeeded, set_failed, set_typed, set_extra = _SCHEDULED_ACTION_RESULTS_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_succeeded(self, data["succeeded"])
-            set_failed(self, [FailedScheduling.from_dict(i0) for i0 in data["failed"]])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SCHEDULED_ACTION_RESULTS_KEYS.issuperset(data) else unknown_fields(data, _SCHEDULED_ACTION_RESULTS_KEYS))
+            self.succeeded = data["succeeded"]
+            self.failed = [FailedScheduling.from_dict(i0) for i0 in data["failed"]]
+            self.typed = "$type" in data
+            self.extra = None if _SCHEDULED_ACTION_RESULTS_KEYS.issuperset(data) else unknown_fields(data, _SCHEDULED_ACTION_RESULTS_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.scheduleAction#scheduledActionResults", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -350,7 +326,6 @@ class ScheduledActionResults(Model):
 
 
 _SCHEDULED_ACTION_RESULTS_KEYS: Final[frozenset[str]] = frozenset(("$type", "succeeded", "failed"))
-_SCHEDULED_ACTION_RESULTS_SLOTS: Final = slot_setters(ScheduledActionResults)
 
 
 @attrs.frozen(
@@ -379,18 +354,19 @@ class FailedScheduling(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_subject, set_error, set_error_code, set_typed, set_extra = _FAILED_SCHEDULING_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_subject(self, data["subject"])
-            set_error(self, data["error"])
-            set_error_code(self, get("errorCode", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _FAILED_SCHEDULING_KEYS.issuperset(data) else unknown_fields(data, _FAILED_SCHEDULING_KEYS))
+            self.subject = data["subject"]
+            self.error = data["error"]
+            self.error_code = get("errorCode", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _FAILED_SCHEDULING_KEYS.issuperset(data) else unknown_fields(data, _FAILED_SCHEDULING_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.scheduleAction#failedScheduling", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"subject": self.subject, "error": self.error}
@@ -407,7 +383,6 @@ class FailedScheduling(Model):
 _FAILED_SCHEDULING_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "subject", "error", "errorCode"),
 )
-_FAILED_SCHEDULING_SLOTS: Final = slot_setters(FailedScheduling)
 
 
 def _union_0(value: Mapping[str, Any]) -> Takedown | UnknownMember:

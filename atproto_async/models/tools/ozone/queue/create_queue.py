@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -71,28 +71,21 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_name,
-            set_subject_types,
-            set_collection,
-            set_report_types,
-            set_description,
-            set_recommended_policies,
-            set_extra,
-        ) = _INPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_name(self, data["name"])
-            set_subject_types(self, get("subjectTypes", UNSET))
-            set_collection(self, get("collection", UNSET))
-            set_report_types(self, get("reportTypes", UNSET))
-            set_description(self, get("description", UNSET))
-            set_recommended_policies(self, get("recommendedPolicies", UNSET))
-            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
+            self.name = data["name"]
+            self.subject_types = get("subjectTypes", UNSET)
+            self.collection = get("collection", UNSET)
+            self.report_types = get("reportTypes", UNSET)
+            self.description = get("description", UNSET)
+            self.recommended_policies = get("recommendedPolicies", UNSET)
+            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.queue.createQueue (Input)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name}
@@ -119,7 +112,6 @@ class Input(Model):
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("name", "subjectTypes", "collection", "reportTypes", "description", "recommendedPolicies"),
 )
-_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -140,14 +132,15 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_queue, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_queue(self, _m_tools_ozone_queue_defs.QueueView.from_dict(data["queue"]))
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.queue = _m_tools_ozone_queue_defs.QueueView.from_dict(data["queue"])
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.queue.createQueue (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"queue": self.queue.to_dict()}
@@ -157,4 +150,3 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("queue",))
-_OUTPUT_SLOTS: Final = slot_setters(Output)

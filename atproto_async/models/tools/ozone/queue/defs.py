@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -90,44 +90,29 @@ class QueueView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_id,
-            set_name,
-            set_subject_types,
-            set_collection,
-            set_report_types,
-            set_description,
-            set_recommended_policies,
-            set_created_by,
-            set_created_at,
-            set_updated_at,
-            set_enabled,
-            set_deleted_at,
-            set_stats,
-            set_typed,
-            set_extra,
-        ) = _QUEUE_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_id(self, data["id"])
-            set_name(self, data["name"])
-            set_subject_types(self, get("subjectTypes", UNSET))
-            set_collection(self, get("collection", UNSET))
-            set_report_types(self, get("reportTypes", UNSET))
-            set_description(self, get("description", UNSET))
-            set_recommended_policies(self, get("recommendedPolicies", UNSET))
-            set_created_by(self, data["createdBy"])
-            set_created_at(self, data["createdAt"])
-            set_updated_at(self, data["updatedAt"])
-            set_enabled(self, data["enabled"])
-            set_deleted_at(self, get("deletedAt", UNSET))
-            set_stats(self, QueueStats.from_dict(data["stats"]))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _QUEUE_VIEW_KEYS.issuperset(data) else unknown_fields(data, _QUEUE_VIEW_KEYS))
+            self.id = data["id"]
+            self.name = data["name"]
+            self.subject_types = get("subjectTypes", UNSET)
+            self.collection = get("collection", UNSET)
+            self.report_types = get("reportTypes", UNSET)
+            self.description = get("description", UNSET)
+            self.recommended_policies = get("recommendedPolicies", UNSET)
+            self.created_by = data["createdBy"]
+            self.created_at = data["createdAt"]
+            self.updated_at = data["updatedAt"]
+            self.enabled = data["enabled"]
+            self.deleted_at = get("deletedAt", UNSET)
+            self.stats = QueueStats.from_dict(data["stats"])
+            self.typed = "$type" in data
+            self.extra = None if _QUEUE_VIEW_KEYS.issuperset(data) else unknown_fields(data, _QUEUE_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.queue.defs#queueView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -167,7 +152,6 @@ class QueueView(Model):
 _QUEUE_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "id", "name", "subjectTypes", "collection", "reportTypes", "description", "recommendedPolicies", "createdBy", "createdAt", "updatedAt", "enabled", "deletedAt", "stats"),
 )
-_QUEUE_VIEW_SLOTS: Final = slot_setters(QueueView)
 
 
 @attrs.frozen(
@@ -206,32 +190,23 @@ class QueueStats(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_pending_count,
-            set_actioned_count,
-            set_escalated_count,
-            set_inbound_count,
-            set_action_rate,
-            set_avg_handling_time_sec,
-            set_last_updated,
-            set_typed,
-            set_extra,
-        ) = _QUEUE_STATS_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_pending_count(self, get("pendingCount", UNSET))
-            set_actioned_count(self, get("actionedCount", UNSET))
-            set_escalated_count(self, get("escalatedCount", UNSET))
-            set_inbound_count(self, get("inboundCount", UNSET))
-            set_action_rate(self, get("actionRate", UNSET))
-            set_avg_handling_time_sec(self, get("avgHandlingTimeSec", UNSET))
-            set_last_updated(self, get("lastUpdated", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _QUEUE_STATS_KEYS.issuperset(data) else unknown_fields(data, _QUEUE_STATS_KEYS))
+            self.pending_count = get("pendingCount", UNSET)
+            self.actioned_count = get("actionedCount", UNSET)
+            self.escalated_count = get("escalatedCount", UNSET)
+            self.inbound_count = get("inboundCount", UNSET)
+            self.action_rate = get("actionRate", UNSET)
+            self.avg_handling_time_sec = get("avgHandlingTimeSec", UNSET)
+            self.last_updated = get("lastUpdated", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _QUEUE_STATS_KEYS.issuperset(data) else unknown_fields(data, _QUEUE_STATS_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.queue.defs#queueStats", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -266,7 +241,6 @@ class QueueStats(Model):
 _QUEUE_STATS_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "pendingCount", "actionedCount", "escalatedCount", "inboundCount", "actionRate", "avgHandlingTimeSec", "lastUpdated"),
 )
-_QUEUE_STATS_SLOTS: Final = slot_setters(QueueStats)
 
 
 @attrs.frozen(
@@ -302,30 +276,22 @@ class AssignmentView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_id,
-            set_did,
-            set_moderator,
-            set_queue,
-            set_start_at,
-            set_end_at,
-            set_typed,
-            set_extra,
-        ) = _ASSIGNMENT_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_id(self, data["id"])
-            set_did(self, data["did"])
-            set_moderator(self, v if (v := get("moderator", UNSET)) is UNSET else _m_tools_ozone_team_defs.Member.from_dict(v))
-            set_queue(self, QueueView.from_dict(data["queue"]))
-            set_start_at(self, data["startAt"])
-            set_end_at(self, get("endAt", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _ASSIGNMENT_VIEW_KEYS.issuperset(data) else unknown_fields(data, _ASSIGNMENT_VIEW_KEYS))
+            self.id = data["id"]
+            self.did = data["did"]
+            self.moderator = v if (v := get("moderator", UNSET)) is UNSET else _m_tools_ozone_team_defs.Member.from_dict(v)
+            self.queue = QueueView.from_dict(data["queue"])
+            self.start_at = data["startAt"]
+            self.end_at = get("endAt", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _ASSIGNMENT_VIEW_KEYS.issuperset(data) else unknown_fields(data, _ASSIGNMENT_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.queue.defs#assignmentView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -350,4 +316,3 @@ class AssignmentView(Model):
 _ASSIGNMENT_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "id", "did", "moderator", "queue", "startAt", "endAt"),
 )
-_ASSIGNMENT_VIEW_SLOTS: Final = slot_setters(AssignmentView)

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -66,26 +66,20 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_queue_id,
-            set_name,
-            set_enabled,
-            set_description,
-            set_recommended_policies,
-            set_extra,
-        ) = _INPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_queue_id(self, data["queueId"])
-            set_name(self, get("name", UNSET))
-            set_enabled(self, get("enabled", UNSET))
-            set_description(self, get("description", UNSET))
-            set_recommended_policies(self, get("recommendedPolicies", UNSET))
-            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
+            self.queue_id = data["queueId"]
+            self.name = get("name", UNSET)
+            self.enabled = get("enabled", UNSET)
+            self.description = get("description", UNSET)
+            self.recommended_policies = get("recommendedPolicies", UNSET)
+            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.queue.updateQueue (Input)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"queueId": self.queue_id}
@@ -109,7 +103,6 @@ class Input(Model):
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("queueId", "name", "enabled", "description", "recommendedPolicies"),
 )
-_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -130,14 +123,15 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_queue, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_queue(self, _m_tools_ozone_queue_defs.QueueView.from_dict(data["queue"]))
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.queue = _m_tools_ozone_queue_defs.QueueView.from_dict(data["queue"])
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.queue.updateQueue (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"queue": self.queue.to_dict()}
@@ -147,4 +141,3 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("queue",))
-_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -57,18 +57,19 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_report_id, set_queue_id, set_did, set_is_permanent, set_extra = _INPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_report_id(self, data["reportId"])
-            set_queue_id(self, get("queueId", UNSET))
-            set_did(self, get("did", UNSET))
-            set_is_permanent(self, get("isPermanent", UNSET))
-            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
+            self.report_id = data["reportId"]
+            self.queue_id = get("queueId", UNSET)
+            self.did = get("did", UNSET)
+            self.is_permanent = get("isPermanent", UNSET)
+            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.assignModerator (Input)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"reportId": self.report_id}
@@ -87,4 +88,3 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("reportId", "queueId", "did", "isPermanent"))
-_INPUT_SLOTS: Final = slot_setters(Input)

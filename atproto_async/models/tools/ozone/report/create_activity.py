@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnknownMember,
@@ -20,7 +21,6 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -77,28 +77,21 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_report_id,
-            set_event_id,
-            set_activity,
-            set_internal_note,
-            set_public_note,
-            set_is_automated,
-            set_extra,
-        ) = _INPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_report_id(self, get("reportId", UNSET))
-            set_event_id(self, get("eventId", UNSET))
-            set_activity(self, _union_0(data["activity"]))
-            set_internal_note(self, get("internalNote", UNSET))
-            set_public_note(self, get("publicNote", UNSET))
-            set_is_automated(self, get("isAutomated", UNSET))
-            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
+            self.report_id = get("reportId", UNSET)
+            self.event_id = get("eventId", UNSET)
+            self.activity = _union_0(data["activity"])
+            self.internal_note = get("internalNote", UNSET)
+            self.public_note = get("publicNote", UNSET)
+            self.is_automated = get("isAutomated", UNSET)
+            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.createActivity (Input)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"activity": dump_member(self.activity)}
@@ -125,7 +118,6 @@ class Input(Model):
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("reportId", "eventId", "activity", "internalNote", "publicNote", "isAutomated"),
 )
-_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -146,14 +138,15 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_activity, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_activity(self, _m_tools_ozone_report_defs.ReportActivityView.from_dict(data["activity"]))
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.activity = _m_tools_ozone_report_defs.ReportActivityView.from_dict(data["activity"])
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.createActivity (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"activity": self.activity.to_dict()}
@@ -163,7 +156,6 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("activity",))
-_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 def _union_0(

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnknownMember,
@@ -20,7 +21,6 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -300,18 +300,19 @@ class ReportAssignment(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_did, set_moderator, set_assigned_at, set_typed, set_extra = _REPORT_ASSIGNMENT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_did(self, data["did"])
-            set_moderator(self, v if (v := get("moderator", UNSET)) is UNSET else _m_tools_ozone_team_defs.Member.from_dict(v))
-            set_assigned_at(self, data["assignedAt"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _REPORT_ASSIGNMENT_KEYS.issuperset(data) else unknown_fields(data, _REPORT_ASSIGNMENT_KEYS))
+            self.did = data["did"]
+            self.moderator = v if (v := get("moderator", UNSET)) is UNSET else _m_tools_ozone_team_defs.Member.from_dict(v)
+            self.assigned_at = data["assignedAt"]
+            self.typed = "$type" in data
+            self.extra = None if _REPORT_ASSIGNMENT_KEYS.issuperset(data) else unknown_fields(data, _REPORT_ASSIGNMENT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.defs#reportAssignment", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did, "assignedAt": self.assigned_at}
@@ -328,7 +329,6 @@ class ReportAssignment(Model):
 _REPORT_ASSIGNMENT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "did", "moderator", "assignedAt"),
 )
-_REPORT_ASSIGNMENT_SLOTS: Final = slot_setters(ReportAssignment)
 
 
 @attrs.frozen(
@@ -448,58 +448,36 @@ class ReportView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_id,
-            set_event_id,
-            set_status,
-            set_subject,
-            set_report_type,
-            set_reported_by,
-            set_reporter,
-            set_comment,
-            set_created_at,
-            set_updated_at,
-            set_queued_at,
-            set_action_event_ids,
-            set_actions,
-            set_action_note,
-            set_subject_status,
-            set_related_report_count,
-            set_assignment,
-            set_queue,
-            set_is_muted,
-            set_is_automated,
-            set_typed,
-            set_extra,
-        ) = _REPORT_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_id(self, data["id"])
-            set_event_id(self, data["eventId"])
-            set_status(self, data["status"])
-            set_subject(self, _m_tools_ozone_moderation_defs.SubjectView.from_dict(data["subject"]))
-            set_report_type(self, data["reportType"])
-            set_reported_by(self, data["reportedBy"])
-            set_reporter(self, _m_tools_ozone_moderation_defs.SubjectView.from_dict(data["reporter"]))
-            set_comment(self, get("comment", UNSET))
-            set_created_at(self, data["createdAt"])
-            set_updated_at(self, get("updatedAt", UNSET))
-            set_queued_at(self, get("queuedAt", UNSET))
-            set_action_event_ids(self, get("actionEventIds", UNSET))
-            set_actions(self, v if (v := get("actions", UNSET)) is UNSET else [_m_tools_ozone_moderation_defs.ModEventView.from_dict(i0) for i0 in v])
-            set_action_note(self, get("actionNote", UNSET))
-            set_subject_status(self, v if (v := get("subjectStatus", UNSET)) is UNSET else _m_tools_ozone_moderation_defs.SubjectStatusView.from_dict(v))
-            set_related_report_count(self, get("relatedReportCount", UNSET))
-            set_assignment(self, v if (v := get("assignment", UNSET)) is UNSET else ReportAssignment.from_dict(v))
-            set_queue(self, v if (v := get("queue", UNSET)) is UNSET else _m_tools_ozone_queue_defs.QueueView.from_dict(v))
-            set_is_muted(self, get("isMuted", UNSET))
-            set_is_automated(self, get("isAutomated", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _REPORT_VIEW_KEYS.issuperset(data) else unknown_fields(data, _REPORT_VIEW_KEYS))
+            self.id = data["id"]
+            self.event_id = data["eventId"]
+            self.status = data["status"]
+            self.subject = _m_tools_ozone_moderation_defs.SubjectView.from_dict(data["subject"])
+            self.report_type = data["reportType"]
+            self.reported_by = data["reportedBy"]
+            self.reporter = _m_tools_ozone_moderation_defs.SubjectView.from_dict(data["reporter"])
+            self.comment = get("comment", UNSET)
+            self.created_at = data["createdAt"]
+            self.updated_at = get("updatedAt", UNSET)
+            self.queued_at = get("queuedAt", UNSET)
+            self.action_event_ids = get("actionEventIds", UNSET)
+            self.actions = v if (v := get("actions", UNSET)) is UNSET else [_m_tools_ozone_moderation_defs.ModEventView.from_dict(i0) for i0 in v]
+            self.action_note = get("actionNote", UNSET)
+            self.subject_status = v if (v := get("subjectStatus", UNSET)) is UNSET else _m_tools_ozone_moderation_defs.SubjectStatusView.from_dict(v)
+            self.related_report_count = get("relatedReportCount", UNSET)
+            self.assignment = v if (v := get("assignment", UNSET)) is UNSET else ReportAssignment.from_dict(v)
+            self.queue = v if (v := get("queue", UNSET)) is UNSET else _m_tools_ozone_queue_defs.QueueView.from_dict(v)
+            self.is_muted = get("isMuted", UNSET)
+            self.is_automated = get("isAutomated", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _REPORT_VIEW_KEYS.issuperset(data) else unknown_fields(data, _REPORT_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.defs#reportView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -558,7 +536,6 @@ class ReportView(Model):
 _REPORT_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "id", "eventId", "status", "subject", "reportType", "reportedBy", "reporter", "comment", "createdAt", "updatedAt", "queuedAt", "actionEventIds", "actions", "actionNote", "subjectStatus", "relatedReportCount", "assignment", "queue", "isMuted", "isAutomated"),
 )
-_REPORT_VIEW_SLOTS: Final = slot_setters(ReportView)
 
 
 @attrs.frozen(
@@ -585,16 +562,17 @@ class QueueActivity(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_previous_status, set_typed, set_extra = _QUEUE_ACTIVITY_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_previous_status(self, get("previousStatus", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _QUEUE_ACTIVITY_KEYS.issuperset(data) else unknown_fields(data, _QUEUE_ACTIVITY_KEYS))
+            self.previous_status = get("previousStatus", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _QUEUE_ACTIVITY_KEYS.issuperset(data) else unknown_fields(data, _QUEUE_ACTIVITY_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.defs#queueActivity", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -609,7 +587,6 @@ class QueueActivity(Model):
 
 
 _QUEUE_ACTIVITY_KEYS: Final[frozenset[str]] = frozenset(("$type", "previousStatus"))
-_QUEUE_ACTIVITY_SLOTS: Final = slot_setters(QueueActivity)
 
 
 @attrs.frozen(
@@ -636,16 +613,17 @@ class AssignmentActivity(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_previous_status, set_typed, set_extra = _ASSIGNMENT_ACTIVITY_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_previous_status(self, get("previousStatus", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _ASSIGNMENT_ACTIVITY_KEYS.issuperset(data) else unknown_fields(data, _ASSIGNMENT_ACTIVITY_KEYS))
+            self.previous_status = get("previousStatus", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _ASSIGNMENT_ACTIVITY_KEYS.issuperset(data) else unknown_fields(data, _ASSIGNMENT_ACTIVITY_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.defs#assignmentActivity", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -660,7 +638,6 @@ class AssignmentActivity(Model):
 
 
 _ASSIGNMENT_ACTIVITY_KEYS: Final[frozenset[str]] = frozenset(("$type", "previousStatus"))
-_ASSIGNMENT_ACTIVITY_SLOTS: Final = slot_setters(AssignmentActivity)
 
 
 @attrs.frozen(
@@ -687,16 +664,17 @@ class EscalationActivity(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_previous_status, set_typed, set_extra = _ESCALATION_ACTIVITY_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_previous_status(self, get("previousStatus", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _ESCALATION_ACTIVITY_KEYS.issuperset(data) else unknown_fields(data, _ESCALATION_ACTIVITY_KEYS))
+            self.previous_status = get("previousStatus", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _ESCALATION_ACTIVITY_KEYS.issuperset(data) else unknown_fields(data, _ESCALATION_ACTIVITY_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.defs#escalationActivity", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -711,7 +689,6 @@ class EscalationActivity(Model):
 
 
 _ESCALATION_ACTIVITY_KEYS: Final[frozenset[str]] = frozenset(("$type", "previousStatus"))
-_ESCALATION_ACTIVITY_SLOTS: Final = slot_setters(EscalationActivity)
 
 
 @attrs.frozen(
@@ -738,16 +715,17 @@ class CloseActivity(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_previous_status, set_typed, set_extra = _CLOSE_ACTIVITY_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_previous_status(self, get("previousStatus", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _CLOSE_ACTIVITY_KEYS.issuperset(data) else unknown_fields(data, _CLOSE_ACTIVITY_KEYS))
+            self.previous_status = get("previousStatus", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _CLOSE_ACTIVITY_KEYS.issuperset(data) else unknown_fields(data, _CLOSE_ACTIVITY_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.defs#closeActivity", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -762,7 +740,6 @@ class CloseActivity(Model):
 
 
 _CLOSE_ACTIVITY_KEYS: Final[frozenset[str]] = frozenset(("$type", "previousStatus"))
-_CLOSE_ACTIVITY_SLOTS: Final = slot_setters(CloseActivity)
 
 
 @attrs.frozen(
@@ -790,16 +767,17 @@ class ReopenActivity(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_previous_status, set_typed, set_extra = _REOPEN_ACTIVITY_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_previous_status(self, get("previousStatus", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _REOPEN_ACTIVITY_KEYS.issuperset(data) else unknown_fields(data, _REOPEN_ACTIVITY_KEYS))
+            self.previous_status = get("previousStatus", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _REOPEN_ACTIVITY_KEYS.issuperset(data) else unknown_fields(data, _REOPEN_ACTIVITY_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.defs#reopenActivity", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -814,7 +792,6 @@ class ReopenActivity(Model):
 
 
 _REOPEN_ACTIVITY_KEYS: Final[frozenset[str]] = frozenset(("$type", "previousStatus"))
-_REOPEN_ACTIVITY_SLOTS: Final = slot_setters(ReopenActivity)
 
 
 @attrs.frozen(
@@ -838,14 +815,15 @@ class NoteActivity(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_typed, set_extra = _NOTE_ACTIVITY_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_typed(self, "$type" in data)
-            set_extra(self, None if data.keys() <= _NOTE_ACTIVITY_KEYS else unknown_fields(data, _NOTE_ACTIVITY_KEYS))
+            self.typed = "$type" in data
+            self.extra = None if data.keys() <= _NOTE_ACTIVITY_KEYS else unknown_fields(data, _NOTE_ACTIVITY_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.defs#noteActivity", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -857,7 +835,6 @@ class NoteActivity(Model):
 
 
 _NOTE_ACTIVITY_KEYS: Final[frozenset[str]] = frozenset(("$type",))
-_NOTE_ACTIVITY_SLOTS: Final = slot_setters(NoteActivity)
 
 
 @attrs.frozen(
@@ -912,40 +889,27 @@ class ReportActivityView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_id,
-            set_report_id,
-            set_activity,
-            set_internal_note,
-            set_public_note,
-            set_meta,
-            set_is_automated,
-            set_created_by,
-            set_moderator,
-            set_report,
-            set_created_at,
-            set_typed,
-            set_extra,
-        ) = _REPORT_ACTIVITY_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_id(self, data["id"])
-            set_report_id(self, data["reportId"])
-            set_activity(self, _union_0(data["activity"]))
-            set_internal_note(self, get("internalNote", UNSET))
-            set_public_note(self, get("publicNote", UNSET))
-            set_meta(self, get("meta", UNSET))
-            set_is_automated(self, data["isAutomated"])
-            set_created_by(self, data["createdBy"])
-            set_moderator(self, v if (v := get("moderator", UNSET)) is UNSET else _m_tools_ozone_team_defs.Member.from_dict(v))
-            set_report(self, v if (v := get("report", UNSET)) is UNSET else ReportView.from_dict(v))
-            set_created_at(self, data["createdAt"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _REPORT_ACTIVITY_VIEW_KEYS.issuperset(data) else unknown_fields(data, _REPORT_ACTIVITY_VIEW_KEYS))
+            self.id = data["id"]
+            self.report_id = data["reportId"]
+            self.activity = _union_0(data["activity"])
+            self.internal_note = get("internalNote", UNSET)
+            self.public_note = get("publicNote", UNSET)
+            self.meta = get("meta", UNSET)
+            self.is_automated = data["isAutomated"]
+            self.created_by = data["createdBy"]
+            self.moderator = v if (v := get("moderator", UNSET)) is UNSET else _m_tools_ozone_team_defs.Member.from_dict(v)
+            self.report = v if (v := get("report", UNSET)) is UNSET else ReportView.from_dict(v)
+            self.created_at = data["createdAt"]
+            self.typed = "$type" in data
+            self.extra = None if _REPORT_ACTIVITY_VIEW_KEYS.issuperset(data) else unknown_fields(data, _REPORT_ACTIVITY_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.defs#reportActivityView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -981,7 +945,6 @@ class ReportActivityView(Model):
 _REPORT_ACTIVITY_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "id", "reportId", "activity", "internalNote", "publicNote", "meta", "isAutomated", "createdBy", "moderator", "report", "createdAt"),
 )
-_REPORT_ACTIVITY_VIEW_SLOTS: Final = slot_setters(ReportActivityView)
 
 
 @attrs.frozen(
@@ -1021,32 +984,23 @@ class LiveStats(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_pending_count,
-            set_actioned_count,
-            set_escalated_count,
-            set_inbound_count,
-            set_action_rate,
-            set_avg_handling_time_sec,
-            set_last_updated,
-            set_typed,
-            set_extra,
-        ) = _LIVE_STATS_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_pending_count(self, get("pendingCount", UNSET))
-            set_actioned_count(self, get("actionedCount", UNSET))
-            set_escalated_count(self, get("escalatedCount", UNSET))
-            set_inbound_count(self, get("inboundCount", UNSET))
-            set_action_rate(self, get("actionRate", UNSET))
-            set_avg_handling_time_sec(self, get("avgHandlingTimeSec", UNSET))
-            set_last_updated(self, get("lastUpdated", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _LIVE_STATS_KEYS.issuperset(data) else unknown_fields(data, _LIVE_STATS_KEYS))
+            self.pending_count = get("pendingCount", UNSET)
+            self.actioned_count = get("actionedCount", UNSET)
+            self.escalated_count = get("escalatedCount", UNSET)
+            self.inbound_count = get("inboundCount", UNSET)
+            self.action_rate = get("actionRate", UNSET)
+            self.avg_handling_time_sec = get("avgHandlingTimeSec", UNSET)
+            self.last_updated = get("lastUpdated", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _LIVE_STATS_KEYS.issuperset(data) else unknown_fields(data, _LIVE_STATS_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.defs#liveStats", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -1081,7 +1035,6 @@ class LiveStats(Model):
 _LIVE_STATS_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "pendingCount", "actionedCount", "escalatedCount", "inboundCount", "actionRate", "avgHandlingTimeSec", "lastUpdated"),
 )
-_LIVE_STATS_SLOTS: Final = slot_setters(LiveStats)
 
 
 @attrs.frozen(
@@ -1122,34 +1075,24 @@ class HistoricalStats(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_date,
-            set_computed_at,
-            set_pending_count,
-            set_actioned_count,
-            set_escalated_count,
-            set_inbound_count,
-            set_action_rate,
-            set_avg_handling_time_sec,
-            set_typed,
-            set_extra,
-        ) = _HISTORICAL_STATS_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_date(self, data["date"])
-            set_computed_at(self, get("computedAt", UNSET))
-            set_pending_count(self, get("pendingCount", UNSET))
-            set_actioned_count(self, get("actionedCount", UNSET))
-            set_escalated_count(self, get("escalatedCount", UNSET))
-            set_inbound_count(self, get("inboundCount", UNSET))
-            set_action_rate(self, get("actionRate", UNSET))
-            set_avg_handling_time_sec(self, get("avgHandlingTimeSec", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _HISTORICAL_STATS_KEYS.issuperset(data) else unknown_fields(data, _HISTORICAL_STATS_KEYS))
+            self.date = data["date"]
+            self.computed_at = get("computedAt", UNSET)
+            self.pending_count = get("pendingCount", UNSET)
+            self.actioned_count = get("actionedCount", UNSET)
+            self.escalated_count = get("escalatedCount", UNSET)
+            self.inbound_count = get("inboundCount", UNSET)
+            self.action_rate = get("actionRate", UNSET)
+            self.avg_handling_time_sec = get("avgHandlingTimeSec", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _HISTORICAL_STATS_KEYS.issuperset(data) else unknown_fields(data, _HISTORICAL_STATS_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.defs#historicalStats", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"date": self.date}
@@ -1184,7 +1127,6 @@ class HistoricalStats(Model):
 _HISTORICAL_STATS_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "date", "computedAt", "pendingCount", "actionedCount", "escalatedCount", "inboundCount", "actionRate", "avgHandlingTimeSec"),
 )
-_HISTORICAL_STATS_SLOTS: Final = slot_setters(HistoricalStats)
 
 
 @attrs.frozen(
@@ -1222,32 +1164,23 @@ class AssignmentView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_id,
-            set_did,
-            set_moderator,
-            set_queue,
-            set_report_id,
-            set_start_at,
-            set_end_at,
-            set_typed,
-            set_extra,
-        ) = _ASSIGNMENT_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_id(self, data["id"])
-            set_did(self, data["did"])
-            set_moderator(self, v if (v := get("moderator", UNSET)) is UNSET else _m_tools_ozone_team_defs.Member.from_dict(v))
-            set_queue(self, v if (v := get("queue", UNSET)) is UNSET else _m_tools_ozone_queue_defs.QueueView.from_dict(v))
-            set_report_id(self, data["reportId"])
-            set_start_at(self, data["startAt"])
-            set_end_at(self, get("endAt", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _ASSIGNMENT_VIEW_KEYS.issuperset(data) else unknown_fields(data, _ASSIGNMENT_VIEW_KEYS))
+            self.id = data["id"]
+            self.did = data["did"]
+            self.moderator = v if (v := get("moderator", UNSET)) is UNSET else _m_tools_ozone_team_defs.Member.from_dict(v)
+            self.queue = v if (v := get("queue", UNSET)) is UNSET else _m_tools_ozone_queue_defs.QueueView.from_dict(v)
+            self.report_id = data["reportId"]
+            self.start_at = data["startAt"]
+            self.end_at = get("endAt", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _ASSIGNMENT_VIEW_KEYS.issuperset(data) else unknown_fields(data, _ASSIGNMENT_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.defs#assignmentView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -1275,7 +1208,6 @@ class AssignmentView(Model):
 _ASSIGNMENT_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "id", "did", "moderator", "queue", "reportId", "startAt", "endAt"),
 )
-_ASSIGNMENT_VIEW_SLOTS: Final = slot_setters(AssignmentView)
 
 
 def _union_0(

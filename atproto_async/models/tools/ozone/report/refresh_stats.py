@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -53,17 +53,18 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_start_date, set_end_date, set_queue_ids, set_extra = _INPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_start_date(self, data["startDate"])
-            set_end_date(self, data["endDate"])
-            set_queue_ids(self, get("queueIds", UNSET))
-            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
+            self.start_date = data["startDate"]
+            self.end_date = data["endDate"]
+            self.queue_ids = get("queueIds", UNSET)
+            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.refreshStats (Input)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"startDate": self.start_date, "endDate": self.end_date}
@@ -76,7 +77,6 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("startDate", "endDate", "queueIds"))
-_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -95,13 +95,14 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (set_extra,) = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_extra(self, None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS))
+            self.extra = None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.refreshStats (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -111,4 +112,3 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(())
-_OUTPUT_SLOTS: Final = slot_setters(Output)

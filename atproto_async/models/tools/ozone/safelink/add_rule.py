@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -60,28 +60,21 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_url,
-            set_pattern,
-            set_action,
-            set_reason,
-            set_comment,
-            set_created_by,
-            set_extra,
-        ) = _INPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_url(self, data["url"])
-            set_pattern(self, data["pattern"])
-            set_action(self, data["action"])
-            set_reason(self, data["reason"])
-            set_comment(self, get("comment", UNSET))
-            set_created_by(self, get("createdBy", UNSET))
-            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
+            self.url = data["url"]
+            self.pattern = data["pattern"]
+            self.action = data["action"]
+            self.reason = data["reason"]
+            self.comment = get("comment", UNSET)
+            self.created_by = get("createdBy", UNSET)
+            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.safelink.addRule (Input)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -104,4 +97,3 @@ class Input(Model):
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("url", "pattern", "action", "reason", "comment", "createdBy"),
 )
-_INPUT_SLOTS: Final = slot_setters(Input)

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -100,36 +100,25 @@ class Event(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_id,
-            set_event_type,
-            set_url,
-            set_pattern,
-            set_action,
-            set_reason,
-            set_created_by,
-            set_created_at,
-            set_comment,
-            set_typed,
-            set_extra,
-        ) = _EVENT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_id(self, data["id"])
-            set_event_type(self, data["eventType"])
-            set_url(self, data["url"])
-            set_pattern(self, data["pattern"])
-            set_action(self, data["action"])
-            set_reason(self, data["reason"])
-            set_created_by(self, data["createdBy"])
-            set_created_at(self, data["createdAt"])
-            set_comment(self, get("comment", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _EVENT_KEYS.issuperset(data) else unknown_fields(data, _EVENT_KEYS))
+            self.id = data["id"]
+            self.event_type = data["eventType"]
+            self.url = data["url"]
+            self.pattern = data["pattern"]
+            self.action = data["action"]
+            self.reason = data["reason"]
+            self.created_by = data["createdBy"]
+            self.created_at = data["createdAt"]
+            self.comment = get("comment", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _EVENT_KEYS.issuperset(data) else unknown_fields(data, _EVENT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.safelink.defs#event", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -155,7 +144,6 @@ class Event(Model):
 _EVENT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "id", "eventType", "url", "pattern", "action", "reason", "createdBy", "createdAt", "comment"),
 )
-_EVENT_SLOTS: Final = slot_setters(Event)
 
 
 @attrs.frozen(
@@ -196,34 +184,24 @@ class UrlRule(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_url,
-            set_pattern,
-            set_action,
-            set_reason,
-            set_comment,
-            set_created_by,
-            set_created_at,
-            set_updated_at,
-            set_typed,
-            set_extra,
-        ) = _URL_RULE_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_url(self, data["url"])
-            set_pattern(self, data["pattern"])
-            set_action(self, data["action"])
-            set_reason(self, data["reason"])
-            set_comment(self, get("comment", UNSET))
-            set_created_by(self, data["createdBy"])
-            set_created_at(self, data["createdAt"])
-            set_updated_at(self, data["updatedAt"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _URL_RULE_KEYS.issuperset(data) else unknown_fields(data, _URL_RULE_KEYS))
+            self.url = data["url"]
+            self.pattern = data["pattern"]
+            self.action = data["action"]
+            self.reason = data["reason"]
+            self.comment = get("comment", UNSET)
+            self.created_by = data["createdBy"]
+            self.created_at = data["createdAt"]
+            self.updated_at = data["updatedAt"]
+            self.typed = "$type" in data
+            self.extra = None if _URL_RULE_KEYS.issuperset(data) else unknown_fields(data, _URL_RULE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.safelink.defs#urlRule", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -248,4 +226,3 @@ class UrlRule(Model):
 _URL_RULE_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "url", "pattern", "action", "reason", "comment", "createdBy", "createdAt", "updatedAt"),
 )
-_URL_RULE_SLOTS: Final = slot_setters(UrlRule)

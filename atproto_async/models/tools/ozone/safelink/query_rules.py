@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -73,32 +73,23 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_cursor,
-            set_limit,
-            set_urls,
-            set_pattern_type,
-            set_actions,
-            set_reason,
-            set_created_by,
-            set_sort_direction,
-            set_extra,
-        ) = _INPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_cursor(self, get("cursor", UNSET))
-            set_limit(self, get("limit", UNSET))
-            set_urls(self, get("urls", UNSET))
-            set_pattern_type(self, get("patternType", UNSET))
-            set_actions(self, get("actions", UNSET))
-            set_reason(self, get("reason", UNSET))
-            set_created_by(self, get("createdBy", UNSET))
-            set_sort_direction(self, get("sortDirection", UNSET))
-            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
+            self.cursor = get("cursor", UNSET)
+            self.limit = get("limit", UNSET)
+            self.urls = get("urls", UNSET)
+            self.pattern_type = get("patternType", UNSET)
+            self.actions = get("actions", UNSET)
+            self.reason = get("reason", UNSET)
+            self.created_by = get("createdBy", UNSET)
+            self.sort_direction = get("sortDirection", UNSET)
+            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.safelink.queryRules (Input)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -134,7 +125,6 @@ class Input(Model):
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("cursor", "limit", "urls", "patternType", "actions", "reason", "createdBy", "sortDirection"),
 )
-_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -158,16 +148,17 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_cursor, set_rules, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_cursor(self, get("cursor", UNSET))
-            set_rules(self, [_m_tools_ozone_safelink_defs.UrlRule.from_dict(i0) for i0 in data["rules"]])
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.cursor = get("cursor", UNSET)
+            self.rules = [_m_tools_ozone_safelink_defs.UrlRule.from_dict(i0) for i0 in data["rules"]]
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.safelink.queryRules (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"rules": [i0.to_dict() for i0 in self.rules]}
@@ -180,4 +171,3 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "rules"))
-_OUTPUT_SLOTS: Final = slot_setters(Output)

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -59,28 +59,21 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_appview,
-            set_pds,
-            set_blob_divert,
-            set_chat,
-            set_viewer,
-            set_verifier_did,
-            set_extra,
-        ) = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_appview(self, v if (v := get("appview", UNSET)) is UNSET else ServiceConfig.from_dict(v))
-            set_pds(self, v if (v := get("pds", UNSET)) is UNSET else ServiceConfig.from_dict(v))
-            set_blob_divert(self, v if (v := get("blobDivert", UNSET)) is UNSET else ServiceConfig.from_dict(v))
-            set_chat(self, v if (v := get("chat", UNSET)) is UNSET else ServiceConfig.from_dict(v))
-            set_viewer(self, v if (v := get("viewer", UNSET)) is UNSET else ViewerConfig.from_dict(v))
-            set_verifier_did(self, get("verifierDid", UNSET))
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.appview = v if (v := get("appview", UNSET)) is UNSET else ServiceConfig.from_dict(v)
+            self.pds = v if (v := get("pds", UNSET)) is UNSET else ServiceConfig.from_dict(v)
+            self.blob_divert = v if (v := get("blobDivert", UNSET)) is UNSET else ServiceConfig.from_dict(v)
+            self.chat = v if (v := get("chat", UNSET)) is UNSET else ServiceConfig.from_dict(v)
+            self.viewer = v if (v := get("viewer", UNSET)) is UNSET else ViewerConfig.from_dict(v)
+            self.verifier_did = get("verifierDid", UNSET)
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.server.getConfig (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -110,7 +103,6 @@ class Output(Model):
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("appview", "pds", "blobDivert", "chat", "viewer", "verifierDid"),
 )
-_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -135,16 +127,17 @@ class ServiceConfig(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_url, set_typed, set_extra = _SERVICE_CONFIG_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_url(self, get("url", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SERVICE_CONFIG_KEYS.issuperset(data) else unknown_fields(data, _SERVICE_CONFIG_KEYS))
+            self.url = get("url", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _SERVICE_CONFIG_KEYS.issuperset(data) else unknown_fields(data, _SERVICE_CONFIG_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.server.getConfig#serviceConfig", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -159,7 +152,6 @@ class ServiceConfig(Model):
 
 
 _SERVICE_CONFIG_KEYS: Final[frozenset[str]] = frozenset(("$type", "url"))
-_SERVICE_CONFIG_SLOTS: Final = slot_setters(ServiceConfig)
 
 
 @attrs.frozen(
@@ -186,16 +178,17 @@ class ViewerConfig(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_role, set_typed, set_extra = _VIEWER_CONFIG_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_role(self, get("role", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _VIEWER_CONFIG_KEYS.issuperset(data) else unknown_fields(data, _VIEWER_CONFIG_KEYS))
+            self.role = get("role", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _VIEWER_CONFIG_KEYS.issuperset(data) else unknown_fields(data, _VIEWER_CONFIG_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.server.getConfig#viewerConfig", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -210,4 +203,3 @@ class ViewerConfig(Model):
 
 
 _VIEWER_CONFIG_KEYS: Final[frozenset[str]] = frozenset(("$type", "role"))
-_VIEWER_CONFIG_SLOTS: Final = slot_setters(ViewerConfig)

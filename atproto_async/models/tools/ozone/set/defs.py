@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -54,17 +54,18 @@ class Set(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_name, set_description, set_typed, set_extra = _SET_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_name(self, data["name"])
-            set_description(self, get("description", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SET_KEYS.issuperset(data) else unknown_fields(data, _SET_KEYS))
+            self.name = data["name"]
+            self.description = get("description", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _SET_KEYS.issuperset(data) else unknown_fields(data, _SET_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.set.defs#set", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name}
@@ -79,7 +80,6 @@ class Set(Model):
 
 
 _SET_KEYS: Final[frozenset[str]] = frozenset(("$type", "name", "description"))
-_SET_SLOTS: Final = slot_setters(Set)
 
 
 @attrs.frozen(
@@ -112,28 +112,21 @@ class SetView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_name,
-            set_description,
-            set_set_size,
-            set_created_at,
-            set_updated_at,
-            set_typed,
-            set_extra,
-        ) = _SET_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_name(self, data["name"])
-            set_description(self, get("description", UNSET))
-            set_set_size(self, data["setSize"])
-            set_created_at(self, data["createdAt"])
-            set_updated_at(self, data["updatedAt"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SET_VIEW_KEYS.issuperset(data) else unknown_fields(data, _SET_VIEW_KEYS))
+            self.name = data["name"]
+            self.description = get("description", UNSET)
+            self.set_size = data["setSize"]
+            self.created_at = data["createdAt"]
+            self.updated_at = data["updatedAt"]
+            self.typed = "$type" in data
+            self.extra = None if _SET_VIEW_KEYS.issuperset(data) else unknown_fields(data, _SET_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.set.defs#setView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -155,4 +148,3 @@ class SetView(Model):
 _SET_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "name", "description", "setSize", "createdAt", "updatedAt"),
 )
-_SET_VIEW_SLOTS: Final = slot_setters(SetView)

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -71,38 +71,26 @@ class Option(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_key,
-            set_did,
-            set_value,
-            set_description,
-            set_created_at,
-            set_updated_at,
-            set_manager_role,
-            set_scope,
-            set_created_by,
-            set_last_updated_by,
-            set_typed,
-            set_extra,
-        ) = _OPTION_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_key(self, data["key"])
-            set_did(self, data["did"])
-            set_value(self, data["value"])
-            set_description(self, get("description", UNSET))
-            set_created_at(self, get("createdAt", UNSET))
-            set_updated_at(self, get("updatedAt", UNSET))
-            set_manager_role(self, get("managerRole", UNSET))
-            set_scope(self, data["scope"])
-            set_created_by(self, data["createdBy"])
-            set_last_updated_by(self, data["lastUpdatedBy"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _OPTION_KEYS.issuperset(data) else unknown_fields(data, _OPTION_KEYS))
+            self.key = data["key"]
+            self.did = data["did"]
+            self.value = data["value"]
+            self.description = get("description", UNSET)
+            self.created_at = get("createdAt", UNSET)
+            self.updated_at = get("updatedAt", UNSET)
+            self.manager_role = get("managerRole", UNSET)
+            self.scope = data["scope"]
+            self.created_by = data["createdBy"]
+            self.last_updated_by = data["lastUpdatedBy"]
+            self.typed = "$type" in data
+            self.extra = None if _OPTION_KEYS.issuperset(data) else unknown_fields(data, _OPTION_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.setting.defs#option", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -135,4 +123,3 @@ class Option(Model):
 _OPTION_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "key", "did", "value", "description", "createdAt", "updatedAt", "managerRole", "scope", "createdBy", "lastUpdatedBy"),
 )
-_OPTION_SLOTS: Final = slot_setters(Option)

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -53,16 +53,17 @@ class SigDetail(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_property, set_value, set_typed, set_extra = _SIG_DETAIL_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_property(self, data["property"])
-            set_value(self, data["value"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _SIG_DETAIL_KEYS.issuperset(data) else unknown_fields(data, _SIG_DETAIL_KEYS))
+            self.property = data["property"]
+            self.value = data["value"]
+            self.typed = "$type" in data
+            self.extra = None if _SIG_DETAIL_KEYS.issuperset(data) else unknown_fields(data, _SIG_DETAIL_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.signature.defs#sigDetail", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"property": self.property, "value": self.value}
@@ -74,4 +75,3 @@ class SigDetail(Model):
 
 
 _SIG_DETAIL_KEYS: Final[frozenset[str]] = frozenset(("$type", "property", "value"))
-_SIG_DETAIL_SLOTS: Final = slot_setters(SigDetail)

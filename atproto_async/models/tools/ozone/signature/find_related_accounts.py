@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -65,16 +65,17 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_cursor, set_accounts, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_cursor(self, get("cursor", UNSET))
-            set_accounts(self, [RelatedAccount.from_dict(i0) for i0 in data["accounts"]])
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.cursor = get("cursor", UNSET)
+            self.accounts = [RelatedAccount.from_dict(i0) for i0 in data["accounts"]]
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.signature.findRelatedAccounts (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"accounts": [i0.to_dict() for i0 in self.accounts]}
@@ -87,7 +88,6 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "accounts"))
-_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -114,17 +114,18 @@ class RelatedAccount(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_account, set_similarities, set_typed, set_extra = _RELATED_ACCOUNT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_account(self, _m_com_atproto_admin_defs.AccountView.from_dict(data["account"]))
-            set_similarities(self, v if (v := get("similarities", UNSET)) is UNSET else [_m_tools_ozone_signature_defs.SigDetail.from_dict(i0) for i0 in v])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _RELATED_ACCOUNT_KEYS.issuperset(data) else unknown_fields(data, _RELATED_ACCOUNT_KEYS))
+            self.account = _m_com_atproto_admin_defs.AccountView.from_dict(data["account"])
+            self.similarities = v if (v := get("similarities", UNSET)) is UNSET else [_m_tools_ozone_signature_defs.SigDetail.from_dict(i0) for i0 in v]
+            self.typed = "$type" in data
+            self.extra = None if _RELATED_ACCOUNT_KEYS.issuperset(data) else unknown_fields(data, _RELATED_ACCOUNT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.signature.findRelatedAccounts#relatedAccount", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"account": self.account.to_dict()}
@@ -139,4 +140,3 @@ class RelatedAccount(Model):
 
 
 _RELATED_ACCOUNT_KEYS: Final[frozenset[str]] = frozenset(("$type", "account", "similarities"))
-_RELATED_ACCOUNT_SLOTS: Final = slot_setters(RelatedAccount)

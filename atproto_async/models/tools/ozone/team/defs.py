@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -91,32 +91,23 @@ class Member(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_did,
-            set_disabled,
-            set_profile,
-            set_created_at,
-            set_updated_at,
-            set_last_updated_by,
-            set_role,
-            set_typed,
-            set_extra,
-        ) = _MEMBER_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_did(self, data["did"])
-            set_disabled(self, get("disabled", UNSET))
-            set_profile(self, v if (v := get("profile", UNSET)) is UNSET else _m_app_bsky_actor_defs.ProfileViewDetailed.from_dict(v))
-            set_created_at(self, get("createdAt", UNSET))
-            set_updated_at(self, get("updatedAt", UNSET))
-            set_last_updated_by(self, get("lastUpdatedBy", UNSET))
-            set_role(self, data["role"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _MEMBER_KEYS.issuperset(data) else unknown_fields(data, _MEMBER_KEYS))
+            self.did = data["did"]
+            self.disabled = get("disabled", UNSET)
+            self.profile = v if (v := get("profile", UNSET)) is UNSET else _m_app_bsky_actor_defs.ProfileViewDetailed.from_dict(v)
+            self.created_at = get("createdAt", UNSET)
+            self.updated_at = get("updatedAt", UNSET)
+            self.last_updated_by = get("lastUpdatedBy", UNSET)
+            self.role = data["role"]
+            self.typed = "$type" in data
+            self.extra = None if _MEMBER_KEYS.issuperset(data) else unknown_fields(data, _MEMBER_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.team.defs#member", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did, "role": self.role}
@@ -145,4 +136,3 @@ class Member(Model):
 _MEMBER_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "did", "disabled", "profile", "createdAt", "updatedAt", "lastUpdatedBy", "role"),
 )
-_MEMBER_SLOTS: Final = slot_setters(Member)

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -53,17 +53,18 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_did, set_disabled, set_role, set_extra = _INPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_did(self, data["did"])
-            set_disabled(self, get("disabled", UNSET))
-            set_role(self, get("role", UNSET))
-            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
+            self.did = data["did"]
+            self.disabled = get("disabled", UNSET)
+            self.role = get("role", UNSET)
+            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.team.updateMember (Input)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"did": self.did}
@@ -79,4 +80,3 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("did", "disabled", "role"))
-_INPUT_SLOTS: Final = slot_setters(Input)

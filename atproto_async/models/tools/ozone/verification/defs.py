@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnknownMember,
@@ -20,7 +21,6 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -94,44 +94,29 @@ class VerificationView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_issuer,
-            set_uri,
-            set_subject,
-            set_handle,
-            set_display_name,
-            set_created_at,
-            set_revoke_reason,
-            set_revoked_at,
-            set_revoked_by,
-            set_subject_profile,
-            set_issuer_profile,
-            set_subject_repo,
-            set_issuer_repo,
-            set_typed,
-            set_extra,
-        ) = _VERIFICATION_VIEW_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_issuer(self, data["issuer"])
-            set_uri(self, data["uri"])
-            set_subject(self, data["subject"])
-            set_handle(self, data["handle"])
-            set_display_name(self, data["displayName"])
-            set_created_at(self, data["createdAt"])
-            set_revoke_reason(self, get("revokeReason", UNSET))
-            set_revoked_at(self, get("revokedAt", UNSET))
-            set_revoked_by(self, get("revokedBy", UNSET))
-            set_subject_profile(self, v if (v := get("subjectProfile", UNSET)) is UNSET else _union_0(v))
-            set_issuer_profile(self, v if (v := get("issuerProfile", UNSET)) is UNSET else _union_0(v))
-            set_subject_repo(self, v if (v := get("subjectRepo", UNSET)) is UNSET else _union_1(v))
-            set_issuer_repo(self, v if (v := get("issuerRepo", UNSET)) is UNSET else _union_1(v))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _VERIFICATION_VIEW_KEYS.issuperset(data) else unknown_fields(data, _VERIFICATION_VIEW_KEYS))
+            self.issuer = data["issuer"]
+            self.uri = data["uri"]
+            self.subject = data["subject"]
+            self.handle = data["handle"]
+            self.display_name = data["displayName"]
+            self.created_at = data["createdAt"]
+            self.revoke_reason = get("revokeReason", UNSET)
+            self.revoked_at = get("revokedAt", UNSET)
+            self.revoked_by = get("revokedBy", UNSET)
+            self.subject_profile = v if (v := get("subjectProfile", UNSET)) is UNSET else _union_0(v)
+            self.issuer_profile = v if (v := get("issuerProfile", UNSET)) is UNSET else _union_0(v)
+            self.subject_repo = v if (v := get("subjectRepo", UNSET)) is UNSET else _union_1(v)
+            self.issuer_repo = v if (v := get("issuerRepo", UNSET)) is UNSET else _union_1(v)
+            self.typed = "$type" in data
+            self.extra = None if _VERIFICATION_VIEW_KEYS.issuperset(data) else unknown_fields(data, _VERIFICATION_VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.verification.defs#verificationView", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -173,7 +158,6 @@ class VerificationView(Model):
 _VERIFICATION_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "issuer", "uri", "subject", "handle", "displayName", "createdAt", "revokeReason", "revokedAt", "revokedBy", "subjectProfile", "issuerProfile", "subjectRepo", "issuerRepo"),
 )
-_VERIFICATION_VIEW_SLOTS: Final = slot_setters(VerificationView)
 
 
 def _union_0(value: Mapping[str, Any]) -> UnknownMember:

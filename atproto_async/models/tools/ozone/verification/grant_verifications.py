@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     lazy_module,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -60,14 +60,15 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_verifications, set_extra = _INPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_verifications(self, [VerificationInput.from_dict(i0) for i0 in data["verifications"]])
-            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
+            self.verifications = [VerificationInput.from_dict(i0) for i0 in data["verifications"]]
+            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.verification.grantVerifications (Input)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"verifications": [i0.to_dict() for i0 in self.verifications]}
@@ -77,7 +78,6 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("verifications",))
-_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -100,15 +100,16 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_verifications, set_failed_verifications, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_verifications(self, [_m_tools_ozone_verification_defs.VerificationView.from_dict(i0) for i0 in data["verifications"]])
-            set_failed_verifications(self, [GrantError.from_dict(i0) for i0 in data["failedVerifications"]])
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.verifications = [_m_tools_ozone_verification_defs.VerificationView.from_dict(i0) for i0 in data["verifications"]]
+            self.failed_verifications = [GrantError.from_dict(i0) for i0 in data["failedVerifications"]]
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.verification.grantVerifications (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -121,7 +122,6 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("verifications", "failedVerifications"))
-_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -155,26 +155,20 @@ class VerificationInput(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        (
-            set_subject,
-            set_handle,
-            set_display_name,
-            set_created_at,
-            set_typed,
-            set_extra,
-        ) = _VERIFICATION_INPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_subject(self, data["subject"])
-            set_handle(self, data["handle"])
-            set_display_name(self, data["displayName"])
-            set_created_at(self, get("createdAt", UNSET))
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _VERIFICATION_INPUT_KEYS.issuperset(data) else unknown_fields(data, _VERIFICATION_INPUT_KEYS))
+            self.subject = data["subject"]
+            self.handle = data["handle"]
+            self.display_name = data["displayName"]
+            self.created_at = get("createdAt", UNSET)
+            self.typed = "$type" in data
+            self.extra = None if _VERIFICATION_INPUT_KEYS.issuperset(data) else unknown_fields(data, _VERIFICATION_INPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.verification.grantVerifications#verificationInput", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -195,7 +189,6 @@ class VerificationInput(Model):
 _VERIFICATION_INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "subject", "handle", "displayName", "createdAt"),
 )
-_VERIFICATION_INPUT_SLOTS: Final = slot_setters(VerificationInput)
 
 
 @attrs.frozen(
@@ -222,16 +215,17 @@ class GrantError(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_error, set_subject, set_typed, set_extra = _GRANT_ERROR_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_error(self, data["error"])
-            set_subject(self, data["subject"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _GRANT_ERROR_KEYS.issuperset(data) else unknown_fields(data, _GRANT_ERROR_KEYS))
+            self.error = data["error"]
+            self.subject = data["subject"]
+            self.typed = "$type" in data
+            self.extra = None if _GRANT_ERROR_KEYS.issuperset(data) else unknown_fields(data, _GRANT_ERROR_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.verification.grantVerifications#grantError", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"error": self.error, "subject": self.subject}
@@ -243,4 +237,3 @@ class GrantError(Model):
 
 
 _GRANT_ERROR_KEYS: Final[frozenset[str]] = frozenset(("$type", "error", "subject"))
-_GRANT_ERROR_SLOTS: Final = slot_setters(GrantError)

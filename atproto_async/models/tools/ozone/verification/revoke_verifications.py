@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import attrs
 
 from atproto_async._model import (
+    TWINS,
     UNSET,
     Model,
     UnsetType,
     invalid,
     new_instance,
-    slot_setters,
     unknown_fields,
 )
 
@@ -53,16 +53,17 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_uris, set_revoke_reason, set_extra = _INPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
             get = data.get
-            set_uris(self, data["uris"])
-            set_revoke_reason(self, get("revokeReason", UNSET))
-            set_extra(self, None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS))
+            self.uris = data["uris"]
+            self.revoke_reason = get("revokeReason", UNSET)
+            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.verification.revokeVerifications (Input)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uris": list(self.uris)}
@@ -75,7 +76,6 @@ class Input(Model):
 
 
 _INPUT_KEYS: Final[frozenset[str]] = frozenset(("uris", "revokeReason"))
-_INPUT_SLOTS: Final = slot_setters(Input)
 
 
 @attrs.frozen(
@@ -100,15 +100,16 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_revoked_verifications, set_failed_revocations, set_extra = _OUTPUT_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_revoked_verifications(self, data["revokedVerifications"])
-            set_failed_revocations(self, [RevokeError.from_dict(i0) for i0 in data["failedRevocations"]])
-            set_extra(self, None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS))
+            self.revoked_verifications = data["revokedVerifications"]
+            self.failed_revocations = [RevokeError.from_dict(i0) for i0 in data["failedRevocations"]]
+            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.verification.revokeVerifications (Output)", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -121,7 +122,6 @@ class Output(Model):
 
 
 _OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("revokedVerifications", "failedRevocations"))
-_OUTPUT_SLOTS: Final = slot_setters(Output)
 
 
 @attrs.frozen(
@@ -148,16 +148,17 @@ class RevokeError(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        set_uri, set_error, set_typed, set_extra = _REVOKE_ERROR_SLOTS
-        self = new_instance(cls)
+        self: Any = new_instance(TWINS[cls])
         try:
-            set_uri(self, data["uri"])
-            set_error(self, data["error"])
-            set_typed(self, "$type" in data)
-            set_extra(self, None if _REVOKE_ERROR_KEYS.issuperset(data) else unknown_fields(data, _REVOKE_ERROR_KEYS))
+            self.uri = data["uri"]
+            self.error = data["error"]
+            self.typed = "$type" in data
+            self.extra = None if _REVOKE_ERROR_KEYS.issuperset(data) else unknown_fields(data, _REVOKE_ERROR_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.verification.revokeVerifications#revokeError", exc) from exc
-        return self
+        self.__class__ = cls
+        built: Self = self
+        return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"uri": self.uri, "error": self.error}
@@ -169,4 +170,3 @@ class RevokeError(Model):
 
 
 _REVOKE_ERROR_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "error"))
-_REVOKE_ERROR_SLOTS: Final = slot_setters(RevokeError)
