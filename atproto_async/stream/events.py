@@ -9,7 +9,7 @@ decodes its record from those blocks only when ``op.record`` is first read. The 
 read walks the CAR only as far as its block; later reads of the same commit share one index,
 built as far as needed. Consumers that only look at ``op.collection`` or ``op.uri`` never pay
 for CAR or record decoding. The firehose builds a `Commit` and its ops through their slots
-(`_new_commit`, `_new_repo_op`), not attrs' ``__init__``: same instances, less time.
+(their mutable twins), not attrs' ``__init__``: same instances, less time.
 
 Specs: https://atproto.com/specs/sync#firehose and https://atproto.com/specs/event-stream
 """
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import attrs
 
+from atproto_async._twin import mutable_twin
 from atproto_async.exceptions import DecodeError, FrameDecodeError
 from atproto_async.ipld import CID, read_car
 from atproto_async.ipld.car import BlockFinder, find_block
@@ -68,10 +69,11 @@ class _CommitBlocks:
 
     A record read finds its block with `find_block` (the first) or a `BlockFinder` (the
     rest), which check the CAR header and read sections only as far as that block;
-    ``Commit.car`` parses and checks the whole CAR.
+    ``Commit.car`` parses and checks the whole CAR. (Decoding the block where it lies in the
+    CAR, without slicing it out, is slower: cbor2 reads ahead up to 4 KiB from its file.)
     """
 
-    __slots__ = ("_car", "_finder", "_looked_up", "data", "repo", "seq", "too_big")
+    __slots__ = ("_car", "_finder", "data", "repo", "seq", "too_big")
 
     def __init__(self, data: bytes, seq: int, repo: str, too_big: bool) -> None:
         self.data = data
@@ -79,8 +81,8 @@ class _CommitBlocks:
         self.repo = repo
         self.too_big = too_big
         self._car: Car | None = None
+        #: None before the first record read; then _LOOKED_UP, then a BlockFinder.
         self._finder: BlockFinder | None = None
-        self._looked_up = False
 
     def _invalid(self, exc: DecodeError, path: str | None = None) -> FrameDecodeError:
         reading = "" if path is None else f" (reading {path})"
@@ -101,16 +103,16 @@ class _CommitBlocks:
 
     def record_data(self, cid: CID, path: str) -> Any:
         """Return the decoded record block for ``cid``, or None when a tooBig commit lacks it."""
+        data = self.data
         try:
             finder = self._finder
-            if finder is not None:
+            if finder is None:  # the first record of the commit, usually its only one
+                self._finder = _LOOKED_UP
+                block = find_block(data, cid)
+            else:
+                if finder is _LOOKED_UP:
+                    finder = self._finder = BlockFinder(data)
                 block = finder.get(cid)
-            elif self._looked_up:
-                finder = self._finder = BlockFinder(self.data)
-                block = finder.get(cid)
-            else:  # the first record of the commit, usually its only one: no index needed
-                self._looked_up = True
-                block = find_block(self.data, cid)
         except DecodeError as exc:
             raise self._invalid(exc, path) from exc
         if block is None:
@@ -122,19 +124,23 @@ class _CommitBlocks:
                 "is missing from the commit's blocks"
             )
         try:
-            data = _decode_one(block)
+            record = _decode_one(block)
         except DecodeError as exc:
             raise FrameDecodeError(
                 f"#commit seq {self.seq} of {self.repo}: record {path} is not DAG-CBOR: {exc}"
             ) from exc
-        if type(data) is not dict:
+        if type(record) is not dict:
             raise FrameDecodeError(
                 f"#commit seq {self.seq} of {self.repo}: record {path} is not a map"
             )
-        return data
+        return record
 
 
-@attrs.frozen(slots=True)
+#: `_CommitBlocks._finder` after one record was found without an index.
+_LOOKED_UP: Any = object()
+
+
+@attrs.frozen(slots=True, weakref_slot=False)
 class RepoOp:
     """One record mutation of a `Commit`.
 
@@ -189,7 +195,7 @@ class RepoOp:
                     raise FrameDecodeError(
                         f"record {self.uri} does not match its lexicon: {exc}"
                     ) from exc
-        _set_record(self, record)
+        _SET_RECORD(self, record)
         return record
 
     @property
@@ -207,7 +213,7 @@ class RepoOp:
         return data
 
 
-@attrs.frozen(slots=True)
+@attrs.frozen(slots=True, weakref_slot=False)
 class Commit:
     """``#commit``: a repository changed.
 
@@ -255,85 +261,15 @@ class Commit:
 
 
 # A firehose commit makes one `Commit` and a `RepoOp` per op. attrs' ``__init__`` of a frozen
-# class sets each field through ``object.__setattr__``; setting the slots through their
-# descriptors directly builds the same instances in about two thirds of the time.
-_new = object.__new__
-_OP_SLOTS: Final = tuple(RepoOp.__dict__[field.name].__set__ for field in attrs.fields(RepoOp))
-_COMMIT_SLOTS: Final = tuple(Commit.__dict__[field.name].__set__ for field in attrs.fields(Commit))
-_set_record: Final = RepoOp.__dict__["_record"].__set__
+# class sets each field through ``object.__setattr__``; `frames._commit` instead fills their
+# mutable twins (``_twin.mutable_twin``: same slots, plain attribute stores) and then assigns
+# the real class. CPython refuses that assignment when the classes have a ``__weakref__`` slot,
+# which is why `RepoOp` and `Commit` have none. Same instances, in about 40% of the time.
+_RepoOpTwin: Final = mutable_twin(RepoOp)
+_CommitTwin: Final = mutable_twin(Commit)
 
-
-def _new_repo_op(
-    action: str,
-    path: str,
-    collection: str,
-    rkey: str,
-    uri: str,
-    cid: CID | None,
-    prev: CID | None,
-    holder: _CommitBlocks,
-) -> RepoOp:
-    """``RepoOp(action, path, collection, rkey, uri, cid, prev, holder)``, built faster."""
-    op = _new(RepoOp)
-    s_action, s_path, s_collection, s_rkey, s_uri, s_cid, s_prev, s_holder, s_record = _OP_SLOTS
-    s_action(op, action)
-    s_path(op, path)
-    s_collection(op, collection)
-    s_rkey(op, rkey)
-    s_uri(op, uri)
-    s_cid(op, cid)
-    s_prev(op, prev)
-    s_holder(op, holder)
-    s_record(op, _UNREAD)
-    return op
-
-
-def _new_commit(
-    seq: int,
-    repo: str,
-    rev: str,
-    since: str | None,
-    commit: CID,
-    ops: list[RepoOp],
-    blocks: bytes,
-    time: str,
-    too_big: bool,
-    prev_data: CID | None,
-    blobs: list[CID],
-    rebase: bool,
-    holder: _CommitBlocks,
-) -> Commit:
-    """``Commit(...)`` with every field given positionally, built faster."""
-    event = _new(Commit)
-    (
-        s_seq,
-        s_repo,
-        s_rev,
-        s_since,
-        s_commit,
-        s_ops,
-        s_blocks,
-        s_time,
-        s_too_big,
-        s_prev_data,
-        s_blobs,
-        s_rebase,
-        s_holder,
-    ) = _COMMIT_SLOTS
-    s_seq(event, seq)
-    s_repo(event, repo)
-    s_rev(event, rev)
-    s_since(event, since)
-    s_commit(event, commit)
-    s_ops(event, ops)
-    s_blocks(event, blocks)
-    s_time(event, time)
-    s_too_big(event, too_big)
-    s_prev_data(event, prev_data)
-    s_blobs(event, blobs)
-    s_rebase(event, rebase)
-    s_holder(event, holder)
-    return event
+#: Caches a decoded record in its frozen `RepoOp` (the slot's own setter).
+_SET_RECORD: Final = RepoOp.__dict__["_record"].__set__
 
 
 @attrs.frozen(slots=True)

@@ -18,12 +18,14 @@ https://atproto.com/specs/sync (message limits).
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from typing import Any
+from operator import itemgetter
+from typing import Any, Final
 
 from atproto_async.exceptions import DecodeError, FrameDecodeError, StreamError
 from atproto_async.ipld import CID, decode_dag_cbor_multi, encode_dag_cbor
 from atproto_async.ipld.dag_cbor import _decode_one
 from atproto_async.stream.events import (
+    _UNREAD,
     Account,
     Commit,
     Event,
@@ -37,8 +39,8 @@ from atproto_async.stream.events import (
     Tombstone,
     Unknown,
     _CommitBlocks,
-    _new_commit,
-    _new_repo_op,
+    _CommitTwin,
+    _RepoOpTwin,
 )
 from atproto_async.stream.framefile import DEFAULT_MAX_FRAME_SIZE
 
@@ -55,6 +57,7 @@ DEFAULT_MAX_OPS = 200
 DEFAULT_MAX_BLOCKS_SIZE = 2_000_000
 
 _BYTES = (bytes, bytearray, memoryview)
+_new = object.__new__
 
 
 def _fail(t: str, body: dict[str, Any], problem: str) -> FrameDecodeError:
@@ -121,56 +124,78 @@ class _Limits:
         self.max_blocks_size = max_blocks_size
 
 
+#: The fields of a ``#commit`` body, in the order `_commit` unpacks them. Relays write every
+#: field (``since`` and ``prevData`` as null when unset), so one ``itemgetter`` call usually
+#: reads them all; a body that lacks an optional field takes the ``dict.get`` path.
+_COMMIT_FIELDS: Final = itemgetter(
+    "seq", "repo", "rev", "time", "commit", "blocks", "ops",
+    "since", "tooBig", "rebase", "prevData", "blobs",
+)  # fmt: skip
+_OP_FIELDS: Final = itemgetter("action", "path", "cid")
+
+
+def _commit_fields(body: dict[str, Any]) -> tuple[Any, ...]:
+    """The fields of a body that lacks some optional ones (absent flags are false)."""
+    get = body.get
+    return (
+        get("seq"), get("repo"), get("rev"), get("time"), get("commit"), get("blocks"),
+        get("ops"), get("since"), get("tooBig", False), get("rebase", False),
+        get("prevData"), get("blobs"),
+    )  # fmt: skip
+
+
 def _commit(body: dict[str, Any], limits: _Limits, collections: Collection[str] | None) -> Commit:
     # The hot path of the firehose: the common, well-formed body passes each check once; the
     # helpers that name the exact problem run only when a check fails.
     t = "#commit"
-    get = body.get
-    seq = get("seq")
-    repo = get("repo")
-    rev = get("rev")
-    time = get("time")
-    commit = get("commit")
+    try:
+        seq, repo, rev, time, commit, blocks, raw_ops, since, too_big, rebase, prev_data, blobs = (
+            _COMMIT_FIELDS(body)
+        )
+    except KeyError:
+        seq, repo, rev, time, commit, blocks, raw_ops, since, too_big, rebase, prev_data, blobs = (
+            _commit_fields(body)
+        )
     if type(seq) is not int:
         raise _fail(t, body, "'seq' must be an integer")
     if type(repo) is not str or type(rev) is not str or type(time) is not str:
         raise _first_wrong(body, t, ("repo", "rev", "time"), str)
     if type(commit) is not CID:
         raise _fail(t, body, "'commit' must be a CID link")
-    since = get("since")
     if since is not None and type(since) is not str:
         since = _opt_str(body, "since", t)
-    blocks = get("blocks")
     if type(blocks) is not bytes or len(blocks) > limits.max_blocks_size:
         blocks = _blocks(body, t, limits.max_blocks_size)
-    too_big = get("tooBig", False)
-    rebase = get("rebase", False)
     if type(too_big) is not bool or type(rebase) is not bool:
         raise _first_wrong(body, t, ("tooBig", "rebase"), bool, optional=True)
-    prev_data = get("prevData")
     if prev_data is not None and type(prev_data) is not CID:
         raise _fail(t, body, "'prevData' must be a CID link")
-    blobs = get("blobs")
     if blobs is None:
         blobs = []
     elif type(blobs) is not list:
         raise _fail(t, body, "'blobs' must be a list")
-    raw_ops = get("ops")
     if type(raw_ops) is not list:
         raise _fail(t, body, "'ops' must be a list")
     if len(raw_ops) > limits.max_ops:
         raise _fail(t, body, f"{len(raw_ops)} ops, above the limit of {limits.max_ops}")
-    holder = _CommitBlocks(blocks, seq, repo, too_big)
+    # _CommitBlocks(blocks, seq, repo, too_big), without the call to its __init__.
+    holder = _new(_CommitBlocks)
+    holder.data = blocks
+    holder.seq = seq
+    holder.repo = repo
+    holder.too_big = too_big
+    holder._car = None
+    holder._finder = None
     ops: list[RepoOp] = []
     prefix = f"at://{repo}/"
     for raw in raw_ops:
         if type(raw) is not dict:
             raise _fail(t, body, "an op is not a map")
-        get = raw.get
-        action = get("action")
-        path = get("path")
-        cid = get("cid")
-        prev = get("prev")
+        try:
+            action, path, cid = _OP_FIELDS(raw)
+        except KeyError:
+            action, path, cid = raw.get("action"), raw.get("path"), raw.get("cid")
+        prev = raw.get("prev")
         if type(action) is not str or type(path) is not str:
             raise _fail(t, body, "an op lacks a string 'action' or 'path'")
         if (cid is not None and type(cid) is not CID) or (
@@ -182,10 +207,36 @@ def _commit(body: dict[str, Any], limits: _Limits, collections: Collection[str] 
             raise _fail(t, body, f"op path {path!r} is not <collection>/<rkey>")
         if collections is not None and collection not in collections:
             continue
-        ops.append(_new_repo_op(action, path, collection, rkey, prefix + path, cid, prev, holder))
-    return _new_commit(
-        seq, repo, rev, since, commit, ops, blocks, time, too_big, prev_data, blobs, rebase, holder
-    )
+        # RepoOp(action, path, collection, rkey, uri, cid, prev, holder), built through its
+        # mutable twin (see events.py): every slot set, then the real class.
+        op: Any = _new(_RepoOpTwin)
+        op.action = action
+        op.path = path
+        op.collection = collection
+        op.rkey = rkey
+        op.uri = prefix + path
+        op.cid = cid
+        op.prev = prev
+        op._holder = holder
+        op._record = _UNREAD
+        op.__class__ = RepoOp
+        ops.append(op)
+    event: Any = _new(_CommitTwin)
+    event.seq = seq
+    event.repo = repo
+    event.rev = rev
+    event.since = since
+    event.commit = commit
+    event.ops = ops
+    event.blocks = blocks
+    event.time = time
+    event.too_big = too_big
+    event.prev_data = prev_data
+    event.blobs = blobs
+    event.rebase = rebase
+    event._holder = holder
+    event.__class__ = Commit
+    return event  # type: ignore[no-any-return]
 
 
 def _sync(body: dict[str, Any], limits: _Limits, collections: Collection[str] | None) -> Sync:
@@ -363,8 +414,9 @@ def _decode(
     if type(data) is not bytes:
         data = bytes(data)
     # A known header is a2 61 74 <text head> <t> 62 6f 70 01, and every t is shorter than 24
-    # bytes or than 256 (a one-byte length after 0x78).
-    if data.startswith(b"\xa2\x61\x74") and len(data) > 4:
+    # bytes or than 256 (a one-byte length after 0x78). The length is read from the head byte;
+    # looking up the bytes it spans in _KNOWN_HEADERS then checks every one of them.
+    if len(data) > 4:
         head = data[3]
         size = head - 0x58 if 0x60 < head < 0x78 else data[4] + 9 if head == 0x78 else 0
         builder = _KNOWN_HEADERS.get(data[:size])

@@ -16,7 +16,7 @@ import pytest
 from stream_helpers import TIME, commit_frame, frame, post
 
 from atproto_async.exceptions import FrameDecodeError, StreamError
-from atproto_async.ipld import CID, cid_for, encode_dag_cbor, read_car, write_car
+from atproto_async.ipld import CID, cid_for, decode_dag_cbor, encode_dag_cbor, read_car, write_car
 from atproto_async.stream import Account, Commit, Identity, RepoOp, Sync, Unknown, decode_frame
 
 LABEL = {
@@ -73,11 +73,34 @@ def test_commit_built_fast_equals_one_built_by_attrs() -> None:
     for op in event.ops:
         again = RepoOp(op.action, op.path, op.collection, op.rkey, op.uri, op.cid, op.prev)
         assert op == again and repr(op) == repr(again) and hash(op) == hash(again)
+    assert type(event) is Commit and all(type(op) is RepoOp for op in event.ops)
     assert attrs.evolve(event, seq=10).seq == 10
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         event.seq = 1  # type: ignore[misc]
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         event.ops[0].cid = None  # type: ignore[misc]
+
+
+def test_commit_bodies_with_and_without_optional_fields_decode_alike() -> None:
+    # Relays write all twelve fields (one itemgetter reads them); other servers may leave the
+    # optional ones out, and ops may lack "cid" (the dict.get path). Same events either way.
+    full = {"since": None, "tooBig": False, "rebase": False, "prevData": None, "blobs": []}
+    data = commit_frame(4, [("create", "app.bsky.feed.post/3kaaa", post("x"))], extra=full)
+    body = decode_dag_cbor(data[len(encode_dag_cbor({"op": 1, "t": "#commit"})) :])
+    assert set(body) >= set(full) and len(body) == 12
+    sparse = {k: v for k, v in body.items() if k not in full}
+    sparse["ops"] = [{k: v for k, v in op.items() if k != "cid"} for op in body["ops"]]
+    sparse["ops"].append({"action": "delete", "path": "app.bsky.feed.like/3kbbb"})
+    event = decode_frame(data)
+    other = decode_frame(frame("#commit", sparse))
+    assert isinstance(event, Commit) and isinstance(other, Commit)
+    assert attrs.evolve(event, ops=[]) == attrs.evolve(other, ops=[])
+    assert [(op.action, op.path, op.cid) for op in other.ops] == [
+        ("create", "app.bsky.feed.post/3kaaa", None),
+        ("delete", "app.bsky.feed.like/3kbbb", None),
+    ]
+    assert event.ops[0].record.text == "x"
+    assert other.ops[0].record is None  # no cid: nothing to read
 
 
 @pytest.mark.parametrize(
