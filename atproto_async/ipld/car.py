@@ -36,7 +36,7 @@ _SHA256_CID_SIZE: Final = 36
 
 # The usual header, ``{"roots": [<dag-cbor sha2-256 CIDv1>], "version": 1}`` in canonical
 # DAG-CBOR behind its one-byte length (58): these bytes, then the 32-byte digest, then the tail.
-_ONE_ROOT_HEADER_HEAD: Final = b"\x3a\xa2\x65roots\x81\xd8\x2a\x58\x25\x00\x01\x71\x12\x20"
+_ONE_ROOT_HEADER_HEAD: Final = b"\x3a\xa2\x65roots\x81\xd8\x2a\x58\x25\x00\x01\x71\x12\x20"  # 18
 _ONE_ROOT_HEADER_TAIL: Final = b"\x67version\x01"
 _ONE_ROOT_HEADER_SIZE: Final = 59
 
@@ -205,7 +205,9 @@ def find_block(data: bytes, cid: CID) -> bytes | None:
     Raises:
         DecodeError: The header, or a section before the block, is invalid.
     """
-    if data.startswith(_ONE_ROOT_HEADER_HEAD) and data.startswith(_ONE_ROOT_HEADER_TAIL, 50):
+    # Slices are compared below, not ``startswith``, which parses its arguments on every call
+    # (callgrind: about 500 instructions more each time).
+    if data[:18] == _ONE_ROOT_HEADER_HEAD and data[50:59] == _ONE_ROOT_HEADER_TAIL:
         pos = _ONE_ROOT_HEADER_SIZE
     else:
         pos = _read_header(data)[1]
@@ -229,7 +231,7 @@ def find_block(data: bytes, cid: CID) -> bytes | None:
         pos = start + size
         # A CID is self-delimiting: a section whose bytes start with a whole valid CID has
         # that CID. Any other section's CID is still parsed, to check it.
-        if size >= width and data.startswith(raw, start):
+        if size >= width and data[start : start + width] == raw:
             return data[start + width : pos]
         if not (size >= _SHA256_CID_SIZE and data.startswith(_SHA256_CID_PREFIXES, start)):
             _cid_end(data, start, pos)
