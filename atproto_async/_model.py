@@ -10,7 +10,7 @@ object; everything those methods share lives here, hand-written and small:
   this version does not know) and `UnknownRecord` (the same for whole records).
 - `RecordRegistry`: ``$type`` -> record class, importing the class's module on first use so that
   ``import atproto_async.models`` stays cheap.
-- `new_instance`, `TWINS`: how ``from_dict`` builds a frozen instance quickly (`mutable_twin`).
+- `TWINS`: how ``from_dict`` builds a frozen instance quickly (`mutable_twin`).
 - `XrpcCaller`, `Namespace`, `dump`, `dump_member`, `expect_bytes`: what endpoint coroutines need.
 
 Models hold data-model values (https://atproto.com/specs/data-model): `CID` objects for links and
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, Protocol, cast
 
 import attrs
 
-from atproto_async._twin import TwinCache, mutable_twin, new_instance
+from atproto_async._twin import TwinCache, mutable_twin
 from atproto_async.exceptions import DecodeError
 
 if TYPE_CHECKING:
@@ -54,7 +54,6 @@ __all__ = [
     "lazy_module",
     "TWINS",
     "mutable_twin",
-    "new_instance",
     "unknown_fields",
 ]
 
@@ -184,7 +183,7 @@ class Blob(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])  # see `mutable_twin`
+        self: Any = TWINS[cls]()  # see `mutable_twin`
         try:
             if "ref" in data:
                 self.ref = data["ref"]

@@ -34,7 +34,6 @@ _ALWAYS = (
     "UnsetType",
     "invalid",
     "TWINS",
-    "new_instance",
     "unknown_fields",
 )
 _OPTIONAL_RUNTIME = ("Blob", "UnknownMember", "closed_union_error", "dump_member")
@@ -410,7 +409,7 @@ def _from_dict(w: Writer, ctx: ModuleContext, obj: ObjectDef, where: str, keys_c
     w.line("@classmethod")
     w.line("def from_dict(cls, data: Mapping[str, Any]) -> Self:")
     with w.indent():
-        w.line("self: Any = new_instance(TWINS[cls])")
+        w.line("self: Any = TWINS[cls]()")
         w.line("try:")
         with w.indent():
             if any(not f.required for f in obj.fields):

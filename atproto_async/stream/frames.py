@@ -209,7 +209,7 @@ def _commit(body: dict[str, Any], limits: _Limits, collections: Collection[str] 
             continue
         # RepoOp(action, path, collection, rkey, uri, cid, prev, holder), built through its
         # mutable twin (see events.py): every slot set, then the real class.
-        op: Any = _new(_RepoOpTwin)
+        op: Any = _RepoOpTwin()
         op.action = action
         op.path = path
         op.collection = collection
@@ -221,7 +221,7 @@ def _commit(body: dict[str, Any], limits: _Limits, collections: Collection[str] 
         op._record = _UNREAD
         op.__class__ = RepoOp
         ops.append(op)
-    event: Any = _new(_CommitTwin)
+    event: Any = _CommitTwin()
     event.seq = seq
     event.repo = repo
     event.rev = rev

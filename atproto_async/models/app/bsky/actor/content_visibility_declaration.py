@@ -17,7 +17,6 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
-    new_instance,
     unknown_fields,
 )
 
@@ -50,7 +49,7 @@ class ContentVisibilityDeclaration(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.hide_from_algorithmic_recommendations = data["hideFromAlgorithmicRecommendations"]
             self.extra = None if _CONTENT_VISIBILITY_DECLARATION_KEYS.issuperset(data) else unknown_fields(data, _CONTENT_VISIBILITY_DECLARATION_KEYS)

@@ -20,7 +20,6 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
-    new_instance,
     unknown_fields,
 )
 
@@ -175,7 +174,7 @@ class ProfileViewBasic(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.did = data["did"]
@@ -290,7 +289,7 @@ class ProfileView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.did = data["did"]
@@ -427,7 +426,7 @@ class ProfileViewDetailed(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.did = data["did"]
@@ -565,7 +564,7 @@ class ProfileAssociated(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.lists = get("lists", UNSET)
@@ -642,7 +641,7 @@ class ProfileAssociatedChat(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.allow_incoming = data["allowIncoming"]
@@ -696,7 +695,7 @@ class ProfileAssociatedGerm(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.message_me_url = data["messageMeUrl"]
             self.show_button_to = data["showButtonTo"]
@@ -747,7 +746,7 @@ class ProfileAssociatedActivitySubscription(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.allow_subscriptions = data["allowSubscriptions"]
             self.typed = "$type" in data
@@ -823,7 +822,7 @@ class ViewerState(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.muted = get("muted", UNSET)
@@ -917,7 +916,7 @@ class KnownFollowers(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.count = data["count"]
             self.followers = [ProfileViewBasic.from_dict(i0) for i0 in data["followers"]]
@@ -974,7 +973,7 @@ class VerificationState(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.verifications = [VerificationView.from_dict(i0) for i0 in data["verifications"]]
             self.verified_status = data["verifiedStatus"]
@@ -1037,7 +1036,7 @@ class VerificationView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.issuer = data["issuer"]
@@ -1101,7 +1100,7 @@ class AdultContentPref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.enabled = data["enabled"]
             self.typed = "$type" in data
@@ -1151,7 +1150,7 @@ class ContentLabelPref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.labeler_did = get("labelerDid", UNSET)
@@ -1210,7 +1209,7 @@ class SavedFeed(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.id = data["id"]
             self.type = data["type"]
@@ -1263,7 +1262,7 @@ class SavedFeedsPrefV2(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.items = [SavedFeed.from_dict(i0) for i0 in data["items"]]
             self.typed = "$type" in data
@@ -1312,7 +1311,7 @@ class SavedFeedsPref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.pinned = data["pinned"]
@@ -1365,7 +1364,7 @@ class PersonalDetailsPref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.birth_date = get("birthDate", UNSET)
@@ -1422,7 +1421,7 @@ class DeclaredAgePref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.is_over_age13 = get("isOverAge13", UNSET)
@@ -1493,7 +1492,7 @@ class FeedViewPref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.feed = data["feed"]
@@ -1562,7 +1561,7 @@ class ThreadViewPref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.sort = get("sort", UNSET)
@@ -1615,7 +1614,7 @@ class InterestsPref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.updated_at = get("updatedAt", UNSET)
@@ -1678,7 +1677,7 @@ class MutedWord(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.id = get("id", UNSET)
@@ -1740,7 +1739,7 @@ class MutedWordsPref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.items = [MutedWord.from_dict(i0) for i0 in data["items"]]
             self.typed = "$type" in data
@@ -1785,7 +1784,7 @@ class HiddenPostsPref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.items = data["items"]
             self.typed = "$type" in data
@@ -1830,7 +1829,7 @@ class LabelersPref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.labelers = [LabelerPrefItem.from_dict(i0) for i0 in data["labelers"]]
             self.typed = "$type" in data
@@ -1875,7 +1874,7 @@ class LabelerPrefItem(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.did = data["did"]
             self.typed = "$type" in data
@@ -1931,7 +1930,7 @@ class BskyAppStatePref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.active_progress_guide = v if (v := get("activeProgressGuide", UNSET)) is UNSET else BskyAppProgressGuide.from_dict(v)
@@ -1995,7 +1994,7 @@ class BskyAppProgressGuide(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.guide = data["guide"]
             self.typed = "$type" in data
@@ -2048,7 +2047,7 @@ class Nux(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.id = data["id"]
@@ -2104,7 +2103,7 @@ class VerificationPrefs(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.hide_badges = get("hideBadges", UNSET)
@@ -2157,7 +2156,7 @@ class LiveEventPreferences(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.hidden_feed_ids = get("hiddenFeedIds", UNSET)
@@ -2224,7 +2223,7 @@ class PostInteractionSettingsPref(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.threadgate_allow_rules = v if (v := get("threadgateAllowRules", UNSET)) is UNSET else [_union_0(i0) for i0 in v]
@@ -2299,7 +2298,7 @@ class StatusView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.uri = get("uri", UNSET)

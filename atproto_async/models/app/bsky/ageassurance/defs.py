@@ -19,7 +19,6 @@ from atproto_async._model import (
     UnsetType,
     dump_member,
     invalid,
-    new_instance,
     unknown_fields,
 )
 
@@ -86,7 +85,7 @@ class State(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.last_initiated_at = get("lastInitiatedAt", UNSET)
@@ -137,7 +136,7 @@ class StateMetadata(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.account_created_at = get("accountCreatedAt", UNSET)
@@ -187,7 +186,7 @@ class Config(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.regions = [ConfigRegion.from_dict(i0) for i0 in data["regions"]]
             self.typed = "$type" in data
@@ -257,7 +256,7 @@ class ConfigRegion(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.platforms = get("platforms", UNSET)
@@ -324,7 +323,7 @@ class ConfigRegionRuleDefault(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.access = data["access"]
             self.typed = "$type" in data
@@ -373,7 +372,7 @@ class ConfigRegionRuleIfDeclaredOverAge(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.age = data["age"]
             self.access = data["access"]
@@ -424,7 +423,7 @@ class ConfigRegionRuleIfDeclaredUnderAge(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.age = data["age"]
             self.access = data["access"]
@@ -476,7 +475,7 @@ class ConfigRegionRuleIfAssuredOverAge(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.age = data["age"]
             self.access = data["access"]
@@ -527,7 +526,7 @@ class ConfigRegionRuleIfAssuredUnderAge(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.age = data["age"]
             self.access = data["access"]
@@ -578,7 +577,7 @@ class ConfigRegionRuleIfAccountNewerThan(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.date = data["date"]
             self.access = data["access"]
@@ -629,7 +628,7 @@ class ConfigRegionRuleIfAccountOlderThan(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.date = data["date"]
             self.access = data["access"]
@@ -702,7 +701,7 @@ class Event(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.created_at = data["createdAt"]

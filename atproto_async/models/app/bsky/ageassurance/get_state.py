@@ -18,7 +18,6 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
-    new_instance,
     unknown_fields,
 )
 
@@ -58,7 +57,7 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.state = _m_app_bsky_ageassurance_defs.State.from_dict(data["state"])
             self.metadata = _m_app_bsky_ageassurance_defs.StateMetadata.from_dict(data["metadata"])

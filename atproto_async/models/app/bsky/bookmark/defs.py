@@ -20,7 +20,6 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
-    new_instance,
     unknown_fields,
 )
 
@@ -70,7 +69,7 @@ class Bookmark(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.subject = _m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["subject"])
             self.typed = "$type" in data
@@ -120,7 +119,7 @@ class BookmarkView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.subject = _m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["subject"])

@@ -18,7 +18,6 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
-    new_instance,
     unknown_fields,
 )
 
@@ -66,7 +65,7 @@ class MatchAndContactIndex(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.match_ = _m_app_bsky_actor_defs.ProfileView.from_dict(data["match"])
             self.contact_index = data["contactIndex"]
@@ -116,7 +115,7 @@ class SyncStatus(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.synced_at = data["syncedAt"]
             self.matches_count = data["matchesCount"]
@@ -164,7 +163,7 @@ class Notification(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.from_ = data["from"]
             self.to = data["to"]

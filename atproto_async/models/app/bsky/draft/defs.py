@@ -20,7 +20,6 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
-    new_instance,
     unknown_fields,
 )
 
@@ -101,7 +100,7 @@ class DraftWithId(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.id = data["id"]
             self.draft = Draft.from_dict(data["draft"])
@@ -166,7 +165,7 @@ class Draft(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.device_id = get("deviceId", UNSET)
@@ -253,7 +252,7 @@ class DraftPost(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.text = data["text"]
@@ -331,7 +330,7 @@ class DraftView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.id = data["id"]
             self.draft = Draft.from_dict(data["draft"])
@@ -387,7 +386,7 @@ class DraftEmbedLocalRef(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.path = data["path"]
             self.typed = "$type" in data
@@ -434,7 +433,7 @@ class DraftEmbedCaption(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.lang = data["lang"]
             self.content = data["content"]
@@ -481,7 +480,7 @@ class DraftEmbedGallery(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.items = [_union_3(i0) for i0 in data["items"]]
             self.typed = "$type" in data
@@ -528,7 +527,7 @@ class DraftEmbedImage(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.local_ref = DraftEmbedLocalRef.from_dict(data["localRef"])
@@ -583,7 +582,7 @@ class DraftEmbedVideo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.local_ref = DraftEmbedLocalRef.from_dict(data["localRef"])
@@ -637,7 +636,7 @@ class DraftEmbedExternal(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.uri = data["uri"]
             self.typed = "$type" in data
@@ -682,7 +681,7 @@ class DraftEmbedRecord(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.record = _m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["record"])
             self.typed = "$type" in data

@@ -19,7 +19,6 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
-    new_instance,
     unknown_fields,
 )
 
@@ -80,7 +79,7 @@ class Main(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.external = External.from_dict(data["external"])
             self.typed = "$type" in data
@@ -134,7 +133,7 @@ class External(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.uri = data["uri"]
@@ -192,7 +191,7 @@ class View(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.external = ViewExternal.from_dict(data["external"])
             self.typed = "$type" in data
@@ -262,7 +261,7 @@ class ViewExternal(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.uri = data["uri"]
@@ -354,7 +353,7 @@ class ViewExternalSource(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.uri = data["uri"]
@@ -422,7 +421,7 @@ class ViewExternalSourceTheme(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.background_rgb = v if (v := get("backgroundRGB", UNSET)) is UNSET else ColorRGB.from_dict(v)
@@ -489,7 +488,7 @@ class ColorRGB(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.r = data["r"]
             self.g = data["g"]

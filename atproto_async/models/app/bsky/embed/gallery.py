@@ -21,7 +21,6 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
-    new_instance,
     unknown_fields,
 )
 
@@ -68,7 +67,7 @@ class Gallery(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.items = [_union_0(i0) for i0 in data["items"]]
             self.typed = "$type" in data
@@ -117,7 +116,7 @@ class Image(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.image = Blob.from_dict(data["image"])
             self.alt = data["alt"]
@@ -168,7 +167,7 @@ class View(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.items = [_union_1(i0) for i0 in data["items"]]
             self.typed = "$type" in data
@@ -222,7 +221,7 @@ class ViewImage(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.thumbnail = data["thumbnail"]
             self.fullsize = data["fullsize"]

@@ -18,7 +18,6 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
-    new_instance,
     unknown_fields,
 )
 
@@ -71,7 +70,7 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.view = v if (v := get("view", UNSET)) is UNSET else _m_app_bsky_embed_external.View.from_dict(v)

@@ -22,7 +22,6 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
-    new_instance,
     unknown_fields,
 )
 
@@ -92,7 +91,7 @@ class RecordWithMedia(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.record = _m_app_bsky_embed_record.Record.from_dict(data["record"])
             self.media = _union_0(data["media"])
@@ -141,7 +140,7 @@ class View(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.record = _m_app_bsky_embed_record.View.from_dict(data["record"])
             self.media = _union_1(data["media"])

@@ -20,7 +20,6 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
-    new_instance,
     unknown_fields,
 )
 
@@ -222,7 +221,7 @@ class PostView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.uri = data["uri"]
@@ -336,7 +335,7 @@ class ViewerState(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.repost = get("repost", UNSET)
@@ -417,7 +416,7 @@ class KnownLikers(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.count = data["count"]
             self.actors = [_m_app_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["actors"]]
@@ -463,7 +462,7 @@ class ThreadContext(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.root_author_like = get("rootAuthorLike", UNSET)
@@ -523,7 +522,7 @@ class FeedViewPost(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.post = PostView.from_dict(data["post"])
@@ -594,7 +593,7 @@ class ReplyRef(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.root = _union_2(data["root"])
@@ -651,7 +650,7 @@ class ReasonRepost(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.by = _m_app_bsky_actor_defs.ProfileViewBasic.from_dict(data["by"])
@@ -704,7 +703,7 @@ class ReasonPin(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
             self.extra = None if data.keys() <= _REASON_PIN_KEYS else unknown_fields(data, _REASON_PIN_KEYS)
@@ -757,7 +756,7 @@ class ThreadViewPost(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.post = PostView.from_dict(data["post"])
@@ -819,7 +818,7 @@ class NotFoundPost(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.uri = data["uri"]
             self.not_found = data["notFound"]
@@ -869,7 +868,7 @@ class BlockedPost(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.uri = data["uri"]
             self.blocked = data["blocked"]
@@ -922,7 +921,7 @@ class BlockedAuthor(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.did = data["did"]
@@ -999,7 +998,7 @@ class GeneratorView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.uri = data["uri"]
@@ -1091,7 +1090,7 @@ class GeneratorViewerState(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.like = get("like", UNSET)
@@ -1146,7 +1145,7 @@ class SkeletonFeedPost(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.post = data["post"]
@@ -1202,7 +1201,7 @@ class SkeletonReasonRepost(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.repost = data["repost"]
             self.typed = "$type" in data
@@ -1245,7 +1244,7 @@ class SkeletonReasonPin(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
             self.extra = None if data.keys() <= _SKELETON_REASON_PIN_KEYS else unknown_fields(data, _SKELETON_REASON_PIN_KEYS)
@@ -1295,7 +1294,7 @@ class ThreadgateView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.uri = get("uri", UNSET)
@@ -1370,7 +1369,7 @@ class Interaction(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.item = get("item", UNSET)

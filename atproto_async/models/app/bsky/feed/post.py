@@ -20,7 +20,6 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
-    new_instance,
     unknown_fields,
 )
 
@@ -136,7 +135,7 @@ class Post(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.text = data["text"]
@@ -216,7 +215,7 @@ class ReplyRef(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.root = _m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["root"])
             self.parent = _m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["parent"])
@@ -266,7 +265,7 @@ class Entity(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.index = TextSlice.from_dict(data["index"])
             self.type = data["type"]
@@ -316,7 +315,7 @@ class TextSlice(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.start = data["start"]
             self.end = data["end"]

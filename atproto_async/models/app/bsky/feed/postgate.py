@@ -19,7 +19,6 @@ from atproto_async._model import (
     UnsetType,
     dump_member,
     invalid,
-    new_instance,
     unknown_fields,
 )
 
@@ -62,7 +61,7 @@ class Postgate(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.created_at = data["createdAt"]
@@ -118,7 +117,7 @@ class DisableRule(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
             self.extra = None if data.keys() <= _DISABLE_RULE_KEYS else unknown_fields(data, _DISABLE_RULE_KEYS)

@@ -19,7 +19,6 @@ from atproto_async._model import (
     UnsetType,
     dump_member,
     invalid,
-    new_instance,
     unknown_fields,
 )
 
@@ -68,7 +67,7 @@ class Threadgate(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.post = data["post"]
@@ -124,7 +123,7 @@ class MentionRule(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
             self.extra = None if data.keys() <= _MENTION_RULE_KEYS else unknown_fields(data, _MENTION_RULE_KEYS)
@@ -166,7 +165,7 @@ class FollowerRule(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
             self.extra = None if data.keys() <= _FOLLOWER_RULE_KEYS else unknown_fields(data, _FOLLOWER_RULE_KEYS)
@@ -208,7 +207,7 @@ class FollowingRule(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
             self.extra = None if data.keys() <= _FOLLOWING_RULE_KEYS else unknown_fields(data, _FOLLOWING_RULE_KEYS)
@@ -252,7 +251,7 @@ class ListRule(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.list = data["list"]
             self.typed = "$type" in data

@@ -19,7 +19,6 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
-    new_instance,
     unknown_fields,
 )
 
@@ -72,7 +71,7 @@ class Starterpack(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.name = data["name"]
@@ -136,7 +135,7 @@ class FeedItem(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.uri = data["uri"]
             self.typed = "$type" in data

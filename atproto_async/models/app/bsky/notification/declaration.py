@@ -17,7 +17,6 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
-    new_instance,
     unknown_fields,
 )
 
@@ -51,7 +50,7 @@ class Declaration(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.allow_subscriptions = data["allowSubscriptions"]
             self.extra = None if _DECLARATION_KEYS.issuperset(data) else unknown_fields(data, _DECLARATION_KEYS)

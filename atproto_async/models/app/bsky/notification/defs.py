@@ -17,7 +17,6 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
-    new_instance,
     unknown_fields,
 )
 
@@ -55,7 +54,7 @@ class RecordDeleted(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
             self.extra = None if data.keys() <= _RECORD_DELETED_KEYS else unknown_fields(data, _RECORD_DELETED_KEYS)
@@ -102,7 +101,7 @@ class ChatPreference(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.include = data["include"]
             self.push = data["push"]
@@ -152,7 +151,7 @@ class FilterablePreference(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.include = data["include"]
             self.list = data["list"]
@@ -201,7 +200,7 @@ class Preference(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.list = data["list"]
             self.push = data["push"]
@@ -272,7 +271,7 @@ class Preferences(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.chat = ChatPreference.from_dict(data["chat"])
             self.follow = FilterablePreference.from_dict(data["follow"])
@@ -347,7 +346,7 @@ class ActivitySubscription(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.post = data["post"]
             self.reply = data["reply"]
@@ -395,7 +394,7 @@ class SubjectActivitySubscription(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.subject = data["subject"]
             self.activity_subscription = ActivitySubscription.from_dict(data["activitySubscription"])

@@ -19,7 +19,6 @@ from atproto_async._model import (
     UnsetType,
     dump_member,
     invalid,
-    new_instance,
     unknown_fields,
 )
 
@@ -60,7 +59,7 @@ class Facet(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.index = ByteSlice.from_dict(data["index"])
             self.features = [_union_0(i0) for i0 in data["features"]]
@@ -110,7 +109,7 @@ class Mention(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.did = data["did"]
             self.typed = "$type" in data
@@ -156,7 +155,7 @@ class Link(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.uri = data["uri"]
             self.typed = "$type" in data
@@ -202,7 +201,7 @@ class Tag(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.tag = data["tag"]
             self.typed = "$type" in data
@@ -252,7 +251,7 @@ class ByteSlice(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.byte_start = data["byteStart"]
             self.byte_end = data["byteEnd"]

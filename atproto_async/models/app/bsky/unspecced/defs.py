@@ -18,7 +18,6 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
-    new_instance,
     unknown_fields,
 )
 
@@ -77,7 +76,7 @@ class SkeletonSearchPost(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.uri = data["uri"]
             self.typed = "$type" in data
@@ -122,7 +121,7 @@ class SkeletonSearchActor(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.did = data["did"]
             self.typed = "$type" in data
@@ -167,7 +166,7 @@ class SkeletonSearchStarterPack(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.uri = data["uri"]
             self.typed = "$type" in data
@@ -218,7 +217,7 @@ class TrendingTopic(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.topic = data["topic"]
@@ -291,7 +290,7 @@ class SkeletonTrend(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.topic = data["topic"]
@@ -379,7 +378,7 @@ class TrendView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.topic = data["topic"]
@@ -473,7 +472,7 @@ class ThreadItemPost(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.post = _m_app_bsky_feed_defs.PostView.from_dict(data["post"])
@@ -539,7 +538,7 @@ class ThreadItemNoUnauthenticated(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
             self.extra = None if data.keys() <= _THREAD_ITEM_NO_UNAUTHENTICATED_KEYS else unknown_fields(data, _THREAD_ITEM_NO_UNAUTHENTICATED_KEYS)
@@ -581,7 +580,7 @@ class ThreadItemNotFound(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
             self.extra = None if data.keys() <= _THREAD_ITEM_NOT_FOUND_KEYS else unknown_fields(data, _THREAD_ITEM_NOT_FOUND_KEYS)
@@ -625,7 +624,7 @@ class ThreadItemBlocked(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.author = _m_app_bsky_feed_defs.BlockedAuthor.from_dict(data["author"])
             self.typed = "$type" in data
@@ -675,7 +674,7 @@ class AgeAssuranceState(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.last_initiated_at = get("lastInitiatedAt", UNSET)
@@ -741,7 +740,7 @@ class AgeAssuranceEvent(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.created_at = data["createdAt"]

@@ -20,7 +20,6 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
-    new_instance,
     unknown_fields,
 )
 
@@ -71,7 +70,7 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.thread = [ThreadItem.from_dict(i0) for i0 in data["thread"]]
@@ -130,7 +129,7 @@ class ThreadItem(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.uri = data["uri"]
             self.depth = data["depth"]

@@ -20,7 +20,6 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
-    new_instance,
     unknown_fields,
 )
 
@@ -102,7 +101,7 @@ class ProfileViewBasic(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.did = data["did"]
@@ -185,7 +184,7 @@ class DirectConvoMember(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
             self.extra = None if data.keys() <= _DIRECT_CONVO_MEMBER_KEYS else unknown_fields(data, _DIRECT_CONVO_MEMBER_KEYS)
@@ -233,7 +232,7 @@ class GroupConvoMember(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.added_by = v if (v := get("addedBy", UNSET)) is UNSET else ProfileViewBasic.from_dict(v)
@@ -281,7 +280,7 @@ class PastGroupConvoMember(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
             self.extra = None if data.keys() <= _PAST_GROUP_CONVO_MEMBER_KEYS else unknown_fields(data, _PAST_GROUP_CONVO_MEMBER_KEYS)

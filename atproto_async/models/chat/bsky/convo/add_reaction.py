@@ -18,7 +18,6 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
-    new_instance,
     unknown_fields,
 )
 
@@ -61,7 +60,7 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.convo_id = data["convoId"]
             self.message_id = data["messageId"]
@@ -105,7 +104,7 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.message = _m_chat_bsky_convo_defs.MessageView.from_dict(data["message"])
             self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)

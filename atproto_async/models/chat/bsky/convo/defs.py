@@ -20,7 +20,6 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
-    new_instance,
     unknown_fields,
 )
 
@@ -167,7 +166,7 @@ class ConvoRef(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.did = data["did"]
             self.convo_id = data["convoId"]
@@ -217,7 +216,7 @@ class MessageRef(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.did = data["did"]
             self.convo_id = data["convoId"]
@@ -277,7 +276,7 @@ class MessageInput(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.text = data["text"]
@@ -338,7 +337,7 @@ class ReplyRef(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.message_id = data["messageId"]
             self.typed = "$type" in data
@@ -408,7 +407,7 @@ class MessageView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.id = data["id"]
@@ -482,7 +481,7 @@ class SystemMessageReferredUser(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.did = data["did"]
             self.typed = "$type" in data
@@ -544,7 +543,7 @@ class SystemMessageView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.id = data["id"]
             self.rev = data["rev"]
@@ -606,7 +605,7 @@ class SystemMessageDataAddMember(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.member = SystemMessageReferredUser.from_dict(data["member"])
             self.role = data["role"]
@@ -662,7 +661,7 @@ class SystemMessageDataRemoveMember(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.member = SystemMessageReferredUser.from_dict(data["member"])
             self.removed_by = SystemMessageReferredUser.from_dict(data["removedBy"])
@@ -722,7 +721,7 @@ class SystemMessageDataMemberJoin(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.member = SystemMessageReferredUser.from_dict(data["member"])
@@ -776,7 +775,7 @@ class SystemMessageDataMemberLeave(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.member = SystemMessageReferredUser.from_dict(data["member"])
             self.typed = "$type" in data
@@ -822,7 +821,7 @@ class SystemMessageDataLockConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.locked_by = SystemMessageReferredUser.from_dict(data["lockedBy"])
             self.typed = "$type" in data
@@ -868,7 +867,7 @@ class SystemMessageDataUnlockConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.unlocked_by = SystemMessageReferredUser.from_dict(data["unlockedBy"])
             self.typed = "$type" in data
@@ -914,7 +913,7 @@ class SystemMessageDataLockConvoPermanently(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.locked_by = SystemMessageReferredUser.from_dict(data["lockedBy"])
             self.typed = "$type" in data
@@ -963,7 +962,7 @@ class SystemMessageDataEditGroup(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.old_name = get("oldName", UNSET)
@@ -1016,7 +1015,7 @@ class SystemMessageDataCreateJoinLink(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
             self.extra = None if data.keys() <= _SYSTEM_MESSAGE_DATA_CREATE_JOIN_LINK_KEYS else unknown_fields(data, _SYSTEM_MESSAGE_DATA_CREATE_JOIN_LINK_KEYS)
@@ -1058,7 +1057,7 @@ class SystemMessageDataEditJoinLink(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
             self.extra = None if data.keys() <= _SYSTEM_MESSAGE_DATA_EDIT_JOIN_LINK_KEYS else unknown_fields(data, _SYSTEM_MESSAGE_DATA_EDIT_JOIN_LINK_KEYS)
@@ -1100,7 +1099,7 @@ class SystemMessageDataEnableJoinLink(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
             self.extra = None if data.keys() <= _SYSTEM_MESSAGE_DATA_ENABLE_JOIN_LINK_KEYS else unknown_fields(data, _SYSTEM_MESSAGE_DATA_ENABLE_JOIN_LINK_KEYS)
@@ -1142,7 +1141,7 @@ class SystemMessageDataDisableJoinLink(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
             self.extra = None if data.keys() <= _SYSTEM_MESSAGE_DATA_DISABLE_JOIN_LINK_KEYS else unknown_fields(data, _SYSTEM_MESSAGE_DATA_DISABLE_JOIN_LINK_KEYS)
@@ -1192,7 +1191,7 @@ class DeletedMessageView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.id = data["id"]
             self.rev = data["rev"]
@@ -1247,7 +1246,7 @@ class MessageBeforeUserJoinedGroupView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
             self.extra = None if data.keys() <= _MESSAGE_BEFORE_USER_JOINED_GROUP_VIEW_KEYS else unknown_fields(data, _MESSAGE_BEFORE_USER_JOINED_GROUP_VIEW_KEYS)
@@ -1291,7 +1290,7 @@ class MessageViewSender(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.did = data["did"]
             self.typed = "$type" in data
@@ -1340,7 +1339,7 @@ class ReactionView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.value = data["value"]
             self.sender = ReactionViewSender.from_dict(data["sender"])
@@ -1391,7 +1390,7 @@ class ReactionViewSender(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.did = data["did"]
             self.typed = "$type" in data
@@ -1438,7 +1437,7 @@ class MessageAndReactionView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.message = MessageView.from_dict(data["message"])
             self.reaction = ReactionView.from_dict(data["reaction"])
@@ -1512,7 +1511,7 @@ class ConvoView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.id = data["id"]
@@ -1584,7 +1583,7 @@ class DirectConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
             self.extra = None if data.keys() <= _DIRECT_CONVO_KEYS else unknown_fields(data, _DIRECT_CONVO_KEYS)
@@ -1649,7 +1648,7 @@ class GroupConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.created_at = data["createdAt"]
@@ -1724,7 +1723,7 @@ class LogBeginConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
@@ -1773,7 +1772,7 @@ class LogAcceptConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
@@ -1821,7 +1820,7 @@ class LogLeaveConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
@@ -1869,7 +1868,7 @@ class LogMuteConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
@@ -1917,7 +1916,7 @@ class LogUnmuteConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
@@ -1972,7 +1971,7 @@ class LogCreateMessage(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.rev = data["rev"]
@@ -2035,7 +2034,7 @@ class LogDeleteMessage(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
@@ -2093,7 +2092,7 @@ class LogReadMessage(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
@@ -2155,7 +2154,7 @@ class LogAddReaction(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.rev = data["rev"]
@@ -2226,7 +2225,7 @@ class LogRemoveReaction(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.rev = data["rev"]
@@ -2292,7 +2291,7 @@ class LogReadConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
@@ -2353,7 +2352,7 @@ class LogAddMember(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
@@ -2418,7 +2417,7 @@ class LogRemoveMember(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
@@ -2483,7 +2482,7 @@ class LogMemberJoin(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
@@ -2548,7 +2547,7 @@ class LogMemberLeave(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
@@ -2611,7 +2610,7 @@ class LogLockConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
@@ -2674,7 +2673,7 @@ class LogUnlockConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
@@ -2737,7 +2736,7 @@ class LogLockConvoPermanently(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
@@ -2797,7 +2796,7 @@ class LogEditGroup(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
@@ -2853,7 +2852,7 @@ class LogCreateJoinLink(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
@@ -2911,7 +2910,7 @@ class LogEditJoinLink(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
@@ -2967,7 +2966,7 @@ class LogEnableJoinLink(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
@@ -3025,7 +3024,7 @@ class LogDisableJoinLink(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
@@ -3084,7 +3083,7 @@ class LogIncomingJoinRequest(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
@@ -3143,7 +3142,7 @@ class LogApproveJoinRequest(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
@@ -3201,7 +3200,7 @@ class LogRejectJoinRequest(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
@@ -3256,7 +3255,7 @@ class LogOutgoingJoinRequest(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
@@ -3307,7 +3306,7 @@ class LogWithdrawIncomingJoinRequest(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
@@ -3362,7 +3361,7 @@ class LogWithdrawOutgoingJoinRequest(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
@@ -3412,7 +3411,7 @@ class LogReadJoinRequests(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]

@@ -20,7 +20,6 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
-    new_instance,
     unknown_fields,
 )
 
@@ -67,7 +66,7 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.cursor = get("cursor", UNSET)

@@ -18,7 +18,6 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
-    new_instance,
     unknown_fields,
 )
 
@@ -98,7 +97,7 @@ class JoinLinkView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.code = data["code"]
             self.enabled_status = data["enabledStatus"]
@@ -175,7 +174,7 @@ class JoinLinkPreviewView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.convo_id = data["convoId"]
@@ -248,7 +247,7 @@ class DisabledJoinLinkPreviewView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.code = data["code"]
             self.typed = "$type" in data
@@ -294,7 +293,7 @@ class InvalidJoinLinkPreviewView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.code = data["code"]
             self.typed = "$type" in data
@@ -339,7 +338,7 @@ class JoinLinkViewerState(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.requested_at = get("requestedAt", UNSET)
@@ -392,7 +391,7 @@ class JoinRequestView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.convo_id = data["convoId"]
             self.requested_by = _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["requestedBy"])
@@ -456,7 +455,7 @@ class JoinRequestConvoView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.convo_id = data["convoId"]
             self.name = data["name"]

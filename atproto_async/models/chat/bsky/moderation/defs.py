@@ -20,7 +20,6 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
-    new_instance,
     unknown_fields,
 )
 
@@ -73,7 +72,7 @@ class ConvoView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.id = data["id"]
@@ -122,7 +121,7 @@ class DirectConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
             self.extra = None if data.keys() <= _DIRECT_CONVO_KEYS else unknown_fields(data, _DIRECT_CONVO_KEYS)
@@ -184,7 +183,7 @@ class GroupConvo(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.created_at = data["createdAt"]

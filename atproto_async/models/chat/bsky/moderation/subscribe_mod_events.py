@@ -17,7 +17,6 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
-    new_instance,
     unknown_fields,
 )
 
@@ -72,7 +71,7 @@ class EventConvoFirstMessage(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.convo_id = data["convoId"]
@@ -151,7 +150,7 @@ class EventGroupChatCreated(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.actor_did = data["actorDid"]
             self.convo_created_at = data["convoCreatedAt"]
@@ -238,7 +237,7 @@ class EventGroupChatMemberAdded(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.actor_did = data["actorDid"]
             self.convo_created_at = data["convoCreatedAt"]
@@ -325,7 +324,7 @@ class EventGroupChatMemberJoined(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.actor_did = data["actorDid"]
             self.convo_created_at = data["convoCreatedAt"]
@@ -410,7 +409,7 @@ class EventGroupChatJoinRequest(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.actor_did = data["actorDid"]
             self.convo_created_at = data["convoCreatedAt"]
@@ -493,7 +492,7 @@ class EventGroupChatJoinRequestApproved(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.actor_did = data["actorDid"]
             self.convo_created_at = data["convoCreatedAt"]
@@ -574,7 +573,7 @@ class EventGroupChatJoinRequestRejected(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.actor_did = data["actorDid"]
             self.convo_created_at = data["convoCreatedAt"]
@@ -657,7 +656,7 @@ class EventChatAccepted(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.actor_did = data["actorDid"]
@@ -748,7 +747,7 @@ class EventGroupChatMemberLeft(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.actor_did = data["actorDid"]
             self.convo_created_at = data["convoCreatedAt"]
@@ -853,7 +852,7 @@ class EventGroupChatUpdated(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.actor_did = data["actorDid"]
@@ -949,7 +948,7 @@ class EventRateLimitExceeded(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.actor_did = data["actorDid"]
             self.created_at = data["createdAt"]

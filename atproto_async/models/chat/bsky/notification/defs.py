@@ -17,7 +17,6 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
-    new_instance,
     unknown_fields,
 )
 
@@ -54,7 +53,7 @@ class Preferences(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.chat = ChatPreference.from_dict(data["chat"])
             self.chat_request = ChatPreference.from_dict(data["chatRequest"])
@@ -105,7 +104,7 @@ class ChatPreference(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.include = data["include"]
             self.push = data["push"]

@@ -18,7 +18,6 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
-    new_instance,
     unknown_fields,
 )
 
@@ -66,7 +65,7 @@ class StatusAttr(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.applied = data["applied"]
@@ -138,7 +137,7 @@ class AccountView(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.did = data["did"]
@@ -224,7 +223,7 @@ class RepoRef(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.did = data["did"]
             self.typed = "$type" in data
@@ -273,7 +272,7 @@ class RepoBlobRef(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.did = data["did"]
@@ -326,7 +325,7 @@ class ThreatSignature(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.property = data["property"]
             self.value = data["value"]

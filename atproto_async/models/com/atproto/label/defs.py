@@ -17,7 +17,6 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
-    new_instance,
     unknown_fields,
 )
 
@@ -83,7 +82,7 @@ class Label(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.ver = get("ver", UNSET)
@@ -154,7 +153,7 @@ class SelfLabels(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.values = [SelfLabel.from_dict(i0) for i0 in data["values"]]
             self.typed = "$type" in data
@@ -200,7 +199,7 @@ class SelfLabel(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.val = data["val"]
             self.typed = "$type" in data
@@ -262,7 +261,7 @@ class LabelValueDefinition(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.identifier = data["identifier"]
@@ -331,7 +330,7 @@ class LabelValueDefinitionStrings(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.lang = data["lang"]
             self.name = data["name"]

@@ -20,7 +20,6 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
-    new_instance,
     unknown_fields,
 )
 
@@ -120,7 +119,7 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.reason_type = data["reasonType"]
@@ -224,7 +223,7 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.id = data["id"]
@@ -285,7 +284,7 @@ class ModTool(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.name = data["name"]

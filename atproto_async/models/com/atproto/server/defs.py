@@ -17,7 +17,6 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
-    new_instance,
     unknown_fields,
 )
 
@@ -64,7 +63,7 @@ class InviteCode(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.code = data["code"]
             self.available = data["available"]
@@ -127,7 +126,7 @@ class InviteCodeUse(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.used_by = data["usedBy"]
             self.used_at = data["usedAt"]

@@ -17,7 +17,6 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
-    new_instance,
     unknown_fields,
 )
 
@@ -66,7 +65,7 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.invite_code_required = get("inviteCodeRequired", UNSET)
@@ -137,7 +136,7 @@ class Links(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.privacy_policy = get("privacyPolicy", UNSET)
@@ -190,7 +189,7 @@ class Contact(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.email = get("email", UNSET)

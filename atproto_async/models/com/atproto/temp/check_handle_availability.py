@@ -19,7 +19,6 @@ from atproto_async._model import (
     UnsetType,
     dump_member,
     invalid,
-    new_instance,
     unknown_fields,
 )
 
@@ -55,7 +54,7 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.handle = data["handle"]
             self.result = _union_0(data["result"])
@@ -96,7 +95,7 @@ class ResultAvailable(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
             self.extra = None if data.keys() <= _RESULT_AVAILABLE_KEYS else unknown_fields(data, _RESULT_AVAILABLE_KEYS)
@@ -141,7 +140,7 @@ class ResultUnavailable(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.suggestions = [Suggestion.from_dict(i0) for i0 in data["suggestions"]]
             self.typed = "$type" in data
@@ -189,7 +188,7 @@ class Suggestion(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.handle = data["handle"]
             self.method = data["method"]

@@ -19,7 +19,6 @@ from atproto_async._model import (
     UnsetType,
     dump_member,
     invalid,
-    new_instance,
     unknown_fields,
 )
 
@@ -57,7 +56,7 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.cursor = get("cursor", UNSET)
@@ -112,7 +111,7 @@ class Event(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.details = _union_0(data["details"])
             self.created_by = data["createdBy"]
@@ -165,7 +164,7 @@ class AccountCreated(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.email = get("email", UNSET)
@@ -218,7 +217,7 @@ class EmailUpdated(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.email = data["email"]
             self.typed = "$type" in data
@@ -263,7 +262,7 @@ class EmailConfirmed(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.email = data["email"]
             self.typed = "$type" in data
@@ -306,7 +305,7 @@ class PasswordUpdated(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
             self.extra = None if data.keys() <= _PASSWORD_UPDATED_KEYS else unknown_fields(data, _PASSWORD_UPDATED_KEYS)
@@ -350,7 +349,7 @@ class HandleUpdated(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.handle = data["handle"]
             self.typed = "$type" in data

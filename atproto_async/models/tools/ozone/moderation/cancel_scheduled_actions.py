@@ -17,7 +17,6 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
-    new_instance,
     unknown_fields,
 )
 
@@ -52,7 +51,7 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.subjects = data["subjects"]
@@ -103,7 +102,7 @@ class CancellationResults(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.succeeded = data["succeeded"]
             self.failed = [FailedCancellation.from_dict(i0) for i0 in data["failed"]]
@@ -156,7 +155,7 @@ class FailedCancellation(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.did = data["did"]

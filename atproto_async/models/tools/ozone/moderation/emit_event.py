@@ -20,7 +20,6 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
-    new_instance,
     unknown_fields,
 )
 
@@ -112,7 +111,7 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.event = _union_0(data["event"])
@@ -186,7 +185,7 @@ class ReportAction(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.ids = get("ids", UNSET)

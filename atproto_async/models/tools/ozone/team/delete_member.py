@@ -17,7 +17,6 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
-    new_instance,
     unknown_fields,
 )
 
@@ -47,7 +46,7 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.did = data["did"]
             self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)

@@ -18,7 +18,6 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
-    new_instance,
     unknown_fields,
 )
 
@@ -60,7 +59,7 @@ class Input(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.verifications = [VerificationInput.from_dict(i0) for i0 in data["verifications"]]
             self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
@@ -100,7 +99,7 @@ class Output(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.verifications = [_m_tools_ozone_verification_defs.VerificationView.from_dict(i0) for i0 in data["verifications"]]
             self.failed_verifications = [GrantError.from_dict(i0) for i0 in data["failedVerifications"]]
@@ -155,7 +154,7 @@ class VerificationInput(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             get = data.get
             self.subject = data["subject"]
@@ -215,7 +214,7 @@ class GrantError(Model):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        self: Any = new_instance(TWINS[cls])
+        self: Any = TWINS[cls]()
         try:
             self.error = data["error"]
             self.subject = data["subject"]
