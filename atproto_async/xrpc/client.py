@@ -24,7 +24,13 @@ from atproto_async.xrpc.auth import AuthState, SessionCallback
 from atproto_async.xrpc.paginate import paginate as _paginate
 from atproto_async.xrpc.retry import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, RetryPolicy
 from atproto_async.xrpc.session import Session, check_service_url
-from atproto_async.xrpc.transport import AiohttpTransport, Body, Request, Transport
+from atproto_async.xrpc.transport import (
+    DEFAULT_MAX_RESPONSE_SIZE,
+    AiohttpTransport,
+    Body,
+    Request,
+    Transport,
+)
 from atproto_async.xrpc.wire import (
     decode_body,
     encode_body,
@@ -61,6 +67,9 @@ class Client:
         allow_insecure: Allow plain ``http://`` to non-loopback hosts.
         transport: Where requests go; defaults to an `AiohttpTransport` owned by the client.
             Pass ``AiohttpTransport(your_aiohttp_session)`` to share a connection pool.
+        max_response_size: The longest response body read (512 MiB by default; raise it for
+            exports of very large repositories); longer answers raise `DecodeError`. It
+            applies to the transport the client creates (pass it to your own transport).
         retry_policy: Retry tuning (backoff, caps, random source); ``max_retries`` is applied
             on top of it.
         sleep: The coroutine used to wait between attempts (tests pass a fake).
@@ -83,6 +92,7 @@ class Client:
         admin_password: str | None = None,
         allow_insecure: bool = False,
         transport: Transport | None = None,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
         retry_policy: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.time,
@@ -103,7 +113,11 @@ class Client:
                 session = Session.from_json(session)
             self._auth.install(session)
             self._auth.needs_check = True
-        self._transport: Transport = transport if transport is not None else AiohttpTransport()
+        self._transport: Transport = (
+            transport
+            if transport is not None
+            else AiohttpTransport(max_response_size=max_response_size)
+        )
         self._owns_transport = True
         policy = retry_policy if retry_policy is not None else RetryPolicy()
         self._policy = attrs.evolve(policy, max_retries=max_retries)

@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping, Sequence
-from typing import Protocol, TypeAlias
+from typing import Final, Protocol, TypeAlias
 
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from atproto_async.exceptions import RequestTimeout, TransportError
+from atproto_async.exceptions import DecodeError, RequestTimeout, TransportError
 
 __all__ = [
+    "DEFAULT_MAX_RESPONSE_SIZE",
     "AiohttpTransport",
     "Body",
     "MockTransport",
@@ -38,6 +39,11 @@ __all__ = [
 Body: TypeAlias = bytes | AsyncIterable[bytes] | None
 
 _URL_CACHE_LIMIT = 512
+
+#: The largest response body `AiohttpTransport` reads (after decompression) by default: room for
+#: a large repository export (``getRepo``) or a video blob, yet a broken or hostile server cannot
+#: make the client hold more than this in memory.
+DEFAULT_MAX_RESPONSE_SIZE: Final = 512 * 1024 * 1024
 
 
 class Request:
@@ -129,9 +135,19 @@ class AiohttpTransport:
     Args:
         session: A ``ClientSession`` to use instead of creating one; it is then left open by
             `close` (its owner closes it).
+        max_response_size: Bodies longer than this (decompressed) are not read: `send` raises
+            `DecodeError` as soon as the announced length, or the bytes read so far, exceed it.
     """
 
-    def __init__(self, session: aiohttp.ClientSession | None = None) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession | None = None,
+        *,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
+    ) -> None:
+        if max_response_size <= 0:
+            raise ValueError(f"max_response_size must be > 0, not {max_response_size}")
+        self._max_response_size = max_response_size
         self._session = session
         self._owns_session = session is None
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
@@ -176,7 +192,7 @@ class AiohttpTransport:
                 timeout=self._timeout(request.timeout),
                 allow_redirects=False,  # never carry an Authorization header to another host
             ) as resp:
-                body = await resp.read()
+                body = await self._read_body(resp, request.url)
                 return Response(resp.status, resp.headers, body, resp.content_type.lower())
         except aiohttp.ConnectionTimeoutError as exc:
             raise RequestTimeout("timed out connecting", url=request.url, sent=False) from exc
@@ -191,6 +207,24 @@ class AiohttpTransport:
             raise TransportError(
                 f"connection failed ({type(exc).__name__})", url=request.url
             ) from exc
+
+    async def _read_body(self, resp: aiohttp.ClientResponse, url: str) -> bytes:
+        """Read the whole body, refusing one longer than ``max_response_size``."""
+        limit = self._max_response_size
+        length = resp.content_length
+        if length is not None and length > limit:
+            raise DecodeError(f"response of {length} bytes is above the limit of {limit} ({url})")
+        if length is not None and "Content-Encoding" not in resp.headers:
+            return await resp.read()  # the announced length (within the limit) bounds it
+        # Unknown length, or compressed: the decompressed bytes are counted as they arrive.
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                raise DecodeError(f"response is above the limit of {limit} bytes ({url})")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def close(self) -> None:
         """Close the ``ClientSession`` if this transport created it."""

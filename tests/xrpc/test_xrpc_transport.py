@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from atproto_async.exceptions import RequestTimeout, TransportError, XrpcError
+from atproto_async.exceptions import DecodeError, RequestTimeout, TransportError, XrpcError
 from atproto_async.xrpc import AiohttpTransport, Client, MockTransport, Request, Response
 
 
@@ -115,3 +115,57 @@ def test_response_headers_ignore_case() -> None:
     assert response.headers["retry-after"] == "3"
     assert response.content_type == "application/json"
     assert repr(response) == "Response(429, application/json)"
+
+
+@pytest.fixture
+async def big_server() -> AsyncIterator[str]:
+    """Answers of 1000 bytes: with a Content-Length, streamed without one, and gzip-compressed."""
+
+    async def sized(request: web.Request) -> web.Response:
+        return web.Response(body=b"x" * 1000, content_type="application/octet-stream")
+
+    async def streamed(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        response.content_type = "application/octet-stream"
+        await response.prepare(request)
+        for _ in range(10):
+            await response.write(b"y" * 100)
+        await response.write_eof()
+        return response
+
+    async def compressed(request: web.Request) -> web.Response:
+        response = web.Response(body=b"z" * 1000, content_type="application/octet-stream")
+        response.enable_compression(web.ContentCoding.gzip)
+        return response
+
+    app = web.Application()
+    app.router.add_get("/xrpc/com.example.sized", sized)
+    app.router.add_get("/xrpc/com.example.streamed", streamed)
+    app.router.add_get("/xrpc/com.example.compressed", compressed)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await runner.cleanup()
+
+
+@pytest.mark.parametrize("name", ["sized", "streamed", "compressed"])
+async def test_a_body_above_max_response_size_raises_decode_error(
+    big_server: str, name: str
+) -> None:
+    url = f"{big_server}/xrpc/com.example.{name}"
+    async with Client(big_server, max_retries=0, max_response_size=999) as client:
+        with pytest.raises(DecodeError, match="above the limit of 999"):
+            await client.query(f"com.example.{name}")
+    transport = AiohttpTransport(max_response_size=1000)
+    try:
+        response = await transport.send(Request("GET", url, [], {}, None, 5.0))
+    finally:
+        await transport.close()
+    assert len(response.body) == 1000 and response.body == response.body[:1] * 1000
+
+
+def test_max_response_size_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_response_size"):
+        AiohttpTransport(max_response_size=0)
