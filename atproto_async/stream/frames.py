@@ -8,8 +8,9 @@ drop the connection rather than skip the frame); an unknown ``t`` or ``op`` give
 Bodies are checked cheaply (required fields present, with the right types) so that the typed
 events never carry surprises; records inside a commit's blocks are not touched here. Nearly
 every header is the canonical ``{op: 1, t}`` of a known type: those bytes are recognised
-(`_KNOWN_HEADERS`) and only the body is decoded; any other frame, or one that fails, goes
-through the general path, which names the problem.
+(`_KNOWN_HEADERS`) and only the body is decoded. A ``#commit`` body in the layout relays and
+PDSes write is read straight from its bytes (`_commitbody.read_commit_body`); any other frame,
+or one that fails, goes through the general path, which names the problem.
 
 Specs: https://atproto.com/specs/event-stream#streaming-wire-protocol-v0 and
 https://atproto.com/specs/sync (message limits).
@@ -24,6 +25,7 @@ from typing import Any, Final
 from atproto_async.exceptions import DecodeError, FrameDecodeError, StreamError
 from atproto_async.ipld import CID, decode_dag_cbor_multi, encode_dag_cbor
 from atproto_async.ipld.dag_cbor import _decode_one
+from atproto_async.stream._commitbody import read_commit_body
 from atproto_async.stream.events import (
     _UNREAD,
     Account,
@@ -421,6 +423,10 @@ def _decode(
         size = head - 0x58 if 0x60 < head < 0x78 else data[4] + 9 if head == 0x78 else 0
         builder = _KNOWN_HEADERS.get(data[:size])
         if builder is not None and size < len(data):
+            if builder is _commit:  # nearly every frame: read the usual layout directly
+                event = read_commit_body(data, size, limits, collections)
+                if event is not None:
+                    return event
             try:
                 body = _decode_one(data, False, size)
             except DecodeError:
