@@ -261,12 +261,77 @@ class Commit:
 
 
 # A firehose commit makes one `Commit` and a `RepoOp` per op. attrs' ``__init__`` of a frozen
-# class sets each field through ``object.__setattr__``; `frames._commit` instead fills their
+# class sets each field through ``object.__setattr__``; `build_commit` instead fills their
 # mutable twins (``_twin.mutable_twin``: same slots, plain attribute stores) and then assigns
 # the real class. CPython refuses that assignment when the classes have a ``__weakref__`` slot,
 # which is why `RepoOp` and `Commit` have none. Same instances, in about 40% of the time.
+_new = object.__new__
 _RepoOpTwin: Final = mutable_twin(RepoOp)
 _CommitTwin: Final = mutable_twin(Commit)
+
+#: One op as `build_commit` takes it: action, path, collection, rkey, cid, prev.
+RawOp: TypeAlias = tuple[str, str, str, str, CID | None, CID | None]
+
+
+def build_commit(
+    seq: int,
+    repo: str,
+    rev: str,
+    since: str | None,
+    commit: CID,
+    blocks: bytes,
+    time: str,
+    too_big: bool,
+    prev_data: CID | None,
+    blobs: list[CID],
+    rebase: bool,
+    raw_ops: list[RawOp],
+) -> Commit:
+    """``Commit(...)`` with a `RepoOp` per entry of ``raw_ops``, from already checked values.
+
+    The firehose's constructor (`frames._commit`, `_commitbody.read_commit_body`): every
+    instance is filled on its mutable twin and then given its class, and the ops share one
+    `_CommitBlocks` for their records.
+    """
+    holder = _new(_CommitBlocks)
+    holder.data = blocks
+    holder.seq = seq
+    holder.repo = repo
+    holder.too_big = too_big
+    holder._car = None
+    holder._finder = None
+    ops: list[RepoOp] = []
+    prefix = f"at://{repo}/"
+    for action, path, collection, rkey, cid, prev in raw_ops:
+        op: Any = _RepoOpTwin()
+        op.action = action
+        op.path = path
+        op.collection = collection
+        op.rkey = rkey
+        op.uri = prefix + path
+        op.cid = cid
+        op.prev = prev
+        op._holder = holder
+        op._record = _UNREAD
+        op.__class__ = RepoOp
+        ops.append(op)
+    event: Any = _CommitTwin()
+    event.seq = seq
+    event.repo = repo
+    event.rev = rev
+    event.since = since
+    event.commit = commit
+    event.ops = ops
+    event.blocks = blocks
+    event.time = time
+    event.too_big = too_big
+    event.prev_data = prev_data
+    event.blobs = blobs
+    event.rebase = rebase
+    event._holder = holder
+    event.__class__ = Commit
+    return event  # type: ignore[no-any-return]
+
 
 #: Caches a decoded record in its frozen `RepoOp` (the slot's own setter).
 _SET_RECORD: Final = RepoOp.__dict__["_record"].__set__

@@ -27,7 +27,6 @@ from atproto_async.ipld import CID, decode_dag_cbor_multi, encode_dag_cbor
 from atproto_async.ipld.dag_cbor import _decode_one
 from atproto_async.stream._commitbody import read_commit_body
 from atproto_async.stream.events import (
-    _UNREAD,
     Account,
     Commit,
     Event,
@@ -36,13 +35,11 @@ from atproto_async.stream.events import (
     Info,
     Labels,
     Migrate,
-    RepoOp,
+    RawOp,
     Sync,
     Tombstone,
     Unknown,
-    _CommitBlocks,
-    _CommitTwin,
-    _RepoOpTwin,
+    build_commit,
 )
 from atproto_async.stream.framefile import DEFAULT_MAX_FRAME_SIZE
 
@@ -59,7 +56,6 @@ DEFAULT_MAX_OPS = 200
 DEFAULT_MAX_BLOCKS_SIZE = 2_000_000
 
 _BYTES = (bytes, bytearray, memoryview)
-_new = object.__new__
 
 
 def _fail(t: str, body: dict[str, Any], problem: str) -> FrameDecodeError:
@@ -180,16 +176,7 @@ def _commit(body: dict[str, Any], limits: _Limits, collections: Collection[str] 
         raise _fail(t, body, "'ops' must be a list")
     if len(raw_ops) > limits.max_ops:
         raise _fail(t, body, f"{len(raw_ops)} ops, above the limit of {limits.max_ops}")
-    # _CommitBlocks(blocks, seq, repo, too_big), without the call to its __init__.
-    holder = _new(_CommitBlocks)
-    holder.data = blocks
-    holder.seq = seq
-    holder.repo = repo
-    holder.too_big = too_big
-    holder._car = None
-    holder._finder = None
-    ops: list[RepoOp] = []
-    prefix = f"at://{repo}/"
+    raw_ops_checked: list[RawOp] = []
     for raw in raw_ops:
         if type(raw) is not dict:
             raise _fail(t, body, "an op is not a map")
@@ -207,38 +194,12 @@ def _commit(body: dict[str, Any], limits: _Limits, collections: Collection[str] 
         collection, slash, rkey = path.partition("/")
         if not slash or not collection or not rkey:
             raise _fail(t, body, f"op path {path!r} is not <collection>/<rkey>")
-        if collections is not None and collection not in collections:
-            continue
-        # RepoOp(action, path, collection, rkey, uri, cid, prev, holder), built through its
-        # mutable twin (see events.py): every slot set, then the real class.
-        op: Any = _RepoOpTwin()
-        op.action = action
-        op.path = path
-        op.collection = collection
-        op.rkey = rkey
-        op.uri = prefix + path
-        op.cid = cid
-        op.prev = prev
-        op._holder = holder
-        op._record = _UNREAD
-        op.__class__ = RepoOp
-        ops.append(op)
-    event: Any = _CommitTwin()
-    event.seq = seq
-    event.repo = repo
-    event.rev = rev
-    event.since = since
-    event.commit = commit
-    event.ops = ops
-    event.blocks = blocks
-    event.time = time
-    event.too_big = too_big
-    event.prev_data = prev_data
-    event.blobs = blobs
-    event.rebase = rebase
-    event._holder = holder
-    event.__class__ = Commit
-    return event  # type: ignore[no-any-return]
+        if collections is None or collection in collections:
+            raw_ops_checked.append((action, path, collection, rkey, cid, prev))
+    return build_commit(
+        seq, repo, rev, since, commit, blocks, time, too_big, prev_data, blobs, rebase,
+        raw_ops_checked,
+    )  # fmt: skip
 
 
 def _sync(body: dict[str, Any], limits: _Limits, collections: Collection[str] | None) -> Sync:

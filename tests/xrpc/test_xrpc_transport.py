@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -11,6 +12,19 @@ from aiohttp import web
 
 from atproto_async.exceptions import DecodeError, RequestTimeout, TransportError, XrpcError
 from atproto_async.xrpc import AiohttpTransport, Client, MockTransport, Request, Response
+
+
+@contextlib.asynccontextmanager
+async def serving(app: web.Application) -> AsyncIterator[str]:
+    """Serve ``app`` on 127.0.0.1 (a free port) and yield its base URL."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
 
 
 @pytest.fixture
@@ -31,12 +45,8 @@ async def server() -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_route("*", "/xrpc/com.example.echo", echo)
     app.router.add_get("/xrpc/com.example.redirect", redirect)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
+    async with serving(app) as url:
+        yield url
 
 
 async def test_aiohttp_transport_sends_and_reads(server: str) -> None:
@@ -142,12 +152,8 @@ async def big_server() -> AsyncIterator[str]:
     app.router.add_get("/xrpc/com.example.sized", sized)
     app.router.add_get("/xrpc/com.example.streamed", streamed)
     app.router.add_get("/xrpc/com.example.compressed", compressed)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
+    async with serving(app) as url:
+        yield url
 
 
 @pytest.mark.parametrize("name", ["sized", "streamed", "compressed"])
