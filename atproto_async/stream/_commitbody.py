@@ -90,7 +90,7 @@ def read_commit_body(
             return None
         count = head - 0x80
         p += 1
-        raw_ops: list[tuple[str, str, CID | None, CID | None]] = []
+        ops: list[RawOp] = []
         for _ in range(count):
             head = data[p]
             if (head != 0xA3 and head != 0xA4) or data[p + 1 : p + 5] != _OP_CID:
@@ -144,7 +144,11 @@ def read_commit_body(
             else:
                 return None
             p = end
-            raw_ops.append((action, path, cid, prev))
+            collection, slash, rkey = path.partition("/")
+            if not slash or not collection or not rkey:
+                return None  # the general path says what is wrong
+            if collections is None or collection in collections:
+                ops.append((action, path, collection, rkey, cid, prev))
 
         if data[p : p + 4] != _REV:
             return None
@@ -281,13 +285,6 @@ def read_commit_body(
     if count > limits.max_ops:
         return None
 
-    ops: list[RawOp] = []
-    for action, path, cid, prev in raw_ops:
-        collection, slash, rkey = path.partition("/")
-        if not slash or not collection or not rkey:
-            return None  # the general path says what is wrong
-        if collections is None or collection in collections:
-            ops.append((action, path, collection, rkey, cid, prev))
     return build_commit(
         seq, repo, rev, since, commit, blocks, time, too_big, prev_data, [], rebase, ops
     )
