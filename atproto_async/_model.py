@@ -24,7 +24,7 @@ import enum
 from collections.abc import Callable, Iterator, Mapping
 from importlib import import_module
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, Protocol, TypeVar, cast
 
 import attrs
 
@@ -51,6 +51,7 @@ __all__ = [
     "dump_member",
     "expect_bytes",
     "invalid",
+    "keep_type",
     "lazy_module",
     "TWINS",
     "mutable_twin",
@@ -343,6 +344,21 @@ def dump_member(value: Model | Mapping[str, Any]) -> Any:
     if "$type" not in d and value.LEX_TYPE:
         d["$type"] = value.LEX_TYPE
     return d
+
+
+_M = TypeVar("_M", bound=Model)
+
+
+def keep_type(member: _M, lex_type: str) -> _M:
+    """Return ``member`` remembering that its ``$type`` was spelled ``lex_type`` (``nsid#main``).
+
+    A union member may name a main definition as ``nsid`` or ``nsid#main``; both read as the
+    same class, which writes ``nsid``. The other spelling is kept in ``extra``, whose entries
+    ``to_dict`` writes last, so the data is written back as it was read.
+    """
+    extra = dict(cast(Any, member).extra or {})
+    extra["$type"] = lex_type
+    return attrs.evolve(cast(Any, member), extra=extra)  # type: ignore[no-any-return]
 
 
 def closed_union_error(where: str, member_type: object) -> DecodeError:

@@ -36,7 +36,7 @@ _ALWAYS = (
     "TWINS",
     "unknown_fields",
 )
-_OPTIONAL_RUNTIME = ("Blob", "UnknownMember", "closed_union_error", "dump_member")
+_OPTIONAL_RUNTIME = ("Blob", "UnknownMember", "closed_union_error", "dump_member", "keep_type")
 
 
 def render_models(schema: Schema, package: str = MODELS_PACKAGE) -> dict[str, str]:
@@ -492,13 +492,15 @@ def _union_function(w: Writer, ctx: ModuleContext, fn: UnionFunction) -> None:
     with w.indent():
         w.line('t = value.get("$type")')
         for ref, member in zip(fn.union.refs, members, strict=True):
-            if ref.name == "main":
-                test = f"t == {literal(ref.lex_type)} or t == {literal(ref.lex_type + '#main')}"
-            else:
-                test = f"t == {literal(ref.lex_type)}"
-            w.line(f"if {test}:")
+            w.line(f"if t == {literal(ref.lex_type)}:")
             with w.indent():
                 w.line(f"return {member}.from_dict(value)")
+            if ref.name == "main":
+                # The same type spelled nsid#main: kept, so that it is written back unchanged.
+                ctx.names.add("keep_type")
+                w.line(f"if t == {literal(ref.lex_type + '#main')}:")
+                with w.indent():
+                    w.line(f"return keep_type({member}.from_dict(value), t)")
         if fn.union.closed:
             ctx.names.add("closed_union_error")
             w.line(f"raise closed_union_error({literal(fn.where)}, t)")

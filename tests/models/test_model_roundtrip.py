@@ -261,3 +261,18 @@ def test_live_firehose_records_round_trip() -> None:
     for data in records:
         model = record_from_dict(data)
         assert model.to_dict() == data
+
+
+@pytest.mark.parametrize("spelling", ["app.bsky.embed.external", "app.bsky.embed.external#main"])
+def test_union_member_type_is_written_back_as_spelled(spelling: str) -> None:
+    # nsid and nsid#main name the same main definition; either spelling must come back as read.
+    embed = {
+        "$type": spelling,
+        "external": {"uri": "https://example.com", "title": "t", "description": "d"},
+    }
+    data = {"$type": "app.bsky.feed.post", "text": "x", "createdAt": "2024-01-01T00:00:00Z"}
+    post = Post.from_dict({**data, "embed": embed})
+    assert isinstance(post.embed, external.Main)
+    assert post.embed.external.uri == "https://example.com"
+    assert post.to_dict() == {**data, "embed": embed}
+    assert Post.from_dict(post.to_dict()) == post

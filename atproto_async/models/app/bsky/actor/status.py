@@ -19,6 +19,7 @@ from atproto_async._model import (
     UnsetType,
     dump_member,
     invalid,
+    keep_type,
     lazy_module,
     unknown_fields,
 )
@@ -110,6 +111,8 @@ _STATUS_KEYS: Final[frozenset[str]] = frozenset(
 
 def _union_0(value: Mapping[str, Any]) -> _m_app_bsky_embed_external.Main | UnknownMember:
     t = value.get("$type")
-    if t == "app.bsky.embed.external" or t == "app.bsky.embed.external#main":
+    if t == "app.bsky.embed.external":
         return _m_app_bsky_embed_external.Main.from_dict(value)
+    if t == "app.bsky.embed.external#main":
+        return keep_type(_m_app_bsky_embed_external.Main.from_dict(value), t)
     return UnknownMember.from_dict(value)

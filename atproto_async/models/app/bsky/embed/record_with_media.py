@@ -21,6 +21,7 @@ from atproto_async._model import (
     UnsetType,
     dump_member,
     invalid,
+    keep_type,
     lazy_module,
     unknown_fields,
 )
@@ -171,14 +172,22 @@ def _union_0(
     | _m_app_bsky_embed_gallery.Gallery | _m_app_bsky_embed_external.Main | UnknownMember
 ):
     t = value.get("$type")
-    if t == "app.bsky.embed.images" or t == "app.bsky.embed.images#main":
+    if t == "app.bsky.embed.images":
         return _m_app_bsky_embed_images.Images.from_dict(value)
-    if t == "app.bsky.embed.video" or t == "app.bsky.embed.video#main":
+    if t == "app.bsky.embed.images#main":
+        return keep_type(_m_app_bsky_embed_images.Images.from_dict(value), t)
+    if t == "app.bsky.embed.video":
         return _m_app_bsky_embed_video.Video.from_dict(value)
-    if t == "app.bsky.embed.gallery" or t == "app.bsky.embed.gallery#main":
+    if t == "app.bsky.embed.video#main":
+        return keep_type(_m_app_bsky_embed_video.Video.from_dict(value), t)
+    if t == "app.bsky.embed.gallery":
         return _m_app_bsky_embed_gallery.Gallery.from_dict(value)
-    if t == "app.bsky.embed.external" or t == "app.bsky.embed.external#main":
+    if t == "app.bsky.embed.gallery#main":
+        return keep_type(_m_app_bsky_embed_gallery.Gallery.from_dict(value), t)
+    if t == "app.bsky.embed.external":
         return _m_app_bsky_embed_external.Main.from_dict(value)
+    if t == "app.bsky.embed.external#main":
+        return keep_type(_m_app_bsky_embed_external.Main.from_dict(value), t)
     return UnknownMember.from_dict(value)
 
 

@@ -19,6 +19,7 @@ from atproto_async._model import (
     UnsetType,
     dump_member,
     invalid,
+    keep_type,
     lazy_module,
     unknown_fields,
 )
@@ -348,18 +349,30 @@ def _union_0(
     | UnknownMember
 ):
     t = value.get("$type")
-    if t == "app.bsky.embed.images" or t == "app.bsky.embed.images#main":
+    if t == "app.bsky.embed.images":
         return _m_app_bsky_embed_images.Images.from_dict(value)
-    if t == "app.bsky.embed.video" or t == "app.bsky.embed.video#main":
+    if t == "app.bsky.embed.images#main":
+        return keep_type(_m_app_bsky_embed_images.Images.from_dict(value), t)
+    if t == "app.bsky.embed.video":
         return _m_app_bsky_embed_video.Video.from_dict(value)
-    if t == "app.bsky.embed.gallery" or t == "app.bsky.embed.gallery#main":
+    if t == "app.bsky.embed.video#main":
+        return keep_type(_m_app_bsky_embed_video.Video.from_dict(value), t)
+    if t == "app.bsky.embed.gallery":
         return _m_app_bsky_embed_gallery.Gallery.from_dict(value)
-    if t == "app.bsky.embed.external" or t == "app.bsky.embed.external#main":
+    if t == "app.bsky.embed.gallery#main":
+        return keep_type(_m_app_bsky_embed_gallery.Gallery.from_dict(value), t)
+    if t == "app.bsky.embed.external":
         return _m_app_bsky_embed_external.Main.from_dict(value)
-    if t == "app.bsky.embed.record" or t == "app.bsky.embed.record#main":
+    if t == "app.bsky.embed.external#main":
+        return keep_type(_m_app_bsky_embed_external.Main.from_dict(value), t)
+    if t == "app.bsky.embed.record":
         return _m_app_bsky_embed_record.Record.from_dict(value)
-    if t == "app.bsky.embed.recordWithMedia" or t == "app.bsky.embed.recordWithMedia#main":
+    if t == "app.bsky.embed.record#main":
+        return keep_type(_m_app_bsky_embed_record.Record.from_dict(value), t)
+    if t == "app.bsky.embed.recordWithMedia":
         return _m_app_bsky_embed_record_with_media.RecordWithMedia.from_dict(value)
+    if t == "app.bsky.embed.recordWithMedia#main":
+        return keep_type(_m_app_bsky_embed_record_with_media.RecordWithMedia.from_dict(value), t)
     return UnknownMember.from_dict(value)
 
 

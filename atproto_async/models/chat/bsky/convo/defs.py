@@ -19,6 +19,7 @@ from atproto_async._model import (
     UnsetType,
     dump_member,
     invalid,
+    keep_type,
     lazy_module,
     unknown_fields,
 )
@@ -3441,10 +3442,14 @@ def _union_0(
     _m_app_bsky_embed_record.Record | _m_chat_bsky_embed_join_link.JoinLink | UnknownMember
 ):
     t = value.get("$type")
-    if t == "app.bsky.embed.record" or t == "app.bsky.embed.record#main":
+    if t == "app.bsky.embed.record":
         return _m_app_bsky_embed_record.Record.from_dict(value)
-    if t == "chat.bsky.embed.joinLink" or t == "chat.bsky.embed.joinLink#main":
+    if t == "app.bsky.embed.record#main":
+        return keep_type(_m_app_bsky_embed_record.Record.from_dict(value), t)
+    if t == "chat.bsky.embed.joinLink":
         return _m_chat_bsky_embed_join_link.JoinLink.from_dict(value)
+    if t == "chat.bsky.embed.joinLink#main":
+        return keep_type(_m_chat_bsky_embed_join_link.JoinLink.from_dict(value), t)
     return UnknownMember.from_dict(value)
 
 

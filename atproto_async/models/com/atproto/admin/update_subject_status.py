@@ -19,6 +19,7 @@ from atproto_async._model import (
     UnsetType,
     dump_member,
     invalid,
+    keep_type,
     lazy_module,
     unknown_fields,
 )
@@ -153,8 +154,10 @@ def _union_0(
     t = value.get("$type")
     if t == "com.atproto.admin.defs#repoRef":
         return _m_com_atproto_admin_defs.RepoRef.from_dict(value)
-    if t == "com.atproto.repo.strongRef" or t == "com.atproto.repo.strongRef#main":
+    if t == "com.atproto.repo.strongRef":
         return _m_com_atproto_repo_strong_ref.StrongRef.from_dict(value)
+    if t == "com.atproto.repo.strongRef#main":
+        return keep_type(_m_com_atproto_repo_strong_ref.StrongRef.from_dict(value), t)
     if t == "com.atproto.admin.defs#repoBlobRef":
         return _m_com_atproto_admin_defs.RepoBlobRef.from_dict(value)
     return UnknownMember.from_dict(value)
