@@ -26,6 +26,7 @@ from atproto_async.exceptions import DecodeError, FrameDecodeError
 from atproto_async.ipld import CID, read_car
 from atproto_async.ipld.car import BlockFinder, find_block
 from atproto_async.ipld.dag_cbor import _decode_one
+from atproto_async.stream._records import read_usual_record
 
 if TYPE_CHECKING:
     from atproto_async.ipld import Car
@@ -123,6 +124,9 @@ class _CommitBlocks:
                 f"#commit seq {self.seq} of {self.repo}: the record block {cid} of {path} "
                 "is missing from the commit's blocks"
             )
+        record = read_usual_record(block)  # a like, repost or follow: read directly
+        if record is not None:
+            return record
         try:
             record = _decode_one(block)
         except DecodeError as exc:
