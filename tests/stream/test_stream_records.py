@@ -7,6 +7,7 @@ records of the three shapes, on their variations, and on mutated blocks.
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings
@@ -18,6 +19,7 @@ from atproto_async.ipld import decode_dag_cbor, encode_dag_cbor
 from atproto_async.models.app.bsky.feed.like import Like
 from atproto_async.stream import Commit, decode_frame
 from atproto_async.stream._records import read_usual_record
+from atproto_async.stream.framefile import read_frames
 
 TIME = "2025-04-01T04:01:30.384Z"
 URI = "at://did:plc:abc/app.bsky.feed.post/3kaaa"
@@ -114,3 +116,23 @@ def test_a_like_in_a_commit_reads_as_its_model() -> None:
     assert op.record_data == like
     assert op.record == Like.from_dict(like)
     assert op.record.subject.uri == URI
+
+
+def test_likes_reposts_and_follows_of_the_local_pds_capture_are_read_directly() -> None:
+    # Blocks written by the official PDS (examples/data/local-pds.frames).
+    capture = Path(__file__).resolve().parents[2] / "examples" / "data" / "local-pds.frames"
+    usual = {"app.bsky.feed.like", "app.bsky.feed.repost", "app.bsky.graph.follow"}
+    seen = 0
+    with capture.open("rb") as stream:
+        for message in read_frames(stream):
+            event = decode_frame(message)
+            if type(event) is not Commit:
+                continue
+            for op in event.ops:
+                if op.cid is None or op.collection not in usual:
+                    continue
+                block = event.car.blocks[op.cid]
+                assert read_usual_record(block) == decode_dag_cbor(block, strict=False)
+                assert read_usual_record(block) is not None
+                seen += 1
+    assert seen >= 5
