@@ -8,7 +8,7 @@ twelve (or, without ``prevData``, eleven) entries whose keys come in DAG-CBOR or
     ops rev seq repo time blobs since blocks commit rebase tooBig prevData
 
 with each op a map of ``cid path [prev] action``, every link a DAG-CBOR sha2-256 CIDv1,
-short text strings and an empty ``blobs``. `read_commit_body` reads exactly that layout
+short text strings and an empty (or null) ``blobs``. `read_commit_body` reads exactly that layout
 straight from the bytes, comparing the keys as bytes and building the event directly: about
 a quarter of the cost of a whole frame. Anything else - another key, order, length form,
 link form or value type, invalid UTF-8, a limit exceeded, trailing bytes - makes it return
@@ -52,7 +52,7 @@ _REV: Final = b"\x63rev"
 _SEQ: Final = b"\x63seq"
 _REPO: Final = b"\x64repo"
 _TIME: Final = b"\x64time"
-_EMPTY_BLOBS: Final = b"\x65blobs\x80"
+_BLOBS: Final = b"\x65blobs"
 _SINCE: Final = b"\x65since"
 _BLOCKS: Final = b"\x66blocks"
 _COMMIT: Final = b"\x66commit"
@@ -214,7 +214,10 @@ def read_commit_body(
             return None
         p = end
 
-        if data[p : p + 7] != _EMPTY_BLOBS or data[p + 7 : p + 13] != _SINCE:
+        # blobs (deprecated): empty, or null as some relays write it; then since
+        if data[p : p + 6] != _BLOBS or data[p + 7 : p + 13] != _SINCE:
+            return None
+        if data[p + 6] != 0x80 and data[p + 6] != _NULL:
             return None
         p += 13
         n = data[p]

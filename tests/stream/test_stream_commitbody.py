@@ -74,7 +74,7 @@ def test_relay_fixture_commits_agree() -> None:
                 continue
             data = encode_dag_cbor(from_json(header)) + encode_dag_cbor(from_json(body))
             assert data.startswith(HEADER)
-            assert_same(data, expect_fast=False)
+            assert_same(data, expect_fast=True)  # these carry blobs: null, and some no prevData
             seen += 1
     assert seen > 0
 
@@ -120,7 +120,7 @@ def commit_bodies(draw: st.DrawFn) -> tuple[dict[str, Any], bool]:
         "since": draw(st.none() | short),
         "blocks": draw(st.binary(min_size=24, max_size=3000) | st.just(bytes(70_000))),
         "ops": ops,
-        "blobs": [],
+        "blobs": draw(st.sampled_from([[], None])),
         "time": draw(st.sampled_from([TIME]) | short),
         "prevData": draw(st.sampled_from([None, _link(rng)])),
     }
