@@ -19,8 +19,7 @@ https://atproto.com/specs/sync (message limits).
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from operator import itemgetter
-from typing import Any, Final
+from typing import Any
 
 from atproto_async.exceptions import DecodeError, FrameDecodeError, StreamError
 from atproto_async.ipld import CID, decode_dag_cbor_multi, encode_dag_cbor
@@ -122,38 +121,17 @@ class _Limits:
         self.max_blocks_size = max_blocks_size
 
 
-#: The fields of a ``#commit`` body, in the order `_commit` unpacks them. Relays write every
-#: field (``since`` and ``prevData`` as null when unset), so one ``itemgetter`` call usually
-#: reads them all; a body that lacks an optional field takes the ``dict.get`` path.
-_COMMIT_FIELDS: Final = itemgetter(
-    "seq", "repo", "rev", "time", "commit", "blocks", "ops",
-    "since", "tooBig", "rebase", "prevData", "blobs",
-)  # fmt: skip
-_OP_FIELDS: Final = itemgetter("action", "path", "cid")
-
-
-def _commit_fields(body: dict[str, Any]) -> tuple[Any, ...]:
-    """The fields of a body that lacks some optional ones (absent flags are false)."""
-    get = body.get
-    return (
-        get("seq"), get("repo"), get("rev"), get("time"), get("commit"), get("blocks"),
-        get("ops"), get("since"), get("tooBig", False), get("rebase", False),
-        get("prevData"), get("blobs"),
-    )  # fmt: skip
-
-
 def _commit(body: dict[str, Any], limits: _Limits, collections: Collection[str] | None) -> Commit:
-    # The hot path of the firehose: the common, well-formed body passes each check once; the
-    # helpers that name the exact problem run only when a check fails.
+    # Bodies in the usual layout never get here (_commitbody reads them); this reads any
+    # other. A well-formed body passes each check once; the helpers that name the exact
+    # problem run only when a check fails.
     t = "#commit"
-    try:
-        seq, repo, rev, time, commit, blocks, raw_ops, since, too_big, rebase, prev_data, blobs = (
-            _COMMIT_FIELDS(body)
-        )
-    except KeyError:
-        seq, repo, rev, time, commit, blocks, raw_ops, since, too_big, rebase, prev_data, blobs = (
-            _commit_fields(body)
-        )
+    get = body.get
+    seq, repo, rev, time, commit = get("seq"), get("repo"), get("rev"), get("time"), get("commit")
+    blocks, raw_ops, since, prev_data, blobs = (
+        get("blocks"), get("ops"), get("since"), get("prevData"), get("blobs")
+    )  # fmt: skip
+    too_big, rebase = get("tooBig", False), get("rebase", False)
     if type(seq) is not int:
         raise _fail(t, body, "'seq' must be an integer")
     if type(repo) is not str or type(rev) is not str or type(time) is not str:
@@ -180,11 +158,12 @@ def _commit(body: dict[str, Any], limits: _Limits, collections: Collection[str] 
     for raw in raw_ops:
         if type(raw) is not dict:
             raise _fail(t, body, "an op is not a map")
-        try:
-            action, path, cid = _OP_FIELDS(raw)
-        except KeyError:
-            action, path, cid = raw.get("action"), raw.get("path"), raw.get("cid")
-        prev = raw.get("prev")
+        action, path, cid, prev = (
+            raw.get("action"),
+            raw.get("path"),
+            raw.get("cid"),
+            raw.get("prev"),
+        )
         if type(action) is not str or type(path) is not str:
             raise _fail(t, body, "an op lacks a string 'action' or 'path'")
         if (cid is not None and type(cid) is not CID) or (

@@ -82,8 +82,8 @@ def test_commit_built_fast_equals_one_built_by_attrs() -> None:
 
 
 def test_commit_bodies_with_and_without_optional_fields_decode_alike() -> None:
-    # Relays write all twelve fields (one itemgetter reads them); other servers may leave the
-    # optional ones out, and ops may lack "cid" (the dict.get path). Same events either way.
+    # Relays write all twelve fields (read directly, see _commitbody); other servers may leave
+    # the optional ones out, and ops may lack "cid" (the general path). Same events either way.
     full = {"since": None, "tooBig": False, "rebase": False, "prevData": None, "blobs": []}
     data = commit_frame(4, [("create", "app.bsky.feed.post/3kaaa", post("x"))], extra=full)
     body = decode_dag_cbor(data[len(encode_dag_cbor({"op": 1, "t": "#commit"})) :])
