@@ -215,6 +215,17 @@ _CBOR2_MESSAGES: Final = (
 _RELEASE_ABOVE: Final = 64 * 1024
 
 
+def _fail(reader: _Reader, exc: BaseException) -> NoReturn:
+    """Reset ``reader`` after a failed decode and raise: a `DecodeError`, or ``exc`` itself.
+
+    Even an interrupt must not leave read-ahead bytes behind for the next call.
+    """
+    reader.reset()
+    if isinstance(exc, Exception) and not isinstance(exc, DecodeError):
+        raise _map_error(exc) from exc
+    raise exc
+
+
 def _decode_one(data: bytes, strict: bool = False, start: int = 0) -> Any:
     """Decode the one value of ``data[start:]``, which must end exactly at the end of ``data``.
 
@@ -232,11 +243,7 @@ def _decode_one(data: bytes, strict: bool = False, start: int = 0) -> Any:
         value = reader.decode()
         end = reader.tell()
     except BaseException as exc:  # cbor2 raises CBORDecodeError, its hooks may raise more
-        # Even an interrupt must not leave read-ahead bytes behind for the next call.
-        reader.reset()
-        if isinstance(exc, Exception) and not isinstance(exc, DecodeError):
-            raise _map_error(exc) from exc
-        raise
+        _fail(reader, exc)
     size = len(data)
     if size > _RELEASE_ABOVE:
         reader.reset()
@@ -263,11 +270,7 @@ def _decode_all(data: bytes, strict: bool) -> list[Any]:
             values.append(decode())
             end = reader.tell()
     except BaseException as exc:  # cbor2 raises CBORDecodeError, its hooks may raise more
-        # Even an interrupt must not leave read-ahead bytes behind for the next call.
-        reader.reset()
-        if isinstance(exc, Exception) and not isinstance(exc, DecodeError):
-            raise _map_error(exc) from exc
-        raise
+        _fail(reader, exc)
     if size > _RELEASE_ABOVE:
         reader.reset()
     # The heads of all values at once: the check does not need the boundaries between them.
