@@ -42,3 +42,13 @@ def read_varint(data: bytes, pos: int, what: str, where: str) -> tuple[int, int]
         shift += 7
         if shift >= 63:
             raise DecodeError(f"invalid {where}: {what} varint at offset {start} is too long")
+
+
+def encode_varint(value: int) -> bytes:
+    """Encode a non-negative integer as a minimal unsigned varint."""
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Final
 
 from atproto_async.exceptions import DecodeError
-from atproto_async.ipld._varint import read_varint
+from atproto_async.ipld._varint import encode_varint, read_varint
 from atproto_async.ipld.cid import CID, HASH_SHA2_256, MAX_CID_SIZE, _cid_from_raw
 from atproto_async.ipld.dag_cbor import decode_dag_cbor, encode_dag_cbor
 
@@ -283,15 +283,6 @@ def _verify_block(raw: bytes, data: bytes, start: int, end: int, offset: int) ->
         raise DecodeError(f"CAR block at offset {offset} does not hash to its CID {cid}")
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 def write_car(
     roots: Iterable[CID], blocks: Mapping[CID, bytes] | Iterable[tuple[CID, bytes]]
 ) -> bytes:
@@ -305,11 +296,11 @@ def write_car(
         The file's bytes.
     """
     header = encode_dag_cbor({"version": 1, "roots": list(roots)})
-    parts = [_varint(len(header)), header]
+    parts = [encode_varint(len(header)), header]
     pairs = blocks.items() if isinstance(blocks, Mapping) else blocks
     for cid, block in pairs:
         raw = bytes(cid)
-        parts.append(_varint(len(raw) + len(block)))
+        parts.append(encode_varint(len(raw) + len(block)))
         parts.append(raw)
         parts.append(bytes(block))
     return b"".join(parts)

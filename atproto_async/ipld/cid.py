@@ -20,7 +20,7 @@ import hashlib
 from typing import Any, Final
 
 from atproto_async.exceptions import DecodeError
-from atproto_async.ipld._varint import read_varint
+from atproto_async.ipld._varint import encode_varint, read_varint
 
 __all__ = [
     "CID",
@@ -315,7 +315,7 @@ def cid_for_bytes(data: bytes | bytearray | memoryview, codec: int = CODEC_DAG_C
     elif codec == CODEC_RAW:
         prefix = _RAW_SHA256_PREFIX
     else:
-        prefix = b"\x01" + _varint(codec) + b"\x12\x20"
+        prefix = b"\x01" + encode_varint(codec) + b"\x12\x20"
     return CID.from_bytes(prefix + hashlib.sha256(data).digest())
 
 
@@ -325,12 +325,3 @@ def cid_for_raw(data: bytes | bytearray | memoryview) -> CID:
     Spec: https://atproto.com/specs/data-model#blob-type
     """
     return cid_for_bytes(data, CODEC_RAW)
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
