@@ -269,7 +269,6 @@ class Commit:
 # mutable twins (``_twin.mutable_twin``: same slots, plain attribute stores) and then assigns
 # the real class. CPython refuses that assignment when the classes have a ``__weakref__`` slot,
 # which is why `RepoOp` and `Commit` have none. Same instances, in about 40% of the time.
-_new = object.__new__
 _RepoOpTwin: Final = mutable_twin(RepoOp)
 _CommitTwin: Final = mutable_twin(Commit)
 
@@ -297,13 +296,7 @@ def build_commit(
     instance is filled on its mutable twin and then given its class, and the ops share one
     `_CommitBlocks` for their records.
     """
-    holder = _new(_CommitBlocks)
-    holder.data = blocks
-    holder.seq = seq
-    holder.repo = repo
-    holder.too_big = too_big
-    holder._car = None
-    holder._finder = None
+    holder = _CommitBlocks(blocks, seq, repo, too_big)
     ops: list[RepoOp] = []
     prefix = f"at://{repo}/"
     for action, path, collection, rkey, cid, prev in raw_ops:
