@@ -16,6 +16,7 @@ Spec: https://atproto.com/specs/xrpc
 from __future__ import annotations
 
 import inspect
+import socket
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping, Sequence
 from typing import Final, Protocol, TypeAlias
 
@@ -27,7 +28,9 @@ from atproto_async.exceptions import DecodeError, RequestTimeout, TransportError
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_SIZE",
+    "AddressFilter",
     "AiohttpTransport",
+    "RefusedAddress",
     "Body",
     "MockTransport",
     "Request",
@@ -112,6 +115,40 @@ class Response:
         return f"Response({self.status}, {self.content_type or 'no content type'})"
 
 
+#: Given an IP address a host name resolved to, the reason to refuse connecting to it, or None.
+AddressFilter: TypeAlias = Callable[[str], str | None]
+
+
+class RefusedAddress(OSError):
+    """Every address a host name resolved to was refused by the transport's `AddressFilter`."""
+
+
+class _FilteringResolver(aiohttp.abc.AbstractResolver):
+    """aiohttp's default resolver, minus the addresses an `AddressFilter` refuses.
+
+    Checking the resolved addresses (not the host name) is what stops a public name that
+    points at 127.0.0.1 or 10.0.0.0/8 from reaching a private service (SSRF, DNS rebinding).
+    """
+
+    def __init__(self, refuse: AddressFilter) -> None:
+        self._inner = aiohttp.DefaultResolver()
+        self._refuse = refuse
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[aiohttp.abc.ResolveResult]:
+        results = await self._inner.resolve(host, port, family)
+        reasons = [self._refuse(result["host"]) for result in results]
+        kept = [result for result, reason in zip(results, reasons, strict=True) if reason is None]
+        if not kept:
+            reason = next((r for r in reasons if r is not None), "no address")
+            raise RefusedAddress(f"{host} resolves only to refused addresses ({reason})")
+        return kept
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
 class Transport(Protocol):
     """What the XRPC session needs from the network."""
 
@@ -137,6 +174,9 @@ class AiohttpTransport:
             `close` (its owner closes it).
         max_response_size: Bodies longer than this (decompressed) are not read: `send` raises
             `DecodeError` as soon as the announced length, or the bytes read so far, exceed it.
+        refuse_address: Checked against every address a host name resolves to; a connection
+            is only made to addresses it returns None for (`send` raises `TransportError`
+            with its reason when none is left). Not applied to a ``session`` passed in.
     """
 
     def __init__(
@@ -144,10 +184,12 @@ class AiohttpTransport:
         session: aiohttp.ClientSession | None = None,
         *,
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
+        refuse_address: AddressFilter | None = None,
     ) -> None:
         if max_response_size <= 0:
             raise ValueError(f"max_response_size must be > 0, not {max_response_size}")
         self._max_response_size = max_response_size
+        self._refuse_address = refuse_address
         self._session = session
         self._owns_session = session is None
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
@@ -157,7 +199,11 @@ class AiohttpTransport:
         session = self._session
         if session is None or session.closed:
             # Created on first use: a ClientSession binds to the running event loop.
-            session = aiohttp.ClientSession(auto_decompress=True)
+            connector = None
+            if self._refuse_address is not None:
+                resolver = _FilteringResolver(self._refuse_address)
+                connector = aiohttp.TCPConnector(resolver=resolver)
+            session = aiohttp.ClientSession(auto_decompress=True, connector=connector)
             self._session = session
             self._owns_session = True
         return session
@@ -202,6 +248,8 @@ class AiohttpTransport:
             ) from exc
         except aiohttp.ClientConnectorError as exc:
             reason = type(exc.os_error).__name__ if exc.os_error else type(exc).__name__
+            if isinstance(exc.os_error, RefusedAddress):
+                reason = str(exc.os_error)
             raise TransportError(f"cannot connect ({reason})", url=request.url, sent=False) from exc
         except aiohttp.ClientError as exc:
             raise TransportError(

@@ -175,3 +175,36 @@ async def test_a_body_above_max_response_size_raises_decode_error(
 def test_max_response_size_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_response_size"):
         AiohttpTransport(max_response_size=0)
+
+
+async def test_refuse_address_stops_a_connection_before_it_is_made(server: str) -> None:
+    """A name resolving only to refused addresses never connects; sent=False, reason kept."""
+    port = server.rsplit(":", 1)[1]
+    seen: list[str] = []
+
+    def refuse(address: str) -> str | None:
+        seen.append(address)
+        return "loopback address"
+
+    transport = AiohttpTransport(refuse_address=refuse)
+    try:
+        with pytest.raises(
+            TransportError, match="refused addresses \\(loopback address\\)"
+        ) as caught:
+            await transport.send(Request("GET", f"http://localhost:{port}/xrpc/com.example.echo"))
+    finally:
+        await transport.close()
+    assert caught.value.sent is False
+    assert "127.0.0.1" in seen
+
+
+async def test_refuse_address_lets_accepted_addresses_through(server: str) -> None:
+    port = server.rsplit(":", 1)[1]
+    transport = AiohttpTransport(refuse_address=lambda address: None)
+    try:
+        response = await transport.send(
+            Request("GET", f"http://localhost:{port}/xrpc/com.example.echo")
+        )
+    finally:
+        await transport.close()
+    assert response.status == 200
