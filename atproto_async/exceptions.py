@@ -18,7 +18,8 @@ The tree::
     ├── DecodeError (ValueError)         bytes that are not what the protocol says
     │   └── FrameDecodeError             a malformed event-stream frame
     ├── StreamError                      an error frame (op -1) sent by a stream server
-    └── InvalidSyntaxError (ValueError)  an identifier that does not follow its spec
+    ├── InvalidSyntaxError (ValueError)  an identifier that does not follow its spec
+    └── InvalidKeyError (ValueError)     a public or private key that cannot be read
 
 ``AuthenticationError`` is raised for 401 answers as well: it derives from
 ``InvalidRequestError`` only so that ``except InvalidRequestError`` keeps catching the 400
@@ -41,6 +42,7 @@ __all__ = [
     "ForbiddenError",
     "FrameDecodeError",
     "InvalidRequestError",
+    "InvalidKeyError",
     "InvalidSyntaxError",
     "NotFoundError",
     "NotImplementedByServerError",
@@ -283,3 +285,11 @@ class InvalidSyntaxError(AtprotoError, ValueError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.kind, self.value, self.reason))
+
+
+class InvalidKeyError(AtprotoError, ValueError):
+    """A key (``did:key``, Multikey, raw bytes) that cannot be read or is not on its curve.
+
+    The message says what is wrong, never the bytes of a private key.
+    Spec: https://atproto.com/specs/cryptography
+    """

@@ -19,6 +19,7 @@ import binascii
 import hashlib
 from typing import Any, Final
 
+from atproto_async._base58 import b58decode, b58encode
 from atproto_async.exceptions import DecodeError
 from atproto_async.ipld._varint import encode_varint, read_varint
 
@@ -43,8 +44,6 @@ _DAG_CBOR_SHA256_PREFIX: Final = b"\x01\x71\x12\x20"
 _RAW_SHA256_PREFIX: Final = b"\x01\x55\x12\x20"
 _SHA256_CID_SIZE: Final = 36
 
-_B58_ALPHABET: Final = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-_B58_INDEX: Final = {c: i for i, c in enumerate(_B58_ALPHABET)}
 
 # base32 (RFC 4648, lowercase, no padding), the string form of CIDv1. The stdlib codec is
 # written in Python and builds padded upper case, so both directions go through ints: decoding
@@ -109,26 +108,11 @@ def _validate(raw: bytes) -> None:
         )
 
 
-def _b58encode(data: bytes) -> str:
-    zeros = len(data) - len(data.lstrip(b"\x00"))
-    number = int.from_bytes(data, "big")
-    digits = []
-    while number:
-        number, rem = divmod(number, 58)
-        digits.append(_B58_ALPHABET[rem])
-    return "1" * zeros + "".join(reversed(digits))
-
-
 def _b58decode(text: str) -> bytes:
-    number = 0
-    for char in text:
-        digit = _B58_INDEX.get(char)
-        if digit is None:
-            raise DecodeError(f"invalid CID: {char!r} is not a base58btc character")
-        number = number * 58 + digit
-    zeros = len(text) - len(text.lstrip("1"))
-    body = number.to_bytes((number.bit_length() + 7) // 8, "big") if number else b""
-    return b"\x00" * zeros + body
+    try:
+        return b58decode(text)
+    except ValueError as exc:
+        raise DecodeError(f"invalid CID: {exc}") from None
 
 
 def _decode_multibase(text: str) -> bytes:
@@ -262,7 +246,7 @@ class CID:
         except AttributeError:
             pass
         raw = self._tagged[1:]
-        text = _b58encode(raw) if self.version == 0 else "b" + _b32encode(raw)
+        text = b58encode(raw) if self.version == 0 else "b" + _b32encode(raw)
         self._str = text
         return text
 
