@@ -19,7 +19,9 @@ The tree::
     │   └── FrameDecodeError             a malformed event-stream frame
     ├── StreamError                      an error frame (op -1) sent by a stream server
     ├── InvalidSyntaxError (ValueError)  an identifier that does not follow its spec
-    └── InvalidKeyError (ValueError)     a public or private key that cannot be read
+    ├── InvalidKeyError (ValueError)     a public or private key that cannot be read
+    └── IdentityError                    a handle or DID that cannot be resolved or trusted
+        └── IdentityNotFound             the handle or DID does not exist (or names no one)
 
 ``AuthenticationError`` is raised for 401 answers as well: it derives from
 ``InvalidRequestError`` only so that ``except InvalidRequestError`` keeps catching the 400
@@ -42,6 +44,8 @@ __all__ = [
     "ForbiddenError",
     "FrameDecodeError",
     "InvalidRequestError",
+    "IdentityError",
+    "IdentityNotFound",
     "InvalidKeyError",
     "InvalidSyntaxError",
     "NotFoundError",
@@ -293,3 +297,28 @@ class InvalidKeyError(AtprotoError, ValueError):
     The message says what is wrong, never the bytes of a private key.
     Spec: https://atproto.com/specs/cryptography
     """
+
+
+class IdentityError(AtprotoError):
+    """A handle or DID that could not be resolved, or whose answer cannot be trusted.
+
+    Raised for malformed or oversize DID documents, hosts that are refused (private addresses
+    without ``allow_insecure``), timeouts and failing directories.
+
+    Attributes:
+        identifier: The handle or DID being resolved (public data, never a secret).
+        reason: What went wrong.
+    """
+
+    def __init__(self, identifier: str, reason: str) -> None:
+        self.identifier = identifier
+        self.reason = reason
+        shown = identifier if len(identifier) <= 80 else identifier[:77] + "..."
+        super().__init__(f"{shown}: {reason}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.identifier, self.reason))
+
+
+class IdentityNotFound(IdentityError):
+    """The handle resolves to no DID, or the DID has no document (the directory said so)."""
