@@ -41,6 +41,7 @@ from atproto_async.xrpc.wire import (
 
 if TYPE_CHECKING:
     from atproto_async.api import AppNamespace, ChatNamespace, ComNamespace, ToolsNamespace
+    from atproto_async.identity import Resolver
 
 __all__ = ["Client"]
 
@@ -52,7 +53,8 @@ class Client:
 
     Args:
         service: Base URL of the service (the entryway, a PDS, an AppView...). After ``login``
-            requests go to the PDS named in the account's DID document.
+            requests go to the PDS named in the account's DID document. None: find the
+            account's PDS at `login` by resolving the handle or DID given there.
         timeout: Seconds allowed for each attempt (a call may override it).
         max_retries: Retries after the first attempt (a call may override it).
         session: A `Session` or the string of ``export_session()`` to resume; it is checked
@@ -74,6 +76,8 @@ class Client:
             on top of it.
         sleep: The coroutine used to wait between attempts (tests pass a fake).
         clock: POSIX time source used to decide when a token needs refreshing.
+        resolver: Resolves handles and DIDs (``client.resolver``); share one between clients.
+            By default an `IdentityResolver` is made on first use and closed with the client.
 
     Raises:
         ValueError: ``service`` is not a usable URL, or ``session`` is not a saved session.
@@ -81,7 +85,7 @@ class Client:
 
     def __init__(
         self,
-        service: str = "https://bsky.social",
+        service: str | None = "https://bsky.social",
         *,
         timeout: float = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
@@ -96,10 +100,14 @@ class Client:
         retry_policy: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.time,
+        resolver: Resolver | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be > 0, not {timeout}")
-        base = check_service_url(service, allow_insecure=allow_insecure)
+        # "" stands for "no service yet": login resolves the account's PDS (see _call).
+        base = "" if service is None else check_service_url(service, allow_insecure=allow_insecure)
+        self._resolver = resolver
+        self._owns_resolver = False
         self._auth = AuthState(
             base,
             on_session_change=on_session_change,
@@ -153,6 +161,18 @@ class Client:
         """Close the connections (derived clients leave the shared transport to their root)."""
         if self._owns_transport:
             await self._transport.close()
+            if self._owns_resolver and self._resolver is not None:
+                await self._resolver.close()  # type: ignore[attr-defined]
+
+    @property
+    def resolver(self) -> Resolver:
+        """The identity resolver: the one given, or an `IdentityResolver` made on first use."""
+        if self._resolver is None:
+            from atproto_async.identity import IdentityResolver  # loaded only when used
+
+            self._resolver = IdentityResolver(timeout=self._timeout)
+            self._owns_resolver = True
+        return self._resolver
 
     # -- session -----------------------------------------------------------------------------
 
@@ -172,10 +192,11 @@ class Client:
         """Log in with ``com.atproto.server.createSession``.
 
         Use an app password (``xxxx-xxxx-xxxx-xxxx``); anything else is logged as a warning
-        once. Later requests go to the account's PDS.
+        once. Later requests go to the account's PDS. A client made with ``service=None``
+        first resolves ``identifier`` (a handle or DID) to the account's PDS and logs in there.
 
         Args:
-            identifier: Handle, DID or email of the account.
+            identifier: Handle, DID or email of the account (not an email with ``service=None``).
             password: Its (app) password; kept in memory only with ``relogin=True``.
             auth_factor_token: The emailed code, when the server asks for one
                 (``AuthFactorTokenRequired``).
@@ -188,8 +209,31 @@ class Client:
             XrpcError: Another refusal (e.g. ``AuthFactorTokenRequired``, ``AccountTakedown``).
             TransportError: The network failed.
             DecodeError: The server answered something that is not a session.
+            IdentityError: ``service=None`` and the account's PDS could not be resolved.
         """
+        if not self._auth.service:
+            await self._use_pds_of(identifier)
         return await self._auth.login(self._root, identifier, password, auth_factor_token)
+
+    async def _use_pds_of(self, identifier: str) -> None:
+        """Point a client made with ``service=None`` at the PDS of ``identifier``."""
+        from atproto_async.exceptions import IdentityError
+
+        if "@" in identifier:
+            raise ValueError("logging in by email needs the service URL: Client(service=...)")
+        resolver = self.resolver
+        did = identifier
+        if not identifier.startswith("did:"):
+            did = await resolver.resolve_handle(identifier)
+        document = await resolver.resolve_did(did)
+        if document.pds is None:
+            raise IdentityError(did, "the DID document names no PDS (#atproto_pds)")
+        try:
+            pds = check_service_url(document.pds, allow_insecure=self._auth.allow_insecure)
+        except ValueError as exc:
+            raise IdentityError(did, f"unusable PDS endpoint: {exc}") from None
+        logger.info("%s is hosted on %s", identifier, pds)
+        self._auth.service = self._auth.base_url = pds
 
     async def refresh_session(self) -> Session:
         """Refresh the access token now (normally automatic).
@@ -501,9 +545,15 @@ class Client:
                 sent_auth = auth.bearer
             else:
                 sent_auth = authorization if isinstance(authorization, str) else None
+            url = base_url or auth.base_url
+            if not url:
+                raise AtprotoError(
+                    "this client has no service URL: log in with a handle or DID first, "
+                    "or pass Client(service=...)"
+                )
             request = Request(
                 method,
-                (base_url or auth.base_url) + path,
+                url + path,
                 params,
                 self._request_headers(sent_auth, content_type, headers),
                 body,
