@@ -6,11 +6,14 @@
     atproto-async firehose --replay FILE [...]
     atproto-async labels URL [--cursor N] [--limit N] [--json]
     atproto-async record URL FILE [--cursor N] [--limit N]
+    atproto-async resolve HANDLE_OR_DID [--json] [--plc URL] [--nameserver HOST:PORT] [--insecure]
 
 One line per event on stdout (``--json``: JSON lines). Ctrl-C stops cleanly and prints the
 cursor to resume from on stderr. On a terminal, stderr also carries a live status line (events
 per second, seq, lag behind the events' ``time``); never when stderr is a pipe or a file.
-Exit status: 0 done, 1 stream or network error, 2 usage error, 130 interrupted.
+``resolve`` prints who an account is: DID, handle (verified both ways, or marked unverified),
+PDS and signing key. Exit status: 0 done, 1 stream, network or resolution error, 2 usage
+error, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -96,7 +99,34 @@ def _parser() -> argparse.ArgumentParser:
     record.add_argument("--cursor", type=int, metavar="N", help="resume after this seq")
     record.add_argument("--limit", type=int, metavar="N", help="stop after N events")
     record.add_argument("--insecure", action="store_true", help="allow ws:// to remote hosts")
+
+    resolve = commands.add_parser(
+        "resolve", help="resolve a handle or DID: DID, verified handle, PDS, signing key"
+    )
+    resolve.add_argument("identifier", metavar="HANDLE_OR_DID")
+    resolve.add_argument("--json", action="store_true", help="print one JSON object")
+    resolve.add_argument(
+        "--plc", default="https://plc.directory", metavar="URL", help="PLC directory"
+    )
+    resolve.add_argument(
+        "--nameserver",
+        action="append",
+        metavar="HOST:PORT",
+        help="send DNS queries there instead of the system's resolver (repeatable)",
+    )
+    resolve.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow http:// and loopback or private hosts (local development only)",
+    )
     return parser
+
+
+def _nameserver(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ValueError(f"--nameserver must be HOST:PORT, not {value!r}")
+    return host.strip("[]"), int(port)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -291,6 +321,8 @@ class _Runner:
         args = self.args
         if args.command == "record":
             return await self._record()
+        if args.command == "resolve":
+            return await self._resolve()
         if args.command == "firehose" and args.replay:
             from atproto_async.stream.replay import replay_frames
 
@@ -374,6 +406,40 @@ class _Runner:
                             break
             self.status.clear()
         self.err.write(f"recorded {count} events to {path}; resume with --cursor {self.cursor()}\n")
+        return 0
+
+    async def _resolve(self) -> int:
+        from atproto_async.identity import IdentityResolver
+
+        args = self.args
+        nameservers = [_nameserver(v) for v in args.nameserver] if args.nameserver else None
+        async with IdentityResolver(
+            plc_url=args.plc, nameservers=nameservers, allow_insecure=args.insecure
+        ) as resolver:
+            ident = await resolver.resolve(args.identifier)
+        if args.json:
+            fields = {
+                "did": ident.did,
+                "handle": ident.handle,
+                "claimedHandle": ident.claimed_handle,
+                "pds": ident.pds,
+                "signingKey": ident.signing_key,
+            }
+            self.out.write(json.dumps(fields, ensure_ascii=False) + "\n")
+            return 0
+        if ident.handle is not None:
+            handle = f"{ident.handle} (verified both ways)"
+        elif ident.claimed_handle is not None:
+            handle = f"{ident.claimed_handle} (UNVERIFIED: it does not resolve back to the DID)"
+        else:
+            handle = "(none)"
+        for name, value in (
+            ("did", ident.did),
+            ("handle", handle),
+            ("pds", ident.pds or "(none)"),
+            ("signing key", ident.signing_key or "(none)"),
+        ):
+            self.out.write(f"{name + ':':<13}{value}\n")
         return 0
 
 
