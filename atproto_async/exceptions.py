@@ -14,7 +14,8 @@ The tree::
     │   ├── NotImplementedByServerError  501 (never retried)
     │   └── ServerError                  other 5xx
     ├── TransportError                   the network failed (no answer was read)
-    │   └── RequestTimeout               an attempt ran out of time
+    │   ├── RequestTimeout               an attempt ran out of time
+    │   └── HostNotFound                 the host name does not exist (DNS said so)
     ├── DecodeError (ValueError)         bytes that are not what the protocol says
     │   └── FrameDecodeError             a malformed event-stream frame
     ├── StreamError                      an error frame (op -1) sent by a stream server
@@ -43,6 +44,7 @@ __all__ = [
     "DecodeError",
     "ForbiddenError",
     "FrameDecodeError",
+    "HostNotFound",
     "InvalidRequestError",
     "IdentityError",
     "IdentityNotFound",
@@ -241,6 +243,14 @@ class TransportError(AtprotoError):
 
 class RequestTimeout(TransportError):
     """One attempt ran out of time (connect or read)."""
+
+
+class HostNotFound(TransportError):
+    """The host name does not exist: DNS answered that it has no address (not a passing failure).
+
+    A handle whose domain does not exist is a handle nobody holds; identity resolution reports
+    it as not found rather than as an error.
+    """
 
 
 class DecodeError(AtprotoError, ValueError):

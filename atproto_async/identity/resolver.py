@@ -23,6 +23,7 @@ import asyncio
 import ipaddress
 import json
 import re
+import socket
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
@@ -33,6 +34,7 @@ import attrs
 
 from atproto_async.exceptions import (
     DecodeError,
+    HostNotFound,
     IdentityError,
     IdentityNotFound,
     RequestTimeout,
@@ -213,6 +215,8 @@ class IdentityResolver:
         self._transport: Transport = transport or AiohttpTransport(
             max_response_size=max_document_size,
             refuse_address=None if allow_insecure else _refused_address,
+            # nameservers= means all of this resolver's DNS goes there, host names included
+            lookup_host=None if nameservers is None else self._lookup_host,
         )
         cache_args: dict[str, Any] = {
             "max_size": cache_size,
@@ -333,6 +337,8 @@ class IdentityResolver:
         url = f"{scheme}://{handle}/.well-known/atproto-did"
         try:
             status, body = await self._get(url, handle, "text/plain", _MAX_WELL_KNOWN_SIZE)
+        except IdentityNotFound:  # the host name does not exist: nothing names a DID
+            return None, None
         except IdentityError as exc:
             return None, exc.reason
         if status != 200:
@@ -388,6 +394,15 @@ class IdentityResolver:
         return f"{scheme}://{host}/.well-known/did.json"
 
     # -- HTTP --------------------------------------------------------------------------------
+
+    async def _lookup_host(self, host: str) -> list[str]:
+        """A host's addresses from this resolver's nameservers (for the HTTP transport)."""
+        if host in _LOOPBACK_NAMES or host.endswith(".localhost"):
+            return ["127.0.0.1", "::1"]  # never sent to DNS (RFC 6761)
+        try:
+            return await self._dns.addresses(host)
+        except IdentityError as exc:  # the transport reports an OSError as TransportError
+            raise socket.gaierror(socket.EAI_AGAIN, exc.reason) from None
 
     def _check_url(
         self, url: str, identifier: str, *, error: type[Exception] = IdentityError
@@ -447,6 +462,8 @@ class IdentityResolver:
             ) from None
         except DecodeError:  # the transport's size cap
             raise IdentityError(identifier, f"{url[:200]} answered over {limit} bytes") from None
+        except HostNotFound as exc:
+            raise IdentityNotFound(identifier, str(exc)) from None
         except TransportError as exc:
             raise IdentityError(identifier, str(exc)) from None
         raise IdentityError(identifier, f"more than {_MAX_REDIRECTS} redirects from {url[:200]}")

@@ -24,12 +24,13 @@ import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from atproto_async.exceptions import DecodeError, RequestTimeout, TransportError
+from atproto_async.exceptions import DecodeError, HostNotFound, RequestTimeout, TransportError
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_SIZE",
     "AddressFilter",
     "AiohttpTransport",
+    "HostLookup",
     "RefusedAddress",
     "Body",
     "MockTransport",
@@ -115,6 +116,11 @@ class Response:
         return f"Response({self.status}, {self.content_type or 'no content type'})"
 
 
+#: getaddrinfo errors meaning "this name has no address" (not "DNS is failing right now").
+_NO_SUCH_HOST: Final = frozenset(
+    {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
+)
+
 #: Given an IP address a host name resolved to, the reason to refuse connecting to it, or None.
 AddressFilter: TypeAlias = Callable[[str], str | None]
 
@@ -123,21 +129,34 @@ class RefusedAddress(OSError):
     """Every address a host name resolved to was refused by the transport's `AddressFilter`."""
 
 
-class _FilteringResolver(aiohttp.abc.AbstractResolver):
-    """aiohttp's default resolver, minus the addresses an `AddressFilter` refuses.
+#: Looks up the IP addresses of a host name (an empty list: the name does not exist).
+HostLookup: TypeAlias = Callable[[str], Awaitable[list[str]]]
+
+
+class _HostResolver(aiohttp.abc.AbstractResolver):
+    """aiohttp's resolver, or a `HostLookup`, minus the addresses an `AddressFilter` refuses.
 
     Checking the resolved addresses (not the host name) is what stops a public name that
     points at 127.0.0.1 or 10.0.0.0/8 from reaching a private service (SSRF, DNS rebinding).
     """
 
-    def __init__(self, refuse: AddressFilter) -> None:
-        self._inner = aiohttp.DefaultResolver()
+    def __init__(self, refuse: AddressFilter | None, lookup: HostLookup | None) -> None:
+        self._inner = aiohttp.DefaultResolver() if lookup is None else None
+        self._lookup = lookup
         self._refuse = refuse
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[aiohttp.abc.ResolveResult]:
-        results = await self._inner.resolve(host, port, family)
+        if self._inner is not None:
+            results = await self._inner.resolve(host, port, family)
+        else:
+            assert self._lookup is not None
+            results = [_result(host, address, port) for address in await self._lookup(host)]
+            if not results:
+                raise socket.gaierror(socket.EAI_NONAME, f"no address for {host}")
+        if self._refuse is None:
+            return results
         reasons = [self._refuse(result["host"]) for result in results]
         kept = [result for result, reason in zip(results, reasons, strict=True) if reason is None]
         if not kept:
@@ -146,7 +165,20 @@ class _FilteringResolver(aiohttp.abc.AbstractResolver):
         return kept
 
     async def close(self) -> None:
-        await self._inner.close()
+        if self._inner is not None:
+            await self._inner.close()
+
+
+def _result(host: str, address: str, port: int) -> aiohttp.abc.ResolveResult:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    return {
+        "hostname": host,
+        "host": address,
+        "port": port,
+        "family": family,
+        "proto": 0,
+        "flags": socket.AI_NUMERICHOST,
+    }
 
 
 class Transport(Protocol):
@@ -177,6 +209,9 @@ class AiohttpTransport:
         refuse_address: Checked against every address a host name resolves to; a connection
             is only made to addresses it returns None for (`send` raises `TransportError`
             with its reason when none is left). Not applied to a ``session`` passed in.
+        lookup_host: Finds a host name's addresses instead of the system resolver (the
+            identity resolver sends these lookups to its own nameservers). Not applied to a
+            ``session`` passed in.
     """
 
     def __init__(
@@ -185,11 +220,13 @@ class AiohttpTransport:
         *,
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
         refuse_address: AddressFilter | None = None,
+        lookup_host: HostLookup | None = None,
     ) -> None:
         if max_response_size <= 0:
             raise ValueError(f"max_response_size must be > 0, not {max_response_size}")
         self._max_response_size = max_response_size
         self._refuse_address = refuse_address
+        self._lookup_host = lookup_host
         self._session = session
         self._owns_session = session is None
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
@@ -200,8 +237,8 @@ class AiohttpTransport:
         if session is None or session.closed:
             # Created on first use: a ClientSession binds to the running event loop.
             connector = None
-            if self._refuse_address is not None:
-                resolver = _FilteringResolver(self._refuse_address)
+            if self._refuse_address is not None or self._lookup_host is not None:
+                resolver = _HostResolver(self._refuse_address, self._lookup_host)
                 connector = aiohttp.TCPConnector(resolver=resolver)
             session = aiohttp.ClientSession(auto_decompress=True, connector=connector)
             self._session = session
@@ -250,6 +287,8 @@ class AiohttpTransport:
             reason = type(exc.os_error).__name__ if exc.os_error else type(exc).__name__
             if isinstance(exc.os_error, RefusedAddress):
                 reason = str(exc.os_error)
+            elif isinstance(exc.os_error, socket.gaierror) and exc.os_error.errno in _NO_SUCH_HOST:
+                raise HostNotFound(f"no such host {exc.host}", url=request.url, sent=False) from exc
             raise TransportError(f"cannot connect ({reason})", url=request.url, sent=False) from exc
         except aiohttp.ClientError as exc:
             raise TransportError(

@@ -390,3 +390,13 @@ def test_malformed_did_record_is_an_error_not_none(value: str) -> None:
     assert type(caught.value) is IdentityError
     assert caught.value.identifier == "h.test"
     assert len(caught.value.reason) < 200  # a long record is shortened in the message
+
+
+# -- host addresses (the identity resolver's HTTP lookups use them) -----------------------------
+
+
+async def test_addresses_of_a_host_from_the_given_nameservers(dns_server: Any) -> None:
+    resolver = DnsResolver(dns_server.nameservers, timeout=HANG_GUARD)
+    assert await resolver.addresses("host-only.test") == ["127.0.0.1"]
+    assert await resolver.addresses("no-such-host.test") == []
+    assert await resolver.addresses("not a name") == []

@@ -329,3 +329,18 @@ async def test_static_resolver_answers_from_its_documents() -> None:
             await r.resolve_did(CAROL)
         with pytest.raises(IdentityNotFound):
             await r.resolve_handle("carol.test")
+
+
+async def test_nameservers_also_answer_the_https_host_lookups(dns_server: Any) -> None:
+    """With nameservers=, the HTTPS host of a handle is looked up there too: a handle whose
+    domain does not exist is not found (no system DNS involved)."""
+    async with IdentityResolver(
+        nameservers=dns_server.nameservers, allow_insecure=True, timeout=2.0
+    ) as r:
+        with pytest.raises(IdentityNotFound):
+            await r.resolve_handle("nobody.test")
+        # host-only.test resolves to 127.0.0.1 there; nothing listens on port 80: an error,
+        # not "not found" (the host exists).
+        did, problem = await r._handle_from_https("host-only.test")
+    assert did is None
+    assert problem is not None

@@ -10,7 +10,13 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from atproto_async.exceptions import DecodeError, RequestTimeout, TransportError, XrpcError
+from atproto_async.exceptions import (
+    DecodeError,
+    HostNotFound,
+    RequestTimeout,
+    TransportError,
+    XrpcError,
+)
 from atproto_async.xrpc import AiohttpTransport, Client, MockTransport, Request, Response
 
 
@@ -208,3 +214,25 @@ async def test_refuse_address_lets_accepted_addresses_through(server: str) -> No
     finally:
         await transport.close()
     assert response.status == 200
+
+
+async def test_lookup_host_replaces_the_system_resolver(server: str) -> None:
+    port = server.rsplit(":", 1)[1]
+    asked: list[str] = []
+
+    async def lookup(host: str) -> list[str]:
+        asked.append(host)
+        return ["127.0.0.1"] if host == "pds.example" else []
+
+    transport = AiohttpTransport(lookup_host=lookup)
+    try:
+        response = await transport.send(
+            Request("GET", f"http://pds.example:{port}/xrpc/com.example.echo")
+        )
+        with pytest.raises(HostNotFound, match="no such host") as caught:
+            await transport.send(Request("GET", f"http://gone.example:{port}/"))
+    finally:
+        await transport.close()
+    assert response.status == 200
+    assert asked == ["pds.example", "gone.example"]
+    assert caught.value.sent is False
