@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 import pytest
-from atproto_async.crypto import Keypair
 from identity_servers import did_document, legacy_multibase
 
+from atproto_async.crypto import Keypair
 from atproto_async.identity import DidDocument, IdentityError
 from tests.conftest import fixture_path
 

@@ -13,12 +13,12 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from atproto_async.crypto import verify_signature
 from integration_helpers import Account, create_account
 from localpds import LocalPds
 
 from atproto_async import Client
 from atproto_async.cli import main
+from atproto_async.crypto import verify_signature
 from atproto_async.identity import IdentityNotFound, IdentityResolver
 from tests.identity.dnsmasq import Dnsmasq, unavailable_reason
 
