@@ -30,6 +30,7 @@ from atproto_async.identity import (
     IdentityResolver,
     StaticIdentityResolver,
 )
+from atproto_async.identity.resolver import _refused_address
 from atproto_async.xrpc.transport import MockTransport, Request, Response
 
 ALICE = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"
@@ -344,3 +345,44 @@ async def test_nameservers_also_answer_the_https_host_lookups(dns_server: Any) -
         did, problem = await r._handle_from_https("host-only.test")
     assert did is None
     assert problem is not None
+
+
+@pytest.mark.parametrize(
+    ("address", "refused"),
+    [
+        ("8.8.8.8", None),
+        ("2606:4700:4700::1111", None),
+        ("127.0.0.1", "loopback"),
+        ("127.8.9.10", "loopback"),
+        ("::1", "loopback"),
+        ("::ffff:127.0.0.1", "loopback"),  # IPv4-mapped IPv6
+        ("::ffff:10.0.0.1", "not a public"),
+        ("10.0.0.1", "not a public"),
+        ("172.16.5.4", "not a public"),
+        ("192.168.1.1", "not a public"),
+        ("100.64.0.1", "not a public"),  # carrier-grade NAT
+        ("169.254.169.254", "not a public"),  # cloud metadata
+        ("0.0.0.0", "not a public"),
+        ("fc00::1", "not a public"),
+        ("fe80::1%eth0", "not a public"),
+        ("224.0.0.1", "not a public"),
+        ("not-an-ip", "not an IP"),
+    ],
+)
+def test_address_filter_of_the_default_transport(address: str, refused: str | None) -> None:
+    """The filter the resolver's own transport applies to every address it would connect to."""
+    reason = _refused_address(address)
+    if refused is None:
+        assert reason is None
+    else:
+        assert reason is not None
+        assert refused in reason
+
+
+async def test_failing_nameservers_make_https_lookups_an_error_not_a_miss() -> None:
+    """A DNS server that never answers: the host lookup of a did:web fails as an error."""
+    async with IdentityResolver(nameservers=[("127.0.0.1", 9)], timeout=0.5) as r:
+        async with asyncio.timeout(10):  # a hang guard
+            with pytest.raises(IdentityError) as caught:
+                await r.resolve_did("did:web:example.com")
+    assert not isinstance(caught.value, IdentityNotFound)

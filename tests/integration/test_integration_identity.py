@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -35,7 +36,9 @@ def dns(accounts: list[Account]) -> Iterator[Dnsmasq]:
     """dnsmasq naming the first account's DID; the second account publishes no TXT record."""
     reason = unavailable_reason()
     if reason is not None:
-        pytest.fail(f"the identity integration tests need dnsmasq: {reason}", pytrace=False)
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"CI must run the identity integration tests, but {reason}", pytrace=False)
+        pytest.skip(reason)
     first = accounts[0]
     with Dnsmasq({f"_atproto.{first.handle}": [[f"did={first.did}"]]}) as server:
         yield server
