@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -16,3 +17,17 @@ def fixture_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"test vectors not found at {path} (they live in ../shared/fixtures)")
     return path
+
+
+def in_ci() -> bool:
+    """Whether this is a CI run (``CI=true``): a missing server is then a failure, not a skip."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_server(reason: str | None, what: str) -> None:
+    """Skip the test when ``reason`` says a server is unavailable; in CI, fail instead."""
+    if reason is None:
+        return
+    if in_ci():
+        pytest.fail(f"CI must run {what}, but {reason}", pytrace=False)
+    pytest.skip(reason)

@@ -6,11 +6,12 @@ with the reason; in CI (``CI=true``) that is a failure instead, since CI must ru
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 from dnsmasq import Dnsmasq, DnsmasqUnavailable, TxtRecords, unavailable_reason
+
+from tests.conftest import require_server
 
 ALICE_DID = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"
 BOB_DID = "did:plc:bbbbbbbbbbbbbbbbbbbbbbbb"
@@ -46,18 +47,10 @@ DNS_RECORDS: TxtRecords = {
 DNS_HOSTS = ("host-only.test",)
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
 @pytest.fixture(scope="session")
 def dns_server() -> Iterator[Dnsmasq]:
     """A dnsmasq on 127.0.0.1 serving `DNS_RECORDS`; ``.nameservers`` is ``[(host, port)]``."""
-    reason = unavailable_reason()
-    if reason is not None:
-        if _in_ci():
-            pytest.fail(f"CI must run the DNS tests, but {reason}", pytrace=False)
-        pytest.skip(reason)
+    require_server(unavailable_reason(), "the DNS tests")
     server = Dnsmasq(DNS_RECORDS, host_records=DNS_HOSTS)
     try:
         server.start()

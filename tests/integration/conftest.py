@@ -7,7 +7,6 @@ in CI (``CI=true``) that is a failure instead, since CI must prove the library e
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -15,19 +14,13 @@ import pytest
 from integration_helpers import ACCESS_TTL_SECONDS, Account, create_account
 from localpds import LocalPds, PdsUnavailable, unavailable_reason
 
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+from tests.conftest import require_server
 
 
 @pytest.fixture(scope="session")
 def local_pds() -> Iterator[LocalPds]:
     """The running PDS + PLC pair, started once per test session and stopped by PID at the end."""
-    reason = unavailable_reason()
-    if reason is not None:
-        if _in_ci():
-            pytest.fail(f"CI must run the integration tests, but {reason}", pytrace=False)
-        pytest.skip(reason)
+    require_server(unavailable_reason(), "the integration tests")
     pds = LocalPds(access_ttl=f"{ACCESS_TTL_SECONDS}s")
     try:
         pds.start()

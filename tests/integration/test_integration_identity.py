@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -21,6 +20,7 @@ from atproto_async import Client
 from atproto_async.cli import main
 from atproto_async.crypto import verify_signature
 from atproto_async.identity import IdentityNotFound, IdentityResolver
+from tests.conftest import require_server
 from tests.identity.dnsmasq import Dnsmasq, unavailable_reason
 
 pytestmark = pytest.mark.integration
@@ -34,11 +34,7 @@ async def accounts(local_pds: LocalPds) -> list[Account]:
 @pytest.fixture
 def dns(accounts: list[Account]) -> Iterator[Dnsmasq]:
     """dnsmasq naming the first account's DID; the second account publishes no TXT record."""
-    reason = unavailable_reason()
-    if reason is not None:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"CI must run the identity integration tests, but {reason}", pytrace=False)
-        pytest.skip(reason)
+    require_server(unavailable_reason(), "the identity integration tests")
     first = accounts[0]
     with Dnsmasq({f"_atproto.{first.handle}": [[f"did={first.did}"]]}) as server:
         yield server
