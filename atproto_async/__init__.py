@@ -7,8 +7,9 @@ neither aiohttp, websockets, cbor2 nor any generated module until a name that ne
 - `Session` - the saved state of a logged-in account.
 - The exception tree of `atproto_async.exceptions`.
 
-Subpackages: ``ipld`` (CID, DAG-CBOR, CAR, JSON), ``syntax`` (identifier checks), ``stream``
-(firehose and label streams), ``models`` and ``api`` (generated from ``lexicons/``).
+Subpackages: ``ipld`` (CID, DAG-CBOR, CAR, JSON), ``syntax`` (identifier checks), ``crypto``
+(did:key, signatures), ``identity`` (handle and DID resolution), ``stream`` (firehose and label
+streams), ``models`` and ``api`` (generated from ``lexicons/``). None of them is imported here.
 """
 
 from __future__ import annotations
