@@ -27,7 +27,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 from urllib.parse import unquote, urljoin, urlsplit
 
 import attrs
@@ -50,7 +50,9 @@ from atproto_async.identity.cache import (
 )
 from atproto_async.identity.document import MAX_DID_LENGTH, DidDocument
 from atproto_async.syntax import is_valid_did, is_valid_handle
-from atproto_async.xrpc.transport import AiohttpTransport, Request, Transport
+
+if TYPE_CHECKING:
+    from atproto_async.xrpc.transport import Transport
 
 __all__ = [
     "DEFAULT_MAX_DOCUMENT_SIZE",
@@ -210,6 +212,11 @@ class IdentityResolver:
         self._max_document_size = max_document_size
         self.plc_url = plc_url.rstrip("/")
         self._check_url(self.plc_url, "plc_url", error=ValueError)
+        # The transport (and aiohttp, ~85 ms) is imported when a resolver is made, not with
+        # this package: DidDocument and StaticIdentityResolver users never pay for it.
+        from atproto_async.xrpc.transport import AiohttpTransport, Request
+
+        self._request = Request
         self._dns = DnsResolver(nameservers, timeout=timeout)
         self._owns_transport = transport is None
         self._transport: Transport = transport or AiohttpTransport(
@@ -444,7 +451,7 @@ class IdentityResolver:
                 for _ in range(_MAX_REDIRECTS + 1):
                     self._check_url(url, identifier)
                     response = await self._transport.send(
-                        Request("GET", url, headers={"Accept": accept}, timeout=self._timeout)
+                        self._request("GET", url, headers={"Accept": accept}, timeout=self._timeout)
                     )
                     location = response.headers.get("Location")
                     if response.status not in _REDIRECTS or not location:

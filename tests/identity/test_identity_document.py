@@ -167,3 +167,18 @@ def test_raw_is_read_only_and_round_trips() -> None:
 def test_legacy_helper_matches_the_plc_form() -> None:
     key = Keypair.generate("k256")
     assert legacy_multibase(key).startswith("z")
+
+
+def test_importing_identity_leaves_the_network_stack_unloaded() -> None:
+    """DidDocument users (verifiers with a static resolver) pay for neither aiohttp nor DNS."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, atproto_async.identity; "
+        "print(sorted(m for m in ('aiohttp', 'dns', 'cryptography') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    assert out.strip() == "[]"
