@@ -19,6 +19,7 @@ The tree::
     ├── DecodeError (ValueError)         bytes that are not what the protocol says
     │   └── FrameDecodeError             a malformed event-stream frame
     ├── StreamError                      an error frame (op -1) sent by a stream server
+    ├── ClientClosedError (RuntimeError) a call on a Client after close()
     ├── InvalidSyntaxError (ValueError)  an identifier that does not follow its spec
     ├── InvalidKeyError (ValueError)     a public or private key that cannot be read
     └── IdentityError                    a handle or DID that cannot be resolved or trusted
@@ -41,6 +42,7 @@ from types import MappingProxyType
 __all__ = [
     "AtprotoError",
     "AuthenticationError",
+    "ClientClosedError",
     "DecodeError",
     "ForbiddenError",
     "FrameDecodeError",
@@ -299,6 +301,10 @@ class InvalidSyntaxError(AtprotoError, ValueError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.kind, self.value, self.reason))
+
+
+class ClientClosedError(AtprotoError, RuntimeError):
+    """A call on a `Client` (or a client derived from it) after ``close()``: make a new one."""
 
 
 class InvalidKeyError(AtprotoError, ValueError):

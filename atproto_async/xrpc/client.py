@@ -19,7 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from atproto_async.exceptions import AtprotoError, AuthenticationError, TransportError
+from atproto_async.exceptions import (
+    AtprotoError,
+    AuthenticationError,
+    ClientClosedError,
+    TransportError,
+)
 from atproto_async.xrpc.auth import AuthState, SessionCallback
 from atproto_async.xrpc.paginate import paginate as _paginate
 from atproto_async.xrpc.retry import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, RetryPolicy
@@ -137,6 +142,7 @@ class Client:
         # Session requests (login, refresh, check, logout) are made by the root client: the
         # proxy and labeler headers of a derived client must not go with them.
         self._root = self
+        self._closed = False  # read on the root: closing it closes its derived clients too
 
     def __repr__(self) -> str:
         who = self._auth.session.did if self._auth.session else "no session"
@@ -158,8 +164,13 @@ class Client:
         await self.close()
 
     async def close(self) -> None:
-        """Close the connections (derived clients leave the shared transport to their root)."""
+        """Close the connections (derived clients leave the shared transport to their root).
+
+        Calls made afterwards raise `ClientClosedError` (on derived clients too): a closed
+        client would otherwise open a new connection pool that nothing closes.
+        """
         if self._owns_transport:
+            self._closed = True
             await self._transport.close()
             if self._owns_resolver and self._resolver is not None:
                 await self._resolver.close()  # type: ignore[attr-defined]
@@ -518,6 +529,8 @@ class Client:
         check: bool = True,
     ) -> Any:
         """One call: auth, attempts, retries. ``authorization=True`` means the session's."""
+        if self._root._closed:
+            raise ClientClosedError("this Client is closed; make a new one")
         auth = self._auth
         path = "/xrpc/" + nsid
         if timeout is None:

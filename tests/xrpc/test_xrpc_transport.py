@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 
 from atproto_async.exceptions import (
+    ClientClosedError,
     DecodeError,
     HostNotFound,
     RequestTimeout,
@@ -236,3 +237,15 @@ async def test_lookup_host_replaces_the_system_resolver(server: str) -> None:
     assert response.status == 200
     assert asked == ["pds.example", "gone.example"]
     assert caught.value.sent is False
+
+
+async def test_a_closed_client_refuses_calls_instead_of_reopening(server: str) -> None:
+    client = Client(server)
+    derived = client.with_labelers("did:plc:labeler")
+    assert (await client.query("com.example.echo"))["query"] == []
+    await client.close()
+    with pytest.raises(ClientClosedError, match="closed"):
+        await client.query("com.example.echo")
+    with pytest.raises(ClientClosedError):
+        await derived.query("com.example.echo")
+    await client.close()  # closing twice is fine
