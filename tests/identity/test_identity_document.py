@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from identity_servers import did_document, legacy_multibase
 
-from atproto_async.crypto import Keypair
+from atproto_async._base58 import b58decode
+from atproto_async.crypto import Keypair, parse_legacy_multibase
 from atproto_async.identity import DidDocument, IdentityError
 from tests.conftest import fixture_path
 
@@ -165,8 +166,11 @@ def test_raw_is_read_only_and_round_trips() -> None:
 
 
 def test_legacy_helper_matches_the_plc_form() -> None:
+    """The test helper writes what the local PLC serves: an uncompressed point, no prefix."""
     key = Keypair.generate("k256")
-    assert legacy_multibase(key).startswith("z")
+    value = legacy_multibase(key)
+    assert b58decode(value[1:]) == key.public_key.uncompressed()
+    assert parse_legacy_multibase(value, "k256") == key.public_key
 
 
 def test_importing_identity_leaves_the_network_stack_unloaded() -> None:
