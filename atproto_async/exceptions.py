@@ -22,8 +22,9 @@ The tree::
     ├── ClientClosedError (RuntimeError) a call on a Client after close()
     ├── InvalidSyntaxError (ValueError)  an identifier that does not follow its spec
     ├── InvalidKeyError (ValueError)     a public or private key that cannot be read
-    └── IdentityError                    a handle or DID that cannot be resolved or trusted
-        └── IdentityNotFound             the handle or DID does not exist (or names no one)
+    ├── IdentityError                    a handle or DID that cannot be resolved or trusted
+    │   └── IdentityNotFound             the handle or DID does not exist (or names no one)
+    └── ServiceAuthError                 an inter-service JWT that is refused (reason, error)
 
 ``AuthenticationError`` is raised for 401 answers as well: it derives from
 ``InvalidRequestError`` only so that ``except InvalidRequestError`` keeps catching the 400
@@ -59,6 +60,7 @@ __all__ = [
     "RequestTimeout",
     "ServerError",
     "ServerTimeoutError",
+    "ServiceAuthError",
     "StreamError",
     "TransportError",
     "XrpcError",
@@ -338,3 +340,27 @@ class IdentityError(AtprotoError):
 
 class IdentityNotFound(IdentityError):
     """The handle resolves to no DID, or the DID has no document (the directory said so)."""
+
+
+class ServiceAuthError(AtprotoError):
+    """An inter-service auth token (a JWT signed by an account's key) that is refused.
+
+    Raised by `atproto_async.server.verify_service_jwt`; a server answers it with HTTP 401 and
+    the XRPC error body ``{"error": error, "message": reason}``.
+
+    Attributes:
+        reason: What is wrong with the token, for people. Never contains the token.
+        error: The XRPC error name, as the reference server names it: ``AuthenticationRequired``
+            (no token), ``BadJwt`` (unreadable, wrong algorithm or lifetime), ``BadJwtType``,
+            ``JwtExpired``, ``BadJwtAudience``, ``BadJwtLexiconMethod``, ``BadJwtIssuer`` (the
+            issuer's key could not be found) or ``BadJwtSignature``.
+    Spec: https://atproto.com/specs/xrpc#inter-service-authentication-jwt
+    """
+
+    def __init__(self, reason: str, error: str = "BadJwt") -> None:
+        self.reason = reason
+        self.error = error
+        super().__init__(f"{error}: {reason}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.reason, self.error))
