@@ -7,13 +7,18 @@
     atproto-async labels URL [--cursor N] [--limit N] [--json]
     atproto-async record URL FILE [--cursor N] [--limit N]
     atproto-async resolve HANDLE_OR_DID [--json] [--plc URL] [--nameserver HOST:PORT] [--insecure]
+    atproto-async feedgen publish RKEY --handle H --service-did DID --name NAME [...]
+    atproto-async feedgen unpublish RKEY --handle H [--pds URL]
 
 One line per event on stdout (``--json``: JSON lines). Ctrl-C stops cleanly and prints the
 cursor to resume from on stderr. On a terminal, stderr also carries a live status line (events
 per second, seq, lag behind the events' ``time``); never when stderr is a pipe or a file.
 ``resolve`` prints who an account is: DID, handle (verified both ways, or marked unverified),
-PDS and signing key. Exit status: 0 done, 1 stream, network or resolution error, 2 usage
-error, 130 interrupted.
+PDS and signing key. ``feedgen publish`` writes (or updates) the ``app.bsky.feed.generator``
+record that makes a feed served by a feed generator visible, and prints its URI; ``unpublish``
+deletes it. The password comes from ``$ATPROTO_PASSWORD`` or a prompt, never from the command
+line (where ``ps`` would show it). Exit status: 0 done, 1 stream, network or resolution
+error, 2 usage error, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -119,7 +124,35 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow http:// and loopback or private hosts (local development only)",
     )
+
+    feedgen = commands.add_parser("feedgen", help="publish or unpublish a feed's record")
+    actions = feedgen.add_subparsers(dest="feedgen_command", metavar="ACTION", required=True)
+    publish = actions.add_parser("publish", help="create or update the feed record, print its URI")
+    unpublish = actions.add_parser("unpublish", help="delete the feed record")
+    for sub in (publish, unpublish):
+        sub.add_argument("rkey", metavar="RKEY", help="the feed's record key (its short name)")
+        sub.add_argument("--handle", required=True, help="the publishing account")
+        sub.add_argument(
+            "--pds", metavar="URL", help="the account's PDS (default: found from the handle)"
+        )
+    publish.add_argument(
+        "--service-did", required=True, metavar="DID", help="the feed generator's DID"
+    )
+    publish.add_argument("--name", required=True, help="display name (at most 24 graphemes)")
+    publish.add_argument("--description", help="description (at most 300 graphemes)")
+    publish.add_argument("--avatar", metavar="FILE", help="a PNG or JPEG image")
     return parser
+
+
+def _password() -> str:
+    password = os.environ.get("ATPROTO_PASSWORD")
+    if password:
+        return password
+    if not sys.stdin.isatty():
+        raise ValueError("set ATPROTO_PASSWORD (an app password) or run on a terminal")
+    import getpass
+
+    return getpass.getpass("app password: ")
 
 
 def _nameserver(value: str) -> tuple[str, int]:
@@ -323,6 +356,8 @@ class _Runner:
             return await self._record()
         if args.command == "resolve":
             return await self._resolve()
+        if args.command == "feedgen":
+            return await self._feedgen()
         if args.command == "firehose" and args.replay:
             from atproto_async.stream.replay import replay_frames
 
@@ -440,6 +475,36 @@ class _Runner:
             ("signing key", ident.signing_key or "(none)"),
         ):
             self.out.write(f"{name + ':':<13}{value}\n")
+        return 0
+
+    async def _feedgen(self) -> int:
+        from atproto_async.server.publish import publish_feed, unpublish_feed
+        from atproto_async.xrpc import Client
+
+        args = self.args
+        password = _password()
+        avatar = None
+        avatar_type = "image/png"
+        if args.feedgen_command == "publish" and args.avatar:
+            avatar = await asyncio.to_thread(Path(args.avatar).read_bytes)
+            if avatar[:3] == b"\xff\xd8\xff":
+                avatar_type = "image/jpeg"
+        async with Client(args.pds) as client:
+            await client.login(args.handle, password)
+            if args.feedgen_command == "publish":
+                uri = await publish_feed(
+                    client,
+                    args.rkey,
+                    service_did=args.service_did,
+                    display_name=args.name,
+                    description=args.description,
+                    avatar=avatar,
+                    avatar_type=avatar_type,
+                )
+                self.out.write(uri + "\n")
+            else:
+                await unpublish_feed(client, args.rkey)
+                self.err.write(f"deleted feed record {args.rkey}\n")
         return 0
 
 

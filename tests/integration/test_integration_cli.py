@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -28,10 +29,17 @@ def command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "atproto_async"]
 
 
-async def run_cli(*args: str, feed: Any = None, within: float = 60) -> tuple[int, str, str]:
+async def run_cli(
+    *args: str, feed: Any = None, within: float = 60, env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
     """Run the CLI to completion; ``feed`` (a coroutine function) runs while it reads."""
     process = await asyncio.create_subprocess_exec(
-        *command(), *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        *command(),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.DEVNULL,
+        env=None if env is None else {**os.environ, **env},
     )
     feeder = asyncio.create_task(feed()) if feed else None
     try:
@@ -102,3 +110,49 @@ async def test_firehose_command_json_from_a_cursor(local_pds: LocalPds, client: 
     assert op["action"] == "create"
     assert op["record"] == record
     assert set(op["cid"]) == {"$link"}
+
+
+async def test_feedgen_publish_and_unpublish(
+    local_pds: LocalPds, client: Any, account: Any
+) -> None:
+    from atproto_async.exceptions import XrpcError
+
+    base = ("--handle", account.handle, "--pds", local_pds.url)
+    code, out, err = await run_cli(
+        "feedgen", "publish", "cats", *base, "--service-did", "did:web:feeds.test", "--name", "Cats"
+    )
+    assert code == 2 and "ATPROTO_PASSWORD" in err  # no password on the command line, no tty
+    env = {"ATPROTO_PASSWORD": account.password}
+    code, out, err = await run_cli(
+        "feedgen",
+        "publish",
+        "cats",
+        *base,
+        "--service-did",
+        "did:web:feeds.test",
+        "--name",
+        "Cats",
+        "--description",
+        "Only cats",
+        env=env,
+    )
+    assert code == 0, err
+    uri = f"at://{account.did}/app.bsky.feed.generator/cats"
+    assert out.strip() == uri
+    assert account.password not in out + err
+    got = await client.com.atproto.repo.get_record(
+        repo=account.did, collection="app.bsky.feed.generator", rkey="cats"
+    )
+    assert got.uri == uri
+    record = got.value  # a dict today (typed record values are issue 15)
+    assert record["$type"] == "app.bsky.feed.generator"
+    assert record["did"] == "did:web:feeds.test"
+    assert (record["displayName"], record["description"]) == ("Cats", "Only cats")
+
+    code, out, err = await run_cli("feedgen", "unpublish", "cats", *base, env=env)
+    assert code == 0, err
+    with pytest.raises(XrpcError) as info:
+        await client.com.atproto.repo.get_record(
+            repo=account.did, collection="app.bsky.feed.generator", rkey="cats"
+        )
+    assert info.value.error == "RecordNotFound"
