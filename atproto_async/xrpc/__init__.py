@@ -23,6 +23,7 @@ from atproto_async.xrpc.retry import (
 )
 from atproto_async.xrpc.session import Session, jwt_claims, pds_endpoint
 from atproto_async.xrpc.transport import (
+    DEFAULT_MAX_BINARY_SIZE,
     DEFAULT_MAX_RESPONSE_SIZE,
     AiohttpTransport,
     MockTransport,
@@ -41,6 +42,7 @@ from atproto_async.xrpc.wire import (
 __all__ = [
     "BACKOFF_BASE",
     "BACKOFF_CAP",
+    "DEFAULT_MAX_BINARY_SIZE",
     "DEFAULT_MAX_RESPONSE_SIZE",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_TIMEOUT",

@@ -9,6 +9,12 @@ Every aiohttp exception is mapped here, and only here, to `TransportError` or `R
 with ``raise ... from``; no aiohttp type leaves this module through a return value or exception.
 ``TransportError.sent`` is False only when the request certainly never reached the server (the
 connection could not be opened), because that is the one case where a procedure may be replayed.
+One `send` is one HTTP request: aiohttp's own replay of a query on a dropped connection is
+switched off, so that `RetryPolicy` alone decides what is sent again.
+
+Bodies are read up to a cap, counted after decompression and checked as they arrive: a small
+one for answers the client parses (JSON, text, error bodies), a large one for bytes handed back
+as they are (blobs, CAR files).
 
 Spec: https://atproto.com/specs/xrpc
 """
@@ -16,6 +22,7 @@ Spec: https://atproto.com/specs/xrpc
 from __future__ import annotations
 
 import inspect
+import io
 import socket
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping, Sequence
 from typing import Final, Protocol, TypeAlias
@@ -27,6 +34,7 @@ from yarl import URL
 from atproto_async.exceptions import DecodeError, HostNotFound, RequestTimeout, TransportError
 
 __all__ = [
+    "DEFAULT_MAX_BINARY_SIZE",
     "DEFAULT_MAX_RESPONSE_SIZE",
     "AddressFilter",
     "AiohttpTransport",
@@ -44,10 +52,17 @@ Body: TypeAlias = bytes | AsyncIterable[bytes] | None
 
 _URL_CACHE_LIMIT = 512
 
-#: The largest response body `AiohttpTransport` reads (after decompression) by default: room for
-#: a large repository export (``getRepo``) or a video blob, yet a broken or hostile server cannot
-#: make the client hold more than this in memory.
-DEFAULT_MAX_RESPONSE_SIZE: Final = 512 * 1024 * 1024
+#: The largest JSON, text or error body `AiohttpTransport` reads (after decompression) by
+#: default. The largest real answers (a 100-item page of posts with their embeds, a deep
+#: thread, a DID document) are well under 1 MiB; 16 times that leaves room for any of them,
+#: while parsing what is read stays bounded (``json.loads`` builds several times the size of
+#: its input in Python objects) and a gzip bomb is refused after 16 MiB, not 512.
+DEFAULT_MAX_RESPONSE_SIZE: Final = 16 * 1024 * 1024
+
+#: The largest binary body (blob, CAR file, image, video) `AiohttpTransport` reads by default:
+#: room for a large repository export (``getRepo``) or a video blob, yet a broken or hostile
+#: server cannot make the client hold more than this in memory.
+DEFAULT_MAX_BINARY_SIZE: Final = 512 * 1024 * 1024
 
 
 class Request:
@@ -203,9 +218,15 @@ class AiohttpTransport:
 
     Args:
         session: A ``ClientSession`` to use instead of creating one; it is then left open by
-            `close` (its owner closes it).
-        max_response_size: Bodies longer than this (decompressed) are not read: `send` raises
-            `DecodeError` as soon as the announced length, or the bytes read so far, exceed it.
+            `close` (its owner closes it), and its settings are left alone: aiohttp may then
+            send a query a second time when a kept-alive connection drops (aiohttp 3.10+).
+        max_response_size: The cap for bodies the client parses or shows: JSON and other
+            ``+json`` types, ``text/*``, and every non-2xx answer (16 MiB by default; see
+            `limit_for`). A longer body is not read: `send` raises `DecodeError` as soon as
+            the announced length, or the bytes decompressed so far, exceed it.
+        max_binary_size: The cap for other 2xx bodies (blobs, CAR files). None: 512 MiB, or
+            ``max_response_size`` when that is given (a caller that sets one cap means it
+            for every answer).
         refuse_address: Checked against every address a host name resolves to; a connection
             is only made to addresses it returns None for (`send` raises `TransportError`
             with its reason when none is left). Not applied to a ``session`` passed in.
@@ -218,19 +239,57 @@ class AiohttpTransport:
         self,
         session: aiohttp.ClientSession | None = None,
         *,
-        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
+        max_response_size: int | None = None,
+        max_binary_size: int | None = None,
         refuse_address: AddressFilter | None = None,
         lookup_host: HostLookup | None = None,
     ) -> None:
-        if max_response_size <= 0:
-            raise ValueError(f"max_response_size must be > 0, not {max_response_size}")
+        if max_binary_size is None:
+            max_binary_size = (
+                DEFAULT_MAX_BINARY_SIZE if max_response_size is None else max_response_size
+            )
+        if max_response_size is None:
+            max_response_size = DEFAULT_MAX_RESPONSE_SIZE
+        for name, value in (
+            ("max_response_size", max_response_size),
+            ("max_binary_size", max_binary_size),
+        ):
+            if value <= 0:
+                raise ValueError(f"{name} must be > 0, not {value}")
         self._max_response_size = max_response_size
+        self._max_binary_size = max_binary_size
         self._refuse_address = refuse_address
         self._lookup_host = lookup_host
         self._session = session
         self._owns_session = session is None
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
         self._urls: dict[str, URL] = {}
+
+    @property
+    def max_response_size(self) -> int:
+        """The cap for JSON, text and error bodies (bytes, after decompression)."""
+        return self._max_response_size
+
+    @property
+    def max_binary_size(self) -> int:
+        """The cap for binary bodies: blobs, CAR files (bytes, after decompression)."""
+        return self._max_binary_size
+
+    def limit_for(self, status: int, content_type: str) -> int:
+        """Return the cap for an answer with this status and (lower-case) media type.
+
+        What the client parses - JSON, text, and any error body, which is never a blob - gets
+        the small cap; bytes handed back as they are (``application/octet-stream``,
+        ``application/vnd.ipld.car``, ``image/*``...) get the binary one.
+        """
+        if (
+            200 <= status < 300
+            and content_type != "application/json"
+            and not content_type.endswith("+json")
+            and not content_type.startswith("text/")
+        ):
+            return self._max_binary_size
+        return self._max_response_size
 
     def _client_session(self) -> aiohttp.ClientSession:
         session = self._session
@@ -241,6 +300,12 @@ class AiohttpTransport:
                 resolver = _HostResolver(self._refuse_address, self._lookup_host)
                 connector = aiohttp.TCPConnector(resolver=resolver)
             session = aiohttp.ClientSession(auto_decompress=True, connector=connector)
+            # aiohttp (3.10+) sends a GET again, once, when its connection drops before the
+            # answer: inside the client's retry loop that doubles every attempt. aiohttp has
+            # no public switch for it; this attribute is the one its own test client turns
+            # off (3.11+; 3.10 cannot be told).
+            if hasattr(session, "_retry_connection"):
+                session._retry_connection = False
             self._session = session
             self._owns_session = True
         return session
@@ -275,8 +340,10 @@ class AiohttpTransport:
                 timeout=self._timeout(request.timeout),
                 allow_redirects=False,  # never carry an Authorization header to another host
             ) as resp:
-                body = await self._read_body(resp, request.url)
-                return Response(resp.status, resp.headers, body, resp.content_type.lower())
+                content_type = resp.content_type.lower()
+                limit = self.limit_for(resp.status, content_type)
+                body = await _read_body(resp, limit, request.url)
+                return Response(resp.status, resp.headers, body, content_type)
         except aiohttp.ConnectionTimeoutError as exc:
             raise RequestTimeout("timed out connecting", url=request.url, sent=False) from exc
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
@@ -295,29 +362,44 @@ class AiohttpTransport:
                 f"connection failed ({type(exc).__name__})", url=request.url
             ) from exc
 
-    async def _read_body(self, resp: aiohttp.ClientResponse, url: str) -> bytes:
-        """Read the whole body, refusing one longer than ``max_response_size``."""
-        limit = self._max_response_size
-        length = resp.content_length
-        if length is not None and length > limit:
-            raise DecodeError(f"response of {length} bytes is above the limit of {limit} ({url})")
-        if length is not None and "Content-Encoding" not in resp.headers:
-            return await resp.read()  # the announced length (within the limit) bounds it
-        # Unknown length, or compressed: the decompressed bytes are counted as they arrive.
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in resp.content.iter_any():
-            size += len(chunk)
-            if size > limit:
-                raise DecodeError(f"response is above the limit of {limit} bytes ({url})")
-            chunks.append(chunk)
-        return b"".join(chunks)
-
     async def close(self) -> None:
         """Close the ``ClientSession`` if this transport created it."""
         session, self._session = self._session, None
         if session is not None and self._owns_session and not session.closed:
             await session.close()
+
+
+async def _read_body(resp: aiohttp.ClientResponse, limit: int, url: str) -> bytes:
+    """Read the whole body, refusing one longer than ``limit`` bytes after decompression.
+
+    Reading stops at the first chunk that passes the limit (aiohttp inflates a compressed body
+    a bounded piece at a time), so a gzip bomb costs at most ``limit`` bytes. The body is
+    gathered in one buffer that becomes the returned ``bytes`` without a copy: preallocated
+    when the length is announced, grown in place otherwise.
+    """
+    length = resp.content_length
+    plain = "Content-Encoding" not in resp.headers  # else the length is the compressed one
+    if plain and length is not None and length > limit:
+        raise DecodeError(f"response of {length} bytes is above the limit of {limit} ({url})")
+    content = resp.content
+    chunk = await content.readany()
+    if not chunk or content.at_eof():  # the whole body at once: most answers
+        if len(chunk) > limit:
+            raise DecodeError(f"response is above the limit of {limit} bytes ({url})")
+        return chunk
+    # BytesIO keeps its data in one bytes object and hands that very object to getvalue()
+    # when its size is exact; bytes(length) is only referenced by the buffer, so it is
+    # written in place rather than copied.
+    buffer = io.BytesIO(bytes(length)) if plain and length is not None else io.BytesIO()
+    size = 0
+    while chunk:
+        size += len(chunk)
+        if size > limit:
+            raise DecodeError(f"response is above the limit of {limit} bytes ({url})")
+        buffer.write(chunk)
+        chunk = await content.readany()
+    buffer.truncate()  # a shorter body than announced keeps no zero tail
+    return buffer.getvalue()
 
 
 #: What a `MockTransport` handler may return: a Response, or an awaitable of one.

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import functools
+import tracemalloc
+import zlib
+from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 import pytest
 from aiohttp import web
+from xrpc_fakes import Sleeps
 
 from atproto_async.exceptions import (
     ClientClosedError,
@@ -18,7 +22,18 @@ from atproto_async.exceptions import (
     TransportError,
     XrpcError,
 )
-from atproto_async.xrpc import AiohttpTransport, Client, MockTransport, Request, Response
+from atproto_async.xrpc import (
+    DEFAULT_MAX_BINARY_SIZE,
+    DEFAULT_MAX_RESPONSE_SIZE,
+    AiohttpTransport,
+    Client,
+    MockTransport,
+    Request,
+    Response,
+)
+from atproto_async.xrpc.retry import RetryPolicy
+
+MIB = 1024 * 1024
 
 
 @contextlib.asynccontextmanager
@@ -249,3 +264,182 @@ async def test_a_closed_client_refuses_calls_instead_of_reopening(server: str) -
     with pytest.raises(ClientClosedError):
         await derived.query("com.example.echo")
     await client.close()  # closing twice is fine
+
+
+def test_default_caps_are_small_for_json_and_large_for_blobs() -> None:
+    assert DEFAULT_MAX_RESPONSE_SIZE == 16 * MIB
+    assert DEFAULT_MAX_BINARY_SIZE == 512 * MIB
+
+
+@functools.cache
+def gzip_of_zeros(mib: int) -> bytes:
+    """A gzip bomb: ``mib`` MiB of zero bytes, about a thousandth of that compressed."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: the gzip container
+    block = bytes(MIB)
+    parts = [compressor.compress(block) for _ in range(mib)]
+    parts.append(compressor.flush())
+    return b"".join(parts)
+
+
+@pytest.fixture
+async def bomb_server() -> AsyncIterator[str]:
+    """``/xrpc/com.example.<kind>?mib=N``: N MiB of zeros, gzip bombs or plain, JSON or blob."""
+
+    async def bomb(request: web.Request) -> web.StreamResponse:
+        kind = request.match_info["nsid"].rsplit(".", 1)[1]
+        mib = int(request.query["mib"])
+        content_type = "application/json" if kind.startswith("json") else "image/jpeg"
+        if kind.endswith("gz"):
+            return web.Response(
+                body=gzip_of_zeros(mib),
+                headers={"Content-Encoding": "gzip", "Content-Type": content_type},
+            )
+        # Plain: written one MiB at a time, so the server holds little of it (it shares
+        # this process, and so the traced memory).
+        response = web.StreamResponse(headers={"Content-Type": content_type})
+        response.content_length = mib * MIB
+        await response.prepare(request)
+        block = bytes(MIB)
+        for _ in range(mib):
+            await response.write(block)
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/xrpc/{nsid}", bomb)
+    gzip_of_zeros(64)  # compressed before any memory is traced
+    async with serving(app) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def traced_peak() -> Iterator[list[int]]:
+    """Trace Python allocations; the list receives the peak (bytes) on exit."""
+    out: list[int] = []
+    tracemalloc.start()
+    try:
+        yield out
+    finally:
+        out.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+
+
+async def test_a_json_gzip_bomb_stops_at_the_json_cap_without_allocating_it(
+    bomb_server: str,
+) -> None:
+    """64 MiB of zeros in ~64 KB of gzip: refused at the 16 MiB cap, never held in full."""
+    with traced_peak() as peak:
+        async with Client(bomb_server, max_retries=0) as client:
+            with pytest.raises(
+                DecodeError, match=f"above the limit of {DEFAULT_MAX_RESPONSE_SIZE}"
+            ):
+                await client.query("com.example.jsongz", {"mib": 64})
+    assert peak[0] < 2 * DEFAULT_MAX_RESPONSE_SIZE
+
+
+async def test_a_blob_gzip_bomb_stops_at_the_binary_cap(bomb_server: str) -> None:
+    with traced_peak() as peak:
+        async with Client(bomb_server, max_retries=0, max_binary_size=8 * MIB) as client:
+            with pytest.raises(DecodeError, match=f"above the limit of {8 * MIB}"):
+                await client.query("com.example.blobgz", {"mib": 64})
+    assert peak[0] < 2 * 8 * MIB
+
+
+@pytest.mark.parametrize("kind", ["blob", "blobgz"])
+async def test_a_blob_above_the_json_cap_is_read_into_one_buffer(
+    bomb_server: str, kind: str
+) -> None:
+    """20 MiB is over the JSON cap but within the blob cap; it is read without a second copy."""
+    with traced_peak() as peak:
+        async with Client(bomb_server, max_retries=0) as client:
+            body = await client.query(f"com.example.{kind}", {"mib": 20})
+        size = len(body)
+        assert type(body) is bytes and body.count(0) == size
+        del body
+    assert size == 20 * MIB
+    assert peak[0] < 1.5 * 20 * MIB
+
+
+async def test_json_within_the_cap_is_read_whole(bomb_server: str) -> None:
+    async with Client(bomb_server, max_retries=0, max_response_size=3 * MIB) as client:
+        with pytest.raises(DecodeError, match="above the limit"):
+            await client.query("com.example.json", {"mib": 4})
+        with pytest.raises(DecodeError, match="invalid JSON"):  # read whole, then parsed
+            await client.query("com.example.json", {"mib": 2})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "json_cap", "binary_cap"),
+    [
+        ({}, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_MAX_BINARY_SIZE),
+        ({"max_response_size": 1000}, 1000, 1000),  # one cap given: it holds for everything
+        ({"max_binary_size": 2000}, DEFAULT_MAX_RESPONSE_SIZE, 2000),
+        ({"max_response_size": 1000, "max_binary_size": 2000}, 1000, 2000),
+    ],
+)
+def test_which_cap_applies(kwargs: dict[str, int], json_cap: int, binary_cap: int) -> None:
+    transport = AiohttpTransport(
+        max_response_size=kwargs.get("max_response_size"),
+        max_binary_size=kwargs.get("max_binary_size"),
+    )
+    assert transport.max_response_size == json_cap
+    assert transport.max_binary_size == binary_cap
+    for status, content_type, cap in [
+        (200, "application/json", json_cap),
+        (200, "application/did+ld+json", json_cap),
+        (200, "text/html", json_cap),
+        (200, "application/octet-stream", binary_cap),
+        (200, "application/vnd.ipld.car", binary_cap),
+        (200, "image/png", binary_cap),
+        (200, "video/mp4", binary_cap),
+        (200, "", binary_cap),  # handed back as bytes, never parsed
+        (502, "application/octet-stream", json_cap),  # an error body is never a blob
+    ]:
+        assert transport.limit_for(status, content_type) == cap, (status, content_type)
+
+
+def test_max_binary_size_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_binary_size"):
+        AiohttpTransport(max_binary_size=-1)
+
+
+async def test_each_attempt_is_exactly_one_http_request() -> None:
+    """aiohttp replays an idempotent request once when its connection drops; the client's
+    retry policy must be the only one: attempts == requests on the wire."""
+    requests = 0
+
+    async def answer_once_then_drop(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        nonlocal requests
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                requests += 1
+                if requests > 1:
+                    break  # drop the (kept-alive) connection without an answer
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: 2\r\n\r\n{}"
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    listener = await asyncio.start_server(answer_once_then_drop, "127.0.0.1", 0)
+    base = f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
+    sleeps = Sleeps()
+    try:
+        async with Client(
+            base, max_retries=2, sleep=sleeps, retry_policy=RetryPolicy(random=lambda: 0.5)
+        ) as client:
+            assert await client.query("com.example.q") == {}
+            with pytest.raises(TransportError, match="ServerDisconnectedError"):
+                await client.query("com.example.q")
+    finally:
+        listener.close()
+        await listener.wait_closed()
+    assert len(sleeps.delays) == 2  # three attempts
+    assert requests == 1 + 3
