@@ -6,7 +6,9 @@ hold the same object, so a refresh made through any of them is seen by all.
 Refresh is single-flight, proactive and reactive (https://atproto.com/specs/xrpc#authentication):
 
 - before a request, when the access token's ``exp`` is near, the token is refreshed first;
-- after a 401 or a 400 ``ExpiredToken``, the token is refreshed once and the request replayed;
+- after an answer saying the token is expired or invalid (``ExpiredToken`` / ``InvalidToken``,
+  a bare 401; see ``wire.token_refused``), the token is refreshed once and the request
+  replayed - not after a 401 about permission (``AuthRequired``), which a refresh cannot cure;
 - however many calls need a refresh at the same moment, one ``refreshSession`` request is made
   and every caller waits for it (an ``asyncio`` future shared by all).
 
@@ -75,7 +77,13 @@ class Caller(Protocol):
     """The two raw calls the auth state needs from a client (no session handling inside)."""
 
     async def _post_authorized(
-        self, nsid: str, data: Any, authorization: str | None, *, base_url: str | None = None
+        self,
+        nsid: str,
+        data: Any,
+        authorization: str | None,
+        *,
+        base_url: str | None = None,
+        secrets: tuple[str, ...] = (),
     ) -> Any: ...
 
     async def _query_unchecked(self, nsid: str) -> Any: ...
@@ -231,12 +239,17 @@ class AuthState:
         self, caller: Caller, identifier: str, password: str, auth_factor_token: str | None
     ) -> Session:
         body: dict[str, Any] = {"identifier": identifier, "password": password}
+        secrets: tuple[str, ...] = (password,)
         if auth_factor_token is not None:
             body["authFactorToken"] = auth_factor_token
+            secrets += (auth_factor_token,)
         nsid = "com.atproto.server.createSession"
         # createSession goes to the service the client was made with (the entryway); later
-        # requests go to the PDS its answer names.
-        out = await caller._post_authorized(nsid, body, None, base_url=self.service)
+        # requests go to the PDS its answer names. A refusal that echoes the password (or
+        # the emailed code) shows it masked.
+        out = await caller._post_authorized(
+            nsid, body, None, base_url=self.service, secrets=secrets
+        )
         if not isinstance(out, dict):
             raise DecodeError(f"{nsid} answered no session")
         try:

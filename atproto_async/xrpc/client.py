@@ -29,19 +29,14 @@ from atproto_async.xrpc.auth import AuthState, SessionCallback
 from atproto_async.xrpc.paginate import paginate as _paginate
 from atproto_async.xrpc.retry import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, RetryPolicy
 from atproto_async.xrpc.session import Session, check_service_url
-from atproto_async.xrpc.transport import (
-    DEFAULT_MAX_RESPONSE_SIZE,
-    AiohttpTransport,
-    Body,
-    Request,
-    Transport,
-)
+from atproto_async.xrpc.transport import AiohttpTransport, Body, Request, Transport
 from atproto_async.xrpc.wire import (
     decode_body,
     encode_body,
     encode_params,
     error_from_response,
     is_admin_method,
+    token_refused,
 )
 
 if TYPE_CHECKING:
@@ -74,9 +69,12 @@ class Client:
         allow_insecure: Allow plain ``http://`` to non-loopback hosts.
         transport: Where requests go; defaults to an `AiohttpTransport` owned by the client.
             Pass ``AiohttpTransport(your_aiohttp_session)`` to share a connection pool.
-        max_response_size: The longest response body read (512 MiB by default; raise it for
-            exports of very large repositories); longer answers raise `DecodeError`. It
-            applies to the transport the client creates (pass it to your own transport).
+        max_response_size: The longest JSON, text or error body read, after decompression
+            (16 MiB by default); longer answers raise `DecodeError`, and reading stops there.
+        max_binary_size: The longest blob or CAR body read (512 MiB by default, or
+            ``max_response_size`` when only that is given; raise it for exports of very
+            large repositories). Both caps apply to the transport the client creates (pass
+            them to your own transport).
         retry_policy: Retry tuning (backoff, caps, random source); ``max_retries`` is applied
             on top of it.
         sleep: The coroutine used to wait between attempts (tests pass a fake).
@@ -101,7 +99,8 @@ class Client:
         admin_password: str | None = None,
         allow_insecure: bool = False,
         transport: Transport | None = None,
-        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
+        max_response_size: int | None = None,
+        max_binary_size: int | None = None,
         retry_policy: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.time,
@@ -129,7 +128,9 @@ class Client:
         self._transport: Transport = (
             transport
             if transport is not None
-            else AiohttpTransport(max_response_size=max_response_size)
+            else AiohttpTransport(
+                max_response_size=max_response_size, max_binary_size=max_binary_size
+            )
         )
         self._owns_transport = True
         policy = retry_policy if retry_policy is not None else RetryPolicy()
@@ -477,12 +478,18 @@ class Client:
     # -- the request loop --------------------------------------------------------------------
 
     async def _post_authorized(
-        self, nsid: str, data: Any, authorization: str | None, *, base_url: str | None = None
+        self,
+        nsid: str,
+        data: Any,
+        authorization: str | None,
+        *,
+        base_url: str | None = None,
+        secrets: tuple[str, ...] = (),
     ) -> Any:
         body, content_type, _ = encode_body(data, None)
         return await self._call(
             "POST", nsid, (), body, content_type, True, None, None, None, False,
-            authorization=authorization, base_url=base_url,
+            authorization=authorization, base_url=base_url, secrets=secrets,
         )  # fmt: skip
 
     async def _query_unchecked(self, nsid: str) -> Any:
@@ -527,8 +534,12 @@ class Client:
         authorization: str | bool | None = True,
         base_url: str | None = None,
         check: bool = True,
+        secrets: tuple[str, ...] = (),
     ) -> Any:
-        """One call: auth, attempts, retries. ``authorization=True`` means the session's."""
+        """One call: auth, attempts, retries. ``authorization=True`` means the session's.
+
+        ``secrets`` (a login password...) are masked in the errors, with those the client holds.
+        """
         if self._root._closed:
             raise ClientClosedError("this Client is closed; make a new one")
         auth = self._auth
@@ -592,13 +603,14 @@ class Client:
             if 200 <= status < 300:
                 return decode_body(response, nsid)
             error = error_from_response(
-                response, nsid, secrets=self._auth.secrets(), now=self._clock()
+                response, nsid, secrets=self._secrets(request, secrets), now=self._clock()
             )
             if (
                 use_session
                 and not refreshed
                 and sent_auth is not None
-                and (status == 401 or (status == 400 and error.error == "ExpiredToken"))
+                and status in (400, 401)
+                and token_refused(error)
                 and auth.session is not None
             ):
                 refreshed = True
@@ -618,6 +630,16 @@ class Client:
             retry += 1
             self._log_retry(nsid, error, delay, retry)
             await self._sleep(delay)
+
+    def _secrets(self, request: Request, extra: tuple[str, ...]) -> list[str]:
+        """Everything an error must not show: held tokens and passwords, the credential this
+        request carried (the session may have moved on since), and the call's own."""
+        found = self._auth.secrets()
+        sent = request.headers.get("Authorization")
+        if sent:
+            found.append(sent.partition(" ")[2] or sent)
+        found += extra
+        return found
 
     @staticmethod
     def _log_retry(nsid: str, error: AtprotoError, delay: float, retry: int) -> None:

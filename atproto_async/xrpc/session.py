@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
+from yarl import URL
 
 __all__ = [
     "Session",
@@ -185,7 +186,15 @@ def pds_endpoint(did_doc: Mapping[str, Any]) -> str | None:
 
 def is_loopback_url(url: str) -> bool:
     """Whether ``url`` points at this machine (localhost, 127.0.0.0/8, ::1)."""
-    host = (urlsplit(url).hostname or "").lower()
+    try:
+        host = URL(url).host
+    except (ValueError, TypeError):
+        return False
+    return _is_loopback_host(host or "")
+
+
+def _is_loopback_host(host: str) -> bool:
+    host = host.lower()
     if host in _LOOPBACK_NAMES:
         return True
     try:
@@ -197,21 +206,33 @@ def is_loopback_url(url: str) -> bool:
 def check_service_url(url: str, *, allow_insecure: bool = False) -> str:
     """Validate a service base URL and return it without a trailing slash.
 
+    The URL is read by yarl, the parser the transport sends requests with, so the host
+    checked here is the host connected to: a URL two parsers read differently
+    (``http://a.example\\@127.0.0.1``) is refused, not checked as one host and sent to another.
     Plain ``http://`` is accepted only for loopback hosts unless ``allow_insecure`` is set:
     tokens must not cross the open internet in clear text
     (https://atproto.com/specs/xrpc#security-and-privacy-considerations).
 
     Raises:
-        ValueError: The URL is not http(s), has no host, or is insecure.
+        ValueError: The URL cannot be parsed, is not http(s), has no host, carries a user
+            name or password, a query or a fragment, or is insecure.
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"service URL must be http(s)://host[:port], not {url!r}")
-    if parts.query or parts.fragment:
+    expected = f"service URL must be http(s)://host[:port], not {url!r}"
+    try:
+        parsed = URL(url)
+        host = parsed.host
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{expected} ({exc})") from None
+    if parsed.scheme not in ("http", "https") or not host:
+        raise ValueError(expected)
+    if parsed.raw_user is not None or parsed.raw_password is not None:
+        # Not quoted: the URL holds a password.
+        raise ValueError(f"service URL must not carry a user name or password (host {host})")
+    if "?" in url or "#" in url:  # even empty: the method path is appended to the URL
         raise ValueError(f"service URL must not have a query or fragment: {url!r}")
-    if parts.scheme == "http" and not allow_insecure and not is_loopback_url(url):
+    if parsed.scheme == "http" and not allow_insecure and not _is_loopback_host(host):
         raise ValueError(
-            f"refusing plain http:// to a non-loopback host ({parts.hostname}); "
+            f"refusing plain http:// to a non-loopback host ({host}); "
             "use https:// or pass allow_insecure=True"
         )
     return url.rstrip("/")

@@ -12,6 +12,8 @@ import re
 from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import Any, Final
 
+from multidict import CIMultiDict
+
 from atproto_async.exceptions import (
     AuthenticationError,
     DecodeError,
@@ -19,24 +21,38 @@ from atproto_async.exceptions import (
     XrpcError,
     xrpc_error_class,
 )
-from atproto_async.xrpc.retry import server_wait
+from atproto_async.xrpc.retry import header, server_wait
 from atproto_async.xrpc.transport import Body, Response
 
 __all__ = [
     "AUTH_ERROR_NAMES",
+    "REDACTED",
     "decode_body",
     "encode_body",
     "encode_params",
     "error_from_response",
     "is_admin_method",
+    "redact_headers",
+    "token_refused",
 ]
 
 #: 400 error names that mean "this token cannot be used", spelled by the reference PDS.
 AUTH_ERROR_NAMES: Final = frozenset({"ExpiredToken", "InvalidToken", "AuthMissing", "AuthRequired"})
+#: Error names saying the access token itself is refused: the reference PDS sends them with
+#: 400, the entryway and the AppView with 401.
+TOKEN_ERROR_NAMES: Final = frozenset({"ExpiredToken", "InvalidToken"})
+#: The RFC 6750 (section 3.1) challenge of an OAuth resource server for a bad token.
+_INVALID_TOKEN = re.compile(r'\berror\s*=\s*"?invalid_token\b', re.IGNORECASE)
 _ADMIN_METHODS: Final = frozenset(
     {"com.atproto.server.createInviteCode", "com.atproto.server.createInviteCodes"}
 )
+#: What stands in an error's message and headers for a secret the server echoed.
+REDACTED: Final = "***"
+#: Response headers whose values are credentials whatever they hold. ``DPoP-Nonce`` is not
+#: one: the server hands it to anyone, and an OAuth client must read it to try again.
+_SECRET_HEADER_WORDS: Final = ("authorization", "cookie", "token", "secret", "password", "api-key")
 _EXCERPT = 200
+_EXCERPT_SCAN = 4096
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
@@ -47,6 +63,27 @@ _json_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 def is_admin_method(nsid: str) -> bool:
     """Whether ``nsid`` takes the admin token (https://atproto.com/specs/xrpc#admin-token)."""
     return nsid.startswith("com.atproto.admin.") or nsid in _ADMIN_METHODS
+
+
+def token_refused(error: XrpcError) -> bool:
+    """Whether an error answer says the access token is expired or invalid.
+
+    Those are the only refusals a token refresh can cure: ``ExpiredToken`` / ``InvalidToken``
+    (400 or 401), a 401 that names no error (a proxy's page), and a 401 whose
+    ``WWW-Authenticate`` says ``error="invalid_token"``. Any other 401 - ``AuthRequired`` for
+    a write to another account's repository, say - is about permission: a new token would be
+    refused the same way, so it is raised as it is.
+
+    Spec: https://atproto.com/specs/xrpc#authentication
+    """
+    if error.error in TOKEN_ERROR_NAMES:
+        return error.status in (400, 401)
+    if error.status != 401:
+        return False
+    if error.error is None:
+        return True
+    challenge = header(error.headers, "WWW-Authenticate")
+    return challenge is not None and _INVALID_TOKEN.search(challenge) is not None
 
 
 def encode_params(params: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -122,12 +159,55 @@ def decode_body(response: Response, nsid: str) -> Any:
     return body
 
 
-def _excerpt(body: bytes) -> str:
-    """A short, readable summary of a non-JSON error body (an HTML page from a proxy...)."""
-    title = _TITLE.search(body[:4096])
-    raw = title.group(1) if title else body[:4096]
-    text = _SPACE.sub(" ", _TAG.sub(" ", raw.decode("utf-8", "replace"))).strip()
+def _redact(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        if secret and secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def _drop_cut_secret(text: str, secrets: Iterable[str]) -> str:
+    """Remove a tail of ``text`` that is the start of a secret cut off by a length limit."""
+    for secret in secrets:
+        start = text.find(secret[0], max(len(text) - len(secret) + 1, 0))
+        while start != -1:
+            if secret.startswith(text[start:]):
+                return text[:start]
+            start = text.find(secret[0], start + 1)
+    return text
+
+
+def _excerpt(body: bytes, secrets: Iterable[str]) -> str:
+    """A short, readable summary of a non-JSON error body (an HTML page from a proxy...).
+
+    Secrets are masked before anything is cut, so no part of one survives a cut.
+    """
+    head = body[:_EXCERPT_SCAN]
+    title = _TITLE.search(head)
+    raw = title.group(1) if title else head
+    text = _redact(raw.decode("utf-8", "replace"), secrets)
+    if not title and len(body) > _EXCERPT_SCAN:  # cut: mind a secret cut in two
+        text = _drop_cut_secret(text.rstrip("\ufffd"), secrets)
+    text = _redact(_SPACE.sub(" ", _TAG.sub(" ", text)).strip(), secrets)
     return text if len(text) <= _EXCERPT else text[: _EXCERPT - 3] + "..."
+
+
+def _is_secret_header(name: str) -> bool:
+    lowered = name.lower()
+    return lowered == "dpop" or any(word in lowered for word in _SECRET_HEADER_WORDS)
+
+
+def redact_headers(headers: Mapping[str, str], secrets: Iterable[str] = ()) -> CIMultiDict[str]:
+    """Return a copy of ``headers`` safe to keep in an exception.
+
+    Credential headers (``Authorization``, ``Set-Cookie``, ``DPoP``, ``*-Token``...) are
+    replaced by `REDACTED` whatever they hold; in the others, each secret is masked.
+    """
+    secrets = [secret for secret in secrets if secret]
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers.items():
+        out.add(name, REDACTED if _is_secret_header(name) else _redact(value, secrets))
+    return out
 
 
 def error_from_response(
@@ -138,13 +218,16 @@ def error_from_response(
     The class follows the status (`xrpc_error_class`), except that a 400 naming a token
     problem (``ExpiredToken``...) is an `AuthenticationError`. A body that is not an XRPC error
     (HTML from a proxy, plain text) gives ``error=None`` and a short excerpt as ``message``.
+    Secrets the server echoes are masked in the message and the headers (see
+    `redact_headers`), so that neither ``str(error)`` nor ``error.headers`` shows one.
 
     Args:
         response: The answer.
         nsid: The method called.
-        secrets: Strings to mask in the message, should the server echo one.
+        secrets: Strings to mask (passwords, tokens), should the server echo one.
         now: POSIX time, to turn ``RateLimit-Reset`` into a wait.
     """
+    secrets = [secret for secret in secrets if secret]
     status = response.status
     body = response.body
     error: str | None = None
@@ -158,26 +241,23 @@ def error_from_response(
                 parsed = None
         if isinstance(parsed, dict):
             name, text = parsed.get("error"), parsed.get("message")
-            error = name if isinstance(name, str) else None
-            message = text if isinstance(text, str) else None
+            error = _redact(name, secrets) if isinstance(name, str) else None
+            message = _redact(text, secrets) if isinstance(text, str) else None
         else:
-            message = _excerpt(body) or None
-    if message:
-        for secret in secrets:
-            if secret and secret in message:
-                message = message.replace(secret, "***")
+            message = _excerpt(body, secrets) or None
+    headers = redact_headers(response.headers, secrets)
     cls = xrpc_error_class(status)
     if status == 400 and error in AUTH_ERROR_NAMES:
         cls = AuthenticationError
     if cls is RateLimitError:
-        retry_after, reset_at = server_wait(response.headers, now=now)
+        retry_after, reset_at = server_wait(headers, now=now)
         return RateLimitError(
             status,
             error,
             message,
-            response.headers,
+            headers,
             nsid=nsid,
             retry_after=retry_after,
             reset_at=reset_at,
         )
-    return cls(status, error, message, response.headers, nsid=nsid)
+    return cls(status, error, message, headers, nsid=nsid)

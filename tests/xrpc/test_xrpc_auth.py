@@ -38,6 +38,7 @@ class Server:
         self.login_ok = True
         self.refreshes = 0
         self.echo_message = ""
+        self.forbid = False
         self.transport = MockTransport(self.handle)
 
     def issue(self) -> bytes:
@@ -65,6 +66,9 @@ class Server:
         if auth != f"Bearer {self.access}":
             body = {"error": "InvalidToken", "message": f"rejected {auth[7:]}"}
             return Response(400, JSON, json.dumps(body).encode())
+        if self.forbid:
+            body = {"error": "Forbidden", "message": f"rejected {auth[7:]}"}
+            return Response(403, JSON, json.dumps(body).encode())
         return Response(200, JSON, json.dumps({"ok": True, "echo": self.echo_message}).encode())
 
 
@@ -195,7 +199,7 @@ async def test_secrets_stay_out_of_logs_reprs_and_errors(
         await client.query("com.example.q")  # proactive refresh
         secrets += [server.access, server.refresh]
         # the server echoes the token it was sent into its error message
-        server.access = "other"
+        server.forbid = True
         with pytest.raises(XrpcError) as caught:
             await client.query("com.example.q")
         server.refresh_dead = True

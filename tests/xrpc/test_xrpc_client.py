@@ -153,6 +153,15 @@ async def test_plain_http_to_a_remote_host_is_refused() -> None:
         Client("ftp://pds.example.com")
 
 
+async def test_a_service_url_yarl_cannot_parse_is_refused_at_construction() -> None:
+    """Not accepted as a loopback URL, then failing in the transport with a bare yarl error."""
+    with pytest.raises(ValueError, match="service URL must be http") as caught:
+        Client("http://example.invalid\\@127.0.0.1:9")
+    assert "backslash" in str(caught.value)
+    with pytest.raises(ValueError, match="service URL must be http"):
+        Client("http://example.invalid\\@127.0.0.1:9", allow_insecure=True)
+
+
 # -- errors ------------------------------------------------------------------------------------
 
 
@@ -433,7 +442,7 @@ async def test_dead_refresh_token_ends_the_session(mocked: aioresponses, sleeps:
         status=400,
         payload={"error": "ExpiredToken", "message": "Token has expired"},
     )
-    mocked.get(url("com.example.q"), status=401, payload={"error": "AuthRequired"})
+    mocked.get(url("com.example.q"), status=401, payload={"error": "ExpiredToken"})
     async with Client(BASE, sleep=sleeps, on_session_change=seen.append) as client:
         await client.login(HANDLE, PASSWORD)
         with pytest.raises(AuthenticationError) as caught:

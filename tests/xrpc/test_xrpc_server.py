@@ -302,3 +302,135 @@ async def test_binary_and_empty_bodies(pds: FakePds, sleeps: Sleeps) -> None:
     async with client_for(pds, sleeps) as client:
         assert await client.query("com.atproto.sync.getRepo", {"did": DID}) == b"\x0a\x01"
         assert await client.procedure("com.example.empty") is None
+
+
+async def test_echoed_password_and_tokens_are_masked_in_errors(
+    pds: FakePds, sleeps: Sleeps
+) -> None:
+    """A server that echoes the login password in its 401 message, and the token it was sent
+    in its headers: neither shows in the exception's str, repr, message nor headers."""
+    wrong = "wrong-password-1234"
+
+    async def create_session(request: web.Request) -> web.Response:
+        password = (await request.json())["password"]
+        if password != PASSWORD:
+            return error(
+                401,
+                "AuthenticationRequired",
+                f"Invalid identifier or password: {password!r}",
+                **{"X-Debug": f"password={password}"},
+            )
+        return web.json_response(pds.issue())
+
+    async def leaky(request: web.Request) -> web.Response:
+        sent = request.headers["Authorization"]
+        return error(
+            403,
+            "Forbidden",
+            f"not allowed with {sent}",
+            **{
+                "Set-Cookie": "sid=session-cookie-value; HttpOnly",
+                "Authorization": "Bearer server-side-token",
+                "DPoP": "proof-jwt",
+                "X-Echo": sent,
+                "DPoP-Nonce": "public-nonce",
+                "WWW-Authenticate": 'Bearer realm="pds"',
+            },
+        )
+
+    pds.routes["com.atproto.server.createSession"] = create_session
+    pds.routes["com.example.leaky"] = leaky
+    async with client_for(pds, sleeps) as client:
+        with pytest.raises(AuthenticationError) as refused:
+            await client.login(HANDLE, wrong)
+        await client.login(HANDLE, PASSWORD)
+        with pytest.raises(XrpcError) as forbidden:
+            await client.query("com.example.leaky")
+    assert pds.access is not None and pds.refresh is not None
+    login_error, call_error = refused.value, forbidden.value
+    assert str(login_error) == (
+        "HTTP 401 from com.atproto.server.createSession: AuthenticationRequired"
+        " - Invalid identifier or password: '***'"
+    )
+    assert login_error.headers["X-Debug"] == "password=***"
+    assert call_error.message == "not allowed with Bearer ***"
+    assert call_error.headers["X-Echo"] == "Bearer ***"
+    for name in ("Set-Cookie", "Authorization", "DPoP"):
+        assert call_error.headers[name] == "***"
+    assert call_error.headers["DPoP-Nonce"] == "public-nonce"  # not a credential
+    assert call_error.headers["WWW-Authenticate"] == 'Bearer realm="pds"'
+    secrets = [wrong, pds.access, pds.refresh, "session-cookie-value", "server-side-token"]
+    for exc in (login_error, call_error):
+        texts = [str(exc), repr(exc), str(exc.message), repr(dict(exc.headers))]
+        for text in texts:
+            for secret in secrets:
+                assert secret not in text, text
+
+
+@pytest.mark.parametrize("name", ["AuthRequired", "AuthMissing", "AccountTakedown"])
+async def test_a_401_about_permission_is_raised_without_a_refresh(
+    pds: FakePds, sleeps: Sleeps, name: str
+) -> None:
+    """Writing to another account's repository: a new token would be refused the same way."""
+    changes: list[Session | None] = []
+
+    async def create_record(request: web.Request) -> web.Response:
+        return error(401, name, "Authentication Required: not this account's repository")
+
+    pds.routes["com.atproto.repo.createRecord"] = create_record
+    async with client_for(pds, sleeps, on_session_change=changes.append) as client:
+        await client.login(HANDLE, PASSWORD)
+        for _ in range(2):
+            with pytest.raises(AuthenticationError) as caught:
+                await client.procedure(
+                    "com.atproto.repo.createRecord", {"repo": "did:plc:bob", "record": {}}
+                )
+            assert caught.value.status == 401
+            assert caught.value.error == name
+        assert client.session is not None
+    assert pds.hits["com.atproto.repo.createRecord"] == 2  # one attempt per call, no replay
+    assert pds.hits["com.atproto.server.refreshSession"] == 0
+    assert len(changes) == 1  # the login only
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers"),
+    [
+        (400, {"error": "ExpiredToken", "message": "Token has expired"}, {}),  # the PDS
+        (401, {"error": "ExpiredToken", "message": "Token has expired"}, {}),  # the AppView
+        (400, {"error": "InvalidToken", "message": "Token could not be verified"}, {}),
+        (401, {"error": "InvalidToken", "message": "Token could not be verified"}, {}),
+        (401, None, {}),  # a proxy's bare 401, no XRPC error name
+        (
+            401,
+            {"error": "AuthRequired", "message": "Unauthorized"},
+            {"WWW-Authenticate": 'Bearer realm="pds", error="invalid_token"'},
+        ),
+    ],
+)
+async def test_a_refused_token_is_refreshed_and_the_call_replayed(
+    pds: FakePds,
+    sleeps: Sleeps,
+    status: int,
+    body: dict[str, str] | None,
+    headers: dict[str, str],
+) -> None:
+    changes: list[Session | None] = []
+    refused: list[str] = []
+
+    async def guarded(request: web.Request) -> web.Response:
+        token = request.headers["Authorization"][7:]
+        if not refused:
+            refused.append(token)
+            if body is None:
+                return web.Response(status=status, text="Unauthorized", headers=headers)
+            return web.json_response(body, status=status, headers=headers)
+        return web.json_response({"ok": token != refused[0]})
+
+    pds.routes["com.example.guarded"] = guarded
+    async with client_for(pds, sleeps, on_session_change=changes.append) as client:
+        await client.login(HANDLE, PASSWORD)
+        assert await client.query("com.example.guarded") == {"ok": True}
+    assert pds.hits["com.example.guarded"] == 2
+    assert pds.hits["com.atproto.server.refreshSession"] == 1
+    assert len(changes) == 2

@@ -128,3 +128,40 @@ def test_check_service_url() -> None:
     for bad in ("http://pds.lan", "bsky.social", "https://", "https://x?y=1", "wss://x"):
         with pytest.raises(ValueError):
             check_service_url(bad)
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        # urllib reads the host as 127.0.0.1 (loopback: plain http allowed), yarl refuses it
+        ("http://example.invalid\\@127.0.0.1:9", "backslash"),
+        ("http://127.0.0.1:65536", "Port out of range"),
+    ],
+)
+def test_a_url_the_transport_cannot_parse_is_a_clear_value_error(url: str, reason: str) -> None:
+    for allow_insecure in (False, True):
+        with pytest.raises(ValueError, match="service URL must be http") as caught:
+            check_service_url(url, allow_insecure=allow_insecure)
+        assert reason in str(caught.value)
+        assert repr(url) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://user@127.0.0.1:9", "https://user:pw@pds.example.com", "http://:pw@localhost"]
+)
+def test_a_service_url_with_credentials_is_refused(url: str) -> None:
+    with pytest.raises(ValueError, match="user name or password") as caught:
+        check_service_url(url)
+    assert "pw" not in str(caught.value)  # the password is not repeated in the error
+
+
+@pytest.mark.parametrize("url", ["https://pds.example.com?", "https://pds.example.com/#"])
+def test_an_empty_query_or_fragment_is_refused(url: str) -> None:
+    """The method path is appended to the service URL: a ``?`` would swallow it."""
+    with pytest.raises(ValueError, match="query or fragment"):
+        check_service_url(url)
+
+
+def test_is_loopback_url_reads_the_host_as_the_transport_does() -> None:
+    assert is_loopback_url("http://127.0.0.1:9") is True
+    assert is_loopback_url("http://example.invalid\\@127.0.0.1:9") is False

@@ -24,6 +24,7 @@ from atproto_async.xrpc.wire import (
     encode_params,
     error_from_response,
     is_admin_method,
+    token_refused,
 )
 
 JSON = {"Content-Type": "application/json"}
@@ -118,6 +119,64 @@ def test_echoed_secrets_are_masked() -> None:
     error = error_from_response(Response(400, JSON, body), "m", secrets=["eyJsecret", ""])
     assert error.message == "bad token ***"
     assert "eyJsecret" not in str(error)
+
+
+@pytest.mark.parametrize("offset", [190, 197, 199])
+def test_a_secret_cut_by_the_excerpt_length_does_not_show_in_part(offset: int) -> None:
+    secret = "hunter2-hunter2-hunter2"
+    body = ("x" * offset + secret + " and more").encode()
+    error = error_from_response(Response(500, {}, body), "m", secrets=[secret])
+    assert error.message is not None
+    assert "hunter" not in error.message
+    assert error.message.startswith("x" * 190)
+
+
+def test_a_secret_cut_by_the_scanned_window_does_not_show_in_part() -> None:
+    secret = "hunter2-hunter2-hunter2"
+    body = ("Error" + "<b></b>" * 584 + secret + "tail").encode()  # crosses byte 4096
+    error = error_from_response(Response(500, {}, body), "m", secrets=[secret])
+    assert error.message == "Error"  # not "Error hun"
+
+
+def test_credential_headers_are_masked_and_echoed_secrets_too() -> None:
+    headers = {
+        **JSON,
+        "Set-Cookie": "a=b",
+        "Proxy-Authorization": "Basic x",
+        "X-Access-Token": "t",
+        "Link": "<https://x.example/?t=eyJsecret>",
+    }
+    error = error_from_response(Response(401, headers, b"{}"), "m", secrets=["eyJsecret"])
+    assert dict(error.headers) == {
+        **JSON,
+        "Set-Cookie": "***",
+        "Proxy-Authorization": "***",
+        "X-Access-Token": "***",
+        "Link": "<https://x.example/?t=***>",
+    }
+
+
+@pytest.mark.parametrize(
+    ("status", "name", "challenge", "refused"),
+    [
+        (400, "ExpiredToken", None, True),
+        (401, "ExpiredToken", None, True),
+        (400, "InvalidToken", None, True),
+        (401, "InvalidToken", None, True),
+        (401, None, None, True),
+        (401, "AuthRequired", 'DPoP error="invalid_token", error_description="x"', True),
+        (401, "AuthRequired", "Bearer error=invalid_token", True),
+        (401, "AuthRequired", 'Bearer error="insufficient_scope"', False),
+        (401, "AuthRequired", None, False),
+        (401, "AuthMissing", None, False),
+        (400, None, None, False),
+        (400, "AuthRequired", None, False),
+        (403, "InvalidToken", None, False),
+    ],
+)
+def test_token_refused(status: int, name: str | None, challenge: str | None, refused: bool) -> None:
+    headers = {"WWW-Authenticate": challenge} if challenge else {}
+    assert token_refused(XrpcError(status, name, None, headers)) is refused
 
 
 def test_rate_limit_fields() -> None:
