@@ -262,7 +262,9 @@ class ServiceAuthVerifier:
         cached = self._verified.get(token) if self._cache_size else None
         if cached is not None:
             # Same bytes, same signature: only the time- and request-dependent checks remain.
-            return self._recheck(cached, lxm, at)
+            claims = self._recheck(cached, lxm, at)
+            self._verified.move_to_end(token)  # the least recently used are evicted first
+            return claims
         parsed = split_token(token)
         claims = _read_claims(
             parsed,
@@ -274,7 +276,7 @@ class ServiceAuthVerifier:
         )
         await self._check_signature(parsed, claims)
         if self._cache_size:
-            self._remember(token, claims, at)
+            self._remember(token, claims)
         return claims
 
     def _recheck(self, claims: ServiceAuth, lxm: str | None, now: float) -> ServiceAuth:
@@ -285,16 +287,14 @@ class ServiceAuthVerifier:
             raise ServiceAuthError(f"the token is for {shown}, not {lxm}", "BadJwtLexiconMethod")
         return claims
 
-    def _remember(self, token: str, claims: ServiceAuth, now: float) -> None:
+    def _remember(self, token: str, claims: ServiceAuth) -> None:
         cache = self._verified
         cache[token] = claims
-        if len(cache) > self._cache_size:
-            # Drop expired entries first (cheap: one pass when the cache is full), then LRU.
-            expired = [t for t, c in cache.items() if c.exp <= now - self.leeway]
-            for t in expired:
-                del cache[t]
-            while len(cache) > self._cache_size:
-                cache.popitem(last=False)
+        # Evict the least recently used. An expired token is never used again, so it ages out
+        # first without a pass over the whole cache (such a pass made every new token cost
+        # O(cache_size) once the cache was full of live tokens).
+        while len(cache) > self._cache_size:
+            cache.popitem(last=False)
 
     async def _key(self, claims: ServiceAuth, *, refresh: bool) -> PublicKey:
         did, fragment = _did_and_fragment(claims.iss)

@@ -336,6 +336,17 @@ async def test_cache_is_bounded(key: Keypair, resolver: Any) -> None:
     assert resolver.lookups == lookups + 1  # the oldest was evicted
 
 
+async def test_cache_keeps_the_tokens_in_use(key: Keypair, resolver: Any) -> None:
+    """LRU, not FIFO: a token a busy caller keeps sending outlives newer unused ones."""
+    verifier = ServiceAuthVerifier(resolver, FEEDS, cache_size=3, clock=lambda: NOW)
+    busy = forge(key, jti="busy")
+    await verifier.verify(busy, lxm=LXM)
+    for i in range(5):
+        await verifier.verify(forge(key, jti=str(i)), lxm=LXM)
+        await verifier.verify(busy, lxm=LXM)
+    assert resolver.lookups == 6  # busy once, each new token once: busy was never evicted
+
+
 async def test_refused_token_is_not_cached(key: Keypair, resolver: Any) -> None:
     verifier = ServiceAuthVerifier(resolver, FEEDS, clock=lambda: NOW)
     bad = forge(Keypair.generate(K256))
