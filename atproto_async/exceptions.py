@@ -24,7 +24,11 @@ The tree::
     ├── InvalidKeyError (ValueError)     a public or private key that cannot be read
     ├── IdentityError                    a handle or DID that cannot be resolved or trusted
     │   └── IdentityNotFound             the handle or DID does not exist (or names no one)
-    └── ServiceAuthError                 an inter-service JWT that is refused (reason, error)
+    ├── ServiceAuthError                 an inter-service JWT that is refused (reason, error)
+    ├── RepoError (ValueError)           repository data (MST, commit, CAR) that breaks the spec
+    │   └── MissingBlockError            a block the tree or proof needs is absent
+    ├── LexiconError (ValueError)        a lexicon document that breaks the Lexicon rules
+    └── LexiconValidationError (ValueError)  data that does not match its lexicon (path)
 
 ``AuthenticationError`` is raised for 401 answers as well: it derives from
 ``InvalidRequestError`` only so that ``except InvalidRequestError`` keeps catching the 400
@@ -53,10 +57,14 @@ __all__ = [
     "IdentityNotFound",
     "InvalidKeyError",
     "InvalidSyntaxError",
+    "LexiconError",
+    "LexiconValidationError",
+    "MissingBlockError",
     "NotFoundError",
     "NotImplementedByServerError",
     "PayloadTooLargeError",
     "RateLimitError",
+    "RepoError",
     "RequestTimeout",
     "ServerError",
     "ServerTimeoutError",
@@ -364,3 +372,83 @@ class ServiceAuthError(AtprotoError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.reason, self.error))
+
+
+class RepoError(AtprotoError, ValueError):
+    """Repository data that breaks the repository spec, or a repo path that is not valid.
+
+    Raised for a malformed or non-canonical MST node or commit, keys out of order or at the
+    wrong height, a block that does not hash to its CID, a commit signed by another key, and
+    for a key given to `MST.set` that is not a valid repo path.
+
+    Attributes:
+        reason: What is wrong.
+        cid: The CID of the block concerned, when the problem is inside one.
+    Spec: https://atproto.com/specs/repository
+    """
+
+    def __init__(self, reason: str, cid: object | None = None) -> None:
+        self.reason = reason
+        self.cid = cid
+        super().__init__(reason if cid is None else f"{reason} (block {cid})")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.reason, self.cid))
+
+
+class MissingBlockError(RepoError):
+    """A block the repository needs is absent: a partial tree, an incomplete CAR or proof.
+
+    ``cid`` names the missing block; ``reason`` says what needed it.
+    """
+
+
+class LexiconError(AtprotoError, ValueError):
+    """A lexicon document that breaks the Lexicon rules, or a definition a catalog lacks.
+
+    Raised while a `Catalog` loads or compiles schemas, never for data that does not match them
+    (that is `LexiconValidationError`). Spec: https://atproto.com/specs/lexicon
+
+    Attributes:
+        reason: What is wrong.
+        nsid: The document or reference concerned (``app.bsky.feed.post#replyRef``), when known.
+    """
+
+    def __init__(self, reason: str, nsid: str | None = None) -> None:
+        self.reason = reason
+        self.nsid = nsid
+        super().__init__(f"{nsid}: {reason}" if nsid else reason)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.reason, self.nsid))
+
+
+class LexiconValidationError(AtprotoError, ValueError):
+    """Data (a record, an XRPC body or parameters, a message) that does not match its lexicon.
+
+    The message names the definition and the place, e.g. ``app.bsky.feed.post:
+    embed.images[0].alt: is required``; it quotes identifiers and types, not free text.
+
+    Attributes:
+        reason: What is wrong at ``path``.
+        path: Where, as ``embed.images[0].alt``; "" when the value as a whole is wrong.
+        lex_type: The definition the data was checked against (``app.bsky.feed.post``).
+    Spec: https://atproto.com/specs/lexicon
+    """
+
+    def __init__(self, reason: str, *, path: str = "", lex_type: str = "") -> None:
+        self.reason = reason
+        self.path = path
+        self.lex_type = lex_type
+        where = ": ".join(part for part in (lex_type, path) if part)
+        super().__init__(f"{where}: {reason}" if where else reason)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        args = (type(self), self.reason, self.path, self.lex_type)
+        return (_rebuild_lexicon_validation_error, args)
+
+
+def _rebuild_lexicon_validation_error(
+    cls: type[LexiconValidationError], reason: str, path: str, lex_type: str
+) -> LexiconValidationError:
+    return cls(reason, path=path, lex_type=lex_type)

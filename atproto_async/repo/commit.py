@@ -1,0 +1,238 @@
+"""Signed commits: the top block of a repository, naming its MST root, signed by the account.
+
+Spec: https://atproto.com/specs/repository#commit-objects
+
+A v3 commit is ``{did, version: 3, data, rev, prev, sig}``; ``prev`` must be present even when
+null. Version 2 (still found in old exports) has no ``rev`` requirement. The signature is the
+account key's 64-byte low-S ECDSA ``r || s`` over the SHA-256 of the commit's DAG-CBOR without
+``sig``; the key is not in the commit, it comes from the account's DID document.
+
+The unsigned bytes are written directly, in canonical field order (did, rev, sig, data, prev,
+version), instead of through the generic encoder: verifying firehose commits does this for every
+event. A commit read with `Commit.decode` was checked to be canonical, so writing its fields back
+gives exactly the bytes that were signed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final
+
+import attrs
+
+from atproto_async.exceptions import DecodeError, RepoError
+from atproto_async.ipld import CID, decode_dag_cbor, encode_dag_cbor
+from atproto_async.ipld.cid import cid_for_bytes
+from atproto_async.repo._node import _NODE_LINK_PREFIX, _NODE_LINK_SIZE, _head, _link_item
+from atproto_async.syntax import is_valid_did, is_valid_tid, next_tid
+
+if TYPE_CHECKING:
+    from atproto_async.crypto import Keypair, PublicKey
+
+__all__ = ["REPO_VERSION", "Commit"]
+
+#: The repository format version written by `Commit.sign`.
+REPO_VERSION: Final = 3
+
+_SIGNATURE_SIZE: Final = 64
+_V3_FIELDS: Final = frozenset(("did", "version", "data", "rev", "prev", "sig"))
+_V2_REQUIRED: Final = frozenset(("did", "version", "data", "prev", "sig"))
+
+
+def _text(value: str) -> bytes:
+    raw = value.encode()
+    return _head(0x60, len(raw)) + raw
+
+
+@attrs.frozen(kw_only=True)
+class Commit:
+    """A repository commit: who (``did``), which tree (``data``), when (``rev``), signed.
+
+    Build one with `Commit.sign` or read one with `Commit.decode`; the constructor does not
+    check its arguments.
+
+    Attributes:
+        did: The account's DID.
+        version: The repository format version: 3, or 2 for old commits.
+        data: The CID of the MST root.
+        rev: The revision, a TID that grows with every commit; None only in a v2 commit
+            without one.
+        prev: The previous commit's CID; virtually always None in v3.
+        sig: The 64-byte signature.
+    """
+
+    did: str
+    version: int
+    data: CID
+    rev: str | None
+    prev: CID | None = None
+    sig: bytes
+
+    @classmethod
+    def decode(cls, block: bytes | bytearray | memoryview) -> Commit:
+        """Read and check a commit block.
+
+        Args:
+            block: The commit's DAG-CBOR bytes.
+
+        Returns:
+            The commit.
+
+        Raises:
+            RepoError: Not strict DAG-CBOR, not a map, an unsupported version, a field
+                missing, unknown or of the wrong type, a DID or TID that is not one, a link
+                not in the dag-cbor sha2-256 CIDv1 form, a signature that is not 64 bytes.
+        """
+        try:
+            value = decode_dag_cbor(block)
+        except DecodeError as exc:
+            raise RepoError(
+                f"commit is not canonical DAG-CBOR: {exc}", cid_for_bytes(block)
+            ) from exc
+        problem = _problem(value)
+        if problem is not None:
+            raise RepoError(f"invalid commit: {problem}", cid_for_bytes(block))
+        return cls(
+            did=value["did"],
+            version=value["version"],
+            data=value["data"],
+            rev=value.get("rev"),
+            prev=value["prev"],
+            sig=value["sig"],
+        )
+
+    @classmethod
+    def sign(
+        cls,
+        keypair: Keypair,
+        *,
+        did: str,
+        data: CID,
+        rev: str | None = None,
+        prev: CID | None = None,
+    ) -> Commit:
+        """Create a v3 commit of ``data`` and sign it.
+
+        Args:
+            keypair: The account's signing key (the ``#atproto`` key of its DID document).
+            did: The account's DID.
+            data: The CID of the MST root (`MST.cid`).
+            rev: The revision; a new TID from this process's clock when omitted.
+            prev: The previous commit, if it is to be named (it is normally left out).
+
+        Returns:
+            The signed commit.
+
+        Raises:
+            RepoError: ``did`` is not a DID or ``rev`` not a TID.
+            TypeError: ``data`` or ``prev`` is not a `CID`.
+        """
+        if rev is None:
+            rev = next_tid()
+        if type(data) is not CID or (prev is not None and type(prev) is not CID):
+            raise TypeError("data and prev must be CIDs")
+        unsigned = cls(did=did, version=REPO_VERSION, data=data, rev=rev, prev=prev, sig=b"")
+        problem = _problem(unsigned._fields(signed=False), signed=False)
+        if problem is not None:
+            raise RepoError(f"cannot sign commit: {problem}")
+        return attrs.evolve(unsigned, sig=keypair.sign(unsigned.unsigned_bytes()))
+
+    def _fields(self, *, signed: bool) -> dict[str, Any]:
+        fields: dict[str, Any] = {"did": self.did, "version": self.version, "data": self.data}
+        fields["prev"] = self.prev
+        if self.rev is not None:
+            fields["rev"] = self.rev
+        if signed:
+            fields["sig"] = self.sig
+        return fields
+
+    def _encode(self, *, signed: bool) -> bytes:
+        did, rev, sig, version = self.did, self.rev, self.sig, self.version
+        data, prev = self.data, self.prev
+        if not (
+            type(did) is str
+            and (rev is None or type(rev) is str)
+            and type(sig) is bytes
+            and type(version) is int
+            and 0 <= version < 2**64
+            and type(data) is CID
+            and (prev is None or type(prev) is CID)
+        ):
+            return encode_dag_cbor(self._fields(signed=signed))  # refuses what is not data
+        parts = [_head(0xA0, 4 + signed + (rev is not None)), b"\x63did", _text(did)]
+        if rev is not None:
+            parts += (b"\x63rev", _text(rev))
+        if signed:
+            parts += (b"\x63sig", _head(0x40, len(sig)), sig)
+        parts += (b"\x64data", _link_item(data), b"\x64prev")
+        parts.append(b"\xf6" if prev is None else _link_item(prev))
+        parts += (b"\x67version", _head(0, version))
+        return b"".join(parts)
+
+    def unsigned_bytes(self) -> bytes:
+        """The DAG-CBOR of the commit without ``sig``: the bytes that are signed."""
+        return self._encode(signed=False)
+
+    def encode(self) -> bytes:
+        """The commit's block: its DAG-CBOR with ``sig``."""
+        return self._encode(signed=True)
+
+    @property
+    def cid(self) -> CID:
+        """The CID of the commit's block (what a CAR root and a firehose event name)."""
+        return cid_for_bytes(self.encode())
+
+    def verify(self, public_key: PublicKey) -> bool:
+        """Whether ``sig`` is ``public_key``'s signature of this commit (low-S only).
+
+        Args:
+            public_key: The account's signing key, from its DID document.
+
+        Returns:
+            True for a valid signature; False otherwise, also for a malformed one.
+        """
+        return public_key.verify(self.unsigned_bytes(), self.sig)
+
+
+def _link_problem(name: str, value: object, nullable: bool) -> str | None:
+    if value is None and nullable:
+        return None
+    if type(value) is not CID:
+        return f"{name} must be a CID link{' or null' if nullable else ''}"
+    raw = bytes(value)
+    if len(raw) != _NODE_LINK_SIZE or not raw.startswith(_NODE_LINK_PREFIX):
+        return f"{name} link {value} is not a dag-cbor sha2-256 CIDv1"
+    return None
+
+
+def _problem(value: object, *, signed: bool = True) -> str | None:
+    """What is wrong with a decoded commit (unsigned: one without ``sig``), or None."""
+    if type(value) is not dict:
+        return "not a map"
+    version = value.get("version")
+    if type(version) is not int or version not in (2, 3):
+        return f"unsupported version {version!r:.20} (expected 3, or 2 for old commits)"
+    fields = value.keys()
+    required = _V3_FIELDS if version == 3 else _V2_REQUIRED
+    if not signed:
+        required = required - {"sig"}
+    missing = required - fields
+    if missing:
+        return f"missing field {', '.join(sorted(missing))}"
+    unknown = fields - _V3_FIELDS
+    if unknown:
+        return f"unknown field {', '.join(sorted(repr(name)[:40] for name in unknown))}"
+    did = value["did"]
+    if type(did) is not str or not is_valid_did(did):
+        return f"did {did!r:.80} is not a DID"
+    rev = value.get("rev")
+    if (rev is not None or version == 3) and (type(rev) is not str or not is_valid_tid(rev)):
+        return f"rev {rev!r:.40} is not a TID"
+    problem = _link_problem("data", value["data"], False) or _link_problem(
+        "prev", value["prev"], True
+    )
+    if problem is not None:
+        return problem
+    sig = value.get("sig", b"\x00" * _SIGNATURE_SIZE)
+    if type(sig) is not bytes or len(sig) != _SIGNATURE_SIZE:
+        return f"sig must be {_SIGNATURE_SIZE} bytes"
+    return None
