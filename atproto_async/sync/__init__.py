@@ -4,11 +4,15 @@
   key: signature, the MST proof of every op, ``prevData`` by inverting the ops.
 - `SyncVerifier` (``verifier.py``): events in stream order against per-account state: rev
   order, account status, the ``prevData`` chain (a break is a gap: resync), key rotation.
+- `VerifiedSubscription` (``stream.py``): ``subscribe_repos(..., verify=True)``: verified
+  events, gaps healed by fetching the repository (`Resync`), failover between relays.
 - `RepoState`, `MemoryStateStore`, `SQLiteStateStore` (``state.py``): where that state lives;
   the SQLite store writes it with the stream cursor in one transaction.
 
 Layout::
 
+    stream.py     VerifiedSubscription, Resync, fetch_repo   (network: relays, getRepo)
+        |
     verifier.py   SyncVerifier, Verdict           (async: resolves keys)
         |
     verify.py     verify_commit, verify_sync      (sans-I/O, on atproto_async.repo)
@@ -20,6 +24,7 @@ Spec: https://atproto.com/specs/sync
 from __future__ import annotations
 
 from atproto_async.sync.state import MemoryStateStore, RepoState, SQLiteStateStore, StateStore
+from atproto_async.sync.stream import Resync, VerifiedSubscription, fetch_repo
 from atproto_async.sync.verifier import REFRESH_INTERVAL, SyncVerifier, Verdict
 from atproto_async.sync.verify import (
     MAX_BLOCKS_SIZE,
@@ -40,12 +45,15 @@ __all__ = [
     "InvalidEvent",
     "MemoryStateStore",
     "RepoState",
+    "Resync",
     "SQLiteStateStore",
     "SignatureMismatch",
     "StateStore",
     "SyncVerifier",
     "Verdict",
     "VerifiedCommit",
+    "VerifiedSubscription",
+    "fetch_repo",
     "verify_commit",
     "verify_sync",
 ]

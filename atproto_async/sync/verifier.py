@@ -110,20 +110,36 @@ class SyncVerifier:
     def __repr__(self) -> str:
         return f"SyncVerifier(lenient={self.lenient}, stats={dict(self.stats)})"
 
-    async def check(self, event: Any) -> Verdict:
-        """Check one event (events of one stream, in order). Never raises for bad events."""
-        kind = type(event).__name__
+    def check_seq(self, event: Any) -> Verdict | None:
+        """Record the event's seq; a rejection (counted and reported) when it is not after
+        the last one seen on this connection, else None."""
         seq = getattr(event, "seq", None)
-        if type(seq) is int:
-            last = self._last_seq
-            if last is not None and seq <= last:
-                verdict = self._reject(
-                    getattr(event, "did", None) or getattr(event, "repo", None),
-                    "seq",
-                    f"seq {seq} is not after {last} (replayed or out of order)",
-                )
-                return self._rejected(event, verdict)
-            self._last_seq = seq
+        if type(seq) is not int:
+            return None
+        last = self._last_seq
+        if last is not None and seq <= last:
+            verdict = self._reject(
+                getattr(event, "did", None) or getattr(event, "repo", None),
+                "seq",
+                f"seq {seq} is not after {last} (replayed or out of order)",
+            )
+            return self.reject(event, verdict)
+        self._last_seq = seq
+        return None
+
+    async def check(self, event: Any, *, replay: bool = False) -> Verdict:
+        """Check one event (events of one stream, in order). Never raises for bad events.
+
+        Args:
+            event: A decoded event.
+            replay: The event was held back and is checked late (after a resync): its seq
+                was recorded when it arrived, so the seq order is not checked again.
+        """
+        if not replay:
+            refused = self.check_seq(event)
+            if refused is not None:
+                return refused
+        kind = type(event).__name__
         if kind == "Commit":
             verdict = await self._commit(event)
         elif kind == "Sync":
@@ -142,9 +158,10 @@ class SyncVerifier:
         if verdict.ok:
             self.stats["accepted"] += 1
             return verdict
-        return self._rejected(event, verdict)
+        return self.reject(event, verdict)
 
-    def _rejected(self, event: Any, verdict: Verdict) -> Verdict:
+    def reject(self, event: Any, verdict: Verdict) -> Verdict:
+        """Report a rejected event to ``on_reject`` (stats are counted where it is decided)."""
         if self.on_reject is not None:
             try:
                 self.on_reject(event, verdict)

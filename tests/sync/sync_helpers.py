@@ -57,7 +57,8 @@ class RepoWriter:
         self.key = key
         self.did = did
         self.tree = MST()
-        self.records: dict[str, Any] = {}
+        self.records: dict[Any, bytes] = {}  # every record block written, by CID
+        self.last_commit: Any = None
         self.seq = 0
         self._clock = 1_700_000_000_000_000
 
@@ -86,6 +87,7 @@ class RepoWriter:
                 block = encode_dag_cbor(record)
                 cid = cid_for(record)
                 record_blocks[cid] = block
+                self.records[cid] = block
                 op: dict[str, Any] = {"action": action, "path": path, "cid": cid}
                 if action == "update":
                     op["prev"] = tree.get(path)
@@ -129,7 +131,21 @@ class RepoWriter:
         self.seq = body["seq"]
         if knobs.get("keep", True):
             self.tree = tree
+            self.last_commit = commit
         return encode_dag_cbor({"op": 1, "t": "#commit"}) + encode_dag_cbor(body)
+
+    def car(self) -> bytes:
+        """The whole repository as ``com.atproto.sync.getRepo`` returns it."""
+        from atproto_async.ipld import write_car
+
+        commit = self.last_commit
+        blocks = {commit.cid: commit.encode(), **self.tree.blocks()}
+        for _, cid in self.tree.walk():
+            blocks[cid] = self.records[cid]
+        return write_car([commit.cid], blocks.items())
+
+    def paths(self) -> dict[str, Any]:
+        return dict(self.tree.walk())
 
     def sync_frame(self, **knobs: Any) -> bytes:
         from atproto_async.ipld import write_car
@@ -147,7 +163,12 @@ class RepoWriter:
         }
         return encode_dag_cbor({"op": 1, "t": "#sync"}) + encode_dag_cbor(body)
 
-    def document(self) -> dict[str, Any]:
+    def document(self, pds: str | None = None) -> dict[str, Any]:
+        services = []
+        if pds is not None:
+            services.append(
+                {"id": "#atproto_pds", "type": "AtprotoPersonalDataServer", "serviceEndpoint": pds}
+            )
         return {
             "id": self.did,
             "alsoKnownAs": [],
@@ -159,7 +180,7 @@ class RepoWriter:
                     "publicKeyMultibase": self.key.public_key.multikey(),
                 }
             ],
-            "service": [],
+            "service": services,
         }
 
 
