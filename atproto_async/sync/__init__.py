@@ -6,6 +6,8 @@
   order, account status, the ``prevData`` chain (a break is a gap: resync), key rotation.
 - `VerifiedSubscription` (``stream.py``): ``subscribe_repos(..., verify=True)``: verified
   events, gaps healed by fetching the repository (`Resync`), failover between relays.
+- `verify_label` / `LabelVerifier` (``labels.py``): labels against their labeler's
+  ``#atproto_label`` key, for ``subscribe_labels(..., verify=True)``.
 - `RepoState`, `MemoryStateStore`, `SQLiteStateStore` (``state.py``): where that state lives;
   the SQLite store writes it with the stream cursor in one transaction.
 
@@ -23,6 +25,7 @@ Spec: https://atproto.com/specs/sync
 
 from __future__ import annotations
 
+from atproto_async.sync.labels import LabelVerifier, sign_label, verify_label
 from atproto_async.sync.state import MemoryStateStore, RepoState, SQLiteStateStore, StateStore
 from atproto_async.sync.stream import Resync, VerifiedSubscription, fetch_repo
 from atproto_async.sync.verifier import REFRESH_INTERVAL, SyncVerifier, Verdict
@@ -43,6 +46,7 @@ __all__ = [
     "REFRESH_INTERVAL",
     "REV_CLOCK_SKEW",
     "InvalidEvent",
+    "LabelVerifier",
     "MemoryStateStore",
     "RepoState",
     "Resync",
@@ -54,6 +58,8 @@ __all__ = [
     "VerifiedCommit",
     "VerifiedSubscription",
     "fetch_repo",
+    "sign_label",
     "verify_commit",
+    "verify_label",
     "verify_sync",
 ]
