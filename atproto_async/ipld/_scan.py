@@ -1,8 +1,8 @@
 """Byte-level DAG-CBOR checks: what cbor2 does not verify, done without building values.
 
 cbor2 decodes values but cannot say how they were written, so the strict checks (shortest
-integer and length forms, map keys as text in canonical order, no floats or simple values)
-read the item heads directly:
+integer and length forms, integers within 64 bits, map keys as text in canonical order, no
+floats or simple values) read the item heads directly:
 
 - `is_canonical` is the hot path, run after cbor2 has accepted the bytes (so the structure is
   known to be well formed): a regular expression consumes runs of canonical item heads in C,
@@ -25,6 +25,9 @@ from atproto_async.exceptions import DecodeError
 __all__ = ["explain", "is_canonical", "scan"]
 
 _MIN_FOR_WIDTH: Final = {24: 24, 25: 0x100, 26: 0x10000, 27: 0x100000000}
+#: The largest integer argument DAG-CBOR allows: 2**63-1 for ``2**63-1``, and for ``-2**63``
+#: (major type 1 stores ``-1 - n``). CBOR itself reaches 2**64-1 and -2**64.
+_MAX_INT_ARGUMENT: Final = 2**63 - 1
 _WIDTH: Final = {24: 1, 25: 2, 26: 4, 27: 8}
 _SIMPLE_OK: Final = {20, 21, 22}
 _MAJOR_NAMES: Final = (
@@ -69,6 +72,13 @@ def _item(data: bytes, pos: int, depth: int, max_depth: int) -> int:
     major, argument, pos = _head(data, pos)
     remaining = len(data) - pos
     if major < 2:
+        if argument > _MAX_INT_ARGUMENT:
+            value = argument if major == 0 else -1 - argument
+            raise _fail(
+                start,
+                f"integer {value} is outside the signed 64-bit range DAG-CBOR allows "
+                "(-2**63 .. 2**63-1)",
+            )
         return pos
     if major < 4:
         if argument > remaining:
@@ -216,8 +226,9 @@ def _token_pattern() -> re.Pattern[bytes]:
         rb"[\x58\x78](?:" + b"|".join(_strings(0, _MID)) + rb")",
         *_strings(0x40, _BYTES_FIRST),
         # Integers, array and map lengths with 8, 1, 2 and 4 argument bytes, each minimal
-        # (8 first: firehose sequence numbers are past 2**32).
-        rb"[\x1b\x3b\x9b\xbb](?:\x00\x00\x00[\x01-\xff]|\x00\x00[\x01-\xff].|\x00[\x01-\xff]..|[\x01-\xff]...).{4}+",
+        # (8 first: firehose sequence numbers are past 2**32). An 8-byte argument stays below
+        # 2**63: integers must fit in 64 signed bits (lengths that large cannot occur).
+        rb"[\x1b\x3b\x9b\xbb](?:\x00\x00\x00[\x01-\xff]|\x00\x00[\x01-\xff].|\x00[\x01-\xff]..|[\x01-\x7f]...).{4}+",
         rb"[\x18\x38\x98\xb8][\x18-\xff]",
         rb"[\x19\x39\x99\xb9][\x01-\xff].",
         rb"[\x1a\x3a\x9a\xba](?:[\x01-\xff].|\x00[\x01-\xff])..",
@@ -236,10 +247,11 @@ def is_canonical(data: bytes, start: int, end: int) -> bool:
     """Whether the well-formed CBOR item ``data[start:end]`` has only canonical heads.
 
     For bytes cbor2 has already decoded (so the structure and lengths are known to be sound):
-    checks shortest integer and length forms and the absence of floats, simple values other
-    than false / true / null, and tags other than 42. Map keys (text, in canonical order) are
-    checked on the decoded maps. A regular expression consumes runs of ordinary items in C;
-    Python steps in only to skip strings of more than 64 bytes (a frame's CAR, a long text).
+    checks shortest integer and length forms, integers within -2**63 .. 2**63-1, and the
+    absence of floats, simple values other than false / true / null, and tags other than 42.
+    Map keys (text, in canonical order) are checked on the decoded maps. A regular expression
+    consumes runs of ordinary items in C; Python steps in only to skip strings of more than 64
+    bytes (a frame's CAR, a long text).
     """
     match = _TOKENS.match
     pos = start

@@ -2,26 +2,30 @@
 
 DAG-CBOR is CBOR (RFC 8949) restricted so that one value has exactly one encoding: map keys
 are text strings sorted by length then bytes, integers and lengths use their shortest form,
-lengths are definite, the only tag is 42 (a CID, as a byte string with a 0x00 prefix), and
-the simple values are ``false``, ``true`` and ``null``. atproto further forbids floats.
+integers fit in 64 signed bits (-2**63 .. 2**63-1; CBOR itself reaches -2**64 .. 2**64-1,
+and bignums are tags 2 and 3), lengths are definite, the only tag is 42 (a CID, as a byte
+string with a 0x00 prefix), and the simple values are ``false``, ``true`` and ``null``.
+atproto further forbids floats.
 Spec: https://atproto.com/specs/data-model#data-types and
 https://ipld.io/specs/codecs/dag-cbor/spec/#strictness
 
 The engine is ``cbor2`` (>= 6, a Rust core). It checks tags (through ``semantic_decoders`` and
 ``tag_hook``), indefinite lengths, duplicate keys, key types (text or bytes), depth and
 declared lengths against the input (a forged 2**62 length is refused without allocating).
-What it does not check - floats, simple values, byte-string keys, shortest forms, key order,
-trailing bytes - is checked here:
+What it does not check - floats, simple values, byte-string keys, shortest forms, integers
+beyond 64 signed bits, key order, trailing bytes - is checked here:
 
 - ``strict=False`` (the firehose path) adds only the trailing-bytes check, from the position the
   decoder stopped at. One decoder per thread is reused: building one costs as much as decoding
   a frame.
 - ``strict=True`` adds an object hook that checks each map's keys (text, canonical order; a
   map shape seen before costs one set lookup) and then reads the item heads of the accepted
-  bytes with a regular expression (`_scan.is_canonical`: shortest forms, no floats or simple
-  values). Only when that fails is the input walked item by item to say precisely what is
-  wrong. Re-encoding the value to compare, or running that item-by-item walk every time, cost
-  several times more (``benchmarks/bench_dag_cbor.py --alternatives`` measures both).
+  bytes with a regular expression (`_scan.is_canonical`: shortest forms, integers within 64
+  signed bits - a bound on the first byte of 8-byte arguments, so it costs nothing - no floats
+  or simple values). Only when that fails is the input walked item by item to say precisely
+  what is wrong. Re-encoding the value to compare, or running that item-by-item walk every
+  time, cost several times more (``benchmarks/bench_dag_cbor.py --alternatives`` measures
+  both).
 
 Every failure is a `DecodeError`; no exception of ``cbor2`` escapes.
 """
@@ -59,14 +63,19 @@ _CBOR2_BUILTIN_TAGS: Final = (
     43000, 55799,
 )  # fmt: skip
 
-_MAX_CBOR_INT: Final = 2**64 - 1
+#: The integers of the data model: signed 64 bits.
+_MIN_INT: Final = -(2**63)
+_MAX_INT: Final = 2**63 - 1
 _TAGGED_DAG_CBOR_SHA256: Final = b"\x00\x01\x71\x12\x20"
 _new_object = object.__new__
 
 
 def _refuse_builtin_tag(tag: int) -> Any:
+    # Tags 2 and 3 are how CBOR writes integers beyond 64 bits: say so.
+    why = "; a bignum: DAG-CBOR integers fit in 64 bits" if tag in (2, 3) else ""
+
     def refuse(value: Any, immutable: bool) -> NoReturn:
-        raise DecodeError(f"CBOR tag {tag} is not allowed in DAG-CBOR (only tag 42, a CID)")
+        raise DecodeError(f"CBOR tag {tag} is not allowed in DAG-CBOR (only tag 42, a CID{why})")
 
     return refuse
 
@@ -98,9 +107,46 @@ def _link(value: Any) -> CID:
 # costs more than the decoding. A callable that carries cbor2's "shareable decoder" attributes
 # skips that: cbor2 calls it with ``immutable`` and expects ``(container, callback)``; a
 # ``dict.get`` bound in a ``functools.partial`` answers that in C.
+# These attributes are private to cbor2: a cbor2 that ignores them calls the partial as a plain
+# decoder, ``dict.get(<the link's bytes>, False)``, which silently gives ``False`` for every
+# link. Hence the upper bound on cbor2 in pyproject.toml and `_check_link_decoder` at import.
 _LINK_DECODER: Final = functools.partial(dict.get, {False: (None, _link), True: (None, _link)})
 _LINK_DECODER._cbor2_name = None  # type: ignore[attr-defined]
 _LINK_DECODER._cbor2_immutable = False  # type: ignore[attr-defined]
+
+#: A DAG-CBOR link (tag 42 over a sha2-256 CIDv1 of zeros) decoded once at import.
+_PROBE_LINK: Final = b"\xd8\x2a\x58\x25" + _TAGGED_DAG_CBOR_SHA256 + bytes(32)
+
+
+def _check_link_decoder(decoder: Any) -> None:
+    """Raise ImportError unless cbor2 turns a tag-42 link into a `CID` through ``decoder``.
+
+    Guards the private cbor2 protocol `_LINK_DECODER` relies on (see above): without it every
+    link would decode as ``False`` and nothing would fail.
+    """
+    try:
+        value: Any = cbor2.CBORDecoder(
+            io.BytesIO(_PROBE_LINK), semantic_decoders={42: decoder}
+        ).decode()
+    except Exception as exc:  # any failure means the protocol changed
+        value = exc
+    if type(value) is not CID or value._tagged != _PROBE_LINK[4:]:
+        import importlib.metadata  # only here: it costs more to import than this module
+
+        try:
+            version = importlib.metadata.version("cbor2")
+        except importlib.metadata.PackageNotFoundError:  # pragma: no cover
+            version = "(unknown version)"
+        raise ImportError(
+            "atproto_async needs a cbor2 that calls a semantic decoder carrying the private "
+            "attributes '_cbor2_name' and '_cbor2_immutable' as decoder(immutable) -> "
+            f"(container, callback); cbor2 {version} decoded a CID link as {value!r:.80} "
+            "instead. Install a cbor2 version allowed by atproto-async's requirements "
+            "(cbor2>=6.3,<7)."
+        )
+
+
+_check_link_decoder(_LINK_DECODER)
 
 _SEMANTIC_DECODERS: Final[dict[int, Any]] = {
     tag: _refuse_builtin_tag(tag) for tag in _CBOR2_BUILTIN_TAGS
@@ -285,10 +331,12 @@ def decode_dag_cbor(data: bytes | bytearray | memoryview, *, strict: bool = True
     Args:
         data: The encoded bytes; all of them must belong to the one value.
         strict: Check everything the spec requires, also the absence of floats and simple
-            values, shortest integer and length forms, and map key order. ``False`` is the
-            firehose fast path: it still refuses other tags, indefinite lengths, duplicate
-            keys, keys that are neither text nor byte strings, excessive depth and trailing
-            bytes (byte-string keys, floats and simple values pass).
+            values, shortest integer and length forms, integers within 64 signed bits
+            (-2**63 .. 2**63-1) and map key order. ``False`` is the firehose fast path: it
+            still refuses other tags (bignums too), indefinite lengths, duplicate keys, keys
+            that are neither text nor byte strings, excessive depth and trailing bytes
+            (byte-string keys, floats, simple values and integers beyond 64 signed bits
+            pass).
 
     Returns:
         The value: dict, list, str, bytes, int, bool, None, and `CID` for links.
@@ -363,8 +411,11 @@ def _check_encodable(value: Any, depth: int) -> None:
     if kind is str or kind is bytes or kind is bool or value is None or kind is CID:
         return
     if kind is int:
-        if not -_MAX_CBOR_INT - 1 <= value <= _MAX_CBOR_INT:
-            raise DecodeError(f"integer {value} does not fit in 64 bits")
+        if not _MIN_INT <= value <= _MAX_INT:
+            shown = value if value.bit_length() <= 128 else f"of {value.bit_length()} bits"
+            raise DecodeError(
+                f"integer {shown} does not fit in 64 bits (DAG-CBOR integers are -2**63 .. 2**63-1)"
+            )
         return
     if depth >= DEFAULT_MAX_DEPTH:
         raise DecodeError(f"value nested deeper than {DEFAULT_MAX_DEPTH} levels")

@@ -74,9 +74,44 @@ def test_decodes_every_data_model_kind() -> None:
 
 
 def test_64_bit_integer_extremes() -> None:
-    assert decode_dag_cbor(b"\x1b" + b"\xff" * 8) == 2**64 - 1
-    assert decode_dag_cbor(b"\x3b" + b"\xff" * 8) == -(2**64)
-    assert encode_dag_cbor(2**64 - 1) == b"\x1b" + b"\xff" * 8
+    assert decode_dag_cbor(b"\x1b\x7f" + b"\xff" * 7) == 2**63 - 1
+    assert decode_dag_cbor(b"\x3b\x7f" + b"\xff" * 7) == -(2**63)
+    assert encode_dag_cbor(2**63 - 1) == b"\x1b\x7f" + b"\xff" * 7
+    assert encode_dag_cbor(-(2**63)) == b"\x3b\x7f" + b"\xff" * 7
+
+
+@pytest.mark.parametrize(
+    ("data", "value"),
+    [
+        (b"\x1b\x80" + bytes(7), 2**63),
+        (b"\x1b" + b"\xff" * 8, 2**64 - 1),
+        (b"\x3b\x80" + bytes(7), -(2**63) - 1),
+        (b"\x3b" + b"\xff" * 8, -(2**64)),  # major type 1 reaches -2**64
+    ],
+)
+def test_integers_beyond_64_signed_bits_are_refused(data: bytes, value: int) -> None:
+    # CBOR can write them; DAG-CBOR (and atproto) allow only -2**63 .. 2**63-1.
+    with pytest.raises(DecodeError, match=rf"integer {value} is outside the signed 64-bit range"):
+        decode_dag_cbor(data)
+    with pytest.raises(DecodeError, match="64-bit range"):
+        decode_dag_cbor(b"\xa1\x61n" + data)  # {"n": value}
+    with pytest.raises(DecodeError, match="does not fit in 64 bits"):
+        encode_dag_cbor(value)
+    with pytest.raises(DecodeError, match="does not fit in 64 bits"):
+        encode_dag_cbor({"n": [value]})
+
+
+@pytest.mark.parametrize("tag", [2, 3])
+def test_bignums_are_refused(tag: int) -> None:
+    bignum = bytes([0xC0 | tag]) + b"\x49\x01" + bytes(8)  # 2**64, or -1 - 2**64
+    for strict in (True, False):
+        with pytest.raises(DecodeError, match=f"tag {tag} is not allowed.*a bignum"):
+            decode_dag_cbor(bignum, strict=strict)
+
+
+def test_a_huge_integer_is_named_by_its_size() -> None:
+    with pytest.raises(DecodeError, match="integer of 3322 bits does not fit in 64 bits"):
+        encode_dag_cbor(10**1000)
 
 
 # (input, message fragment in strict mode, same in fast mode or None when fast mode accepts)
@@ -101,6 +136,8 @@ REJECTED: list[tuple[bytes, str, str | None]] = [
     (b"\x19\x00\x01", "non-minimal integer", None),
     (b"\x1a\x00\x00\x00\x01", "non-minimal integer", None),
     (b"\x1b\x00\x00\x00\x00\x00\x00\x00\x01", "non-minimal integer", None),
+    (b"\x1b\x80\x00\x00\x00\x00\x00\x00\x00", "64-bit range", None),
+    (b"\x3b\xff\xff\xff\xff\xff\xff\xff\xff", "64-bit range", None),
     (b"\x38\x00", "non-minimal integer", None),
     (b"\x58\x01a", "non-minimal length", None),
     (b"\x78\x01a", "non-minimal length", None),
@@ -233,6 +270,8 @@ def test_encode_uses_shortest_forms_and_tag_42_for_links() -> None:
         ((1, 2), "tuple"),
         ({1: "a"}, "keys must be str"),
         ({b"a": 1}, "keys must be str"),
+        (2**63, "64 bits"),
+        (-(2**63) - 1, "64 bits"),
         (2**64, "64 bits"),
         (-(2**64) - 1, "64 bits"),
         ({"a": {1, 2}}, "set"),

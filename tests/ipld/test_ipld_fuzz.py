@@ -52,7 +52,7 @@ def _generate_frames(count: int, seed: int) -> list[bytes]:
 def _values() -> list[bytes]:
     samples: list[Any] = [
         {"a": 1, "bb": [True, False, None], "ccc": {"d": b"\x00\x01", "e": LINK}},
-        {"text": "héllo wörld 🦋", "n": -(2**63), "big": 2**64 - 1, "list": list(range(30))},
+        {"text": "héllo wörld 🦋", "n": -(2**63), "big": 2**63 - 1, "list": list(range(30))},
         [[[[{"deep": [LINK, LINK]}]]]],
         {"$type": "app.bsky.feed.post", "text": "x" * 300, "langs": ["en"]},
         {"blob": {"$type": "blob", "ref": cid_for_raw(b"x"), "mimeType": "a/b", "size": 70000}},

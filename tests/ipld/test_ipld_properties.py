@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,7 +25,7 @@ cids = st.builds(cid_for_bytes, st.binary(max_size=16), st.sampled_from([0x71, 0
 scalars = (
     st.none()
     | st.booleans()
-    | st.integers(min_value=-(2**64), max_value=2**64 - 1)
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
     | st.text(max_size=40)
     | st.binary(max_size=40)
     | cids
@@ -81,6 +82,26 @@ def test_key_insertion_order_does_not_change_the_encoding(
     items = list(value.items())
     random.shuffle(items)
     assert encode_dag_cbor(dict(items)) == encode_dag_cbor(value)
+
+
+@SETTINGS
+@given(st.integers(2**63, 2**64 - 1), st.sampled_from([0, 1]), st.sampled_from([0, 1, 3]))
+def test_integers_beyond_64_signed_bits_are_refused_both_ways(
+    argument: int, major: int, depth: int
+) -> None:
+    # CBOR writes integers up to 2**64-1 (major type 0) and down to -2**64 (major type 1);
+    # DAG-CBOR allows only -2**63 .. 2**63-1.
+    value = argument if major == 0 else -1 - argument
+    data = b"\x81" * depth + bytes([major << 5 | 27]) + argument.to_bytes(8, "big")
+    with pytest.raises(DecodeError, match="64-bit range"):
+        decode_dag_cbor(data)
+    with pytest.raises(DecodeError, match="64-bit range"):
+        decode_dag_cbor_multi(data + b"\x01")
+    wrapped: Any = value
+    for _ in range(depth):
+        wrapped = [wrapped]
+    with pytest.raises(DecodeError, match="64 bits"):
+        encode_dag_cbor(wrapped)
 
 
 @SETTINGS

@@ -97,19 +97,36 @@ def test_strings_of_every_length_need_their_shortest_head(major: int, length: in
             decode_dag_cbor(data)
 
 
-INTEGERS = [0, 1, 23, 24, 255, 256, 65535, 65536, 2**24, 2**32 - 1, 2**32, 2**40, 2**56, 2**64 - 1]
+INTEGERS = [0, 1, 23, 24, 255, 256, 65535, 65536, 2**24, 2**32 - 1, 2**32, 2**40, 2**56, 2**63 - 1]
 
 
 @pytest.mark.parametrize("major", [0, 1], ids=["unsigned", "negative"])
 @pytest.mark.parametrize("argument", INTEGERS)
 def test_integers_need_their_shortest_head(major: int, argument: int) -> None:
-    # 8-byte arguments of 2**32 .. 2**64-1 cover each count of leading zero bytes (3 to 0).
+    # 8-byte arguments of 2**32 .. 2**63-1 cover each count of leading zero bytes (3 to 0).
     canonical = _head(major, argument)
     assert decode_dag_cbor(canonical) == (argument if major == 0 else -1 - argument)
     for head in _wider_forms(major, argument):
         assert not is_canonical(head, 0, len(head))
         with pytest.raises(DecodeError, match="non-minimal integer"):
             decode_dag_cbor(head)
+
+
+@pytest.mark.parametrize("major", [0, 1], ids=["unsigned", "negative"])
+@pytest.mark.parametrize("argument", [2**63, 2**63 + 1, 2**64 - 1])
+def test_integers_beyond_64_signed_bits_fail_the_byte_pass(major: int, argument: int) -> None:
+    # The 8-byte integer alternative of the regex stops at an argument of 2**63; the scanner
+    # then names the value.
+    data = _head(major, argument)
+    value = argument if major == 0 else -1 - argument
+    assert not is_canonical(data, 0, len(data))
+    with pytest.raises(DecodeError, match=rf"integer {value} is outside the signed 64-bit"):
+        decode_dag_cbor(data)
+    # Also where the scan resumes after a string Python skipped.
+    pair = b"\x82" + encode_dag_cbor("x" * 100) + data
+    assert not is_canonical(pair, 0, len(pair))
+    with pytest.raises(DecodeError, match="outside the signed 64-bit range"):
+        decode_dag_cbor(pair)
 
 
 @pytest.mark.parametrize("count", [0, 1, 23, 24, 255, 256, 300])
@@ -188,7 +205,7 @@ def test_canonical_values_stay_canonical_through_the_fast_path() -> None:
         "link": cid_for(b"x"),
         "time": "2025-01-04T14:13:20.002Z",
         "blocks": bytes(1000),
-        "nested": [[{"a": None, "bb": True, "ccc": False}], -(2**63), 2**64 - 1],
+        "nested": [[{"a": None, "bb": True, "ccc": False}], -(2**63), 2**63 - 1],
     }
     data = encode_dag_cbor(value)
     assert is_canonical(data, 0, len(data))
