@@ -28,7 +28,7 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING, Final
 
 from atproto_async.ipld.cid import CID
-from atproto_async.stream.events import Commit, RawOp, build_commit
+from atproto_async.stream.events import MAX_SEQ, Commit, RawOp, build_commit
 
 if TYPE_CHECKING:
     from atproto_async.stream.frames import _Limits
@@ -176,6 +176,8 @@ def read_commit_body(
             p += 5
         elif n == 0x1B:
             seq = int.from_bytes(data[p + 1 : p + 9], "big")
+            if seq > MAX_SEQ:
+                return None  # the general path names the problem
             p += 9
         elif n == 0x19:
             seq = int.from_bytes(data[p + 1 : p + 3], "big")
@@ -289,5 +291,5 @@ def read_commit_body(
         return None
 
     return build_commit(
-        seq, repo, rev, since, commit, blocks, time, too_big, prev_data, [], rebase, ops
+        seq, repo, rev, since, commit, blocks, time, too_big, prev_data, [], rebase, ops, limits
     )

@@ -8,8 +8,12 @@ Records are lazy: a `Commit` keeps its ``blocks`` (a CAR slice) as bytes, and ea
 decodes its record from those blocks only when ``op.record`` is first read. The first record
 read walks the CAR only as far as its block; later reads of the same commit share one index,
 built as far as needed. Consumers that only look at ``op.collection`` or ``op.uri`` never pay
-for CAR or record decoding. The firehose builds a `Commit` and its ops through their slots
-(their mutable twins), not attrs' ``__init__``: same instances, less time.
+for CAR or record decoding. A record block is checked against its CID (sha2-256) before it is
+decoded, unless the decoder was told not to (``verify_records=False``): a relay cannot swap a
+record's bytes (`_commitblocks`). A record that cannot be read raises `FrameDecodeError` from
+``op.record``, or, when the subscription skips invalid messages, reads as None with a warning
+logged and the reason kept in ``op.record_error``. The firehose builds a `Commit` and its ops
+through their slots (their mutable twins), not attrs' ``__init__``: same instances, less time.
 
 Specs: https://atproto.com/specs/sync#firehose and https://atproto.com/specs/event-stream
 """
@@ -22,14 +26,13 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 import attrs
 
 from atproto_async._twin import mutable_twin
-from atproto_async.exceptions import DecodeError, FrameDecodeError
-from atproto_async.ipld import CID, read_car
-from atproto_async.ipld.car import BlockFinder, find_block
-from atproto_async.ipld.dag_cbor import _decode_one
-from atproto_async.stream._records import read_usual_record
+from atproto_async.exceptions import FrameDecodeError
+from atproto_async.ipld import CID
+from atproto_async.stream._commitblocks import CommitBlocks
 
 if TYPE_CHECKING:
     from atproto_async.ipld import Car
+    from atproto_async.stream.frames import _Limits
 
 __all__ = [
     "Account",
@@ -48,6 +51,11 @@ __all__ = [
 
 _UNREAD: Any = object()  # marks a record that has not been decoded yet
 
+#: The largest ``seq`` accepted. Sequence numbers are non-negative 64-bit signed integers
+#: (DAG-CBOR integers; relays store them as int64): a frame whose ``seq`` lies outside
+#: 0 .. 2**63-1 is malformed, and taking it would leave a cursor that no server knows.
+MAX_SEQ: Final = 2**63 - 1
+
 #: ``$type`` -> the ``from_dict`` of its generated model, filled as types are first met (the
 #: generated models are large: they load on the first record read, not on import).
 _RECORD_BUILDERS: dict[str, Callable[[dict[str, Any]], Any]] = {}
@@ -63,85 +71,6 @@ def _build_record(data: dict[str, Any]) -> Any:
         if cls is not None:
             _RECORD_BUILDERS[record_type] = cls.from_dict
     return RECORDS.from_dict(data)
-
-
-class _CommitBlocks:
-    """The blocks of one commit, shared by its ops.
-
-    A record read finds its block with `find_block` (the first) or a `BlockFinder` (the
-    rest), which check the CAR header and read sections only as far as that block;
-    ``Commit.car`` parses and checks the whole CAR. (Decoding the block where it lies in the
-    CAR, without slicing it out, is slower: cbor2 reads ahead up to 4 KiB from its file.)
-    """
-
-    __slots__ = ("_car", "_finder", "data", "repo", "seq", "too_big")
-
-    def __init__(self, data: bytes, seq: int, repo: str, too_big: bool) -> None:
-        self.data = data
-        self.seq = seq
-        self.repo = repo
-        self.too_big = too_big
-        self._car: Car | None = None
-        #: None before the first record read; then _LOOKED_UP, then a BlockFinder.
-        self._finder: BlockFinder | None = None
-
-    def _invalid(self, exc: DecodeError, path: str | None = None) -> FrameDecodeError:
-        reading = "" if path is None else f" (reading {path})"
-        return FrameDecodeError(
-            f"#commit seq {self.seq} of {self.repo}: blocks are not a valid CAR{reading}: {exc}"
-        )
-
-    @property
-    def car(self) -> Car:
-        car = self._car
-        if car is None:
-            try:
-                car = read_car(self.data)
-            except DecodeError as exc:
-                raise self._invalid(exc) from exc
-            self._car = car
-        return car
-
-    def record_data(self, cid: CID, path: str) -> Any:
-        """Return the decoded record block for ``cid``, or None when a tooBig commit lacks it."""
-        data = self.data
-        try:
-            finder = self._finder
-            if finder is None:  # the first record of the commit, usually its only one
-                self._finder = _LOOKED_UP
-                block = find_block(data, cid)
-            else:
-                if finder is _LOOKED_UP:
-                    finder = self._finder = BlockFinder(data)
-                block = finder.get(cid)
-        except DecodeError as exc:
-            raise self._invalid(exc, path) from exc
-        if block is None:
-            if self.too_big:
-                # tooBig commits carry only the commit block; the consumer fetches the rest.
-                return None
-            raise FrameDecodeError(
-                f"#commit seq {self.seq} of {self.repo}: the record block {cid} of {path} "
-                "is missing from the commit's blocks"
-            )
-        record = read_usual_record(block)  # a like, repost or follow: read directly
-        if record is not None:
-            return record
-        try:
-            record = _decode_one(block)
-        except DecodeError as exc:
-            raise FrameDecodeError(
-                f"#commit seq {self.seq} of {self.repo}: record {path} is not DAG-CBOR: {exc}"
-            ) from exc
-        if type(record) is not dict:
-            raise FrameDecodeError(
-                f"#commit seq {self.seq} of {self.repo}: record {path} is not a map"
-            )
-        return record
-
-
-#: `_CommitBlocks._finder` after one record was found without an index.
-_LOOKED_UP: Any = object()
 
 
 @attrs.frozen(slots=True, weakref_slot=False)
@@ -165,7 +94,7 @@ class RepoOp:
     uri: str
     cid: CID | None
     prev: CID | None = None
-    _holder: _CommitBlocks | None = attrs.field(default=None, repr=False, eq=False)
+    _holder: CommitBlocks | None = attrs.field(default=None, repr=False, eq=False)
     _record: Any = attrs.field(default=_UNREAD, init=False, repr=False, eq=False)
 
     @property
@@ -173,11 +102,15 @@ class RepoOp:
         """The record as its generated model (or `UnknownRecord`), decoded on first read.
 
         None for deletes, and for records a ``tooBig`` commit did not include (fetch those
-        with ``com.atproto.sync.getRecord``).
+        with ``com.atproto.sync.getRecord``). When the subscription skips invalid messages
+        (``skip_invalid=True``), a record that cannot be read is None as well: the op and its
+        commit are valid, only the record is lost. A warning is logged once and
+        `record_error` says why.
 
         Raises:
-            FrameDecodeError: The block is missing from a commit that is not ``tooBig``, is not
-                DAG-CBOR, or does not match its lexicon.
+            FrameDecodeError: Unless invalid records are skipped: the block is missing from a
+                commit that is not ``tooBig``, does not hash to its CID (when checked), is not
+                DAG-CBOR of the data model (e.g. holds a float), or does not match its lexicon.
         """
         record = self._record
         if record is not _UNREAD:
@@ -187,18 +120,22 @@ class RepoOp:
         if cid is None or holder is None or self.action == "delete":
             record = None
         else:
-            data = holder.record_data(cid, self.path)
-            if data is None:
+            try:
+                data = holder.record_data(cid, self.path)
+                if data is None:
+                    record = None
+                else:
+                    record_type = data.get("$type")
+                    build = _RECORD_BUILDERS.get(record_type) if type(record_type) is str else None
+                    try:
+                        record = _build_record(data) if build is None else build(data)
+                    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                        raise _mismatch(holder, cid, self.uri, exc) from exc
+            except FrameDecodeError as exc:
+                if not holder.limits.skip_invalid_records:
+                    raise
+                holder.skip(self.path, self.uri, exc)
                 record = None
-            else:
-                record_type = data.get("$type")
-                build = _RECORD_BUILDERS.get(record_type) if type(record_type) is str else None
-                try:
-                    record = _build_record(data) if build is None else build(data)
-                except (ValueError, TypeError, KeyError, AttributeError) as exc:
-                    raise FrameDecodeError(
-                        f"record {self.uri} does not match its lexicon: {exc}"
-                    ) from exc
         _SET_RECORD(self, record)
         return record
 
@@ -213,8 +150,36 @@ class RepoOp:
         cid = self.cid
         if cid is None or blocks is None or self.action == "delete":
             return None
-        data: dict[str, Any] | None = blocks.record_data(cid, self.path)
+        try:
+            data: dict[str, Any] | None = blocks.record_data(cid, self.path)
+        except FrameDecodeError as exc:
+            if not blocks.limits.skip_invalid_records:
+                raise
+            blocks.skip(self.path, self.uri, exc)
+            return None
         return data
+
+    @property
+    def record_error(self) -> FrameDecodeError | None:
+        """Why this op's record cannot be read, or None when it can (or there is none).
+
+        Reads the record if that was not done yet, and never raises: with invalid records
+        skipped, this is the reason `record` is None.
+        """
+        try:
+            self.record  # noqa: B018
+        except FrameDecodeError as exc:
+            return exc
+        holder = self._holder
+        return None if holder is None else holder.skipped(self.path)
+
+
+def _mismatch(holder: CommitBlocks, cid: CID, uri: str, exc: Exception) -> FrameDecodeError:
+    """The error for a record whose model cannot be built: the block's fault, or the lexicon's."""
+    problem = holder.strict_problem(cid)
+    if problem is not None:  # e.g. a simple value where the lexicon expects an object
+        return FrameDecodeError(f"record {uri} is not valid DAG-CBOR: {problem}")
+    return FrameDecodeError(f"record {uri} does not match its lexicon: {exc}")
 
 
 @attrs.frozen(slots=True, weakref_slot=False)
@@ -248,7 +213,7 @@ class Commit:
     prev_data: CID | None = None
     blobs: list[CID] = attrs.field(factory=list, repr=False)
     rebase: bool = attrs.field(default=False, repr=False)
-    _holder: _CommitBlocks | None = attrs.field(default=None, repr=False, eq=False)
+    _holder: CommitBlocks | None = attrs.field(default=None, repr=False, eq=False)
 
     @property
     def car(self) -> Car:
@@ -259,7 +224,9 @@ class Commit:
         """
         holder = self._holder
         if holder is None:
-            holder = _CommitBlocks(self.blocks, self.seq, self.repo, self.too_big)
+            from atproto_async.stream.frames import _DEFAULT_LIMITS
+
+            holder = CommitBlocks(self.blocks, self.seq, self.repo, self.too_big, _DEFAULT_LIMITS)
             object.__setattr__(self, "_holder", holder)
         return holder.car
 
@@ -289,14 +256,15 @@ def build_commit(
     blobs: list[CID],
     rebase: bool,
     raw_ops: list[RawOp],
+    limits: _Limits,
 ) -> Commit:
     """``Commit(...)`` with a `RepoOp` per entry of ``raw_ops``, from already checked values.
 
     The firehose's constructor (`frames._commit`, `_commitbody.read_commit_body`): every
     instance is filled on its mutable twin and then given its class, and the ops share one
-    `_CommitBlocks` for their records.
+    `CommitBlocks` for their records, which reads them as ``limits`` says.
     """
-    holder = _CommitBlocks(blocks, seq, repo, too_big)
+    holder = CommitBlocks(blocks, seq, repo, too_big, limits)
     ops: list[RepoOp] = []
     prefix = f"at://{repo}/"
     for action, path, collection, rkey, cid, prev in raw_ops:

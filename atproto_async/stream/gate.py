@@ -3,9 +3,15 @@
 Live subscriptions and recorded-file replay feed their messages through the same `EventGate`,
 so a consumer tested on a recording sees exactly what it will see live.
 
-Sequence numbers only go up on one stream; after a reconnect a server may resend events the
-consumer already has, so an event whose ``seq`` is not above the cursor is dropped (with a
-warning). Filtered-out events still move the cursor: they count as handled, and a reconnect
+Sequence numbers only go up on one stream. After a reconnect a server may resend events the
+consumer already has, so at the start of a connection an event whose ``seq`` is not above the
+cursor is dropped (with a warning), and so is an event that repeats the seq just before it.
+Once an event of a connection has passed, a lower seq on that same connection cannot be a
+replay: the server's sequence went backwards (a relay that reset its sequence, or an earlier
+frame that carried a wrong seq). That event is handed out with a warning and the cursor
+follows the server down to it, since the server knows only its own sequence: keeping the
+higher cursor would drop every later event as a replay, and ask for it again after every
+reconnect. Filtered-out events still move the cursor: they count as handled, and a reconnect
 does not ask for them again.
 Spec: https://atproto.com/specs/event-stream#sequence-numbers
 """
@@ -15,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Iterable
 
-from atproto_async.stream.events import Commit, Event
+from atproto_async.stream.events import MAX_SEQ, Commit, Event
 from atproto_async.stream.frames import (
     DEFAULT_MAX_BLOCKS_SIZE,
     DEFAULT_MAX_FRAME_SIZE,
@@ -40,13 +46,26 @@ class EventGate:
         max_frame_size: See `decode_frame`.
         max_ops: See `decode_frame`.
         max_blocks_size: See `decode_frame`.
+        verify_records: See `decode_frame`.
+        skip_invalid_records: A commit's record that cannot be read (``op.record``) gives None
+            with a logged warning instead of raising `FrameDecodeError`.
 
     Attributes:
         cursor: The seq of the last event that passed (handed out or filtered out).
         replayed: How many events were dropped for a seq not above the cursor.
+        backwards: How many times the seq went down on one connection (each logged).
     """
 
-    __slots__ = ("_collections", "_limits", "_max_frame_size", "_types", "cursor", "replayed")
+    __slots__ = (
+        "_collections",
+        "_limits",
+        "_live",
+        "_max_frame_size",
+        "_types",
+        "backwards",
+        "cursor",
+        "replayed",
+    )
 
     def __init__(
         self,
@@ -57,11 +76,16 @@ class EventGate:
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         max_ops: int = DEFAULT_MAX_OPS,
         max_blocks_size: int = DEFAULT_MAX_BLOCKS_SIZE,
+        verify_records: bool = True,
+        skip_invalid_records: bool = False,
     ) -> None:
-        if cursor is not None and (type(cursor) is not int or cursor < 0):
-            raise ValueError(f"cursor must be a non-negative integer, got {cursor!r}")
+        if cursor is not None and (type(cursor) is not int or not 0 <= cursor <= MAX_SEQ):
+            raise ValueError(f"cursor must be an integer from 0 to 2**63-1, got {cursor!r}")
         self.cursor = cursor
         self.replayed = 0
+        self.backwards = 0
+        #: Whether an event of the current connection has passed (see `start_connection`).
+        self._live = False
         self._collections: Collection[str] | None = (
             None if collections is None else frozenset(collections)
         )
@@ -69,7 +93,11 @@ class EventGate:
             None if event_types is None else frozenset(event_types)
         )
         self._max_frame_size = max_frame_size
-        self._limits = _Limits(max_ops, max_blocks_size)
+        self._limits = _Limits(max_ops, max_blocks_size, verify_records, skip_invalid_records)
+
+    def start_connection(self) -> None:
+        """Note that a new connection begins: its first events may replay handled ones."""
+        self._live = False
 
     def feed(self, message: bytes | bytearray | memoryview) -> Event | None:
         """Decode one message; return its event, or None when it is a replay or filtered out.
@@ -83,15 +111,25 @@ class EventGate:
         if seq is not None:
             last = self.cursor
             if last is not None and seq <= last:
-                self.replayed += 1
+                if seq == last or not self._live:
+                    self.replayed += 1
+                    logger.warning(
+                        "dropped %s seq %d: not above the cursor %d (already handed out)",
+                        type(event).__name__,
+                        seq,
+                        last,
+                    )
+                    return None
+                self.backwards += 1
                 logger.warning(
-                    "dropped %s seq %d: not above the cursor %d (already handed out)",
+                    "%s seq %d came after seq %d on the same connection: the server's "
+                    "sequence went backwards; handing the event out, the cursor follows it",
                     type(event).__name__,
                     seq,
                     last,
                 )
-                return None
             self.cursor = seq
+            self._live = True
         types = self._types
         if types is not None and type(event) not in types:
             return None

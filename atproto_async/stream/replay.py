@@ -49,9 +49,11 @@ class Replay:
         max_frame_size: See `decode_frame`.
         max_ops: See `decode_frame`.
         max_blocks_size: See `decode_frame`.
+        verify_records: See `decode_frame`.
 
-    Iterating raises `FrameDecodeError` for a malformed file or message, `StreamError` for an
-    error frame, and `OSError` when the file cannot be read.
+    The file counts as one connection: a seq that goes down is logged and followed, as live
+    (see `EventGate`). Iterating raises `FrameDecodeError` for a malformed file or message,
+    `StreamError` for an error frame, and `OSError` when the file cannot be read.
     """
 
     def __init__(
@@ -64,6 +66,7 @@ class Replay:
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         max_ops: int = DEFAULT_MAX_OPS,
         max_blocks_size: int = DEFAULT_MAX_BLOCKS_SIZE,
+        verify_records: bool = True,
     ) -> None:
         self._source = source
         self._max_frame_size = max_frame_size
@@ -74,6 +77,7 @@ class Replay:
             max_frame_size=max_frame_size,
             max_ops=max_ops,
             max_blocks_size=max_blocks_size,
+            verify_records=verify_records,
         )
 
     @property
@@ -104,6 +108,7 @@ class ReplayOptions(TypedDict, total=False):
     max_frame_size: int
     max_ops: int
     max_blocks_size: int
+    verify_records: bool
 
 
 def replay_frames(source: Source, **options: Unpack[ReplayOptions]) -> Replay:

@@ -4,7 +4,9 @@ This is the thin I/O layer: it moves messages from a ``websockets`` connection i
 sans-I/O `EventGate` and hands the events out through ``async for``. What it adds:
 
 - Resuming: every (re)connection asks for ``?cursor=<last seq handed out>``, and replays the
-  server sends anyway are dropped by the gate, so no event is lost or seen twice.
+  server sends anyway are dropped by the gate, so no event is lost or seen twice. A seq that
+  goes down on one connection is logged and followed (see `EventGate`), so the cursor stays
+  one the server knows.
 - Reconnecting: dropped connections, ``ConsumerTooSlow`` error frames, idle connections (no
   message for ``idle_timeout`` seconds) and 5xx / 429 answers at the upgrade all reconnect after
   a `ReconnectPolicy` delay; ``FutureCursor`` and other error frames raise `StreamError`, and a
@@ -93,6 +95,7 @@ class SubscriptionOptions(TypedDict, total=False):
     max_attempts: int | None
     fail_fast: bool
     skip_invalid: bool
+    verify_records: bool
     max_frame_size: int
     max_ops: int
     max_blocks_size: int
@@ -173,6 +176,11 @@ class Subscription:
             (None: never).
         fail_fast: Raise `TransportError` at once if the very first connection fails.
         skip_invalid: Log and skip malformed messages instead of raising `FrameDecodeError`.
+            A commit's record that cannot be read is then None (``op.record``, read lazily
+            after the commit was handed out): a warning is logged and ``op.record_error``
+            says why, and the iteration goes on.
+        verify_records: Check each record block against its CID when ``op.record`` reads it
+            (see `decode_frame`); ``False`` trusts the relay and saves the hashing.
         max_frame_size: Largest message accepted (also the WebSocket ``max_size``).
         max_ops: See `decode_frame`.
         max_blocks_size: See `decode_frame`.
@@ -206,6 +214,7 @@ class Subscription:
         max_attempts: int | None = None,
         fail_fast: bool = False,
         skip_invalid: bool = False,
+        verify_records: bool = True,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         max_ops: int = DEFAULT_MAX_OPS,
         max_blocks_size: int = DEFAULT_MAX_BLOCKS_SIZE,
@@ -229,6 +238,8 @@ class Subscription:
             max_frame_size=max_frame_size,
             max_ops=max_ops,
             max_blocks_size=max_blocks_size,
+            verify_records=verify_records,
+            skip_invalid_records=skip_invalid,
         )
         self._cursor_hook = (
             None if on_cursor is None else CursorHook(on_cursor, cursor_interval, cursor)
@@ -372,6 +383,7 @@ class Subscription:
         on_message = self._on_message
         hook = self._cursor_hook
         self._idle = False
+        gate.start_connection()
         watchdog = asyncio.create_task(self._watch(ws)) if self._idle_timeout is not None else None
         try:
             while True:

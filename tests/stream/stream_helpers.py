@@ -195,6 +195,32 @@ def commit_frame(
     return frame("#commit", body)
 
 
+def record_frame(
+    seq: int, block: bytes, *, cid: CID | None = None, path: str = "app.bsky.feed.post/1"
+) -> bytes:
+    """A ``#commit`` creating one record whose block holds exactly ``block`` (any bytes).
+
+    The op and the CAR name the block ``cid`` (by default the block's own CID).
+    """
+    commit_block = encode_dag_cbor({"did": "did:plc:alice", "rev": "3lmxjza3nva27", "version": 3})
+    commit_cid = cid_for(commit_block)
+    cid = cid_for(block) if cid is None else cid
+    body: dict[str, Any] = {
+        "seq": seq,
+        "rebase": False,
+        "tooBig": False,
+        "repo": "did:plc:alice",
+        "commit": commit_cid,
+        "rev": "3lmxjza3nva27",
+        "since": None,
+        "blocks": write_car([commit_cid], [(commit_cid, commit_block), (cid, block)]),
+        "ops": [{"action": "create", "path": path, "cid": cid}],
+        "blobs": [],
+        "time": TIME,
+    }
+    return frame("#commit", body)
+
+
 def post(text: str, langs: list[str] | None = None) -> dict[str, Any]:
     record: dict[str, Any] = {
         "$type": "app.bsky.feed.post",

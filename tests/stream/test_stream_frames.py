@@ -352,6 +352,51 @@ def test_malformed_commit_bodies_raise_frame_decode_error(
         decode_frame(commit_frame(4, [], extra=extra))
 
 
+#: A seq written with 8 bytes, replaced in the encoded frame by the items below (which
+#: `encode_dag_cbor` refuses to write or which are negative).
+SEQ_PLACEHOLDER = 2**62 + 12345
+SEQ_BYTES = b"\x1b" + SEQ_PLACEHOLDER.to_bytes(8, "big")
+OUT_OF_RANGE_SEQS = [
+    pytest.param(b"\x1b\x80" + bytes(7), id="2**63"),
+    pytest.param(b"\x1b" + b"\xff" * 8, id="2**64-1"),
+    pytest.param(b"\x20", id="-1"),
+    pytest.param(b"\x3b\x7f" + b"\xff" * 7, id="-2**63"),
+]
+
+
+def _with_seq(message: bytes, seq_item: bytes) -> bytes:
+    assert message.count(SEQ_BYTES) == 1
+    return message.replace(SEQ_BYTES, seq_item)
+
+
+def _frames_with_a_seq() -> list[Any]:
+    return [
+        # The layout relays write: read by the direct commit reader.
+        pytest.param(commit_frame(SEQ_PLACEHOLDER, []), id="commit-usual-layout"),
+        # Another key: decoded the general way.
+        pytest.param(commit_frame(SEQ_PLACEHOLDER, [], extra={"x": 1}), id="commit-general"),
+        pytest.param(identity_frame(SEQ_PLACEHOLDER), id="identity"),
+        pytest.param(frame("#labels", {"seq": SEQ_PLACEHOLDER, "labels": []}), id="labels"),
+        pytest.param(frame("#shiny", {"seq": SEQ_PLACEHOLDER}), id="unknown-type"),
+        pytest.param(frame("", {"seq": SEQ_PLACEHOLDER}, op=2), id="unknown-op"),
+    ]
+
+
+@pytest.mark.parametrize("seq_item", OUT_OF_RANGE_SEQS)
+@pytest.mark.parametrize("message", _frames_with_a_seq())
+def test_seq_outside_0_to_2_63_is_a_frame_decode_error(message: bytes, seq_item: bytes) -> None:
+    # Such a seq would become a cursor that drops every later event as a replay.
+    with pytest.raises(FrameDecodeError, match=r"'seq' is outside 0 \.\. 2\*\*63-1"):
+        decode_frame(_with_seq(message, seq_item))
+
+
+@pytest.mark.parametrize("message", _frames_with_a_seq())
+def test_seq_at_the_ends_of_its_range_is_accepted(message: bytes) -> None:
+    for seq, item in ((2**63 - 1, b"\x1b\x7f" + b"\xff" * 7), (0, b"\x00")):
+        event = decode_frame(_with_seq(message, item))
+        assert event.seq == seq  # type: ignore[union-attr]
+
+
 def test_frame_size_limit_is_checked_first() -> None:
     data = identity_frame(1)
     with pytest.raises(FrameDecodeError, match="above the limit"):

@@ -38,6 +38,37 @@ def test_gate_drops_replayed_events_with_a_warning(caplog: pytest.LogCaptureFixt
     assert "seq 2" in warnings[0].getMessage()
 
 
+def test_gate_follows_a_seq_that_goes_backwards_on_one_connection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # One frame with a wrong, huge seq must not make every later event a "replay".
+    gate = EventGate()
+    seqs = [1, 2, 2**53, 3, 4]
+    events = [gate.feed(identity_frame(seq)) for seq in seqs]
+    assert [event.seq for event in events if isinstance(event, Identity)] == seqs
+    assert gate.cursor == 4
+    assert (gate.backwards, gate.replayed) == (1, 0)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "Identity seq 3 came after seq 9007199254740992 on the same connection: the server's "
+        "sequence went backwards; handing the event out, the cursor follows it"
+    ]
+
+
+def test_gate_drops_replays_only_at_the_start_of_a_connection() -> None:
+    gate = EventGate(cursor=5)
+    gate.start_connection()
+    assert gate.feed(identity_frame(4)) is None  # a replay: not above the cursor
+    assert gate.feed(identity_frame(5)) is None
+    assert gate.feed(identity_frame(6)) is not None
+    assert gate.feed(identity_frame(6)) is None  # the same event again
+    gate.start_connection()
+    assert gate.feed(identity_frame(6)) is None  # the next connection replays it
+    assert gate.feed(identity_frame(7)) is not None
+    assert gate.feed(identity_frame(2)) is not None  # backwards on that connection
+    assert (gate.cursor, gate.replayed, gate.backwards) == (2, 4, 1)
+
+
 def test_gate_passes_events_without_seq() -> None:
     gate = EventGate(cursor=10)
     assert gate.feed(frame("#info", {"name": "OutdatedCursor"})) == Info("OutdatedCursor")
@@ -63,7 +94,7 @@ def test_gate_raises_stream_errors_and_bad_frames() -> None:
         gate.feed(b"\x00")
 
 
-@pytest.mark.parametrize("cursor", [-1, True, "5"])
+@pytest.mark.parametrize("cursor", [-1, True, "5", 2**63])
 def test_gate_refuses_a_bad_cursor(cursor: object) -> None:
     with pytest.raises(ValueError, match="cursor"):
         EventGate(cursor=cursor)  # type: ignore[arg-type]

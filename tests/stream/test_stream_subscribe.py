@@ -9,8 +9,10 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import cbor2
 import pytest
 from stream_helpers import (
+    TIME,
     FakeRelay,
     FakeSleep,
     commit_frame,
@@ -19,6 +21,7 @@ from stream_helpers import (
     frame,
     identity_frame,
     post,
+    record_frame,
     send_then,
     serve_all,
 )
@@ -33,6 +36,7 @@ from atproto_async.exceptions import (
     StreamError,
     TransportError,
 )
+from atproto_async.ipld import encode_dag_cbor
 from atproto_async.stream import (
     Commit,
     Event,
@@ -406,6 +410,72 @@ async def test_malformed_message_raises_unless_skipped() -> None:
         async with subscribe_repos(relay.url, skip_invalid=True) as stream:
             events = await _take(stream, 2)
     assert _seqs(events) == [1, 2]
+
+
+async def test_a_seq_going_backwards_is_logged_and_does_not_poison_the_cursor(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A frame with a wrong, huge seq: the events after it must not all be dropped as replays,
+    # here or after the reconnection (which must ask for a cursor the relay knows).
+    first = [identity_frame(seq) for seq in (1, 2, 2**53, 3, 4)]
+    async with FakeRelay(_frames(6), [send_then(first), serve_all]) as relay:
+        sleep = FakeSleep()
+        async with subscribe_repos(relay.url, sleep=sleep, reconnect=NO_JITTER) as stream:
+            async with asyncio.timeout(10):
+                events = await _take(stream, 7)
+    assert _seqs(events) == [1, 2, 2**53, 3, 4, 5, 6]
+    assert relay.cursors == [None, 4]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "seq 3 came after seq 9007199254740992 on the same connection" in warnings[0]
+
+
+async def test_a_seq_beyond_64_bits_raises_unless_skipped(caplog: pytest.LogCaptureFixture) -> None:
+    body = {"seq": 2**64 - 1, "did": "did:plc:alice", "time": TIME}
+    huge = encode_dag_cbor({"op": 1, "t": "#identity"}) + cbor2.dumps(body, canonical=True)
+    messages = [identity_frame(1), huge, identity_frame(2)]
+    async with FakeRelay({}, [send_then(messages, then="idle")]) as relay:
+        with pytest.raises(FrameDecodeError, match=r"'seq' is outside 0 \.\. 2\*\*63-1"):
+            await _take(subscribe_repos(relay.url), 3)
+        async with subscribe_repos(relay.url, skip_invalid=True) as stream:
+            async with asyncio.timeout(10):
+                events = await _take(stream, 2)
+            assert stream.cursor == 2
+    assert _seqs(events) == [1, 2]
+    skipped = [r for r in caplog.records if "skipped a malformed message" in r.getMessage()]
+    assert len(skipped) == 1
+
+
+async def test_skip_invalid_also_covers_records_read_inside_the_loop(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    messages = [
+        commit_frame(1, [("create", "app.bsky.feed.post/1", post("one"))]),
+        record_frame(2, encode_dag_cbor({"$type": "app.bsky.feed.post"})),  # no text
+        commit_frame(3, [("create", "app.bsky.feed.post/3", post("three"))]),
+    ]
+
+    async def read_records(stream: Subscription) -> list[Any]:
+        records = []
+        async with asyncio.timeout(10):
+            async for event in stream:
+                assert isinstance(event, Commit)
+                records.append(event.ops[0].record)  # decoded here, after the event passed
+                if event.seq == 3:
+                    break
+        return records
+
+    async with FakeRelay({}, [send_then(messages, then="idle")]) as relay:
+        with pytest.raises(FrameDecodeError, match="does not match its lexicon"):
+            await read_records(subscribe_repos(relay.url))
+        async with subscribe_repos(relay.url, skip_invalid=True) as stream:
+            one, invalid, three = await read_records(stream)
+    assert (one.text, invalid, three.text) == ("one", None, "three")
+    skipped = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(skipped) == 1
+    assert (
+        "skipped the invalid record at://did:plc:alice/app.bsky.feed.post/1 (seq 2)" in (skipped[0])
+    )
 
 
 async def test_message_over_the_size_limit_stops_the_stream() -> None:
