@@ -27,7 +27,12 @@ from __future__ import annotations
 
 from atproto_async.sync.labels import LabelVerifier, sign_label, verify_label
 from atproto_async.sync.state import MemoryStateStore, RepoState, SQLiteStateStore, StateStore
-from atproto_async.sync.stream import Resync, VerifiedSubscription, fetch_repo
+from atproto_async.sync.stream import (
+    Resync,
+    VerifiedSubscription,
+    fetch_latest_rev,
+    fetch_repo,
+)
 from atproto_async.sync.verifier import REFRESH_INTERVAL, SyncVerifier, Verdict
 from atproto_async.sync.verify import (
     MAX_BLOCKS_SIZE,
@@ -57,6 +62,7 @@ __all__ = [
     "Verdict",
     "VerifiedCommit",
     "VerifiedSubscription",
+    "fetch_latest_rev",
     "fetch_repo",
     "sign_label",
     "verify_commit",

@@ -16,7 +16,10 @@ events `SyncVerifier` accepts, plus a `Resync` whenever a repository had to be f
   commit of that account starts over.
 - Several relay URLs: when one fails (after ``max_attempts`` reconnections), the next is used,
   from its live tail. Seq numbers do not carry across hosts, so nothing is resumed by cursor
-  there: the rev order drops what was already seen, and gap detection fetches what was missed.
+  there: the rev order drops what was already seen, and gap detection fetches what was missed
+  when an account commits again. Accounts active in the ``reconcile_window`` seconds before the
+  switch (at most ``max_reconcile``) are not left waiting for that: their PDS is asked for its
+  latest revision (``getLatestCommit``) and those that moved on are fetched again.
 - State: the verifier's per-account state is flushed to its `StateStore` together with the
   cursor every ``flush_interval`` seconds and on close; with ``flush_interval=None`` call
   `flush` yourself once your own writes for the events so far are durable (with a
@@ -31,7 +34,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
@@ -46,7 +49,7 @@ if TYPE_CHECKING:
     from atproto_async.ipld import CID
     from atproto_async.repo import Repository
 
-__all__ = ["Resync", "VerifiedSubscription", "fetch_repo"]
+__all__ = ["Resync", "VerifiedSubscription", "fetch_latest_rev", "fetch_repo"]
 
 logger = logging.getLogger("atproto_async.sync")
 
@@ -115,6 +118,26 @@ async def fetch_repo(did: str, resolver: Resolver, *, allow_insecure: bool = Fal
     return read_repo(car, did=did, key=doc.signing_public_key)
 
 
+async def fetch_latest_rev(did: str, resolver: Resolver, *, allow_insecure: bool = False) -> str:
+    """The revision of ``did``'s repository at its PDS now (``getLatestCommit``)."""
+    from atproto_async.identity.resolver import _refused_address
+    from atproto_async.xrpc import Client
+    from atproto_async.xrpc.transport import AiohttpTransport
+
+    doc = await resolver.resolve_did(did)
+    if doc.pds is None:
+        raise RepoError(f"{did}'s DID document names no PDS")
+    transport = AiohttpTransport(refuse_address=None if allow_insecure else _refused_address)
+    async with Client(
+        doc.pds, transport=transport, allow_insecure=allow_insecure, timeout=_FETCH_TIMEOUT
+    ) as client:
+        try:
+            out = await client.com.atproto.sync.get_latest_commit(did=did)
+        finally:
+            await transport.close()
+    return out.rev
+
+
 class _Pending:
     """One repository being fetched again: the events held back meanwhile."""
 
@@ -145,6 +168,9 @@ class VerifiedSubscription:
         max_pending: Repositories waiting for a fetch at once.
         max_retries: Fetch attempts for one resync before it is given up.
         fetch: ``async (did) -> Repository`` replacing `fetch_repo` (tests, caches).
+        latest: ``async (did) -> rev`` replacing `fetch_latest_rev`.
+        reconcile_window: Seconds of activity before a failover whose accounts are checked.
+        max_reconcile: Accounts checked after one failover, at most.
         allow_insecure: Allow ``ws://`` relays and PDSes on private addresses (local tests).
         **options: Passed to each `Subscription` (``max_attempts`` defaults to 3 when there
             are several URLs, so that a dead relay is left).
@@ -167,6 +193,9 @@ class VerifiedSubscription:
         max_pending: int = 10_000,
         max_retries: int = 5,
         fetch: Callable[[str], Awaitable[Repository]] | None = None,
+        latest: Callable[[str], Awaitable[str]] | None = None,
+        reconcile_window: float = 120.0,
+        max_reconcile: int = 1000,
         allow_insecure: bool = False,
         **options: Any,
     ) -> None:
@@ -192,6 +221,14 @@ class VerifiedSubscription:
         self._fetch = fetch or (
             lambda did: fetch_repo(did, self.verifier.resolver, allow_insecure=allow_insecure)
         )
+        self._latest = latest or (
+            lambda did: fetch_latest_rev(did, self.verifier.resolver, allow_insecure=allow_insecure)
+        )
+        self._reconcile_window = reconcile_window
+        self._max_reconcile = max_reconcile
+        #: DID -> loop time of its last event (the accounts to check after a failover).
+        self._recent: OrderedDict[str, float] = OrderedDict()
+        self._background: set[asyncio.Task[None]] = set()
         self._allow_insecure = allow_insecure
         if len(self.urls) > 1:
             options.setdefault("max_attempts", 3)
@@ -208,7 +245,7 @@ class VerifiedSubscription:
         #: The URL in use.
         self.url = self.urls[0]
         #: Counts besides the verifier's: ``resyncs``, ``resync_failures``, ``overflow``,
-        #: ``failovers``.
+        #: ``failovers``, ``reconciled`` (accounts found behind after a failover).
         self.stats = self.verifier.stats
 
     def __repr__(self) -> str:
@@ -271,6 +308,7 @@ class VerifiedSubscription:
                 self._upstream = None
                 self.cursor = None  # seq numbers are per host: start from the live tail
                 self.verifier.reset_seq()
+                self._reconcile()
                 if failures >= len(self.urls):
                     await asyncio.sleep(min(60.0, 2.0 ** (failures // len(self.urls))))
 
@@ -289,6 +327,12 @@ class VerifiedSubscription:
     async def _handle(self, event: Any) -> None:
         seq = getattr(event, "seq", None)
         did = getattr(event, "repo", None) or getattr(event, "did", None)
+        if did is not None:
+            recent = self._recent
+            recent[did] = time.monotonic()
+            recent.move_to_end(did)
+            if len(recent) > self._max_reconcile:
+                recent.popitem(last=False)
         pending = None if did is None else self._pending.get(did)
         if did is not None and pending is not None and type(event).__name__ in ("Commit", "Sync"):
             if self.verifier.check_seq(event) is None:
@@ -389,6 +433,36 @@ class VerifiedSubscription:
         if again:
             self._resync(did, "events were dropped during the last resync", None)
 
+    def _reconcile(self) -> None:
+        """Check the accounts active just before a failover against their PDS."""
+        since = time.monotonic() - self._reconcile_window
+        dids = [did for did, at in self._recent.items() if at >= since]
+        self._recent.clear()
+        if dids:
+            logger.info("failover: checking %d recently active accounts", len(dids))
+        for did in dids:
+            task = asyncio.ensure_future(self._reconcile_one(did))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _reconcile_one(self, did: str) -> None:
+        async with self._slots:
+            try:
+                rev = await self._latest(did)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("failover check of %s failed: %s", did, exc)
+                return
+        state = self.state.get(did)
+        if did in self._pending or (
+            state is not None and state.rev is not None and rev <= state.rev
+        ):
+            return
+        self.stats["reconciled"] += 1
+        self.state.put(did, attrs.evolve(state or RepoState(), desynchronized=True))
+        self._resync(did, f"its PDS is at rev {rev}, beyond what was seen before a failover", None)
+
     # -- state ----------------------------------------------------------------------------
 
     def _maybe_flush(self) -> None:
@@ -413,6 +487,10 @@ class VerifiedSubscription:
                 future.cancel()
                 with contextlib.suppress(BaseException):
                     await future
+        for task in list(self._background):
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
         for pending in self._pending.values():
             if pending.task is not None:
                 pending.task.cancel()

@@ -51,6 +51,10 @@ MAX_BLOCKS_SIZE: Final = 2_000_000
 REV_CLOCK_SKEW: Final = 300.0
 
 
+#: The root of the empty MST: what a repository's first commit builds on.
+_EMPTY_TREE: Final = MST().cid
+
+
 class InvalidEvent(RepoError):
     """An event that fails verification: forged, malformed or inconsistent. ``reason`` says how."""
 
@@ -160,8 +164,13 @@ def verify_commit(
         blocks, event.commit, did=did, rev=event.rev, key=key, now=now, what="#commit"
     )
     prev_data = event.prev_data
-    if prev_data is None and not lenient:
-        raise InvalidEvent("the commit has no prevData (legacy; accepted only when lenient)")
+    if prev_data is None:
+        if event.since is None:
+            # The repository's first commit: it starts from the empty tree, which is what
+            # inverting its ops must give (a PDS sends no prevData there).
+            prev_data = _EMPTY_TREE
+        elif not lenient:
+            raise InvalidEvent("the commit has no prevData (legacy; accepted only when lenient)")
     try:
         tree = MST.load(commit.data, blocks)
         seen: set[str] = set()

@@ -116,7 +116,7 @@ class RepoWriter:
             "seq": knobs.get("seq", self.seq + 1),
             "repo": self.did,
             "rev": rev,
-            "since": None,
+            "since": knobs.get("since", None if self.last_commit is None else self.last_commit.rev),
             "commit": commit.cid,
             "ops": ops,
             "blocks": write_car([knobs.get("root", commit.cid)], blocks.items()),

@@ -258,3 +258,20 @@ def test_memory_store() -> None:
     store = MemoryStateStore()
     store.flush(5)
     assert store.cursor == 5 and len(store) == 0
+
+
+def test_first_commit_builds_on_the_empty_tree() -> None:
+    """A repository's first commit (``since`` null) carries no prevData: it must start from the
+    empty tree, which inverting its ops has to give."""
+    fresh = RepoWriter(Keypair.generate(K256))
+    frame = fresh.commit(
+        creates={"app.bsky.feed.post/3l2uygzaq0060": post("hi")}, no_prev_data=True
+    )
+    assert check(frame, fresh).prev_data is None
+    # A commit claiming to be first over a tree that was not empty is refused.
+    older = RepoWriter(Keypair.generate(K256))
+    older.commit(creates={"app.bsky.feed.post/3l2uygzaq0061": post("a")})
+    lie = older.commit(
+        creates={"app.bsky.feed.post/3l2uygzaq0062": post("b")}, no_prev_data=True, since=None
+    )
+    refused(lie, older, "inverting the ops")
