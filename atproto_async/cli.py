@@ -54,8 +54,7 @@ from atproto_async.stream.events import (
 from atproto_async.stream.framefile import write_frame
 
 if TYPE_CHECKING:
-    from atproto_async.stream.replay import Replay
-    from atproto_async.stream.subscribe import Subscription
+    pass
 
 __all__ = ["main"]
 
@@ -79,7 +78,32 @@ def _parser() -> argparse.ArgumentParser:
         "firehose", help="stream repository events (com.atproto.sync.subscribeRepos)"
     )
     firehose.add_argument(
-        "--relay", default="wss://bsky.network", metavar="URL", help="relay or PDS URL"
+        "--relay",
+        action="append",
+        metavar="URL",
+        help="relay or PDS URL (default wss://bsky.network); with --verify, repeat it to fail "
+        "over between relays",
+    )
+    firehose.add_argument(
+        "--verify",
+        action="store_true",
+        help="prove every event (signatures, MST proofs, prevData chain), heal gaps from the "
+        "account's PDS; forged or malformed events are printed on stderr (all drops with -v)",
+    )
+    firehose.add_argument(
+        "--state",
+        metavar="FILE",
+        help="with --verify: keep the per-account state and the cursor in this SQLite file "
+        "(resumes from it)",
+    )
+    firehose.add_argument(
+        "--lenient", action="store_true", help="with --verify: accept legacy commits"
+    )
+    firehose.add_argument(
+        "--plc",
+        default="https://plc.directory",
+        metavar="URL",
+        help="with --verify: PLC directory for signing keys",
     )
     firehose.add_argument(
         "--collection",
@@ -96,6 +120,11 @@ def _parser() -> argparse.ArgumentParser:
         "labels", help="stream labels from a labeler (com.atproto.label.subscribeLabels)"
     )
     labels.add_argument("url", metavar="URL", help="labeler service URL")
+    labels.add_argument(
+        "--verify",
+        action="store_true",
+        help="only labels signed by their labeler's key; refusals are printed on stderr",
+    )
     _common(labels)
 
     record = commands.add_parser("record", help="write the raw frames of a stream to a file")
@@ -180,6 +209,12 @@ def _label_text(label: Any) -> str:
 
 def event_text(event: Event) -> str:
     """Return the one-line text form of an event."""
+    if type(event).__name__ == "Resync":  # from --verify: a repository fetched again
+        resync: Any = event
+        return (
+            f"- #resync {resync.did} rev={resync.rev} records={len(resync.repo.records)} "
+            f"({resync.reason})"
+        )
     match event:
         case Commit():
             return f"{event.seq} #commit {event.repo} rev={event.rev} {_ops_text(event)}"
@@ -209,6 +244,16 @@ def event_text(event: Event) -> str:
 def event_json(event: Event, nsid: str = _REPOS) -> dict[str, Any]:
     """Return the JSON form of an event (records decoded, CIDs as ``$link``, no raw blocks)."""
     data: dict[str, Any]
+    if type(event).__name__ == "Resync":
+        resync: Any = event
+        return {
+            "$type": "resync",
+            "did": resync.did,
+            "rev": resync.rev,
+            "data": to_json(resync.data),
+            "reason": resync.reason,
+            "records": {path: to_json(cid) for path, cid in resync.records.items()},
+        }
     match event:
         case Commit():
             ops = []
@@ -344,7 +389,8 @@ class _Runner:
         self.args = args
         self.out = out
         self.err = err
-        self.stream: Subscription | Replay | None = None  # once open
+        # Subscription, Replay, or with --verify a VerifiedSubscription / VerifiedLabels.
+        self.stream: Any = None  # once open
         self.status = _Status(err, out)
 
     def cursor(self) -> int | None:
@@ -371,13 +417,31 @@ class _Runner:
         from atproto_async.stream.subscribe import subscribe_labels, subscribe_repos
 
         if args.command == "labels":
-            self.stream = subscribe_labels(
-                args.url, cursor=args.cursor, fail_fast=True, allow_insecure=args.insecure
-            )
+            if args.verify:
+                self.stream = subscribe_labels(
+                    args.url,
+                    cursor=args.cursor,
+                    fail_fast=True,
+                    allow_insecure=args.insecure,
+                    verify=True,
+                    on_reject=lambda label, why: self._refused(getattr(label, "src", "?"), why),
+                )
+            else:
+                self.stream = subscribe_labels(
+                    args.url, cursor=args.cursor, fail_fast=True, allow_insecure=args.insecure
+                )
             nsid = _LABELS
+        elif args.verify:
+            self.stream = self._verified_stream()
+            nsid = _REPOS
         else:
+            relays = args.relay or ["wss://bsky.network"]
+            if len(relays) > 1:
+                raise ValueError("several --relay URLs need --verify")
+            if args.state:
+                raise ValueError("--state needs --verify")
             self.stream = subscribe_repos(
-                args.relay,
+                relays[0],
                 cursor=args.cursor,
                 collections=args.collection,
                 event_types=_commits_only(args),
@@ -389,6 +453,44 @@ class _Runner:
             code = await self._print(self.stream, nsid)
         self.err.write(f"stopped; resume with --cursor {self.cursor()}\n")
         return code
+
+    def _refused(self, who: object, why: str | None) -> None:
+        self.status.before_output()
+        self.err.write(f"refused: {who}: {why}\n")
+
+    def _verified_stream(self) -> Any:
+        from atproto_async.identity import IdentityResolver
+        from atproto_async.stream.subscribe import subscribe_repos
+        from atproto_async.sync import SQLiteStateStore
+
+        args = self.args
+        relays = args.relay or ["wss://bsky.network"]
+        resolver = IdentityResolver(plc_url=args.plc, allow_insecure=args.insecure)
+        state = SQLiteStateStore(args.state) if args.state else None
+        event_types: list[Any] | None = _commits_only(args)
+        if event_types is not None:
+            from atproto_async.sync import Resync
+
+            event_types = [*event_types, Resync]
+        return subscribe_repos(
+            relays if len(relays) > 1 else relays[0],
+            cursor=args.cursor,
+            verify=True,
+            resolver=resolver,
+            state=state,
+            lenient=args.lenient,
+            collections=args.collection,
+            event_types=event_types,
+            fail_fast=True,
+            allow_insecure=args.insecure,
+            on_reject=lambda event, verdict: (
+                self._refused(f"{getattr(event, 'seq', '-')} {verdict.did}", verdict.reason)
+                # Forged or malformed events always; stale or held-back ones (replays,
+                # inactive accounts, gaps being healed) only with --verbose.
+                if verdict.invalid or args.verbose
+                else None
+            ),
+        )
 
     async def _print(self, events: AsyncIterable[Event], nsid: str) -> int:
         args = self.args

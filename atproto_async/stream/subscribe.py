@@ -31,10 +31,18 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, Unpack, overload
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import (
@@ -56,6 +64,11 @@ from atproto_async.stream.frames import (
 from atproto_async.stream.gate import EventGate
 from atproto_async.stream.reconnect import ReconnectPolicy
 from atproto_async.stream.urls import stream_url
+
+if TYPE_CHECKING:
+    from atproto_async.identity.resolver import Resolver
+    from atproto_async.sync import StateStore, Verdict, VerifiedSubscription
+    from atproto_async.sync.labels import VerifiedLabels
 
 __all__ = [
     "SUBSCRIBE_LABELS",
@@ -442,36 +455,102 @@ class Subscription:
                 return
 
 
+@overload
 def subscribe_repos(
-    url: str = "wss://bsky.network",
+    url: str = ...,
+    *,
+    cursor: int | None = ...,
+    verify: Literal[False] = ...,
+    **options: Unpack[SubscriptionOptions],
+) -> Subscription: ...
+
+
+@overload
+def subscribe_repos(
+    url: str | Sequence[str] = ...,
+    *,
+    cursor: int | None = ...,
+    verify: Literal[True],
+    resolver: Resolver | None = ...,
+    state: StateStore | None = ...,
+    lenient: bool = ...,
+    on_reject: Callable[[Any, Verdict], None] | None = ...,
+    **options: Any,
+) -> VerifiedSubscription: ...
+
+
+def subscribe_repos(
+    url: str | Sequence[str] = "wss://bsky.network",
     *,
     cursor: int | None = None,
-    **options: Unpack[SubscriptionOptions],
-) -> Subscription:
+    verify: bool = False,
+    **options: Any,
+) -> Subscription | VerifiedSubscription:
     """Subscribe to a repository event stream (``com.atproto.sync.subscribeRepos``).
 
     Args:
-        url: A relay or PDS (``wss://bsky.network``), or the full ``/xrpc/<nsid>`` URL.
-        cursor: Resume after this seq; None starts with live events.
+        url: A relay or PDS (``wss://bsky.network``), or the full ``/xrpc/<nsid>`` URL. With
+            ``verify=True``, a list of relays to fail over between.
+        cursor: Resume after this seq; None starts with live events (with ``verify=True``:
+            the state's stored cursor, if any).
+        verify: Prove every event (signatures, MST proofs, the ``prevData`` chain, rev order,
+            account status), heal gaps by fetching repositories again, and fail over between
+            relays: returns an `atproto_async.sync.VerifiedSubscription`, which also takes
+            ``resolver``, ``state``, ``lenient``, ``on_reject`` and more (see there).
         **options: See `Subscription`.
 
     Returns:
         The subscription: ``async for event in it``; ``it.cursor`` is the last seq handed out.
 
     Raises:
-        ValueError: The URL is not usable (see `stream_url`).
+        ValueError: The URL is not usable (see `stream_url`), or several URLs were given
+            without ``verify`` (seq numbers do not carry across hosts: only verified sync can
+            fail over without loss).
     """
+    if verify:
+        from atproto_async.sync import VerifiedSubscription
+
+        return VerifiedSubscription(url, cursor=cursor, **options)
+    if not isinstance(url, str):
+        raise ValueError(
+            "several relay URLs need verify=True: seq numbers do not carry across hosts, so "
+            "only verified sync (rev order, gap detection) can fail over without loss"
+        )
     return Subscription(url, SUBSCRIBE_REPOS, cursor=cursor, **options)
 
 
+@overload
 def subscribe_labels(
-    url: str, *, cursor: int | None = None, **options: Unpack[SubscriptionOptions]
-) -> Subscription:
+    url: str,
+    *,
+    cursor: int | None = ...,
+    verify: Literal[False] = ...,
+    **options: Unpack[SubscriptionOptions],
+) -> Subscription: ...
+
+
+@overload
+def subscribe_labels(
+    url: str,
+    *,
+    cursor: int | None = ...,
+    verify: Literal[True],
+    resolver: Resolver | None = ...,
+    on_reject: Callable[[Any, str], None] | None = ...,
+    **options: Any,
+) -> VerifiedLabels: ...
+
+
+def subscribe_labels(
+    url: str, *, cursor: int | None = None, verify: bool = False, **options: Any
+) -> Subscription | VerifiedLabels:
     """Subscribe to a labeler's label stream (``com.atproto.label.subscribeLabels``).
 
     Args:
         url: The labeler service, or the full ``/xrpc/<nsid>`` URL.
         cursor: Resume after this seq; None starts with live labels.
+        verify: Hand out only labels signed by their ``src``'s ``#atproto_label`` key
+            (`atproto_async.sync.VerifiedLabels`; takes ``resolver`` and ``on_reject``).
         **options: See `Subscription`.
 
     Returns:
@@ -481,4 +560,11 @@ def subscribe_labels(
         ValueError: The URL is not usable (see `stream_url`).
     """
     options.setdefault("idle_timeout", None)  # labelers may stay quiet for hours
+    if verify:
+        from atproto_async.sync.labels import VerifiedLabels
+
+        resolver = options.pop("resolver", None)
+        on_reject = options.pop("on_reject", None)
+        inner = Subscription(url, SUBSCRIBE_LABELS, cursor=cursor, **options)
+        return VerifiedLabels(inner, resolver=resolver, on_reject=on_reject)
     return Subscription(url, SUBSCRIBE_LABELS, cursor=cursor, **options)

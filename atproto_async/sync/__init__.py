@@ -25,7 +25,7 @@ Spec: https://atproto.com/specs/sync
 
 from __future__ import annotations
 
-from atproto_async.sync.labels import LabelVerifier, sign_label, verify_label
+from atproto_async.sync.labels import LabelVerifier, VerifiedLabels, sign_label, verify_label
 from atproto_async.sync.state import MemoryStateStore, RepoState, SQLiteStateStore, StateStore
 from atproto_async.sync.stream import (
     Resync,
@@ -61,6 +61,7 @@ __all__ = [
     "SyncVerifier",
     "Verdict",
     "VerifiedCommit",
+    "VerifiedLabels",
     "VerifiedSubscription",
     "fetch_latest_rev",
     "fetch_repo",

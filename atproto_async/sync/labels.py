@@ -25,7 +25,13 @@ from atproto_async.ipld import encode_dag_cbor
 if TYPE_CHECKING:
     from atproto_async.identity.resolver import Resolver
 
-__all__ = ["LabelVerifier", "sign_label", "unsigned_label_bytes", "verify_label"]
+__all__ = [
+    "LabelVerifier",
+    "VerifiedLabels",
+    "sign_label",
+    "unsigned_label_bytes",
+    "verify_label",
+]
 
 logger = logging.getLogger("atproto_async.sync")
 
@@ -153,3 +159,65 @@ class LabelVerifier:
         if not kept:
             return None
         return event if len(kept) == len(labels) else attrs.evolve(event, labels=kept)
+
+
+class VerifiedLabels:
+    """``subscribe_labels(..., verify=True)``: the label stream with only verified labels.
+
+    Wraps a `Subscription`; ``#labels`` events keep only the labels whose signature checks
+    against their ``src``'s ``#atproto_label`` key (an event left with none is skipped); other
+    events pass. Refusals go to ``on_reject(label, reason)`` and are counted in `stats`.
+
+    Args:
+        subscription: The label stream.
+        resolver: Reads labelers' DID documents (default: an `IdentityResolver`, closed with
+            this object).
+        on_reject: Called for every refused label.
+    """
+
+    def __init__(
+        self,
+        subscription: Any,
+        *,
+        resolver: Resolver | None = None,
+        on_reject: Callable[[Any, str], None] | None = None,
+    ) -> None:
+        self.subscription = subscription
+        self._owned = resolver is None
+        if resolver is None:
+            from atproto_async.identity import IdentityResolver
+
+            resolver = IdentityResolver()
+        self.verifier = LabelVerifier(resolver, on_reject=on_reject)
+        self.stats = self.verifier.stats
+
+    @property
+    def cursor(self) -> int | None:
+        """The seq of the last event read from the labeler."""
+        cursor: int | None = self.subscription.cursor
+        return cursor
+
+    def __aiter__(self) -> VerifiedLabels:
+        self._inner = self.subscription.__aiter__()
+        return self
+
+    async def __anext__(self) -> Any:
+        while True:
+            event = await self._inner.__anext__()
+            kept = await self.verifier.filter(event)
+            if kept is not None:
+                return kept
+
+    async def __aenter__(self) -> VerifiedLabels:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the stream, and the resolver if this object made it."""
+        await self.subscription.aclose()
+        if self._owned:
+            close = getattr(self.verifier.resolver, "close", None)
+            if close is not None:
+                await close()

@@ -156,3 +156,45 @@ async def test_feedgen_publish_and_unpublish(
             repo=account.did, collection="app.bsky.feed.generator", rkey="cats"
         )
     assert info.value.error == "RecordNotFound"
+
+
+async def test_firehose_verify_command(local_pds: LocalPds, client: Any) -> None:
+    """``firehose --verify``: a real session's posts printed, nothing refused (SIGTERM ends it)."""
+    did = client.session.did
+    for n in range(3):
+        await client.com.atproto.repo.create_record(
+            repo=did, collection="app.bsky.feed.post", record=post(f"verified {n}")
+        )
+    process = await asyncio.create_subprocess_exec(
+        *command(),
+        "firehose",
+        "--relay",
+        local_pds.ws_url,
+        "--verify",
+        "--plc",
+        local_pds.plc_url,
+        "--insecure",
+        "--cursor",
+        "0",
+        "--collection",
+        "app.bsky.feed.post",
+        "--json",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    mine = []
+    try:
+        async with asyncio.timeout(30):
+            while len(mine) < 3:
+                line = await process.stdout.readline()
+                assert line, (await process.stderr.read()).decode()
+                event = json.loads(line)
+                if event.get("repo") == did:
+                    mine.append(event)
+    finally:
+        process.terminate()
+        await process.wait()
+    err = (await process.stderr.read()).decode()
+    assert "refused" not in err, err
+    assert [e["ops"][0]["record"]["text"] for e in mine] == [f"verified {n}" for n in range(3)]

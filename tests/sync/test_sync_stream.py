@@ -202,3 +202,75 @@ async def test_restart_on_sqlite_state(world: Any, tmp_path: Any) -> None:
         store.close()
     assert relay.cursors[-1] == first[-1].seq  # resumed from the stored cursor
     assert [e.seq for e in first + rest] == sorted(frames)  # no gap, no duplicate
+
+
+async def test_subscribe_repos_verify_true_is_the_verified_stream(world: Any) -> None:
+    from atproto_async.stream import subscribe_repos
+
+    writers, _, resolver = world
+    frames = numbered(traffic(writers, 4))
+    async with FakeRelay(frames) as relay:
+        stream = subscribe_repos(relay.url, verify=True, resolver=resolver, allow_insecure=True)
+        assert isinstance(stream, VerifiedSubscription)
+        async with stream:
+            events = await collect(stream, 4)
+    assert [e.seq for e in events] == sorted(frames)
+    with pytest.raises(ValueError, match="verify=True"):
+        subscribe_repos(["ws://127.0.0.1:1", "ws://127.0.0.1:2"])
+
+
+async def test_subscribe_labels_verify_true_drops_forged_labels() -> None:
+    from atproto_async.ipld import encode_dag_cbor
+    from atproto_async.stream import subscribe_labels
+    from atproto_async.sync import sign_label
+
+    labeler = "did:plc:labeler2222222222222222"
+    key = Keypair.generate(K256)
+    doc = {
+        "id": labeler,
+        "verificationMethod": [
+            {
+                "id": f"{labeler}#atproto_label",
+                "type": "Multikey",
+                "controller": labeler,
+                "publicKeyMultibase": key.public_key.multikey(),
+            }
+        ],
+    }
+
+    def label(val: str, signer: Keypair) -> dict[str, Any]:
+        return sign_label(
+            {
+                "ver": 1,
+                "src": labeler,
+                "uri": f"at://{DIDS[0]}/app.bsky.feed.post/3l2uygzaf0001",
+                "val": val,
+                "cts": "2026-12-04T00:00:00.000Z",
+            },
+            signer,
+        )
+
+    def frame(seq: int, labels: list[dict[str, Any]]) -> bytes:
+        return encode_dag_cbor({"op": 1, "t": "#labels"}) + encode_dag_cbor(
+            {"seq": seq, "labels": labels}
+        )
+
+    forger = Keypair.generate(K256)
+    frames = {
+        1: frame(1, [label("spam", key), label("forged", forger)]),
+        2: frame(2, [label("forged-only", forger)]),
+        3: frame(3, [label("nudity", key)]),
+    }
+    refused: list[str] = []
+    async with FakeRelay(frames) as relay:
+        stream = subscribe_labels(
+            relay.url,
+            verify=True,
+            resolver=StaticIdentityResolver([doc]),
+            on_reject=lambda lab, why: refused.append(why),
+        )
+        async with stream:
+            got = await collect(stream, 2)  # type: ignore[arg-type]
+    assert [[lab.val for lab in e.labels] for e in got] == [["spam"], ["nudity"]]
+    assert [e.seq for e in got] == [1, 3]
+    assert len(refused) == 2
