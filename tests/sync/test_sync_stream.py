@@ -274,3 +274,50 @@ async def test_subscribe_labels_verify_true_drops_forged_labels() -> None:
     assert [[lab.val for lab in e.labels] for e in got] == [["spam"], ["nudity"]]
     assert [e.seq for e in got] == [1, 3]
     assert len(refused) == 2
+
+
+async def test_exactly_once_with_the_consumers_own_transaction(world: Any, tmp_path: Any) -> None:
+    """The consumer writes its rows on the store's connection and calls ``flush`` after each
+    event: state, cursor and its rows commit together, so a crash between an event's write and
+    its flush loses nothing and repeats nothing."""
+    import sqlite3
+
+    writers, _, resolver = world
+    frames = numbered(traffic(writers, 8))
+    path = str(tmp_path / "app.sqlite")
+
+    def open_app() -> tuple[sqlite3.Connection, SQLiteStateStore]:
+        conn = sqlite3.connect(path)
+        conn.execute("CREATE TABLE IF NOT EXISTS seen (seq INTEGER PRIMARY KEY, path TEXT)")
+        return conn, SQLiteStateStore(connection=conn)
+
+    async with FakeRelay(frames) as relay:
+        conn, store = open_app()
+        stream = VerifiedSubscription(
+            relay.url, resolver=resolver, allow_insecure=True, state=store, flush_interval=None
+        )
+        handled = 0
+        async for event in stream:
+            conn.execute("INSERT INTO seen VALUES (?, ?)", (event.seq, event.ops[0].path))
+            handled += 1
+            if handled == 5:
+                break  # crash: the fifth event's row and state were never committed
+            stream.flush()
+        # No aclose, no flush: the process dies here. The connection goes away uncommitted.
+        await stream._upstream.aclose()  # type: ignore[union-attr]
+        conn.close()
+
+        conn, store = open_app()
+        assert store.cursor == sorted(frames)[3]
+        stream = VerifiedSubscription(
+            relay.url, resolver=resolver, allow_insecure=True, state=store, flush_interval=None
+        )
+        async for event in stream:
+            conn.execute("INSERT INTO seen VALUES (?, ?)", (event.seq, event.ops[0].path))
+            stream.flush()
+            if event.seq == max(frames):
+                break
+        await stream.aclose()
+        rows = conn.execute("SELECT seq FROM seen ORDER BY seq").fetchall()
+        conn.close()
+    assert [r[0] for r in rows] == sorted(frames)  # every event once: no gap, no duplicate
