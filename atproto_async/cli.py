@@ -10,33 +10,46 @@
     atproto-async feedgen publish RKEY --handle H --service-did DID --name NAME [...]
     atproto-async feedgen unpublish RKEY --handle H [--pds URL]
 
-One line per event on stdout (``--json``: JSON lines). Ctrl-C stops cleanly and prints the
-cursor to resume from on stderr. On a terminal, stderr also carries a live status line (events
-per second, seq, lag behind the events' ``time``); never when stderr is a pipe or a file.
+One line per event on stdout (``--json``: JSON lines). Ctrl-C, and SIGTERM (what systemd and
+``docker stop`` send), stop cleanly and print the cursor to resume from on stderr. On a
+terminal, stderr also carries a live status line (events per second, seq, lag behind the
+events' ``time``, or that the stream is down and being reconnected); never when stderr is a
+pipe or a file.
 ``resolve`` prints who an account is: DID, handle (verified both ways, or marked unverified),
 PDS and signing key. ``feedgen publish`` writes (or updates) the ``app.bsky.feed.generator``
 record that makes a feed served by a feed generator visible, and prints its URI; ``unpublish``
 deletes it. The password comes from ``$ATPROTO_PASSWORD`` or a prompt, never from the command
-line (where ``ps`` would show it). Exit status: 0 done, 1 stream, network or resolution
-error, 2 usage error, 130 interrupted.
+line (where ``ps`` would show it).
+
+Exit status: 0 done, 1 stream, network or resolution error, 2 usage error, 130 interrupted
+(Ctrl-C), 143 terminated (SIGTERM; 128 + 15, as shells report it: a systemd unit that should
+count a stop as a success says ``SuccessExitStatus=143``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 import time
-from collections.abc import AsyncIterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 from atproto_async import __version__
-from atproto_async.exceptions import AtprotoError, FrameDecodeError
+from atproto_async.exceptions import (
+    AtprotoError,
+    FrameDecodeError,
+    StreamError,
+    TransportError,
+    XrpcError,
+)
 from atproto_async.ipld import to_json
 from atproto_async.stream.events import (
     Account,
@@ -52,6 +65,7 @@ from atproto_async.stream.events import (
     Unknown,
 )
 from atproto_async.stream.framefile import write_frame
+from atproto_async.syntax import is_valid_nsid
 
 if TYPE_CHECKING:
     pass
@@ -61,6 +75,26 @@ __all__ = ["main"]
 _REPOS = "com.atproto.sync.subscribeRepos"
 _LABELS = "com.atproto.label.subscribeLabels"
 _STATUS_EVERY = 0.5  # seconds between two redraws of the status line
+_DEFAULT_RELAY = "wss://bsky.network"
+_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT
+_TERMINATED = 143  # SIGTERM (systemd, docker stop): 128 + SIGTERM
+_EXIT_STATUS = """\
+exit status:
+  0    done (--limit reached, or the end of a --replay file)
+  1    stream, network or decoding error
+  2    usage error
+  130  interrupted (Ctrl-C); the cursor to resume from is printed on stderr
+  143  terminated (SIGTERM, as sent by systemd and docker stop); the cursor is printed too
+"""
+_FIREHOSE_HELP = f"""\
+Stream repository events (com.atproto.sync.subscribeRepos) from a relay or a PDS: one line
+per event on stdout (--json: JSON lines), or replay a file written by `atproto-async record`.
+The default relay is {_DEFAULT_RELAY}."""
+_FIREHOSE_EPILOG = f"""\
+A URL without a scheme means wss://; a local PDS speaks plain ws:// (--relay
+ws://127.0.0.1:2583). Resume after a stop with the --cursor printed on stderr.
+
+{_EXIT_STATUS}"""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -75,13 +109,17 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     firehose = commands.add_parser(
-        "firehose", help="stream repository events (com.atproto.sync.subscribeRepos)"
+        "firehose",
+        help="stream repository events (com.atproto.sync.subscribeRepos)",
+        description=_FIREHOSE_HELP,
+        epilog=_FIREHOSE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     firehose.add_argument(
         "--relay",
         action="append",
         metavar="URL",
-        help="relay or PDS URL (default wss://bsky.network); with --verify, repeat it to fail "
+        help=f"relay or PDS URL (default {_DEFAULT_RELAY}); with --verify, repeat it to fail "
         "over between relays",
     )
     firehose.add_argument(
@@ -108,6 +146,7 @@ def _parser() -> argparse.ArgumentParser:
     firehose.add_argument(
         "--collection",
         action="append",
+        type=_collection,
         metavar="NSID",
         help="keep only commits, and only their ops of this collection (repeatable)",
     )
@@ -117,7 +156,12 @@ def _parser() -> argparse.ArgumentParser:
     _common(firehose)
 
     labels = commands.add_parser(
-        "labels", help="stream labels from a labeler (com.atproto.label.subscribeLabels)"
+        "labels",
+        help="stream labels from a labeler (com.atproto.label.subscribeLabels)",
+        description="Stream labels from a labeler (com.atproto.label.subscribeLabels): one "
+        "line per event on stdout. A labeler serves this stream; a PDS or a relay does not.",
+        epilog=_EXIT_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     labels.add_argument("url", metavar="URL", help="labeler service URL")
     labels.add_argument(
@@ -127,7 +171,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     _common(labels)
 
-    record = commands.add_parser("record", help="write the raw frames of a stream to a file")
+    record = commands.add_parser(
+        "record",
+        help="write the raw frames of a stream to a file",
+        description="Write the raw frames of a repository event stream to a file, for "
+        "`atproto-async firehose --replay FILE`.",
+        epilog=_EXIT_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     record.add_argument("url", metavar="URL", help="relay, PDS or full /xrpc/<nsid> URL")
     record.add_argument("file", metavar="FILE", help="output frame file (overwritten)")
     record.add_argument("--cursor", type=int, metavar="N", help="resume after this seq")
@@ -182,6 +233,14 @@ def _password() -> str:
     import getpass
 
     return getpass.getpass("app password: ")
+
+
+def _collection(value: str) -> str:
+    if not is_valid_nsid(value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a collection NSID (e.g. app.bsky.feed.post)"
+        )
+    return value
 
 
 def _nameserver(value: str) -> tuple[str, int]:
@@ -324,13 +383,18 @@ def _commits_only(args: argparse.Namespace) -> list[type[Event]] | None:
 
 
 class _Status:
-    """The live status line on stderr: events/s, seq and lag; a no-op when stderr is no TTY."""
+    """The live status line on stderr: events/s, seq and lag, or that the stream is down.
+
+    A no-op when stderr is no TTY. Events redraw it (`update`); a timer redraws it while no
+    event arrives (`link`), so that a stream being reconnected does not look merely quiet.
+    """
 
     def __init__(self, err: TextIO, out: TextIO) -> None:
         self.enabled = _isatty(err)
         self._clear_before_output = self.enabled and _isatty(out)
         self._err = err
         self._drawn = False
+        self._down = False
         self._count = 0
         self._last_count = 0
         self._last_at = time.monotonic()
@@ -345,6 +409,7 @@ class _Status:
         self._count += 1
         if not self.enabled:
             return
+        self._down = False
         now = time.monotonic()
         elapsed = now - self._last_at
         if elapsed < _STATUS_EVERY:
@@ -360,6 +425,22 @@ class _Status:
                 pass
             else:
                 text += f"  lag {lag:,.1f} s"
+        self._draw(text)
+
+    def link(self, attempt: int, reason: str | None, cursor: int | None) -> None:
+        """Show the connection state: down and reconnecting (``attempt`` > 0), or back up."""
+        if not self.enabled:
+            return
+        seq = cursor if cursor is not None else "-"
+        if attempt > 0:
+            why = f"  ({_shorten(reason)})" if reason else ""
+            self._draw(f"stream down, reconnecting (attempt {attempt})\u2026  seq {seq}{why}")
+            self._down = True
+        elif self._down:
+            self._draw(f"reconnected, waiting for events  seq {seq}")
+            self._down = False
+
+    def _draw(self, text: str) -> None:
         self._err.write(f"\r\x1b[K{text}")
         self._err.flush()
         self._drawn = True
@@ -369,6 +450,10 @@ class _Status:
             self._err.write("\r\x1b[K")
             self._err.flush()
             self._drawn = False
+
+
+def _shorten(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 1] + "\u2026"
 
 
 def _isatty(stream: TextIO) -> bool:
@@ -382,6 +467,10 @@ def _open_capture(path: Path) -> BinaryIO:
     return path.open("wb")
 
 
+class _Terminated(Exception):
+    """SIGTERM arrived: the command was stopped, as Ctrl-C stops it."""
+
+
 class _Runner:
     """Runs one command; keeps the live subscription so that Ctrl-C can report its cursor."""
 
@@ -392,9 +481,105 @@ class _Runner:
         # Subscription, Replay, or with --verify a VerifiedSubscription / VerifiedLabels.
         self.stream: Any = None  # once open
         self.status = _Status(err, out)
+        self._floor: int | None = None  # --replay --cursor: the cursor asked for
 
     def cursor(self) -> int | None:
-        return None if self.stream is None else self.stream.cursor
+        cursor: int | None = None if self.stream is None else self.stream.cursor
+        if self._floor is not None and (cursor is None or cursor < self._floor):
+            return self._floor  # stopped while still skipping up to the cursor
+        return cursor
+
+    async def run_until_stopped(self) -> int:
+        """Run the command; SIGTERM cancels it like Ctrl-C does, so that it ends cleanly.
+
+        Raises:
+            _Terminated: SIGTERM arrived (after the stream was closed).
+        """
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        terminated = False
+        previous = signal.getsignal(signal.SIGTERM)  # restored after (main() may be embedded)
+
+        def terminate() -> None:
+            nonlocal terminated
+            terminated = True
+            task.cancel()
+
+        try:
+            loop.add_signal_handler(signal.SIGTERM, terminate)
+        except (NotImplementedError, RuntimeError, ValueError):  # Windows; not the main thread
+            installed = False
+        else:
+            installed = True
+        try:
+            return await self.run()
+        except asyncio.CancelledError:
+            if terminated:
+                raise _Terminated from None
+            raise
+        finally:
+            if installed:
+                loop.remove_signal_handler(signal.SIGTERM)
+                if previous is not None:
+                    signal.signal(signal.SIGTERM, previous)
+
+    def _subscription(self) -> Any:
+        """The live `Subscription`, if the stream is (or wraps, as VerifiedLabels does) one."""
+        return getattr(self.stream, "subscription", self.stream)
+
+    def _link(self) -> tuple[int, str | None]:
+        """The stream's connection state: (reconnection attempt, why it went down)."""
+        stream = self._subscription()
+        return getattr(stream, "reconnect_attempt", 0), getattr(stream, "disconnect_reason", None)
+
+    async def _watch_link(self) -> None:
+        while True:
+            await asyncio.sleep(max(_STATUS_EVERY, 0.05))
+            self.status.link(*self._link(), self.cursor())
+
+    @contextlib.contextmanager
+    def _link_status(self) -> Iterator[None]:
+        """Redraw the status line on a timer while iterating: a stream that is down sends
+        no event that would redraw it."""
+        watcher = asyncio.create_task(self._watch_link()) if self.status.enabled else None
+        try:
+            yield
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+
+    def explain(self, exc: AtprotoError | OSError) -> tuple[str, bool]:
+        """Return the message for an error that ended the command, and whether resuming from
+        the cursor makes sense after it."""
+        args = self.args
+        if isinstance(exc, StreamError) and exc.error == "FutureCursor":
+            return (
+                f"{exc} - the cursor {self.cursor()} is ahead of the server's latest seq (a "
+                "cursor from another host, or a server that was reset); run again without "
+                "--cursor to start from the live stream (its first event shows the latest seq)",
+                False,
+            )
+        if (
+            isinstance(exc, XrpcError)
+            and exc.nsid in (_REPOS, _LABELS)
+            and (exc.status in (404, 501) or exc.error == "MethodNotImplemented")
+        ):
+            url = getattr(args, "url", None) or (args.relay or [_DEFAULT_RELAY])[0]
+            who = (
+                "a labeler serves it; a PDS or a relay does not"
+                if exc.nsid == _LABELS
+                else "a relay or a PDS serves it; an AppView or a labeler does not"
+            )
+            return f"{url} does not serve {exc.nsid} ({exc}): {who}", False
+        if (
+            isinstance(exc, TransportError)
+            and args.command == "labels"
+            and getattr(self._subscription(), "connections", 0) == 0
+        ):
+            # Never connected: a PDS, say, closes the upgrade of a stream it does not serve.
+            return f"{exc} - a labeler serves {_LABELS}; a PDS or a relay does not", True
+        return str(exc), True
 
     async def run(self) -> int:
         args = self.args
@@ -408,12 +593,14 @@ class _Runner:
             from atproto_async.stream.replay import replay_frames
 
             self.stream = replay_frames(
-                args.replay,
-                cursor=args.cursor,
-                collections=args.collection,
-                event_types=_commits_only(args),
+                args.replay, collections=args.collection, event_types=_commits_only(args)
             )
-            return await self._print(self.stream, _REPOS)
+            if args.cursor is None:
+                return await self._print(self.stream, _REPOS)
+            # Skipping up to the cursor is what was asked: done here, as the gate would warn
+            # about every event at or below a cursor (a replay, on a live stream).
+            self._floor = args.cursor
+            return await self._print(_after(self.stream, args.cursor), _REPOS)
         from atproto_async.stream.subscribe import subscribe_labels, subscribe_repos
 
         if args.command == "labels":
@@ -435,7 +622,7 @@ class _Runner:
             self.stream = self._verified_stream()
             nsid = _REPOS
         else:
-            relays = args.relay or ["wss://bsky.network"]
+            relays = args.relay or [_DEFAULT_RELAY]
             if len(relays) > 1:
                 raise ValueError("several --relay URLs need --verify")
             if args.state:
@@ -464,7 +651,7 @@ class _Runner:
         from atproto_async.sync import SQLiteStateStore
 
         args = self.args
-        relays = args.relay or ["wss://bsky.network"]
+        relays = args.relay or [_DEFAULT_RELAY]
         resolver = IdentityResolver(plc_url=args.plc, allow_insecure=args.insecure)
         state = SQLiteStateStore(args.state) if args.state else None
         event_types: list[Any] | None = _commits_only(args)
@@ -500,19 +687,20 @@ class _Runner:
         count = 0
         if limit is not None and limit <= 0:
             return 0
-        async for event in events:
-            if args.json:
-                line = json.dumps(
-                    event_json(event, nsid), ensure_ascii=False, separators=(",", ":")
-                )
-            else:
-                line = event_text(event)
-            status.before_output()
-            out.write(line + "\n")
-            count += 1
-            status.update(event, self.cursor())
-            if limit is not None and count >= limit:
-                break
+        with self._link_status():
+            async for event in events:
+                if args.json:
+                    line = json.dumps(
+                        event_json(event, nsid), ensure_ascii=False, separators=(",", ":")
+                    )
+                else:
+                    line = event_text(event)
+                status.before_output()
+                out.write(line + "\n")
+                count += 1
+                status.update(event, self.cursor())
+                if limit is not None and count >= limit:
+                    break
         status.clear()
         out.flush()
         return 0
@@ -536,11 +724,12 @@ class _Runner:
             )
             async with self.stream:
                 if args.limit is None or args.limit > 0:
-                    async for event in self.stream:
-                        count += 1
-                        self.status.update(event, self.cursor())
-                        if args.limit is not None and count >= args.limit:
-                            break
+                    with self._link_status():
+                        async for event in self.stream:
+                            count += 1
+                            self.status.update(event, self.cursor())
+                            if args.limit is not None and count >= args.limit:
+                                break
             self.status.clear()
         self.err.write(f"recorded {count} events to {path}; resume with --cursor {self.cursor()}\n")
         return 0
@@ -610,6 +799,25 @@ class _Runner:
         return 0
 
 
+async def _after(events: AsyncIterable[Event], cursor: int) -> AsyncIterator[Event]:
+    """Skip the events up to the first one above ``cursor`` (events without a seq pass)."""
+    skipping = True
+    async for event in events:
+        if skipping:
+            seq = getattr(event, "seq", None)
+            if seq is not None and seq <= cursor:
+                continue
+            skipping = seq is None
+        yield event
+
+
+def _stopped(runner: _Runner, how: str) -> None:
+    runner.status.clear()
+    cursor = runner.cursor()
+    hint = f"; resume with --cursor {cursor}" if cursor is not None else ""
+    sys.stderr.write(f"{how}{hint}\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``atproto-async`` command line.
 
@@ -631,13 +839,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     runner = _Runner(args, sys.stdout, sys.stderr)
     try:
-        return asyncio.run(runner.run())
+        return asyncio.run(runner.run_until_stopped())
     except KeyboardInterrupt:
-        runner.status.clear()
-        cursor = runner.cursor()
-        hint = f"; resume with --cursor {cursor}" if cursor is not None else ""
-        sys.stderr.write(f"interrupted{hint}\n")
-        return 130
+        _stopped(runner, "interrupted")
+        return _INTERRUPTED
+    except _Terminated:
+        _stopped(runner, "terminated")
+        return _TERMINATED
     except BrokenPipeError:
         # The reader went away (``| head``): stop quietly like other Unix tools, and point
         # stdout at /dev/null so that the interpreter's final flush does not fail again.
@@ -646,9 +854,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except (AtprotoError, OSError) as exc:
         runner.status.clear()
+        message, resumable = runner.explain(exc)
         cursor = runner.cursor()
-        hint = f" (resume with --cursor {cursor})" if cursor is not None else ""
-        sys.stderr.write(f"atproto-async: error: {exc}{hint}\n")
+        hint = f" (resume with --cursor {cursor})" if cursor is not None and resumable else ""
+        sys.stderr.write(f"atproto-async: error: {message}{hint}\n")
         return 1
     except ValueError as exc:
         sys.stderr.write(f"atproto-async: error: {exc}\n")

@@ -10,7 +10,10 @@ sans-I/O `EventGate` and hands the events out through ``async for``. What it add
 - Reconnecting: dropped connections, ``ConsumerTooSlow`` error frames, idle connections (no
   message for ``idle_timeout`` seconds) and 5xx / 429 answers at the upgrade all reconnect after
   a `ReconnectPolicy` delay; ``FutureCursor`` and other error frames raise `StreamError`, and a
-  4xx or a 501 (method not implemented) raises the matching `XrpcError`.
+  4xx or a 501 (method not implemented) raises the matching `XrpcError`. While the stream is
+  down, `Subscription.reconnect_attempt` and `Subscription.disconnect_reason` say so (for a
+  status display); a TLS failure on a ``wss://`` URL suggests ``ws://`` (local servers rarely
+  speak TLS), and an upgrade closed without an answer asks whether the host serves the method.
 - Bounded memory: ``websockets`` stops reading from the socket once ``max_queue`` frames wait
   unread, so a slow consumer slows the server down (until it sends ``ConsumerTooSlow``)
   instead of growing a buffer.
@@ -30,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 import time
 from collections.abc import (
     AsyncGenerator,
@@ -43,11 +47,13 @@ from collections.abc import (
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, Unpack, overload
+from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import (
     ConnectionClosed,
     InvalidHandshake,
+    InvalidMessage,
     InvalidProxy,
     InvalidStatus,
     InvalidURI,
@@ -63,7 +69,7 @@ from atproto_async.stream.frames import (
 )
 from atproto_async.stream.gate import EventGate
 from atproto_async.stream.reconnect import ReconnectPolicy
-from atproto_async.stream.urls import stream_url
+from atproto_async.stream.urls import _is_loopback, stream_url
 
 if TYPE_CHECKING:
     from atproto_async.identity.resolver import Resolver
@@ -136,6 +142,34 @@ def _retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def _tls_hint(url: str, exc: BaseException) -> str:
+    """Suggest ``ws://`` when a ``wss://`` connection failed in a way a plain server causes.
+
+    A host given without a scheme (``127.0.0.1:2583``) becomes ``wss://``; a local development
+    server answers the TLS handshake with plain HTTP (an ``SSLError``) or drops it.
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "wss" or isinstance(exc, ConnectionRefusedError):
+        return ""
+    if isinstance(exc, ssl.SSLError) or _is_loopback(parts.hostname or ""):
+        return f"; if the server does not speak TLS, did you mean ws://{parts.netloc}?"
+    return ""
+
+
+def _unanswered_hint(nsid: str, exc: BaseException) -> str:
+    """Explain an upgrade the server closed without any HTTP answer.
+
+    The reference XRPC server (``@atproto/xrpc-server``) does that for a subscription it does
+    not serve - a PDS asked for ``com.atproto.label.subscribeLabels``, say - instead of a 404.
+    """
+    if isinstance(exc, InvalidMessage) and isinstance(exc.__cause__, EOFError):
+        return (
+            "; the server closed the connection without an HTTP answer, as the reference XRPC "
+            f"server does for a subscription it does not serve: is {nsid} served there?"
+        )
+    return ""
 
 
 def _xrpc_body(body: bytes | bytearray | None) -> tuple[str | None, str | None]:
@@ -277,6 +311,11 @@ class Subscription:
         self._clock = clock
         #: Connections opened so far.
         self.connections = 0
+        #: 0 while connected (and before the first connection); while the stream is down, the
+        #: number of the reconnection attempt being waited for or made (as in the log line).
+        self.reconnect_attempt = 0
+        #: Why the last connection ended or could not be opened; None until one did.
+        self.disconnect_reason: str | None = None
         self._current: AsyncGenerator[Event, None] | None = None
         self._waiting_since: float | None = None
         self._idle = False
@@ -332,6 +371,7 @@ class Subscription:
                     ws = await self._open()
                     opened_at = self._clock()
                     self.connections += 1
+                    self.reconnect_attempt = 0
                     receiver = self._receive(ws)
                     try:
                         async for event in receiver:
@@ -354,6 +394,7 @@ class Subscription:
                         f"giving up after {failures - 1} failed attempts: {reason}", url=self.url
                     )
                 delay = self._policy.delay(failures, retry_after)
+                self.reconnect_attempt, self.disconnect_reason = failures, reason
                 logger.info(
                     "%s: %s; reconnecting in %.1f s from cursor %s (attempt %d)",
                     self.url,
@@ -386,7 +427,8 @@ class Subscription:
         except (InvalidURI, InvalidProxy) as exc:
             raise ValueError(str(exc)) from None
         except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed) as exc:
-            raise _Retry(f"cannot connect ({type(exc).__name__}: {exc})") from None
+            hint = _tls_hint(self.url, exc) or _unanswered_hint(self.nsid, exc)
+            raise _Retry(f"cannot connect ({type(exc).__name__}: {exc}){hint}") from None
 
     async def _receive(self, ws: ClientConnection) -> AsyncGenerator[Event, None]:
         gate = self._gate

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 import attrs
 
 from atproto_async.exceptions import AuthenticationError, DecodeError, XrpcError
-from atproto_async.xrpc.session import Session, check_service_url, jwt_claims
+from atproto_async.xrpc.session import Session, check_service_url, is_loopback_url, jwt_claims
 
 __all__ = [
     "REFRESH_MARGIN",
@@ -54,6 +54,8 @@ REFRESH_MARGIN = 60.0
 SessionCallback = Callable[[Session | None], Awaitable[None] | None]
 
 _APP_PASSWORD = re.compile(r"[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}")
+#: Whether the app-password advice was logged: it is said once per process, not per login.
+_password_advice_given = False
 
 
 def looks_like_app_password(password: str) -> bool:
@@ -148,7 +150,6 @@ class AuthState:
         self._on_change = on_session_change
         self._relogin = relogin
         self._credentials: tuple[str, _Secret, str | None] | None = None
-        self._warned_password = False
         self._clock = clock
         self._refreshing: asyncio.Future[None] | None = None
         self._checking: asyncio.Future[None] | None = None
@@ -210,9 +211,16 @@ class AuthState:
             logger.exception("on_session_change callback failed")
 
     def _warn_password_shape(self, password: str) -> None:
-        if self._warned_password or looks_like_app_password(password):
+        """Advise an app password, once per process; not for a local server (a dev PDS), whose
+        accounts are throwaway ones without app passwords."""
+        global _password_advice_given
+        if (
+            _password_advice_given
+            or looks_like_app_password(password)
+            or is_loopback_url(self.service)
+        ):
             return
-        self._warned_password = True
+        _password_advice_given = True
         logger.warning(
             "the password given to login() does not look like an app password "
             "(xxxx-xxxx-xxxx-xxxx); prefer an app password for bots and third-party clients"

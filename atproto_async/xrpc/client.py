@@ -23,6 +23,7 @@ from atproto_async.exceptions import (
     AtprotoError,
     AuthenticationError,
     ClientClosedError,
+    InvalidSyntaxError,
     TransportError,
 )
 from atproto_async.xrpc.auth import AuthState, SessionCallback
@@ -46,6 +47,9 @@ if TYPE_CHECKING:
 __all__ = ["Client"]
 
 logger = logging.getLogger("atproto_async.xrpc")
+
+#: Method names remembered as valid by a client (and its derived clients): each is checked once.
+_MAX_KNOWN_NSIDS = 4096
 
 
 class Client:
@@ -144,6 +148,7 @@ class Client:
         # proxy and labeler headers of a derived client must not go with them.
         self._root = self
         self._closed = False  # read on the root: closing it closes its derived clients too
+        self._known_nsids: set[str] = set()  # shared with derived clients (see _check_nsid)
 
     def __repr__(self) -> str:
         who = self._auth.session.did if self._auth.session else "no session"
@@ -204,8 +209,10 @@ class Client:
         """Log in with ``com.atproto.server.createSession``.
 
         Use an app password (``xxxx-xxxx-xxxx-xxxx``); anything else is logged as a warning
-        once. Later requests go to the account's PDS. A client made with ``service=None``
-        first resolves ``identifier`` (a handle or DID) to the account's PDS and logs in there.
+        (logger ``atproto_async.xrpc``) once per process, except for a loopback service (a
+        local development PDS). Later requests go to the account's PDS. A client made with
+        ``service=None`` first resolves ``identifier`` (a handle or DID) to the account's PDS
+        and logs in there.
 
         Args:
             identifier: Handle, DID or email of the account (not an email with ``service=None``).
@@ -372,6 +379,7 @@ class Client:
             XrpcError: A non-2xx answer (a subclass per status, see ``atproto_async.exceptions``).
             TransportError: The network failed; `RequestTimeout` when an attempt timed out.
             DecodeError: The server said JSON but sent something else.
+            InvalidSyntaxError: ``nsid`` is not an NSID (a ``ValueError``; nothing is sent).
         """
         return await self._call(
             "GET",
@@ -477,6 +485,24 @@ class Client:
 
     # -- the request loop --------------------------------------------------------------------
 
+    def _check_nsid(self, nsid: str) -> None:
+        """Refuse a method name that is not an NSID before anything is sent.
+
+        A typo would otherwise reach the server and come back as a 404 or a 501 that hides it.
+        Valid names are remembered (up to `_MAX_KNOWN_NSIDS`), so a call pays a set lookup.
+        """
+        known = self._known_nsids
+        if nsid in known:
+            return
+        from atproto_async.syntax import is_valid_nsid  # loaded by the first call, not import
+
+        if not is_valid_nsid(nsid):
+            raise InvalidSyntaxError(
+                "NSID", nsid, "an XRPC method is named by an NSID, e.g. com.atproto.repo.getRecord"
+            )
+        if len(known) < _MAX_KNOWN_NSIDS:
+            known.add(nsid)
+
     async def _post_authorized(
         self,
         nsid: str,
@@ -542,6 +568,7 @@ class Client:
         """
         if self._root._closed:
             raise ClientClosedError("this Client is closed; make a new one")
+        self._check_nsid(nsid)
         auth = self._auth
         path = "/xrpc/" + nsid
         if timeout is None:

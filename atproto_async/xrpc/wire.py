@@ -56,6 +56,18 @@ _EXCERPT_SCAN = 4096
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
+#: How the reference PDS says it has no service to proxy a method to (no AppView, say).
+_NO_SERVICE = "No service configured for "
+#: For the usual namespaces: the service's DID and service id, its name, and where to call it.
+_PROXY_TARGETS: Final = {
+    "app.bsky.": (
+        "did:web:api.bsky.app",
+        "bsky_appview",
+        "AppView",
+        " (public data: Client('https://public.api.bsky.app'))",
+    ),
+    "chat.bsky.": ("did:web:api.bsky.chat", "bsky_chat", "chat service", ""),
+}
 _json_loads = json.loads
 _json_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -192,6 +204,21 @@ def _excerpt(body: bytes, secrets: Iterable[str]) -> str:
     return text if len(text) <= _EXCERPT else text[: _EXCERPT - 3] + "..."
 
 
+def _no_service_hint(nsid: str) -> str:
+    """What to do when a PDS has no service for ``nsid`` (a local PDS has no AppView)."""
+    for prefix, (did, service_id, name, direct) in _PROXY_TARGETS.items():
+        if nsid.startswith(prefix):
+            return (
+                f"this server has no {name} to forward {prefix}* to: call it through one with "
+                f"service proxying, client.with_proxy({did!r}, {service_id!r}), or call the "
+                f"{name} directly{direct}"
+            )
+    return (
+        "this server knows no service to forward the method to: name one with service "
+        "proxying, client.with_proxy(did, service_id), or call that service directly"
+    )
+
+
 def _is_secret_header(name: str) -> bool:
     lowered = name.lower()
     return lowered == "dpop" or any(word in lowered for word in _SECRET_HEADER_WORDS)
@@ -219,7 +246,9 @@ def error_from_response(
     problem (``ExpiredToken``...) is an `AuthenticationError`. A body that is not an XRPC error
     (HTML from a proxy, plain text) gives ``error=None`` and a short excerpt as ``message``.
     Secrets the server echoes are masked in the message and the headers (see
-    `redact_headers`), so that neither ``str(error)`` nor ``error.headers`` shows one.
+    `redact_headers`), so that neither ``str(error)`` nor ``error.headers`` shows one. A PDS
+    that cannot forward the method ("No service configured for app.bsky...", a PDS without an
+    AppView) gets a hint appended to ``message``: service proxying or calling the service.
 
     Args:
         response: The answer.
@@ -245,6 +274,8 @@ def error_from_response(
             message = _redact(text, secrets) if isinstance(text, str) else None
         else:
             message = _excerpt(body, secrets) or None
+    if message is not None and message.startswith(_NO_SERVICE):
+        message = f"{message} ({_no_service_hint(nsid)})"
     headers = redact_headers(response.headers, secrets)
     cls = xrpc_error_class(status)
     if status == 400 and error in AUTH_ERROR_NAMES:

@@ -6,6 +6,7 @@ import asyncio
 import importlib.util
 import io
 import json
+import logging
 import os
 import signal
 import socket
@@ -22,11 +23,16 @@ from stream_helpers import (
     TIME,
     FakeRelay,
     commit_frame,
+    drop_after,
+    error_frame,
     frame,
     identity_frame,
     post,
     send_then,
+    serve_all,
 )
+from websockets.datastructures import Headers
+from websockets.http11 import Response
 
 from atproto_async import cli
 from atproto_async.stream import Commit, iter_replay
@@ -106,6 +112,22 @@ def test_subcommand_help(command: str, capsys: pytest.CaptureFixture[str]) -> No
     assert "--limit" in capsys.readouterr().out
 
 
+def test_firehose_help_describes_the_command_default_relay_and_exit_codes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(["firehose", "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "Stream repository events" in out
+    assert "The default relay is wss://bsky.network" in out
+    assert "exit status:" in out
+    for code, meaning in (("130", "Ctrl-C"), ("143", "SIGTERM"), ("2", "usage error")):
+        assert any(line.split()[:1] == [code] and meaning in line for line in out.splitlines()), (
+            code
+        )
+
+
 def test_python_dash_m_help() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "atproto_async", "firehose", "--help"],
@@ -179,6 +201,29 @@ def test_replay_cursor_skips_handled_events(
     assert lines[0].startswith(f"{events[10].seq} ")  # type: ignore[union-attr]
 
 
+def test_replay_cursor_skips_without_a_warning_per_skipped_event(
+    frames_file: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    events = list(iter_replay(frames_file))
+    cursor = events[29].seq  # type: ignore[union-attr]
+    with caplog.at_level(logging.INFO, logger="atproto_async"):
+        assert cli.main(["firehose", "--replay", str(frames_file), "--cursor", str(cursor)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == [str(e.seq) for e in events[30:]]  # type: ignore[union-attr]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_a_collection_that_is_not_an_nsid_is_a_usage_error(
+    frames_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(["firehose", "--replay", str(frames_file), "--collection", "notansid"])
+    assert info.value.code == 2
+    captured = capsys.readouterr()
+    assert "'notansid' is not a collection NSID" in captured.err
+    assert captured.out == ""
+
+
 def test_replay_of_a_missing_file_is_a_clear_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -204,6 +249,110 @@ def test_unreachable_host_gives_a_message_not_a_traceback(
     err = capsys.readouterr().err
     assert "cannot open the stream" in err
     assert "Traceback" not in err
+
+
+def test_a_local_relay_without_a_scheme_suggests_ws(capsys: pytest.CaptureFixture[str]) -> None:
+    # No scheme means wss://; a local server speaks plain ws:// and drops the TLS handshake.
+    with relay_in_thread({1: identity_frame(1)}) as relay:
+        address = relay.url.removeprefix("ws://")
+        assert cli.main(["firehose", "--relay", address, "--limit", "1"]) == 1
+    err = capsys.readouterr().err
+    assert f"did you mean ws://{address}?" in err
+    assert "Traceback" not in err
+
+
+def test_a_cursor_ahead_of_the_server_says_so_instead_of_resuming_from_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    future = [error_frame("FutureCursor", "Cursor in the future.")]
+    with relay_in_thread({}, [send_then(future)]) as relay:
+        assert cli.main(["firehose", "--relay", relay.url, "--cursor", "999"]) == 1
+    err = capsys.readouterr().err
+    assert "the cursor 999 is ahead of the server's latest seq" in err
+    assert "without --cursor" in err
+    assert "resume with --cursor 999" not in err
+
+
+@pytest.mark.parametrize(
+    ("status", "content_type", "body"),
+    [
+        (501, "application/json", b'{"error":"MethodNotImplemented","message":"Not Implemented"}'),
+        (404, "text/plain", b"Not Found"),
+    ],
+)
+def test_labels_from_a_host_without_a_label_stream_says_where_it_is_served(
+    status: int, content_type: str, body: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    headers = Headers({"Content-Type": content_type})
+    with relay_in_thread({}) as relay:
+        relay.process_request = lambda connection, request: Response(status, "No", headers, body)
+        url = relay.url
+        assert cli.main(["labels", url, "--cursor", "5"]) == 1
+    err = capsys.readouterr().err
+    assert f"{url} does not serve com.atproto.label.subscribeLabels" in err
+    assert "a labeler serves it; a PDS or a relay does not" in err
+    assert "resume with" not in err
+
+
+@contextmanager
+def server_closing_every_upgrade() -> Iterator[str]:
+    """A TCP server that reads the upgrade request and closes without answering, as the
+    reference XRPC server (a PDS) does for a subscription it does not serve."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.recv(65536)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield f"ws://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(10)
+        listener.close()
+
+
+def test_labels_from_a_pds_that_closes_the_upgrade_says_a_labeler_serves_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with server_closing_every_upgrade() as url:
+        assert cli.main(["labels", url]) == 1
+    err = capsys.readouterr().err
+    assert "without an HTTP answer" in err
+    assert "is com.atproto.label.subscribeLabels served there?" in err
+    assert "a labeler serves com.atproto.label.subscribeLabels; a PDS or a relay does not" in err
+
+
+def test_status_line_shows_that_the_stream_is_reconnecting(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setattr(cli, "_STATUS_EVERY", 0.05)
+    frames = {seq: identity_frame(seq) for seq in (1, 2)}
+    # The first connection is cut after one event; the reconnection waits the backoff delay,
+    # during which no event redraws the line.
+    with relay_in_thread(frames, [drop_after(1), serve_all]) as relay:
+        assert cli.main(["firehose", "--relay", relay.url, "--limit", "2"]) == 0
+        assert relay.cursors == [None, 1]
+    assert capsys.readouterr().out.splitlines()[-1].startswith("2 #identity")
+    status = terminal.getvalue()
+    assert "stream down, reconnecting (attempt 1)" in status
+    assert "connection lost" in status
+    assert status.endswith("\r\x1b[Kstopped; resume with --cursor 2\n")  # cleared first
 
 
 def test_insecure_remote_url_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
@@ -279,7 +428,15 @@ def test_status_line_on_a_terminal(
     assert status.endswith("\r\x1b[K")  # the line is cleared at the end
 
 
-def test_ctrl_c_prints_the_cursor_to_resume_from() -> None:
+@pytest.mark.parametrize(
+    ("signum", "code", "word"),
+    [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_a_stop_signal_prints_the_cursor_to_resume_from(
+    signum: signal.Signals, code: int, word: str
+) -> None:
+    # SIGTERM is what systemd and ``docker stop`` send: it must not lose the cursor either.
     messages = [identity_frame(seq) for seq in range(1, 4)]
     with relay_in_thread({}, [send_then(messages, then="idle")]) as relay:
         process = subprocess.Popen(
@@ -300,15 +457,15 @@ def test_ctrl_c_prints_the_cursor_to_resume_from() -> None:
             reader.start()
             reader.join(60)
             assert len(lines) == 3
-            process.send_signal(signal.SIGINT)
+            process.send_signal(signum)
             _out, err = process.communicate(timeout=30)
         finally:
             if process.poll() is None:
                 process.kill()
                 process.wait()
     assert [line.split()[0] for line in lines] == ["1", "2", "3"]
-    assert process.returncode == 130
-    assert "interrupted; resume with --cursor 3" in err
+    assert process.returncode == code
+    assert f"{word}; resume with --cursor 3" in err
     assert "Traceback" not in err
 
 

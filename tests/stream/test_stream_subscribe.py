@@ -287,6 +287,60 @@ async def test_backoff_grows_and_resets_only_after_a_healthy_connection() -> Non
     assert sleep.delays == [1.0, 2.0, 4.0, 1.0, 2.0]
 
 
+async def test_the_stream_says_while_it_is_down_and_reconnecting() -> None:
+    async with FakeRelay(_frames(3), [drop_after(1)]) as relay:
+        seen: list[tuple[int, str | None]] = []
+
+        async def sleep(delay: float) -> None:  # the backoff wait: what does the stream say?
+            seen.append((stream.reconnect_attempt, stream.disconnect_reason))
+
+        stream = subscribe_repos(relay.url, reconnect=NO_JITTER, sleep=sleep)
+        assert (stream.reconnect_attempt, stream.disconnect_reason) == (0, None)
+        async with stream:
+            events = await _take(stream, 3)
+            assert stream.reconnect_attempt == 0  # connected again
+    assert _seqs(events) == [1, 2, 3]
+    assert [attempt for attempt, _ in seen] == [1, 2]
+    assert all(reason is not None and "connection lost" in reason for _, reason in seen)
+
+
+async def test_tls_to_a_server_that_does_not_speak_it_suggests_ws() -> None:
+    # A local PDS answers a TLS handshake with plain HTTP: ssl raises WRONG_VERSION_NUMBER.
+    async def plain_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1)
+        writer.write(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(plain_http, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(TransportError) as info:
+            await _take(subscribe_repos(f"127.0.0.1:{port}", fail_fast=True), 1)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert "SSLError" in str(info.value)
+    assert f"did you mean ws://127.0.0.1:{port}?" in str(info.value)
+
+
+async def test_an_upgrade_closed_without_an_answer_asks_whether_the_method_is_served() -> None:
+    async def close_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1)
+        writer.close()  # no HTTP answer: what a PDS does for a stream it does not serve
+
+    server = await asyncio.start_server(close_at_once, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(TransportError) as info:
+            await _take(subscribe_labels(f"ws://127.0.0.1:{port}", fail_fast=True), 1)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert "without an HTTP answer" in str(info.value)
+    assert "is com.atproto.label.subscribeLabels served there?" in str(info.value)
+
+
 def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

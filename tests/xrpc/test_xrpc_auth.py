@@ -19,6 +19,7 @@ from atproto_async.xrpc import (
     Session,
     looks_like_app_password,
 )
+from atproto_async.xrpc import auth as auth_module
 from atproto_async.xrpc.auth import basic_admin_authorization
 
 BASE = "https://pds.example.com"
@@ -169,6 +170,13 @@ def test_app_password_shape() -> None:
     assert not looks_like_app_password("ABCD-EFGH-IJKL-MNOP")
 
 
+@pytest.fixture
+def fresh_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As if no login had advised an app password yet in this process."""
+    monkeypatch.setattr(auth_module, "_password_advice_given", False, raising=False)
+
+
+@pytest.mark.usefixtures("fresh_process")
 async def test_non_app_password_warns_once(
     server: Server, clock: list[float], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -183,6 +191,32 @@ async def test_non_app_password_warns_once(
     with caplog.at_level(logging.WARNING, logger="atproto_async.xrpc"):
         await make_client(server, clock).login(HANDLE, PASSWORD)
     assert "app password" not in caplog.text
+
+
+@pytest.mark.usefixtures("fresh_process")
+async def test_the_app_password_advice_is_given_once_per_process_by_the_package_logger(
+    server: Server, clock: list[float], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):  # a script that logs in with a new client each time
+            await make_client(server, clock).login(HANDLE, "correct horse battery")
+    advice = [r for r in caplog.records if "app password" in r.getMessage()]
+    assert len(advice) == 1
+    assert advice[0].name.startswith("atproto_async")
+
+
+@pytest.mark.usefixtures("fresh_process")
+@pytest.mark.parametrize("service", ["http://localhost:2583", "http://127.0.0.1:2583"])
+async def test_no_app_password_advice_for_a_local_server(
+    service: str, server: Server, clock: list[float], caplog: pytest.LogCaptureFixture
+) -> None:
+    client = Client(service, transport=server.transport, clock=lambda: clock[0], sleep=Sleeps())
+    with caplog.at_level(logging.WARNING):
+        await client.login("alice.test", "hunter2")
+    assert "app password" not in caplog.text
+    with caplog.at_level(logging.WARNING):  # still said for the first remote login
+        await make_client(server, clock).login(HANDLE, "hunter2")
+    assert "app password" in caplog.text
 
 
 async def test_secrets_stay_out_of_logs_reprs_and_errors(

@@ -18,6 +18,7 @@ from atproto_async.exceptions import (
     AuthenticationError,
     DecodeError,
     InvalidRequestError,
+    InvalidSyntaxError,
     NotImplementedByServerError,
     RateLimitError,
     RequestTimeout,
@@ -210,6 +211,31 @@ async def test_empty_error_body_and_plain_text(mocked: aioresponses, client: Cli
         await client.query("com.example.b")
     assert (first.value.status, first.value.error, first.value.message) == (404, None, None)
     assert second.value.message == "Forbidden by policy"
+
+
+@pytest.mark.parametrize("nsid", ["not-an-nsid", "getProfile", "app.bsky.actor.", ""])
+async def test_a_method_name_that_is_not_an_nsid_is_refused_before_sending(
+    mocked: aioresponses, client: Client, nsid: str
+) -> None:
+    with pytest.raises(InvalidSyntaxError) as query:
+        await client.query(nsid)
+    with pytest.raises(ValueError, match="NSID"):
+        await client.procedure(nsid, {"a": 1})
+    assert query.value.kind == "NSID" and query.value.value == nsid
+    assert mocked.requests == {}
+
+
+async def test_a_pds_without_an_appview_hints_at_service_proxying(
+    mocked: aioresponses, client: Client
+) -> None:
+    nsid = "app.bsky.actor.getProfile"
+    text = f"No service configured for {nsid}"
+    mocked.get(url(nsid), status=400, payload={"error": "InvalidRequest", "message": text})
+    with pytest.raises(InvalidRequestError) as caught:
+        await client.query(nsid, {"actor": "alice.test"})
+    assert caught.value.message is not None and caught.value.message.startswith(text)
+    assert "client.with_proxy('did:web:api.bsky.app', 'bsky_appview')" in str(caught.value)
+    assert "AppView" in str(caught.value)
 
 
 async def test_501_is_never_retried(mocked: aioresponses, client: Client, sleeps: Sleeps) -> None:
