@@ -36,6 +36,7 @@ import functools
 import io
 import threading
 import types
+from datetime import datetime
 from typing import Any, Final, NoReturn
 
 import cbor2
@@ -388,22 +389,52 @@ def encode_dag_cbor(value: Any) -> bytes:
     """Encode a data-model value as canonical DAG-CBOR: equal values give equal bytes.
 
     Args:
-        value: dict (text keys), list, str, bytes, int (64-bit), bool, None, or `CID`.
+        value: dict (text keys), list, str, bytes, int (64-bit), bool, None, or `CID`; or, as
+            for `to_json`, a timezone-aware ``datetime``, a `Blob` or another generated model
+            in place of its data-model form.
 
     Returns:
         The encoded bytes.
 
     Raises:
         DecodeError: ``value`` holds something the data model forbids (a float, a tuple, a
-            non-text key, an integer beyond 64 bits, ...). (`DecodeError` is a `ValueError`.)
+            non-text key, an integer beyond 64 bits, a naive ``datetime``, ...).
+            (`DecodeError` is a `ValueError`.)
     """
-    _check_encodable(value, 0)
+    try:
+        _check_encodable(value, 0)
+    except _Held:
+        value = _plain_value(value)
+        _check_encodable(value, 0)
     try:
         return bytes(cbor2.dumps(value, canonical=True, encoders=_ENCODERS))
     except DecodeError:
         raise
     except Exception as exc:
         raise DecodeError(f"cannot encode value as DAG-CBOR: {exc}") from exc
+
+
+class _Held(Exception):
+    """Internal: the value holds a ``datetime`` or a model, to be replaced before encoding."""
+
+
+def _plain_value(value: Any, depth: int = 0) -> Any:
+    """``value`` with its datetimes and models in their data-model form (the slow path)."""
+    kind = type(value)
+    if depth > DEFAULT_MAX_DEPTH:
+        return value  # refused by _check_encodable
+    if kind is dict:
+        return {key: _plain_value(item, depth + 1) for key, item in value.items()}
+    if kind is list:
+        return [_plain_value(item, depth + 1) for item in value]
+    if isinstance(value, datetime) or _is_model(value):
+        from atproto_async.ipld.data_json import _NotData, _plain
+
+        try:
+            return _plain_value(_plain(value), depth)
+        except _NotData as exc:
+            raise DecodeError(exc.reason) from None
+    return value
 
 
 def _check_encodable(value: Any, depth: int) -> None:
@@ -431,7 +462,15 @@ def _check_encodable(value: Any, depth: int) -> None:
         return
     if kind is float:
         raise DecodeError(f"floats are not allowed in the atproto data model (found {value!r})")
+    if isinstance(value, datetime) or _is_model(value):
+        raise _Held
     raise DecodeError(f"{kind.__name__} is not a data-model type")
+
+
+def _is_model(value: Any) -> bool:
+    from atproto_async._model import Model  # not at import: ipld is below the models
+
+    return isinstance(value, Model)
 
 
 def cid_for(value: Any) -> CID:

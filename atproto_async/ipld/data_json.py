@@ -6,12 +6,19 @@ is an ordinary object ``{"$type": "blob", "ref": <link>, "mimeType": ..., "size"
 ``ref`` follows the link rule. Floats are not part of the data model; JSON writers may still
 print an integer as ``123.0``, which reads back as the integer.
 Spec: https://atproto.com/specs/data-model#json-representation
+
+`to_json` also takes the values users hold where the data model has a plainer form: a
+``datetime`` (written as an atproto datetime string), a `Blob` and any other generated model
+(written as its ``to_dict()``, with its ``$type``). Anything else is a `TypeError` that names
+where it was found (``record.embed.images[0].image: object of type Foo is not a data-model
+value``).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+from datetime import datetime
 from typing import Any, Final
 
 from atproto_async.exceptions import DecodeError
@@ -25,19 +32,44 @@ MAX_SAFE_INTEGER: Final = 2**53 - 1
 _MAX_DEPTH: Final = 128
 
 
+class _NotData(Exception):
+    """Internal: a value that is not in the data model; ``parts`` is its path, innermost first."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.parts: list[str | int] = []
+
+    def type_error(self) -> TypeError:
+        path = ""
+        for part in reversed(self.parts):
+            path += f"[{part}]" if type(part) is int else f".{part}" if path else str(part)
+        return TypeError(f"{path}: {self.reason}" if path else self.reason)
+
+
 def to_json(value: Any) -> Any:
     """Return the JSON form of a data-model value (ready for ``json.dumps``).
 
     Args:
-        value: A data-model value: dict, list, str, int, bool, None, bytes or `CID`.
+        value: A data-model value: dict, list, str, int, bool, None, bytes or `CID`; or a
+            value users hold in its place: a timezone-aware ``datetime`` (written in UTC as
+            ``2024-05-01T12:00:00.000Z``, https://atproto.com/specs/lexicon#datetime), a `Blob`
+            or another generated model (its ``to_dict()``, plus its ``$type`` when it has one,
+            so that it can stand in an open union).
 
     Returns:
         The same structure with each `CID` as ``{"$link": str}`` and bytes as ``{"$bytes": ...}``.
 
     Raises:
-        DecodeError: ``value`` holds a type the data model does not have (a float, a tuple, ...).
+        TypeError: ``value`` holds something the data model does not have (a float, a tuple, a
+            set, a naive ``datetime``, a non-string map key, ...); the message names the path,
+            e.g. ``record.embed.images[0].image: object of type Foo is not a data-model value``.
+        DecodeError: ``value`` is nested deeper than 128 levels.
     """
-    return _to_json(value, 0)
+    try:
+        return _to_json(value, 0)
+    except _NotData as exc:
+        raise exc.type_error() from None
 
 
 def _to_json(value: Any, depth: int) -> Any:
@@ -50,18 +82,69 @@ def _to_json(value: Any, depth: int) -> Any:
         out = {}
         for key, item in value.items():
             if type(key) is not str:
-                raise DecodeError(f"map keys must be str, got {type(key).__name__}")
-            out[key] = _to_json(item, depth + 1)
+                raise _NotData(f"map keys must be str, got {type(key).__name__}")
+            try:
+                out[key] = _to_json(item, depth + 1)
+            except _NotData as exc:
+                exc.parts.append(key)
+                raise
         return out
     if kind is list:
-        return [_to_json(item, depth + 1) for item in value]
+        items = []
+        for index, item in enumerate(value):
+            try:
+                items.append(_to_json(item, depth + 1))
+            except _NotData as exc:
+                exc.parts.append(index)
+                raise
+        return items
     if kind is CID:
         return {"$link": str(value)}
     if kind is bytes or kind is bytearray or kind is memoryview:
         return {"$bytes": base64.b64encode(value).decode("ascii").rstrip("=")}
+    return _to_json(_plain(value), depth)
+
+
+def _plain(value: Any) -> Any:
+    """The data-model form of a value users hold in place of one (see `to_json`).
+
+    Raises:
+        _NotData: ``value`` has no data-model form.
+    """
+    if isinstance(value, datetime):
+        return _datetime_text(value)
+    kind = type(value)
     if kind is float:
-        raise DecodeError(f"floats are not allowed in the atproto data model (found {value!r})")
-    raise DecodeError(f"{kind.__name__} is not a data-model type")
+        raise _NotData(f"floats are not allowed in the atproto data model (found {value!r})")
+    from atproto_async._model import Blob, Model, dump_member  # not at import: ipld is below
+
+    if kind is Blob:
+        return value.to_dict()  # a legacy reference stays without "$type"
+    if isinstance(value, Model):
+        return dump_member(value)
+    hint = " (use a list)" if kind is tuple or kind is set or kind is frozenset else ""
+    raise _NotData(f"object of type {kind.__name__} is not a data-model value{hint}")
+
+
+def _datetime_text(value: datetime) -> str:
+    """Write ``value`` as an atproto datetime: UTC, milliseconds, ``Z`` (``...T12:00:00.000Z``).
+
+    This is the form the lexicons' examples and the reference implementation write
+    (https://atproto.com/specs/lexicon#datetime). A naive ``datetime`` is refused rather than
+    taken as UTC: ``datetime.now()`` is naive *local* time, and reading it as UTC would shift
+    the record by the local offset without a word.
+    """
+    offset = value.utcoffset()
+    if offset is None:
+        raise _NotData(
+            "naive datetime (no tzinfo): atproto datetimes need a time zone, "
+            "e.g. datetime.now(UTC) or value.replace(tzinfo=UTC)"
+        )
+    try:
+        utc = (value.replace(tzinfo=None) - offset).isoformat(timespec="milliseconds")
+    except OverflowError:
+        raise _NotData(f"datetime {value.isoformat()} is out of range in UTC") from None
+    return utc + "Z"
 
 
 def from_json(value: Any) -> Any:

@@ -19,8 +19,12 @@ Spec: https://atproto.com/specs/event-stream#sequence-numbers
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Collection, Iterable
+from typing import TYPE_CHECKING, Any
 
+from atproto_async.exceptions import FrameDecodeError, LexiconValidationError
+from atproto_async.stream._commitblocks import CommitBlocks
 from atproto_async.stream.events import MAX_SEQ, Commit, Event
 from atproto_async.stream.frames import (
     DEFAULT_MAX_BLOCKS_SIZE,
@@ -29,6 +33,10 @@ from atproto_async.stream.frames import (
     _decode,
     _Limits,
 )
+
+if TYPE_CHECKING:
+    from atproto_async.ipld import CID
+    from atproto_async.lexicon import Catalog
 
 __all__ = ["EventGate"]
 
@@ -49,6 +57,12 @@ class EventGate:
         verify_records: See `decode_frame`.
         skip_invalid_records: A commit's record that cannot be read (``op.record``) gives None
             with a logged warning instead of raising `FrameDecodeError`.
+        validate_records: Check each record against its lexicon when ``op.record`` (or
+            ``op.record_data``) reads it; one that does not match is treated like a record
+            that cannot be read (`FrameDecodeError`, or None and ``op.record_error`` with
+            ``skip_invalid_records``). Records of collections the catalog does not know pass.
+        catalog: The lexicons of ``validate_records``: by default the bundled ones, read on
+            the first gate that validates and shared by all of them.
 
     Attributes:
         cursor: The seq of the last event that passed (handed out or filtered out).
@@ -62,6 +76,7 @@ class EventGate:
         "_live",
         "_max_frame_size",
         "_types",
+        "_validate",
         "backwards",
         "cursor",
         "replayed",
@@ -78,6 +93,8 @@ class EventGate:
         max_blocks_size: int = DEFAULT_MAX_BLOCKS_SIZE,
         verify_records: bool = True,
         skip_invalid_records: bool = False,
+        validate_records: bool = False,
+        catalog: Catalog | None = None,
     ) -> None:
         if cursor is not None and (type(cursor) is not int or not 0 <= cursor <= MAX_SEQ):
             raise ValueError(f"cursor must be an integer from 0 to 2**63-1, got {cursor!r}")
@@ -93,7 +110,17 @@ class EventGate:
             None if event_types is None else frozenset(event_types)
         )
         self._max_frame_size = max_frame_size
-        self._limits = _Limits(max_ops, max_blocks_size, verify_records, skip_invalid_records)
+        self._validate = validate_records
+        if validate_records:
+            self._limits: _Limits = _CheckingLimits(
+                max_ops,
+                max_blocks_size,
+                verify_records,
+                skip_invalid_records,
+                catalog=_default_catalog() if catalog is None else catalog,
+            )
+        else:
+            self._limits = _Limits(max_ops, max_blocks_size, verify_records, skip_invalid_records)
 
     def start_connection(self) -> None:
         """Note that a new connection begins: its first events may replay handled ones."""
@@ -107,6 +134,10 @@ class EventGate:
             FrameDecodeError: The message is malformed or over a limit.
         """
         event = _decode(message, self._max_frame_size, self._limits, self._collections)
+        if self._validate and type(event) is Commit:
+            holder = event._holder  # shared by the commit's ops: they read records through it
+            if holder is not None:
+                holder.__class__ = _CheckingBlocks
         seq = getattr(event, "seq", None)
         if seq is not None:
             last = self.cursor
@@ -136,3 +167,61 @@ class EventGate:
         if self._collections is not None and type(event) is Commit and not event.ops:
             return None
         return event
+
+
+# -- validate_records ----------------------------------------------------------------------
+# A record is checked where it is decoded, so that it costs nothing until ``op.record`` is
+# read: the commit's `CommitBlocks` (shared by its ops) becomes a `_CheckingBlocks`, same
+# slots, whose ``record_data`` also checks the record. A mismatch is a `FrameDecodeError`,
+# which `RepoOp.record` already turns into None and ``record_error`` when invalid records are
+# skipped. (The natural home of this check is ``CommitBlocks.record_data`` itself, with the
+# catalog in `_Limits`.)
+
+
+class _CheckingLimits(_Limits):
+    """`_Limits` that also carry the catalog records are checked against."""
+
+    __slots__ = ("catalog",)
+
+    def __init__(self, *args: Any, catalog: Catalog) -> None:
+        super().__init__(*args)
+        self.catalog = catalog
+
+
+class _CheckingBlocks(CommitBlocks):
+    """`CommitBlocks` that check each record against its lexicon as it is read."""
+
+    __slots__ = ()
+
+    def record_data(self, cid: CID, path: str) -> Any:
+        data = super().record_data(cid, path)
+        if data is None:
+            return None
+        limits = self.limits
+        assert isinstance(limits, _CheckingLimits)
+        collection, _, rkey = path.partition("/")
+        catalog = limits.catalog
+        if collection in catalog:  # a third-party lexicon passes
+            try:
+                catalog.validate_record(data, collection=collection, rkey=rkey)
+            except LexiconValidationError as exc:
+                raise FrameDecodeError(
+                    f"#commit seq {self.seq} of {self.repo}: record {path} does not match "
+                    f"its lexicon: {exc}"
+                ) from exc
+        return data
+
+
+_catalog_lock = threading.Lock()
+_shared_catalog: Catalog | None = None
+
+
+def _default_catalog() -> Catalog:
+    """The bundled lexicons, read once per process on first use."""
+    global _shared_catalog
+    with _catalog_lock:
+        if _shared_catalog is None:
+            from atproto_async.lexicon import Catalog
+
+            _shared_catalog = Catalog.default()
+        return _shared_catalog

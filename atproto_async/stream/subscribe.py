@@ -73,6 +73,7 @@ from atproto_async.stream.urls import _is_loopback, stream_url
 
 if TYPE_CHECKING:
     from atproto_async.identity.resolver import Resolver
+    from atproto_async.lexicon import Catalog
     from atproto_async.sync import StateStore, Verdict, VerifiedSubscription
     from atproto_async.sync.labels import VerifiedLabels
 
@@ -115,6 +116,8 @@ class SubscriptionOptions(TypedDict, total=False):
     fail_fast: bool
     skip_invalid: bool
     verify_records: bool
+    validate_records: bool
+    catalog: Catalog | None
     max_frame_size: int
     max_ops: int
     max_blocks_size: int
@@ -228,6 +231,10 @@ class Subscription:
             says why, and the iteration goes on.
         verify_records: Check each record block against its CID when ``op.record`` reads it
             (see `decode_frame`); ``False`` trusts the relay and saves the hashing.
+        validate_records: Check each record against its lexicon when ``op.record`` reads it;
+            a record that does not match is treated like one that cannot be read (see
+            ``skip_invalid``). Records of collections the catalog does not know pass.
+        catalog: The lexicons of ``validate_records`` (default: the bundled ones).
         max_frame_size: Largest message accepted (also the WebSocket ``max_size``).
         max_ops: See `decode_frame`.
         max_blocks_size: See `decode_frame`.
@@ -262,6 +269,8 @@ class Subscription:
         fail_fast: bool = False,
         skip_invalid: bool = False,
         verify_records: bool = True,
+        validate_records: bool = False,
+        catalog: Catalog | None = None,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         max_ops: int = DEFAULT_MAX_OPS,
         max_blocks_size: int = DEFAULT_MAX_BLOCKS_SIZE,
@@ -287,6 +296,8 @@ class Subscription:
             max_blocks_size=max_blocks_size,
             verify_records=verify_records,
             skip_invalid_records=skip_invalid,
+            validate_records=validate_records,
+            catalog=catalog,
         )
         self._cursor_hook = (
             None if on_cursor is None else CursorHook(on_cursor, cursor_interval, cursor)

@@ -1,7 +1,9 @@
 """`Client`: the XRPC session object every bot and backend lives in.
 
 A request goes ``query`` / ``procedure`` -> `Client._call` (headers, auth, the retry loop) ->
-a `Transport` (the network) -> back as JSON, bytes or None, or as an `XrpcError`.
+a `Transport` (the network) -> back as JSON, bytes or None, or as an `XrpcError`. The records
+of ``createRecord``, ``putRecord`` and ``applyWrites`` are checked against their lexicons in
+``procedure``, before anything is sent (`atproto_async.xrpc.records`).
 Auth lives in `AuthState` (shared with derived clients), retry decisions in `RetryPolicy`.
 
 Spec: https://atproto.com/specs/xrpc
@@ -10,6 +12,7 @@ Spec: https://atproto.com/specs/xrpc
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
@@ -23,11 +26,13 @@ from atproto_async.exceptions import (
     AtprotoError,
     AuthenticationError,
     ClientClosedError,
+    DecodeError,
     InvalidSyntaxError,
     TransportError,
 )
 from atproto_async.xrpc.auth import AuthState, SessionCallback
 from atproto_async.xrpc.paginate import paginate as _paginate
+from atproto_async.xrpc.records import WRITE_METHODS, check_writes, default_catalog
 from atproto_async.xrpc.retry import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, RetryPolicy
 from atproto_async.xrpc.session import Session, check_service_url
 from atproto_async.xrpc.transport import AiohttpTransport, Body, Request, Transport
@@ -41,12 +46,15 @@ from atproto_async.xrpc.wire import (
 )
 
 if TYPE_CHECKING:
+    from atproto_async._model import Blob
     from atproto_async.api import AppNamespace, ChatNamespace, ComNamespace, ToolsNamespace
     from atproto_async.identity import Resolver
+    from atproto_async.lexicon import Catalog
 
 __all__ = ["Client"]
 
 logger = logging.getLogger("atproto_async.xrpc")
+_json_loads = json.loads
 
 #: Method names remembered as valid by a client (and its derived clients): each is checked once.
 _MAX_KNOWN_NSIDS = 4096
@@ -85,6 +93,14 @@ class Client:
         clock: POSIX time source used to decide when a token needs refreshing.
         resolver: Resolves handles and DIDs (``client.resolver``); share one between clients.
             By default an `IdentityResolver` is made on first use and closed with the client.
+        validate_records: Check the records of ``createRecord``, ``putRecord`` and
+            ``applyWrites`` against their lexicons before sending them, and refuse a broken
+            one with `LexiconValidationError` (nothing is sent). Records of collections the
+            catalog does not know go to the server unchecked; a call whose ``validate`` is
+            ``False`` is not checked either. See `atproto_async.xrpc.records`.
+        catalog: The lexicons records are checked against: by default the bundled ones, read
+            on the first checked write and shared by all clients. Pass
+            ``Catalog.default().extend(your_lexicons)`` to check your own collections too.
 
     Raises:
         ValueError: ``service`` is not a usable URL, or ``session`` is not a saved session.
@@ -109,6 +125,8 @@ class Client:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.time,
         resolver: Resolver | None = None,
+        validate_records: bool = True,
+        catalog: Catalog | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be > 0, not {timeout}")
@@ -149,6 +167,8 @@ class Client:
         self._root = self
         self._closed = False  # read on the root: closing it closes its derived clients too
         self._known_nsids: set[str] = set()  # shared with derived clients (see _check_nsid)
+        self._validate_records = validate_records
+        self._catalog = catalog
 
     def __repr__(self) -> str:
         who = self._auth.session.did if self._auth.session else "no session"
@@ -425,9 +445,15 @@ class Client:
             As for `query`.
 
         Raises:
-            As for `query`; ``TypeError`` when ``data`` is not JSON-serializable.
+            LexiconValidationError: A record written with ``createRecord``, ``putRecord`` or
+                ``applyWrites`` does not match its lexicon (see ``Client(validate_records=)``);
+                nothing was sent.
+            TypeError: ``data`` holds a value with no JSON form; the message names where.
+            As for `query`.
         """
         body, content_type, replayable = encode_body(data, encoding)
+        if nsid in WRITE_METHODS and self._validate_records and content_type == "application/json":
+            self._check_records(nsid, body)
         return await self._call(
             "POST",
             nsid,
@@ -441,7 +467,7 @@ class Client:
             admin,
         )
 
-    async def upload_blob(self, data: bytes | AsyncIterable[bytes], encoding: str) -> Any:
+    async def upload_blob(self, data: bytes | AsyncIterable[bytes], encoding: str) -> Blob:
         """Upload a blob with ``com.atproto.repo.uploadBlob`` and return its blob reference.
 
         Args:
@@ -449,11 +475,22 @@ class Client:
             encoding: Its MIME type, e.g. ``image/png``.
 
         Returns:
-            The ``blob`` object to put into a record (JSON: ``{"$type": "blob", "ref":
-            {"$link": ...}, "mimeType": ..., "size": ...}``).
+            The `Blob` to put into a record, as it is (in a model or a plain dict): it is
+            written as ``{"$type": "blob", "ref": {"$link": ...}, "mimeType": ..., "size":
+            ...}``. The same as ``client.com.atproto.repo.upload_blob(...).blob``.
+
+        Raises:
+            DecodeError: The server's answer holds no blob reference.
+            As for `procedure`.
         """
+        from atproto_async._model import Blob
+        from atproto_async.ipld import from_json
+
         out = await self.procedure("com.atproto.repo.uploadBlob", data, encoding=encoding)
-        return out["blob"] if isinstance(out, dict) and "blob" in out else out
+        blob = out.get("blob") if isinstance(out, dict) else None
+        if not isinstance(blob, dict):
+            raise DecodeError("com.atproto.repo.uploadBlob answered without a 'blob' object")
+        return Blob.from_dict(from_json(blob))
 
     def paginate(
         self,
@@ -484,6 +521,17 @@ class Client:
         return _paginate(method, items, max_items=max_items, max_pages=max_pages, **params)
 
     # -- the request loop --------------------------------------------------------------------
+
+    def _check_records(self, nsid: str, body: Body) -> None:
+        """Check the records of a write body (``body`` is its JSON, as it will be sent)."""
+        if type(body) is not bytes:
+            return
+        try:
+            sent = _json_loads(body)
+        except ValueError:
+            return  # not JSON after all: the server answers for it
+        catalog = self._catalog
+        check_writes(default_catalog() if catalog is None else catalog, nsid, sent)
 
     def _check_nsid(self, nsid: str) -> None:
         """Refuse a method name that is not an NSID before anything is sent.

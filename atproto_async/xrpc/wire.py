@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterable, Iterable, Mapping
+from datetime import datetime
 from typing import Any, Final
 
 from multidict import CIMultiDict
@@ -102,10 +103,12 @@ def encode_params(params: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Encode query parameters the XRPC way.
 
     Booleans become ``true`` / ``false``, integers their decimal form, strings stay unquoted,
-    lists repeat the key, None values are dropped.
+    a timezone-aware ``datetime`` becomes an atproto datetime (``2024-05-01T12:00:00.000Z``),
+    a `CID` its string form, lists repeat the key, None values are dropped.
 
     Raises:
-        TypeError: A value of another type (floats and objects are not XRPC parameters).
+        TypeError: A value of another type (floats and objects are not XRPC parameters), or
+            a naive ``datetime``; the message names the parameter.
     """
     out: list[tuple[str, str]] = []
     for key, value in params.items():
@@ -128,6 +131,16 @@ def _param(key: str, value: Any) -> str:
         return "false"
     if isinstance(value, int):
         return str(value)
+    from atproto_async.ipld import CID, to_json  # loaded by the first such parameter
+
+    if isinstance(value, datetime):
+        try:
+            text: str = to_json(value)
+        except TypeError as exc:
+            raise TypeError(f"query parameter {key!r}: {exc}") from None
+        return text
+    if isinstance(value, CID):
+        return str(value)
     raise TypeError(f"query parameter {key!r} cannot be {type(value).__name__}")
 
 
@@ -136,10 +149,14 @@ def encode_body(data: Any, encoding: str | None) -> tuple[Body, str | None, bool
 
     JSON values are sent compact as ``application/json``; bytes and async byte streams are
     sent as they are with ``encoding`` (default ``application/octet-stream``). A stream can be
-    read once, so it is not replayable.
+    read once, so it is not replayable. Inside a JSON value, the values users hold in place of
+    data-model ones are written in their JSON form (see `atproto_async.ipld.to_json`): `CID`
+    and ``bytes`` as ``$link`` / ``$bytes``, a ``datetime`` as an atproto datetime, a `Blob`
+    or another generated model as its dict.
 
     Raises:
-        TypeError: ``data`` is not JSON-serializable.
+        TypeError: ``data`` holds a value with no JSON form (``record.embed: object of type
+            Foo is not a data-model value``: the message names where).
     """
     if data is None:
         return None, encoding, True
@@ -148,9 +165,16 @@ def encode_body(data: Any, encoding: str | None) -> tuple[Body, str | None, bool
     if isinstance(data, AsyncIterable):
         return data, encoding or "application/octet-stream", False
     try:
-        return _json_dumps(data).encode(), encoding or "application/json", True
-    except (TypeError, ValueError) as exc:
+        text = _json_dumps(data)
+    except TypeError:
+        # Something json does not know: most often a value users hold (a datetime, a Blob, a
+        # CID...). Plain JSON bodies never pay for this walk.
+        from atproto_async.ipld import to_json
+
+        text = _json_dumps(to_json(data))
+    except ValueError as exc:
         raise TypeError(f"procedure data is not JSON-serializable: {exc}") from None
+    return text.encode(), encoding or "application/json", True
 
 
 def decode_body(response: Response, nsid: str) -> Any:

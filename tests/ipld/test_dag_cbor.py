@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import tracemalloc
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -282,6 +283,31 @@ def test_encode_uses_shortest_forms_and_tag_42_for_links() -> None:
 def test_encode_refuses_what_the_data_model_forbids(value: Any, fragment: str) -> None:
     with pytest.raises(DecodeError, match=fragment):
         encode_dag_cbor(value)
+
+
+def test_encode_takes_datetimes_blobs_and_models_as_their_data_model_form() -> None:
+    from atproto_async._model import Blob
+    from atproto_async.models import RECORDS
+
+    post = RECORDS.get("app.bsky.feed.post")
+    assert post is not None
+    blob = Blob(ref=LINK, mime_type="image/png", size=3)
+    when = datetime(2024, 5, 1, 14, tzinfo=timezone(timedelta(hours=2)))
+    held = {"a": when, "b": [blob], "c": post(text="hi", created_at="2024-05-01T12:00:00.000Z")}
+    plain = {
+        "a": "2024-05-01T12:00:00.000Z",
+        "b": [{"$type": "blob", "ref": LINK, "mimeType": "image/png", "size": 3}],
+        "c": {"$type": "app.bsky.feed.post", "text": "hi", "createdAt": "2024-05-01T12:00:00.000Z"},
+    }
+    assert encode_dag_cbor(held) == encode_dag_cbor(plain)
+    assert cid_for(held) == cid_for(plain)
+
+
+def test_encode_refuses_a_naive_datetime() -> None:
+    with pytest.raises(DecodeError, match="naive datetime"):
+        encode_dag_cbor({"createdAt": datetime(2024, 5, 1)})
+    with pytest.raises(DecodeError, match="floats"):
+        encode_dag_cbor({"a": datetime(2024, 5, 1, tzinfo=UTC), "b": 1.5})
 
 
 def test_encode_refuses_excessive_depth() -> None:

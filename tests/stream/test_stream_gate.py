@@ -181,3 +181,101 @@ async def test_failing_async_cursor_hook_is_logged(caplog: pytest.LogCaptureFixt
     await hook.close(2)
     messages = [r.getMessage() for r in caplog.records]
     assert any("on_cursor hook failed" in m for m in messages)
+
+
+# --- validate_records ---------------------------------------------------------------------
+
+TID_A, TID_B, TID_C = "3jzfcijpj2z2a", "3jzfcijpj2z2b", "3jzfcijpj2z2c"
+
+
+def _mixed_commit() -> bytes:
+    """A commit creating an invalid post, a valid one and a record of a lexicon not bundled."""
+    return commit_frame(
+        7,
+        [
+            ("create", f"app.bsky.feed.post/{TID_A}", post("x" * 301)),  # over 300 graphemes
+            ("create", f"app.bsky.feed.post/{TID_B}", post("fine")),
+            ("create", f"com.example.thing/{TID_C}", {"$type": "com.example.thing", "n": 1}),
+        ],
+    )
+
+
+def test_validated_records_that_do_not_match_are_skipped_like_unreadable_ones(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    gate = EventGate(validate_records=True, skip_invalid_records=True)
+    event = gate.feed(_mixed_commit())
+    assert isinstance(event, Commit)
+    bad, good, other = event.ops
+    assert bad.record is None
+    assert bad.record_data is None
+    error = bad.record_error
+    assert isinstance(error, FrameDecodeError)
+    assert str(error) == (
+        f"#commit seq 7 of did:plc:alice: record app.bsky.feed.post/{TID_A} does not match its "
+        "lexicon: app.bsky.feed.post: text: must have at most 300 graphemes, has 301"
+    )
+    assert getattr(error.__cause__, "path", None) == "text"
+    assert good.record.text == "fine"
+    assert good.record_error is None
+    assert other.record.type == "com.example.thing"  # a lexicon the catalog lacks: passes
+    skipped = [r for r in caplog.records if "skipped the invalid record" in r.getMessage()]
+    assert len(skipped) == 1
+
+
+def test_validated_records_that_do_not_match_raise_when_read_unless_skipped() -> None:
+    gate = EventGate(validate_records=True)
+    event = gate.feed(_mixed_commit())  # nothing is decoded or checked before a read
+    assert isinstance(event, Commit)
+    with pytest.raises(FrameDecodeError, match="does not match its lexicon"):
+        event.ops[0].record  # noqa: B018
+    with pytest.raises(FrameDecodeError, match="does not match its lexicon"):
+        event.ops[0].record_data  # noqa: B018
+    assert event.ops[1].record.text == "fine"
+
+
+def test_records_are_not_validated_by_default() -> None:
+    event = EventGate().feed(_mixed_commit())
+    assert isinstance(event, Commit)
+    assert event.ops[0].record.text == "x" * 301
+
+
+def test_validation_checks_the_record_key_and_uses_the_catalog_given() -> None:
+    from atproto_async.lexicon import Catalog
+
+    thing = {
+        "lexicon": 1,
+        "id": "com.example.thing",
+        "defs": {
+            "main": {
+                "type": "record",
+                "key": "tid",
+                "record": {"type": "object", "properties": {"n": {"type": "string"}}},
+            }
+        },
+    }
+    catalog = Catalog.default().extend([thing])
+    gate = EventGate(validate_records=True, skip_invalid_records=True, catalog=catalog)
+    event = gate.feed(commit_frame(1, [("create", "app.bsky.feed.post/self", post("a bad key"))]))
+    assert isinstance(event, Commit)
+    assert "record key 'self' must be a TID" in str(event.ops[0].record_error)
+    event = gate.feed(_mixed_commit())
+    assert isinstance(event, Commit)
+    assert event.ops[2].record is None
+    assert "n: must be a string, not an integer" in str(event.ops[2].record_error)
+
+
+async def test_subscribe_repos_passes_validate_records_to_its_gate() -> None:
+    from stream_helpers import FakeRelay, send_then
+
+    from atproto_async.stream import subscribe_repos
+
+    async with FakeRelay({}, [send_then([_mixed_commit()], then="idle")]) as relay:
+        stream = subscribe_repos(relay.url, validate_records=True, skip_invalid=True)
+        async with stream, asyncio.timeout(10):
+            async for event in stream:
+                assert isinstance(event, Commit)
+                records = [op.record for op in event.ops]
+                break
+    assert records[0] is None
+    assert records[1].text == "fine"

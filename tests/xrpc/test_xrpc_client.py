@@ -118,8 +118,8 @@ async def test_procedure_with_raw_bytes_uses_the_encoding(
     assert call.kwargs["headers"]["Content-Type"] == "image/png"
 
 
-async def test_non_json_data_is_a_type_error(client: Client) -> None:
-    with pytest.raises(TypeError, match="JSON"):
+async def test_non_json_data_is_a_type_error_naming_where(client: Client) -> None:
+    with pytest.raises(TypeError, match=r"^x: object of type object is not a data-model value"):
         await client.procedure("com.example.p", {"x": object()})
 
 

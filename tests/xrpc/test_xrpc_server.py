@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 from xrpc_fakes import DID, HANDLE, PASSWORD, FakePds, Sleeps, error, make_jwt
 
+from atproto_async._model import Blob
 from atproto_async.exceptions import (
     AuthenticationError,
     RateLimitError,
@@ -19,6 +20,7 @@ from atproto_async.exceptions import (
     TransportError,
     XrpcError,
 )
+from atproto_async.ipld import cid_for_raw
 from atproto_async.xrpc import Client, RetryPolicy, Session
 
 
@@ -274,8 +276,11 @@ async def test_blob_upload_streams_bytes_with_their_content_type(
     received: list[tuple[str, bytes]] = []
 
     async def upload(request: web.Request) -> web.Response:
-        received.append((request.content_type, await request.read()))
-        return web.json_response({"blob": {"$type": "blob", "mimeType": request.content_type}})
+        data = await request.read()
+        received.append((request.content_type, data))
+        ref = {"$link": str(cid_for_raw(data))}
+        blob = {"$type": "blob", "ref": ref, "mimeType": request.content_type, "size": len(data)}
+        return web.json_response({"blob": blob})
 
     async def chunks() -> AsyncIterator[bytes]:
         yield b"\x89PNG"
@@ -285,8 +290,9 @@ async def test_blob_upload_streams_bytes_with_their_content_type(
     async with client_for(pds, sleeps) as client:
         blob = await client.upload_blob(b"\x89PNGdata", "image/png")
         streamed = await client.upload_blob(chunks(), "image/png")
-    assert blob == {"$type": "blob", "mimeType": "image/png"}
-    assert streamed == blob
+    # Both uploads give a Blob, as client.com.atproto.repo.upload_blob(...).blob does.
+    assert blob == Blob(ref=cid_for_raw(b"\x89PNGdata"), mime_type="image/png", size=8)
+    assert streamed == Blob(ref=cid_for_raw(b"\x89PNGrest"), mime_type="image/png", size=8)
     assert received == [("image/png", b"\x89PNGdata"), ("image/png", b"\x89PNGrest")]
 
 

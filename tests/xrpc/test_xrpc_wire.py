@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncGenerator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
+from atproto_async._model import Blob
 from atproto_async.exceptions import (
     AuthenticationError,
     DecodeError,
@@ -17,6 +20,7 @@ from atproto_async.exceptions import (
     ServerError,
     XrpcError,
 )
+from atproto_async.ipld import cid_for_raw
 from atproto_async.xrpc.transport import Response
 from atproto_async.xrpc.wire import (
     decode_body,
@@ -28,6 +32,10 @@ from atproto_async.xrpc.wire import (
 )
 
 JSON = {"Content-Type": "application/json"}
+
+
+class Foo:
+    """Not a data-model value."""
 
 
 def test_encode_params() -> None:
@@ -60,8 +68,70 @@ async def test_encode_body() -> None:
     chunks = stream()
     assert encode_body(chunks, "video/mp4") == (chunks, "video/mp4", False)
     await chunks.aclose()
-    with pytest.raises(TypeError, match="JSON"):
+    with pytest.raises(TypeError, match=r"^x: object of type set is not a data-model value"):
         encode_body({"x": {1, 2}}, None)
+
+
+def test_encode_body_writes_the_values_users_hold_in_their_json_form() -> None:
+    link = cid_for_raw(b"png")
+    blob = Blob(ref=link, mime_type="image/png", size=3)
+    data = {
+        "record": {
+            "createdAt": datetime(2024, 5, 1, 14, tzinfo=timezone(timedelta(hours=2))),
+            "image": blob,
+            "ref": link,
+            "raw": b"\x01",
+        }
+    }
+    body, content_type, replayable = encode_body(data, None)
+    assert (content_type, replayable) == ("application/json", True)
+    assert json.loads(body) == {
+        "record": {
+            "createdAt": "2024-05-01T12:00:00.000Z",
+            "image": {
+                "$type": "blob",
+                "ref": {"$link": str(link)},
+                "mimeType": "image/png",
+                "size": 3,
+            },
+            "ref": {"$link": str(link)},
+            "raw": {"$bytes": "AQ"},
+        }
+    }
+    # A model as the whole body, too.
+    assert json.loads(encode_body(blob, None)[0])["ref"] == {"$link": str(link)}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"record": {"embed": {"images": [{"image": Foo()}]}}},
+            "record.embed.images[0].image: object of type Foo is not a data-model value",
+        ),
+        (
+            {"record": {"createdAt": datetime(2024, 5, 1)}, "at": datetime.now(UTC)},
+            "record.createdAt: naive datetime (no tzinfo): atproto datetimes need a time zone, "
+            "e.g. datetime.now(UTC) or value.replace(tzinfo=UTC)",
+        ),
+    ],
+)
+def test_encode_body_names_where_a_value_has_no_json_form(data: Any, message: str) -> None:
+    with pytest.raises(TypeError) as caught:
+        encode_body(data, None)
+    assert str(caught.value) == message
+
+
+def test_encode_params_takes_datetimes_and_cids() -> None:
+    link = cid_for_raw(b"png")
+    since = datetime(2024, 5, 1, 14, tzinfo=timezone(timedelta(hours=2)))
+    assert encode_params({"since": since, "cid": link, "cids": [link]}) == [
+        ("since", "2024-05-01T12:00:00.000Z"),
+        ("cid", str(link)),
+        ("cids", str(link)),
+    ]
+    with pytest.raises(TypeError, match=r"^query parameter 'until': naive datetime"):
+        encode_params({"until": datetime(2024, 5, 1)})
 
 
 def test_decode_body() -> None:
