@@ -7,11 +7,30 @@ follows, reposts with the fields real clients write); most commits have one op, 
 and a few frames are ``#identity`` / ``#account`` events. Output is deterministic for a seed.
 Spec: https://atproto.com/specs/sync#firehose
 
+Two layouts (``--layout``):
+
+- ``synthetic`` (the default, unchanged since the first benchmark): every body has the same
+  twelve fields (``prevData`` always set, ``blobs`` empty), the CAR holds the commit block,
+  the records, then 2-4 small MST nodes, and commits have 1-6 ops.
+- ``live``: the layout of the frames relays actually send, as in the live commits of
+  ``indigo/atproto/repo/testdata/firehose_commit_*.json`` and the official PDS capture
+  ``examples/data/local-pds.frames``. Bodies carry the deprecated top-level ``prev: null``
+  that the relay's Go struct writes (indigo ``SyncSubscribeRepos_Commit``, cbor-gen: a nil
+  pointer is written as null; a nil ``blobs`` slice as an empty array, though the JSON form
+  of the fixtures shows ``null``); ``prevData`` is set on about half of them (sync 1.1, whose
+  update and delete ops also carry ``prev``) and absent on the rest; ``since`` is null on a
+  few. Keys are in DAG-CBOR order, as both cbor-gen and the PDS write them. The CAR holds
+  the MST proof path first (3-5 prefix-compressed nodes of up to 16 entries, root first,
+  linked to each other), then the records, then the commit block - the PDS's order; about
+  one CAR in four is shuffled, as the live relay frames are. Most commits have one op, about
+  8% have 2-6 and about 2% have 7-50 (batch follows and likes; the live fixtures include one
+  of 42); profile updates join the mix of records.
+
 The file format is ``atproto_async.stream.framefile`` (``[4-byte big-endian length][message]``).
 
 Usage::
 
-    python benchmarks/make_frames.py frames.bin --count 20000 [--seed 1]
+    python benchmarks/make_frames.py frames.bin --count 20000 [--seed 1] [--layout live]
 
 Other code can import `generate_frames` (``benchmarks/`` is not a package: put the folder on
 ``sys.path`` or load the file by path).
@@ -28,7 +47,10 @@ from typing import Any
 from atproto_async.ipld import CID, cid_for, cid_for_raw, encode_dag_cbor, write_car
 from atproto_async.stream.framefile import encode_frames
 
-__all__ = ["generate_frames", "main"]
+__all__ = ["LAYOUTS", "generate_frames", "main"]
+
+#: The layouts `generate_frames` writes (see the module docstring).
+LAYOUTS = ("synthetic", "live")
 
 _B32_SORTABLE = "234567abcdefghijklmnopqrstuvwxyz"
 _VOCABULARY = (
@@ -48,6 +70,9 @@ _COLLECTIONS = (
     ("app.bsky.feed.repost", 12),
     ("delete", 6),
 )
+#: The live layout adds profile updates (``app.bsky.actor.profile/self``).
+_LIVE_COLLECTIONS = (*_COLLECTIONS, ("update", 2))
+_PROFILE = "app.bsky.actor.profile"
 
 
 def _tid(micros: int, clock: int) -> str:
@@ -224,6 +249,163 @@ class _Generator:
         }
         return encode_dag_cbor({"op": 1, "t": "#commit"}) + encode_dag_cbor(body)
 
+    def profile(self) -> dict[str, Any]:
+        rng = self.rng
+        record: dict[str, Any] = {
+            "$type": _PROFILE,
+            "displayName": " ".join(rng.choice(_WORDS) for _ in range(2)),
+            "description": self.text()[:200],
+        }
+        if rng.random() < 0.7:
+            record["avatar"] = {
+                "$type": "blob",
+                "ref": cid_for_raw(rng.randbytes(16)),
+                "mimeType": "image/jpeg",
+                "size": rng.randint(20_000, 900_000),
+            }
+        return record
+
+    def mst_keys(self, count: int, micros: int, include: str | None) -> list[str]:
+        """``count`` sorted record paths near ``micros``, one of them ``include`` if given."""
+        rng = self.rng
+        names = [name for name, _ in _COLLECTIONS[:4]]
+        keys = {include} if include is not None else set()
+        while len(keys) < count:
+            ago = rng.randint(0, 10**12)
+            keys.add(f"{rng.choice(names)}/{_tid(micros - ago, rng.randrange(1024))}")
+        return sorted(keys)
+
+    def live_mst_node(
+        self, keys: list[str], values: dict[str, CID], child: CID | None, leaf: bool
+    ) -> bytes:
+        """One MST node as a PDS writes it: keys prefix-compressed, ``child`` linked in."""
+        rng = self.rng
+        entries: list[dict[str, Any]] = []
+        previous = b""
+        for key in keys:
+            raw = key.encode()
+            shared = 0
+            while shared < min(len(raw), len(previous)) and raw[shared] == previous[shared]:
+                shared += 1
+            entries.append(
+                {
+                    "k": raw[shared:],
+                    "p": shared,
+                    "t": None if leaf or rng.random() < 0.5 else _fake_cid(rng),
+                    "v": values.get(key) or _fake_cid(rng),
+                }
+            )
+            previous = raw
+        node: dict[str, Any] = {"e": entries, "l": None}
+        if not leaf:
+            node["l"] = _fake_cid(rng) if rng.random() < 0.5 else None
+        if child is not None:
+            at = rng.randrange(len(entries) + 1)
+            if at == 0:
+                node["l"] = child
+            else:
+                entries[at - 1]["t"] = child
+        return encode_dag_cbor(node)
+
+    def live_mst_proof(
+        self, path: str, values: dict[str, CID], micros: int
+    ) -> list[tuple[CID, bytes]]:
+        """The proof of ``path``: 3-5 nodes of up to 16 entries, root first, each linked on."""
+        rng = self.rng
+        nodes: list[tuple[CID, bytes]] = []
+        child: CID | None = None
+        depth = rng.randint(3, 5)
+        for level in range(depth):  # from the leaf up
+            leaf = level == 0
+            if not leaf and rng.random() < 0.15:
+                keys: list[str] = []  # an empty node on the way up: only its left link
+            else:
+                keys = self.mst_keys(rng.randint(1, 16), micros, path if leaf else None)
+            block = self.live_mst_node(keys, values, child, leaf)
+            child = cid_for(block)
+            nodes.append((child, block))
+        nodes.reverse()
+        return nodes
+
+    def live_commit(self) -> bytes:
+        rng = self.rng
+        micros = self.tick()
+        did = rng.choice(self.dids)
+        rev = _tid(micros, rng.randrange(1024))
+        sync11 = rng.random() < 0.5  # prevData on the commit, prev on update and delete ops
+        roll = rng.random()
+        n_ops = 1 if roll < 0.9 else rng.randint(2, 6) if roll < 0.98 else rng.randint(7, 50)
+        names = [name for name, _ in _LIVE_COLLECTIONS]
+        weights = [weight for _, weight in _LIVE_COLLECTIONS]
+        batch = rng.choice(("app.bsky.graph.follow", "app.bsky.feed.like")) if n_ops > 6 else None
+        ops: list[dict[str, Any]] = []
+        records: list[tuple[CID, bytes]] = []
+        values: dict[str, CID] = {}
+        for index in range(n_ops):
+            kind = batch or rng.choices(names, weights)[0]
+            rkey = _tid(micros - index - rng.randint(0, 10**6), rng.randrange(1024))
+            op: dict[str, Any]
+            if kind == "delete":
+                collection = rng.choice(names[:4])
+                op = {"cid": None, "path": f"{collection}/{rkey}", "action": "delete"}
+            else:
+                if kind == "update":
+                    path, block = f"{_PROFILE}/self", encode_dag_cbor(self.profile())
+                else:
+                    path, block = (
+                        f"{kind}/{rkey}",
+                        encode_dag_cbor(self.record(kind, _datetime(micros))),
+                    )
+                cid = cid_for(block)
+                records.append((cid, block))
+                values[path] = cid
+                op = {
+                    "cid": cid,
+                    "path": path,
+                    "action": "update" if kind == "update" else "create",
+                }
+            if sync11 and op["action"] != "create":
+                op["prev"] = _fake_cid(rng)
+            ops.append(op)
+        nodes = self.live_mst_proof(ops[0]["path"], values, micros)
+        for extra in range(0, n_ops - 1, 3):  # further leaves for the other ops' paths
+            paths = [op["path"] for op in ops[1 + extra : 4 + extra]]
+            keys = sorted({*paths, *self.mst_keys(rng.randint(1, 4), micros, None)})
+            block = self.live_mst_node(keys, values, None, leaf=True)
+            nodes.append((cid_for(block), block))
+        commit = {
+            "did": did,
+            "rev": rev,
+            "sig": rng.randbytes(64),
+            "data": nodes[0][0],
+            "prev": None,
+            "version": 3,
+        }
+        commit_block = encode_dag_cbor(commit)
+        commit_cid = cid_for(commit_block)
+        sections = [*nodes, *records, (commit_cid, commit_block)]
+        if rng.random() < 0.25:
+            rng.shuffle(sections)
+        body: dict[str, Any] = {
+            "seq": self.seq,
+            "rebase": False,
+            "tooBig": False,
+            "repo": did,
+            "commit": commit_cid,
+            "rev": rev,
+            "since": None
+            if rng.random() < 0.05
+            else _tid(micros - rng.randint(10**6, 10**10), rng.randrange(1024)),
+            "blocks": write_car([commit_cid], sections),
+            "ops": ops,
+            "blobs": [],
+            "time": _datetime(micros),
+            "prev": None,
+        }
+        if sync11:
+            body["prevData"] = _fake_cid(rng)
+        return encode_dag_cbor({"op": 1, "t": "#commit"}) + encode_dag_cbor(body)
+
     def identity_or_account(self) -> bytes:
         micros = self.tick()
         did = self.rng.choice(self.dids)
@@ -237,18 +419,22 @@ class _Generator:
         return encode_dag_cbor(header) + encode_dag_cbor(body)
 
 
-def generate_frames(count: int, seed: int = 0) -> list[bytes]:
+def generate_frames(count: int, seed: int = 0, layout: str = "synthetic") -> list[bytes]:
     """Return ``count`` firehose messages (header + body bytes each), deterministic per seed.
 
-    About 97% are ``#commit`` events; the rest ``#identity`` and ``#account``.
+    About 97% are ``#commit`` events; the rest ``#identity`` and ``#account``. ``layout`` is
+    one of `LAYOUTS` (see the module docstring).
     """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     generator = _Generator(seed)
+    commit = generator.live_commit if layout == "live" else generator.commit
     frames = []
     for _ in range(count):
         if generator.rng.random() < 0.03:
             frames.append(generator.identity_or_account())
         else:
-            frames.append(generator.commit())
+            frames.append(commit())
     return frames
 
 
@@ -258,10 +444,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path, help="frame file to write")
     parser.add_argument("--count", type=int, default=20_000, help="number of frames")
     parser.add_argument("--seed", type=int, default=1, help="random seed (same seed, same file)")
+    parser.add_argument(
+        "--layout", choices=LAYOUTS, default="synthetic", help="body and CAR layout (see above)"
+    )
     args = parser.parse_args(argv)
-    data = encode_frames(generate_frames(args.count, args.seed))
+    data = encode_frames(generate_frames(args.count, args.seed, args.layout))
     args.out.write_bytes(data)
-    print(f"wrote {args.count} frames, {len(data)} bytes, to {args.out}")
+    print(f"wrote {args.count} {args.layout} frames, {len(data)} bytes, to {args.out}")
     return 0
 
 
