@@ -4,12 +4,14 @@ The generator (``codegen/``) writes one straight-line ``from_dict`` / ``to_dict`
 object; everything those methods share lives here, hand-written and small:
 
 - `UNSET`: the value of an optional field absent from the data. It is distinct from ``None``,
-  which only nullable fields take (https://atproto.com/specs/lexicon#nullable-and-optional).
+  which only nullable fields take (https://atproto.com/specs/lexicon#nullable-and-optional);
+  ``from_dict`` refuses a null elsewhere with `null_field`'s error.
 - `Model`: the base of every generated class, `Blob` (typed blob references, including the
   legacy ``{"cid", "mimeType"}`` form), `UnknownMember` (a member of an open union whose ``$type``
   this version does not know) and `UnknownRecord` (the same for whole records).
 - `RecordRegistry`: ``$type`` -> record class, importing the class's module on first use so that
-  ``import atproto_async.models`` stays cheap.
+  ``import atproto_async.models`` stays cheap. The generated ``RECORDS`` also builds the fields
+  that hold a whole record (``getRecord``'s ``value``, a post view's ``record``).
 - `TWINS`: how ``from_dict`` builds a frozen instance quickly (`mutable_twin`).
 - `XrpcCaller`, `Namespace`, `dump`, `dump_member`, `expect_bytes`: what endpoint coroutines need.
 
@@ -55,6 +57,7 @@ __all__ = [
     "lazy_module",
     "TWINS",
     "mutable_twin",
+    "null_field",
     "unknown_fields",
 ]
 
@@ -158,6 +161,20 @@ def invalid(where: str, exc: Exception) -> DecodeError:
     else:
         reason = f"malformed data ({type(exc).__name__}: {exc})"
     return DecodeError(f"{where}: {reason}")
+
+
+def null_field(where: str, field: str) -> DecodeError:
+    """The error for ``null`` in a field the lexicon does not declare ``nullable``.
+
+    ``None`` is only a value of nullable fields; an optional field the data leaves out is
+    `UNSET` (https://atproto.com/specs/lexicon#nullable-and-optional). ``from_dict`` refuses a
+    null anywhere else, so that a model always writes back what its lexicon allows.
+
+    Args:
+        where: The object being read (``app.bsky.feed.post``).
+        field: The field's lexicon name (``langs``).
+    """
+    return DecodeError(f"{where}: {field}: null is not allowed")
 
 
 @attrs.frozen(slots=True, kw_only=True, weakref_slot=False)

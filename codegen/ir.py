@@ -56,12 +56,29 @@ class RefType:
 
 
 @dataclass(frozen=True)
+class RecordValue:
+    """A whole record of any type (an ``unknown`` field `codegen.records` lists as a record).
+
+    The generated model holds the record's model, picked by its ``$type`` (``RECORDS``).
+    """
+
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class UnionType:
     """One of several object definitions, told apart by ``$type``."""
 
     refs: tuple[DefRef, ...]
     closed: bool
     description: str = ""
+    #: The document the union is written in: its module names the union (`UnionDef`).
+    owner: str = ""
+
+    @property
+    def key(self) -> tuple[tuple[DefRef, ...], bool]:
+        """What makes two unions of one document the same union."""
+        return (self.refs, self.closed)
 
 
 @dataclass(frozen=True)
@@ -73,7 +90,7 @@ class ArrayType:
     limits: tuple[tuple[str, Any], ...] = ()
 
 
-LexType = Primitive | BlobType | RefType | UnionType | ArrayType
+LexType = Primitive | BlobType | RecordValue | RefType | UnionType | ArrayType
 
 
 @dataclass(frozen=True)
@@ -122,12 +139,26 @@ class AliasDef:
 
 
 @dataclass
+class UnionDef:
+    """A union as its document's module names it: a type alias, written once.
+
+    Every field of the document with the same members (and closedness) shares it.
+    """
+
+    name: str
+    union: UnionType
+    #: Where it is used, for documentation: ``Class.field`` (or an alias name).
+    uses: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Body:
     """The input or output of a method."""
 
     encoding: str
     description: str
-    #: An object schema (a generated ``Input`` / ``Output`` class), a reference, or None.
+    #: An object schema (a generated ``<Method>Input`` / ``<Method>Output`` class), a
+    #: reference, or None.
     schema: ObjectDef | RefType | None
 
 
@@ -155,6 +186,8 @@ class Document:
     objects: list[ObjectDef] = field(default_factory=list)
     tokens: list[TokenDef] = field(default_factory=list)
     aliases: list[AliasDef] = field(default_factory=list)
+    #: The unions written in this document, by `UnionType.key`, in order of first use.
+    unions: dict[tuple[tuple[DefRef, ...], bool], UnionDef] = field(default_factory=dict)
     method: MethodDef | None = None
 
 
@@ -172,3 +205,7 @@ class Schema:
             KeyError: no such definition.
         """
         return self.definitions[ref]
+
+    def union(self, union: UnionType) -> UnionDef:
+        """Return the named definition of ``union`` (in the document that writes it)."""
+        return self.documents[union.owner].unions[union.key]

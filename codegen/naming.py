@@ -6,6 +6,13 @@
 - Definitions -> PascalCase classes; the ``main`` definition takes the NSID's last segment
   (``app.bsky.feed.post`` -> ``Post``) unless another definition of the document already has that
   name, then it is ``Main``. Tokens become UPPER_SNAKE constants.
+- A method's input and output bodies are named after the method (``getRecord`` ->
+  ``GetRecordInput`` / ``GetRecordOutput``); ``Input`` / ``Output`` stay as aliases of them.
+- A union is a type alias named after the first field that uses it (``Post.embed`` ->
+  ``PostEmbed``; the items of an array field or definition add ``Item``), and its dispatch
+  function is the alias in snake_case (``_post_embed``).
+- The endpoint modules import the classes they name under their own names; when two modules
+  define the same name, the later one is imported as ``<Module><Name>``.
 """
 
 from __future__ import annotations
@@ -24,8 +31,12 @@ ENDPOINT_RESERVED = frozenset({"self", "headers", "timeout", "data", "encoding",
 #: Names generated model modules import or define at module level.
 MODULE_RESERVED = frozenset(
     {"Any", "Final", "Literal", "Mapping", "Self", "TYPE_CHECKING", "Model", "Blob", "CID"}
-    | {"UNSET", "UnsetType", "UnknownMember", "attrs", "annotations"}
+    | {"UNSET", "UnsetType", "UnknownMember", "attrs", "annotations", "RECORDS", "TWINS"}
+    | {"ClassVar", "TypeAlias"}
 )
+#: The names a method's body classes keep as aliases, for code written before they were
+#: named after the method.
+BODY_ALIASES = frozenset({"Input", "Output"})
 
 _ACRONYM = re.compile(r"([A-Z]+)([A-Z][a-z])")
 _WORD = re.compile(r"([a-z0-9])([A-Z])")
@@ -81,14 +92,37 @@ def main_class_name(nsid: str, other_def_names: Iterable[str]) -> str:
     """The class name of a document's ``main`` definition."""
     name = pascal_case(nsid.rsplit(".", 1)[-1])
     taken = {pascal_case(n) for n in other_def_names}
-    if name in taken or name in MODULE_RESERVED or name in ("Input", "Output"):
+    if name in taken or name in MODULE_RESERVED or name in BODY_ALIASES:
         return "Main"
     return name
 
 
 def def_class_name(def_name: str) -> str:
     """The class name of a non-main object definition."""
-    return safe(pascal_case(def_name), MODULE_RESERVED | {"Input", "Output", "Main"})
+    return safe(pascal_case(def_name), MODULE_RESERVED | BODY_ALIASES | {"Main"})
+
+
+def body_class_name(nsid: str, body: str) -> str:
+    """The class of a method's ``Input`` / ``Output`` body: ``getRecord`` -> ``GetRecordOutput``."""
+    return pascal_case(nsid.rsplit(".", 1)[-1]) + body
+
+
+def union_name(hint: str, taken: Iterable[str]) -> str:
+    """The type alias of a union first used at ``hint`` (``Post_embed``, ``Thing_items_item``)."""
+    return safe(pascal_case(hint), MODULE_RESERVED | BODY_ALIASES | {"Main"} | set(taken))
+
+
+def union_function(alias: str) -> str:
+    """The private dispatch function that builds a member of the union ``alias``."""
+    return "_" + snake_case(alias)
+
+
+def import_alias(module: tuple[str, ...], name: str) -> str:
+    """The name an endpoint module imports ``name`` under when another module's takes its own.
+
+    ``("app", "bsky", "actor", "defs")``, ``ViewerState`` -> ``ActorDefsViewerState``.
+    """
+    return "".join(pascal_case(p) for p in module[-2:]) + name
 
 
 def constant_name(def_name: str) -> str:

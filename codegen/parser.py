@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from codegen import naming
+from codegen import naming, records
 from codegen.ir import (
     AliasDef,
     ArrayType,
@@ -26,9 +26,11 @@ from codegen.ir import (
     MethodDef,
     ObjectDef,
     Primitive,
+    RecordValue,
     RefType,
     Schema,
     TokenDef,
+    UnionDef,
     UnionType,
 )
 
@@ -72,6 +74,8 @@ class _Parser:
         #: The document being parsed and its class names (inline objects add to both).
         self.current: Document | None = None
         self.class_names: set[str] = set()
+        #: The unions met in the current document: key -> (name hint, uses), in order.
+        self.union_uses: dict[tuple[tuple[DefRef, ...], bool], tuple[str, list[str]]] = {}
 
     def fail(self, where: DefRef, message: str) -> LexiconError:
         return LexiconError(f"{where.lex_type}: {message}")
@@ -107,6 +111,7 @@ class _Parser:
         )
         other_names = [n for n in defs if n != "main"]
         class_names = self.class_names = set()
+        self.union_uses = {}
         self.current = doc
         for name, schema in defs.items():
             ref = DefRef(nsid, name)
@@ -143,7 +148,7 @@ class _Parser:
                 alias = AliasDef(
                     ref,
                     alias_name,
-                    self.type(ref, schema, name),
+                    self.type(ref, schema, name, alias_name),
                     str(schema.get("description", "")),
                 )
                 doc.aliases.append(alias)
@@ -160,7 +165,17 @@ class _Parser:
                 continue
             else:
                 raise self.fail(ref, f"unsupported definition type {kind!r}")
+        self.name_unions(doc)
         return doc
+
+    def name_unions(self, doc: Document) -> None:
+        """Name each distinct union of ``doc`` after its first use, clear of the class names."""
+        taken = set(self.class_names)
+        for key, (hint, uses) in self.union_uses.items():
+            name = naming.union_name(hint, taken)
+            taken.add(name)
+            refs, closed = key
+            doc.unions[key] = UnionDef(name, UnionType(refs, closed, owner=doc.nsid), uses)
 
     def object(
         self,
@@ -184,7 +199,7 @@ class _Parser:
             Field(
                 json_name=json_name,
                 py_name=py_name,
-                type=self.type(ref, prop, f"{class_name}_{json_name}"),
+                type=self.field_type(ref, class_name, json_name, py_name, prop),
                 required=json_name in required,
                 nullable=json_name in nullable,
                 description=str(prop.get("description", "")),
@@ -199,7 +214,32 @@ class _Parser:
             has_lex_type=has_lex_type,
         )
 
-    def type(self, where: DefRef, schema: Mapping[str, Any], name_hint: str = "") -> LexType:
+    def field_type(
+        self, ref: DefRef, class_name: str, json_name: str, py_name: str, prop: Mapping[str, Any]
+    ) -> LexType:
+        """The type of an object's property; ``unknown`` becomes a record where listed."""
+        lex_type = self.type(ref, prop, f"{class_name}_{json_name}", f"{class_name}.{py_name}")
+        if (ref.lex_type, json_name) not in records.RECORD_FIELDS:
+            return lex_type
+        item = lex_type.items if isinstance(lex_type, ArrayType) else lex_type
+        if not (isinstance(item, Primitive) and item.kind == "unknown"):
+            raise self.fail(ref, f"{json_name!r} is listed as a record field but is not unknown")
+        record = RecordValue(item.description)
+        if isinstance(lex_type, ArrayType):
+            return ArrayType(record, lex_type.description, lex_type.limits)
+        return record
+
+    def type(
+        self, where: DefRef, schema: Mapping[str, Any], name_hint: str = "", use: str = ""
+    ) -> LexType:
+        """The type of a property, a parameter or a string / array definition.
+
+        Args:
+            where: The definition being parsed (for errors and names).
+            schema: The type's schema.
+            name_hint: What an inline object or a union is named after (``Post_embed``).
+            use: How documentation names the place (``Post.embed``).
+        """
         kind = schema.get("type")
         description = str(schema.get("description", ""))
         if kind == "object" and name_hint:
@@ -227,9 +267,13 @@ class _Parser:
             return RefType(parse_ref(schema["ref"], where.nsid), description)
         if kind == "union":
             refs = tuple(parse_ref(r, where.nsid) for r in schema.get("refs", ()))
-            return UnionType(refs, bool(schema.get("closed", False)), description)
+            union = UnionType(refs, bool(schema.get("closed", False)), description, where.nsid)
+            _, uses = self.union_uses.setdefault(union.key, (name_hint or where.name, []))
+            if use and use not in uses:
+                uses.append(use)
+            return union
         if kind == "array":
-            items = self.type(where, schema["items"], name_hint and f"{name_hint}_item")
+            items = self.type(where, schema["items"], name_hint and f"{name_hint}_item", use)
             return ArrayType(items, description, _limits(schema))
         raise self.fail(where, f"unsupported field type {kind!r}")
 
@@ -275,8 +319,9 @@ class _Parser:
         )
 
     def body(
-        self, ref: DefRef, class_name: str, schema: Mapping[str, Any] | None, doc: Document
+        self, ref: DefRef, which: str, schema: Mapping[str, Any] | None, doc: Document
     ) -> Body | None:
+        """The ``Input`` or ``Output`` (``which``) of a method."""
         if schema is None:
             return None
         encoding = str(schema.get("encoding", ""))
@@ -285,12 +330,16 @@ class _Parser:
         if body_schema is None:
             return Body(encoding, description, None)
         if encoding != "application/json":
-            raise self.fail(ref, f"a schema for a non-JSON {class_name.lower()} ({encoding})")
+            raise self.fail(ref, f"a schema for a non-JSON {which.lower()} ({encoding})")
         kind = body_schema.get("type")
         if kind == "ref":
             return Body(encoding, description, RefType(parse_ref(body_schema["ref"], ref.nsid)))
+        class_name = naming.body_class_name(ref.nsid, which)
+        if class_name in self.class_names:
+            raise self.fail(ref, f"class name {class_name} of the {which.lower()} is taken")
+        self.class_names.add(class_name)
         obj = self.object(
-            DefRef(ref.nsid, class_name.lower()),
+            DefRef(ref.nsid, which.lower()),
             class_name,
             body_schema,
             description,

@@ -5,6 +5,8 @@ The NSID tree becomes a tree of namespace classes: ``client.app`` -> ``AppNamesp
 holding ``get_timeline`` and the other ``app.bsky.feed.*`` methods. Each namespace lives in its
 own module and is imported by its parent's cached property on first access, so touching
 ``client.app.bsky.feed`` loads that namespace only; models load when a call returns.
+Signatures name the models by their public names (``GetTimelineOutput``, ``PostEmbed``),
+imported for type checking only.
 XRPC spec: https://atproto.com/specs/xrpc
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from codegen import naming
+from codegen import layout, naming
 from codegen.emit import (
     INDENT,
     MARKER,
@@ -25,6 +27,7 @@ from codegen.emit import (
     wrap,
 )
 from codegen.ir import ArrayType, Field, MethodDef, ObjectDef, Primitive, RefType, Schema
+from codegen.layout import Atom, Call, Expr, Pair, call, union
 from codegen.types import MODELS_PACKAGE, ModuleContext, describe
 
 API_PACKAGE = "atproto_async.api"
@@ -199,19 +202,20 @@ def _render_node(schema: Schema, node: Node, models_package: str) -> str:
     w.blank()
     w.line("if TYPE_CHECKING:")
     with w.indent():
-        lines = []
-        if "Blob" in ctx.names:
-            lines.append("from atproto_async._model import Blob")
+        imports: dict[str, list[str]] = {}
+        runtime_types = sorted({"Blob", "Model"} & ctx.names)
+        if runtime_types:
+            imports["atproto_async._model"] = runtime_types
         if "CID" in ctx.names:
-            lines.append("from atproto_async.ipld import CID")
-        for alias, path in sorted(ctx.modules.items()):
-            package, _, module = path.rpartition(".")
-            lines.append(f"from {package} import {module} as {alias}")
+            imports["atproto_async.ipld"] = ["CID"]
+        for (path, name), local in ctx.imports.items():
+            imports.setdefault(path, []).append(name if name == local else f"{name} as {local}")
         for _, child in _child_names(node):
-            lines.append(f"from {child.module} import {child.class_name}")
-        if not lines:
-            lines.append("pass")
-        w.lines(lines)
+            imports.setdefault(child.module, []).append(child.class_name)
+        for path in sorted(imports):
+            w.import_from(path, sorted(imports[path], key=import_order))
+        if not imports:
+            w.line("pass")
     w.blank()
     w.line(f"__all__ = [{literal(node.class_name)}]")
     w.blank(2)
@@ -225,7 +229,7 @@ def _render_node(schema: Schema, node: Node, models_package: str) -> str:
 @dataclass
 class _Arg:
     py_name: str
-    annotation: str
+    annotation: Expr
     default: str | None
     doc: str
 
@@ -245,7 +249,7 @@ def _method(w: Writer, ctx: ModuleContext, method: MethodDef) -> None:
         elif prim.default is not None and not isinstance(p.type, ArrayType):
             args.append(_Arg(p.py_name, annotation, literal(prim.default), prose))
         else:
-            args.append(_Arg(p.py_name, f"{annotation} | None", "None", prose))
+            args.append(_Arg(p.py_name, union(annotation, "None"), "None", prose))
 
     input_fields: list[tuple[Field, str]] = []
     body_kind = "none"
@@ -259,21 +263,21 @@ def _method(w: Writer, ctx: ModuleContext, method: MethodDef) -> None:
             for f, py_name in zip(obj.fields, names, strict=True):
                 annotation = ctx.annotation(f.type, accept_mapping=True)
                 if f.nullable:
-                    annotation += " | None"
+                    annotation = union(annotation, "None")
                 facts = " ".join(describe(f.type, ctx.schema))
                 prose = " ".join(x for x in (sentence(f.description), facts) if x)
                 input_fields.append((f, py_name))
                 if f.required:
                     args.append(_Arg(py_name, annotation, None, prose))
                 else:
-                    args.append(_Arg(py_name, f"{annotation} | None", "None", prose))
+                    args.append(_Arg(py_name, union(annotation, "None"), "None", prose))
         else:
             body_kind = "binary"
             ctx.names.add("AsyncIterable")
             args.append(
                 _Arg(
                     "data",
-                    "bytes | AsyncIterable[bytes]",
+                    Atom("bytes | AsyncIterable[bytes]"),
                     None,
                     "The request body: bytes, or an async iterable of byte chunks (streamed).",
                 )
@@ -282,15 +286,15 @@ def _method(w: Writer, ctx: ModuleContext, method: MethodDef) -> None:
             args.append(
                 _Arg(
                     "encoding",
-                    "str",
+                    Atom("str"),
                     default,
                     f"The body's media type (Content-Type); the lexicon says ``{inp.encoding}``.",
                 )
             )
     args.sort(key=lambda a: a.default is not None)
-    args.append(_Arg("headers", "Mapping[str, str] | None", "None", "Extra HTTP headers."))
+    args.append(_Arg("headers", Atom("Mapping[str, str] | None"), "None", "Extra HTTP headers."))
     args.append(
-        _Arg("timeout", "float | None", "None", "Seconds for this call; None: the client's.")
+        _Arg("timeout", Atom("float | None"), "None", "Seconds for this call; None: the client's.")
     )
 
     out = method.output
@@ -300,8 +304,7 @@ def _method(w: Writer, ctx: ModuleContext, method: MethodDef) -> None:
     elif out_obj is not None:
         returns = _body_class(ctx, out.schema)
         ctx.names.add("from_json")
-        model = returns.rsplit(".", 1)[-1]
-        returns_doc = sentence(out.description) or f"The response as a `{model}` model."
+        returns_doc = sentence(out.description) or f"The response as a `{returns}` model."
     else:
         returns = "bytes"
         ctx.names.add("expect_bytes")
@@ -312,8 +315,7 @@ def _method(w: Writer, ctx: ModuleContext, method: MethodDef) -> None:
         w.line("self,")
         w.line("*,")
         for a in args:
-            default = f" = {a.default}" if a.default is not None else ""
-            w.line(f"{a.py_name}: {a.annotation}{default},")
+            w.lines(layout.parameter(a.py_name, a.annotation, a.default, w.level))
     w.line(f") -> {returns}:")
     with w.indent():
         kind = method.kind
@@ -331,14 +333,14 @@ def _method(w: Writer, ctx: ModuleContext, method: MethodDef) -> None:
             sections.append(("Returns", wrap(returns_doc, width - len(INDENT))))
         sections.append(("Raises", raises))
         w.docstring(sentence(method.description) or f"Call ``{nsid}``.", sections)
-        param_entries = [f"{literal(p.json_name)}: {p.py_name}" for p in method.params]
+        param_entries = [Pair(literal(p.json_name), Atom(p.py_name)) for p in method.params]
         call_target = "raw = " if out is not None else ""
         if kind == "query":
             w.line(f"{call_target}await self._client.query(")
             with w.indent():
                 w.line(f"{literal(nsid)},")
                 if param_entries:
-                    w.call("{", param_entries, "},")
+                    w.statement("", Call("", tuple(param_entries), "{}"), ",")
                 else:
                     w.line("None,")
                 w.line("headers=headers,")
@@ -350,16 +352,15 @@ def _method(w: Writer, ctx: ModuleContext, method: MethodDef) -> None:
                 ctx.names.add("to_json")
                 required = [(f, n) for f, n in input_fields if f.required]
                 optional = [(f, n) for f, n in input_fields if not f.required]
-                entries = [
-                    f"{literal(f.json_name)}: {ctx.argument_to_data(f.type, n)}"
-                    for f, n in required
+                entries: list[Expr] = [
+                    Pair(literal(f.json_name), ctx.argument_to_data(f.type, n)) for f, n in required
                 ]
-                w.call("body: dict[str, Any] = {", entries, "}")
+                w.annotated("body", Atom("dict[str, Any]"), Call("", tuple(entries), "{}"))
                 ctx.names.add("Any")
                 for f, n in optional:
                     w.line(f"if {n} is not None:")
                     with w.indent():
-                        w.line(f"body[{literal(f.json_name)}] = {ctx.argument_to_data(f.type, n)}")
+                        w.assign(f"body[{literal(f.json_name)}]", ctx.argument_to_data(f.type, n))
                 data = "to_json(body)"
             elif body_kind == "binary":
                 data = "data"
@@ -368,7 +369,7 @@ def _method(w: Writer, ctx: ModuleContext, method: MethodDef) -> None:
                 w.line(f"{literal(nsid)},")
                 w.line(f"{data},")
                 if method.params:
-                    w.call("params={", param_entries, "},")
+                    w.statement("params=", Call("", tuple(param_entries), "{}"), ",")
                 if body_kind == "binary":
                     w.line("encoding=encoding,")
                 w.line("headers=headers,")
@@ -379,11 +380,11 @@ def _method(w: Writer, ctx: ModuleContext, method: MethodDef) -> None:
         if out_obj is not None:
             assert out is not None
             module, cls = _body_import(ctx, out.schema)
-            w.line(f"from {module} import {cls}")
+            w.import_from(module, [cls])
             w.blank()
-            w.line(f"return {cls}.from_dict(from_json(raw))")
+            w.statement("return ", call(f"{cls}.from_dict", call("from_json", "raw")))
         else:
-            w.line(f"return expect_bytes({literal(nsid)}, raw)")
+            w.statement("return ", call("expect_bytes", literal(nsid), "raw"))
 
 
 def _body_object(ctx: ModuleContext, schema: ObjectDef | RefType | None) -> ObjectDef | None:
@@ -398,8 +399,7 @@ def _body_class(ctx: ModuleContext, schema: ObjectDef | RefType | None) -> str:
     if isinstance(schema, RefType):
         return ctx.class_ref(schema.target)
     assert schema is not None
-    alias = ctx.module_alias(schema.ref.nsid)
-    return f"{alias}.{schema.class_name}"
+    return ctx.name_in(schema.ref.nsid, schema.class_name)
 
 
 def _body_import(ctx: ModuleContext, schema: ObjectDef | RefType | None) -> tuple[str, str]:

@@ -7,11 +7,18 @@ Each object definition becomes a frozen, slotted, keyword-only attrs class with 
 than twice as much for the same instance.
 Other documents' modules are bound lazily (`atproto_async._model.lazy_module`) so that loading a
 record's module does not load everything it could reference.
+
+``from_dict`` refuses ``null`` in a field the lexicon does not declare nullable (one ``is None``
+test on the value read; see `_read_field` for the required scalars it leaves alone), and builds
+a field `codegen.records` lists as a record with ``RECORDS.from_dict``. Each union is a type
+alias written once per module (``PostEmbed``) with one private dispatch function
+(``_post_embed``); a method's bodies are classes named after it (``GetRecordOutput``) with
+``Output`` / ``Input`` kept as aliases.
 """
 
 from __future__ import annotations
 
-from codegen import naming
+from codegen import layout, naming
 from codegen.emit import (
     INDENT,
     MARKER,
@@ -23,7 +30,8 @@ from codegen.emit import (
     sentence,
     wrap,
 )
-from codegen.ir import AliasDef, Document, Field, ObjectDef, Schema, TokenDef
+from codegen.ir import AliasDef, Document, Field, ObjectDef, Primitive, Schema, TokenDef, UnionDef
+from codegen.layout import Atom, Call, Expr, Ternary, call, flat, union
 from codegen.types import MODELS_PACKAGE, ModuleContext, UnionFunction, describe
 
 RUNTIME = "atproto_async._model"
@@ -36,7 +44,15 @@ _ALWAYS = (
     "TWINS",
     "unknown_fields",
 )
-_OPTIONAL_RUNTIME = ("Blob", "UnknownMember", "closed_union_error", "dump_member", "keep_type")
+# The runtime names a model module imports only when its code uses them.
+_OPTIONAL_RUNTIME = (
+    "Blob",
+    "UnknownMember",
+    "closed_union_error",
+    "dump_member",
+    "keep_type",
+    "null_field",
+)
 
 
 def render_models(schema: Schema, package: str = MODELS_PACKAGE) -> dict[str, str]:
@@ -61,13 +77,29 @@ def render_models(schema: Schema, package: str = MODELS_PACKAGE) -> dict[str, st
     return dict(sorted(files.items()))
 
 
+def _strings(values: list[str]) -> tuple[Expr, ...]:
+    return tuple(Atom(literal(v)) for v in values)
+
+
+def _all(w: Writer, names: list[str]) -> None:
+    """``__all__``: one name per line (an empty list on one)."""
+    if not names:
+        w.line("__all__ = []")
+        return
+    w.line("__all__ = [")
+    with w.indent():
+        for name in sorted(names):
+            w.line(f"{literal(name)},")
+    w.line("]")
+
+
 def _path(package: str, parts: tuple[str, ...], *, is_package: bool) -> str:
     base = "/".join((*package.split("."), *parts))
     return f"{base}/__init__.py" if is_package else f"{base}.py"
 
 
 def _lazy_getattr(w: Writer, children: list[str]) -> None:
-    w.line(f"_SUBMODULES = frozenset({literal(tuple(children))})")
+    w.assign("_SUBMODULES", call("frozenset", Call("", _strings(children), tuple_display=True)))
     w.blank(2)
     w.line("def __getattr__(name: str) -> Any:")
     with w.indent():
@@ -122,11 +154,7 @@ def render_root(schema: Schema, children: list[str], package: str) -> str:
     w.line(")")
     w.blank()
     names = ["Blob", "Model", "RECORDS", "UNSET", "UnknownMember", "UnknownRecord", "UnsetType"]
-    w.line("__all__ = [")
-    with w.indent():
-        for name in sorted([*names, "record_from_dict"]):
-            w.line(f"{literal(name)},")
-    w.line("]")
+    _all(w, [*names, "record_from_dict"])
     w.blank()
     w.line("#: Every record type of the lexicons: ``$type`` -> ``module:Class``, imported on use.")
     w.line("RECORDS: Final = RecordRegistry(")
@@ -178,12 +206,21 @@ def render_document(schema: Schema, doc: Document, package: str = MODELS_PACKAGE
         _token(body, token)
     for alias in doc.aliases:
         _alias(body, ctx, alias)
+    for union_def in doc.unions.values():
+        _union_alias(body, ctx, union_def)
+    body_aliases: list[tuple[str, str]] = []
     for obj in doc.objects:
         body.blank(2)
         _object(body, ctx, obj)
-    for union in list(ctx.unions.values()):
+        if obj.ref.name in ("input", "output") and not obj.has_lex_type:
+            body_aliases.append((obj.ref.name.capitalize(), obj.class_name))
+    for old, new in body_aliases:
         body.blank(2)
-        _union_function(body, ctx, union)
+        body.line(f"{old} = {new}")
+        body.docstring(f"The former name of `{new}`, kept so that existing imports still work.")
+    for fn in list(ctx.unions.values()):
+        body.blank(2)
+        _union_function(body, ctx, fn)
 
     w = Writer()
     w.line(MARKER)
@@ -200,32 +237,34 @@ def render_document(schema: Schema, doc: Document, package: str = MODELS_PACKAGE
     uses = ctx.names
     if "builtins" in uses:
         w.line("import builtins")
-    if doc.objects:
+    if doc.objects or ctx.unions:
         w.line("from collections.abc import Mapping")
     typing_names = ["TYPE_CHECKING"]
-    if doc.objects or "Any" in uses:
-        typing_names += ["Any", "ClassVar"]
+    if doc.objects or "Any" in uses or ctx.unions:
+        typing_names.append("Any")
+    if doc.objects:
+        typing_names.append("ClassVar")
     if doc.objects or doc.tokens:
         typing_names.append("Final")
     if "Literal" in uses:
         typing_names.append("Literal")
-    if doc.aliases:
+    if doc.aliases or doc.unions:
         typing_names.append("TypeAlias")
     w.line(f"from typing import {', '.join(sorted(set(typing_names), key=import_order))}")
     w.blank()
+    runtime = sorted(
+        {*(_ALWAYS if doc.objects else ()), *(n for n in _OPTIONAL_RUNTIME if n in uses)}
+        | ({"lazy_module"} if ctx.modules else set()),
+        key=import_order,
+    )
     if doc.objects:
         w.line("import attrs")
         w.blank()
-        runtime = sorted(
-            {*_ALWAYS, *(n for n in _OPTIONAL_RUNTIME if n in uses)}
-            | ({"lazy_module"} if ctx.modules else set()),
-            key=import_order,
-        )
-        w.line(f"from {RUNTIME} import (")
-        with w.indent():
-            for name in runtime:
-                w.line(f"{name},")
-        w.line(")")
+    if runtime:
+        w.import_from(RUNTIME, runtime)
+    if "RECORDS" in uses:
+        w.line(f"from {package} import RECORDS")
+    if runtime or "RECORDS" in uses:
         w.blank()
     w.line("if TYPE_CHECKING:")
     with w.indent():
@@ -237,48 +276,61 @@ def render_document(schema: Schema, doc: Document, package: str = MODELS_PACKAGE
             w.blank()
             for name, path in sorted(ctx.modules.items()):
                 parent, _, module = path.rpartition(".")
-                w.line(f"from {parent} import {module} as {name}")
+                w.import_from(parent, [f"{module} as {name}"])
     if ctx.modules:
         w.line("else:")
         with w.indent():
             for name, path in sorted(ctx.modules.items()):
-                w.call(f"{name} = lazy_module(", ["globals()", literal(name), literal(path)])
+                w.assign(name, call("lazy_module", "globals()", literal(name), literal(path)))
     w.blank()
-    names = sorted(
+    names = (
         [o.class_name for o in doc.objects]
         + [t.const_name for t in doc.tokens]
         + [a.alias_name for a in doc.aliases]
+        + [u.name for u in doc.unions.values()]
+        + [old for old, _ in body_aliases]
     )
-    w.line("__all__ = [")
-    with w.indent():
-        for name in names:
-            w.line(f"{literal(name)},")
-    w.line("]")
-    w.blank(2 if doc.objects else 1)
+    _all(w, names)
+    w.blank(2 if doc.objects or ctx.unions else 1)
     w.lines(body.text().strip("\n").split("\n"))
     return w.text()
 
 
 def _token(w: Writer, token: TokenDef) -> None:
     w.blank()
-    w.line(f"{token.const_name}: Final = {literal(token.ref.lex_type)}")
+    w.annotated(token.const_name, Atom("Final"), Atom(literal(token.ref.lex_type)))
     w.docstring(sentence(token.description) or f"The token ``{token.ref.lex_type}``.")
 
 
 def _alias(w: Writer, ctx: ModuleContext, alias: AliasDef) -> None:
     w.blank()
-    w.line(f"{alias.alias_name}: TypeAlias = {literal(ctx.annotation(alias.type))}")
+    annotation = literal(flat(ctx.annotation(alias.type)))
+    w.annotated(alias.alias_name, Atom("TypeAlias"), Atom(annotation))
     facts = wrap(" ".join(describe(alias.type, ctx.schema)), WIDTH - 3)
     w.docstring(sentence(alias.description) or f"The type ``{alias.ref.lex_type}``.", [("", facts)])
 
 
-def _field_annotation(ctx: ModuleContext, f: Field) -> str:
-    annotation = ctx.annotation(f.type)
+def _union_alias(w: Writer, ctx: ModuleContext, union_def: UnionDef) -> None:
+    """``PostEmbed: TypeAlias = "Images | ... | UnknownMember"``, as a string: imports nothing."""
+    w.blank()
+    members = ctx.union_members(union_def.union)
+    operands = members.operands if isinstance(members, layout.Union) else (members,)
+    w.lines(layout.string_alias(union_def.name, tuple(flat(op) for op in operands), w.level))
+    facts = describe(union_def.union, ctx.schema)
+    if not union_def.union.closed:
+        facts.append("A member of another ``$type`` is an `UnknownMember`.")
+    uses = ", ".join(f"``{use}``" for use in union_def.uses)
+    w.docstring(" ".join(facts), [("", wrap(f"Used by {uses}.", WIDTH - 3) if uses else [])])
+
+
+def _field_annotation(ctx: ModuleContext, f: Field) -> tuple[Expr, Expr | None]:
+    """A field's annotation and default (None: the field is required)."""
+    operands: list[Expr | str] = [ctx.annotation(f.type)]
     if f.nullable:
-        annotation += " | None"
+        operands.append("None")
     if not f.required:
-        annotation += " | UnsetType = UNSET"
-    return annotation
+        operands.append("UnsetType")
+    return union(*operands), None if f.required else Atom("UNSET")
 
 
 def _field_prose(ctx: ModuleContext, f: Field) -> str:
@@ -305,7 +357,7 @@ def _has_typed_flag(obj: ObjectDef) -> bool:
 
 
 def _object_class(w: Writer, ctx: ModuleContext, obj: ObjectDef) -> None:
-    where = obj.ref.lex_type if obj.has_lex_type else f"{obj.ref.nsid} ({obj.class_name})"
+    where = obj.ref.lex_type
     keys_const = f"_{_const_stem(obj)}_KEYS"
     width = WIDTH - len(INDENT)
     attributes: list[str] = []
@@ -332,80 +384,110 @@ def _object_class(w: Writer, ctx: ModuleContext, obj: ObjectDef) -> None:
         notes.append(f"An object written inline in ``{obj.ref.nsid}`` (no ``$type``).")
 
     # __eq__, __hash__ and __repr__ come from Model (see atproto_async._model): cheaper imports.
-    w.line("@attrs.frozen(")
-    with w.indent():
-        w.line(
-            "slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False"
-        )
-    w.line(")")
+    w.statement(
+        "@",
+        call(
+            "attrs.frozen",
+            *(
+                f"{k}={v}"
+                for k, v in (
+                    ("slots", True),
+                    ("kw_only", True),
+                    ("weakref_slot", False),
+                    ("eq", False),
+                    ("repr", False),
+                    ("match_args", False),
+                )
+            ),
+        ),
+    )
     w.line(f"class {obj.class_name}(Model):")
     with w.indent():
         summary = sentence(obj.description) or f"The ``{obj.ref.lex_type}`` object."
         w.docstring(summary, [("", notes), ("Attributes", attributes)])
         w.blank()
         if obj.has_lex_type:
-            w.line(f"LEX_TYPE: ClassVar[str] = {literal(obj.ref.lex_type)}")
+            w.annotated("LEX_TYPE", Atom("ClassVar[str]"), Atom(literal(obj.ref.lex_type)))
             w.blank()
-        for f, annotation in annotations:
-            w.line(f"{f.py_name}: {annotation}")
+        for f, (annotation, default) in annotations:
+            w.annotated(f.py_name, annotation, default)
         if _has_typed_flag(obj):
-            w.line(
-                f"typed: {ctx.builtin('bool')} = attrs.field(default=False, eq=False, repr=False)"
+            w.annotated(
+                "typed",
+                Atom(ctx.builtin("bool")),
+                call("attrs.field", "default=False", "eq=False", "repr=False"),
             )
-        w.line("extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)")
+        w.annotated(
+            "extra",
+            Atom("Mapping[str, Any] | None"),
+            call("attrs.field", "default=None", "repr=False"),
+        )
         w.blank()
         _from_dict(w, ctx, obj, where, keys_const)
         w.blank()
         _to_dict(w, ctx, obj)
     w.blank(2)
     keys = (["$type"] if obj.has_lex_type else []) + [f.json_name for f in obj.fields]
-    w.call(f"{keys_const}: Final[frozenset[str]] = frozenset(", [literal(tuple(keys))])
+    w.annotated(
+        keys_const,
+        Atom("Final[frozenset[str]]"),
+        call("frozenset", Call("", _strings(keys), tuple_display=True)),
+    )
 
 
 def _const_stem(obj: ObjectDef) -> str:
     return naming.snake_case(obj.class_name).upper()
 
 
-def _field_values(ctx: ModuleContext, obj: ObjectDef, where: str, keys_const: str) -> list[str]:
-    """The expression reading each field from ``data``, in `_field_names` order."""
-    values = []
-    for f in obj.fields:
-        key = literal(f.json_name)
-        if f.required:
-            convert = ctx.from_data(f.type, "v", where)
-            if convert is None:
-                expr = f"data[{key}]"
-            elif f.nullable:
-                expr = f"None if (v := data[{key}]) is None else {convert}"
-            else:
-                expr = ctx.from_data(f.type, f"data[{key}]", where) or ""
+def _read_field(w: Writer, ctx: ModuleContext, f: Field, where: str) -> None:
+    """Store one field on ``self`` (the twin), refusing null where the lexicon does not allow it.
+
+    A field that is not nullable costs one ``is None`` test on the value read (an absent
+    optional field reads `UNSET`, which passes; one that needs converting is tested only when
+    it is there). A required scalar (string, integer, boolean,
+    bytes, cid-link, unknown) is the exception: it is stored as read, as a scalar of another
+    wrong type is (the models check the shape of the data, not scalar types; the lexicon
+    validator does), and written back unchanged. Testing those too would cost about 4% of
+    ``from_dict`` on posts (benchmarks/bench_models.py): they are most of the fields read.
+    """
+    key = literal(f.json_name)
+    source = f"data[{key}]" if f.required else f"get({key}, UNSET)"
+    convert = ctx.from_data(f.type, "v", where)
+    target = f"self.{f.py_name}"
+    if f.nullable:
+        if convert is None:
+            w.assign(target, Atom(source))
+        elif f.required:
+            w.assign(target, Ternary(Atom("None"), Atom(f"(v := {source}) is None"), convert))
         else:
-            convert = ctx.from_data(f.type, "v", where)
-            if convert is None:
-                expr = f"get({key}, UNSET)"
-            else:
-                test = "is UNSET or v is None" if f.nullable else "is UNSET"
-                expr = f"v if (v := get({key}, UNSET)) {test} else {convert}"
-        values.append(expr)
-    if _has_typed_flag(obj):
-        values.append('"$type" in data')
-    # frozenset.issuperset(data) reads the keys without making a keys view (faster); it needs
-    # a mapping, which reading the fields above has checked (data.get / data[...]).
-    known = f"{keys_const}.issuperset(data)" if obj.fields else f"data.keys() <= {keys_const}"
-    values.append(f"None if {known} else unknown_fields(data, {keys_const})")
-    return values
-
-
-def _field_names(obj: ObjectDef) -> list[str]:
-    """The attrs fields of the class, in order (``from_dict`` sets each one)."""
-    return [f.py_name for f in obj.fields] + (["typed"] if _has_typed_flag(obj) else []) + ["extra"]
+            test = f"(v := {source}) is UNSET or v is None"
+            w.assign(target, Ternary(Atom("v"), Atom(test), convert))
+        return
+    if f.required and isinstance(ctx.resolve_alias(f.type), Primitive):
+        w.assign(target, Atom(source))
+        return
+    ctx.names.add("null_field")
+    refuse = call("null_field", literal(where), key)
+    if convert is not None and not f.required:
+        # Tested only when the field is there: an absent field costs what it did without.
+        w.line(f"if (v := {source}) is not UNSET:")
+        with w.indent():
+            w.line("if v is None:")
+            with w.indent():
+                w.statement("raise ", refuse)
+            w.assign("v", convert)
+        w.assign(target, Atom("v"))
+        return
+    w.line(f"if (v := {source}) is None:")
+    with w.indent():
+        w.statement("raise ", refuse)
+    w.assign(target, convert or Atom("v"))
 
 
 def _from_dict(w: Writer, ctx: ModuleContext, obj: ObjectDef, where: str, keys_const: str) -> None:
     # Every field is stored on the mutable twin in order, as attrs' __init__ would set them
     # (defaults included), so a missing key is reported for the same field as a keyword call
     # would; then the instance becomes the real, frozen class (see _model.mutable_twin).
-    values = _field_values(ctx, obj, where, keys_const)
     w.line("@classmethod")
     w.line("def from_dict(cls, data: Mapping[str, Any]) -> Self:")
     with w.indent():
@@ -414,44 +496,54 @@ def _from_dict(w: Writer, ctx: ModuleContext, obj: ObjectDef, where: str, keys_c
         with w.indent():
             if any(not f.required for f in obj.fields):
                 w.line("get = data.get")
-            for name, value in zip(_field_names(obj), values, strict=True):
-                w.line(f"self.{name} = {value}")
+            for f in obj.fields:
+                _read_field(w, ctx, f, where)
+            if _has_typed_flag(obj):
+                w.line('self.typed = "$type" in data')
+            # frozenset.issuperset(data) reads the keys without making a keys view (faster); it
+            # needs a mapping, which reading the fields above has checked (data.get / data[...]).
+            if obj.fields:
+                known = f"{keys_const}.issuperset(data)"
+            else:
+                known = f"data.keys() <= {keys_const}"
+            unknown = call("unknown_fields", "data", keys_const)
+            w.assign("self.extra", Ternary(Atom("None"), Atom(known), unknown))
         w.line("except (KeyError, TypeError, AttributeError) as exc:")
         with w.indent():
-            w.line(f"raise invalid({literal(where)}, exc) from exc")
+            w.statement("raise ", call("invalid", literal(where), "exc"), " from exc")
         w.line("self.__class__ = cls")
         w.line("built: Self = self")
         w.line("return built")
 
 
 def _to_dict(w: Writer, ctx: ModuleContext, obj: ObjectDef) -> None:
-    w.line(f"def to_dict(self) -> {ctx.builtin('dict')}[str, Any]:")
+    dict_type = f"{ctx.builtin('dict')}[str, Any]"
+    w.line(f"def to_dict(self) -> {dict_type}:")
     with w.indent():
-        entries = []
+        entries: list[Expr] = []
         if obj.record_key is not None:
-            entries.append(f'"$type": {literal(obj.ref.lex_type)}')
+            entries.append(layout.Pair('"$type"', Atom(literal(obj.ref.lex_type))))
         later: list[Field] = []
         for f in obj.fields:
             if f.required and not f.nullable:
-                entries.append(
-                    f"{literal(f.json_name)}: {ctx.to_data(f.type, 'self.' + f.py_name)}"
-                )
+                value = ctx.to_data(f.type, "self." + f.py_name)
+                entries.append(layout.Pair(literal(f.json_name), value))
             else:
                 later.append(f)
-        w.call(f"d: {ctx.builtin('dict')}[str, Any] = {{", entries, "}")
+        w.annotated("d", Atom(dict_type), Call("", tuple(entries), "{}"))
         for f in later:
             var = f"v_{f.py_name}"
             convert = ctx.to_data(f.type, var)
-            if f.nullable and convert != var:
-                convert = f"None if {var} is None else {convert}"
+            if f.nullable and convert != Atom(var):
+                convert = Ternary(Atom("None"), Atom(f"{var} is None"), convert)
             w.line(f"{var} = self.{f.py_name}")
-            target = f"d[{literal(f.json_name)}] = {convert}"
+            target = f"d[{literal(f.json_name)}]"
             if f.required:
-                w.line(target)
+                w.assign(target, convert)
             else:
                 w.line(f"if {var} is not UNSET:")
                 with w.indent():
-                    w.line(target)
+                    w.assign(target, convert)
         if _has_typed_flag(obj):
             w.line("if self.typed:")
             with w.indent():
@@ -463,46 +555,33 @@ def _to_dict(w: Writer, ctx: ModuleContext, obj: ObjectDef) -> None:
 
 
 def _union_function(w: Writer, ctx: ModuleContext, fn: UnionFunction) -> None:
-    members = [ctx.class_ref(r) for r in fn.union.refs]
-    result = " | ".join(members + ([] if fn.union.closed else ["UnknownMember"]))
-    if not fn.union.closed:
-        ctx.names.add("UnknownMember")
+    union_type = fn.union.union
+    result = ctx.union_ref(union_type)
     header = f"def {fn.name}(value: Mapping[str, Any]) -> {result}:"
-    if len(header) <= WIDTH:
+    if w.fits(header):
         w.line(header)
     else:
         w.line(f"def {fn.name}(")
         with w.indent():
             w.line("value: Mapping[str, Any],")
-        w.line(") -> (")
-        with w.indent():
-            parts = result.split(" | ")
-            lines: list[str] = []
-            current = ""
-            for part in parts:
-                candidate = f"{current} | {part}" if current else part
-                if len(candidate) > WIDTH - 8 and current:
-                    lines.append(current)
-                    current = f"| {part}"
-                else:
-                    current = candidate
-            lines.append(current)
-            w.lines(lines)
-        w.line("):")
+        w.line(f") -> {result}:")
+    members = [ctx.class_ref(r) for r in union_type.refs]
     with w.indent():
         w.line('t = value.get("$type")')
-        for ref, member in zip(fn.union.refs, members, strict=True):
+        for ref, member in zip(union_type.refs, members, strict=True):
             w.line(f"if t == {literal(ref.lex_type)}:")
             with w.indent():
-                w.line(f"return {member}.from_dict(value)")
+                w.statement("return ", call(f"{member}.from_dict", "value"))
             if ref.name == "main":
                 # The same type spelled nsid#main: kept, so that it is written back unchanged.
                 ctx.names.add("keep_type")
                 w.line(f"if t == {literal(ref.lex_type + '#main')}:")
                 with w.indent():
-                    w.line(f"return keep_type({member}.from_dict(value), t)")
-        if fn.union.closed:
+                    built = call(f"{member}.from_dict", "value")
+                    w.statement("return ", call("keep_type", built, "t"))
+        if union_type.closed:
             ctx.names.add("closed_union_error")
-            w.line(f"raise closed_union_error({literal(fn.where)}, t)")
+            w.statement("raise ", call("closed_union_error", literal(fn.where), "t"))
         else:
+            ctx.names.add("UnknownMember")
             w.line("return UnknownMember.from_dict(value)")

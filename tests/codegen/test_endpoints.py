@@ -16,7 +16,7 @@ import pytest
 from atproto_async.api import AppNamespace, ChatNamespace, ComNamespace, ToolsNamespace
 from atproto_async.exceptions import DecodeError
 from atproto_async.ipld import CID
-from atproto_async.models import Blob
+from atproto_async.models import Blob, UnknownRecord
 from atproto_async.models.app.bsky.embed import images
 from atproto_async.models.app.bsky.feed.post import Post
 from atproto_async.models.com.atproto.repo import apply_writes
@@ -318,3 +318,40 @@ async def test_generated_endpoints_paginate() -> None:
     assert handles == ["a.test", "b.test", "c.test"]
     assert [c[2]["params"]["cursor"] for c in client.calls] == [None, "c1"]
     assert all(c[2]["params"]["limit"] == 50 for c in client.calls)
+
+
+async def test_get_record_and_list_records_give_record_models() -> None:
+    post = {"$type": "app.bsky.feed.post", "text": "hi", "createdAt": "2024-01-01T00:00:00Z"}
+    other = {"$type": "com.example.thing", "x": 1}
+    uri = "at://did:plc:a/app.bsky.feed.post/1"
+    client = FakeClient(
+        {
+            "com.atproto.repo.getRecord": {"uri": uri, "value": post},
+            "com.atproto.repo.listRecords": {
+                "records": [
+                    {"uri": uri, "cid": "bafy", "value": post},
+                    {"uri": "at://did:plc:a/com.example.thing/2", "cid": "bafy", "value": other},
+                ]
+            },
+        }
+    )
+    repo = ComNamespace(client).atproto.repo
+    got = await repo.get_record(repo="did:plc:a", collection="app.bsky.feed.post", rkey="1")
+    assert got.value == Post(text="hi", created_at="2024-01-01T00:00:00Z")
+    listed = await repo.list_records(repo="did:plc:a", collection="app.bsky.feed.post")
+    assert isinstance(listed.records[0].value, Post)
+    assert isinstance(listed.records[1].value, UnknownRecord)
+    assert listed.records[1].value.to_dict() == other
+
+
+def test_signatures_name_models_publicly() -> None:
+    repo = ComNamespace(FakeClient()).atproto.repo
+    get_record = inspect.signature(repo.get_record)
+    assert get_record.return_annotation == "GetRecordOutput"
+    create = inspect.signature(repo.create_record)
+    assert create.parameters["record"].annotation == "Model | Mapping[str, Any]"
+    assert create.return_annotation == "CreateRecordOutput"
+    writes = inspect.signature(repo.apply_writes).parameters["writes"].annotation
+    assert writes == "Sequence[ApplyWritesInputWritesItem | Mapping[str, Any]]"
+    timeline = inspect.signature(AppNamespace(FakeClient()).bsky.feed.get_timeline)
+    assert timeline.return_annotation == "GetTimelineOutput"

@@ -67,3 +67,21 @@ def test_other_names() -> None:
     assert naming.constant_name("reasonSpam") == "REASON_SPAM"
     assert naming.namespace_class_name(("app", "bsky", "feed")) == "AppBskyFeedNamespace"
     assert naming.method_name("app.bsky.feed.getTimeline") == "get_timeline"
+
+
+def test_method_bodies_are_named_after_the_method() -> None:
+    assert naming.body_class_name("com.atproto.repo.getRecord", "Output") == "GetRecordOutput"
+    assert naming.body_class_name("com.atproto.repo.createRecord", "Input") == "CreateRecordInput"
+
+
+def test_union_names() -> None:
+    assert naming.union_name("Post_embed", ()) == "PostEmbed"
+    assert naming.union_name("ThreadViewPost_replies_item", ()) == "ThreadViewPostRepliesItem"
+    assert naming.union_name("Post_embed", {"PostEmbed"}) == "PostEmbed_"
+    assert naming.union_name("output", ()) == "Output_"  # the body aliases stay free
+    assert naming.union_function("PostEmbed") == "_post_embed"
+
+
+def test_import_alias_of_a_clashing_name() -> None:
+    module = ("app", "bsky", "actor", "defs")
+    assert naming.import_alias(module, "ViewerState") == "ActorDefsViewerState"

@@ -15,6 +15,7 @@ import pytest
 from integration_helpers import post, read_until
 from localpds import LocalPds
 
+from atproto_async.models.app.bsky.feed.generator import Generator
 from atproto_async.stream import Commit, subscribe_repos
 
 pytestmark = pytest.mark.integration
@@ -144,7 +145,8 @@ async def test_feedgen_publish_and_unpublish(
         repo=account.did, collection="app.bsky.feed.generator", rkey="cats"
     )
     assert got.uri == uri
-    record = got.value  # a dict today (typed record values are issue 15)
+    assert isinstance(got.value, Generator)  # the record's model
+    record = got.value.to_dict()
     assert record["$type"] == "app.bsky.feed.generator"
     assert record["did"] == "did:web:feeds.test"
     assert (record["displayName"], record["description"]) == ("Cats", "Only cats")

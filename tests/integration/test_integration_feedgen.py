@@ -31,6 +31,7 @@ from localpds import LocalPds
 from atproto_async import XrpcError
 from atproto_async.crypto import Keypair
 from atproto_async.identity import IdentityResolver
+from atproto_async.models.app.bsky.feed.generator import Generator
 from atproto_async.server import (
     ServiceAuthError,
     ServiceAuthVerifier,
@@ -205,14 +206,15 @@ async def test_publish_and_unpublish_a_feed(client: Any) -> None:
     assert uri == f"at://{did}/{GENERATOR}/{rkey}"
     got = await client.com.atproto.repo.get_record(repo=did, collection=GENERATOR, rkey=rkey)
     assert got.uri == uri
-    assert got.value["did"] == AUD
-    assert got.value["displayName"] == "Python posts"
-    assert got.value["description"] == "Snakes"
+    assert isinstance(got.value, Generator)
+    assert (got.value.did, got.value.display_name) == (AUD, "Python posts")
+    assert got.value.description == "Snakes"
 
     await publish_feed(client, rkey, service_did=AUD, display_name="Renamed")  # an update
     got = await client.com.atproto.repo.get_record(repo=did, collection=GENERATOR, rkey=rkey)
-    assert got.value["displayName"] == "Renamed"
-    assert "description" not in got.value
+    assert isinstance(got.value, Generator)
+    assert got.value.display_name == "Renamed"
+    assert "description" not in got.value.to_dict()
 
     await unpublish_feed(client, rkey)
     with pytest.raises(XrpcError) as caught:

@@ -73,14 +73,15 @@ def test_timeline_round_trip_keeps_unknown_members_and_fields() -> None:
     assert isinstance(odd_reason.reason, UnknownMember)
 
 
-def test_timeline_record_field_is_raw_until_asked() -> None:
-    out = TimelineOutput.from_dict(load("timeline.json"))
-    record = out.feed[0].post.record
-    assert isinstance(record, dict)
-    post = record_from_dict(record)
+def test_timeline_record_field_is_the_record_model() -> None:
+    raw = load("timeline.json")
+    out = TimelineOutput.from_dict(raw)
+    post = out.feed[0].post.record
     assert isinstance(post, Post)
     assert post.facets is not UNSET
     assert post.embed is not UNSET
+    assert post == record_from_dict(raw["feed"][0]["post"]["record"])
+    assert out.to_dict() == raw
 
 
 def test_profile_view_round_trip() -> None:

@@ -10,12 +10,14 @@ from atproto_async._model import Namespace, dump_member
 from atproto_async.ipld import from_json, to_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.app.bsky.actor import defs as _m_app_bsky_actor_defs
-    from atproto_async.models.app.bsky.actor import get_preferences as _m_app_bsky_actor_get_preferences
-    from atproto_async.models.app.bsky.actor import get_profiles as _m_app_bsky_actor_get_profiles
-    from atproto_async.models.app.bsky.actor import get_suggestions as _m_app_bsky_actor_get_suggestions
-    from atproto_async.models.app.bsky.actor import search_actors as _m_app_bsky_actor_search_actors
-    from atproto_async.models.app.bsky.actor import search_actors_typeahead as _m_app_bsky_actor_search_actors_typeahead
+    from atproto_async.models.app.bsky.actor.defs import PreferencesItem, ProfileViewDetailed
+    from atproto_async.models.app.bsky.actor.get_preferences import GetPreferencesOutput
+    from atproto_async.models.app.bsky.actor.get_profiles import GetProfilesOutput
+    from atproto_async.models.app.bsky.actor.get_suggestions import GetSuggestionsOutput
+    from atproto_async.models.app.bsky.actor.search_actors import SearchActorsOutput
+    from atproto_async.models.app.bsky.actor.search_actors_typeahead import (
+        SearchActorsTypeaheadOutput,
+    )
 
 __all__ = ["AppBskyActorNamespace"]
 
@@ -28,7 +30,7 @@ class AppBskyActorNamespace(Namespace):
         *,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_actor_get_preferences.Output:
+    ) -> GetPreferencesOutput:
         """Get private preferences attached to the current account. Expected use is synchronization
         between multiple devices, and import/export during account migration. Requires auth.
 
@@ -39,7 +41,7 @@ class AppBskyActorNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetPreferencesOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -50,9 +52,9 @@ class AppBskyActorNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.actor.get_preferences import Output
+        from atproto_async.models.app.bsky.actor.get_preferences import GetPreferencesOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetPreferencesOutput.from_dict(from_json(raw))
 
     async def get_profile(
         self,
@@ -60,7 +62,7 @@ class AppBskyActorNamespace(Namespace):
         actor: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_actor_defs.ProfileViewDetailed:
+    ) -> ProfileViewDetailed:
         """Get detailed profile view of an actor. Does not require auth, but contains relevant
         metadata with auth.
 
@@ -93,7 +95,7 @@ class AppBskyActorNamespace(Namespace):
         actors: list[str],
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_actor_get_profiles.Output:
+    ) -> GetProfilesOutput:
         """Get detailed profile views of multiple actors.
 
         NSID: ``app.bsky.actor.getProfiles`` (query, https://atproto.com/specs/xrpc).
@@ -104,7 +106,7 @@ class AppBskyActorNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetProfilesOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -115,9 +117,9 @@ class AppBskyActorNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.actor.get_profiles import Output
+        from atproto_async.models.app.bsky.actor.get_profiles import GetProfilesOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetProfilesOutput.from_dict(from_json(raw))
 
     async def get_suggestions(
         self,
@@ -126,7 +128,7 @@ class AppBskyActorNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_actor_get_suggestions.Output:
+    ) -> GetSuggestionsOutput:
         """Get a list of suggested actors. Expected use is discovery of accounts to follow during
         new account onboarding.
 
@@ -139,7 +141,7 @@ class AppBskyActorNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetSuggestionsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -150,14 +152,14 @@ class AppBskyActorNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.actor.get_suggestions import Output
+        from atproto_async.models.app.bsky.actor.get_suggestions import GetSuggestionsOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetSuggestionsOutput.from_dict(from_json(raw))
 
     async def put_preferences(
         self,
         *,
-        preferences: Sequence[_m_app_bsky_actor_defs.AdultContentPref | _m_app_bsky_actor_defs.ContentLabelPref | _m_app_bsky_actor_defs.SavedFeedsPref | _m_app_bsky_actor_defs.SavedFeedsPrefV2 | _m_app_bsky_actor_defs.PersonalDetailsPref | _m_app_bsky_actor_defs.DeclaredAgePref | _m_app_bsky_actor_defs.FeedViewPref | _m_app_bsky_actor_defs.ThreadViewPref | _m_app_bsky_actor_defs.InterestsPref | _m_app_bsky_actor_defs.MutedWordsPref | _m_app_bsky_actor_defs.HiddenPostsPref | _m_app_bsky_actor_defs.BskyAppStatePref | _m_app_bsky_actor_defs.LabelersPref | _m_app_bsky_actor_defs.PostInteractionSettingsPref | _m_app_bsky_actor_defs.VerificationPrefs | _m_app_bsky_actor_defs.LiveEventPreferences | Mapping[str, Any]],
+        preferences: Sequence[PreferencesItem | Mapping[str, Any]],
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
     ) -> None:
@@ -200,7 +202,7 @@ class AppBskyActorNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_actor_search_actors.Output:
+    ) -> SearchActorsOutput:
         """Find actors (profiles) matching search criteria. Does not require auth.
 
         NSID: ``app.bsky.actor.searchActors`` (query, https://atproto.com/specs/xrpc).
@@ -215,7 +217,7 @@ class AppBskyActorNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `SearchActorsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -226,9 +228,9 @@ class AppBskyActorNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.actor.search_actors import Output
+        from atproto_async.models.app.bsky.actor.search_actors import SearchActorsOutput
 
-        return Output.from_dict(from_json(raw))
+        return SearchActorsOutput.from_dict(from_json(raw))
 
     async def search_actors_typeahead(
         self,
@@ -238,7 +240,7 @@ class AppBskyActorNamespace(Namespace):
         limit: int = 10,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_actor_search_actors_typeahead.Output:
+    ) -> SearchActorsTypeaheadOutput:
         """Find actor suggestions for a prefix search term. Expected use is for auto-completion
         during text field entry. Does not require auth.
 
@@ -252,7 +254,7 @@ class AppBskyActorNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `SearchActorsTypeaheadOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -263,6 +265,8 @@ class AppBskyActorNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.actor.search_actors_typeahead import Output
+        from atproto_async.models.app.bsky.actor.search_actors_typeahead import (
+            SearchActorsTypeaheadOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return SearchActorsTypeaheadOutput.from_dict(from_json(raw))

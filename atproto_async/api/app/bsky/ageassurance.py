@@ -10,8 +10,8 @@ from atproto_async._model import Namespace
 from atproto_async.ipld import from_json, to_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.app.bsky.ageassurance import defs as _m_app_bsky_ageassurance_defs
-    from atproto_async.models.app.bsky.ageassurance import get_state as _m_app_bsky_ageassurance_get_state
+    from atproto_async.models.app.bsky.ageassurance.defs import Config, State
+    from atproto_async.models.app.bsky.ageassurance.get_state import GetStateOutput
 
 __all__ = ["AppBskyAgeassuranceNamespace"]
 
@@ -28,7 +28,7 @@ class AppBskyAgeassuranceNamespace(Namespace):
         region_code: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_ageassurance_defs.State:
+    ) -> State:
         """Initiate Age Assurance for an account.
 
         NSID: ``app.bsky.ageassurance.begin`` (procedure, https://atproto.com/specs/xrpc).
@@ -72,7 +72,7 @@ class AppBskyAgeassuranceNamespace(Namespace):
         *,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_ageassurance_defs.Config:
+    ) -> Config:
         """Returns Age Assurance configuration for use on the client.
 
         NSID: ``app.bsky.ageassurance.getConfig`` (query, https://atproto.com/specs/xrpc).
@@ -104,7 +104,7 @@ class AppBskyAgeassuranceNamespace(Namespace):
         region_code: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_ageassurance_get_state.Output:
+    ) -> GetStateOutput:
         """Returns server-computed Age Assurance state, if available, and any additional metadata
         needed to compute Age Assurance state client-side.
 
@@ -117,7 +117,7 @@ class AppBskyAgeassuranceNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetStateOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -128,6 +128,6 @@ class AppBskyAgeassuranceNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.ageassurance.get_state import Output
+        from atproto_async.models.app.bsky.ageassurance.get_state import GetStateOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetStateOutput.from_dict(from_json(raw))

@@ -10,7 +10,7 @@ from atproto_async._model import Namespace
 from atproto_async.ipld import from_json, to_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.app.bsky.bookmark import get_bookmarks as _m_app_bsky_bookmark_get_bookmarks
+    from atproto_async.models.app.bsky.bookmark.get_bookmarks import GetBookmarksOutput
 
 __all__ = ["AppBskyBookmarkNamespace"]
 
@@ -89,7 +89,7 @@ class AppBskyBookmarkNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_bookmark_get_bookmarks.Output:
+    ) -> GetBookmarksOutput:
         """Gets views of records bookmarked by the authenticated user. Requires authentication.
 
         NSID: ``app.bsky.bookmark.getBookmarks`` (query, https://atproto.com/specs/xrpc).
@@ -101,7 +101,7 @@ class AppBskyBookmarkNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetBookmarksOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -112,6 +112,6 @@ class AppBskyBookmarkNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.bookmark.get_bookmarks import Output
+        from atproto_async.models.app.bsky.bookmark.get_bookmarks import GetBookmarksOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetBookmarksOutput.from_dict(from_json(raw))

@@ -10,14 +10,16 @@ from atproto_async._model import Namespace
 from atproto_async.ipld import from_json, to_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.app.bsky.contact import dismiss_match as _m_app_bsky_contact_dismiss_match
-    from atproto_async.models.app.bsky.contact import get_matches as _m_app_bsky_contact_get_matches
-    from atproto_async.models.app.bsky.contact import get_sync_status as _m_app_bsky_contact_get_sync_status
-    from atproto_async.models.app.bsky.contact import import_contacts as _m_app_bsky_contact_import_contacts
-    from atproto_async.models.app.bsky.contact import remove_data as _m_app_bsky_contact_remove_data
-    from atproto_async.models.app.bsky.contact import send_notification as _m_app_bsky_contact_send_notification
-    from atproto_async.models.app.bsky.contact import start_phone_verification as _m_app_bsky_contact_start_phone_verification
-    from atproto_async.models.app.bsky.contact import verify_phone as _m_app_bsky_contact_verify_phone
+    from atproto_async.models.app.bsky.contact.dismiss_match import DismissMatchOutput
+    from atproto_async.models.app.bsky.contact.get_matches import GetMatchesOutput
+    from atproto_async.models.app.bsky.contact.get_sync_status import GetSyncStatusOutput
+    from atproto_async.models.app.bsky.contact.import_contacts import ImportContactsOutput
+    from atproto_async.models.app.bsky.contact.remove_data import RemoveDataOutput
+    from atproto_async.models.app.bsky.contact.send_notification import SendNotificationOutput
+    from atproto_async.models.app.bsky.contact.start_phone_verification import (
+        StartPhoneVerificationOutput,
+    )
+    from atproto_async.models.app.bsky.contact.verify_phone import VerifyPhoneOutput
 
 __all__ = ["AppBskyContactNamespace"]
 
@@ -31,7 +33,7 @@ class AppBskyContactNamespace(Namespace):
         subject: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_contact_dismiss_match.Output:
+    ) -> DismissMatchOutput:
         """Removes a match that was found via contact import. It shouldn't appear again if the same
         contact is re-imported. Requires authentication.
 
@@ -43,7 +45,7 @@ class AppBskyContactNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `DismissMatchOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -58,9 +60,9 @@ class AppBskyContactNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.contact.dismiss_match import Output
+        from atproto_async.models.app.bsky.contact.dismiss_match import DismissMatchOutput
 
-        return Output.from_dict(from_json(raw))
+        return DismissMatchOutput.from_dict(from_json(raw))
 
     async def get_matches(
         self,
@@ -69,7 +71,7 @@ class AppBskyContactNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_contact_get_matches.Output:
+    ) -> GetMatchesOutput:
         """Returns the matched contacts (contacts that were mutually imported). Excludes dismissed
         matches. Requires authentication.
 
@@ -82,7 +84,7 @@ class AppBskyContactNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetMatchesOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -98,16 +100,16 @@ class AppBskyContactNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.contact.get_matches import Output
+        from atproto_async.models.app.bsky.contact.get_matches import GetMatchesOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetMatchesOutput.from_dict(from_json(raw))
 
     async def get_sync_status(
         self,
         *,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_contact_get_sync_status.Output:
+    ) -> GetSyncStatusOutput:
         """Gets the user's current contact import status. Requires authentication.
 
         NSID: ``app.bsky.contact.getSyncStatus`` (query, https://atproto.com/specs/xrpc).
@@ -117,7 +119,7 @@ class AppBskyContactNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetSyncStatusOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -131,9 +133,9 @@ class AppBskyContactNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.contact.get_sync_status import Output
+        from atproto_async.models.app.bsky.contact.get_sync_status import GetSyncStatusOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetSyncStatusOutput.from_dict(from_json(raw))
 
     async def import_contacts(
         self,
@@ -142,7 +144,7 @@ class AppBskyContactNamespace(Namespace):
         contacts: Sequence[str],
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_contact_import_contacts.Output:
+    ) -> ImportContactsOutput:
         """Import contacts for securely matching with other users. This follows the protocol
         explained in https://docs.bsky.app/blog/contact-import-rfc. Requires authentication.
 
@@ -159,7 +161,7 @@ class AppBskyContactNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `ImportContactsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -177,16 +179,16 @@ class AppBskyContactNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.contact.import_contacts import Output
+        from atproto_async.models.app.bsky.contact.import_contacts import ImportContactsOutput
 
-        return Output.from_dict(from_json(raw))
+        return ImportContactsOutput.from_dict(from_json(raw))
 
     async def remove_data(
         self,
         *,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_contact_remove_data.Output:
+    ) -> RemoveDataOutput:
         """Removes all stored hashes used for contact matching, existing matches, and sync status.
         Requires authentication.
 
@@ -197,7 +199,7 @@ class AppBskyContactNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `RemoveDataOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -212,9 +214,9 @@ class AppBskyContactNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.contact.remove_data import Output
+        from atproto_async.models.app.bsky.contact.remove_data import RemoveDataOutput
 
-        return Output.from_dict(from_json(raw))
+        return RemoveDataOutput.from_dict(from_json(raw))
 
     async def send_notification(
         self,
@@ -223,7 +225,7 @@ class AppBskyContactNamespace(Namespace):
         to: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_contact_send_notification.Output:
+    ) -> SendNotificationOutput:
         """System endpoint to send notifications related to contact imports. Requires role
         authentication.
 
@@ -236,7 +238,7 @@ class AppBskyContactNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `SendNotificationOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -248,9 +250,9 @@ class AppBskyContactNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.contact.send_notification import Output
+        from atproto_async.models.app.bsky.contact.send_notification import SendNotificationOutput
 
-        return Output.from_dict(from_json(raw))
+        return SendNotificationOutput.from_dict(from_json(raw))
 
     async def start_phone_verification(
         self,
@@ -258,7 +260,7 @@ class AppBskyContactNamespace(Namespace):
         phone: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_contact_start_phone_verification.Output:
+    ) -> StartPhoneVerificationOutput:
         """Starts a phone verification flow. The phone passed will receive a code via SMS that
         should be passed to `app.bsky.contact.verifyPhone`. Requires authentication.
 
@@ -270,7 +272,7 @@ class AppBskyContactNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `StartPhoneVerificationOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -287,9 +289,11 @@ class AppBskyContactNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.contact.start_phone_verification import Output
+        from atproto_async.models.app.bsky.contact.start_phone_verification import (
+            StartPhoneVerificationOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return StartPhoneVerificationOutput.from_dict(from_json(raw))
 
     async def verify_phone(
         self,
@@ -298,7 +302,7 @@ class AppBskyContactNamespace(Namespace):
         code: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_contact_verify_phone.Output:
+    ) -> VerifyPhoneOutput:
         """Verifies control over a phone number with a code received via SMS and starts a contact
         import session. Requires authentication.
 
@@ -313,7 +317,7 @@ class AppBskyContactNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `VerifyPhoneOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -331,6 +335,6 @@ class AppBskyContactNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.contact.verify_phone import Output
+        from atproto_async.models.app.bsky.contact.verify_phone import VerifyPhoneOutput
 
-        return Output.from_dict(from_json(raw))
+        return VerifyPhoneOutput.from_dict(from_json(raw))

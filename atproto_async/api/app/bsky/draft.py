@@ -10,9 +10,9 @@ from atproto_async._model import Namespace, dump
 from atproto_async.ipld import from_json, to_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.app.bsky.draft import create_draft as _m_app_bsky_draft_create_draft
-    from atproto_async.models.app.bsky.draft import defs as _m_app_bsky_draft_defs
-    from atproto_async.models.app.bsky.draft import get_drafts as _m_app_bsky_draft_get_drafts
+    from atproto_async.models.app.bsky.draft.create_draft import CreateDraftOutput
+    from atproto_async.models.app.bsky.draft.defs import Draft, DraftWithId
+    from atproto_async.models.app.bsky.draft.get_drafts import GetDraftsOutput
 
 __all__ = ["AppBskyDraftNamespace"]
 
@@ -23,10 +23,10 @@ class AppBskyDraftNamespace(Namespace):
     async def create_draft(
         self,
         *,
-        draft: _m_app_bsky_draft_defs.Draft | Mapping[str, Any],
+        draft: Draft | Mapping[str, Any],
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_draft_create_draft.Output:
+    ) -> CreateDraftOutput:
         """Inserts a draft using private storage (stash). An upper limit of drafts might be
         enforced. Requires authentication.
 
@@ -38,7 +38,7 @@ class AppBskyDraftNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `CreateDraftOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -53,9 +53,9 @@ class AppBskyDraftNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.draft.create_draft import Output
+        from atproto_async.models.app.bsky.draft.create_draft import CreateDraftOutput
 
-        return Output.from_dict(from_json(raw))
+        return CreateDraftOutput.from_dict(from_json(raw))
 
     async def delete_draft(
         self,
@@ -91,7 +91,7 @@ class AppBskyDraftNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_draft_get_drafts.Output:
+    ) -> GetDraftsOutput:
         """Gets views of user drafts. Requires authentication.
 
         NSID: ``app.bsky.draft.getDrafts`` (query, https://atproto.com/specs/xrpc).
@@ -103,7 +103,7 @@ class AppBskyDraftNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetDraftsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -114,14 +114,14 @@ class AppBskyDraftNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.draft.get_drafts import Output
+        from atproto_async.models.app.bsky.draft.get_drafts import GetDraftsOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetDraftsOutput.from_dict(from_json(raw))
 
     async def update_draft(
         self,
         *,
-        draft: _m_app_bsky_draft_defs.DraftWithId | Mapping[str, Any],
+        draft: DraftWithId | Mapping[str, Any],
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
     ) -> None:

@@ -10,7 +10,9 @@ from atproto_async._model import Namespace
 from atproto_async.ipld import from_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.app.bsky.embed import get_embed_external_view as _m_app_bsky_embed_get_embed_external_view
+    from atproto_async.models.app.bsky.embed.get_embed_external_view import (
+        GetEmbedExternalViewOutput,
+    )
 
 __all__ = ["AppBskyEmbedNamespace"]
 
@@ -25,7 +27,7 @@ class AppBskyEmbedNamespace(Namespace):
         uris: list[str],
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_embed_get_embed_external_view.Output:
+    ) -> GetEmbedExternalViewOutput:
         """Resolve one or more AT-URIs into the data needed to render an enhanced external embed.
         Returns `associatedRefs` (strongRefs to embed into a post's external.associatedRefs), the
         raw `associatedRecords`, and a hydrated `view`. The response is empty (`{}`) when no
@@ -46,7 +48,7 @@ class AppBskyEmbedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetEmbedExternalViewOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -57,6 +59,8 @@ class AppBskyEmbedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.embed.get_embed_external_view import Output
+        from atproto_async.models.app.bsky.embed.get_embed_external_view import (
+            GetEmbedExternalViewOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetEmbedExternalViewOutput.from_dict(from_json(raw))

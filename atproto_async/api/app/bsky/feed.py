@@ -10,26 +10,28 @@ from atproto_async._model import Namespace, dump
 from atproto_async.ipld import from_json, to_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.app.bsky.feed import defs as _m_app_bsky_feed_defs
-    from atproto_async.models.app.bsky.feed import describe_feed_generator as _m_app_bsky_feed_describe_feed_generator
-    from atproto_async.models.app.bsky.feed import get_actor_feeds as _m_app_bsky_feed_get_actor_feeds
-    from atproto_async.models.app.bsky.feed import get_actor_likes as _m_app_bsky_feed_get_actor_likes
-    from atproto_async.models.app.bsky.feed import get_author_feed as _m_app_bsky_feed_get_author_feed
-    from atproto_async.models.app.bsky.feed import get_feed as _m_app_bsky_feed_get_feed
-    from atproto_async.models.app.bsky.feed import get_feed_generator as _m_app_bsky_feed_get_feed_generator
-    from atproto_async.models.app.bsky.feed import get_feed_generators as _m_app_bsky_feed_get_feed_generators
-    from atproto_async.models.app.bsky.feed import get_feed_skeleton as _m_app_bsky_feed_get_feed_skeleton
-    from atproto_async.models.app.bsky.feed import get_likes as _m_app_bsky_feed_get_likes
-    from atproto_async.models.app.bsky.feed import get_list_feed as _m_app_bsky_feed_get_list_feed
-    from atproto_async.models.app.bsky.feed import get_post_thread as _m_app_bsky_feed_get_post_thread
-    from atproto_async.models.app.bsky.feed import get_posts as _m_app_bsky_feed_get_posts
-    from atproto_async.models.app.bsky.feed import get_quotes as _m_app_bsky_feed_get_quotes
-    from atproto_async.models.app.bsky.feed import get_reposted_by as _m_app_bsky_feed_get_reposted_by
-    from atproto_async.models.app.bsky.feed import get_suggested_feeds as _m_app_bsky_feed_get_suggested_feeds
-    from atproto_async.models.app.bsky.feed import get_timeline as _m_app_bsky_feed_get_timeline
-    from atproto_async.models.app.bsky.feed import search_posts as _m_app_bsky_feed_search_posts
-    from atproto_async.models.app.bsky.feed import search_posts_v2 as _m_app_bsky_feed_search_posts_v2
-    from atproto_async.models.app.bsky.feed import send_interactions as _m_app_bsky_feed_send_interactions
+    from atproto_async.models.app.bsky.feed.defs import Interaction
+    from atproto_async.models.app.bsky.feed.describe_feed_generator import (
+        DescribeFeedGeneratorOutput,
+    )
+    from atproto_async.models.app.bsky.feed.get_actor_feeds import GetActorFeedsOutput
+    from atproto_async.models.app.bsky.feed.get_actor_likes import GetActorLikesOutput
+    from atproto_async.models.app.bsky.feed.get_author_feed import GetAuthorFeedOutput
+    from atproto_async.models.app.bsky.feed.get_feed import GetFeedOutput
+    from atproto_async.models.app.bsky.feed.get_feed_generator import GetFeedGeneratorOutput
+    from atproto_async.models.app.bsky.feed.get_feed_generators import GetFeedGeneratorsOutput
+    from atproto_async.models.app.bsky.feed.get_feed_skeleton import GetFeedSkeletonOutput
+    from atproto_async.models.app.bsky.feed.get_likes import GetLikesOutput
+    from atproto_async.models.app.bsky.feed.get_list_feed import GetListFeedOutput
+    from atproto_async.models.app.bsky.feed.get_post_thread import GetPostThreadOutput
+    from atproto_async.models.app.bsky.feed.get_posts import GetPostsOutput
+    from atproto_async.models.app.bsky.feed.get_quotes import GetQuotesOutput
+    from atproto_async.models.app.bsky.feed.get_reposted_by import GetRepostedByOutput
+    from atproto_async.models.app.bsky.feed.get_suggested_feeds import GetSuggestedFeedsOutput
+    from atproto_async.models.app.bsky.feed.get_timeline import GetTimelineOutput
+    from atproto_async.models.app.bsky.feed.search_posts import SearchPostsOutput
+    from atproto_async.models.app.bsky.feed.search_posts_v2 import SearchPostsV2Output
+    from atproto_async.models.app.bsky.feed.send_interactions import SendInteractionsOutput
 
 __all__ = ["AppBskyFeedNamespace"]
 
@@ -42,7 +44,7 @@ class AppBskyFeedNamespace(Namespace):
         *,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_feed_describe_feed_generator.Output:
+    ) -> DescribeFeedGeneratorOutput:
         """Get information about a feed generator, including policies and offered feed URIs. Does
         not require auth; implemented by Feed Generator services (not App View).
 
@@ -53,7 +55,7 @@ class AppBskyFeedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `DescribeFeedGeneratorOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -64,9 +66,11 @@ class AppBskyFeedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.feed.describe_feed_generator import Output
+        from atproto_async.models.app.bsky.feed.describe_feed_generator import (
+            DescribeFeedGeneratorOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return DescribeFeedGeneratorOutput.from_dict(from_json(raw))
 
     async def get_actor_feeds(
         self,
@@ -76,7 +80,7 @@ class AppBskyFeedNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_feed_get_actor_feeds.Output:
+    ) -> GetActorFeedsOutput:
         """Get a list of feeds (feed generator records) created by the actor (in the actor's repo).
 
         NSID: ``app.bsky.feed.getActorFeeds`` (query, https://atproto.com/specs/xrpc).
@@ -89,7 +93,7 @@ class AppBskyFeedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetActorFeedsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -100,9 +104,9 @@ class AppBskyFeedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.feed.get_actor_feeds import Output
+        from atproto_async.models.app.bsky.feed.get_actor_feeds import GetActorFeedsOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetActorFeedsOutput.from_dict(from_json(raw))
 
     async def get_actor_likes(
         self,
@@ -112,7 +116,7 @@ class AppBskyFeedNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_feed_get_actor_likes.Output:
+    ) -> GetActorLikesOutput:
         """Get a list of posts liked by an actor. Requires auth, actor must be the requesting
         account.
 
@@ -126,7 +130,7 @@ class AppBskyFeedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetActorLikesOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -140,9 +144,9 @@ class AppBskyFeedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.feed.get_actor_likes import Output
+        from atproto_async.models.app.bsky.feed.get_actor_likes import GetActorLikesOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetActorLikesOutput.from_dict(from_json(raw))
 
     async def get_author_feed(
         self,
@@ -154,7 +158,7 @@ class AppBskyFeedNamespace(Namespace):
         include_pins: bool = False,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_feed_get_author_feed.Output:
+    ) -> GetAuthorFeedOutput:
         """Get a view of an actor's 'author feed' (post and reposts by the author). Does not require
         auth.
 
@@ -173,7 +177,7 @@ class AppBskyFeedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetAuthorFeedOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -193,9 +197,9 @@ class AppBskyFeedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.feed.get_author_feed import Output
+        from atproto_async.models.app.bsky.feed.get_author_feed import GetAuthorFeedOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetAuthorFeedOutput.from_dict(from_json(raw))
 
     async def get_feed(
         self,
@@ -205,7 +209,7 @@ class AppBskyFeedNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_feed_get_feed.Output:
+    ) -> GetFeedOutput:
         """Get a hydrated feed from an actor's selected feed generator. Implemented by App View.
 
         NSID: ``app.bsky.feed.getFeed`` (query, https://atproto.com/specs/xrpc).
@@ -218,7 +222,7 @@ class AppBskyFeedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetFeedOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -231,9 +235,9 @@ class AppBskyFeedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.feed.get_feed import Output
+        from atproto_async.models.app.bsky.feed.get_feed import GetFeedOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetFeedOutput.from_dict(from_json(raw))
 
     async def get_feed_generator(
         self,
@@ -241,7 +245,7 @@ class AppBskyFeedNamespace(Namespace):
         feed: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_feed_get_feed_generator.Output:
+    ) -> GetFeedGeneratorOutput:
         """Get information about a feed generator. Implemented by AppView.
 
         NSID: ``app.bsky.feed.getFeedGenerator`` (query, https://atproto.com/specs/xrpc).
@@ -252,7 +256,7 @@ class AppBskyFeedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetFeedGeneratorOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -263,9 +267,9 @@ class AppBskyFeedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.feed.get_feed_generator import Output
+        from atproto_async.models.app.bsky.feed.get_feed_generator import GetFeedGeneratorOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetFeedGeneratorOutput.from_dict(from_json(raw))
 
     async def get_feed_generators(
         self,
@@ -273,7 +277,7 @@ class AppBskyFeedNamespace(Namespace):
         feeds: list[str],
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_feed_get_feed_generators.Output:
+    ) -> GetFeedGeneratorsOutput:
         """Get information about a list of feed generators.
 
         NSID: ``app.bsky.feed.getFeedGenerators`` (query, https://atproto.com/specs/xrpc).
@@ -284,7 +288,7 @@ class AppBskyFeedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetFeedGeneratorsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -295,9 +299,9 @@ class AppBskyFeedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.feed.get_feed_generators import Output
+        from atproto_async.models.app.bsky.feed.get_feed_generators import GetFeedGeneratorsOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetFeedGeneratorsOutput.from_dict(from_json(raw))
 
     async def get_feed_skeleton(
         self,
@@ -307,7 +311,7 @@ class AppBskyFeedNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_feed_get_feed_skeleton.Output:
+    ) -> GetFeedSkeletonOutput:
         """Get a skeleton of a feed provided by a feed generator. Auth is optional, depending on
         provider requirements, and provides the DID of the requester. Implemented by Feed
         Generator Service.
@@ -323,7 +327,7 @@ class AppBskyFeedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetFeedSkeletonOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -336,9 +340,9 @@ class AppBskyFeedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.feed.get_feed_skeleton import Output
+        from atproto_async.models.app.bsky.feed.get_feed_skeleton import GetFeedSkeletonOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetFeedSkeletonOutput.from_dict(from_json(raw))
 
     async def get_likes(
         self,
@@ -349,7 +353,7 @@ class AppBskyFeedNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_feed_get_likes.Output:
+    ) -> GetLikesOutput:
         """Get like records which reference a subject (by AT-URI and CID).
 
         NSID: ``app.bsky.feed.getLikes`` (query, https://atproto.com/specs/xrpc).
@@ -364,7 +368,7 @@ class AppBskyFeedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetLikesOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -375,9 +379,9 @@ class AppBskyFeedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.feed.get_likes import Output
+        from atproto_async.models.app.bsky.feed.get_likes import GetLikesOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetLikesOutput.from_dict(from_json(raw))
 
     async def get_list_feed(
         self,
@@ -387,7 +391,7 @@ class AppBskyFeedNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_feed_get_list_feed.Output:
+    ) -> GetListFeedOutput:
         """Get a feed of recent posts from a list (posts and reposts from any actors on the list).
         Does not require auth.
 
@@ -401,7 +405,7 @@ class AppBskyFeedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetListFeedOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -414,9 +418,9 @@ class AppBskyFeedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.feed.get_list_feed import Output
+        from atproto_async.models.app.bsky.feed.get_list_feed import GetListFeedOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetListFeedOutput.from_dict(from_json(raw))
 
     async def get_post_thread(
         self,
@@ -426,7 +430,7 @@ class AppBskyFeedNamespace(Namespace):
         parent_height: int = 80,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_feed_get_post_thread.Output:
+    ) -> GetPostThreadOutput:
         """Get posts in a thread. Does not require auth, but additional metadata and filtering will
         be applied for authed requests.
 
@@ -442,7 +446,7 @@ class AppBskyFeedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetPostThreadOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -455,9 +459,9 @@ class AppBskyFeedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.feed.get_post_thread import Output
+        from atproto_async.models.app.bsky.feed.get_post_thread import GetPostThreadOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetPostThreadOutput.from_dict(from_json(raw))
 
     async def get_posts(
         self,
@@ -465,7 +469,7 @@ class AppBskyFeedNamespace(Namespace):
         uris: list[str],
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_feed_get_posts.Output:
+    ) -> GetPostsOutput:
         """Gets post views for a specified list of posts (by AT-URI). This is sometimes referred to
         as 'hydrating' a 'feed skeleton'.
 
@@ -478,7 +482,7 @@ class AppBskyFeedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetPostsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -489,9 +493,9 @@ class AppBskyFeedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.feed.get_posts import Output
+        from atproto_async.models.app.bsky.feed.get_posts import GetPostsOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetPostsOutput.from_dict(from_json(raw))
 
     async def get_quotes(
         self,
@@ -502,7 +506,7 @@ class AppBskyFeedNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_feed_get_quotes.Output:
+    ) -> GetQuotesOutput:
         """Get a list of quotes for a given post.
 
         NSID: ``app.bsky.feed.getQuotes`` (query, https://atproto.com/specs/xrpc).
@@ -517,7 +521,7 @@ class AppBskyFeedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetQuotesOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -528,9 +532,9 @@ class AppBskyFeedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.feed.get_quotes import Output
+        from atproto_async.models.app.bsky.feed.get_quotes import GetQuotesOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetQuotesOutput.from_dict(from_json(raw))
 
     async def get_reposted_by(
         self,
@@ -541,7 +545,7 @@ class AppBskyFeedNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_feed_get_reposted_by.Output:
+    ) -> GetRepostedByOutput:
         """Get a list of reposts for a given post.
 
         NSID: ``app.bsky.feed.getRepostedBy`` (query, https://atproto.com/specs/xrpc).
@@ -556,7 +560,7 @@ class AppBskyFeedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetRepostedByOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -567,9 +571,9 @@ class AppBskyFeedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.feed.get_reposted_by import Output
+        from atproto_async.models.app.bsky.feed.get_reposted_by import GetRepostedByOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetRepostedByOutput.from_dict(from_json(raw))
 
     async def get_suggested_feeds(
         self,
@@ -578,7 +582,7 @@ class AppBskyFeedNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_feed_get_suggested_feeds.Output:
+    ) -> GetSuggestedFeedsOutput:
         """Get a list of suggested feeds (feed generators) for the requesting account.
 
         NSID: ``app.bsky.feed.getSuggestedFeeds`` (query, https://atproto.com/specs/xrpc).
@@ -590,7 +594,7 @@ class AppBskyFeedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetSuggestedFeedsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -601,9 +605,9 @@ class AppBskyFeedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.feed.get_suggested_feeds import Output
+        from atproto_async.models.app.bsky.feed.get_suggested_feeds import GetSuggestedFeedsOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetSuggestedFeedsOutput.from_dict(from_json(raw))
 
     async def get_timeline(
         self,
@@ -613,7 +617,7 @@ class AppBskyFeedNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_feed_get_timeline.Output:
+    ) -> GetTimelineOutput:
         """Get a view of the requesting account's home timeline. This is expected to be some form of
         reverse-chronological feed.
 
@@ -628,7 +632,7 @@ class AppBskyFeedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetTimelineOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -639,9 +643,9 @@ class AppBskyFeedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.feed.get_timeline import Output
+        from atproto_async.models.app.bsky.feed.get_timeline import GetTimelineOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetTimelineOutput.from_dict(from_json(raw))
 
     async def search_posts(
         self,
@@ -660,7 +664,7 @@ class AppBskyFeedNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_feed_search_posts.Output:
+    ) -> SearchPostsOutput:
         """Find posts matching search criteria, returning views of those posts. Note that this API
         endpoint may require authentication (eg, not public) for some service providers and
         implementations.
@@ -698,7 +702,7 @@ class AppBskyFeedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `SearchPostsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -724,9 +728,9 @@ class AppBskyFeedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.feed.search_posts import Output
+        from atproto_async.models.app.bsky.feed.search_posts import SearchPostsOutput
 
-        return Output.from_dict(from_json(raw))
+        return SearchPostsOutput.from_dict(from_json(raw))
 
     async def search_posts_v2(
         self,
@@ -762,7 +766,7 @@ class AppBskyFeedNamespace(Namespace):
         query_language: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_feed_search_posts_v2.Output:
+    ) -> SearchPostsV2Output:
         """Find posts matching a search query or filters, returning search hits for matching post
         records.
 
@@ -817,7 +821,7 @@ class AppBskyFeedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `SearchPostsV2Output` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -860,18 +864,18 @@ class AppBskyFeedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.feed.search_posts_v2 import Output
+        from atproto_async.models.app.bsky.feed.search_posts_v2 import SearchPostsV2Output
 
-        return Output.from_dict(from_json(raw))
+        return SearchPostsV2Output.from_dict(from_json(raw))
 
     async def send_interactions(
         self,
         *,
-        interactions: Sequence[_m_app_bsky_feed_defs.Interaction | Mapping[str, Any]],
+        interactions: Sequence[Interaction | Mapping[str, Any]],
         feed: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_feed_send_interactions.Output:
+    ) -> SendInteractionsOutput:
         """Send information about interactions with feed items back to the feed generator that
         served them.
 
@@ -884,7 +888,7 @@ class AppBskyFeedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `SendInteractionsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -898,6 +902,6 @@ class AppBskyFeedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.feed.send_interactions import Output
+        from atproto_async.models.app.bsky.feed.send_interactions import SendInteractionsOutput
 
-        return Output.from_dict(from_json(raw))
+        return SendInteractionsOutput.from_dict(from_json(raw))

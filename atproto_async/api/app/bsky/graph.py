@@ -10,24 +10,34 @@ from atproto_async._model import Namespace
 from atproto_async.ipld import from_json, to_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.app.bsky.graph import get_actor_starter_packs as _m_app_bsky_graph_get_actor_starter_packs
-    from atproto_async.models.app.bsky.graph import get_blocks as _m_app_bsky_graph_get_blocks
-    from atproto_async.models.app.bsky.graph import get_followers as _m_app_bsky_graph_get_followers
-    from atproto_async.models.app.bsky.graph import get_follows as _m_app_bsky_graph_get_follows
-    from atproto_async.models.app.bsky.graph import get_known_followers as _m_app_bsky_graph_get_known_followers
-    from atproto_async.models.app.bsky.graph import get_list as _m_app_bsky_graph_get_list
-    from atproto_async.models.app.bsky.graph import get_list_blocks as _m_app_bsky_graph_get_list_blocks
-    from atproto_async.models.app.bsky.graph import get_list_mutes as _m_app_bsky_graph_get_list_mutes
-    from atproto_async.models.app.bsky.graph import get_lists as _m_app_bsky_graph_get_lists
-    from atproto_async.models.app.bsky.graph import get_lists_with_membership as _m_app_bsky_graph_get_lists_with_membership
-    from atproto_async.models.app.bsky.graph import get_mutes as _m_app_bsky_graph_get_mutes
-    from atproto_async.models.app.bsky.graph import get_relationships as _m_app_bsky_graph_get_relationships
-    from atproto_async.models.app.bsky.graph import get_starter_pack as _m_app_bsky_graph_get_starter_pack
-    from atproto_async.models.app.bsky.graph import get_starter_packs as _m_app_bsky_graph_get_starter_packs
-    from atproto_async.models.app.bsky.graph import get_starter_packs_with_membership as _m_app_bsky_graph_get_starter_packs_with_membership
-    from atproto_async.models.app.bsky.graph import get_suggested_follows_by_actor as _m_app_bsky_graph_get_suggested_follows_by_actor
-    from atproto_async.models.app.bsky.graph import search_starter_packs as _m_app_bsky_graph_search_starter_packs
-    from atproto_async.models.app.bsky.graph import search_starter_packs_v2 as _m_app_bsky_graph_search_starter_packs_v2
+    from atproto_async.models.app.bsky.graph.get_actor_starter_packs import (
+        GetActorStarterPacksOutput,
+    )
+    from atproto_async.models.app.bsky.graph.get_blocks import GetBlocksOutput
+    from atproto_async.models.app.bsky.graph.get_followers import GetFollowersOutput
+    from atproto_async.models.app.bsky.graph.get_follows import GetFollowsOutput
+    from atproto_async.models.app.bsky.graph.get_known_followers import GetKnownFollowersOutput
+    from atproto_async.models.app.bsky.graph.get_list import GetListOutput
+    from atproto_async.models.app.bsky.graph.get_list_blocks import GetListBlocksOutput
+    from atproto_async.models.app.bsky.graph.get_list_mutes import GetListMutesOutput
+    from atproto_async.models.app.bsky.graph.get_lists import GetListsOutput
+    from atproto_async.models.app.bsky.graph.get_lists_with_membership import (
+        GetListsWithMembershipOutput,
+    )
+    from atproto_async.models.app.bsky.graph.get_mutes import GetMutesOutput
+    from atproto_async.models.app.bsky.graph.get_relationships import GetRelationshipsOutput
+    from atproto_async.models.app.bsky.graph.get_starter_pack import GetStarterPackOutput
+    from atproto_async.models.app.bsky.graph.get_starter_packs import GetStarterPacksOutput
+    from atproto_async.models.app.bsky.graph.get_starter_packs_with_membership import (
+        GetStarterPacksWithMembershipOutput,
+    )
+    from atproto_async.models.app.bsky.graph.get_suggested_follows_by_actor import (
+        GetSuggestedFollowsByActorOutput,
+    )
+    from atproto_async.models.app.bsky.graph.search_starter_packs import SearchStarterPacksOutput
+    from atproto_async.models.app.bsky.graph.search_starter_packs_v2 import (
+        SearchStarterPacksV2Output,
+    )
 
 __all__ = ["AppBskyGraphNamespace"]
 
@@ -43,7 +53,7 @@ class AppBskyGraphNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_graph_get_actor_starter_packs.Output:
+    ) -> GetActorStarterPacksOutput:
         """Get a list of starter packs created by the actor.
 
         NSID: ``app.bsky.graph.getActorStarterPacks`` (query, https://atproto.com/specs/xrpc).
@@ -56,7 +66,7 @@ class AppBskyGraphNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetActorStarterPacksOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -67,9 +77,11 @@ class AppBskyGraphNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.graph.get_actor_starter_packs import Output
+        from atproto_async.models.app.bsky.graph.get_actor_starter_packs import (
+            GetActorStarterPacksOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetActorStarterPacksOutput.from_dict(from_json(raw))
 
     async def get_blocks(
         self,
@@ -78,7 +90,7 @@ class AppBskyGraphNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_graph_get_blocks.Output:
+    ) -> GetBlocksOutput:
         """Enumerates which accounts the requesting account is currently blocking. Requires auth.
 
         NSID: ``app.bsky.graph.getBlocks`` (query, https://atproto.com/specs/xrpc).
@@ -90,7 +102,7 @@ class AppBskyGraphNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetBlocksOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -101,9 +113,9 @@ class AppBskyGraphNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.graph.get_blocks import Output
+        from atproto_async.models.app.bsky.graph.get_blocks import GetBlocksOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetBlocksOutput.from_dict(from_json(raw))
 
     async def get_followers(
         self,
@@ -114,7 +126,7 @@ class AppBskyGraphNamespace(Namespace):
         sort: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_graph_get_followers.Output:
+    ) -> GetFollowersOutput:
         """Enumerates accounts which follow a specified account (actor).
 
         NSID: ``app.bsky.graph.getFollowers`` (query, https://atproto.com/specs/xrpc).
@@ -128,7 +140,7 @@ class AppBskyGraphNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetFollowersOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -139,9 +151,9 @@ class AppBskyGraphNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.graph.get_followers import Output
+        from atproto_async.models.app.bsky.graph.get_followers import GetFollowersOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetFollowersOutput.from_dict(from_json(raw))
 
     async def get_follows(
         self,
@@ -152,7 +164,7 @@ class AppBskyGraphNamespace(Namespace):
         sort: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_graph_get_follows.Output:
+    ) -> GetFollowsOutput:
         """Enumerates accounts which a specified account (actor) follows.
 
         NSID: ``app.bsky.graph.getFollows`` (query, https://atproto.com/specs/xrpc).
@@ -166,7 +178,7 @@ class AppBskyGraphNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetFollowsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -177,9 +189,9 @@ class AppBskyGraphNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.graph.get_follows import Output
+        from atproto_async.models.app.bsky.graph.get_follows import GetFollowsOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetFollowsOutput.from_dict(from_json(raw))
 
     async def get_known_followers(
         self,
@@ -189,7 +201,7 @@ class AppBskyGraphNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_graph_get_known_followers.Output:
+    ) -> GetKnownFollowersOutput:
         """Enumerates accounts which follow a specified account (actor) and are followed by the
         viewer.
 
@@ -203,7 +215,7 @@ class AppBskyGraphNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetKnownFollowersOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -214,9 +226,9 @@ class AppBskyGraphNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.graph.get_known_followers import Output
+        from atproto_async.models.app.bsky.graph.get_known_followers import GetKnownFollowersOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetKnownFollowersOutput.from_dict(from_json(raw))
 
     async def get_list(
         self,
@@ -226,7 +238,7 @@ class AppBskyGraphNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_graph_get_list.Output:
+    ) -> GetListOutput:
         """Gets a 'view' (with additional context) of a specified list.
 
         NSID: ``app.bsky.graph.getList`` (query, https://atproto.com/specs/xrpc).
@@ -239,7 +251,7 @@ class AppBskyGraphNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetListOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -250,9 +262,9 @@ class AppBskyGraphNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.graph.get_list import Output
+        from atproto_async.models.app.bsky.graph.get_list import GetListOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetListOutput.from_dict(from_json(raw))
 
     async def get_list_blocks(
         self,
@@ -261,7 +273,7 @@ class AppBskyGraphNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_graph_get_list_blocks.Output:
+    ) -> GetListBlocksOutput:
         """Get mod lists that the requesting account (actor) is blocking. Requires auth.
 
         NSID: ``app.bsky.graph.getListBlocks`` (query, https://atproto.com/specs/xrpc).
@@ -273,7 +285,7 @@ class AppBskyGraphNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetListBlocksOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -284,9 +296,9 @@ class AppBskyGraphNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.graph.get_list_blocks import Output
+        from atproto_async.models.app.bsky.graph.get_list_blocks import GetListBlocksOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetListBlocksOutput.from_dict(from_json(raw))
 
     async def get_list_mutes(
         self,
@@ -295,7 +307,7 @@ class AppBskyGraphNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_graph_get_list_mutes.Output:
+    ) -> GetListMutesOutput:
         """Enumerates mod lists that the requesting account (actor) currently has muted. Requires
         auth.
 
@@ -308,7 +320,7 @@ class AppBskyGraphNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetListMutesOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -319,9 +331,9 @@ class AppBskyGraphNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.graph.get_list_mutes import Output
+        from atproto_async.models.app.bsky.graph.get_list_mutes import GetListMutesOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetListMutesOutput.from_dict(from_json(raw))
 
     async def get_lists(
         self,
@@ -332,7 +344,7 @@ class AppBskyGraphNamespace(Namespace):
         purposes: list[str] | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_graph_get_lists.Output:
+    ) -> GetListsOutput:
         """Enumerates the lists created by a specified account (actor).
 
         NSID: ``app.bsky.graph.getLists`` (query, https://atproto.com/specs/xrpc).
@@ -347,7 +359,7 @@ class AppBskyGraphNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetListsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -358,9 +370,9 @@ class AppBskyGraphNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.graph.get_lists import Output
+        from atproto_async.models.app.bsky.graph.get_lists import GetListsOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetListsOutput.from_dict(from_json(raw))
 
     async def get_lists_with_membership(
         self,
@@ -371,7 +383,7 @@ class AppBskyGraphNamespace(Namespace):
         purposes: list[str] | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_graph_get_lists_with_membership.Output:
+    ) -> GetListsWithMembershipOutput:
         """Enumerates the lists created by the session user, and includes membership information
         about `actor` in those lists. Only supports curation and moderation lists (no reference
         lists, used in starter packs). Requires auth.
@@ -388,7 +400,7 @@ class AppBskyGraphNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetListsWithMembershipOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -399,9 +411,11 @@ class AppBskyGraphNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.graph.get_lists_with_membership import Output
+        from atproto_async.models.app.bsky.graph.get_lists_with_membership import (
+            GetListsWithMembershipOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetListsWithMembershipOutput.from_dict(from_json(raw))
 
     async def get_mutes(
         self,
@@ -410,7 +424,7 @@ class AppBskyGraphNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_graph_get_mutes.Output:
+    ) -> GetMutesOutput:
         """Enumerates accounts that the requesting account (actor) currently has fully muted. Mutes
         scoped to specific kinds of content (only reposts, only quote posts) are not included.
         Responses may contain more items than the requested limit. Requires auth.
@@ -424,7 +438,7 @@ class AppBskyGraphNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetMutesOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -435,9 +449,9 @@ class AppBskyGraphNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.graph.get_mutes import Output
+        from atproto_async.models.app.bsky.graph.get_mutes import GetMutesOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetMutesOutput.from_dict(from_json(raw))
 
     async def get_relationships(
         self,
@@ -446,7 +460,7 @@ class AppBskyGraphNamespace(Namespace):
         others: list[str] | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_graph_get_relationships.Output:
+    ) -> GetRelationshipsOutput:
         """Enumerates public relationships between one account, and a list of other accounts. Does
         not require auth.
 
@@ -460,7 +474,7 @@ class AppBskyGraphNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetRelationshipsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -473,9 +487,9 @@ class AppBskyGraphNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.graph.get_relationships import Output
+        from atproto_async.models.app.bsky.graph.get_relationships import GetRelationshipsOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetRelationshipsOutput.from_dict(from_json(raw))
 
     async def get_starter_pack(
         self,
@@ -483,7 +497,7 @@ class AppBskyGraphNamespace(Namespace):
         starter_pack: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_graph_get_starter_pack.Output:
+    ) -> GetStarterPackOutput:
         """Gets a view of a starter pack.
 
         NSID: ``app.bsky.graph.getStarterPack`` (query, https://atproto.com/specs/xrpc).
@@ -494,7 +508,7 @@ class AppBskyGraphNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetStarterPackOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -505,9 +519,9 @@ class AppBskyGraphNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.graph.get_starter_pack import Output
+        from atproto_async.models.app.bsky.graph.get_starter_pack import GetStarterPackOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetStarterPackOutput.from_dict(from_json(raw))
 
     async def get_starter_packs(
         self,
@@ -515,7 +529,7 @@ class AppBskyGraphNamespace(Namespace):
         uris: list[str],
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_graph_get_starter_packs.Output:
+    ) -> GetStarterPacksOutput:
         """Get views for a list of starter packs.
 
         NSID: ``app.bsky.graph.getStarterPacks`` (query, https://atproto.com/specs/xrpc).
@@ -526,7 +540,7 @@ class AppBskyGraphNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetStarterPacksOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -537,9 +551,9 @@ class AppBskyGraphNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.graph.get_starter_packs import Output
+        from atproto_async.models.app.bsky.graph.get_starter_packs import GetStarterPacksOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetStarterPacksOutput.from_dict(from_json(raw))
 
     async def get_starter_packs_with_membership(
         self,
@@ -549,7 +563,7 @@ class AppBskyGraphNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_graph_get_starter_packs_with_membership.Output:
+    ) -> GetStarterPacksWithMembershipOutput:
         """Enumerates the starter packs created by the session user, and includes membership
         information about `actor` in those starter packs. Requires auth.
 
@@ -563,7 +577,7 @@ class AppBskyGraphNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetStarterPacksWithMembershipOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -574,9 +588,11 @@ class AppBskyGraphNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.graph.get_starter_packs_with_membership import Output
+        from atproto_async.models.app.bsky.graph.get_starter_packs_with_membership import (
+            GetStarterPacksWithMembershipOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetStarterPacksWithMembershipOutput.from_dict(from_json(raw))
 
     async def get_suggested_follows_by_actor(
         self,
@@ -584,7 +600,7 @@ class AppBskyGraphNamespace(Namespace):
         actor: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_graph_get_suggested_follows_by_actor.Output:
+    ) -> GetSuggestedFollowsByActorOutput:
         """Enumerates follows similar to a given account (actor). Expected use is to recommend
         additional accounts immediately after following one account.
 
@@ -596,7 +612,7 @@ class AppBskyGraphNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetSuggestedFollowsByActorOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -607,9 +623,11 @@ class AppBskyGraphNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.graph.get_suggested_follows_by_actor import Output
+        from atproto_async.models.app.bsky.graph.get_suggested_follows_by_actor import (
+            GetSuggestedFollowsByActorOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetSuggestedFollowsByActorOutput.from_dict(from_json(raw))
 
     async def mute_actor(
         self,
@@ -714,7 +732,7 @@ class AppBskyGraphNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_graph_search_starter_packs.Output:
+    ) -> SearchStarterPacksOutput:
         """Find starter packs matching search criteria. Does not require auth.
 
         NSID: ``app.bsky.graph.searchStarterPacks`` (query, https://atproto.com/specs/xrpc).
@@ -728,7 +746,7 @@ class AppBskyGraphNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `SearchStarterPacksOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -739,9 +757,11 @@ class AppBskyGraphNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.graph.search_starter_packs import Output
+        from atproto_async.models.app.bsky.graph.search_starter_packs import (
+            SearchStarterPacksOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return SearchStarterPacksOutput.from_dict(from_json(raw))
 
     async def search_starter_packs_v2(
         self,
@@ -751,7 +771,7 @@ class AppBskyGraphNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_graph_search_starter_packs_v2.Output:
+    ) -> SearchStarterPacksV2Output:
         """Find starter packs matching search criteria. Does not require auth.
 
         NSID: ``app.bsky.graph.searchStarterPacksV2`` (query, https://atproto.com/specs/xrpc).
@@ -765,7 +785,7 @@ class AppBskyGraphNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `SearchStarterPacksV2Output` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -776,9 +796,11 @@ class AppBskyGraphNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.graph.search_starter_packs_v2 import Output
+        from atproto_async.models.app.bsky.graph.search_starter_packs_v2 import (
+            SearchStarterPacksV2Output,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return SearchStarterPacksV2Output.from_dict(from_json(raw))
 
     async def unmute_actor(
         self,

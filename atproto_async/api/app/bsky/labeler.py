@@ -10,7 +10,7 @@ from atproto_async._model import Namespace
 from atproto_async.ipld import from_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.app.bsky.labeler import get_services as _m_app_bsky_labeler_get_services
+    from atproto_async.models.app.bsky.labeler.get_services import GetServicesOutput
 
 __all__ = ["AppBskyLabelerNamespace"]
 
@@ -25,7 +25,7 @@ class AppBskyLabelerNamespace(Namespace):
         detailed: bool = False,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_labeler_get_services.Output:
+    ) -> GetServicesOutput:
         """Get information about a list of labeler services.
 
         NSID: ``app.bsky.labeler.getServices`` (query, https://atproto.com/specs/xrpc).
@@ -37,7 +37,7 @@ class AppBskyLabelerNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetServicesOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -48,6 +48,6 @@ class AppBskyLabelerNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.labeler.get_services import Output
+        from atproto_async.models.app.bsky.labeler.get_services import GetServicesOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetServicesOutput.from_dict(from_json(raw))

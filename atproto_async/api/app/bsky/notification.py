@@ -10,13 +10,24 @@ from atproto_async._model import Namespace, dump
 from atproto_async.ipld import from_json, to_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.app.bsky.notification import defs as _m_app_bsky_notification_defs
-    from atproto_async.models.app.bsky.notification import get_preferences as _m_app_bsky_notification_get_preferences
-    from atproto_async.models.app.bsky.notification import get_unread_count as _m_app_bsky_notification_get_unread_count
-    from atproto_async.models.app.bsky.notification import list_activity_subscriptions as _m_app_bsky_notification_list_activity_subscriptions
-    from atproto_async.models.app.bsky.notification import list_notifications as _m_app_bsky_notification_list_notifications
-    from atproto_async.models.app.bsky.notification import put_activity_subscription as _m_app_bsky_notification_put_activity_subscription
-    from atproto_async.models.app.bsky.notification import put_preferences_v2 as _m_app_bsky_notification_put_preferences_v2
+    from atproto_async.models.app.bsky.notification.defs import (
+        ActivitySubscription,
+        ChatPreference,
+        FilterablePreference,
+        Preference,
+    )
+    from atproto_async.models.app.bsky.notification.get_preferences import GetPreferencesOutput
+    from atproto_async.models.app.bsky.notification.get_unread_count import GetUnreadCountOutput
+    from atproto_async.models.app.bsky.notification.list_activity_subscriptions import (
+        ListActivitySubscriptionsOutput,
+    )
+    from atproto_async.models.app.bsky.notification.list_notifications import (
+        ListNotificationsOutput,
+    )
+    from atproto_async.models.app.bsky.notification.put_activity_subscription import (
+        PutActivitySubscriptionOutput,
+    )
+    from atproto_async.models.app.bsky.notification.put_preferences_v2 import PutPreferencesV2Output
 
 __all__ = ["AppBskyNotificationNamespace"]
 
@@ -29,7 +40,7 @@ class AppBskyNotificationNamespace(Namespace):
         *,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_notification_get_preferences.Output:
+    ) -> GetPreferencesOutput:
         """Get notification-related preferences for an account. Requires auth.
 
         NSID: ``app.bsky.notification.getPreferences`` (query, https://atproto.com/specs/xrpc).
@@ -39,7 +50,7 @@ class AppBskyNotificationNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetPreferencesOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -50,9 +61,9 @@ class AppBskyNotificationNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.notification.get_preferences import Output
+        from atproto_async.models.app.bsky.notification.get_preferences import GetPreferencesOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetPreferencesOutput.from_dict(from_json(raw))
 
     async def get_unread_count(
         self,
@@ -61,7 +72,7 @@ class AppBskyNotificationNamespace(Namespace):
         seen_at: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_notification_get_unread_count.Output:
+    ) -> GetUnreadCountOutput:
         """Count the number of unread notifications for the requesting account. Requires auth.
 
         NSID: ``app.bsky.notification.getUnreadCount`` (query, https://atproto.com/specs/xrpc).
@@ -73,7 +84,7 @@ class AppBskyNotificationNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetUnreadCountOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -84,9 +95,9 @@ class AppBskyNotificationNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.notification.get_unread_count import Output
+        from atproto_async.models.app.bsky.notification.get_unread_count import GetUnreadCountOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetUnreadCountOutput.from_dict(from_json(raw))
 
     async def list_activity_subscriptions(
         self,
@@ -95,7 +106,7 @@ class AppBskyNotificationNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_notification_list_activity_subscriptions.Output:
+    ) -> ListActivitySubscriptionsOutput:
         """Enumerate all accounts to which the requesting account is subscribed to receive
         notifications for. Requires auth.
 
@@ -108,7 +119,7 @@ class AppBskyNotificationNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `ListActivitySubscriptionsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -119,9 +130,11 @@ class AppBskyNotificationNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.notification.list_activity_subscriptions import Output
+        from atproto_async.models.app.bsky.notification.list_activity_subscriptions import (
+            ListActivitySubscriptionsOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return ListActivitySubscriptionsOutput.from_dict(from_json(raw))
 
     async def list_notifications(
         self,
@@ -133,7 +146,7 @@ class AppBskyNotificationNamespace(Namespace):
         seen_at: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_notification_list_notifications.Output:
+    ) -> ListNotificationsOutput:
         """Enumerate notifications for the requesting account. Requires auth.
 
         NSID: ``app.bsky.notification.listNotifications`` (query, https://atproto.com/specs/xrpc).
@@ -149,7 +162,7 @@ class AppBskyNotificationNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `ListNotificationsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -166,18 +179,20 @@ class AppBskyNotificationNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.notification.list_notifications import Output
+        from atproto_async.models.app.bsky.notification.list_notifications import (
+            ListNotificationsOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return ListNotificationsOutput.from_dict(from_json(raw))
 
     async def put_activity_subscription(
         self,
         *,
         subject: str,
-        activity_subscription: _m_app_bsky_notification_defs.ActivitySubscription | Mapping[str, Any],
+        activity_subscription: ActivitySubscription | Mapping[str, Any],
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_notification_put_activity_subscription.Output:
+    ) -> PutActivitySubscriptionOutput:
         """Puts an activity subscription entry. The key should be omitted for creation and provided
         for updates. Requires auth.
 
@@ -190,7 +205,7 @@ class AppBskyNotificationNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `PutActivitySubscriptionOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -205,9 +220,11 @@ class AppBskyNotificationNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.notification.put_activity_subscription import Output
+        from atproto_async.models.app.bsky.notification.put_activity_subscription import (
+            PutActivitySubscriptionOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return PutActivitySubscriptionOutput.from_dict(from_json(raw))
 
     async def put_preferences(
         self,
@@ -239,22 +256,22 @@ class AppBskyNotificationNamespace(Namespace):
     async def put_preferences_v2(
         self,
         *,
-        chat: _m_app_bsky_notification_defs.ChatPreference | Mapping[str, Any] | None = None,
-        follow: _m_app_bsky_notification_defs.FilterablePreference | Mapping[str, Any] | None = None,
-        like: _m_app_bsky_notification_defs.FilterablePreference | Mapping[str, Any] | None = None,
-        like_via_repost: _m_app_bsky_notification_defs.FilterablePreference | Mapping[str, Any] | None = None,
-        mention: _m_app_bsky_notification_defs.FilterablePreference | Mapping[str, Any] | None = None,
-        quote: _m_app_bsky_notification_defs.FilterablePreference | Mapping[str, Any] | None = None,
-        reply: _m_app_bsky_notification_defs.FilterablePreference | Mapping[str, Any] | None = None,
-        repost: _m_app_bsky_notification_defs.FilterablePreference | Mapping[str, Any] | None = None,
-        repost_via_repost: _m_app_bsky_notification_defs.FilterablePreference | Mapping[str, Any] | None = None,
-        starterpack_joined: _m_app_bsky_notification_defs.Preference | Mapping[str, Any] | None = None,
-        subscribed_post: _m_app_bsky_notification_defs.Preference | Mapping[str, Any] | None = None,
-        unverified: _m_app_bsky_notification_defs.Preference | Mapping[str, Any] | None = None,
-        verified: _m_app_bsky_notification_defs.Preference | Mapping[str, Any] | None = None,
+        chat: ChatPreference | Mapping[str, Any] | None = None,
+        follow: FilterablePreference | Mapping[str, Any] | None = None,
+        like: FilterablePreference | Mapping[str, Any] | None = None,
+        like_via_repost: FilterablePreference | Mapping[str, Any] | None = None,
+        mention: FilterablePreference | Mapping[str, Any] | None = None,
+        quote: FilterablePreference | Mapping[str, Any] | None = None,
+        reply: FilterablePreference | Mapping[str, Any] | None = None,
+        repost: FilterablePreference | Mapping[str, Any] | None = None,
+        repost_via_repost: FilterablePreference | Mapping[str, Any] | None = None,
+        starterpack_joined: Preference | Mapping[str, Any] | None = None,
+        subscribed_post: Preference | Mapping[str, Any] | None = None,
+        unverified: Preference | Mapping[str, Any] | None = None,
+        verified: Preference | Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_notification_put_preferences_v2.Output:
+    ) -> PutPreferencesV2Output:
         """Set notification-related preferences for an account. Requires auth.
 
         NSID: ``app.bsky.notification.putPreferencesV2`` (procedure, https://atproto.com/specs/xrpc).
@@ -279,7 +296,7 @@ class AppBskyNotificationNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `PutPreferencesV2Output` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -317,9 +334,11 @@ class AppBskyNotificationNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.notification.put_preferences_v2 import Output
+        from atproto_async.models.app.bsky.notification.put_preferences_v2 import (
+            PutPreferencesV2Output,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return PutPreferencesV2Output.from_dict(from_json(raw))
 
     async def register_push(
         self,

@@ -10,35 +10,77 @@ from atproto_async._model import Namespace
 from atproto_async.ipld import from_json, to_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.app.bsky.unspecced import defs as _m_app_bsky_unspecced_defs
-    from atproto_async.models.app.bsky.unspecced import get_config as _m_app_bsky_unspecced_get_config
-    from atproto_async.models.app.bsky.unspecced import get_onboarding_suggested_starter_packs as _m_app_bsky_unspecced_get_onboarding_suggested_starter_packs
-    from atproto_async.models.app.bsky.unspecced import get_onboarding_suggested_starter_packs_skeleton as _m_app_bsky_unspecced_get_onboarding_suggested_starter_packs_skeleton
-    from atproto_async.models.app.bsky.unspecced import get_onboarding_suggested_users_skeleton as _m_app_bsky_unspecced_get_onboarding_suggested_users_skeleton
-    from atproto_async.models.app.bsky.unspecced import get_popular_feed_generators as _m_app_bsky_unspecced_get_popular_feed_generators
-    from atproto_async.models.app.bsky.unspecced import get_post_thread_other_v2 as _m_app_bsky_unspecced_get_post_thread_other_v2
-    from atproto_async.models.app.bsky.unspecced import get_post_thread_v2 as _m_app_bsky_unspecced_get_post_thread_v2
-    from atproto_async.models.app.bsky.unspecced import get_suggested_feeds as _m_app_bsky_unspecced_get_suggested_feeds
-    from atproto_async.models.app.bsky.unspecced import get_suggested_feeds_skeleton as _m_app_bsky_unspecced_get_suggested_feeds_skeleton
-    from atproto_async.models.app.bsky.unspecced import get_suggested_onboarding_users as _m_app_bsky_unspecced_get_suggested_onboarding_users
-    from atproto_async.models.app.bsky.unspecced import get_suggested_starter_packs as _m_app_bsky_unspecced_get_suggested_starter_packs
-    from atproto_async.models.app.bsky.unspecced import get_suggested_starter_packs_skeleton as _m_app_bsky_unspecced_get_suggested_starter_packs_skeleton
-    from atproto_async.models.app.bsky.unspecced import get_suggested_users as _m_app_bsky_unspecced_get_suggested_users
-    from atproto_async.models.app.bsky.unspecced import get_suggested_users_for_discover as _m_app_bsky_unspecced_get_suggested_users_for_discover
-    from atproto_async.models.app.bsky.unspecced import get_suggested_users_for_discover_skeleton as _m_app_bsky_unspecced_get_suggested_users_for_discover_skeleton
-    from atproto_async.models.app.bsky.unspecced import get_suggested_users_for_explore as _m_app_bsky_unspecced_get_suggested_users_for_explore
-    from atproto_async.models.app.bsky.unspecced import get_suggested_users_for_explore_skeleton as _m_app_bsky_unspecced_get_suggested_users_for_explore_skeleton
-    from atproto_async.models.app.bsky.unspecced import get_suggested_users_for_see_more as _m_app_bsky_unspecced_get_suggested_users_for_see_more
-    from atproto_async.models.app.bsky.unspecced import get_suggested_users_for_see_more_skeleton as _m_app_bsky_unspecced_get_suggested_users_for_see_more_skeleton
-    from atproto_async.models.app.bsky.unspecced import get_suggested_users_skeleton as _m_app_bsky_unspecced_get_suggested_users_skeleton
-    from atproto_async.models.app.bsky.unspecced import get_suggestions_skeleton as _m_app_bsky_unspecced_get_suggestions_skeleton
-    from atproto_async.models.app.bsky.unspecced import get_tagged_suggestions as _m_app_bsky_unspecced_get_tagged_suggestions
-    from atproto_async.models.app.bsky.unspecced import get_trending_topics as _m_app_bsky_unspecced_get_trending_topics
-    from atproto_async.models.app.bsky.unspecced import get_trends as _m_app_bsky_unspecced_get_trends
-    from atproto_async.models.app.bsky.unspecced import get_trends_skeleton as _m_app_bsky_unspecced_get_trends_skeleton
-    from atproto_async.models.app.bsky.unspecced import search_actors_skeleton as _m_app_bsky_unspecced_search_actors_skeleton
-    from atproto_async.models.app.bsky.unspecced import search_posts_skeleton as _m_app_bsky_unspecced_search_posts_skeleton
-    from atproto_async.models.app.bsky.unspecced import search_starter_packs_skeleton as _m_app_bsky_unspecced_search_starter_packs_skeleton
+    from atproto_async.models.app.bsky.unspecced.defs import AgeAssuranceState
+    from atproto_async.models.app.bsky.unspecced.get_config import GetConfigOutput
+    from atproto_async.models.app.bsky.unspecced.get_onboarding_suggested_starter_packs import (
+        GetOnboardingSuggestedStarterPacksOutput,
+    )
+    from atproto_async.models.app.bsky.unspecced.get_onboarding_suggested_starter_packs_skeleton import (
+        GetOnboardingSuggestedStarterPacksSkeletonOutput,
+    )
+    from atproto_async.models.app.bsky.unspecced.get_onboarding_suggested_users_skeleton import (
+        GetOnboardingSuggestedUsersSkeletonOutput,
+    )
+    from atproto_async.models.app.bsky.unspecced.get_popular_feed_generators import (
+        GetPopularFeedGeneratorsOutput,
+    )
+    from atproto_async.models.app.bsky.unspecced.get_post_thread_other_v2 import (
+        GetPostThreadOtherV2Output,
+    )
+    from atproto_async.models.app.bsky.unspecced.get_post_thread_v2 import GetPostThreadV2Output
+    from atproto_async.models.app.bsky.unspecced.get_suggested_feeds import GetSuggestedFeedsOutput
+    from atproto_async.models.app.bsky.unspecced.get_suggested_feeds_skeleton import (
+        GetSuggestedFeedsSkeletonOutput,
+    )
+    from atproto_async.models.app.bsky.unspecced.get_suggested_onboarding_users import (
+        GetSuggestedOnboardingUsersOutput,
+    )
+    from atproto_async.models.app.bsky.unspecced.get_suggested_starter_packs import (
+        GetSuggestedStarterPacksOutput,
+    )
+    from atproto_async.models.app.bsky.unspecced.get_suggested_starter_packs_skeleton import (
+        GetSuggestedStarterPacksSkeletonOutput,
+    )
+    from atproto_async.models.app.bsky.unspecced.get_suggested_users import GetSuggestedUsersOutput
+    from atproto_async.models.app.bsky.unspecced.get_suggested_users_for_discover import (
+        GetSuggestedUsersForDiscoverOutput,
+    )
+    from atproto_async.models.app.bsky.unspecced.get_suggested_users_for_discover_skeleton import (
+        GetSuggestedUsersForDiscoverSkeletonOutput,
+    )
+    from atproto_async.models.app.bsky.unspecced.get_suggested_users_for_explore import (
+        GetSuggestedUsersForExploreOutput,
+    )
+    from atproto_async.models.app.bsky.unspecced.get_suggested_users_for_explore_skeleton import (
+        GetSuggestedUsersForExploreSkeletonOutput,
+    )
+    from atproto_async.models.app.bsky.unspecced.get_suggested_users_for_see_more import (
+        GetSuggestedUsersForSeeMoreOutput,
+    )
+    from atproto_async.models.app.bsky.unspecced.get_suggested_users_for_see_more_skeleton import (
+        GetSuggestedUsersForSeeMoreSkeletonOutput,
+    )
+    from atproto_async.models.app.bsky.unspecced.get_suggested_users_skeleton import (
+        GetSuggestedUsersSkeletonOutput,
+    )
+    from atproto_async.models.app.bsky.unspecced.get_suggestions_skeleton import (
+        GetSuggestionsSkeletonOutput,
+    )
+    from atproto_async.models.app.bsky.unspecced.get_tagged_suggestions import (
+        GetTaggedSuggestionsOutput,
+    )
+    from atproto_async.models.app.bsky.unspecced.get_trending_topics import GetTrendingTopicsOutput
+    from atproto_async.models.app.bsky.unspecced.get_trends import GetTrendsOutput
+    from atproto_async.models.app.bsky.unspecced.get_trends_skeleton import GetTrendsSkeletonOutput
+    from atproto_async.models.app.bsky.unspecced.search_actors_skeleton import (
+        SearchActorsSkeletonOutput,
+    )
+    from atproto_async.models.app.bsky.unspecced.search_posts_skeleton import (
+        SearchPostsSkeletonOutput,
+    )
+    from atproto_async.models.app.bsky.unspecced.search_starter_packs_skeleton import (
+        SearchStarterPacksSkeletonOutput,
+    )
 
 __all__ = ["AppBskyUnspeccedNamespace"]
 
@@ -51,7 +93,7 @@ class AppBskyUnspeccedNamespace(Namespace):
         *,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_unspecced_defs.AgeAssuranceState:
+    ) -> AgeAssuranceState:
         """Returns the current state of the age assurance process for an account. This is used to
         check if the user has completed age assurance or if further action is required.
 
@@ -82,7 +124,7 @@ class AppBskyUnspeccedNamespace(Namespace):
         *,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_unspecced_get_config.Output:
+    ) -> GetConfigOutput:
         """Get miscellaneous runtime configuration.
 
         NSID: ``app.bsky.unspecced.getConfig`` (query, https://atproto.com/specs/xrpc).
@@ -92,7 +134,7 @@ class AppBskyUnspeccedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetConfigOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -103,9 +145,9 @@ class AppBskyUnspeccedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.unspecced.get_config import Output
+        from atproto_async.models.app.bsky.unspecced.get_config import GetConfigOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetConfigOutput.from_dict(from_json(raw))
 
     async def get_onboarding_suggested_starter_packs(
         self,
@@ -113,7 +155,7 @@ class AppBskyUnspeccedNamespace(Namespace):
         limit: int = 10,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_unspecced_get_onboarding_suggested_starter_packs.Output:
+    ) -> GetOnboardingSuggestedStarterPacksOutput:
         """Get a list of suggested starterpacks for onboarding.
 
         NSID: ``app.bsky.unspecced.getOnboardingSuggestedStarterPacks`` (query, https://atproto.com/specs/xrpc).
@@ -124,7 +166,7 @@ class AppBskyUnspeccedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetOnboardingSuggestedStarterPacksOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -135,9 +177,11 @@ class AppBskyUnspeccedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.unspecced.get_onboarding_suggested_starter_packs import Output
+        from atproto_async.models.app.bsky.unspecced.get_onboarding_suggested_starter_packs import (
+            GetOnboardingSuggestedStarterPacksOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetOnboardingSuggestedStarterPacksOutput.from_dict(from_json(raw))
 
     async def get_onboarding_suggested_starter_packs_skeleton(
         self,
@@ -146,7 +190,7 @@ class AppBskyUnspeccedNamespace(Namespace):
         limit: int = 10,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_unspecced_get_onboarding_suggested_starter_packs_skeleton.Output:
+    ) -> GetOnboardingSuggestedStarterPacksSkeletonOutput:
         """Get a skeleton of suggested starterpacks for onboarding. Intended to be called and
         hydrated by app.bsky.unspecced.getOnboardingSuggestedStarterPacks.
 
@@ -160,7 +204,7 @@ class AppBskyUnspeccedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetOnboardingSuggestedStarterPacksSkeletonOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -171,9 +215,11 @@ class AppBskyUnspeccedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.unspecced.get_onboarding_suggested_starter_packs_skeleton import Output
+        from atproto_async.models.app.bsky.unspecced.get_onboarding_suggested_starter_packs_skeleton import (
+            GetOnboardingSuggestedStarterPacksSkeletonOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetOnboardingSuggestedStarterPacksSkeletonOutput.from_dict(from_json(raw))
 
     async def get_onboarding_suggested_users_skeleton(
         self,
@@ -183,7 +229,7 @@ class AppBskyUnspeccedNamespace(Namespace):
         limit: int = 25,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_unspecced_get_onboarding_suggested_users_skeleton.Output:
+    ) -> GetOnboardingSuggestedUsersSkeletonOutput:
         """Get a skeleton of suggested users for onboarding. Intended to be called and hydrated by
         app.bsky.unspecced.getSuggestedOnboardingUsers.
 
@@ -198,7 +244,7 @@ class AppBskyUnspeccedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetOnboardingSuggestedUsersSkeletonOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -209,9 +255,11 @@ class AppBskyUnspeccedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.unspecced.get_onboarding_suggested_users_skeleton import Output
+        from atproto_async.models.app.bsky.unspecced.get_onboarding_suggested_users_skeleton import (
+            GetOnboardingSuggestedUsersSkeletonOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetOnboardingSuggestedUsersSkeletonOutput.from_dict(from_json(raw))
 
     async def get_popular_feed_generators(
         self,
@@ -221,7 +269,7 @@ class AppBskyUnspeccedNamespace(Namespace):
         query: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_unspecced_get_popular_feed_generators.Output:
+    ) -> GetPopularFeedGeneratorsOutput:
         """An unspecced view of globally popular feed generators.
 
         NSID: ``app.bsky.unspecced.getPopularFeedGenerators`` (query, https://atproto.com/specs/xrpc).
@@ -234,7 +282,7 @@ class AppBskyUnspeccedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetPopularFeedGeneratorsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -245,9 +293,11 @@ class AppBskyUnspeccedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.unspecced.get_popular_feed_generators import Output
+        from atproto_async.models.app.bsky.unspecced.get_popular_feed_generators import (
+            GetPopularFeedGeneratorsOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetPopularFeedGeneratorsOutput.from_dict(from_json(raw))
 
     async def get_post_thread_other_v2(
         self,
@@ -255,7 +305,7 @@ class AppBskyUnspeccedNamespace(Namespace):
         anchor: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_unspecced_get_post_thread_other_v2.Output:
+    ) -> GetPostThreadOtherV2Output:
         """(NOTE: this endpoint is under development and WILL change without notice. Don't use it
         until it is moved out of `unspecced` or your application WILL break) Get additional posts
         under a thread e.g. replies hidden by threadgate. Based on an anchor post at any depth of
@@ -272,7 +322,7 @@ class AppBskyUnspeccedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetPostThreadOtherV2Output` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -283,9 +333,11 @@ class AppBskyUnspeccedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.unspecced.get_post_thread_other_v2 import Output
+        from atproto_async.models.app.bsky.unspecced.get_post_thread_other_v2 import (
+            GetPostThreadOtherV2Output,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetPostThreadOtherV2Output.from_dict(from_json(raw))
 
     async def get_post_thread_v2(
         self,
@@ -297,7 +349,7 @@ class AppBskyUnspeccedNamespace(Namespace):
         sort: str = "oldest",
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_unspecced_get_post_thread_v2.Output:
+    ) -> GetPostThreadV2Output:
         """(NOTE: this endpoint is under development and WILL change without notice. Don't use it
         until it is moved out of `unspecced` or your application WILL break) Get posts in a
         thread. It is based in an anchor post at any depth of the tree, and returns posts above
@@ -324,7 +376,7 @@ class AppBskyUnspeccedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetPostThreadV2Output` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -341,9 +393,9 @@ class AppBskyUnspeccedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.unspecced.get_post_thread_v2 import Output
+        from atproto_async.models.app.bsky.unspecced.get_post_thread_v2 import GetPostThreadV2Output
 
-        return Output.from_dict(from_json(raw))
+        return GetPostThreadV2Output.from_dict(from_json(raw))
 
     async def get_suggested_feeds(
         self,
@@ -351,7 +403,7 @@ class AppBskyUnspeccedNamespace(Namespace):
         limit: int = 10,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_unspecced_get_suggested_feeds.Output:
+    ) -> GetSuggestedFeedsOutput:
         """Get a list of suggested feeds.
 
         NSID: ``app.bsky.unspecced.getSuggestedFeeds`` (query, https://atproto.com/specs/xrpc).
@@ -362,7 +414,7 @@ class AppBskyUnspeccedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetSuggestedFeedsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -373,9 +425,11 @@ class AppBskyUnspeccedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.unspecced.get_suggested_feeds import Output
+        from atproto_async.models.app.bsky.unspecced.get_suggested_feeds import (
+            GetSuggestedFeedsOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetSuggestedFeedsOutput.from_dict(from_json(raw))
 
     async def get_suggested_feeds_skeleton(
         self,
@@ -384,7 +438,7 @@ class AppBskyUnspeccedNamespace(Namespace):
         limit: int = 10,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_unspecced_get_suggested_feeds_skeleton.Output:
+    ) -> GetSuggestedFeedsSkeletonOutput:
         """Get a skeleton of suggested feeds. Intended to be called and hydrated by
         app.bsky.unspecced.getSuggestedFeeds.
 
@@ -398,7 +452,7 @@ class AppBskyUnspeccedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetSuggestedFeedsSkeletonOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -409,9 +463,11 @@ class AppBskyUnspeccedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.unspecced.get_suggested_feeds_skeleton import Output
+        from atproto_async.models.app.bsky.unspecced.get_suggested_feeds_skeleton import (
+            GetSuggestedFeedsSkeletonOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetSuggestedFeedsSkeletonOutput.from_dict(from_json(raw))
 
     async def get_suggested_onboarding_users(
         self,
@@ -420,7 +476,7 @@ class AppBskyUnspeccedNamespace(Namespace):
         limit: int = 25,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_unspecced_get_suggested_onboarding_users.Output:
+    ) -> GetSuggestedOnboardingUsersOutput:
         """Get a list of suggested users for onboarding.
 
         NSID: ``app.bsky.unspecced.getSuggestedOnboardingUsers`` (query, https://atproto.com/specs/xrpc).
@@ -432,7 +488,7 @@ class AppBskyUnspeccedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetSuggestedOnboardingUsersOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -443,9 +499,11 @@ class AppBskyUnspeccedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.unspecced.get_suggested_onboarding_users import Output
+        from atproto_async.models.app.bsky.unspecced.get_suggested_onboarding_users import (
+            GetSuggestedOnboardingUsersOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetSuggestedOnboardingUsersOutput.from_dict(from_json(raw))
 
     async def get_suggested_starter_packs(
         self,
@@ -453,7 +511,7 @@ class AppBskyUnspeccedNamespace(Namespace):
         limit: int = 10,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_unspecced_get_suggested_starter_packs.Output:
+    ) -> GetSuggestedStarterPacksOutput:
         """Get a list of suggested starterpacks.
 
         NSID: ``app.bsky.unspecced.getSuggestedStarterPacks`` (query, https://atproto.com/specs/xrpc).
@@ -464,7 +522,7 @@ class AppBskyUnspeccedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetSuggestedStarterPacksOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -475,9 +533,11 @@ class AppBskyUnspeccedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.unspecced.get_suggested_starter_packs import Output
+        from atproto_async.models.app.bsky.unspecced.get_suggested_starter_packs import (
+            GetSuggestedStarterPacksOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetSuggestedStarterPacksOutput.from_dict(from_json(raw))
 
     async def get_suggested_starter_packs_skeleton(
         self,
@@ -486,7 +546,7 @@ class AppBskyUnspeccedNamespace(Namespace):
         limit: int = 10,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_unspecced_get_suggested_starter_packs_skeleton.Output:
+    ) -> GetSuggestedStarterPacksSkeletonOutput:
         """Get a skeleton of suggested starterpacks. Intended to be called and hydrated by
         app.bsky.unspecced.getSuggestedStarterpacks.
 
@@ -500,7 +560,7 @@ class AppBskyUnspeccedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetSuggestedStarterPacksSkeletonOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -511,9 +571,11 @@ class AppBskyUnspeccedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.unspecced.get_suggested_starter_packs_skeleton import Output
+        from atproto_async.models.app.bsky.unspecced.get_suggested_starter_packs_skeleton import (
+            GetSuggestedStarterPacksSkeletonOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetSuggestedStarterPacksSkeletonOutput.from_dict(from_json(raw))
 
     async def get_suggested_users(
         self,
@@ -522,7 +584,7 @@ class AppBskyUnspeccedNamespace(Namespace):
         limit: int = 25,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_unspecced_get_suggested_users.Output:
+    ) -> GetSuggestedUsersOutput:
         """Get a list of suggested users.
 
         NSID: ``app.bsky.unspecced.getSuggestedUsers`` (query, https://atproto.com/specs/xrpc).
@@ -534,7 +596,7 @@ class AppBskyUnspeccedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetSuggestedUsersOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -545,9 +607,11 @@ class AppBskyUnspeccedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.unspecced.get_suggested_users import Output
+        from atproto_async.models.app.bsky.unspecced.get_suggested_users import (
+            GetSuggestedUsersOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetSuggestedUsersOutput.from_dict(from_json(raw))
 
     async def get_suggested_users_for_discover(
         self,
@@ -555,7 +619,7 @@ class AppBskyUnspeccedNamespace(Namespace):
         limit: int = 25,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_unspecced_get_suggested_users_for_discover.Output:
+    ) -> GetSuggestedUsersForDiscoverOutput:
         """Get a list of suggested users for the Discover page.
 
         NSID: ``app.bsky.unspecced.getSuggestedUsersForDiscover`` (query, https://atproto.com/specs/xrpc).
@@ -566,7 +630,7 @@ class AppBskyUnspeccedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetSuggestedUsersForDiscoverOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -577,9 +641,11 @@ class AppBskyUnspeccedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.unspecced.get_suggested_users_for_discover import Output
+        from atproto_async.models.app.bsky.unspecced.get_suggested_users_for_discover import (
+            GetSuggestedUsersForDiscoverOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetSuggestedUsersForDiscoverOutput.from_dict(from_json(raw))
 
     async def get_suggested_users_for_discover_skeleton(
         self,
@@ -588,7 +654,7 @@ class AppBskyUnspeccedNamespace(Namespace):
         limit: int = 25,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_unspecced_get_suggested_users_for_discover_skeleton.Output:
+    ) -> GetSuggestedUsersForDiscoverSkeletonOutput:
         """Get a skeleton of suggested users for the Discover page. Intended to be called and
         hydrated by app.bsky.unspecced.getSuggestedUsersForDiscover.
 
@@ -602,7 +668,7 @@ class AppBskyUnspeccedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetSuggestedUsersForDiscoverSkeletonOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -613,9 +679,11 @@ class AppBskyUnspeccedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.unspecced.get_suggested_users_for_discover_skeleton import Output
+        from atproto_async.models.app.bsky.unspecced.get_suggested_users_for_discover_skeleton import (
+            GetSuggestedUsersForDiscoverSkeletonOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetSuggestedUsersForDiscoverSkeletonOutput.from_dict(from_json(raw))
 
     async def get_suggested_users_for_explore(
         self,
@@ -624,7 +692,7 @@ class AppBskyUnspeccedNamespace(Namespace):
         limit: int = 25,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_unspecced_get_suggested_users_for_explore.Output:
+    ) -> GetSuggestedUsersForExploreOutput:
         """Get a list of suggested users for the Explore page.
 
         NSID: ``app.bsky.unspecced.getSuggestedUsersForExplore`` (query, https://atproto.com/specs/xrpc).
@@ -636,7 +704,7 @@ class AppBskyUnspeccedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetSuggestedUsersForExploreOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -647,9 +715,11 @@ class AppBskyUnspeccedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.unspecced.get_suggested_users_for_explore import Output
+        from atproto_async.models.app.bsky.unspecced.get_suggested_users_for_explore import (
+            GetSuggestedUsersForExploreOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetSuggestedUsersForExploreOutput.from_dict(from_json(raw))
 
     async def get_suggested_users_for_explore_skeleton(
         self,
@@ -659,7 +729,7 @@ class AppBskyUnspeccedNamespace(Namespace):
         limit: int = 25,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_unspecced_get_suggested_users_for_explore_skeleton.Output:
+    ) -> GetSuggestedUsersForExploreSkeletonOutput:
         """Get a skeleton of suggested users for the Explore page. Intended to be called and
         hydrated by app.bsky.unspecced.getSuggestedUsersForExplore.
 
@@ -674,7 +744,7 @@ class AppBskyUnspeccedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetSuggestedUsersForExploreSkeletonOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -685,9 +755,11 @@ class AppBskyUnspeccedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.unspecced.get_suggested_users_for_explore_skeleton import Output
+        from atproto_async.models.app.bsky.unspecced.get_suggested_users_for_explore_skeleton import (
+            GetSuggestedUsersForExploreSkeletonOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetSuggestedUsersForExploreSkeletonOutput.from_dict(from_json(raw))
 
     async def get_suggested_users_for_see_more(
         self,
@@ -696,7 +768,7 @@ class AppBskyUnspeccedNamespace(Namespace):
         limit: int = 25,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_unspecced_get_suggested_users_for_see_more.Output:
+    ) -> GetSuggestedUsersForSeeMoreOutput:
         """Get a list of suggested users for the See More page.
 
         NSID: ``app.bsky.unspecced.getSuggestedUsersForSeeMore`` (query, https://atproto.com/specs/xrpc).
@@ -708,7 +780,7 @@ class AppBskyUnspeccedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetSuggestedUsersForSeeMoreOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -719,9 +791,11 @@ class AppBskyUnspeccedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.unspecced.get_suggested_users_for_see_more import Output
+        from atproto_async.models.app.bsky.unspecced.get_suggested_users_for_see_more import (
+            GetSuggestedUsersForSeeMoreOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetSuggestedUsersForSeeMoreOutput.from_dict(from_json(raw))
 
     async def get_suggested_users_for_see_more_skeleton(
         self,
@@ -731,7 +805,7 @@ class AppBskyUnspeccedNamespace(Namespace):
         limit: int = 25,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_unspecced_get_suggested_users_for_see_more_skeleton.Output:
+    ) -> GetSuggestedUsersForSeeMoreSkeletonOutput:
         """Get a skeleton of suggested users for the See More page. Intended to be called and
         hydrated by app.bsky.unspecced.getSuggestedUsersForSeeMore.
 
@@ -746,7 +820,7 @@ class AppBskyUnspeccedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetSuggestedUsersForSeeMoreSkeletonOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -757,9 +831,11 @@ class AppBskyUnspeccedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.unspecced.get_suggested_users_for_see_more_skeleton import Output
+        from atproto_async.models.app.bsky.unspecced.get_suggested_users_for_see_more_skeleton import (
+            GetSuggestedUsersForSeeMoreSkeletonOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetSuggestedUsersForSeeMoreSkeletonOutput.from_dict(from_json(raw))
 
     async def get_suggested_users_skeleton(
         self,
@@ -769,7 +845,7 @@ class AppBskyUnspeccedNamespace(Namespace):
         limit: int = 25,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_unspecced_get_suggested_users_skeleton.Output:
+    ) -> GetSuggestedUsersSkeletonOutput:
         """Get a skeleton of suggested users. Intended to be called and hydrated by
         app.bsky.unspecced.getSuggestedUsers.
 
@@ -784,7 +860,7 @@ class AppBskyUnspeccedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetSuggestedUsersSkeletonOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -795,9 +871,11 @@ class AppBskyUnspeccedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.unspecced.get_suggested_users_skeleton import Output
+        from atproto_async.models.app.bsky.unspecced.get_suggested_users_skeleton import (
+            GetSuggestedUsersSkeletonOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetSuggestedUsersSkeletonOutput.from_dict(from_json(raw))
 
     async def get_suggestions_skeleton(
         self,
@@ -808,7 +886,7 @@ class AppBskyUnspeccedNamespace(Namespace):
         relative_to_did: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_unspecced_get_suggestions_skeleton.Output:
+    ) -> GetSuggestionsSkeletonOutput:
         """Get a skeleton of suggested actors. Intended to be called and then hydrated through
         app.bsky.actor.getSuggestions.
 
@@ -825,7 +903,7 @@ class AppBskyUnspeccedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetSuggestionsSkeletonOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -836,16 +914,18 @@ class AppBskyUnspeccedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.unspecced.get_suggestions_skeleton import Output
+        from atproto_async.models.app.bsky.unspecced.get_suggestions_skeleton import (
+            GetSuggestionsSkeletonOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetSuggestionsSkeletonOutput.from_dict(from_json(raw))
 
     async def get_tagged_suggestions(
         self,
         *,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_unspecced_get_tagged_suggestions.Output:
+    ) -> GetTaggedSuggestionsOutput:
         """Get a list of suggestions (feeds and users) tagged with categories.
 
         NSID: ``app.bsky.unspecced.getTaggedSuggestions`` (query, https://atproto.com/specs/xrpc).
@@ -855,7 +935,7 @@ class AppBskyUnspeccedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetTaggedSuggestionsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -866,9 +946,11 @@ class AppBskyUnspeccedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.unspecced.get_tagged_suggestions import Output
+        from atproto_async.models.app.bsky.unspecced.get_tagged_suggestions import (
+            GetTaggedSuggestionsOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetTaggedSuggestionsOutput.from_dict(from_json(raw))
 
     async def get_trending_topics(
         self,
@@ -877,7 +959,7 @@ class AppBskyUnspeccedNamespace(Namespace):
         limit: int = 10,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_unspecced_get_trending_topics.Output:
+    ) -> GetTrendingTopicsOutput:
         """Get a list of trending topics.
 
         NSID: ``app.bsky.unspecced.getTrendingTopics`` (query, https://atproto.com/specs/xrpc).
@@ -890,7 +972,7 @@ class AppBskyUnspeccedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetTrendingTopicsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -901,9 +983,11 @@ class AppBskyUnspeccedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.unspecced.get_trending_topics import Output
+        from atproto_async.models.app.bsky.unspecced.get_trending_topics import (
+            GetTrendingTopicsOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetTrendingTopicsOutput.from_dict(from_json(raw))
 
     async def get_trends(
         self,
@@ -911,7 +995,7 @@ class AppBskyUnspeccedNamespace(Namespace):
         limit: int = 10,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_unspecced_get_trends.Output:
+    ) -> GetTrendsOutput:
         """Get the current trends on the network.
 
         NSID: ``app.bsky.unspecced.getTrends`` (query, https://atproto.com/specs/xrpc).
@@ -922,7 +1006,7 @@ class AppBskyUnspeccedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetTrendsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -933,9 +1017,9 @@ class AppBskyUnspeccedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.unspecced.get_trends import Output
+        from atproto_async.models.app.bsky.unspecced.get_trends import GetTrendsOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetTrendsOutput.from_dict(from_json(raw))
 
     async def get_trends_skeleton(
         self,
@@ -944,7 +1028,7 @@ class AppBskyUnspeccedNamespace(Namespace):
         limit: int = 10,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_unspecced_get_trends_skeleton.Output:
+    ) -> GetTrendsSkeletonOutput:
         """Get the skeleton of trends on the network. Intended to be called and then hydrated
         through app.bsky.unspecced.getTrends.
 
@@ -958,7 +1042,7 @@ class AppBskyUnspeccedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetTrendsSkeletonOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -969,9 +1053,11 @@ class AppBskyUnspeccedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.unspecced.get_trends_skeleton import Output
+        from atproto_async.models.app.bsky.unspecced.get_trends_skeleton import (
+            GetTrendsSkeletonOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetTrendsSkeletonOutput.from_dict(from_json(raw))
 
     async def init_age_assurance(
         self,
@@ -981,7 +1067,7 @@ class AppBskyUnspeccedNamespace(Namespace):
         country_code: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_unspecced_defs.AgeAssuranceState:
+    ) -> AgeAssuranceState:
         """Initiate age assurance for an account. This is a one-time action that will start the
         process of verifying the user's age.
 
@@ -1025,7 +1111,7 @@ class AppBskyUnspeccedNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_unspecced_search_actors_skeleton.Output:
+    ) -> SearchActorsSkeletonOutput:
         """Backend Actors (profile) search, returns only skeleton.
 
         NSID: ``app.bsky.unspecced.searchActorsSkeleton`` (query, https://atproto.com/specs/xrpc).
@@ -1044,7 +1130,7 @@ class AppBskyUnspeccedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `SearchActorsSkeletonOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -1057,9 +1143,11 @@ class AppBskyUnspeccedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.unspecced.search_actors_skeleton import Output
+        from atproto_async.models.app.bsky.unspecced.search_actors_skeleton import (
+            SearchActorsSkeletonOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return SearchActorsSkeletonOutput.from_dict(from_json(raw))
 
     async def search_posts_skeleton(
         self,
@@ -1079,7 +1167,7 @@ class AppBskyUnspeccedNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_unspecced_search_posts_skeleton.Output:
+    ) -> SearchPostsSkeletonOutput:
         """Backend Posts search, returns only skeleton.
 
         NSID: ``app.bsky.unspecced.searchPostsSkeleton`` (query, https://atproto.com/specs/xrpc).
@@ -1117,7 +1205,7 @@ class AppBskyUnspeccedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `SearchPostsSkeletonOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -1144,9 +1232,11 @@ class AppBskyUnspeccedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.unspecced.search_posts_skeleton import Output
+        from atproto_async.models.app.bsky.unspecced.search_posts_skeleton import (
+            SearchPostsSkeletonOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return SearchPostsSkeletonOutput.from_dict(from_json(raw))
 
     async def search_starter_packs_skeleton(
         self,
@@ -1157,7 +1247,7 @@ class AppBskyUnspeccedNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_unspecced_search_starter_packs_skeleton.Output:
+    ) -> SearchStarterPacksSkeletonOutput:
         """Backend Starter Pack search, returns only skeleton.
 
         NSID: ``app.bsky.unspecced.searchStarterPacksSkeleton`` (query, https://atproto.com/specs/xrpc).
@@ -1174,7 +1264,7 @@ class AppBskyUnspeccedNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `SearchStarterPacksSkeletonOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -1187,6 +1277,8 @@ class AppBskyUnspeccedNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.unspecced.search_starter_packs_skeleton import Output
+        from atproto_async.models.app.bsky.unspecced.search_starter_packs_skeleton import (
+            SearchStarterPacksSkeletonOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return SearchStarterPacksSkeletonOutput.from_dict(from_json(raw))

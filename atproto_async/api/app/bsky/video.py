@@ -10,14 +10,14 @@ from atproto_async._model import Namespace
 from atproto_async.ipld import from_json, to_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.app.bsky.video import abort_upload as _m_app_bsky_video_abort_upload
-    from atproto_async.models.app.bsky.video import finish_upload as _m_app_bsky_video_finish_upload
-    from atproto_async.models.app.bsky.video import get_job_status as _m_app_bsky_video_get_job_status
-    from atproto_async.models.app.bsky.video import get_upload_limits as _m_app_bsky_video_get_upload_limits
-    from atproto_async.models.app.bsky.video import get_upload_status as _m_app_bsky_video_get_upload_status
-    from atproto_async.models.app.bsky.video import start_upload as _m_app_bsky_video_start_upload
-    from atproto_async.models.app.bsky.video import upload_part as _m_app_bsky_video_upload_part
-    from atproto_async.models.app.bsky.video import upload_video as _m_app_bsky_video_upload_video
+    from atproto_async.models.app.bsky.video.abort_upload import AbortUploadOutput
+    from atproto_async.models.app.bsky.video.finish_upload import FinishUploadOutput
+    from atproto_async.models.app.bsky.video.get_job_status import GetJobStatusOutput
+    from atproto_async.models.app.bsky.video.get_upload_limits import GetUploadLimitsOutput
+    from atproto_async.models.app.bsky.video.get_upload_status import GetUploadStatusOutput
+    from atproto_async.models.app.bsky.video.start_upload import StartUploadOutput
+    from atproto_async.models.app.bsky.video.upload_part import UploadPartOutput
+    from atproto_async.models.app.bsky.video.upload_video import UploadVideoOutput
 
 __all__ = ["AppBskyVideoNamespace"]
 
@@ -31,7 +31,7 @@ class AppBskyVideoNamespace(Namespace):
         job_id: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_video_abort_upload.Output:
+    ) -> AbortUploadOutput:
         """Abort an upload only while it is created, releasing its quota reservation immediately.
         Terminal sessions are unchanged and return their terminal outcome. A finishing session
         returns UploadNotReady.
@@ -44,7 +44,7 @@ class AppBskyVideoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `AbortUploadOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -60,9 +60,9 @@ class AppBskyVideoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.video.abort_upload import Output
+        from atproto_async.models.app.bsky.video.abort_upload import AbortUploadOutput
 
-        return Output.from_dict(from_json(raw))
+        return AbortUploadOutput.from_dict(from_json(raw))
 
     async def finish_upload(
         self,
@@ -70,7 +70,7 @@ class AppBskyVideoNamespace(Namespace):
         job_id: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_video_finish_upload.Output:
+    ) -> FinishUploadOutput:
         """Finish an upload. This call is idempotent and safe to retry. On deduplication
         completedJobId may differ from the input jobId; poll getJobStatus with completedJobId.
         Probe-based validation failures surface later as JOB_STATE_FAILED from getJobStatus, not
@@ -84,7 +84,7 @@ class AppBskyVideoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `FinishUploadOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -110,9 +110,9 @@ class AppBskyVideoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.video.finish_upload import Output
+        from atproto_async.models.app.bsky.video.finish_upload import FinishUploadOutput
 
-        return Output.from_dict(from_json(raw))
+        return FinishUploadOutput.from_dict(from_json(raw))
 
     async def get_job_status(
         self,
@@ -120,7 +120,7 @@ class AppBskyVideoNamespace(Namespace):
         job_id: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_video_get_job_status.Output:
+    ) -> GetJobStatusOutput:
         """Get status details for a video processing job.
 
         NSID: ``app.bsky.video.getJobStatus`` (query, https://atproto.com/specs/xrpc).
@@ -131,7 +131,7 @@ class AppBskyVideoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetJobStatusOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -142,16 +142,16 @@ class AppBskyVideoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.video.get_job_status import Output
+        from atproto_async.models.app.bsky.video.get_job_status import GetJobStatusOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetJobStatusOutput.from_dict(from_json(raw))
 
     async def get_upload_limits(
         self,
         *,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_video_get_upload_limits.Output:
+    ) -> GetUploadLimitsOutput:
         """Get video upload limits for the authenticated user.
 
         NSID: ``app.bsky.video.getUploadLimits`` (query, https://atproto.com/specs/xrpc).
@@ -161,7 +161,7 @@ class AppBskyVideoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetUploadLimitsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -172,9 +172,9 @@ class AppBskyVideoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.video.get_upload_limits import Output
+        from atproto_async.models.app.bsky.video.get_upload_limits import GetUploadLimitsOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetUploadLimitsOutput.from_dict(from_json(raw))
 
     async def get_upload_status(
         self,
@@ -182,7 +182,7 @@ class AppBskyVideoNamespace(Namespace):
         job_id: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_video_get_upload_status.Output:
+    ) -> GetUploadStatusOutput:
         """Get the authoritative status of the upload phase. Terminal states remain readable.
         completedJobId and jobStatus are present only for completed sessions; failureReason is
         present only for failed sessions.
@@ -195,7 +195,7 @@ class AppBskyVideoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetUploadStatusOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -209,9 +209,9 @@ class AppBskyVideoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.video.get_upload_status import Output
+        from atproto_async.models.app.bsky.video.get_upload_status import GetUploadStatusOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetUploadStatusOutput.from_dict(from_json(raw))
 
     async def start_upload(
         self,
@@ -224,7 +224,7 @@ class AppBskyVideoNamespace(Namespace):
         height: int | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_video_start_upload.Output:
+    ) -> StartUploadOutput:
         """Start a multipart video upload. The declared size is exact, while optional media
         properties are advisory and used only for early failure; the authoritative probe runs
         asynchronously after upload.
@@ -246,7 +246,7 @@ class AppBskyVideoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `StartUploadOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -279,9 +279,9 @@ class AppBskyVideoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.video.start_upload import Output
+        from atproto_async.models.app.bsky.video.start_upload import StartUploadOutput
 
-        return Output.from_dict(from_json(raw))
+        return StartUploadOutput.from_dict(from_json(raw))
 
     async def upload_part(
         self,
@@ -292,7 +292,7 @@ class AppBskyVideoNamespace(Namespace):
         encoding: str = "application/octet-stream",
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_video_upload_part.Output:
+    ) -> UploadPartOutput:
         """Upload one part. Parts are idempotent and may be retried or re-sent while the session is
         created. Each expected length is derived from the upload size and part size, and
         Content-Length must match exactly. ETags are never exposed to clients.
@@ -309,7 +309,7 @@ class AppBskyVideoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `UploadPartOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -336,9 +336,9 @@ class AppBskyVideoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.video.upload_part import Output
+        from atproto_async.models.app.bsky.video.upload_part import UploadPartOutput
 
-        return Output.from_dict(from_json(raw))
+        return UploadPartOutput.from_dict(from_json(raw))
 
     async def upload_video(
         self,
@@ -347,7 +347,7 @@ class AppBskyVideoNamespace(Namespace):
         encoding: str = "video/mp4",
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_app_bsky_video_upload_video.Output:
+    ) -> UploadVideoOutput:
         """Upload a video to be processed then stored on the PDS.
 
         NSID: ``app.bsky.video.uploadVideo`` (procedure, https://atproto.com/specs/xrpc).
@@ -359,7 +359,7 @@ class AppBskyVideoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `UploadVideoOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -371,6 +371,6 @@ class AppBskyVideoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.app.bsky.video.upload_video import Output
+        from atproto_async.models.app.bsky.video.upload_video import UploadVideoOutput
 
-        return Output.from_dict(from_json(raw))
+        return UploadVideoOutput.from_dict(from_json(raw))

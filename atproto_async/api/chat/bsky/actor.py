@@ -10,8 +10,8 @@ from atproto_async._model import Namespace, expect_bytes
 from atproto_async.ipld import from_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.chat.bsky.actor import delete_account as _m_chat_bsky_actor_delete_account
-    from atproto_async.models.chat.bsky.actor import get_status as _m_chat_bsky_actor_get_status
+    from atproto_async.models.chat.bsky.actor.delete_account import DeleteAccountOutput
+    from atproto_async.models.chat.bsky.actor.get_status import GetStatusOutput
 
 __all__ = ["ChatBskyActorNamespace"]
 
@@ -24,7 +24,7 @@ class ChatBskyActorNamespace(Namespace):
         *,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_actor_delete_account.Output:
+    ) -> DeleteAccountOutput:
         """Call ``chat.bsky.actor.deleteAccount``.
 
         NSID: ``chat.bsky.actor.deleteAccount`` (procedure, https://atproto.com/specs/xrpc).
@@ -34,7 +34,7 @@ class ChatBskyActorNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `DeleteAccountOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -45,9 +45,9 @@ class ChatBskyActorNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.actor.delete_account import Output
+        from atproto_async.models.chat.bsky.actor.delete_account import DeleteAccountOutput
 
-        return Output.from_dict(from_json(raw))
+        return DeleteAccountOutput.from_dict(from_json(raw))
 
     async def export_account_data(
         self,
@@ -82,7 +82,7 @@ class ChatBskyActorNamespace(Namespace):
         *,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_actor_get_status.Output:
+    ) -> GetStatusOutput:
         """Get the authenticated viewer's chat status: whether their account is chat-disabled and
         whether their group-membership additions are restricted to accounts they follow.
 
@@ -93,7 +93,7 @@ class ChatBskyActorNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetStatusOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -104,6 +104,6 @@ class ChatBskyActorNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.actor.get_status import Output
+        from atproto_async.models.chat.bsky.actor.get_status import GetStatusOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetStatusOutput.from_dict(from_json(raw))

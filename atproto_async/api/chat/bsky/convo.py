@@ -10,27 +10,36 @@ from atproto_async._model import Namespace, dump
 from atproto_async.ipld import from_json, to_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.chat.bsky.convo import accept_convo as _m_chat_bsky_convo_accept_convo
-    from atproto_async.models.chat.bsky.convo import add_reaction as _m_chat_bsky_convo_add_reaction
-    from atproto_async.models.chat.bsky.convo import defs as _m_chat_bsky_convo_defs
-    from atproto_async.models.chat.bsky.convo import get_convo as _m_chat_bsky_convo_get_convo
-    from atproto_async.models.chat.bsky.convo import get_convo_availability as _m_chat_bsky_convo_get_convo_availability
-    from atproto_async.models.chat.bsky.convo import get_convo_for_members as _m_chat_bsky_convo_get_convo_for_members
-    from atproto_async.models.chat.bsky.convo import get_convo_members as _m_chat_bsky_convo_get_convo_members
-    from atproto_async.models.chat.bsky.convo import get_log as _m_chat_bsky_convo_get_log
-    from atproto_async.models.chat.bsky.convo import get_messages as _m_chat_bsky_convo_get_messages
-    from atproto_async.models.chat.bsky.convo import get_unread_counts as _m_chat_bsky_convo_get_unread_counts
-    from atproto_async.models.chat.bsky.convo import leave_convo as _m_chat_bsky_convo_leave_convo
-    from atproto_async.models.chat.bsky.convo import list_convo_requests as _m_chat_bsky_convo_list_convo_requests
-    from atproto_async.models.chat.bsky.convo import list_convos as _m_chat_bsky_convo_list_convos
-    from atproto_async.models.chat.bsky.convo import lock_convo as _m_chat_bsky_convo_lock_convo
-    from atproto_async.models.chat.bsky.convo import mute_convo as _m_chat_bsky_convo_mute_convo
-    from atproto_async.models.chat.bsky.convo import remove_reaction as _m_chat_bsky_convo_remove_reaction
-    from atproto_async.models.chat.bsky.convo import send_message_batch as _m_chat_bsky_convo_send_message_batch
-    from atproto_async.models.chat.bsky.convo import unlock_convo as _m_chat_bsky_convo_unlock_convo
-    from atproto_async.models.chat.bsky.convo import unmute_convo as _m_chat_bsky_convo_unmute_convo
-    from atproto_async.models.chat.bsky.convo import update_all_read as _m_chat_bsky_convo_update_all_read
-    from atproto_async.models.chat.bsky.convo import update_read as _m_chat_bsky_convo_update_read
+    from atproto_async.models.chat.bsky.convo.accept_convo import AcceptConvoOutput
+    from atproto_async.models.chat.bsky.convo.add_reaction import AddReactionOutput
+    from atproto_async.models.chat.bsky.convo.defs import (
+        DeletedMessageView,
+        MessageInput,
+        MessageView,
+    )
+    from atproto_async.models.chat.bsky.convo.get_convo import GetConvoOutput
+    from atproto_async.models.chat.bsky.convo.get_convo_availability import (
+        GetConvoAvailabilityOutput,
+    )
+    from atproto_async.models.chat.bsky.convo.get_convo_for_members import GetConvoForMembersOutput
+    from atproto_async.models.chat.bsky.convo.get_convo_members import GetConvoMembersOutput
+    from atproto_async.models.chat.bsky.convo.get_log import GetLogOutput
+    from atproto_async.models.chat.bsky.convo.get_messages import GetMessagesOutput
+    from atproto_async.models.chat.bsky.convo.get_unread_counts import GetUnreadCountsOutput
+    from atproto_async.models.chat.bsky.convo.leave_convo import LeaveConvoOutput
+    from atproto_async.models.chat.bsky.convo.list_convo_requests import ListConvoRequestsOutput
+    from atproto_async.models.chat.bsky.convo.list_convos import ListConvosOutput
+    from atproto_async.models.chat.bsky.convo.lock_convo import LockConvoOutput
+    from atproto_async.models.chat.bsky.convo.mute_convo import MuteConvoOutput
+    from atproto_async.models.chat.bsky.convo.remove_reaction import RemoveReactionOutput
+    from atproto_async.models.chat.bsky.convo.send_message_batch import (
+        BatchItem,
+        SendMessageBatchOutput,
+    )
+    from atproto_async.models.chat.bsky.convo.unlock_convo import UnlockConvoOutput
+    from atproto_async.models.chat.bsky.convo.unmute_convo import UnmuteConvoOutput
+    from atproto_async.models.chat.bsky.convo.update_all_read import UpdateAllReadOutput
+    from atproto_async.models.chat.bsky.convo.update_read import UpdateReadOutput
 
 __all__ = ["ChatBskyConvoNamespace"]
 
@@ -44,7 +53,7 @@ class ChatBskyConvoNamespace(Namespace):
         convo_id: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_convo_accept_convo.Output:
+    ) -> AcceptConvoOutput:
         """Marks a conversation as accepted, so it is shown in the list of accepted convos instead
         on the request convos.
 
@@ -56,7 +65,7 @@ class ChatBskyConvoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `AcceptConvoOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -70,9 +79,9 @@ class ChatBskyConvoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.convo.accept_convo import Output
+        from atproto_async.models.chat.bsky.convo.accept_convo import AcceptConvoOutput
 
-        return Output.from_dict(from_json(raw))
+        return AcceptConvoOutput.from_dict(from_json(raw))
 
     async def add_reaction(
         self,
@@ -82,7 +91,7 @@ class ChatBskyConvoNamespace(Namespace):
         value: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_convo_add_reaction.Output:
+    ) -> AddReactionOutput:
         """Adds an emoji reaction to a message. Requires authentication. It is idempotent, so
         multiple calls from the same user with the same emoji result in a single reaction.
 
@@ -96,7 +105,7 @@ class ChatBskyConvoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `AddReactionOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -120,9 +129,9 @@ class ChatBskyConvoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.convo.add_reaction import Output
+        from atproto_async.models.chat.bsky.convo.add_reaction import AddReactionOutput
 
-        return Output.from_dict(from_json(raw))
+        return AddReactionOutput.from_dict(from_json(raw))
 
     async def delete_message_for_self(
         self,
@@ -131,7 +140,7 @@ class ChatBskyConvoNamespace(Namespace):
         message_id: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_convo_defs.DeletedMessageView:
+    ) -> DeletedMessageView:
         """Marks a message as deleted for the viewer, so they won't see that message in future
         enumerations.
 
@@ -170,7 +179,7 @@ class ChatBskyConvoNamespace(Namespace):
         convo_id: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_convo_get_convo.Output:
+    ) -> GetConvoOutput:
         """Gets an existing conversation by its ID.
 
         NSID: ``chat.bsky.convo.getConvo`` (query, https://atproto.com/specs/xrpc).
@@ -181,7 +190,7 @@ class ChatBskyConvoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetConvoOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -194,9 +203,9 @@ class ChatBskyConvoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.convo.get_convo import Output
+        from atproto_async.models.chat.bsky.convo.get_convo import GetConvoOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetConvoOutput.from_dict(from_json(raw))
 
     async def get_convo_availability(
         self,
@@ -204,7 +213,7 @@ class ChatBskyConvoNamespace(Namespace):
         members: list[str],
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_convo_get_convo_availability.Output:
+    ) -> GetConvoAvailabilityOutput:
         """Check whether the requester and the other members can start a 1-1 chat. Only applicable
         to direct (non-group) conversations. If an existing convo is found for these members, it
         is returned. Does not create a new convo if it doesn't exist.
@@ -217,7 +226,7 @@ class ChatBskyConvoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetConvoAvailabilityOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -228,9 +237,11 @@ class ChatBskyConvoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.convo.get_convo_availability import Output
+        from atproto_async.models.chat.bsky.convo.get_convo_availability import (
+            GetConvoAvailabilityOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetConvoAvailabilityOutput.from_dict(from_json(raw))
 
     async def get_convo_for_members(
         self,
@@ -238,7 +249,7 @@ class ChatBskyConvoNamespace(Namespace):
         members: list[str],
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_convo_get_convo_for_members.Output:
+    ) -> GetConvoForMembersOutput:
         """Get or create a 1-1 conversation for the given members. Always returns the same direct
         (non-group) conversation. To create a group conversation, use createGroup.
 
@@ -250,7 +261,7 @@ class ChatBskyConvoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetConvoForMembersOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -268,9 +279,11 @@ class ChatBskyConvoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.convo.get_convo_for_members import Output
+        from atproto_async.models.chat.bsky.convo.get_convo_for_members import (
+            GetConvoForMembersOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetConvoForMembersOutput.from_dict(from_json(raw))
 
     async def get_convo_members(
         self,
@@ -280,7 +293,7 @@ class ChatBskyConvoNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_convo_get_convo_members.Output:
+    ) -> GetConvoMembersOutput:
         """Returns a paginated list of members from a conversation.
 
         NSID: ``chat.bsky.convo.getConvoMembers`` (query, https://atproto.com/specs/xrpc).
@@ -293,7 +306,7 @@ class ChatBskyConvoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetConvoMembersOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -306,9 +319,9 @@ class ChatBskyConvoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.convo.get_convo_members import Output
+        from atproto_async.models.chat.bsky.convo.get_convo_members import GetConvoMembersOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetConvoMembersOutput.from_dict(from_json(raw))
 
     async def get_log(
         self,
@@ -316,7 +329,7 @@ class ChatBskyConvoNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_convo_get_log.Output:
+    ) -> GetLogOutput:
         """Call ``chat.bsky.convo.getLog``.
 
         NSID: ``chat.bsky.convo.getLog`` (query, https://atproto.com/specs/xrpc).
@@ -327,7 +340,7 @@ class ChatBskyConvoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetLogOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -338,9 +351,9 @@ class ChatBskyConvoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.convo.get_log import Output
+        from atproto_async.models.chat.bsky.convo.get_log import GetLogOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetLogOutput.from_dict(from_json(raw))
 
     async def get_messages(
         self,
@@ -350,7 +363,7 @@ class ChatBskyConvoNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_convo_get_messages.Output:
+    ) -> GetMessagesOutput:
         """Returns a page of messages from a conversation.
 
         NSID: ``chat.bsky.convo.getMessages`` (query, https://atproto.com/specs/xrpc).
@@ -363,7 +376,7 @@ class ChatBskyConvoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetMessagesOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -376,9 +389,9 @@ class ChatBskyConvoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.convo.get_messages import Output
+        from atproto_async.models.chat.bsky.convo.get_messages import GetMessagesOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetMessagesOutput.from_dict(from_json(raw))
 
     async def get_unread_counts(
         self,
@@ -386,7 +399,7 @@ class ChatBskyConvoNamespace(Namespace):
         include_group_chats: bool = True,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_convo_get_unread_counts.Output:
+    ) -> GetUnreadCountsOutput:
         """Returns unread conversation counts for conversations that are unlocked, not muted, split
         by convo status. Direct convos are excluded when a block relationship exists between the
         actor and the other member, or when the other member's account is deleted or deactivated.
@@ -401,7 +414,7 @@ class ChatBskyConvoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetUnreadCountsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -412,9 +425,9 @@ class ChatBskyConvoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.convo.get_unread_counts import Output
+        from atproto_async.models.chat.bsky.convo.get_unread_counts import GetUnreadCountsOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetUnreadCountsOutput.from_dict(from_json(raw))
 
     async def leave_convo(
         self,
@@ -422,7 +435,7 @@ class ChatBskyConvoNamespace(Namespace):
         convo_id: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_convo_leave_convo.Output:
+    ) -> LeaveConvoOutput:
         """Leaves a conversation (direct or group). For group, this effectively removes membership.
         For direct, membership is never removed, only changed to remove from enumerations by the
         user who left.
@@ -435,7 +448,7 @@ class ChatBskyConvoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `LeaveConvoOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -451,9 +464,9 @@ class ChatBskyConvoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.convo.leave_convo import Output
+        from atproto_async.models.chat.bsky.convo.leave_convo import LeaveConvoOutput
 
-        return Output.from_dict(from_json(raw))
+        return LeaveConvoOutput.from_dict(from_json(raw))
 
     async def list_convo_requests(
         self,
@@ -462,7 +475,7 @@ class ChatBskyConvoNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_convo_list_convo_requests.Output:
+    ) -> ListConvoRequestsOutput:
         """Returns a page of incoming conversation requests for the user. Direct convo requests are
         returned as convoView; group join requests made by the user are returned as
         joinRequestConvoView.
@@ -476,7 +489,7 @@ class ChatBskyConvoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `ListConvoRequestsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -487,9 +500,9 @@ class ChatBskyConvoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.convo.list_convo_requests import Output
+        from atproto_async.models.chat.bsky.convo.list_convo_requests import ListConvoRequestsOutput
 
-        return Output.from_dict(from_json(raw))
+        return ListConvoRequestsOutput.from_dict(from_json(raw))
 
     async def list_convos(
         self,
@@ -502,7 +515,7 @@ class ChatBskyConvoNamespace(Namespace):
         lock_status: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_convo_list_convos.Output:
+    ) -> ListConvosOutput:
         """Returns a page of conversations (direct or group) for the user.
 
         NSID: ``chat.bsky.convo.listConvos`` (query, https://atproto.com/specs/xrpc).
@@ -522,7 +535,7 @@ class ChatBskyConvoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `ListConvosOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -540,9 +553,9 @@ class ChatBskyConvoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.convo.list_convos import Output
+        from atproto_async.models.chat.bsky.convo.list_convos import ListConvosOutput
 
-        return Output.from_dict(from_json(raw))
+        return ListConvosOutput.from_dict(from_json(raw))
 
     async def lock_convo(
         self,
@@ -550,7 +563,7 @@ class ChatBskyConvoNamespace(Namespace):
         convo_id: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_convo_lock_convo.Output:
+    ) -> LockConvoOutput:
         """Locks a group convo so no more content (messages, reactions) can be added to it.
 
         NSID: ``chat.bsky.convo.lockConvo`` (procedure, https://atproto.com/specs/xrpc).
@@ -561,7 +574,7 @@ class ChatBskyConvoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `LockConvoOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -577,9 +590,9 @@ class ChatBskyConvoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.convo.lock_convo import Output
+        from atproto_async.models.chat.bsky.convo.lock_convo import LockConvoOutput
 
-        return Output.from_dict(from_json(raw))
+        return LockConvoOutput.from_dict(from_json(raw))
 
     async def mute_convo(
         self,
@@ -587,7 +600,7 @@ class ChatBskyConvoNamespace(Namespace):
         convo_id: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_convo_mute_convo.Output:
+    ) -> MuteConvoOutput:
         """Mutes a conversation, preventing notifications related to it.
 
         NSID: ``chat.bsky.convo.muteConvo`` (procedure, https://atproto.com/specs/xrpc).
@@ -598,7 +611,7 @@ class ChatBskyConvoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `MuteConvoOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -612,9 +625,9 @@ class ChatBskyConvoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.convo.mute_convo import Output
+        from atproto_async.models.chat.bsky.convo.mute_convo import MuteConvoOutput
 
-        return Output.from_dict(from_json(raw))
+        return MuteConvoOutput.from_dict(from_json(raw))
 
     async def remove_reaction(
         self,
@@ -624,7 +637,7 @@ class ChatBskyConvoNamespace(Namespace):
         value: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_convo_remove_reaction.Output:
+    ) -> RemoveReactionOutput:
         """Removes an emoji reaction from a message. Requires authentication. It is idempotent, so
         multiple calls from the same user with the same emoji result in that reaction not being
         present, even if it already wasn't.
@@ -639,7 +652,7 @@ class ChatBskyConvoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `RemoveReactionOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -659,18 +672,18 @@ class ChatBskyConvoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.convo.remove_reaction import Output
+        from atproto_async.models.chat.bsky.convo.remove_reaction import RemoveReactionOutput
 
-        return Output.from_dict(from_json(raw))
+        return RemoveReactionOutput.from_dict(from_json(raw))
 
     async def send_message(
         self,
         *,
         convo_id: str,
-        message: _m_chat_bsky_convo_defs.MessageInput | Mapping[str, Any],
+        message: MessageInput | Mapping[str, Any],
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_convo_defs.MessageView:
+    ) -> MessageView:
         """Sends a message to a conversation.
 
         NSID: ``chat.bsky.convo.sendMessage`` (procedure, https://atproto.com/specs/xrpc).
@@ -705,10 +718,10 @@ class ChatBskyConvoNamespace(Namespace):
     async def send_message_batch(
         self,
         *,
-        items: Sequence[_m_chat_bsky_convo_send_message_batch.BatchItem | Mapping[str, Any]],
+        items: Sequence[BatchItem | Mapping[str, Any]],
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_convo_send_message_batch.Output:
+    ) -> SendMessageBatchOutput:
         """Sends a batch of messages to a conversation.
 
         NSID: ``chat.bsky.convo.sendMessageBatch`` (procedure, https://atproto.com/specs/xrpc).
@@ -719,7 +732,7 @@ class ChatBskyConvoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `SendMessageBatchOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -735,9 +748,9 @@ class ChatBskyConvoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.convo.send_message_batch import Output
+        from atproto_async.models.chat.bsky.convo.send_message_batch import SendMessageBatchOutput
 
-        return Output.from_dict(from_json(raw))
+        return SendMessageBatchOutput.from_dict(from_json(raw))
 
     async def unlock_convo(
         self,
@@ -745,7 +758,7 @@ class ChatBskyConvoNamespace(Namespace):
         convo_id: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_convo_unlock_convo.Output:
+    ) -> UnlockConvoOutput:
         """Unlocks a group convo so it is able to receive new content.
 
         NSID: ``chat.bsky.convo.unlockConvo`` (procedure, https://atproto.com/specs/xrpc).
@@ -756,7 +769,7 @@ class ChatBskyConvoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `UnlockConvoOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -772,9 +785,9 @@ class ChatBskyConvoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.convo.unlock_convo import Output
+        from atproto_async.models.chat.bsky.convo.unlock_convo import UnlockConvoOutput
 
-        return Output.from_dict(from_json(raw))
+        return UnlockConvoOutput.from_dict(from_json(raw))
 
     async def unmute_convo(
         self,
@@ -782,7 +795,7 @@ class ChatBskyConvoNamespace(Namespace):
         convo_id: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_convo_unmute_convo.Output:
+    ) -> UnmuteConvoOutput:
         """Unmutes a conversation, allowing notifications related to it.
 
         NSID: ``chat.bsky.convo.unmuteConvo`` (procedure, https://atproto.com/specs/xrpc).
@@ -793,7 +806,7 @@ class ChatBskyConvoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `UnmuteConvoOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -807,9 +820,9 @@ class ChatBskyConvoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.convo.unmute_convo import Output
+        from atproto_async.models.chat.bsky.convo.unmute_convo import UnmuteConvoOutput
 
-        return Output.from_dict(from_json(raw))
+        return UnmuteConvoOutput.from_dict(from_json(raw))
 
     async def update_all_read(
         self,
@@ -817,7 +830,7 @@ class ChatBskyConvoNamespace(Namespace):
         status: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_convo_update_all_read.Output:
+    ) -> UpdateAllReadOutput:
         """Sets conversations from a user as read to the latest message, with filters.
 
         NSID: ``chat.bsky.convo.updateAllRead`` (procedure, https://atproto.com/specs/xrpc).
@@ -828,7 +841,7 @@ class ChatBskyConvoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `UpdateAllReadOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -842,9 +855,9 @@ class ChatBskyConvoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.convo.update_all_read import Output
+        from atproto_async.models.chat.bsky.convo.update_all_read import UpdateAllReadOutput
 
-        return Output.from_dict(from_json(raw))
+        return UpdateAllReadOutput.from_dict(from_json(raw))
 
     async def update_read(
         self,
@@ -853,7 +866,7 @@ class ChatBskyConvoNamespace(Namespace):
         message_id: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_convo_update_read.Output:
+    ) -> UpdateReadOutput:
         """Updates the read state of a conversation from, optionally specifying the last read
         message.
 
@@ -866,7 +879,7 @@ class ChatBskyConvoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `UpdateReadOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -882,6 +895,6 @@ class ChatBskyConvoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.convo.update_read import Output
+        from atproto_async.models.chat.bsky.convo.update_read import UpdateReadOutput
 
-        return Output.from_dict(from_json(raw))
+        return UpdateReadOutput.from_dict(from_json(raw))

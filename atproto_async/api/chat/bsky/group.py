@@ -10,22 +10,26 @@ from atproto_async._model import Namespace
 from atproto_async.ipld import from_json, to_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.chat.bsky.group import add_members as _m_chat_bsky_group_add_members
-    from atproto_async.models.chat.bsky.group import approve_join_request as _m_chat_bsky_group_approve_join_request
-    from atproto_async.models.chat.bsky.group import create_group as _m_chat_bsky_group_create_group
-    from atproto_async.models.chat.bsky.group import create_join_link as _m_chat_bsky_group_create_join_link
-    from atproto_async.models.chat.bsky.group import disable_join_link as _m_chat_bsky_group_disable_join_link
-    from atproto_async.models.chat.bsky.group import edit_group as _m_chat_bsky_group_edit_group
-    from atproto_async.models.chat.bsky.group import edit_join_link as _m_chat_bsky_group_edit_join_link
-    from atproto_async.models.chat.bsky.group import enable_join_link as _m_chat_bsky_group_enable_join_link
-    from atproto_async.models.chat.bsky.group import get_join_link_previews as _m_chat_bsky_group_get_join_link_previews
-    from atproto_async.models.chat.bsky.group import list_join_requests as _m_chat_bsky_group_list_join_requests
-    from atproto_async.models.chat.bsky.group import list_mutual_groups as _m_chat_bsky_group_list_mutual_groups
-    from atproto_async.models.chat.bsky.group import reject_join_request as _m_chat_bsky_group_reject_join_request
-    from atproto_async.models.chat.bsky.group import remove_members as _m_chat_bsky_group_remove_members
-    from atproto_async.models.chat.bsky.group import request_join as _m_chat_bsky_group_request_join
-    from atproto_async.models.chat.bsky.group import update_join_requests_read as _m_chat_bsky_group_update_join_requests_read
-    from atproto_async.models.chat.bsky.group import withdraw_join_request as _m_chat_bsky_group_withdraw_join_request
+    from atproto_async.models.chat.bsky.group.add_members import AddMembersOutput
+    from atproto_async.models.chat.bsky.group.approve_join_request import ApproveJoinRequestOutput
+    from atproto_async.models.chat.bsky.group.create_group import CreateGroupOutput
+    from atproto_async.models.chat.bsky.group.create_join_link import CreateJoinLinkOutput
+    from atproto_async.models.chat.bsky.group.disable_join_link import DisableJoinLinkOutput
+    from atproto_async.models.chat.bsky.group.edit_group import EditGroupOutput
+    from atproto_async.models.chat.bsky.group.edit_join_link import EditJoinLinkOutput
+    from atproto_async.models.chat.bsky.group.enable_join_link import EnableJoinLinkOutput
+    from atproto_async.models.chat.bsky.group.get_join_link_previews import (
+        GetJoinLinkPreviewsOutput,
+    )
+    from atproto_async.models.chat.bsky.group.list_join_requests import ListJoinRequestsOutput
+    from atproto_async.models.chat.bsky.group.list_mutual_groups import ListMutualGroupsOutput
+    from atproto_async.models.chat.bsky.group.reject_join_request import RejectJoinRequestOutput
+    from atproto_async.models.chat.bsky.group.remove_members import RemoveMembersOutput
+    from atproto_async.models.chat.bsky.group.request_join import RequestJoinOutput
+    from atproto_async.models.chat.bsky.group.update_join_requests_read import (
+        UpdateJoinRequestsReadOutput,
+    )
+    from atproto_async.models.chat.bsky.group.withdraw_join_request import WithdrawJoinRequestOutput
 
 __all__ = ["ChatBskyGroupNamespace"]
 
@@ -40,7 +44,7 @@ class ChatBskyGroupNamespace(Namespace):
         members: Sequence[str],
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_group_add_members.Output:
+    ) -> AddMembersOutput:
         """Adds members to a group. The members are added in 'request' status, so they have to
         accept it. This creates convo memberships.
 
@@ -53,7 +57,7 @@ class ChatBskyGroupNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `AddMembersOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -76,9 +80,9 @@ class ChatBskyGroupNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.group.add_members import Output
+        from atproto_async.models.chat.bsky.group.add_members import AddMembersOutput
 
-        return Output.from_dict(from_json(raw))
+        return AddMembersOutput.from_dict(from_json(raw))
 
     async def approve_join_request(
         self,
@@ -87,7 +91,7 @@ class ChatBskyGroupNamespace(Namespace):
         member: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_group_approve_join_request.Output:
+    ) -> ApproveJoinRequestOutput:
         """Approves a request to join a group (via join link) the user owns. Action taken by the
         group owner.
 
@@ -100,7 +104,7 @@ class ChatBskyGroupNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `ApproveJoinRequestOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -116,9 +120,11 @@ class ChatBskyGroupNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.group.approve_join_request import Output
+        from atproto_async.models.chat.bsky.group.approve_join_request import (
+            ApproveJoinRequestOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return ApproveJoinRequestOutput.from_dict(from_json(raw))
 
     async def create_group(
         self,
@@ -127,7 +133,7 @@ class ChatBskyGroupNamespace(Namespace):
         name: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_group_create_group.Output:
+    ) -> CreateGroupOutput:
         """Creates a group convo, specifying the members to be added to it. Unlike
         getConvoForMembers, this isn't idempotent. It will create new groups even if the
         membership is identical to pre-existing groups. Will create 'request' membership for all
@@ -146,7 +152,7 @@ class ChatBskyGroupNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `CreateGroupOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -166,9 +172,9 @@ class ChatBskyGroupNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.group.create_group import Output
+        from atproto_async.models.chat.bsky.group.create_group import CreateGroupOutput
 
-        return Output.from_dict(from_json(raw))
+        return CreateGroupOutput.from_dict(from_json(raw))
 
     async def create_join_link(
         self,
@@ -178,7 +184,7 @@ class ChatBskyGroupNamespace(Namespace):
         require_approval: bool | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_group_create_join_link.Output:
+    ) -> CreateJoinLinkOutput:
         """Creates a join link for the group convo.
 
         NSID: ``chat.bsky.group.createJoinLink`` (procedure, https://atproto.com/specs/xrpc).
@@ -192,7 +198,7 @@ class ChatBskyGroupNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `CreateJoinLinkOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -210,9 +216,9 @@ class ChatBskyGroupNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.group.create_join_link import Output
+        from atproto_async.models.chat.bsky.group.create_join_link import CreateJoinLinkOutput
 
-        return Output.from_dict(from_json(raw))
+        return CreateJoinLinkOutput.from_dict(from_json(raw))
 
     async def disable_join_link(
         self,
@@ -220,7 +226,7 @@ class ChatBskyGroupNamespace(Namespace):
         convo_id: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_group_disable_join_link.Output:
+    ) -> DisableJoinLinkOutput:
         """Disables the active join link for the group convo.
 
         NSID: ``chat.bsky.group.disableJoinLink`` (procedure, https://atproto.com/specs/xrpc).
@@ -231,7 +237,7 @@ class ChatBskyGroupNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `DisableJoinLinkOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -247,9 +253,9 @@ class ChatBskyGroupNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.group.disable_join_link import Output
+        from atproto_async.models.chat.bsky.group.disable_join_link import DisableJoinLinkOutput
 
-        return Output.from_dict(from_json(raw))
+        return DisableJoinLinkOutput.from_dict(from_json(raw))
 
     async def edit_group(
         self,
@@ -258,7 +264,7 @@ class ChatBskyGroupNamespace(Namespace):
         name: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_group_edit_group.Output:
+    ) -> EditGroupOutput:
         """Edits group settings.
 
         NSID: ``chat.bsky.group.editGroup`` (procedure, https://atproto.com/specs/xrpc).
@@ -270,7 +276,7 @@ class ChatBskyGroupNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `EditGroupOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -286,9 +292,9 @@ class ChatBskyGroupNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.group.edit_group import Output
+        from atproto_async.models.chat.bsky.group.edit_group import EditGroupOutput
 
-        return Output.from_dict(from_json(raw))
+        return EditGroupOutput.from_dict(from_json(raw))
 
     async def edit_join_link(
         self,
@@ -298,7 +304,7 @@ class ChatBskyGroupNamespace(Namespace):
         join_rule: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_group_edit_join_link.Output:
+    ) -> EditJoinLinkOutput:
         """Edits the existing join link settings for the group convo.
 
         NSID: ``chat.bsky.group.editJoinLink`` (procedure, https://atproto.com/specs/xrpc).
@@ -312,7 +318,7 @@ class ChatBskyGroupNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `EditJoinLinkOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -332,9 +338,9 @@ class ChatBskyGroupNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.group.edit_join_link import Output
+        from atproto_async.models.chat.bsky.group.edit_join_link import EditJoinLinkOutput
 
-        return Output.from_dict(from_json(raw))
+        return EditJoinLinkOutput.from_dict(from_json(raw))
 
     async def enable_join_link(
         self,
@@ -342,7 +348,7 @@ class ChatBskyGroupNamespace(Namespace):
         convo_id: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_group_enable_join_link.Output:
+    ) -> EnableJoinLinkOutput:
         """Re-enables a previously disabled join link for the group convo.
 
         NSID: ``chat.bsky.group.enableJoinLink`` (procedure, https://atproto.com/specs/xrpc).
@@ -353,7 +359,7 @@ class ChatBskyGroupNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `EnableJoinLinkOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -370,9 +376,9 @@ class ChatBskyGroupNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.group.enable_join_link import Output
+        from atproto_async.models.chat.bsky.group.enable_join_link import EnableJoinLinkOutput
 
-        return Output.from_dict(from_json(raw))
+        return EnableJoinLinkOutput.from_dict(from_json(raw))
 
     async def get_join_link_previews(
         self,
@@ -380,7 +386,7 @@ class ChatBskyGroupNamespace(Namespace):
         codes: list[str],
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_group_get_join_link_previews.Output:
+    ) -> GetJoinLinkPreviewsOutput:
         """Get public information about groups from join links. The output array matches the input
         codes one-to-one by position (and each view also carries its 'code'). Disabled codes
         return a disabledJoinLinkPreviewView, and codes that do not map to a previewable link
@@ -394,7 +400,7 @@ class ChatBskyGroupNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetJoinLinkPreviewsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -405,9 +411,11 @@ class ChatBskyGroupNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.group.get_join_link_previews import Output
+        from atproto_async.models.chat.bsky.group.get_join_link_previews import (
+            GetJoinLinkPreviewsOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetJoinLinkPreviewsOutput.from_dict(from_json(raw))
 
     async def list_join_requests(
         self,
@@ -417,7 +425,7 @@ class ChatBskyGroupNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_group_list_join_requests.Output:
+    ) -> ListJoinRequestsOutput:
         """Lists a page of request to join a group (via join link) the user owns. Shows the data
         from the owner's point of view.
 
@@ -431,7 +439,7 @@ class ChatBskyGroupNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `ListJoinRequestsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -445,9 +453,9 @@ class ChatBskyGroupNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.group.list_join_requests import Output
+        from atproto_async.models.chat.bsky.group.list_join_requests import ListJoinRequestsOutput
 
-        return Output.from_dict(from_json(raw))
+        return ListJoinRequestsOutput.from_dict(from_json(raw))
 
     async def list_mutual_groups(
         self,
@@ -457,7 +465,7 @@ class ChatBskyGroupNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_group_list_mutual_groups.Output:
+    ) -> ListMutualGroupsOutput:
         """Returns a page of group conversations that both the requester and the specified actor are
         members of.
 
@@ -471,7 +479,7 @@ class ChatBskyGroupNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `ListMutualGroupsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -482,9 +490,9 @@ class ChatBskyGroupNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.group.list_mutual_groups import Output
+        from atproto_async.models.chat.bsky.group.list_mutual_groups import ListMutualGroupsOutput
 
-        return Output.from_dict(from_json(raw))
+        return ListMutualGroupsOutput.from_dict(from_json(raw))
 
     async def reject_join_request(
         self,
@@ -493,7 +501,7 @@ class ChatBskyGroupNamespace(Namespace):
         member: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_group_reject_join_request.Output:
+    ) -> RejectJoinRequestOutput:
         """Rejects a request to join a group (via join link) the user owns. Action taken by the
         group owner.
 
@@ -506,7 +514,7 @@ class ChatBskyGroupNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `RejectJoinRequestOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -521,9 +529,9 @@ class ChatBskyGroupNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.group.reject_join_request import Output
+        from atproto_async.models.chat.bsky.group.reject_join_request import RejectJoinRequestOutput
 
-        return Output.from_dict(from_json(raw))
+        return RejectJoinRequestOutput.from_dict(from_json(raw))
 
     async def remove_members(
         self,
@@ -532,7 +540,7 @@ class ChatBskyGroupNamespace(Namespace):
         members: Sequence[str],
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_group_remove_members.Output:
+    ) -> RemoveMembersOutput:
         """Removes members from a group. This deletes convo memberships, doesn't just set a status.
 
         NSID: ``chat.bsky.group.removeMembers`` (procedure, https://atproto.com/specs/xrpc).
@@ -544,7 +552,7 @@ class ChatBskyGroupNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `RemoveMembersOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -559,9 +567,9 @@ class ChatBskyGroupNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.group.remove_members import Output
+        from atproto_async.models.chat.bsky.group.remove_members import RemoveMembersOutput
 
-        return Output.from_dict(from_json(raw))
+        return RemoveMembersOutput.from_dict(from_json(raw))
 
     async def request_join(
         self,
@@ -569,7 +577,7 @@ class ChatBskyGroupNamespace(Namespace):
         code: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_group_request_join.Output:
+    ) -> RequestJoinOutput:
         """Sends a request to join a group (via join link) to the group owner. Action taken by the
         prospective group member.
 
@@ -581,7 +589,7 @@ class ChatBskyGroupNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `RequestJoinOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -600,9 +608,9 @@ class ChatBskyGroupNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.group.request_join import Output
+        from atproto_async.models.chat.bsky.group.request_join import RequestJoinOutput
 
-        return Output.from_dict(from_json(raw))
+        return RequestJoinOutput.from_dict(from_json(raw))
 
     async def update_join_requests_read(
         self,
@@ -610,7 +618,7 @@ class ChatBskyGroupNamespace(Namespace):
         convo_id: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_group_update_join_requests_read.Output:
+    ) -> UpdateJoinRequestsReadOutput:
         """Marks all join requests as read for the group owner.
 
         NSID: ``chat.bsky.group.updateJoinRequestsRead`` (procedure, https://atproto.com/specs/xrpc).
@@ -621,7 +629,7 @@ class ChatBskyGroupNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `UpdateJoinRequestsReadOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -636,9 +644,11 @@ class ChatBskyGroupNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.group.update_join_requests_read import Output
+        from atproto_async.models.chat.bsky.group.update_join_requests_read import (
+            UpdateJoinRequestsReadOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return UpdateJoinRequestsReadOutput.from_dict(from_json(raw))
 
     async def withdraw_join_request(
         self,
@@ -646,7 +656,7 @@ class ChatBskyGroupNamespace(Namespace):
         convo_id: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_group_withdraw_join_request.Output:
+    ) -> WithdrawJoinRequestOutput:
         """Withdraws a pending request to join a group. Action taken by the prospective member who
         originally requested to join.
 
@@ -658,7 +668,7 @@ class ChatBskyGroupNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `WithdrawJoinRequestOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -672,6 +682,8 @@ class ChatBskyGroupNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.group.withdraw_join_request import Output
+        from atproto_async.models.chat.bsky.group.withdraw_join_request import (
+            WithdrawJoinRequestOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return WithdrawJoinRequestOutput.from_dict(from_json(raw))

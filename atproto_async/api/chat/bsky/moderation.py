@@ -10,11 +10,13 @@ from atproto_async._model import Namespace
 from atproto_async.ipld import from_json, to_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.chat.bsky.moderation import get_actor_metadata as _m_chat_bsky_moderation_get_actor_metadata
-    from atproto_async.models.chat.bsky.moderation import get_convo as _m_chat_bsky_moderation_get_convo
-    from atproto_async.models.chat.bsky.moderation import get_convo_members as _m_chat_bsky_moderation_get_convo_members
-    from atproto_async.models.chat.bsky.moderation import get_convos as _m_chat_bsky_moderation_get_convos
-    from atproto_async.models.chat.bsky.moderation import get_message_context as _m_chat_bsky_moderation_get_message_context
+    from atproto_async.models.chat.bsky.moderation.get_actor_metadata import GetActorMetadataOutput
+    from atproto_async.models.chat.bsky.moderation.get_convo import GetConvoOutput
+    from atproto_async.models.chat.bsky.moderation.get_convo_members import GetConvoMembersOutput
+    from atproto_async.models.chat.bsky.moderation.get_convos import GetConvosOutput
+    from atproto_async.models.chat.bsky.moderation.get_message_context import (
+        GetMessageContextOutput,
+    )
 
 __all__ = ["ChatBskyModerationNamespace"]
 
@@ -28,7 +30,7 @@ class ChatBskyModerationNamespace(Namespace):
         actor: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_moderation_get_actor_metadata.Output:
+    ) -> GetActorMetadataOutput:
         """Call ``chat.bsky.moderation.getActorMetadata``.
 
         NSID: ``chat.bsky.moderation.getActorMetadata`` (query, https://atproto.com/specs/xrpc).
@@ -39,7 +41,7 @@ class ChatBskyModerationNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetActorMetadataOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -50,9 +52,11 @@ class ChatBskyModerationNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.moderation.get_actor_metadata import Output
+        from atproto_async.models.chat.bsky.moderation.get_actor_metadata import (
+            GetActorMetadataOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetActorMetadataOutput.from_dict(from_json(raw))
 
     async def get_convo(
         self,
@@ -60,7 +64,7 @@ class ChatBskyModerationNamespace(Namespace):
         convo_id: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_moderation_get_convo.Output:
+    ) -> GetConvoOutput:
         """Gets an existing conversation by its ID, for moderation purposes. Does not require the
         requester to be a member of the conversation.
 
@@ -72,7 +76,7 @@ class ChatBskyModerationNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetConvoOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -85,9 +89,9 @@ class ChatBskyModerationNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.moderation.get_convo import Output
+        from atproto_async.models.chat.bsky.moderation.get_convo import GetConvoOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetConvoOutput.from_dict(from_json(raw))
 
     async def get_convo_members(
         self,
@@ -97,7 +101,7 @@ class ChatBskyModerationNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_moderation_get_convo_members.Output:
+    ) -> GetConvoMembersOutput:
         """Returns a paginated list of members from a conversation, for moderation purposes. Does
         not require the requester to be a member of the conversation.
 
@@ -111,7 +115,7 @@ class ChatBskyModerationNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetConvoMembersOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -124,9 +128,11 @@ class ChatBskyModerationNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.moderation.get_convo_members import Output
+        from atproto_async.models.chat.bsky.moderation.get_convo_members import (
+            GetConvoMembersOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetConvoMembersOutput.from_dict(from_json(raw))
 
     async def get_convos(
         self,
@@ -134,7 +140,7 @@ class ChatBskyModerationNamespace(Namespace):
         convo_ids: list[str],
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_moderation_get_convos.Output:
+    ) -> GetConvosOutput:
         """Gets existing conversations by their IDs, for moderation purposes. Does not require the
         requester to be a member of the conversations. Unknown IDs are silently omitted from the
         response.
@@ -147,7 +153,7 @@ class ChatBskyModerationNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetConvosOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -158,9 +164,9 @@ class ChatBskyModerationNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.moderation.get_convos import Output
+        from atproto_async.models.chat.bsky.moderation.get_convos import GetConvosOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetConvosOutput.from_dict(from_json(raw))
 
     async def get_message_context(
         self,
@@ -172,7 +178,7 @@ class ChatBskyModerationNamespace(Namespace):
         max_interleaved_system_messages: int = 10,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_moderation_get_message_context.Output:
+    ) -> GetMessageContextOutput:
         """Call ``chat.bsky.moderation.getMessageContext``.
 
         NSID: ``chat.bsky.moderation.getMessageContext`` (query, https://atproto.com/specs/xrpc).
@@ -199,7 +205,7 @@ class ChatBskyModerationNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetMessageContextOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -216,9 +222,11 @@ class ChatBskyModerationNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.moderation.get_message_context import Output
+        from atproto_async.models.chat.bsky.moderation.get_message_context import (
+            GetMessageContextOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetMessageContextOutput.from_dict(from_json(raw))
 
     async def update_actor_access(
         self,

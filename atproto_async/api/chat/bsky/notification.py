@@ -10,9 +10,9 @@ from atproto_async._model import Namespace, dump
 from atproto_async.ipld import from_json, to_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.chat.bsky.notification import defs as _m_chat_bsky_notification_defs
-    from atproto_async.models.chat.bsky.notification import get_preferences as _m_chat_bsky_notification_get_preferences
-    from atproto_async.models.chat.bsky.notification import put_preferences as _m_chat_bsky_notification_put_preferences
+    from atproto_async.models.chat.bsky.notification.defs import ChatPreference
+    from atproto_async.models.chat.bsky.notification.get_preferences import GetPreferencesOutput
+    from atproto_async.models.chat.bsky.notification.put_preferences import PutPreferencesOutput
 
 __all__ = ["ChatBskyNotificationNamespace"]
 
@@ -25,7 +25,7 @@ class ChatBskyNotificationNamespace(Namespace):
         *,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_notification_get_preferences.Output:
+    ) -> GetPreferencesOutput:
         """Get the requesting account's chat notification preferences. Defaults are returned for
         accounts that have not set any preferences. Requires auth.
 
@@ -36,7 +36,7 @@ class ChatBskyNotificationNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetPreferencesOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -47,18 +47,18 @@ class ChatBskyNotificationNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.notification.get_preferences import Output
+        from atproto_async.models.chat.bsky.notification.get_preferences import GetPreferencesOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetPreferencesOutput.from_dict(from_json(raw))
 
     async def put_preferences(
         self,
         *,
-        chat: _m_chat_bsky_notification_defs.ChatPreference | Mapping[str, Any] | None = None,
-        chat_request: _m_chat_bsky_notification_defs.ChatPreference | Mapping[str, Any] | None = None,
+        chat: ChatPreference | Mapping[str, Any] | None = None,
+        chat_request: ChatPreference | Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_chat_bsky_notification_put_preferences.Output:
+    ) -> PutPreferencesOutput:
         """Set the requesting account's chat notification preferences. Only the provided preferences
         are updated; omitted preferences are left unchanged.
 
@@ -71,7 +71,7 @@ class ChatBskyNotificationNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `PutPreferencesOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -87,6 +87,6 @@ class ChatBskyNotificationNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.chat.bsky.notification.put_preferences import Output
+        from atproto_async.models.chat.bsky.notification.put_preferences import PutPreferencesOutput
 
-        return Output.from_dict(from_json(raw))
+        return PutPreferencesOutput.from_dict(from_json(raw))

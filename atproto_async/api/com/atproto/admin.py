@@ -10,14 +10,16 @@ from atproto_async._model import Namespace, dump, dump_member
 from atproto_async.ipld import from_json, to_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.com.atproto.admin import defs as _m_com_atproto_admin_defs
-    from atproto_async.models.com.atproto.admin import get_account_infos as _m_com_atproto_admin_get_account_infos
-    from atproto_async.models.com.atproto.admin import get_invite_codes as _m_com_atproto_admin_get_invite_codes
-    from atproto_async.models.com.atproto.admin import get_subject_status as _m_com_atproto_admin_get_subject_status
-    from atproto_async.models.com.atproto.admin import search_accounts as _m_com_atproto_admin_search_accounts
-    from atproto_async.models.com.atproto.admin import send_email as _m_com_atproto_admin_send_email
-    from atproto_async.models.com.atproto.admin import update_subject_status as _m_com_atproto_admin_update_subject_status
-    from atproto_async.models.com.atproto.repo import strong_ref as _m_com_atproto_repo_strong_ref
+    from atproto_async.models.com.atproto.admin.defs import AccountView, StatusAttr
+    from atproto_async.models.com.atproto.admin.get_account_infos import GetAccountInfosOutput
+    from atproto_async.models.com.atproto.admin.get_invite_codes import GetInviteCodesOutput
+    from atproto_async.models.com.atproto.admin.get_subject_status import GetSubjectStatusOutput
+    from atproto_async.models.com.atproto.admin.search_accounts import SearchAccountsOutput
+    from atproto_async.models.com.atproto.admin.send_email import SendEmailOutput
+    from atproto_async.models.com.atproto.admin.update_subject_status import (
+        UpdateSubjectStatusInputSubject,
+        UpdateSubjectStatusOutput,
+    )
 
 __all__ = ["ComAtprotoAdminNamespace"]
 
@@ -154,7 +156,7 @@ class ComAtprotoAdminNamespace(Namespace):
         did: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_admin_defs.AccountView:
+    ) -> AccountView:
         """Get details about an account.
 
         NSID: ``com.atproto.admin.getAccountInfo`` (query, https://atproto.com/specs/xrpc).
@@ -186,7 +188,7 @@ class ComAtprotoAdminNamespace(Namespace):
         dids: list[str],
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_admin_get_account_infos.Output:
+    ) -> GetAccountInfosOutput:
         """Get details about some accounts.
 
         NSID: ``com.atproto.admin.getAccountInfos`` (query, https://atproto.com/specs/xrpc).
@@ -197,7 +199,7 @@ class ComAtprotoAdminNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetAccountInfosOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -208,9 +210,9 @@ class ComAtprotoAdminNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.admin.get_account_infos import Output
+        from atproto_async.models.com.atproto.admin.get_account_infos import GetAccountInfosOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetAccountInfosOutput.from_dict(from_json(raw))
 
     async def get_invite_codes(
         self,
@@ -220,7 +222,7 @@ class ComAtprotoAdminNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_admin_get_invite_codes.Output:
+    ) -> GetInviteCodesOutput:
         """Get an admin view of invite codes.
 
         NSID: ``com.atproto.admin.getInviteCodes`` (query, https://atproto.com/specs/xrpc).
@@ -233,7 +235,7 @@ class ComAtprotoAdminNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetInviteCodesOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -244,9 +246,9 @@ class ComAtprotoAdminNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.admin.get_invite_codes import Output
+        from atproto_async.models.com.atproto.admin.get_invite_codes import GetInviteCodesOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetInviteCodesOutput.from_dict(from_json(raw))
 
     async def get_subject_status(
         self,
@@ -256,7 +258,7 @@ class ComAtprotoAdminNamespace(Namespace):
         blob: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_admin_get_subject_status.Output:
+    ) -> GetSubjectStatusOutput:
         """Get the service-specific admin status of a subject (account, record, or blob).
 
         NSID: ``com.atproto.admin.getSubjectStatus`` (query, https://atproto.com/specs/xrpc).
@@ -269,7 +271,7 @@ class ComAtprotoAdminNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetSubjectStatusOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -280,9 +282,9 @@ class ComAtprotoAdminNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.admin.get_subject_status import Output
+        from atproto_async.models.com.atproto.admin.get_subject_status import GetSubjectStatusOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetSubjectStatusOutput.from_dict(from_json(raw))
 
     async def search_accounts(
         self,
@@ -292,7 +294,7 @@ class ComAtprotoAdminNamespace(Namespace):
         limit: int = 50,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_admin_search_accounts.Output:
+    ) -> SearchAccountsOutput:
         """Get list of accounts that matches your search query.
 
         NSID: ``com.atproto.admin.searchAccounts`` (query, https://atproto.com/specs/xrpc).
@@ -305,7 +307,7 @@ class ComAtprotoAdminNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `SearchAccountsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -316,9 +318,9 @@ class ComAtprotoAdminNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.admin.search_accounts import Output
+        from atproto_async.models.com.atproto.admin.search_accounts import SearchAccountsOutput
 
-        return Output.from_dict(from_json(raw))
+        return SearchAccountsOutput.from_dict(from_json(raw))
 
     async def send_email(
         self,
@@ -330,7 +332,7 @@ class ComAtprotoAdminNamespace(Namespace):
         comment: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_admin_send_email.Output:
+    ) -> SendEmailOutput:
         """Send email to a user's account email address.
 
         NSID: ``com.atproto.admin.sendEmail`` (procedure, https://atproto.com/specs/xrpc).
@@ -346,7 +348,7 @@ class ComAtprotoAdminNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `SendEmailOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -366,9 +368,9 @@ class ComAtprotoAdminNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.admin.send_email import Output
+        from atproto_async.models.com.atproto.admin.send_email import SendEmailOutput
 
-        return Output.from_dict(from_json(raw))
+        return SendEmailOutput.from_dict(from_json(raw))
 
     async def update_account_email(
         self,
@@ -489,12 +491,12 @@ class ComAtprotoAdminNamespace(Namespace):
     async def update_subject_status(
         self,
         *,
-        subject: _m_com_atproto_admin_defs.RepoRef | _m_com_atproto_repo_strong_ref.StrongRef | _m_com_atproto_admin_defs.RepoBlobRef | Mapping[str, Any],
-        takedown: _m_com_atproto_admin_defs.StatusAttr | Mapping[str, Any] | None = None,
-        deactivated: _m_com_atproto_admin_defs.StatusAttr | Mapping[str, Any] | None = None,
+        subject: UpdateSubjectStatusInputSubject | Mapping[str, Any],
+        takedown: StatusAttr | Mapping[str, Any] | None = None,
+        deactivated: StatusAttr | Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_admin_update_subject_status.Output:
+    ) -> UpdateSubjectStatusOutput:
         """Update the service-specific admin status of a subject (account, record, or blob).
 
         NSID: ``com.atproto.admin.updateSubjectStatus`` (procedure, https://atproto.com/specs/xrpc).
@@ -508,7 +510,7 @@ class ComAtprotoAdminNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `UpdateSubjectStatusOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -524,6 +526,8 @@ class ComAtprotoAdminNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.admin.update_subject_status import Output
+        from atproto_async.models.com.atproto.admin.update_subject_status import (
+            UpdateSubjectStatusOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return UpdateSubjectStatusOutput.from_dict(from_json(raw))

@@ -10,11 +10,13 @@ from atproto_async._model import Namespace, dump
 from atproto_async.ipld import from_json, to_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.com.atproto.identity import defs as _m_com_atproto_identity_defs
-    from atproto_async.models.com.atproto.identity import get_recommended_did_credentials as _m_com_atproto_identity_get_recommended_did_credentials
-    from atproto_async.models.com.atproto.identity import resolve_did as _m_com_atproto_identity_resolve_did
-    from atproto_async.models.com.atproto.identity import resolve_handle as _m_com_atproto_identity_resolve_handle
-    from atproto_async.models.com.atproto.identity import sign_plc_operation as _m_com_atproto_identity_sign_plc_operation
+    from atproto_async.models.com.atproto.identity.defs import IdentityInfo
+    from atproto_async.models.com.atproto.identity.get_recommended_did_credentials import (
+        GetRecommendedDidCredentialsOutput,
+    )
+    from atproto_async.models.com.atproto.identity.resolve_did import ResolveDidOutput
+    from atproto_async.models.com.atproto.identity.resolve_handle import ResolveHandleOutput
+    from atproto_async.models.com.atproto.identity.sign_plc_operation import SignPlcOperationOutput
 
 __all__ = ["ComAtprotoIdentityNamespace"]
 
@@ -27,7 +29,7 @@ class ComAtprotoIdentityNamespace(Namespace):
         *,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_identity_get_recommended_did_credentials.Output:
+    ) -> GetRecommendedDidCredentialsOutput:
         """Describe the credentials that should be included in the DID doc of an account that is
         migrating to this service.
 
@@ -38,7 +40,7 @@ class ComAtprotoIdentityNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetRecommendedDidCredentialsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -49,9 +51,11 @@ class ComAtprotoIdentityNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.identity.get_recommended_did_credentials import Output
+        from atproto_async.models.com.atproto.identity.get_recommended_did_credentials import (
+            GetRecommendedDidCredentialsOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetRecommendedDidCredentialsOutput.from_dict(from_json(raw))
 
     async def refresh_identity(
         self,
@@ -59,7 +63,7 @@ class ComAtprotoIdentityNamespace(Namespace):
         identifier: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_identity_defs.IdentityInfo:
+    ) -> IdentityInfo:
         """Request that the server re-resolve an identity (DID and handle). The server may ignore
         this request, or require authentication, depending on the role, implementation, and
         policy of the server.
@@ -124,7 +128,7 @@ class ComAtprotoIdentityNamespace(Namespace):
         did: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_identity_resolve_did.Output:
+    ) -> ResolveDidOutput:
         """Resolves DID to DID document. Does not bi-directionally verify handle.
 
         NSID: ``com.atproto.identity.resolveDid`` (query, https://atproto.com/specs/xrpc).
@@ -135,7 +139,7 @@ class ComAtprotoIdentityNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `ResolveDidOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -149,9 +153,9 @@ class ComAtprotoIdentityNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.identity.resolve_did import Output
+        from atproto_async.models.com.atproto.identity.resolve_did import ResolveDidOutput
 
-        return Output.from_dict(from_json(raw))
+        return ResolveDidOutput.from_dict(from_json(raw))
 
     async def resolve_handle(
         self,
@@ -159,7 +163,7 @@ class ComAtprotoIdentityNamespace(Namespace):
         handle: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_identity_resolve_handle.Output:
+    ) -> ResolveHandleOutput:
         """Resolves an atproto handle (hostname) to a DID. Does not necessarily bi-directionally
         verify against the the DID document.
 
@@ -171,7 +175,7 @@ class ComAtprotoIdentityNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `ResolveHandleOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -185,9 +189,9 @@ class ComAtprotoIdentityNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.identity.resolve_handle import Output
+        from atproto_async.models.com.atproto.identity.resolve_handle import ResolveHandleOutput
 
-        return Output.from_dict(from_json(raw))
+        return ResolveHandleOutput.from_dict(from_json(raw))
 
     async def resolve_identity(
         self,
@@ -195,7 +199,7 @@ class ComAtprotoIdentityNamespace(Namespace):
         identifier: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_identity_defs.IdentityInfo:
+    ) -> IdentityInfo:
         """Resolves an identity (DID or Handle) to a full identity (DID document and verified
         handle).
 
@@ -237,7 +241,7 @@ class ComAtprotoIdentityNamespace(Namespace):
         services: Any | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_identity_sign_plc_operation.Output:
+    ) -> SignPlcOperationOutput:
         """Signs a PLC operation to update some value(s) in the requesting DID's document.
 
         NSID: ``com.atproto.identity.signPlcOperation`` (procedure, https://atproto.com/specs/xrpc).
@@ -252,7 +256,7 @@ class ComAtprotoIdentityNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `SignPlcOperationOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -274,9 +278,11 @@ class ComAtprotoIdentityNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.identity.sign_plc_operation import Output
+        from atproto_async.models.com.atproto.identity.sign_plc_operation import (
+            SignPlcOperationOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return SignPlcOperationOutput.from_dict(from_json(raw))
 
     async def submit_plc_operation(
         self,

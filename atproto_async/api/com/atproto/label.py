@@ -10,7 +10,7 @@ from atproto_async._model import Namespace
 from atproto_async.ipld import from_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.com.atproto.label import query_labels as _m_com_atproto_label_query_labels
+    from atproto_async.models.com.atproto.label.query_labels import QueryLabelsOutput
 
 __all__ = ["ComAtprotoLabelNamespace"]
 
@@ -27,7 +27,7 @@ class ComAtprotoLabelNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_label_query_labels.Output:
+    ) -> QueryLabelsOutput:
         """Find labels relevant to the provided AT-URI patterns. Public endpoint for moderation
         services, though may return different or additional results with auth.
 
@@ -43,7 +43,7 @@ class ComAtprotoLabelNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `QueryLabelsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -54,6 +54,6 @@ class ComAtprotoLabelNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.label.query_labels import Output
+        from atproto_async.models.com.atproto.label.query_labels import QueryLabelsOutput
 
-        return Output.from_dict(from_json(raw))
+        return QueryLabelsOutput.from_dict(from_json(raw))

@@ -10,7 +10,7 @@ from atproto_async._model import Namespace
 from atproto_async.ipld import from_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.com.atproto.lexicon import resolve_lexicon as _m_com_atproto_lexicon_resolve_lexicon
+    from atproto_async.models.com.atproto.lexicon.resolve_lexicon import ResolveLexiconOutput
 
 __all__ = ["ComAtprotoLexiconNamespace"]
 
@@ -24,7 +24,7 @@ class ComAtprotoLexiconNamespace(Namespace):
         nsid: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_lexicon_resolve_lexicon.Output:
+    ) -> ResolveLexiconOutput:
         """Resolves an atproto lexicon (NSID) to a schema.
 
         NSID: ``com.atproto.lexicon.resolveLexicon`` (query, https://atproto.com/specs/xrpc).
@@ -35,7 +35,7 @@ class ComAtprotoLexiconNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `ResolveLexiconOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -48,6 +48,6 @@ class ComAtprotoLexiconNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.lexicon.resolve_lexicon import Output
+        from atproto_async.models.com.atproto.lexicon.resolve_lexicon import ResolveLexiconOutput
 
-        return Output.from_dict(from_json(raw))
+        return ResolveLexiconOutput.from_dict(from_json(raw))

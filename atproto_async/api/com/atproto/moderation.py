@@ -10,9 +10,11 @@ from atproto_async._model import Namespace, dump, dump_member
 from atproto_async.ipld import from_json, to_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.com.atproto.admin import defs as _m_com_atproto_admin_defs
-    from atproto_async.models.com.atproto.moderation import create_report as _m_com_atproto_moderation_create_report
-    from atproto_async.models.com.atproto.repo import strong_ref as _m_com_atproto_repo_strong_ref
+    from atproto_async.models.com.atproto.moderation.create_report import (
+        CreateReportInputSubject,
+        CreateReportOutput,
+        ModTool,
+    )
 
 __all__ = ["ComAtprotoModerationNamespace"]
 
@@ -24,12 +26,12 @@ class ComAtprotoModerationNamespace(Namespace):
         self,
         *,
         reason_type: str,
-        subject: _m_com_atproto_admin_defs.RepoRef | _m_com_atproto_repo_strong_ref.StrongRef | Mapping[str, Any],
+        subject: CreateReportInputSubject | Mapping[str, Any],
         reason: str | None = None,
-        mod_tool: _m_com_atproto_moderation_create_report.ModTool | Mapping[str, Any] | None = None,
+        mod_tool: ModTool | Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_moderation_create_report.Output:
+    ) -> CreateReportOutput:
         """Submit a moderation report regarding an atproto account or record. Implemented by
         moderation services (with PDS proxying), and requires auth.
 
@@ -93,7 +95,7 @@ class ComAtprotoModerationNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `CreateReportOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -109,6 +111,6 @@ class ComAtprotoModerationNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.moderation.create_report import Output
+        from atproto_async.models.com.atproto.moderation.create_report import CreateReportOutput
 
-        return Output.from_dict(from_json(raw))
+        return CreateReportOutput.from_dict(from_json(raw))

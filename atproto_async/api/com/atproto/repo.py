@@ -10,15 +10,19 @@ from atproto_async._model import Namespace, dump, dump_member
 from atproto_async.ipld import from_json, to_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.com.atproto.repo import apply_writes as _m_com_atproto_repo_apply_writes
-    from atproto_async.models.com.atproto.repo import create_record as _m_com_atproto_repo_create_record
-    from atproto_async.models.com.atproto.repo import delete_record as _m_com_atproto_repo_delete_record
-    from atproto_async.models.com.atproto.repo import describe_repo as _m_com_atproto_repo_describe_repo
-    from atproto_async.models.com.atproto.repo import get_record as _m_com_atproto_repo_get_record
-    from atproto_async.models.com.atproto.repo import list_missing_blobs as _m_com_atproto_repo_list_missing_blobs
-    from atproto_async.models.com.atproto.repo import list_records as _m_com_atproto_repo_list_records
-    from atproto_async.models.com.atproto.repo import put_record as _m_com_atproto_repo_put_record
-    from atproto_async.models.com.atproto.repo import upload_blob as _m_com_atproto_repo_upload_blob
+    from atproto_async._model import Model
+    from atproto_async.models.com.atproto.repo.apply_writes import (
+        ApplyWritesInputWritesItem,
+        ApplyWritesOutput,
+    )
+    from atproto_async.models.com.atproto.repo.create_record import CreateRecordOutput
+    from atproto_async.models.com.atproto.repo.delete_record import DeleteRecordOutput
+    from atproto_async.models.com.atproto.repo.describe_repo import DescribeRepoOutput
+    from atproto_async.models.com.atproto.repo.get_record import GetRecordOutput
+    from atproto_async.models.com.atproto.repo.list_missing_blobs import ListMissingBlobsOutput
+    from atproto_async.models.com.atproto.repo.list_records import ListRecordsOutput
+    from atproto_async.models.com.atproto.repo.put_record import PutRecordOutput
+    from atproto_async.models.com.atproto.repo.upload_blob import UploadBlobOutput
 
 __all__ = ["ComAtprotoRepoNamespace"]
 
@@ -30,12 +34,12 @@ class ComAtprotoRepoNamespace(Namespace):
         self,
         *,
         repo: str,
-        writes: Sequence[_m_com_atproto_repo_apply_writes.Create | _m_com_atproto_repo_apply_writes.Update | _m_com_atproto_repo_apply_writes.Delete | Mapping[str, Any]],
+        writes: Sequence[ApplyWritesInputWritesItem | Mapping[str, Any]],
         validate: bool | None = None,
         swap_commit: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_repo_apply_writes.Output:
+    ) -> ApplyWritesOutput:
         """Apply a batch transaction of repository creates, updates, and deletes. Requires auth,
         implemented by PDS.
 
@@ -55,7 +59,7 @@ class ComAtprotoRepoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `ApplyWritesOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -74,22 +78,22 @@ class ComAtprotoRepoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.repo.apply_writes import Output
+        from atproto_async.models.com.atproto.repo.apply_writes import ApplyWritesOutput
 
-        return Output.from_dict(from_json(raw))
+        return ApplyWritesOutput.from_dict(from_json(raw))
 
     async def create_record(
         self,
         *,
         repo: str,
         collection: str,
-        record: Any,
+        record: Model | Mapping[str, Any],
         rkey: str | None = None,
         validate: bool | None = None,
         swap_commit: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_repo_create_record.Output:
+    ) -> CreateRecordOutput:
         """Create a single new repository record. Requires auth, implemented by PDS.
 
         NSID: ``com.atproto.repo.createRecord`` (procedure, https://atproto.com/specs/xrpc).
@@ -97,7 +101,8 @@ class ComAtprotoRepoNamespace(Namespace):
         Args:
             repo: The handle or DID of the repo (aka, current account). Format: at-identifier.
             collection: The NSID of the record collection. Format: nsid.
-            record: The record itself. Must contain a $type field.
+            record: The record itself. Must contain a $type field. A record: its model, picked by
+                ``$type`` (`UnknownRecord` for a type without a lexicon here).
             rkey: The Record Key. Format: record-key. Limits: maxLength 512.
             validate: Can be set to 'false' to skip Lexicon schema validation of record data, 'true'
                 to require it, or leave unset to validate only for known Lexicons.
@@ -106,7 +111,7 @@ class ComAtprotoRepoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `CreateRecordOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -126,9 +131,9 @@ class ComAtprotoRepoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.repo.create_record import Output
+        from atproto_async.models.com.atproto.repo.create_record import CreateRecordOutput
 
-        return Output.from_dict(from_json(raw))
+        return CreateRecordOutput.from_dict(from_json(raw))
 
     async def delete_record(
         self,
@@ -140,7 +145,7 @@ class ComAtprotoRepoNamespace(Namespace):
         swap_commit: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_repo_delete_record.Output:
+    ) -> DeleteRecordOutput:
         """Delete a repository record, or ensure it doesn't exist. Requires auth, implemented by
         PDS.
 
@@ -156,7 +161,7 @@ class ComAtprotoRepoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `DeleteRecordOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -174,9 +179,9 @@ class ComAtprotoRepoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.repo.delete_record import Output
+        from atproto_async.models.com.atproto.repo.delete_record import DeleteRecordOutput
 
-        return Output.from_dict(from_json(raw))
+        return DeleteRecordOutput.from_dict(from_json(raw))
 
     async def describe_repo(
         self,
@@ -184,7 +189,7 @@ class ComAtprotoRepoNamespace(Namespace):
         repo: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_repo_describe_repo.Output:
+    ) -> DescribeRepoOutput:
         """Get information about an account and repository, including the list of collections. Does
         not require auth.
 
@@ -196,7 +201,7 @@ class ComAtprotoRepoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `DescribeRepoOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -207,9 +212,9 @@ class ComAtprotoRepoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.repo.describe_repo import Output
+        from atproto_async.models.com.atproto.repo.describe_repo import DescribeRepoOutput
 
-        return Output.from_dict(from_json(raw))
+        return DescribeRepoOutput.from_dict(from_json(raw))
 
     async def get_record(
         self,
@@ -220,7 +225,7 @@ class ComAtprotoRepoNamespace(Namespace):
         cid: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_repo_get_record.Output:
+    ) -> GetRecordOutput:
         """Get a single record from a repository. Does not require auth.
 
         NSID: ``com.atproto.repo.getRecord`` (query, https://atproto.com/specs/xrpc).
@@ -235,7 +240,7 @@ class ComAtprotoRepoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetRecordOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -248,9 +253,9 @@ class ComAtprotoRepoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.repo.get_record import Output
+        from atproto_async.models.com.atproto.repo.get_record import GetRecordOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetRecordOutput.from_dict(from_json(raw))
 
     async def import_repo(
         self,
@@ -289,7 +294,7 @@ class ComAtprotoRepoNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_repo_list_missing_blobs.Output:
+    ) -> ListMissingBlobsOutput:
         """Returns a list of missing blobs for the requesting account. Intended to be used in the
         account migration flow.
 
@@ -302,7 +307,7 @@ class ComAtprotoRepoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `ListMissingBlobsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -313,9 +318,9 @@ class ComAtprotoRepoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.repo.list_missing_blobs import Output
+        from atproto_async.models.com.atproto.repo.list_missing_blobs import ListMissingBlobsOutput
 
-        return Output.from_dict(from_json(raw))
+        return ListMissingBlobsOutput.from_dict(from_json(raw))
 
     async def list_records(
         self,
@@ -327,7 +332,7 @@ class ComAtprotoRepoNamespace(Namespace):
         reverse: bool | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_repo_list_records.Output:
+    ) -> ListRecordsOutput:
         """List a range of records in a repository, matching a specific collection. Does not require
         auth.
 
@@ -343,7 +348,7 @@ class ComAtprotoRepoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `ListRecordsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -360,9 +365,9 @@ class ComAtprotoRepoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.repo.list_records import Output
+        from atproto_async.models.com.atproto.repo.list_records import ListRecordsOutput
 
-        return Output.from_dict(from_json(raw))
+        return ListRecordsOutput.from_dict(from_json(raw))
 
     async def put_record(
         self,
@@ -370,13 +375,13 @@ class ComAtprotoRepoNamespace(Namespace):
         repo: str,
         collection: str,
         rkey: str,
-        record: Any,
+        record: Model | Mapping[str, Any],
         validate: bool | None = None,
         swap_record: str | None | None = None,
         swap_commit: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_repo_put_record.Output:
+    ) -> PutRecordOutput:
         """Write a repository record, creating or updating it as needed. Requires auth, implemented
         by PDS.
 
@@ -386,7 +391,8 @@ class ComAtprotoRepoNamespace(Namespace):
             repo: The handle or DID of the repo (aka, current account). Format: at-identifier.
             collection: The NSID of the record collection. Format: nsid.
             rkey: The Record Key. Format: record-key. Limits: maxLength 512.
-            record: The record to write.
+            record: The record to write. A record: its model, picked by ``$type`` (`UnknownRecord`
+                for a type without a lexicon here).
             validate: Can be set to 'false' to skip Lexicon schema validation of record data, 'true'
                 to require it, or leave unset to validate only for known Lexicons.
             swap_record: Compare and swap with the previous record by CID. WARNING: nullable and
@@ -396,7 +402,7 @@ class ComAtprotoRepoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `PutRecordOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -421,9 +427,9 @@ class ComAtprotoRepoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.repo.put_record import Output
+        from atproto_async.models.com.atproto.repo.put_record import PutRecordOutput
 
-        return Output.from_dict(from_json(raw))
+        return PutRecordOutput.from_dict(from_json(raw))
 
     async def upload_blob(
         self,
@@ -432,7 +438,7 @@ class ComAtprotoRepoNamespace(Namespace):
         encoding: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_repo_upload_blob.Output:
+    ) -> UploadBlobOutput:
         """Upload a new blob, to be referenced from a repository record. The blob will be deleted if
         it is not referenced within a time window (eg, minutes). Blob restrictions (mimetype,
         size, etc) are enforced when the reference is created. Requires auth, implemented by PDS.
@@ -446,7 +452,7 @@ class ComAtprotoRepoNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `UploadBlobOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -458,6 +464,6 @@ class ComAtprotoRepoNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.repo.upload_blob import Output
+        from atproto_async.models.com.atproto.repo.upload_blob import UploadBlobOutput
 
-        return Output.from_dict(from_json(raw))
+        return UploadBlobOutput.from_dict(from_json(raw))

@@ -10,20 +10,26 @@ from atproto_async._model import Namespace, dump
 from atproto_async.ipld import from_json, to_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.com.atproto.server import check_account_status as _m_com_atproto_server_check_account_status
-    from atproto_async.models.com.atproto.server import create_account as _m_com_atproto_server_create_account
-    from atproto_async.models.com.atproto.server import create_app_password as _m_com_atproto_server_create_app_password
-    from atproto_async.models.com.atproto.server import create_invite_code as _m_com_atproto_server_create_invite_code
-    from atproto_async.models.com.atproto.server import create_invite_codes as _m_com_atproto_server_create_invite_codes
-    from atproto_async.models.com.atproto.server import create_session as _m_com_atproto_server_create_session
-    from atproto_async.models.com.atproto.server import describe_server as _m_com_atproto_server_describe_server
-    from atproto_async.models.com.atproto.server import get_account_invite_codes as _m_com_atproto_server_get_account_invite_codes
-    from atproto_async.models.com.atproto.server import get_service_auth as _m_com_atproto_server_get_service_auth
-    from atproto_async.models.com.atproto.server import get_session as _m_com_atproto_server_get_session
-    from atproto_async.models.com.atproto.server import list_app_passwords as _m_com_atproto_server_list_app_passwords
-    from atproto_async.models.com.atproto.server import refresh_session as _m_com_atproto_server_refresh_session
-    from atproto_async.models.com.atproto.server import request_email_update as _m_com_atproto_server_request_email_update
-    from atproto_async.models.com.atproto.server import reserve_signing_key as _m_com_atproto_server_reserve_signing_key
+    from atproto_async.models.com.atproto.server.check_account_status import (
+        CheckAccountStatusOutput,
+    )
+    from atproto_async.models.com.atproto.server.create_account import CreateAccountOutput
+    from atproto_async.models.com.atproto.server.create_app_password import AppPassword
+    from atproto_async.models.com.atproto.server.create_invite_code import CreateInviteCodeOutput
+    from atproto_async.models.com.atproto.server.create_invite_codes import CreateInviteCodesOutput
+    from atproto_async.models.com.atproto.server.create_session import CreateSessionOutput
+    from atproto_async.models.com.atproto.server.describe_server import DescribeServerOutput
+    from atproto_async.models.com.atproto.server.get_account_invite_codes import (
+        GetAccountInviteCodesOutput,
+    )
+    from atproto_async.models.com.atproto.server.get_service_auth import GetServiceAuthOutput
+    from atproto_async.models.com.atproto.server.get_session import GetSessionOutput
+    from atproto_async.models.com.atproto.server.list_app_passwords import ListAppPasswordsOutput
+    from atproto_async.models.com.atproto.server.refresh_session import RefreshSessionOutput
+    from atproto_async.models.com.atproto.server.request_email_update import (
+        RequestEmailUpdateOutput,
+    )
+    from atproto_async.models.com.atproto.server.reserve_signing_key import ReserveSigningKeyOutput
 
 __all__ = ["ComAtprotoServerNamespace"]
 
@@ -61,7 +67,7 @@ class ComAtprotoServerNamespace(Namespace):
         *,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_server_check_account_status.Output:
+    ) -> CheckAccountStatusOutput:
         """Returns the status of an account, especially as pertaining to import or recovery. Can be
         called many times over the course of an account migration. Requires auth and can only be
         called pertaining to oneself.
@@ -73,7 +79,7 @@ class ComAtprotoServerNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `CheckAccountStatusOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -84,9 +90,11 @@ class ComAtprotoServerNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.server.check_account_status import Output
+        from atproto_async.models.com.atproto.server.check_account_status import (
+            CheckAccountStatusOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return CheckAccountStatusOutput.from_dict(from_json(raw))
 
     async def confirm_email(
         self,
@@ -136,7 +144,7 @@ class ComAtprotoServerNamespace(Namespace):
         plc_op: Any | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_server_create_account.Output:
+    ) -> CreateAccountOutput:
         """Create an account. Implemented by PDS.
 
         NSID: ``com.atproto.server.createAccount`` (procedure, https://atproto.com/specs/xrpc).
@@ -159,7 +167,7 @@ class ComAtprotoServerNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `CreateAccountOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -195,9 +203,9 @@ class ComAtprotoServerNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.server.create_account import Output
+        from atproto_async.models.com.atproto.server.create_account import CreateAccountOutput
 
-        return Output.from_dict(from_json(raw))
+        return CreateAccountOutput.from_dict(from_json(raw))
 
     async def create_app_password(
         self,
@@ -206,7 +214,7 @@ class ComAtprotoServerNamespace(Namespace):
         privileged: bool | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_server_create_app_password.AppPassword:
+    ) -> AppPassword:
         """Create an App Password.
 
         NSID: ``com.atproto.server.createAppPassword`` (procedure, https://atproto.com/specs/xrpc).
@@ -246,7 +254,7 @@ class ComAtprotoServerNamespace(Namespace):
         for_account: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_server_create_invite_code.Output:
+    ) -> CreateInviteCodeOutput:
         """Create an invite code.
 
         NSID: ``com.atproto.server.createInviteCode`` (procedure, https://atproto.com/specs/xrpc).
@@ -258,7 +266,7 @@ class ComAtprotoServerNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `CreateInviteCodeOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -272,9 +280,11 @@ class ComAtprotoServerNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.server.create_invite_code import Output
+        from atproto_async.models.com.atproto.server.create_invite_code import (
+            CreateInviteCodeOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return CreateInviteCodeOutput.from_dict(from_json(raw))
 
     async def create_invite_codes(
         self,
@@ -284,7 +294,7 @@ class ComAtprotoServerNamespace(Namespace):
         for_accounts: Sequence[str] | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_server_create_invite_codes.Output:
+    ) -> CreateInviteCodesOutput:
         """Create invite codes.
 
         NSID: ``com.atproto.server.createInviteCodes`` (procedure, https://atproto.com/specs/xrpc).
@@ -297,7 +307,7 @@ class ComAtprotoServerNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `CreateInviteCodesOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -311,9 +321,11 @@ class ComAtprotoServerNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.server.create_invite_codes import Output
+        from atproto_async.models.com.atproto.server.create_invite_codes import (
+            CreateInviteCodesOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return CreateInviteCodesOutput.from_dict(from_json(raw))
 
     async def create_session(
         self,
@@ -324,7 +336,7 @@ class ComAtprotoServerNamespace(Namespace):
         allow_takendown: bool | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_server_create_session.Output:
+    ) -> CreateSessionOutput:
         """Create an authentication session.
 
         NSID: ``com.atproto.server.createSession`` (procedure, https://atproto.com/specs/xrpc).
@@ -340,7 +352,7 @@ class ComAtprotoServerNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `CreateSessionOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -359,9 +371,9 @@ class ComAtprotoServerNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.server.create_session import Output
+        from atproto_async.models.com.atproto.server.create_session import CreateSessionOutput
 
-        return Output.from_dict(from_json(raw))
+        return CreateSessionOutput.from_dict(from_json(raw))
 
     async def deactivate_account(
         self,
@@ -462,7 +474,7 @@ class ComAtprotoServerNamespace(Namespace):
         *,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_server_describe_server.Output:
+    ) -> DescribeServerOutput:
         """Describes the server's account creation requirements and capabilities. Implemented by
         PDS.
 
@@ -473,7 +485,7 @@ class ComAtprotoServerNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `DescribeServerOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -484,9 +496,9 @@ class ComAtprotoServerNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.server.describe_server import Output
+        from atproto_async.models.com.atproto.server.describe_server import DescribeServerOutput
 
-        return Output.from_dict(from_json(raw))
+        return DescribeServerOutput.from_dict(from_json(raw))
 
     async def get_account_invite_codes(
         self,
@@ -495,7 +507,7 @@ class ComAtprotoServerNamespace(Namespace):
         create_available: bool = True,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_server_get_account_invite_codes.Output:
+    ) -> GetAccountInviteCodesOutput:
         """Get all invite codes for the current account. Requires auth.
 
         NSID: ``com.atproto.server.getAccountInviteCodes`` (query, https://atproto.com/specs/xrpc).
@@ -508,7 +520,7 @@ class ComAtprotoServerNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetAccountInviteCodesOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -521,9 +533,11 @@ class ComAtprotoServerNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.server.get_account_invite_codes import Output
+        from atproto_async.models.com.atproto.server.get_account_invite_codes import (
+            GetAccountInviteCodesOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetAccountInviteCodesOutput.from_dict(from_json(raw))
 
     async def get_service_auth(
         self,
@@ -533,7 +547,7 @@ class ComAtprotoServerNamespace(Namespace):
         lxm: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_server_get_service_auth.Output:
+    ) -> GetServiceAuthOutput:
         """Get a signed token on behalf of the requesting DID for the requested service.
 
         NSID: ``com.atproto.server.getServiceAuth`` (query, https://atproto.com/specs/xrpc).
@@ -549,7 +563,7 @@ class ComAtprotoServerNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetServiceAuthOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -563,16 +577,16 @@ class ComAtprotoServerNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.server.get_service_auth import Output
+        from atproto_async.models.com.atproto.server.get_service_auth import GetServiceAuthOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetServiceAuthOutput.from_dict(from_json(raw))
 
     async def get_session(
         self,
         *,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_server_get_session.Output:
+    ) -> GetSessionOutput:
         """Get information about the current auth session. Requires auth.
 
         NSID: ``com.atproto.server.getSession`` (query, https://atproto.com/specs/xrpc).
@@ -582,7 +596,7 @@ class ComAtprotoServerNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetSessionOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -593,16 +607,16 @@ class ComAtprotoServerNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.server.get_session import Output
+        from atproto_async.models.com.atproto.server.get_session import GetSessionOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetSessionOutput.from_dict(from_json(raw))
 
     async def list_app_passwords(
         self,
         *,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_server_list_app_passwords.Output:
+    ) -> ListAppPasswordsOutput:
         """List all App Passwords.
 
         NSID: ``com.atproto.server.listAppPasswords`` (query, https://atproto.com/specs/xrpc).
@@ -612,7 +626,7 @@ class ComAtprotoServerNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `ListAppPasswordsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -625,16 +639,18 @@ class ComAtprotoServerNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.server.list_app_passwords import Output
+        from atproto_async.models.com.atproto.server.list_app_passwords import (
+            ListAppPasswordsOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return ListAppPasswordsOutput.from_dict(from_json(raw))
 
     async def refresh_session(
         self,
         *,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_server_refresh_session.Output:
+    ) -> RefreshSessionOutput:
         """Refresh an authentication session. Requires auth using the 'refreshJwt' (not the
         'accessJwt').
 
@@ -645,7 +661,7 @@ class ComAtprotoServerNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `RefreshSessionOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -660,9 +676,9 @@ class ComAtprotoServerNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.server.refresh_session import Output
+        from atproto_async.models.com.atproto.server.refresh_session import RefreshSessionOutput
 
-        return Output.from_dict(from_json(raw))
+        return RefreshSessionOutput.from_dict(from_json(raw))
 
     async def request_account_delete(
         self,
@@ -717,7 +733,7 @@ class ComAtprotoServerNamespace(Namespace):
         *,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_server_request_email_update.Output:
+    ) -> RequestEmailUpdateOutput:
         """Request a token in order to update email.
 
         NSID: ``com.atproto.server.requestEmailUpdate`` (procedure, https://atproto.com/specs/xrpc).
@@ -727,7 +743,7 @@ class ComAtprotoServerNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `RequestEmailUpdateOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -738,9 +754,11 @@ class ComAtprotoServerNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.server.request_email_update import Output
+        from atproto_async.models.com.atproto.server.request_email_update import (
+            RequestEmailUpdateOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return RequestEmailUpdateOutput.from_dict(from_json(raw))
 
     async def request_password_reset(
         self,
@@ -775,7 +793,7 @@ class ComAtprotoServerNamespace(Namespace):
         did: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_server_reserve_signing_key.Output:
+    ) -> ReserveSigningKeyOutput:
         """Reserve a repo signing key, for use with account creation. Necessary so that a DID PLC
         update operation can be constructed during an account migraiton. Public and does not
         require auth; implemented by PDS. NOTE: this endpoint may change when full account
@@ -789,7 +807,7 @@ class ComAtprotoServerNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `ReserveSigningKeyOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -803,9 +821,11 @@ class ComAtprotoServerNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.server.reserve_signing_key import Output
+        from atproto_async.models.com.atproto.server.reserve_signing_key import (
+            ReserveSigningKeyOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return ReserveSigningKeyOutput.from_dict(from_json(raw))
 
     async def reset_password(
         self,

@@ -10,14 +10,16 @@ from atproto_async._model import Namespace, expect_bytes
 from atproto_async.ipld import from_json, to_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.com.atproto.sync import get_head as _m_com_atproto_sync_get_head
-    from atproto_async.models.com.atproto.sync import get_host_status as _m_com_atproto_sync_get_host_status
-    from atproto_async.models.com.atproto.sync import get_latest_commit as _m_com_atproto_sync_get_latest_commit
-    from atproto_async.models.com.atproto.sync import get_repo_status as _m_com_atproto_sync_get_repo_status
-    from atproto_async.models.com.atproto.sync import list_blobs as _m_com_atproto_sync_list_blobs
-    from atproto_async.models.com.atproto.sync import list_hosts as _m_com_atproto_sync_list_hosts
-    from atproto_async.models.com.atproto.sync import list_repos as _m_com_atproto_sync_list_repos
-    from atproto_async.models.com.atproto.sync import list_repos_by_collection as _m_com_atproto_sync_list_repos_by_collection
+    from atproto_async.models.com.atproto.sync.get_head import GetHeadOutput
+    from atproto_async.models.com.atproto.sync.get_host_status import GetHostStatusOutput
+    from atproto_async.models.com.atproto.sync.get_latest_commit import GetLatestCommitOutput
+    from atproto_async.models.com.atproto.sync.get_repo_status import GetRepoStatusOutput
+    from atproto_async.models.com.atproto.sync.list_blobs import ListBlobsOutput
+    from atproto_async.models.com.atproto.sync.list_hosts import ListHostsOutput
+    from atproto_async.models.com.atproto.sync.list_repos import ListReposOutput
+    from atproto_async.models.com.atproto.sync.list_repos_by_collection import (
+        ListReposByCollectionOutput,
+    )
 
 __all__ = ["ComAtprotoSyncNamespace"]
 
@@ -139,7 +141,7 @@ class ComAtprotoSyncNamespace(Namespace):
         did: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_sync_get_head.Output:
+    ) -> GetHeadOutput:
         """DEPRECATED - please use com.atproto.sync.getLatestCommit instead.
 
         NSID: ``com.atproto.sync.getHead`` (query, https://atproto.com/specs/xrpc).
@@ -150,7 +152,7 @@ class ComAtprotoSyncNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetHeadOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -163,9 +165,9 @@ class ComAtprotoSyncNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.sync.get_head import Output
+        from atproto_async.models.com.atproto.sync.get_head import GetHeadOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetHeadOutput.from_dict(from_json(raw))
 
     async def get_host_status(
         self,
@@ -173,7 +175,7 @@ class ComAtprotoSyncNamespace(Namespace):
         hostname: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_sync_get_host_status.Output:
+    ) -> GetHostStatusOutput:
         """Returns information about a specified upstream host, as consumed by the server.
         Implemented by relays.
 
@@ -185,7 +187,7 @@ class ComAtprotoSyncNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetHostStatusOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -198,9 +200,9 @@ class ComAtprotoSyncNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.sync.get_host_status import Output
+        from atproto_async.models.com.atproto.sync.get_host_status import GetHostStatusOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetHostStatusOutput.from_dict(from_json(raw))
 
     async def get_latest_commit(
         self,
@@ -208,7 +210,7 @@ class ComAtprotoSyncNamespace(Namespace):
         did: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_sync_get_latest_commit.Output:
+    ) -> GetLatestCommitOutput:
         """Get the current commit CID & revision of the specified repo. Does not require auth.
 
         NSID: ``com.atproto.sync.getLatestCommit`` (query, https://atproto.com/specs/xrpc).
@@ -219,7 +221,7 @@ class ComAtprotoSyncNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetLatestCommitOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -235,9 +237,9 @@ class ComAtprotoSyncNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.sync.get_latest_commit import Output
+        from atproto_async.models.com.atproto.sync.get_latest_commit import GetLatestCommitOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetLatestCommitOutput.from_dict(from_json(raw))
 
     async def get_record(
         self,
@@ -324,7 +326,7 @@ class ComAtprotoSyncNamespace(Namespace):
         did: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_sync_get_repo_status.Output:
+    ) -> GetRepoStatusOutput:
         """Get the hosting status for a repository, on this server. Expected to be implemented by
         PDS and Relay.
 
@@ -336,7 +338,7 @@ class ComAtprotoSyncNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetRepoStatusOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -349,9 +351,9 @@ class ComAtprotoSyncNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.sync.get_repo_status import Output
+        from atproto_async.models.com.atproto.sync.get_repo_status import GetRepoStatusOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetRepoStatusOutput.from_dict(from_json(raw))
 
     async def list_blobs(
         self,
@@ -362,7 +364,7 @@ class ComAtprotoSyncNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_sync_list_blobs.Output:
+    ) -> ListBlobsOutput:
         """List blob CIDs for an account, since some repo revision. Does not require auth;
         implemented by PDS.
 
@@ -377,7 +379,7 @@ class ComAtprotoSyncNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `ListBlobsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -393,9 +395,9 @@ class ComAtprotoSyncNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.sync.list_blobs import Output
+        from atproto_async.models.com.atproto.sync.list_blobs import ListBlobsOutput
 
-        return Output.from_dict(from_json(raw))
+        return ListBlobsOutput.from_dict(from_json(raw))
 
     async def list_hosts(
         self,
@@ -404,7 +406,7 @@ class ComAtprotoSyncNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_sync_list_hosts.Output:
+    ) -> ListHostsOutput:
         """Enumerates upstream hosts (eg, PDS or relay instances) that this service consumes from.
         Implemented by relays.
 
@@ -417,7 +419,7 @@ class ComAtprotoSyncNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `ListHostsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -428,9 +430,9 @@ class ComAtprotoSyncNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.sync.list_hosts import Output
+        from atproto_async.models.com.atproto.sync.list_hosts import ListHostsOutput
 
-        return Output.from_dict(from_json(raw))
+        return ListHostsOutput.from_dict(from_json(raw))
 
     async def list_repos(
         self,
@@ -439,7 +441,7 @@ class ComAtprotoSyncNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_sync_list_repos.Output:
+    ) -> ListReposOutput:
         """Enumerates all the DID, rev, and commit CID for all repos hosted by this service. Does
         not require auth; implemented by PDS and Relay.
 
@@ -452,7 +454,7 @@ class ComAtprotoSyncNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `ListReposOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -463,9 +465,9 @@ class ComAtprotoSyncNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.sync.list_repos import Output
+        from atproto_async.models.com.atproto.sync.list_repos import ListReposOutput
 
-        return Output.from_dict(from_json(raw))
+        return ListReposOutput.from_dict(from_json(raw))
 
     async def list_repos_by_collection(
         self,
@@ -475,7 +477,7 @@ class ComAtprotoSyncNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_sync_list_repos_by_collection.Output:
+    ) -> ListReposByCollectionOutput:
         """Enumerates all the DIDs which have records with the given collection NSID.
 
         NSID: ``com.atproto.sync.listReposByCollection`` (query, https://atproto.com/specs/xrpc).
@@ -489,7 +491,7 @@ class ComAtprotoSyncNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `ListReposByCollectionOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -500,9 +502,11 @@ class ComAtprotoSyncNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.sync.list_repos_by_collection import Output
+        from atproto_async.models.com.atproto.sync.list_repos_by_collection import (
+            ListReposByCollectionOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return ListReposByCollectionOutput.from_dict(from_json(raw))
 
     async def notify_of_update(
         self,

@@ -10,11 +10,13 @@ from atproto_async._model import Namespace
 from atproto_async.ipld import from_json, to_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.com.atproto.temp import add_reserved_handle as _m_com_atproto_temp_add_reserved_handle
-    from atproto_async.models.com.atproto.temp import check_handle_availability as _m_com_atproto_temp_check_handle_availability
-    from atproto_async.models.com.atproto.temp import check_signup_queue as _m_com_atproto_temp_check_signup_queue
-    from atproto_async.models.com.atproto.temp import dereference_scope as _m_com_atproto_temp_dereference_scope
-    from atproto_async.models.com.atproto.temp import fetch_labels as _m_com_atproto_temp_fetch_labels
+    from atproto_async.models.com.atproto.temp.add_reserved_handle import AddReservedHandleOutput
+    from atproto_async.models.com.atproto.temp.check_handle_availability import (
+        CheckHandleAvailabilityOutput,
+    )
+    from atproto_async.models.com.atproto.temp.check_signup_queue import CheckSignupQueueOutput
+    from atproto_async.models.com.atproto.temp.dereference_scope import DereferenceScopeOutput
+    from atproto_async.models.com.atproto.temp.fetch_labels import FetchLabelsOutput
 
 __all__ = ["ComAtprotoTempNamespace"]
 
@@ -28,7 +30,7 @@ class ComAtprotoTempNamespace(Namespace):
         handle: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_temp_add_reserved_handle.Output:
+    ) -> AddReservedHandleOutput:
         """Add a handle to the set of reserved handles.
 
         NSID: ``com.atproto.temp.addReservedHandle`` (procedure, https://atproto.com/specs/xrpc).
@@ -39,7 +41,7 @@ class ComAtprotoTempNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `AddReservedHandleOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -51,9 +53,11 @@ class ComAtprotoTempNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.temp.add_reserved_handle import Output
+        from atproto_async.models.com.atproto.temp.add_reserved_handle import (
+            AddReservedHandleOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return AddReservedHandleOutput.from_dict(from_json(raw))
 
     async def check_handle_availability(
         self,
@@ -63,7 +67,7 @@ class ComAtprotoTempNamespace(Namespace):
         birth_date: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_temp_check_handle_availability.Output:
+    ) -> CheckHandleAvailabilityOutput:
         """Checks whether the provided handle is available. If the handle is not available,
         available suggestions will be returned. Optional inputs will be used to generate
         suggestions.
@@ -80,7 +84,7 @@ class ComAtprotoTempNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `CheckHandleAvailabilityOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -93,16 +97,18 @@ class ComAtprotoTempNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.temp.check_handle_availability import Output
+        from atproto_async.models.com.atproto.temp.check_handle_availability import (
+            CheckHandleAvailabilityOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return CheckHandleAvailabilityOutput.from_dict(from_json(raw))
 
     async def check_signup_queue(
         self,
         *,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_temp_check_signup_queue.Output:
+    ) -> CheckSignupQueueOutput:
         """Check accounts location in signup queue.
 
         NSID: ``com.atproto.temp.checkSignupQueue`` (query, https://atproto.com/specs/xrpc).
@@ -112,7 +118,7 @@ class ComAtprotoTempNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `CheckSignupQueueOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -123,9 +129,9 @@ class ComAtprotoTempNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.temp.check_signup_queue import Output
+        from atproto_async.models.com.atproto.temp.check_signup_queue import CheckSignupQueueOutput
 
-        return Output.from_dict(from_json(raw))
+        return CheckSignupQueueOutput.from_dict(from_json(raw))
 
     async def dereference_scope(
         self,
@@ -133,7 +139,7 @@ class ComAtprotoTempNamespace(Namespace):
         scope: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_temp_dereference_scope.Output:
+    ) -> DereferenceScopeOutput:
         """Allows finding the oauth permission scope from a reference.
 
         NSID: ``com.atproto.temp.dereferenceScope`` (query, https://atproto.com/specs/xrpc).
@@ -144,7 +150,7 @@ class ComAtprotoTempNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `DereferenceScopeOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -157,9 +163,9 @@ class ComAtprotoTempNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.temp.dereference_scope import Output
+        from atproto_async.models.com.atproto.temp.dereference_scope import DereferenceScopeOutput
 
-        return Output.from_dict(from_json(raw))
+        return DereferenceScopeOutput.from_dict(from_json(raw))
 
     async def fetch_labels(
         self,
@@ -168,7 +174,7 @@ class ComAtprotoTempNamespace(Namespace):
         limit: int = 50,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_com_atproto_temp_fetch_labels.Output:
+    ) -> FetchLabelsOutput:
         """DEPRECATED: use queryLabels or subscribeLabels instead -- Fetch all labels from a labeler
         created after a certain date.
 
@@ -181,7 +187,7 @@ class ComAtprotoTempNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `FetchLabelsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -192,9 +198,9 @@ class ComAtprotoTempNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.com.atproto.temp.fetch_labels import Output
+        from atproto_async.models.com.atproto.temp.fetch_labels import FetchLabelsOutput
 
-        return Output.from_dict(from_json(raw))
+        return FetchLabelsOutput.from_dict(from_json(raw))
 
     async def request_phone_verification(
         self,

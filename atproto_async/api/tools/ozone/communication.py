@@ -10,8 +10,8 @@ from atproto_async._model import Namespace
 from atproto_async.ipld import from_json, to_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.tools.ozone.communication import defs as _m_tools_ozone_communication_defs
-    from atproto_async.models.tools.ozone.communication import list_templates as _m_tools_ozone_communication_list_templates
+    from atproto_async.models.tools.ozone.communication.defs import TemplateView
+    from atproto_async.models.tools.ozone.communication.list_templates import ListTemplatesOutput
 
 __all__ = ["ToolsOzoneCommunicationNamespace"]
 
@@ -29,7 +29,7 @@ class ToolsOzoneCommunicationNamespace(Namespace):
         created_by: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_communication_defs.TemplateView:
+    ) -> TemplateView:
         """Administrative action to create a new, re-usable communication (email for now) template.
 
         NSID: ``tools.ozone.communication.createTemplate`` (procedure, https://atproto.com/specs/xrpc).
@@ -103,7 +103,7 @@ class ToolsOzoneCommunicationNamespace(Namespace):
         *,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_communication_list_templates.Output:
+    ) -> ListTemplatesOutput:
         """Get list of all communication templates.
 
         NSID: ``tools.ozone.communication.listTemplates`` (query, https://atproto.com/specs/xrpc).
@@ -113,7 +113,7 @@ class ToolsOzoneCommunicationNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `ListTemplatesOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -124,9 +124,11 @@ class ToolsOzoneCommunicationNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.communication.list_templates import Output
+        from atproto_async.models.tools.ozone.communication.list_templates import (
+            ListTemplatesOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return ListTemplatesOutput.from_dict(from_json(raw))
 
     async def update_template(
         self,
@@ -140,7 +142,7 @@ class ToolsOzoneCommunicationNamespace(Namespace):
         disabled: bool | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_communication_defs.TemplateView:
+    ) -> TemplateView:
         """Administrative action to update an existing communication template. Allows passing
         partial fields to patch specific fields only.
 

@@ -10,7 +10,7 @@ from atproto_async._model import Namespace
 from atproto_async.ipld import from_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.tools.ozone.hosting import get_account_history as _m_tools_ozone_hosting_get_account_history
+    from atproto_async.models.tools.ozone.hosting.get_account_history import GetAccountHistoryOutput
 
 __all__ = ["ToolsOzoneHostingNamespace"]
 
@@ -27,7 +27,7 @@ class ToolsOzoneHostingNamespace(Namespace):
         limit: int = 50,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_hosting_get_account_history.Output:
+    ) -> GetAccountHistoryOutput:
         """Get account history, e.g. log of updated email addresses or other identity information.
 
         NSID: ``tools.ozone.hosting.getAccountHistory`` (query, https://atproto.com/specs/xrpc).
@@ -42,7 +42,7 @@ class ToolsOzoneHostingNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetAccountHistoryOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -53,6 +53,8 @@ class ToolsOzoneHostingNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.hosting.get_account_history import Output
+        from atproto_async.models.tools.ozone.hosting.get_account_history import (
+            GetAccountHistoryOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetAccountHistoryOutput.from_dict(from_json(raw))

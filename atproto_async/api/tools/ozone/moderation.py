@@ -10,22 +10,44 @@ from atproto_async._model import Namespace, dump, dump_member
 from atproto_async.ipld import from_json, to_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.com.atproto.admin import defs as _m_com_atproto_admin_defs
-    from atproto_async.models.com.atproto.repo import strong_ref as _m_com_atproto_repo_strong_ref
-    from atproto_async.models.tools.ozone.moderation import cancel_scheduled_actions as _m_tools_ozone_moderation_cancel_scheduled_actions
-    from atproto_async.models.tools.ozone.moderation import defs as _m_tools_ozone_moderation_defs
-    from atproto_async.models.tools.ozone.moderation import emit_event as _m_tools_ozone_moderation_emit_event
-    from atproto_async.models.tools.ozone.moderation import get_account_preferences as _m_tools_ozone_moderation_get_account_preferences
-    from atproto_async.models.tools.ozone.moderation import get_account_timeline as _m_tools_ozone_moderation_get_account_timeline
-    from atproto_async.models.tools.ozone.moderation import get_records as _m_tools_ozone_moderation_get_records
-    from atproto_async.models.tools.ozone.moderation import get_reporter_stats as _m_tools_ozone_moderation_get_reporter_stats
-    from atproto_async.models.tools.ozone.moderation import get_repos as _m_tools_ozone_moderation_get_repos
-    from atproto_async.models.tools.ozone.moderation import get_subjects as _m_tools_ozone_moderation_get_subjects
-    from atproto_async.models.tools.ozone.moderation import list_scheduled_actions as _m_tools_ozone_moderation_list_scheduled_actions
-    from atproto_async.models.tools.ozone.moderation import query_events as _m_tools_ozone_moderation_query_events
-    from atproto_async.models.tools.ozone.moderation import query_statuses as _m_tools_ozone_moderation_query_statuses
-    from atproto_async.models.tools.ozone.moderation import schedule_action as _m_tools_ozone_moderation_schedule_action
-    from atproto_async.models.tools.ozone.moderation import search_repos as _m_tools_ozone_moderation_search_repos
+    from atproto_async.models.tools.ozone.moderation.cancel_scheduled_actions import (
+        CancellationResults,
+    )
+    from atproto_async.models.tools.ozone.moderation.defs import (
+        ModEventView,
+        ModEventViewDetail,
+        ModTool,
+        RecordViewDetail,
+        RepoViewDetail,
+    )
+    from atproto_async.models.tools.ozone.moderation.emit_event import (
+        EmitEventInputEvent,
+        EmitEventInputSubject,
+        ReportAction,
+    )
+    from atproto_async.models.tools.ozone.moderation.get_account_preferences import (
+        GetAccountPreferencesOutput,
+    )
+    from atproto_async.models.tools.ozone.moderation.get_account_timeline import (
+        GetAccountTimelineOutput,
+    )
+    from atproto_async.models.tools.ozone.moderation.get_records import GetRecordsOutput
+    from atproto_async.models.tools.ozone.moderation.get_reporter_stats import (
+        GetReporterStatsOutput,
+    )
+    from atproto_async.models.tools.ozone.moderation.get_repos import GetReposOutput
+    from atproto_async.models.tools.ozone.moderation.get_subjects import GetSubjectsOutput
+    from atproto_async.models.tools.ozone.moderation.list_scheduled_actions import (
+        ListScheduledActionsOutput,
+    )
+    from atproto_async.models.tools.ozone.moderation.query_events import QueryEventsOutput
+    from atproto_async.models.tools.ozone.moderation.query_statuses import QueryStatusesOutput
+    from atproto_async.models.tools.ozone.moderation.schedule_action import (
+        ScheduleActionInputAction,
+        ScheduledActionResults,
+        SchedulingConfig,
+    )
+    from atproto_async.models.tools.ozone.moderation.search_repos import SearchReposOutput
 
 __all__ = ["ToolsOzoneModerationNamespace"]
 
@@ -40,7 +62,7 @@ class ToolsOzoneModerationNamespace(Namespace):
         comment: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_moderation_cancel_scheduled_actions.CancellationResults:
+    ) -> CancellationResults:
         """Cancel all pending scheduled moderation actions for specified subjects.
 
         NSID: ``tools.ozone.moderation.cancelScheduledActions`` (procedure, https://atproto.com/specs/xrpc).
@@ -67,23 +89,25 @@ class ToolsOzoneModerationNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.moderation.cancel_scheduled_actions import CancellationResults
+        from atproto_async.models.tools.ozone.moderation.cancel_scheduled_actions import (
+            CancellationResults,
+        )
 
         return CancellationResults.from_dict(from_json(raw))
 
     async def emit_event(
         self,
         *,
-        event: _m_tools_ozone_moderation_defs.ModEventTakedown | _m_tools_ozone_moderation_defs.ModEventAcknowledge | _m_tools_ozone_moderation_defs.ModEventEscalate | _m_tools_ozone_moderation_defs.ModEventComment | _m_tools_ozone_moderation_defs.ModEventLabel | _m_tools_ozone_moderation_defs.ModEventReport | _m_tools_ozone_moderation_defs.ModEventMute | _m_tools_ozone_moderation_defs.ModEventUnmute | _m_tools_ozone_moderation_defs.ModEventMuteReporter | _m_tools_ozone_moderation_defs.ModEventUnmuteReporter | _m_tools_ozone_moderation_defs.ModEventReverseTakedown | _m_tools_ozone_moderation_defs.ModEventResolveAppeal | _m_tools_ozone_moderation_defs.ModEventEmail | _m_tools_ozone_moderation_defs.ModEventDivert | _m_tools_ozone_moderation_defs.ModEventTag | _m_tools_ozone_moderation_defs.AccountEvent | _m_tools_ozone_moderation_defs.IdentityEvent | _m_tools_ozone_moderation_defs.RecordEvent | _m_tools_ozone_moderation_defs.ModEventPriorityScore | _m_tools_ozone_moderation_defs.AgeAssuranceEvent | _m_tools_ozone_moderation_defs.AgeAssuranceOverrideEvent | _m_tools_ozone_moderation_defs.AgeAssurancePurgeEvent | _m_tools_ozone_moderation_defs.RevokeAccountCredentialsEvent | _m_tools_ozone_moderation_defs.ScheduleTakedownEvent | _m_tools_ozone_moderation_defs.CancelScheduledTakedownEvent | Mapping[str, Any],
-        subject: _m_com_atproto_admin_defs.RepoRef | _m_com_atproto_repo_strong_ref.StrongRef | Mapping[str, Any],
+        event: EmitEventInputEvent | Mapping[str, Any],
+        subject: EmitEventInputSubject | Mapping[str, Any],
         created_by: str,
         subject_blob_cids: Sequence[str] | None = None,
-        mod_tool: _m_tools_ozone_moderation_defs.ModTool | Mapping[str, Any] | None = None,
+        mod_tool: ModTool | Mapping[str, Any] | None = None,
         external_id: str | None = None,
-        report_action: _m_tools_ozone_moderation_emit_event.ReportAction | Mapping[str, Any] | None = None,
+        report_action: ReportAction | Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_moderation_defs.ModEventView:
+    ) -> ModEventView:
         """Take a moderation action on an actor.
 
         NSID: ``tools.ozone.moderation.emitEvent`` (procedure, https://atproto.com/specs/xrpc).
@@ -167,7 +191,7 @@ class ToolsOzoneModerationNamespace(Namespace):
         did: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_moderation_get_account_preferences.Output:
+    ) -> GetAccountPreferencesOutput:
         """Get private preferences for an account. Requires moderator or admin auth.
 
         NSID: ``tools.ozone.moderation.getAccountPreferences`` (query, https://atproto.com/specs/xrpc).
@@ -178,7 +202,7 @@ class ToolsOzoneModerationNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetAccountPreferencesOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -189,9 +213,11 @@ class ToolsOzoneModerationNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.moderation.get_account_preferences import Output
+        from atproto_async.models.tools.ozone.moderation.get_account_preferences import (
+            GetAccountPreferencesOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetAccountPreferencesOutput.from_dict(from_json(raw))
 
     async def get_account_timeline(
         self,
@@ -199,7 +225,7 @@ class ToolsOzoneModerationNamespace(Namespace):
         did: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_moderation_get_account_timeline.Output:
+    ) -> GetAccountTimelineOutput:
         """Get timeline of all available events of an account. This includes moderation events,
         account history and did history.
 
@@ -211,7 +237,7 @@ class ToolsOzoneModerationNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetAccountTimelineOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -224,9 +250,11 @@ class ToolsOzoneModerationNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.moderation.get_account_timeline import Output
+        from atproto_async.models.tools.ozone.moderation.get_account_timeline import (
+            GetAccountTimelineOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetAccountTimelineOutput.from_dict(from_json(raw))
 
     async def get_event(
         self,
@@ -234,7 +262,7 @@ class ToolsOzoneModerationNamespace(Namespace):
         id: int,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_moderation_defs.ModEventViewDetail:
+    ) -> ModEventViewDetail:
         """Get details about a moderation event.
 
         NSID: ``tools.ozone.moderation.getEvent`` (query, https://atproto.com/specs/xrpc).
@@ -267,7 +295,7 @@ class ToolsOzoneModerationNamespace(Namespace):
         cid: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_moderation_defs.RecordViewDetail:
+    ) -> RecordViewDetail:
         """Get details about a record.
 
         NSID: ``tools.ozone.moderation.getRecord`` (query, https://atproto.com/specs/xrpc).
@@ -302,7 +330,7 @@ class ToolsOzoneModerationNamespace(Namespace):
         uris: list[str],
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_moderation_get_records.Output:
+    ) -> GetRecordsOutput:
         """Get details about some records.
 
         NSID: ``tools.ozone.moderation.getRecords`` (query, https://atproto.com/specs/xrpc).
@@ -313,7 +341,7 @@ class ToolsOzoneModerationNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetRecordsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -324,9 +352,9 @@ class ToolsOzoneModerationNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.moderation.get_records import Output
+        from atproto_async.models.tools.ozone.moderation.get_records import GetRecordsOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetRecordsOutput.from_dict(from_json(raw))
 
     async def get_repo(
         self,
@@ -334,7 +362,7 @@ class ToolsOzoneModerationNamespace(Namespace):
         did: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_moderation_defs.RepoViewDetail:
+    ) -> RepoViewDetail:
         """Get details about a repository.
 
         NSID: ``tools.ozone.moderation.getRepo`` (query, https://atproto.com/specs/xrpc).
@@ -368,7 +396,7 @@ class ToolsOzoneModerationNamespace(Namespace):
         dids: list[str],
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_moderation_get_reporter_stats.Output:
+    ) -> GetReporterStatsOutput:
         """Get reporter stats for a list of users.
 
         NSID: ``tools.ozone.moderation.getReporterStats`` (query, https://atproto.com/specs/xrpc).
@@ -379,7 +407,7 @@ class ToolsOzoneModerationNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetReporterStatsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -390,9 +418,11 @@ class ToolsOzoneModerationNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.moderation.get_reporter_stats import Output
+        from atproto_async.models.tools.ozone.moderation.get_reporter_stats import (
+            GetReporterStatsOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetReporterStatsOutput.from_dict(from_json(raw))
 
     async def get_repos(
         self,
@@ -400,7 +430,7 @@ class ToolsOzoneModerationNamespace(Namespace):
         dids: list[str],
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_moderation_get_repos.Output:
+    ) -> GetReposOutput:
         """Get details about some repositories.
 
         NSID: ``tools.ozone.moderation.getRepos`` (query, https://atproto.com/specs/xrpc).
@@ -411,7 +441,7 @@ class ToolsOzoneModerationNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetReposOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -422,9 +452,9 @@ class ToolsOzoneModerationNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.moderation.get_repos import Output
+        from atproto_async.models.tools.ozone.moderation.get_repos import GetReposOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetReposOutput.from_dict(from_json(raw))
 
     async def get_subjects(
         self,
@@ -432,7 +462,7 @@ class ToolsOzoneModerationNamespace(Namespace):
         subjects: list[str],
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_moderation_get_subjects.Output:
+    ) -> GetSubjectsOutput:
         """Get details about subjects.
 
         NSID: ``tools.ozone.moderation.getSubjects`` (query, https://atproto.com/specs/xrpc).
@@ -443,7 +473,7 @@ class ToolsOzoneModerationNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetSubjectsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -454,9 +484,9 @@ class ToolsOzoneModerationNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.moderation.get_subjects import Output
+        from atproto_async.models.tools.ozone.moderation.get_subjects import GetSubjectsOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetSubjectsOutput.from_dict(from_json(raw))
 
     async def list_scheduled_actions(
         self,
@@ -469,7 +499,7 @@ class ToolsOzoneModerationNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_moderation_list_scheduled_actions.Output:
+    ) -> ListScheduledActionsOutput:
         """List scheduled moderation actions with optional filtering.
 
         NSID: ``tools.ozone.moderation.listScheduledActions`` (procedure, https://atproto.com/specs/xrpc).
@@ -488,7 +518,7 @@ class ToolsOzoneModerationNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `ListScheduledActionsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -510,9 +540,11 @@ class ToolsOzoneModerationNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.moderation.list_scheduled_actions import Output
+        from atproto_async.models.tools.ozone.moderation.list_scheduled_actions import (
+            ListScheduledActionsOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return ListScheduledActionsOutput.from_dict(from_json(raw))
 
     async def query_events(
         self,
@@ -542,7 +574,7 @@ class ToolsOzoneModerationNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_moderation_query_events.Output:
+    ) -> QueryEventsOutput:
         """List moderation events related to a subject.
 
         NSID: ``tools.ozone.moderation.queryEvents`` (query, https://atproto.com/specs/xrpc).
@@ -593,7 +625,7 @@ class ToolsOzoneModerationNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `QueryEventsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -628,9 +660,9 @@ class ToolsOzoneModerationNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.moderation.query_events import Output
+        from atproto_async.models.tools.ozone.moderation.query_events import QueryEventsOutput
 
-        return Output.from_dict(from_json(raw))
+        return QueryEventsOutput.from_dict(from_json(raw))
 
     async def query_statuses(
         self,
@@ -655,7 +687,13 @@ class ToolsOzoneModerationNamespace(Namespace):
         review_state: str | None = None,
         ignore_subjects: list[str] | None = None,
         last_reviewed_by: str | None = None,
-        sort_field: Literal["lastReviewedAt", "lastReportedAt", "reportedRecordsCount", "takendownRecordsCount", "priorityScore"] = "lastReportedAt",
+        sort_field: Literal[
+            "lastReviewedAt",
+            "lastReportedAt",
+            "reportedRecordsCount",
+            "takendownRecordsCount",
+            "priorityScore",
+        ] = "lastReportedAt",
         sort_direction: Literal["asc", "desc"] = "desc",
         takendown: bool | None = None,
         appealed: bool | None = None,
@@ -673,7 +711,7 @@ class ToolsOzoneModerationNamespace(Namespace):
         age_assurance_state: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_moderation_query_statuses.Output:
+    ) -> QueryStatusesOutput:
         """View moderation statuses of subjects (record or repo).
 
         NSID: ``tools.ozone.moderation.queryStatuses`` (query, https://atproto.com/specs/xrpc).
@@ -744,7 +782,7 @@ class ToolsOzoneModerationNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `QueryStatusesOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -792,21 +830,21 @@ class ToolsOzoneModerationNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.moderation.query_statuses import Output
+        from atproto_async.models.tools.ozone.moderation.query_statuses import QueryStatusesOutput
 
-        return Output.from_dict(from_json(raw))
+        return QueryStatusesOutput.from_dict(from_json(raw))
 
     async def schedule_action(
         self,
         *,
-        action: _m_tools_ozone_moderation_schedule_action.Takedown | Mapping[str, Any],
+        action: ScheduleActionInputAction | Mapping[str, Any],
         subjects: Sequence[str],
         created_by: str,
-        scheduling: _m_tools_ozone_moderation_schedule_action.SchedulingConfig | Mapping[str, Any],
-        mod_tool: _m_tools_ozone_moderation_defs.ModTool | Mapping[str, Any] | None = None,
+        scheduling: SchedulingConfig | Mapping[str, Any],
+        mod_tool: ModTool | Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_moderation_schedule_action.ScheduledActionResults:
+    ) -> ScheduledActionResults:
         """Schedule a moderation action to be executed at a future time.
 
         NSID: ``tools.ozone.moderation.scheduleAction`` (procedure, https://atproto.com/specs/xrpc).
@@ -842,7 +880,9 @@ class ToolsOzoneModerationNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.moderation.schedule_action import ScheduledActionResults
+        from atproto_async.models.tools.ozone.moderation.schedule_action import (
+            ScheduledActionResults,
+        )
 
         return ScheduledActionResults.from_dict(from_json(raw))
 
@@ -855,7 +895,7 @@ class ToolsOzoneModerationNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_moderation_search_repos.Output:
+    ) -> SearchReposOutput:
         """Find repositories based on a search term.
 
         NSID: ``tools.ozone.moderation.searchRepos`` (query, https://atproto.com/specs/xrpc).
@@ -869,7 +909,7 @@ class ToolsOzoneModerationNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `SearchReposOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -880,6 +920,6 @@ class ToolsOzoneModerationNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.moderation.search_repos import Output
+        from atproto_async.models.tools.ozone.moderation.search_repos import SearchReposOutput
 
-        return Output.from_dict(from_json(raw))
+        return SearchReposOutput.from_dict(from_json(raw))

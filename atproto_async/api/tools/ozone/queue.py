@@ -10,13 +10,13 @@ from atproto_async._model import Namespace
 from atproto_async.ipld import from_json, to_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.tools.ozone.queue import create_queue as _m_tools_ozone_queue_create_queue
-    from atproto_async.models.tools.ozone.queue import defs as _m_tools_ozone_queue_defs
-    from atproto_async.models.tools.ozone.queue import delete_queue as _m_tools_ozone_queue_delete_queue
-    from atproto_async.models.tools.ozone.queue import get_assignments as _m_tools_ozone_queue_get_assignments
-    from atproto_async.models.tools.ozone.queue import list_queues as _m_tools_ozone_queue_list_queues
-    from atproto_async.models.tools.ozone.queue import route_reports as _m_tools_ozone_queue_route_reports
-    from atproto_async.models.tools.ozone.queue import update_queue as _m_tools_ozone_queue_update_queue
+    from atproto_async.models.tools.ozone.queue.create_queue import CreateQueueOutput
+    from atproto_async.models.tools.ozone.queue.defs import AssignmentView
+    from atproto_async.models.tools.ozone.queue.delete_queue import DeleteQueueOutput
+    from atproto_async.models.tools.ozone.queue.get_assignments import GetAssignmentsOutput
+    from atproto_async.models.tools.ozone.queue.list_queues import ListQueuesOutput
+    from atproto_async.models.tools.ozone.queue.route_reports import RouteReportsOutput
+    from atproto_async.models.tools.ozone.queue.update_queue import UpdateQueueOutput
 
 __all__ = ["ToolsOzoneQueueNamespace"]
 
@@ -31,7 +31,7 @@ class ToolsOzoneQueueNamespace(Namespace):
         did: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_queue_defs.AssignmentView:
+    ) -> AssignmentView:
         """Assign a user to a queue.
 
         NSID: ``tools.ozone.queue.assignModerator`` (procedure, https://atproto.com/specs/xrpc).
@@ -72,7 +72,7 @@ class ToolsOzoneQueueNamespace(Namespace):
         recommended_policies: Sequence[str] | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_queue_create_queue.Output:
+    ) -> CreateQueueOutput:
         """Create a new moderation queue. A queue can have optional matching criteria that ozone's
         queue router will use to match reports. A queue with no criteria must have reports
         assigned to it manually via (1) `modTool.meta.queueId` in
@@ -93,7 +93,7 @@ class ToolsOzoneQueueNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `CreateQueueOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -119,9 +119,9 @@ class ToolsOzoneQueueNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.queue.create_queue import Output
+        from atproto_async.models.tools.ozone.queue.create_queue import CreateQueueOutput
 
-        return Output.from_dict(from_json(raw))
+        return CreateQueueOutput.from_dict(from_json(raw))
 
     async def delete_queue(
         self,
@@ -130,7 +130,7 @@ class ToolsOzoneQueueNamespace(Namespace):
         migrate_to_queue_id: int | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_queue_delete_queue.Output:
+    ) -> DeleteQueueOutput:
         """Delete a moderation queue. Optionally migrate reports to another queue.
 
         NSID: ``tools.ozone.queue.deleteQueue`` (procedure, https://atproto.com/specs/xrpc).
@@ -143,7 +143,7 @@ class ToolsOzoneQueueNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `DeleteQueueOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -157,9 +157,9 @@ class ToolsOzoneQueueNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.queue.delete_queue import Output
+        from atproto_async.models.tools.ozone.queue.delete_queue import DeleteQueueOutput
 
-        return Output.from_dict(from_json(raw))
+        return DeleteQueueOutput.from_dict(from_json(raw))
 
     async def get_assignments(
         self,
@@ -171,7 +171,7 @@ class ToolsOzoneQueueNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_queue_get_assignments.Output:
+    ) -> GetAssignmentsOutput:
         """Get moderator assignments, optionally filtered by active status, queue, or moderator.
 
         NSID: ``tools.ozone.queue.getAssignments`` (query, https://atproto.com/specs/xrpc).
@@ -186,7 +186,7 @@ class ToolsOzoneQueueNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetAssignmentsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -203,9 +203,9 @@ class ToolsOzoneQueueNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.queue.get_assignments import Output
+        from atproto_async.models.tools.ozone.queue.get_assignments import GetAssignmentsOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetAssignmentsOutput.from_dict(from_json(raw))
 
     async def list_queues(
         self,
@@ -218,7 +218,7 @@ class ToolsOzoneQueueNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_queue_list_queues.Output:
+    ) -> ListQueuesOutput:
         """List all configured moderation queues with statistics.
 
         NSID: ``tools.ozone.queue.listQueues`` (query, https://atproto.com/specs/xrpc).
@@ -236,7 +236,7 @@ class ToolsOzoneQueueNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `ListQueuesOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -254,9 +254,9 @@ class ToolsOzoneQueueNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.queue.list_queues import Output
+        from atproto_async.models.tools.ozone.queue.list_queues import ListQueuesOutput
 
-        return Output.from_dict(from_json(raw))
+        return ListQueuesOutput.from_dict(from_json(raw))
 
     async def route_reports(
         self,
@@ -265,7 +265,7 @@ class ToolsOzoneQueueNamespace(Namespace):
         end_report_id: int,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_queue_route_reports.Output:
+    ) -> RouteReportsOutput:
         """Route reports within an ID range to matching queues based.
 
         NSID: ``tools.ozone.queue.routeReports`` (procedure, https://atproto.com/specs/xrpc).
@@ -278,7 +278,7 @@ class ToolsOzoneQueueNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `RouteReportsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -293,9 +293,9 @@ class ToolsOzoneQueueNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.queue.route_reports import Output
+        from atproto_async.models.tools.ozone.queue.route_reports import RouteReportsOutput
 
-        return Output.from_dict(from_json(raw))
+        return RouteReportsOutput.from_dict(from_json(raw))
 
     async def unassign_moderator(
         self,
@@ -338,7 +338,7 @@ class ToolsOzoneQueueNamespace(Namespace):
         recommended_policies: Sequence[str] | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_queue_update_queue.Output:
+    ) -> UpdateQueueOutput:
         """Update queue properties.
 
         NSID: ``tools.ozone.queue.updateQueue`` (procedure, https://atproto.com/specs/xrpc).
@@ -353,7 +353,7 @@ class ToolsOzoneQueueNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `UpdateQueueOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -376,6 +376,6 @@ class ToolsOzoneQueueNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.queue.update_queue import Output
+        from atproto_async.models.tools.ozone.queue.update_queue import UpdateQueueOutput
 
-        return Output.from_dict(from_json(raw))
+        return UpdateQueueOutput.from_dict(from_json(raw))

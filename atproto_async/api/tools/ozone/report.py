@@ -10,18 +10,23 @@ from atproto_async._model import Namespace, dump_member
 from atproto_async.ipld import from_json, to_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.tools.ozone.report import close_reports as _m_tools_ozone_report_close_reports
-    from atproto_async.models.tools.ozone.report import create_activity as _m_tools_ozone_report_create_activity
-    from atproto_async.models.tools.ozone.report import defs as _m_tools_ozone_report_defs
-    from atproto_async.models.tools.ozone.report import get_assignments as _m_tools_ozone_report_get_assignments
-    from atproto_async.models.tools.ozone.report import get_historical_stats as _m_tools_ozone_report_get_historical_stats
-    from atproto_async.models.tools.ozone.report import get_latest_report as _m_tools_ozone_report_get_latest_report
-    from atproto_async.models.tools.ozone.report import get_live_stats as _m_tools_ozone_report_get_live_stats
-    from atproto_async.models.tools.ozone.report import list_activities as _m_tools_ozone_report_list_activities
-    from atproto_async.models.tools.ozone.report import query_activities as _m_tools_ozone_report_query_activities
-    from atproto_async.models.tools.ozone.report import query_reports as _m_tools_ozone_report_query_reports
-    from atproto_async.models.tools.ozone.report import reassign_queue as _m_tools_ozone_report_reassign_queue
-    from atproto_async.models.tools.ozone.report import refresh_stats as _m_tools_ozone_report_refresh_stats
+    from atproto_async.models.tools.ozone.report.close_reports import CloseReportsOutput
+    from atproto_async.models.tools.ozone.report.create_activity import (
+        CreateActivityInputActivity,
+        CreateActivityOutput,
+    )
+    from atproto_async.models.tools.ozone.report.defs import AssignmentView, ReportView
+    from atproto_async.models.tools.ozone.report.get_assignments import GetAssignmentsOutput
+    from atproto_async.models.tools.ozone.report.get_historical_stats import (
+        GetHistoricalStatsOutput,
+    )
+    from atproto_async.models.tools.ozone.report.get_latest_report import GetLatestReportOutput
+    from atproto_async.models.tools.ozone.report.get_live_stats import GetLiveStatsOutput
+    from atproto_async.models.tools.ozone.report.list_activities import ListActivitiesOutput
+    from atproto_async.models.tools.ozone.report.query_activities import QueryActivitiesOutput
+    from atproto_async.models.tools.ozone.report.query_reports import QueryReportsOutput
+    from atproto_async.models.tools.ozone.report.reassign_queue import ReassignQueueOutput
+    from atproto_async.models.tools.ozone.report.refresh_stats import RefreshStatsOutput
 
 __all__ = ["ToolsOzoneReportNamespace"]
 
@@ -38,7 +43,7 @@ class ToolsOzoneReportNamespace(Namespace):
         is_permanent: bool | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_report_defs.AssignmentView:
+    ) -> AssignmentView:
         """Assign a report to a user. Defaults to the caller. Admins may assign to any moderator.
 
         NSID: ``tools.ozone.report.assignModerator`` (procedure, https://atproto.com/specs/xrpc).
@@ -89,7 +94,7 @@ class ToolsOzoneReportNamespace(Namespace):
         is_automated: bool | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_report_close_reports.Output:
+    ) -> CloseReportsOutput:
         """Close all reports on a subject matching the given criteria. Reports whose current status
         does not permit a transition to closed are skipped silently. Intended for automated flows
         that resolve reports without taking action on the subject.
@@ -110,7 +115,7 @@ class ToolsOzoneReportNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `CloseReportsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -128,14 +133,14 @@ class ToolsOzoneReportNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.report.close_reports import Output
+        from atproto_async.models.tools.ozone.report.close_reports import CloseReportsOutput
 
-        return Output.from_dict(from_json(raw))
+        return CloseReportsOutput.from_dict(from_json(raw))
 
     async def create_activity(
         self,
         *,
-        activity: _m_tools_ozone_report_defs.QueueActivity | _m_tools_ozone_report_defs.AssignmentActivity | _m_tools_ozone_report_defs.EscalationActivity | _m_tools_ozone_report_defs.CloseActivity | _m_tools_ozone_report_defs.ReopenActivity | _m_tools_ozone_report_defs.NoteActivity | Mapping[str, Any],
+        activity: CreateActivityInputActivity | Mapping[str, Any],
         report_id: int | None = None,
         event_id: int | None = None,
         internal_note: str | None = None,
@@ -143,7 +148,7 @@ class ToolsOzoneReportNamespace(Namespace):
         is_automated: bool | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_report_create_activity.Output:
+    ) -> CreateActivityOutput:
         """Register an activity on a report. For state-change activity types, validates the
         transition and updates report.status atomically.
 
@@ -169,7 +174,7 @@ class ToolsOzoneReportNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `CreateActivityOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -197,9 +202,9 @@ class ToolsOzoneReportNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.report.create_activity import Output
+        from atproto_async.models.tools.ozone.report.create_activity import CreateActivityOutput
 
-        return Output.from_dict(from_json(raw))
+        return CreateActivityOutput.from_dict(from_json(raw))
 
     async def get_assignments(
         self,
@@ -211,7 +216,7 @@ class ToolsOzoneReportNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_report_get_assignments.Output:
+    ) -> GetAssignmentsOutput:
         """Get assignments for reports.
 
         NSID: ``tools.ozone.report.getAssignments`` (query, https://atproto.com/specs/xrpc).
@@ -228,7 +233,7 @@ class ToolsOzoneReportNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetAssignmentsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -245,9 +250,9 @@ class ToolsOzoneReportNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.report.get_assignments import Output
+        from atproto_async.models.tools.ozone.report.get_assignments import GetAssignmentsOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetAssignmentsOutput.from_dict(from_json(raw))
 
     async def get_historical_stats(
         self,
@@ -261,7 +266,7 @@ class ToolsOzoneReportNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_report_get_historical_stats.Output:
+    ) -> GetHistoricalStatsOutput:
         """Get historical daily report statistics. Returns a paginated list of daily stat snapshots,
         newest first. Filter by queue, moderator, or report type.
 
@@ -280,7 +285,7 @@ class ToolsOzoneReportNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetHistoricalStatsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -299,16 +304,18 @@ class ToolsOzoneReportNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.report.get_historical_stats import Output
+        from atproto_async.models.tools.ozone.report.get_historical_stats import (
+            GetHistoricalStatsOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GetHistoricalStatsOutput.from_dict(from_json(raw))
 
     async def get_latest_report(
         self,
         *,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_report_get_latest_report.Output:
+    ) -> GetLatestReportOutput:
         """Get the most recent report.
 
         NSID: ``tools.ozone.report.getLatestReport`` (query, https://atproto.com/specs/xrpc).
@@ -318,7 +325,7 @@ class ToolsOzoneReportNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetLatestReportOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -331,9 +338,9 @@ class ToolsOzoneReportNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.report.get_latest_report import Output
+        from atproto_async.models.tools.ozone.report.get_latest_report import GetLatestReportOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetLatestReportOutput.from_dict(from_json(raw))
 
     async def get_live_stats(
         self,
@@ -343,7 +350,7 @@ class ToolsOzoneReportNamespace(Namespace):
         report_types: list[str] | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_report_get_live_stats.Output:
+    ) -> GetLiveStatsOutput:
         """Get live report statistics from the past 24 hours. Filter by queue, moderator, or report
         type. Omit all parameters for aggregate stats.
 
@@ -357,7 +364,7 @@ class ToolsOzoneReportNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetLiveStatsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -368,9 +375,9 @@ class ToolsOzoneReportNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.report.get_live_stats import Output
+        from atproto_async.models.tools.ozone.report.get_live_stats import GetLiveStatsOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetLiveStatsOutput.from_dict(from_json(raw))
 
     async def get_report(
         self,
@@ -378,7 +385,7 @@ class ToolsOzoneReportNamespace(Namespace):
         id: int,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_report_defs.ReportView:
+    ) -> ReportView:
         """Get details about a single moderation report by ID.
 
         NSID: ``tools.ozone.report.getReport`` (query, https://atproto.com/specs/xrpc).
@@ -414,7 +421,7 @@ class ToolsOzoneReportNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_report_list_activities.Output:
+    ) -> ListActivitiesOutput:
         """List all activities for a report, sorted most-recent-first.
 
         NSID: ``tools.ozone.report.listActivities`` (query, https://atproto.com/specs/xrpc).
@@ -427,7 +434,7 @@ class ToolsOzoneReportNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `ListActivitiesOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -438,9 +445,9 @@ class ToolsOzoneReportNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.report.list_activities import Output
+        from atproto_async.models.tools.ozone.report.list_activities import ListActivitiesOutput
 
-        return Output.from_dict(from_json(raw))
+        return ListActivitiesOutput.from_dict(from_json(raw))
 
     async def query_activities(
         self,
@@ -453,7 +460,7 @@ class ToolsOzoneReportNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_report_query_activities.Output:
+    ) -> QueryActivitiesOutput:
         """Query report activities across all reports, ordered by createdAt. Used by downstream
         pollers; for per-report activity history use listActivities.
 
@@ -473,7 +480,7 @@ class ToolsOzoneReportNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `QueryActivitiesOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -491,9 +498,9 @@ class ToolsOzoneReportNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.report.query_activities import Output
+        from atproto_async.models.tools.ozone.report.query_activities import QueryActivitiesOutput
 
-        return Output.from_dict(from_json(raw))
+        return QueryActivitiesOutput.from_dict(from_json(raw))
 
     async def query_reports(
         self,
@@ -515,7 +522,7 @@ class ToolsOzoneReportNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_report_query_reports.Output:
+    ) -> QueryReportsOutput:
         """View moderation reports. Reports are individual instances of content being reported, as
         opposed to subject statuses which aggregate reports at the subject level.
 
@@ -551,7 +558,7 @@ class ToolsOzoneReportNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `QueryReportsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -578,9 +585,9 @@ class ToolsOzoneReportNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.report.query_reports import Output
+        from atproto_async.models.tools.ozone.report.query_reports import QueryReportsOutput
 
-        return Output.from_dict(from_json(raw))
+        return QueryReportsOutput.from_dict(from_json(raw))
 
     async def reassign_queue(
         self,
@@ -590,7 +597,7 @@ class ToolsOzoneReportNamespace(Namespace):
         comment: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_report_reassign_queue.Output:
+    ) -> ReassignQueueOutput:
         """Manually reassign a report to a different queue (or unassign it). Records a queueActivity
         entry on the report.
 
@@ -605,7 +612,7 @@ class ToolsOzoneReportNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `ReassignQueueOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -625,9 +632,9 @@ class ToolsOzoneReportNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.report.reassign_queue import Output
+        from atproto_async.models.tools.ozone.report.reassign_queue import ReassignQueueOutput
 
-        return Output.from_dict(from_json(raw))
+        return ReassignQueueOutput.from_dict(from_json(raw))
 
     async def refresh_stats(
         self,
@@ -637,7 +644,7 @@ class ToolsOzoneReportNamespace(Namespace):
         queue_ids: Sequence[int] | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_report_refresh_stats.Output:
+    ) -> RefreshStatsOutput:
         """Recompute report statistics for a date range. Useful for backfilling after failures or
         data corrections.
 
@@ -651,7 +658,7 @@ class ToolsOzoneReportNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `RefreshStatsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -665,9 +672,9 @@ class ToolsOzoneReportNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.report.refresh_stats import Output
+        from atproto_async.models.tools.ozone.report.refresh_stats import RefreshStatsOutput
 
-        return Output.from_dict(from_json(raw))
+        return RefreshStatsOutput.from_dict(from_json(raw))
 
     async def unassign_moderator(
         self,
@@ -675,7 +682,7 @@ class ToolsOzoneReportNamespace(Namespace):
         report_id: int,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_report_defs.AssignmentView:
+    ) -> AssignmentView:
         """Remove report assignment.
 
         NSID: ``tools.ozone.report.unassignModerator`` (procedure, https://atproto.com/specs/xrpc).

@@ -10,9 +10,9 @@ from atproto_async._model import Namespace
 from atproto_async.ipld import from_json, to_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.tools.ozone.safelink import defs as _m_tools_ozone_safelink_defs
-    from atproto_async.models.tools.ozone.safelink import query_events as _m_tools_ozone_safelink_query_events
-    from atproto_async.models.tools.ozone.safelink import query_rules as _m_tools_ozone_safelink_query_rules
+    from atproto_async.models.tools.ozone.safelink.defs import Event
+    from atproto_async.models.tools.ozone.safelink.query_events import QueryEventsOutput
+    from atproto_async.models.tools.ozone.safelink.query_rules import QueryRulesOutput
 
 __all__ = ["ToolsOzoneSafelinkNamespace"]
 
@@ -31,7 +31,7 @@ class ToolsOzoneSafelinkNamespace(Namespace):
         created_by: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_safelink_defs.Event:
+    ) -> Event:
         """Add a new URL safety rule.
 
         NSID: ``tools.ozone.safelink.addRule`` (procedure, https://atproto.com/specs/xrpc).
@@ -82,7 +82,7 @@ class ToolsOzoneSafelinkNamespace(Namespace):
         sort_direction: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_safelink_query_events.Output:
+    ) -> QueryEventsOutput:
         """Query URL safety audit events.
 
         NSID: ``tools.ozone.safelink.queryEvents`` (procedure, https://atproto.com/specs/xrpc).
@@ -98,7 +98,7 @@ class ToolsOzoneSafelinkNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `QueryEventsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -120,9 +120,9 @@ class ToolsOzoneSafelinkNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.safelink.query_events import Output
+        from atproto_async.models.tools.ozone.safelink.query_events import QueryEventsOutput
 
-        return Output.from_dict(from_json(raw))
+        return QueryEventsOutput.from_dict(from_json(raw))
 
     async def query_rules(
         self,
@@ -137,7 +137,7 @@ class ToolsOzoneSafelinkNamespace(Namespace):
         sort_direction: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_safelink_query_rules.Output:
+    ) -> QueryRulesOutput:
         """Query URL safety rules.
 
         NSID: ``tools.ozone.safelink.queryRules`` (procedure, https://atproto.com/specs/xrpc).
@@ -156,7 +156,7 @@ class ToolsOzoneSafelinkNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `QueryRulesOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -184,9 +184,9 @@ class ToolsOzoneSafelinkNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.safelink.query_rules import Output
+        from atproto_async.models.tools.ozone.safelink.query_rules import QueryRulesOutput
 
-        return Output.from_dict(from_json(raw))
+        return QueryRulesOutput.from_dict(from_json(raw))
 
     async def remove_rule(
         self,
@@ -197,7 +197,7 @@ class ToolsOzoneSafelinkNamespace(Namespace):
         created_by: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_safelink_defs.Event:
+    ) -> Event:
         """Remove an existing URL safety rule.
 
         NSID: ``tools.ozone.safelink.removeRule`` (procedure, https://atproto.com/specs/xrpc).
@@ -244,7 +244,7 @@ class ToolsOzoneSafelinkNamespace(Namespace):
         created_by: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_safelink_defs.Event:
+    ) -> Event:
         """Update an existing URL safety rule.
 
         NSID: ``tools.ozone.safelink.updateRule`` (procedure, https://atproto.com/specs/xrpc).

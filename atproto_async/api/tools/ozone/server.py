@@ -10,7 +10,7 @@ from atproto_async._model import Namespace
 from atproto_async.ipld import from_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.tools.ozone.server import get_config as _m_tools_ozone_server_get_config
+    from atproto_async.models.tools.ozone.server.get_config import GetConfigOutput
 
 __all__ = ["ToolsOzoneServerNamespace"]
 
@@ -23,7 +23,7 @@ class ToolsOzoneServerNamespace(Namespace):
         *,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_server_get_config.Output:
+    ) -> GetConfigOutput:
         """Get details about ozone's server configuration.
 
         NSID: ``tools.ozone.server.getConfig`` (query, https://atproto.com/specs/xrpc).
@@ -33,7 +33,7 @@ class ToolsOzoneServerNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetConfigOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -44,6 +44,6 @@ class ToolsOzoneServerNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.server.get_config import Output
+        from atproto_async.models.tools.ozone.server.get_config import GetConfigOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetConfigOutput.from_dict(from_json(raw))

@@ -10,10 +10,10 @@ from atproto_async._model import Namespace
 from atproto_async.ipld import from_json, to_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.tools.ozone.set import defs as _m_tools_ozone_set_defs
-    from atproto_async.models.tools.ozone.set import delete_set as _m_tools_ozone_set_delete_set
-    from atproto_async.models.tools.ozone.set import get_values as _m_tools_ozone_set_get_values
-    from atproto_async.models.tools.ozone.set import query_sets as _m_tools_ozone_set_query_sets
+    from atproto_async.models.tools.ozone.set.defs import SetView
+    from atproto_async.models.tools.ozone.set.delete_set import DeleteSetOutput
+    from atproto_async.models.tools.ozone.set.get_values import GetValuesOutput
+    from atproto_async.models.tools.ozone.set.query_sets import QuerySetsOutput
 
 __all__ = ["ToolsOzoneSetNamespace"]
 
@@ -57,7 +57,7 @@ class ToolsOzoneSetNamespace(Namespace):
         name: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_set_delete_set.Output:
+    ) -> DeleteSetOutput:
         """Delete an entire set. Attempting to delete a set that does not exist will result in an
         error.
 
@@ -69,7 +69,7 @@ class ToolsOzoneSetNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `DeleteSetOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -83,9 +83,9 @@ class ToolsOzoneSetNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.set.delete_set import Output
+        from atproto_async.models.tools.ozone.set.delete_set import DeleteSetOutput
 
-        return Output.from_dict(from_json(raw))
+        return DeleteSetOutput.from_dict(from_json(raw))
 
     async def delete_values(
         self,
@@ -127,7 +127,7 @@ class ToolsOzoneSetNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_set_get_values.Output:
+    ) -> GetValuesOutput:
         """Get a specific set and its values.
 
         NSID: ``tools.ozone.set.getValues`` (query, https://atproto.com/specs/xrpc).
@@ -140,7 +140,7 @@ class ToolsOzoneSetNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GetValuesOutput` model.
 
         Raises:
             XrpcError: The server answered with an error; the lexicon declares these ``error``
@@ -153,9 +153,9 @@ class ToolsOzoneSetNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.set.get_values import Output
+        from atproto_async.models.tools.ozone.set.get_values import GetValuesOutput
 
-        return Output.from_dict(from_json(raw))
+        return GetValuesOutput.from_dict(from_json(raw))
 
     async def query_sets(
         self,
@@ -167,7 +167,7 @@ class ToolsOzoneSetNamespace(Namespace):
         sort_direction: Literal["asc", "desc"] = "asc",
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_set_query_sets.Output:
+    ) -> QuerySetsOutput:
         """Query available sets.
 
         NSID: ``tools.ozone.set.querySets`` (query, https://atproto.com/specs/xrpc).
@@ -182,7 +182,7 @@ class ToolsOzoneSetNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `QuerySetsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -199,9 +199,9 @@ class ToolsOzoneSetNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.set.query_sets import Output
+        from atproto_async.models.tools.ozone.set.query_sets import QuerySetsOutput
 
-        return Output.from_dict(from_json(raw))
+        return QuerySetsOutput.from_dict(from_json(raw))
 
     async def upsert_set(
         self,
@@ -210,7 +210,7 @@ class ToolsOzoneSetNamespace(Namespace):
         description: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_set_defs.SetView:
+    ) -> SetView:
         """Create or update set metadata.
 
         NSID: ``tools.ozone.set.upsertSet`` (procedure, https://atproto.com/specs/xrpc).

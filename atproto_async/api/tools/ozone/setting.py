@@ -10,9 +10,9 @@ from atproto_async._model import Namespace, dump
 from atproto_async.ipld import from_json, to_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.tools.ozone.setting import list_options as _m_tools_ozone_setting_list_options
-    from atproto_async.models.tools.ozone.setting import remove_options as _m_tools_ozone_setting_remove_options
-    from atproto_async.models.tools.ozone.setting import upsert_option as _m_tools_ozone_setting_upsert_option
+    from atproto_async.models.tools.ozone.setting.list_options import ListOptionsOutput
+    from atproto_async.models.tools.ozone.setting.remove_options import RemoveOptionsOutput
+    from atproto_async.models.tools.ozone.setting.upsert_option import UpsertOptionOutput
 
 __all__ = ["ToolsOzoneSettingNamespace"]
 
@@ -30,7 +30,7 @@ class ToolsOzoneSettingNamespace(Namespace):
         keys: list[str] | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_setting_list_options.Output:
+    ) -> ListOptionsOutput:
         """List settings with optional filtering.
 
         NSID: ``tools.ozone.setting.listOptions`` (query, https://atproto.com/specs/xrpc).
@@ -46,7 +46,7 @@ class ToolsOzoneSettingNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `ListOptionsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -57,9 +57,9 @@ class ToolsOzoneSettingNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.setting.list_options import Output
+        from atproto_async.models.tools.ozone.setting.list_options import ListOptionsOutput
 
-        return Output.from_dict(from_json(raw))
+        return ListOptionsOutput.from_dict(from_json(raw))
 
     async def remove_options(
         self,
@@ -68,7 +68,7 @@ class ToolsOzoneSettingNamespace(Namespace):
         scope: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_setting_remove_options.Output:
+    ) -> RemoveOptionsOutput:
         """Delete settings by key.
 
         NSID: ``tools.ozone.setting.removeOptions`` (procedure, https://atproto.com/specs/xrpc).
@@ -80,7 +80,7 @@ class ToolsOzoneSettingNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `RemoveOptionsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -92,9 +92,9 @@ class ToolsOzoneSettingNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.setting.remove_options import Output
+        from atproto_async.models.tools.ozone.setting.remove_options import RemoveOptionsOutput
 
-        return Output.from_dict(from_json(raw))
+        return RemoveOptionsOutput.from_dict(from_json(raw))
 
     async def upsert_option(
         self,
@@ -106,7 +106,7 @@ class ToolsOzoneSettingNamespace(Namespace):
         manager_role: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_setting_upsert_option.Output:
+    ) -> UpsertOptionOutput:
         """Create or update setting option.
 
         NSID: ``tools.ozone.setting.upsertOption`` (procedure, https://atproto.com/specs/xrpc).
@@ -123,7 +123,7 @@ class ToolsOzoneSettingNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `UpsertOptionOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -139,6 +139,6 @@ class ToolsOzoneSettingNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.setting.upsert_option import Output
+        from atproto_async.models.tools.ozone.setting.upsert_option import UpsertOptionOutput
 
-        return Output.from_dict(from_json(raw))
+        return UpsertOptionOutput.from_dict(from_json(raw))

@@ -10,9 +10,11 @@ from atproto_async._model import Namespace
 from atproto_async.ipld import from_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.tools.ozone.signature import find_correlation as _m_tools_ozone_signature_find_correlation
-    from atproto_async.models.tools.ozone.signature import find_related_accounts as _m_tools_ozone_signature_find_related_accounts
-    from atproto_async.models.tools.ozone.signature import search_accounts as _m_tools_ozone_signature_search_accounts
+    from atproto_async.models.tools.ozone.signature.find_correlation import FindCorrelationOutput
+    from atproto_async.models.tools.ozone.signature.find_related_accounts import (
+        FindRelatedAccountsOutput,
+    )
+    from atproto_async.models.tools.ozone.signature.search_accounts import SearchAccountsOutput
 
 __all__ = ["ToolsOzoneSignatureNamespace"]
 
@@ -26,7 +28,7 @@ class ToolsOzoneSignatureNamespace(Namespace):
         dids: list[str],
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_signature_find_correlation.Output:
+    ) -> FindCorrelationOutput:
         """Find all correlated threat signatures between 2 or more accounts.
 
         NSID: ``tools.ozone.signature.findCorrelation`` (query, https://atproto.com/specs/xrpc).
@@ -37,7 +39,7 @@ class ToolsOzoneSignatureNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `FindCorrelationOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -48,9 +50,11 @@ class ToolsOzoneSignatureNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.signature.find_correlation import Output
+        from atproto_async.models.tools.ozone.signature.find_correlation import (
+            FindCorrelationOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return FindCorrelationOutput.from_dict(from_json(raw))
 
     async def find_related_accounts(
         self,
@@ -60,7 +64,7 @@ class ToolsOzoneSignatureNamespace(Namespace):
         limit: int = 50,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_signature_find_related_accounts.Output:
+    ) -> FindRelatedAccountsOutput:
         """Get accounts that share some matching threat signatures with the root account.
 
         NSID: ``tools.ozone.signature.findRelatedAccounts`` (query, https://atproto.com/specs/xrpc).
@@ -73,7 +77,7 @@ class ToolsOzoneSignatureNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `FindRelatedAccountsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -84,9 +88,11 @@ class ToolsOzoneSignatureNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.signature.find_related_accounts import Output
+        from atproto_async.models.tools.ozone.signature.find_related_accounts import (
+            FindRelatedAccountsOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return FindRelatedAccountsOutput.from_dict(from_json(raw))
 
     async def search_accounts(
         self,
@@ -96,7 +102,7 @@ class ToolsOzoneSignatureNamespace(Namespace):
         limit: int = 50,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_signature_search_accounts.Output:
+    ) -> SearchAccountsOutput:
         """Search for accounts that match one or more threat signature values.
 
         NSID: ``tools.ozone.signature.searchAccounts`` (query, https://atproto.com/specs/xrpc).
@@ -109,7 +115,7 @@ class ToolsOzoneSignatureNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `SearchAccountsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -120,6 +126,6 @@ class ToolsOzoneSignatureNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.signature.search_accounts import Output
+        from atproto_async.models.tools.ozone.signature.search_accounts import SearchAccountsOutput
 
-        return Output.from_dict(from_json(raw))
+        return SearchAccountsOutput.from_dict(from_json(raw))

@@ -10,8 +10,8 @@ from atproto_async._model import Namespace
 from atproto_async.ipld import from_json, to_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.tools.ozone.team import defs as _m_tools_ozone_team_defs
-    from atproto_async.models.tools.ozone.team import list_members as _m_tools_ozone_team_list_members
+    from atproto_async.models.tools.ozone.team.defs import Member
+    from atproto_async.models.tools.ozone.team.list_members import ListMembersOutput
 
 __all__ = ["ToolsOzoneTeamNamespace"]
 
@@ -26,7 +26,7 @@ class ToolsOzoneTeamNamespace(Namespace):
         role: str,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_team_defs.Member:
+    ) -> Member:
         """Add a member to the ozone team. Requires admin role.
 
         NSID: ``tools.ozone.team.addMember`` (procedure, https://atproto.com/specs/xrpc).
@@ -98,7 +98,7 @@ class ToolsOzoneTeamNamespace(Namespace):
         cursor: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_team_list_members.Output:
+    ) -> ListMembersOutput:
         """List all members with access to the ozone service.
 
         NSID: ``tools.ozone.team.listMembers`` (query, https://atproto.com/specs/xrpc).
@@ -113,7 +113,7 @@ class ToolsOzoneTeamNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `ListMembersOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -124,9 +124,9 @@ class ToolsOzoneTeamNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.team.list_members import Output
+        from atproto_async.models.tools.ozone.team.list_members import ListMembersOutput
 
-        return Output.from_dict(from_json(raw))
+        return ListMembersOutput.from_dict(from_json(raw))
 
     async def update_member(
         self,
@@ -136,7 +136,7 @@ class ToolsOzoneTeamNamespace(Namespace):
         role: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_team_defs.Member:
+    ) -> Member:
         """Update a member in the ozone service. Requires admin role.
 
         NSID: ``tools.ozone.team.updateMember`` (procedure, https://atproto.com/specs/xrpc).

@@ -10,9 +10,16 @@ from atproto_async._model import Namespace, dump
 from atproto_async.ipld import from_json, to_json
 
 if TYPE_CHECKING:
-    from atproto_async.models.tools.ozone.verification import grant_verifications as _m_tools_ozone_verification_grant_verifications
-    from atproto_async.models.tools.ozone.verification import list_verifications as _m_tools_ozone_verification_list_verifications
-    from atproto_async.models.tools.ozone.verification import revoke_verifications as _m_tools_ozone_verification_revoke_verifications
+    from atproto_async.models.tools.ozone.verification.grant_verifications import (
+        GrantVerificationsOutput,
+        VerificationInput,
+    )
+    from atproto_async.models.tools.ozone.verification.list_verifications import (
+        ListVerificationsOutput,
+    )
+    from atproto_async.models.tools.ozone.verification.revoke_verifications import (
+        RevokeVerificationsOutput,
+    )
 
 __all__ = ["ToolsOzoneVerificationNamespace"]
 
@@ -23,10 +30,10 @@ class ToolsOzoneVerificationNamespace(Namespace):
     async def grant_verifications(
         self,
         *,
-        verifications: Sequence[_m_tools_ozone_verification_grant_verifications.VerificationInput | Mapping[str, Any]],
+        verifications: Sequence[VerificationInput | Mapping[str, Any]],
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_verification_grant_verifications.Output:
+    ) -> GrantVerificationsOutput:
         """Grant verifications to multiple subjects. Allows batch processing of up to 100
         verifications at once.
 
@@ -39,7 +46,7 @@ class ToolsOzoneVerificationNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `GrantVerificationsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -51,9 +58,11 @@ class ToolsOzoneVerificationNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.verification.grant_verifications import Output
+        from atproto_async.models.tools.ozone.verification.grant_verifications import (
+            GrantVerificationsOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return GrantVerificationsOutput.from_dict(from_json(raw))
 
     async def list_verifications(
         self,
@@ -68,7 +77,7 @@ class ToolsOzoneVerificationNamespace(Namespace):
         is_revoked: bool | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_verification_list_verifications.Output:
+    ) -> ListVerificationsOutput:
         """List verifications.
 
         NSID: ``tools.ozone.verification.listVerifications`` (query, https://atproto.com/specs/xrpc).
@@ -88,7 +97,7 @@ class ToolsOzoneVerificationNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `ListVerificationsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -108,9 +117,11 @@ class ToolsOzoneVerificationNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.verification.list_verifications import Output
+        from atproto_async.models.tools.ozone.verification.list_verifications import (
+            ListVerificationsOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return ListVerificationsOutput.from_dict(from_json(raw))
 
     async def revoke_verifications(
         self,
@@ -119,7 +130,7 @@ class ToolsOzoneVerificationNamespace(Namespace):
         revoke_reason: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> _m_tools_ozone_verification_revoke_verifications.Output:
+    ) -> RevokeVerificationsOutput:
         """Revoke previously granted verifications in batches of up to 100.
 
         NSID: ``tools.ozone.verification.revokeVerifications`` (procedure, https://atproto.com/specs/xrpc).
@@ -133,7 +144,7 @@ class ToolsOzoneVerificationNamespace(Namespace):
             timeout: Seconds for this call; None: the client's.
 
         Returns:
-            The response as a `Output` model.
+            The response as a `RevokeVerificationsOutput` model.
 
         Raises:
             XrpcError: The server answered with an error.
@@ -147,6 +158,8 @@ class ToolsOzoneVerificationNamespace(Namespace):
             headers=headers,
             timeout=timeout,
         )
-        from atproto_async.models.tools.ozone.verification.revoke_verifications import Output
+        from atproto_async.models.tools.ozone.verification.revoke_verifications import (
+            RevokeVerificationsOutput,
+        )
 
-        return Output.from_dict(from_json(raw))
+        return RevokeVerificationsOutput.from_dict(from_json(raw))

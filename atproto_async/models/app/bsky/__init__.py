@@ -6,7 +6,23 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_SUBMODULES = frozenset(("actor", "ageassurance", "bookmark", "contact", "draft", "embed", "feed", "graph", "labeler", "notification", "richtext", "unspecced", "video"))
+_SUBMODULES = frozenset(
+    (
+        "actor",
+        "ageassurance",
+        "bookmark",
+        "contact",
+        "draft",
+        "embed",
+        "feed",
+        "graph",
+        "labeler",
+        "notification",
+        "richtext",
+        "unspecced",
+        "video",
+    )
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -6,7 +6,9 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_SUBMODULES = frozenset(("admin", "identity", "label", "lexicon", "moderation", "repo", "server", "sync", "temp"))
+_SUBMODULES = frozenset(
+    ("admin", "identity", "label", "lexicon", "moderation", "repo", "server", "sync", "temp")
+)
 
 
 def __getattr__(name: str) -> Any:

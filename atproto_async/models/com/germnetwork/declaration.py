@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -29,9 +22,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Declaration(Model):
     """A declaration of a Germ Network account.
 
@@ -66,10 +57,22 @@ class Declaration(Model):
             get = data.get
             self.version = data["version"]
             self.current_key = data["currentKey"]
-            self.message_me = v if (v := get("messageMe", UNSET)) is UNSET else MessageMe.from_dict(v)
-            self.key_package = get("keyPackage", UNSET)
-            self.continuity_proofs = get("continuityProofs", UNSET)
-            self.extra = None if _DECLARATION_KEYS.issuperset(data) else unknown_fields(data, _DECLARATION_KEYS)
+            if (v := get("messageMe", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("com.germnetwork.declaration", "messageMe")
+                v = MessageMe.from_dict(v)
+            self.message_me = v
+            if (v := get("keyPackage", UNSET)) is None:
+                raise null_field("com.germnetwork.declaration", "keyPackage")
+            self.key_package = v
+            if (v := get("continuityProofs", UNSET)) is None:
+                raise null_field("com.germnetwork.declaration", "continuityProofs")
+            self.continuity_proofs = v
+            self.extra = (
+                None
+                if _DECLARATION_KEYS.issuperset(data)
+                else unknown_fields(data, _DECLARATION_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.germnetwork.declaration", exc) from exc
         self.__class__ = cls
@@ -97,13 +100,11 @@ class Declaration(Model):
 
 
 _DECLARATION_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "version", "currentKey", "messageMe", "keyPackage", "continuityProofs"),
+    ("$type", "version", "currentKey", "messageMe", "keyPackage", "continuityProofs")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class MessageMe(Model):
     """The ``com.germnetwork.declaration#messageMe`` object.
 
@@ -136,7 +137,11 @@ class MessageMe(Model):
             self.message_me_url = data["messageMeUrl"]
             self.show_button_to = data["showButtonTo"]
             self.typed = "$type" in data
-            self.extra = None if _MESSAGE_ME_KEYS.issuperset(data) else unknown_fields(data, _MESSAGE_ME_KEYS)
+            self.extra = (
+                None
+                if _MESSAGE_ME_KEYS.issuperset(data)
+                else unknown_fields(data, _MESSAGE_ME_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.germnetwork.declaration#messageMe", exc) from exc
         self.__class__ = cls

@@ -6,7 +6,22 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_SUBMODULES = frozenset(("communication", "hosting", "moderation", "queue", "report", "safelink", "server", "set", "setting", "signature", "team", "verification"))
+_SUBMODULES = frozenset(
+    (
+        "communication",
+        "hosting",
+        "moderation",
+        "queue",
+        "report",
+        "safelink",
+        "server",
+        "set",
+        "setting",
+        "signature",
+        "team",
+        "verification",
+    )
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -6,7 +6,21 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_SUBMODULES = frozenset(("content_visibility_declaration", "defs", "get_preferences", "get_profile", "get_profiles", "get_suggestions", "profile", "put_preferences", "search_actors", "search_actors_typeahead", "status"))
+_SUBMODULES = frozenset(
+    (
+        "content_visibility_declaration",
+        "defs",
+        "get_preferences",
+        "get_profile",
+        "get_profiles",
+        "get_suggestions",
+        "profile",
+        "put_preferences",
+        "search_actors",
+        "search_actors_typeahead",
+        "status",
+    )
+)
 
 
 def __getattr__(name: str) -> Any:

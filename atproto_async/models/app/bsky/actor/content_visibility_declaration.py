@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -28,9 +21,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ContentVisibilityDeclaration(Model):
     """A declaration of an account's preferences for appearing in content discovery surfaces.
 
@@ -52,7 +43,11 @@ class ContentVisibilityDeclaration(Model):
         self: Any = TWINS[cls]()
         try:
             self.hide_from_algorithmic_recommendations = data["hideFromAlgorithmicRecommendations"]
-            self.extra = None if _CONTENT_VISIBILITY_DECLARATION_KEYS.issuperset(data) else unknown_fields(data, _CONTENT_VISIBILITY_DECLARATION_KEYS)
+            self.extra = (
+                None
+                if _CONTENT_VISIBILITY_DECLARATION_KEYS.issuperset(data)
+                else unknown_fields(data, _CONTENT_VISIBILITY_DECLARATION_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.contentVisibilityDeclaration", exc) from exc
         self.__class__ = cls
@@ -70,5 +65,5 @@ class ContentVisibilityDeclaration(Model):
 
 
 _CONTENT_VISIBILITY_DECLARATION_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "hideFromAlgorithmicRecommendations"),
+    ("$type", "hideFromAlgorithmicRecommendations")
 )

@@ -20,8 +20,10 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
+from atproto_async.models import RECORDS
 
 if TYPE_CHECKING:
     from typing import Self
@@ -35,24 +37,16 @@ if TYPE_CHECKING:
     from atproto_async.models.com.atproto.repo import strong_ref as _m_com_atproto_repo_strong_ref
 else:
     _m_app_bsky_embed_external = lazy_module(
-        globals(),
-        "_m_app_bsky_embed_external",
-        "atproto_async.models.app.bsky.embed.external",
+        globals(), "_m_app_bsky_embed_external", "atproto_async.models.app.bsky.embed.external"
     )
     _m_app_bsky_feed_postgate = lazy_module(
-        globals(),
-        "_m_app_bsky_feed_postgate",
-        "atproto_async.models.app.bsky.feed.postgate",
+        globals(), "_m_app_bsky_feed_postgate", "atproto_async.models.app.bsky.feed.postgate"
     )
     _m_app_bsky_feed_threadgate = lazy_module(
-        globals(),
-        "_m_app_bsky_feed_threadgate",
-        "atproto_async.models.app.bsky.feed.threadgate",
+        globals(), "_m_app_bsky_feed_threadgate", "atproto_async.models.app.bsky.feed.threadgate"
     )
     _m_app_bsky_graph_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_graph_defs",
-        "atproto_async.models.app.bsky.graph.defs",
+        globals(), "_m_app_bsky_graph_defs", "atproto_async.models.app.bsky.graph.defs"
     )
     _m_app_bsky_notification_defs = lazy_module(
         globals(),
@@ -60,9 +54,7 @@ else:
         "atproto_async.models.app.bsky.notification.defs",
     )
     _m_com_atproto_label_defs = lazy_module(
-        globals(),
-        "_m_com_atproto_label_defs",
-        "atproto_async.models.com.atproto.label.defs",
+        globals(), "_m_com_atproto_label_defs", "atproto_async.models.com.atproto.label.defs"
     )
     _m_com_atproto_repo_strong_ref = lazy_module(
         globals(),
@@ -89,7 +81,10 @@ __all__ = [
     "Nux",
     "PersonalDetailsPref",
     "PostInteractionSettingsPref",
+    "PostInteractionSettingsPrefPostgateEmbeddingRulesItem",
+    "PostInteractionSettingsPrefThreadgateAllowRulesItem",
     "Preferences",
+    "PreferencesItem",
     "ProfileAssociated",
     "ProfileAssociatedActivitySubscription",
     "ProfileAssociatedChat",
@@ -101,6 +96,7 @@ __all__ = [
     "SavedFeedsPref",
     "SavedFeedsPrefV2",
     "StatusView",
+    "StatusViewEmbed",
     "ThreadViewPref",
     "VerificationPrefs",
     "VerificationState",
@@ -109,7 +105,7 @@ __all__ = [
 ]
 
 
-Preferences: TypeAlias = "list[AdultContentPref | ContentLabelPref | SavedFeedsPref | SavedFeedsPrefV2 | PersonalDetailsPref | DeclaredAgePref | FeedViewPref | ThreadViewPref | InterestsPref | MutedWordsPref | HiddenPostsPref | BskyAppStatePref | LabelersPref | PostInteractionSettingsPref | VerificationPrefs | LiveEventPreferences | UnknownMember]"
+Preferences: TypeAlias = "list[PreferencesItem]"
 """The type ``app.bsky.actor.defs#preferences``.
 
 Items: One of ``app.bsky.actor.defs#adultContentPref``, ``app.bsky.actor.defs#contentLabelPref``,
@@ -129,10 +125,70 @@ MutedWordTarget: TypeAlias = "str"
 Known values: ``content``, ``tag``. Limits: maxLength 640, maxGraphemes 64.
 """
 
-
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+PreferencesItem: TypeAlias = (
+    "AdultContentPref"
+    " | ContentLabelPref"
+    " | SavedFeedsPref"
+    " | SavedFeedsPrefV2"
+    " | PersonalDetailsPref"
+    " | DeclaredAgePref"
+    " | FeedViewPref"
+    " | ThreadViewPref"
+    " | InterestsPref"
+    " | MutedWordsPref"
+    " | HiddenPostsPref"
+    " | BskyAppStatePref"
+    " | LabelersPref"
+    " | PostInteractionSettingsPref"
+    " | VerificationPrefs"
+    " | LiveEventPreferences"
+    " | UnknownMember"
 )
+"""One of ``app.bsky.actor.defs#adultContentPref``, ``app.bsky.actor.defs#contentLabelPref``,
+``app.bsky.actor.defs#savedFeedsPref``, ``app.bsky.actor.defs#savedFeedsPrefV2``,
+``app.bsky.actor.defs#personalDetailsPref``, ``app.bsky.actor.defs#declaredAgePref``,
+``app.bsky.actor.defs#feedViewPref``, ``app.bsky.actor.defs#threadViewPref``,
+``app.bsky.actor.defs#interestsPref``, ``app.bsky.actor.defs#mutedWordsPref``,
+``app.bsky.actor.defs#hiddenPostsPref``, ``app.bsky.actor.defs#bskyAppStatePref``,
+``app.bsky.actor.defs#labelersPref``, ``app.bsky.actor.defs#postInteractionSettingsPref``,
+``app.bsky.actor.defs#verificationPrefs``, ``app.bsky.actor.defs#liveEventPreferences`` (open
+union). A member of another ``$type`` is an `UnknownMember`.
+
+Used by ``Preferences``.
+"""
+
+PostInteractionSettingsPrefThreadgateAllowRulesItem: TypeAlias = (
+    "_m_app_bsky_feed_threadgate.MentionRule"
+    " | _m_app_bsky_feed_threadgate.FollowerRule"
+    " | _m_app_bsky_feed_threadgate.FollowingRule"
+    " | _m_app_bsky_feed_threadgate.ListRule"
+    " | UnknownMember"
+)
+"""One of ``app.bsky.feed.threadgate#mentionRule``, ``app.bsky.feed.threadgate#followerRule``,
+``app.bsky.feed.threadgate#followingRule``, ``app.bsky.feed.threadgate#listRule`` (open union). A
+member of another ``$type`` is an `UnknownMember`.
+
+Used by ``PostInteractionSettingsPref.threadgate_allow_rules``.
+"""
+
+PostInteractionSettingsPrefPostgateEmbeddingRulesItem: TypeAlias = (
+    "_m_app_bsky_feed_postgate.DisableRule | UnknownMember"
+)
+"""One of ``app.bsky.feed.postgate#disableRule`` (open union). A member of another ``$type`` is an
+`UnknownMember`.
+
+Used by ``PostInteractionSettingsPref.postgate_embedding_rules``.
+"""
+
+StatusViewEmbed: TypeAlias = "_m_app_bsky_embed_external.View | UnknownMember"
+"""One of ``app.bsky.embed.external#view`` (open union). A member of another ``$type`` is an
+`UnknownMember`.
+
+Used by ``StatusView.embed``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ProfileViewBasic(Model):
     """The ``app.bsky.actor.defs#profileViewBasic`` object.
 
@@ -179,18 +235,52 @@ class ProfileViewBasic(Model):
             get = data.get
             self.did = data["did"]
             self.handle = data["handle"]
-            self.display_name = get("displayName", UNSET)
-            self.pronouns = get("pronouns", UNSET)
-            self.avatar = get("avatar", UNSET)
-            self.associated = v if (v := get("associated", UNSET)) is UNSET else ProfileAssociated.from_dict(v)
-            self.viewer = v if (v := get("viewer", UNSET)) is UNSET else ViewerState.from_dict(v)
-            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
-            self.created_at = get("createdAt", UNSET)
-            self.verification = v if (v := get("verification", UNSET)) is UNSET else VerificationState.from_dict(v)
-            self.status = v if (v := get("status", UNSET)) is UNSET else StatusView.from_dict(v)
-            self.debug = get("debug", UNSET)
+            if (v := get("displayName", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#profileViewBasic", "displayName")
+            self.display_name = v
+            if (v := get("pronouns", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#profileViewBasic", "pronouns")
+            self.pronouns = v
+            if (v := get("avatar", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#profileViewBasic", "avatar")
+            self.avatar = v
+            if (v := get("associated", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.actor.defs#profileViewBasic", "associated")
+                v = ProfileAssociated.from_dict(v)
+            self.associated = v
+            if (v := get("viewer", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.actor.defs#profileViewBasic", "viewer")
+                v = ViewerState.from_dict(v)
+            self.viewer = v
+            if (v := get("labels", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.actor.defs#profileViewBasic", "labels")
+                v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.labels = v
+            if (v := get("createdAt", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#profileViewBasic", "createdAt")
+            self.created_at = v
+            if (v := get("verification", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.actor.defs#profileViewBasic", "verification")
+                v = VerificationState.from_dict(v)
+            self.verification = v
+            if (v := get("status", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.actor.defs#profileViewBasic", "status")
+                v = StatusView.from_dict(v)
+            self.status = v
+            if (v := get("debug", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#profileViewBasic", "debug")
+            self.debug = v
             self.typed = "$type" in data
-            self.extra = None if _PROFILE_VIEW_BASIC_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_VIEW_BASIC_KEYS)
+            self.extra = (
+                None
+                if _PROFILE_VIEW_BASIC_KEYS.issuperset(data)
+                else unknown_fields(data, _PROFILE_VIEW_BASIC_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#profileViewBasic", exc) from exc
         self.__class__ = cls
@@ -237,13 +327,25 @@ class ProfileViewBasic(Model):
 
 
 _PROFILE_VIEW_BASIC_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "did", "handle", "displayName", "pronouns", "avatar", "associated", "viewer", "labels", "createdAt", "verification", "status", "debug"),
+    (
+        "$type",
+        "did",
+        "handle",
+        "displayName",
+        "pronouns",
+        "avatar",
+        "associated",
+        "viewer",
+        "labels",
+        "createdAt",
+        "verification",
+        "status",
+        "debug",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ProfileView(Model):
     """The ``app.bsky.actor.defs#profileView`` object.
 
@@ -294,20 +396,58 @@ class ProfileView(Model):
             get = data.get
             self.did = data["did"]
             self.handle = data["handle"]
-            self.display_name = get("displayName", UNSET)
-            self.pronouns = get("pronouns", UNSET)
-            self.description = get("description", UNSET)
-            self.avatar = get("avatar", UNSET)
-            self.associated = v if (v := get("associated", UNSET)) is UNSET else ProfileAssociated.from_dict(v)
-            self.indexed_at = get("indexedAt", UNSET)
-            self.created_at = get("createdAt", UNSET)
-            self.viewer = v if (v := get("viewer", UNSET)) is UNSET else ViewerState.from_dict(v)
-            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
-            self.verification = v if (v := get("verification", UNSET)) is UNSET else VerificationState.from_dict(v)
-            self.status = v if (v := get("status", UNSET)) is UNSET else StatusView.from_dict(v)
-            self.debug = get("debug", UNSET)
+            if (v := get("displayName", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#profileView", "displayName")
+            self.display_name = v
+            if (v := get("pronouns", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#profileView", "pronouns")
+            self.pronouns = v
+            if (v := get("description", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#profileView", "description")
+            self.description = v
+            if (v := get("avatar", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#profileView", "avatar")
+            self.avatar = v
+            if (v := get("associated", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.actor.defs#profileView", "associated")
+                v = ProfileAssociated.from_dict(v)
+            self.associated = v
+            if (v := get("indexedAt", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#profileView", "indexedAt")
+            self.indexed_at = v
+            if (v := get("createdAt", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#profileView", "createdAt")
+            self.created_at = v
+            if (v := get("viewer", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.actor.defs#profileView", "viewer")
+                v = ViewerState.from_dict(v)
+            self.viewer = v
+            if (v := get("labels", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.actor.defs#profileView", "labels")
+                v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.labels = v
+            if (v := get("verification", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.actor.defs#profileView", "verification")
+                v = VerificationState.from_dict(v)
+            self.verification = v
+            if (v := get("status", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.actor.defs#profileView", "status")
+                v = StatusView.from_dict(v)
+            self.status = v
+            if (v := get("debug", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#profileView", "debug")
+            self.debug = v
             self.typed = "$type" in data
-            self.extra = None if _PROFILE_VIEW_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_VIEW_KEYS)
+            self.extra = (
+                None
+                if _PROFILE_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _PROFILE_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#profileView", exc) from exc
         self.__class__ = cls
@@ -360,13 +500,27 @@ class ProfileView(Model):
 
 
 _PROFILE_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "did", "handle", "displayName", "pronouns", "description", "avatar", "associated", "indexedAt", "createdAt", "viewer", "labels", "verification", "status", "debug"),
+    (
+        "$type",
+        "did",
+        "handle",
+        "displayName",
+        "pronouns",
+        "description",
+        "avatar",
+        "associated",
+        "indexedAt",
+        "createdAt",
+        "viewer",
+        "labels",
+        "verification",
+        "status",
+        "debug",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ProfileViewDetailed(Model):
     """The ``app.bsky.actor.defs#profileViewDetailed`` object.
 
@@ -431,27 +585,85 @@ class ProfileViewDetailed(Model):
             get = data.get
             self.did = data["did"]
             self.handle = data["handle"]
-            self.display_name = get("displayName", UNSET)
-            self.description = get("description", UNSET)
-            self.pronouns = get("pronouns", UNSET)
-            self.website = get("website", UNSET)
-            self.avatar = get("avatar", UNSET)
-            self.banner = get("banner", UNSET)
-            self.followers_count = get("followersCount", UNSET)
-            self.follows_count = get("followsCount", UNSET)
-            self.posts_count = get("postsCount", UNSET)
-            self.associated = v if (v := get("associated", UNSET)) is UNSET else ProfileAssociated.from_dict(v)
-            self.joined_via_starter_pack = v if (v := get("joinedViaStarterPack", UNSET)) is UNSET else _m_app_bsky_graph_defs.StarterPackViewBasic.from_dict(v)
-            self.indexed_at = get("indexedAt", UNSET)
-            self.created_at = get("createdAt", UNSET)
-            self.viewer = v if (v := get("viewer", UNSET)) is UNSET else ViewerState.from_dict(v)
-            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
-            self.pinned_post = v if (v := get("pinnedPost", UNSET)) is UNSET else _m_com_atproto_repo_strong_ref.StrongRef.from_dict(v)
-            self.verification = v if (v := get("verification", UNSET)) is UNSET else VerificationState.from_dict(v)
-            self.status = v if (v := get("status", UNSET)) is UNSET else StatusView.from_dict(v)
-            self.debug = get("debug", UNSET)
+            if (v := get("displayName", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#profileViewDetailed", "displayName")
+            self.display_name = v
+            if (v := get("description", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#profileViewDetailed", "description")
+            self.description = v
+            if (v := get("pronouns", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#profileViewDetailed", "pronouns")
+            self.pronouns = v
+            if (v := get("website", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#profileViewDetailed", "website")
+            self.website = v
+            if (v := get("avatar", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#profileViewDetailed", "avatar")
+            self.avatar = v
+            if (v := get("banner", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#profileViewDetailed", "banner")
+            self.banner = v
+            if (v := get("followersCount", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#profileViewDetailed", "followersCount")
+            self.followers_count = v
+            if (v := get("followsCount", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#profileViewDetailed", "followsCount")
+            self.follows_count = v
+            if (v := get("postsCount", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#profileViewDetailed", "postsCount")
+            self.posts_count = v
+            if (v := get("associated", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.actor.defs#profileViewDetailed", "associated")
+                v = ProfileAssociated.from_dict(v)
+            self.associated = v
+            if (v := get("joinedViaStarterPack", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "app.bsky.actor.defs#profileViewDetailed", "joinedViaStarterPack"
+                    )
+                v = _m_app_bsky_graph_defs.StarterPackViewBasic.from_dict(v)
+            self.joined_via_starter_pack = v
+            if (v := get("indexedAt", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#profileViewDetailed", "indexedAt")
+            self.indexed_at = v
+            if (v := get("createdAt", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#profileViewDetailed", "createdAt")
+            self.created_at = v
+            if (v := get("viewer", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.actor.defs#profileViewDetailed", "viewer")
+                v = ViewerState.from_dict(v)
+            self.viewer = v
+            if (v := get("labels", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.actor.defs#profileViewDetailed", "labels")
+                v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.labels = v
+            if (v := get("pinnedPost", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.actor.defs#profileViewDetailed", "pinnedPost")
+                v = _m_com_atproto_repo_strong_ref.StrongRef.from_dict(v)
+            self.pinned_post = v
+            if (v := get("verification", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.actor.defs#profileViewDetailed", "verification")
+                v = VerificationState.from_dict(v)
+            self.verification = v
+            if (v := get("status", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.actor.defs#profileViewDetailed", "status")
+                v = StatusView.from_dict(v)
+            self.status = v
+            if (v := get("debug", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#profileViewDetailed", "debug")
+            self.debug = v
             self.typed = "$type" in data
-            self.extra = None if _PROFILE_VIEW_DETAILED_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_VIEW_DETAILED_KEYS)
+            self.extra = (
+                None
+                if _PROFILE_VIEW_DETAILED_KEYS.issuperset(data)
+                else unknown_fields(data, _PROFILE_VIEW_DETAILED_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#profileViewDetailed", exc) from exc
         self.__class__ = cls
@@ -525,13 +737,34 @@ class ProfileViewDetailed(Model):
 
 
 _PROFILE_VIEW_DETAILED_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "did", "handle", "displayName", "description", "pronouns", "website", "avatar", "banner", "followersCount", "followsCount", "postsCount", "associated", "joinedViaStarterPack", "indexedAt", "createdAt", "viewer", "labels", "pinnedPost", "verification", "status", "debug"),
+    (
+        "$type",
+        "did",
+        "handle",
+        "displayName",
+        "description",
+        "pronouns",
+        "website",
+        "avatar",
+        "banner",
+        "followersCount",
+        "followsCount",
+        "postsCount",
+        "associated",
+        "joinedViaStarterPack",
+        "indexedAt",
+        "createdAt",
+        "viewer",
+        "labels",
+        "pinnedPost",
+        "verification",
+        "status",
+        "debug",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ProfileAssociated(Model):
     """The ``app.bsky.actor.defs#profileAssociated`` object.
 
@@ -567,15 +800,41 @@ class ProfileAssociated(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.lists = get("lists", UNSET)
-            self.feedgens = get("feedgens", UNSET)
-            self.starter_packs = get("starterPacks", UNSET)
-            self.labeler = get("labeler", UNSET)
-            self.chat = v if (v := get("chat", UNSET)) is UNSET else ProfileAssociatedChat.from_dict(v)
-            self.activity_subscription = v if (v := get("activitySubscription", UNSET)) is UNSET else ProfileAssociatedActivitySubscription.from_dict(v)
-            self.germ = v if (v := get("germ", UNSET)) is UNSET else ProfileAssociatedGerm.from_dict(v)
+            if (v := get("lists", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#profileAssociated", "lists")
+            self.lists = v
+            if (v := get("feedgens", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#profileAssociated", "feedgens")
+            self.feedgens = v
+            if (v := get("starterPacks", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#profileAssociated", "starterPacks")
+            self.starter_packs = v
+            if (v := get("labeler", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#profileAssociated", "labeler")
+            self.labeler = v
+            if (v := get("chat", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.actor.defs#profileAssociated", "chat")
+                v = ProfileAssociatedChat.from_dict(v)
+            self.chat = v
+            if (v := get("activitySubscription", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "app.bsky.actor.defs#profileAssociated", "activitySubscription"
+                    )
+                v = ProfileAssociatedActivitySubscription.from_dict(v)
+            self.activity_subscription = v
+            if (v := get("germ", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.actor.defs#profileAssociated", "germ")
+                v = ProfileAssociatedGerm.from_dict(v)
+            self.germ = v
             self.typed = "$type" in data
-            self.extra = None if _PROFILE_ASSOCIATED_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_ASSOCIATED_KEYS)
+            self.extra = (
+                None
+                if _PROFILE_ASSOCIATED_KEYS.issuperset(data)
+                else unknown_fields(data, _PROFILE_ASSOCIATED_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#profileAssociated", exc) from exc
         self.__class__ = cls
@@ -613,13 +872,20 @@ class ProfileAssociated(Model):
 
 
 _PROFILE_ASSOCIATED_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "lists", "feedgens", "starterPacks", "labeler", "chat", "activitySubscription", "germ"),
+    (
+        "$type",
+        "lists",
+        "feedgens",
+        "starterPacks",
+        "labeler",
+        "chat",
+        "activitySubscription",
+        "germ",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ProfileAssociatedChat(Model):
     """The ``app.bsky.actor.defs#profileAssociatedChat`` object.
 
@@ -645,9 +911,15 @@ class ProfileAssociatedChat(Model):
         try:
             get = data.get
             self.allow_incoming = data["allowIncoming"]
-            self.allow_group_invites = get("allowGroupInvites", UNSET)
+            if (v := get("allowGroupInvites", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#profileAssociatedChat", "allowGroupInvites")
+            self.allow_group_invites = v
             self.typed = "$type" in data
-            self.extra = None if _PROFILE_ASSOCIATED_CHAT_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_ASSOCIATED_CHAT_KEYS)
+            self.extra = (
+                None
+                if _PROFILE_ASSOCIATED_CHAT_KEYS.issuperset(data)
+                else unknown_fields(data, _PROFILE_ASSOCIATED_CHAT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#profileAssociatedChat", exc) from exc
         self.__class__ = cls
@@ -667,13 +939,11 @@ class ProfileAssociatedChat(Model):
 
 
 _PROFILE_ASSOCIATED_CHAT_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "allowIncoming", "allowGroupInvites"),
+    ("$type", "allowIncoming", "allowGroupInvites")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ProfileAssociatedGerm(Model):
     """The ``app.bsky.actor.defs#profileAssociatedGerm`` object.
 
@@ -700,7 +970,11 @@ class ProfileAssociatedGerm(Model):
             self.message_me_url = data["messageMeUrl"]
             self.show_button_to = data["showButtonTo"]
             self.typed = "$type" in data
-            self.extra = None if _PROFILE_ASSOCIATED_GERM_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_ASSOCIATED_GERM_KEYS)
+            self.extra = (
+                None
+                if _PROFILE_ASSOCIATED_GERM_KEYS.issuperset(data)
+                else unknown_fields(data, _PROFILE_ASSOCIATED_GERM_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#profileAssociatedGerm", exc) from exc
         self.__class__ = cls
@@ -720,13 +994,11 @@ class ProfileAssociatedGerm(Model):
 
 
 _PROFILE_ASSOCIATED_GERM_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "messageMeUrl", "showButtonTo"),
+    ("$type", "messageMeUrl", "showButtonTo")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ProfileAssociatedActivitySubscription(Model):
     """The ``app.bsky.actor.defs#profileAssociatedActivitySubscription`` object.
 
@@ -750,7 +1022,11 @@ class ProfileAssociatedActivitySubscription(Model):
         try:
             self.allow_subscriptions = data["allowSubscriptions"]
             self.typed = "$type" in data
-            self.extra = None if _PROFILE_ASSOCIATED_ACTIVITY_SUBSCRIPTION_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_ASSOCIATED_ACTIVITY_SUBSCRIPTION_KEYS)
+            self.extra = (
+                None
+                if _PROFILE_ASSOCIATED_ACTIVITY_SUBSCRIPTION_KEYS.issuperset(data)
+                else unknown_fields(data, _PROFILE_ASSOCIATED_ACTIVITY_SUBSCRIPTION_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#profileAssociatedActivitySubscription", exc) from exc
         self.__class__ = cls
@@ -767,13 +1043,11 @@ class ProfileAssociatedActivitySubscription(Model):
 
 
 _PROFILE_ASSOCIATED_ACTIVITY_SUBSCRIPTION_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "allowSubscriptions"),
+    ("$type", "allowSubscriptions")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ViewerState(Model):
     """Metadata about the requesting account's relationship with the subject account. Only has
     meaningful content for authed requests.
@@ -825,19 +1099,53 @@ class ViewerState(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.muted = get("muted", UNSET)
-            self.muted_only_reposts = get("mutedOnlyReposts", UNSET)
-            self.muted_only_quoteposts = get("mutedOnlyQuoteposts", UNSET)
-            self.muted_by_list = v if (v := get("mutedByList", UNSET)) is UNSET else _m_app_bsky_graph_defs.ListViewBasic.from_dict(v)
-            self.blocked_by = get("blockedBy", UNSET)
-            self.blocking = get("blocking", UNSET)
-            self.blocking_by_list = v if (v := get("blockingByList", UNSET)) is UNSET else _m_app_bsky_graph_defs.ListViewBasic.from_dict(v)
-            self.following = get("following", UNSET)
-            self.followed_by = get("followedBy", UNSET)
-            self.known_followers = v if (v := get("knownFollowers", UNSET)) is UNSET else KnownFollowers.from_dict(v)
-            self.activity_subscription = v if (v := get("activitySubscription", UNSET)) is UNSET else _m_app_bsky_notification_defs.ActivitySubscription.from_dict(v)
+            if (v := get("muted", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#viewerState", "muted")
+            self.muted = v
+            if (v := get("mutedOnlyReposts", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#viewerState", "mutedOnlyReposts")
+            self.muted_only_reposts = v
+            if (v := get("mutedOnlyQuoteposts", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#viewerState", "mutedOnlyQuoteposts")
+            self.muted_only_quoteposts = v
+            if (v := get("mutedByList", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.actor.defs#viewerState", "mutedByList")
+                v = _m_app_bsky_graph_defs.ListViewBasic.from_dict(v)
+            self.muted_by_list = v
+            if (v := get("blockedBy", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#viewerState", "blockedBy")
+            self.blocked_by = v
+            if (v := get("blocking", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#viewerState", "blocking")
+            self.blocking = v
+            if (v := get("blockingByList", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.actor.defs#viewerState", "blockingByList")
+                v = _m_app_bsky_graph_defs.ListViewBasic.from_dict(v)
+            self.blocking_by_list = v
+            if (v := get("following", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#viewerState", "following")
+            self.following = v
+            if (v := get("followedBy", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#viewerState", "followedBy")
+            self.followed_by = v
+            if (v := get("knownFollowers", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.actor.defs#viewerState", "knownFollowers")
+                v = KnownFollowers.from_dict(v)
+            self.known_followers = v
+            if (v := get("activitySubscription", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.actor.defs#viewerState", "activitySubscription")
+                v = _m_app_bsky_notification_defs.ActivitySubscription.from_dict(v)
+            self.activity_subscription = v
             self.typed = "$type" in data
-            self.extra = None if _VIEWER_STATE_KEYS.issuperset(data) else unknown_fields(data, _VIEWER_STATE_KEYS)
+            self.extra = (
+                None
+                if _VIEWER_STATE_KEYS.issuperset(data)
+                else unknown_fields(data, _VIEWER_STATE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#viewerState", exc) from exc
         self.__class__ = cls
@@ -887,13 +1195,24 @@ class ViewerState(Model):
 
 
 _VIEWER_STATE_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "muted", "mutedOnlyReposts", "mutedOnlyQuoteposts", "mutedByList", "blockedBy", "blocking", "blockingByList", "following", "followedBy", "knownFollowers", "activitySubscription"),
+    (
+        "$type",
+        "muted",
+        "mutedOnlyReposts",
+        "mutedOnlyQuoteposts",
+        "mutedByList",
+        "blockedBy",
+        "blocking",
+        "blockingByList",
+        "following",
+        "followedBy",
+        "knownFollowers",
+        "activitySubscription",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class KnownFollowers(Model):
     """The subject's followers whom you also follow.
 
@@ -919,9 +1238,15 @@ class KnownFollowers(Model):
         self: Any = TWINS[cls]()
         try:
             self.count = data["count"]
-            self.followers = [ProfileViewBasic.from_dict(i0) for i0 in data["followers"]]
+            if (v := data["followers"]) is None:
+                raise null_field("app.bsky.actor.defs#knownFollowers", "followers")
+            self.followers = [ProfileViewBasic.from_dict(i0) for i0 in v]
             self.typed = "$type" in data
-            self.extra = None if _KNOWN_FOLLOWERS_KEYS.issuperset(data) else unknown_fields(data, _KNOWN_FOLLOWERS_KEYS)
+            self.extra = (
+                None
+                if _KNOWN_FOLLOWERS_KEYS.issuperset(data)
+                else unknown_fields(data, _KNOWN_FOLLOWERS_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#knownFollowers", exc) from exc
         self.__class__ = cls
@@ -943,9 +1268,7 @@ class KnownFollowers(Model):
 _KNOWN_FOLLOWERS_KEYS: Final[frozenset[str]] = frozenset(("$type", "count", "followers"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class VerificationState(Model):
     """Represents the verification information about the user this object is attached to.
 
@@ -975,11 +1298,17 @@ class VerificationState(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.verifications = [VerificationView.from_dict(i0) for i0 in data["verifications"]]
+            if (v := data["verifications"]) is None:
+                raise null_field("app.bsky.actor.defs#verificationState", "verifications")
+            self.verifications = [VerificationView.from_dict(i0) for i0 in v]
             self.verified_status = data["verifiedStatus"]
             self.trusted_verifier_status = data["trustedVerifierStatus"]
             self.typed = "$type" in data
-            self.extra = None if _VERIFICATION_STATE_KEYS.issuperset(data) else unknown_fields(data, _VERIFICATION_STATE_KEYS)
+            self.extra = (
+                None
+                if _VERIFICATION_STATE_KEYS.issuperset(data)
+                else unknown_fields(data, _VERIFICATION_STATE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#verificationState", exc) from exc
         self.__class__ = cls
@@ -1000,13 +1329,11 @@ class VerificationState(Model):
 
 
 _VERIFICATION_STATE_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "verifications", "verifiedStatus", "trustedVerifierStatus"),
+    ("$type", "verifications", "verifiedStatus", "trustedVerifierStatus")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class VerificationView(Model):
     """An individual verification for an associated subject.
 
@@ -1040,13 +1367,21 @@ class VerificationView(Model):
         try:
             get = data.get
             self.issuer = data["issuer"]
-            self.issuer_display_name = get("issuerDisplayName", UNSET)
-            self.issuer_handle = get("issuerHandle", UNSET)
+            if (v := get("issuerDisplayName", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#verificationView", "issuerDisplayName")
+            self.issuer_display_name = v
+            if (v := get("issuerHandle", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#verificationView", "issuerHandle")
+            self.issuer_handle = v
             self.uri = data["uri"]
             self.is_valid = data["isValid"]
             self.created_at = data["createdAt"]
             self.typed = "$type" in data
-            self.extra = None if _VERIFICATION_VIEW_KEYS.issuperset(data) else unknown_fields(data, _VERIFICATION_VIEW_KEYS)
+            self.extra = (
+                None
+                if _VERIFICATION_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _VERIFICATION_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#verificationView", exc) from exc
         self.__class__ = cls
@@ -1074,13 +1409,11 @@ class VerificationView(Model):
 
 
 _VERIFICATION_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "issuer", "issuerDisplayName", "issuerHandle", "uri", "isValid", "createdAt"),
+    ("$type", "issuer", "issuerDisplayName", "issuerHandle", "uri", "isValid", "createdAt")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class AdultContentPref(Model):
     """The ``app.bsky.actor.defs#adultContentPref`` object.
 
@@ -1104,7 +1437,11 @@ class AdultContentPref(Model):
         try:
             self.enabled = data["enabled"]
             self.typed = "$type" in data
-            self.extra = None if _ADULT_CONTENT_PREF_KEYS.issuperset(data) else unknown_fields(data, _ADULT_CONTENT_PREF_KEYS)
+            self.extra = (
+                None
+                if _ADULT_CONTENT_PREF_KEYS.issuperset(data)
+                else unknown_fields(data, _ADULT_CONTENT_PREF_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#adultContentPref", exc) from exc
         self.__class__ = cls
@@ -1123,9 +1460,7 @@ class AdultContentPref(Model):
 _ADULT_CONTENT_PREF_KEYS: Final[frozenset[str]] = frozenset(("$type", "enabled"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ContentLabelPref(Model):
     """The ``app.bsky.actor.defs#contentLabelPref`` object.
 
@@ -1153,11 +1488,17 @@ class ContentLabelPref(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.labeler_did = get("labelerDid", UNSET)
+            if (v := get("labelerDid", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#contentLabelPref", "labelerDid")
+            self.labeler_did = v
             self.label = data["label"]
             self.visibility = data["visibility"]
             self.typed = "$type" in data
-            self.extra = None if _CONTENT_LABEL_PREF_KEYS.issuperset(data) else unknown_fields(data, _CONTENT_LABEL_PREF_KEYS)
+            self.extra = (
+                None
+                if _CONTENT_LABEL_PREF_KEYS.issuperset(data)
+                else unknown_fields(data, _CONTENT_LABEL_PREF_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#contentLabelPref", exc) from exc
         self.__class__ = cls
@@ -1177,13 +1518,11 @@ class ContentLabelPref(Model):
 
 
 _CONTENT_LABEL_PREF_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "labelerDid", "label", "visibility"),
+    ("$type", "labelerDid", "label", "visibility")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class SavedFeed(Model):
     """The ``app.bsky.actor.defs#savedFeed`` object.
 
@@ -1216,7 +1555,11 @@ class SavedFeed(Model):
             self.value = data["value"]
             self.pinned = data["pinned"]
             self.typed = "$type" in data
-            self.extra = None if _SAVED_FEED_KEYS.issuperset(data) else unknown_fields(data, _SAVED_FEED_KEYS)
+            self.extra = (
+                None
+                if _SAVED_FEED_KEYS.issuperset(data)
+                else unknown_fields(data, _SAVED_FEED_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#savedFeed", exc) from exc
         self.__class__ = cls
@@ -1240,9 +1583,7 @@ class SavedFeed(Model):
 _SAVED_FEED_KEYS: Final[frozenset[str]] = frozenset(("$type", "id", "type", "value", "pinned"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class SavedFeedsPrefV2(Model):
     """The ``app.bsky.actor.defs#savedFeedsPrefV2`` object.
 
@@ -1264,9 +1605,15 @@ class SavedFeedsPrefV2(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.items = [SavedFeed.from_dict(i0) for i0 in data["items"]]
+            if (v := data["items"]) is None:
+                raise null_field("app.bsky.actor.defs#savedFeedsPrefV2", "items")
+            self.items = [SavedFeed.from_dict(i0) for i0 in v]
             self.typed = "$type" in data
-            self.extra = None if _SAVED_FEEDS_PREF_V2_KEYS.issuperset(data) else unknown_fields(data, _SAVED_FEEDS_PREF_V2_KEYS)
+            self.extra = (
+                None
+                if _SAVED_FEEDS_PREF_V2_KEYS.issuperset(data)
+                else unknown_fields(data, _SAVED_FEEDS_PREF_V2_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#savedFeedsPrefV2", exc) from exc
         self.__class__ = cls
@@ -1285,9 +1632,7 @@ class SavedFeedsPrefV2(Model):
 _SAVED_FEEDS_PREF_V2_KEYS: Final[frozenset[str]] = frozenset(("$type", "items"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class SavedFeedsPref(Model):
     """The ``app.bsky.actor.defs#savedFeedsPref`` object.
 
@@ -1314,11 +1659,21 @@ class SavedFeedsPref(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.pinned = data["pinned"]
-            self.saved = data["saved"]
-            self.timeline_index = get("timelineIndex", UNSET)
+            if (v := data["pinned"]) is None:
+                raise null_field("app.bsky.actor.defs#savedFeedsPref", "pinned")
+            self.pinned = v
+            if (v := data["saved"]) is None:
+                raise null_field("app.bsky.actor.defs#savedFeedsPref", "saved")
+            self.saved = v
+            if (v := get("timelineIndex", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#savedFeedsPref", "timelineIndex")
+            self.timeline_index = v
             self.typed = "$type" in data
-            self.extra = None if _SAVED_FEEDS_PREF_KEYS.issuperset(data) else unknown_fields(data, _SAVED_FEEDS_PREF_KEYS)
+            self.extra = (
+                None
+                if _SAVED_FEEDS_PREF_KEYS.issuperset(data)
+                else unknown_fields(data, _SAVED_FEEDS_PREF_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#savedFeedsPref", exc) from exc
         self.__class__ = cls
@@ -1338,13 +1693,11 @@ class SavedFeedsPref(Model):
 
 
 _SAVED_FEEDS_PREF_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "pinned", "saved", "timelineIndex"),
+    ("$type", "pinned", "saved", "timelineIndex")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class PersonalDetailsPref(Model):
     """The ``app.bsky.actor.defs#personalDetailsPref`` object.
 
@@ -1367,9 +1720,15 @@ class PersonalDetailsPref(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.birth_date = get("birthDate", UNSET)
+            if (v := get("birthDate", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#personalDetailsPref", "birthDate")
+            self.birth_date = v
             self.typed = "$type" in data
-            self.extra = None if _PERSONAL_DETAILS_PREF_KEYS.issuperset(data) else unknown_fields(data, _PERSONAL_DETAILS_PREF_KEYS)
+            self.extra = (
+                None
+                if _PERSONAL_DETAILS_PREF_KEYS.issuperset(data)
+                else unknown_fields(data, _PERSONAL_DETAILS_PREF_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#personalDetailsPref", exc) from exc
         self.__class__ = cls
@@ -1391,9 +1750,7 @@ class PersonalDetailsPref(Model):
 _PERSONAL_DETAILS_PREF_KEYS: Final[frozenset[str]] = frozenset(("$type", "birthDate"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class DeclaredAgePref(Model):
     """Read-only preference containing value(s) inferred from the user's declared birthdate. Absence
     of this preference object in the response indicates that the user has not made a declaration.
@@ -1424,11 +1781,21 @@ class DeclaredAgePref(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.is_over_age13 = get("isOverAge13", UNSET)
-            self.is_over_age16 = get("isOverAge16", UNSET)
-            self.is_over_age18 = get("isOverAge18", UNSET)
+            if (v := get("isOverAge13", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#declaredAgePref", "isOverAge13")
+            self.is_over_age13 = v
+            if (v := get("isOverAge16", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#declaredAgePref", "isOverAge16")
+            self.is_over_age16 = v
+            if (v := get("isOverAge18", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#declaredAgePref", "isOverAge18")
+            self.is_over_age18 = v
             self.typed = "$type" in data
-            self.extra = None if _DECLARED_AGE_PREF_KEYS.issuperset(data) else unknown_fields(data, _DECLARED_AGE_PREF_KEYS)
+            self.extra = (
+                None
+                if _DECLARED_AGE_PREF_KEYS.issuperset(data)
+                else unknown_fields(data, _DECLARED_AGE_PREF_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#declaredAgePref", exc) from exc
         self.__class__ = cls
@@ -1454,13 +1821,11 @@ class DeclaredAgePref(Model):
 
 
 _DECLARED_AGE_PREF_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "isOverAge13", "isOverAge16", "isOverAge18"),
+    ("$type", "isOverAge13", "isOverAge16", "isOverAge18")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class FeedViewPref(Model):
     """The ``app.bsky.actor.defs#feedViewPref`` object.
 
@@ -1496,13 +1861,27 @@ class FeedViewPref(Model):
         try:
             get = data.get
             self.feed = data["feed"]
-            self.hide_replies = get("hideReplies", UNSET)
-            self.hide_replies_by_unfollowed = get("hideRepliesByUnfollowed", UNSET)
-            self.hide_replies_by_like_count = get("hideRepliesByLikeCount", UNSET)
-            self.hide_reposts = get("hideReposts", UNSET)
-            self.hide_quote_posts = get("hideQuotePosts", UNSET)
+            if (v := get("hideReplies", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#feedViewPref", "hideReplies")
+            self.hide_replies = v
+            if (v := get("hideRepliesByUnfollowed", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#feedViewPref", "hideRepliesByUnfollowed")
+            self.hide_replies_by_unfollowed = v
+            if (v := get("hideRepliesByLikeCount", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#feedViewPref", "hideRepliesByLikeCount")
+            self.hide_replies_by_like_count = v
+            if (v := get("hideReposts", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#feedViewPref", "hideReposts")
+            self.hide_reposts = v
+            if (v := get("hideQuotePosts", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#feedViewPref", "hideQuotePosts")
+            self.hide_quote_posts = v
             self.typed = "$type" in data
-            self.extra = None if _FEED_VIEW_PREF_KEYS.issuperset(data) else unknown_fields(data, _FEED_VIEW_PREF_KEYS)
+            self.extra = (
+                None
+                if _FEED_VIEW_PREF_KEYS.issuperset(data)
+                else unknown_fields(data, _FEED_VIEW_PREF_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#feedViewPref", exc) from exc
         self.__class__ = cls
@@ -1534,13 +1913,19 @@ class FeedViewPref(Model):
 
 
 _FEED_VIEW_PREF_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "feed", "hideReplies", "hideRepliesByUnfollowed", "hideRepliesByLikeCount", "hideReposts", "hideQuotePosts"),
+    (
+        "$type",
+        "feed",
+        "hideReplies",
+        "hideRepliesByUnfollowed",
+        "hideRepliesByLikeCount",
+        "hideReposts",
+        "hideQuotePosts",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ThreadViewPref(Model):
     """The ``app.bsky.actor.defs#threadViewPref`` object.
 
@@ -1564,9 +1949,15 @@ class ThreadViewPref(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.sort = get("sort", UNSET)
+            if (v := get("sort", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#threadViewPref", "sort")
+            self.sort = v
             self.typed = "$type" in data
-            self.extra = None if _THREAD_VIEW_PREF_KEYS.issuperset(data) else unknown_fields(data, _THREAD_VIEW_PREF_KEYS)
+            self.extra = (
+                None
+                if _THREAD_VIEW_PREF_KEYS.issuperset(data)
+                else unknown_fields(data, _THREAD_VIEW_PREF_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#threadViewPref", exc) from exc
         self.__class__ = cls
@@ -1588,9 +1979,7 @@ class ThreadViewPref(Model):
 _THREAD_VIEW_PREF_KEYS: Final[frozenset[str]] = frozenset(("$type", "sort"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class InterestsPref(Model):
     """The ``app.bsky.actor.defs#interestsPref`` object.
 
@@ -1617,10 +2006,18 @@ class InterestsPref(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.updated_at = get("updatedAt", UNSET)
-            self.tags = data["tags"]
+            if (v := get("updatedAt", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#interestsPref", "updatedAt")
+            self.updated_at = v
+            if (v := data["tags"]) is None:
+                raise null_field("app.bsky.actor.defs#interestsPref", "tags")
+            self.tags = v
             self.typed = "$type" in data
-            self.extra = None if _INTERESTS_PREF_KEYS.issuperset(data) else unknown_fields(data, _INTERESTS_PREF_KEYS)
+            self.extra = (
+                None
+                if _INTERESTS_PREF_KEYS.issuperset(data)
+                else unknown_fields(data, _INTERESTS_PREF_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#interestsPref", exc) from exc
         self.__class__ = cls
@@ -1642,9 +2039,7 @@ class InterestsPref(Model):
 _INTERESTS_PREF_KEYS: Final[frozenset[str]] = frozenset(("$type", "updatedAt", "tags"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class MutedWord(Model):
     """A word that the account owner has muted.
 
@@ -1680,13 +2075,25 @@ class MutedWord(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.id = get("id", UNSET)
+            if (v := get("id", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#mutedWord", "id")
+            self.id = v
             self.value = data["value"]
-            self.targets = data["targets"]
-            self.actor_target = get("actorTarget", UNSET)
-            self.expires_at = get("expiresAt", UNSET)
+            if (v := data["targets"]) is None:
+                raise null_field("app.bsky.actor.defs#mutedWord", "targets")
+            self.targets = v
+            if (v := get("actorTarget", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#mutedWord", "actorTarget")
+            self.actor_target = v
+            if (v := get("expiresAt", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#mutedWord", "expiresAt")
+            self.expires_at = v
             self.typed = "$type" in data
-            self.extra = None if _MUTED_WORD_KEYS.issuperset(data) else unknown_fields(data, _MUTED_WORD_KEYS)
+            self.extra = (
+                None
+                if _MUTED_WORD_KEYS.issuperset(data)
+                else unknown_fields(data, _MUTED_WORD_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#mutedWord", exc) from exc
         self.__class__ = cls
@@ -1712,13 +2119,11 @@ class MutedWord(Model):
 
 
 _MUTED_WORD_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "id", "value", "targets", "actorTarget", "expiresAt"),
+    ("$type", "id", "value", "targets", "actorTarget", "expiresAt")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class MutedWordsPref(Model):
     """The ``app.bsky.actor.defs#mutedWordsPref`` object.
 
@@ -1741,9 +2146,15 @@ class MutedWordsPref(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.items = [MutedWord.from_dict(i0) for i0 in data["items"]]
+            if (v := data["items"]) is None:
+                raise null_field("app.bsky.actor.defs#mutedWordsPref", "items")
+            self.items = [MutedWord.from_dict(i0) for i0 in v]
             self.typed = "$type" in data
-            self.extra = None if _MUTED_WORDS_PREF_KEYS.issuperset(data) else unknown_fields(data, _MUTED_WORDS_PREF_KEYS)
+            self.extra = (
+                None
+                if _MUTED_WORDS_PREF_KEYS.issuperset(data)
+                else unknown_fields(data, _MUTED_WORDS_PREF_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#mutedWordsPref", exc) from exc
         self.__class__ = cls
@@ -1762,9 +2173,7 @@ class MutedWordsPref(Model):
 _MUTED_WORDS_PREF_KEYS: Final[frozenset[str]] = frozenset(("$type", "items"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class HiddenPostsPref(Model):
     """The ``app.bsky.actor.defs#hiddenPostsPref`` object.
 
@@ -1786,9 +2195,15 @@ class HiddenPostsPref(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.items = data["items"]
+            if (v := data["items"]) is None:
+                raise null_field("app.bsky.actor.defs#hiddenPostsPref", "items")
+            self.items = v
             self.typed = "$type" in data
-            self.extra = None if _HIDDEN_POSTS_PREF_KEYS.issuperset(data) else unknown_fields(data, _HIDDEN_POSTS_PREF_KEYS)
+            self.extra = (
+                None
+                if _HIDDEN_POSTS_PREF_KEYS.issuperset(data)
+                else unknown_fields(data, _HIDDEN_POSTS_PREF_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#hiddenPostsPref", exc) from exc
         self.__class__ = cls
@@ -1807,9 +2222,7 @@ class HiddenPostsPref(Model):
 _HIDDEN_POSTS_PREF_KEYS: Final[frozenset[str]] = frozenset(("$type", "items"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LabelersPref(Model):
     """The ``app.bsky.actor.defs#labelersPref`` object.
 
@@ -1831,9 +2244,15 @@ class LabelersPref(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.labelers = [LabelerPrefItem.from_dict(i0) for i0 in data["labelers"]]
+            if (v := data["labelers"]) is None:
+                raise null_field("app.bsky.actor.defs#labelersPref", "labelers")
+            self.labelers = [LabelerPrefItem.from_dict(i0) for i0 in v]
             self.typed = "$type" in data
-            self.extra = None if _LABELERS_PREF_KEYS.issuperset(data) else unknown_fields(data, _LABELERS_PREF_KEYS)
+            self.extra = (
+                None
+                if _LABELERS_PREF_KEYS.issuperset(data)
+                else unknown_fields(data, _LABELERS_PREF_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#labelersPref", exc) from exc
         self.__class__ = cls
@@ -1852,9 +2271,7 @@ class LabelersPref(Model):
 _LABELERS_PREF_KEYS: Final[frozenset[str]] = frozenset(("$type", "labelers"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LabelerPrefItem(Model):
     """The ``app.bsky.actor.defs#labelerPrefItem`` object.
 
@@ -1878,7 +2295,11 @@ class LabelerPrefItem(Model):
         try:
             self.did = data["did"]
             self.typed = "$type" in data
-            self.extra = None if _LABELER_PREF_ITEM_KEYS.issuperset(data) else unknown_fields(data, _LABELER_PREF_ITEM_KEYS)
+            self.extra = (
+                None
+                if _LABELER_PREF_ITEM_KEYS.issuperset(data)
+                else unknown_fields(data, _LABELER_PREF_ITEM_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#labelerPrefItem", exc) from exc
         self.__class__ = cls
@@ -1897,9 +2318,7 @@ class LabelerPrefItem(Model):
 _LABELER_PREF_ITEM_KEYS: Final[frozenset[str]] = frozenset(("$type", "did"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class BskyAppStatePref(Model):
     """A grab bag of state that's specific to the bsky.app program. Third-party apps shouldn't use
     this.
@@ -1933,12 +2352,28 @@ class BskyAppStatePref(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.active_progress_guide = v if (v := get("activeProgressGuide", UNSET)) is UNSET else BskyAppProgressGuide.from_dict(v)
-            self.is_beta_user = get("isBetaUser", UNSET)
-            self.queued_nudges = get("queuedNudges", UNSET)
-            self.nuxs = v if (v := get("nuxs", UNSET)) is UNSET else [Nux.from_dict(i0) for i0 in v]
+            if (v := get("activeProgressGuide", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.actor.defs#bskyAppStatePref", "activeProgressGuide")
+                v = BskyAppProgressGuide.from_dict(v)
+            self.active_progress_guide = v
+            if (v := get("isBetaUser", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#bskyAppStatePref", "isBetaUser")
+            self.is_beta_user = v
+            if (v := get("queuedNudges", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#bskyAppStatePref", "queuedNudges")
+            self.queued_nudges = v
+            if (v := get("nuxs", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.actor.defs#bskyAppStatePref", "nuxs")
+                v = [Nux.from_dict(i0) for i0 in v]
+            self.nuxs = v
             self.typed = "$type" in data
-            self.extra = None if _BSKY_APP_STATE_PREF_KEYS.issuperset(data) else unknown_fields(data, _BSKY_APP_STATE_PREF_KEYS)
+            self.extra = (
+                None
+                if _BSKY_APP_STATE_PREF_KEYS.issuperset(data)
+                else unknown_fields(data, _BSKY_APP_STATE_PREF_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#bskyAppStatePref", exc) from exc
         self.__class__ = cls
@@ -1967,13 +2402,11 @@ class BskyAppStatePref(Model):
 
 
 _BSKY_APP_STATE_PREF_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "activeProgressGuide", "isBetaUser", "queuedNudges", "nuxs"),
+    ("$type", "activeProgressGuide", "isBetaUser", "queuedNudges", "nuxs")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class BskyAppProgressGuide(Model):
     """If set, an active progress guide. Once completed, can be set to undefined. Should have
     unspecced fields tracking progress.
@@ -1998,7 +2431,11 @@ class BskyAppProgressGuide(Model):
         try:
             self.guide = data["guide"]
             self.typed = "$type" in data
-            self.extra = None if _BSKY_APP_PROGRESS_GUIDE_KEYS.issuperset(data) else unknown_fields(data, _BSKY_APP_PROGRESS_GUIDE_KEYS)
+            self.extra = (
+                None
+                if _BSKY_APP_PROGRESS_GUIDE_KEYS.issuperset(data)
+                else unknown_fields(data, _BSKY_APP_PROGRESS_GUIDE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#bskyAppProgressGuide", exc) from exc
         self.__class__ = cls
@@ -2017,9 +2454,7 @@ class BskyAppProgressGuide(Model):
 _BSKY_APP_PROGRESS_GUIDE_KEYS: Final[frozenset[str]] = frozenset(("$type", "guide"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Nux(Model):
     """A new user experiences (NUX) storage object.
 
@@ -2052,8 +2487,12 @@ class Nux(Model):
             get = data.get
             self.id = data["id"]
             self.completed = data["completed"]
-            self.data = get("data", UNSET)
-            self.expires_at = get("expiresAt", UNSET)
+            if (v := get("data", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#nux", "data")
+            self.data = v
+            if (v := get("expiresAt", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#nux", "expiresAt")
+            self.expires_at = v
             self.typed = "$type" in data
             self.extra = None if _NUX_KEYS.issuperset(data) else unknown_fields(data, _NUX_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
@@ -2080,9 +2519,7 @@ class Nux(Model):
 _NUX_KEYS: Final[frozenset[str]] = frozenset(("$type", "id", "completed", "data", "expiresAt"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class VerificationPrefs(Model):
     """Preferences for how verified accounts appear in the app.
 
@@ -2106,9 +2543,15 @@ class VerificationPrefs(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.hide_badges = get("hideBadges", UNSET)
+            if (v := get("hideBadges", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#verificationPrefs", "hideBadges")
+            self.hide_badges = v
             self.typed = "$type" in data
-            self.extra = None if _VERIFICATION_PREFS_KEYS.issuperset(data) else unknown_fields(data, _VERIFICATION_PREFS_KEYS)
+            self.extra = (
+                None
+                if _VERIFICATION_PREFS_KEYS.issuperset(data)
+                else unknown_fields(data, _VERIFICATION_PREFS_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#verificationPrefs", exc) from exc
         self.__class__ = cls
@@ -2130,9 +2573,7 @@ class VerificationPrefs(Model):
 _VERIFICATION_PREFS_KEYS: Final[frozenset[str]] = frozenset(("$type", "hideBadges"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LiveEventPreferences(Model):
     """Preferences for live events.
 
@@ -2159,10 +2600,18 @@ class LiveEventPreferences(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.hidden_feed_ids = get("hiddenFeedIds", UNSET)
-            self.hide_all_feeds = get("hideAllFeeds", UNSET)
+            if (v := get("hiddenFeedIds", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#liveEventPreferences", "hiddenFeedIds")
+            self.hidden_feed_ids = v
+            if (v := get("hideAllFeeds", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#liveEventPreferences", "hideAllFeeds")
+            self.hide_all_feeds = v
             self.typed = "$type" in data
-            self.extra = None if _LIVE_EVENT_PREFERENCES_KEYS.issuperset(data) else unknown_fields(data, _LIVE_EVENT_PREFERENCES_KEYS)
+            self.extra = (
+                None
+                if _LIVE_EVENT_PREFERENCES_KEYS.issuperset(data)
+                else unknown_fields(data, _LIVE_EVENT_PREFERENCES_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#liveEventPreferences", exc) from exc
         self.__class__ = cls
@@ -2185,13 +2634,11 @@ class LiveEventPreferences(Model):
 
 
 _LIVE_EVENT_PREFERENCES_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "hiddenFeedIds", "hideAllFeeds"),
+    ("$type", "hiddenFeedIds", "hideAllFeeds")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class PostInteractionSettingsPref(Model):
     """Default post interaction settings for the account. These values should be applied as default
     values when creating new posts. These refs should mirror the threadgate and postgate records
@@ -2216,8 +2663,12 @@ class PostInteractionSettingsPref(Model):
 
     LEX_TYPE: ClassVar[str] = "app.bsky.actor.defs#postInteractionSettingsPref"
 
-    threadgate_allow_rules: list[_m_app_bsky_feed_threadgate.MentionRule | _m_app_bsky_feed_threadgate.FollowerRule | _m_app_bsky_feed_threadgate.FollowingRule | _m_app_bsky_feed_threadgate.ListRule | UnknownMember] | UnsetType = UNSET
-    postgate_embedding_rules: list[_m_app_bsky_feed_postgate.DisableRule | UnknownMember] | UnsetType = UNSET
+    threadgate_allow_rules: (
+        list[PostInteractionSettingsPrefThreadgateAllowRulesItem] | UnsetType
+    ) = UNSET
+    postgate_embedding_rules: (
+        list[PostInteractionSettingsPrefPostgateEmbeddingRulesItem] | UnsetType
+    ) = UNSET
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -2226,10 +2677,26 @@ class PostInteractionSettingsPref(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.threadgate_allow_rules = v if (v := get("threadgateAllowRules", UNSET)) is UNSET else [_union_0(i0) for i0 in v]
-            self.postgate_embedding_rules = v if (v := get("postgateEmbeddingRules", UNSET)) is UNSET else [_union_1(i0) for i0 in v]
+            if (v := get("threadgateAllowRules", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "app.bsky.actor.defs#postInteractionSettingsPref", "threadgateAllowRules"
+                    )
+                v = [_post_interaction_settings_pref_threadgate_allow_rules_item(i0) for i0 in v]
+            self.threadgate_allow_rules = v
+            if (v := get("postgateEmbeddingRules", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "app.bsky.actor.defs#postInteractionSettingsPref", "postgateEmbeddingRules"
+                    )
+                v = [_post_interaction_settings_pref_postgate_embedding_rules_item(i0) for i0 in v]
+            self.postgate_embedding_rules = v
             self.typed = "$type" in data
-            self.extra = None if _POST_INTERACTION_SETTINGS_PREF_KEYS.issuperset(data) else unknown_fields(data, _POST_INTERACTION_SETTINGS_PREF_KEYS)
+            self.extra = (
+                None
+                if _POST_INTERACTION_SETTINGS_PREF_KEYS.issuperset(data)
+                else unknown_fields(data, _POST_INTERACTION_SETTINGS_PREF_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#postInteractionSettingsPref", exc) from exc
         self.__class__ = cls
@@ -2252,13 +2719,11 @@ class PostInteractionSettingsPref(Model):
 
 
 _POST_INTERACTION_SETTINGS_PREF_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "threadgateAllowRules", "postgateEmbeddingRules"),
+    ("$type", "threadgateAllowRules", "postgateEmbeddingRules")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class StatusView(Model):
     """The ``app.bsky.actor.defs#statusView`` object.
 
@@ -2268,7 +2733,8 @@ class StatusView(Model):
         uri: Format: at-uri. UNSET when absent.
         cid: Format: cid. UNSET when absent.
         status: The status for the account. Known values: ``app.bsky.actor.status#live``.
-        record: (No description.)
+        record: A record: its model, picked by ``$type`` (`UnknownRecord` for a type without a
+            lexicon here).
         embed: An optional embed associated with the status. One of ``app.bsky.embed.external#view``
             (open union). UNSET when absent.
         labels: Items: A ``com.atproto.label.defs#label``. UNSET when absent.
@@ -2287,8 +2753,8 @@ class StatusView(Model):
     uri: str | UnsetType = UNSET
     cid: str | UnsetType = UNSET
     status: str
-    record: Any
-    embed: _m_app_bsky_embed_external.View | UnknownMember | UnsetType = UNSET
+    record: Model
+    embed: StatusViewEmbed | UnsetType = UNSET
     labels: list[_m_com_atproto_label_defs.Label] | UnsetType = UNSET
     expires_at: str | UnsetType = UNSET
     is_active: bool | UnsetType = UNSET
@@ -2301,17 +2767,41 @@ class StatusView(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.uri = get("uri", UNSET)
-            self.cid = get("cid", UNSET)
+            if (v := get("uri", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#statusView", "uri")
+            self.uri = v
+            if (v := get("cid", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#statusView", "cid")
+            self.cid = v
             self.status = data["status"]
-            self.record = data["record"]
-            self.embed = v if (v := get("embed", UNSET)) is UNSET else _union_2(v)
-            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
-            self.expires_at = get("expiresAt", UNSET)
-            self.is_active = get("isActive", UNSET)
-            self.is_disabled = get("isDisabled", UNSET)
+            if (v := data["record"]) is None:
+                raise null_field("app.bsky.actor.defs#statusView", "record")
+            self.record = RECORDS.from_dict(v)
+            if (v := get("embed", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.actor.defs#statusView", "embed")
+                v = _status_view_embed(v)
+            self.embed = v
+            if (v := get("labels", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.actor.defs#statusView", "labels")
+                v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.labels = v
+            if (v := get("expiresAt", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#statusView", "expiresAt")
+            self.expires_at = v
+            if (v := get("isActive", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#statusView", "isActive")
+            self.is_active = v
+            if (v := get("isDisabled", UNSET)) is None:
+                raise null_field("app.bsky.actor.defs#statusView", "isDisabled")
+            self.is_disabled = v
             self.typed = "$type" in data
-            self.extra = None if _STATUS_VIEW_KEYS.issuperset(data) else unknown_fields(data, _STATUS_VIEW_KEYS)
+            self.extra = (
+                None
+                if _STATUS_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _STATUS_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.defs#statusView", exc) from exc
         self.__class__ = cls
@@ -2319,7 +2809,7 @@ class StatusView(Model):
         return built
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"status": self.status, "record": self.record}
+        d: dict[str, Any] = {"status": self.status, "record": self.record.to_dict()}
         v_uri = self.uri
         if v_uri is not UNSET:
             d["uri"] = v_uri
@@ -2349,17 +2839,24 @@ class StatusView(Model):
 
 
 _STATUS_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "uri", "cid", "status", "record", "embed", "labels", "expiresAt", "isActive", "isDisabled"),
+    (
+        "$type",
+        "uri",
+        "cid",
+        "status",
+        "record",
+        "embed",
+        "labels",
+        "expiresAt",
+        "isActive",
+        "isDisabled",
+    )
 )
 
 
-def _union_0(
+def _post_interaction_settings_pref_threadgate_allow_rules_item(
     value: Mapping[str, Any],
-) -> (
-    _m_app_bsky_feed_threadgate.MentionRule | _m_app_bsky_feed_threadgate.FollowerRule
-    | _m_app_bsky_feed_threadgate.FollowingRule | _m_app_bsky_feed_threadgate.ListRule
-    | UnknownMember
-):
+) -> PostInteractionSettingsPrefThreadgateAllowRulesItem:
     t = value.get("$type")
     if t == "app.bsky.feed.threadgate#mentionRule":
         return _m_app_bsky_feed_threadgate.MentionRule.from_dict(value)
@@ -2372,14 +2869,16 @@ def _union_0(
     return UnknownMember.from_dict(value)
 
 
-def _union_1(value: Mapping[str, Any]) -> _m_app_bsky_feed_postgate.DisableRule | UnknownMember:
+def _post_interaction_settings_pref_postgate_embedding_rules_item(
+    value: Mapping[str, Any],
+) -> PostInteractionSettingsPrefPostgateEmbeddingRulesItem:
     t = value.get("$type")
     if t == "app.bsky.feed.postgate#disableRule":
         return _m_app_bsky_feed_postgate.DisableRule.from_dict(value)
     return UnknownMember.from_dict(value)
 
 
-def _union_2(value: Mapping[str, Any]) -> _m_app_bsky_embed_external.View | UnknownMember:
+def _status_view_embed(value: Mapping[str, Any]) -> StatusViewEmbed:
     t = value.get("$type")
     if t == "app.bsky.embed.external#view":
         return _m_app_bsky_embed_external.View.from_dict(value)

@@ -20,6 +20,7 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -29,20 +30,17 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.actor import defs as _m_app_bsky_actor_defs
 else:
     _m_app_bsky_actor_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_actor_defs",
-        "atproto_async.models.app.bsky.actor.defs",
+        globals(), "_m_app_bsky_actor_defs", "atproto_async.models.app.bsky.actor.defs"
     )
 
 __all__ = [
+    "GetPreferencesOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetPreferencesOutput(Model):
     """The ``app.bsky.actor.getPreferences#output`` object.
 
     The output body of ``app.bsky.actor.getPreferences``.
@@ -62,17 +60,23 @@ class Output(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
-    preferences: list[_m_app_bsky_actor_defs.AdultContentPref | _m_app_bsky_actor_defs.ContentLabelPref | _m_app_bsky_actor_defs.SavedFeedsPref | _m_app_bsky_actor_defs.SavedFeedsPrefV2 | _m_app_bsky_actor_defs.PersonalDetailsPref | _m_app_bsky_actor_defs.DeclaredAgePref | _m_app_bsky_actor_defs.FeedViewPref | _m_app_bsky_actor_defs.ThreadViewPref | _m_app_bsky_actor_defs.InterestsPref | _m_app_bsky_actor_defs.MutedWordsPref | _m_app_bsky_actor_defs.HiddenPostsPref | _m_app_bsky_actor_defs.BskyAppStatePref | _m_app_bsky_actor_defs.LabelersPref | _m_app_bsky_actor_defs.PostInteractionSettingsPref | _m_app_bsky_actor_defs.VerificationPrefs | _m_app_bsky_actor_defs.LiveEventPreferences | UnknownMember]
+    preferences: list[_m_app_bsky_actor_defs.PreferencesItem]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.preferences = [_union_0(i0) for i0 in data["preferences"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["preferences"]) is None:
+                raise null_field("app.bsky.actor.getPreferences#output", "preferences")
+            self.preferences = [_preferences_item(i0) for i0 in v]
+            self.extra = (
+                None
+                if _GET_PREFERENCES_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_PREFERENCES_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.actor.getPreferences (Output)", exc) from exc
+            raise invalid("app.bsky.actor.getPreferences#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -84,22 +88,14 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("preferences",))
+_GET_PREFERENCES_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("preferences",))
 
 
-def _union_0(
-    value: Mapping[str, Any],
-) -> (
-    _m_app_bsky_actor_defs.AdultContentPref | _m_app_bsky_actor_defs.ContentLabelPref
-    | _m_app_bsky_actor_defs.SavedFeedsPref | _m_app_bsky_actor_defs.SavedFeedsPrefV2
-    | _m_app_bsky_actor_defs.PersonalDetailsPref | _m_app_bsky_actor_defs.DeclaredAgePref
-    | _m_app_bsky_actor_defs.FeedViewPref | _m_app_bsky_actor_defs.ThreadViewPref
-    | _m_app_bsky_actor_defs.InterestsPref | _m_app_bsky_actor_defs.MutedWordsPref
-    | _m_app_bsky_actor_defs.HiddenPostsPref | _m_app_bsky_actor_defs.BskyAppStatePref
-    | _m_app_bsky_actor_defs.LabelersPref | _m_app_bsky_actor_defs.PostInteractionSettingsPref
-    | _m_app_bsky_actor_defs.VerificationPrefs | _m_app_bsky_actor_defs.LiveEventPreferences
-    | UnknownMember
-):
+Output = GetPreferencesOutput
+"""The former name of `GetPreferencesOutput`, kept so that existing imports still work."""
+
+
+def _preferences_item(value: Mapping[str, Any]) -> _m_app_bsky_actor_defs.PreferencesItem:
     t = value.get("$type")
     if t == "app.bsky.actor.defs#adultContentPref":
         return _m_app_bsky_actor_defs.AdultContentPref.from_dict(value)

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.actor import defs as _m_app_bsky_actor_defs
 else:
     _m_app_bsky_actor_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_actor_defs",
-        "atproto_async.models.app.bsky.actor.defs",
+        globals(), "_m_app_bsky_actor_defs", "atproto_async.models.app.bsky.actor.defs"
     )
 
 __all__ = [
+    "GetProfilesOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetProfilesOutput(Model):
     """The ``app.bsky.actor.getProfiles#output`` object.
 
     The output body of ``app.bsky.actor.getProfiles``.
@@ -57,10 +55,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.profiles = [_m_app_bsky_actor_defs.ProfileViewDetailed.from_dict(i0) for i0 in data["profiles"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["profiles"]) is None:
+                raise null_field("app.bsky.actor.getProfiles#output", "profiles")
+            self.profiles = [_m_app_bsky_actor_defs.ProfileViewDetailed.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _GET_PROFILES_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_PROFILES_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.actor.getProfiles (Output)", exc) from exc
+            raise invalid("app.bsky.actor.getProfiles#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -72,4 +76,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("profiles",))
+_GET_PROFILES_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("profiles",))
+
+
+Output = GetProfilesOutput
+"""The former name of `GetProfilesOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.actor import defs as _m_app_bsky_actor_defs
 else:
     _m_app_bsky_actor_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_actor_defs",
-        "atproto_async.models.app.bsky.actor.defs",
+        globals(), "_m_app_bsky_actor_defs", "atproto_async.models.app.bsky.actor.defs"
     )
 
 __all__ = [
+    "GetSuggestionsOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetSuggestionsOutput(Model):
     """The ``app.bsky.actor.getSuggestions#output`` object.
 
     The output body of ``app.bsky.actor.getSuggestions``.
@@ -65,13 +63,25 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.actors = [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in data["actors"]]
-            self.rec_id = get("recId", UNSET)
-            self.rec_id_str = get("recIdStr", UNSET)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("app.bsky.actor.getSuggestions#output", "cursor")
+            self.cursor = v
+            if (v := data["actors"]) is None:
+                raise null_field("app.bsky.actor.getSuggestions#output", "actors")
+            self.actors = [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in v]
+            if (v := get("recId", UNSET)) is None:
+                raise null_field("app.bsky.actor.getSuggestions#output", "recId")
+            self.rec_id = v
+            if (v := get("recIdStr", UNSET)) is None:
+                raise null_field("app.bsky.actor.getSuggestions#output", "recIdStr")
+            self.rec_id_str = v
+            self.extra = (
+                None
+                if _GET_SUGGESTIONS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_SUGGESTIONS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.actor.getSuggestions (Output)", exc) from exc
+            raise invalid("app.bsky.actor.getSuggestions#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -92,4 +102,10 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "actors", "recId", "recIdStr"))
+_GET_SUGGESTIONS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("cursor", "actors", "recId", "recIdStr")
+)
+
+
+Output = GetSuggestionsOutput
+"""The former name of `GetSuggestionsOutput`, kept so that existing imports still work."""

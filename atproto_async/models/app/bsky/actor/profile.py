@@ -7,7 +7,7 @@ Lexicon: ``lexicons/app/bsky/actor/profile.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -21,6 +21,7 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -31,9 +32,7 @@ if TYPE_CHECKING:
     from atproto_async.models.com.atproto.repo import strong_ref as _m_com_atproto_repo_strong_ref
 else:
     _m_com_atproto_label_defs = lazy_module(
-        globals(),
-        "_m_com_atproto_label_defs",
-        "atproto_async.models.com.atproto.label.defs",
+        globals(), "_m_com_atproto_label_defs", "atproto_async.models.com.atproto.label.defs"
     )
     _m_com_atproto_repo_strong_ref = lazy_module(
         globals(),
@@ -43,12 +42,19 @@ else:
 
 __all__ = [
     "Profile",
+    "ProfileLabels",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+ProfileLabels: TypeAlias = "_m_com_atproto_label_defs.SelfLabels | UnknownMember"
+"""One of ``com.atproto.label.defs#selfLabels`` (open union). A member of another ``$type`` is an
+`UnknownMember`.
+
+Used by ``Profile.labels``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Profile(Model):
     """A declaration of a Bluesky account profile.
 
@@ -81,7 +87,7 @@ class Profile(Model):
     website: str | UnsetType = UNSET
     avatar: Blob | UnsetType = UNSET
     banner: Blob | UnsetType = UNSET
-    labels: _m_com_atproto_label_defs.SelfLabels | UnknownMember | UnsetType = UNSET
+    labels: ProfileLabels | UnsetType = UNSET
     joined_via_starter_pack: _m_com_atproto_repo_strong_ref.StrongRef | UnsetType = UNSET
     pinned_post: _m_com_atproto_repo_strong_ref.StrongRef | UnsetType = UNSET
     created_at: str | UnsetType = UNSET
@@ -92,17 +98,49 @@ class Profile(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.display_name = get("displayName", UNSET)
-            self.description = get("description", UNSET)
-            self.pronouns = get("pronouns", UNSET)
-            self.website = get("website", UNSET)
-            self.avatar = v if (v := get("avatar", UNSET)) is UNSET else Blob.from_dict(v)
-            self.banner = v if (v := get("banner", UNSET)) is UNSET else Blob.from_dict(v)
-            self.labels = v if (v := get("labels", UNSET)) is UNSET else _union_0(v)
-            self.joined_via_starter_pack = v if (v := get("joinedViaStarterPack", UNSET)) is UNSET else _m_com_atproto_repo_strong_ref.StrongRef.from_dict(v)
-            self.pinned_post = v if (v := get("pinnedPost", UNSET)) is UNSET else _m_com_atproto_repo_strong_ref.StrongRef.from_dict(v)
-            self.created_at = get("createdAt", UNSET)
-            self.extra = None if _PROFILE_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_KEYS)
+            if (v := get("displayName", UNSET)) is None:
+                raise null_field("app.bsky.actor.profile", "displayName")
+            self.display_name = v
+            if (v := get("description", UNSET)) is None:
+                raise null_field("app.bsky.actor.profile", "description")
+            self.description = v
+            if (v := get("pronouns", UNSET)) is None:
+                raise null_field("app.bsky.actor.profile", "pronouns")
+            self.pronouns = v
+            if (v := get("website", UNSET)) is None:
+                raise null_field("app.bsky.actor.profile", "website")
+            self.website = v
+            if (v := get("avatar", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.actor.profile", "avatar")
+                v = Blob.from_dict(v)
+            self.avatar = v
+            if (v := get("banner", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.actor.profile", "banner")
+                v = Blob.from_dict(v)
+            self.banner = v
+            if (v := get("labels", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.actor.profile", "labels")
+                v = _profile_labels(v)
+            self.labels = v
+            if (v := get("joinedViaStarterPack", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.actor.profile", "joinedViaStarterPack")
+                v = _m_com_atproto_repo_strong_ref.StrongRef.from_dict(v)
+            self.joined_via_starter_pack = v
+            if (v := get("pinnedPost", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.actor.profile", "pinnedPost")
+                v = _m_com_atproto_repo_strong_ref.StrongRef.from_dict(v)
+            self.pinned_post = v
+            if (v := get("createdAt", UNSET)) is None:
+                raise null_field("app.bsky.actor.profile", "createdAt")
+            self.created_at = v
+            self.extra = (
+                None if _PROFILE_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.profile", exc) from exc
         self.__class__ = cls
@@ -147,11 +185,23 @@ class Profile(Model):
 
 
 _PROFILE_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "displayName", "description", "pronouns", "website", "avatar", "banner", "labels", "joinedViaStarterPack", "pinnedPost", "createdAt"),
+    (
+        "$type",
+        "displayName",
+        "description",
+        "pronouns",
+        "website",
+        "avatar",
+        "banner",
+        "labels",
+        "joinedViaStarterPack",
+        "pinnedPost",
+        "createdAt",
+    )
 )
 
 
-def _union_0(value: Mapping[str, Any]) -> _m_com_atproto_label_defs.SelfLabels | UnknownMember:
+def _profile_labels(value: Mapping[str, Any]) -> ProfileLabels:
     t = value.get("$type")
     if t == "com.atproto.label.defs#selfLabels":
         return _m_com_atproto_label_defs.SelfLabels.from_dict(value)

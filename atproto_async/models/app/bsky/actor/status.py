@@ -7,7 +7,7 @@ Lexicon: ``lexicons/app/bsky/actor/status.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -21,6 +21,7 @@ from atproto_async._model import (
     invalid,
     keep_type,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -30,24 +31,28 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.embed import external as _m_app_bsky_embed_external
 else:
     _m_app_bsky_embed_external = lazy_module(
-        globals(),
-        "_m_app_bsky_embed_external",
-        "atproto_async.models.app.bsky.embed.external",
+        globals(), "_m_app_bsky_embed_external", "atproto_async.models.app.bsky.embed.external"
     )
 
 __all__ = [
     "LIVE",
     "Status",
+    "StatusEmbed",
 ]
 
 
 LIVE: Final = "app.bsky.actor.status#live"
 """Advertises an account as currently offering live content."""
 
+StatusEmbed: TypeAlias = "_m_app_bsky_embed_external.Main | UnknownMember"
+"""One of ``app.bsky.embed.external`` (open union). A member of another ``$type`` is an
+`UnknownMember`.
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+Used by ``Status.embed``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Status(Model):
     """A declaration of a Bluesky account status.
 
@@ -66,7 +71,7 @@ class Status(Model):
     LEX_TYPE: ClassVar[str] = "app.bsky.actor.status"
 
     status: str
-    embed: _m_app_bsky_embed_external.Main | UnknownMember | UnsetType = UNSET
+    embed: StatusEmbed | UnsetType = UNSET
     duration_minutes: int | UnsetType = UNSET
     created_at: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -77,10 +82,18 @@ class Status(Model):
         try:
             get = data.get
             self.status = data["status"]
-            self.embed = v if (v := get("embed", UNSET)) is UNSET else _union_0(v)
-            self.duration_minutes = get("durationMinutes", UNSET)
+            if (v := get("embed", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.actor.status", "embed")
+                v = _status_embed(v)
+            self.embed = v
+            if (v := get("durationMinutes", UNSET)) is None:
+                raise null_field("app.bsky.actor.status", "durationMinutes")
+            self.duration_minutes = v
             self.created_at = data["createdAt"]
-            self.extra = None if _STATUS_KEYS.issuperset(data) else unknown_fields(data, _STATUS_KEYS)
+            self.extra = (
+                None if _STATUS_KEYS.issuperset(data) else unknown_fields(data, _STATUS_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.actor.status", exc) from exc
         self.__class__ = cls
@@ -105,11 +118,11 @@ class Status(Model):
 
 
 _STATUS_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "status", "embed", "durationMinutes", "createdAt"),
+    ("$type", "status", "embed", "durationMinutes", "createdAt")
 )
 
 
-def _union_0(value: Mapping[str, Any]) -> _m_app_bsky_embed_external.Main | UnknownMember:
+def _status_embed(value: Mapping[str, Any]) -> StatusEmbed:
     t = value.get("$type")
     if t == "app.bsky.embed.external":
         return _m_app_bsky_embed_external.Main.from_dict(value)

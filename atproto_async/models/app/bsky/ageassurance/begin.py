@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "BeginInput",
     "Input",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class BeginInput(Model):
     """The ``app.bsky.ageassurance.begin#input`` object.
 
     The input body of ``app.bsky.ageassurance.begin``.
@@ -59,10 +51,16 @@ class Input(Model):
             self.email = data["email"]
             self.language = data["language"]
             self.country_code = data["countryCode"]
-            self.region_code = get("regionCode", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("regionCode", UNSET)) is None:
+                raise null_field("app.bsky.ageassurance.begin#input", "regionCode")
+            self.region_code = v
+            self.extra = (
+                None
+                if _BEGIN_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _BEGIN_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.ageassurance.begin (Input)", exc) from exc
+            raise invalid("app.bsky.ageassurance.begin#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -81,4 +79,10 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("email", "language", "countryCode", "regionCode"))
+_BEGIN_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("email", "language", "countryCode", "regionCode")
+)
+
+
+Input = BeginInput
+"""The former name of `BeginInput`, kept so that existing imports still work."""

@@ -19,6 +19,7 @@ from atproto_async._model import (
     UnsetType,
     dump_member,
     invalid,
+    null_field,
     unknown_fields,
 )
 
@@ -36,6 +37,7 @@ __all__ = [
     "ConfigRegionRuleIfAssuredUnderAge",
     "ConfigRegionRuleIfDeclaredOverAge",
     "ConfigRegionRuleIfDeclaredUnderAge",
+    "ConfigRegionRulesItem",
     "Event",
     "State",
     "StateMetadata",
@@ -55,10 +57,30 @@ Status: TypeAlias = "str"
 Known values: ``unknown``, ``pending``, ``assured``, ``blocked``.
 """
 
-
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+ConfigRegionRulesItem: TypeAlias = (
+    "ConfigRegionRuleDefault"
+    " | ConfigRegionRuleIfDeclaredOverAge"
+    " | ConfigRegionRuleIfDeclaredUnderAge"
+    " | ConfigRegionRuleIfAssuredOverAge"
+    " | ConfigRegionRuleIfAssuredUnderAge"
+    " | ConfigRegionRuleIfAccountNewerThan"
+    " | ConfigRegionRuleIfAccountOlderThan"
+    " | UnknownMember"
 )
+"""One of ``app.bsky.ageassurance.defs#configRegionRuleDefault``,
+``app.bsky.ageassurance.defs#configRegionRuleIfDeclaredOverAge``,
+``app.bsky.ageassurance.defs#configRegionRuleIfDeclaredUnderAge``,
+``app.bsky.ageassurance.defs#configRegionRuleIfAssuredOverAge``,
+``app.bsky.ageassurance.defs#configRegionRuleIfAssuredUnderAge``,
+``app.bsky.ageassurance.defs#configRegionRuleIfAccountNewerThan``,
+``app.bsky.ageassurance.defs#configRegionRuleIfAccountOlderThan`` (open union). A member of
+another ``$type`` is an `UnknownMember`.
+
+Used by ``ConfigRegion.rules``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class State(Model):
     """The user's computed Age Assurance state.
 
@@ -88,7 +110,9 @@ class State(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.last_initiated_at = get("lastInitiatedAt", UNSET)
+            if (v := get("lastInitiatedAt", UNSET)) is None:
+                raise null_field("app.bsky.ageassurance.defs#state", "lastInitiatedAt")
+            self.last_initiated_at = v
             self.status = data["status"]
             self.access = data["access"]
             self.typed = "$type" in data
@@ -114,9 +138,7 @@ class State(Model):
 _STATE_KEYS: Final[frozenset[str]] = frozenset(("$type", "lastInitiatedAt", "status", "access"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class StateMetadata(Model):
     """Additional metadata needed to compute Age Assurance state client-side.
 
@@ -139,9 +161,15 @@ class StateMetadata(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.account_created_at = get("accountCreatedAt", UNSET)
+            if (v := get("accountCreatedAt", UNSET)) is None:
+                raise null_field("app.bsky.ageassurance.defs#stateMetadata", "accountCreatedAt")
+            self.account_created_at = v
             self.typed = "$type" in data
-            self.extra = None if _STATE_METADATA_KEYS.issuperset(data) else unknown_fields(data, _STATE_METADATA_KEYS)
+            self.extra = (
+                None
+                if _STATE_METADATA_KEYS.issuperset(data)
+                else unknown_fields(data, _STATE_METADATA_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.ageassurance.defs#stateMetadata", exc) from exc
         self.__class__ = cls
@@ -163,9 +191,7 @@ class StateMetadata(Model):
 _STATE_METADATA_KEYS: Final[frozenset[str]] = frozenset(("$type", "accountCreatedAt"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Config(Model):
     """The ``app.bsky.ageassurance.defs#config`` object.
 
@@ -188,9 +214,13 @@ class Config(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.regions = [ConfigRegion.from_dict(i0) for i0 in data["regions"]]
+            if (v := data["regions"]) is None:
+                raise null_field("app.bsky.ageassurance.defs#config", "regions")
+            self.regions = [ConfigRegion.from_dict(i0) for i0 in v]
             self.typed = "$type" in data
-            self.extra = None if _CONFIG_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_KEYS)
+            self.extra = (
+                None if _CONFIG_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.ageassurance.defs#config", exc) from exc
         self.__class__ = cls
@@ -209,9 +239,7 @@ class Config(Model):
 _CONFIG_KEYS: Final[frozenset[str]] = frozenset(("$type", "regions"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ConfigRegion(Model):
     """The Age Assurance configuration for a specific region.
 
@@ -250,7 +278,7 @@ class ConfigRegion(Model):
     region_code: str | UnsetType = UNSET
     min_access_age: int
     additional_verification_methods: list[str] | UnsetType = UNSET
-    rules: list[ConfigRegionRuleDefault | ConfigRegionRuleIfDeclaredOverAge | ConfigRegionRuleIfDeclaredUnderAge | ConfigRegionRuleIfAssuredOverAge | ConfigRegionRuleIfAssuredUnderAge | ConfigRegionRuleIfAccountNewerThan | ConfigRegionRuleIfAccountOlderThan | UnknownMember]
+    rules: list[ConfigRegionRulesItem]
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -259,14 +287,28 @@ class ConfigRegion(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.platforms = get("platforms", UNSET)
+            if (v := get("platforms", UNSET)) is None:
+                raise null_field("app.bsky.ageassurance.defs#configRegion", "platforms")
+            self.platforms = v
             self.country_code = data["countryCode"]
-            self.region_code = get("regionCode", UNSET)
+            if (v := get("regionCode", UNSET)) is None:
+                raise null_field("app.bsky.ageassurance.defs#configRegion", "regionCode")
+            self.region_code = v
             self.min_access_age = data["minAccessAge"]
-            self.additional_verification_methods = get("additionalVerificationMethods", UNSET)
-            self.rules = [_union_0(i0) for i0 in data["rules"]]
+            if (v := get("additionalVerificationMethods", UNSET)) is None:
+                raise null_field(
+                    "app.bsky.ageassurance.defs#configRegion", "additionalVerificationMethods"
+                )
+            self.additional_verification_methods = v
+            if (v := data["rules"]) is None:
+                raise null_field("app.bsky.ageassurance.defs#configRegion", "rules")
+            self.rules = [_config_region_rules_item(i0) for i0 in v]
             self.typed = "$type" in data
-            self.extra = None if _CONFIG_REGION_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_REGION_KEYS)
+            self.extra = (
+                None
+                if _CONFIG_REGION_KEYS.issuperset(data)
+                else unknown_fields(data, _CONFIG_REGION_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.ageassurance.defs#configRegion", exc) from exc
         self.__class__ = cls
@@ -296,13 +338,19 @@ class ConfigRegion(Model):
 
 
 _CONFIG_REGION_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "platforms", "countryCode", "regionCode", "minAccessAge", "additionalVerificationMethods", "rules"),
+    (
+        "$type",
+        "platforms",
+        "countryCode",
+        "regionCode",
+        "minAccessAge",
+        "additionalVerificationMethods",
+        "rules",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ConfigRegionRuleDefault(Model):
     """Age Assurance rule that applies by default.
 
@@ -327,7 +375,11 @@ class ConfigRegionRuleDefault(Model):
         try:
             self.access = data["access"]
             self.typed = "$type" in data
-            self.extra = None if _CONFIG_REGION_RULE_DEFAULT_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_REGION_RULE_DEFAULT_KEYS)
+            self.extra = (
+                None
+                if _CONFIG_REGION_RULE_DEFAULT_KEYS.issuperset(data)
+                else unknown_fields(data, _CONFIG_REGION_RULE_DEFAULT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.ageassurance.defs#configRegionRuleDefault", exc) from exc
         self.__class__ = cls
@@ -346,9 +398,7 @@ class ConfigRegionRuleDefault(Model):
 _CONFIG_REGION_RULE_DEFAULT_KEYS: Final[frozenset[str]] = frozenset(("$type", "access"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ConfigRegionRuleIfDeclaredOverAge(Model):
     """Age Assurance rule that applies if the user has declared themselves equal-to or over a
     certain age.
@@ -377,9 +427,15 @@ class ConfigRegionRuleIfDeclaredOverAge(Model):
             self.age = data["age"]
             self.access = data["access"]
             self.typed = "$type" in data
-            self.extra = None if _CONFIG_REGION_RULE_IF_DECLARED_OVER_AGE_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_REGION_RULE_IF_DECLARED_OVER_AGE_KEYS)
+            self.extra = (
+                None
+                if _CONFIG_REGION_RULE_IF_DECLARED_OVER_AGE_KEYS.issuperset(data)
+                else unknown_fields(data, _CONFIG_REGION_RULE_IF_DECLARED_OVER_AGE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.ageassurance.defs#configRegionRuleIfDeclaredOverAge", exc) from exc
+            raise invalid(
+                "app.bsky.ageassurance.defs#configRegionRuleIfDeclaredOverAge", exc
+            ) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -394,13 +450,11 @@ class ConfigRegionRuleIfDeclaredOverAge(Model):
 
 
 _CONFIG_REGION_RULE_IF_DECLARED_OVER_AGE_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "age", "access"),
+    ("$type", "age", "access")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ConfigRegionRuleIfDeclaredUnderAge(Model):
     """Age Assurance rule that applies if the user has declared themselves under a certain age.
 
@@ -428,9 +482,15 @@ class ConfigRegionRuleIfDeclaredUnderAge(Model):
             self.age = data["age"]
             self.access = data["access"]
             self.typed = "$type" in data
-            self.extra = None if _CONFIG_REGION_RULE_IF_DECLARED_UNDER_AGE_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_REGION_RULE_IF_DECLARED_UNDER_AGE_KEYS)
+            self.extra = (
+                None
+                if _CONFIG_REGION_RULE_IF_DECLARED_UNDER_AGE_KEYS.issuperset(data)
+                else unknown_fields(data, _CONFIG_REGION_RULE_IF_DECLARED_UNDER_AGE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.ageassurance.defs#configRegionRuleIfDeclaredUnderAge", exc) from exc
+            raise invalid(
+                "app.bsky.ageassurance.defs#configRegionRuleIfDeclaredUnderAge", exc
+            ) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -445,13 +505,11 @@ class ConfigRegionRuleIfDeclaredUnderAge(Model):
 
 
 _CONFIG_REGION_RULE_IF_DECLARED_UNDER_AGE_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "age", "access"),
+    ("$type", "age", "access")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ConfigRegionRuleIfAssuredOverAge(Model):
     """Age Assurance rule that applies if the user has been assured to be equal-to or over a certain
     age.
@@ -480,9 +538,15 @@ class ConfigRegionRuleIfAssuredOverAge(Model):
             self.age = data["age"]
             self.access = data["access"]
             self.typed = "$type" in data
-            self.extra = None if _CONFIG_REGION_RULE_IF_ASSURED_OVER_AGE_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_REGION_RULE_IF_ASSURED_OVER_AGE_KEYS)
+            self.extra = (
+                None
+                if _CONFIG_REGION_RULE_IF_ASSURED_OVER_AGE_KEYS.issuperset(data)
+                else unknown_fields(data, _CONFIG_REGION_RULE_IF_ASSURED_OVER_AGE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.ageassurance.defs#configRegionRuleIfAssuredOverAge", exc) from exc
+            raise invalid(
+                "app.bsky.ageassurance.defs#configRegionRuleIfAssuredOverAge", exc
+            ) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -497,13 +561,11 @@ class ConfigRegionRuleIfAssuredOverAge(Model):
 
 
 _CONFIG_REGION_RULE_IF_ASSURED_OVER_AGE_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "age", "access"),
+    ("$type", "age", "access")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ConfigRegionRuleIfAssuredUnderAge(Model):
     """Age Assurance rule that applies if the user has been assured to be under a certain age.
 
@@ -531,9 +593,15 @@ class ConfigRegionRuleIfAssuredUnderAge(Model):
             self.age = data["age"]
             self.access = data["access"]
             self.typed = "$type" in data
-            self.extra = None if _CONFIG_REGION_RULE_IF_ASSURED_UNDER_AGE_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_REGION_RULE_IF_ASSURED_UNDER_AGE_KEYS)
+            self.extra = (
+                None
+                if _CONFIG_REGION_RULE_IF_ASSURED_UNDER_AGE_KEYS.issuperset(data)
+                else unknown_fields(data, _CONFIG_REGION_RULE_IF_ASSURED_UNDER_AGE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.ageassurance.defs#configRegionRuleIfAssuredUnderAge", exc) from exc
+            raise invalid(
+                "app.bsky.ageassurance.defs#configRegionRuleIfAssuredUnderAge", exc
+            ) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -548,13 +616,11 @@ class ConfigRegionRuleIfAssuredUnderAge(Model):
 
 
 _CONFIG_REGION_RULE_IF_ASSURED_UNDER_AGE_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "age", "access"),
+    ("$type", "age", "access")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ConfigRegionRuleIfAccountNewerThan(Model):
     """Age Assurance rule that applies if the account is equal-to or newer than a certain date.
 
@@ -582,9 +648,15 @@ class ConfigRegionRuleIfAccountNewerThan(Model):
             self.date = data["date"]
             self.access = data["access"]
             self.typed = "$type" in data
-            self.extra = None if _CONFIG_REGION_RULE_IF_ACCOUNT_NEWER_THAN_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_REGION_RULE_IF_ACCOUNT_NEWER_THAN_KEYS)
+            self.extra = (
+                None
+                if _CONFIG_REGION_RULE_IF_ACCOUNT_NEWER_THAN_KEYS.issuperset(data)
+                else unknown_fields(data, _CONFIG_REGION_RULE_IF_ACCOUNT_NEWER_THAN_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.ageassurance.defs#configRegionRuleIfAccountNewerThan", exc) from exc
+            raise invalid(
+                "app.bsky.ageassurance.defs#configRegionRuleIfAccountNewerThan", exc
+            ) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -599,13 +671,11 @@ class ConfigRegionRuleIfAccountNewerThan(Model):
 
 
 _CONFIG_REGION_RULE_IF_ACCOUNT_NEWER_THAN_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "date", "access"),
+    ("$type", "date", "access")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ConfigRegionRuleIfAccountOlderThan(Model):
     """Age Assurance rule that applies if the account is older than a certain date.
 
@@ -633,9 +703,15 @@ class ConfigRegionRuleIfAccountOlderThan(Model):
             self.date = data["date"]
             self.access = data["access"]
             self.typed = "$type" in data
-            self.extra = None if _CONFIG_REGION_RULE_IF_ACCOUNT_OLDER_THAN_KEYS.issuperset(data) else unknown_fields(data, _CONFIG_REGION_RULE_IF_ACCOUNT_OLDER_THAN_KEYS)
+            self.extra = (
+                None
+                if _CONFIG_REGION_RULE_IF_ACCOUNT_OLDER_THAN_KEYS.issuperset(data)
+                else unknown_fields(data, _CONFIG_REGION_RULE_IF_ACCOUNT_OLDER_THAN_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.ageassurance.defs#configRegionRuleIfAccountOlderThan", exc) from exc
+            raise invalid(
+                "app.bsky.ageassurance.defs#configRegionRuleIfAccountOlderThan", exc
+            ) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -650,13 +726,11 @@ class ConfigRegionRuleIfAccountOlderThan(Model):
 
 
 _CONFIG_REGION_RULE_IF_ACCOUNT_OLDER_THAN_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "date", "access"),
+    ("$type", "date", "access")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Event(Model):
     """Object used to store Age Assurance data in stash.
 
@@ -709,12 +783,24 @@ class Event(Model):
             self.status = data["status"]
             self.access = data["access"]
             self.country_code = data["countryCode"]
-            self.region_code = get("regionCode", UNSET)
-            self.email = get("email", UNSET)
-            self.init_ip = get("initIp", UNSET)
-            self.init_ua = get("initUa", UNSET)
-            self.complete_ip = get("completeIp", UNSET)
-            self.complete_ua = get("completeUa", UNSET)
+            if (v := get("regionCode", UNSET)) is None:
+                raise null_field("app.bsky.ageassurance.defs#event", "regionCode")
+            self.region_code = v
+            if (v := get("email", UNSET)) is None:
+                raise null_field("app.bsky.ageassurance.defs#event", "email")
+            self.email = v
+            if (v := get("initIp", UNSET)) is None:
+                raise null_field("app.bsky.ageassurance.defs#event", "initIp")
+            self.init_ip = v
+            if (v := get("initUa", UNSET)) is None:
+                raise null_field("app.bsky.ageassurance.defs#event", "initUa")
+            self.init_ua = v
+            if (v := get("completeIp", UNSET)) is None:
+                raise null_field("app.bsky.ageassurance.defs#event", "completeIp")
+            self.complete_ip = v
+            if (v := get("completeUa", UNSET)) is None:
+                raise null_field("app.bsky.ageassurance.defs#event", "completeUa")
+            self.complete_ua = v
             self.typed = "$type" in data
             self.extra = None if _EVENT_KEYS.issuperset(data) else unknown_fields(data, _EVENT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
@@ -757,18 +843,24 @@ class Event(Model):
 
 
 _EVENT_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "createdAt", "attemptId", "status", "access", "countryCode", "regionCode", "email", "initIp", "initUa", "completeIp", "completeUa"),
+    (
+        "$type",
+        "createdAt",
+        "attemptId",
+        "status",
+        "access",
+        "countryCode",
+        "regionCode",
+        "email",
+        "initIp",
+        "initUa",
+        "completeIp",
+        "completeUa",
+    )
 )
 
 
-def _union_0(
-    value: Mapping[str, Any],
-) -> (
-    ConfigRegionRuleDefault | ConfigRegionRuleIfDeclaredOverAge
-    | ConfigRegionRuleIfDeclaredUnderAge | ConfigRegionRuleIfAssuredOverAge
-    | ConfigRegionRuleIfAssuredUnderAge | ConfigRegionRuleIfAccountNewerThan
-    | ConfigRegionRuleIfAccountOlderThan | UnknownMember
-):
+def _config_region_rules_item(value: Mapping[str, Any]) -> ConfigRegionRulesItem:
     t = value.get("$type")
     if t == "app.bsky.ageassurance.defs#configRegionRuleDefault":
         return ConfigRegionRuleDefault.from_dict(value)

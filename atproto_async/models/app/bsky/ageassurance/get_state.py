@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -33,14 +34,13 @@ else:
     )
 
 __all__ = [
+    "GetStateOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetStateOutput(Model):
     """The ``app.bsky.ageassurance.getState#output`` object.
 
     The output body of ``app.bsky.ageassurance.getState``.
@@ -59,11 +59,19 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.state = _m_app_bsky_ageassurance_defs.State.from_dict(data["state"])
-            self.metadata = _m_app_bsky_ageassurance_defs.StateMetadata.from_dict(data["metadata"])
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["state"]) is None:
+                raise null_field("app.bsky.ageassurance.getState#output", "state")
+            self.state = _m_app_bsky_ageassurance_defs.State.from_dict(v)
+            if (v := data["metadata"]) is None:
+                raise null_field("app.bsky.ageassurance.getState#output", "metadata")
+            self.metadata = _m_app_bsky_ageassurance_defs.StateMetadata.from_dict(v)
+            self.extra = (
+                None
+                if _GET_STATE_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_STATE_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.ageassurance.getState (Output)", exc) from exc
+            raise invalid("app.bsky.ageassurance.getState#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -75,4 +83,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("state", "metadata"))
+_GET_STATE_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("state", "metadata"))
+
+
+Output = GetStateOutput
+"""The former name of `GetStateOutput`, kept so that existing imports still work."""

@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "CreateBookmarkInput",
     "Input",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class CreateBookmarkInput(Model):
     """The ``app.bsky.bookmark.createBookmark#input`` object.
 
     The input body of ``app.bsky.bookmark.createBookmark``.
@@ -52,9 +44,13 @@ class Input(Model):
         try:
             self.uri = data["uri"]
             self.cid = data["cid"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _CREATE_BOOKMARK_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _CREATE_BOOKMARK_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.bookmark.createBookmark (Input)", exc) from exc
+            raise invalid("app.bsky.bookmark.createBookmark#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -66,4 +62,8 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("uri", "cid"))
+_CREATE_BOOKMARK_INPUT_KEYS: Final[frozenset[str]] = frozenset(("uri", "cid"))
+
+
+Input = CreateBookmarkInput
+"""The former name of `CreateBookmarkInput`, kept so that existing imports still work."""

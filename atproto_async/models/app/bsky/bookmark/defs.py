@@ -7,7 +7,7 @@ Lexicon: ``lexicons/app/bsky/bookmark/defs.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -20,6 +20,7 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -30,9 +31,7 @@ if TYPE_CHECKING:
     from atproto_async.models.com.atproto.repo import strong_ref as _m_com_atproto_repo_strong_ref
 else:
     _m_app_bsky_feed_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_feed_defs",
-        "atproto_async.models.app.bsky.feed.defs",
+        globals(), "_m_app_bsky_feed_defs", "atproto_async.models.app.bsky.feed.defs"
     )
     _m_com_atproto_repo_strong_ref = lazy_module(
         globals(),
@@ -43,12 +42,25 @@ else:
 __all__ = [
     "Bookmark",
     "BookmarkView",
+    "BookmarkViewItem",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+BookmarkViewItem: TypeAlias = (
+    "_m_app_bsky_feed_defs.BlockedPost"
+    " | _m_app_bsky_feed_defs.NotFoundPost"
+    " | _m_app_bsky_feed_defs.PostView"
+    " | UnknownMember"
 )
+"""One of ``app.bsky.feed.defs#blockedPost``, ``app.bsky.feed.defs#notFoundPost``,
+``app.bsky.feed.defs#postView`` (open union). A member of another ``$type`` is an
+`UnknownMember`.
+
+Used by ``BookmarkView.item``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Bookmark(Model):
     """Object used to store bookmark data in stash.
 
@@ -71,9 +83,13 @@ class Bookmark(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.subject = _m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["subject"])
+            if (v := data["subject"]) is None:
+                raise null_field("app.bsky.bookmark.defs#bookmark", "subject")
+            self.subject = _m_com_atproto_repo_strong_ref.StrongRef.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _BOOKMARK_KEYS.issuperset(data) else unknown_fields(data, _BOOKMARK_KEYS)
+            self.extra = (
+                None if _BOOKMARK_KEYS.issuperset(data) else unknown_fields(data, _BOOKMARK_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.bookmark.defs#bookmark", exc) from exc
         self.__class__ = cls
@@ -92,9 +108,7 @@ class Bookmark(Model):
 _BOOKMARK_KEYS: Final[frozenset[str]] = frozenset(("$type", "subject"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class BookmarkView(Model):
     """The ``app.bsky.bookmark.defs#bookmarkView`` object.
 
@@ -113,7 +127,7 @@ class BookmarkView(Model):
 
     subject: _m_com_atproto_repo_strong_ref.StrongRef
     created_at: str | UnsetType = UNSET
-    item: _m_app_bsky_feed_defs.BlockedPost | _m_app_bsky_feed_defs.NotFoundPost | _m_app_bsky_feed_defs.PostView | UnknownMember
+    item: BookmarkViewItem
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -122,11 +136,21 @@ class BookmarkView(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.subject = _m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["subject"])
-            self.created_at = get("createdAt", UNSET)
-            self.item = _union_0(data["item"])
+            if (v := data["subject"]) is None:
+                raise null_field("app.bsky.bookmark.defs#bookmarkView", "subject")
+            self.subject = _m_com_atproto_repo_strong_ref.StrongRef.from_dict(v)
+            if (v := get("createdAt", UNSET)) is None:
+                raise null_field("app.bsky.bookmark.defs#bookmarkView", "createdAt")
+            self.created_at = v
+            if (v := data["item"]) is None:
+                raise null_field("app.bsky.bookmark.defs#bookmarkView", "item")
+            self.item = _bookmark_view_item(v)
             self.typed = "$type" in data
-            self.extra = None if _BOOKMARK_VIEW_KEYS.issuperset(data) else unknown_fields(data, _BOOKMARK_VIEW_KEYS)
+            self.extra = (
+                None
+                if _BOOKMARK_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _BOOKMARK_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.bookmark.defs#bookmarkView", exc) from exc
         self.__class__ = cls
@@ -148,12 +172,7 @@ class BookmarkView(Model):
 _BOOKMARK_VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "subject", "createdAt", "item"))
 
 
-def _union_0(
-    value: Mapping[str, Any],
-) -> (
-    _m_app_bsky_feed_defs.BlockedPost | _m_app_bsky_feed_defs.NotFoundPost
-    | _m_app_bsky_feed_defs.PostView | UnknownMember
-):
+def _bookmark_view_item(value: Mapping[str, Any]) -> BookmarkViewItem:
     t = value.get("$type")
     if t == "app.bsky.feed.defs#blockedPost":
         return _m_app_bsky_feed_defs.BlockedPost.from_dict(value)

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.bookmark import defs as _m_app_bsky_bookmark_defs
 else:
     _m_app_bsky_bookmark_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_bookmark_defs",
-        "atproto_async.models.app.bsky.bookmark.defs",
+        globals(), "_m_app_bsky_bookmark_defs", "atproto_async.models.app.bsky.bookmark.defs"
     )
 
 __all__ = [
+    "GetBookmarksOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetBookmarksOutput(Model):
     """The ``app.bsky.bookmark.getBookmarks#output`` object.
 
     The output body of ``app.bsky.bookmark.getBookmarks``.
@@ -60,11 +58,19 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.bookmarks = [_m_app_bsky_bookmark_defs.BookmarkView.from_dict(i0) for i0 in data["bookmarks"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("app.bsky.bookmark.getBookmarks#output", "cursor")
+            self.cursor = v
+            if (v := data["bookmarks"]) is None:
+                raise null_field("app.bsky.bookmark.getBookmarks#output", "bookmarks")
+            self.bookmarks = [_m_app_bsky_bookmark_defs.BookmarkView.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _GET_BOOKMARKS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_BOOKMARKS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.bookmark.getBookmarks (Output)", exc) from exc
+            raise invalid("app.bsky.bookmark.getBookmarks#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -79,4 +85,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "bookmarks"))
+_GET_BOOKMARKS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "bookmarks"))
+
+
+Output = GetBookmarksOutput
+"""The former name of `GetBookmarksOutput`, kept so that existing imports still work."""

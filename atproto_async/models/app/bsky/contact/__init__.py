@@ -6,7 +6,19 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_SUBMODULES = frozenset(("defs", "dismiss_match", "get_matches", "get_sync_status", "import_contacts", "remove_data", "send_notification", "start_phone_verification", "verify_phone"))
+_SUBMODULES = frozenset(
+    (
+        "defs",
+        "dismiss_match",
+        "get_matches",
+        "get_sync_status",
+        "import_contacts",
+        "remove_data",
+        "send_notification",
+        "start_phone_verification",
+        "verify_phone",
+    )
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,9 +28,7 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.actor import defs as _m_app_bsky_actor_defs
 else:
     _m_app_bsky_actor_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_actor_defs",
-        "atproto_async.models.app.bsky.actor.defs",
+        globals(), "_m_app_bsky_actor_defs", "atproto_async.models.app.bsky.actor.defs"
     )
 
 __all__ = [
@@ -39,9 +38,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class MatchAndContactIndex(Model):
     """Associates a profile with the positional index of the contact import input in the call to
     `app.bsky.contact.importContacts`, so clients can know which phone caused a particular match.
@@ -67,10 +64,16 @@ class MatchAndContactIndex(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.match_ = _m_app_bsky_actor_defs.ProfileView.from_dict(data["match"])
+            if (v := data["match"]) is None:
+                raise null_field("app.bsky.contact.defs#matchAndContactIndex", "match")
+            self.match_ = _m_app_bsky_actor_defs.ProfileView.from_dict(v)
             self.contact_index = data["contactIndex"]
             self.typed = "$type" in data
-            self.extra = None if _MATCH_AND_CONTACT_INDEX_KEYS.issuperset(data) else unknown_fields(data, _MATCH_AND_CONTACT_INDEX_KEYS)
+            self.extra = (
+                None
+                if _MATCH_AND_CONTACT_INDEX_KEYS.issuperset(data)
+                else unknown_fields(data, _MATCH_AND_CONTACT_INDEX_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.contact.defs#matchAndContactIndex", exc) from exc
         self.__class__ = cls
@@ -89,9 +92,7 @@ class MatchAndContactIndex(Model):
 _MATCH_AND_CONTACT_INDEX_KEYS: Final[frozenset[str]] = frozenset(("$type", "match", "contactIndex"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class SyncStatus(Model):
     """The ``app.bsky.contact.defs#syncStatus`` object.
 
@@ -120,7 +121,11 @@ class SyncStatus(Model):
             self.synced_at = data["syncedAt"]
             self.matches_count = data["matchesCount"]
             self.typed = "$type" in data
-            self.extra = None if _SYNC_STATUS_KEYS.issuperset(data) else unknown_fields(data, _SYNC_STATUS_KEYS)
+            self.extra = (
+                None
+                if _SYNC_STATUS_KEYS.issuperset(data)
+                else unknown_fields(data, _SYNC_STATUS_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.contact.defs#syncStatus", exc) from exc
         self.__class__ = cls
@@ -139,9 +144,7 @@ class SyncStatus(Model):
 _SYNC_STATUS_KEYS: Final[frozenset[str]] = frozenset(("$type", "syncedAt", "matchesCount"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Notification(Model):
     """A stash object to be sent via bsync representing a notification to be created.
 
@@ -168,7 +171,11 @@ class Notification(Model):
             self.from_ = data["from"]
             self.to = data["to"]
             self.typed = "$type" in data
-            self.extra = None if _NOTIFICATION_KEYS.issuperset(data) else unknown_fields(data, _NOTIFICATION_KEYS)
+            self.extra = (
+                None
+                if _NOTIFICATION_KEYS.issuperset(data)
+                else unknown_fields(data, _NOTIFICATION_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.contact.defs#notification", exc) from exc
         self.__class__ = cls

@@ -11,28 +11,21 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "DismissMatchInput",
+    "DismissMatchOutput",
     "Input",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class DismissMatchInput(Model):
     """The ``app.bsky.contact.dismissMatch#input`` object.
 
     The input body of ``app.bsky.contact.dismissMatch``.
@@ -50,9 +43,13 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             self.subject = data["subject"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _DISMISS_MATCH_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _DISMISS_MATCH_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.contact.dismissMatch (Input)", exc) from exc
+            raise invalid("app.bsky.contact.dismissMatch#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -64,13 +61,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("subject",))
+_DISMISS_MATCH_INPUT_KEYS: Final[frozenset[str]] = frozenset(("subject",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class DismissMatchOutput(Model):
     """The ``app.bsky.contact.dismissMatch#output`` object.
 
     The output body of ``app.bsky.contact.dismissMatch``.
@@ -85,9 +80,13 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.extra = None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _DISMISS_MATCH_OUTPUT_KEYS
+                else unknown_fields(data, _DISMISS_MATCH_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.contact.dismissMatch (Output)", exc) from exc
+            raise invalid("app.bsky.contact.dismissMatch#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -99,4 +98,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(())
+_DISMISS_MATCH_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(())
+
+
+Input = DismissMatchInput
+"""The former name of `DismissMatchInput`, kept so that existing imports still work."""
+
+
+Output = DismissMatchOutput
+"""The former name of `DismissMatchOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.actor import defs as _m_app_bsky_actor_defs
 else:
     _m_app_bsky_actor_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_actor_defs",
-        "atproto_async.models.app.bsky.actor.defs",
+        globals(), "_m_app_bsky_actor_defs", "atproto_async.models.app.bsky.actor.defs"
     )
 
 __all__ = [
+    "GetMatchesOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetMatchesOutput(Model):
     """The ``app.bsky.contact.getMatches#output`` object.
 
     The output body of ``app.bsky.contact.getMatches``.
@@ -60,11 +58,19 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.matches = [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in data["matches"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("app.bsky.contact.getMatches#output", "cursor")
+            self.cursor = v
+            if (v := data["matches"]) is None:
+                raise null_field("app.bsky.contact.getMatches#output", "matches")
+            self.matches = [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _GET_MATCHES_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_MATCHES_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.contact.getMatches (Output)", exc) from exc
+            raise invalid("app.bsky.contact.getMatches#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -79,4 +85,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "matches"))
+_GET_MATCHES_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "matches"))
+
+
+Output = GetMatchesOutput
+"""The former name of `GetMatchesOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.contact import defs as _m_app_bsky_contact_defs
 else:
     _m_app_bsky_contact_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_contact_defs",
-        "atproto_async.models.app.bsky.contact.defs",
+        globals(), "_m_app_bsky_contact_defs", "atproto_async.models.app.bsky.contact.defs"
     )
 
 __all__ = [
+    "GetSyncStatusOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetSyncStatusOutput(Model):
     """The ``app.bsky.contact.getSyncStatus#output`` object.
 
     The output body of ``app.bsky.contact.getSyncStatus``.
@@ -60,10 +58,18 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.sync_status = v if (v := get("syncStatus", UNSET)) is UNSET else _m_app_bsky_contact_defs.SyncStatus.from_dict(v)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("syncStatus", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.contact.getSyncStatus#output", "syncStatus")
+                v = _m_app_bsky_contact_defs.SyncStatus.from_dict(v)
+            self.sync_status = v
+            self.extra = (
+                None
+                if _GET_SYNC_STATUS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_SYNC_STATUS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.contact.getSyncStatus (Output)", exc) from exc
+            raise invalid("app.bsky.contact.getSyncStatus#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -78,4 +84,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("syncStatus",))
+_GET_SYNC_STATUS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("syncStatus",))
+
+
+Output = GetSyncStatusOutput
+"""The former name of `GetSyncStatusOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,21 +28,19 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.contact import defs as _m_app_bsky_contact_defs
 else:
     _m_app_bsky_contact_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_contact_defs",
-        "atproto_async.models.app.bsky.contact.defs",
+        globals(), "_m_app_bsky_contact_defs", "atproto_async.models.app.bsky.contact.defs"
     )
 
 __all__ = [
+    "ImportContactsInput",
+    "ImportContactsOutput",
     "Input",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class ImportContactsInput(Model):
     """The ``app.bsky.contact.importContacts#input`` object.
 
     The input body of ``app.bsky.contact.importContacts``.
@@ -65,10 +64,16 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             self.token = data["token"]
-            self.contacts = data["contacts"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := data["contacts"]) is None:
+                raise null_field("app.bsky.contact.importContacts#input", "contacts")
+            self.contacts = v
+            self.extra = (
+                None
+                if _IMPORT_CONTACTS_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _IMPORT_CONTACTS_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.contact.importContacts (Input)", exc) from exc
+            raise invalid("app.bsky.contact.importContacts#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -80,13 +85,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("token", "contacts"))
+_IMPORT_CONTACTS_INPUT_KEYS: Final[frozenset[str]] = frozenset(("token", "contacts"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class ImportContactsOutput(Model):
     """The ``app.bsky.contact.importContacts#output`` object.
 
     The output body of ``app.bsky.contact.importContacts``.
@@ -105,10 +108,20 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.matches_and_contact_indexes = [_m_app_bsky_contact_defs.MatchAndContactIndex.from_dict(i0) for i0 in data["matchesAndContactIndexes"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["matchesAndContactIndexes"]) is None:
+                raise null_field(
+                    "app.bsky.contact.importContacts#output", "matchesAndContactIndexes"
+                )
+            self.matches_and_contact_indexes = [
+                _m_app_bsky_contact_defs.MatchAndContactIndex.from_dict(i0) for i0 in v
+            ]
+            self.extra = (
+                None
+                if _IMPORT_CONTACTS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _IMPORT_CONTACTS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.contact.importContacts (Output)", exc) from exc
+            raise invalid("app.bsky.contact.importContacts#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -122,4 +135,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("matchesAndContactIndexes",))
+_IMPORT_CONTACTS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("matchesAndContactIndexes",))
+
+
+Input = ImportContactsInput
+"""The former name of `ImportContactsInput`, kept so that existing imports still work."""
+
+
+Output = ImportContactsOutput
+"""The former name of `ImportContactsOutput`, kept so that existing imports still work."""

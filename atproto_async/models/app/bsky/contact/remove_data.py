@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -26,13 +19,13 @@ if TYPE_CHECKING:
 __all__ = [
     "Input",
     "Output",
+    "RemoveDataInput",
+    "RemoveDataOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class RemoveDataInput(Model):
     """The ``app.bsky.contact.removeData#input`` object.
 
     The input body of ``app.bsky.contact.removeData``.
@@ -47,9 +40,13 @@ class Input(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.extra = None if data.keys() <= _INPUT_KEYS else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _REMOVE_DATA_INPUT_KEYS
+                else unknown_fields(data, _REMOVE_DATA_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.contact.removeData (Input)", exc) from exc
+            raise invalid("app.bsky.contact.removeData#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -61,13 +58,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(())
+_REMOVE_DATA_INPUT_KEYS: Final[frozenset[str]] = frozenset(())
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class RemoveDataOutput(Model):
     """The ``app.bsky.contact.removeData#output`` object.
 
     The output body of ``app.bsky.contact.removeData``.
@@ -82,9 +77,13 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.extra = None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _REMOVE_DATA_OUTPUT_KEYS
+                else unknown_fields(data, _REMOVE_DATA_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.contact.removeData (Output)", exc) from exc
+            raise invalid("app.bsky.contact.removeData#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -96,4 +95,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(())
+_REMOVE_DATA_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(())
+
+
+Input = RemoveDataInput
+"""The former name of `RemoveDataInput`, kept so that existing imports still work."""
+
+
+Output = RemoveDataOutput
+"""The former name of `RemoveDataOutput`, kept so that existing imports still work."""

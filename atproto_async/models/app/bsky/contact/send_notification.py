@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -26,13 +19,13 @@ if TYPE_CHECKING:
 __all__ = [
     "Input",
     "Output",
+    "SendNotificationInput",
+    "SendNotificationOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class SendNotificationInput(Model):
     """The ``app.bsky.contact.sendNotification#input`` object.
 
     The input body of ``app.bsky.contact.sendNotification``.
@@ -53,9 +46,13 @@ class Input(Model):
         try:
             self.from_ = data["from"]
             self.to = data["to"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _SEND_NOTIFICATION_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _SEND_NOTIFICATION_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.contact.sendNotification (Input)", exc) from exc
+            raise invalid("app.bsky.contact.sendNotification#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -67,13 +64,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("from", "to"))
+_SEND_NOTIFICATION_INPUT_KEYS: Final[frozenset[str]] = frozenset(("from", "to"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class SendNotificationOutput(Model):
     """The ``app.bsky.contact.sendNotification#output`` object.
 
     The output body of ``app.bsky.contact.sendNotification``.
@@ -88,9 +83,13 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.extra = None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _SEND_NOTIFICATION_OUTPUT_KEYS
+                else unknown_fields(data, _SEND_NOTIFICATION_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.contact.sendNotification (Output)", exc) from exc
+            raise invalid("app.bsky.contact.sendNotification#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -102,4 +101,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(())
+_SEND_NOTIFICATION_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(())
+
+
+Input = SendNotificationInput
+"""The former name of `SendNotificationInput`, kept so that existing imports still work."""
+
+
+Output = SendNotificationOutput
+"""The former name of `SendNotificationOutput`, kept so that existing imports still work."""

@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -26,13 +19,13 @@ if TYPE_CHECKING:
 __all__ = [
     "Input",
     "Output",
+    "StartPhoneVerificationInput",
+    "StartPhoneVerificationOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class StartPhoneVerificationInput(Model):
     """The ``app.bsky.contact.startPhoneVerification#input`` object.
 
     The input body of ``app.bsky.contact.startPhoneVerification``.
@@ -50,9 +43,13 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             self.phone = data["phone"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _START_PHONE_VERIFICATION_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _START_PHONE_VERIFICATION_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.contact.startPhoneVerification (Input)", exc) from exc
+            raise invalid("app.bsky.contact.startPhoneVerification#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -64,13 +61,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("phone",))
+_START_PHONE_VERIFICATION_INPUT_KEYS: Final[frozenset[str]] = frozenset(("phone",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class StartPhoneVerificationOutput(Model):
     """The ``app.bsky.contact.startPhoneVerification#output`` object.
 
     The output body of ``app.bsky.contact.startPhoneVerification``.
@@ -85,9 +80,13 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.extra = None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _START_PHONE_VERIFICATION_OUTPUT_KEYS
+                else unknown_fields(data, _START_PHONE_VERIFICATION_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.contact.startPhoneVerification (Output)", exc) from exc
+            raise invalid("app.bsky.contact.startPhoneVerification#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -99,4 +98,13 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(())
+_START_PHONE_VERIFICATION_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(())
+
+
+Input = StartPhoneVerificationInput
+"""The former name of `StartPhoneVerificationInput`, kept so that existing imports still work."""
+
+
+Output = StartPhoneVerificationOutput
+"""The former name of `StartPhoneVerificationOutput`, kept so that existing imports still work.
+"""

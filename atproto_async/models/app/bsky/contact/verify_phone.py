@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -26,13 +19,13 @@ if TYPE_CHECKING:
 __all__ = [
     "Input",
     "Output",
+    "VerifyPhoneInput",
+    "VerifyPhoneOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class VerifyPhoneInput(Model):
     """The ``app.bsky.contact.verifyPhone#input`` object.
 
     The input body of ``app.bsky.contact.verifyPhone``.
@@ -55,9 +48,13 @@ class Input(Model):
         try:
             self.phone = data["phone"]
             self.code = data["code"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _VERIFY_PHONE_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _VERIFY_PHONE_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.contact.verifyPhone (Input)", exc) from exc
+            raise invalid("app.bsky.contact.verifyPhone#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -69,13 +66,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("phone", "code"))
+_VERIFY_PHONE_INPUT_KEYS: Final[frozenset[str]] = frozenset(("phone", "code"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class VerifyPhoneOutput(Model):
     """The ``app.bsky.contact.verifyPhone#output`` object.
 
     The output body of ``app.bsky.contact.verifyPhone``.
@@ -94,9 +89,13 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             self.token = data["token"]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if _VERIFY_PHONE_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _VERIFY_PHONE_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.contact.verifyPhone (Output)", exc) from exc
+            raise invalid("app.bsky.contact.verifyPhone#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -108,4 +107,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("token",))
+_VERIFY_PHONE_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("token",))
+
+
+Input = VerifyPhoneInput
+"""The former name of `VerifyPhoneInput`, kept so that existing imports still work."""
+
+
+Output = VerifyPhoneOutput
+"""The former name of `VerifyPhoneOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,21 +28,19 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.draft import defs as _m_app_bsky_draft_defs
 else:
     _m_app_bsky_draft_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_draft_defs",
-        "atproto_async.models.app.bsky.draft.defs",
+        globals(), "_m_app_bsky_draft_defs", "atproto_async.models.app.bsky.draft.defs"
     )
 
 __all__ = [
+    "CreateDraftInput",
+    "CreateDraftOutput",
     "Input",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class CreateDraftInput(Model):
     """The ``app.bsky.draft.createDraft#input`` object.
 
     The input body of ``app.bsky.draft.createDraft``.
@@ -58,10 +57,16 @@ class Input(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.draft = _m_app_bsky_draft_defs.Draft.from_dict(data["draft"])
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := data["draft"]) is None:
+                raise null_field("app.bsky.draft.createDraft#input", "draft")
+            self.draft = _m_app_bsky_draft_defs.Draft.from_dict(v)
+            self.extra = (
+                None
+                if _CREATE_DRAFT_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _CREATE_DRAFT_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.draft.createDraft (Input)", exc) from exc
+            raise invalid("app.bsky.draft.createDraft#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -73,13 +78,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("draft",))
+_CREATE_DRAFT_INPUT_KEYS: Final[frozenset[str]] = frozenset(("draft",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class CreateDraftOutput(Model):
     """The ``app.bsky.draft.createDraft#output`` object.
 
     The output body of ``app.bsky.draft.createDraft``.
@@ -97,9 +100,13 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             self.id = data["id"]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if _CREATE_DRAFT_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _CREATE_DRAFT_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.draft.createDraft (Output)", exc) from exc
+            raise invalid("app.bsky.draft.createDraft#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -111,4 +118,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("id",))
+_CREATE_DRAFT_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("id",))
+
+
+Input = CreateDraftInput
+"""The former name of `CreateDraftInput`, kept so that existing imports still work."""
+
+
+Output = CreateDraftOutput
+"""The former name of `CreateDraftOutput`, kept so that existing imports still work."""

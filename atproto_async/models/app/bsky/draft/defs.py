@@ -20,6 +20,7 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -32,19 +33,13 @@ if TYPE_CHECKING:
     from atproto_async.models.com.atproto.repo import strong_ref as _m_com_atproto_repo_strong_ref
 else:
     _m_app_bsky_feed_postgate = lazy_module(
-        globals(),
-        "_m_app_bsky_feed_postgate",
-        "atproto_async.models.app.bsky.feed.postgate",
+        globals(), "_m_app_bsky_feed_postgate", "atproto_async.models.app.bsky.feed.postgate"
     )
     _m_app_bsky_feed_threadgate = lazy_module(
-        globals(),
-        "_m_app_bsky_feed_threadgate",
-        "atproto_async.models.app.bsky.feed.threadgate",
+        globals(), "_m_app_bsky_feed_threadgate", "atproto_async.models.app.bsky.feed.threadgate"
     )
     _m_com_atproto_label_defs = lazy_module(
-        globals(),
-        "_m_com_atproto_label_defs",
-        "atproto_async.models.com.atproto.label.defs",
+        globals(), "_m_com_atproto_label_defs", "atproto_async.models.com.atproto.label.defs"
     )
     _m_com_atproto_repo_strong_ref = lazy_module(
         globals(),
@@ -58,27 +53,64 @@ __all__ = [
     "DraftEmbedExternal",
     "DraftEmbedGallery",
     "DraftEmbedGalleryItems",
+    "DraftEmbedGalleryItemsItem",
     "DraftEmbedImage",
     "DraftEmbedLocalRef",
     "DraftEmbedRecord",
     "DraftEmbedVideo",
     "DraftPost",
+    "DraftPostLabels",
+    "DraftPostgateEmbeddingRulesItem",
+    "DraftThreadgateAllowItem",
     "DraftView",
     "DraftWithId",
 ]
 
 
-DraftEmbedGalleryItems: TypeAlias = "list[DraftEmbedImage | UnknownMember]"
+DraftEmbedGalleryItems: TypeAlias = "list[DraftEmbedGalleryItemsItem]"
 """The schema-level maxLength of 20 is a future-proof ceiling. Clients should currently enforce a
 soft limit of 10 items in authoring UIs.
 
 Limits: maxLength 20. Items: One of ``app.bsky.draft.defs#draftEmbedImage`` (open union).
 """
 
+DraftPostgateEmbeddingRulesItem: TypeAlias = "_m_app_bsky_feed_postgate.DisableRule | UnknownMember"
+"""One of ``app.bsky.feed.postgate#disableRule`` (open union). A member of another ``$type`` is an
+`UnknownMember`.
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+Used by ``Draft.postgate_embedding_rules``.
+"""
+
+DraftThreadgateAllowItem: TypeAlias = (
+    "_m_app_bsky_feed_threadgate.MentionRule"
+    " | _m_app_bsky_feed_threadgate.FollowerRule"
+    " | _m_app_bsky_feed_threadgate.FollowingRule"
+    " | _m_app_bsky_feed_threadgate.ListRule"
+    " | UnknownMember"
 )
+"""One of ``app.bsky.feed.threadgate#mentionRule``, ``app.bsky.feed.threadgate#followerRule``,
+``app.bsky.feed.threadgate#followingRule``, ``app.bsky.feed.threadgate#listRule`` (open union). A
+member of another ``$type`` is an `UnknownMember`.
+
+Used by ``Draft.threadgate_allow``.
+"""
+
+DraftPostLabels: TypeAlias = "_m_com_atproto_label_defs.SelfLabels | UnknownMember"
+"""One of ``com.atproto.label.defs#selfLabels`` (open union). A member of another ``$type`` is an
+`UnknownMember`.
+
+Used by ``DraftPost.labels``.
+"""
+
+DraftEmbedGalleryItemsItem: TypeAlias = "DraftEmbedImage | UnknownMember"
+"""One of ``app.bsky.draft.defs#draftEmbedImage`` (open union). A member of another ``$type`` is an
+`UnknownMember`.
+
+Used by ``DraftEmbedGalleryItems``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class DraftWithId(Model):
     """A draft with an identifier, used to store drafts in private storage (stash).
 
@@ -103,9 +135,15 @@ class DraftWithId(Model):
         self: Any = TWINS[cls]()
         try:
             self.id = data["id"]
-            self.draft = Draft.from_dict(data["draft"])
+            if (v := data["draft"]) is None:
+                raise null_field("app.bsky.draft.defs#draftWithId", "draft")
+            self.draft = Draft.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _DRAFT_WITH_ID_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_WITH_ID_KEYS)
+            self.extra = (
+                None
+                if _DRAFT_WITH_ID_KEYS.issuperset(data)
+                else unknown_fields(data, _DRAFT_WITH_ID_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.draft.defs#draftWithId", exc) from exc
         self.__class__ = cls
@@ -124,9 +162,7 @@ class DraftWithId(Model):
 _DRAFT_WITH_ID_KEYS: Final[frozenset[str]] = frozenset(("$type", "id", "draft"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Draft(Model):
     """A draft containing an array of draft posts.
 
@@ -158,8 +194,8 @@ class Draft(Model):
     device_name: str | UnsetType = UNSET
     posts: list[DraftPost]
     langs: list[str] | UnsetType = UNSET
-    postgate_embedding_rules: list[_m_app_bsky_feed_postgate.DisableRule | UnknownMember] | UnsetType = UNSET
-    threadgate_allow: list[_m_app_bsky_feed_threadgate.MentionRule | _m_app_bsky_feed_threadgate.FollowerRule | _m_app_bsky_feed_threadgate.FollowingRule | _m_app_bsky_feed_threadgate.ListRule | UnknownMember] | UnsetType = UNSET
+    postgate_embedding_rules: list[DraftPostgateEmbeddingRulesItem] | UnsetType = UNSET
+    threadgate_allow: list[DraftThreadgateAllowItem] | UnsetType = UNSET
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -168,12 +204,28 @@ class Draft(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.device_id = get("deviceId", UNSET)
-            self.device_name = get("deviceName", UNSET)
-            self.posts = [DraftPost.from_dict(i0) for i0 in data["posts"]]
-            self.langs = get("langs", UNSET)
-            self.postgate_embedding_rules = v if (v := get("postgateEmbeddingRules", UNSET)) is UNSET else [_union_0(i0) for i0 in v]
-            self.threadgate_allow = v if (v := get("threadgateAllow", UNSET)) is UNSET else [_union_1(i0) for i0 in v]
+            if (v := get("deviceId", UNSET)) is None:
+                raise null_field("app.bsky.draft.defs#draft", "deviceId")
+            self.device_id = v
+            if (v := get("deviceName", UNSET)) is None:
+                raise null_field("app.bsky.draft.defs#draft", "deviceName")
+            self.device_name = v
+            if (v := data["posts"]) is None:
+                raise null_field("app.bsky.draft.defs#draft", "posts")
+            self.posts = [DraftPost.from_dict(i0) for i0 in v]
+            if (v := get("langs", UNSET)) is None:
+                raise null_field("app.bsky.draft.defs#draft", "langs")
+            self.langs = v
+            if (v := get("postgateEmbeddingRules", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.draft.defs#draft", "postgateEmbeddingRules")
+                v = [_draft_postgate_embedding_rules_item(i0) for i0 in v]
+            self.postgate_embedding_rules = v
+            if (v := get("threadgateAllow", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.draft.defs#draft", "threadgateAllow")
+                v = [_draft_threadgate_allow_item(i0) for i0 in v]
+            self.threadgate_allow = v
             self.typed = "$type" in data
             self.extra = None if _DRAFT_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
@@ -207,13 +259,19 @@ class Draft(Model):
 
 
 _DRAFT_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "deviceId", "deviceName", "posts", "langs", "postgateEmbeddingRules", "threadgateAllow"),
+    (
+        "$type",
+        "deviceId",
+        "deviceName",
+        "posts",
+        "langs",
+        "postgateEmbeddingRules",
+        "threadgateAllow",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class DraftPost(Model):
     """One of the posts that compose a draft.
 
@@ -241,7 +299,7 @@ class DraftPost(Model):
     LEX_TYPE: ClassVar[str] = "app.bsky.draft.defs#draftPost"
 
     text: str
-    labels: _m_com_atproto_label_defs.SelfLabels | UnknownMember | UnsetType = UNSET
+    labels: DraftPostLabels | UnsetType = UNSET
     embed_images: list[DraftEmbedImage] | UnsetType = UNSET
     embed_gallery: DraftEmbedGallery | UnsetType = UNSET
     embed_videos: list[DraftEmbedVideo] | UnsetType = UNSET
@@ -256,14 +314,42 @@ class DraftPost(Model):
         try:
             get = data.get
             self.text = data["text"]
-            self.labels = v if (v := get("labels", UNSET)) is UNSET else _union_2(v)
-            self.embed_images = v if (v := get("embedImages", UNSET)) is UNSET else [DraftEmbedImage.from_dict(i0) for i0 in v]
-            self.embed_gallery = v if (v := get("embedGallery", UNSET)) is UNSET else DraftEmbedGallery.from_dict(v)
-            self.embed_videos = v if (v := get("embedVideos", UNSET)) is UNSET else [DraftEmbedVideo.from_dict(i0) for i0 in v]
-            self.embed_externals = v if (v := get("embedExternals", UNSET)) is UNSET else [DraftEmbedExternal.from_dict(i0) for i0 in v]
-            self.embed_records = v if (v := get("embedRecords", UNSET)) is UNSET else [DraftEmbedRecord.from_dict(i0) for i0 in v]
+            if (v := get("labels", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.draft.defs#draftPost", "labels")
+                v = _draft_post_labels(v)
+            self.labels = v
+            if (v := get("embedImages", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.draft.defs#draftPost", "embedImages")
+                v = [DraftEmbedImage.from_dict(i0) for i0 in v]
+            self.embed_images = v
+            if (v := get("embedGallery", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.draft.defs#draftPost", "embedGallery")
+                v = DraftEmbedGallery.from_dict(v)
+            self.embed_gallery = v
+            if (v := get("embedVideos", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.draft.defs#draftPost", "embedVideos")
+                v = [DraftEmbedVideo.from_dict(i0) for i0 in v]
+            self.embed_videos = v
+            if (v := get("embedExternals", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.draft.defs#draftPost", "embedExternals")
+                v = [DraftEmbedExternal.from_dict(i0) for i0 in v]
+            self.embed_externals = v
+            if (v := get("embedRecords", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.draft.defs#draftPost", "embedRecords")
+                v = [DraftEmbedRecord.from_dict(i0) for i0 in v]
+            self.embed_records = v
             self.typed = "$type" in data
-            self.extra = None if _DRAFT_POST_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_POST_KEYS)
+            self.extra = (
+                None
+                if _DRAFT_POST_KEYS.issuperset(data)
+                else unknown_fields(data, _DRAFT_POST_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.draft.defs#draftPost", exc) from exc
         self.__class__ = cls
@@ -298,13 +384,20 @@ class DraftPost(Model):
 
 
 _DRAFT_POST_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "text", "labels", "embedImages", "embedGallery", "embedVideos", "embedExternals", "embedRecords"),
+    (
+        "$type",
+        "text",
+        "labels",
+        "embedImages",
+        "embedGallery",
+        "embedVideos",
+        "embedExternals",
+        "embedRecords",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class DraftView(Model):
     """View to present drafts data to users.
 
@@ -333,11 +426,17 @@ class DraftView(Model):
         self: Any = TWINS[cls]()
         try:
             self.id = data["id"]
-            self.draft = Draft.from_dict(data["draft"])
+            if (v := data["draft"]) is None:
+                raise null_field("app.bsky.draft.defs#draftView", "draft")
+            self.draft = Draft.from_dict(v)
             self.created_at = data["createdAt"]
             self.updated_at = data["updatedAt"]
             self.typed = "$type" in data
-            self.extra = None if _DRAFT_VIEW_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_VIEW_KEYS)
+            self.extra = (
+                None
+                if _DRAFT_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _DRAFT_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.draft.defs#draftView", exc) from exc
         self.__class__ = cls
@@ -359,13 +458,11 @@ class DraftView(Model):
 
 
 _DRAFT_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "id", "draft", "createdAt", "updatedAt"),
+    ("$type", "id", "draft", "createdAt", "updatedAt")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class DraftEmbedLocalRef(Model):
     """The ``app.bsky.draft.defs#draftEmbedLocalRef`` object.
 
@@ -390,7 +487,11 @@ class DraftEmbedLocalRef(Model):
         try:
             self.path = data["path"]
             self.typed = "$type" in data
-            self.extra = None if _DRAFT_EMBED_LOCAL_REF_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_EMBED_LOCAL_REF_KEYS)
+            self.extra = (
+                None
+                if _DRAFT_EMBED_LOCAL_REF_KEYS.issuperset(data)
+                else unknown_fields(data, _DRAFT_EMBED_LOCAL_REF_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.draft.defs#draftEmbedLocalRef", exc) from exc
         self.__class__ = cls
@@ -409,9 +510,7 @@ class DraftEmbedLocalRef(Model):
 _DRAFT_EMBED_LOCAL_REF_KEYS: Final[frozenset[str]] = frozenset(("$type", "path"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class DraftEmbedCaption(Model):
     """The ``app.bsky.draft.defs#draftEmbedCaption`` object.
 
@@ -438,7 +537,11 @@ class DraftEmbedCaption(Model):
             self.lang = data["lang"]
             self.content = data["content"]
             self.typed = "$type" in data
-            self.extra = None if _DRAFT_EMBED_CAPTION_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_EMBED_CAPTION_KEYS)
+            self.extra = (
+                None
+                if _DRAFT_EMBED_CAPTION_KEYS.issuperset(data)
+                else unknown_fields(data, _DRAFT_EMBED_CAPTION_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.draft.defs#draftEmbedCaption", exc) from exc
         self.__class__ = cls
@@ -457,9 +560,7 @@ class DraftEmbedCaption(Model):
 _DRAFT_EMBED_CAPTION_KEYS: Final[frozenset[str]] = frozenset(("$type", "lang", "content"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class DraftEmbedGallery(Model):
     """The ``app.bsky.draft.defs#draftEmbedGallery`` object.
 
@@ -474,7 +575,7 @@ class DraftEmbedGallery(Model):
 
     LEX_TYPE: ClassVar[str] = "app.bsky.draft.defs#draftEmbedGallery"
 
-    items: list[DraftEmbedImage | UnknownMember]
+    items: list[DraftEmbedGalleryItemsItem]
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -482,9 +583,15 @@ class DraftEmbedGallery(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.items = [_union_3(i0) for i0 in data["items"]]
+            if (v := data["items"]) is None:
+                raise null_field("app.bsky.draft.defs#draftEmbedGallery", "items")
+            self.items = [_draft_embed_gallery_items_item(i0) for i0 in v]
             self.typed = "$type" in data
-            self.extra = None if _DRAFT_EMBED_GALLERY_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_EMBED_GALLERY_KEYS)
+            self.extra = (
+                None
+                if _DRAFT_EMBED_GALLERY_KEYS.issuperset(data)
+                else unknown_fields(data, _DRAFT_EMBED_GALLERY_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.draft.defs#draftEmbedGallery", exc) from exc
         self.__class__ = cls
@@ -503,9 +610,7 @@ class DraftEmbedGallery(Model):
 _DRAFT_EMBED_GALLERY_KEYS: Final[frozenset[str]] = frozenset(("$type", "items"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class DraftEmbedImage(Model):
     """The ``app.bsky.draft.defs#draftEmbedImage`` object.
 
@@ -530,10 +635,18 @@ class DraftEmbedImage(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.local_ref = DraftEmbedLocalRef.from_dict(data["localRef"])
-            self.alt = get("alt", UNSET)
+            if (v := data["localRef"]) is None:
+                raise null_field("app.bsky.draft.defs#draftEmbedImage", "localRef")
+            self.local_ref = DraftEmbedLocalRef.from_dict(v)
+            if (v := get("alt", UNSET)) is None:
+                raise null_field("app.bsky.draft.defs#draftEmbedImage", "alt")
+            self.alt = v
             self.typed = "$type" in data
-            self.extra = None if _DRAFT_EMBED_IMAGE_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_EMBED_IMAGE_KEYS)
+            self.extra = (
+                None
+                if _DRAFT_EMBED_IMAGE_KEYS.issuperset(data)
+                else unknown_fields(data, _DRAFT_EMBED_IMAGE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.draft.defs#draftEmbedImage", exc) from exc
         self.__class__ = cls
@@ -555,9 +668,7 @@ class DraftEmbedImage(Model):
 _DRAFT_EMBED_IMAGE_KEYS: Final[frozenset[str]] = frozenset(("$type", "localRef", "alt"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class DraftEmbedVideo(Model):
     """The ``app.bsky.draft.defs#draftEmbedVideo`` object.
 
@@ -585,11 +696,23 @@ class DraftEmbedVideo(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.local_ref = DraftEmbedLocalRef.from_dict(data["localRef"])
-            self.alt = get("alt", UNSET)
-            self.captions = v if (v := get("captions", UNSET)) is UNSET else [DraftEmbedCaption.from_dict(i0) for i0 in v]
+            if (v := data["localRef"]) is None:
+                raise null_field("app.bsky.draft.defs#draftEmbedVideo", "localRef")
+            self.local_ref = DraftEmbedLocalRef.from_dict(v)
+            if (v := get("alt", UNSET)) is None:
+                raise null_field("app.bsky.draft.defs#draftEmbedVideo", "alt")
+            self.alt = v
+            if (v := get("captions", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.draft.defs#draftEmbedVideo", "captions")
+                v = [DraftEmbedCaption.from_dict(i0) for i0 in v]
+            self.captions = v
             self.typed = "$type" in data
-            self.extra = None if _DRAFT_EMBED_VIDEO_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_EMBED_VIDEO_KEYS)
+            self.extra = (
+                None
+                if _DRAFT_EMBED_VIDEO_KEYS.issuperset(data)
+                else unknown_fields(data, _DRAFT_EMBED_VIDEO_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.draft.defs#draftEmbedVideo", exc) from exc
         self.__class__ = cls
@@ -614,9 +737,7 @@ class DraftEmbedVideo(Model):
 _DRAFT_EMBED_VIDEO_KEYS: Final[frozenset[str]] = frozenset(("$type", "localRef", "alt", "captions"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class DraftEmbedExternal(Model):
     """The ``app.bsky.draft.defs#draftEmbedExternal`` object.
 
@@ -640,7 +761,11 @@ class DraftEmbedExternal(Model):
         try:
             self.uri = data["uri"]
             self.typed = "$type" in data
-            self.extra = None if _DRAFT_EMBED_EXTERNAL_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_EMBED_EXTERNAL_KEYS)
+            self.extra = (
+                None
+                if _DRAFT_EMBED_EXTERNAL_KEYS.issuperset(data)
+                else unknown_fields(data, _DRAFT_EMBED_EXTERNAL_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.draft.defs#draftEmbedExternal", exc) from exc
         self.__class__ = cls
@@ -659,9 +784,7 @@ class DraftEmbedExternal(Model):
 _DRAFT_EMBED_EXTERNAL_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class DraftEmbedRecord(Model):
     """The ``app.bsky.draft.defs#draftEmbedRecord`` object.
 
@@ -683,9 +806,15 @@ class DraftEmbedRecord(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.record = _m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["record"])
+            if (v := data["record"]) is None:
+                raise null_field("app.bsky.draft.defs#draftEmbedRecord", "record")
+            self.record = _m_com_atproto_repo_strong_ref.StrongRef.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _DRAFT_EMBED_RECORD_KEYS.issuperset(data) else unknown_fields(data, _DRAFT_EMBED_RECORD_KEYS)
+            self.extra = (
+                None
+                if _DRAFT_EMBED_RECORD_KEYS.issuperset(data)
+                else unknown_fields(data, _DRAFT_EMBED_RECORD_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.draft.defs#draftEmbedRecord", exc) from exc
         self.__class__ = cls
@@ -704,20 +833,16 @@ class DraftEmbedRecord(Model):
 _DRAFT_EMBED_RECORD_KEYS: Final[frozenset[str]] = frozenset(("$type", "record"))
 
 
-def _union_0(value: Mapping[str, Any]) -> _m_app_bsky_feed_postgate.DisableRule | UnknownMember:
+def _draft_postgate_embedding_rules_item(
+    value: Mapping[str, Any],
+) -> DraftPostgateEmbeddingRulesItem:
     t = value.get("$type")
     if t == "app.bsky.feed.postgate#disableRule":
         return _m_app_bsky_feed_postgate.DisableRule.from_dict(value)
     return UnknownMember.from_dict(value)
 
 
-def _union_1(
-    value: Mapping[str, Any],
-) -> (
-    _m_app_bsky_feed_threadgate.MentionRule | _m_app_bsky_feed_threadgate.FollowerRule
-    | _m_app_bsky_feed_threadgate.FollowingRule | _m_app_bsky_feed_threadgate.ListRule
-    | UnknownMember
-):
+def _draft_threadgate_allow_item(value: Mapping[str, Any]) -> DraftThreadgateAllowItem:
     t = value.get("$type")
     if t == "app.bsky.feed.threadgate#mentionRule":
         return _m_app_bsky_feed_threadgate.MentionRule.from_dict(value)
@@ -730,14 +855,14 @@ def _union_1(
     return UnknownMember.from_dict(value)
 
 
-def _union_2(value: Mapping[str, Any]) -> _m_com_atproto_label_defs.SelfLabels | UnknownMember:
+def _draft_post_labels(value: Mapping[str, Any]) -> DraftPostLabels:
     t = value.get("$type")
     if t == "com.atproto.label.defs#selfLabels":
         return _m_com_atproto_label_defs.SelfLabels.from_dict(value)
     return UnknownMember.from_dict(value)
 
 
-def _union_3(value: Mapping[str, Any]) -> DraftEmbedImage | UnknownMember:
+def _draft_embed_gallery_items_item(value: Mapping[str, Any]) -> DraftEmbedGalleryItemsItem:
     t = value.get("$type")
     if t == "app.bsky.draft.defs#draftEmbedImage":
         return DraftEmbedImage.from_dict(value)

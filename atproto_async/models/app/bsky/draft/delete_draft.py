@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "DeleteDraftInput",
     "Input",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class DeleteDraftInput(Model):
     """The ``app.bsky.draft.deleteDraft#input`` object.
 
     The input body of ``app.bsky.draft.deleteDraft``.
@@ -49,9 +41,13 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             self.id = data["id"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _DELETE_DRAFT_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _DELETE_DRAFT_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.draft.deleteDraft (Input)", exc) from exc
+            raise invalid("app.bsky.draft.deleteDraft#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -63,4 +59,8 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("id",))
+_DELETE_DRAFT_INPUT_KEYS: Final[frozenset[str]] = frozenset(("id",))
+
+
+Input = DeleteDraftInput
+"""The former name of `DeleteDraftInput`, kept so that existing imports still work."""

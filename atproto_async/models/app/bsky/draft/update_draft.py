@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.draft import defs as _m_app_bsky_draft_defs
 else:
     _m_app_bsky_draft_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_draft_defs",
-        "atproto_async.models.app.bsky.draft.defs",
+        globals(), "_m_app_bsky_draft_defs", "atproto_async.models.app.bsky.draft.defs"
     )
 
 __all__ = [
     "Input",
+    "UpdateDraftInput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class UpdateDraftInput(Model):
     """The ``app.bsky.draft.updateDraft#input`` object.
 
     The input body of ``app.bsky.draft.updateDraft``.
@@ -57,10 +55,16 @@ class Input(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.draft = _m_app_bsky_draft_defs.DraftWithId.from_dict(data["draft"])
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := data["draft"]) is None:
+                raise null_field("app.bsky.draft.updateDraft#input", "draft")
+            self.draft = _m_app_bsky_draft_defs.DraftWithId.from_dict(v)
+            self.extra = (
+                None
+                if _UPDATE_DRAFT_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _UPDATE_DRAFT_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.draft.updateDraft (Input)", exc) from exc
+            raise invalid("app.bsky.draft.updateDraft#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -72,4 +76,8 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("draft",))
+_UPDATE_DRAFT_INPUT_KEYS: Final[frozenset[str]] = frozenset(("draft",))
+
+
+Input = UpdateDraftInput
+"""The former name of `UpdateDraftInput`, kept so that existing imports still work."""

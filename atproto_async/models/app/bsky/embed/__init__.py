@@ -6,7 +6,18 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_SUBMODULES = frozenset(("defs", "external", "gallery", "get_embed_external_view", "images", "record", "record_with_media", "video"))
+_SUBMODULES = frozenset(
+    (
+        "defs",
+        "external",
+        "gallery",
+        "get_embed_external_view",
+        "images",
+        "record",
+        "record_with_media",
+        "video",
+    )
+)
 
 
 def __getattr__(name: str) -> Any:

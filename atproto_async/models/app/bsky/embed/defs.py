@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -28,9 +21,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class AspectRatio(Model):
     """width:height represents an aspect ratio. It may be approximate, and may not correspond to
     absolute dimensions in any given unit.
@@ -58,7 +49,11 @@ class AspectRatio(Model):
             self.width = data["width"]
             self.height = data["height"]
             self.typed = "$type" in data
-            self.extra = None if _ASPECT_RATIO_KEYS.issuperset(data) else unknown_fields(data, _ASPECT_RATIO_KEYS)
+            self.extra = (
+                None
+                if _ASPECT_RATIO_KEYS.issuperset(data)
+                else unknown_fields(data, _ASPECT_RATIO_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.defs#aspectRatio", exc) from exc
         self.__class__ = cls

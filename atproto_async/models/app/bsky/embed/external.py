@@ -19,6 +19,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -30,14 +31,10 @@ if TYPE_CHECKING:
     from atproto_async.models.com.atproto.repo import strong_ref as _m_com_atproto_repo_strong_ref
 else:
     _m_app_bsky_actor_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_actor_defs",
-        "atproto_async.models.app.bsky.actor.defs",
+        globals(), "_m_app_bsky_actor_defs", "atproto_async.models.app.bsky.actor.defs"
     )
     _m_com_atproto_label_defs = lazy_module(
-        globals(),
-        "_m_com_atproto_label_defs",
-        "atproto_async.models.com.atproto.label.defs",
+        globals(), "_m_com_atproto_label_defs", "atproto_async.models.com.atproto.label.defs"
     )
     _m_com_atproto_repo_strong_ref = lazy_module(
         globals(),
@@ -56,9 +53,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Main(Model):
     """A representation of some externally linked content (eg, a URL and 'card'), embedded in a
     Bluesky record (eg, a post).
@@ -81,7 +76,9 @@ class Main(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.external = External.from_dict(data["external"])
+            if (v := data["external"]) is None:
+                raise null_field("app.bsky.embed.external", "external")
+            self.external = External.from_dict(v)
             self.typed = "$type" in data
             self.extra = None if _MAIN_KEYS.issuperset(data) else unknown_fields(data, _MAIN_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
@@ -102,9 +99,7 @@ class Main(Model):
 _MAIN_KEYS: Final[frozenset[str]] = frozenset(("$type", "external"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class External(Model):
     """The ``app.bsky.embed.external#external`` object.
 
@@ -139,10 +134,20 @@ class External(Model):
             self.uri = data["uri"]
             self.title = data["title"]
             self.description = data["description"]
-            self.thumb = v if (v := get("thumb", UNSET)) is UNSET else Blob.from_dict(v)
-            self.associated_refs = v if (v := get("associatedRefs", UNSET)) is UNSET else [_m_com_atproto_repo_strong_ref.StrongRef.from_dict(i0) for i0 in v]
+            if (v := get("thumb", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.embed.external#external", "thumb")
+                v = Blob.from_dict(v)
+            self.thumb = v
+            if (v := get("associatedRefs", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.embed.external#external", "associatedRefs")
+                v = [_m_com_atproto_repo_strong_ref.StrongRef.from_dict(i0) for i0 in v]
+            self.associated_refs = v
             self.typed = "$type" in data
-            self.extra = None if _EXTERNAL_KEYS.issuperset(data) else unknown_fields(data, _EXTERNAL_KEYS)
+            self.extra = (
+                None if _EXTERNAL_KEYS.issuperset(data) else unknown_fields(data, _EXTERNAL_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.external#external", exc) from exc
         self.__class__ = cls
@@ -165,13 +170,11 @@ class External(Model):
 
 
 _EXTERNAL_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "uri", "title", "description", "thumb", "associatedRefs"),
+    ("$type", "uri", "title", "description", "thumb", "associatedRefs")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class View(Model):
     """The ``app.bsky.embed.external#view`` object.
 
@@ -193,7 +196,9 @@ class View(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.external = ViewExternal.from_dict(data["external"])
+            if (v := data["external"]) is None:
+                raise null_field("app.bsky.embed.external#view", "external")
+            self.external = ViewExternal.from_dict(v)
             self.typed = "$type" in data
             self.extra = None if _VIEW_KEYS.issuperset(data) else unknown_fields(data, _VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
@@ -214,9 +219,7 @@ class View(Model):
 _VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "external"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ViewExternal(Model):
     """The ``app.bsky.embed.external#viewExternal`` object.
 
@@ -267,16 +270,44 @@ class ViewExternal(Model):
             self.uri = data["uri"]
             self.title = data["title"]
             self.description = data["description"]
-            self.thumb = get("thumb", UNSET)
-            self.created_at = get("createdAt", UNSET)
-            self.updated_at = get("updatedAt", UNSET)
-            self.reading_time = get("readingTime", UNSET)
-            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
-            self.source = v if (v := get("source", UNSET)) is UNSET else ViewExternalSource.from_dict(v)
-            self.associated_refs = v if (v := get("associatedRefs", UNSET)) is UNSET else [_m_com_atproto_repo_strong_ref.StrongRef.from_dict(i0) for i0 in v]
-            self.associated_profiles = v if (v := get("associatedProfiles", UNSET)) is UNSET else [_m_app_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v]
+            if (v := get("thumb", UNSET)) is None:
+                raise null_field("app.bsky.embed.external#viewExternal", "thumb")
+            self.thumb = v
+            if (v := get("createdAt", UNSET)) is None:
+                raise null_field("app.bsky.embed.external#viewExternal", "createdAt")
+            self.created_at = v
+            if (v := get("updatedAt", UNSET)) is None:
+                raise null_field("app.bsky.embed.external#viewExternal", "updatedAt")
+            self.updated_at = v
+            if (v := get("readingTime", UNSET)) is None:
+                raise null_field("app.bsky.embed.external#viewExternal", "readingTime")
+            self.reading_time = v
+            if (v := get("labels", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.embed.external#viewExternal", "labels")
+                v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.labels = v
+            if (v := get("source", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.embed.external#viewExternal", "source")
+                v = ViewExternalSource.from_dict(v)
+            self.source = v
+            if (v := get("associatedRefs", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.embed.external#viewExternal", "associatedRefs")
+                v = [_m_com_atproto_repo_strong_ref.StrongRef.from_dict(i0) for i0 in v]
+            self.associated_refs = v
+            if (v := get("associatedProfiles", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.embed.external#viewExternal", "associatedProfiles")
+                v = [_m_app_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v]
+            self.associated_profiles = v
             self.typed = "$type" in data
-            self.extra = None if _VIEW_EXTERNAL_KEYS.issuperset(data) else unknown_fields(data, _VIEW_EXTERNAL_KEYS)
+            self.extra = (
+                None
+                if _VIEW_EXTERNAL_KEYS.issuperset(data)
+                else unknown_fields(data, _VIEW_EXTERNAL_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.external#viewExternal", exc) from exc
         self.__class__ = cls
@@ -317,13 +348,24 @@ class ViewExternal(Model):
 
 
 _VIEW_EXTERNAL_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "uri", "title", "description", "thumb", "createdAt", "updatedAt", "readingTime", "labels", "source", "associatedRefs", "associatedProfiles"),
+    (
+        "$type",
+        "uri",
+        "title",
+        "description",
+        "thumb",
+        "createdAt",
+        "updatedAt",
+        "readingTime",
+        "labels",
+        "source",
+        "associatedRefs",
+        "associatedProfiles",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ViewExternalSource(Model):
     """The source of an external embed, such as a standard.site publication.
 
@@ -357,12 +399,24 @@ class ViewExternalSource(Model):
         try:
             get = data.get
             self.uri = data["uri"]
-            self.icon = get("icon", UNSET)
+            if (v := get("icon", UNSET)) is None:
+                raise null_field("app.bsky.embed.external#viewExternalSource", "icon")
+            self.icon = v
             self.title = data["title"]
-            self.description = get("description", UNSET)
-            self.theme = v if (v := get("theme", UNSET)) is UNSET else ViewExternalSourceTheme.from_dict(v)
+            if (v := get("description", UNSET)) is None:
+                raise null_field("app.bsky.embed.external#viewExternalSource", "description")
+            self.description = v
+            if (v := get("theme", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.embed.external#viewExternalSource", "theme")
+                v = ViewExternalSourceTheme.from_dict(v)
+            self.theme = v
             self.typed = "$type" in data
-            self.extra = None if _VIEW_EXTERNAL_SOURCE_KEYS.issuperset(data) else unknown_fields(data, _VIEW_EXTERNAL_SOURCE_KEYS)
+            self.extra = (
+                None
+                if _VIEW_EXTERNAL_SOURCE_KEYS.issuperset(data)
+                else unknown_fields(data, _VIEW_EXTERNAL_SOURCE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.external#viewExternalSource", exc) from exc
         self.__class__ = cls
@@ -388,13 +442,11 @@ class ViewExternalSource(Model):
 
 
 _VIEW_EXTERNAL_SOURCE_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "uri", "icon", "title", "description", "theme"),
+    ("$type", "uri", "icon", "title", "description", "theme")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ViewExternalSourceTheme(Model):
     """The theme colors of an external source, such as a site.standard.publication. These colors may
     be used when rendering an embed from that source.
@@ -424,12 +476,38 @@ class ViewExternalSourceTheme(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.background_rgb = v if (v := get("backgroundRGB", UNSET)) is UNSET else ColorRGB.from_dict(v)
-            self.foreground_rgb = v if (v := get("foregroundRGB", UNSET)) is UNSET else ColorRGB.from_dict(v)
-            self.accent_rgb = v if (v := get("accentRGB", UNSET)) is UNSET else ColorRGB.from_dict(v)
-            self.accent_foreground_rgb = v if (v := get("accentForegroundRGB", UNSET)) is UNSET else ColorRGB.from_dict(v)
+            if (v := get("backgroundRGB", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "app.bsky.embed.external#viewExternalSourceTheme", "backgroundRGB"
+                    )
+                v = ColorRGB.from_dict(v)
+            self.background_rgb = v
+            if (v := get("foregroundRGB", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "app.bsky.embed.external#viewExternalSourceTheme", "foregroundRGB"
+                    )
+                v = ColorRGB.from_dict(v)
+            self.foreground_rgb = v
+            if (v := get("accentRGB", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.embed.external#viewExternalSourceTheme", "accentRGB")
+                v = ColorRGB.from_dict(v)
+            self.accent_rgb = v
+            if (v := get("accentForegroundRGB", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "app.bsky.embed.external#viewExternalSourceTheme", "accentForegroundRGB"
+                    )
+                v = ColorRGB.from_dict(v)
+            self.accent_foreground_rgb = v
             self.typed = "$type" in data
-            self.extra = None if _VIEW_EXTERNAL_SOURCE_THEME_KEYS.issuperset(data) else unknown_fields(data, _VIEW_EXTERNAL_SOURCE_THEME_KEYS)
+            self.extra = (
+                None
+                if _VIEW_EXTERNAL_SOURCE_THEME_KEYS.issuperset(data)
+                else unknown_fields(data, _VIEW_EXTERNAL_SOURCE_THEME_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.external#viewExternalSourceTheme", exc) from exc
         self.__class__ = cls
@@ -458,13 +536,11 @@ class ViewExternalSourceTheme(Model):
 
 
 _VIEW_EXTERNAL_SOURCE_THEME_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "backgroundRGB", "foregroundRGB", "accentRGB", "accentForegroundRGB"),
+    ("$type", "backgroundRGB", "foregroundRGB", "accentRGB", "accentForegroundRGB")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ColorRGB(Model):
     """RGB color definition, inspired by site.standard.theme.color#rgb.
 
@@ -494,7 +570,9 @@ class ColorRGB(Model):
             self.g = data["g"]
             self.b = data["b"]
             self.typed = "$type" in data
-            self.extra = None if _COLOR_RGB_KEYS.issuperset(data) else unknown_fields(data, _COLOR_RGB_KEYS)
+            self.extra = (
+                None if _COLOR_RGB_KEYS.issuperset(data) else unknown_fields(data, _COLOR_RGB_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.external#colorRGB", exc) from exc
         self.__class__ = cls

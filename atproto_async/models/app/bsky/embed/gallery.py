@@ -7,7 +7,7 @@ Lexicon: ``lexicons/app/bsky/embed/gallery.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -21,6 +21,7 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -30,22 +31,35 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.embed import defs as _m_app_bsky_embed_defs
 else:
     _m_app_bsky_embed_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_embed_defs",
-        "atproto_async.models.app.bsky.embed.defs",
+        globals(), "_m_app_bsky_embed_defs", "atproto_async.models.app.bsky.embed.defs"
     )
 
 __all__ = [
     "Gallery",
+    "GalleryItemsItem",
     "Image",
     "View",
     "ViewImage",
+    "ViewItemsItem",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+GalleryItemsItem: TypeAlias = "Image | UnknownMember"
+"""One of ``app.bsky.embed.gallery#image`` (open union). A member of another ``$type`` is an
+`UnknownMember`.
+
+Used by ``Gallery.items``.
+"""
+
+ViewItemsItem: TypeAlias = "ViewImage | UnknownMember"
+"""One of ``app.bsky.embed.gallery#viewImage`` (open union). A member of another ``$type`` is an
+`UnknownMember`.
+
+Used by ``View.items``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Gallery(Model):
     """The ``app.bsky.embed.gallery`` object.
 
@@ -61,7 +75,7 @@ class Gallery(Model):
 
     LEX_TYPE: ClassVar[str] = "app.bsky.embed.gallery"
 
-    items: list[Image | UnknownMember]
+    items: list[GalleryItemsItem]
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -69,9 +83,13 @@ class Gallery(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.items = [_union_0(i0) for i0 in data["items"]]
+            if (v := data["items"]) is None:
+                raise null_field("app.bsky.embed.gallery", "items")
+            self.items = [_gallery_items_item(i0) for i0 in v]
             self.typed = "$type" in data
-            self.extra = None if _GALLERY_KEYS.issuperset(data) else unknown_fields(data, _GALLERY_KEYS)
+            self.extra = (
+                None if _GALLERY_KEYS.issuperset(data) else unknown_fields(data, _GALLERY_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.gallery", exc) from exc
         self.__class__ = cls
@@ -90,9 +108,7 @@ class Gallery(Model):
 _GALLERY_KEYS: Final[frozenset[str]] = frozenset(("$type", "items"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Image(Model):
     """The ``app.bsky.embed.gallery#image`` object.
 
@@ -118,9 +134,13 @@ class Image(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.image = Blob.from_dict(data["image"])
+            if (v := data["image"]) is None:
+                raise null_field("app.bsky.embed.gallery#image", "image")
+            self.image = Blob.from_dict(v)
             self.alt = data["alt"]
-            self.aspect_ratio = _m_app_bsky_embed_defs.AspectRatio.from_dict(data["aspectRatio"])
+            if (v := data["aspectRatio"]) is None:
+                raise null_field("app.bsky.embed.gallery#image", "aspectRatio")
+            self.aspect_ratio = _m_app_bsky_embed_defs.AspectRatio.from_dict(v)
             self.typed = "$type" in data
             self.extra = None if _IMAGE_KEYS.issuperset(data) else unknown_fields(data, _IMAGE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
@@ -145,9 +165,7 @@ class Image(Model):
 _IMAGE_KEYS: Final[frozenset[str]] = frozenset(("$type", "image", "alt", "aspectRatio"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class View(Model):
     """The ``app.bsky.embed.gallery#view`` object.
 
@@ -161,7 +179,7 @@ class View(Model):
 
     LEX_TYPE: ClassVar[str] = "app.bsky.embed.gallery#view"
 
-    items: list[ViewImage | UnknownMember]
+    items: list[ViewItemsItem]
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -169,7 +187,9 @@ class View(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.items = [_union_1(i0) for i0 in data["items"]]
+            if (v := data["items"]) is None:
+                raise null_field("app.bsky.embed.gallery#view", "items")
+            self.items = [_view_items_item(i0) for i0 in v]
             self.typed = "$type" in data
             self.extra = None if _VIEW_KEYS.issuperset(data) else unknown_fields(data, _VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
@@ -190,9 +210,7 @@ class View(Model):
 _VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "items"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ViewImage(Model):
     """The ``app.bsky.embed.gallery#viewImage`` object.
 
@@ -226,9 +244,15 @@ class ViewImage(Model):
             self.thumbnail = data["thumbnail"]
             self.fullsize = data["fullsize"]
             self.alt = data["alt"]
-            self.aspect_ratio = _m_app_bsky_embed_defs.AspectRatio.from_dict(data["aspectRatio"])
+            if (v := data["aspectRatio"]) is None:
+                raise null_field("app.bsky.embed.gallery#viewImage", "aspectRatio")
+            self.aspect_ratio = _m_app_bsky_embed_defs.AspectRatio.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _VIEW_IMAGE_KEYS.issuperset(data) else unknown_fields(data, _VIEW_IMAGE_KEYS)
+            self.extra = (
+                None
+                if _VIEW_IMAGE_KEYS.issuperset(data)
+                else unknown_fields(data, _VIEW_IMAGE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.gallery#viewImage", exc) from exc
         self.__class__ = cls
@@ -250,18 +274,18 @@ class ViewImage(Model):
 
 
 _VIEW_IMAGE_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "thumbnail", "fullsize", "alt", "aspectRatio"),
+    ("$type", "thumbnail", "fullsize", "alt", "aspectRatio")
 )
 
 
-def _union_0(value: Mapping[str, Any]) -> Image | UnknownMember:
+def _gallery_items_item(value: Mapping[str, Any]) -> GalleryItemsItem:
     t = value.get("$type")
     if t == "app.bsky.embed.gallery#image":
         return Image.from_dict(value)
     return UnknownMember.from_dict(value)
 
 
-def _union_1(value: Mapping[str, Any]) -> ViewImage | UnknownMember:
+def _view_items_item(value: Mapping[str, Any]) -> ViewItemsItem:
     t = value.get("$type")
     if t == "app.bsky.embed.gallery#viewImage":
         return ViewImage.from_dict(value)

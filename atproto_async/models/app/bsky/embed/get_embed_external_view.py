@@ -18,8 +18,10 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
+from atproto_async.models import RECORDS
 
 if TYPE_CHECKING:
     from typing import Self
@@ -28,9 +30,7 @@ if TYPE_CHECKING:
     from atproto_async.models.com.atproto.repo import strong_ref as _m_com_atproto_repo_strong_ref
 else:
     _m_app_bsky_embed_external = lazy_module(
-        globals(),
-        "_m_app_bsky_embed_external",
-        "atproto_async.models.app.bsky.embed.external",
+        globals(), "_m_app_bsky_embed_external", "atproto_async.models.app.bsky.embed.external"
     )
     _m_com_atproto_repo_strong_ref = lazy_module(
         globals(),
@@ -39,14 +39,13 @@ else:
     )
 
 __all__ = [
+    "GetEmbedExternalViewOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetEmbedExternalViewOutput(Model):
     """The ``app.bsky.embed.getEmbedExternalView#output`` object.
 
     The output body of ``app.bsky.embed.getEmbedExternalView``.
@@ -59,13 +58,14 @@ class Output(Model):
         associated_refs: StrongRefs (URI+CID) of the Atmosphere records that backed this view,
             suitable for embedding into a post's external.associatedRefs. Items: A
             ``com.atproto.repo.strongRef``. UNSET when absent.
-        associated_records: UNSET when absent.
+        associated_records: Items: A record: its model, picked by ``$type`` (`UnknownRecord` for a
+            type without a lexicon here). UNSET when absent.
         extra: Fields the lexicon does not define, as read.
     """
 
     view: _m_app_bsky_embed_external.View | UnsetType = UNSET
     associated_refs: list[_m_com_atproto_repo_strong_ref.StrongRef] | UnsetType = UNSET
-    associated_records: list[Any] | UnsetType = UNSET
+    associated_records: list[Model] | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
     @classmethod
@@ -73,12 +73,30 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.view = v if (v := get("view", UNSET)) is UNSET else _m_app_bsky_embed_external.View.from_dict(v)
-            self.associated_refs = v if (v := get("associatedRefs", UNSET)) is UNSET else [_m_com_atproto_repo_strong_ref.StrongRef.from_dict(i0) for i0 in v]
-            self.associated_records = get("associatedRecords", UNSET)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("view", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.embed.getEmbedExternalView#output", "view")
+                v = _m_app_bsky_embed_external.View.from_dict(v)
+            self.view = v
+            if (v := get("associatedRefs", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.embed.getEmbedExternalView#output", "associatedRefs")
+                v = [_m_com_atproto_repo_strong_ref.StrongRef.from_dict(i0) for i0 in v]
+            self.associated_refs = v
+            if (v := get("associatedRecords", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "app.bsky.embed.getEmbedExternalView#output", "associatedRecords"
+                    )
+                v = [RECORDS.from_dict(i0) for i0 in v]
+            self.associated_records = v
+            self.extra = (
+                None
+                if _GET_EMBED_EXTERNAL_VIEW_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_EMBED_EXTERNAL_VIEW_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.embed.getEmbedExternalView (Output)", exc) from exc
+            raise invalid("app.bsky.embed.getEmbedExternalView#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -93,10 +111,16 @@ class Output(Model):
             d["associatedRefs"] = [i0.to_dict() for i0 in v_associated_refs]
         v_associated_records = self.associated_records
         if v_associated_records is not UNSET:
-            d["associatedRecords"] = list(v_associated_records)
+            d["associatedRecords"] = [i0.to_dict() for i0 in v_associated_records]
         if self.extra:
             d.update(self.extra)
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("view", "associatedRefs", "associatedRecords"))
+_GET_EMBED_EXTERNAL_VIEW_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("view", "associatedRefs", "associatedRecords")
+)
+
+
+Output = GetEmbedExternalViewOutput
+"""The former name of `GetEmbedExternalViewOutput`, kept so that existing imports still work."""

@@ -19,6 +19,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -28,9 +29,7 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.embed import defs as _m_app_bsky_embed_defs
 else:
     _m_app_bsky_embed_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_embed_defs",
-        "atproto_async.models.app.bsky.embed.defs",
+        globals(), "_m_app_bsky_embed_defs", "atproto_async.models.app.bsky.embed.defs"
     )
 
 __all__ = [
@@ -41,9 +40,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Images(Model):
     """The ``app.bsky.embed.images`` object.
 
@@ -65,9 +62,13 @@ class Images(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.images = [Image.from_dict(i0) for i0 in data["images"]]
+            if (v := data["images"]) is None:
+                raise null_field("app.bsky.embed.images", "images")
+            self.images = [Image.from_dict(i0) for i0 in v]
             self.typed = "$type" in data
-            self.extra = None if _IMAGES_KEYS.issuperset(data) else unknown_fields(data, _IMAGES_KEYS)
+            self.extra = (
+                None if _IMAGES_KEYS.issuperset(data) else unknown_fields(data, _IMAGES_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.images", exc) from exc
         self.__class__ = cls
@@ -86,9 +87,7 @@ class Images(Model):
 _IMAGES_KEYS: Final[frozenset[str]] = frozenset(("$type", "images"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Image(Model):
     """The ``app.bsky.embed.images#image`` object.
 
@@ -116,9 +115,15 @@ class Image(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.image = Blob.from_dict(data["image"])
+            if (v := data["image"]) is None:
+                raise null_field("app.bsky.embed.images#image", "image")
+            self.image = Blob.from_dict(v)
             self.alt = data["alt"]
-            self.aspect_ratio = v if (v := get("aspectRatio", UNSET)) is UNSET else _m_app_bsky_embed_defs.AspectRatio.from_dict(v)
+            if (v := get("aspectRatio", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.embed.images#image", "aspectRatio")
+                v = _m_app_bsky_embed_defs.AspectRatio.from_dict(v)
+            self.aspect_ratio = v
             self.typed = "$type" in data
             self.extra = None if _IMAGE_KEYS.issuperset(data) else unknown_fields(data, _IMAGE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
@@ -142,9 +147,7 @@ class Image(Model):
 _IMAGE_KEYS: Final[frozenset[str]] = frozenset(("$type", "image", "alt", "aspectRatio"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class View(Model):
     """The ``app.bsky.embed.images#view`` object.
 
@@ -166,7 +169,9 @@ class View(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.images = [ViewImage.from_dict(i0) for i0 in data["images"]]
+            if (v := data["images"]) is None:
+                raise null_field("app.bsky.embed.images#view", "images")
+            self.images = [ViewImage.from_dict(i0) for i0 in v]
             self.typed = "$type" in data
             self.extra = None if _VIEW_KEYS.issuperset(data) else unknown_fields(data, _VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
@@ -187,9 +192,7 @@ class View(Model):
 _VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "images"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ViewImage(Model):
     """The ``app.bsky.embed.images#viewImage`` object.
 
@@ -224,9 +227,17 @@ class ViewImage(Model):
             self.thumb = data["thumb"]
             self.fullsize = data["fullsize"]
             self.alt = data["alt"]
-            self.aspect_ratio = v if (v := get("aspectRatio", UNSET)) is UNSET else _m_app_bsky_embed_defs.AspectRatio.from_dict(v)
+            if (v := get("aspectRatio", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.embed.images#viewImage", "aspectRatio")
+                v = _m_app_bsky_embed_defs.AspectRatio.from_dict(v)
+            self.aspect_ratio = v
             self.typed = "$type" in data
-            self.extra = None if _VIEW_IMAGE_KEYS.issuperset(data) else unknown_fields(data, _VIEW_IMAGE_KEYS)
+            self.extra = (
+                None
+                if _VIEW_IMAGE_KEYS.issuperset(data)
+                else unknown_fields(data, _VIEW_IMAGE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.images#viewImage", exc) from exc
         self.__class__ = cls
@@ -246,5 +257,5 @@ class ViewImage(Model):
 
 
 _VIEW_IMAGE_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "thumb", "fullsize", "alt", "aspectRatio"),
+    ("$type", "thumb", "fullsize", "alt", "aspectRatio")
 )

@@ -8,7 +8,7 @@ Lexicon: ``lexicons/app/bsky/embed/record.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -21,8 +21,10 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
+from atproto_async.models import RECORDS
 
 if TYPE_CHECKING:
     from typing import Self
@@ -31,7 +33,9 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.embed import external as _m_app_bsky_embed_external
     from atproto_async.models.app.bsky.embed import gallery as _m_app_bsky_embed_gallery
     from atproto_async.models.app.bsky.embed import images as _m_app_bsky_embed_images
-    from atproto_async.models.app.bsky.embed import record_with_media as _m_app_bsky_embed_record_with_media
+    from atproto_async.models.app.bsky.embed import (
+        record_with_media as _m_app_bsky_embed_record_with_media,
+    )
     from atproto_async.models.app.bsky.embed import video as _m_app_bsky_embed_video
     from atproto_async.models.app.bsky.feed import defs as _m_app_bsky_feed_defs
     from atproto_async.models.app.bsky.graph import defs as _m_app_bsky_graph_defs
@@ -40,24 +44,16 @@ if TYPE_CHECKING:
     from atproto_async.models.com.atproto.repo import strong_ref as _m_com_atproto_repo_strong_ref
 else:
     _m_app_bsky_actor_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_actor_defs",
-        "atproto_async.models.app.bsky.actor.defs",
+        globals(), "_m_app_bsky_actor_defs", "atproto_async.models.app.bsky.actor.defs"
     )
     _m_app_bsky_embed_external = lazy_module(
-        globals(),
-        "_m_app_bsky_embed_external",
-        "atproto_async.models.app.bsky.embed.external",
+        globals(), "_m_app_bsky_embed_external", "atproto_async.models.app.bsky.embed.external"
     )
     _m_app_bsky_embed_gallery = lazy_module(
-        globals(),
-        "_m_app_bsky_embed_gallery",
-        "atproto_async.models.app.bsky.embed.gallery",
+        globals(), "_m_app_bsky_embed_gallery", "atproto_async.models.app.bsky.embed.gallery"
     )
     _m_app_bsky_embed_images = lazy_module(
-        globals(),
-        "_m_app_bsky_embed_images",
-        "atproto_async.models.app.bsky.embed.images",
+        globals(), "_m_app_bsky_embed_images", "atproto_async.models.app.bsky.embed.images"
     )
     _m_app_bsky_embed_record_with_media = lazy_module(
         globals(),
@@ -65,29 +61,19 @@ else:
         "atproto_async.models.app.bsky.embed.record_with_media",
     )
     _m_app_bsky_embed_video = lazy_module(
-        globals(),
-        "_m_app_bsky_embed_video",
-        "atproto_async.models.app.bsky.embed.video",
+        globals(), "_m_app_bsky_embed_video", "atproto_async.models.app.bsky.embed.video"
     )
     _m_app_bsky_feed_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_feed_defs",
-        "atproto_async.models.app.bsky.feed.defs",
+        globals(), "_m_app_bsky_feed_defs", "atproto_async.models.app.bsky.feed.defs"
     )
     _m_app_bsky_graph_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_graph_defs",
-        "atproto_async.models.app.bsky.graph.defs",
+        globals(), "_m_app_bsky_graph_defs", "atproto_async.models.app.bsky.graph.defs"
     )
     _m_app_bsky_labeler_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_labeler_defs",
-        "atproto_async.models.app.bsky.labeler.defs",
+        globals(), "_m_app_bsky_labeler_defs", "atproto_async.models.app.bsky.labeler.defs"
     )
     _m_com_atproto_label_defs = lazy_module(
-        globals(),
-        "_m_com_atproto_label_defs",
-        "atproto_async.models.com.atproto.label.defs",
+        globals(), "_m_com_atproto_label_defs", "atproto_async.models.com.atproto.label.defs"
     )
     _m_com_atproto_repo_strong_ref = lazy_module(
         globals(),
@@ -102,12 +88,50 @@ __all__ = [
     "ViewDetached",
     "ViewNotFound",
     "ViewRecord",
+    "ViewRecordEmbedsItem",
+    "ViewRecord_",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+ViewRecord_: TypeAlias = (
+    "ViewRecord"
+    " | ViewNotFound"
+    " | ViewBlocked"
+    " | ViewDetached"
+    " | _m_app_bsky_feed_defs.GeneratorView"
+    " | _m_app_bsky_graph_defs.ListView"
+    " | _m_app_bsky_labeler_defs.LabelerView"
+    " | _m_app_bsky_graph_defs.StarterPackViewBasic"
+    " | UnknownMember"
 )
+"""One of ``app.bsky.embed.record#viewRecord``, ``app.bsky.embed.record#viewNotFound``,
+``app.bsky.embed.record#viewBlocked``, ``app.bsky.embed.record#viewDetached``,
+``app.bsky.feed.defs#generatorView``, ``app.bsky.graph.defs#listView``,
+``app.bsky.labeler.defs#labelerView``, ``app.bsky.graph.defs#starterPackViewBasic`` (open union).
+A member of another ``$type`` is an `UnknownMember`.
+
+Used by ``View.record``.
+"""
+
+ViewRecordEmbedsItem: TypeAlias = (
+    "_m_app_bsky_embed_images.View"
+    " | _m_app_bsky_embed_video.View"
+    " | _m_app_bsky_embed_gallery.View"
+    " | _m_app_bsky_embed_external.View"
+    " | View"
+    " | _m_app_bsky_embed_record_with_media.View"
+    " | UnknownMember"
+)
+"""One of ``app.bsky.embed.images#view``, ``app.bsky.embed.video#view``,
+``app.bsky.embed.gallery#view``, ``app.bsky.embed.external#view``,
+``app.bsky.embed.record#view``, ``app.bsky.embed.recordWithMedia#view`` (open union). A member of
+another ``$type`` is an `UnknownMember`.
+
+Used by ``ViewRecord.embeds``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Record(Model):
     """The ``app.bsky.embed.record`` object.
 
@@ -129,9 +153,13 @@ class Record(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.record = _m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["record"])
+            if (v := data["record"]) is None:
+                raise null_field("app.bsky.embed.record", "record")
+            self.record = _m_com_atproto_repo_strong_ref.StrongRef.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _RECORD_KEYS.issuperset(data) else unknown_fields(data, _RECORD_KEYS)
+            self.extra = (
+                None if _RECORD_KEYS.issuperset(data) else unknown_fields(data, _RECORD_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.record", exc) from exc
         self.__class__ = cls
@@ -150,9 +178,7 @@ class Record(Model):
 _RECORD_KEYS: Final[frozenset[str]] = frozenset(("$type", "record"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class View(Model):
     """The ``app.bsky.embed.record#view`` object.
 
@@ -170,7 +196,7 @@ class View(Model):
 
     LEX_TYPE: ClassVar[str] = "app.bsky.embed.record#view"
 
-    record: ViewRecord | ViewNotFound | ViewBlocked | ViewDetached | _m_app_bsky_feed_defs.GeneratorView | _m_app_bsky_graph_defs.ListView | _m_app_bsky_labeler_defs.LabelerView | _m_app_bsky_graph_defs.StarterPackViewBasic | UnknownMember
+    record: ViewRecord_
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -178,7 +204,9 @@ class View(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.record = _union_0(data["record"])
+            if (v := data["record"]) is None:
+                raise null_field("app.bsky.embed.record#view", "record")
+            self.record = _view_record_(v)
             self.typed = "$type" in data
             self.extra = None if _VIEW_KEYS.issuperset(data) else unknown_fields(data, _VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
@@ -199,9 +227,7 @@ class View(Model):
 _VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "record"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ViewRecord(Model):
     """The ``app.bsky.embed.record#viewRecord`` object.
 
@@ -211,7 +237,8 @@ class ViewRecord(Model):
         uri: Format: at-uri.
         cid: Format: cid.
         author: A ``app.bsky.actor.defs#profileViewBasic``.
-        value: The record data itself.
+        value: The record data itself. A record: its model, picked by ``$type`` (`UnknownRecord` for
+            a type without a lexicon here).
         labels: Items: A ``com.atproto.label.defs#label``. UNSET when absent.
         reply_count: UNSET when absent.
         repost_count: UNSET when absent.
@@ -231,13 +258,13 @@ class ViewRecord(Model):
     uri: str
     cid: str
     author: _m_app_bsky_actor_defs.ProfileViewBasic
-    value: Any
+    value: Model
     labels: list[_m_com_atproto_label_defs.Label] | UnsetType = UNSET
     reply_count: int | UnsetType = UNSET
     repost_count: int | UnsetType = UNSET
     like_count: int | UnsetType = UNSET
     quote_count: int | UnsetType = UNSET
-    embeds: list[_m_app_bsky_embed_images.View | _m_app_bsky_embed_video.View | _m_app_bsky_embed_gallery.View | _m_app_bsky_embed_external.View | View | _m_app_bsky_embed_record_with_media.View | UnknownMember] | UnsetType = UNSET
+    embeds: list[ViewRecordEmbedsItem] | UnsetType = UNSET
     indexed_at: str
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -249,17 +276,41 @@ class ViewRecord(Model):
             get = data.get
             self.uri = data["uri"]
             self.cid = data["cid"]
-            self.author = _m_app_bsky_actor_defs.ProfileViewBasic.from_dict(data["author"])
-            self.value = data["value"]
-            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
-            self.reply_count = get("replyCount", UNSET)
-            self.repost_count = get("repostCount", UNSET)
-            self.like_count = get("likeCount", UNSET)
-            self.quote_count = get("quoteCount", UNSET)
-            self.embeds = v if (v := get("embeds", UNSET)) is UNSET else [_union_1(i0) for i0 in v]
+            if (v := data["author"]) is None:
+                raise null_field("app.bsky.embed.record#viewRecord", "author")
+            self.author = _m_app_bsky_actor_defs.ProfileViewBasic.from_dict(v)
+            if (v := data["value"]) is None:
+                raise null_field("app.bsky.embed.record#viewRecord", "value")
+            self.value = RECORDS.from_dict(v)
+            if (v := get("labels", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.embed.record#viewRecord", "labels")
+                v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.labels = v
+            if (v := get("replyCount", UNSET)) is None:
+                raise null_field("app.bsky.embed.record#viewRecord", "replyCount")
+            self.reply_count = v
+            if (v := get("repostCount", UNSET)) is None:
+                raise null_field("app.bsky.embed.record#viewRecord", "repostCount")
+            self.repost_count = v
+            if (v := get("likeCount", UNSET)) is None:
+                raise null_field("app.bsky.embed.record#viewRecord", "likeCount")
+            self.like_count = v
+            if (v := get("quoteCount", UNSET)) is None:
+                raise null_field("app.bsky.embed.record#viewRecord", "quoteCount")
+            self.quote_count = v
+            if (v := get("embeds", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.embed.record#viewRecord", "embeds")
+                v = [_view_record_embeds_item(i0) for i0 in v]
+            self.embeds = v
             self.indexed_at = data["indexedAt"]
             self.typed = "$type" in data
-            self.extra = None if _VIEW_RECORD_KEYS.issuperset(data) else unknown_fields(data, _VIEW_RECORD_KEYS)
+            self.extra = (
+                None
+                if _VIEW_RECORD_KEYS.issuperset(data)
+                else unknown_fields(data, _VIEW_RECORD_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.record#viewRecord", exc) from exc
         self.__class__ = cls
@@ -271,7 +322,7 @@ class ViewRecord(Model):
             "uri": self.uri,
             "cid": self.cid,
             "author": self.author.to_dict(),
-            "value": self.value,
+            "value": self.value.to_dict(),
             "indexedAt": self.indexed_at,
         }
         v_labels = self.labels
@@ -300,13 +351,24 @@ class ViewRecord(Model):
 
 
 _VIEW_RECORD_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "uri", "cid", "author", "value", "labels", "replyCount", "repostCount", "likeCount", "quoteCount", "embeds", "indexedAt"),
+    (
+        "$type",
+        "uri",
+        "cid",
+        "author",
+        "value",
+        "labels",
+        "replyCount",
+        "repostCount",
+        "likeCount",
+        "quoteCount",
+        "embeds",
+        "indexedAt",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ViewNotFound(Model):
     """The ``app.bsky.embed.record#viewNotFound`` object.
 
@@ -333,7 +395,11 @@ class ViewNotFound(Model):
             self.uri = data["uri"]
             self.not_found = data["notFound"]
             self.typed = "$type" in data
-            self.extra = None if _VIEW_NOT_FOUND_KEYS.issuperset(data) else unknown_fields(data, _VIEW_NOT_FOUND_KEYS)
+            self.extra = (
+                None
+                if _VIEW_NOT_FOUND_KEYS.issuperset(data)
+                else unknown_fields(data, _VIEW_NOT_FOUND_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.record#viewNotFound", exc) from exc
         self.__class__ = cls
@@ -352,9 +418,7 @@ class ViewNotFound(Model):
 _VIEW_NOT_FOUND_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "notFound"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ViewBlocked(Model):
     """The ``app.bsky.embed.record#viewBlocked`` object.
 
@@ -382,9 +446,15 @@ class ViewBlocked(Model):
         try:
             self.uri = data["uri"]
             self.blocked = data["blocked"]
-            self.author = _m_app_bsky_feed_defs.BlockedAuthor.from_dict(data["author"])
+            if (v := data["author"]) is None:
+                raise null_field("app.bsky.embed.record#viewBlocked", "author")
+            self.author = _m_app_bsky_feed_defs.BlockedAuthor.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _VIEW_BLOCKED_KEYS.issuperset(data) else unknown_fields(data, _VIEW_BLOCKED_KEYS)
+            self.extra = (
+                None
+                if _VIEW_BLOCKED_KEYS.issuperset(data)
+                else unknown_fields(data, _VIEW_BLOCKED_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.record#viewBlocked", exc) from exc
         self.__class__ = cls
@@ -407,9 +477,7 @@ class ViewBlocked(Model):
 _VIEW_BLOCKED_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "blocked", "author"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ViewDetached(Model):
     """The ``app.bsky.embed.record#viewDetached`` object.
 
@@ -436,7 +504,11 @@ class ViewDetached(Model):
             self.uri = data["uri"]
             self.detached = data["detached"]
             self.typed = "$type" in data
-            self.extra = None if _VIEW_DETACHED_KEYS.issuperset(data) else unknown_fields(data, _VIEW_DETACHED_KEYS)
+            self.extra = (
+                None
+                if _VIEW_DETACHED_KEYS.issuperset(data)
+                else unknown_fields(data, _VIEW_DETACHED_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.record#viewDetached", exc) from exc
         self.__class__ = cls
@@ -455,13 +527,7 @@ class ViewDetached(Model):
 _VIEW_DETACHED_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "detached"))
 
 
-def _union_0(
-    value: Mapping[str, Any],
-) -> (
-    ViewRecord | ViewNotFound | ViewBlocked | ViewDetached | _m_app_bsky_feed_defs.GeneratorView
-    | _m_app_bsky_graph_defs.ListView | _m_app_bsky_labeler_defs.LabelerView
-    | _m_app_bsky_graph_defs.StarterPackViewBasic | UnknownMember
-):
+def _view_record_(value: Mapping[str, Any]) -> ViewRecord_:
     t = value.get("$type")
     if t == "app.bsky.embed.record#viewRecord":
         return ViewRecord.from_dict(value)
@@ -482,13 +548,7 @@ def _union_0(
     return UnknownMember.from_dict(value)
 
 
-def _union_1(
-    value: Mapping[str, Any],
-) -> (
-    _m_app_bsky_embed_images.View | _m_app_bsky_embed_video.View
-    | _m_app_bsky_embed_gallery.View | _m_app_bsky_embed_external.View | View
-    | _m_app_bsky_embed_record_with_media.View | UnknownMember
-):
+def _view_record_embeds_item(value: Mapping[str, Any]) -> ViewRecordEmbedsItem:
     t = value.get("$type")
     if t == "app.bsky.embed.images#view":
         return _m_app_bsky_embed_images.View.from_dict(value)

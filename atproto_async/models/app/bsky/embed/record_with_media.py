@@ -9,7 +9,7 @@ Lexicon: ``lexicons/app/bsky/embed/recordWithMedia.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -23,6 +23,7 @@ from atproto_async._model import (
     invalid,
     keep_type,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -36,40 +37,58 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.embed import video as _m_app_bsky_embed_video
 else:
     _m_app_bsky_embed_external = lazy_module(
-        globals(),
-        "_m_app_bsky_embed_external",
-        "atproto_async.models.app.bsky.embed.external",
+        globals(), "_m_app_bsky_embed_external", "atproto_async.models.app.bsky.embed.external"
     )
     _m_app_bsky_embed_gallery = lazy_module(
-        globals(),
-        "_m_app_bsky_embed_gallery",
-        "atproto_async.models.app.bsky.embed.gallery",
+        globals(), "_m_app_bsky_embed_gallery", "atproto_async.models.app.bsky.embed.gallery"
     )
     _m_app_bsky_embed_images = lazy_module(
-        globals(),
-        "_m_app_bsky_embed_images",
-        "atproto_async.models.app.bsky.embed.images",
+        globals(), "_m_app_bsky_embed_images", "atproto_async.models.app.bsky.embed.images"
     )
     _m_app_bsky_embed_record = lazy_module(
-        globals(),
-        "_m_app_bsky_embed_record",
-        "atproto_async.models.app.bsky.embed.record",
+        globals(), "_m_app_bsky_embed_record", "atproto_async.models.app.bsky.embed.record"
     )
     _m_app_bsky_embed_video = lazy_module(
-        globals(),
-        "_m_app_bsky_embed_video",
-        "atproto_async.models.app.bsky.embed.video",
+        globals(), "_m_app_bsky_embed_video", "atproto_async.models.app.bsky.embed.video"
     )
 
 __all__ = [
     "RecordWithMedia",
+    "RecordWithMediaMedia",
     "View",
+    "ViewMedia",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+RecordWithMediaMedia: TypeAlias = (
+    "_m_app_bsky_embed_images.Images"
+    " | _m_app_bsky_embed_video.Video"
+    " | _m_app_bsky_embed_gallery.Gallery"
+    " | _m_app_bsky_embed_external.Main"
+    " | UnknownMember"
 )
+"""One of ``app.bsky.embed.images``, ``app.bsky.embed.video``, ``app.bsky.embed.gallery``,
+``app.bsky.embed.external`` (open union). A member of another ``$type`` is an `UnknownMember`.
+
+Used by ``RecordWithMedia.media``.
+"""
+
+ViewMedia: TypeAlias = (
+    "_m_app_bsky_embed_images.View"
+    " | _m_app_bsky_embed_video.View"
+    " | _m_app_bsky_embed_gallery.View"
+    " | _m_app_bsky_embed_external.View"
+    " | UnknownMember"
+)
+"""One of ``app.bsky.embed.images#view``, ``app.bsky.embed.video#view``,
+``app.bsky.embed.gallery#view``, ``app.bsky.embed.external#view`` (open union). A member of
+another ``$type`` is an `UnknownMember`.
+
+Used by ``View.media``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class RecordWithMedia(Model):
     """The ``app.bsky.embed.recordWithMedia`` object.
 
@@ -86,7 +105,7 @@ class RecordWithMedia(Model):
     LEX_TYPE: ClassVar[str] = "app.bsky.embed.recordWithMedia"
 
     record: _m_app_bsky_embed_record.Record
-    media: _m_app_bsky_embed_images.Images | _m_app_bsky_embed_video.Video | _m_app_bsky_embed_gallery.Gallery | _m_app_bsky_embed_external.Main | UnknownMember
+    media: RecordWithMediaMedia
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -94,10 +113,18 @@ class RecordWithMedia(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.record = _m_app_bsky_embed_record.Record.from_dict(data["record"])
-            self.media = _union_0(data["media"])
+            if (v := data["record"]) is None:
+                raise null_field("app.bsky.embed.recordWithMedia", "record")
+            self.record = _m_app_bsky_embed_record.Record.from_dict(v)
+            if (v := data["media"]) is None:
+                raise null_field("app.bsky.embed.recordWithMedia", "media")
+            self.media = _record_with_media_media(v)
             self.typed = "$type" in data
-            self.extra = None if _RECORD_WITH_MEDIA_KEYS.issuperset(data) else unknown_fields(data, _RECORD_WITH_MEDIA_KEYS)
+            self.extra = (
+                None
+                if _RECORD_WITH_MEDIA_KEYS.issuperset(data)
+                else unknown_fields(data, _RECORD_WITH_MEDIA_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.recordWithMedia", exc) from exc
         self.__class__ = cls
@@ -116,9 +143,7 @@ class RecordWithMedia(Model):
 _RECORD_WITH_MEDIA_KEYS: Final[frozenset[str]] = frozenset(("$type", "record", "media"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class View(Model):
     """The ``app.bsky.embed.recordWithMedia#view`` object.
 
@@ -135,7 +160,7 @@ class View(Model):
     LEX_TYPE: ClassVar[str] = "app.bsky.embed.recordWithMedia#view"
 
     record: _m_app_bsky_embed_record.View
-    media: _m_app_bsky_embed_images.View | _m_app_bsky_embed_video.View | _m_app_bsky_embed_gallery.View | _m_app_bsky_embed_external.View | UnknownMember
+    media: ViewMedia
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -143,8 +168,12 @@ class View(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.record = _m_app_bsky_embed_record.View.from_dict(data["record"])
-            self.media = _union_1(data["media"])
+            if (v := data["record"]) is None:
+                raise null_field("app.bsky.embed.recordWithMedia#view", "record")
+            self.record = _m_app_bsky_embed_record.View.from_dict(v)
+            if (v := data["media"]) is None:
+                raise null_field("app.bsky.embed.recordWithMedia#view", "media")
+            self.media = _view_media(v)
             self.typed = "$type" in data
             self.extra = None if _VIEW_KEYS.issuperset(data) else unknown_fields(data, _VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
@@ -165,12 +194,7 @@ class View(Model):
 _VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "record", "media"))
 
 
-def _union_0(
-    value: Mapping[str, Any],
-) -> (
-    _m_app_bsky_embed_images.Images | _m_app_bsky_embed_video.Video
-    | _m_app_bsky_embed_gallery.Gallery | _m_app_bsky_embed_external.Main | UnknownMember
-):
+def _record_with_media_media(value: Mapping[str, Any]) -> RecordWithMediaMedia:
     t = value.get("$type")
     if t == "app.bsky.embed.images":
         return _m_app_bsky_embed_images.Images.from_dict(value)
@@ -191,12 +215,7 @@ def _union_0(
     return UnknownMember.from_dict(value)
 
 
-def _union_1(
-    value: Mapping[str, Any],
-) -> (
-    _m_app_bsky_embed_images.View | _m_app_bsky_embed_video.View
-    | _m_app_bsky_embed_gallery.View | _m_app_bsky_embed_external.View | UnknownMember
-):
+def _view_media(value: Mapping[str, Any]) -> ViewMedia:
     t = value.get("$type")
     if t == "app.bsky.embed.images#view":
         return _m_app_bsky_embed_images.View.from_dict(value)

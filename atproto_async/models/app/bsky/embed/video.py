@@ -19,6 +19,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -28,9 +29,7 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.embed import defs as _m_app_bsky_embed_defs
 else:
     _m_app_bsky_embed_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_embed_defs",
-        "atproto_async.models.app.bsky.embed.defs",
+        globals(), "_m_app_bsky_embed_defs", "atproto_async.models.app.bsky.embed.defs"
     )
 
 __all__ = [
@@ -40,9 +39,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Video(Model):
     """The ``app.bsky.embed.video`` object.
 
@@ -76,11 +73,25 @@ class Video(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.video = Blob.from_dict(data["video"])
-            self.captions = v if (v := get("captions", UNSET)) is UNSET else [Caption.from_dict(i0) for i0 in v]
-            self.alt = get("alt", UNSET)
-            self.aspect_ratio = v if (v := get("aspectRatio", UNSET)) is UNSET else _m_app_bsky_embed_defs.AspectRatio.from_dict(v)
-            self.presentation = get("presentation", UNSET)
+            if (v := data["video"]) is None:
+                raise null_field("app.bsky.embed.video", "video")
+            self.video = Blob.from_dict(v)
+            if (v := get("captions", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.embed.video", "captions")
+                v = [Caption.from_dict(i0) for i0 in v]
+            self.captions = v
+            if (v := get("alt", UNSET)) is None:
+                raise null_field("app.bsky.embed.video", "alt")
+            self.alt = v
+            if (v := get("aspectRatio", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.embed.video", "aspectRatio")
+                v = _m_app_bsky_embed_defs.AspectRatio.from_dict(v)
+            self.aspect_ratio = v
+            if (v := get("presentation", UNSET)) is None:
+                raise null_field("app.bsky.embed.video", "presentation")
+            self.presentation = v
             self.typed = "$type" in data
             self.extra = None if _VIDEO_KEYS.issuperset(data) else unknown_fields(data, _VIDEO_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
@@ -111,13 +122,11 @@ class Video(Model):
 
 
 _VIDEO_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "video", "captions", "alt", "aspectRatio", "presentation"),
+    ("$type", "video", "captions", "alt", "aspectRatio", "presentation")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Caption(Model):
     """The ``app.bsky.embed.video#caption`` object.
 
@@ -142,9 +151,13 @@ class Caption(Model):
         self: Any = TWINS[cls]()
         try:
             self.lang = data["lang"]
-            self.file = Blob.from_dict(data["file"])
+            if (v := data["file"]) is None:
+                raise null_field("app.bsky.embed.video#caption", "file")
+            self.file = Blob.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _CAPTION_KEYS.issuperset(data) else unknown_fields(data, _CAPTION_KEYS)
+            self.extra = (
+                None if _CAPTION_KEYS.issuperset(data) else unknown_fields(data, _CAPTION_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.embed.video#caption", exc) from exc
         self.__class__ = cls
@@ -163,9 +176,7 @@ class Caption(Model):
 _CAPTION_KEYS: Final[frozenset[str]] = frozenset(("$type", "lang", "file"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class View(Model):
     """The ``app.bsky.embed.video#view`` object.
 
@@ -201,10 +212,20 @@ class View(Model):
             get = data.get
             self.cid = data["cid"]
             self.playlist = data["playlist"]
-            self.thumbnail = get("thumbnail", UNSET)
-            self.alt = get("alt", UNSET)
-            self.aspect_ratio = v if (v := get("aspectRatio", UNSET)) is UNSET else _m_app_bsky_embed_defs.AspectRatio.from_dict(v)
-            self.presentation = get("presentation", UNSET)
+            if (v := get("thumbnail", UNSET)) is None:
+                raise null_field("app.bsky.embed.video#view", "thumbnail")
+            self.thumbnail = v
+            if (v := get("alt", UNSET)) is None:
+                raise null_field("app.bsky.embed.video#view", "alt")
+            self.alt = v
+            if (v := get("aspectRatio", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.embed.video#view", "aspectRatio")
+                v = _m_app_bsky_embed_defs.AspectRatio.from_dict(v)
+            self.aspect_ratio = v
+            if (v := get("presentation", UNSET)) is None:
+                raise null_field("app.bsky.embed.video#view", "presentation")
+            self.presentation = v
             self.typed = "$type" in data
             self.extra = None if _VIEW_KEYS.issuperset(data) else unknown_fields(data, _VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
@@ -235,5 +256,5 @@ class View(Model):
 
 
 _VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "cid", "playlist", "thumbnail", "alt", "aspectRatio", "presentation"),
+    ("$type", "cid", "playlist", "thumbnail", "alt", "aspectRatio", "presentation")
 )

@@ -6,7 +6,36 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_SUBMODULES = frozenset(("defs", "describe_feed_generator", "generator", "get_actor_feeds", "get_actor_likes", "get_author_feed", "get_feed", "get_feed_generator", "get_feed_generators", "get_feed_skeleton", "get_likes", "get_list_feed", "get_post_thread", "get_posts", "get_quotes", "get_reposted_by", "get_suggested_feeds", "get_timeline", "like", "post", "postgate", "repost", "search_posts", "search_posts_v2", "send_interactions", "threadgate"))
+_SUBMODULES = frozenset(
+    (
+        "defs",
+        "describe_feed_generator",
+        "generator",
+        "get_actor_feeds",
+        "get_actor_likes",
+        "get_author_feed",
+        "get_feed",
+        "get_feed_generator",
+        "get_feed_generators",
+        "get_feed_skeleton",
+        "get_likes",
+        "get_list_feed",
+        "get_post_thread",
+        "get_posts",
+        "get_quotes",
+        "get_reposted_by",
+        "get_suggested_feeds",
+        "get_timeline",
+        "like",
+        "post",
+        "postgate",
+        "repost",
+        "search_posts",
+        "search_posts_v2",
+        "send_interactions",
+        "threadgate",
+    )
+)
 
 
 def __getattr__(name: str) -> Any:

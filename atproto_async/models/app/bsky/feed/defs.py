@@ -7,7 +7,7 @@ Lexicon: ``lexicons/app/bsky/feed/defs.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -20,8 +20,10 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
+from atproto_async.models import RECORDS
 
 if TYPE_CHECKING:
     from typing import Self
@@ -31,36 +33,28 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.embed import gallery as _m_app_bsky_embed_gallery
     from atproto_async.models.app.bsky.embed import images as _m_app_bsky_embed_images
     from atproto_async.models.app.bsky.embed import record as _m_app_bsky_embed_record
-    from atproto_async.models.app.bsky.embed import record_with_media as _m_app_bsky_embed_record_with_media
+    from atproto_async.models.app.bsky.embed import (
+        record_with_media as _m_app_bsky_embed_record_with_media,
+    )
     from atproto_async.models.app.bsky.embed import video as _m_app_bsky_embed_video
     from atproto_async.models.app.bsky.graph import defs as _m_app_bsky_graph_defs
     from atproto_async.models.app.bsky.richtext import facet as _m_app_bsky_richtext_facet
     from atproto_async.models.com.atproto.label import defs as _m_com_atproto_label_defs
 else:
     _m_app_bsky_actor_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_actor_defs",
-        "atproto_async.models.app.bsky.actor.defs",
+        globals(), "_m_app_bsky_actor_defs", "atproto_async.models.app.bsky.actor.defs"
     )
     _m_app_bsky_embed_external = lazy_module(
-        globals(),
-        "_m_app_bsky_embed_external",
-        "atproto_async.models.app.bsky.embed.external",
+        globals(), "_m_app_bsky_embed_external", "atproto_async.models.app.bsky.embed.external"
     )
     _m_app_bsky_embed_gallery = lazy_module(
-        globals(),
-        "_m_app_bsky_embed_gallery",
-        "atproto_async.models.app.bsky.embed.gallery",
+        globals(), "_m_app_bsky_embed_gallery", "atproto_async.models.app.bsky.embed.gallery"
     )
     _m_app_bsky_embed_images = lazy_module(
-        globals(),
-        "_m_app_bsky_embed_images",
-        "atproto_async.models.app.bsky.embed.images",
+        globals(), "_m_app_bsky_embed_images", "atproto_async.models.app.bsky.embed.images"
     )
     _m_app_bsky_embed_record = lazy_module(
-        globals(),
-        "_m_app_bsky_embed_record",
-        "atproto_async.models.app.bsky.embed.record",
+        globals(), "_m_app_bsky_embed_record", "atproto_async.models.app.bsky.embed.record"
     )
     _m_app_bsky_embed_record_with_media = lazy_module(
         globals(),
@@ -68,24 +62,16 @@ else:
         "atproto_async.models.app.bsky.embed.record_with_media",
     )
     _m_app_bsky_embed_video = lazy_module(
-        globals(),
-        "_m_app_bsky_embed_video",
-        "atproto_async.models.app.bsky.embed.video",
+        globals(), "_m_app_bsky_embed_video", "atproto_async.models.app.bsky.embed.video"
     )
     _m_app_bsky_graph_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_graph_defs",
-        "atproto_async.models.app.bsky.graph.defs",
+        globals(), "_m_app_bsky_graph_defs", "atproto_async.models.app.bsky.graph.defs"
     )
     _m_app_bsky_richtext_facet = lazy_module(
-        globals(),
-        "_m_app_bsky_richtext_facet",
-        "atproto_async.models.app.bsky.richtext.facet",
+        globals(), "_m_app_bsky_richtext_facet", "atproto_async.models.app.bsky.richtext.facet"
     )
     _m_com_atproto_label_defs = lazy_module(
-        globals(),
-        "_m_com_atproto_label_defs",
-        "atproto_async.models.com.atproto.label.defs",
+        globals(), "_m_com_atproto_label_defs", "atproto_async.models.com.atproto.label.defs"
     )
 
 __all__ = [
@@ -98,6 +84,7 @@ __all__ = [
     "CONTENT_MODE_UNSPECIFIED",
     "CONTENT_MODE_VIDEO",
     "FeedViewPost",
+    "FeedViewPostReason",
     "GeneratorView",
     "GeneratorViewerState",
     "INTERACTION_LIKE",
@@ -110,16 +97,20 @@ __all__ = [
     "KnownLikers",
     "NotFoundPost",
     "PostView",
+    "PostViewEmbed",
     "REQUEST_LESS",
     "REQUEST_MORE",
     "ReasonPin",
     "ReasonRepost",
     "ReplyRef",
+    "ReplyRefRoot",
     "SkeletonFeedPost",
+    "SkeletonFeedPostReason",
     "SkeletonReasonPin",
     "SkeletonReasonRepost",
     "ThreadContext",
     "ThreadViewPost",
+    "ThreadViewPostParent",
     "ThreadgateView",
     "ViewerState",
 ]
@@ -167,10 +158,55 @@ INTERACTION_QUOTE: Final = "app.bsky.feed.defs#interactionQuote"
 INTERACTION_SHARE: Final = "app.bsky.feed.defs#interactionShare"
 """User shared the feed item."""
 
-
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+PostViewEmbed: TypeAlias = (
+    "_m_app_bsky_embed_images.View"
+    " | _m_app_bsky_embed_video.View"
+    " | _m_app_bsky_embed_gallery.View"
+    " | _m_app_bsky_embed_external.View"
+    " | _m_app_bsky_embed_record.View"
+    " | _m_app_bsky_embed_record_with_media.View"
+    " | UnknownMember"
 )
+"""One of ``app.bsky.embed.images#view``, ``app.bsky.embed.video#view``,
+``app.bsky.embed.gallery#view``, ``app.bsky.embed.external#view``,
+``app.bsky.embed.record#view``, ``app.bsky.embed.recordWithMedia#view`` (open union). A member of
+another ``$type`` is an `UnknownMember`.
+
+Used by ``PostView.embed``.
+"""
+
+FeedViewPostReason: TypeAlias = "ReasonRepost | ReasonPin | UnknownMember"
+"""One of ``app.bsky.feed.defs#reasonRepost``, ``app.bsky.feed.defs#reasonPin`` (open union). A
+member of another ``$type`` is an `UnknownMember`.
+
+Used by ``FeedViewPost.reason``.
+"""
+
+ReplyRefRoot: TypeAlias = "PostView | NotFoundPost | BlockedPost | UnknownMember"
+"""One of ``app.bsky.feed.defs#postView``, ``app.bsky.feed.defs#notFoundPost``,
+``app.bsky.feed.defs#blockedPost`` (open union). A member of another ``$type`` is an
+`UnknownMember`.
+
+Used by ``ReplyRef.root``, ``ReplyRef.parent``.
+"""
+
+ThreadViewPostParent: TypeAlias = "ThreadViewPost | NotFoundPost | BlockedPost | UnknownMember"
+"""One of ``app.bsky.feed.defs#threadViewPost``, ``app.bsky.feed.defs#notFoundPost``,
+``app.bsky.feed.defs#blockedPost`` (open union). A member of another ``$type`` is an
+`UnknownMember`.
+
+Used by ``ThreadViewPost.parent``, ``ThreadViewPost.replies``.
+"""
+
+SkeletonFeedPostReason: TypeAlias = "SkeletonReasonRepost | SkeletonReasonPin | UnknownMember"
+"""One of ``app.bsky.feed.defs#skeletonReasonRepost``, ``app.bsky.feed.defs#skeletonReasonPin``
+(open union). A member of another ``$type`` is an `UnknownMember`.
+
+Used by ``SkeletonFeedPost.reason``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class PostView(Model):
     """The ``app.bsky.feed.defs#postView`` object.
 
@@ -180,7 +216,8 @@ class PostView(Model):
         uri: Format: at-uri.
         cid: Format: cid.
         author: A ``app.bsky.actor.defs#profileViewBasic``.
-        record: (No description.)
+        record: A record: its model, picked by ``$type`` (`UnknownRecord` for a type without a
+            lexicon here).
         embed: One of ``app.bsky.embed.images#view``, ``app.bsky.embed.video#view``,
             ``app.bsky.embed.gallery#view``, ``app.bsky.embed.external#view``,
             ``app.bsky.embed.record#view``, ``app.bsky.embed.recordWithMedia#view`` (open union).
@@ -204,8 +241,8 @@ class PostView(Model):
     uri: str
     cid: str
     author: _m_app_bsky_actor_defs.ProfileViewBasic
-    record: Any
-    embed: _m_app_bsky_embed_images.View | _m_app_bsky_embed_video.View | _m_app_bsky_embed_gallery.View | _m_app_bsky_embed_external.View | _m_app_bsky_embed_record.View | _m_app_bsky_embed_record_with_media.View | UnknownMember | UnsetType = UNSET
+    record: Model
+    embed: PostViewEmbed | UnsetType = UNSET
     bookmark_count: int | UnsetType = UNSET
     reply_count: int | UnsetType = UNSET
     repost_count: int | UnsetType = UNSET
@@ -226,21 +263,55 @@ class PostView(Model):
             get = data.get
             self.uri = data["uri"]
             self.cid = data["cid"]
-            self.author = _m_app_bsky_actor_defs.ProfileViewBasic.from_dict(data["author"])
-            self.record = data["record"]
-            self.embed = v if (v := get("embed", UNSET)) is UNSET else _union_0(v)
-            self.bookmark_count = get("bookmarkCount", UNSET)
-            self.reply_count = get("replyCount", UNSET)
-            self.repost_count = get("repostCount", UNSET)
-            self.like_count = get("likeCount", UNSET)
-            self.quote_count = get("quoteCount", UNSET)
+            if (v := data["author"]) is None:
+                raise null_field("app.bsky.feed.defs#postView", "author")
+            self.author = _m_app_bsky_actor_defs.ProfileViewBasic.from_dict(v)
+            if (v := data["record"]) is None:
+                raise null_field("app.bsky.feed.defs#postView", "record")
+            self.record = RECORDS.from_dict(v)
+            if (v := get("embed", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.defs#postView", "embed")
+                v = _post_view_embed(v)
+            self.embed = v
+            if (v := get("bookmarkCount", UNSET)) is None:
+                raise null_field("app.bsky.feed.defs#postView", "bookmarkCount")
+            self.bookmark_count = v
+            if (v := get("replyCount", UNSET)) is None:
+                raise null_field("app.bsky.feed.defs#postView", "replyCount")
+            self.reply_count = v
+            if (v := get("repostCount", UNSET)) is None:
+                raise null_field("app.bsky.feed.defs#postView", "repostCount")
+            self.repost_count = v
+            if (v := get("likeCount", UNSET)) is None:
+                raise null_field("app.bsky.feed.defs#postView", "likeCount")
+            self.like_count = v
+            if (v := get("quoteCount", UNSET)) is None:
+                raise null_field("app.bsky.feed.defs#postView", "quoteCount")
+            self.quote_count = v
             self.indexed_at = data["indexedAt"]
-            self.viewer = v if (v := get("viewer", UNSET)) is UNSET else ViewerState.from_dict(v)
-            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
-            self.threadgate = v if (v := get("threadgate", UNSET)) is UNSET else ThreadgateView.from_dict(v)
-            self.debug = get("debug", UNSET)
+            if (v := get("viewer", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.defs#postView", "viewer")
+                v = ViewerState.from_dict(v)
+            self.viewer = v
+            if (v := get("labels", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.defs#postView", "labels")
+                v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.labels = v
+            if (v := get("threadgate", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.defs#postView", "threadgate")
+                v = ThreadgateView.from_dict(v)
+            self.threadgate = v
+            if (v := get("debug", UNSET)) is None:
+                raise null_field("app.bsky.feed.defs#postView", "debug")
+            self.debug = v
             self.typed = "$type" in data
-            self.extra = None if _POST_VIEW_KEYS.issuperset(data) else unknown_fields(data, _POST_VIEW_KEYS)
+            self.extra = (
+                None if _POST_VIEW_KEYS.issuperset(data) else unknown_fields(data, _POST_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#postView", exc) from exc
         self.__class__ = cls
@@ -252,7 +323,7 @@ class PostView(Model):
             "uri": self.uri,
             "cid": self.cid,
             "author": self.author.to_dict(),
-            "record": self.record,
+            "record": self.record.to_dict(),
             "indexedAt": self.indexed_at,
         }
         v_embed = self.embed
@@ -293,13 +364,28 @@ class PostView(Model):
 
 
 _POST_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "uri", "cid", "author", "record", "embed", "bookmarkCount", "replyCount", "repostCount", "likeCount", "quoteCount", "indexedAt", "viewer", "labels", "threadgate", "debug"),
+    (
+        "$type",
+        "uri",
+        "cid",
+        "author",
+        "record",
+        "embed",
+        "bookmarkCount",
+        "replyCount",
+        "repostCount",
+        "likeCount",
+        "quoteCount",
+        "indexedAt",
+        "viewer",
+        "labels",
+        "threadgate",
+        "debug",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ViewerState(Model):
     """Metadata about the requesting account's relationship with the subject content. Only has
     meaningful content for authed requests.
@@ -338,16 +424,38 @@ class ViewerState(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.repost = get("repost", UNSET)
-            self.like = get("like", UNSET)
-            self.bookmarked = get("bookmarked", UNSET)
-            self.thread_muted = get("threadMuted", UNSET)
-            self.reply_disabled = get("replyDisabled", UNSET)
-            self.embedding_disabled = get("embeddingDisabled", UNSET)
-            self.pinned = get("pinned", UNSET)
-            self.known_likers = v if (v := get("knownLikers", UNSET)) is UNSET else KnownLikers.from_dict(v)
+            if (v := get("repost", UNSET)) is None:
+                raise null_field("app.bsky.feed.defs#viewerState", "repost")
+            self.repost = v
+            if (v := get("like", UNSET)) is None:
+                raise null_field("app.bsky.feed.defs#viewerState", "like")
+            self.like = v
+            if (v := get("bookmarked", UNSET)) is None:
+                raise null_field("app.bsky.feed.defs#viewerState", "bookmarked")
+            self.bookmarked = v
+            if (v := get("threadMuted", UNSET)) is None:
+                raise null_field("app.bsky.feed.defs#viewerState", "threadMuted")
+            self.thread_muted = v
+            if (v := get("replyDisabled", UNSET)) is None:
+                raise null_field("app.bsky.feed.defs#viewerState", "replyDisabled")
+            self.reply_disabled = v
+            if (v := get("embeddingDisabled", UNSET)) is None:
+                raise null_field("app.bsky.feed.defs#viewerState", "embeddingDisabled")
+            self.embedding_disabled = v
+            if (v := get("pinned", UNSET)) is None:
+                raise null_field("app.bsky.feed.defs#viewerState", "pinned")
+            self.pinned = v
+            if (v := get("knownLikers", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.defs#viewerState", "knownLikers")
+                v = KnownLikers.from_dict(v)
+            self.known_likers = v
             self.typed = "$type" in data
-            self.extra = None if _VIEWER_STATE_KEYS.issuperset(data) else unknown_fields(data, _VIEWER_STATE_KEYS)
+            self.extra = (
+                None
+                if _VIEWER_STATE_KEYS.issuperset(data)
+                else unknown_fields(data, _VIEWER_STATE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#viewerState", exc) from exc
         self.__class__ = cls
@@ -388,13 +496,21 @@ class ViewerState(Model):
 
 
 _VIEWER_STATE_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "repost", "like", "bookmarked", "threadMuted", "replyDisabled", "embeddingDisabled", "pinned", "knownLikers"),
+    (
+        "$type",
+        "repost",
+        "like",
+        "bookmarked",
+        "threadMuted",
+        "replyDisabled",
+        "embeddingDisabled",
+        "pinned",
+        "knownLikers",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class KnownLikers(Model):
     """The post's likers whom you also follow.
 
@@ -419,9 +535,15 @@ class KnownLikers(Model):
         self: Any = TWINS[cls]()
         try:
             self.count = data["count"]
-            self.actors = [_m_app_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["actors"]]
+            if (v := data["actors"]) is None:
+                raise null_field("app.bsky.feed.defs#knownLikers", "actors")
+            self.actors = [_m_app_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v]
             self.typed = "$type" in data
-            self.extra = None if _KNOWN_LIKERS_KEYS.issuperset(data) else unknown_fields(data, _KNOWN_LIKERS_KEYS)
+            self.extra = (
+                None
+                if _KNOWN_LIKERS_KEYS.issuperset(data)
+                else unknown_fields(data, _KNOWN_LIKERS_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#knownLikers", exc) from exc
         self.__class__ = cls
@@ -440,9 +562,7 @@ class KnownLikers(Model):
 _KNOWN_LIKERS_KEYS: Final[frozenset[str]] = frozenset(("$type", "count", "actors"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ThreadContext(Model):
     """Metadata about this post within the context of the thread it is in.
 
@@ -465,9 +585,15 @@ class ThreadContext(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.root_author_like = get("rootAuthorLike", UNSET)
+            if (v := get("rootAuthorLike", UNSET)) is None:
+                raise null_field("app.bsky.feed.defs#threadContext", "rootAuthorLike")
+            self.root_author_like = v
             self.typed = "$type" in data
-            self.extra = None if _THREAD_CONTEXT_KEYS.issuperset(data) else unknown_fields(data, _THREAD_CONTEXT_KEYS)
+            self.extra = (
+                None
+                if _THREAD_CONTEXT_KEYS.issuperset(data)
+                else unknown_fields(data, _THREAD_CONTEXT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#threadContext", exc) from exc
         self.__class__ = cls
@@ -489,9 +615,7 @@ class ThreadContext(Model):
 _THREAD_CONTEXT_KEYS: Final[frozenset[str]] = frozenset(("$type", "rootAuthorLike"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class FeedViewPost(Model):
     """The ``app.bsky.feed.defs#feedViewPost`` object.
 
@@ -514,7 +638,7 @@ class FeedViewPost(Model):
 
     post: PostView
     reply: ReplyRef | UnsetType = UNSET
-    reason: ReasonRepost | ReasonPin | UnknownMember | UnsetType = UNSET
+    reason: FeedViewPostReason | UnsetType = UNSET
     feed_context: str | UnsetType = UNSET
     req_id: str | UnsetType = UNSET
     typed: bool = attrs.field(default=False, eq=False, repr=False)
@@ -525,13 +649,31 @@ class FeedViewPost(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.post = PostView.from_dict(data["post"])
-            self.reply = v if (v := get("reply", UNSET)) is UNSET else ReplyRef.from_dict(v)
-            self.reason = v if (v := get("reason", UNSET)) is UNSET else _union_1(v)
-            self.feed_context = get("feedContext", UNSET)
-            self.req_id = get("reqId", UNSET)
+            if (v := data["post"]) is None:
+                raise null_field("app.bsky.feed.defs#feedViewPost", "post")
+            self.post = PostView.from_dict(v)
+            if (v := get("reply", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.defs#feedViewPost", "reply")
+                v = ReplyRef.from_dict(v)
+            self.reply = v
+            if (v := get("reason", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.defs#feedViewPost", "reason")
+                v = _feed_view_post_reason(v)
+            self.reason = v
+            if (v := get("feedContext", UNSET)) is None:
+                raise null_field("app.bsky.feed.defs#feedViewPost", "feedContext")
+            self.feed_context = v
+            if (v := get("reqId", UNSET)) is None:
+                raise null_field("app.bsky.feed.defs#feedViewPost", "reqId")
+            self.req_id = v
             self.typed = "$type" in data
-            self.extra = None if _FEED_VIEW_POST_KEYS.issuperset(data) else unknown_fields(data, _FEED_VIEW_POST_KEYS)
+            self.extra = (
+                None
+                if _FEED_VIEW_POST_KEYS.issuperset(data)
+                else unknown_fields(data, _FEED_VIEW_POST_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#feedViewPost", exc) from exc
         self.__class__ = cls
@@ -560,13 +702,11 @@ class FeedViewPost(Model):
 
 
 _FEED_VIEW_POST_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "post", "reply", "reason", "feedContext", "reqId"),
+    ("$type", "post", "reply", "reason", "feedContext", "reqId")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ReplyRef(Model):
     """The ``app.bsky.feed.defs#replyRef`` object.
 
@@ -585,8 +725,8 @@ class ReplyRef(Model):
 
     LEX_TYPE: ClassVar[str] = "app.bsky.feed.defs#replyRef"
 
-    root: PostView | NotFoundPost | BlockedPost | UnknownMember
-    parent: PostView | NotFoundPost | BlockedPost | UnknownMember
+    root: ReplyRefRoot
+    parent: ReplyRefRoot
     grandparent_author: _m_app_bsky_actor_defs.ProfileViewBasic | UnsetType = UNSET
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -596,11 +736,21 @@ class ReplyRef(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.root = _union_2(data["root"])
-            self.parent = _union_2(data["parent"])
-            self.grandparent_author = v if (v := get("grandparentAuthor", UNSET)) is UNSET else _m_app_bsky_actor_defs.ProfileViewBasic.from_dict(v)
+            if (v := data["root"]) is None:
+                raise null_field("app.bsky.feed.defs#replyRef", "root")
+            self.root = _reply_ref_root(v)
+            if (v := data["parent"]) is None:
+                raise null_field("app.bsky.feed.defs#replyRef", "parent")
+            self.parent = _reply_ref_root(v)
+            if (v := get("grandparentAuthor", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.defs#replyRef", "grandparentAuthor")
+                v = _m_app_bsky_actor_defs.ProfileViewBasic.from_dict(v)
+            self.grandparent_author = v
             self.typed = "$type" in data
-            self.extra = None if _REPLY_REF_KEYS.issuperset(data) else unknown_fields(data, _REPLY_REF_KEYS)
+            self.extra = (
+                None if _REPLY_REF_KEYS.issuperset(data) else unknown_fields(data, _REPLY_REF_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#replyRef", exc) from exc
         self.__class__ = cls
@@ -622,9 +772,7 @@ class ReplyRef(Model):
 _REPLY_REF_KEYS: Final[frozenset[str]] = frozenset(("$type", "root", "parent", "grandparentAuthor"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ReasonRepost(Model):
     """The ``app.bsky.feed.defs#reasonRepost`` object.
 
@@ -653,12 +801,22 @@ class ReasonRepost(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.by = _m_app_bsky_actor_defs.ProfileViewBasic.from_dict(data["by"])
-            self.uri = get("uri", UNSET)
-            self.cid = get("cid", UNSET)
+            if (v := data["by"]) is None:
+                raise null_field("app.bsky.feed.defs#reasonRepost", "by")
+            self.by = _m_app_bsky_actor_defs.ProfileViewBasic.from_dict(v)
+            if (v := get("uri", UNSET)) is None:
+                raise null_field("app.bsky.feed.defs#reasonRepost", "uri")
+            self.uri = v
+            if (v := get("cid", UNSET)) is None:
+                raise null_field("app.bsky.feed.defs#reasonRepost", "cid")
+            self.cid = v
             self.indexed_at = data["indexedAt"]
             self.typed = "$type" in data
-            self.extra = None if _REASON_REPOST_KEYS.issuperset(data) else unknown_fields(data, _REASON_REPOST_KEYS)
+            self.extra = (
+                None
+                if _REASON_REPOST_KEYS.issuperset(data)
+                else unknown_fields(data, _REASON_REPOST_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#reasonRepost", exc) from exc
         self.__class__ = cls
@@ -683,9 +841,7 @@ class ReasonRepost(Model):
 _REASON_REPOST_KEYS: Final[frozenset[str]] = frozenset(("$type", "by", "uri", "cid", "indexedAt"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ReasonPin(Model):
     """The ``app.bsky.feed.defs#reasonPin`` object.
 
@@ -706,7 +862,9 @@ class ReasonPin(Model):
         self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
-            self.extra = None if data.keys() <= _REASON_PIN_KEYS else unknown_fields(data, _REASON_PIN_KEYS)
+            self.extra = (
+                None if data.keys() <= _REASON_PIN_KEYS else unknown_fields(data, _REASON_PIN_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#reasonPin", exc) from exc
         self.__class__ = cls
@@ -725,9 +883,7 @@ class ReasonPin(Model):
 _REASON_PIN_KEYS: Final[frozenset[str]] = frozenset(("$type",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ThreadViewPost(Model):
     """The ``app.bsky.feed.defs#threadViewPost`` object.
 
@@ -748,8 +904,8 @@ class ThreadViewPost(Model):
     LEX_TYPE: ClassVar[str] = "app.bsky.feed.defs#threadViewPost"
 
     post: PostView
-    parent: ThreadViewPost | NotFoundPost | BlockedPost | UnknownMember | UnsetType = UNSET
-    replies: list[ThreadViewPost | NotFoundPost | BlockedPost | UnknownMember] | UnsetType = UNSET
+    parent: ThreadViewPostParent | UnsetType = UNSET
+    replies: list[ThreadViewPostParent] | UnsetType = UNSET
     thread_context: ThreadContext | UnsetType = UNSET
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -759,12 +915,30 @@ class ThreadViewPost(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.post = PostView.from_dict(data["post"])
-            self.parent = v if (v := get("parent", UNSET)) is UNSET else _union_3(v)
-            self.replies = v if (v := get("replies", UNSET)) is UNSET else [_union_3(i0) for i0 in v]
-            self.thread_context = v if (v := get("threadContext", UNSET)) is UNSET else ThreadContext.from_dict(v)
+            if (v := data["post"]) is None:
+                raise null_field("app.bsky.feed.defs#threadViewPost", "post")
+            self.post = PostView.from_dict(v)
+            if (v := get("parent", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.defs#threadViewPost", "parent")
+                v = _thread_view_post_parent(v)
+            self.parent = v
+            if (v := get("replies", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.defs#threadViewPost", "replies")
+                v = [_thread_view_post_parent(i0) for i0 in v]
+            self.replies = v
+            if (v := get("threadContext", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.defs#threadViewPost", "threadContext")
+                v = ThreadContext.from_dict(v)
+            self.thread_context = v
             self.typed = "$type" in data
-            self.extra = None if _THREAD_VIEW_POST_KEYS.issuperset(data) else unknown_fields(data, _THREAD_VIEW_POST_KEYS)
+            self.extra = (
+                None
+                if _THREAD_VIEW_POST_KEYS.issuperset(data)
+                else unknown_fields(data, _THREAD_VIEW_POST_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#threadViewPost", exc) from exc
         self.__class__ = cls
@@ -790,13 +964,11 @@ class ThreadViewPost(Model):
 
 
 _THREAD_VIEW_POST_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "post", "parent", "replies", "threadContext"),
+    ("$type", "post", "parent", "replies", "threadContext")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class NotFoundPost(Model):
     """The ``app.bsky.feed.defs#notFoundPost`` object.
 
@@ -823,7 +995,11 @@ class NotFoundPost(Model):
             self.uri = data["uri"]
             self.not_found = data["notFound"]
             self.typed = "$type" in data
-            self.extra = None if _NOT_FOUND_POST_KEYS.issuperset(data) else unknown_fields(data, _NOT_FOUND_POST_KEYS)
+            self.extra = (
+                None
+                if _NOT_FOUND_POST_KEYS.issuperset(data)
+                else unknown_fields(data, _NOT_FOUND_POST_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#notFoundPost", exc) from exc
         self.__class__ = cls
@@ -842,9 +1018,7 @@ class NotFoundPost(Model):
 _NOT_FOUND_POST_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "notFound"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class BlockedPost(Model):
     """The ``app.bsky.feed.defs#blockedPost`` object.
 
@@ -872,9 +1046,15 @@ class BlockedPost(Model):
         try:
             self.uri = data["uri"]
             self.blocked = data["blocked"]
-            self.author = BlockedAuthor.from_dict(data["author"])
+            if (v := data["author"]) is None:
+                raise null_field("app.bsky.feed.defs#blockedPost", "author")
+            self.author = BlockedAuthor.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _BLOCKED_POST_KEYS.issuperset(data) else unknown_fields(data, _BLOCKED_POST_KEYS)
+            self.extra = (
+                None
+                if _BLOCKED_POST_KEYS.issuperset(data)
+                else unknown_fields(data, _BLOCKED_POST_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#blockedPost", exc) from exc
         self.__class__ = cls
@@ -897,9 +1077,7 @@ class BlockedPost(Model):
 _BLOCKED_POST_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "blocked", "author"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class BlockedAuthor(Model):
     """The ``app.bsky.feed.defs#blockedAuthor`` object.
 
@@ -925,9 +1103,17 @@ class BlockedAuthor(Model):
         try:
             get = data.get
             self.did = data["did"]
-            self.viewer = v if (v := get("viewer", UNSET)) is UNSET else _m_app_bsky_actor_defs.ViewerState.from_dict(v)
+            if (v := get("viewer", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.defs#blockedAuthor", "viewer")
+                v = _m_app_bsky_actor_defs.ViewerState.from_dict(v)
+            self.viewer = v
             self.typed = "$type" in data
-            self.extra = None if _BLOCKED_AUTHOR_KEYS.issuperset(data) else unknown_fields(data, _BLOCKED_AUTHOR_KEYS)
+            self.extra = (
+                None
+                if _BLOCKED_AUTHOR_KEYS.issuperset(data)
+                else unknown_fields(data, _BLOCKED_AUTHOR_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#blockedAuthor", exc) from exc
         self.__class__ = cls
@@ -949,9 +1135,7 @@ class BlockedAuthor(Model):
 _BLOCKED_AUTHOR_KEYS: Final[frozenset[str]] = frozenset(("$type", "did", "viewer"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class GeneratorView(Model):
     """The ``app.bsky.feed.defs#generatorView`` object.
 
@@ -1004,19 +1188,47 @@ class GeneratorView(Model):
             self.uri = data["uri"]
             self.cid = data["cid"]
             self.did = data["did"]
-            self.creator = _m_app_bsky_actor_defs.ProfileView.from_dict(data["creator"])
+            if (v := data["creator"]) is None:
+                raise null_field("app.bsky.feed.defs#generatorView", "creator")
+            self.creator = _m_app_bsky_actor_defs.ProfileView.from_dict(v)
             self.display_name = data["displayName"]
-            self.description = get("description", UNSET)
-            self.description_facets = v if (v := get("descriptionFacets", UNSET)) is UNSET else [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v]
-            self.avatar = get("avatar", UNSET)
-            self.like_count = get("likeCount", UNSET)
-            self.accepts_interactions = get("acceptsInteractions", UNSET)
-            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
-            self.viewer = v if (v := get("viewer", UNSET)) is UNSET else GeneratorViewerState.from_dict(v)
-            self.content_mode = get("contentMode", UNSET)
+            if (v := get("description", UNSET)) is None:
+                raise null_field("app.bsky.feed.defs#generatorView", "description")
+            self.description = v
+            if (v := get("descriptionFacets", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.defs#generatorView", "descriptionFacets")
+                v = [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v]
+            self.description_facets = v
+            if (v := get("avatar", UNSET)) is None:
+                raise null_field("app.bsky.feed.defs#generatorView", "avatar")
+            self.avatar = v
+            if (v := get("likeCount", UNSET)) is None:
+                raise null_field("app.bsky.feed.defs#generatorView", "likeCount")
+            self.like_count = v
+            if (v := get("acceptsInteractions", UNSET)) is None:
+                raise null_field("app.bsky.feed.defs#generatorView", "acceptsInteractions")
+            self.accepts_interactions = v
+            if (v := get("labels", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.defs#generatorView", "labels")
+                v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.labels = v
+            if (v := get("viewer", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.defs#generatorView", "viewer")
+                v = GeneratorViewerState.from_dict(v)
+            self.viewer = v
+            if (v := get("contentMode", UNSET)) is None:
+                raise null_field("app.bsky.feed.defs#generatorView", "contentMode")
+            self.content_mode = v
             self.indexed_at = data["indexedAt"]
             self.typed = "$type" in data
-            self.extra = None if _GENERATOR_VIEW_KEYS.issuperset(data) else unknown_fields(data, _GENERATOR_VIEW_KEYS)
+            self.extra = (
+                None
+                if _GENERATOR_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _GENERATOR_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#generatorView", exc) from exc
         self.__class__ = cls
@@ -1064,13 +1276,27 @@ class GeneratorView(Model):
 
 
 _GENERATOR_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "uri", "cid", "did", "creator", "displayName", "description", "descriptionFacets", "avatar", "likeCount", "acceptsInteractions", "labels", "viewer", "contentMode", "indexedAt"),
+    (
+        "$type",
+        "uri",
+        "cid",
+        "did",
+        "creator",
+        "displayName",
+        "description",
+        "descriptionFacets",
+        "avatar",
+        "likeCount",
+        "acceptsInteractions",
+        "labels",
+        "viewer",
+        "contentMode",
+        "indexedAt",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class GeneratorViewerState(Model):
     """The ``app.bsky.feed.defs#generatorViewerState`` object.
 
@@ -1093,9 +1319,15 @@ class GeneratorViewerState(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.like = get("like", UNSET)
+            if (v := get("like", UNSET)) is None:
+                raise null_field("app.bsky.feed.defs#generatorViewerState", "like")
+            self.like = v
             self.typed = "$type" in data
-            self.extra = None if _GENERATOR_VIEWER_STATE_KEYS.issuperset(data) else unknown_fields(data, _GENERATOR_VIEWER_STATE_KEYS)
+            self.extra = (
+                None
+                if _GENERATOR_VIEWER_STATE_KEYS.issuperset(data)
+                else unknown_fields(data, _GENERATOR_VIEWER_STATE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#generatorViewerState", exc) from exc
         self.__class__ = cls
@@ -1117,9 +1349,7 @@ class GeneratorViewerState(Model):
 _GENERATOR_VIEWER_STATE_KEYS: Final[frozenset[str]] = frozenset(("$type", "like"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class SkeletonFeedPost(Model):
     """The ``app.bsky.feed.defs#skeletonFeedPost`` object.
 
@@ -1138,7 +1368,7 @@ class SkeletonFeedPost(Model):
     LEX_TYPE: ClassVar[str] = "app.bsky.feed.defs#skeletonFeedPost"
 
     post: str
-    reason: SkeletonReasonRepost | SkeletonReasonPin | UnknownMember | UnsetType = UNSET
+    reason: SkeletonFeedPostReason | UnsetType = UNSET
     feed_context: str | UnsetType = UNSET
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -1149,10 +1379,20 @@ class SkeletonFeedPost(Model):
         try:
             get = data.get
             self.post = data["post"]
-            self.reason = v if (v := get("reason", UNSET)) is UNSET else _union_4(v)
-            self.feed_context = get("feedContext", UNSET)
+            if (v := get("reason", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.defs#skeletonFeedPost", "reason")
+                v = _skeleton_feed_post_reason(v)
+            self.reason = v
+            if (v := get("feedContext", UNSET)) is None:
+                raise null_field("app.bsky.feed.defs#skeletonFeedPost", "feedContext")
+            self.feed_context = v
             self.typed = "$type" in data
-            self.extra = None if _SKELETON_FEED_POST_KEYS.issuperset(data) else unknown_fields(data, _SKELETON_FEED_POST_KEYS)
+            self.extra = (
+                None
+                if _SKELETON_FEED_POST_KEYS.issuperset(data)
+                else unknown_fields(data, _SKELETON_FEED_POST_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#skeletonFeedPost", exc) from exc
         self.__class__ = cls
@@ -1175,13 +1415,11 @@ class SkeletonFeedPost(Model):
 
 
 _SKELETON_FEED_POST_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "post", "reason", "feedContext"),
+    ("$type", "post", "reason", "feedContext")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class SkeletonReasonRepost(Model):
     """The ``app.bsky.feed.defs#skeletonReasonRepost`` object.
 
@@ -1205,7 +1443,11 @@ class SkeletonReasonRepost(Model):
         try:
             self.repost = data["repost"]
             self.typed = "$type" in data
-            self.extra = None if _SKELETON_REASON_REPOST_KEYS.issuperset(data) else unknown_fields(data, _SKELETON_REASON_REPOST_KEYS)
+            self.extra = (
+                None
+                if _SKELETON_REASON_REPOST_KEYS.issuperset(data)
+                else unknown_fields(data, _SKELETON_REASON_REPOST_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#skeletonReasonRepost", exc) from exc
         self.__class__ = cls
@@ -1224,9 +1466,7 @@ class SkeletonReasonRepost(Model):
 _SKELETON_REASON_REPOST_KEYS: Final[frozenset[str]] = frozenset(("$type", "repost"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class SkeletonReasonPin(Model):
     """The ``app.bsky.feed.defs#skeletonReasonPin`` object.
 
@@ -1247,7 +1487,11 @@ class SkeletonReasonPin(Model):
         self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
-            self.extra = None if data.keys() <= _SKELETON_REASON_PIN_KEYS else unknown_fields(data, _SKELETON_REASON_PIN_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _SKELETON_REASON_PIN_KEYS
+                else unknown_fields(data, _SKELETON_REASON_PIN_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#skeletonReasonPin", exc) from exc
         self.__class__ = cls
@@ -1266,9 +1510,7 @@ class SkeletonReasonPin(Model):
 _SKELETON_REASON_PIN_KEYS: Final[frozenset[str]] = frozenset(("$type",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ThreadgateView(Model):
     """The ``app.bsky.feed.defs#threadgateView`` object.
 
@@ -1277,7 +1519,8 @@ class ThreadgateView(Model):
     Attributes:
         uri: Format: at-uri. UNSET when absent.
         cid: Format: cid. UNSET when absent.
-        record: UNSET when absent.
+        record: A record: its model, picked by ``$type`` (`UnknownRecord` for a type without a
+            lexicon here). UNSET when absent.
         lists: Items: A ``app.bsky.graph.defs#listViewBasic``. UNSET when absent.
         typed: Whether `to_dict` writes ``$type`` (the data had one; union members always do).
         extra: Fields the lexicon does not define, as read.
@@ -1287,7 +1530,7 @@ class ThreadgateView(Model):
 
     uri: str | UnsetType = UNSET
     cid: str | UnsetType = UNSET
-    record: Any | UnsetType = UNSET
+    record: Model | UnsetType = UNSET
     lists: list[_m_app_bsky_graph_defs.ListViewBasic] | UnsetType = UNSET
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -1297,12 +1540,28 @@ class ThreadgateView(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.uri = get("uri", UNSET)
-            self.cid = get("cid", UNSET)
-            self.record = get("record", UNSET)
-            self.lists = v if (v := get("lists", UNSET)) is UNSET else [_m_app_bsky_graph_defs.ListViewBasic.from_dict(i0) for i0 in v]
+            if (v := get("uri", UNSET)) is None:
+                raise null_field("app.bsky.feed.defs#threadgateView", "uri")
+            self.uri = v
+            if (v := get("cid", UNSET)) is None:
+                raise null_field("app.bsky.feed.defs#threadgateView", "cid")
+            self.cid = v
+            if (v := get("record", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.defs#threadgateView", "record")
+                v = RECORDS.from_dict(v)
+            self.record = v
+            if (v := get("lists", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.defs#threadgateView", "lists")
+                v = [_m_app_bsky_graph_defs.ListViewBasic.from_dict(i0) for i0 in v]
+            self.lists = v
             self.typed = "$type" in data
-            self.extra = None if _THREADGATE_VIEW_KEYS.issuperset(data) else unknown_fields(data, _THREADGATE_VIEW_KEYS)
+            self.extra = (
+                None
+                if _THREADGATE_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _THREADGATE_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#threadgateView", exc) from exc
         self.__class__ = cls
@@ -1319,7 +1578,7 @@ class ThreadgateView(Model):
             d["cid"] = v_cid
         v_record = self.record
         if v_record is not UNSET:
-            d["record"] = v_record
+            d["record"] = v_record.to_dict()
         v_lists = self.lists
         if v_lists is not UNSET:
             d["lists"] = [i0.to_dict() for i0 in v_lists]
@@ -1333,9 +1592,7 @@ class ThreadgateView(Model):
 _THREADGATE_VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "cid", "record", "lists"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Interaction(Model):
     """The ``app.bsky.feed.defs#interaction`` object.
 
@@ -1372,12 +1629,24 @@ class Interaction(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.item = get("item", UNSET)
-            self.event = get("event", UNSET)
-            self.feed_context = get("feedContext", UNSET)
-            self.req_id = get("reqId", UNSET)
+            if (v := get("item", UNSET)) is None:
+                raise null_field("app.bsky.feed.defs#interaction", "item")
+            self.item = v
+            if (v := get("event", UNSET)) is None:
+                raise null_field("app.bsky.feed.defs#interaction", "event")
+            self.event = v
+            if (v := get("feedContext", UNSET)) is None:
+                raise null_field("app.bsky.feed.defs#interaction", "feedContext")
+            self.feed_context = v
+            if (v := get("reqId", UNSET)) is None:
+                raise null_field("app.bsky.feed.defs#interaction", "reqId")
+            self.req_id = v
             self.typed = "$type" in data
-            self.extra = None if _INTERACTION_KEYS.issuperset(data) else unknown_fields(data, _INTERACTION_KEYS)
+            self.extra = (
+                None
+                if _INTERACTION_KEYS.issuperset(data)
+                else unknown_fields(data, _INTERACTION_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.defs#interaction", exc) from exc
         self.__class__ = cls
@@ -1406,17 +1675,11 @@ class Interaction(Model):
 
 
 _INTERACTION_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "item", "event", "feedContext", "reqId"),
+    ("$type", "item", "event", "feedContext", "reqId")
 )
 
 
-def _union_0(
-    value: Mapping[str, Any],
-) -> (
-    _m_app_bsky_embed_images.View | _m_app_bsky_embed_video.View
-    | _m_app_bsky_embed_gallery.View | _m_app_bsky_embed_external.View
-    | _m_app_bsky_embed_record.View | _m_app_bsky_embed_record_with_media.View | UnknownMember
-):
+def _post_view_embed(value: Mapping[str, Any]) -> PostViewEmbed:
     t = value.get("$type")
     if t == "app.bsky.embed.images#view":
         return _m_app_bsky_embed_images.View.from_dict(value)
@@ -1433,7 +1696,7 @@ def _union_0(
     return UnknownMember.from_dict(value)
 
 
-def _union_1(value: Mapping[str, Any]) -> ReasonRepost | ReasonPin | UnknownMember:
+def _feed_view_post_reason(value: Mapping[str, Any]) -> FeedViewPostReason:
     t = value.get("$type")
     if t == "app.bsky.feed.defs#reasonRepost":
         return ReasonRepost.from_dict(value)
@@ -1442,7 +1705,7 @@ def _union_1(value: Mapping[str, Any]) -> ReasonRepost | ReasonPin | UnknownMemb
     return UnknownMember.from_dict(value)
 
 
-def _union_2(value: Mapping[str, Any]) -> PostView | NotFoundPost | BlockedPost | UnknownMember:
+def _reply_ref_root(value: Mapping[str, Any]) -> ReplyRefRoot:
     t = value.get("$type")
     if t == "app.bsky.feed.defs#postView":
         return PostView.from_dict(value)
@@ -1453,11 +1716,7 @@ def _union_2(value: Mapping[str, Any]) -> PostView | NotFoundPost | BlockedPost 
     return UnknownMember.from_dict(value)
 
 
-def _union_3(
-    value: Mapping[str, Any],
-) -> (
-    ThreadViewPost | NotFoundPost | BlockedPost | UnknownMember
-):
+def _thread_view_post_parent(value: Mapping[str, Any]) -> ThreadViewPostParent:
     t = value.get("$type")
     if t == "app.bsky.feed.defs#threadViewPost":
         return ThreadViewPost.from_dict(value)
@@ -1468,7 +1727,7 @@ def _union_3(
     return UnknownMember.from_dict(value)
 
 
-def _union_4(value: Mapping[str, Any]) -> SkeletonReasonRepost | SkeletonReasonPin | UnknownMember:
+def _skeleton_feed_post_reason(value: Mapping[str, Any]) -> SkeletonFeedPostReason:
     t = value.get("$type")
     if t == "app.bsky.feed.defs#skeletonReasonRepost":
         return SkeletonReasonRepost.from_dict(value)

@@ -11,29 +11,21 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "DescribeFeedGeneratorOutput",
     "Feed",
     "Links",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class DescribeFeedGeneratorOutput(Model):
     """The ``app.bsky.feed.describeFeedGenerator#output`` object.
 
     The output body of ``app.bsky.feed.describeFeedGenerator``.
@@ -56,11 +48,21 @@ class Output(Model):
         try:
             get = data.get
             self.did = data["did"]
-            self.feeds = [Feed.from_dict(i0) for i0 in data["feeds"]]
-            self.links = v if (v := get("links", UNSET)) is UNSET else Links.from_dict(v)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["feeds"]) is None:
+                raise null_field("app.bsky.feed.describeFeedGenerator#output", "feeds")
+            self.feeds = [Feed.from_dict(i0) for i0 in v]
+            if (v := get("links", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.describeFeedGenerator#output", "links")
+                v = Links.from_dict(v)
+            self.links = v
+            self.extra = (
+                None
+                if _DESCRIBE_FEED_GENERATOR_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _DESCRIBE_FEED_GENERATOR_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.feed.describeFeedGenerator (Output)", exc) from exc
+            raise invalid("app.bsky.feed.describeFeedGenerator#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -75,12 +77,10 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("did", "feeds", "links"))
+_DESCRIBE_FEED_GENERATOR_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("did", "feeds", "links"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Feed(Model):
     """The ``app.bsky.feed.describeFeedGenerator#feed`` object.
 
@@ -123,9 +123,7 @@ class Feed(Model):
 _FEED_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Links(Model):
     """The ``app.bsky.feed.describeFeedGenerator#links`` object.
 
@@ -150,8 +148,12 @@ class Links(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.privacy_policy = get("privacyPolicy", UNSET)
-            self.terms_of_service = get("termsOfService", UNSET)
+            if (v := get("privacyPolicy", UNSET)) is None:
+                raise null_field("app.bsky.feed.describeFeedGenerator#links", "privacyPolicy")
+            self.privacy_policy = v
+            if (v := get("termsOfService", UNSET)) is None:
+                raise null_field("app.bsky.feed.describeFeedGenerator#links", "termsOfService")
+            self.terms_of_service = v
             self.typed = "$type" in data
             self.extra = None if _LINKS_KEYS.issuperset(data) else unknown_fields(data, _LINKS_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
@@ -176,3 +178,7 @@ class Links(Model):
 
 
 _LINKS_KEYS: Final[frozenset[str]] = frozenset(("$type", "privacyPolicy", "termsOfService"))
+
+
+Output = DescribeFeedGeneratorOutput
+"""The former name of `DescribeFeedGeneratorOutput`, kept so that existing imports still work."""

@@ -7,7 +7,7 @@ Lexicon: ``lexicons/app/bsky/feed/generator.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -21,6 +21,7 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -31,24 +32,27 @@ if TYPE_CHECKING:
     from atproto_async.models.com.atproto.label import defs as _m_com_atproto_label_defs
 else:
     _m_app_bsky_richtext_facet = lazy_module(
-        globals(),
-        "_m_app_bsky_richtext_facet",
-        "atproto_async.models.app.bsky.richtext.facet",
+        globals(), "_m_app_bsky_richtext_facet", "atproto_async.models.app.bsky.richtext.facet"
     )
     _m_com_atproto_label_defs = lazy_module(
-        globals(),
-        "_m_com_atproto_label_defs",
-        "atproto_async.models.com.atproto.label.defs",
+        globals(), "_m_com_atproto_label_defs", "atproto_async.models.com.atproto.label.defs"
     )
 
 __all__ = [
     "Generator",
+    "GeneratorLabels",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+GeneratorLabels: TypeAlias = "_m_com_atproto_label_defs.SelfLabels | UnknownMember"
+"""One of ``com.atproto.label.defs#selfLabels`` (open union). A member of another ``$type`` is an
+`UnknownMember`.
+
+Used by ``Generator.labels``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Generator(Model):
     """Record declaring of the existence of a feed generator, and containing metadata about it. The
     record can exist in any repository.
@@ -79,7 +83,7 @@ class Generator(Model):
     description_facets: list[_m_app_bsky_richtext_facet.Facet] | UnsetType = UNSET
     avatar: Blob | UnsetType = UNSET
     accepts_interactions: bool | UnsetType = UNSET
-    labels: _m_com_atproto_label_defs.SelfLabels | UnknownMember | UnsetType = UNSET
+    labels: GeneratorLabels | UnsetType = UNSET
     content_mode: str | UnsetType = UNSET
     created_at: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -91,14 +95,34 @@ class Generator(Model):
             get = data.get
             self.did = data["did"]
             self.display_name = data["displayName"]
-            self.description = get("description", UNSET)
-            self.description_facets = v if (v := get("descriptionFacets", UNSET)) is UNSET else [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v]
-            self.avatar = v if (v := get("avatar", UNSET)) is UNSET else Blob.from_dict(v)
-            self.accepts_interactions = get("acceptsInteractions", UNSET)
-            self.labels = v if (v := get("labels", UNSET)) is UNSET else _union_0(v)
-            self.content_mode = get("contentMode", UNSET)
+            if (v := get("description", UNSET)) is None:
+                raise null_field("app.bsky.feed.generator", "description")
+            self.description = v
+            if (v := get("descriptionFacets", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.generator", "descriptionFacets")
+                v = [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v]
+            self.description_facets = v
+            if (v := get("avatar", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.generator", "avatar")
+                v = Blob.from_dict(v)
+            self.avatar = v
+            if (v := get("acceptsInteractions", UNSET)) is None:
+                raise null_field("app.bsky.feed.generator", "acceptsInteractions")
+            self.accepts_interactions = v
+            if (v := get("labels", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.generator", "labels")
+                v = _generator_labels(v)
+            self.labels = v
+            if (v := get("contentMode", UNSET)) is None:
+                raise null_field("app.bsky.feed.generator", "contentMode")
+            self.content_mode = v
             self.created_at = data["createdAt"]
-            self.extra = None if _GENERATOR_KEYS.issuperset(data) else unknown_fields(data, _GENERATOR_KEYS)
+            self.extra = (
+                None if _GENERATOR_KEYS.issuperset(data) else unknown_fields(data, _GENERATOR_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.generator", exc) from exc
         self.__class__ = cls
@@ -136,11 +160,22 @@ class Generator(Model):
 
 
 _GENERATOR_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "did", "displayName", "description", "descriptionFacets", "avatar", "acceptsInteractions", "labels", "contentMode", "createdAt"),
+    (
+        "$type",
+        "did",
+        "displayName",
+        "description",
+        "descriptionFacets",
+        "avatar",
+        "acceptsInteractions",
+        "labels",
+        "contentMode",
+        "createdAt",
+    )
 )
 
 
-def _union_0(value: Mapping[str, Any]) -> _m_com_atproto_label_defs.SelfLabels | UnknownMember:
+def _generator_labels(value: Mapping[str, Any]) -> GeneratorLabels:
     t = value.get("$type")
     if t == "com.atproto.label.defs#selfLabels":
         return _m_com_atproto_label_defs.SelfLabels.from_dict(value)

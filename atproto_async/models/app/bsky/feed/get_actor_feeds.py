@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.feed import defs as _m_app_bsky_feed_defs
 else:
     _m_app_bsky_feed_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_feed_defs",
-        "atproto_async.models.app.bsky.feed.defs",
+        globals(), "_m_app_bsky_feed_defs", "atproto_async.models.app.bsky.feed.defs"
     )
 
 __all__ = [
+    "GetActorFeedsOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetActorFeedsOutput(Model):
     """The ``app.bsky.feed.getActorFeeds#output`` object.
 
     The output body of ``app.bsky.feed.getActorFeeds``.
@@ -60,11 +58,19 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.feeds = [_m_app_bsky_feed_defs.GeneratorView.from_dict(i0) for i0 in data["feeds"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("app.bsky.feed.getActorFeeds#output", "cursor")
+            self.cursor = v
+            if (v := data["feeds"]) is None:
+                raise null_field("app.bsky.feed.getActorFeeds#output", "feeds")
+            self.feeds = [_m_app_bsky_feed_defs.GeneratorView.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _GET_ACTOR_FEEDS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_ACTOR_FEEDS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.feed.getActorFeeds (Output)", exc) from exc
+            raise invalid("app.bsky.feed.getActorFeeds#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -79,4 +85,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "feeds"))
+_GET_ACTOR_FEEDS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "feeds"))
+
+
+Output = GetActorFeedsOutput
+"""The former name of `GetActorFeedsOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.feed import defs as _m_app_bsky_feed_defs
 else:
     _m_app_bsky_feed_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_feed_defs",
-        "atproto_async.models.app.bsky.feed.defs",
+        globals(), "_m_app_bsky_feed_defs", "atproto_async.models.app.bsky.feed.defs"
     )
 
 __all__ = [
+    "GetFeedGeneratorOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetFeedGeneratorOutput(Model):
     """The ``app.bsky.feed.getFeedGenerator#output`` object.
 
     The output body of ``app.bsky.feed.getFeedGenerator``.
@@ -63,12 +61,18 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.view = _m_app_bsky_feed_defs.GeneratorView.from_dict(data["view"])
+            if (v := data["view"]) is None:
+                raise null_field("app.bsky.feed.getFeedGenerator#output", "view")
+            self.view = _m_app_bsky_feed_defs.GeneratorView.from_dict(v)
             self.is_online = data["isOnline"]
             self.is_valid = data["isValid"]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if _GET_FEED_GENERATOR_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_FEED_GENERATOR_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.feed.getFeedGenerator (Output)", exc) from exc
+            raise invalid("app.bsky.feed.getFeedGenerator#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -84,4 +88,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("view", "isOnline", "isValid"))
+_GET_FEED_GENERATOR_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("view", "isOnline", "isValid"))
+
+
+Output = GetFeedGeneratorOutput
+"""The former name of `GetFeedGeneratorOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.feed import defs as _m_app_bsky_feed_defs
 else:
     _m_app_bsky_feed_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_feed_defs",
-        "atproto_async.models.app.bsky.feed.defs",
+        globals(), "_m_app_bsky_feed_defs", "atproto_async.models.app.bsky.feed.defs"
     )
 
 __all__ = [
+    "GetFeedGeneratorsOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetFeedGeneratorsOutput(Model):
     """The ``app.bsky.feed.getFeedGenerators#output`` object.
 
     The output body of ``app.bsky.feed.getFeedGenerators``.
@@ -57,10 +55,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.feeds = [_m_app_bsky_feed_defs.GeneratorView.from_dict(i0) for i0 in data["feeds"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["feeds"]) is None:
+                raise null_field("app.bsky.feed.getFeedGenerators#output", "feeds")
+            self.feeds = [_m_app_bsky_feed_defs.GeneratorView.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _GET_FEED_GENERATORS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_FEED_GENERATORS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.feed.getFeedGenerators (Output)", exc) from exc
+            raise invalid("app.bsky.feed.getFeedGenerators#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -72,4 +76,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("feeds",))
+_GET_FEED_GENERATORS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("feeds",))
+
+
+Output = GetFeedGeneratorsOutput
+"""The former name of `GetFeedGeneratorsOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.feed import defs as _m_app_bsky_feed_defs
 else:
     _m_app_bsky_feed_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_feed_defs",
-        "atproto_async.models.app.bsky.feed.defs",
+        globals(), "_m_app_bsky_feed_defs", "atproto_async.models.app.bsky.feed.defs"
     )
 
 __all__ = [
+    "GetFeedSkeletonOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetFeedSkeletonOutput(Model):
     """The ``app.bsky.feed.getFeedSkeleton#output`` object.
 
     The output body of ``app.bsky.feed.getFeedSkeleton``.
@@ -63,12 +61,22 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.feed = [_m_app_bsky_feed_defs.SkeletonFeedPost.from_dict(i0) for i0 in data["feed"]]
-            self.req_id = get("reqId", UNSET)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("app.bsky.feed.getFeedSkeleton#output", "cursor")
+            self.cursor = v
+            if (v := data["feed"]) is None:
+                raise null_field("app.bsky.feed.getFeedSkeleton#output", "feed")
+            self.feed = [_m_app_bsky_feed_defs.SkeletonFeedPost.from_dict(i0) for i0 in v]
+            if (v := get("reqId", UNSET)) is None:
+                raise null_field("app.bsky.feed.getFeedSkeleton#output", "reqId")
+            self.req_id = v
+            self.extra = (
+                None
+                if _GET_FEED_SKELETON_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_FEED_SKELETON_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.feed.getFeedSkeleton (Output)", exc) from exc
+            raise invalid("app.bsky.feed.getFeedSkeleton#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -86,4 +94,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "feed", "reqId"))
+_GET_FEED_SKELETON_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "feed", "reqId"))
+
+
+Output = GetFeedSkeletonOutput
+"""The former name of `GetFeedSkeletonOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,21 +28,18 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.actor import defs as _m_app_bsky_actor_defs
 else:
     _m_app_bsky_actor_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_actor_defs",
-        "atproto_async.models.app.bsky.actor.defs",
+        globals(), "_m_app_bsky_actor_defs", "atproto_async.models.app.bsky.actor.defs"
     )
 
 __all__ = [
+    "GetLikesOutput",
     "Like",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetLikesOutput(Model):
     """The ``app.bsky.feed.getLikes#output`` object.
 
     The output body of ``app.bsky.feed.getLikes``.
@@ -66,12 +64,22 @@ class Output(Model):
         try:
             get = data.get
             self.uri = data["uri"]
-            self.cid = get("cid", UNSET)
-            self.cursor = get("cursor", UNSET)
-            self.likes = [Like.from_dict(i0) for i0 in data["likes"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cid", UNSET)) is None:
+                raise null_field("app.bsky.feed.getLikes#output", "cid")
+            self.cid = v
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("app.bsky.feed.getLikes#output", "cursor")
+            self.cursor = v
+            if (v := data["likes"]) is None:
+                raise null_field("app.bsky.feed.getLikes#output", "likes")
+            self.likes = [Like.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _GET_LIKES_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_LIKES_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.feed.getLikes (Output)", exc) from exc
+            raise invalid("app.bsky.feed.getLikes#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -89,12 +97,10 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("uri", "cid", "cursor", "likes"))
+_GET_LIKES_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("uri", "cid", "cursor", "likes"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Like(Model):
     """The ``app.bsky.feed.getLikes#like`` object.
 
@@ -122,7 +128,9 @@ class Like(Model):
         try:
             self.indexed_at = data["indexedAt"]
             self.created_at = data["createdAt"]
-            self.actor = _m_app_bsky_actor_defs.ProfileView.from_dict(data["actor"])
+            if (v := data["actor"]) is None:
+                raise null_field("app.bsky.feed.getLikes#like", "actor")
+            self.actor = _m_app_bsky_actor_defs.ProfileView.from_dict(v)
             self.typed = "$type" in data
             self.extra = None if _LIKE_KEYS.issuperset(data) else unknown_fields(data, _LIKE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
@@ -145,3 +153,7 @@ class Like(Model):
 
 
 _LIKE_KEYS: Final[frozenset[str]] = frozenset(("$type", "indexedAt", "createdAt", "actor"))
+
+
+Output = GetLikesOutput
+"""The former name of `GetLikesOutput`, kept so that existing imports still work."""

@@ -7,7 +7,7 @@ Lexicon: ``lexicons/app/bsky/feed/getPostThread.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -20,6 +20,7 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -29,20 +30,32 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.feed import defs as _m_app_bsky_feed_defs
 else:
     _m_app_bsky_feed_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_feed_defs",
-        "atproto_async.models.app.bsky.feed.defs",
+        globals(), "_m_app_bsky_feed_defs", "atproto_async.models.app.bsky.feed.defs"
     )
 
 __all__ = [
+    "GetPostThreadOutput",
+    "GetPostThreadOutputThread",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+GetPostThreadOutputThread: TypeAlias = (
+    "_m_app_bsky_feed_defs.ThreadViewPost"
+    " | _m_app_bsky_feed_defs.NotFoundPost"
+    " | _m_app_bsky_feed_defs.BlockedPost"
+    " | UnknownMember"
 )
-class Output(Model):
+"""One of ``app.bsky.feed.defs#threadViewPost``, ``app.bsky.feed.defs#notFoundPost``,
+``app.bsky.feed.defs#blockedPost`` (open union). A member of another ``$type`` is an
+`UnknownMember`.
+
+Used by ``GetPostThreadOutput.thread``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetPostThreadOutput(Model):
     """The ``app.bsky.feed.getPostThread#output`` object.
 
     The output body of ``app.bsky.feed.getPostThread``.
@@ -54,7 +67,7 @@ class Output(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
-    thread: _m_app_bsky_feed_defs.ThreadViewPost | _m_app_bsky_feed_defs.NotFoundPost | _m_app_bsky_feed_defs.BlockedPost | UnknownMember
+    thread: GetPostThreadOutputThread
     threadgate: _m_app_bsky_feed_defs.ThreadgateView | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -63,11 +76,21 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.thread = _union_0(data["thread"])
-            self.threadgate = v if (v := get("threadgate", UNSET)) is UNSET else _m_app_bsky_feed_defs.ThreadgateView.from_dict(v)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["thread"]) is None:
+                raise null_field("app.bsky.feed.getPostThread#output", "thread")
+            self.thread = _get_post_thread_output_thread(v)
+            if (v := get("threadgate", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.getPostThread#output", "threadgate")
+                v = _m_app_bsky_feed_defs.ThreadgateView.from_dict(v)
+            self.threadgate = v
+            self.extra = (
+                None
+                if _GET_POST_THREAD_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_POST_THREAD_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.feed.getPostThread (Output)", exc) from exc
+            raise invalid("app.bsky.feed.getPostThread#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -82,15 +105,14 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("thread", "threadgate"))
+_GET_POST_THREAD_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("thread", "threadgate"))
 
 
-def _union_0(
-    value: Mapping[str, Any],
-) -> (
-    _m_app_bsky_feed_defs.ThreadViewPost | _m_app_bsky_feed_defs.NotFoundPost
-    | _m_app_bsky_feed_defs.BlockedPost | UnknownMember
-):
+Output = GetPostThreadOutput
+"""The former name of `GetPostThreadOutput`, kept so that existing imports still work."""
+
+
+def _get_post_thread_output_thread(value: Mapping[str, Any]) -> GetPostThreadOutputThread:
     t = value.get("$type")
     if t == "app.bsky.feed.defs#threadViewPost":
         return _m_app_bsky_feed_defs.ThreadViewPost.from_dict(value)

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.feed import defs as _m_app_bsky_feed_defs
 else:
     _m_app_bsky_feed_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_feed_defs",
-        "atproto_async.models.app.bsky.feed.defs",
+        globals(), "_m_app_bsky_feed_defs", "atproto_async.models.app.bsky.feed.defs"
     )
 
 __all__ = [
+    "GetQuotesOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetQuotesOutput(Model):
     """The ``app.bsky.feed.getQuotes#output`` object.
 
     The output body of ``app.bsky.feed.getQuotes``.
@@ -65,12 +63,22 @@ class Output(Model):
         try:
             get = data.get
             self.uri = data["uri"]
-            self.cid = get("cid", UNSET)
-            self.cursor = get("cursor", UNSET)
-            self.posts = [_m_app_bsky_feed_defs.PostView.from_dict(i0) for i0 in data["posts"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cid", UNSET)) is None:
+                raise null_field("app.bsky.feed.getQuotes#output", "cid")
+            self.cid = v
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("app.bsky.feed.getQuotes#output", "cursor")
+            self.cursor = v
+            if (v := data["posts"]) is None:
+                raise null_field("app.bsky.feed.getQuotes#output", "posts")
+            self.posts = [_m_app_bsky_feed_defs.PostView.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _GET_QUOTES_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_QUOTES_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.feed.getQuotes (Output)", exc) from exc
+            raise invalid("app.bsky.feed.getQuotes#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -88,4 +96,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("uri", "cid", "cursor", "posts"))
+_GET_QUOTES_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("uri", "cid", "cursor", "posts"))
+
+
+Output = GetQuotesOutput
+"""The former name of `GetQuotesOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.actor import defs as _m_app_bsky_actor_defs
 else:
     _m_app_bsky_actor_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_actor_defs",
-        "atproto_async.models.app.bsky.actor.defs",
+        globals(), "_m_app_bsky_actor_defs", "atproto_async.models.app.bsky.actor.defs"
     )
 
 __all__ = [
+    "GetRepostedByOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetRepostedByOutput(Model):
     """The ``app.bsky.feed.getRepostedBy#output`` object.
 
     The output body of ``app.bsky.feed.getRepostedBy``.
@@ -65,12 +63,22 @@ class Output(Model):
         try:
             get = data.get
             self.uri = data["uri"]
-            self.cid = get("cid", UNSET)
-            self.cursor = get("cursor", UNSET)
-            self.reposted_by = [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in data["repostedBy"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cid", UNSET)) is None:
+                raise null_field("app.bsky.feed.getRepostedBy#output", "cid")
+            self.cid = v
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("app.bsky.feed.getRepostedBy#output", "cursor")
+            self.cursor = v
+            if (v := data["repostedBy"]) is None:
+                raise null_field("app.bsky.feed.getRepostedBy#output", "repostedBy")
+            self.reposted_by = [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _GET_REPOSTED_BY_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_REPOSTED_BY_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.feed.getRepostedBy (Output)", exc) from exc
+            raise invalid("app.bsky.feed.getRepostedBy#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -91,4 +99,10 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("uri", "cid", "cursor", "repostedBy"))
+_GET_REPOSTED_BY_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("uri", "cid", "cursor", "repostedBy")
+)
+
+
+Output = GetRepostedByOutput
+"""The former name of `GetRepostedByOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -37,9 +38,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Like(Model):
     """Record declaring a 'like' of a piece of subject content.
 
@@ -64,9 +63,15 @@ class Like(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.subject = _m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["subject"])
+            if (v := data["subject"]) is None:
+                raise null_field("app.bsky.feed.like", "subject")
+            self.subject = _m_com_atproto_repo_strong_ref.StrongRef.from_dict(v)
             self.created_at = data["createdAt"]
-            self.via = v if (v := get("via", UNSET)) is UNSET else _m_com_atproto_repo_strong_ref.StrongRef.from_dict(v)
+            if (v := get("via", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.like", "via")
+                v = _m_com_atproto_repo_strong_ref.StrongRef.from_dict(v)
+            self.via = v
             self.extra = None if _LIKE_KEYS.issuperset(data) else unknown_fields(data, _LIKE_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.like", exc) from exc

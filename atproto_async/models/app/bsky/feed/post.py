@@ -7,7 +7,7 @@ Lexicon: ``lexicons/app/bsky/feed/post.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -21,6 +21,7 @@ from atproto_async._model import (
     invalid,
     keep_type,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -31,31 +32,25 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.embed import gallery as _m_app_bsky_embed_gallery
     from atproto_async.models.app.bsky.embed import images as _m_app_bsky_embed_images
     from atproto_async.models.app.bsky.embed import record as _m_app_bsky_embed_record
-    from atproto_async.models.app.bsky.embed import record_with_media as _m_app_bsky_embed_record_with_media
+    from atproto_async.models.app.bsky.embed import (
+        record_with_media as _m_app_bsky_embed_record_with_media,
+    )
     from atproto_async.models.app.bsky.embed import video as _m_app_bsky_embed_video
     from atproto_async.models.app.bsky.richtext import facet as _m_app_bsky_richtext_facet
     from atproto_async.models.com.atproto.label import defs as _m_com_atproto_label_defs
     from atproto_async.models.com.atproto.repo import strong_ref as _m_com_atproto_repo_strong_ref
 else:
     _m_app_bsky_embed_external = lazy_module(
-        globals(),
-        "_m_app_bsky_embed_external",
-        "atproto_async.models.app.bsky.embed.external",
+        globals(), "_m_app_bsky_embed_external", "atproto_async.models.app.bsky.embed.external"
     )
     _m_app_bsky_embed_gallery = lazy_module(
-        globals(),
-        "_m_app_bsky_embed_gallery",
-        "atproto_async.models.app.bsky.embed.gallery",
+        globals(), "_m_app_bsky_embed_gallery", "atproto_async.models.app.bsky.embed.gallery"
     )
     _m_app_bsky_embed_images = lazy_module(
-        globals(),
-        "_m_app_bsky_embed_images",
-        "atproto_async.models.app.bsky.embed.images",
+        globals(), "_m_app_bsky_embed_images", "atproto_async.models.app.bsky.embed.images"
     )
     _m_app_bsky_embed_record = lazy_module(
-        globals(),
-        "_m_app_bsky_embed_record",
-        "atproto_async.models.app.bsky.embed.record",
+        globals(), "_m_app_bsky_embed_record", "atproto_async.models.app.bsky.embed.record"
     )
     _m_app_bsky_embed_record_with_media = lazy_module(
         globals(),
@@ -63,19 +58,13 @@ else:
         "atproto_async.models.app.bsky.embed.record_with_media",
     )
     _m_app_bsky_embed_video = lazy_module(
-        globals(),
-        "_m_app_bsky_embed_video",
-        "atproto_async.models.app.bsky.embed.video",
+        globals(), "_m_app_bsky_embed_video", "atproto_async.models.app.bsky.embed.video"
     )
     _m_app_bsky_richtext_facet = lazy_module(
-        globals(),
-        "_m_app_bsky_richtext_facet",
-        "atproto_async.models.app.bsky.richtext.facet",
+        globals(), "_m_app_bsky_richtext_facet", "atproto_async.models.app.bsky.richtext.facet"
     )
     _m_com_atproto_label_defs = lazy_module(
-        globals(),
-        "_m_com_atproto_label_defs",
-        "atproto_async.models.com.atproto.label.defs",
+        globals(), "_m_com_atproto_label_defs", "atproto_async.models.com.atproto.label.defs"
     )
     _m_com_atproto_repo_strong_ref = lazy_module(
         globals(),
@@ -86,14 +75,38 @@ else:
 __all__ = [
     "Entity",
     "Post",
+    "PostEmbed",
+    "PostLabels",
     "ReplyRef",
     "TextSlice",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+PostEmbed: TypeAlias = (
+    "_m_app_bsky_embed_images.Images"
+    " | _m_app_bsky_embed_video.Video"
+    " | _m_app_bsky_embed_gallery.Gallery"
+    " | _m_app_bsky_embed_external.Main"
+    " | _m_app_bsky_embed_record.Record"
+    " | _m_app_bsky_embed_record_with_media.RecordWithMedia"
+    " | UnknownMember"
 )
+"""One of ``app.bsky.embed.images``, ``app.bsky.embed.video``, ``app.bsky.embed.gallery``,
+``app.bsky.embed.external``, ``app.bsky.embed.record``, ``app.bsky.embed.recordWithMedia`` (open
+union). A member of another ``$type`` is an `UnknownMember`.
+
+Used by ``Post.embed``.
+"""
+
+PostLabels: TypeAlias = "_m_com_atproto_label_defs.SelfLabels | UnknownMember"
+"""One of ``com.atproto.label.defs#selfLabels`` (open union). A member of another ``$type`` is an
+`UnknownMember`.
+
+Used by ``Post.labels``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Post(Model):
     """Record containing a Bluesky post.
 
@@ -127,9 +140,9 @@ class Post(Model):
     entities: list[Entity] | UnsetType = UNSET
     facets: list[_m_app_bsky_richtext_facet.Facet] | UnsetType = UNSET
     reply: ReplyRef | UnsetType = UNSET
-    embed: _m_app_bsky_embed_images.Images | _m_app_bsky_embed_video.Video | _m_app_bsky_embed_gallery.Gallery | _m_app_bsky_embed_external.Main | _m_app_bsky_embed_record.Record | _m_app_bsky_embed_record_with_media.RecordWithMedia | UnknownMember | UnsetType = UNSET
+    embed: PostEmbed | UnsetType = UNSET
     langs: list[str] | UnsetType = UNSET
-    labels: _m_com_atproto_label_defs.SelfLabels | UnknownMember | UnsetType = UNSET
+    labels: PostLabels | UnsetType = UNSET
     tags: list[str] | UnsetType = UNSET
     created_at: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -140,13 +153,37 @@ class Post(Model):
         try:
             get = data.get
             self.text = data["text"]
-            self.entities = v if (v := get("entities", UNSET)) is UNSET else [Entity.from_dict(i0) for i0 in v]
-            self.facets = v if (v := get("facets", UNSET)) is UNSET else [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v]
-            self.reply = v if (v := get("reply", UNSET)) is UNSET else ReplyRef.from_dict(v)
-            self.embed = v if (v := get("embed", UNSET)) is UNSET else _union_0(v)
-            self.langs = get("langs", UNSET)
-            self.labels = v if (v := get("labels", UNSET)) is UNSET else _union_1(v)
-            self.tags = get("tags", UNSET)
+            if (v := get("entities", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.post", "entities")
+                v = [Entity.from_dict(i0) for i0 in v]
+            self.entities = v
+            if (v := get("facets", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.post", "facets")
+                v = [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v]
+            self.facets = v
+            if (v := get("reply", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.post", "reply")
+                v = ReplyRef.from_dict(v)
+            self.reply = v
+            if (v := get("embed", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.post", "embed")
+                v = _post_embed(v)
+            self.embed = v
+            if (v := get("langs", UNSET)) is None:
+                raise null_field("app.bsky.feed.post", "langs")
+            self.langs = v
+            if (v := get("labels", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.post", "labels")
+                v = _post_labels(v)
+            self.labels = v
+            if (v := get("tags", UNSET)) is None:
+                raise null_field("app.bsky.feed.post", "tags")
+            self.tags = v
             self.created_at = data["createdAt"]
             self.extra = None if _POST_KEYS.issuperset(data) else unknown_fields(data, _POST_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
@@ -188,13 +225,22 @@ class Post(Model):
 
 
 _POST_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "text", "entities", "facets", "reply", "embed", "langs", "labels", "tags", "createdAt"),
+    (
+        "$type",
+        "text",
+        "entities",
+        "facets",
+        "reply",
+        "embed",
+        "langs",
+        "labels",
+        "tags",
+        "createdAt",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ReplyRef(Model):
     """The ``app.bsky.feed.post#replyRef`` object.
 
@@ -218,10 +264,16 @@ class ReplyRef(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.root = _m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["root"])
-            self.parent = _m_com_atproto_repo_strong_ref.StrongRef.from_dict(data["parent"])
+            if (v := data["root"]) is None:
+                raise null_field("app.bsky.feed.post#replyRef", "root")
+            self.root = _m_com_atproto_repo_strong_ref.StrongRef.from_dict(v)
+            if (v := data["parent"]) is None:
+                raise null_field("app.bsky.feed.post#replyRef", "parent")
+            self.parent = _m_com_atproto_repo_strong_ref.StrongRef.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _REPLY_REF_KEYS.issuperset(data) else unknown_fields(data, _REPLY_REF_KEYS)
+            self.extra = (
+                None if _REPLY_REF_KEYS.issuperset(data) else unknown_fields(data, _REPLY_REF_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.post#replyRef", exc) from exc
         self.__class__ = cls
@@ -240,9 +292,7 @@ class ReplyRef(Model):
 _REPLY_REF_KEYS: Final[frozenset[str]] = frozenset(("$type", "root", "parent"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Entity(Model):
     """Deprecated: use facets instead.
 
@@ -268,11 +318,15 @@ class Entity(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.index = TextSlice.from_dict(data["index"])
+            if (v := data["index"]) is None:
+                raise null_field("app.bsky.feed.post#entity", "index")
+            self.index = TextSlice.from_dict(v)
             self.type = data["type"]
             self.value = data["value"]
             self.typed = "$type" in data
-            self.extra = None if _ENTITY_KEYS.issuperset(data) else unknown_fields(data, _ENTITY_KEYS)
+            self.extra = (
+                None if _ENTITY_KEYS.issuperset(data) else unknown_fields(data, _ENTITY_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.post#entity", exc) from exc
         self.__class__ = cls
@@ -291,9 +345,7 @@ class Entity(Model):
 _ENTITY_KEYS: Final[frozenset[str]] = frozenset(("$type", "index", "type", "value"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class TextSlice(Model):
     """Deprecated. Use app.bsky.richtext instead -- A text segment. Start is inclusive, end is
     exclusive. Indices are for utf16-encoded strings.
@@ -321,7 +373,11 @@ class TextSlice(Model):
             self.start = data["start"]
             self.end = data["end"]
             self.typed = "$type" in data
-            self.extra = None if _TEXT_SLICE_KEYS.issuperset(data) else unknown_fields(data, _TEXT_SLICE_KEYS)
+            self.extra = (
+                None
+                if _TEXT_SLICE_KEYS.issuperset(data)
+                else unknown_fields(data, _TEXT_SLICE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.post#textSlice", exc) from exc
         self.__class__ = cls
@@ -340,14 +396,7 @@ class TextSlice(Model):
 _TEXT_SLICE_KEYS: Final[frozenset[str]] = frozenset(("$type", "start", "end"))
 
 
-def _union_0(
-    value: Mapping[str, Any],
-) -> (
-    _m_app_bsky_embed_images.Images | _m_app_bsky_embed_video.Video
-    | _m_app_bsky_embed_gallery.Gallery | _m_app_bsky_embed_external.Main
-    | _m_app_bsky_embed_record.Record | _m_app_bsky_embed_record_with_media.RecordWithMedia
-    | UnknownMember
-):
+def _post_embed(value: Mapping[str, Any]) -> PostEmbed:
     t = value.get("$type")
     if t == "app.bsky.embed.images":
         return _m_app_bsky_embed_images.Images.from_dict(value)
@@ -376,7 +425,7 @@ def _union_0(
     return UnknownMember.from_dict(value)
 
 
-def _union_1(value: Mapping[str, Any]) -> _m_com_atproto_label_defs.SelfLabels | UnknownMember:
+def _post_labels(value: Mapping[str, Any]) -> PostLabels:
     t = value.get("$type")
     if t == "com.atproto.label.defs#selfLabels":
         return _m_com_atproto_label_defs.SelfLabels.from_dict(value)

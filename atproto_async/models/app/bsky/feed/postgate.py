@@ -7,7 +7,7 @@ Lexicon: ``lexicons/app/bsky/feed/postgate.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -19,6 +19,7 @@ from atproto_async._model import (
     UnsetType,
     dump_member,
     invalid,
+    null_field,
     unknown_fields,
 )
 
@@ -28,12 +29,19 @@ if TYPE_CHECKING:
 __all__ = [
     "DisableRule",
     "Postgate",
+    "PostgateEmbeddingRulesItem",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+PostgateEmbeddingRulesItem: TypeAlias = "DisableRule | UnknownMember"
+"""One of ``app.bsky.feed.postgate#disableRule`` (open union). A member of another ``$type`` is an
+`UnknownMember`.
+
+Used by ``Postgate.embedding_rules``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Postgate(Model):
     """Record defining interaction rules for a post. The record key (rkey) of the postgate record
     must match the record key of the post, and that record must be in the same repository.
@@ -56,7 +64,7 @@ class Postgate(Model):
     created_at: str
     post: str
     detached_embedding_uris: list[str] | UnsetType = UNSET
-    embedding_rules: list[DisableRule | UnknownMember] | UnsetType = UNSET
+    embedding_rules: list[PostgateEmbeddingRulesItem] | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
     @classmethod
@@ -66,9 +74,17 @@ class Postgate(Model):
             get = data.get
             self.created_at = data["createdAt"]
             self.post = data["post"]
-            self.detached_embedding_uris = get("detachedEmbeddingUris", UNSET)
-            self.embedding_rules = v if (v := get("embeddingRules", UNSET)) is UNSET else [_union_0(i0) for i0 in v]
-            self.extra = None if _POSTGATE_KEYS.issuperset(data) else unknown_fields(data, _POSTGATE_KEYS)
+            if (v := get("detachedEmbeddingUris", UNSET)) is None:
+                raise null_field("app.bsky.feed.postgate", "detachedEmbeddingUris")
+            self.detached_embedding_uris = v
+            if (v := get("embeddingRules", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.postgate", "embeddingRules")
+                v = [_postgate_embedding_rules_item(i0) for i0 in v]
+            self.embedding_rules = v
+            self.extra = (
+                None if _POSTGATE_KEYS.issuperset(data) else unknown_fields(data, _POSTGATE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.postgate", exc) from exc
         self.__class__ = cls
@@ -93,13 +109,11 @@ class Postgate(Model):
 
 
 _POSTGATE_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "createdAt", "post", "detachedEmbeddingUris", "embeddingRules"),
+    ("$type", "createdAt", "post", "detachedEmbeddingUris", "embeddingRules")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class DisableRule(Model):
     """Disables embedding of this post.
 
@@ -120,7 +134,11 @@ class DisableRule(Model):
         self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
-            self.extra = None if data.keys() <= _DISABLE_RULE_KEYS else unknown_fields(data, _DISABLE_RULE_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _DISABLE_RULE_KEYS
+                else unknown_fields(data, _DISABLE_RULE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.postgate#disableRule", exc) from exc
         self.__class__ = cls
@@ -139,7 +157,7 @@ class DisableRule(Model):
 _DISABLE_RULE_KEYS: Final[frozenset[str]] = frozenset(("$type",))
 
 
-def _union_0(value: Mapping[str, Any]) -> DisableRule | UnknownMember:
+def _postgate_embedding_rules_item(value: Mapping[str, Any]) -> PostgateEmbeddingRulesItem:
     t = value.get("$type")
     if t == "app.bsky.feed.postgate#disableRule":
         return DisableRule.from_dict(value)

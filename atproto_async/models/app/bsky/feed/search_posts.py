@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.feed import defs as _m_app_bsky_feed_defs
 else:
     _m_app_bsky_feed_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_feed_defs",
-        "atproto_async.models.app.bsky.feed.defs",
+        globals(), "_m_app_bsky_feed_defs", "atproto_async.models.app.bsky.feed.defs"
     )
 
 __all__ = [
     "Output",
+    "SearchPostsOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class SearchPostsOutput(Model):
     """The ``app.bsky.feed.searchPosts#output`` object.
 
     The output body of ``app.bsky.feed.searchPosts``.
@@ -63,12 +61,22 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.hits_total = get("hitsTotal", UNSET)
-            self.posts = [_m_app_bsky_feed_defs.PostView.from_dict(i0) for i0 in data["posts"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("app.bsky.feed.searchPosts#output", "cursor")
+            self.cursor = v
+            if (v := get("hitsTotal", UNSET)) is None:
+                raise null_field("app.bsky.feed.searchPosts#output", "hitsTotal")
+            self.hits_total = v
+            if (v := data["posts"]) is None:
+                raise null_field("app.bsky.feed.searchPosts#output", "posts")
+            self.posts = [_m_app_bsky_feed_defs.PostView.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _SEARCH_POSTS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _SEARCH_POSTS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.feed.searchPosts (Output)", exc) from exc
+            raise invalid("app.bsky.feed.searchPosts#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -86,4 +94,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "hitsTotal", "posts"))
+_SEARCH_POSTS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "hitsTotal", "posts"))
+
+
+Output = SearchPostsOutput
+"""The former name of `SearchPostsOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.feed import defs as _m_app_bsky_feed_defs
 else:
     _m_app_bsky_feed_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_feed_defs",
-        "atproto_async.models.app.bsky.feed.defs",
+        globals(), "_m_app_bsky_feed_defs", "atproto_async.models.app.bsky.feed.defs"
     )
 
 __all__ = [
     "Output",
+    "SearchPostsV2Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class SearchPostsV2Output(Model):
     """The ``app.bsky.feed.searchPostsV2#output`` object.
 
     The output body of ``app.bsky.feed.searchPostsV2``.
@@ -67,13 +65,25 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.hits_total = get("hitsTotal", UNSET)
-            self.posts = [_m_app_bsky_feed_defs.PostView.from_dict(i0) for i0 in data["posts"]]
-            self.detected_query_languages = get("detectedQueryLanguages", UNSET)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("app.bsky.feed.searchPostsV2#output", "cursor")
+            self.cursor = v
+            if (v := get("hitsTotal", UNSET)) is None:
+                raise null_field("app.bsky.feed.searchPostsV2#output", "hitsTotal")
+            self.hits_total = v
+            if (v := data["posts"]) is None:
+                raise null_field("app.bsky.feed.searchPostsV2#output", "posts")
+            self.posts = [_m_app_bsky_feed_defs.PostView.from_dict(i0) for i0 in v]
+            if (v := get("detectedQueryLanguages", UNSET)) is None:
+                raise null_field("app.bsky.feed.searchPostsV2#output", "detectedQueryLanguages")
+            self.detected_query_languages = v
+            self.extra = (
+                None
+                if _SEARCH_POSTS_V2_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _SEARCH_POSTS_V2_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.feed.searchPostsV2 (Output)", exc) from exc
+            raise invalid("app.bsky.feed.searchPostsV2#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -94,6 +104,10 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("cursor", "hitsTotal", "posts", "detectedQueryLanguages"),
+_SEARCH_POSTS_V2_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("cursor", "hitsTotal", "posts", "detectedQueryLanguages")
 )
+
+
+Output = SearchPostsV2Output
+"""The former name of `SearchPostsV2Output`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,21 +28,19 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.feed import defs as _m_app_bsky_feed_defs
 else:
     _m_app_bsky_feed_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_feed_defs",
-        "atproto_async.models.app.bsky.feed.defs",
+        globals(), "_m_app_bsky_feed_defs", "atproto_async.models.app.bsky.feed.defs"
     )
 
 __all__ = [
     "Input",
     "Output",
+    "SendInteractionsInput",
+    "SendInteractionsOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class SendInteractionsInput(Model):
     """The ``app.bsky.feed.sendInteractions#input`` object.
 
     The input body of ``app.bsky.feed.sendInteractions``.
@@ -61,11 +60,19 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.feed = get("feed", UNSET)
-            self.interactions = [_m_app_bsky_feed_defs.Interaction.from_dict(i0) for i0 in data["interactions"]]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("feed", UNSET)) is None:
+                raise null_field("app.bsky.feed.sendInteractions#input", "feed")
+            self.feed = v
+            if (v := data["interactions"]) is None:
+                raise null_field("app.bsky.feed.sendInteractions#input", "interactions")
+            self.interactions = [_m_app_bsky_feed_defs.Interaction.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _SEND_INTERACTIONS_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _SEND_INTERACTIONS_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.feed.sendInteractions (Input)", exc) from exc
+            raise invalid("app.bsky.feed.sendInteractions#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -80,13 +87,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("feed", "interactions"))
+_SEND_INTERACTIONS_INPUT_KEYS: Final[frozenset[str]] = frozenset(("feed", "interactions"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class SendInteractionsOutput(Model):
     """The ``app.bsky.feed.sendInteractions#output`` object.
 
     The output body of ``app.bsky.feed.sendInteractions``.
@@ -101,9 +106,13 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.extra = None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _SEND_INTERACTIONS_OUTPUT_KEYS
+                else unknown_fields(data, _SEND_INTERACTIONS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.feed.sendInteractions (Output)", exc) from exc
+            raise invalid("app.bsky.feed.sendInteractions#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -115,4 +124,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(())
+_SEND_INTERACTIONS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(())
+
+
+Input = SendInteractionsInput
+"""The former name of `SendInteractionsInput`, kept so that existing imports still work."""
+
+
+Output = SendInteractionsOutput
+"""The former name of `SendInteractionsOutput`, kept so that existing imports still work."""

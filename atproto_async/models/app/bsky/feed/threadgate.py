@@ -7,7 +7,7 @@ Lexicon: ``lexicons/app/bsky/feed/threadgate.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -19,6 +19,7 @@ from atproto_async._model import (
     UnsetType,
     dump_member,
     invalid,
+    null_field,
     unknown_fields,
 )
 
@@ -31,12 +32,22 @@ __all__ = [
     "ListRule",
     "MentionRule",
     "Threadgate",
+    "ThreadgateAllowItem",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+ThreadgateAllowItem: TypeAlias = (
+    "MentionRule | FollowerRule | FollowingRule | ListRule | UnknownMember"
 )
+"""One of ``app.bsky.feed.threadgate#mentionRule``, ``app.bsky.feed.threadgate#followerRule``,
+``app.bsky.feed.threadgate#followingRule``, ``app.bsky.feed.threadgate#listRule`` (open union). A
+member of another ``$type`` is an `UnknownMember`.
+
+Used by ``Threadgate.allow``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Threadgate(Model):
     """Record defining interaction gating rules for a thread (aka, reply controls). The record key
     (rkey) of the threadgate record must match the record key of the thread's root post, and that
@@ -60,7 +71,7 @@ class Threadgate(Model):
     LEX_TYPE: ClassVar[str] = "app.bsky.feed.threadgate"
 
     post: str
-    allow: list[MentionRule | FollowerRule | FollowingRule | ListRule | UnknownMember] | UnsetType = UNSET
+    allow: list[ThreadgateAllowItem] | UnsetType = UNSET
     created_at: str
     hidden_replies: list[str] | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -71,10 +82,20 @@ class Threadgate(Model):
         try:
             get = data.get
             self.post = data["post"]
-            self.allow = v if (v := get("allow", UNSET)) is UNSET else [_union_0(i0) for i0 in v]
+            if (v := get("allow", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.threadgate", "allow")
+                v = [_threadgate_allow_item(i0) for i0 in v]
+            self.allow = v
             self.created_at = data["createdAt"]
-            self.hidden_replies = get("hiddenReplies", UNSET)
-            self.extra = None if _THREADGATE_KEYS.issuperset(data) else unknown_fields(data, _THREADGATE_KEYS)
+            if (v := get("hiddenReplies", UNSET)) is None:
+                raise null_field("app.bsky.feed.threadgate", "hiddenReplies")
+            self.hidden_replies = v
+            self.extra = (
+                None
+                if _THREADGATE_KEYS.issuperset(data)
+                else unknown_fields(data, _THREADGATE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.threadgate", exc) from exc
         self.__class__ = cls
@@ -99,13 +120,11 @@ class Threadgate(Model):
 
 
 _THREADGATE_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "post", "allow", "createdAt", "hiddenReplies"),
+    ("$type", "post", "allow", "createdAt", "hiddenReplies")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class MentionRule(Model):
     """Allow replies from actors mentioned in your post.
 
@@ -126,7 +145,11 @@ class MentionRule(Model):
         self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
-            self.extra = None if data.keys() <= _MENTION_RULE_KEYS else unknown_fields(data, _MENTION_RULE_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _MENTION_RULE_KEYS
+                else unknown_fields(data, _MENTION_RULE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.threadgate#mentionRule", exc) from exc
         self.__class__ = cls
@@ -145,9 +168,7 @@ class MentionRule(Model):
 _MENTION_RULE_KEYS: Final[frozenset[str]] = frozenset(("$type",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class FollowerRule(Model):
     """Allow replies from actors who follow you.
 
@@ -168,7 +189,11 @@ class FollowerRule(Model):
         self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
-            self.extra = None if data.keys() <= _FOLLOWER_RULE_KEYS else unknown_fields(data, _FOLLOWER_RULE_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _FOLLOWER_RULE_KEYS
+                else unknown_fields(data, _FOLLOWER_RULE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.threadgate#followerRule", exc) from exc
         self.__class__ = cls
@@ -187,9 +212,7 @@ class FollowerRule(Model):
 _FOLLOWER_RULE_KEYS: Final[frozenset[str]] = frozenset(("$type",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class FollowingRule(Model):
     """Allow replies from actors you follow.
 
@@ -210,7 +233,11 @@ class FollowingRule(Model):
         self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
-            self.extra = None if data.keys() <= _FOLLOWING_RULE_KEYS else unknown_fields(data, _FOLLOWING_RULE_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _FOLLOWING_RULE_KEYS
+                else unknown_fields(data, _FOLLOWING_RULE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.threadgate#followingRule", exc) from exc
         self.__class__ = cls
@@ -229,9 +256,7 @@ class FollowingRule(Model):
 _FOLLOWING_RULE_KEYS: Final[frozenset[str]] = frozenset(("$type",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ListRule(Model):
     """Allow replies from actors on a list.
 
@@ -255,7 +280,9 @@ class ListRule(Model):
         try:
             self.list = data["list"]
             self.typed = "$type" in data
-            self.extra = None if _LIST_RULE_KEYS.issuperset(data) else unknown_fields(data, _LIST_RULE_KEYS)
+            self.extra = (
+                None if _LIST_RULE_KEYS.issuperset(data) else unknown_fields(data, _LIST_RULE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.feed.threadgate#listRule", exc) from exc
         self.__class__ = cls
@@ -274,11 +301,7 @@ class ListRule(Model):
 _LIST_RULE_KEYS: Final[frozenset[str]] = frozenset(("$type", "list"))
 
 
-def _union_0(
-    value: Mapping[str, Any],
-) -> (
-    MentionRule | FollowerRule | FollowingRule | ListRule | UnknownMember
-):
+def _threadgate_allow_item(value: Mapping[str, Any]) -> ThreadgateAllowItem:
     t = value.get("$type")
     if t == "app.bsky.feed.threadgate#mentionRule":
         return MentionRule.from_dict(value)

@@ -6,7 +6,43 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_SUBMODULES = frozenset(("block", "defs", "follow", "get_actor_starter_packs", "get_blocks", "get_followers", "get_follows", "get_known_followers", "get_list", "get_list_blocks", "get_list_mutes", "get_lists", "get_lists_with_membership", "get_mutes", "get_relationships", "get_starter_pack", "get_starter_packs", "get_starter_packs_with_membership", "get_suggested_follows_by_actor", "list", "listblock", "listitem", "mute_actor", "mute_actor_list", "mute_thread", "referencelistoptout", "search_starter_packs", "search_starter_packs_v2", "starterpack", "unmute_actor", "unmute_actor_list", "unmute_thread", "verification"))
+_SUBMODULES = frozenset(
+    (
+        "block",
+        "defs",
+        "follow",
+        "get_actor_starter_packs",
+        "get_blocks",
+        "get_followers",
+        "get_follows",
+        "get_known_followers",
+        "get_list",
+        "get_list_blocks",
+        "get_list_mutes",
+        "get_lists",
+        "get_lists_with_membership",
+        "get_mutes",
+        "get_relationships",
+        "get_starter_pack",
+        "get_starter_packs",
+        "get_starter_packs_with_membership",
+        "get_suggested_follows_by_actor",
+        "list",
+        "listblock",
+        "listitem",
+        "mute_actor",
+        "mute_actor_list",
+        "mute_thread",
+        "referencelistoptout",
+        "search_starter_packs",
+        "search_starter_packs_v2",
+        "starterpack",
+        "unmute_actor",
+        "unmute_actor_list",
+        "unmute_thread",
+        "verification",
+    )
+)
 
 
 def __getattr__(name: str) -> Any:

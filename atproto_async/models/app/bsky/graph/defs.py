@@ -19,8 +19,10 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
+from atproto_async.models import RECORDS
 
 if TYPE_CHECKING:
     from typing import Self
@@ -31,24 +33,16 @@ if TYPE_CHECKING:
     from atproto_async.models.com.atproto.label import defs as _m_com_atproto_label_defs
 else:
     _m_app_bsky_actor_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_actor_defs",
-        "atproto_async.models.app.bsky.actor.defs",
+        globals(), "_m_app_bsky_actor_defs", "atproto_async.models.app.bsky.actor.defs"
     )
     _m_app_bsky_feed_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_feed_defs",
-        "atproto_async.models.app.bsky.feed.defs",
+        globals(), "_m_app_bsky_feed_defs", "atproto_async.models.app.bsky.feed.defs"
     )
     _m_app_bsky_richtext_facet = lazy_module(
-        globals(),
-        "_m_app_bsky_richtext_facet",
-        "atproto_async.models.app.bsky.richtext.facet",
+        globals(), "_m_app_bsky_richtext_facet", "atproto_async.models.app.bsky.richtext.facet"
     )
     _m_com_atproto_label_defs = lazy_module(
-        globals(),
-        "_m_com_atproto_label_defs",
-        "atproto_async.models.com.atproto.label.defs",
+        globals(), "_m_com_atproto_label_defs", "atproto_async.models.com.atproto.label.defs"
     )
 
 __all__ = [
@@ -84,9 +78,7 @@ Known values: ``app.bsky.graph.defs#modlist``, ``app.bsky.graph.defs#curatelist`
 """
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ListViewBasic(Model):
     """The ``app.bsky.graph.defs#listViewBasic`` object.
 
@@ -131,13 +123,31 @@ class ListViewBasic(Model):
             self.cid = data["cid"]
             self.name = data["name"]
             self.purpose = data["purpose"]
-            self.avatar = get("avatar", UNSET)
-            self.list_item_count = get("listItemCount", UNSET)
-            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
-            self.viewer = v if (v := get("viewer", UNSET)) is UNSET else ListViewerState.from_dict(v)
-            self.indexed_at = get("indexedAt", UNSET)
+            if (v := get("avatar", UNSET)) is None:
+                raise null_field("app.bsky.graph.defs#listViewBasic", "avatar")
+            self.avatar = v
+            if (v := get("listItemCount", UNSET)) is None:
+                raise null_field("app.bsky.graph.defs#listViewBasic", "listItemCount")
+            self.list_item_count = v
+            if (v := get("labels", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.graph.defs#listViewBasic", "labels")
+                v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.labels = v
+            if (v := get("viewer", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.graph.defs#listViewBasic", "viewer")
+                v = ListViewerState.from_dict(v)
+            self.viewer = v
+            if (v := get("indexedAt", UNSET)) is None:
+                raise null_field("app.bsky.graph.defs#listViewBasic", "indexedAt")
+            self.indexed_at = v
             self.typed = "$type" in data
-            self.extra = None if _LIST_VIEW_BASIC_KEYS.issuperset(data) else unknown_fields(data, _LIST_VIEW_BASIC_KEYS)
+            self.extra = (
+                None
+                if _LIST_VIEW_BASIC_KEYS.issuperset(data)
+                else unknown_fields(data, _LIST_VIEW_BASIC_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.defs#listViewBasic", exc) from exc
         self.__class__ = cls
@@ -174,13 +184,22 @@ class ListViewBasic(Model):
 
 
 _LIST_VIEW_BASIC_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "uri", "cid", "name", "purpose", "avatar", "listItemCount", "labels", "viewer", "indexedAt"),
+    (
+        "$type",
+        "uri",
+        "cid",
+        "name",
+        "purpose",
+        "avatar",
+        "listItemCount",
+        "labels",
+        "viewer",
+        "indexedAt",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ListView(Model):
     """The ``app.bsky.graph.defs#listView`` object.
 
@@ -229,18 +248,40 @@ class ListView(Model):
             get = data.get
             self.uri = data["uri"]
             self.cid = data["cid"]
-            self.creator = _m_app_bsky_actor_defs.ProfileView.from_dict(data["creator"])
+            if (v := data["creator"]) is None:
+                raise null_field("app.bsky.graph.defs#listView", "creator")
+            self.creator = _m_app_bsky_actor_defs.ProfileView.from_dict(v)
             self.name = data["name"]
             self.purpose = data["purpose"]
-            self.description = get("description", UNSET)
-            self.description_facets = v if (v := get("descriptionFacets", UNSET)) is UNSET else [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v]
-            self.avatar = get("avatar", UNSET)
-            self.list_item_count = get("listItemCount", UNSET)
-            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
-            self.viewer = v if (v := get("viewer", UNSET)) is UNSET else ListViewerState.from_dict(v)
+            if (v := get("description", UNSET)) is None:
+                raise null_field("app.bsky.graph.defs#listView", "description")
+            self.description = v
+            if (v := get("descriptionFacets", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.graph.defs#listView", "descriptionFacets")
+                v = [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v]
+            self.description_facets = v
+            if (v := get("avatar", UNSET)) is None:
+                raise null_field("app.bsky.graph.defs#listView", "avatar")
+            self.avatar = v
+            if (v := get("listItemCount", UNSET)) is None:
+                raise null_field("app.bsky.graph.defs#listView", "listItemCount")
+            self.list_item_count = v
+            if (v := get("labels", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.graph.defs#listView", "labels")
+                v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.labels = v
+            if (v := get("viewer", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.graph.defs#listView", "viewer")
+                v = ListViewerState.from_dict(v)
+            self.viewer = v
             self.indexed_at = data["indexedAt"]
             self.typed = "$type" in data
-            self.extra = None if _LIST_VIEW_KEYS.issuperset(data) else unknown_fields(data, _LIST_VIEW_KEYS)
+            self.extra = (
+                None if _LIST_VIEW_KEYS.issuperset(data) else unknown_fields(data, _LIST_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.defs#listView", exc) from exc
         self.__class__ = cls
@@ -282,13 +323,25 @@ class ListView(Model):
 
 
 _LIST_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "uri", "cid", "creator", "name", "purpose", "description", "descriptionFacets", "avatar", "listItemCount", "labels", "viewer", "indexedAt"),
+    (
+        "$type",
+        "uri",
+        "cid",
+        "creator",
+        "name",
+        "purpose",
+        "description",
+        "descriptionFacets",
+        "avatar",
+        "listItemCount",
+        "labels",
+        "viewer",
+        "indexedAt",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ListItemView(Model):
     """The ``app.bsky.graph.defs#listItemView`` object.
 
@@ -317,10 +370,18 @@ class ListItemView(Model):
         try:
             get = data.get
             self.uri = data["uri"]
-            self.subject = _m_app_bsky_actor_defs.ProfileView.from_dict(data["subject"])
-            self.subject_opted_out = get("subjectOptedOut", UNSET)
+            if (v := data["subject"]) is None:
+                raise null_field("app.bsky.graph.defs#listItemView", "subject")
+            self.subject = _m_app_bsky_actor_defs.ProfileView.from_dict(v)
+            if (v := get("subjectOptedOut", UNSET)) is None:
+                raise null_field("app.bsky.graph.defs#listItemView", "subjectOptedOut")
+            self.subject_opted_out = v
             self.typed = "$type" in data
-            self.extra = None if _LIST_ITEM_VIEW_KEYS.issuperset(data) else unknown_fields(data, _LIST_ITEM_VIEW_KEYS)
+            self.extra = (
+                None
+                if _LIST_ITEM_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _LIST_ITEM_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.defs#listItemView", exc) from exc
         self.__class__ = cls
@@ -340,13 +401,11 @@ class ListItemView(Model):
 
 
 _LIST_ITEM_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "uri", "subject", "subjectOptedOut"),
+    ("$type", "uri", "subject", "subjectOptedOut")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class StarterPackView(Model):
     """The ``app.bsky.graph.defs#starterPackView`` object.
 
@@ -355,7 +414,8 @@ class StarterPackView(Model):
     Attributes:
         uri: Format: at-uri.
         cid: Format: cid.
-        record: (No description.)
+        record: A record: its model, picked by ``$type`` (`UnknownRecord` for a type without a
+            lexicon here).
         creator: A ``app.bsky.actor.defs#profileViewBasic``.
         list: A ``app.bsky.graph.defs#listViewBasic``. UNSET when absent.
         list_items_sample: Limits: maxLength 12. Items: A ``app.bsky.graph.defs#listItemView``.
@@ -374,7 +434,7 @@ class StarterPackView(Model):
 
     uri: str
     cid: str
-    record: Any
+    record: Model
     creator: _m_app_bsky_actor_defs.ProfileViewBasic
     list: ListViewBasic | UnsetType = UNSET
     list_items_sample: builtins.list[ListItemView] | UnsetType = UNSET
@@ -393,17 +453,45 @@ class StarterPackView(Model):
             get = data.get
             self.uri = data["uri"]
             self.cid = data["cid"]
-            self.record = data["record"]
-            self.creator = _m_app_bsky_actor_defs.ProfileViewBasic.from_dict(data["creator"])
-            self.list = v if (v := get("list", UNSET)) is UNSET else ListViewBasic.from_dict(v)
-            self.list_items_sample = v if (v := get("listItemsSample", UNSET)) is UNSET else [ListItemView.from_dict(i0) for i0 in v]
-            self.feeds = v if (v := get("feeds", UNSET)) is UNSET else [_m_app_bsky_feed_defs.GeneratorView.from_dict(i0) for i0 in v]
-            self.joined_week_count = get("joinedWeekCount", UNSET)
-            self.joined_all_time_count = get("joinedAllTimeCount", UNSET)
-            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            if (v := data["record"]) is None:
+                raise null_field("app.bsky.graph.defs#starterPackView", "record")
+            self.record = RECORDS.from_dict(v)
+            if (v := data["creator"]) is None:
+                raise null_field("app.bsky.graph.defs#starterPackView", "creator")
+            self.creator = _m_app_bsky_actor_defs.ProfileViewBasic.from_dict(v)
+            if (v := get("list", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.graph.defs#starterPackView", "list")
+                v = ListViewBasic.from_dict(v)
+            self.list = v
+            if (v := get("listItemsSample", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.graph.defs#starterPackView", "listItemsSample")
+                v = [ListItemView.from_dict(i0) for i0 in v]
+            self.list_items_sample = v
+            if (v := get("feeds", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.graph.defs#starterPackView", "feeds")
+                v = [_m_app_bsky_feed_defs.GeneratorView.from_dict(i0) for i0 in v]
+            self.feeds = v
+            if (v := get("joinedWeekCount", UNSET)) is None:
+                raise null_field("app.bsky.graph.defs#starterPackView", "joinedWeekCount")
+            self.joined_week_count = v
+            if (v := get("joinedAllTimeCount", UNSET)) is None:
+                raise null_field("app.bsky.graph.defs#starterPackView", "joinedAllTimeCount")
+            self.joined_all_time_count = v
+            if (v := get("labels", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.graph.defs#starterPackView", "labels")
+                v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.labels = v
             self.indexed_at = data["indexedAt"]
             self.typed = "$type" in data
-            self.extra = None if _STARTER_PACK_VIEW_KEYS.issuperset(data) else unknown_fields(data, _STARTER_PACK_VIEW_KEYS)
+            self.extra = (
+                None
+                if _STARTER_PACK_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _STARTER_PACK_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.defs#starterPackView", exc) from exc
         self.__class__ = cls
@@ -414,7 +502,7 @@ class StarterPackView(Model):
         d: dict[str, Any] = {
             "uri": self.uri,
             "cid": self.cid,
-            "record": self.record,
+            "record": self.record.to_dict(),
             "creator": self.creator.to_dict(),
             "indexedAt": self.indexed_at,
         }
@@ -444,13 +532,24 @@ class StarterPackView(Model):
 
 
 _STARTER_PACK_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "uri", "cid", "record", "creator", "list", "listItemsSample", "feeds", "joinedWeekCount", "joinedAllTimeCount", "labels", "indexedAt"),
+    (
+        "$type",
+        "uri",
+        "cid",
+        "record",
+        "creator",
+        "list",
+        "listItemsSample",
+        "feeds",
+        "joinedWeekCount",
+        "joinedAllTimeCount",
+        "labels",
+        "indexedAt",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class StarterPackViewBasic(Model):
     """The ``app.bsky.graph.defs#starterPackViewBasic`` object.
 
@@ -459,7 +558,8 @@ class StarterPackViewBasic(Model):
     Attributes:
         uri: Format: at-uri.
         cid: Format: cid.
-        record: (No description.)
+        record: A record: its model, picked by ``$type`` (`UnknownRecord` for a type without a
+            lexicon here).
         creator: A ``app.bsky.actor.defs#profileViewBasic``.
         list_item_count: Limits: minimum 0. UNSET when absent.
         joined_week_count: Limits: minimum 0. UNSET when absent.
@@ -474,7 +574,7 @@ class StarterPackViewBasic(Model):
 
     uri: str
     cid: str
-    record: Any
+    record: Model
     creator: _m_app_bsky_actor_defs.ProfileViewBasic
     list_item_count: int | UnsetType = UNSET
     joined_week_count: int | UnsetType = UNSET
@@ -491,15 +591,33 @@ class StarterPackViewBasic(Model):
             get = data.get
             self.uri = data["uri"]
             self.cid = data["cid"]
-            self.record = data["record"]
-            self.creator = _m_app_bsky_actor_defs.ProfileViewBasic.from_dict(data["creator"])
-            self.list_item_count = get("listItemCount", UNSET)
-            self.joined_week_count = get("joinedWeekCount", UNSET)
-            self.joined_all_time_count = get("joinedAllTimeCount", UNSET)
-            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            if (v := data["record"]) is None:
+                raise null_field("app.bsky.graph.defs#starterPackViewBasic", "record")
+            self.record = RECORDS.from_dict(v)
+            if (v := data["creator"]) is None:
+                raise null_field("app.bsky.graph.defs#starterPackViewBasic", "creator")
+            self.creator = _m_app_bsky_actor_defs.ProfileViewBasic.from_dict(v)
+            if (v := get("listItemCount", UNSET)) is None:
+                raise null_field("app.bsky.graph.defs#starterPackViewBasic", "listItemCount")
+            self.list_item_count = v
+            if (v := get("joinedWeekCount", UNSET)) is None:
+                raise null_field("app.bsky.graph.defs#starterPackViewBasic", "joinedWeekCount")
+            self.joined_week_count = v
+            if (v := get("joinedAllTimeCount", UNSET)) is None:
+                raise null_field("app.bsky.graph.defs#starterPackViewBasic", "joinedAllTimeCount")
+            self.joined_all_time_count = v
+            if (v := get("labels", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.graph.defs#starterPackViewBasic", "labels")
+                v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.labels = v
             self.indexed_at = data["indexedAt"]
             self.typed = "$type" in data
-            self.extra = None if _STARTER_PACK_VIEW_BASIC_KEYS.issuperset(data) else unknown_fields(data, _STARTER_PACK_VIEW_BASIC_KEYS)
+            self.extra = (
+                None
+                if _STARTER_PACK_VIEW_BASIC_KEYS.issuperset(data)
+                else unknown_fields(data, _STARTER_PACK_VIEW_BASIC_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.defs#starterPackViewBasic", exc) from exc
         self.__class__ = cls
@@ -510,7 +628,7 @@ class StarterPackViewBasic(Model):
         d: dict[str, Any] = {
             "uri": self.uri,
             "cid": self.cid,
-            "record": self.record,
+            "record": self.record.to_dict(),
             "creator": self.creator.to_dict(),
             "indexedAt": self.indexed_at,
         }
@@ -534,13 +652,22 @@ class StarterPackViewBasic(Model):
 
 
 _STARTER_PACK_VIEW_BASIC_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "uri", "cid", "record", "creator", "listItemCount", "joinedWeekCount", "joinedAllTimeCount", "labels", "indexedAt"),
+    (
+        "$type",
+        "uri",
+        "cid",
+        "record",
+        "creator",
+        "listItemCount",
+        "joinedWeekCount",
+        "joinedAllTimeCount",
+        "labels",
+        "indexedAt",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ListViewerState(Model):
     """The ``app.bsky.graph.defs#listViewerState`` object.
 
@@ -569,11 +696,21 @@ class ListViewerState(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.muted = get("muted", UNSET)
-            self.blocked = get("blocked", UNSET)
-            self.reference_list_opt_out = get("referenceListOptOut", UNSET)
+            if (v := get("muted", UNSET)) is None:
+                raise null_field("app.bsky.graph.defs#listViewerState", "muted")
+            self.muted = v
+            if (v := get("blocked", UNSET)) is None:
+                raise null_field("app.bsky.graph.defs#listViewerState", "blocked")
+            self.blocked = v
+            if (v := get("referenceListOptOut", UNSET)) is None:
+                raise null_field("app.bsky.graph.defs#listViewerState", "referenceListOptOut")
+            self.reference_list_opt_out = v
             self.typed = "$type" in data
-            self.extra = None if _LIST_VIEWER_STATE_KEYS.issuperset(data) else unknown_fields(data, _LIST_VIEWER_STATE_KEYS)
+            self.extra = (
+                None
+                if _LIST_VIEWER_STATE_KEYS.issuperset(data)
+                else unknown_fields(data, _LIST_VIEWER_STATE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.defs#listViewerState", exc) from exc
         self.__class__ = cls
@@ -599,13 +736,11 @@ class ListViewerState(Model):
 
 
 _LIST_VIEWER_STATE_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "muted", "blocked", "referenceListOptOut"),
+    ("$type", "muted", "blocked", "referenceListOptOut")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class NotFoundActor(Model):
     """indicates that a handle or DID could not be resolved.
 
@@ -632,7 +767,11 @@ class NotFoundActor(Model):
             self.actor = data["actor"]
             self.not_found = data["notFound"]
             self.typed = "$type" in data
-            self.extra = None if _NOT_FOUND_ACTOR_KEYS.issuperset(data) else unknown_fields(data, _NOT_FOUND_ACTOR_KEYS)
+            self.extra = (
+                None
+                if _NOT_FOUND_ACTOR_KEYS.issuperset(data)
+                else unknown_fields(data, _NOT_FOUND_ACTOR_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.defs#notFoundActor", exc) from exc
         self.__class__ = cls
@@ -651,9 +790,7 @@ class NotFoundActor(Model):
 _NOT_FOUND_ACTOR_KEYS: Final[frozenset[str]] = frozenset(("$type", "actor", "notFound"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Relationship(Model):
     """lists the bi-directional graph relationships between one actor (not indicated in the object),
     and the target actors (the DID included in the object)
@@ -696,14 +833,30 @@ class Relationship(Model):
         try:
             get = data.get
             self.did = data["did"]
-            self.following = get("following", UNSET)
-            self.followed_by = get("followedBy", UNSET)
-            self.blocking = get("blocking", UNSET)
-            self.blocked_by = get("blockedBy", UNSET)
-            self.blocking_by_list = get("blockingByList", UNSET)
-            self.blocked_by_list = get("blockedByList", UNSET)
+            if (v := get("following", UNSET)) is None:
+                raise null_field("app.bsky.graph.defs#relationship", "following")
+            self.following = v
+            if (v := get("followedBy", UNSET)) is None:
+                raise null_field("app.bsky.graph.defs#relationship", "followedBy")
+            self.followed_by = v
+            if (v := get("blocking", UNSET)) is None:
+                raise null_field("app.bsky.graph.defs#relationship", "blocking")
+            self.blocking = v
+            if (v := get("blockedBy", UNSET)) is None:
+                raise null_field("app.bsky.graph.defs#relationship", "blockedBy")
+            self.blocked_by = v
+            if (v := get("blockingByList", UNSET)) is None:
+                raise null_field("app.bsky.graph.defs#relationship", "blockingByList")
+            self.blocking_by_list = v
+            if (v := get("blockedByList", UNSET)) is None:
+                raise null_field("app.bsky.graph.defs#relationship", "blockedByList")
+            self.blocked_by_list = v
             self.typed = "$type" in data
-            self.extra = None if _RELATIONSHIP_KEYS.issuperset(data) else unknown_fields(data, _RELATIONSHIP_KEYS)
+            self.extra = (
+                None
+                if _RELATIONSHIP_KEYS.issuperset(data)
+                else unknown_fields(data, _RELATIONSHIP_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.defs#relationship", exc) from exc
         self.__class__ = cls
@@ -738,5 +891,14 @@ class Relationship(Model):
 
 
 _RELATIONSHIP_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "did", "following", "followedBy", "blocking", "blockedBy", "blockingByList", "blockedByList"),
+    (
+        "$type",
+        "did",
+        "following",
+        "followedBy",
+        "blocking",
+        "blockedBy",
+        "blockingByList",
+        "blockedByList",
+    )
 )

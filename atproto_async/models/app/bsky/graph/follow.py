@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -37,9 +38,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Follow(Model):
     """Record declaring a social 'follow' relationship of another account. Duplicate follows will be
     ignored by the AppView.
@@ -67,8 +66,14 @@ class Follow(Model):
             get = data.get
             self.subject = data["subject"]
             self.created_at = data["createdAt"]
-            self.via = v if (v := get("via", UNSET)) is UNSET else _m_com_atproto_repo_strong_ref.StrongRef.from_dict(v)
-            self.extra = None if _FOLLOW_KEYS.issuperset(data) else unknown_fields(data, _FOLLOW_KEYS)
+            if (v := get("via", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.graph.follow", "via")
+                v = _m_com_atproto_repo_strong_ref.StrongRef.from_dict(v)
+            self.via = v
+            self.extra = (
+                None if _FOLLOW_KEYS.issuperset(data) else unknown_fields(data, _FOLLOW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.follow", exc) from exc
         self.__class__ = cls

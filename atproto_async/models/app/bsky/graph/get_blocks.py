@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.actor import defs as _m_app_bsky_actor_defs
 else:
     _m_app_bsky_actor_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_actor_defs",
-        "atproto_async.models.app.bsky.actor.defs",
+        globals(), "_m_app_bsky_actor_defs", "atproto_async.models.app.bsky.actor.defs"
     )
 
 __all__ = [
+    "GetBlocksOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetBlocksOutput(Model):
     """The ``app.bsky.graph.getBlocks#output`` object.
 
     The output body of ``app.bsky.graph.getBlocks``.
@@ -60,11 +58,19 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.blocks = [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in data["blocks"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("app.bsky.graph.getBlocks#output", "cursor")
+            self.cursor = v
+            if (v := data["blocks"]) is None:
+                raise null_field("app.bsky.graph.getBlocks#output", "blocks")
+            self.blocks = [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _GET_BLOCKS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_BLOCKS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.graph.getBlocks (Output)", exc) from exc
+            raise invalid("app.bsky.graph.getBlocks#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -79,4 +85,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "blocks"))
+_GET_BLOCKS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "blocks"))
+
+
+Output = GetBlocksOutput
+"""The former name of `GetBlocksOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.actor import defs as _m_app_bsky_actor_defs
 else:
     _m_app_bsky_actor_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_actor_defs",
-        "atproto_async.models.app.bsky.actor.defs",
+        globals(), "_m_app_bsky_actor_defs", "atproto_async.models.app.bsky.actor.defs"
     )
 
 __all__ = [
+    "GetFollowersOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetFollowersOutput(Model):
     """The ``app.bsky.graph.getFollowers#output`` object.
 
     The output body of ``app.bsky.graph.getFollowers``.
@@ -62,12 +60,22 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.subject = _m_app_bsky_actor_defs.ProfileView.from_dict(data["subject"])
-            self.cursor = get("cursor", UNSET)
-            self.followers = [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in data["followers"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["subject"]) is None:
+                raise null_field("app.bsky.graph.getFollowers#output", "subject")
+            self.subject = _m_app_bsky_actor_defs.ProfileView.from_dict(v)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("app.bsky.graph.getFollowers#output", "cursor")
+            self.cursor = v
+            if (v := data["followers"]) is None:
+                raise null_field("app.bsky.graph.getFollowers#output", "followers")
+            self.followers = [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _GET_FOLLOWERS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_FOLLOWERS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.graph.getFollowers (Output)", exc) from exc
+            raise invalid("app.bsky.graph.getFollowers#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -85,4 +93,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("subject", "cursor", "followers"))
+_GET_FOLLOWERS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("subject", "cursor", "followers"))
+
+
+Output = GetFollowersOutput
+"""The former name of `GetFollowersOutput`, kept so that existing imports still work."""

@@ -19,6 +19,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -28,20 +29,17 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.graph import defs as _m_app_bsky_graph_defs
 else:
     _m_app_bsky_graph_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_graph_defs",
-        "atproto_async.models.app.bsky.graph.defs",
+        globals(), "_m_app_bsky_graph_defs", "atproto_async.models.app.bsky.graph.defs"
     )
 
 __all__ = [
+    "GetListOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetListOutput(Model):
     """The ``app.bsky.graph.getList#output`` object.
 
     The output body of ``app.bsky.graph.getList``.
@@ -63,12 +61,22 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.list = _m_app_bsky_graph_defs.ListView.from_dict(data["list"])
-            self.items = [_m_app_bsky_graph_defs.ListItemView.from_dict(i0) for i0 in data["items"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("app.bsky.graph.getList#output", "cursor")
+            self.cursor = v
+            if (v := data["list"]) is None:
+                raise null_field("app.bsky.graph.getList#output", "list")
+            self.list = _m_app_bsky_graph_defs.ListView.from_dict(v)
+            if (v := data["items"]) is None:
+                raise null_field("app.bsky.graph.getList#output", "items")
+            self.items = [_m_app_bsky_graph_defs.ListItemView.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _GET_LIST_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_LIST_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.graph.getList (Output)", exc) from exc
+            raise invalid("app.bsky.graph.getList#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -86,4 +94,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "list", "items"))
+_GET_LIST_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "list", "items"))
+
+
+Output = GetListOutput
+"""The former name of `GetListOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,21 +28,18 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.graph import defs as _m_app_bsky_graph_defs
 else:
     _m_app_bsky_graph_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_graph_defs",
-        "atproto_async.models.app.bsky.graph.defs",
+        globals(), "_m_app_bsky_graph_defs", "atproto_async.models.app.bsky.graph.defs"
     )
 
 __all__ = [
+    "GetListsWithMembershipOutput",
     "ListWithMembership",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetListsWithMembershipOutput(Model):
     """The ``app.bsky.graph.getListsWithMembership#output`` object.
 
     The output body of ``app.bsky.graph.getListsWithMembership``.
@@ -62,11 +60,21 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.lists_with_membership = [ListWithMembership.from_dict(i0) for i0 in data["listsWithMembership"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("app.bsky.graph.getListsWithMembership#output", "cursor")
+            self.cursor = v
+            if (v := data["listsWithMembership"]) is None:
+                raise null_field(
+                    "app.bsky.graph.getListsWithMembership#output", "listsWithMembership"
+                )
+            self.lists_with_membership = [ListWithMembership.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _GET_LISTS_WITH_MEMBERSHIP_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_LISTS_WITH_MEMBERSHIP_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.graph.getListsWithMembership (Output)", exc) from exc
+            raise invalid("app.bsky.graph.getListsWithMembership#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -83,12 +91,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "listsWithMembership"))
-
-
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+_GET_LISTS_WITH_MEMBERSHIP_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("cursor", "listsWithMembership")
 )
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ListWithMembership(Model):
     """A list and an optional list item indicating membership of a target user to that list.
 
@@ -113,10 +121,22 @@ class ListWithMembership(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.list = _m_app_bsky_graph_defs.ListView.from_dict(data["list"])
-            self.list_item = v if (v := get("listItem", UNSET)) is UNSET else _m_app_bsky_graph_defs.ListItemView.from_dict(v)
+            if (v := data["list"]) is None:
+                raise null_field("app.bsky.graph.getListsWithMembership#listWithMembership", "list")
+            self.list = _m_app_bsky_graph_defs.ListView.from_dict(v)
+            if (v := get("listItem", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "app.bsky.graph.getListsWithMembership#listWithMembership", "listItem"
+                    )
+                v = _m_app_bsky_graph_defs.ListItemView.from_dict(v)
+            self.list_item = v
             self.typed = "$type" in data
-            self.extra = None if _LIST_WITH_MEMBERSHIP_KEYS.issuperset(data) else unknown_fields(data, _LIST_WITH_MEMBERSHIP_KEYS)
+            self.extra = (
+                None
+                if _LIST_WITH_MEMBERSHIP_KEYS.issuperset(data)
+                else unknown_fields(data, _LIST_WITH_MEMBERSHIP_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.getListsWithMembership#listWithMembership", exc) from exc
         self.__class__ = cls
@@ -136,3 +156,8 @@ class ListWithMembership(Model):
 
 
 _LIST_WITH_MEMBERSHIP_KEYS: Final[frozenset[str]] = frozenset(("$type", "list", "listItem"))
+
+
+Output = GetListsWithMembershipOutput
+"""The former name of `GetListsWithMembershipOutput`, kept so that existing imports still work.
+"""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.actor import defs as _m_app_bsky_actor_defs
 else:
     _m_app_bsky_actor_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_actor_defs",
-        "atproto_async.models.app.bsky.actor.defs",
+        globals(), "_m_app_bsky_actor_defs", "atproto_async.models.app.bsky.actor.defs"
     )
 
 __all__ = [
+    "GetMutesOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetMutesOutput(Model):
     """The ``app.bsky.graph.getMutes#output`` object.
 
     The output body of ``app.bsky.graph.getMutes``.
@@ -60,11 +58,19 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.mutes = [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in data["mutes"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("app.bsky.graph.getMutes#output", "cursor")
+            self.cursor = v
+            if (v := data["mutes"]) is None:
+                raise null_field("app.bsky.graph.getMutes#output", "mutes")
+            self.mutes = [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _GET_MUTES_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_MUTES_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.graph.getMutes (Output)", exc) from exc
+            raise invalid("app.bsky.graph.getMutes#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -79,4 +85,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "mutes"))
+_GET_MUTES_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "mutes"))
+
+
+Output = GetMutesOutput
+"""The former name of `GetMutesOutput`, kept so that existing imports still work."""

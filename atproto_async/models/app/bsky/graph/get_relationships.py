@@ -7,7 +7,7 @@ Lexicon: ``lexicons/app/bsky/graph/getRelationships.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -20,6 +20,7 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -29,20 +30,28 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.graph import defs as _m_app_bsky_graph_defs
 else:
     _m_app_bsky_graph_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_graph_defs",
-        "atproto_async.models.app.bsky.graph.defs",
+        globals(), "_m_app_bsky_graph_defs", "atproto_async.models.app.bsky.graph.defs"
     )
 
 __all__ = [
+    "GetRelationshipsOutput",
+    "GetRelationshipsOutputRelationshipsItem",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+GetRelationshipsOutputRelationshipsItem: TypeAlias = (
+    "_m_app_bsky_graph_defs.Relationship | _m_app_bsky_graph_defs.NotFoundActor | UnknownMember"
 )
-class Output(Model):
+"""One of ``app.bsky.graph.defs#relationship``, ``app.bsky.graph.defs#notFoundActor`` (open union).
+A member of another ``$type`` is an `UnknownMember`.
+
+Used by ``GetRelationshipsOutput.relationships``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetRelationshipsOutput(Model):
     """The ``app.bsky.graph.getRelationships#output`` object.
 
     The output body of ``app.bsky.graph.getRelationships``.
@@ -55,7 +64,7 @@ class Output(Model):
     """
 
     actor: str | UnsetType = UNSET
-    relationships: list[_m_app_bsky_graph_defs.Relationship | _m_app_bsky_graph_defs.NotFoundActor | UnknownMember]
+    relationships: list[GetRelationshipsOutputRelationshipsItem]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
     @classmethod
@@ -63,11 +72,19 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.actor = get("actor", UNSET)
-            self.relationships = [_union_0(i0) for i0 in data["relationships"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("actor", UNSET)) is None:
+                raise null_field("app.bsky.graph.getRelationships#output", "actor")
+            self.actor = v
+            if (v := data["relationships"]) is None:
+                raise null_field("app.bsky.graph.getRelationships#output", "relationships")
+            self.relationships = [_get_relationships_output_relationships_item(i0) for i0 in v]
+            self.extra = (
+                None
+                if _GET_RELATIONSHIPS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_RELATIONSHIPS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.graph.getRelationships (Output)", exc) from exc
+            raise invalid("app.bsky.graph.getRelationships#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -82,14 +99,16 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("actor", "relationships"))
+_GET_RELATIONSHIPS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("actor", "relationships"))
 
 
-def _union_0(
+Output = GetRelationshipsOutput
+"""The former name of `GetRelationshipsOutput`, kept so that existing imports still work."""
+
+
+def _get_relationships_output_relationships_item(
     value: Mapping[str, Any],
-) -> (
-    _m_app_bsky_graph_defs.Relationship | _m_app_bsky_graph_defs.NotFoundActor | UnknownMember
-):
+) -> GetRelationshipsOutputRelationshipsItem:
     t = value.get("$type")
     if t == "app.bsky.graph.defs#relationship":
         return _m_app_bsky_graph_defs.Relationship.from_dict(value)

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.graph import defs as _m_app_bsky_graph_defs
 else:
     _m_app_bsky_graph_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_graph_defs",
-        "atproto_async.models.app.bsky.graph.defs",
+        globals(), "_m_app_bsky_graph_defs", "atproto_async.models.app.bsky.graph.defs"
     )
 
 __all__ = [
+    "GetStarterPackOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetStarterPackOutput(Model):
     """The ``app.bsky.graph.getStarterPack#output`` object.
 
     The output body of ``app.bsky.graph.getStarterPack``.
@@ -57,10 +55,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.starter_pack = _m_app_bsky_graph_defs.StarterPackView.from_dict(data["starterPack"])
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["starterPack"]) is None:
+                raise null_field("app.bsky.graph.getStarterPack#output", "starterPack")
+            self.starter_pack = _m_app_bsky_graph_defs.StarterPackView.from_dict(v)
+            self.extra = (
+                None
+                if _GET_STARTER_PACK_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_STARTER_PACK_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.graph.getStarterPack (Output)", exc) from exc
+            raise invalid("app.bsky.graph.getStarterPack#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -72,4 +76,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("starterPack",))
+_GET_STARTER_PACK_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("starterPack",))
+
+
+Output = GetStarterPackOutput
+"""The former name of `GetStarterPackOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.graph import defs as _m_app_bsky_graph_defs
 else:
     _m_app_bsky_graph_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_graph_defs",
-        "atproto_async.models.app.bsky.graph.defs",
+        globals(), "_m_app_bsky_graph_defs", "atproto_async.models.app.bsky.graph.defs"
     )
 
 __all__ = [
+    "GetStarterPacksOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetStarterPacksOutput(Model):
     """The ``app.bsky.graph.getStarterPacks#output`` object.
 
     The output body of ``app.bsky.graph.getStarterPacks``.
@@ -57,10 +55,18 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.starter_packs = [_m_app_bsky_graph_defs.StarterPackViewBasic.from_dict(i0) for i0 in data["starterPacks"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["starterPacks"]) is None:
+                raise null_field("app.bsky.graph.getStarterPacks#output", "starterPacks")
+            self.starter_packs = [
+                _m_app_bsky_graph_defs.StarterPackViewBasic.from_dict(i0) for i0 in v
+            ]
+            self.extra = (
+                None
+                if _GET_STARTER_PACKS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_STARTER_PACKS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.graph.getStarterPacks (Output)", exc) from exc
+            raise invalid("app.bsky.graph.getStarterPacks#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -72,4 +78,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("starterPacks",))
+_GET_STARTER_PACKS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("starterPacks",))
+
+
+Output = GetStarterPacksOutput
+"""The former name of `GetStarterPacksOutput`, kept so that existing imports still work."""

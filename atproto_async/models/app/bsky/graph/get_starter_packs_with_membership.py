@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,21 +28,18 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.graph import defs as _m_app_bsky_graph_defs
 else:
     _m_app_bsky_graph_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_graph_defs",
-        "atproto_async.models.app.bsky.graph.defs",
+        globals(), "_m_app_bsky_graph_defs", "atproto_async.models.app.bsky.graph.defs"
     )
 
 __all__ = [
+    "GetStarterPacksWithMembershipOutput",
     "Output",
     "StarterPackWithMembership",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetStarterPacksWithMembershipOutput(Model):
     """The ``app.bsky.graph.getStarterPacksWithMembership#output`` object.
 
     The output body of ``app.bsky.graph.getStarterPacksWithMembership``.
@@ -62,18 +60,33 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.starter_packs_with_membership = [StarterPackWithMembership.from_dict(i0) for i0 in data["starterPacksWithMembership"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("app.bsky.graph.getStarterPacksWithMembership#output", "cursor")
+            self.cursor = v
+            if (v := data["starterPacksWithMembership"]) is None:
+                raise null_field(
+                    "app.bsky.graph.getStarterPacksWithMembership#output",
+                    "starterPacksWithMembership",
+                )
+            self.starter_packs_with_membership = [
+                StarterPackWithMembership.from_dict(i0) for i0 in v
+            ]
+            self.extra = (
+                None
+                if _GET_STARTER_PACKS_WITH_MEMBERSHIP_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_STARTER_PACKS_WITH_MEMBERSHIP_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.graph.getStarterPacksWithMembership (Output)", exc) from exc
+            raise invalid("app.bsky.graph.getStarterPacksWithMembership#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
-            "starterPacksWithMembership": [i0.to_dict() for i0 in self.starter_packs_with_membership],
+            "starterPacksWithMembership": [
+                i0.to_dict() for i0 in self.starter_packs_with_membership
+            ],
         }
         v_cursor = self.cursor
         if v_cursor is not UNSET:
@@ -83,12 +96,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "starterPacksWithMembership"))
-
-
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+_GET_STARTER_PACKS_WITH_MEMBERSHIP_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("cursor", "starterPacksWithMembership")
 )
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class StarterPackWithMembership(Model):
     """A starter pack and an optional list item indicating membership of a target user to that
     starter pack.
@@ -102,7 +115,9 @@ class StarterPackWithMembership(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
-    LEX_TYPE: ClassVar[str] = "app.bsky.graph.getStarterPacksWithMembership#starterPackWithMembership"
+    LEX_TYPE: ClassVar[str] = (
+        "app.bsky.graph.getStarterPacksWithMembership#starterPackWithMembership"
+    )
 
     starter_pack: _m_app_bsky_graph_defs.StarterPackView
     list_item: _m_app_bsky_graph_defs.ListItemView | UnsetType = UNSET
@@ -114,12 +129,30 @@ class StarterPackWithMembership(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.starter_pack = _m_app_bsky_graph_defs.StarterPackView.from_dict(data["starterPack"])
-            self.list_item = v if (v := get("listItem", UNSET)) is UNSET else _m_app_bsky_graph_defs.ListItemView.from_dict(v)
+            if (v := data["starterPack"]) is None:
+                raise null_field(
+                    "app.bsky.graph.getStarterPacksWithMembership#starterPackWithMembership",
+                    "starterPack",
+                )
+            self.starter_pack = _m_app_bsky_graph_defs.StarterPackView.from_dict(v)
+            if (v := get("listItem", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "app.bsky.graph.getStarterPacksWithMembership#starterPackWithMembership",
+                        "listItem",
+                    )
+                v = _m_app_bsky_graph_defs.ListItemView.from_dict(v)
+            self.list_item = v
             self.typed = "$type" in data
-            self.extra = None if _STARTER_PACK_WITH_MEMBERSHIP_KEYS.issuperset(data) else unknown_fields(data, _STARTER_PACK_WITH_MEMBERSHIP_KEYS)
+            self.extra = (
+                None
+                if _STARTER_PACK_WITH_MEMBERSHIP_KEYS.issuperset(data)
+                else unknown_fields(data, _STARTER_PACK_WITH_MEMBERSHIP_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.graph.getStarterPacksWithMembership#starterPackWithMembership", exc) from exc
+            raise invalid(
+                "app.bsky.graph.getStarterPacksWithMembership#starterPackWithMembership", exc
+            ) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -137,5 +170,11 @@ class StarterPackWithMembership(Model):
 
 
 _STARTER_PACK_WITH_MEMBERSHIP_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "starterPack", "listItem"),
+    ("$type", "starterPack", "listItem")
 )
+
+
+Output = GetStarterPacksWithMembershipOutput
+"""The former name of `GetStarterPacksWithMembershipOutput`, kept so that existing imports still
+work.
+"""

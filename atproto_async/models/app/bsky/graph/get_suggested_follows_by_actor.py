@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.actor import defs as _m_app_bsky_actor_defs
 else:
     _m_app_bsky_actor_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_actor_defs",
-        "atproto_async.models.app.bsky.actor.defs",
+        globals(), "_m_app_bsky_actor_defs", "atproto_async.models.app.bsky.actor.defs"
     )
 
 __all__ = [
+    "GetSuggestedFollowsByActorOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetSuggestedFollowsByActorOutput(Model):
     """The ``app.bsky.graph.getSuggestedFollowsByActor#output`` object.
 
     The output body of ``app.bsky.graph.getSuggestedFollowsByActor``.
@@ -66,13 +64,25 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.suggestions = [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in data["suggestions"]]
-            self.rec_id_str = get("recIdStr", UNSET)
-            self.is_fallback = get("isFallback", UNSET)
-            self.rec_id = get("recId", UNSET)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["suggestions"]) is None:
+                raise null_field("app.bsky.graph.getSuggestedFollowsByActor#output", "suggestions")
+            self.suggestions = [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in v]
+            if (v := get("recIdStr", UNSET)) is None:
+                raise null_field("app.bsky.graph.getSuggestedFollowsByActor#output", "recIdStr")
+            self.rec_id_str = v
+            if (v := get("isFallback", UNSET)) is None:
+                raise null_field("app.bsky.graph.getSuggestedFollowsByActor#output", "isFallback")
+            self.is_fallback = v
+            if (v := get("recId", UNSET)) is None:
+                raise null_field("app.bsky.graph.getSuggestedFollowsByActor#output", "recId")
+            self.rec_id = v
+            self.extra = (
+                None
+                if _GET_SUGGESTED_FOLLOWS_BY_ACTOR_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_SUGGESTED_FOLLOWS_BY_ACTOR_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.graph.getSuggestedFollowsByActor (Output)", exc) from exc
+            raise invalid("app.bsky.graph.getSuggestedFollowsByActor#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -93,4 +103,11 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("suggestions", "recIdStr", "isFallback", "recId"))
+_GET_SUGGESTED_FOLLOWS_BY_ACTOR_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("suggestions", "recIdStr", "isFallback", "recId")
+)
+
+
+Output = GetSuggestedFollowsByActorOutput
+"""The former name of `GetSuggestedFollowsByActorOutput`, kept so that existing imports still work.
+"""

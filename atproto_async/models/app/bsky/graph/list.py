@@ -7,7 +7,7 @@ Lexicon: ``lexicons/app/bsky/graph/list.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -21,6 +21,7 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -31,24 +32,27 @@ if TYPE_CHECKING:
     from atproto_async.models.com.atproto.label import defs as _m_com_atproto_label_defs
 else:
     _m_app_bsky_richtext_facet = lazy_module(
-        globals(),
-        "_m_app_bsky_richtext_facet",
-        "atproto_async.models.app.bsky.richtext.facet",
+        globals(), "_m_app_bsky_richtext_facet", "atproto_async.models.app.bsky.richtext.facet"
     )
     _m_com_atproto_label_defs = lazy_module(
-        globals(),
-        "_m_com_atproto_label_defs",
-        "atproto_async.models.com.atproto.label.defs",
+        globals(), "_m_com_atproto_label_defs", "atproto_async.models.com.atproto.label.defs"
     )
 
 __all__ = [
     "List",
+    "ListLabels",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+ListLabels: TypeAlias = "_m_com_atproto_label_defs.SelfLabels | UnknownMember"
+"""One of ``com.atproto.label.defs#selfLabels`` (open union). A member of another ``$type`` is an
+`UnknownMember`.
+
+Used by ``List.labels``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class List(Model):
     """Record representing a list of accounts (actors). Scope includes both moderation-oriented
     lists and curration-oriented lists.
@@ -75,7 +79,7 @@ class List(Model):
     description: str | UnsetType = UNSET
     description_facets: list[_m_app_bsky_richtext_facet.Facet] | UnsetType = UNSET
     avatar: Blob | UnsetType = UNSET
-    labels: _m_com_atproto_label_defs.SelfLabels | UnknownMember | UnsetType = UNSET
+    labels: ListLabels | UnsetType = UNSET
     created_at: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -86,10 +90,24 @@ class List(Model):
             get = data.get
             self.purpose = data["purpose"]
             self.name = data["name"]
-            self.description = get("description", UNSET)
-            self.description_facets = v if (v := get("descriptionFacets", UNSET)) is UNSET else [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v]
-            self.avatar = v if (v := get("avatar", UNSET)) is UNSET else Blob.from_dict(v)
-            self.labels = v if (v := get("labels", UNSET)) is UNSET else _union_0(v)
+            if (v := get("description", UNSET)) is None:
+                raise null_field("app.bsky.graph.list", "description")
+            self.description = v
+            if (v := get("descriptionFacets", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.graph.list", "descriptionFacets")
+                v = [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v]
+            self.description_facets = v
+            if (v := get("avatar", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.graph.list", "avatar")
+                v = Blob.from_dict(v)
+            self.avatar = v
+            if (v := get("labels", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.graph.list", "labels")
+                v = _list_labels(v)
+            self.labels = v
             self.created_at = data["createdAt"]
             self.extra = None if _LIST_KEYS.issuperset(data) else unknown_fields(data, _LIST_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
@@ -123,11 +141,20 @@ class List(Model):
 
 
 _LIST_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "purpose", "name", "description", "descriptionFacets", "avatar", "labels", "createdAt"),
+    (
+        "$type",
+        "purpose",
+        "name",
+        "description",
+        "descriptionFacets",
+        "avatar",
+        "labels",
+        "createdAt",
+    )
 )
 
 
-def _union_0(value: Mapping[str, Any]) -> _m_com_atproto_label_defs.SelfLabels | UnknownMember:
+def _list_labels(value: Mapping[str, Any]) -> ListLabels:
     t = value.get("$type")
     if t == "com.atproto.label.defs#selfLabels":
         return _m_com_atproto_label_defs.SelfLabels.from_dict(value)

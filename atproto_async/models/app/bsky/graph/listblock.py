@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -28,9 +21,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Listblock(Model):
     """Record representing a block relationship against an entire an entire list of accounts
     (actors).
@@ -55,7 +46,9 @@ class Listblock(Model):
         try:
             self.subject = data["subject"]
             self.created_at = data["createdAt"]
-            self.extra = None if _LISTBLOCK_KEYS.issuperset(data) else unknown_fields(data, _LISTBLOCK_KEYS)
+            self.extra = (
+                None if _LISTBLOCK_KEYS.issuperset(data) else unknown_fields(data, _LISTBLOCK_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.listblock", exc) from exc
         self.__class__ = cls

@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -28,9 +21,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Listitem(Model):
     """Record representing an account's inclusion on a specific list. The AppView will ignore
     duplicate listitem records.
@@ -58,7 +49,9 @@ class Listitem(Model):
             self.subject = data["subject"]
             self.list = data["list"]
             self.created_at = data["createdAt"]
-            self.extra = None if _LISTITEM_KEYS.issuperset(data) else unknown_fields(data, _LISTITEM_KEYS)
+            self.extra = (
+                None if _LISTITEM_KEYS.issuperset(data) else unknown_fields(data, _LISTITEM_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.listitem", exc) from exc
         self.__class__ = cls

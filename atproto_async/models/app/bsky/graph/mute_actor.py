@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
     "Input",
+    "MuteActorInput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class MuteActorInput(Model):
     """The ``app.bsky.graph.muteActor#input`` object.
 
     The input body of ``app.bsky.graph.muteActor``.
@@ -57,11 +49,19 @@ class Input(Model):
         try:
             get = data.get
             self.actor = data["actor"]
-            self.only_reposts = get("onlyReposts", UNSET)
-            self.only_quoteposts = get("onlyQuoteposts", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("onlyReposts", UNSET)) is None:
+                raise null_field("app.bsky.graph.muteActor#input", "onlyReposts")
+            self.only_reposts = v
+            if (v := get("onlyQuoteposts", UNSET)) is None:
+                raise null_field("app.bsky.graph.muteActor#input", "onlyQuoteposts")
+            self.only_quoteposts = v
+            self.extra = (
+                None
+                if _MUTE_ACTOR_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _MUTE_ACTOR_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.graph.muteActor (Input)", exc) from exc
+            raise invalid("app.bsky.graph.muteActor#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -79,4 +79,10 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("actor", "onlyReposts", "onlyQuoteposts"))
+_MUTE_ACTOR_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("actor", "onlyReposts", "onlyQuoteposts")
+)
+
+
+Input = MuteActorInput
+"""The former name of `MuteActorInput`, kept so that existing imports still work."""

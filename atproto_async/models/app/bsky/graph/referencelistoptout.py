@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -28,9 +21,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Referencelistoptout(Model):
     """Record requesting that its author be omitted from the public presentation of a reference
     list. This record is only enforced when the subject list's current purpose is
@@ -58,7 +49,11 @@ class Referencelistoptout(Model):
         try:
             self.subject = data["subject"]
             self.created_at = data["createdAt"]
-            self.extra = None if _REFERENCELISTOPTOUT_KEYS.issuperset(data) else unknown_fields(data, _REFERENCELISTOPTOUT_KEYS)
+            self.extra = (
+                None
+                if _REFERENCELISTOPTOUT_KEYS.issuperset(data)
+                else unknown_fields(data, _REFERENCELISTOPTOUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.referencelistoptout", exc) from exc
         self.__class__ = cls

@@ -19,6 +19,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -28,9 +29,7 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.richtext import facet as _m_app_bsky_richtext_facet
 else:
     _m_app_bsky_richtext_facet = lazy_module(
-        globals(),
-        "_m_app_bsky_richtext_facet",
-        "atproto_async.models.app.bsky.richtext.facet",
+        globals(), "_m_app_bsky_richtext_facet", "atproto_async.models.app.bsky.richtext.facet"
     )
 
 __all__ = [
@@ -39,9 +38,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Starterpack(Model):
     """Record defining a starter pack of actors and feeds for new users.
 
@@ -75,12 +72,26 @@ class Starterpack(Model):
         try:
             get = data.get
             self.name = data["name"]
-            self.description = get("description", UNSET)
-            self.description_facets = v if (v := get("descriptionFacets", UNSET)) is UNSET else [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v]
+            if (v := get("description", UNSET)) is None:
+                raise null_field("app.bsky.graph.starterpack", "description")
+            self.description = v
+            if (v := get("descriptionFacets", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.graph.starterpack", "descriptionFacets")
+                v = [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v]
+            self.description_facets = v
             self.list = data["list"]
-            self.feeds = v if (v := get("feeds", UNSET)) is UNSET else [FeedItem.from_dict(i0) for i0 in v]
+            if (v := get("feeds", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.graph.starterpack", "feeds")
+                v = [FeedItem.from_dict(i0) for i0 in v]
+            self.feeds = v
             self.created_at = data["createdAt"]
-            self.extra = None if _STARTERPACK_KEYS.issuperset(data) else unknown_fields(data, _STARTERPACK_KEYS)
+            self.extra = (
+                None
+                if _STARTERPACK_KEYS.issuperset(data)
+                else unknown_fields(data, _STARTERPACK_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.starterpack", exc) from exc
         self.__class__ = cls
@@ -109,13 +120,11 @@ class Starterpack(Model):
 
 
 _STARTERPACK_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "name", "description", "descriptionFacets", "list", "feeds", "createdAt"),
+    ("$type", "name", "description", "descriptionFacets", "list", "feeds", "createdAt")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class FeedItem(Model):
     """The ``app.bsky.graph.starterpack#feedItem`` object.
 
@@ -139,7 +148,9 @@ class FeedItem(Model):
         try:
             self.uri = data["uri"]
             self.typed = "$type" in data
-            self.extra = None if _FEED_ITEM_KEYS.issuperset(data) else unknown_fields(data, _FEED_ITEM_KEYS)
+            self.extra = (
+                None if _FEED_ITEM_KEYS.issuperset(data) else unknown_fields(data, _FEED_ITEM_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.starterpack#feedItem", exc) from exc
         self.__class__ = cls

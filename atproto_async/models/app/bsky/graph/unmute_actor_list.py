@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
     "Input",
+    "UnmuteActorListInput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class UnmuteActorListInput(Model):
     """The ``app.bsky.graph.unmuteActorList#input`` object.
 
     The input body of ``app.bsky.graph.unmuteActorList``.
@@ -49,9 +41,13 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             self.list = data["list"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _UNMUTE_ACTOR_LIST_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _UNMUTE_ACTOR_LIST_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.graph.unmuteActorList (Input)", exc) from exc
+            raise invalid("app.bsky.graph.unmuteActorList#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -63,4 +59,8 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("list",))
+_UNMUTE_ACTOR_LIST_INPUT_KEYS: Final[frozenset[str]] = frozenset(("list",))
+
+
+Input = UnmuteActorListInput
+"""The former name of `UnmuteActorListInput`, kept so that existing imports still work."""

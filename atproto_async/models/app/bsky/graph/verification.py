@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -28,9 +21,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Verification(Model):
     """Record declaring a verification relationship between two accounts. Verifications are only
     considered valid by an app if issued by an account the app considers trusted.
@@ -65,7 +56,11 @@ class Verification(Model):
             self.handle = data["handle"]
             self.display_name = data["displayName"]
             self.created_at = data["createdAt"]
-            self.extra = None if _VERIFICATION_KEYS.issuperset(data) else unknown_fields(data, _VERIFICATION_KEYS)
+            self.extra = (
+                None
+                if _VERIFICATION_KEYS.issuperset(data)
+                else unknown_fields(data, _VERIFICATION_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.graph.verification", exc) from exc
         self.__class__ = cls
@@ -86,5 +81,5 @@ class Verification(Model):
 
 
 _VERIFICATION_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "subject", "handle", "displayName", "createdAt"),
+    ("$type", "subject", "handle", "displayName", "createdAt")
 )

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -28,14 +29,10 @@ if TYPE_CHECKING:
     from atproto_async.models.com.atproto.label import defs as _m_com_atproto_label_defs
 else:
     _m_app_bsky_actor_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_actor_defs",
-        "atproto_async.models.app.bsky.actor.defs",
+        globals(), "_m_app_bsky_actor_defs", "atproto_async.models.app.bsky.actor.defs"
     )
     _m_com_atproto_label_defs = lazy_module(
-        globals(),
-        "_m_com_atproto_label_defs",
-        "atproto_async.models.com.atproto.label.defs",
+        globals(), "_m_com_atproto_label_defs", "atproto_async.models.com.atproto.label.defs"
     )
 
 __all__ = [
@@ -46,9 +43,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LabelerView(Model):
     """The ``app.bsky.labeler.defs#labelerView`` object.
 
@@ -85,13 +80,29 @@ class LabelerView(Model):
             get = data.get
             self.uri = data["uri"]
             self.cid = data["cid"]
-            self.creator = _m_app_bsky_actor_defs.ProfileView.from_dict(data["creator"])
-            self.like_count = get("likeCount", UNSET)
-            self.viewer = v if (v := get("viewer", UNSET)) is UNSET else LabelerViewerState.from_dict(v)
+            if (v := data["creator"]) is None:
+                raise null_field("app.bsky.labeler.defs#labelerView", "creator")
+            self.creator = _m_app_bsky_actor_defs.ProfileView.from_dict(v)
+            if (v := get("likeCount", UNSET)) is None:
+                raise null_field("app.bsky.labeler.defs#labelerView", "likeCount")
+            self.like_count = v
+            if (v := get("viewer", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.labeler.defs#labelerView", "viewer")
+                v = LabelerViewerState.from_dict(v)
+            self.viewer = v
             self.indexed_at = data["indexedAt"]
-            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            if (v := get("labels", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.labeler.defs#labelerView", "labels")
+                v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.labels = v
             self.typed = "$type" in data
-            self.extra = None if _LABELER_VIEW_KEYS.issuperset(data) else unknown_fields(data, _LABELER_VIEW_KEYS)
+            self.extra = (
+                None
+                if _LABELER_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _LABELER_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.labeler.defs#labelerView", exc) from exc
         self.__class__ = cls
@@ -122,13 +133,11 @@ class LabelerView(Model):
 
 
 _LABELER_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "uri", "cid", "creator", "likeCount", "viewer", "indexedAt", "labels"),
+    ("$type", "uri", "cid", "creator", "likeCount", "viewer", "indexedAt", "labels")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LabelerViewDetailed(Model):
     """The ``app.bsky.labeler.defs#labelerViewDetailed`` object.
 
@@ -225,17 +234,41 @@ class LabelerViewDetailed(Model):
             get = data.get
             self.uri = data["uri"]
             self.cid = data["cid"]
-            self.creator = _m_app_bsky_actor_defs.ProfileView.from_dict(data["creator"])
-            self.policies = LabelerPolicies.from_dict(data["policies"])
-            self.like_count = get("likeCount", UNSET)
-            self.viewer = v if (v := get("viewer", UNSET)) is UNSET else LabelerViewerState.from_dict(v)
+            if (v := data["creator"]) is None:
+                raise null_field("app.bsky.labeler.defs#labelerViewDetailed", "creator")
+            self.creator = _m_app_bsky_actor_defs.ProfileView.from_dict(v)
+            if (v := data["policies"]) is None:
+                raise null_field("app.bsky.labeler.defs#labelerViewDetailed", "policies")
+            self.policies = LabelerPolicies.from_dict(v)
+            if (v := get("likeCount", UNSET)) is None:
+                raise null_field("app.bsky.labeler.defs#labelerViewDetailed", "likeCount")
+            self.like_count = v
+            if (v := get("viewer", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.labeler.defs#labelerViewDetailed", "viewer")
+                v = LabelerViewerState.from_dict(v)
+            self.viewer = v
             self.indexed_at = data["indexedAt"]
-            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
-            self.reason_types = get("reasonTypes", UNSET)
-            self.subject_types = get("subjectTypes", UNSET)
-            self.subject_collections = get("subjectCollections", UNSET)
+            if (v := get("labels", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.labeler.defs#labelerViewDetailed", "labels")
+                v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.labels = v
+            if (v := get("reasonTypes", UNSET)) is None:
+                raise null_field("app.bsky.labeler.defs#labelerViewDetailed", "reasonTypes")
+            self.reason_types = v
+            if (v := get("subjectTypes", UNSET)) is None:
+                raise null_field("app.bsky.labeler.defs#labelerViewDetailed", "subjectTypes")
+            self.subject_types = v
+            if (v := get("subjectCollections", UNSET)) is None:
+                raise null_field("app.bsky.labeler.defs#labelerViewDetailed", "subjectCollections")
+            self.subject_collections = v
             self.typed = "$type" in data
-            self.extra = None if _LABELER_VIEW_DETAILED_KEYS.issuperset(data) else unknown_fields(data, _LABELER_VIEW_DETAILED_KEYS)
+            self.extra = (
+                None
+                if _LABELER_VIEW_DETAILED_KEYS.issuperset(data)
+                else unknown_fields(data, _LABELER_VIEW_DETAILED_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.labeler.defs#labelerViewDetailed", exc) from exc
         self.__class__ = cls
@@ -276,13 +309,24 @@ class LabelerViewDetailed(Model):
 
 
 _LABELER_VIEW_DETAILED_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "uri", "cid", "creator", "policies", "likeCount", "viewer", "indexedAt", "labels", "reasonTypes", "subjectTypes", "subjectCollections"),
+    (
+        "$type",
+        "uri",
+        "cid",
+        "creator",
+        "policies",
+        "likeCount",
+        "viewer",
+        "indexedAt",
+        "labels",
+        "reasonTypes",
+        "subjectTypes",
+        "subjectCollections",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LabelerViewerState(Model):
     """The ``app.bsky.labeler.defs#labelerViewerState`` object.
 
@@ -305,9 +349,15 @@ class LabelerViewerState(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.like = get("like", UNSET)
+            if (v := get("like", UNSET)) is None:
+                raise null_field("app.bsky.labeler.defs#labelerViewerState", "like")
+            self.like = v
             self.typed = "$type" in data
-            self.extra = None if _LABELER_VIEWER_STATE_KEYS.issuperset(data) else unknown_fields(data, _LABELER_VIEWER_STATE_KEYS)
+            self.extra = (
+                None
+                if _LABELER_VIEWER_STATE_KEYS.issuperset(data)
+                else unknown_fields(data, _LABELER_VIEWER_STATE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.labeler.defs#labelerViewerState", exc) from exc
         self.__class__ = cls
@@ -329,9 +379,7 @@ class LabelerViewerState(Model):
 _LABELER_VIEWER_STATE_KEYS: Final[frozenset[str]] = frozenset(("$type", "like"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LabelerPolicies(Model):
     """The ``app.bsky.labeler.defs#labelerPolicies`` object.
 
@@ -352,7 +400,9 @@ class LabelerPolicies(Model):
     LEX_TYPE: ClassVar[str] = "app.bsky.labeler.defs#labelerPolicies"
 
     label_values: list[str]
-    label_value_definitions: list[_m_com_atproto_label_defs.LabelValueDefinition] | UnsetType = UNSET
+    label_value_definitions: list[_m_com_atproto_label_defs.LabelValueDefinition] | UnsetType = (
+        UNSET
+    )
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -361,10 +411,22 @@ class LabelerPolicies(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.label_values = data["labelValues"]
-            self.label_value_definitions = v if (v := get("labelValueDefinitions", UNSET)) is UNSET else [_m_com_atproto_label_defs.LabelValueDefinition.from_dict(i0) for i0 in v]
+            if (v := data["labelValues"]) is None:
+                raise null_field("app.bsky.labeler.defs#labelerPolicies", "labelValues")
+            self.label_values = v
+            if (v := get("labelValueDefinitions", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "app.bsky.labeler.defs#labelerPolicies", "labelValueDefinitions"
+                    )
+                v = [_m_com_atproto_label_defs.LabelValueDefinition.from_dict(i0) for i0 in v]
+            self.label_value_definitions = v
             self.typed = "$type" in data
-            self.extra = None if _LABELER_POLICIES_KEYS.issuperset(data) else unknown_fields(data, _LABELER_POLICIES_KEYS)
+            self.extra = (
+                None
+                if _LABELER_POLICIES_KEYS.issuperset(data)
+                else unknown_fields(data, _LABELER_POLICIES_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.labeler.defs#labelerPolicies", exc) from exc
         self.__class__ = cls
@@ -384,5 +446,5 @@ class LabelerPolicies(Model):
 
 
 _LABELER_POLICIES_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "labelValues", "labelValueDefinitions"),
+    ("$type", "labelValues", "labelValueDefinitions")
 )

@@ -7,7 +7,7 @@ Lexicon: ``lexicons/app/bsky/labeler/getServices.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -20,6 +20,7 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -29,20 +30,30 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.labeler import defs as _m_app_bsky_labeler_defs
 else:
     _m_app_bsky_labeler_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_labeler_defs",
-        "atproto_async.models.app.bsky.labeler.defs",
+        globals(), "_m_app_bsky_labeler_defs", "atproto_async.models.app.bsky.labeler.defs"
     )
 
 __all__ = [
+    "GetServicesOutput",
+    "GetServicesOutputViewsItem",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+GetServicesOutputViewsItem: TypeAlias = (
+    "_m_app_bsky_labeler_defs.LabelerView"
+    " | _m_app_bsky_labeler_defs.LabelerViewDetailed"
+    " | UnknownMember"
 )
-class Output(Model):
+"""One of ``app.bsky.labeler.defs#labelerView``, ``app.bsky.labeler.defs#labelerViewDetailed`` (open
+union). A member of another ``$type`` is an `UnknownMember`.
+
+Used by ``GetServicesOutput.views``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetServicesOutput(Model):
     """The ``app.bsky.labeler.getServices#output`` object.
 
     The output body of ``app.bsky.labeler.getServices``.
@@ -53,17 +64,23 @@ class Output(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
-    views: list[_m_app_bsky_labeler_defs.LabelerView | _m_app_bsky_labeler_defs.LabelerViewDetailed | UnknownMember]
+    views: list[GetServicesOutputViewsItem]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.views = [_union_0(i0) for i0 in data["views"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["views"]) is None:
+                raise null_field("app.bsky.labeler.getServices#output", "views")
+            self.views = [_get_services_output_views_item(i0) for i0 in v]
+            self.extra = (
+                None
+                if _GET_SERVICES_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_SERVICES_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.labeler.getServices (Output)", exc) from exc
+            raise invalid("app.bsky.labeler.getServices#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -75,15 +92,14 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("views",))
+_GET_SERVICES_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("views",))
 
 
-def _union_0(
-    value: Mapping[str, Any],
-) -> (
-    _m_app_bsky_labeler_defs.LabelerView | _m_app_bsky_labeler_defs.LabelerViewDetailed
-    | UnknownMember
-):
+Output = GetServicesOutput
+"""The former name of `GetServicesOutput`, kept so that existing imports still work."""
+
+
+def _get_services_output_views_item(value: Mapping[str, Any]) -> GetServicesOutputViewsItem:
     t = value.get("$type")
     if t == "app.bsky.labeler.defs#labelerView":
         return _m_app_bsky_labeler_defs.LabelerView.from_dict(value)

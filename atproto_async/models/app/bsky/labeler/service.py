@@ -7,7 +7,7 @@ Lexicon: ``lexicons/app/bsky/labeler/service.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -20,6 +20,7 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -30,24 +31,27 @@ if TYPE_CHECKING:
     from atproto_async.models.com.atproto.label import defs as _m_com_atproto_label_defs
 else:
     _m_app_bsky_labeler_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_labeler_defs",
-        "atproto_async.models.app.bsky.labeler.defs",
+        globals(), "_m_app_bsky_labeler_defs", "atproto_async.models.app.bsky.labeler.defs"
     )
     _m_com_atproto_label_defs = lazy_module(
-        globals(),
-        "_m_com_atproto_label_defs",
-        "atproto_async.models.com.atproto.label.defs",
+        globals(), "_m_com_atproto_label_defs", "atproto_async.models.com.atproto.label.defs"
     )
 
 __all__ = [
     "Service",
+    "ServiceLabels",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+ServiceLabels: TypeAlias = "_m_com_atproto_label_defs.SelfLabels | UnknownMember"
+"""One of ``com.atproto.label.defs#selfLabels`` (open union). A member of another ``$type`` is an
+`UnknownMember`.
+
+Used by ``Service.labels``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Service(Model):
     """A declaration of the existence of labeler service.
 
@@ -118,7 +122,7 @@ class Service(Model):
     LEX_TYPE: ClassVar[str] = "app.bsky.labeler.service"
 
     policies: _m_app_bsky_labeler_defs.LabelerPolicies
-    labels: _m_com_atproto_label_defs.SelfLabels | UnknownMember | UnsetType = UNSET
+    labels: ServiceLabels | UnsetType = UNSET
     created_at: str
     reason_types: list[str] | UnsetType = UNSET
     subject_types: list[str] | UnsetType = UNSET
@@ -130,13 +134,27 @@ class Service(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.policies = _m_app_bsky_labeler_defs.LabelerPolicies.from_dict(data["policies"])
-            self.labels = v if (v := get("labels", UNSET)) is UNSET else _union_0(v)
+            if (v := data["policies"]) is None:
+                raise null_field("app.bsky.labeler.service", "policies")
+            self.policies = _m_app_bsky_labeler_defs.LabelerPolicies.from_dict(v)
+            if (v := get("labels", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.labeler.service", "labels")
+                v = _service_labels(v)
+            self.labels = v
             self.created_at = data["createdAt"]
-            self.reason_types = get("reasonTypes", UNSET)
-            self.subject_types = get("subjectTypes", UNSET)
-            self.subject_collections = get("subjectCollections", UNSET)
-            self.extra = None if _SERVICE_KEYS.issuperset(data) else unknown_fields(data, _SERVICE_KEYS)
+            if (v := get("reasonTypes", UNSET)) is None:
+                raise null_field("app.bsky.labeler.service", "reasonTypes")
+            self.reason_types = v
+            if (v := get("subjectTypes", UNSET)) is None:
+                raise null_field("app.bsky.labeler.service", "subjectTypes")
+            self.subject_types = v
+            if (v := get("subjectCollections", UNSET)) is None:
+                raise null_field("app.bsky.labeler.service", "subjectCollections")
+            self.subject_collections = v
+            self.extra = (
+                None if _SERVICE_KEYS.issuperset(data) else unknown_fields(data, _SERVICE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.labeler.service", exc) from exc
         self.__class__ = cls
@@ -167,11 +185,19 @@ class Service(Model):
 
 
 _SERVICE_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "policies", "labels", "createdAt", "reasonTypes", "subjectTypes", "subjectCollections"),
+    (
+        "$type",
+        "policies",
+        "labels",
+        "createdAt",
+        "reasonTypes",
+        "subjectTypes",
+        "subjectCollections",
+    )
 )
 
 
-def _union_0(value: Mapping[str, Any]) -> _m_com_atproto_label_defs.SelfLabels | UnknownMember:
+def _service_labels(value: Mapping[str, Any]) -> ServiceLabels:
     t = value.get("$type")
     if t == "com.atproto.label.defs#selfLabels":
         return _m_com_atproto_label_defs.SelfLabels.from_dict(value)

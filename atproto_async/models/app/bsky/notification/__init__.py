@@ -6,7 +6,22 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_SUBMODULES = frozenset(("declaration", "defs", "get_preferences", "get_unread_count", "list_activity_subscriptions", "list_notifications", "put_activity_subscription", "put_preferences", "put_preferences_v2", "register_push", "unregister_push", "update_seen"))
+_SUBMODULES = frozenset(
+    (
+        "declaration",
+        "defs",
+        "get_preferences",
+        "get_unread_count",
+        "list_activity_subscriptions",
+        "list_notifications",
+        "put_activity_subscription",
+        "put_preferences",
+        "put_preferences_v2",
+        "register_push",
+        "unregister_push",
+        "update_seen",
+    )
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -28,9 +21,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Declaration(Model):
     """A declaration of the user's choices related to notifications that can be produced by them.
 
@@ -53,7 +44,11 @@ class Declaration(Model):
         self: Any = TWINS[cls]()
         try:
             self.allow_subscriptions = data["allowSubscriptions"]
-            self.extra = None if _DECLARATION_KEYS.issuperset(data) else unknown_fields(data, _DECLARATION_KEYS)
+            self.extra = (
+                None
+                if _DECLARATION_KEYS.issuperset(data)
+                else unknown_fields(data, _DECLARATION_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.notification.declaration", exc) from exc
         self.__class__ = cls

@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -34,9 +27,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class RecordDeleted(Model):
     """The ``app.bsky.notification.defs#recordDeleted`` object.
 
@@ -57,7 +48,11 @@ class RecordDeleted(Model):
         self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
-            self.extra = None if data.keys() <= _RECORD_DELETED_KEYS else unknown_fields(data, _RECORD_DELETED_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _RECORD_DELETED_KEYS
+                else unknown_fields(data, _RECORD_DELETED_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.notification.defs#recordDeleted", exc) from exc
         self.__class__ = cls
@@ -76,9 +71,7 @@ class RecordDeleted(Model):
 _RECORD_DELETED_KEYS: Final[frozenset[str]] = frozenset(("$type",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ChatPreference(Model):
     """Deprecated: use chat.bsky.notification preferences instead. This will only return a default
     value.
@@ -106,7 +99,11 @@ class ChatPreference(Model):
             self.include = data["include"]
             self.push = data["push"]
             self.typed = "$type" in data
-            self.extra = None if _CHAT_PREFERENCE_KEYS.issuperset(data) else unknown_fields(data, _CHAT_PREFERENCE_KEYS)
+            self.extra = (
+                None
+                if _CHAT_PREFERENCE_KEYS.issuperset(data)
+                else unknown_fields(data, _CHAT_PREFERENCE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.notification.defs#chatPreference", exc) from exc
         self.__class__ = cls
@@ -125,9 +122,7 @@ class ChatPreference(Model):
 _CHAT_PREFERENCE_KEYS: Final[frozenset[str]] = frozenset(("$type", "include", "push"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class FilterablePreference(Model):
     """The ``app.bsky.notification.defs#filterablePreference`` object.
 
@@ -157,7 +152,11 @@ class FilterablePreference(Model):
             self.list = data["list"]
             self.push = data["push"]
             self.typed = "$type" in data
-            self.extra = None if _FILTERABLE_PREFERENCE_KEYS.issuperset(data) else unknown_fields(data, _FILTERABLE_PREFERENCE_KEYS)
+            self.extra = (
+                None
+                if _FILTERABLE_PREFERENCE_KEYS.issuperset(data)
+                else unknown_fields(data, _FILTERABLE_PREFERENCE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.notification.defs#filterablePreference", exc) from exc
         self.__class__ = cls
@@ -176,9 +175,7 @@ class FilterablePreference(Model):
 _FILTERABLE_PREFERENCE_KEYS: Final[frozenset[str]] = frozenset(("$type", "include", "list", "push"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Preference(Model):
     """The ``app.bsky.notification.defs#preference`` object.
 
@@ -205,7 +202,11 @@ class Preference(Model):
             self.list = data["list"]
             self.push = data["push"]
             self.typed = "$type" in data
-            self.extra = None if _PREFERENCE_KEYS.issuperset(data) else unknown_fields(data, _PREFERENCE_KEYS)
+            self.extra = (
+                None
+                if _PREFERENCE_KEYS.issuperset(data)
+                else unknown_fields(data, _PREFERENCE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.notification.defs#preference", exc) from exc
         self.__class__ = cls
@@ -224,9 +225,7 @@ class Preference(Model):
 _PREFERENCE_KEYS: Final[frozenset[str]] = frozenset(("$type", "list", "push"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Preferences(Model):
     """The ``app.bsky.notification.defs#preferences`` object.
 
@@ -273,21 +272,51 @@ class Preferences(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.chat = ChatPreference.from_dict(data["chat"])
-            self.follow = FilterablePreference.from_dict(data["follow"])
-            self.like = FilterablePreference.from_dict(data["like"])
-            self.like_via_repost = FilterablePreference.from_dict(data["likeViaRepost"])
-            self.mention = FilterablePreference.from_dict(data["mention"])
-            self.quote = FilterablePreference.from_dict(data["quote"])
-            self.reply = FilterablePreference.from_dict(data["reply"])
-            self.repost = FilterablePreference.from_dict(data["repost"])
-            self.repost_via_repost = FilterablePreference.from_dict(data["repostViaRepost"])
-            self.starterpack_joined = Preference.from_dict(data["starterpackJoined"])
-            self.subscribed_post = Preference.from_dict(data["subscribedPost"])
-            self.unverified = Preference.from_dict(data["unverified"])
-            self.verified = Preference.from_dict(data["verified"])
+            if (v := data["chat"]) is None:
+                raise null_field("app.bsky.notification.defs#preferences", "chat")
+            self.chat = ChatPreference.from_dict(v)
+            if (v := data["follow"]) is None:
+                raise null_field("app.bsky.notification.defs#preferences", "follow")
+            self.follow = FilterablePreference.from_dict(v)
+            if (v := data["like"]) is None:
+                raise null_field("app.bsky.notification.defs#preferences", "like")
+            self.like = FilterablePreference.from_dict(v)
+            if (v := data["likeViaRepost"]) is None:
+                raise null_field("app.bsky.notification.defs#preferences", "likeViaRepost")
+            self.like_via_repost = FilterablePreference.from_dict(v)
+            if (v := data["mention"]) is None:
+                raise null_field("app.bsky.notification.defs#preferences", "mention")
+            self.mention = FilterablePreference.from_dict(v)
+            if (v := data["quote"]) is None:
+                raise null_field("app.bsky.notification.defs#preferences", "quote")
+            self.quote = FilterablePreference.from_dict(v)
+            if (v := data["reply"]) is None:
+                raise null_field("app.bsky.notification.defs#preferences", "reply")
+            self.reply = FilterablePreference.from_dict(v)
+            if (v := data["repost"]) is None:
+                raise null_field("app.bsky.notification.defs#preferences", "repost")
+            self.repost = FilterablePreference.from_dict(v)
+            if (v := data["repostViaRepost"]) is None:
+                raise null_field("app.bsky.notification.defs#preferences", "repostViaRepost")
+            self.repost_via_repost = FilterablePreference.from_dict(v)
+            if (v := data["starterpackJoined"]) is None:
+                raise null_field("app.bsky.notification.defs#preferences", "starterpackJoined")
+            self.starterpack_joined = Preference.from_dict(v)
+            if (v := data["subscribedPost"]) is None:
+                raise null_field("app.bsky.notification.defs#preferences", "subscribedPost")
+            self.subscribed_post = Preference.from_dict(v)
+            if (v := data["unverified"]) is None:
+                raise null_field("app.bsky.notification.defs#preferences", "unverified")
+            self.unverified = Preference.from_dict(v)
+            if (v := data["verified"]) is None:
+                raise null_field("app.bsky.notification.defs#preferences", "verified")
+            self.verified = Preference.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _PREFERENCES_KEYS.issuperset(data) else unknown_fields(data, _PREFERENCES_KEYS)
+            self.extra = (
+                None
+                if _PREFERENCES_KEYS.issuperset(data)
+                else unknown_fields(data, _PREFERENCES_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.notification.defs#preferences", exc) from exc
         self.__class__ = cls
@@ -318,13 +347,26 @@ class Preferences(Model):
 
 
 _PREFERENCES_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "chat", "follow", "like", "likeViaRepost", "mention", "quote", "reply", "repost", "repostViaRepost", "starterpackJoined", "subscribedPost", "unverified", "verified"),
+    (
+        "$type",
+        "chat",
+        "follow",
+        "like",
+        "likeViaRepost",
+        "mention",
+        "quote",
+        "reply",
+        "repost",
+        "repostViaRepost",
+        "starterpackJoined",
+        "subscribedPost",
+        "unverified",
+        "verified",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ActivitySubscription(Model):
     """The ``app.bsky.notification.defs#activitySubscription`` object.
 
@@ -351,7 +393,11 @@ class ActivitySubscription(Model):
             self.post = data["post"]
             self.reply = data["reply"]
             self.typed = "$type" in data
-            self.extra = None if _ACTIVITY_SUBSCRIPTION_KEYS.issuperset(data) else unknown_fields(data, _ACTIVITY_SUBSCRIPTION_KEYS)
+            self.extra = (
+                None
+                if _ACTIVITY_SUBSCRIPTION_KEYS.issuperset(data)
+                else unknown_fields(data, _ACTIVITY_SUBSCRIPTION_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.notification.defs#activitySubscription", exc) from exc
         self.__class__ = cls
@@ -370,9 +416,7 @@ class ActivitySubscription(Model):
 _ACTIVITY_SUBSCRIPTION_KEYS: Final[frozenset[str]] = frozenset(("$type", "post", "reply"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class SubjectActivitySubscription(Model):
     """Object used to store activity subscription data in stash.
 
@@ -397,9 +441,17 @@ class SubjectActivitySubscription(Model):
         self: Any = TWINS[cls]()
         try:
             self.subject = data["subject"]
-            self.activity_subscription = ActivitySubscription.from_dict(data["activitySubscription"])
+            if (v := data["activitySubscription"]) is None:
+                raise null_field(
+                    "app.bsky.notification.defs#subjectActivitySubscription", "activitySubscription"
+                )
+            self.activity_subscription = ActivitySubscription.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _SUBJECT_ACTIVITY_SUBSCRIPTION_KEYS.issuperset(data) else unknown_fields(data, _SUBJECT_ACTIVITY_SUBSCRIPTION_KEYS)
+            self.extra = (
+                None
+                if _SUBJECT_ACTIVITY_SUBSCRIPTION_KEYS.issuperset(data)
+                else unknown_fields(data, _SUBJECT_ACTIVITY_SUBSCRIPTION_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.notification.defs#subjectActivitySubscription", exc) from exc
         self.__class__ = cls
@@ -419,5 +471,5 @@ class SubjectActivitySubscription(Model):
 
 
 _SUBJECT_ACTIVITY_SUBSCRIPTION_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "subject", "activitySubscription"),
+    ("$type", "subject", "activitySubscription")
 )

@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "GetUnreadCountOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetUnreadCountOutput(Model):
     """The ``app.bsky.notification.getUnreadCount#output`` object.
 
     The output body of ``app.bsky.notification.getUnreadCount``.
@@ -49,9 +41,13 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             self.count = data["count"]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if _GET_UNREAD_COUNT_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_UNREAD_COUNT_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.notification.getUnreadCount (Output)", exc) from exc
+            raise invalid("app.bsky.notification.getUnreadCount#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -63,4 +59,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("count",))
+_GET_UNREAD_COUNT_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("count",))
+
+
+Output = GetUnreadCountOutput
+"""The former name of `GetUnreadCountOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.actor import defs as _m_app_bsky_actor_defs
 else:
     _m_app_bsky_actor_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_actor_defs",
-        "atproto_async.models.app.bsky.actor.defs",
+        globals(), "_m_app_bsky_actor_defs", "atproto_async.models.app.bsky.actor.defs"
     )
 
 __all__ = [
+    "ListActivitySubscriptionsOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class ListActivitySubscriptionsOutput(Model):
     """The ``app.bsky.notification.listActivitySubscriptions#output`` object.
 
     The output body of ``app.bsky.notification.listActivitySubscriptions``.
@@ -60,11 +58,21 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.subscriptions = [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in data["subscriptions"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("app.bsky.notification.listActivitySubscriptions#output", "cursor")
+            self.cursor = v
+            if (v := data["subscriptions"]) is None:
+                raise null_field(
+                    "app.bsky.notification.listActivitySubscriptions#output", "subscriptions"
+                )
+            self.subscriptions = [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _LIST_ACTIVITY_SUBSCRIPTIONS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _LIST_ACTIVITY_SUBSCRIPTIONS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.notification.listActivitySubscriptions (Output)", exc) from exc
+            raise invalid("app.bsky.notification.listActivitySubscriptions#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -79,4 +87,11 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "subscriptions"))
+_LIST_ACTIVITY_SUBSCRIPTIONS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("cursor", "subscriptions")
+)
+
+
+Output = ListActivitySubscriptionsOutput
+"""The former name of `ListActivitySubscriptionsOutput`, kept so that existing imports still work.
+"""

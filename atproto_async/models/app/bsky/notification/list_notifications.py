@@ -18,8 +18,10 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
+from atproto_async.models import RECORDS
 
 if TYPE_CHECKING:
     from typing import Self
@@ -29,31 +31,24 @@ if TYPE_CHECKING:
     from atproto_async.models.com.atproto.label import defs as _m_com_atproto_label_defs
 else:
     _m_app_bsky_actor_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_actor_defs",
-        "atproto_async.models.app.bsky.actor.defs",
+        globals(), "_m_app_bsky_actor_defs", "atproto_async.models.app.bsky.actor.defs"
     )
     _m_app_bsky_graph_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_graph_defs",
-        "atproto_async.models.app.bsky.graph.defs",
+        globals(), "_m_app_bsky_graph_defs", "atproto_async.models.app.bsky.graph.defs"
     )
     _m_com_atproto_label_defs = lazy_module(
-        globals(),
-        "_m_com_atproto_label_defs",
-        "atproto_async.models.com.atproto.label.defs",
+        globals(), "_m_com_atproto_label_defs", "atproto_async.models.com.atproto.label.defs"
     )
 
 __all__ = [
+    "ListNotificationsOutput",
     "Notification",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class ListNotificationsOutput(Model):
     """The ``app.bsky.notification.listNotifications#output`` object.
 
     The output body of ``app.bsky.notification.listNotifications``.
@@ -77,13 +72,25 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.notifications = [Notification.from_dict(i0) for i0 in data["notifications"]]
-            self.priority = get("priority", UNSET)
-            self.seen_at = get("seenAt", UNSET)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("app.bsky.notification.listNotifications#output", "cursor")
+            self.cursor = v
+            if (v := data["notifications"]) is None:
+                raise null_field("app.bsky.notification.listNotifications#output", "notifications")
+            self.notifications = [Notification.from_dict(i0) for i0 in v]
+            if (v := get("priority", UNSET)) is None:
+                raise null_field("app.bsky.notification.listNotifications#output", "priority")
+            self.priority = v
+            if (v := get("seenAt", UNSET)) is None:
+                raise null_field("app.bsky.notification.listNotifications#output", "seenAt")
+            self.seen_at = v
+            self.extra = (
+                None
+                if _LIST_NOTIFICATIONS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _LIST_NOTIFICATIONS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.notification.listNotifications (Output)", exc) from exc
+            raise invalid("app.bsky.notification.listNotifications#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -104,12 +111,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "notifications", "priority", "seenAt"))
-
-
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+_LIST_NOTIFICATIONS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("cursor", "notifications", "priority", "seenAt")
 )
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Notification(Model):
     """The ``app.bsky.notification.listNotifications#notification`` object.
 
@@ -124,7 +131,8 @@ class Notification(Model):
             ``reply``, ``quote``, ``starterpack-joined``, ``verified``, ``unverified``,
             ``like-via-repost``, ``repost-via-repost``, ``subscribed-post``, ``contact-match``.
         reason_subject: Format: at-uri. UNSET when absent.
-        record: (No description.)
+        record: A record: its model, picked by ``$type`` (`UnknownRecord` for a type without a
+            lexicon here).
         starter_pack: The starter pack associated with this notification. Present when the
             notification is for a follow originating from a starter pack. A
             ``app.bsky.graph.defs#starterPackViewBasic``. UNSET when absent.
@@ -142,7 +150,7 @@ class Notification(Model):
     author: _m_app_bsky_actor_defs.ProfileView
     reason: str
     reason_subject: str | UnsetType = UNSET
-    record: Any
+    record: Model
     starter_pack: _m_app_bsky_graph_defs.StarterPackViewBasic | UnsetType = UNSET
     is_read: bool
     indexed_at: str
@@ -157,16 +165,40 @@ class Notification(Model):
             get = data.get
             self.uri = data["uri"]
             self.cid = data["cid"]
-            self.author = _m_app_bsky_actor_defs.ProfileView.from_dict(data["author"])
+            if (v := data["author"]) is None:
+                raise null_field("app.bsky.notification.listNotifications#notification", "author")
+            self.author = _m_app_bsky_actor_defs.ProfileView.from_dict(v)
             self.reason = data["reason"]
-            self.reason_subject = get("reasonSubject", UNSET)
-            self.record = data["record"]
-            self.starter_pack = v if (v := get("starterPack", UNSET)) is UNSET else _m_app_bsky_graph_defs.StarterPackViewBasic.from_dict(v)
+            if (v := get("reasonSubject", UNSET)) is None:
+                raise null_field(
+                    "app.bsky.notification.listNotifications#notification", "reasonSubject"
+                )
+            self.reason_subject = v
+            if (v := data["record"]) is None:
+                raise null_field("app.bsky.notification.listNotifications#notification", "record")
+            self.record = RECORDS.from_dict(v)
+            if (v := get("starterPack", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "app.bsky.notification.listNotifications#notification", "starterPack"
+                    )
+                v = _m_app_bsky_graph_defs.StarterPackViewBasic.from_dict(v)
+            self.starter_pack = v
             self.is_read = data["isRead"]
             self.indexed_at = data["indexedAt"]
-            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            if (v := get("labels", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "app.bsky.notification.listNotifications#notification", "labels"
+                    )
+                v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.labels = v
             self.typed = "$type" in data
-            self.extra = None if _NOTIFICATION_KEYS.issuperset(data) else unknown_fields(data, _NOTIFICATION_KEYS)
+            self.extra = (
+                None
+                if _NOTIFICATION_KEYS.issuperset(data)
+                else unknown_fields(data, _NOTIFICATION_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.notification.listNotifications#notification", exc) from exc
         self.__class__ = cls
@@ -179,7 +211,7 @@ class Notification(Model):
             "cid": self.cid,
             "author": self.author.to_dict(),
             "reason": self.reason,
-            "record": self.record,
+            "record": self.record.to_dict(),
             "isRead": self.is_read,
             "indexedAt": self.indexed_at,
         }
@@ -200,5 +232,21 @@ class Notification(Model):
 
 
 _NOTIFICATION_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "uri", "cid", "author", "reason", "reasonSubject", "record", "starterPack", "isRead", "indexedAt", "labels"),
+    (
+        "$type",
+        "uri",
+        "cid",
+        "author",
+        "reason",
+        "reasonSubject",
+        "record",
+        "starterPack",
+        "isRead",
+        "indexedAt",
+        "labels",
+    )
 )
+
+
+Output = ListNotificationsOutput
+"""The former name of `ListNotificationsOutput`, kept so that existing imports still work."""

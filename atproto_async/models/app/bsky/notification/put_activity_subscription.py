@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -35,13 +36,13 @@ else:
 __all__ = [
     "Input",
     "Output",
+    "PutActivitySubscriptionInput",
+    "PutActivitySubscriptionOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class PutActivitySubscriptionInput(Model):
     """The ``app.bsky.notification.putActivitySubscription#input`` object.
 
     The input body of ``app.bsky.notification.putActivitySubscription``.
@@ -61,10 +62,20 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             self.subject = data["subject"]
-            self.activity_subscription = _m_app_bsky_notification_defs.ActivitySubscription.from_dict(data["activitySubscription"])
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := data["activitySubscription"]) is None:
+                raise null_field(
+                    "app.bsky.notification.putActivitySubscription#input", "activitySubscription"
+                )
+            self.activity_subscription = (
+                _m_app_bsky_notification_defs.ActivitySubscription.from_dict(v)
+            )
+            self.extra = (
+                None
+                if _PUT_ACTIVITY_SUBSCRIPTION_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _PUT_ACTIVITY_SUBSCRIPTION_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.notification.putActivitySubscription (Input)", exc) from exc
+            raise invalid("app.bsky.notification.putActivitySubscription#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -79,13 +90,13 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("subject", "activitySubscription"))
-
-
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+_PUT_ACTIVITY_SUBSCRIPTION_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("subject", "activitySubscription")
 )
-class Output(Model):
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class PutActivitySubscriptionOutput(Model):
     """The ``app.bsky.notification.putActivitySubscription#output`` object.
 
     The output body of ``app.bsky.notification.putActivitySubscription``.
@@ -107,10 +118,21 @@ class Output(Model):
         try:
             get = data.get
             self.subject = data["subject"]
-            self.activity_subscription = v if (v := get("activitySubscription", UNSET)) is UNSET else _m_app_bsky_notification_defs.ActivitySubscription.from_dict(v)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("activitySubscription", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "app.bsky.notification.putActivitySubscription#output",
+                        "activitySubscription",
+                    )
+                v = _m_app_bsky_notification_defs.ActivitySubscription.from_dict(v)
+            self.activity_subscription = v
+            self.extra = (
+                None
+                if _PUT_ACTIVITY_SUBSCRIPTION_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _PUT_ACTIVITY_SUBSCRIPTION_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.notification.putActivitySubscription (Output)", exc) from exc
+            raise invalid("app.bsky.notification.putActivitySubscription#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -125,4 +147,16 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("subject", "activitySubscription"))
+_PUT_ACTIVITY_SUBSCRIPTION_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("subject", "activitySubscription")
+)
+
+
+Input = PutActivitySubscriptionInput
+"""The former name of `PutActivitySubscriptionInput`, kept so that existing imports still work.
+"""
+
+
+Output = PutActivitySubscriptionOutput
+"""The former name of `PutActivitySubscriptionOutput`, kept so that existing imports still work.
+"""

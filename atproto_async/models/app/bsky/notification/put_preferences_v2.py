@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -35,13 +36,13 @@ else:
 __all__ = [
     "Input",
     "Output",
+    "PutPreferencesV2Input",
+    "PutPreferencesV2Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class PutPreferencesV2Input(Model):
     """The ``app.bsky.notification.putPreferencesV2#input`` object.
 
     The input body of ``app.bsky.notification.putPreferencesV2``.
@@ -85,22 +86,86 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.chat = v if (v := get("chat", UNSET)) is UNSET else _m_app_bsky_notification_defs.ChatPreference.from_dict(v)
-            self.follow = v if (v := get("follow", UNSET)) is UNSET else _m_app_bsky_notification_defs.FilterablePreference.from_dict(v)
-            self.like = v if (v := get("like", UNSET)) is UNSET else _m_app_bsky_notification_defs.FilterablePreference.from_dict(v)
-            self.like_via_repost = v if (v := get("likeViaRepost", UNSET)) is UNSET else _m_app_bsky_notification_defs.FilterablePreference.from_dict(v)
-            self.mention = v if (v := get("mention", UNSET)) is UNSET else _m_app_bsky_notification_defs.FilterablePreference.from_dict(v)
-            self.quote = v if (v := get("quote", UNSET)) is UNSET else _m_app_bsky_notification_defs.FilterablePreference.from_dict(v)
-            self.reply = v if (v := get("reply", UNSET)) is UNSET else _m_app_bsky_notification_defs.FilterablePreference.from_dict(v)
-            self.repost = v if (v := get("repost", UNSET)) is UNSET else _m_app_bsky_notification_defs.FilterablePreference.from_dict(v)
-            self.repost_via_repost = v if (v := get("repostViaRepost", UNSET)) is UNSET else _m_app_bsky_notification_defs.FilterablePreference.from_dict(v)
-            self.starterpack_joined = v if (v := get("starterpackJoined", UNSET)) is UNSET else _m_app_bsky_notification_defs.Preference.from_dict(v)
-            self.subscribed_post = v if (v := get("subscribedPost", UNSET)) is UNSET else _m_app_bsky_notification_defs.Preference.from_dict(v)
-            self.unverified = v if (v := get("unverified", UNSET)) is UNSET else _m_app_bsky_notification_defs.Preference.from_dict(v)
-            self.verified = v if (v := get("verified", UNSET)) is UNSET else _m_app_bsky_notification_defs.Preference.from_dict(v)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("chat", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.notification.putPreferencesV2#input", "chat")
+                v = _m_app_bsky_notification_defs.ChatPreference.from_dict(v)
+            self.chat = v
+            if (v := get("follow", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.notification.putPreferencesV2#input", "follow")
+                v = _m_app_bsky_notification_defs.FilterablePreference.from_dict(v)
+            self.follow = v
+            if (v := get("like", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.notification.putPreferencesV2#input", "like")
+                v = _m_app_bsky_notification_defs.FilterablePreference.from_dict(v)
+            self.like = v
+            if (v := get("likeViaRepost", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "app.bsky.notification.putPreferencesV2#input", "likeViaRepost"
+                    )
+                v = _m_app_bsky_notification_defs.FilterablePreference.from_dict(v)
+            self.like_via_repost = v
+            if (v := get("mention", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.notification.putPreferencesV2#input", "mention")
+                v = _m_app_bsky_notification_defs.FilterablePreference.from_dict(v)
+            self.mention = v
+            if (v := get("quote", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.notification.putPreferencesV2#input", "quote")
+                v = _m_app_bsky_notification_defs.FilterablePreference.from_dict(v)
+            self.quote = v
+            if (v := get("reply", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.notification.putPreferencesV2#input", "reply")
+                v = _m_app_bsky_notification_defs.FilterablePreference.from_dict(v)
+            self.reply = v
+            if (v := get("repost", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.notification.putPreferencesV2#input", "repost")
+                v = _m_app_bsky_notification_defs.FilterablePreference.from_dict(v)
+            self.repost = v
+            if (v := get("repostViaRepost", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "app.bsky.notification.putPreferencesV2#input", "repostViaRepost"
+                    )
+                v = _m_app_bsky_notification_defs.FilterablePreference.from_dict(v)
+            self.repost_via_repost = v
+            if (v := get("starterpackJoined", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "app.bsky.notification.putPreferencesV2#input", "starterpackJoined"
+                    )
+                v = _m_app_bsky_notification_defs.Preference.from_dict(v)
+            self.starterpack_joined = v
+            if (v := get("subscribedPost", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "app.bsky.notification.putPreferencesV2#input", "subscribedPost"
+                    )
+                v = _m_app_bsky_notification_defs.Preference.from_dict(v)
+            self.subscribed_post = v
+            if (v := get("unverified", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.notification.putPreferencesV2#input", "unverified")
+                v = _m_app_bsky_notification_defs.Preference.from_dict(v)
+            self.unverified = v
+            if (v := get("verified", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.notification.putPreferencesV2#input", "verified")
+                v = _m_app_bsky_notification_defs.Preference.from_dict(v)
+            self.verified = v
+            self.extra = (
+                None
+                if _PUT_PREFERENCES_V2_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _PUT_PREFERENCES_V2_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.notification.putPreferencesV2 (Input)", exc) from exc
+            raise invalid("app.bsky.notification.putPreferencesV2#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -151,15 +216,27 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("chat", "follow", "like", "likeViaRepost", "mention", "quote", "reply", "repost", "repostViaRepost", "starterpackJoined", "subscribedPost", "unverified", "verified"),
+_PUT_PREFERENCES_V2_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    (
+        "chat",
+        "follow",
+        "like",
+        "likeViaRepost",
+        "mention",
+        "quote",
+        "reply",
+        "repost",
+        "repostViaRepost",
+        "starterpackJoined",
+        "subscribedPost",
+        "unverified",
+        "verified",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class PutPreferencesV2Output(Model):
     """The ``app.bsky.notification.putPreferencesV2#output`` object.
 
     The output body of ``app.bsky.notification.putPreferencesV2``.
@@ -176,10 +253,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.preferences = _m_app_bsky_notification_defs.Preferences.from_dict(data["preferences"])
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["preferences"]) is None:
+                raise null_field("app.bsky.notification.putPreferencesV2#output", "preferences")
+            self.preferences = _m_app_bsky_notification_defs.Preferences.from_dict(v)
+            self.extra = (
+                None
+                if _PUT_PREFERENCES_V2_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _PUT_PREFERENCES_V2_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.notification.putPreferencesV2 (Output)", exc) from exc
+            raise invalid("app.bsky.notification.putPreferencesV2#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -191,4 +274,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("preferences",))
+_PUT_PREFERENCES_V2_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("preferences",))
+
+
+Input = PutPreferencesV2Input
+"""The former name of `PutPreferencesV2Input`, kept so that existing imports still work."""
+
+
+Output = PutPreferencesV2Output
+"""The former name of `PutPreferencesV2Output`, kept so that existing imports still work."""

@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
     "Input",
+    "RegisterPushInput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class RegisterPushInput(Model):
     """The ``app.bsky.notification.registerPush#input`` object.
 
     The input body of ``app.bsky.notification.registerPush``.
@@ -61,10 +53,16 @@ class Input(Model):
             self.token = data["token"]
             self.platform = data["platform"]
             self.app_id = data["appId"]
-            self.age_restricted = get("ageRestricted", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("ageRestricted", UNSET)) is None:
+                raise null_field("app.bsky.notification.registerPush#input", "ageRestricted")
+            self.age_restricted = v
+            self.extra = (
+                None
+                if _REGISTER_PUSH_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _REGISTER_PUSH_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.notification.registerPush (Input)", exc) from exc
+            raise invalid("app.bsky.notification.registerPush#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -84,6 +82,10 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("serviceDid", "token", "platform", "appId", "ageRestricted"),
+_REGISTER_PUSH_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("serviceDid", "token", "platform", "appId", "ageRestricted")
 )
+
+
+Input = RegisterPushInput
+"""The former name of `RegisterPushInput`, kept so that existing imports still work."""

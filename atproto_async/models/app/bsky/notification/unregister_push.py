@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
     "Input",
+    "UnregisterPushInput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class UnregisterPushInput(Model):
     """The ``app.bsky.notification.unregisterPush#input`` object.
 
     The input body of ``app.bsky.notification.unregisterPush``.
@@ -58,9 +50,13 @@ class Input(Model):
             self.token = data["token"]
             self.platform = data["platform"]
             self.app_id = data["appId"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _UNREGISTER_PUSH_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _UNREGISTER_PUSH_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.notification.unregisterPush (Input)", exc) from exc
+            raise invalid("app.bsky.notification.unregisterPush#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -77,4 +73,10 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("serviceDid", "token", "platform", "appId"))
+_UNREGISTER_PUSH_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("serviceDid", "token", "platform", "appId")
+)
+
+
+Input = UnregisterPushInput
+"""The former name of `UnregisterPushInput`, kept so that existing imports still work."""

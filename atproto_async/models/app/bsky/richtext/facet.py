@@ -7,7 +7,7 @@ Lexicon: ``lexicons/app/bsky/richtext/facet.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -19,6 +19,7 @@ from atproto_async._model import (
     UnsetType,
     dump_member,
     invalid,
+    null_field,
     unknown_fields,
 )
 
@@ -28,15 +29,23 @@ if TYPE_CHECKING:
 __all__ = [
     "ByteSlice",
     "Facet",
+    "FacetFeaturesItem",
     "Link",
     "Mention",
     "Tag",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+FacetFeaturesItem: TypeAlias = "Mention | Link | Tag | UnknownMember"
+"""One of ``app.bsky.richtext.facet#mention``, ``app.bsky.richtext.facet#link``,
+``app.bsky.richtext.facet#tag`` (open union). A member of another ``$type`` is an
+`UnknownMember`.
+
+Used by ``Facet.features``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Facet(Model):
     """Annotation of a sub-string within rich text.
 
@@ -53,7 +62,7 @@ class Facet(Model):
     LEX_TYPE: ClassVar[str] = "app.bsky.richtext.facet"
 
     index: ByteSlice
-    features: list[Mention | Link | Tag | UnknownMember]
+    features: list[FacetFeaturesItem]
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -61,8 +70,12 @@ class Facet(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.index = ByteSlice.from_dict(data["index"])
-            self.features = [_union_0(i0) for i0 in data["features"]]
+            if (v := data["index"]) is None:
+                raise null_field("app.bsky.richtext.facet", "index")
+            self.index = ByteSlice.from_dict(v)
+            if (v := data["features"]) is None:
+                raise null_field("app.bsky.richtext.facet", "features")
+            self.features = [_facet_features_item(i0) for i0 in v]
             self.typed = "$type" in data
             self.extra = None if _FACET_KEYS.issuperset(data) else unknown_fields(data, _FACET_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
@@ -86,9 +99,7 @@ class Facet(Model):
 _FACET_KEYS: Final[frozenset[str]] = frozenset(("$type", "index", "features"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Mention(Model):
     """Facet feature for mention of another account. The text is usually a handle, including a '@'
     prefix, but the facet reference is a DID.
@@ -113,7 +124,9 @@ class Mention(Model):
         try:
             self.did = data["did"]
             self.typed = "$type" in data
-            self.extra = None if _MENTION_KEYS.issuperset(data) else unknown_fields(data, _MENTION_KEYS)
+            self.extra = (
+                None if _MENTION_KEYS.issuperset(data) else unknown_fields(data, _MENTION_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.richtext.facet#mention", exc) from exc
         self.__class__ = cls
@@ -132,9 +145,7 @@ class Mention(Model):
 _MENTION_KEYS: Final[frozenset[str]] = frozenset(("$type", "did"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Link(Model):
     """Facet feature for a URL. The text URL may have been simplified or truncated, but the facet
     reference should be a complete URL.
@@ -178,9 +189,7 @@ class Link(Model):
 _LINK_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Tag(Model):
     """Facet feature for a hashtag. The text usually includes a '#' prefix, but the facet reference
     should not (except in the case of 'double hash tags').
@@ -224,9 +233,7 @@ class Tag(Model):
 _TAG_KEYS: Final[frozenset[str]] = frozenset(("$type", "tag"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ByteSlice(Model):
     """Specifies the sub-string range a facet feature applies to. Start index is inclusive, end
     index is exclusive. Indices are zero-indexed, counting bytes of the UTF-8 encoded text. NOTE:
@@ -256,7 +263,11 @@ class ByteSlice(Model):
             self.byte_start = data["byteStart"]
             self.byte_end = data["byteEnd"]
             self.typed = "$type" in data
-            self.extra = None if _BYTE_SLICE_KEYS.issuperset(data) else unknown_fields(data, _BYTE_SLICE_KEYS)
+            self.extra = (
+                None
+                if _BYTE_SLICE_KEYS.issuperset(data)
+                else unknown_fields(data, _BYTE_SLICE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.richtext.facet#byteSlice", exc) from exc
         self.__class__ = cls
@@ -275,7 +286,7 @@ class ByteSlice(Model):
 _BYTE_SLICE_KEYS: Final[frozenset[str]] = frozenset(("$type", "byteStart", "byteEnd"))
 
 
-def _union_0(value: Mapping[str, Any]) -> Mention | Link | Tag | UnknownMember:
+def _facet_features_item(value: Mapping[str, Any]) -> FacetFeaturesItem:
     t = value.get("$type")
     if t == "app.bsky.richtext.facet#mention":
         return Mention.from_dict(value)

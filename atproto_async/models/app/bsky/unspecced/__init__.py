@@ -6,7 +6,41 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_SUBMODULES = frozenset(("defs", "get_age_assurance_state", "get_config", "get_onboarding_suggested_starter_packs", "get_onboarding_suggested_starter_packs_skeleton", "get_onboarding_suggested_users_skeleton", "get_popular_feed_generators", "get_post_thread_other_v2", "get_post_thread_v2", "get_suggested_feeds", "get_suggested_feeds_skeleton", "get_suggested_onboarding_users", "get_suggested_starter_packs", "get_suggested_starter_packs_skeleton", "get_suggested_users", "get_suggested_users_for_discover", "get_suggested_users_for_discover_skeleton", "get_suggested_users_for_explore", "get_suggested_users_for_explore_skeleton", "get_suggested_users_for_see_more", "get_suggested_users_for_see_more_skeleton", "get_suggested_users_skeleton", "get_suggestions_skeleton", "get_tagged_suggestions", "get_trending_topics", "get_trends", "get_trends_skeleton", "init_age_assurance", "search_actors_skeleton", "search_posts_skeleton", "search_starter_packs_skeleton"))
+_SUBMODULES = frozenset(
+    (
+        "defs",
+        "get_age_assurance_state",
+        "get_config",
+        "get_onboarding_suggested_starter_packs",
+        "get_onboarding_suggested_starter_packs_skeleton",
+        "get_onboarding_suggested_users_skeleton",
+        "get_popular_feed_generators",
+        "get_post_thread_other_v2",
+        "get_post_thread_v2",
+        "get_suggested_feeds",
+        "get_suggested_feeds_skeleton",
+        "get_suggested_onboarding_users",
+        "get_suggested_starter_packs",
+        "get_suggested_starter_packs_skeleton",
+        "get_suggested_users",
+        "get_suggested_users_for_discover",
+        "get_suggested_users_for_discover_skeleton",
+        "get_suggested_users_for_explore",
+        "get_suggested_users_for_explore_skeleton",
+        "get_suggested_users_for_see_more",
+        "get_suggested_users_for_see_more_skeleton",
+        "get_suggested_users_skeleton",
+        "get_suggestions_skeleton",
+        "get_tagged_suggestions",
+        "get_trending_topics",
+        "get_trends",
+        "get_trends_skeleton",
+        "init_age_assurance",
+        "search_actors_skeleton",
+        "search_posts_skeleton",
+        "search_starter_packs_skeleton",
+    )
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -28,14 +29,10 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.feed import defs as _m_app_bsky_feed_defs
 else:
     _m_app_bsky_actor_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_actor_defs",
-        "atproto_async.models.app.bsky.actor.defs",
+        globals(), "_m_app_bsky_actor_defs", "atproto_async.models.app.bsky.actor.defs"
     )
     _m_app_bsky_feed_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_feed_defs",
-        "atproto_async.models.app.bsky.feed.defs",
+        globals(), "_m_app_bsky_feed_defs", "atproto_async.models.app.bsky.feed.defs"
     )
 
 __all__ = [
@@ -54,9 +51,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class SkeletonSearchPost(Model):
     """The ``app.bsky.unspecced.defs#skeletonSearchPost`` object.
 
@@ -80,7 +75,11 @@ class SkeletonSearchPost(Model):
         try:
             self.uri = data["uri"]
             self.typed = "$type" in data
-            self.extra = None if _SKELETON_SEARCH_POST_KEYS.issuperset(data) else unknown_fields(data, _SKELETON_SEARCH_POST_KEYS)
+            self.extra = (
+                None
+                if _SKELETON_SEARCH_POST_KEYS.issuperset(data)
+                else unknown_fields(data, _SKELETON_SEARCH_POST_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#skeletonSearchPost", exc) from exc
         self.__class__ = cls
@@ -99,9 +98,7 @@ class SkeletonSearchPost(Model):
 _SKELETON_SEARCH_POST_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class SkeletonSearchActor(Model):
     """The ``app.bsky.unspecced.defs#skeletonSearchActor`` object.
 
@@ -125,7 +122,11 @@ class SkeletonSearchActor(Model):
         try:
             self.did = data["did"]
             self.typed = "$type" in data
-            self.extra = None if _SKELETON_SEARCH_ACTOR_KEYS.issuperset(data) else unknown_fields(data, _SKELETON_SEARCH_ACTOR_KEYS)
+            self.extra = (
+                None
+                if _SKELETON_SEARCH_ACTOR_KEYS.issuperset(data)
+                else unknown_fields(data, _SKELETON_SEARCH_ACTOR_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#skeletonSearchActor", exc) from exc
         self.__class__ = cls
@@ -144,9 +145,7 @@ class SkeletonSearchActor(Model):
 _SKELETON_SEARCH_ACTOR_KEYS: Final[frozenset[str]] = frozenset(("$type", "did"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class SkeletonSearchStarterPack(Model):
     """The ``app.bsky.unspecced.defs#skeletonSearchStarterPack`` object.
 
@@ -170,7 +169,11 @@ class SkeletonSearchStarterPack(Model):
         try:
             self.uri = data["uri"]
             self.typed = "$type" in data
-            self.extra = None if _SKELETON_SEARCH_STARTER_PACK_KEYS.issuperset(data) else unknown_fields(data, _SKELETON_SEARCH_STARTER_PACK_KEYS)
+            self.extra = (
+                None
+                if _SKELETON_SEARCH_STARTER_PACK_KEYS.issuperset(data)
+                else unknown_fields(data, _SKELETON_SEARCH_STARTER_PACK_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#skeletonSearchStarterPack", exc) from exc
         self.__class__ = cls
@@ -189,9 +192,7 @@ class SkeletonSearchStarterPack(Model):
 _SKELETON_SEARCH_STARTER_PACK_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class TrendingTopic(Model):
     """The ``app.bsky.unspecced.defs#trendingTopic`` object.
 
@@ -221,11 +222,19 @@ class TrendingTopic(Model):
         try:
             get = data.get
             self.topic = data["topic"]
-            self.display_name = get("displayName", UNSET)
-            self.description = get("description", UNSET)
+            if (v := get("displayName", UNSET)) is None:
+                raise null_field("app.bsky.unspecced.defs#trendingTopic", "displayName")
+            self.display_name = v
+            if (v := get("description", UNSET)) is None:
+                raise null_field("app.bsky.unspecced.defs#trendingTopic", "description")
+            self.description = v
             self.link = data["link"]
             self.typed = "$type" in data
-            self.extra = None if _TRENDING_TOPIC_KEYS.issuperset(data) else unknown_fields(data, _TRENDING_TOPIC_KEYS)
+            self.extra = (
+                None
+                if _TRENDING_TOPIC_KEYS.issuperset(data)
+                else unknown_fields(data, _TRENDING_TOPIC_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#trendingTopic", exc) from exc
         self.__class__ = cls
@@ -248,13 +257,11 @@ class TrendingTopic(Model):
 
 
 _TRENDING_TOPIC_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "topic", "displayName", "description", "link"),
+    ("$type", "topic", "displayName", "description", "link")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class SkeletonTrend(Model):
     """The ``app.bsky.unspecced.defs#skeletonTrend`` object.
 
@@ -295,15 +302,27 @@ class SkeletonTrend(Model):
             get = data.get
             self.topic = data["topic"]
             self.display_name = data["displayName"]
-            self.description = get("description", UNSET)
+            if (v := get("description", UNSET)) is None:
+                raise null_field("app.bsky.unspecced.defs#skeletonTrend", "description")
+            self.description = v
             self.link = data["link"]
             self.started_at = data["startedAt"]
             self.post_count = data["postCount"]
-            self.status = get("status", UNSET)
-            self.category = get("category", UNSET)
-            self.dids = data["dids"]
+            if (v := get("status", UNSET)) is None:
+                raise null_field("app.bsky.unspecced.defs#skeletonTrend", "status")
+            self.status = v
+            if (v := get("category", UNSET)) is None:
+                raise null_field("app.bsky.unspecced.defs#skeletonTrend", "category")
+            self.category = v
+            if (v := data["dids"]) is None:
+                raise null_field("app.bsky.unspecced.defs#skeletonTrend", "dids")
+            self.dids = v
             self.typed = "$type" in data
-            self.extra = None if _SKELETON_TREND_KEYS.issuperset(data) else unknown_fields(data, _SKELETON_TREND_KEYS)
+            self.extra = (
+                None
+                if _SKELETON_TREND_KEYS.issuperset(data)
+                else unknown_fields(data, _SKELETON_TREND_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#skeletonTrend", exc) from exc
         self.__class__ = cls
@@ -336,13 +355,22 @@ class SkeletonTrend(Model):
 
 
 _SKELETON_TREND_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "topic", "displayName", "description", "link", "startedAt", "postCount", "status", "category", "dids"),
+    (
+        "$type",
+        "topic",
+        "displayName",
+        "description",
+        "link",
+        "startedAt",
+        "postCount",
+        "status",
+        "category",
+        "dids",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class TrendView(Model):
     """The ``app.bsky.unspecced.defs#trendView`` object.
 
@@ -383,15 +411,27 @@ class TrendView(Model):
             get = data.get
             self.topic = data["topic"]
             self.display_name = data["displayName"]
-            self.description = get("description", UNSET)
+            if (v := get("description", UNSET)) is None:
+                raise null_field("app.bsky.unspecced.defs#trendView", "description")
+            self.description = v
             self.link = data["link"]
             self.started_at = data["startedAt"]
             self.post_count = data["postCount"]
-            self.status = get("status", UNSET)
-            self.category = get("category", UNSET)
-            self.actors = [_m_app_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["actors"]]
+            if (v := get("status", UNSET)) is None:
+                raise null_field("app.bsky.unspecced.defs#trendView", "status")
+            self.status = v
+            if (v := get("category", UNSET)) is None:
+                raise null_field("app.bsky.unspecced.defs#trendView", "category")
+            self.category = v
+            if (v := data["actors"]) is None:
+                raise null_field("app.bsky.unspecced.defs#trendView", "actors")
+            self.actors = [_m_app_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v]
             self.typed = "$type" in data
-            self.extra = None if _TREND_VIEW_KEYS.issuperset(data) else unknown_fields(data, _TREND_VIEW_KEYS)
+            self.extra = (
+                None
+                if _TREND_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _TREND_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#trendView", exc) from exc
         self.__class__ = cls
@@ -424,13 +464,22 @@ class TrendView(Model):
 
 
 _TREND_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "topic", "displayName", "description", "link", "startedAt", "postCount", "status", "category", "actors"),
+    (
+        "$type",
+        "topic",
+        "displayName",
+        "description",
+        "link",
+        "startedAt",
+        "postCount",
+        "status",
+        "category",
+        "actors",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ThreadItemPost(Model):
     """The ``app.bsky.unspecced.defs#threadItemPost`` object.
 
@@ -475,16 +524,26 @@ class ThreadItemPost(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.post = _m_app_bsky_feed_defs.PostView.from_dict(data["post"])
+            if (v := data["post"]) is None:
+                raise null_field("app.bsky.unspecced.defs#threadItemPost", "post")
+            self.post = _m_app_bsky_feed_defs.PostView.from_dict(v)
             self.more_parents = data["moreParents"]
             self.more_replies = data["moreReplies"]
             self.op_thread = data["opThread"]
-            self.op_thread_post_index = get("opThreadPostIndex", UNSET)
-            self.op_thread_post_count = get("opThreadPostCount", UNSET)
+            if (v := get("opThreadPostIndex", UNSET)) is None:
+                raise null_field("app.bsky.unspecced.defs#threadItemPost", "opThreadPostIndex")
+            self.op_thread_post_index = v
+            if (v := get("opThreadPostCount", UNSET)) is None:
+                raise null_field("app.bsky.unspecced.defs#threadItemPost", "opThreadPostCount")
+            self.op_thread_post_count = v
             self.hidden_by_threadgate = data["hiddenByThreadgate"]
             self.muted_by_viewer = data["mutedByViewer"]
             self.typed = "$type" in data
-            self.extra = None if _THREAD_ITEM_POST_KEYS.issuperset(data) else unknown_fields(data, _THREAD_ITEM_POST_KEYS)
+            self.extra = (
+                None
+                if _THREAD_ITEM_POST_KEYS.issuperset(data)
+                else unknown_fields(data, _THREAD_ITEM_POST_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#threadItemPost", exc) from exc
         self.__class__ = cls
@@ -514,13 +573,21 @@ class ThreadItemPost(Model):
 
 
 _THREAD_ITEM_POST_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "post", "moreParents", "moreReplies", "opThread", "opThreadPostIndex", "opThreadPostCount", "hiddenByThreadgate", "mutedByViewer"),
+    (
+        "$type",
+        "post",
+        "moreParents",
+        "moreReplies",
+        "opThread",
+        "opThreadPostIndex",
+        "opThreadPostCount",
+        "hiddenByThreadgate",
+        "mutedByViewer",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ThreadItemNoUnauthenticated(Model):
     """The ``app.bsky.unspecced.defs#threadItemNoUnauthenticated`` object.
 
@@ -541,7 +608,11 @@ class ThreadItemNoUnauthenticated(Model):
         self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
-            self.extra = None if data.keys() <= _THREAD_ITEM_NO_UNAUTHENTICATED_KEYS else unknown_fields(data, _THREAD_ITEM_NO_UNAUTHENTICATED_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _THREAD_ITEM_NO_UNAUTHENTICATED_KEYS
+                else unknown_fields(data, _THREAD_ITEM_NO_UNAUTHENTICATED_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#threadItemNoUnauthenticated", exc) from exc
         self.__class__ = cls
@@ -560,9 +631,7 @@ class ThreadItemNoUnauthenticated(Model):
 _THREAD_ITEM_NO_UNAUTHENTICATED_KEYS: Final[frozenset[str]] = frozenset(("$type",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ThreadItemNotFound(Model):
     """The ``app.bsky.unspecced.defs#threadItemNotFound`` object.
 
@@ -583,7 +652,11 @@ class ThreadItemNotFound(Model):
         self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
-            self.extra = None if data.keys() <= _THREAD_ITEM_NOT_FOUND_KEYS else unknown_fields(data, _THREAD_ITEM_NOT_FOUND_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _THREAD_ITEM_NOT_FOUND_KEYS
+                else unknown_fields(data, _THREAD_ITEM_NOT_FOUND_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#threadItemNotFound", exc) from exc
         self.__class__ = cls
@@ -602,9 +675,7 @@ class ThreadItemNotFound(Model):
 _THREAD_ITEM_NOT_FOUND_KEYS: Final[frozenset[str]] = frozenset(("$type",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ThreadItemBlocked(Model):
     """The ``app.bsky.unspecced.defs#threadItemBlocked`` object.
 
@@ -626,9 +697,15 @@ class ThreadItemBlocked(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.author = _m_app_bsky_feed_defs.BlockedAuthor.from_dict(data["author"])
+            if (v := data["author"]) is None:
+                raise null_field("app.bsky.unspecced.defs#threadItemBlocked", "author")
+            self.author = _m_app_bsky_feed_defs.BlockedAuthor.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _THREAD_ITEM_BLOCKED_KEYS.issuperset(data) else unknown_fields(data, _THREAD_ITEM_BLOCKED_KEYS)
+            self.extra = (
+                None
+                if _THREAD_ITEM_BLOCKED_KEYS.issuperset(data)
+                else unknown_fields(data, _THREAD_ITEM_BLOCKED_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#threadItemBlocked", exc) from exc
         self.__class__ = cls
@@ -647,9 +724,7 @@ class ThreadItemBlocked(Model):
 _THREAD_ITEM_BLOCKED_KEYS: Final[frozenset[str]] = frozenset(("$type", "author"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class AgeAssuranceState(Model):
     """The computed state of the age assurance process, returned to the user in question on certain
     authenticated requests.
@@ -677,10 +752,16 @@ class AgeAssuranceState(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.last_initiated_at = get("lastInitiatedAt", UNSET)
+            if (v := get("lastInitiatedAt", UNSET)) is None:
+                raise null_field("app.bsky.unspecced.defs#ageAssuranceState", "lastInitiatedAt")
+            self.last_initiated_at = v
             self.status = data["status"]
             self.typed = "$type" in data
-            self.extra = None if _AGE_ASSURANCE_STATE_KEYS.issuperset(data) else unknown_fields(data, _AGE_ASSURANCE_STATE_KEYS)
+            self.extra = (
+                None
+                if _AGE_ASSURANCE_STATE_KEYS.issuperset(data)
+                else unknown_fields(data, _AGE_ASSURANCE_STATE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#ageAssuranceState", exc) from exc
         self.__class__ = cls
@@ -702,9 +783,7 @@ class AgeAssuranceState(Model):
 _AGE_ASSURANCE_STATE_KEYS: Final[frozenset[str]] = frozenset(("$type", "lastInitiatedAt", "status"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class AgeAssuranceEvent(Model):
     """Object used to store age assurance data in stash.
 
@@ -746,13 +825,27 @@ class AgeAssuranceEvent(Model):
             self.created_at = data["createdAt"]
             self.status = data["status"]
             self.attempt_id = data["attemptId"]
-            self.email = get("email", UNSET)
-            self.init_ip = get("initIp", UNSET)
-            self.init_ua = get("initUa", UNSET)
-            self.complete_ip = get("completeIp", UNSET)
-            self.complete_ua = get("completeUa", UNSET)
+            if (v := get("email", UNSET)) is None:
+                raise null_field("app.bsky.unspecced.defs#ageAssuranceEvent", "email")
+            self.email = v
+            if (v := get("initIp", UNSET)) is None:
+                raise null_field("app.bsky.unspecced.defs#ageAssuranceEvent", "initIp")
+            self.init_ip = v
+            if (v := get("initUa", UNSET)) is None:
+                raise null_field("app.bsky.unspecced.defs#ageAssuranceEvent", "initUa")
+            self.init_ua = v
+            if (v := get("completeIp", UNSET)) is None:
+                raise null_field("app.bsky.unspecced.defs#ageAssuranceEvent", "completeIp")
+            self.complete_ip = v
+            if (v := get("completeUa", UNSET)) is None:
+                raise null_field("app.bsky.unspecced.defs#ageAssuranceEvent", "completeUa")
+            self.complete_ua = v
             self.typed = "$type" in data
-            self.extra = None if _AGE_ASSURANCE_EVENT_KEYS.issuperset(data) else unknown_fields(data, _AGE_ASSURANCE_EVENT_KEYS)
+            self.extra = (
+                None
+                if _AGE_ASSURANCE_EVENT_KEYS.issuperset(data)
+                else unknown_fields(data, _AGE_ASSURANCE_EVENT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.defs#ageAssuranceEvent", exc) from exc
         self.__class__ = cls
@@ -788,5 +881,15 @@ class AgeAssuranceEvent(Model):
 
 
 _AGE_ASSURANCE_EVENT_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "createdAt", "status", "attemptId", "email", "initIp", "initUa", "completeIp", "completeUa"),
+    (
+        "$type",
+        "createdAt",
+        "status",
+        "attemptId",
+        "email",
+        "initIp",
+        "initUa",
+        "completeIp",
+        "completeUa",
+    )
 )

@@ -11,28 +11,20 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "GetConfigOutput",
     "LiveNowConfig",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetConfigOutput(Model):
     """The ``app.bsky.unspecced.getConfig#output`` object.
 
     The output body of ``app.bsky.unspecced.getConfig``.
@@ -52,11 +44,21 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.check_email_confirmed = get("checkEmailConfirmed", UNSET)
-            self.live_now = v if (v := get("liveNow", UNSET)) is UNSET else [LiveNowConfig.from_dict(i0) for i0 in v]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("checkEmailConfirmed", UNSET)) is None:
+                raise null_field("app.bsky.unspecced.getConfig#output", "checkEmailConfirmed")
+            self.check_email_confirmed = v
+            if (v := get("liveNow", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.unspecced.getConfig#output", "liveNow")
+                v = [LiveNowConfig.from_dict(i0) for i0 in v]
+            self.live_now = v
+            self.extra = (
+                None
+                if _GET_CONFIG_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_CONFIG_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.unspecced.getConfig (Output)", exc) from exc
+            raise invalid("app.bsky.unspecced.getConfig#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -74,12 +76,10 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("checkEmailConfirmed", "liveNow"))
+_GET_CONFIG_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("checkEmailConfirmed", "liveNow"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LiveNowConfig(Model):
     """The ``app.bsky.unspecced.getConfig#liveNowConfig`` object.
 
@@ -104,9 +104,15 @@ class LiveNowConfig(Model):
         self: Any = TWINS[cls]()
         try:
             self.did = data["did"]
-            self.domains = data["domains"]
+            if (v := data["domains"]) is None:
+                raise null_field("app.bsky.unspecced.getConfig#liveNowConfig", "domains")
+            self.domains = v
             self.typed = "$type" in data
-            self.extra = None if _LIVE_NOW_CONFIG_KEYS.issuperset(data) else unknown_fields(data, _LIVE_NOW_CONFIG_KEYS)
+            self.extra = (
+                None
+                if _LIVE_NOW_CONFIG_KEYS.issuperset(data)
+                else unknown_fields(data, _LIVE_NOW_CONFIG_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.getConfig#liveNowConfig", exc) from exc
         self.__class__ = cls
@@ -123,3 +129,7 @@ class LiveNowConfig(Model):
 
 
 _LIVE_NOW_CONFIG_KEYS: Final[frozenset[str]] = frozenset(("$type", "did", "domains"))
+
+
+Output = GetConfigOutput
+"""The former name of `GetConfigOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.graph import defs as _m_app_bsky_graph_defs
 else:
     _m_app_bsky_graph_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_graph_defs",
-        "atproto_async.models.app.bsky.graph.defs",
+        globals(), "_m_app_bsky_graph_defs", "atproto_async.models.app.bsky.graph.defs"
     )
 
 __all__ = [
+    "GetOnboardingSuggestedStarterPacksOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetOnboardingSuggestedStarterPacksOutput(Model):
     """The ``app.bsky.unspecced.getOnboardingSuggestedStarterPacks#output`` object.
 
     The output body of ``app.bsky.unspecced.getOnboardingSuggestedStarterPacks``.
@@ -57,10 +55,20 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.starter_packs = [_m_app_bsky_graph_defs.StarterPackView.from_dict(i0) for i0 in data["starterPacks"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["starterPacks"]) is None:
+                raise null_field(
+                    "app.bsky.unspecced.getOnboardingSuggestedStarterPacks#output", "starterPacks"
+                )
+            self.starter_packs = [_m_app_bsky_graph_defs.StarterPackView.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _GET_ONBOARDING_SUGGESTED_STARTER_PACKS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_ONBOARDING_SUGGESTED_STARTER_PACKS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.unspecced.getOnboardingSuggestedStarterPacks (Output)", exc) from exc
+            raise invalid(
+                "app.bsky.unspecced.getOnboardingSuggestedStarterPacks#output", exc
+            ) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -72,4 +80,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("starterPacks",))
+_GET_ONBOARDING_SUGGESTED_STARTER_PACKS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("starterPacks",)
+)
+
+
+Output = GetOnboardingSuggestedStarterPacksOutput
+"""The former name of `GetOnboardingSuggestedStarterPacksOutput`, kept so that existing imports
+still work.
+"""

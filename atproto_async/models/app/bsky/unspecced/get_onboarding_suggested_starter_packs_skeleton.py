@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "GetOnboardingSuggestedStarterPacksSkeletonOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetOnboardingSuggestedStarterPacksSkeletonOutput(Model):
     """The ``app.bsky.unspecced.getOnboardingSuggestedStarterPacksSkeleton#output`` object.
 
     The output body of ``app.bsky.unspecced.getOnboardingSuggestedStarterPacksSkeleton``.
@@ -48,10 +40,23 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.starter_packs = data["starterPacks"]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["starterPacks"]) is None:
+                raise null_field(
+                    "app.bsky.unspecced.getOnboardingSuggestedStarterPacksSkeleton#output",
+                    "starterPacks",
+                )
+            self.starter_packs = v
+            self.extra = (
+                None
+                if _GET_ONBOARDING_SUGGESTED_STARTER_PACKS_SKELETON_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(
+                    data, _GET_ONBOARDING_SUGGESTED_STARTER_PACKS_SKELETON_OUTPUT_KEYS
+                )
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.unspecced.getOnboardingSuggestedStarterPacksSkeleton (Output)", exc) from exc
+            raise invalid(
+                "app.bsky.unspecced.getOnboardingSuggestedStarterPacksSkeleton#output", exc
+            ) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -63,4 +68,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("starterPacks",))
+_GET_ONBOARDING_SUGGESTED_STARTER_PACKS_SKELETON_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("starterPacks",)
+)
+
+
+Output = GetOnboardingSuggestedStarterPacksSkeletonOutput
+"""The former name of `GetOnboardingSuggestedStarterPacksSkeletonOutput`, kept so that existing
+imports still work.
+"""

@@ -7,7 +7,7 @@ Lexicon: ``lexicons/app/bsky/unspecced/getPostThreadOtherV2.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -20,6 +20,7 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -29,21 +30,27 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.unspecced import defs as _m_app_bsky_unspecced_defs
 else:
     _m_app_bsky_unspecced_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_unspecced_defs",
-        "atproto_async.models.app.bsky.unspecced.defs",
+        globals(), "_m_app_bsky_unspecced_defs", "atproto_async.models.app.bsky.unspecced.defs"
     )
 
 __all__ = [
+    "GetPostThreadOtherV2Output",
     "Output",
     "ThreadItem",
+    "ThreadItemValue",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+ThreadItemValue: TypeAlias = "_m_app_bsky_unspecced_defs.ThreadItemPost | UnknownMember"
+"""One of ``app.bsky.unspecced.defs#threadItemPost`` (open union). A member of another ``$type`` is
+an `UnknownMember`.
+
+Used by ``ThreadItem.value``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetPostThreadOtherV2Output(Model):
     """The ``app.bsky.unspecced.getPostThreadOtherV2#output`` object.
 
     The output body of ``app.bsky.unspecced.getPostThreadOtherV2``.
@@ -62,10 +69,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.thread = [ThreadItem.from_dict(i0) for i0 in data["thread"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["thread"]) is None:
+                raise null_field("app.bsky.unspecced.getPostThreadOtherV2#output", "thread")
+            self.thread = [ThreadItem.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _GET_POST_THREAD_OTHER_V2_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_POST_THREAD_OTHER_V2_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.unspecced.getPostThreadOtherV2 (Output)", exc) from exc
+            raise invalid("app.bsky.unspecced.getPostThreadOtherV2#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -77,12 +90,10 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("thread",))
+_GET_POST_THREAD_OTHER_V2_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("thread",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ThreadItem(Model):
     """The ``app.bsky.unspecced.getPostThreadOtherV2#threadItem`` object.
 
@@ -101,7 +112,7 @@ class ThreadItem(Model):
 
     uri: str
     depth: int
-    value: _m_app_bsky_unspecced_defs.ThreadItemPost | UnknownMember
+    value: ThreadItemValue
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -111,9 +122,15 @@ class ThreadItem(Model):
         try:
             self.uri = data["uri"]
             self.depth = data["depth"]
-            self.value = _union_0(data["value"])
+            if (v := data["value"]) is None:
+                raise null_field("app.bsky.unspecced.getPostThreadOtherV2#threadItem", "value")
+            self.value = _thread_item_value(v)
             self.typed = "$type" in data
-            self.extra = None if _THREAD_ITEM_KEYS.issuperset(data) else unknown_fields(data, _THREAD_ITEM_KEYS)
+            self.extra = (
+                None
+                if _THREAD_ITEM_KEYS.issuperset(data)
+                else unknown_fields(data, _THREAD_ITEM_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.getPostThreadOtherV2#threadItem", exc) from exc
         self.__class__ = cls
@@ -132,7 +149,11 @@ class ThreadItem(Model):
 _THREAD_ITEM_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "depth", "value"))
 
 
-def _union_0(value: Mapping[str, Any]) -> _m_app_bsky_unspecced_defs.ThreadItemPost | UnknownMember:
+Output = GetPostThreadOtherV2Output
+"""The former name of `GetPostThreadOtherV2Output`, kept so that existing imports still work."""
+
+
+def _thread_item_value(value: Mapping[str, Any]) -> ThreadItemValue:
     t = value.get("$type")
     if t == "app.bsky.unspecced.defs#threadItemPost":
         return _m_app_bsky_unspecced_defs.ThreadItemPost.from_dict(value)

@@ -7,7 +7,7 @@ Lexicon: ``lexicons/app/bsky/unspecced/getPostThreadV2.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -20,6 +20,7 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -30,26 +31,38 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.unspecced import defs as _m_app_bsky_unspecced_defs
 else:
     _m_app_bsky_feed_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_feed_defs",
-        "atproto_async.models.app.bsky.feed.defs",
+        globals(), "_m_app_bsky_feed_defs", "atproto_async.models.app.bsky.feed.defs"
     )
     _m_app_bsky_unspecced_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_unspecced_defs",
-        "atproto_async.models.app.bsky.unspecced.defs",
+        globals(), "_m_app_bsky_unspecced_defs", "atproto_async.models.app.bsky.unspecced.defs"
     )
 
 __all__ = [
+    "GetPostThreadV2Output",
     "Output",
     "ThreadItem",
+    "ThreadItemValue",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+ThreadItemValue: TypeAlias = (
+    "_m_app_bsky_unspecced_defs.ThreadItemPost"
+    " | _m_app_bsky_unspecced_defs.ThreadItemNoUnauthenticated"
+    " | _m_app_bsky_unspecced_defs.ThreadItemNotFound"
+    " | _m_app_bsky_unspecced_defs.ThreadItemBlocked"
+    " | UnknownMember"
 )
-class Output(Model):
+"""One of ``app.bsky.unspecced.defs#threadItemPost``,
+``app.bsky.unspecced.defs#threadItemNoUnauthenticated``,
+``app.bsky.unspecced.defs#threadItemNotFound``, ``app.bsky.unspecced.defs#threadItemBlocked``
+(open union). A member of another ``$type`` is an `UnknownMember`.
+
+Used by ``ThreadItem.value``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetPostThreadV2Output(Model):
     """The ``app.bsky.unspecced.getPostThreadV2#output`` object.
 
     The output body of ``app.bsky.unspecced.getPostThreadV2``.
@@ -73,12 +86,22 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.thread = [ThreadItem.from_dict(i0) for i0 in data["thread"]]
-            self.threadgate = v if (v := get("threadgate", UNSET)) is UNSET else _m_app_bsky_feed_defs.ThreadgateView.from_dict(v)
+            if (v := data["thread"]) is None:
+                raise null_field("app.bsky.unspecced.getPostThreadV2#output", "thread")
+            self.thread = [ThreadItem.from_dict(i0) for i0 in v]
+            if (v := get("threadgate", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.unspecced.getPostThreadV2#output", "threadgate")
+                v = _m_app_bsky_feed_defs.ThreadgateView.from_dict(v)
+            self.threadgate = v
             self.has_other_replies = data["hasOtherReplies"]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if _GET_POST_THREAD_V2_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_POST_THREAD_V2_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.unspecced.getPostThreadV2 (Output)", exc) from exc
+            raise invalid("app.bsky.unspecced.getPostThreadV2#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -96,12 +119,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("thread", "threadgate", "hasOtherReplies"))
-
-
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+_GET_POST_THREAD_V2_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("thread", "threadgate", "hasOtherReplies")
 )
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ThreadItem(Model):
     """The ``app.bsky.unspecced.getPostThreadV2#threadItem`` object.
 
@@ -123,7 +146,7 @@ class ThreadItem(Model):
 
     uri: str
     depth: int
-    value: _m_app_bsky_unspecced_defs.ThreadItemPost | _m_app_bsky_unspecced_defs.ThreadItemNoUnauthenticated | _m_app_bsky_unspecced_defs.ThreadItemNotFound | _m_app_bsky_unspecced_defs.ThreadItemBlocked | UnknownMember
+    value: ThreadItemValue
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -133,9 +156,15 @@ class ThreadItem(Model):
         try:
             self.uri = data["uri"]
             self.depth = data["depth"]
-            self.value = _union_0(data["value"])
+            if (v := data["value"]) is None:
+                raise null_field("app.bsky.unspecced.getPostThreadV2#threadItem", "value")
+            self.value = _thread_item_value(v)
             self.typed = "$type" in data
-            self.extra = None if _THREAD_ITEM_KEYS.issuperset(data) else unknown_fields(data, _THREAD_ITEM_KEYS)
+            self.extra = (
+                None
+                if _THREAD_ITEM_KEYS.issuperset(data)
+                else unknown_fields(data, _THREAD_ITEM_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.getPostThreadV2#threadItem", exc) from exc
         self.__class__ = cls
@@ -154,14 +183,11 @@ class ThreadItem(Model):
 _THREAD_ITEM_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "depth", "value"))
 
 
-def _union_0(
-    value: Mapping[str, Any],
-) -> (
-    _m_app_bsky_unspecced_defs.ThreadItemPost
-    | _m_app_bsky_unspecced_defs.ThreadItemNoUnauthenticated
-    | _m_app_bsky_unspecced_defs.ThreadItemNotFound
-    | _m_app_bsky_unspecced_defs.ThreadItemBlocked | UnknownMember
-):
+Output = GetPostThreadV2Output
+"""The former name of `GetPostThreadV2Output`, kept so that existing imports still work."""
+
+
+def _thread_item_value(value: Mapping[str, Any]) -> ThreadItemValue:
     t = value.get("$type")
     if t == "app.bsky.unspecced.defs#threadItemPost":
         return _m_app_bsky_unspecced_defs.ThreadItemPost.from_dict(value)

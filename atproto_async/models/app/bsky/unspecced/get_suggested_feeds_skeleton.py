@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "GetSuggestedFeedsSkeletonOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetSuggestedFeedsSkeletonOutput(Model):
     """The ``app.bsky.unspecced.getSuggestedFeedsSkeleton#output`` object.
 
     The output body of ``app.bsky.unspecced.getSuggestedFeedsSkeleton``.
@@ -48,10 +40,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.feeds = data["feeds"]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["feeds"]) is None:
+                raise null_field("app.bsky.unspecced.getSuggestedFeedsSkeleton#output", "feeds")
+            self.feeds = v
+            self.extra = (
+                None
+                if _GET_SUGGESTED_FEEDS_SKELETON_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_SUGGESTED_FEEDS_SKELETON_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.unspecced.getSuggestedFeedsSkeleton (Output)", exc) from exc
+            raise invalid("app.bsky.unspecced.getSuggestedFeedsSkeleton#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -63,4 +61,9 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("feeds",))
+_GET_SUGGESTED_FEEDS_SKELETON_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("feeds",))
+
+
+Output = GetSuggestedFeedsSkeletonOutput
+"""The former name of `GetSuggestedFeedsSkeletonOutput`, kept so that existing imports still work.
+"""

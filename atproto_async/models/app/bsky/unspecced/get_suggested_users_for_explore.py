@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.actor import defs as _m_app_bsky_actor_defs
 else:
     _m_app_bsky_actor_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_actor_defs",
-        "atproto_async.models.app.bsky.actor.defs",
+        globals(), "_m_app_bsky_actor_defs", "atproto_async.models.app.bsky.actor.defs"
     )
 
 __all__ = [
+    "GetSuggestedUsersForExploreOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetSuggestedUsersForExploreOutput(Model):
     """The ``app.bsky.unspecced.getSuggestedUsersForExplore#output`` object.
 
     The output body of ``app.bsky.unspecced.getSuggestedUsersForExplore``.
@@ -61,11 +59,21 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.actors = [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in data["actors"]]
-            self.rec_id_str = get("recIdStr", UNSET)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["actors"]) is None:
+                raise null_field("app.bsky.unspecced.getSuggestedUsersForExplore#output", "actors")
+            self.actors = [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in v]
+            if (v := get("recIdStr", UNSET)) is None:
+                raise null_field(
+                    "app.bsky.unspecced.getSuggestedUsersForExplore#output", "recIdStr"
+                )
+            self.rec_id_str = v
+            self.extra = (
+                None
+                if _GET_SUGGESTED_USERS_FOR_EXPLORE_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_SUGGESTED_USERS_FOR_EXPLORE_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.unspecced.getSuggestedUsersForExplore (Output)", exc) from exc
+            raise invalid("app.bsky.unspecced.getSuggestedUsersForExplore#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -80,4 +88,11 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("actors", "recIdStr"))
+_GET_SUGGESTED_USERS_FOR_EXPLORE_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("actors", "recIdStr")
+)
+
+
+Output = GetSuggestedUsersForExploreOutput
+"""The former name of `GetSuggestedUsersForExploreOutput`, kept so that existing imports still work.
+"""

@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "GetSuggestedUsersForSeeMoreSkeletonOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetSuggestedUsersForSeeMoreSkeletonOutput(Model):
     """The ``app.bsky.unspecced.getSuggestedUsersForSeeMoreSkeleton#output`` object.
 
     The output body of ``app.bsky.unspecced.getSuggestedUsersForSeeMoreSkeleton``.
@@ -52,11 +44,25 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.dids = data["dids"]
-            self.rec_id_str = get("recIdStr", UNSET)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["dids"]) is None:
+                raise null_field(
+                    "app.bsky.unspecced.getSuggestedUsersForSeeMoreSkeleton#output", "dids"
+                )
+            self.dids = v
+            if (v := get("recIdStr", UNSET)) is None:
+                raise null_field(
+                    "app.bsky.unspecced.getSuggestedUsersForSeeMoreSkeleton#output", "recIdStr"
+                )
+            self.rec_id_str = v
+            self.extra = (
+                None
+                if _GET_SUGGESTED_USERS_FOR_SEE_MORE_SKELETON_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_SUGGESTED_USERS_FOR_SEE_MORE_SKELETON_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.unspecced.getSuggestedUsersForSeeMoreSkeleton (Output)", exc) from exc
+            raise invalid(
+                "app.bsky.unspecced.getSuggestedUsersForSeeMoreSkeleton#output", exc
+            ) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -71,4 +77,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("dids", "recIdStr"))
+_GET_SUGGESTED_USERS_FOR_SEE_MORE_SKELETON_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("dids", "recIdStr")
+)
+
+
+Output = GetSuggestedUsersForSeeMoreSkeletonOutput
+"""The former name of `GetSuggestedUsersForSeeMoreSkeletonOutput`, kept so that existing imports
+still work.
+"""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.unspecced import defs as _m_app_bsky_unspecced_defs
 else:
     _m_app_bsky_unspecced_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_unspecced_defs",
-        "atproto_async.models.app.bsky.unspecced.defs",
+        globals(), "_m_app_bsky_unspecced_defs", "atproto_async.models.app.bsky.unspecced.defs"
     )
 
 __all__ = [
+    "GetSuggestionsSkeletonOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetSuggestionsSkeletonOutput(Model):
     """The ``app.bsky.unspecced.getSuggestionsSkeleton#output`` object.
 
     The output body of ``app.bsky.unspecced.getSuggestionsSkeleton``.
@@ -68,14 +66,30 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.actors = [_m_app_bsky_unspecced_defs.SkeletonSearchActor.from_dict(i0) for i0 in data["actors"]]
-            self.relative_to_did = get("relativeToDid", UNSET)
-            self.rec_id = get("recId", UNSET)
-            self.rec_id_str = get("recIdStr", UNSET)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("app.bsky.unspecced.getSuggestionsSkeleton#output", "cursor")
+            self.cursor = v
+            if (v := data["actors"]) is None:
+                raise null_field("app.bsky.unspecced.getSuggestionsSkeleton#output", "actors")
+            self.actors = [_m_app_bsky_unspecced_defs.SkeletonSearchActor.from_dict(i0) for i0 in v]
+            if (v := get("relativeToDid", UNSET)) is None:
+                raise null_field(
+                    "app.bsky.unspecced.getSuggestionsSkeleton#output", "relativeToDid"
+                )
+            self.relative_to_did = v
+            if (v := get("recId", UNSET)) is None:
+                raise null_field("app.bsky.unspecced.getSuggestionsSkeleton#output", "recId")
+            self.rec_id = v
+            if (v := get("recIdStr", UNSET)) is None:
+                raise null_field("app.bsky.unspecced.getSuggestionsSkeleton#output", "recIdStr")
+            self.rec_id_str = v
+            self.extra = (
+                None
+                if _GET_SUGGESTIONS_SKELETON_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_SUGGESTIONS_SKELETON_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.unspecced.getSuggestionsSkeleton (Output)", exc) from exc
+            raise invalid("app.bsky.unspecced.getSuggestionsSkeleton#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -99,6 +113,11 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("cursor", "actors", "relativeToDid", "recId", "recIdStr"),
+_GET_SUGGESTIONS_SKELETON_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("cursor", "actors", "relativeToDid", "recId", "recIdStr")
 )
+
+
+Output = GetSuggestionsSkeletonOutput
+"""The former name of `GetSuggestionsSkeletonOutput`, kept so that existing imports still work.
+"""

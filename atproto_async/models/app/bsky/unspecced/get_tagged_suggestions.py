@@ -11,28 +11,20 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "GetTaggedSuggestionsOutput",
     "Output",
     "Suggestion",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetTaggedSuggestionsOutput(Model):
     """The ``app.bsky.unspecced.getTaggedSuggestions#output`` object.
 
     The output body of ``app.bsky.unspecced.getTaggedSuggestions``.
@@ -49,10 +41,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.suggestions = [Suggestion.from_dict(i0) for i0 in data["suggestions"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["suggestions"]) is None:
+                raise null_field("app.bsky.unspecced.getTaggedSuggestions#output", "suggestions")
+            self.suggestions = [Suggestion.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _GET_TAGGED_SUGGESTIONS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_TAGGED_SUGGESTIONS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.unspecced.getTaggedSuggestions (Output)", exc) from exc
+            raise invalid("app.bsky.unspecced.getTaggedSuggestions#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -64,12 +62,10 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("suggestions",))
+_GET_TAGGED_SUGGESTIONS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("suggestions",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Suggestion(Model):
     """The ``app.bsky.unspecced.getTaggedSuggestions#suggestion`` object.
 
@@ -99,7 +95,11 @@ class Suggestion(Model):
             self.subject_type = data["subjectType"]
             self.subject = data["subject"]
             self.typed = "$type" in data
-            self.extra = None if _SUGGESTION_KEYS.issuperset(data) else unknown_fields(data, _SUGGESTION_KEYS)
+            self.extra = (
+                None
+                if _SUGGESTION_KEYS.issuperset(data)
+                else unknown_fields(data, _SUGGESTION_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.unspecced.getTaggedSuggestions#suggestion", exc) from exc
         self.__class__ = cls
@@ -120,3 +120,7 @@ class Suggestion(Model):
 
 
 _SUGGESTION_KEYS: Final[frozenset[str]] = frozenset(("$type", "tag", "subjectType", "subject"))
+
+
+Output = GetTaggedSuggestionsOutput
+"""The former name of `GetTaggedSuggestionsOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.unspecced import defs as _m_app_bsky_unspecced_defs
 else:
     _m_app_bsky_unspecced_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_unspecced_defs",
-        "atproto_async.models.app.bsky.unspecced.defs",
+        globals(), "_m_app_bsky_unspecced_defs", "atproto_async.models.app.bsky.unspecced.defs"
     )
 
 __all__ = [
+    "GetTrendingTopicsOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetTrendingTopicsOutput(Model):
     """The ``app.bsky.unspecced.getTrendingTopics#output`` object.
 
     The output body of ``app.bsky.unspecced.getTrendingTopics``.
@@ -59,11 +57,19 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.topics = [_m_app_bsky_unspecced_defs.TrendingTopic.from_dict(i0) for i0 in data["topics"]]
-            self.suggested = [_m_app_bsky_unspecced_defs.TrendingTopic.from_dict(i0) for i0 in data["suggested"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["topics"]) is None:
+                raise null_field("app.bsky.unspecced.getTrendingTopics#output", "topics")
+            self.topics = [_m_app_bsky_unspecced_defs.TrendingTopic.from_dict(i0) for i0 in v]
+            if (v := data["suggested"]) is None:
+                raise null_field("app.bsky.unspecced.getTrendingTopics#output", "suggested")
+            self.suggested = [_m_app_bsky_unspecced_defs.TrendingTopic.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _GET_TRENDING_TOPICS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_TRENDING_TOPICS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.unspecced.getTrendingTopics (Output)", exc) from exc
+            raise invalid("app.bsky.unspecced.getTrendingTopics#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -78,4 +84,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("topics", "suggested"))
+_GET_TRENDING_TOPICS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("topics", "suggested"))
+
+
+Output = GetTrendingTopicsOutput
+"""The former name of `GetTrendingTopicsOutput`, kept so that existing imports still work."""

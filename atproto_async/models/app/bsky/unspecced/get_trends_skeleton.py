@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.unspecced import defs as _m_app_bsky_unspecced_defs
 else:
     _m_app_bsky_unspecced_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_unspecced_defs",
-        "atproto_async.models.app.bsky.unspecced.defs",
+        globals(), "_m_app_bsky_unspecced_defs", "atproto_async.models.app.bsky.unspecced.defs"
     )
 
 __all__ = [
+    "GetTrendsSkeletonOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetTrendsSkeletonOutput(Model):
     """The ``app.bsky.unspecced.getTrendsSkeleton#output`` object.
 
     The output body of ``app.bsky.unspecced.getTrendsSkeleton``.
@@ -61,11 +59,19 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.trends = [_m_app_bsky_unspecced_defs.SkeletonTrend.from_dict(i0) for i0 in data["trends"]]
-            self.rec_id_str = get("recIdStr", UNSET)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["trends"]) is None:
+                raise null_field("app.bsky.unspecced.getTrendsSkeleton#output", "trends")
+            self.trends = [_m_app_bsky_unspecced_defs.SkeletonTrend.from_dict(i0) for i0 in v]
+            if (v := get("recIdStr", UNSET)) is None:
+                raise null_field("app.bsky.unspecced.getTrendsSkeleton#output", "recIdStr")
+            self.rec_id_str = v
+            self.extra = (
+                None
+                if _GET_TRENDS_SKELETON_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_TRENDS_SKELETON_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.unspecced.getTrendsSkeleton (Output)", exc) from exc
+            raise invalid("app.bsky.unspecced.getTrendsSkeleton#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -80,4 +86,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("trends", "recIdStr"))
+_GET_TRENDS_SKELETON_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("trends", "recIdStr"))
+
+
+Output = GetTrendsSkeletonOutput
+"""The former name of `GetTrendsSkeletonOutput`, kept so that existing imports still work."""

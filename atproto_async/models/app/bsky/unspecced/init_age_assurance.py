@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "InitAgeAssuranceInput",
     "Input",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class InitAgeAssuranceInput(Model):
     """The ``app.bsky.unspecced.initAgeAssurance#input`` object.
 
     The input body of ``app.bsky.unspecced.initAgeAssurance``.
@@ -55,9 +47,13 @@ class Input(Model):
             self.email = data["email"]
             self.language = data["language"]
             self.country_code = data["countryCode"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _INIT_AGE_ASSURANCE_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _INIT_AGE_ASSURANCE_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.unspecced.initAgeAssurance (Input)", exc) from exc
+            raise invalid("app.bsky.unspecced.initAgeAssurance#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -73,4 +69,10 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("email", "language", "countryCode"))
+_INIT_AGE_ASSURANCE_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("email", "language", "countryCode")
+)
+
+
+Input = InitAgeAssuranceInput
+"""The former name of `InitAgeAssuranceInput`, kept so that existing imports still work."""

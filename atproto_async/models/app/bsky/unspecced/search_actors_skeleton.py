@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.unspecced import defs as _m_app_bsky_unspecced_defs
 else:
     _m_app_bsky_unspecced_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_unspecced_defs",
-        "atproto_async.models.app.bsky.unspecced.defs",
+        globals(), "_m_app_bsky_unspecced_defs", "atproto_async.models.app.bsky.unspecced.defs"
     )
 
 __all__ = [
     "Output",
+    "SearchActorsSkeletonOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class SearchActorsSkeletonOutput(Model):
     """The ``app.bsky.unspecced.searchActorsSkeleton#output`` object.
 
     The output body of ``app.bsky.unspecced.searchActorsSkeleton``.
@@ -63,12 +61,22 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.hits_total = get("hitsTotal", UNSET)
-            self.actors = [_m_app_bsky_unspecced_defs.SkeletonSearchActor.from_dict(i0) for i0 in data["actors"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("app.bsky.unspecced.searchActorsSkeleton#output", "cursor")
+            self.cursor = v
+            if (v := get("hitsTotal", UNSET)) is None:
+                raise null_field("app.bsky.unspecced.searchActorsSkeleton#output", "hitsTotal")
+            self.hits_total = v
+            if (v := data["actors"]) is None:
+                raise null_field("app.bsky.unspecced.searchActorsSkeleton#output", "actors")
+            self.actors = [_m_app_bsky_unspecced_defs.SkeletonSearchActor.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _SEARCH_ACTORS_SKELETON_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _SEARCH_ACTORS_SKELETON_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.unspecced.searchActorsSkeleton (Output)", exc) from exc
+            raise invalid("app.bsky.unspecced.searchActorsSkeleton#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -86,4 +94,10 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "hitsTotal", "actors"))
+_SEARCH_ACTORS_SKELETON_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("cursor", "hitsTotal", "actors")
+)
+
+
+Output = SearchActorsSkeletonOutput
+"""The former name of `SearchActorsSkeletonOutput`, kept so that existing imports still work."""

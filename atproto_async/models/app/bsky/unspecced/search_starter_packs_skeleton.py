@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.unspecced import defs as _m_app_bsky_unspecced_defs
 else:
     _m_app_bsky_unspecced_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_unspecced_defs",
-        "atproto_async.models.app.bsky.unspecced.defs",
+        globals(), "_m_app_bsky_unspecced_defs", "atproto_async.models.app.bsky.unspecced.defs"
     )
 
 __all__ = [
     "Output",
+    "SearchStarterPacksSkeletonOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class SearchStarterPacksSkeletonOutput(Model):
     """The ``app.bsky.unspecced.searchStarterPacksSkeleton#output`` object.
 
     The output body of ``app.bsky.unspecced.searchStarterPacksSkeleton``.
@@ -63,12 +61,28 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.hits_total = get("hitsTotal", UNSET)
-            self.starter_packs = [_m_app_bsky_unspecced_defs.SkeletonSearchStarterPack.from_dict(i0) for i0 in data["starterPacks"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("app.bsky.unspecced.searchStarterPacksSkeleton#output", "cursor")
+            self.cursor = v
+            if (v := get("hitsTotal", UNSET)) is None:
+                raise null_field(
+                    "app.bsky.unspecced.searchStarterPacksSkeleton#output", "hitsTotal"
+                )
+            self.hits_total = v
+            if (v := data["starterPacks"]) is None:
+                raise null_field(
+                    "app.bsky.unspecced.searchStarterPacksSkeleton#output", "starterPacks"
+                )
+            self.starter_packs = [
+                _m_app_bsky_unspecced_defs.SkeletonSearchStarterPack.from_dict(i0) for i0 in v
+            ]
+            self.extra = (
+                None
+                if _SEARCH_STARTER_PACKS_SKELETON_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _SEARCH_STARTER_PACKS_SKELETON_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.unspecced.searchStarterPacksSkeleton (Output)", exc) from exc
+            raise invalid("app.bsky.unspecced.searchStarterPacksSkeleton#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -86,4 +100,11 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "hitsTotal", "starterPacks"))
+_SEARCH_STARTER_PACKS_SKELETON_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("cursor", "hitsTotal", "starterPacks")
+)
+
+
+Output = SearchStarterPacksSkeletonOutput
+"""The former name of `SearchStarterPacksSkeletonOutput`, kept so that existing imports still work.
+"""

@@ -6,7 +6,19 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_SUBMODULES = frozenset(("abort_upload", "defs", "finish_upload", "get_job_status", "get_upload_limits", "get_upload_status", "start_upload", "upload_part", "upload_video"))
+_SUBMODULES = frozenset(
+    (
+        "abort_upload",
+        "defs",
+        "finish_upload",
+        "get_job_status",
+        "get_upload_limits",
+        "get_upload_status",
+        "start_upload",
+        "upload_part",
+        "upload_video",
+    )
+)
 
 
 def __getattr__(name: str) -> Any:

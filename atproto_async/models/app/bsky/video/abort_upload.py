@@ -11,28 +11,21 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "AbortUploadInput",
+    "AbortUploadOutput",
     "Input",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class AbortUploadInput(Model):
     """The ``app.bsky.video.abortUpload#input`` object.
 
     The input body of ``app.bsky.video.abortUpload``.
@@ -50,9 +43,13 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             self.job_id = data["jobId"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _ABORT_UPLOAD_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _ABORT_UPLOAD_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.video.abortUpload (Input)", exc) from exc
+            raise invalid("app.bsky.video.abortUpload#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -64,13 +61,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("jobId",))
+_ABORT_UPLOAD_INPUT_KEYS: Final[frozenset[str]] = frozenset(("jobId",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class AbortUploadOutput(Model):
     """The ``app.bsky.video.abortUpload#output`` object.
 
     The output body of ``app.bsky.video.abortUpload``.
@@ -96,11 +91,19 @@ class Output(Model):
         try:
             get = data.get
             self.state = data["state"]
-            self.completed_job_id = get("completedJobId", UNSET)
-            self.failure_reason = get("failureReason", UNSET)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("completedJobId", UNSET)) is None:
+                raise null_field("app.bsky.video.abortUpload#output", "completedJobId")
+            self.completed_job_id = v
+            if (v := get("failureReason", UNSET)) is None:
+                raise null_field("app.bsky.video.abortUpload#output", "failureReason")
+            self.failure_reason = v
+            self.extra = (
+                None
+                if _ABORT_UPLOAD_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _ABORT_UPLOAD_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.video.abortUpload (Output)", exc) from exc
+            raise invalid("app.bsky.video.abortUpload#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -118,4 +121,14 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("state", "completedJobId", "failureReason"))
+_ABORT_UPLOAD_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("state", "completedJobId", "failureReason")
+)
+
+
+Input = AbortUploadInput
+"""The former name of `AbortUploadInput`, kept so that existing imports still work."""
+
+
+Output = AbortUploadOutput
+"""The former name of `AbortUploadOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    null_field,
     unknown_fields,
 )
 
@@ -29,9 +30,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class JobStatus(Model):
     """The ``app.bsky.video.defs#jobStatus`` object.
 
@@ -78,13 +77,29 @@ class JobStatus(Model):
             self.job_id = data["jobId"]
             self.did = data["did"]
             self.state = data["state"]
-            self.progress = get("progress", UNSET)
-            self.blob = v if (v := get("blob", UNSET)) is UNSET else Blob.from_dict(v)
-            self.error = get("error", UNSET)
-            self.failure_code = get("failureCode", UNSET)
-            self.message = get("message", UNSET)
+            if (v := get("progress", UNSET)) is None:
+                raise null_field("app.bsky.video.defs#jobStatus", "progress")
+            self.progress = v
+            if (v := get("blob", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.video.defs#jobStatus", "blob")
+                v = Blob.from_dict(v)
+            self.blob = v
+            if (v := get("error", UNSET)) is None:
+                raise null_field("app.bsky.video.defs#jobStatus", "error")
+            self.error = v
+            if (v := get("failureCode", UNSET)) is None:
+                raise null_field("app.bsky.video.defs#jobStatus", "failureCode")
+            self.failure_code = v
+            if (v := get("message", UNSET)) is None:
+                raise null_field("app.bsky.video.defs#jobStatus", "message")
+            self.message = v
             self.typed = "$type" in data
-            self.extra = None if _JOB_STATUS_KEYS.issuperset(data) else unknown_fields(data, _JOB_STATUS_KEYS)
+            self.extra = (
+                None
+                if _JOB_STATUS_KEYS.issuperset(data)
+                else unknown_fields(data, _JOB_STATUS_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("app.bsky.video.defs#jobStatus", exc) from exc
         self.__class__ = cls
@@ -116,5 +131,5 @@ class JobStatus(Model):
 
 
 _JOB_STATUS_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "jobId", "did", "state", "progress", "blob", "error", "failureCode", "message"),
+    ("$type", "jobId", "did", "state", "progress", "blob", "error", "failureCode", "message")
 )

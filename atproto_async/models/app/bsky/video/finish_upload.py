@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,21 +28,19 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.video import defs as _m_app_bsky_video_defs
 else:
     _m_app_bsky_video_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_video_defs",
-        "atproto_async.models.app.bsky.video.defs",
+        globals(), "_m_app_bsky_video_defs", "atproto_async.models.app.bsky.video.defs"
     )
 
 __all__ = [
+    "FinishUploadInput",
+    "FinishUploadOutput",
     "Input",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class FinishUploadInput(Model):
     """The ``app.bsky.video.finishUpload#input`` object.
 
     The input body of ``app.bsky.video.finishUpload``.
@@ -59,9 +58,13 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             self.job_id = data["jobId"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _FINISH_UPLOAD_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _FINISH_UPLOAD_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.video.finishUpload (Input)", exc) from exc
+            raise invalid("app.bsky.video.finishUpload#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -73,13 +76,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("jobId",))
+_FINISH_UPLOAD_INPUT_KEYS: Final[frozenset[str]] = frozenset(("jobId",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class FinishUploadOutput(Model):
     """The ``app.bsky.video.finishUpload#output`` object.
 
     The output body of ``app.bsky.video.finishUpload``.
@@ -100,10 +101,16 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             self.completed_job_id = data["completedJobId"]
-            self.job_status = _m_app_bsky_video_defs.JobStatus.from_dict(data["jobStatus"])
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["jobStatus"]) is None:
+                raise null_field("app.bsky.video.finishUpload#output", "jobStatus")
+            self.job_status = _m_app_bsky_video_defs.JobStatus.from_dict(v)
+            self.extra = (
+                None
+                if _FINISH_UPLOAD_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _FINISH_UPLOAD_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.video.finishUpload (Output)", exc) from exc
+            raise invalid("app.bsky.video.finishUpload#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -118,4 +125,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("completedJobId", "jobStatus"))
+_FINISH_UPLOAD_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("completedJobId", "jobStatus"))
+
+
+Input = FinishUploadInput
+"""The former name of `FinishUploadInput`, kept so that existing imports still work."""
+
+
+Output = FinishUploadOutput
+"""The former name of `FinishUploadOutput`, kept so that existing imports still work."""

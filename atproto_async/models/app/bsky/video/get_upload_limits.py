@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "GetUploadLimitsOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetUploadLimitsOutput(Model):
     """The ``app.bsky.video.getUploadLimits#output`` object.
 
     The output body of ``app.bsky.video.getUploadLimits``.
@@ -58,13 +50,25 @@ class Output(Model):
         try:
             get = data.get
             self.can_upload = data["canUpload"]
-            self.remaining_daily_videos = get("remainingDailyVideos", UNSET)
-            self.remaining_daily_bytes = get("remainingDailyBytes", UNSET)
-            self.message = get("message", UNSET)
-            self.error = get("error", UNSET)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("remainingDailyVideos", UNSET)) is None:
+                raise null_field("app.bsky.video.getUploadLimits#output", "remainingDailyVideos")
+            self.remaining_daily_videos = v
+            if (v := get("remainingDailyBytes", UNSET)) is None:
+                raise null_field("app.bsky.video.getUploadLimits#output", "remainingDailyBytes")
+            self.remaining_daily_bytes = v
+            if (v := get("message", UNSET)) is None:
+                raise null_field("app.bsky.video.getUploadLimits#output", "message")
+            self.message = v
+            if (v := get("error", UNSET)) is None:
+                raise null_field("app.bsky.video.getUploadLimits#output", "error")
+            self.error = v
+            self.extra = (
+                None
+                if _GET_UPLOAD_LIMITS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_UPLOAD_LIMITS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.video.getUploadLimits (Output)", exc) from exc
+            raise invalid("app.bsky.video.getUploadLimits#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -88,6 +92,10 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("canUpload", "remainingDailyVideos", "remainingDailyBytes", "message", "error"),
+_GET_UPLOAD_LIMITS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("canUpload", "remainingDailyVideos", "remainingDailyBytes", "message", "error")
 )
+
+
+Output = GetUploadLimitsOutput
+"""The former name of `GetUploadLimitsOutput`, kept so that existing imports still work."""

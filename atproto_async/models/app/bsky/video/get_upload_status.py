@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.video import defs as _m_app_bsky_video_defs
 else:
     _m_app_bsky_video_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_video_defs",
-        "atproto_async.models.app.bsky.video.defs",
+        globals(), "_m_app_bsky_video_defs", "atproto_async.models.app.bsky.video.defs"
     )
 
 __all__ = [
+    "GetUploadStatusOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetUploadStatusOutput(Model):
     """The ``app.bsky.video.getUploadStatus#output`` object.
 
     The output body of ``app.bsky.video.getUploadStatus``.
@@ -81,15 +79,29 @@ class Output(Model):
             self.job_id = data["jobId"]
             self.part_size_bytes = data["partSizeBytes"]
             self.part_count = data["partCount"]
-            self.received_parts = data["receivedParts"]
+            if (v := data["receivedParts"]) is None:
+                raise null_field("app.bsky.video.getUploadStatus#output", "receivedParts")
+            self.received_parts = v
             self.expires_at = data["expiresAt"]
             self.state = data["state"]
-            self.completed_job_id = get("completedJobId", UNSET)
-            self.job_status = v if (v := get("jobStatus", UNSET)) is UNSET else _m_app_bsky_video_defs.JobStatus.from_dict(v)
-            self.failure_reason = get("failureReason", UNSET)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("completedJobId", UNSET)) is None:
+                raise null_field("app.bsky.video.getUploadStatus#output", "completedJobId")
+            self.completed_job_id = v
+            if (v := get("jobStatus", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.video.getUploadStatus#output", "jobStatus")
+                v = _m_app_bsky_video_defs.JobStatus.from_dict(v)
+            self.job_status = v
+            if (v := get("failureReason", UNSET)) is None:
+                raise null_field("app.bsky.video.getUploadStatus#output", "failureReason")
+            self.failure_reason = v
+            self.extra = (
+                None
+                if _GET_UPLOAD_STATUS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_UPLOAD_STATUS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.video.getUploadStatus (Output)", exc) from exc
+            raise invalid("app.bsky.video.getUploadStatus#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -117,6 +129,20 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("jobId", "partSizeBytes", "partCount", "receivedParts", "expiresAt", "state", "completedJobId", "jobStatus", "failureReason"),
+_GET_UPLOAD_STATUS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    (
+        "jobId",
+        "partSizeBytes",
+        "partCount",
+        "receivedParts",
+        "expiresAt",
+        "state",
+        "completedJobId",
+        "jobStatus",
+        "failureReason",
+    )
 )
+
+
+Output = GetUploadStatusOutput
+"""The former name of `GetUploadStatusOutput`, kept so that existing imports still work."""

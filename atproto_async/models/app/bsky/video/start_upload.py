@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -26,13 +19,13 @@ if TYPE_CHECKING:
 __all__ = [
     "Input",
     "Output",
+    "StartUploadInput",
+    "StartUploadOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class StartUploadInput(Model):
     """The ``app.bsky.video.startUpload#input`` object.
 
     The input body of ``app.bsky.video.startUpload``.
@@ -66,13 +59,25 @@ class Input(Model):
             get = data.get
             self.size_bytes = data["sizeBytes"]
             self.mime_type = data["mimeType"]
-            self.name = get("name", UNSET)
-            self.duration_ms = get("durationMs", UNSET)
-            self.width = get("width", UNSET)
-            self.height = get("height", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("name", UNSET)) is None:
+                raise null_field("app.bsky.video.startUpload#input", "name")
+            self.name = v
+            if (v := get("durationMs", UNSET)) is None:
+                raise null_field("app.bsky.video.startUpload#input", "durationMs")
+            self.duration_ms = v
+            if (v := get("width", UNSET)) is None:
+                raise null_field("app.bsky.video.startUpload#input", "width")
+            self.width = v
+            if (v := get("height", UNSET)) is None:
+                raise null_field("app.bsky.video.startUpload#input", "height")
+            self.height = v
+            self.extra = (
+                None
+                if _START_UPLOAD_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _START_UPLOAD_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.video.startUpload (Input)", exc) from exc
+            raise invalid("app.bsky.video.startUpload#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -96,15 +101,13 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("sizeBytes", "mimeType", "name", "durationMs", "width", "height"),
+_START_UPLOAD_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("sizeBytes", "mimeType", "name", "durationMs", "width", "height")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class StartUploadOutput(Model):
     """The ``app.bsky.video.startUpload#output`` object.
 
     The output body of ``app.bsky.video.startUpload``.
@@ -131,9 +134,13 @@ class Output(Model):
             self.part_size_bytes = data["partSizeBytes"]
             self.part_count = data["partCount"]
             self.expires_at = data["expiresAt"]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if _START_UPLOAD_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _START_UPLOAD_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.video.startUpload (Output)", exc) from exc
+            raise invalid("app.bsky.video.startUpload#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -150,6 +157,14 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("jobId", "partSizeBytes", "partCount", "expiresAt"),
+_START_UPLOAD_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("jobId", "partSizeBytes", "partCount", "expiresAt")
 )
+
+
+Input = StartUploadInput
+"""The former name of `StartUploadInput`, kept so that existing imports still work."""
+
+
+Output = StartUploadOutput
+"""The former name of `StartUploadOutput`, kept so that existing imports still work."""

@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
     "Output",
+    "UploadPartOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class UploadPartOutput(Model):
     """The ``app.bsky.video.uploadPart#output`` object.
 
     The output body of ``app.bsky.video.uploadPart``.
@@ -52,9 +44,13 @@ class Output(Model):
         try:
             self.part_number = data["partNumber"]
             self.size_bytes = data["sizeBytes"]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if _UPLOAD_PART_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _UPLOAD_PART_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.video.uploadPart (Output)", exc) from exc
+            raise invalid("app.bsky.video.uploadPart#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -66,4 +62,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("partNumber", "sizeBytes"))
+_UPLOAD_PART_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("partNumber", "sizeBytes"))
+
+
+Output = UploadPartOutput
+"""The former name of `UploadPartOutput`, kept so that existing imports still work."""

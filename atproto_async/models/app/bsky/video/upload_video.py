@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.video import defs as _m_app_bsky_video_defs
 else:
     _m_app_bsky_video_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_video_defs",
-        "atproto_async.models.app.bsky.video.defs",
+        globals(), "_m_app_bsky_video_defs", "atproto_async.models.app.bsky.video.defs"
     )
 
 __all__ = [
     "Output",
+    "UploadVideoOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class UploadVideoOutput(Model):
     """The ``app.bsky.video.uploadVideo#output`` object.
 
     The output body of ``app.bsky.video.uploadVideo``.
@@ -57,10 +55,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.job_status = _m_app_bsky_video_defs.JobStatus.from_dict(data["jobStatus"])
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["jobStatus"]) is None:
+                raise null_field("app.bsky.video.uploadVideo#output", "jobStatus")
+            self.job_status = _m_app_bsky_video_defs.JobStatus.from_dict(v)
+            self.extra = (
+                None
+                if _UPLOAD_VIDEO_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _UPLOAD_VIDEO_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("app.bsky.video.uploadVideo (Output)", exc) from exc
+            raise invalid("app.bsky.video.uploadVideo#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -72,4 +76,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("jobStatus",))
+_UPLOAD_VIDEO_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("jobStatus",))
+
+
+Output = UploadVideoOutput
+"""The former name of `UploadVideoOutput`, kept so that existing imports still work."""

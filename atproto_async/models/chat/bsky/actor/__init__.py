@@ -6,7 +6,9 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_SUBMODULES = frozenset(("declaration", "defs", "delete_account", "export_account_data", "get_status"))
+_SUBMODULES = frozenset(
+    ("declaration", "defs", "delete_account", "export_account_data", "get_status")
+)
 
 
 def __getattr__(name: str) -> Any:

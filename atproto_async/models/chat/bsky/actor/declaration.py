@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -28,9 +21,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Declaration(Model):
     """A declaration of a Bluesky chat account.
 
@@ -55,8 +46,14 @@ class Declaration(Model):
         try:
             get = data.get
             self.allow_incoming = data["allowIncoming"]
-            self.allow_group_invites = get("allowGroupInvites", UNSET)
-            self.extra = None if _DECLARATION_KEYS.issuperset(data) else unknown_fields(data, _DECLARATION_KEYS)
+            if (v := get("allowGroupInvites", UNSET)) is None:
+                raise null_field("chat.bsky.actor.declaration", "allowGroupInvites")
+            self.allow_group_invites = v
+            self.extra = (
+                None
+                if _DECLARATION_KEYS.issuperset(data)
+                else unknown_fields(data, _DECLARATION_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.actor.declaration", exc) from exc
         self.__class__ = cls
@@ -77,5 +74,5 @@ class Declaration(Model):
 
 
 _DECLARATION_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "allowIncoming", "allowGroupInvites"),
+    ("$type", "allowIncoming", "allowGroupInvites")
 )

@@ -20,6 +20,7 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -30,14 +31,10 @@ if TYPE_CHECKING:
     from atproto_async.models.com.atproto.label import defs as _m_com_atproto_label_defs
 else:
     _m_app_bsky_actor_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_actor_defs",
-        "atproto_async.models.app.bsky.actor.defs",
+        globals(), "_m_app_bsky_actor_defs", "atproto_async.models.app.bsky.actor.defs"
     )
     _m_com_atproto_label_defs = lazy_module(
-        globals(),
-        "_m_com_atproto_label_defs",
-        "atproto_async.models.com.atproto.label.defs",
+        globals(), "_m_com_atproto_label_defs", "atproto_async.models.com.atproto.label.defs"
     )
 
 __all__ = [
@@ -46,6 +43,7 @@ __all__ = [
     "MemberRole",
     "PastGroupConvoMember",
     "ProfileViewBasic",
+    "ProfileViewBasicKind",
 ]
 
 
@@ -55,10 +53,18 @@ MemberRole: TypeAlias = "str"
 Known values: ``owner``, ``standard``.
 """
 
-
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+ProfileViewBasicKind: TypeAlias = (
+    "DirectConvoMember | GroupConvoMember | PastGroupConvoMember | UnknownMember"
 )
+"""One of ``chat.bsky.actor.defs#directConvoMember``, ``chat.bsky.actor.defs#groupConvoMember``,
+``chat.bsky.actor.defs#pastGroupConvoMember`` (open union). A member of another ``$type`` is an
+`UnknownMember`.
+
+Used by ``ProfileViewBasic.kind``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ProfileViewBasic(Model):
     """The ``chat.bsky.actor.defs#profileViewBasic`` object.
 
@@ -95,7 +101,7 @@ class ProfileViewBasic(Model):
     created_at: str | UnsetType = UNSET
     chat_disabled: bool | UnsetType = UNSET
     verification: _m_app_bsky_actor_defs.VerificationState | UnsetType = UNSET
-    kind: DirectConvoMember | GroupConvoMember | PastGroupConvoMember | UnknownMember | UnsetType = UNSET
+    kind: ProfileViewBasicKind | UnsetType = UNSET
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -106,17 +112,49 @@ class ProfileViewBasic(Model):
             get = data.get
             self.did = data["did"]
             self.handle = data["handle"]
-            self.display_name = get("displayName", UNSET)
-            self.avatar = get("avatar", UNSET)
-            self.associated = v if (v := get("associated", UNSET)) is UNSET else _m_app_bsky_actor_defs.ProfileAssociated.from_dict(v)
-            self.viewer = v if (v := get("viewer", UNSET)) is UNSET else _m_app_bsky_actor_defs.ViewerState.from_dict(v)
-            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
-            self.created_at = get("createdAt", UNSET)
-            self.chat_disabled = get("chatDisabled", UNSET)
-            self.verification = v if (v := get("verification", UNSET)) is UNSET else _m_app_bsky_actor_defs.VerificationState.from_dict(v)
-            self.kind = v if (v := get("kind", UNSET)) is UNSET else _union_0(v)
+            if (v := get("displayName", UNSET)) is None:
+                raise null_field("chat.bsky.actor.defs#profileViewBasic", "displayName")
+            self.display_name = v
+            if (v := get("avatar", UNSET)) is None:
+                raise null_field("chat.bsky.actor.defs#profileViewBasic", "avatar")
+            self.avatar = v
+            if (v := get("associated", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("chat.bsky.actor.defs#profileViewBasic", "associated")
+                v = _m_app_bsky_actor_defs.ProfileAssociated.from_dict(v)
+            self.associated = v
+            if (v := get("viewer", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("chat.bsky.actor.defs#profileViewBasic", "viewer")
+                v = _m_app_bsky_actor_defs.ViewerState.from_dict(v)
+            self.viewer = v
+            if (v := get("labels", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("chat.bsky.actor.defs#profileViewBasic", "labels")
+                v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.labels = v
+            if (v := get("createdAt", UNSET)) is None:
+                raise null_field("chat.bsky.actor.defs#profileViewBasic", "createdAt")
+            self.created_at = v
+            if (v := get("chatDisabled", UNSET)) is None:
+                raise null_field("chat.bsky.actor.defs#profileViewBasic", "chatDisabled")
+            self.chat_disabled = v
+            if (v := get("verification", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("chat.bsky.actor.defs#profileViewBasic", "verification")
+                v = _m_app_bsky_actor_defs.VerificationState.from_dict(v)
+            self.verification = v
+            if (v := get("kind", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("chat.bsky.actor.defs#profileViewBasic", "kind")
+                v = _profile_view_basic_kind(v)
+            self.kind = v
             self.typed = "$type" in data
-            self.extra = None if _PROFILE_VIEW_BASIC_KEYS.issuperset(data) else unknown_fields(data, _PROFILE_VIEW_BASIC_KEYS)
+            self.extra = (
+                None
+                if _PROFILE_VIEW_BASIC_KEYS.issuperset(data)
+                else unknown_fields(data, _PROFILE_VIEW_BASIC_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.actor.defs#profileViewBasic", exc) from exc
         self.__class__ = cls
@@ -160,13 +198,24 @@ class ProfileViewBasic(Model):
 
 
 _PROFILE_VIEW_BASIC_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "did", "handle", "displayName", "avatar", "associated", "viewer", "labels", "createdAt", "chatDisabled", "verification", "kind"),
+    (
+        "$type",
+        "did",
+        "handle",
+        "displayName",
+        "avatar",
+        "associated",
+        "viewer",
+        "labels",
+        "createdAt",
+        "chatDisabled",
+        "verification",
+        "kind",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class DirectConvoMember(Model):
     """The ``chat.bsky.actor.defs#directConvoMember`` object.
 
@@ -187,7 +236,11 @@ class DirectConvoMember(Model):
         self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
-            self.extra = None if data.keys() <= _DIRECT_CONVO_MEMBER_KEYS else unknown_fields(data, _DIRECT_CONVO_MEMBER_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _DIRECT_CONVO_MEMBER_KEYS
+                else unknown_fields(data, _DIRECT_CONVO_MEMBER_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.actor.defs#directConvoMember", exc) from exc
         self.__class__ = cls
@@ -206,9 +259,7 @@ class DirectConvoMember(Model):
 _DIRECT_CONVO_MEMBER_KEYS: Final[frozenset[str]] = frozenset(("$type",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class GroupConvoMember(Model):
     """A current group convo member.
 
@@ -235,10 +286,18 @@ class GroupConvoMember(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.added_by = v if (v := get("addedBy", UNSET)) is UNSET else ProfileViewBasic.from_dict(v)
+            if (v := get("addedBy", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("chat.bsky.actor.defs#groupConvoMember", "addedBy")
+                v = ProfileViewBasic.from_dict(v)
+            self.added_by = v
             self.role = data["role"]
             self.typed = "$type" in data
-            self.extra = None if _GROUP_CONVO_MEMBER_KEYS.issuperset(data) else unknown_fields(data, _GROUP_CONVO_MEMBER_KEYS)
+            self.extra = (
+                None
+                if _GROUP_CONVO_MEMBER_KEYS.issuperset(data)
+                else unknown_fields(data, _GROUP_CONVO_MEMBER_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.actor.defs#groupConvoMember", exc) from exc
         self.__class__ = cls
@@ -260,9 +319,7 @@ class GroupConvoMember(Model):
 _GROUP_CONVO_MEMBER_KEYS: Final[frozenset[str]] = frozenset(("$type", "addedBy", "role"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class PastGroupConvoMember(Model):
     """A past group convo member.
 
@@ -283,7 +340,11 @@ class PastGroupConvoMember(Model):
         self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
-            self.extra = None if data.keys() <= _PAST_GROUP_CONVO_MEMBER_KEYS else unknown_fields(data, _PAST_GROUP_CONVO_MEMBER_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _PAST_GROUP_CONVO_MEMBER_KEYS
+                else unknown_fields(data, _PAST_GROUP_CONVO_MEMBER_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.actor.defs#pastGroupConvoMember", exc) from exc
         self.__class__ = cls
@@ -302,11 +363,7 @@ class PastGroupConvoMember(Model):
 _PAST_GROUP_CONVO_MEMBER_KEYS: Final[frozenset[str]] = frozenset(("$type",))
 
 
-def _union_0(
-    value: Mapping[str, Any],
-) -> (
-    DirectConvoMember | GroupConvoMember | PastGroupConvoMember | UnknownMember
-):
+def _profile_view_basic_kind(value: Mapping[str, Any]) -> ProfileViewBasicKind:
     t = value.get("$type")
     if t == "chat.bsky.actor.defs#directConvoMember":
         return DirectConvoMember.from_dict(value)

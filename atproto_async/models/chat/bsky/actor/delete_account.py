@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "DeleteAccountOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class DeleteAccountOutput(Model):
     """The ``chat.bsky.actor.deleteAccount#output`` object.
 
     The output body of ``chat.bsky.actor.deleteAccount``.
@@ -46,9 +38,13 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.extra = None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _DELETE_ACCOUNT_OUTPUT_KEYS
+                else unknown_fields(data, _DELETE_ACCOUNT_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.actor.deleteAccount (Output)", exc) from exc
+            raise invalid("chat.bsky.actor.deleteAccount#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -60,4 +56,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(())
+_DELETE_ACCOUNT_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(())
+
+
+Output = DeleteAccountOutput
+"""The former name of `DeleteAccountOutput`, kept so that existing imports still work."""

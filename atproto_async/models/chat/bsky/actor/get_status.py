@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "GetStatusOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetStatusOutput(Model):
     """The ``chat.bsky.actor.getStatus#output`` object.
 
     The output body of ``chat.bsky.actor.getStatus``.
@@ -57,9 +49,13 @@ class Output(Model):
             self.chat_disabled = data["chatDisabled"]
             self.can_create_groups = data["canCreateGroups"]
             self.group_member_limit = data["groupMemberLimit"]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if _GET_STATUS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_STATUS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.actor.getStatus (Output)", exc) from exc
+            raise invalid("chat.bsky.actor.getStatus#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -75,6 +71,10 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("chatDisabled", "canCreateGroups", "groupMemberLimit"),
+_GET_STATUS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("chatDisabled", "canCreateGroups", "groupMemberLimit")
 )
+
+
+Output = GetStatusOutput
+"""The former name of `GetStatusOutput`, kept so that existing imports still work."""

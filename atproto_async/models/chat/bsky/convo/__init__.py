@@ -6,7 +6,33 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_SUBMODULES = frozenset(("accept_convo", "add_reaction", "defs", "delete_message_for_self", "get_convo", "get_convo_availability", "get_convo_for_members", "get_convo_members", "get_log", "get_messages", "get_unread_counts", "leave_convo", "list_convo_requests", "list_convos", "lock_convo", "mute_convo", "remove_reaction", "send_message", "send_message_batch", "unlock_convo", "unmute_convo", "update_all_read", "update_read"))
+_SUBMODULES = frozenset(
+    (
+        "accept_convo",
+        "add_reaction",
+        "defs",
+        "delete_message_for_self",
+        "get_convo",
+        "get_convo_availability",
+        "get_convo_for_members",
+        "get_convo_members",
+        "get_log",
+        "get_messages",
+        "get_unread_counts",
+        "leave_convo",
+        "list_convo_requests",
+        "list_convos",
+        "lock_convo",
+        "mute_convo",
+        "remove_reaction",
+        "send_message",
+        "send_message_batch",
+        "unlock_convo",
+        "unmute_convo",
+        "update_all_read",
+        "update_read",
+    )
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -11,28 +11,21 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "AcceptConvoInput",
+    "AcceptConvoOutput",
     "Input",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class AcceptConvoInput(Model):
     """The ``chat.bsky.convo.acceptConvo#input`` object.
 
     The input body of ``chat.bsky.convo.acceptConvo``.
@@ -50,9 +43,13 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             self.convo_id = data["convoId"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _ACCEPT_CONVO_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _ACCEPT_CONVO_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.convo.acceptConvo (Input)", exc) from exc
+            raise invalid("chat.bsky.convo.acceptConvo#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -64,13 +61,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId",))
+_ACCEPT_CONVO_INPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class AcceptConvoOutput(Model):
     """The ``chat.bsky.convo.acceptConvo#output`` object.
 
     The output body of ``chat.bsky.convo.acceptConvo``.
@@ -89,10 +84,16 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.rev = get("rev", UNSET)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("rev", UNSET)) is None:
+                raise null_field("chat.bsky.convo.acceptConvo#output", "rev")
+            self.rev = v
+            self.extra = (
+                None
+                if _ACCEPT_CONVO_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _ACCEPT_CONVO_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.convo.acceptConvo (Output)", exc) from exc
+            raise invalid("chat.bsky.convo.acceptConvo#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -107,4 +108,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("rev",))
+_ACCEPT_CONVO_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("rev",))
+
+
+Input = AcceptConvoInput
+"""The former name of `AcceptConvoInput`, kept so that existing imports still work."""
+
+
+Output = AcceptConvoOutput
+"""The former name of `AcceptConvoOutput`, kept so that existing imports still work."""

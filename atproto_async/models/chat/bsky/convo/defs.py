@@ -21,6 +21,7 @@ from atproto_async._model import (
     invalid,
     keep_type,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -34,29 +35,19 @@ if TYPE_CHECKING:
     from atproto_async.models.chat.bsky.group import defs as _m_chat_bsky_group_defs
 else:
     _m_app_bsky_embed_record = lazy_module(
-        globals(),
-        "_m_app_bsky_embed_record",
-        "atproto_async.models.app.bsky.embed.record",
+        globals(), "_m_app_bsky_embed_record", "atproto_async.models.app.bsky.embed.record"
     )
     _m_app_bsky_richtext_facet = lazy_module(
-        globals(),
-        "_m_app_bsky_richtext_facet",
-        "atproto_async.models.app.bsky.richtext.facet",
+        globals(), "_m_app_bsky_richtext_facet", "atproto_async.models.app.bsky.richtext.facet"
     )
     _m_chat_bsky_actor_defs = lazy_module(
-        globals(),
-        "_m_chat_bsky_actor_defs",
-        "atproto_async.models.chat.bsky.actor.defs",
+        globals(), "_m_chat_bsky_actor_defs", "atproto_async.models.chat.bsky.actor.defs"
     )
     _m_chat_bsky_embed_join_link = lazy_module(
-        globals(),
-        "_m_chat_bsky_embed_join_link",
-        "atproto_async.models.chat.bsky.embed.join_link",
+        globals(), "_m_chat_bsky_embed_join_link", "atproto_async.models.chat.bsky.embed.join_link"
     )
     _m_chat_bsky_group_defs = lazy_module(
-        globals(),
-        "_m_chat_bsky_group_defs",
-        "atproto_async.models.chat.bsky.group.defs",
+        globals(), "_m_chat_bsky_group_defs", "atproto_async.models.chat.bsky.group.defs"
     )
 
 __all__ = [
@@ -65,6 +56,9 @@ __all__ = [
     "ConvoRef",
     "ConvoStatus",
     "ConvoView",
+    "ConvoViewKind",
+    "ConvoViewLastMessage",
+    "ConvoViewLastReaction",
     "DeletedMessageView",
     "DirectConvo",
     "GroupConvo",
@@ -75,6 +69,7 @@ __all__ = [
     "LogBeginConvo",
     "LogCreateJoinLink",
     "LogCreateMessage",
+    "LogCreateMessageMessage",
     "LogDeleteMessage",
     "LogDisableJoinLink",
     "LogEditGroup",
@@ -101,8 +96,11 @@ __all__ = [
     "MessageAndReactionView",
     "MessageBeforeUserJoinedGroupView",
     "MessageInput",
+    "MessageInputEmbed",
     "MessageRef",
     "MessageView",
+    "MessageViewEmbed",
+    "MessageViewReplyTo",
     "MessageViewSender",
     "ReactionView",
     "ReactionViewSender",
@@ -121,6 +119,7 @@ __all__ = [
     "SystemMessageDataUnlockConvo",
     "SystemMessageReferredUser",
     "SystemMessageView",
+    "SystemMessageViewData",
 ]
 
 
@@ -142,10 +141,100 @@ ConvoStatus: TypeAlias = "str"
 Known values: ``request``, ``accepted``.
 """
 
-
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+MessageInputEmbed: TypeAlias = (
+    "_m_app_bsky_embed_record.Record | _m_chat_bsky_embed_join_link.JoinLink | UnknownMember"
 )
+"""One of ``app.bsky.embed.record``, ``chat.bsky.embed.joinLink`` (open union). A member of another
+``$type`` is an `UnknownMember`.
+
+Used by ``MessageInput.embed``.
+"""
+
+MessageViewEmbed: TypeAlias = (
+    "_m_app_bsky_embed_record.View | _m_chat_bsky_embed_join_link.View | UnknownMember"
+)
+"""One of ``app.bsky.embed.record#view``, ``chat.bsky.embed.joinLink#view`` (open union). A member
+of another ``$type`` is an `UnknownMember`.
+
+Used by ``MessageView.embed``.
+"""
+
+MessageViewReplyTo: TypeAlias = (
+    "MessageView | DeletedMessageView | MessageBeforeUserJoinedGroupView | UnknownMember"
+)
+"""One of ``chat.bsky.convo.defs#messageView``, ``chat.bsky.convo.defs#deletedMessageView``,
+``chat.bsky.convo.defs#messageBeforeUserJoinedGroupView`` (open union). A member of another
+``$type`` is an `UnknownMember`.
+
+Used by ``MessageView.reply_to``.
+"""
+
+SystemMessageViewData: TypeAlias = (
+    "SystemMessageDataAddMember"
+    " | SystemMessageDataRemoveMember"
+    " | SystemMessageDataMemberJoin"
+    " | SystemMessageDataMemberLeave"
+    " | SystemMessageDataLockConvo"
+    " | SystemMessageDataUnlockConvo"
+    " | SystemMessageDataLockConvoPermanently"
+    " | SystemMessageDataEditGroup"
+    " | SystemMessageDataCreateJoinLink"
+    " | SystemMessageDataEditJoinLink"
+    " | SystemMessageDataEnableJoinLink"
+    " | SystemMessageDataDisableJoinLink"
+    " | UnknownMember"
+)
+"""One of ``chat.bsky.convo.defs#systemMessageDataAddMember``,
+``chat.bsky.convo.defs#systemMessageDataRemoveMember``,
+``chat.bsky.convo.defs#systemMessageDataMemberJoin``,
+``chat.bsky.convo.defs#systemMessageDataMemberLeave``,
+``chat.bsky.convo.defs#systemMessageDataLockConvo``,
+``chat.bsky.convo.defs#systemMessageDataUnlockConvo``,
+``chat.bsky.convo.defs#systemMessageDataLockConvoPermanently``,
+``chat.bsky.convo.defs#systemMessageDataEditGroup``,
+``chat.bsky.convo.defs#systemMessageDataCreateJoinLink``,
+``chat.bsky.convo.defs#systemMessageDataEditJoinLink``,
+``chat.bsky.convo.defs#systemMessageDataEnableJoinLink``,
+``chat.bsky.convo.defs#systemMessageDataDisableJoinLink`` (open union). A member of another
+``$type`` is an `UnknownMember`.
+
+Used by ``SystemMessageView.data``.
+"""
+
+ConvoViewLastMessage: TypeAlias = (
+    "MessageView | DeletedMessageView | SystemMessageView | UnknownMember"
+)
+"""One of ``chat.bsky.convo.defs#messageView``, ``chat.bsky.convo.defs#deletedMessageView``,
+``chat.bsky.convo.defs#systemMessageView`` (open union). A member of another ``$type`` is an
+`UnknownMember`.
+
+Used by ``ConvoView.last_message``, ``LogReadMessage.message``, ``LogReadConvo.message``.
+"""
+
+ConvoViewLastReaction: TypeAlias = "MessageAndReactionView | UnknownMember"
+"""One of ``chat.bsky.convo.defs#messageAndReactionView`` (open union). A member of another
+``$type`` is an `UnknownMember`.
+
+Used by ``ConvoView.last_reaction``.
+"""
+
+ConvoViewKind: TypeAlias = "DirectConvo | GroupConvo | UnknownMember"
+"""One of ``chat.bsky.convo.defs#directConvo``, ``chat.bsky.convo.defs#groupConvo`` (open union). A
+member of another ``$type`` is an `UnknownMember`.
+
+Used by ``ConvoView.kind``.
+"""
+
+LogCreateMessageMessage: TypeAlias = "MessageView | DeletedMessageView | UnknownMember"
+"""One of ``chat.bsky.convo.defs#messageView``, ``chat.bsky.convo.defs#deletedMessageView`` (open
+union). A member of another ``$type`` is an `UnknownMember`.
+
+Used by ``LogCreateMessage.message``, ``LogDeleteMessage.message``, ``LogAddReaction.message``,
+``LogRemoveReaction.message``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ConvoRef(Model):
     """The ``chat.bsky.convo.defs#convoRef`` object.
 
@@ -172,7 +261,9 @@ class ConvoRef(Model):
             self.did = data["did"]
             self.convo_id = data["convoId"]
             self.typed = "$type" in data
-            self.extra = None if _CONVO_REF_KEYS.issuperset(data) else unknown_fields(data, _CONVO_REF_KEYS)
+            self.extra = (
+                None if _CONVO_REF_KEYS.issuperset(data) else unknown_fields(data, _CONVO_REF_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#convoRef", exc) from exc
         self.__class__ = cls
@@ -191,9 +282,7 @@ class ConvoRef(Model):
 _CONVO_REF_KEYS: Final[frozenset[str]] = frozenset(("$type", "did", "convoId"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class MessageRef(Model):
     """The ``chat.bsky.convo.defs#messageRef`` object.
 
@@ -223,7 +312,11 @@ class MessageRef(Model):
             self.convo_id = data["convoId"]
             self.message_id = data["messageId"]
             self.typed = "$type" in data
-            self.extra = None if _MESSAGE_REF_KEYS.issuperset(data) else unknown_fields(data, _MESSAGE_REF_KEYS)
+            self.extra = (
+                None
+                if _MESSAGE_REF_KEYS.issuperset(data)
+                else unknown_fields(data, _MESSAGE_REF_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#messageRef", exc) from exc
         self.__class__ = cls
@@ -246,9 +339,7 @@ class MessageRef(Model):
 _MESSAGE_REF_KEYS: Final[frozenset[str]] = frozenset(("$type", "did", "convoId", "messageId"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class MessageInput(Model):
     """The ``chat.bsky.convo.defs#messageInput`` object.
 
@@ -270,7 +361,7 @@ class MessageInput(Model):
 
     text: str
     facets: list[_m_app_bsky_richtext_facet.Facet] | UnsetType = UNSET
-    embed: _m_app_bsky_embed_record.Record | _m_chat_bsky_embed_join_link.JoinLink | UnknownMember | UnsetType = UNSET
+    embed: MessageInputEmbed | UnsetType = UNSET
     reply_to: ReplyRef | UnsetType = UNSET
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -281,11 +372,27 @@ class MessageInput(Model):
         try:
             get = data.get
             self.text = data["text"]
-            self.facets = v if (v := get("facets", UNSET)) is UNSET else [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v]
-            self.embed = v if (v := get("embed", UNSET)) is UNSET else _union_0(v)
-            self.reply_to = v if (v := get("replyTo", UNSET)) is UNSET else ReplyRef.from_dict(v)
+            if (v := get("facets", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("chat.bsky.convo.defs#messageInput", "facets")
+                v = [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v]
+            self.facets = v
+            if (v := get("embed", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("chat.bsky.convo.defs#messageInput", "embed")
+                v = _message_input_embed(v)
+            self.embed = v
+            if (v := get("replyTo", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("chat.bsky.convo.defs#messageInput", "replyTo")
+                v = ReplyRef.from_dict(v)
+            self.reply_to = v
             self.typed = "$type" in data
-            self.extra = None if _MESSAGE_INPUT_KEYS.issuperset(data) else unknown_fields(data, _MESSAGE_INPUT_KEYS)
+            self.extra = (
+                None
+                if _MESSAGE_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _MESSAGE_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#messageInput", exc) from exc
         self.__class__ = cls
@@ -311,13 +418,11 @@ class MessageInput(Model):
 
 
 _MESSAGE_INPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "text", "facets", "embed", "replyTo"),
+    ("$type", "text", "facets", "embed", "replyTo")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ReplyRef(Model):
     """A reference to another message within the same convo, used to indicate that a message is a
     reply to it.
@@ -342,7 +447,9 @@ class ReplyRef(Model):
         try:
             self.message_id = data["messageId"]
             self.typed = "$type" in data
-            self.extra = None if _REPLY_REF_KEYS.issuperset(data) else unknown_fields(data, _REPLY_REF_KEYS)
+            self.extra = (
+                None if _REPLY_REF_KEYS.issuperset(data) else unknown_fields(data, _REPLY_REF_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#replyRef", exc) from exc
         self.__class__ = cls
@@ -361,9 +468,7 @@ class ReplyRef(Model):
 _REPLY_REF_KEYS: Final[frozenset[str]] = frozenset(("$type", "messageId"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class MessageView(Model):
     """The ``chat.bsky.convo.defs#messageView`` object.
 
@@ -398,9 +503,9 @@ class MessageView(Model):
     rev: str
     text: str
     facets: list[_m_app_bsky_richtext_facet.Facet] | UnsetType = UNSET
-    embed: _m_app_bsky_embed_record.View | _m_chat_bsky_embed_join_link.View | UnknownMember | UnsetType = UNSET
+    embed: MessageViewEmbed | UnsetType = UNSET
     reactions: list[ReactionView] | UnsetType = UNSET
-    reply_to: MessageView | DeletedMessageView | MessageBeforeUserJoinedGroupView | UnknownMember | UnsetType = UNSET
+    reply_to: MessageViewReplyTo | UnsetType = UNSET
     sender: MessageViewSender
     sent_at: str
     typed: bool = attrs.field(default=False, eq=False, repr=False)
@@ -414,14 +519,36 @@ class MessageView(Model):
             self.id = data["id"]
             self.rev = data["rev"]
             self.text = data["text"]
-            self.facets = v if (v := get("facets", UNSET)) is UNSET else [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v]
-            self.embed = v if (v := get("embed", UNSET)) is UNSET else _union_1(v)
-            self.reactions = v if (v := get("reactions", UNSET)) is UNSET else [ReactionView.from_dict(i0) for i0 in v]
-            self.reply_to = v if (v := get("replyTo", UNSET)) is UNSET else _union_2(v)
-            self.sender = MessageViewSender.from_dict(data["sender"])
+            if (v := get("facets", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("chat.bsky.convo.defs#messageView", "facets")
+                v = [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v]
+            self.facets = v
+            if (v := get("embed", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("chat.bsky.convo.defs#messageView", "embed")
+                v = _message_view_embed(v)
+            self.embed = v
+            if (v := get("reactions", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("chat.bsky.convo.defs#messageView", "reactions")
+                v = [ReactionView.from_dict(i0) for i0 in v]
+            self.reactions = v
+            if (v := get("replyTo", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("chat.bsky.convo.defs#messageView", "replyTo")
+                v = _message_view_reply_to(v)
+            self.reply_to = v
+            if (v := data["sender"]) is None:
+                raise null_field("chat.bsky.convo.defs#messageView", "sender")
+            self.sender = MessageViewSender.from_dict(v)
             self.sent_at = data["sentAt"]
             self.typed = "$type" in data
-            self.extra = None if _MESSAGE_VIEW_KEYS.issuperset(data) else unknown_fields(data, _MESSAGE_VIEW_KEYS)
+            self.extra = (
+                None
+                if _MESSAGE_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _MESSAGE_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#messageView", exc) from exc
         self.__class__ = cls
@@ -456,13 +583,11 @@ class MessageView(Model):
 
 
 _MESSAGE_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "id", "rev", "text", "facets", "embed", "reactions", "replyTo", "sender", "sentAt"),
+    ("$type", "id", "rev", "text", "facets", "embed", "reactions", "replyTo", "sender", "sentAt")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class SystemMessageReferredUser(Model):
     """The ``chat.bsky.convo.defs#systemMessageReferredUser`` object.
 
@@ -486,7 +611,11 @@ class SystemMessageReferredUser(Model):
         try:
             self.did = data["did"]
             self.typed = "$type" in data
-            self.extra = None if _SYSTEM_MESSAGE_REFERRED_USER_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_REFERRED_USER_KEYS)
+            self.extra = (
+                None
+                if _SYSTEM_MESSAGE_REFERRED_USER_KEYS.issuperset(data)
+                else unknown_fields(data, _SYSTEM_MESSAGE_REFERRED_USER_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageReferredUser", exc) from exc
         self.__class__ = cls
@@ -505,9 +634,7 @@ class SystemMessageReferredUser(Model):
 _SYSTEM_MESSAGE_REFERRED_USER_KEYS: Final[frozenset[str]] = frozenset(("$type", "did"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class SystemMessageView(Model):
     """The ``chat.bsky.convo.defs#systemMessageView`` object.
 
@@ -538,7 +665,7 @@ class SystemMessageView(Model):
     id: str
     rev: str
     sent_at: str
-    data: SystemMessageDataAddMember | SystemMessageDataRemoveMember | SystemMessageDataMemberJoin | SystemMessageDataMemberLeave | SystemMessageDataLockConvo | SystemMessageDataUnlockConvo | SystemMessageDataLockConvoPermanently | SystemMessageDataEditGroup | SystemMessageDataCreateJoinLink | SystemMessageDataEditJoinLink | SystemMessageDataEnableJoinLink | SystemMessageDataDisableJoinLink | UnknownMember
+    data: SystemMessageViewData
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -549,9 +676,15 @@ class SystemMessageView(Model):
             self.id = data["id"]
             self.rev = data["rev"]
             self.sent_at = data["sentAt"]
-            self.data = _union_3(data["data"])
+            if (v := data["data"]) is None:
+                raise null_field("chat.bsky.convo.defs#systemMessageView", "data")
+            self.data = _system_message_view_data(v)
             self.typed = "$type" in data
-            self.extra = None if _SYSTEM_MESSAGE_VIEW_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_VIEW_KEYS)
+            self.extra = (
+                None
+                if _SYSTEM_MESSAGE_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _SYSTEM_MESSAGE_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageView", exc) from exc
         self.__class__ = cls
@@ -573,13 +706,11 @@ class SystemMessageView(Model):
 
 
 _SYSTEM_MESSAGE_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "id", "rev", "sentAt", "data"),
+    ("$type", "id", "rev", "sentAt", "data")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class SystemMessageDataAddMember(Model):
     """System message indicating a user was added to the group convo.
 
@@ -608,11 +739,19 @@ class SystemMessageDataAddMember(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.member = SystemMessageReferredUser.from_dict(data["member"])
+            if (v := data["member"]) is None:
+                raise null_field("chat.bsky.convo.defs#systemMessageDataAddMember", "member")
+            self.member = SystemMessageReferredUser.from_dict(v)
             self.role = data["role"]
-            self.added_by = SystemMessageReferredUser.from_dict(data["addedBy"])
+            if (v := data["addedBy"]) is None:
+                raise null_field("chat.bsky.convo.defs#systemMessageDataAddMember", "addedBy")
+            self.added_by = SystemMessageReferredUser.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _SYSTEM_MESSAGE_DATA_ADD_MEMBER_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_DATA_ADD_MEMBER_KEYS)
+            self.extra = (
+                None
+                if _SYSTEM_MESSAGE_DATA_ADD_MEMBER_KEYS.issuperset(data)
+                else unknown_fields(data, _SYSTEM_MESSAGE_DATA_ADD_MEMBER_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataAddMember", exc) from exc
         self.__class__ = cls
@@ -633,13 +772,11 @@ class SystemMessageDataAddMember(Model):
 
 
 _SYSTEM_MESSAGE_DATA_ADD_MEMBER_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "member", "role", "addedBy"),
+    ("$type", "member", "role", "addedBy")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class SystemMessageDataRemoveMember(Model):
     """System message indicating a user was removed from the group convo.
 
@@ -664,10 +801,18 @@ class SystemMessageDataRemoveMember(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.member = SystemMessageReferredUser.from_dict(data["member"])
-            self.removed_by = SystemMessageReferredUser.from_dict(data["removedBy"])
+            if (v := data["member"]) is None:
+                raise null_field("chat.bsky.convo.defs#systemMessageDataRemoveMember", "member")
+            self.member = SystemMessageReferredUser.from_dict(v)
+            if (v := data["removedBy"]) is None:
+                raise null_field("chat.bsky.convo.defs#systemMessageDataRemoveMember", "removedBy")
+            self.removed_by = SystemMessageReferredUser.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _SYSTEM_MESSAGE_DATA_REMOVE_MEMBER_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_DATA_REMOVE_MEMBER_KEYS)
+            self.extra = (
+                None
+                if _SYSTEM_MESSAGE_DATA_REMOVE_MEMBER_KEYS.issuperset(data)
+                else unknown_fields(data, _SYSTEM_MESSAGE_DATA_REMOVE_MEMBER_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataRemoveMember", exc) from exc
         self.__class__ = cls
@@ -687,13 +832,11 @@ class SystemMessageDataRemoveMember(Model):
 
 
 _SYSTEM_MESSAGE_DATA_REMOVE_MEMBER_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "member", "removedBy"),
+    ("$type", "member", "removedBy")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class SystemMessageDataMemberJoin(Model):
     """System message indicating a user joined the group convo via join link.
 
@@ -725,11 +868,23 @@ class SystemMessageDataMemberJoin(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.member = SystemMessageReferredUser.from_dict(data["member"])
+            if (v := data["member"]) is None:
+                raise null_field("chat.bsky.convo.defs#systemMessageDataMemberJoin", "member")
+            self.member = SystemMessageReferredUser.from_dict(v)
             self.role = data["role"]
-            self.approved_by = v if (v := get("approvedBy", UNSET)) is UNSET else SystemMessageReferredUser.from_dict(v)
+            if (v := get("approvedBy", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "chat.bsky.convo.defs#systemMessageDataMemberJoin", "approvedBy"
+                    )
+                v = SystemMessageReferredUser.from_dict(v)
+            self.approved_by = v
             self.typed = "$type" in data
-            self.extra = None if _SYSTEM_MESSAGE_DATA_MEMBER_JOIN_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_DATA_MEMBER_JOIN_KEYS)
+            self.extra = (
+                None
+                if _SYSTEM_MESSAGE_DATA_MEMBER_JOIN_KEYS.issuperset(data)
+                else unknown_fields(data, _SYSTEM_MESSAGE_DATA_MEMBER_JOIN_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataMemberJoin", exc) from exc
         self.__class__ = cls
@@ -749,13 +904,11 @@ class SystemMessageDataMemberJoin(Model):
 
 
 _SYSTEM_MESSAGE_DATA_MEMBER_JOIN_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "member", "role", "approvedBy"),
+    ("$type", "member", "role", "approvedBy")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class SystemMessageDataMemberLeave(Model):
     """System message indicating a user voluntarily left the group convo.
 
@@ -778,9 +931,15 @@ class SystemMessageDataMemberLeave(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.member = SystemMessageReferredUser.from_dict(data["member"])
+            if (v := data["member"]) is None:
+                raise null_field("chat.bsky.convo.defs#systemMessageDataMemberLeave", "member")
+            self.member = SystemMessageReferredUser.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _SYSTEM_MESSAGE_DATA_MEMBER_LEAVE_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_DATA_MEMBER_LEAVE_KEYS)
+            self.extra = (
+                None
+                if _SYSTEM_MESSAGE_DATA_MEMBER_LEAVE_KEYS.issuperset(data)
+                else unknown_fields(data, _SYSTEM_MESSAGE_DATA_MEMBER_LEAVE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataMemberLeave", exc) from exc
         self.__class__ = cls
@@ -799,9 +958,7 @@ class SystemMessageDataMemberLeave(Model):
 _SYSTEM_MESSAGE_DATA_MEMBER_LEAVE_KEYS: Final[frozenset[str]] = frozenset(("$type", "member"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class SystemMessageDataLockConvo(Model):
     """System message indicating the group convo was locked.
 
@@ -824,9 +981,15 @@ class SystemMessageDataLockConvo(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.locked_by = SystemMessageReferredUser.from_dict(data["lockedBy"])
+            if (v := data["lockedBy"]) is None:
+                raise null_field("chat.bsky.convo.defs#systemMessageDataLockConvo", "lockedBy")
+            self.locked_by = SystemMessageReferredUser.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _SYSTEM_MESSAGE_DATA_LOCK_CONVO_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_DATA_LOCK_CONVO_KEYS)
+            self.extra = (
+                None
+                if _SYSTEM_MESSAGE_DATA_LOCK_CONVO_KEYS.issuperset(data)
+                else unknown_fields(data, _SYSTEM_MESSAGE_DATA_LOCK_CONVO_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataLockConvo", exc) from exc
         self.__class__ = cls
@@ -845,9 +1008,7 @@ class SystemMessageDataLockConvo(Model):
 _SYSTEM_MESSAGE_DATA_LOCK_CONVO_KEYS: Final[frozenset[str]] = frozenset(("$type", "lockedBy"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class SystemMessageDataUnlockConvo(Model):
     """System message indicating the group convo was unlocked.
 
@@ -870,9 +1031,15 @@ class SystemMessageDataUnlockConvo(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.unlocked_by = SystemMessageReferredUser.from_dict(data["unlockedBy"])
+            if (v := data["unlockedBy"]) is None:
+                raise null_field("chat.bsky.convo.defs#systemMessageDataUnlockConvo", "unlockedBy")
+            self.unlocked_by = SystemMessageReferredUser.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _SYSTEM_MESSAGE_DATA_UNLOCK_CONVO_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_DATA_UNLOCK_CONVO_KEYS)
+            self.extra = (
+                None
+                if _SYSTEM_MESSAGE_DATA_UNLOCK_CONVO_KEYS.issuperset(data)
+                else unknown_fields(data, _SYSTEM_MESSAGE_DATA_UNLOCK_CONVO_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataUnlockConvo", exc) from exc
         self.__class__ = cls
@@ -891,9 +1058,7 @@ class SystemMessageDataUnlockConvo(Model):
 _SYSTEM_MESSAGE_DATA_UNLOCK_CONVO_KEYS: Final[frozenset[str]] = frozenset(("$type", "unlockedBy"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class SystemMessageDataLockConvoPermanently(Model):
     """System message indicating the group convo was locked permanently.
 
@@ -916,11 +1081,21 @@ class SystemMessageDataLockConvoPermanently(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.locked_by = SystemMessageReferredUser.from_dict(data["lockedBy"])
+            if (v := data["lockedBy"]) is None:
+                raise null_field(
+                    "chat.bsky.convo.defs#systemMessageDataLockConvoPermanently", "lockedBy"
+                )
+            self.locked_by = SystemMessageReferredUser.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _SYSTEM_MESSAGE_DATA_LOCK_CONVO_PERMANENTLY_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_DATA_LOCK_CONVO_PERMANENTLY_KEYS)
+            self.extra = (
+                None
+                if _SYSTEM_MESSAGE_DATA_LOCK_CONVO_PERMANENTLY_KEYS.issuperset(data)
+                else unknown_fields(data, _SYSTEM_MESSAGE_DATA_LOCK_CONVO_PERMANENTLY_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.convo.defs#systemMessageDataLockConvoPermanently", exc) from exc
+            raise invalid(
+                "chat.bsky.convo.defs#systemMessageDataLockConvoPermanently", exc
+            ) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -935,13 +1110,11 @@ class SystemMessageDataLockConvoPermanently(Model):
 
 
 _SYSTEM_MESSAGE_DATA_LOCK_CONVO_PERMANENTLY_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "lockedBy"),
+    ("$type", "lockedBy")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class SystemMessageDataEditGroup(Model):
     """System message indicating the group info was edited.
 
@@ -966,10 +1139,18 @@ class SystemMessageDataEditGroup(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.old_name = get("oldName", UNSET)
-            self.new_name = get("newName", UNSET)
+            if (v := get("oldName", UNSET)) is None:
+                raise null_field("chat.bsky.convo.defs#systemMessageDataEditGroup", "oldName")
+            self.old_name = v
+            if (v := get("newName", UNSET)) is None:
+                raise null_field("chat.bsky.convo.defs#systemMessageDataEditGroup", "newName")
+            self.new_name = v
             self.typed = "$type" in data
-            self.extra = None if _SYSTEM_MESSAGE_DATA_EDIT_GROUP_KEYS.issuperset(data) else unknown_fields(data, _SYSTEM_MESSAGE_DATA_EDIT_GROUP_KEYS)
+            self.extra = (
+                None
+                if _SYSTEM_MESSAGE_DATA_EDIT_GROUP_KEYS.issuperset(data)
+                else unknown_fields(data, _SYSTEM_MESSAGE_DATA_EDIT_GROUP_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataEditGroup", exc) from exc
         self.__class__ = cls
@@ -992,13 +1173,11 @@ class SystemMessageDataEditGroup(Model):
 
 
 _SYSTEM_MESSAGE_DATA_EDIT_GROUP_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "oldName", "newName"),
+    ("$type", "oldName", "newName")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class SystemMessageDataCreateJoinLink(Model):
     """System message indicating the group join link was created.
 
@@ -1019,7 +1198,11 @@ class SystemMessageDataCreateJoinLink(Model):
         self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
-            self.extra = None if data.keys() <= _SYSTEM_MESSAGE_DATA_CREATE_JOIN_LINK_KEYS else unknown_fields(data, _SYSTEM_MESSAGE_DATA_CREATE_JOIN_LINK_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _SYSTEM_MESSAGE_DATA_CREATE_JOIN_LINK_KEYS
+                else unknown_fields(data, _SYSTEM_MESSAGE_DATA_CREATE_JOIN_LINK_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataCreateJoinLink", exc) from exc
         self.__class__ = cls
@@ -1038,9 +1221,7 @@ class SystemMessageDataCreateJoinLink(Model):
 _SYSTEM_MESSAGE_DATA_CREATE_JOIN_LINK_KEYS: Final[frozenset[str]] = frozenset(("$type",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class SystemMessageDataEditJoinLink(Model):
     """System message indicating the group join link was edited.
 
@@ -1061,7 +1242,11 @@ class SystemMessageDataEditJoinLink(Model):
         self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
-            self.extra = None if data.keys() <= _SYSTEM_MESSAGE_DATA_EDIT_JOIN_LINK_KEYS else unknown_fields(data, _SYSTEM_MESSAGE_DATA_EDIT_JOIN_LINK_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _SYSTEM_MESSAGE_DATA_EDIT_JOIN_LINK_KEYS
+                else unknown_fields(data, _SYSTEM_MESSAGE_DATA_EDIT_JOIN_LINK_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataEditJoinLink", exc) from exc
         self.__class__ = cls
@@ -1080,9 +1265,7 @@ class SystemMessageDataEditJoinLink(Model):
 _SYSTEM_MESSAGE_DATA_EDIT_JOIN_LINK_KEYS: Final[frozenset[str]] = frozenset(("$type",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class SystemMessageDataEnableJoinLink(Model):
     """System message indicating the group join link was enabled.
 
@@ -1103,7 +1286,11 @@ class SystemMessageDataEnableJoinLink(Model):
         self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
-            self.extra = None if data.keys() <= _SYSTEM_MESSAGE_DATA_ENABLE_JOIN_LINK_KEYS else unknown_fields(data, _SYSTEM_MESSAGE_DATA_ENABLE_JOIN_LINK_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _SYSTEM_MESSAGE_DATA_ENABLE_JOIN_LINK_KEYS
+                else unknown_fields(data, _SYSTEM_MESSAGE_DATA_ENABLE_JOIN_LINK_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataEnableJoinLink", exc) from exc
         self.__class__ = cls
@@ -1122,9 +1309,7 @@ class SystemMessageDataEnableJoinLink(Model):
 _SYSTEM_MESSAGE_DATA_ENABLE_JOIN_LINK_KEYS: Final[frozenset[str]] = frozenset(("$type",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class SystemMessageDataDisableJoinLink(Model):
     """System message indicating the group join link was disabled.
 
@@ -1145,7 +1330,11 @@ class SystemMessageDataDisableJoinLink(Model):
         self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
-            self.extra = None if data.keys() <= _SYSTEM_MESSAGE_DATA_DISABLE_JOIN_LINK_KEYS else unknown_fields(data, _SYSTEM_MESSAGE_DATA_DISABLE_JOIN_LINK_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _SYSTEM_MESSAGE_DATA_DISABLE_JOIN_LINK_KEYS
+                else unknown_fields(data, _SYSTEM_MESSAGE_DATA_DISABLE_JOIN_LINK_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#systemMessageDataDisableJoinLink", exc) from exc
         self.__class__ = cls
@@ -1164,9 +1353,7 @@ class SystemMessageDataDisableJoinLink(Model):
 _SYSTEM_MESSAGE_DATA_DISABLE_JOIN_LINK_KEYS: Final[frozenset[str]] = frozenset(("$type",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class DeletedMessageView(Model):
     """The ``chat.bsky.convo.defs#deletedMessageView`` object.
 
@@ -1196,10 +1383,16 @@ class DeletedMessageView(Model):
         try:
             self.id = data["id"]
             self.rev = data["rev"]
-            self.sender = MessageViewSender.from_dict(data["sender"])
+            if (v := data["sender"]) is None:
+                raise null_field("chat.bsky.convo.defs#deletedMessageView", "sender")
+            self.sender = MessageViewSender.from_dict(v)
             self.sent_at = data["sentAt"]
             self.typed = "$type" in data
-            self.extra = None if _DELETED_MESSAGE_VIEW_KEYS.issuperset(data) else unknown_fields(data, _DELETED_MESSAGE_VIEW_KEYS)
+            self.extra = (
+                None
+                if _DELETED_MESSAGE_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _DELETED_MESSAGE_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#deletedMessageView", exc) from exc
         self.__class__ = cls
@@ -1221,13 +1414,11 @@ class DeletedMessageView(Model):
 
 
 _DELETED_MESSAGE_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "id", "rev", "sender", "sentAt"),
+    ("$type", "id", "rev", "sender", "sentAt")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class MessageBeforeUserJoinedGroupView(Model):
     """Placeholder embedded in place of a reply's parent message when that parent was sent before
     the viewer joined the group convo. The viewer has no access to that history, so no message
@@ -1250,7 +1441,11 @@ class MessageBeforeUserJoinedGroupView(Model):
         self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
-            self.extra = None if data.keys() <= _MESSAGE_BEFORE_USER_JOINED_GROUP_VIEW_KEYS else unknown_fields(data, _MESSAGE_BEFORE_USER_JOINED_GROUP_VIEW_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _MESSAGE_BEFORE_USER_JOINED_GROUP_VIEW_KEYS
+                else unknown_fields(data, _MESSAGE_BEFORE_USER_JOINED_GROUP_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#messageBeforeUserJoinedGroupView", exc) from exc
         self.__class__ = cls
@@ -1269,9 +1464,7 @@ class MessageBeforeUserJoinedGroupView(Model):
 _MESSAGE_BEFORE_USER_JOINED_GROUP_VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class MessageViewSender(Model):
     """The ``chat.bsky.convo.defs#messageViewSender`` object.
 
@@ -1295,7 +1488,11 @@ class MessageViewSender(Model):
         try:
             self.did = data["did"]
             self.typed = "$type" in data
-            self.extra = None if _MESSAGE_VIEW_SENDER_KEYS.issuperset(data) else unknown_fields(data, _MESSAGE_VIEW_SENDER_KEYS)
+            self.extra = (
+                None
+                if _MESSAGE_VIEW_SENDER_KEYS.issuperset(data)
+                else unknown_fields(data, _MESSAGE_VIEW_SENDER_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#messageViewSender", exc) from exc
         self.__class__ = cls
@@ -1314,9 +1511,7 @@ class MessageViewSender(Model):
 _MESSAGE_VIEW_SENDER_KEYS: Final[frozenset[str]] = frozenset(("$type", "did"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ReactionView(Model):
     """The ``chat.bsky.convo.defs#reactionView`` object.
 
@@ -1343,10 +1538,16 @@ class ReactionView(Model):
         self: Any = TWINS[cls]()
         try:
             self.value = data["value"]
-            self.sender = ReactionViewSender.from_dict(data["sender"])
+            if (v := data["sender"]) is None:
+                raise null_field("chat.bsky.convo.defs#reactionView", "sender")
+            self.sender = ReactionViewSender.from_dict(v)
             self.created_at = data["createdAt"]
             self.typed = "$type" in data
-            self.extra = None if _REACTION_VIEW_KEYS.issuperset(data) else unknown_fields(data, _REACTION_VIEW_KEYS)
+            self.extra = (
+                None
+                if _REACTION_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _REACTION_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#reactionView", exc) from exc
         self.__class__ = cls
@@ -1369,9 +1570,7 @@ class ReactionView(Model):
 _REACTION_VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "value", "sender", "createdAt"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ReactionViewSender(Model):
     """The ``chat.bsky.convo.defs#reactionViewSender`` object.
 
@@ -1395,7 +1594,11 @@ class ReactionViewSender(Model):
         try:
             self.did = data["did"]
             self.typed = "$type" in data
-            self.extra = None if _REACTION_VIEW_SENDER_KEYS.issuperset(data) else unknown_fields(data, _REACTION_VIEW_SENDER_KEYS)
+            self.extra = (
+                None
+                if _REACTION_VIEW_SENDER_KEYS.issuperset(data)
+                else unknown_fields(data, _REACTION_VIEW_SENDER_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#reactionViewSender", exc) from exc
         self.__class__ = cls
@@ -1414,9 +1617,7 @@ class ReactionViewSender(Model):
 _REACTION_VIEW_SENDER_KEYS: Final[frozenset[str]] = frozenset(("$type", "did"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class MessageAndReactionView(Model):
     """The ``chat.bsky.convo.defs#messageAndReactionView`` object.
 
@@ -1440,10 +1641,18 @@ class MessageAndReactionView(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.message = MessageView.from_dict(data["message"])
-            self.reaction = ReactionView.from_dict(data["reaction"])
+            if (v := data["message"]) is None:
+                raise null_field("chat.bsky.convo.defs#messageAndReactionView", "message")
+            self.message = MessageView.from_dict(v)
+            if (v := data["reaction"]) is None:
+                raise null_field("chat.bsky.convo.defs#messageAndReactionView", "reaction")
+            self.reaction = ReactionView.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _MESSAGE_AND_REACTION_VIEW_KEYS.issuperset(data) else unknown_fields(data, _MESSAGE_AND_REACTION_VIEW_KEYS)
+            self.extra = (
+                None
+                if _MESSAGE_AND_REACTION_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _MESSAGE_AND_REACTION_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#messageAndReactionView", exc) from exc
         self.__class__ = cls
@@ -1462,9 +1671,7 @@ class MessageAndReactionView(Model):
 _MESSAGE_AND_REACTION_VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "message", "reaction"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ConvoView(Model):
     """The ``chat.bsky.convo.defs#convoView`` object.
 
@@ -1501,12 +1708,12 @@ class ConvoView(Model):
     id: str
     rev: str
     members: list[_m_chat_bsky_actor_defs.ProfileViewBasic]
-    last_message: MessageView | DeletedMessageView | SystemMessageView | UnknownMember | UnsetType = UNSET
-    last_reaction: MessageAndReactionView | UnknownMember | UnsetType = UNSET
+    last_message: ConvoViewLastMessage | UnsetType = UNSET
+    last_reaction: ConvoViewLastReaction | UnsetType = UNSET
     muted: bool
     status: str | UnsetType = UNSET
     unread_count: int
-    kind: DirectConvo | GroupConvo | UnknownMember | UnsetType = UNSET
+    kind: ConvoViewKind | UnsetType = UNSET
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -1517,15 +1724,35 @@ class ConvoView(Model):
             get = data.get
             self.id = data["id"]
             self.rev = data["rev"]
-            self.members = [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["members"]]
-            self.last_message = v if (v := get("lastMessage", UNSET)) is UNSET else _union_4(v)
-            self.last_reaction = v if (v := get("lastReaction", UNSET)) is UNSET else _union_5(v)
+            if (v := data["members"]) is None:
+                raise null_field("chat.bsky.convo.defs#convoView", "members")
+            self.members = [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v]
+            if (v := get("lastMessage", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("chat.bsky.convo.defs#convoView", "lastMessage")
+                v = _convo_view_last_message(v)
+            self.last_message = v
+            if (v := get("lastReaction", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("chat.bsky.convo.defs#convoView", "lastReaction")
+                v = _convo_view_last_reaction(v)
+            self.last_reaction = v
             self.muted = data["muted"]
-            self.status = get("status", UNSET)
+            if (v := get("status", UNSET)) is None:
+                raise null_field("chat.bsky.convo.defs#convoView", "status")
+            self.status = v
             self.unread_count = data["unreadCount"]
-            self.kind = v if (v := get("kind", UNSET)) is UNSET else _union_6(v)
+            if (v := get("kind", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("chat.bsky.convo.defs#convoView", "kind")
+                v = _convo_view_kind(v)
+            self.kind = v
             self.typed = "$type" in data
-            self.extra = None if _CONVO_VIEW_KEYS.issuperset(data) else unknown_fields(data, _CONVO_VIEW_KEYS)
+            self.extra = (
+                None
+                if _CONVO_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _CONVO_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#convoView", exc) from exc
         self.__class__ = cls
@@ -1560,13 +1787,22 @@ class ConvoView(Model):
 
 
 _CONVO_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "id", "rev", "members", "lastMessage", "lastReaction", "muted", "status", "unreadCount", "kind"),
+    (
+        "$type",
+        "id",
+        "rev",
+        "members",
+        "lastMessage",
+        "lastReaction",
+        "muted",
+        "status",
+        "unreadCount",
+        "kind",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class DirectConvo(Model):
     """The ``chat.bsky.convo.defs#directConvo`` object.
 
@@ -1587,7 +1823,11 @@ class DirectConvo(Model):
         self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
-            self.extra = None if data.keys() <= _DIRECT_CONVO_KEYS else unknown_fields(data, _DIRECT_CONVO_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _DIRECT_CONVO_KEYS
+                else unknown_fields(data, _DIRECT_CONVO_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#directConvo", exc) from exc
         self.__class__ = cls
@@ -1606,9 +1846,7 @@ class DirectConvo(Model):
 _DIRECT_CONVO_KEYS: Final[frozenset[str]] = frozenset(("$type",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class GroupConvo(Model):
     """The ``chat.bsky.convo.defs#groupConvo`` object.
 
@@ -1653,16 +1891,28 @@ class GroupConvo(Model):
         try:
             get = data.get
             self.created_at = data["createdAt"]
-            self.join_link = v if (v := get("joinLink", UNSET)) is UNSET else _m_chat_bsky_group_defs.JoinLinkView.from_dict(v)
-            self.join_request_count = get("joinRequestCount", UNSET)
+            if (v := get("joinLink", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("chat.bsky.convo.defs#groupConvo", "joinLink")
+                v = _m_chat_bsky_group_defs.JoinLinkView.from_dict(v)
+            self.join_link = v
+            if (v := get("joinRequestCount", UNSET)) is None:
+                raise null_field("chat.bsky.convo.defs#groupConvo", "joinRequestCount")
+            self.join_request_count = v
             self.lock_status = data["lockStatus"]
             self.lock_status_moderation_override = data["lockStatusModerationOverride"]
             self.member_count = data["memberCount"]
             self.member_limit = data["memberLimit"]
             self.name = data["name"]
-            self.unread_join_request_count = get("unreadJoinRequestCount", UNSET)
+            if (v := get("unreadJoinRequestCount", UNSET)) is None:
+                raise null_field("chat.bsky.convo.defs#groupConvo", "unreadJoinRequestCount")
+            self.unread_join_request_count = v
             self.typed = "$type" in data
-            self.extra = None if _GROUP_CONVO_KEYS.issuperset(data) else unknown_fields(data, _GROUP_CONVO_KEYS)
+            self.extra = (
+                None
+                if _GROUP_CONVO_KEYS.issuperset(data)
+                else unknown_fields(data, _GROUP_CONVO_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#groupConvo", exc) from exc
         self.__class__ = cls
@@ -1695,13 +1945,22 @@ class GroupConvo(Model):
 
 
 _GROUP_CONVO_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "createdAt", "joinLink", "joinRequestCount", "lockStatus", "lockStatusModerationOverride", "memberCount", "memberLimit", "name", "unreadJoinRequestCount"),
+    (
+        "$type",
+        "createdAt",
+        "joinLink",
+        "joinRequestCount",
+        "lockStatus",
+        "lockStatusModerationOverride",
+        "memberCount",
+        "memberLimit",
+        "name",
+        "unreadJoinRequestCount",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LogBeginConvo(Model):
     """Event indicating a convo containing the viewer was started. Can be direct or group. When a
     member is added to a group convo, they also get this event.
@@ -1729,7 +1988,11 @@ class LogBeginConvo(Model):
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
             self.typed = "$type" in data
-            self.extra = None if _LOG_BEGIN_CONVO_KEYS.issuperset(data) else unknown_fields(data, _LOG_BEGIN_CONVO_KEYS)
+            self.extra = (
+                None
+                if _LOG_BEGIN_CONVO_KEYS.issuperset(data)
+                else unknown_fields(data, _LOG_BEGIN_CONVO_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logBeginConvo", exc) from exc
         self.__class__ = cls
@@ -1748,9 +2011,7 @@ class LogBeginConvo(Model):
 _LOG_BEGIN_CONVO_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LogAcceptConvo(Model):
     """Event indicating the viewer accepted a convo, and it can be moved out of the request inbox.
     Can be direct or group.
@@ -1778,7 +2039,11 @@ class LogAcceptConvo(Model):
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
             self.typed = "$type" in data
-            self.extra = None if _LOG_ACCEPT_CONVO_KEYS.issuperset(data) else unknown_fields(data, _LOG_ACCEPT_CONVO_KEYS)
+            self.extra = (
+                None
+                if _LOG_ACCEPT_CONVO_KEYS.issuperset(data)
+                else unknown_fields(data, _LOG_ACCEPT_CONVO_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logAcceptConvo", exc) from exc
         self.__class__ = cls
@@ -1797,9 +2062,7 @@ class LogAcceptConvo(Model):
 _LOG_ACCEPT_CONVO_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LogLeaveConvo(Model):
     """Event indicating the viewer left a convo. Can be direct or group.
 
@@ -1826,7 +2089,11 @@ class LogLeaveConvo(Model):
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
             self.typed = "$type" in data
-            self.extra = None if _LOG_LEAVE_CONVO_KEYS.issuperset(data) else unknown_fields(data, _LOG_LEAVE_CONVO_KEYS)
+            self.extra = (
+                None
+                if _LOG_LEAVE_CONVO_KEYS.issuperset(data)
+                else unknown_fields(data, _LOG_LEAVE_CONVO_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logLeaveConvo", exc) from exc
         self.__class__ = cls
@@ -1845,9 +2112,7 @@ class LogLeaveConvo(Model):
 _LOG_LEAVE_CONVO_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LogMuteConvo(Model):
     """Event indicating the viewer muted a convo. Can be direct or group.
 
@@ -1874,7 +2139,11 @@ class LogMuteConvo(Model):
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
             self.typed = "$type" in data
-            self.extra = None if _LOG_MUTE_CONVO_KEYS.issuperset(data) else unknown_fields(data, _LOG_MUTE_CONVO_KEYS)
+            self.extra = (
+                None
+                if _LOG_MUTE_CONVO_KEYS.issuperset(data)
+                else unknown_fields(data, _LOG_MUTE_CONVO_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logMuteConvo", exc) from exc
         self.__class__ = cls
@@ -1893,9 +2162,7 @@ class LogMuteConvo(Model):
 _LOG_MUTE_CONVO_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LogUnmuteConvo(Model):
     """Event indicating the viewer unmuted a convo. Can be direct or group.
 
@@ -1922,7 +2189,11 @@ class LogUnmuteConvo(Model):
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
             self.typed = "$type" in data
-            self.extra = None if _LOG_UNMUTE_CONVO_KEYS.issuperset(data) else unknown_fields(data, _LOG_UNMUTE_CONVO_KEYS)
+            self.extra = (
+                None
+                if _LOG_UNMUTE_CONVO_KEYS.issuperset(data)
+                else unknown_fields(data, _LOG_UNMUTE_CONVO_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logUnmuteConvo", exc) from exc
         self.__class__ = cls
@@ -1941,9 +2212,7 @@ class LogUnmuteConvo(Model):
 _LOG_UNMUTE_CONVO_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LogCreateMessage(Model):
     """Event indicating a user-originated message was created. Is not emitted for system messages.
 
@@ -1965,7 +2234,7 @@ class LogCreateMessage(Model):
 
     rev: str
     convo_id: str
-    message: MessageView | DeletedMessageView | UnknownMember
+    message: LogCreateMessageMessage
     related_profiles: list[_m_chat_bsky_actor_defs.ProfileViewBasic] | UnsetType = UNSET
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -1977,10 +2246,20 @@ class LogCreateMessage(Model):
             get = data.get
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
-            self.message = _union_7(data["message"])
-            self.related_profiles = v if (v := get("relatedProfiles", UNSET)) is UNSET else [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v]
+            if (v := data["message"]) is None:
+                raise null_field("chat.bsky.convo.defs#logCreateMessage", "message")
+            self.message = _log_create_message_message(v)
+            if (v := get("relatedProfiles", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("chat.bsky.convo.defs#logCreateMessage", "relatedProfiles")
+                v = [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v]
+            self.related_profiles = v
             self.typed = "$type" in data
-            self.extra = None if _LOG_CREATE_MESSAGE_KEYS.issuperset(data) else unknown_fields(data, _LOG_CREATE_MESSAGE_KEYS)
+            self.extra = (
+                None
+                if _LOG_CREATE_MESSAGE_KEYS.issuperset(data)
+                else unknown_fields(data, _LOG_CREATE_MESSAGE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logCreateMessage", exc) from exc
         self.__class__ = cls
@@ -2004,13 +2283,11 @@ class LogCreateMessage(Model):
 
 
 _LOG_CREATE_MESSAGE_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "rev", "convoId", "message", "relatedProfiles"),
+    ("$type", "rev", "convoId", "message", "relatedProfiles")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LogDeleteMessage(Model):
     """Event indicating a user-originated message was deleted. Is not emitted for system messages.
 
@@ -2029,7 +2306,7 @@ class LogDeleteMessage(Model):
 
     rev: str
     convo_id: str
-    message: MessageView | DeletedMessageView | UnknownMember
+    message: LogCreateMessageMessage
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -2039,9 +2316,15 @@ class LogDeleteMessage(Model):
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
-            self.message = _union_7(data["message"])
+            if (v := data["message"]) is None:
+                raise null_field("chat.bsky.convo.defs#logDeleteMessage", "message")
+            self.message = _log_create_message_message(v)
             self.typed = "$type" in data
-            self.extra = None if _LOG_DELETE_MESSAGE_KEYS.issuperset(data) else unknown_fields(data, _LOG_DELETE_MESSAGE_KEYS)
+            self.extra = (
+                None
+                if _LOG_DELETE_MESSAGE_KEYS.issuperset(data)
+                else unknown_fields(data, _LOG_DELETE_MESSAGE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logDeleteMessage", exc) from exc
         self.__class__ = cls
@@ -2064,9 +2347,7 @@ class LogDeleteMessage(Model):
 _LOG_DELETE_MESSAGE_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId", "message"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LogReadMessage(Model):
     """DEPRECATED: use logReadConvo instead. Event indicating a convo was read up to a certain
     message.
@@ -2087,7 +2368,7 @@ class LogReadMessage(Model):
 
     rev: str
     convo_id: str
-    message: MessageView | DeletedMessageView | SystemMessageView | UnknownMember
+    message: ConvoViewLastMessage
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -2097,9 +2378,15 @@ class LogReadMessage(Model):
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
-            self.message = _union_4(data["message"])
+            if (v := data["message"]) is None:
+                raise null_field("chat.bsky.convo.defs#logReadMessage", "message")
+            self.message = _convo_view_last_message(v)
             self.typed = "$type" in data
-            self.extra = None if _LOG_READ_MESSAGE_KEYS.issuperset(data) else unknown_fields(data, _LOG_READ_MESSAGE_KEYS)
+            self.extra = (
+                None
+                if _LOG_READ_MESSAGE_KEYS.issuperset(data)
+                else unknown_fields(data, _LOG_READ_MESSAGE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logReadMessage", exc) from exc
         self.__class__ = cls
@@ -2122,9 +2409,7 @@ class LogReadMessage(Model):
 _LOG_READ_MESSAGE_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId", "message"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LogAddReaction(Model):
     """Event indicating a reaction was added to a message.
 
@@ -2147,7 +2432,7 @@ class LogAddReaction(Model):
 
     rev: str
     convo_id: str
-    message: MessageView | DeletedMessageView | UnknownMember
+    message: LogCreateMessageMessage
     reaction: ReactionView
     related_profiles: list[_m_chat_bsky_actor_defs.ProfileViewBasic] | UnsetType = UNSET
     typed: bool = attrs.field(default=False, eq=False, repr=False)
@@ -2160,11 +2445,23 @@ class LogAddReaction(Model):
             get = data.get
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
-            self.message = _union_7(data["message"])
-            self.reaction = ReactionView.from_dict(data["reaction"])
-            self.related_profiles = v if (v := get("relatedProfiles", UNSET)) is UNSET else [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v]
+            if (v := data["message"]) is None:
+                raise null_field("chat.bsky.convo.defs#logAddReaction", "message")
+            self.message = _log_create_message_message(v)
+            if (v := data["reaction"]) is None:
+                raise null_field("chat.bsky.convo.defs#logAddReaction", "reaction")
+            self.reaction = ReactionView.from_dict(v)
+            if (v := get("relatedProfiles", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("chat.bsky.convo.defs#logAddReaction", "relatedProfiles")
+                v = [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v]
+            self.related_profiles = v
             self.typed = "$type" in data
-            self.extra = None if _LOG_ADD_REACTION_KEYS.issuperset(data) else unknown_fields(data, _LOG_ADD_REACTION_KEYS)
+            self.extra = (
+                None
+                if _LOG_ADD_REACTION_KEYS.issuperset(data)
+                else unknown_fields(data, _LOG_ADD_REACTION_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logAddReaction", exc) from exc
         self.__class__ = cls
@@ -2189,13 +2486,11 @@ class LogAddReaction(Model):
 
 
 _LOG_ADD_REACTION_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "rev", "convoId", "message", "reaction", "relatedProfiles"),
+    ("$type", "rev", "convoId", "message", "reaction", "relatedProfiles")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LogRemoveReaction(Model):
     """Event indicating a reaction was removed from a message.
 
@@ -2218,7 +2513,7 @@ class LogRemoveReaction(Model):
 
     rev: str
     convo_id: str
-    message: MessageView | DeletedMessageView | UnknownMember
+    message: LogCreateMessageMessage
     reaction: ReactionView
     related_profiles: list[_m_chat_bsky_actor_defs.ProfileViewBasic] | UnsetType = UNSET
     typed: bool = attrs.field(default=False, eq=False, repr=False)
@@ -2231,11 +2526,23 @@ class LogRemoveReaction(Model):
             get = data.get
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
-            self.message = _union_7(data["message"])
-            self.reaction = ReactionView.from_dict(data["reaction"])
-            self.related_profiles = v if (v := get("relatedProfiles", UNSET)) is UNSET else [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v]
+            if (v := data["message"]) is None:
+                raise null_field("chat.bsky.convo.defs#logRemoveReaction", "message")
+            self.message = _log_create_message_message(v)
+            if (v := data["reaction"]) is None:
+                raise null_field("chat.bsky.convo.defs#logRemoveReaction", "reaction")
+            self.reaction = ReactionView.from_dict(v)
+            if (v := get("relatedProfiles", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("chat.bsky.convo.defs#logRemoveReaction", "relatedProfiles")
+                v = [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v]
+            self.related_profiles = v
             self.typed = "$type" in data
-            self.extra = None if _LOG_REMOVE_REACTION_KEYS.issuperset(data) else unknown_fields(data, _LOG_REMOVE_REACTION_KEYS)
+            self.extra = (
+                None
+                if _LOG_REMOVE_REACTION_KEYS.issuperset(data)
+                else unknown_fields(data, _LOG_REMOVE_REACTION_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logRemoveReaction", exc) from exc
         self.__class__ = cls
@@ -2260,13 +2567,11 @@ class LogRemoveReaction(Model):
 
 
 _LOG_REMOVE_REACTION_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "rev", "convoId", "message", "reaction", "relatedProfiles"),
+    ("$type", "rev", "convoId", "message", "reaction", "relatedProfiles")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LogReadConvo(Model):
     """Event indicating a convo was read up to a certain message.
 
@@ -2286,7 +2591,7 @@ class LogReadConvo(Model):
 
     rev: str
     convo_id: str
-    message: MessageView | DeletedMessageView | SystemMessageView | UnknownMember
+    message: ConvoViewLastMessage
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -2296,9 +2601,15 @@ class LogReadConvo(Model):
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
-            self.message = _union_4(data["message"])
+            if (v := data["message"]) is None:
+                raise null_field("chat.bsky.convo.defs#logReadConvo", "message")
+            self.message = _convo_view_last_message(v)
             self.typed = "$type" in data
-            self.extra = None if _LOG_READ_CONVO_KEYS.issuperset(data) else unknown_fields(data, _LOG_READ_CONVO_KEYS)
+            self.extra = (
+                None
+                if _LOG_READ_CONVO_KEYS.issuperset(data)
+                else unknown_fields(data, _LOG_READ_CONVO_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logReadConvo", exc) from exc
         self.__class__ = cls
@@ -2321,9 +2632,7 @@ class LogReadConvo(Model):
 _LOG_READ_CONVO_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId", "message"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LogAddMember(Model):
     """Event indicating a member was added to a group convo. The member who was added gets a
     logBeginConvo (to create the convo) but also a logAddMember (to show the system message as
@@ -2357,10 +2666,20 @@ class LogAddMember(Model):
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
-            self.message = SystemMessageView.from_dict(data["message"])
-            self.related_profiles = [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]]
+            if (v := data["message"]) is None:
+                raise null_field("chat.bsky.convo.defs#logAddMember", "message")
+            self.message = SystemMessageView.from_dict(v)
+            if (v := data["relatedProfiles"]) is None:
+                raise null_field("chat.bsky.convo.defs#logAddMember", "relatedProfiles")
+            self.related_profiles = [
+                _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v
+            ]
             self.typed = "$type" in data
-            self.extra = None if _LOG_ADD_MEMBER_KEYS.issuperset(data) else unknown_fields(data, _LOG_ADD_MEMBER_KEYS)
+            self.extra = (
+                None
+                if _LOG_ADD_MEMBER_KEYS.issuperset(data)
+                else unknown_fields(data, _LOG_ADD_MEMBER_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logAddMember", exc) from exc
         self.__class__ = cls
@@ -2382,13 +2701,11 @@ class LogAddMember(Model):
 
 
 _LOG_ADD_MEMBER_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "rev", "convoId", "message", "relatedProfiles"),
+    ("$type", "rev", "convoId", "message", "relatedProfiles")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LogRemoveMember(Model):
     """Event indicating a member was removed from a group convo. The member who was removed gets a
     logLeaveConvo (to leave the convo) but not a logRemoveMember (because they already left, so
@@ -2422,10 +2739,20 @@ class LogRemoveMember(Model):
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
-            self.message = SystemMessageView.from_dict(data["message"])
-            self.related_profiles = [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]]
+            if (v := data["message"]) is None:
+                raise null_field("chat.bsky.convo.defs#logRemoveMember", "message")
+            self.message = SystemMessageView.from_dict(v)
+            if (v := data["relatedProfiles"]) is None:
+                raise null_field("chat.bsky.convo.defs#logRemoveMember", "relatedProfiles")
+            self.related_profiles = [
+                _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v
+            ]
             self.typed = "$type" in data
-            self.extra = None if _LOG_REMOVE_MEMBER_KEYS.issuperset(data) else unknown_fields(data, _LOG_REMOVE_MEMBER_KEYS)
+            self.extra = (
+                None
+                if _LOG_REMOVE_MEMBER_KEYS.issuperset(data)
+                else unknown_fields(data, _LOG_REMOVE_MEMBER_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logRemoveMember", exc) from exc
         self.__class__ = cls
@@ -2447,13 +2774,11 @@ class LogRemoveMember(Model):
 
 
 _LOG_REMOVE_MEMBER_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "rev", "convoId", "message", "relatedProfiles"),
+    ("$type", "rev", "convoId", "message", "relatedProfiles")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LogMemberJoin(Model):
     """Event indicating a member joined a group convo via join link. The member who was added gets a
     logBeginConvo (to create the convo) but also a logMemberJoin (to show the system message as
@@ -2487,10 +2812,20 @@ class LogMemberJoin(Model):
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
-            self.message = SystemMessageView.from_dict(data["message"])
-            self.related_profiles = [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]]
+            if (v := data["message"]) is None:
+                raise null_field("chat.bsky.convo.defs#logMemberJoin", "message")
+            self.message = SystemMessageView.from_dict(v)
+            if (v := data["relatedProfiles"]) is None:
+                raise null_field("chat.bsky.convo.defs#logMemberJoin", "relatedProfiles")
+            self.related_profiles = [
+                _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v
+            ]
             self.typed = "$type" in data
-            self.extra = None if _LOG_MEMBER_JOIN_KEYS.issuperset(data) else unknown_fields(data, _LOG_MEMBER_JOIN_KEYS)
+            self.extra = (
+                None
+                if _LOG_MEMBER_JOIN_KEYS.issuperset(data)
+                else unknown_fields(data, _LOG_MEMBER_JOIN_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logMemberJoin", exc) from exc
         self.__class__ = cls
@@ -2512,13 +2847,11 @@ class LogMemberJoin(Model):
 
 
 _LOG_MEMBER_JOIN_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "rev", "convoId", "message", "relatedProfiles"),
+    ("$type", "rev", "convoId", "message", "relatedProfiles")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LogMemberLeave(Model):
     """Event indicating a member voluntarily left a group convo. The member who was removed gets a
     logLeaveConvo (to leave the convo) but not a logMemberLeave (because they already left, so
@@ -2552,10 +2885,20 @@ class LogMemberLeave(Model):
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
-            self.message = SystemMessageView.from_dict(data["message"])
-            self.related_profiles = [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]]
+            if (v := data["message"]) is None:
+                raise null_field("chat.bsky.convo.defs#logMemberLeave", "message")
+            self.message = SystemMessageView.from_dict(v)
+            if (v := data["relatedProfiles"]) is None:
+                raise null_field("chat.bsky.convo.defs#logMemberLeave", "relatedProfiles")
+            self.related_profiles = [
+                _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v
+            ]
             self.typed = "$type" in data
-            self.extra = None if _LOG_MEMBER_LEAVE_KEYS.issuperset(data) else unknown_fields(data, _LOG_MEMBER_LEAVE_KEYS)
+            self.extra = (
+                None
+                if _LOG_MEMBER_LEAVE_KEYS.issuperset(data)
+                else unknown_fields(data, _LOG_MEMBER_LEAVE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logMemberLeave", exc) from exc
         self.__class__ = cls
@@ -2577,13 +2920,11 @@ class LogMemberLeave(Model):
 
 
 _LOG_MEMBER_LEAVE_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "rev", "convoId", "message", "relatedProfiles"),
+    ("$type", "rev", "convoId", "message", "relatedProfiles")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LogLockConvo(Model):
     """Event indicating a group convo was locked.
 
@@ -2615,10 +2956,20 @@ class LogLockConvo(Model):
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
-            self.message = SystemMessageView.from_dict(data["message"])
-            self.related_profiles = [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]]
+            if (v := data["message"]) is None:
+                raise null_field("chat.bsky.convo.defs#logLockConvo", "message")
+            self.message = SystemMessageView.from_dict(v)
+            if (v := data["relatedProfiles"]) is None:
+                raise null_field("chat.bsky.convo.defs#logLockConvo", "relatedProfiles")
+            self.related_profiles = [
+                _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v
+            ]
             self.typed = "$type" in data
-            self.extra = None if _LOG_LOCK_CONVO_KEYS.issuperset(data) else unknown_fields(data, _LOG_LOCK_CONVO_KEYS)
+            self.extra = (
+                None
+                if _LOG_LOCK_CONVO_KEYS.issuperset(data)
+                else unknown_fields(data, _LOG_LOCK_CONVO_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logLockConvo", exc) from exc
         self.__class__ = cls
@@ -2640,13 +2991,11 @@ class LogLockConvo(Model):
 
 
 _LOG_LOCK_CONVO_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "rev", "convoId", "message", "relatedProfiles"),
+    ("$type", "rev", "convoId", "message", "relatedProfiles")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LogUnlockConvo(Model):
     """Event indicating a group convo was unlocked.
 
@@ -2678,10 +3027,20 @@ class LogUnlockConvo(Model):
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
-            self.message = SystemMessageView.from_dict(data["message"])
-            self.related_profiles = [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]]
+            if (v := data["message"]) is None:
+                raise null_field("chat.bsky.convo.defs#logUnlockConvo", "message")
+            self.message = SystemMessageView.from_dict(v)
+            if (v := data["relatedProfiles"]) is None:
+                raise null_field("chat.bsky.convo.defs#logUnlockConvo", "relatedProfiles")
+            self.related_profiles = [
+                _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v
+            ]
             self.typed = "$type" in data
-            self.extra = None if _LOG_UNLOCK_CONVO_KEYS.issuperset(data) else unknown_fields(data, _LOG_UNLOCK_CONVO_KEYS)
+            self.extra = (
+                None
+                if _LOG_UNLOCK_CONVO_KEYS.issuperset(data)
+                else unknown_fields(data, _LOG_UNLOCK_CONVO_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logUnlockConvo", exc) from exc
         self.__class__ = cls
@@ -2703,13 +3062,11 @@ class LogUnlockConvo(Model):
 
 
 _LOG_UNLOCK_CONVO_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "rev", "convoId", "message", "relatedProfiles"),
+    ("$type", "rev", "convoId", "message", "relatedProfiles")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LogLockConvoPermanently(Model):
     """Event indicating a group convo was locked permanently.
 
@@ -2741,10 +3098,20 @@ class LogLockConvoPermanently(Model):
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
-            self.message = SystemMessageView.from_dict(data["message"])
-            self.related_profiles = [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in data["relatedProfiles"]]
+            if (v := data["message"]) is None:
+                raise null_field("chat.bsky.convo.defs#logLockConvoPermanently", "message")
+            self.message = SystemMessageView.from_dict(v)
+            if (v := data["relatedProfiles"]) is None:
+                raise null_field("chat.bsky.convo.defs#logLockConvoPermanently", "relatedProfiles")
+            self.related_profiles = [
+                _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v
+            ]
             self.typed = "$type" in data
-            self.extra = None if _LOG_LOCK_CONVO_PERMANENTLY_KEYS.issuperset(data) else unknown_fields(data, _LOG_LOCK_CONVO_PERMANENTLY_KEYS)
+            self.extra = (
+                None
+                if _LOG_LOCK_CONVO_PERMANENTLY_KEYS.issuperset(data)
+                else unknown_fields(data, _LOG_LOCK_CONVO_PERMANENTLY_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logLockConvoPermanently", exc) from exc
         self.__class__ = cls
@@ -2766,13 +3133,11 @@ class LogLockConvoPermanently(Model):
 
 
 _LOG_LOCK_CONVO_PERMANENTLY_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "rev", "convoId", "message", "relatedProfiles"),
+    ("$type", "rev", "convoId", "message", "relatedProfiles")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LogEditGroup(Model):
     """Event indicating info about group convo was edited.
 
@@ -2801,9 +3166,15 @@ class LogEditGroup(Model):
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
-            self.message = SystemMessageView.from_dict(data["message"])
+            if (v := data["message"]) is None:
+                raise null_field("chat.bsky.convo.defs#logEditGroup", "message")
+            self.message = SystemMessageView.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _LOG_EDIT_GROUP_KEYS.issuperset(data) else unknown_fields(data, _LOG_EDIT_GROUP_KEYS)
+            self.extra = (
+                None
+                if _LOG_EDIT_GROUP_KEYS.issuperset(data)
+                else unknown_fields(data, _LOG_EDIT_GROUP_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logEditGroup", exc) from exc
         self.__class__ = cls
@@ -2826,9 +3197,7 @@ class LogEditGroup(Model):
 _LOG_EDIT_GROUP_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId", "message"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LogCreateJoinLink(Model):
     """Event indicating a join link was created for a group convo.
 
@@ -2857,9 +3226,15 @@ class LogCreateJoinLink(Model):
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
-            self.message = SystemMessageView.from_dict(data["message"])
+            if (v := data["message"]) is None:
+                raise null_field("chat.bsky.convo.defs#logCreateJoinLink", "message")
+            self.message = SystemMessageView.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _LOG_CREATE_JOIN_LINK_KEYS.issuperset(data) else unknown_fields(data, _LOG_CREATE_JOIN_LINK_KEYS)
+            self.extra = (
+                None
+                if _LOG_CREATE_JOIN_LINK_KEYS.issuperset(data)
+                else unknown_fields(data, _LOG_CREATE_JOIN_LINK_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logCreateJoinLink", exc) from exc
         self.__class__ = cls
@@ -2880,13 +3255,11 @@ class LogCreateJoinLink(Model):
 
 
 _LOG_CREATE_JOIN_LINK_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "rev", "convoId", "message"),
+    ("$type", "rev", "convoId", "message")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LogEditJoinLink(Model):
     """Event indicating a settings about a join link for a group convo were edited.
 
@@ -2915,9 +3288,15 @@ class LogEditJoinLink(Model):
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
-            self.message = SystemMessageView.from_dict(data["message"])
+            if (v := data["message"]) is None:
+                raise null_field("chat.bsky.convo.defs#logEditJoinLink", "message")
+            self.message = SystemMessageView.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _LOG_EDIT_JOIN_LINK_KEYS.issuperset(data) else unknown_fields(data, _LOG_EDIT_JOIN_LINK_KEYS)
+            self.extra = (
+                None
+                if _LOG_EDIT_JOIN_LINK_KEYS.issuperset(data)
+                else unknown_fields(data, _LOG_EDIT_JOIN_LINK_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logEditJoinLink", exc) from exc
         self.__class__ = cls
@@ -2940,9 +3319,7 @@ class LogEditJoinLink(Model):
 _LOG_EDIT_JOIN_LINK_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId", "message"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LogEnableJoinLink(Model):
     """Event indicating a join link was enabled for a group convo.
 
@@ -2971,9 +3348,15 @@ class LogEnableJoinLink(Model):
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
-            self.message = SystemMessageView.from_dict(data["message"])
+            if (v := data["message"]) is None:
+                raise null_field("chat.bsky.convo.defs#logEnableJoinLink", "message")
+            self.message = SystemMessageView.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _LOG_ENABLE_JOIN_LINK_KEYS.issuperset(data) else unknown_fields(data, _LOG_ENABLE_JOIN_LINK_KEYS)
+            self.extra = (
+                None
+                if _LOG_ENABLE_JOIN_LINK_KEYS.issuperset(data)
+                else unknown_fields(data, _LOG_ENABLE_JOIN_LINK_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logEnableJoinLink", exc) from exc
         self.__class__ = cls
@@ -2994,13 +3377,11 @@ class LogEnableJoinLink(Model):
 
 
 _LOG_ENABLE_JOIN_LINK_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "rev", "convoId", "message"),
+    ("$type", "rev", "convoId", "message")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LogDisableJoinLink(Model):
     """Event indicating a join link was disabled for a group convo.
 
@@ -3029,9 +3410,15 @@ class LogDisableJoinLink(Model):
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
-            self.message = SystemMessageView.from_dict(data["message"])
+            if (v := data["message"]) is None:
+                raise null_field("chat.bsky.convo.defs#logDisableJoinLink", "message")
+            self.message = SystemMessageView.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _LOG_DISABLE_JOIN_LINK_KEYS.issuperset(data) else unknown_fields(data, _LOG_DISABLE_JOIN_LINK_KEYS)
+            self.extra = (
+                None
+                if _LOG_DISABLE_JOIN_LINK_KEYS.issuperset(data)
+                else unknown_fields(data, _LOG_DISABLE_JOIN_LINK_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logDisableJoinLink", exc) from exc
         self.__class__ = cls
@@ -3052,13 +3439,11 @@ class LogDisableJoinLink(Model):
 
 
 _LOG_DISABLE_JOIN_LINK_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "rev", "convoId", "message"),
+    ("$type", "rev", "convoId", "message")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LogIncomingJoinRequest(Model):
     """Event indicating a join request was made to a group the viewer owns. Only the owner gets
     this.
@@ -3088,9 +3473,15 @@ class LogIncomingJoinRequest(Model):
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
-            self.member = _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["member"])
+            if (v := data["member"]) is None:
+                raise null_field("chat.bsky.convo.defs#logIncomingJoinRequest", "member")
+            self.member = _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _LOG_INCOMING_JOIN_REQUEST_KEYS.issuperset(data) else unknown_fields(data, _LOG_INCOMING_JOIN_REQUEST_KEYS)
+            self.extra = (
+                None
+                if _LOG_INCOMING_JOIN_REQUEST_KEYS.issuperset(data)
+                else unknown_fields(data, _LOG_INCOMING_JOIN_REQUEST_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logIncomingJoinRequest", exc) from exc
         self.__class__ = cls
@@ -3111,13 +3502,11 @@ class LogIncomingJoinRequest(Model):
 
 
 _LOG_INCOMING_JOIN_REQUEST_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "rev", "convoId", "member"),
+    ("$type", "rev", "convoId", "member")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LogApproveJoinRequest(Model):
     """Event indicating a join request was approved by the viewer. Only the owner gets this. The
     approved member gets a logBeginConvo.
@@ -3147,9 +3536,15 @@ class LogApproveJoinRequest(Model):
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
-            self.member = _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["member"])
+            if (v := data["member"]) is None:
+                raise null_field("chat.bsky.convo.defs#logApproveJoinRequest", "member")
+            self.member = _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _LOG_APPROVE_JOIN_REQUEST_KEYS.issuperset(data) else unknown_fields(data, _LOG_APPROVE_JOIN_REQUEST_KEYS)
+            self.extra = (
+                None
+                if _LOG_APPROVE_JOIN_REQUEST_KEYS.issuperset(data)
+                else unknown_fields(data, _LOG_APPROVE_JOIN_REQUEST_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logApproveJoinRequest", exc) from exc
         self.__class__ = cls
@@ -3170,13 +3565,11 @@ class LogApproveJoinRequest(Model):
 
 
 _LOG_APPROVE_JOIN_REQUEST_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "rev", "convoId", "member"),
+    ("$type", "rev", "convoId", "member")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LogRejectJoinRequest(Model):
     """Event indicating a join request was rejected by the viewer. Only the owner gets this.
 
@@ -3205,9 +3598,15 @@ class LogRejectJoinRequest(Model):
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
-            self.member = _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["member"])
+            if (v := data["member"]) is None:
+                raise null_field("chat.bsky.convo.defs#logRejectJoinRequest", "member")
+            self.member = _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _LOG_REJECT_JOIN_REQUEST_KEYS.issuperset(data) else unknown_fields(data, _LOG_REJECT_JOIN_REQUEST_KEYS)
+            self.extra = (
+                None
+                if _LOG_REJECT_JOIN_REQUEST_KEYS.issuperset(data)
+                else unknown_fields(data, _LOG_REJECT_JOIN_REQUEST_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logRejectJoinRequest", exc) from exc
         self.__class__ = cls
@@ -3228,13 +3627,11 @@ class LogRejectJoinRequest(Model):
 
 
 _LOG_REJECT_JOIN_REQUEST_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "rev", "convoId", "member"),
+    ("$type", "rev", "convoId", "member")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LogOutgoingJoinRequest(Model):
     """Event indicating a join request was made by the requester. Only requester actor gets this.
 
@@ -3261,7 +3658,11 @@ class LogOutgoingJoinRequest(Model):
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
             self.typed = "$type" in data
-            self.extra = None if _LOG_OUTGOING_JOIN_REQUEST_KEYS.issuperset(data) else unknown_fields(data, _LOG_OUTGOING_JOIN_REQUEST_KEYS)
+            self.extra = (
+                None
+                if _LOG_OUTGOING_JOIN_REQUEST_KEYS.issuperset(data)
+                else unknown_fields(data, _LOG_OUTGOING_JOIN_REQUEST_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logOutgoingJoinRequest", exc) from exc
         self.__class__ = cls
@@ -3280,9 +3681,7 @@ class LogOutgoingJoinRequest(Model):
 _LOG_OUTGOING_JOIN_REQUEST_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LogWithdrawIncomingJoinRequest(Model):
     """Event indicating a prospective member withdrew their join request. Only the owner gets this.
 
@@ -3311,9 +3710,15 @@ class LogWithdrawIncomingJoinRequest(Model):
         try:
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
-            self.member = _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["member"])
+            if (v := data["member"]) is None:
+                raise null_field("chat.bsky.convo.defs#logWithdrawIncomingJoinRequest", "member")
+            self.member = _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _LOG_WITHDRAW_INCOMING_JOIN_REQUEST_KEYS.issuperset(data) else unknown_fields(data, _LOG_WITHDRAW_INCOMING_JOIN_REQUEST_KEYS)
+            self.extra = (
+                None
+                if _LOG_WITHDRAW_INCOMING_JOIN_REQUEST_KEYS.issuperset(data)
+                else unknown_fields(data, _LOG_WITHDRAW_INCOMING_JOIN_REQUEST_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logWithdrawIncomingJoinRequest", exc) from exc
         self.__class__ = cls
@@ -3334,13 +3739,11 @@ class LogWithdrawIncomingJoinRequest(Model):
 
 
 _LOG_WITHDRAW_INCOMING_JOIN_REQUEST_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "rev", "convoId", "member"),
+    ("$type", "rev", "convoId", "member")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LogWithdrawOutgoingJoinRequest(Model):
     """Event indicating the viewer withdrew their own join request. Only requester actor gets this.
 
@@ -3367,7 +3770,11 @@ class LogWithdrawOutgoingJoinRequest(Model):
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
             self.typed = "$type" in data
-            self.extra = None if _LOG_WITHDRAW_OUTGOING_JOIN_REQUEST_KEYS.issuperset(data) else unknown_fields(data, _LOG_WITHDRAW_OUTGOING_JOIN_REQUEST_KEYS)
+            self.extra = (
+                None
+                if _LOG_WITHDRAW_OUTGOING_JOIN_REQUEST_KEYS.issuperset(data)
+                else unknown_fields(data, _LOG_WITHDRAW_OUTGOING_JOIN_REQUEST_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logWithdrawOutgoingJoinRequest", exc) from exc
         self.__class__ = cls
@@ -3384,13 +3791,11 @@ class LogWithdrawOutgoingJoinRequest(Model):
 
 
 _LOG_WITHDRAW_OUTGOING_JOIN_REQUEST_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "rev", "convoId"),
+    ("$type", "rev", "convoId")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LogReadJoinRequests(Model):
     """Event indicating the group owner marked join requests as read. Only the owner gets this.
 
@@ -3417,7 +3822,11 @@ class LogReadJoinRequests(Model):
             self.rev = data["rev"]
             self.convo_id = data["convoId"]
             self.typed = "$type" in data
-            self.extra = None if _LOG_READ_JOIN_REQUESTS_KEYS.issuperset(data) else unknown_fields(data, _LOG_READ_JOIN_REQUESTS_KEYS)
+            self.extra = (
+                None
+                if _LOG_READ_JOIN_REQUESTS_KEYS.issuperset(data)
+                else unknown_fields(data, _LOG_READ_JOIN_REQUESTS_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.defs#logReadJoinRequests", exc) from exc
         self.__class__ = cls
@@ -3436,11 +3845,7 @@ class LogReadJoinRequests(Model):
 _LOG_READ_JOIN_REQUESTS_KEYS: Final[frozenset[str]] = frozenset(("$type", "rev", "convoId"))
 
 
-def _union_0(
-    value: Mapping[str, Any],
-) -> (
-    _m_app_bsky_embed_record.Record | _m_chat_bsky_embed_join_link.JoinLink | UnknownMember
-):
+def _message_input_embed(value: Mapping[str, Any]) -> MessageInputEmbed:
     t = value.get("$type")
     if t == "app.bsky.embed.record":
         return _m_app_bsky_embed_record.Record.from_dict(value)
@@ -3453,11 +3858,7 @@ def _union_0(
     return UnknownMember.from_dict(value)
 
 
-def _union_1(
-    value: Mapping[str, Any],
-) -> (
-    _m_app_bsky_embed_record.View | _m_chat_bsky_embed_join_link.View | UnknownMember
-):
+def _message_view_embed(value: Mapping[str, Any]) -> MessageViewEmbed:
     t = value.get("$type")
     if t == "app.bsky.embed.record#view":
         return _m_app_bsky_embed_record.View.from_dict(value)
@@ -3466,11 +3867,7 @@ def _union_1(
     return UnknownMember.from_dict(value)
 
 
-def _union_2(
-    value: Mapping[str, Any],
-) -> (
-    MessageView | DeletedMessageView | MessageBeforeUserJoinedGroupView | UnknownMember
-):
+def _message_view_reply_to(value: Mapping[str, Any]) -> MessageViewReplyTo:
     t = value.get("$type")
     if t == "chat.bsky.convo.defs#messageView":
         return MessageView.from_dict(value)
@@ -3481,15 +3878,7 @@ def _union_2(
     return UnknownMember.from_dict(value)
 
 
-def _union_3(
-    value: Mapping[str, Any],
-) -> (
-    SystemMessageDataAddMember | SystemMessageDataRemoveMember | SystemMessageDataMemberJoin
-    | SystemMessageDataMemberLeave | SystemMessageDataLockConvo | SystemMessageDataUnlockConvo
-    | SystemMessageDataLockConvoPermanently | SystemMessageDataEditGroup
-    | SystemMessageDataCreateJoinLink | SystemMessageDataEditJoinLink
-    | SystemMessageDataEnableJoinLink | SystemMessageDataDisableJoinLink | UnknownMember
-):
+def _system_message_view_data(value: Mapping[str, Any]) -> SystemMessageViewData:
     t = value.get("$type")
     if t == "chat.bsky.convo.defs#systemMessageDataAddMember":
         return SystemMessageDataAddMember.from_dict(value)
@@ -3518,11 +3907,7 @@ def _union_3(
     return UnknownMember.from_dict(value)
 
 
-def _union_4(
-    value: Mapping[str, Any],
-) -> (
-    MessageView | DeletedMessageView | SystemMessageView | UnknownMember
-):
+def _convo_view_last_message(value: Mapping[str, Any]) -> ConvoViewLastMessage:
     t = value.get("$type")
     if t == "chat.bsky.convo.defs#messageView":
         return MessageView.from_dict(value)
@@ -3533,14 +3918,14 @@ def _union_4(
     return UnknownMember.from_dict(value)
 
 
-def _union_5(value: Mapping[str, Any]) -> MessageAndReactionView | UnknownMember:
+def _convo_view_last_reaction(value: Mapping[str, Any]) -> ConvoViewLastReaction:
     t = value.get("$type")
     if t == "chat.bsky.convo.defs#messageAndReactionView":
         return MessageAndReactionView.from_dict(value)
     return UnknownMember.from_dict(value)
 
 
-def _union_6(value: Mapping[str, Any]) -> DirectConvo | GroupConvo | UnknownMember:
+def _convo_view_kind(value: Mapping[str, Any]) -> ConvoViewKind:
     t = value.get("$type")
     if t == "chat.bsky.convo.defs#directConvo":
         return DirectConvo.from_dict(value)
@@ -3549,7 +3934,7 @@ def _union_6(value: Mapping[str, Any]) -> DirectConvo | GroupConvo | UnknownMemb
     return UnknownMember.from_dict(value)
 
 
-def _union_7(value: Mapping[str, Any]) -> MessageView | DeletedMessageView | UnknownMember:
+def _log_create_message_message(value: Mapping[str, Any]) -> LogCreateMessageMessage:
     t = value.get("$type")
     if t == "chat.bsky.convo.defs#messageView":
         return MessageView.from_dict(value)

@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "DeleteMessageForSelfInput",
     "Input",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class DeleteMessageForSelfInput(Model):
     """The ``chat.bsky.convo.deleteMessageForSelf#input`` object.
 
     The input body of ``chat.bsky.convo.deleteMessageForSelf``.
@@ -52,9 +44,13 @@ class Input(Model):
         try:
             self.convo_id = data["convoId"]
             self.message_id = data["messageId"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _DELETE_MESSAGE_FOR_SELF_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _DELETE_MESSAGE_FOR_SELF_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.convo.deleteMessageForSelf (Input)", exc) from exc
+            raise invalid("chat.bsky.convo.deleteMessageForSelf#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -66,4 +62,8 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId", "messageId"))
+_DELETE_MESSAGE_FOR_SELF_INPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId", "messageId"))
+
+
+Input = DeleteMessageForSelfInput
+"""The former name of `DeleteMessageForSelfInput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.chat.bsky.convo import defs as _m_chat_bsky_convo_defs
 else:
     _m_chat_bsky_convo_defs = lazy_module(
-        globals(),
-        "_m_chat_bsky_convo_defs",
-        "atproto_async.models.chat.bsky.convo.defs",
+        globals(), "_m_chat_bsky_convo_defs", "atproto_async.models.chat.bsky.convo.defs"
     )
 
 __all__ = [
+    "GetConvoAvailabilityOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetConvoAvailabilityOutput(Model):
     """The ``chat.bsky.convo.getConvoAvailability#output`` object.
 
     The output body of ``chat.bsky.convo.getConvoAvailability``.
@@ -61,10 +59,18 @@ class Output(Model):
         try:
             get = data.get
             self.can_chat = data["canChat"]
-            self.convo = v if (v := get("convo", UNSET)) is UNSET else _m_chat_bsky_convo_defs.ConvoView.from_dict(v)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("convo", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("chat.bsky.convo.getConvoAvailability#output", "convo")
+                v = _m_chat_bsky_convo_defs.ConvoView.from_dict(v)
+            self.convo = v
+            self.extra = (
+                None
+                if _GET_CONVO_AVAILABILITY_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_CONVO_AVAILABILITY_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.convo.getConvoAvailability (Output)", exc) from exc
+            raise invalid("chat.bsky.convo.getConvoAvailability#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -79,4 +85,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("canChat", "convo"))
+_GET_CONVO_AVAILABILITY_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("canChat", "convo"))
+
+
+Output = GetConvoAvailabilityOutput
+"""The former name of `GetConvoAvailabilityOutput`, kept so that existing imports still work."""

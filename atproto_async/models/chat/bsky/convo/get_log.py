@@ -7,7 +7,7 @@ Lexicon: ``lexicons/chat/bsky/convo/getLog.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -20,6 +20,7 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -29,20 +30,74 @@ if TYPE_CHECKING:
     from atproto_async.models.chat.bsky.convo import defs as _m_chat_bsky_convo_defs
 else:
     _m_chat_bsky_convo_defs = lazy_module(
-        globals(),
-        "_m_chat_bsky_convo_defs",
-        "atproto_async.models.chat.bsky.convo.defs",
+        globals(), "_m_chat_bsky_convo_defs", "atproto_async.models.chat.bsky.convo.defs"
     )
 
 __all__ = [
+    "GetLogOutput",
+    "GetLogOutputLogsItem",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+GetLogOutputLogsItem: TypeAlias = (
+    "_m_chat_bsky_convo_defs.LogBeginConvo"
+    " | _m_chat_bsky_convo_defs.LogAcceptConvo"
+    " | _m_chat_bsky_convo_defs.LogLeaveConvo"
+    " | _m_chat_bsky_convo_defs.LogMuteConvo"
+    " | _m_chat_bsky_convo_defs.LogUnmuteConvo"
+    " | _m_chat_bsky_convo_defs.LogCreateMessage"
+    " | _m_chat_bsky_convo_defs.LogDeleteMessage"
+    " | _m_chat_bsky_convo_defs.LogReadMessage"
+    " | _m_chat_bsky_convo_defs.LogAddReaction"
+    " | _m_chat_bsky_convo_defs.LogRemoveReaction"
+    " | _m_chat_bsky_convo_defs.LogReadConvo"
+    " | _m_chat_bsky_convo_defs.LogAddMember"
+    " | _m_chat_bsky_convo_defs.LogRemoveMember"
+    " | _m_chat_bsky_convo_defs.LogMemberJoin"
+    " | _m_chat_bsky_convo_defs.LogMemberLeave"
+    " | _m_chat_bsky_convo_defs.LogLockConvo"
+    " | _m_chat_bsky_convo_defs.LogUnlockConvo"
+    " | _m_chat_bsky_convo_defs.LogLockConvoPermanently"
+    " | _m_chat_bsky_convo_defs.LogEditGroup"
+    " | _m_chat_bsky_convo_defs.LogCreateJoinLink"
+    " | _m_chat_bsky_convo_defs.LogEditJoinLink"
+    " | _m_chat_bsky_convo_defs.LogEnableJoinLink"
+    " | _m_chat_bsky_convo_defs.LogDisableJoinLink"
+    " | _m_chat_bsky_convo_defs.LogIncomingJoinRequest"
+    " | _m_chat_bsky_convo_defs.LogApproveJoinRequest"
+    " | _m_chat_bsky_convo_defs.LogRejectJoinRequest"
+    " | _m_chat_bsky_convo_defs.LogOutgoingJoinRequest"
+    " | _m_chat_bsky_convo_defs.LogWithdrawIncomingJoinRequest"
+    " | _m_chat_bsky_convo_defs.LogWithdrawOutgoingJoinRequest"
+    " | _m_chat_bsky_convo_defs.LogReadJoinRequests"
+    " | UnknownMember"
 )
-class Output(Model):
+"""One of ``chat.bsky.convo.defs#logBeginConvo``, ``chat.bsky.convo.defs#logAcceptConvo``,
+``chat.bsky.convo.defs#logLeaveConvo``, ``chat.bsky.convo.defs#logMuteConvo``,
+``chat.bsky.convo.defs#logUnmuteConvo``, ``chat.bsky.convo.defs#logCreateMessage``,
+``chat.bsky.convo.defs#logDeleteMessage``, ``chat.bsky.convo.defs#logReadMessage``,
+``chat.bsky.convo.defs#logAddReaction``, ``chat.bsky.convo.defs#logRemoveReaction``,
+``chat.bsky.convo.defs#logReadConvo``, ``chat.bsky.convo.defs#logAddMember``,
+``chat.bsky.convo.defs#logRemoveMember``, ``chat.bsky.convo.defs#logMemberJoin``,
+``chat.bsky.convo.defs#logMemberLeave``, ``chat.bsky.convo.defs#logLockConvo``,
+``chat.bsky.convo.defs#logUnlockConvo``, ``chat.bsky.convo.defs#logLockConvoPermanently``,
+``chat.bsky.convo.defs#logEditGroup``, ``chat.bsky.convo.defs#logCreateJoinLink``,
+``chat.bsky.convo.defs#logEditJoinLink``, ``chat.bsky.convo.defs#logEnableJoinLink``,
+``chat.bsky.convo.defs#logDisableJoinLink``, ``chat.bsky.convo.defs#logIncomingJoinRequest``,
+``chat.bsky.convo.defs#logApproveJoinRequest``, ``chat.bsky.convo.defs#logRejectJoinRequest``,
+``chat.bsky.convo.defs#logOutgoingJoinRequest``,
+``chat.bsky.convo.defs#logWithdrawIncomingJoinRequest``,
+``chat.bsky.convo.defs#logWithdrawOutgoingJoinRequest``,
+``chat.bsky.convo.defs#logReadJoinRequests`` (open union). A member of another ``$type`` is an
+`UnknownMember`.
+
+Used by ``GetLogOutput.logs``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetLogOutput(Model):
     """The ``chat.bsky.convo.getLog#output`` object.
 
     The output body of ``chat.bsky.convo.getLog``.
@@ -72,7 +127,7 @@ class Output(Model):
     """
 
     cursor: str | UnsetType = UNSET
-    logs: list[_m_chat_bsky_convo_defs.LogBeginConvo | _m_chat_bsky_convo_defs.LogAcceptConvo | _m_chat_bsky_convo_defs.LogLeaveConvo | _m_chat_bsky_convo_defs.LogMuteConvo | _m_chat_bsky_convo_defs.LogUnmuteConvo | _m_chat_bsky_convo_defs.LogCreateMessage | _m_chat_bsky_convo_defs.LogDeleteMessage | _m_chat_bsky_convo_defs.LogReadMessage | _m_chat_bsky_convo_defs.LogAddReaction | _m_chat_bsky_convo_defs.LogRemoveReaction | _m_chat_bsky_convo_defs.LogReadConvo | _m_chat_bsky_convo_defs.LogAddMember | _m_chat_bsky_convo_defs.LogRemoveMember | _m_chat_bsky_convo_defs.LogMemberJoin | _m_chat_bsky_convo_defs.LogMemberLeave | _m_chat_bsky_convo_defs.LogLockConvo | _m_chat_bsky_convo_defs.LogUnlockConvo | _m_chat_bsky_convo_defs.LogLockConvoPermanently | _m_chat_bsky_convo_defs.LogEditGroup | _m_chat_bsky_convo_defs.LogCreateJoinLink | _m_chat_bsky_convo_defs.LogEditJoinLink | _m_chat_bsky_convo_defs.LogEnableJoinLink | _m_chat_bsky_convo_defs.LogDisableJoinLink | _m_chat_bsky_convo_defs.LogIncomingJoinRequest | _m_chat_bsky_convo_defs.LogApproveJoinRequest | _m_chat_bsky_convo_defs.LogRejectJoinRequest | _m_chat_bsky_convo_defs.LogOutgoingJoinRequest | _m_chat_bsky_convo_defs.LogWithdrawIncomingJoinRequest | _m_chat_bsky_convo_defs.LogWithdrawOutgoingJoinRequest | _m_chat_bsky_convo_defs.LogReadJoinRequests | UnknownMember]
+    logs: list[GetLogOutputLogsItem]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
     @classmethod
@@ -80,11 +135,19 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.logs = [_union_0(i0) for i0 in data["logs"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("chat.bsky.convo.getLog#output", "cursor")
+            self.cursor = v
+            if (v := data["logs"]) is None:
+                raise null_field("chat.bsky.convo.getLog#output", "logs")
+            self.logs = [_get_log_output_logs_item(i0) for i0 in v]
+            self.extra = (
+                None
+                if _GET_LOG_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_LOG_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.convo.getLog (Output)", exc) from exc
+            raise invalid("chat.bsky.convo.getLog#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -99,32 +162,14 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "logs"))
+_GET_LOG_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "logs"))
 
 
-def _union_0(
-    value: Mapping[str, Any],
-) -> (
-    _m_chat_bsky_convo_defs.LogBeginConvo | _m_chat_bsky_convo_defs.LogAcceptConvo
-    | _m_chat_bsky_convo_defs.LogLeaveConvo | _m_chat_bsky_convo_defs.LogMuteConvo
-    | _m_chat_bsky_convo_defs.LogUnmuteConvo | _m_chat_bsky_convo_defs.LogCreateMessage
-    | _m_chat_bsky_convo_defs.LogDeleteMessage | _m_chat_bsky_convo_defs.LogReadMessage
-    | _m_chat_bsky_convo_defs.LogAddReaction | _m_chat_bsky_convo_defs.LogRemoveReaction
-    | _m_chat_bsky_convo_defs.LogReadConvo | _m_chat_bsky_convo_defs.LogAddMember
-    | _m_chat_bsky_convo_defs.LogRemoveMember | _m_chat_bsky_convo_defs.LogMemberJoin
-    | _m_chat_bsky_convo_defs.LogMemberLeave | _m_chat_bsky_convo_defs.LogLockConvo
-    | _m_chat_bsky_convo_defs.LogUnlockConvo | _m_chat_bsky_convo_defs.LogLockConvoPermanently
-    | _m_chat_bsky_convo_defs.LogEditGroup | _m_chat_bsky_convo_defs.LogCreateJoinLink
-    | _m_chat_bsky_convo_defs.LogEditJoinLink | _m_chat_bsky_convo_defs.LogEnableJoinLink
-    | _m_chat_bsky_convo_defs.LogDisableJoinLink
-    | _m_chat_bsky_convo_defs.LogIncomingJoinRequest
-    | _m_chat_bsky_convo_defs.LogApproveJoinRequest
-    | _m_chat_bsky_convo_defs.LogRejectJoinRequest
-    | _m_chat_bsky_convo_defs.LogOutgoingJoinRequest
-    | _m_chat_bsky_convo_defs.LogWithdrawIncomingJoinRequest
-    | _m_chat_bsky_convo_defs.LogWithdrawOutgoingJoinRequest
-    | _m_chat_bsky_convo_defs.LogReadJoinRequests | UnknownMember
-):
+Output = GetLogOutput
+"""The former name of `GetLogOutput`, kept so that existing imports still work."""
+
+
+def _get_log_output_logs_item(value: Mapping[str, Any]) -> GetLogOutputLogsItem:
     t = value.get("$type")
     if t == "chat.bsky.convo.defs#logBeginConvo":
         return _m_chat_bsky_convo_defs.LogBeginConvo.from_dict(value)

@@ -7,7 +7,7 @@ Lexicon: ``lexicons/chat/bsky/convo/getMessages.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -20,6 +20,7 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -30,25 +31,35 @@ if TYPE_CHECKING:
     from atproto_async.models.chat.bsky.convo import defs as _m_chat_bsky_convo_defs
 else:
     _m_chat_bsky_actor_defs = lazy_module(
-        globals(),
-        "_m_chat_bsky_actor_defs",
-        "atproto_async.models.chat.bsky.actor.defs",
+        globals(), "_m_chat_bsky_actor_defs", "atproto_async.models.chat.bsky.actor.defs"
     )
     _m_chat_bsky_convo_defs = lazy_module(
-        globals(),
-        "_m_chat_bsky_convo_defs",
-        "atproto_async.models.chat.bsky.convo.defs",
+        globals(), "_m_chat_bsky_convo_defs", "atproto_async.models.chat.bsky.convo.defs"
     )
 
 __all__ = [
+    "GetMessagesOutput",
+    "GetMessagesOutputMessagesItem",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+GetMessagesOutputMessagesItem: TypeAlias = (
+    "_m_chat_bsky_convo_defs.MessageView"
+    " | _m_chat_bsky_convo_defs.DeletedMessageView"
+    " | _m_chat_bsky_convo_defs.SystemMessageView"
+    " | UnknownMember"
 )
-class Output(Model):
+"""One of ``chat.bsky.convo.defs#messageView``, ``chat.bsky.convo.defs#deletedMessageView``,
+``chat.bsky.convo.defs#systemMessageView`` (open union). A member of another ``$type`` is an
+`UnknownMember`.
+
+Used by ``GetMessagesOutput.messages``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetMessagesOutput(Model):
     """The ``chat.bsky.convo.getMessages#output`` object.
 
     The output body of ``chat.bsky.convo.getMessages``.
@@ -65,7 +76,7 @@ class Output(Model):
     """
 
     cursor: str | UnsetType = UNSET
-    messages: list[_m_chat_bsky_convo_defs.MessageView | _m_chat_bsky_convo_defs.DeletedMessageView | _m_chat_bsky_convo_defs.SystemMessageView | UnknownMember]
+    messages: list[GetMessagesOutputMessagesItem]
     related_profiles: list[_m_chat_bsky_actor_defs.ProfileViewBasic] | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -74,12 +85,24 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.messages = [_union_0(i0) for i0 in data["messages"]]
-            self.related_profiles = v if (v := get("relatedProfiles", UNSET)) is UNSET else [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("chat.bsky.convo.getMessages#output", "cursor")
+            self.cursor = v
+            if (v := data["messages"]) is None:
+                raise null_field("chat.bsky.convo.getMessages#output", "messages")
+            self.messages = [_get_messages_output_messages_item(i0) for i0 in v]
+            if (v := get("relatedProfiles", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("chat.bsky.convo.getMessages#output", "relatedProfiles")
+                v = [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v]
+            self.related_profiles = v
+            self.extra = (
+                None
+                if _GET_MESSAGES_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_MESSAGES_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.convo.getMessages (Output)", exc) from exc
+            raise invalid("chat.bsky.convo.getMessages#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -97,15 +120,16 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "messages", "relatedProfiles"))
+_GET_MESSAGES_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("cursor", "messages", "relatedProfiles")
+)
 
 
-def _union_0(
-    value: Mapping[str, Any],
-) -> (
-    _m_chat_bsky_convo_defs.MessageView | _m_chat_bsky_convo_defs.DeletedMessageView
-    | _m_chat_bsky_convo_defs.SystemMessageView | UnknownMember
-):
+Output = GetMessagesOutput
+"""The former name of `GetMessagesOutput`, kept so that existing imports still work."""
+
+
+def _get_messages_output_messages_item(value: Mapping[str, Any]) -> GetMessagesOutputMessagesItem:
     t = value.get("$type")
     if t == "chat.bsky.convo.defs#messageView":
         return _m_chat_bsky_convo_defs.MessageView.from_dict(value)

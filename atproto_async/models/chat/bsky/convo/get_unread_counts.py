@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "GetUnreadCountsOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetUnreadCountsOutput(Model):
     """The ``chat.bsky.convo.getUnreadCounts#output`` object.
 
     The output body of ``chat.bsky.convo.getUnreadCounts``.
@@ -56,9 +48,13 @@ class Output(Model):
         try:
             self.unread_accepted_convos = data["unreadAcceptedConvos"]
             self.unread_request_convos = data["unreadRequestConvos"]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if _GET_UNREAD_COUNTS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_UNREAD_COUNTS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.convo.getUnreadCounts (Output)", exc) from exc
+            raise invalid("chat.bsky.convo.getUnreadCounts#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -73,4 +69,10 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("unreadAcceptedConvos", "unreadRequestConvos"))
+_GET_UNREAD_COUNTS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("unreadAcceptedConvos", "unreadRequestConvos")
+)
+
+
+Output = GetUnreadCountsOutput
+"""The former name of `GetUnreadCountsOutput`, kept so that existing imports still work."""

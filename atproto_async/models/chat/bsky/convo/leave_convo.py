@@ -11,28 +11,21 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
     "Input",
+    "LeaveConvoInput",
+    "LeaveConvoOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class LeaveConvoInput(Model):
     """The ``chat.bsky.convo.leaveConvo#input`` object.
 
     The input body of ``chat.bsky.convo.leaveConvo``.
@@ -50,9 +43,13 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             self.convo_id = data["convoId"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _LEAVE_CONVO_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _LEAVE_CONVO_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.convo.leaveConvo (Input)", exc) from exc
+            raise invalid("chat.bsky.convo.leaveConvo#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -64,13 +61,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId",))
+_LEAVE_CONVO_INPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class LeaveConvoOutput(Model):
     """The ``chat.bsky.convo.leaveConvo#output`` object.
 
     The output body of ``chat.bsky.convo.leaveConvo``.
@@ -91,9 +86,13 @@ class Output(Model):
         try:
             self.convo_id = data["convoId"]
             self.rev = data["rev"]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if _LEAVE_CONVO_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _LEAVE_CONVO_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.convo.leaveConvo (Output)", exc) from exc
+            raise invalid("chat.bsky.convo.leaveConvo#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -105,4 +104,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId", "rev"))
+_LEAVE_CONVO_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId", "rev"))
+
+
+Input = LeaveConvoInput
+"""The former name of `LeaveConvoInput`, kept so that existing imports still work."""
+
+
+Output = LeaveConvoOutput
+"""The former name of `LeaveConvoOutput`, kept so that existing imports still work."""

@@ -7,7 +7,7 @@ Lexicon: ``lexicons/chat/bsky/convo/listConvoRequests.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -20,6 +20,7 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -30,25 +31,33 @@ if TYPE_CHECKING:
     from atproto_async.models.chat.bsky.group import defs as _m_chat_bsky_group_defs
 else:
     _m_chat_bsky_convo_defs = lazy_module(
-        globals(),
-        "_m_chat_bsky_convo_defs",
-        "atproto_async.models.chat.bsky.convo.defs",
+        globals(), "_m_chat_bsky_convo_defs", "atproto_async.models.chat.bsky.convo.defs"
     )
     _m_chat_bsky_group_defs = lazy_module(
-        globals(),
-        "_m_chat_bsky_group_defs",
-        "atproto_async.models.chat.bsky.group.defs",
+        globals(), "_m_chat_bsky_group_defs", "atproto_async.models.chat.bsky.group.defs"
     )
 
 __all__ = [
+    "ListConvoRequestsOutput",
+    "ListConvoRequestsOutputRequestsItem",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+ListConvoRequestsOutputRequestsItem: TypeAlias = (
+    "_m_chat_bsky_convo_defs.ConvoView"
+    " | _m_chat_bsky_group_defs.JoinRequestConvoView"
+    " | UnknownMember"
 )
-class Output(Model):
+"""One of ``chat.bsky.convo.defs#convoView``, ``chat.bsky.group.defs#joinRequestConvoView`` (open
+union). A member of another ``$type`` is an `UnknownMember`.
+
+Used by ``ListConvoRequestsOutput.requests``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class ListConvoRequestsOutput(Model):
     """The ``chat.bsky.convo.listConvoRequests#output`` object.
 
     The output body of ``chat.bsky.convo.listConvoRequests``.
@@ -61,7 +70,7 @@ class Output(Model):
     """
 
     cursor: str | UnsetType = UNSET
-    requests: list[_m_chat_bsky_convo_defs.ConvoView | _m_chat_bsky_group_defs.JoinRequestConvoView | UnknownMember]
+    requests: list[ListConvoRequestsOutputRequestsItem]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
     @classmethod
@@ -69,11 +78,19 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.requests = [_union_0(i0) for i0 in data["requests"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("chat.bsky.convo.listConvoRequests#output", "cursor")
+            self.cursor = v
+            if (v := data["requests"]) is None:
+                raise null_field("chat.bsky.convo.listConvoRequests#output", "requests")
+            self.requests = [_list_convo_requests_output_requests_item(i0) for i0 in v]
+            self.extra = (
+                None
+                if _LIST_CONVO_REQUESTS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _LIST_CONVO_REQUESTS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.convo.listConvoRequests (Output)", exc) from exc
+            raise invalid("chat.bsky.convo.listConvoRequests#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -88,15 +105,16 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "requests"))
+_LIST_CONVO_REQUESTS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "requests"))
 
 
-def _union_0(
+Output = ListConvoRequestsOutput
+"""The former name of `ListConvoRequestsOutput`, kept so that existing imports still work."""
+
+
+def _list_convo_requests_output_requests_item(
     value: Mapping[str, Any],
-) -> (
-    _m_chat_bsky_convo_defs.ConvoView | _m_chat_bsky_group_defs.JoinRequestConvoView
-    | UnknownMember
-):
+) -> ListConvoRequestsOutputRequestsItem:
     t = value.get("$type")
     if t == "chat.bsky.convo.defs#convoView":
         return _m_chat_bsky_convo_defs.ConvoView.from_dict(value)

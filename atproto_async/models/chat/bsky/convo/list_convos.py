@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.chat.bsky.convo import defs as _m_chat_bsky_convo_defs
 else:
     _m_chat_bsky_convo_defs = lazy_module(
-        globals(),
-        "_m_chat_bsky_convo_defs",
-        "atproto_async.models.chat.bsky.convo.defs",
+        globals(), "_m_chat_bsky_convo_defs", "atproto_async.models.chat.bsky.convo.defs"
     )
 
 __all__ = [
+    "ListConvosOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class ListConvosOutput(Model):
     """The ``chat.bsky.convo.listConvos#output`` object.
 
     The output body of ``chat.bsky.convo.listConvos``.
@@ -60,11 +58,19 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.convos = [_m_chat_bsky_convo_defs.ConvoView.from_dict(i0) for i0 in data["convos"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("chat.bsky.convo.listConvos#output", "cursor")
+            self.cursor = v
+            if (v := data["convos"]) is None:
+                raise null_field("chat.bsky.convo.listConvos#output", "convos")
+            self.convos = [_m_chat_bsky_convo_defs.ConvoView.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _LIST_CONVOS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _LIST_CONVOS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.convo.listConvos (Output)", exc) from exc
+            raise invalid("chat.bsky.convo.listConvos#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -79,4 +85,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "convos"))
+_LIST_CONVOS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "convos"))
+
+
+Output = ListConvosOutput
+"""The former name of `ListConvosOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,21 +28,19 @@ if TYPE_CHECKING:
     from atproto_async.models.chat.bsky.convo import defs as _m_chat_bsky_convo_defs
 else:
     _m_chat_bsky_convo_defs = lazy_module(
-        globals(),
-        "_m_chat_bsky_convo_defs",
-        "atproto_async.models.chat.bsky.convo.defs",
+        globals(), "_m_chat_bsky_convo_defs", "atproto_async.models.chat.bsky.convo.defs"
     )
 
 __all__ = [
     "Input",
     "Output",
+    "RemoveReactionInput",
+    "RemoveReactionOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class RemoveReactionInput(Model):
     """The ``chat.bsky.convo.removeReaction#input`` object.
 
     The input body of ``chat.bsky.convo.removeReaction``.
@@ -65,9 +64,13 @@ class Input(Model):
             self.convo_id = data["convoId"]
             self.message_id = data["messageId"]
             self.value = data["value"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _REMOVE_REACTION_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _REMOVE_REACTION_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.convo.removeReaction (Input)", exc) from exc
+            raise invalid("chat.bsky.convo.removeReaction#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -83,13 +86,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId", "messageId", "value"))
+_REMOVE_REACTION_INPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId", "messageId", "value"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class RemoveReactionOutput(Model):
     """The ``chat.bsky.convo.removeReaction#output`` object.
 
     The output body of ``chat.bsky.convo.removeReaction``.
@@ -106,10 +107,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.message = _m_chat_bsky_convo_defs.MessageView.from_dict(data["message"])
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["message"]) is None:
+                raise null_field("chat.bsky.convo.removeReaction#output", "message")
+            self.message = _m_chat_bsky_convo_defs.MessageView.from_dict(v)
+            self.extra = (
+                None
+                if _REMOVE_REACTION_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _REMOVE_REACTION_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.convo.removeReaction (Output)", exc) from exc
+            raise invalid("chat.bsky.convo.removeReaction#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -121,4 +128,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("message",))
+_REMOVE_REACTION_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("message",))
+
+
+Input = RemoveReactionInput
+"""The former name of `RemoveReactionInput`, kept so that existing imports still work."""
+
+
+Output = RemoveReactionOutput
+"""The former name of `RemoveReactionOutput`, kept so that existing imports still work."""

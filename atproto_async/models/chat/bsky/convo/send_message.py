@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.chat.bsky.convo import defs as _m_chat_bsky_convo_defs
 else:
     _m_chat_bsky_convo_defs = lazy_module(
-        globals(),
-        "_m_chat_bsky_convo_defs",
-        "atproto_async.models.chat.bsky.convo.defs",
+        globals(), "_m_chat_bsky_convo_defs", "atproto_async.models.chat.bsky.convo.defs"
     )
 
 __all__ = [
     "Input",
+    "SendMessageInput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class SendMessageInput(Model):
     """The ``chat.bsky.convo.sendMessage#input`` object.
 
     The input body of ``chat.bsky.convo.sendMessage``.
@@ -60,10 +58,16 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             self.convo_id = data["convoId"]
-            self.message = _m_chat_bsky_convo_defs.MessageInput.from_dict(data["message"])
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := data["message"]) is None:
+                raise null_field("chat.bsky.convo.sendMessage#input", "message")
+            self.message = _m_chat_bsky_convo_defs.MessageInput.from_dict(v)
+            self.extra = (
+                None
+                if _SEND_MESSAGE_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _SEND_MESSAGE_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.convo.sendMessage (Input)", exc) from exc
+            raise invalid("chat.bsky.convo.sendMessage#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -75,4 +79,8 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId", "message"))
+_SEND_MESSAGE_INPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId", "message"))
+
+
+Input = SendMessageInput
+"""The former name of `SendMessageInput`, kept so that existing imports still work."""

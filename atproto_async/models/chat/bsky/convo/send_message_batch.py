@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,22 +28,20 @@ if TYPE_CHECKING:
     from atproto_async.models.chat.bsky.convo import defs as _m_chat_bsky_convo_defs
 else:
     _m_chat_bsky_convo_defs = lazy_module(
-        globals(),
-        "_m_chat_bsky_convo_defs",
-        "atproto_async.models.chat.bsky.convo.defs",
+        globals(), "_m_chat_bsky_convo_defs", "atproto_async.models.chat.bsky.convo.defs"
     )
 
 __all__ = [
     "BatchItem",
     "Input",
     "Output",
+    "SendMessageBatchInput",
+    "SendMessageBatchOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class SendMessageBatchInput(Model):
     """The ``chat.bsky.convo.sendMessageBatch#input`` object.
 
     The input body of ``chat.bsky.convo.sendMessageBatch``.
@@ -59,10 +58,16 @@ class Input(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.items = [BatchItem.from_dict(i0) for i0 in data["items"]]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := data["items"]) is None:
+                raise null_field("chat.bsky.convo.sendMessageBatch#input", "items")
+            self.items = [BatchItem.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _SEND_MESSAGE_BATCH_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _SEND_MESSAGE_BATCH_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.convo.sendMessageBatch (Input)", exc) from exc
+            raise invalid("chat.bsky.convo.sendMessageBatch#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -74,13 +79,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("items",))
+_SEND_MESSAGE_BATCH_INPUT_KEYS: Final[frozenset[str]] = frozenset(("items",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class SendMessageBatchOutput(Model):
     """The ``chat.bsky.convo.sendMessageBatch#output`` object.
 
     The output body of ``chat.bsky.convo.sendMessageBatch``.
@@ -97,10 +100,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.items = [_m_chat_bsky_convo_defs.MessageView.from_dict(i0) for i0 in data["items"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["items"]) is None:
+                raise null_field("chat.bsky.convo.sendMessageBatch#output", "items")
+            self.items = [_m_chat_bsky_convo_defs.MessageView.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _SEND_MESSAGE_BATCH_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _SEND_MESSAGE_BATCH_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.convo.sendMessageBatch (Output)", exc) from exc
+            raise invalid("chat.bsky.convo.sendMessageBatch#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -112,12 +121,10 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("items",))
+_SEND_MESSAGE_BATCH_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("items",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class BatchItem(Model):
     """The ``chat.bsky.convo.sendMessageBatch#batchItem`` object.
 
@@ -142,9 +149,15 @@ class BatchItem(Model):
         self: Any = TWINS[cls]()
         try:
             self.convo_id = data["convoId"]
-            self.message = _m_chat_bsky_convo_defs.MessageInput.from_dict(data["message"])
+            if (v := data["message"]) is None:
+                raise null_field("chat.bsky.convo.sendMessageBatch#batchItem", "message")
+            self.message = _m_chat_bsky_convo_defs.MessageInput.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _BATCH_ITEM_KEYS.issuperset(data) else unknown_fields(data, _BATCH_ITEM_KEYS)
+            self.extra = (
+                None
+                if _BATCH_ITEM_KEYS.issuperset(data)
+                else unknown_fields(data, _BATCH_ITEM_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.convo.sendMessageBatch#batchItem", exc) from exc
         self.__class__ = cls
@@ -161,3 +174,11 @@ class BatchItem(Model):
 
 
 _BATCH_ITEM_KEYS: Final[frozenset[str]] = frozenset(("$type", "convoId", "message"))
+
+
+Input = SendMessageBatchInput
+"""The former name of `SendMessageBatchInput`, kept so that existing imports still work."""
+
+
+Output = SendMessageBatchOutput
+"""The former name of `SendMessageBatchOutput`, kept so that existing imports still work."""

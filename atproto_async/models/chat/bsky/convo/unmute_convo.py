@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,21 +28,19 @@ if TYPE_CHECKING:
     from atproto_async.models.chat.bsky.convo import defs as _m_chat_bsky_convo_defs
 else:
     _m_chat_bsky_convo_defs = lazy_module(
-        globals(),
-        "_m_chat_bsky_convo_defs",
-        "atproto_async.models.chat.bsky.convo.defs",
+        globals(), "_m_chat_bsky_convo_defs", "atproto_async.models.chat.bsky.convo.defs"
     )
 
 __all__ = [
     "Input",
     "Output",
+    "UnmuteConvoInput",
+    "UnmuteConvoOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class UnmuteConvoInput(Model):
     """The ``chat.bsky.convo.unmuteConvo#input`` object.
 
     The input body of ``chat.bsky.convo.unmuteConvo``.
@@ -59,9 +58,13 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             self.convo_id = data["convoId"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _UNMUTE_CONVO_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _UNMUTE_CONVO_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.convo.unmuteConvo (Input)", exc) from exc
+            raise invalid("chat.bsky.convo.unmuteConvo#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -73,13 +76,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId",))
+_UNMUTE_CONVO_INPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class UnmuteConvoOutput(Model):
     """The ``chat.bsky.convo.unmuteConvo#output`` object.
 
     The output body of ``chat.bsky.convo.unmuteConvo``.
@@ -96,10 +97,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.convo = _m_chat_bsky_convo_defs.ConvoView.from_dict(data["convo"])
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["convo"]) is None:
+                raise null_field("chat.bsky.convo.unmuteConvo#output", "convo")
+            self.convo = _m_chat_bsky_convo_defs.ConvoView.from_dict(v)
+            self.extra = (
+                None
+                if _UNMUTE_CONVO_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _UNMUTE_CONVO_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.convo.unmuteConvo (Output)", exc) from exc
+            raise invalid("chat.bsky.convo.unmuteConvo#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -111,4 +118,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("convo",))
+_UNMUTE_CONVO_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("convo",))
+
+
+Input = UnmuteConvoInput
+"""The former name of `UnmuteConvoInput`, kept so that existing imports still work."""
+
+
+Output = UnmuteConvoOutput
+"""The former name of `UnmuteConvoOutput`, kept so that existing imports still work."""

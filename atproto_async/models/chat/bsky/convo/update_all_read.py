@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -26,13 +19,13 @@ if TYPE_CHECKING:
 __all__ = [
     "Input",
     "Output",
+    "UpdateAllReadInput",
+    "UpdateAllReadOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class UpdateAllReadInput(Model):
     """The ``chat.bsky.convo.updateAllRead#input`` object.
 
     The input body of ``chat.bsky.convo.updateAllRead``.
@@ -50,10 +43,16 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.status = get("status", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("status", UNSET)) is None:
+                raise null_field("chat.bsky.convo.updateAllRead#input", "status")
+            self.status = v
+            self.extra = (
+                None
+                if _UPDATE_ALL_READ_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _UPDATE_ALL_READ_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.convo.updateAllRead (Input)", exc) from exc
+            raise invalid("chat.bsky.convo.updateAllRead#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -68,13 +67,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("status",))
+_UPDATE_ALL_READ_INPUT_KEYS: Final[frozenset[str]] = frozenset(("status",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class UpdateAllReadOutput(Model):
     """The ``chat.bsky.convo.updateAllRead#output`` object.
 
     The output body of ``chat.bsky.convo.updateAllRead``.
@@ -92,9 +89,13 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             self.updated_count = data["updatedCount"]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if _UPDATE_ALL_READ_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _UPDATE_ALL_READ_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.convo.updateAllRead (Output)", exc) from exc
+            raise invalid("chat.bsky.convo.updateAllRead#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -106,4 +107,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("updatedCount",))
+_UPDATE_ALL_READ_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("updatedCount",))
+
+
+Input = UpdateAllReadInput
+"""The former name of `UpdateAllReadInput`, kept so that existing imports still work."""
+
+
+Output = UpdateAllReadOutput
+"""The former name of `UpdateAllReadOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,21 +28,19 @@ if TYPE_CHECKING:
     from atproto_async.models.chat.bsky.convo import defs as _m_chat_bsky_convo_defs
 else:
     _m_chat_bsky_convo_defs = lazy_module(
-        globals(),
-        "_m_chat_bsky_convo_defs",
-        "atproto_async.models.chat.bsky.convo.defs",
+        globals(), "_m_chat_bsky_convo_defs", "atproto_async.models.chat.bsky.convo.defs"
     )
 
 __all__ = [
     "Input",
     "Output",
+    "UpdateReadInput",
+    "UpdateReadOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class UpdateReadInput(Model):
     """The ``chat.bsky.convo.updateRead#input`` object.
 
     The input body of ``chat.bsky.convo.updateRead``.
@@ -62,10 +61,16 @@ class Input(Model):
         try:
             get = data.get
             self.convo_id = data["convoId"]
-            self.message_id = get("messageId", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("messageId", UNSET)) is None:
+                raise null_field("chat.bsky.convo.updateRead#input", "messageId")
+            self.message_id = v
+            self.extra = (
+                None
+                if _UPDATE_READ_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _UPDATE_READ_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.convo.updateRead (Input)", exc) from exc
+            raise invalid("chat.bsky.convo.updateRead#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -80,13 +85,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId", "messageId"))
+_UPDATE_READ_INPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId", "messageId"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class UpdateReadOutput(Model):
     """The ``chat.bsky.convo.updateRead#output`` object.
 
     The output body of ``chat.bsky.convo.updateRead``.
@@ -103,10 +106,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.convo = _m_chat_bsky_convo_defs.ConvoView.from_dict(data["convo"])
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["convo"]) is None:
+                raise null_field("chat.bsky.convo.updateRead#output", "convo")
+            self.convo = _m_chat_bsky_convo_defs.ConvoView.from_dict(v)
+            self.extra = (
+                None
+                if _UPDATE_READ_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _UPDATE_READ_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.convo.updateRead (Output)", exc) from exc
+            raise invalid("chat.bsky.convo.updateRead#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -118,4 +127,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("convo",))
+_UPDATE_READ_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("convo",))
+
+
+Input = UpdateReadInput
+"""The former name of `UpdateReadInput`, kept so that existing imports still work."""
+
+
+Output = UpdateReadOutput
+"""The former name of `UpdateReadOutput`, kept so that existing imports still work."""

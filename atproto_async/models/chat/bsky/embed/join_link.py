@@ -7,7 +7,7 @@ Lexicon: ``lexicons/chat/bsky/embed/joinLink.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -20,6 +20,7 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -29,20 +30,32 @@ if TYPE_CHECKING:
     from atproto_async.models.chat.bsky.group import defs as _m_chat_bsky_group_defs
 else:
     _m_chat_bsky_group_defs = lazy_module(
-        globals(),
-        "_m_chat_bsky_group_defs",
-        "atproto_async.models.chat.bsky.group.defs",
+        globals(), "_m_chat_bsky_group_defs", "atproto_async.models.chat.bsky.group.defs"
     )
 
 __all__ = [
     "JoinLink",
     "View",
+    "ViewJoinLinkPreview",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+ViewJoinLinkPreview: TypeAlias = (
+    "_m_chat_bsky_group_defs.JoinLinkPreviewView"
+    " | _m_chat_bsky_group_defs.DisabledJoinLinkPreviewView"
+    " | _m_chat_bsky_group_defs.InvalidJoinLinkPreviewView"
+    " | UnknownMember"
 )
+"""One of ``chat.bsky.group.defs#joinLinkPreviewView``,
+``chat.bsky.group.defs#disabledJoinLinkPreviewView``,
+``chat.bsky.group.defs#invalidJoinLinkPreviewView`` (open union). A member of another ``$type``
+is an `UnknownMember`.
+
+Used by ``View.join_link_preview``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class JoinLink(Model):
     """The ``chat.bsky.embed.joinLink`` object.
 
@@ -66,7 +79,9 @@ class JoinLink(Model):
         try:
             self.code = data["code"]
             self.typed = "$type" in data
-            self.extra = None if _JOIN_LINK_KEYS.issuperset(data) else unknown_fields(data, _JOIN_LINK_KEYS)
+            self.extra = (
+                None if _JOIN_LINK_KEYS.issuperset(data) else unknown_fields(data, _JOIN_LINK_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.embed.joinLink", exc) from exc
         self.__class__ = cls
@@ -85,9 +100,7 @@ class JoinLink(Model):
 _JOIN_LINK_KEYS: Final[frozenset[str]] = frozenset(("$type", "code"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class View(Model):
     """The ``chat.bsky.embed.joinLink#view`` object.
 
@@ -103,7 +116,7 @@ class View(Model):
 
     LEX_TYPE: ClassVar[str] = "chat.bsky.embed.joinLink#view"
 
-    join_link_preview: _m_chat_bsky_group_defs.JoinLinkPreviewView | _m_chat_bsky_group_defs.DisabledJoinLinkPreviewView | _m_chat_bsky_group_defs.InvalidJoinLinkPreviewView | UnknownMember
+    join_link_preview: ViewJoinLinkPreview
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -111,7 +124,9 @@ class View(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.join_link_preview = _union_0(data["joinLinkPreview"])
+            if (v := data["joinLinkPreview"]) is None:
+                raise null_field("chat.bsky.embed.joinLink#view", "joinLinkPreview")
+            self.join_link_preview = _view_join_link_preview(v)
             self.typed = "$type" in data
             self.extra = None if _VIEW_KEYS.issuperset(data) else unknown_fields(data, _VIEW_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
@@ -132,13 +147,7 @@ class View(Model):
 _VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "joinLinkPreview"))
 
 
-def _union_0(
-    value: Mapping[str, Any],
-) -> (
-    _m_chat_bsky_group_defs.JoinLinkPreviewView
-    | _m_chat_bsky_group_defs.DisabledJoinLinkPreviewView
-    | _m_chat_bsky_group_defs.InvalidJoinLinkPreviewView | UnknownMember
-):
+def _view_join_link_preview(value: Mapping[str, Any]) -> ViewJoinLinkPreview:
     t = value.get("$type")
     if t == "chat.bsky.group.defs#joinLinkPreviewView":
         return _m_chat_bsky_group_defs.JoinLinkPreviewView.from_dict(value)

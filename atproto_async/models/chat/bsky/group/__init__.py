@@ -6,7 +6,27 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_SUBMODULES = frozenset(("add_members", "approve_join_request", "create_group", "create_join_link", "defs", "disable_join_link", "edit_group", "edit_join_link", "enable_join_link", "get_join_link_previews", "list_join_requests", "list_mutual_groups", "reject_join_request", "remove_members", "request_join", "update_join_requests_read", "withdraw_join_request"))
+_SUBMODULES = frozenset(
+    (
+        "add_members",
+        "approve_join_request",
+        "create_group",
+        "create_join_link",
+        "defs",
+        "disable_join_link",
+        "edit_group",
+        "edit_join_link",
+        "enable_join_link",
+        "get_join_link_previews",
+        "list_join_requests",
+        "list_mutual_groups",
+        "reject_join_request",
+        "remove_members",
+        "request_join",
+        "update_join_requests_read",
+        "withdraw_join_request",
+    )
+)
 
 
 def __getattr__(name: str) -> Any:

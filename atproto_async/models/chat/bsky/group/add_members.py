@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -28,26 +29,22 @@ if TYPE_CHECKING:
     from atproto_async.models.chat.bsky.convo import defs as _m_chat_bsky_convo_defs
 else:
     _m_chat_bsky_actor_defs = lazy_module(
-        globals(),
-        "_m_chat_bsky_actor_defs",
-        "atproto_async.models.chat.bsky.actor.defs",
+        globals(), "_m_chat_bsky_actor_defs", "atproto_async.models.chat.bsky.actor.defs"
     )
     _m_chat_bsky_convo_defs = lazy_module(
-        globals(),
-        "_m_chat_bsky_convo_defs",
-        "atproto_async.models.chat.bsky.convo.defs",
+        globals(), "_m_chat_bsky_convo_defs", "atproto_async.models.chat.bsky.convo.defs"
     )
 
 __all__ = [
+    "AddMembersInput",
+    "AddMembersOutput",
     "Input",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class AddMembersInput(Model):
     """The ``chat.bsky.group.addMembers#input`` object.
 
     The input body of ``chat.bsky.group.addMembers``.
@@ -67,10 +64,16 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             self.convo_id = data["convoId"]
-            self.members = data["members"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := data["members"]) is None:
+                raise null_field("chat.bsky.group.addMembers#input", "members")
+            self.members = v
+            self.extra = (
+                None
+                if _ADD_MEMBERS_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _ADD_MEMBERS_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.group.addMembers (Input)", exc) from exc
+            raise invalid("chat.bsky.group.addMembers#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -82,13 +85,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId", "members"))
+_ADD_MEMBERS_INPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId", "members"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class AddMembersOutput(Model):
     """The ``chat.bsky.group.addMembers#output`` object.
 
     The output body of ``chat.bsky.group.addMembers``.
@@ -108,11 +109,21 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.convo = _m_chat_bsky_convo_defs.ConvoView.from_dict(data["convo"])
-            self.added_members = v if (v := get("addedMembers", UNSET)) is UNSET else [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["convo"]) is None:
+                raise null_field("chat.bsky.group.addMembers#output", "convo")
+            self.convo = _m_chat_bsky_convo_defs.ConvoView.from_dict(v)
+            if (v := get("addedMembers", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("chat.bsky.group.addMembers#output", "addedMembers")
+                v = [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v]
+            self.added_members = v
+            self.extra = (
+                None
+                if _ADD_MEMBERS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _ADD_MEMBERS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.group.addMembers (Output)", exc) from exc
+            raise invalid("chat.bsky.group.addMembers#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -127,4 +138,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("convo", "addedMembers"))
+_ADD_MEMBERS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("convo", "addedMembers"))
+
+
+Input = AddMembersInput
+"""The former name of `AddMembersInput`, kept so that existing imports still work."""
+
+
+Output = AddMembersOutput
+"""The former name of `AddMembersOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,21 +28,19 @@ if TYPE_CHECKING:
     from atproto_async.models.chat.bsky.convo import defs as _m_chat_bsky_convo_defs
 else:
     _m_chat_bsky_convo_defs = lazy_module(
-        globals(),
-        "_m_chat_bsky_convo_defs",
-        "atproto_async.models.chat.bsky.convo.defs",
+        globals(), "_m_chat_bsky_convo_defs", "atproto_async.models.chat.bsky.convo.defs"
     )
 
 __all__ = [
+    "ApproveJoinRequestInput",
+    "ApproveJoinRequestOutput",
     "Input",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class ApproveJoinRequestInput(Model):
     """The ``chat.bsky.group.approveJoinRequest#input`` object.
 
     The input body of ``chat.bsky.group.approveJoinRequest``.
@@ -62,9 +61,13 @@ class Input(Model):
         try:
             self.convo_id = data["convoId"]
             self.member = data["member"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _APPROVE_JOIN_REQUEST_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _APPROVE_JOIN_REQUEST_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.group.approveJoinRequest (Input)", exc) from exc
+            raise invalid("chat.bsky.group.approveJoinRequest#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -76,13 +79,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId", "member"))
+_APPROVE_JOIN_REQUEST_INPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId", "member"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class ApproveJoinRequestOutput(Model):
     """The ``chat.bsky.group.approveJoinRequest#output`` object.
 
     The output body of ``chat.bsky.group.approveJoinRequest``.
@@ -99,10 +100,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.convo = _m_chat_bsky_convo_defs.ConvoView.from_dict(data["convo"])
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["convo"]) is None:
+                raise null_field("chat.bsky.group.approveJoinRequest#output", "convo")
+            self.convo = _m_chat_bsky_convo_defs.ConvoView.from_dict(v)
+            self.extra = (
+                None
+                if _APPROVE_JOIN_REQUEST_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _APPROVE_JOIN_REQUEST_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.group.approveJoinRequest (Output)", exc) from exc
+            raise invalid("chat.bsky.group.approveJoinRequest#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -114,4 +121,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("convo",))
+_APPROVE_JOIN_REQUEST_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("convo",))
+
+
+Input = ApproveJoinRequestInput
+"""The former name of `ApproveJoinRequestInput`, kept so that existing imports still work."""
+
+
+Output = ApproveJoinRequestOutput
+"""The former name of `ApproveJoinRequestOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,21 +28,19 @@ if TYPE_CHECKING:
     from atproto_async.models.chat.bsky.convo import defs as _m_chat_bsky_convo_defs
 else:
     _m_chat_bsky_convo_defs = lazy_module(
-        globals(),
-        "_m_chat_bsky_convo_defs",
-        "atproto_async.models.chat.bsky.convo.defs",
+        globals(), "_m_chat_bsky_convo_defs", "atproto_async.models.chat.bsky.convo.defs"
     )
 
 __all__ = [
+    "CreateGroupInput",
+    "CreateGroupOutput",
     "Input",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class CreateGroupInput(Model):
     """The ``chat.bsky.group.createGroup#input`` object.
 
     The input body of ``chat.bsky.group.createGroup``.
@@ -64,11 +63,17 @@ class Input(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.members = data["members"]
+            if (v := data["members"]) is None:
+                raise null_field("chat.bsky.group.createGroup#input", "members")
+            self.members = v
             self.name = data["name"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _CREATE_GROUP_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _CREATE_GROUP_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.group.createGroup (Input)", exc) from exc
+            raise invalid("chat.bsky.group.createGroup#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -80,13 +85,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("members", "name"))
+_CREATE_GROUP_INPUT_KEYS: Final[frozenset[str]] = frozenset(("members", "name"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class CreateGroupOutput(Model):
     """The ``chat.bsky.group.createGroup#output`` object.
 
     The output body of ``chat.bsky.group.createGroup``.
@@ -103,10 +106,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.convo = _m_chat_bsky_convo_defs.ConvoView.from_dict(data["convo"])
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["convo"]) is None:
+                raise null_field("chat.bsky.group.createGroup#output", "convo")
+            self.convo = _m_chat_bsky_convo_defs.ConvoView.from_dict(v)
+            self.extra = (
+                None
+                if _CREATE_GROUP_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _CREATE_GROUP_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.group.createGroup (Output)", exc) from exc
+            raise invalid("chat.bsky.group.createGroup#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -118,4 +127,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("convo",))
+_CREATE_GROUP_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("convo",))
+
+
+Input = CreateGroupInput
+"""The former name of `CreateGroupInput`, kept so that existing imports still work."""
+
+
+Output = CreateGroupOutput
+"""The former name of `CreateGroupOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,21 +28,19 @@ if TYPE_CHECKING:
     from atproto_async.models.chat.bsky.group import defs as _m_chat_bsky_group_defs
 else:
     _m_chat_bsky_group_defs = lazy_module(
-        globals(),
-        "_m_chat_bsky_group_defs",
-        "atproto_async.models.chat.bsky.group.defs",
+        globals(), "_m_chat_bsky_group_defs", "atproto_async.models.chat.bsky.group.defs"
     )
 
 __all__ = [
+    "CreateJoinLinkInput",
+    "CreateJoinLinkOutput",
     "Input",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class CreateJoinLinkInput(Model):
     """The ``chat.bsky.group.createJoinLink#input`` object.
 
     The input body of ``chat.bsky.group.createJoinLink``.
@@ -65,11 +64,17 @@ class Input(Model):
         try:
             get = data.get
             self.convo_id = data["convoId"]
-            self.require_approval = get("requireApproval", UNSET)
+            if (v := get("requireApproval", UNSET)) is None:
+                raise null_field("chat.bsky.group.createJoinLink#input", "requireApproval")
+            self.require_approval = v
             self.join_rule = data["joinRule"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _CREATE_JOIN_LINK_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _CREATE_JOIN_LINK_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.group.createJoinLink (Input)", exc) from exc
+            raise invalid("chat.bsky.group.createJoinLink#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -84,13 +89,13 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId", "requireApproval", "joinRule"))
-
-
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+_CREATE_JOIN_LINK_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("convoId", "requireApproval", "joinRule")
 )
-class Output(Model):
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class CreateJoinLinkOutput(Model):
     """The ``chat.bsky.group.createJoinLink#output`` object.
 
     The output body of ``chat.bsky.group.createJoinLink``.
@@ -107,10 +112,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.join_link = _m_chat_bsky_group_defs.JoinLinkView.from_dict(data["joinLink"])
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["joinLink"]) is None:
+                raise null_field("chat.bsky.group.createJoinLink#output", "joinLink")
+            self.join_link = _m_chat_bsky_group_defs.JoinLinkView.from_dict(v)
+            self.extra = (
+                None
+                if _CREATE_JOIN_LINK_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _CREATE_JOIN_LINK_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.group.createJoinLink (Output)", exc) from exc
+            raise invalid("chat.bsky.group.createJoinLink#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -122,4 +133,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("joinLink",))
+_CREATE_JOIN_LINK_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("joinLink",))
+
+
+Input = CreateJoinLinkInput
+"""The former name of `CreateJoinLinkInput`, kept so that existing imports still work."""
+
+
+Output = CreateJoinLinkOutput
+"""The former name of `CreateJoinLinkOutput`, kept so that existing imports still work."""

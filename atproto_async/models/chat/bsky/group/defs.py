@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -28,14 +29,10 @@ if TYPE_CHECKING:
     from atproto_async.models.chat.bsky.convo import defs as _m_chat_bsky_convo_defs
 else:
     _m_chat_bsky_actor_defs = lazy_module(
-        globals(),
-        "_m_chat_bsky_actor_defs",
-        "atproto_async.models.chat.bsky.actor.defs",
+        globals(), "_m_chat_bsky_actor_defs", "atproto_async.models.chat.bsky.actor.defs"
     )
     _m_chat_bsky_convo_defs = lazy_module(
-        globals(),
-        "_m_chat_bsky_convo_defs",
-        "atproto_async.models.chat.bsky.convo.defs",
+        globals(), "_m_chat_bsky_convo_defs", "atproto_async.models.chat.bsky.convo.defs"
     )
 
 __all__ = [
@@ -64,9 +61,7 @@ Known values: ``anyone``, ``followedByOwner``.
 """
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class JoinLinkView(Model):
     """Join link view to be used within a group view, so the convo is surrounding, not specified
     inside this view.
@@ -105,7 +100,11 @@ class JoinLinkView(Model):
             self.join_rule = data["joinRule"]
             self.created_at = data["createdAt"]
             self.typed = "$type" in data
-            self.extra = None if _JOIN_LINK_VIEW_KEYS.issuperset(data) else unknown_fields(data, _JOIN_LINK_VIEW_KEYS)
+            self.extra = (
+                None
+                if _JOIN_LINK_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _JOIN_LINK_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.group.defs#joinLinkView", exc) from exc
         self.__class__ = cls
@@ -128,13 +127,11 @@ class JoinLinkView(Model):
 
 
 _JOIN_LINK_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "code", "enabledStatus", "requireApproval", "joinRule", "createdAt"),
+    ("$type", "code", "enabledStatus", "requireApproval", "joinRule", "createdAt")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class JoinLinkPreviewView(Model):
     """Preview that can be shown in feeds, including to unauthenticated viewers.
 
@@ -180,15 +177,29 @@ class JoinLinkPreviewView(Model):
             self.convo_id = data["convoId"]
             self.code = data["code"]
             self.name = data["name"]
-            self.owner = _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["owner"])
+            if (v := data["owner"]) is None:
+                raise null_field("chat.bsky.group.defs#joinLinkPreviewView", "owner")
+            self.owner = _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(v)
             self.member_count = data["memberCount"]
             self.member_limit = data["memberLimit"]
             self.require_approval = data["requireApproval"]
             self.join_rule = data["joinRule"]
-            self.convo = v if (v := get("convo", UNSET)) is UNSET else _m_chat_bsky_convo_defs.ConvoView.from_dict(v)
-            self.viewer = v if (v := get("viewer", UNSET)) is UNSET else JoinLinkViewerState.from_dict(v)
+            if (v := get("convo", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("chat.bsky.group.defs#joinLinkPreviewView", "convo")
+                v = _m_chat_bsky_convo_defs.ConvoView.from_dict(v)
+            self.convo = v
+            if (v := get("viewer", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("chat.bsky.group.defs#joinLinkPreviewView", "viewer")
+                v = JoinLinkViewerState.from_dict(v)
+            self.viewer = v
             self.typed = "$type" in data
-            self.extra = None if _JOIN_LINK_PREVIEW_VIEW_KEYS.issuperset(data) else unknown_fields(data, _JOIN_LINK_PREVIEW_VIEW_KEYS)
+            self.extra = (
+                None
+                if _JOIN_LINK_PREVIEW_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _JOIN_LINK_PREVIEW_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.group.defs#joinLinkPreviewView", exc) from exc
         self.__class__ = cls
@@ -220,13 +231,23 @@ class JoinLinkPreviewView(Model):
 
 
 _JOIN_LINK_PREVIEW_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "convoId", "code", "name", "owner", "memberCount", "memberLimit", "requireApproval", "joinRule", "convo", "viewer"),
+    (
+        "$type",
+        "convoId",
+        "code",
+        "name",
+        "owner",
+        "memberCount",
+        "memberLimit",
+        "requireApproval",
+        "joinRule",
+        "convo",
+        "viewer",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class DisabledJoinLinkPreviewView(Model):
     """Preview for a disabled join link. Carries only the code so clients can correlate with the
     input and render a disabled state.
@@ -251,7 +272,11 @@ class DisabledJoinLinkPreviewView(Model):
         try:
             self.code = data["code"]
             self.typed = "$type" in data
-            self.extra = None if _DISABLED_JOIN_LINK_PREVIEW_VIEW_KEYS.issuperset(data) else unknown_fields(data, _DISABLED_JOIN_LINK_PREVIEW_VIEW_KEYS)
+            self.extra = (
+                None
+                if _DISABLED_JOIN_LINK_PREVIEW_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _DISABLED_JOIN_LINK_PREVIEW_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.group.defs#disabledJoinLinkPreviewView", exc) from exc
         self.__class__ = cls
@@ -270,9 +295,7 @@ class DisabledJoinLinkPreviewView(Model):
 _DISABLED_JOIN_LINK_PREVIEW_VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "code"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class InvalidJoinLinkPreviewView(Model):
     """Preview for a join link code that does not map to an existing link. Carries only the code so
     clients can correlate with the input and render an invalid state.
@@ -297,7 +320,11 @@ class InvalidJoinLinkPreviewView(Model):
         try:
             self.code = data["code"]
             self.typed = "$type" in data
-            self.extra = None if _INVALID_JOIN_LINK_PREVIEW_VIEW_KEYS.issuperset(data) else unknown_fields(data, _INVALID_JOIN_LINK_PREVIEW_VIEW_KEYS)
+            self.extra = (
+                None
+                if _INVALID_JOIN_LINK_PREVIEW_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _INVALID_JOIN_LINK_PREVIEW_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.group.defs#invalidJoinLinkPreviewView", exc) from exc
         self.__class__ = cls
@@ -316,9 +343,7 @@ class InvalidJoinLinkPreviewView(Model):
 _INVALID_JOIN_LINK_PREVIEW_VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "code"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class JoinLinkViewerState(Model):
     """The ``chat.bsky.group.defs#joinLinkViewerState`` object.
 
@@ -341,9 +366,15 @@ class JoinLinkViewerState(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.requested_at = get("requestedAt", UNSET)
+            if (v := get("requestedAt", UNSET)) is None:
+                raise null_field("chat.bsky.group.defs#joinLinkViewerState", "requestedAt")
+            self.requested_at = v
             self.typed = "$type" in data
-            self.extra = None if _JOIN_LINK_VIEWER_STATE_KEYS.issuperset(data) else unknown_fields(data, _JOIN_LINK_VIEWER_STATE_KEYS)
+            self.extra = (
+                None
+                if _JOIN_LINK_VIEWER_STATE_KEYS.issuperset(data)
+                else unknown_fields(data, _JOIN_LINK_VIEWER_STATE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.group.defs#joinLinkViewerState", exc) from exc
         self.__class__ = cls
@@ -365,9 +396,7 @@ class JoinLinkViewerState(Model):
 _JOIN_LINK_VIEWER_STATE_KEYS: Final[frozenset[str]] = frozenset(("$type", "requestedAt"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class JoinRequestView(Model):
     """A join request from the perspective of the group owner.
 
@@ -394,10 +423,16 @@ class JoinRequestView(Model):
         self: Any = TWINS[cls]()
         try:
             self.convo_id = data["convoId"]
-            self.requested_by = _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["requestedBy"])
+            if (v := data["requestedBy"]) is None:
+                raise null_field("chat.bsky.group.defs#joinRequestView", "requestedBy")
+            self.requested_by = _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(v)
             self.requested_at = data["requestedAt"]
             self.typed = "$type" in data
-            self.extra = None if _JOIN_REQUEST_VIEW_KEYS.issuperset(data) else unknown_fields(data, _JOIN_REQUEST_VIEW_KEYS)
+            self.extra = (
+                None
+                if _JOIN_REQUEST_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _JOIN_REQUEST_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.group.defs#joinRequestView", exc) from exc
         self.__class__ = cls
@@ -418,13 +453,11 @@ class JoinRequestView(Model):
 
 
 _JOIN_REQUEST_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "convoId", "requestedBy", "requestedAt"),
+    ("$type", "convoId", "requestedBy", "requestedAt")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class JoinRequestConvoView(Model):
     """A join request from the perspective of the requester, including enough group context to
     render the request in a list (e.g. group name, owner, member count).
@@ -459,12 +492,20 @@ class JoinRequestConvoView(Model):
         try:
             self.convo_id = data["convoId"]
             self.name = data["name"]
-            self.owner = _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(data["owner"])
+            if (v := data["owner"]) is None:
+                raise null_field("chat.bsky.group.defs#joinRequestConvoView", "owner")
+            self.owner = _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(v)
             self.member_count = data["memberCount"]
             self.member_limit = data["memberLimit"]
-            self.viewer = JoinLinkViewerState.from_dict(data["viewer"])
+            if (v := data["viewer"]) is None:
+                raise null_field("chat.bsky.group.defs#joinRequestConvoView", "viewer")
+            self.viewer = JoinLinkViewerState.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _JOIN_REQUEST_CONVO_VIEW_KEYS.issuperset(data) else unknown_fields(data, _JOIN_REQUEST_CONVO_VIEW_KEYS)
+            self.extra = (
+                None
+                if _JOIN_REQUEST_CONVO_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _JOIN_REQUEST_CONVO_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.group.defs#joinRequestConvoView", exc) from exc
         self.__class__ = cls
@@ -488,5 +529,5 @@ class JoinRequestConvoView(Model):
 
 
 _JOIN_REQUEST_CONVO_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "convoId", "name", "owner", "memberCount", "memberLimit", "viewer"),
+    ("$type", "convoId", "name", "owner", "memberCount", "memberLimit", "viewer")
 )

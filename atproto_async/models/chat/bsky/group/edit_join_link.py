@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,21 +28,19 @@ if TYPE_CHECKING:
     from atproto_async.models.chat.bsky.group import defs as _m_chat_bsky_group_defs
 else:
     _m_chat_bsky_group_defs = lazy_module(
-        globals(),
-        "_m_chat_bsky_group_defs",
-        "atproto_async.models.chat.bsky.group.defs",
+        globals(), "_m_chat_bsky_group_defs", "atproto_async.models.chat.bsky.group.defs"
     )
 
 __all__ = [
+    "EditJoinLinkInput",
+    "EditJoinLinkOutput",
     "Input",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class EditJoinLinkInput(Model):
     """The ``chat.bsky.group.editJoinLink#input`` object.
 
     The input body of ``chat.bsky.group.editJoinLink``.
@@ -65,11 +64,19 @@ class Input(Model):
         try:
             get = data.get
             self.convo_id = data["convoId"]
-            self.require_approval = get("requireApproval", UNSET)
-            self.join_rule = get("joinRule", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("requireApproval", UNSET)) is None:
+                raise null_field("chat.bsky.group.editJoinLink#input", "requireApproval")
+            self.require_approval = v
+            if (v := get("joinRule", UNSET)) is None:
+                raise null_field("chat.bsky.group.editJoinLink#input", "joinRule")
+            self.join_rule = v
+            self.extra = (
+                None
+                if _EDIT_JOIN_LINK_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _EDIT_JOIN_LINK_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.group.editJoinLink (Input)", exc) from exc
+            raise invalid("chat.bsky.group.editJoinLink#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -87,13 +94,13 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId", "requireApproval", "joinRule"))
-
-
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+_EDIT_JOIN_LINK_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("convoId", "requireApproval", "joinRule")
 )
-class Output(Model):
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class EditJoinLinkOutput(Model):
     """The ``chat.bsky.group.editJoinLink#output`` object.
 
     The output body of ``chat.bsky.group.editJoinLink``.
@@ -110,10 +117,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.join_link = _m_chat_bsky_group_defs.JoinLinkView.from_dict(data["joinLink"])
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["joinLink"]) is None:
+                raise null_field("chat.bsky.group.editJoinLink#output", "joinLink")
+            self.join_link = _m_chat_bsky_group_defs.JoinLinkView.from_dict(v)
+            self.extra = (
+                None
+                if _EDIT_JOIN_LINK_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _EDIT_JOIN_LINK_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.group.editJoinLink (Output)", exc) from exc
+            raise invalid("chat.bsky.group.editJoinLink#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -125,4 +138,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("joinLink",))
+_EDIT_JOIN_LINK_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("joinLink",))
+
+
+Input = EditJoinLinkInput
+"""The former name of `EditJoinLinkInput`, kept so that existing imports still work."""
+
+
+Output = EditJoinLinkOutput
+"""The former name of `EditJoinLinkOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,21 +28,19 @@ if TYPE_CHECKING:
     from atproto_async.models.chat.bsky.group import defs as _m_chat_bsky_group_defs
 else:
     _m_chat_bsky_group_defs = lazy_module(
-        globals(),
-        "_m_chat_bsky_group_defs",
-        "atproto_async.models.chat.bsky.group.defs",
+        globals(), "_m_chat_bsky_group_defs", "atproto_async.models.chat.bsky.group.defs"
     )
 
 __all__ = [
+    "EnableJoinLinkInput",
+    "EnableJoinLinkOutput",
     "Input",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class EnableJoinLinkInput(Model):
     """The ``chat.bsky.group.enableJoinLink#input`` object.
 
     The input body of ``chat.bsky.group.enableJoinLink``.
@@ -59,9 +58,13 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             self.convo_id = data["convoId"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _ENABLE_JOIN_LINK_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _ENABLE_JOIN_LINK_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.group.enableJoinLink (Input)", exc) from exc
+            raise invalid("chat.bsky.group.enableJoinLink#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -73,13 +76,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId",))
+_ENABLE_JOIN_LINK_INPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class EnableJoinLinkOutput(Model):
     """The ``chat.bsky.group.enableJoinLink#output`` object.
 
     The output body of ``chat.bsky.group.enableJoinLink``.
@@ -96,10 +97,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.join_link = _m_chat_bsky_group_defs.JoinLinkView.from_dict(data["joinLink"])
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["joinLink"]) is None:
+                raise null_field("chat.bsky.group.enableJoinLink#output", "joinLink")
+            self.join_link = _m_chat_bsky_group_defs.JoinLinkView.from_dict(v)
+            self.extra = (
+                None
+                if _ENABLE_JOIN_LINK_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _ENABLE_JOIN_LINK_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.group.enableJoinLink (Output)", exc) from exc
+            raise invalid("chat.bsky.group.enableJoinLink#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -111,4 +118,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("joinLink",))
+_ENABLE_JOIN_LINK_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("joinLink",))
+
+
+Input = EnableJoinLinkInput
+"""The former name of `EnableJoinLinkInput`, kept so that existing imports still work."""
+
+
+Output = EnableJoinLinkOutput
+"""The former name of `EnableJoinLinkOutput`, kept so that existing imports still work."""

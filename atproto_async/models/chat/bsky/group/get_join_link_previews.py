@@ -7,7 +7,7 @@ Lexicon: ``lexicons/chat/bsky/group/getJoinLinkPreviews.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -20,6 +20,7 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -29,20 +30,33 @@ if TYPE_CHECKING:
     from atproto_async.models.chat.bsky.group import defs as _m_chat_bsky_group_defs
 else:
     _m_chat_bsky_group_defs = lazy_module(
-        globals(),
-        "_m_chat_bsky_group_defs",
-        "atproto_async.models.chat.bsky.group.defs",
+        globals(), "_m_chat_bsky_group_defs", "atproto_async.models.chat.bsky.group.defs"
     )
 
 __all__ = [
+    "GetJoinLinkPreviewsOutput",
+    "GetJoinLinkPreviewsOutputJoinLinkPreviewsItem",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+GetJoinLinkPreviewsOutputJoinLinkPreviewsItem: TypeAlias = (
+    "_m_chat_bsky_group_defs.JoinLinkPreviewView"
+    " | _m_chat_bsky_group_defs.DisabledJoinLinkPreviewView"
+    " | _m_chat_bsky_group_defs.InvalidJoinLinkPreviewView"
+    " | UnknownMember"
 )
-class Output(Model):
+"""One of ``chat.bsky.group.defs#joinLinkPreviewView``,
+``chat.bsky.group.defs#disabledJoinLinkPreviewView``,
+``chat.bsky.group.defs#invalidJoinLinkPreviewView`` (open union). A member of another ``$type``
+is an `UnknownMember`.
+
+Used by ``GetJoinLinkPreviewsOutput.join_link_previews``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetJoinLinkPreviewsOutput(Model):
     """The ``chat.bsky.group.getJoinLinkPreviews#output`` object.
 
     The output body of ``chat.bsky.group.getJoinLinkPreviews``.
@@ -54,17 +68,25 @@ class Output(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
-    join_link_previews: list[_m_chat_bsky_group_defs.JoinLinkPreviewView | _m_chat_bsky_group_defs.DisabledJoinLinkPreviewView | _m_chat_bsky_group_defs.InvalidJoinLinkPreviewView | UnknownMember]
+    join_link_previews: list[GetJoinLinkPreviewsOutputJoinLinkPreviewsItem]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.join_link_previews = [_union_0(i0) for i0 in data["joinLinkPreviews"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["joinLinkPreviews"]) is None:
+                raise null_field("chat.bsky.group.getJoinLinkPreviews#output", "joinLinkPreviews")
+            self.join_link_previews = [
+                _get_join_link_previews_output_join_link_previews_item(i0) for i0 in v
+            ]
+            self.extra = (
+                None
+                if _GET_JOIN_LINK_PREVIEWS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_JOIN_LINK_PREVIEWS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.group.getJoinLinkPreviews (Output)", exc) from exc
+            raise invalid("chat.bsky.group.getJoinLinkPreviews#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -78,16 +100,16 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("joinLinkPreviews",))
+_GET_JOIN_LINK_PREVIEWS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("joinLinkPreviews",))
 
 
-def _union_0(
+Output = GetJoinLinkPreviewsOutput
+"""The former name of `GetJoinLinkPreviewsOutput`, kept so that existing imports still work."""
+
+
+def _get_join_link_previews_output_join_link_previews_item(
     value: Mapping[str, Any],
-) -> (
-    _m_chat_bsky_group_defs.JoinLinkPreviewView
-    | _m_chat_bsky_group_defs.DisabledJoinLinkPreviewView
-    | _m_chat_bsky_group_defs.InvalidJoinLinkPreviewView | UnknownMember
-):
+) -> GetJoinLinkPreviewsOutputJoinLinkPreviewsItem:
     t = value.get("$type")
     if t == "chat.bsky.group.defs#joinLinkPreviewView":
         return _m_chat_bsky_group_defs.JoinLinkPreviewView.from_dict(value)

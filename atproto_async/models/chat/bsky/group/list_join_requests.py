@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.chat.bsky.group import defs as _m_chat_bsky_group_defs
 else:
     _m_chat_bsky_group_defs = lazy_module(
-        globals(),
-        "_m_chat_bsky_group_defs",
-        "atproto_async.models.chat.bsky.group.defs",
+        globals(), "_m_chat_bsky_group_defs", "atproto_async.models.chat.bsky.group.defs"
     )
 
 __all__ = [
+    "ListJoinRequestsOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class ListJoinRequestsOutput(Model):
     """The ``chat.bsky.group.listJoinRequests#output`` object.
 
     The output body of ``chat.bsky.group.listJoinRequests``.
@@ -60,11 +58,19 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.requests = [_m_chat_bsky_group_defs.JoinRequestView.from_dict(i0) for i0 in data["requests"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("chat.bsky.group.listJoinRequests#output", "cursor")
+            self.cursor = v
+            if (v := data["requests"]) is None:
+                raise null_field("chat.bsky.group.listJoinRequests#output", "requests")
+            self.requests = [_m_chat_bsky_group_defs.JoinRequestView.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _LIST_JOIN_REQUESTS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _LIST_JOIN_REQUESTS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.group.listJoinRequests (Output)", exc) from exc
+            raise invalid("chat.bsky.group.listJoinRequests#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -79,4 +85,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "requests"))
+_LIST_JOIN_REQUESTS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "requests"))
+
+
+Output = ListJoinRequestsOutput
+"""The former name of `ListJoinRequestsOutput`, kept so that existing imports still work."""

@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -26,13 +19,13 @@ if TYPE_CHECKING:
 __all__ = [
     "Input",
     "Output",
+    "RejectJoinRequestInput",
+    "RejectJoinRequestOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class RejectJoinRequestInput(Model):
     """The ``chat.bsky.group.rejectJoinRequest#input`` object.
 
     The input body of ``chat.bsky.group.rejectJoinRequest``.
@@ -53,9 +46,13 @@ class Input(Model):
         try:
             self.convo_id = data["convoId"]
             self.member = data["member"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _REJECT_JOIN_REQUEST_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _REJECT_JOIN_REQUEST_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.group.rejectJoinRequest (Input)", exc) from exc
+            raise invalid("chat.bsky.group.rejectJoinRequest#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -67,13 +64,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId", "member"))
+_REJECT_JOIN_REQUEST_INPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId", "member"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class RejectJoinRequestOutput(Model):
     """The ``chat.bsky.group.rejectJoinRequest#output`` object.
 
     The output body of ``chat.bsky.group.rejectJoinRequest``.
@@ -88,9 +83,13 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.extra = None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _REJECT_JOIN_REQUEST_OUTPUT_KEYS
+                else unknown_fields(data, _REJECT_JOIN_REQUEST_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.group.rejectJoinRequest (Output)", exc) from exc
+            raise invalid("chat.bsky.group.rejectJoinRequest#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -102,4 +101,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(())
+_REJECT_JOIN_REQUEST_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(())
+
+
+Input = RejectJoinRequestInput
+"""The former name of `RejectJoinRequestInput`, kept so that existing imports still work."""
+
+
+Output = RejectJoinRequestOutput
+"""The former name of `RejectJoinRequestOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,21 +28,19 @@ if TYPE_CHECKING:
     from atproto_async.models.chat.bsky.convo import defs as _m_chat_bsky_convo_defs
 else:
     _m_chat_bsky_convo_defs = lazy_module(
-        globals(),
-        "_m_chat_bsky_convo_defs",
-        "atproto_async.models.chat.bsky.convo.defs",
+        globals(), "_m_chat_bsky_convo_defs", "atproto_async.models.chat.bsky.convo.defs"
     )
 
 __all__ = [
     "Input",
     "Output",
+    "RemoveMembersInput",
+    "RemoveMembersOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class RemoveMembersInput(Model):
     """The ``chat.bsky.group.removeMembers#input`` object.
 
     The input body of ``chat.bsky.group.removeMembers``.
@@ -61,10 +60,16 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             self.convo_id = data["convoId"]
-            self.members = data["members"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := data["members"]) is None:
+                raise null_field("chat.bsky.group.removeMembers#input", "members")
+            self.members = v
+            self.extra = (
+                None
+                if _REMOVE_MEMBERS_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _REMOVE_MEMBERS_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.group.removeMembers (Input)", exc) from exc
+            raise invalid("chat.bsky.group.removeMembers#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -76,13 +81,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId", "members"))
+_REMOVE_MEMBERS_INPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId", "members"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class RemoveMembersOutput(Model):
     """The ``chat.bsky.group.removeMembers#output`` object.
 
     The output body of ``chat.bsky.group.removeMembers``.
@@ -99,10 +102,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.convo = _m_chat_bsky_convo_defs.ConvoView.from_dict(data["convo"])
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["convo"]) is None:
+                raise null_field("chat.bsky.group.removeMembers#output", "convo")
+            self.convo = _m_chat_bsky_convo_defs.ConvoView.from_dict(v)
+            self.extra = (
+                None
+                if _REMOVE_MEMBERS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _REMOVE_MEMBERS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.group.removeMembers (Output)", exc) from exc
+            raise invalid("chat.bsky.group.removeMembers#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -114,4 +123,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("convo",))
+_REMOVE_MEMBERS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("convo",))
+
+
+Input = RemoveMembersInput
+"""The former name of `RemoveMembersInput`, kept so that existing imports still work."""
+
+
+Output = RemoveMembersOutput
+"""The former name of `RemoveMembersOutput`, kept so that existing imports still work."""

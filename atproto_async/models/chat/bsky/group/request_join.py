@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,21 +28,19 @@ if TYPE_CHECKING:
     from atproto_async.models.chat.bsky.convo import defs as _m_chat_bsky_convo_defs
 else:
     _m_chat_bsky_convo_defs = lazy_module(
-        globals(),
-        "_m_chat_bsky_convo_defs",
-        "atproto_async.models.chat.bsky.convo.defs",
+        globals(), "_m_chat_bsky_convo_defs", "atproto_async.models.chat.bsky.convo.defs"
     )
 
 __all__ = [
     "Input",
     "Output",
+    "RequestJoinInput",
+    "RequestJoinOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class RequestJoinInput(Model):
     """The ``chat.bsky.group.requestJoin#input`` object.
 
     The input body of ``chat.bsky.group.requestJoin``.
@@ -59,9 +58,13 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             self.code = data["code"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _REQUEST_JOIN_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _REQUEST_JOIN_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.group.requestJoin (Input)", exc) from exc
+            raise invalid("chat.bsky.group.requestJoin#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -73,13 +76,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("code",))
+_REQUEST_JOIN_INPUT_KEYS: Final[frozenset[str]] = frozenset(("code",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class RequestJoinOutput(Model):
     """The ``chat.bsky.group.requestJoin#output`` object.
 
     The output body of ``chat.bsky.group.requestJoin``.
@@ -101,10 +102,18 @@ class Output(Model):
         try:
             get = data.get
             self.status = data["status"]
-            self.convo = v if (v := get("convo", UNSET)) is UNSET else _m_chat_bsky_convo_defs.ConvoView.from_dict(v)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("convo", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("chat.bsky.group.requestJoin#output", "convo")
+                v = _m_chat_bsky_convo_defs.ConvoView.from_dict(v)
+            self.convo = v
+            self.extra = (
+                None
+                if _REQUEST_JOIN_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _REQUEST_JOIN_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.group.requestJoin (Output)", exc) from exc
+            raise invalid("chat.bsky.group.requestJoin#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -119,4 +128,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("status", "convo"))
+_REQUEST_JOIN_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("status", "convo"))
+
+
+Input = RequestJoinInput
+"""The former name of `RequestJoinInput`, kept so that existing imports still work."""
+
+
+Output = RequestJoinOutput
+"""The former name of `RequestJoinOutput`, kept so that existing imports still work."""

@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -26,13 +19,13 @@ if TYPE_CHECKING:
 __all__ = [
     "Input",
     "Output",
+    "UpdateJoinRequestsReadInput",
+    "UpdateJoinRequestsReadOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class UpdateJoinRequestsReadInput(Model):
     """The ``chat.bsky.group.updateJoinRequestsRead#input`` object.
 
     The input body of ``chat.bsky.group.updateJoinRequestsRead``.
@@ -50,9 +43,13 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             self.convo_id = data["convoId"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _UPDATE_JOIN_REQUESTS_READ_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _UPDATE_JOIN_REQUESTS_READ_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.group.updateJoinRequestsRead (Input)", exc) from exc
+            raise invalid("chat.bsky.group.updateJoinRequestsRead#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -64,13 +61,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId",))
+_UPDATE_JOIN_REQUESTS_READ_INPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class UpdateJoinRequestsReadOutput(Model):
     """The ``chat.bsky.group.updateJoinRequestsRead#output`` object.
 
     The output body of ``chat.bsky.group.updateJoinRequestsRead``.
@@ -85,9 +80,13 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.extra = None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _UPDATE_JOIN_REQUESTS_READ_OUTPUT_KEYS
+                else unknown_fields(data, _UPDATE_JOIN_REQUESTS_READ_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.group.updateJoinRequestsRead (Output)", exc) from exc
+            raise invalid("chat.bsky.group.updateJoinRequestsRead#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -99,4 +98,13 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(())
+_UPDATE_JOIN_REQUESTS_READ_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(())
+
+
+Input = UpdateJoinRequestsReadInput
+"""The former name of `UpdateJoinRequestsReadInput`, kept so that existing imports still work."""
+
+
+Output = UpdateJoinRequestsReadOutput
+"""The former name of `UpdateJoinRequestsReadOutput`, kept so that existing imports still work.
+"""

@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -26,13 +19,13 @@ if TYPE_CHECKING:
 __all__ = [
     "Input",
     "Output",
+    "WithdrawJoinRequestInput",
+    "WithdrawJoinRequestOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class WithdrawJoinRequestInput(Model):
     """The ``chat.bsky.group.withdrawJoinRequest#input`` object.
 
     The input body of ``chat.bsky.group.withdrawJoinRequest``.
@@ -50,9 +43,13 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             self.convo_id = data["convoId"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _WITHDRAW_JOIN_REQUEST_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _WITHDRAW_JOIN_REQUEST_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.group.withdrawJoinRequest (Input)", exc) from exc
+            raise invalid("chat.bsky.group.withdrawJoinRequest#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -64,13 +61,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId",))
+_WITHDRAW_JOIN_REQUEST_INPUT_KEYS: Final[frozenset[str]] = frozenset(("convoId",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class WithdrawJoinRequestOutput(Model):
     """The ``chat.bsky.group.withdrawJoinRequest#output`` object.
 
     The output body of ``chat.bsky.group.withdrawJoinRequest``.
@@ -85,9 +80,13 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.extra = None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _WITHDRAW_JOIN_REQUEST_OUTPUT_KEYS
+                else unknown_fields(data, _WITHDRAW_JOIN_REQUEST_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.group.withdrawJoinRequest (Output)", exc) from exc
+            raise invalid("chat.bsky.group.withdrawJoinRequest#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -99,4 +98,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(())
+_WITHDRAW_JOIN_REQUEST_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(())
+
+
+Input = WithdrawJoinRequestInput
+"""The former name of `WithdrawJoinRequestInput`, kept so that existing imports still work."""
+
+
+Output = WithdrawJoinRequestOutput
+"""The former name of `WithdrawJoinRequestOutput`, kept so that existing imports still work."""

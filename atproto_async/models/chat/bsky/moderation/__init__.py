@@ -6,7 +6,18 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_SUBMODULES = frozenset(("defs", "get_actor_metadata", "get_convo", "get_convo_members", "get_convos", "get_message_context", "subscribe_mod_events", "update_actor_access"))
+_SUBMODULES = frozenset(
+    (
+        "defs",
+        "get_actor_metadata",
+        "get_convo",
+        "get_convo_members",
+        "get_convos",
+        "get_message_context",
+        "subscribe_mod_events",
+        "update_actor_access",
+    )
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -7,7 +7,7 @@ Lexicon: ``lexicons/chat/bsky/moderation/defs.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -20,6 +20,7 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -29,21 +30,26 @@ if TYPE_CHECKING:
     from atproto_async.models.chat.bsky.group import defs as _m_chat_bsky_group_defs
 else:
     _m_chat_bsky_group_defs = lazy_module(
-        globals(),
-        "_m_chat_bsky_group_defs",
-        "atproto_async.models.chat.bsky.group.defs",
+        globals(), "_m_chat_bsky_group_defs", "atproto_async.models.chat.bsky.group.defs"
     )
 
 __all__ = [
     "ConvoView",
+    "ConvoViewKind",
     "DirectConvo",
     "GroupConvo",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+ConvoViewKind: TypeAlias = "DirectConvo | GroupConvo | UnknownMember"
+"""One of ``chat.bsky.moderation.defs#directConvo``, ``chat.bsky.moderation.defs#groupConvo`` (open
+union). A member of another ``$type`` is an `UnknownMember`.
+
+Used by ``ConvoView.kind``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ConvoView(Model):
     """A view of a conversation for moderation purposes. Unlike chat.bsky.convo.defs#convoView, it
     does not include viewer-specific data (such as muted, unreadCount, status, lastMessage,
@@ -66,7 +72,7 @@ class ConvoView(Model):
 
     id: str
     rev: str
-    kind: DirectConvo | GroupConvo | UnknownMember | UnsetType = UNSET
+    kind: ConvoViewKind | UnsetType = UNSET
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -77,9 +83,17 @@ class ConvoView(Model):
             get = data.get
             self.id = data["id"]
             self.rev = data["rev"]
-            self.kind = v if (v := get("kind", UNSET)) is UNSET else _union_0(v)
+            if (v := get("kind", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("chat.bsky.moderation.defs#convoView", "kind")
+                v = _convo_view_kind(v)
+            self.kind = v
             self.typed = "$type" in data
-            self.extra = None if _CONVO_VIEW_KEYS.issuperset(data) else unknown_fields(data, _CONVO_VIEW_KEYS)
+            self.extra = (
+                None
+                if _CONVO_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _CONVO_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.moderation.defs#convoView", exc) from exc
         self.__class__ = cls
@@ -101,9 +115,7 @@ class ConvoView(Model):
 _CONVO_VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "id", "rev", "kind"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class DirectConvo(Model):
     """Data specific to a direct conversation, for moderation purposes.
 
@@ -124,7 +136,11 @@ class DirectConvo(Model):
         self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
-            self.extra = None if data.keys() <= _DIRECT_CONVO_KEYS else unknown_fields(data, _DIRECT_CONVO_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _DIRECT_CONVO_KEYS
+                else unknown_fields(data, _DIRECT_CONVO_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.moderation.defs#directConvo", exc) from exc
         self.__class__ = cls
@@ -143,9 +159,7 @@ class DirectConvo(Model):
 _DIRECT_CONVO_KEYS: Final[frozenset[str]] = frozenset(("$type",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class GroupConvo(Model):
     """Data specific to a group conversation, for moderation purposes. Unlike
     chat.bsky.convo.defs#groupConvo, it does not include viewer-specific data (such as
@@ -187,14 +201,22 @@ class GroupConvo(Model):
         try:
             get = data.get
             self.created_at = data["createdAt"]
-            self.join_link = v if (v := get("joinLink", UNSET)) is UNSET else _m_chat_bsky_group_defs.JoinLinkView.from_dict(v)
+            if (v := get("joinLink", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("chat.bsky.moderation.defs#groupConvo", "joinLink")
+                v = _m_chat_bsky_group_defs.JoinLinkView.from_dict(v)
+            self.join_link = v
             self.join_request_count = data["joinRequestCount"]
             self.lock_status = data["lockStatus"]
             self.member_count = data["memberCount"]
             self.member_limit = data["memberLimit"]
             self.name = data["name"]
             self.typed = "$type" in data
-            self.extra = None if _GROUP_CONVO_KEYS.issuperset(data) else unknown_fields(data, _GROUP_CONVO_KEYS)
+            self.extra = (
+                None
+                if _GROUP_CONVO_KEYS.issuperset(data)
+                else unknown_fields(data, _GROUP_CONVO_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.moderation.defs#groupConvo", exc) from exc
         self.__class__ = cls
@@ -221,11 +243,20 @@ class GroupConvo(Model):
 
 
 _GROUP_CONVO_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "createdAt", "joinLink", "joinRequestCount", "lockStatus", "memberCount", "memberLimit", "name"),
+    (
+        "$type",
+        "createdAt",
+        "joinLink",
+        "joinRequestCount",
+        "lockStatus",
+        "memberCount",
+        "memberLimit",
+        "name",
+    )
 )
 
 
-def _union_0(value: Mapping[str, Any]) -> DirectConvo | GroupConvo | UnknownMember:
+def _convo_view_kind(value: Mapping[str, Any]) -> ConvoViewKind:
     t = value.get("$type")
     if t == "chat.bsky.moderation.defs#directConvo":
         return DirectConvo.from_dict(value)

@@ -11,28 +11,20 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "GetActorMetadataOutput",
     "Metadata",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetActorMetadataOutput(Model):
     """The ``chat.bsky.moderation.getActorMetadata#output`` object.
 
     The output body of ``chat.bsky.moderation.getActorMetadata``.
@@ -53,12 +45,22 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.day = Metadata.from_dict(data["day"])
-            self.month = Metadata.from_dict(data["month"])
-            self.all = Metadata.from_dict(data["all"])
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["day"]) is None:
+                raise null_field("chat.bsky.moderation.getActorMetadata#output", "day")
+            self.day = Metadata.from_dict(v)
+            if (v := data["month"]) is None:
+                raise null_field("chat.bsky.moderation.getActorMetadata#output", "month")
+            self.month = Metadata.from_dict(v)
+            if (v := data["all"]) is None:
+                raise null_field("chat.bsky.moderation.getActorMetadata#output", "all")
+            self.all = Metadata.from_dict(v)
+            self.extra = (
+                None
+                if _GET_ACTOR_METADATA_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_ACTOR_METADATA_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.moderation.getActorMetadata (Output)", exc) from exc
+            raise invalid("chat.bsky.moderation.getActorMetadata#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -74,12 +76,10 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("day", "month", "all"))
+_GET_ACTOR_METADATA_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("day", "month", "all"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Metadata(Model):
     """The ``chat.bsky.moderation.getActorMetadata#metadata`` object.
 
@@ -112,7 +112,9 @@ class Metadata(Model):
             self.convos = data["convos"]
             self.convos_started = data["convosStarted"]
             self.typed = "$type" in data
-            self.extra = None if _METADATA_KEYS.issuperset(data) else unknown_fields(data, _METADATA_KEYS)
+            self.extra = (
+                None if _METADATA_KEYS.issuperset(data) else unknown_fields(data, _METADATA_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.moderation.getActorMetadata#metadata", exc) from exc
         self.__class__ = cls
@@ -134,5 +136,9 @@ class Metadata(Model):
 
 
 _METADATA_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "messagesSent", "messagesReceived", "convos", "convosStarted"),
+    ("$type", "messagesSent", "messagesReceived", "convos", "convosStarted")
 )
+
+
+Output = GetActorMetadataOutput
+"""The former name of `GetActorMetadataOutput`, kept so that existing imports still work."""

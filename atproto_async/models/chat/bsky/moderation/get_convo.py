@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.chat.bsky.moderation import defs as _m_chat_bsky_moderation_defs
 else:
     _m_chat_bsky_moderation_defs = lazy_module(
-        globals(),
-        "_m_chat_bsky_moderation_defs",
-        "atproto_async.models.chat.bsky.moderation.defs",
+        globals(), "_m_chat_bsky_moderation_defs", "atproto_async.models.chat.bsky.moderation.defs"
     )
 
 __all__ = [
+    "GetConvoOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetConvoOutput(Model):
     """The ``chat.bsky.moderation.getConvo#output`` object.
 
     The output body of ``chat.bsky.moderation.getConvo``.
@@ -57,10 +55,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.convo = _m_chat_bsky_moderation_defs.ConvoView.from_dict(data["convo"])
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["convo"]) is None:
+                raise null_field("chat.bsky.moderation.getConvo#output", "convo")
+            self.convo = _m_chat_bsky_moderation_defs.ConvoView.from_dict(v)
+            self.extra = (
+                None
+                if _GET_CONVO_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_CONVO_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.moderation.getConvo (Output)", exc) from exc
+            raise invalid("chat.bsky.moderation.getConvo#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -72,4 +76,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("convo",))
+_GET_CONVO_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("convo",))
+
+
+Output = GetConvoOutput
+"""The former name of `GetConvoOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.chat.bsky.moderation import defs as _m_chat_bsky_moderation_defs
 else:
     _m_chat_bsky_moderation_defs = lazy_module(
-        globals(),
-        "_m_chat_bsky_moderation_defs",
-        "atproto_async.models.chat.bsky.moderation.defs",
+        globals(), "_m_chat_bsky_moderation_defs", "atproto_async.models.chat.bsky.moderation.defs"
     )
 
 __all__ = [
+    "GetConvosOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetConvosOutput(Model):
     """The ``chat.bsky.moderation.getConvos#output`` object.
 
     The output body of ``chat.bsky.moderation.getConvos``.
@@ -57,10 +55,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.convos = [_m_chat_bsky_moderation_defs.ConvoView.from_dict(i0) for i0 in data["convos"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["convos"]) is None:
+                raise null_field("chat.bsky.moderation.getConvos#output", "convos")
+            self.convos = [_m_chat_bsky_moderation_defs.ConvoView.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _GET_CONVOS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_CONVOS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.moderation.getConvos (Output)", exc) from exc
+            raise invalid("chat.bsky.moderation.getConvos#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -72,4 +76,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("convos",))
+_GET_CONVOS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("convos",))
+
+
+Output = GetConvosOutput
+"""The former name of `GetConvosOutput`, kept so that existing imports still work."""

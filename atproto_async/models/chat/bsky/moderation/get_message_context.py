@@ -7,7 +7,7 @@ Lexicon: ``lexicons/chat/bsky/moderation/getMessageContext.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -20,6 +20,7 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -29,20 +30,30 @@ if TYPE_CHECKING:
     from atproto_async.models.chat.bsky.convo import defs as _m_chat_bsky_convo_defs
 else:
     _m_chat_bsky_convo_defs = lazy_module(
-        globals(),
-        "_m_chat_bsky_convo_defs",
-        "atproto_async.models.chat.bsky.convo.defs",
+        globals(), "_m_chat_bsky_convo_defs", "atproto_async.models.chat.bsky.convo.defs"
     )
 
 __all__ = [
+    "GetMessageContextOutput",
+    "GetMessageContextOutputMessagesItem",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+GetMessageContextOutputMessagesItem: TypeAlias = (
+    "_m_chat_bsky_convo_defs.MessageView"
+    " | _m_chat_bsky_convo_defs.SystemMessageView"
+    " | UnknownMember"
 )
-class Output(Model):
+"""One of ``chat.bsky.convo.defs#messageView``, ``chat.bsky.convo.defs#systemMessageView`` (open
+union). A member of another ``$type`` is an `UnknownMember`.
+
+Used by ``GetMessageContextOutput.messages``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetMessageContextOutput(Model):
     """The ``chat.bsky.moderation.getMessageContext#output`` object.
 
     The output body of ``chat.bsky.moderation.getMessageContext``.
@@ -53,17 +64,23 @@ class Output(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
-    messages: list[_m_chat_bsky_convo_defs.MessageView | _m_chat_bsky_convo_defs.SystemMessageView | UnknownMember]
+    messages: list[GetMessageContextOutputMessagesItem]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.messages = [_union_0(i0) for i0 in data["messages"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["messages"]) is None:
+                raise null_field("chat.bsky.moderation.getMessageContext#output", "messages")
+            self.messages = [_get_message_context_output_messages_item(i0) for i0 in v]
+            self.extra = (
+                None
+                if _GET_MESSAGE_CONTEXT_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_MESSAGE_CONTEXT_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.moderation.getMessageContext (Output)", exc) from exc
+            raise invalid("chat.bsky.moderation.getMessageContext#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -75,15 +92,16 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("messages",))
+_GET_MESSAGE_CONTEXT_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("messages",))
 
 
-def _union_0(
+Output = GetMessageContextOutput
+"""The former name of `GetMessageContextOutput`, kept so that existing imports still work."""
+
+
+def _get_message_context_output_messages_item(
     value: Mapping[str, Any],
-) -> (
-    _m_chat_bsky_convo_defs.MessageView | _m_chat_bsky_convo_defs.SystemMessageView
-    | UnknownMember
-):
+) -> GetMessageContextOutputMessagesItem:
     t = value.get("$type")
     if t == "chat.bsky.convo.defs#messageView":
         return _m_chat_bsky_convo_defs.MessageView.from_dict(value)

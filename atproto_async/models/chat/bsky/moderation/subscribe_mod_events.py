@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -38,9 +31,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class EventConvoFirstMessage(Model):
     """Fired when the first message was sent on a convo.
 
@@ -76,14 +67,28 @@ class EventConvoFirstMessage(Model):
             get = data.get
             self.convo_id = data["convoId"]
             self.created_at = data["createdAt"]
-            self.message_id = get("messageId", UNSET)
-            self.recipients = data["recipients"]
+            if (v := get("messageId", UNSET)) is None:
+                raise null_field(
+                    "chat.bsky.moderation.subscribeModEvents#eventConvoFirstMessage", "messageId"
+                )
+            self.message_id = v
+            if (v := data["recipients"]) is None:
+                raise null_field(
+                    "chat.bsky.moderation.subscribeModEvents#eventConvoFirstMessage", "recipients"
+                )
+            self.recipients = v
             self.rev = data["rev"]
             self.user = data["user"]
             self.typed = "$type" in data
-            self.extra = None if _EVENT_CONVO_FIRST_MESSAGE_KEYS.issuperset(data) else unknown_fields(data, _EVENT_CONVO_FIRST_MESSAGE_KEYS)
+            self.extra = (
+                None
+                if _EVENT_CONVO_FIRST_MESSAGE_KEYS.issuperset(data)
+                else unknown_fields(data, _EVENT_CONVO_FIRST_MESSAGE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.moderation.subscribeModEvents#eventConvoFirstMessage", exc) from exc
+            raise invalid(
+                "chat.bsky.moderation.subscribeModEvents#eventConvoFirstMessage", exc
+            ) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -107,13 +112,11 @@ class EventConvoFirstMessage(Model):
 
 
 _EVENT_CONVO_FIRST_MESSAGE_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "convoId", "createdAt", "messageId", "recipients", "rev", "user"),
+    ("$type", "convoId", "createdAt", "messageId", "recipients", "rev", "user")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class EventGroupChatCreated(Model):
     """Fire when a group chat is created.
 
@@ -158,13 +161,24 @@ class EventGroupChatCreated(Model):
             self.created_at = data["createdAt"]
             self.group_member_count = data["groupMemberCount"]
             self.group_name = data["groupName"]
-            self.initial_member_dids = data["initialMemberDids"]
+            if (v := data["initialMemberDids"]) is None:
+                raise null_field(
+                    "chat.bsky.moderation.subscribeModEvents#eventGroupChatCreated",
+                    "initialMemberDids",
+                )
+            self.initial_member_dids = v
             self.owner_did = data["ownerDid"]
             self.rev = data["rev"]
             self.typed = "$type" in data
-            self.extra = None if _EVENT_GROUP_CHAT_CREATED_KEYS.issuperset(data) else unknown_fields(data, _EVENT_GROUP_CHAT_CREATED_KEYS)
+            self.extra = (
+                None
+                if _EVENT_GROUP_CHAT_CREATED_KEYS.issuperset(data)
+                else unknown_fields(data, _EVENT_GROUP_CHAT_CREATED_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.moderation.subscribeModEvents#eventGroupChatCreated", exc) from exc
+            raise invalid(
+                "chat.bsky.moderation.subscribeModEvents#eventGroupChatCreated", exc
+            ) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -189,13 +203,22 @@ class EventGroupChatCreated(Model):
 
 
 _EVENT_GROUP_CHAT_CREATED_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "actorDid", "convoCreatedAt", "convoId", "createdAt", "groupMemberCount", "groupName", "initialMemberDids", "ownerDid", "rev"),
+    (
+        "$type",
+        "actorDid",
+        "convoCreatedAt",
+        "convoId",
+        "createdAt",
+        "groupMemberCount",
+        "groupName",
+        "initialMemberDids",
+        "ownerDid",
+        "rev",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class EventGroupChatMemberAdded(Model):
     """Fired when a member is added to a group chat. Note that members are added in the 'request'
     state.
@@ -251,9 +274,15 @@ class EventGroupChatMemberAdded(Model):
             self.subject_did = data["subjectDid"]
             self.subject_follows_owner = data["subjectFollowsOwner"]
             self.typed = "$type" in data
-            self.extra = None if _EVENT_GROUP_CHAT_MEMBER_ADDED_KEYS.issuperset(data) else unknown_fields(data, _EVENT_GROUP_CHAT_MEMBER_ADDED_KEYS)
+            self.extra = (
+                None
+                if _EVENT_GROUP_CHAT_MEMBER_ADDED_KEYS.issuperset(data)
+                else unknown_fields(data, _EVENT_GROUP_CHAT_MEMBER_ADDED_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.moderation.subscribeModEvents#eventGroupChatMemberAdded", exc) from exc
+            raise invalid(
+                "chat.bsky.moderation.subscribeModEvents#eventGroupChatMemberAdded", exc
+            ) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -280,13 +309,24 @@ class EventGroupChatMemberAdded(Model):
 
 
 _EVENT_GROUP_CHAT_MEMBER_ADDED_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "actorDid", "convoCreatedAt", "convoId", "createdAt", "groupMemberCount", "groupName", "ownerDid", "requestMembersCount", "rev", "subjectDid", "subjectFollowsOwner"),
+    (
+        "$type",
+        "actorDid",
+        "convoCreatedAt",
+        "convoId",
+        "createdAt",
+        "groupMemberCount",
+        "groupName",
+        "ownerDid",
+        "requestMembersCount",
+        "rev",
+        "subjectDid",
+        "subjectFollowsOwner",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class EventGroupChatMemberJoined(Model):
     """Fired when a member joins a group chat via an join link that does not require approval.
 
@@ -337,9 +377,15 @@ class EventGroupChatMemberJoined(Model):
             self.rev = data["rev"]
             self.subject_follows_owner = data["subjectFollowsOwner"]
             self.typed = "$type" in data
-            self.extra = None if _EVENT_GROUP_CHAT_MEMBER_JOINED_KEYS.issuperset(data) else unknown_fields(data, _EVENT_GROUP_CHAT_MEMBER_JOINED_KEYS)
+            self.extra = (
+                None
+                if _EVENT_GROUP_CHAT_MEMBER_JOINED_KEYS.issuperset(data)
+                else unknown_fields(data, _EVENT_GROUP_CHAT_MEMBER_JOINED_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.moderation.subscribeModEvents#eventGroupChatMemberJoined", exc) from exc
+            raise invalid(
+                "chat.bsky.moderation.subscribeModEvents#eventGroupChatMemberJoined", exc
+            ) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -365,13 +411,23 @@ class EventGroupChatMemberJoined(Model):
 
 
 _EVENT_GROUP_CHAT_MEMBER_JOINED_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "actorDid", "convoCreatedAt", "convoId", "createdAt", "groupMemberCount", "groupName", "joinLinkCode", "ownerDid", "rev", "subjectFollowsOwner"),
+    (
+        "$type",
+        "actorDid",
+        "convoCreatedAt",
+        "convoId",
+        "createdAt",
+        "groupMemberCount",
+        "groupName",
+        "joinLinkCode",
+        "ownerDid",
+        "rev",
+        "subjectFollowsOwner",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class EventGroupChatJoinRequest(Model):
     """Fired when a user requests to join a group chat via an join link that requires approval.
 
@@ -422,9 +478,15 @@ class EventGroupChatJoinRequest(Model):
             self.rev = data["rev"]
             self.subject_follows_owner = data["subjectFollowsOwner"]
             self.typed = "$type" in data
-            self.extra = None if _EVENT_GROUP_CHAT_JOIN_REQUEST_KEYS.issuperset(data) else unknown_fields(data, _EVENT_GROUP_CHAT_JOIN_REQUEST_KEYS)
+            self.extra = (
+                None
+                if _EVENT_GROUP_CHAT_JOIN_REQUEST_KEYS.issuperset(data)
+                else unknown_fields(data, _EVENT_GROUP_CHAT_JOIN_REQUEST_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.moderation.subscribeModEvents#eventGroupChatJoinRequest", exc) from exc
+            raise invalid(
+                "chat.bsky.moderation.subscribeModEvents#eventGroupChatJoinRequest", exc
+            ) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -450,13 +512,23 @@ class EventGroupChatJoinRequest(Model):
 
 
 _EVENT_GROUP_CHAT_JOIN_REQUEST_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "actorDid", "convoCreatedAt", "convoId", "createdAt", "groupMemberCount", "groupName", "joinLinkCode", "ownerDid", "rev", "subjectFollowsOwner"),
+    (
+        "$type",
+        "actorDid",
+        "convoCreatedAt",
+        "convoId",
+        "createdAt",
+        "groupMemberCount",
+        "groupName",
+        "joinLinkCode",
+        "ownerDid",
+        "rev",
+        "subjectFollowsOwner",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class EventGroupChatJoinRequestApproved(Model):
     """Fired when a join request is approved by the group owner.
 
@@ -476,7 +548,9 @@ class EventGroupChatJoinRequestApproved(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
-    LEX_TYPE: ClassVar[str] = "chat.bsky.moderation.subscribeModEvents#eventGroupChatJoinRequestApproved"
+    LEX_TYPE: ClassVar[str] = (
+        "chat.bsky.moderation.subscribeModEvents#eventGroupChatJoinRequestApproved"
+    )
 
     actor_did: str
     convo_created_at: str
@@ -504,9 +578,15 @@ class EventGroupChatJoinRequestApproved(Model):
             self.rev = data["rev"]
             self.subject_did = data["subjectDid"]
             self.typed = "$type" in data
-            self.extra = None if _EVENT_GROUP_CHAT_JOIN_REQUEST_APPROVED_KEYS.issuperset(data) else unknown_fields(data, _EVENT_GROUP_CHAT_JOIN_REQUEST_APPROVED_KEYS)
+            self.extra = (
+                None
+                if _EVENT_GROUP_CHAT_JOIN_REQUEST_APPROVED_KEYS.issuperset(data)
+                else unknown_fields(data, _EVENT_GROUP_CHAT_JOIN_REQUEST_APPROVED_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.moderation.subscribeModEvents#eventGroupChatJoinRequestApproved", exc) from exc
+            raise invalid(
+                "chat.bsky.moderation.subscribeModEvents#eventGroupChatJoinRequestApproved", exc
+            ) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -531,13 +611,22 @@ class EventGroupChatJoinRequestApproved(Model):
 
 
 _EVENT_GROUP_CHAT_JOIN_REQUEST_APPROVED_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "actorDid", "convoCreatedAt", "convoId", "createdAt", "groupMemberCount", "groupName", "ownerDid", "rev", "subjectDid"),
+    (
+        "$type",
+        "actorDid",
+        "convoCreatedAt",
+        "convoId",
+        "createdAt",
+        "groupMemberCount",
+        "groupName",
+        "ownerDid",
+        "rev",
+        "subjectDid",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class EventGroupChatJoinRequestRejected(Model):
     """Fired when a join request is rejected by the group owner.
 
@@ -557,7 +646,9 @@ class EventGroupChatJoinRequestRejected(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
-    LEX_TYPE: ClassVar[str] = "chat.bsky.moderation.subscribeModEvents#eventGroupChatJoinRequestRejected"
+    LEX_TYPE: ClassVar[str] = (
+        "chat.bsky.moderation.subscribeModEvents#eventGroupChatJoinRequestRejected"
+    )
 
     actor_did: str
     convo_created_at: str
@@ -585,9 +676,15 @@ class EventGroupChatJoinRequestRejected(Model):
             self.rev = data["rev"]
             self.subject_did = data["subjectDid"]
             self.typed = "$type" in data
-            self.extra = None if _EVENT_GROUP_CHAT_JOIN_REQUEST_REJECTED_KEYS.issuperset(data) else unknown_fields(data, _EVENT_GROUP_CHAT_JOIN_REQUEST_REJECTED_KEYS)
+            self.extra = (
+                None
+                if _EVENT_GROUP_CHAT_JOIN_REQUEST_REJECTED_KEYS.issuperset(data)
+                else unknown_fields(data, _EVENT_GROUP_CHAT_JOIN_REQUEST_REJECTED_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.moderation.subscribeModEvents#eventGroupChatJoinRequestRejected", exc) from exc
+            raise invalid(
+                "chat.bsky.moderation.subscribeModEvents#eventGroupChatJoinRequestRejected", exc
+            ) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -612,13 +709,22 @@ class EventGroupChatJoinRequestRejected(Model):
 
 
 _EVENT_GROUP_CHAT_JOIN_REQUEST_REJECTED_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "actorDid", "convoCreatedAt", "convoId", "createdAt", "groupMemberCount", "groupName", "ownerDid", "rev", "subjectDid"),
+    (
+        "$type",
+        "actorDid",
+        "convoCreatedAt",
+        "convoId",
+        "createdAt",
+        "groupMemberCount",
+        "groupName",
+        "ownerDid",
+        "rev",
+        "subjectDid",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class EventChatAccepted(Model):
     """Fired when a user accepts a chat convo, either explicitly or by sending a message.
 
@@ -663,13 +769,29 @@ class EventChatAccepted(Model):
             self.convo_created_at = data["convoCreatedAt"]
             self.convo_id = data["convoId"]
             self.created_at = data["createdAt"]
-            self.group_member_count = get("groupMemberCount", UNSET)
-            self.group_name = get("groupName", UNSET)
+            if (v := get("groupMemberCount", UNSET)) is None:
+                raise null_field(
+                    "chat.bsky.moderation.subscribeModEvents#eventChatAccepted", "groupMemberCount"
+                )
+            self.group_member_count = v
+            if (v := get("groupName", UNSET)) is None:
+                raise null_field(
+                    "chat.bsky.moderation.subscribeModEvents#eventChatAccepted", "groupName"
+                )
+            self.group_name = v
             self.method = data["method"]
-            self.owner_did = get("ownerDid", UNSET)
+            if (v := get("ownerDid", UNSET)) is None:
+                raise null_field(
+                    "chat.bsky.moderation.subscribeModEvents#eventChatAccepted", "ownerDid"
+                )
+            self.owner_did = v
             self.rev = data["rev"]
             self.typed = "$type" in data
-            self.extra = None if _EVENT_CHAT_ACCEPTED_KEYS.issuperset(data) else unknown_fields(data, _EVENT_CHAT_ACCEPTED_KEYS)
+            self.extra = (
+                None
+                if _EVENT_CHAT_ACCEPTED_KEYS.issuperset(data)
+                else unknown_fields(data, _EVENT_CHAT_ACCEPTED_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.moderation.subscribeModEvents#eventChatAccepted", exc) from exc
         self.__class__ = cls
@@ -702,13 +824,22 @@ class EventChatAccepted(Model):
 
 
 _EVENT_CHAT_ACCEPTED_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "actorDid", "convoCreatedAt", "convoId", "createdAt", "groupMemberCount", "groupName", "method", "ownerDid", "rev"),
+    (
+        "$type",
+        "actorDid",
+        "convoCreatedAt",
+        "convoId",
+        "createdAt",
+        "groupMemberCount",
+        "groupName",
+        "method",
+        "ownerDid",
+        "rev",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class EventGroupChatMemberLeft(Model):
     """Fired when a member leaves or is removed from a group chat.
 
@@ -760,9 +891,15 @@ class EventGroupChatMemberLeft(Model):
             self.rev = data["rev"]
             self.subject_did = data["subjectDid"]
             self.typed = "$type" in data
-            self.extra = None if _EVENT_GROUP_CHAT_MEMBER_LEFT_KEYS.issuperset(data) else unknown_fields(data, _EVENT_GROUP_CHAT_MEMBER_LEFT_KEYS)
+            self.extra = (
+                None
+                if _EVENT_GROUP_CHAT_MEMBER_LEFT_KEYS.issuperset(data)
+                else unknown_fields(data, _EVENT_GROUP_CHAT_MEMBER_LEFT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.moderation.subscribeModEvents#eventGroupChatMemberLeft", exc) from exc
+            raise invalid(
+                "chat.bsky.moderation.subscribeModEvents#eventGroupChatMemberLeft", exc
+            ) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -788,13 +925,23 @@ class EventGroupChatMemberLeft(Model):
 
 
 _EVENT_GROUP_CHAT_MEMBER_LEFT_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "actorDid", "convoCreatedAt", "convoId", "createdAt", "groupMemberCount", "groupName", "leaveMethod", "ownerDid", "rev", "subjectDid"),
+    (
+        "$type",
+        "actorDid",
+        "convoCreatedAt",
+        "convoId",
+        "createdAt",
+        "groupMemberCount",
+        "groupName",
+        "leaveMethod",
+        "ownerDid",
+        "rev",
+        "subjectDid",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class EventGroupChatUpdated(Model):
     """Fired when a group chat's metadata or status changes.
 
@@ -861,19 +1008,51 @@ class EventGroupChatUpdated(Model):
             self.created_at = data["createdAt"]
             self.group_member_count = data["groupMemberCount"]
             self.group_name = data["groupName"]
-            self.join_link_code = get("joinLinkCode", UNSET)
-            self.join_link_followers_only = get("joinLinkFollowersOnly", UNSET)
-            self.join_link_requires_approval = get("joinLinkRequiresApproval", UNSET)
-            self.lock_reason = get("lockReason", UNSET)
-            self.new_name = get("newName", UNSET)
-            self.old_name = get("oldName", UNSET)
+            if (v := get("joinLinkCode", UNSET)) is None:
+                raise null_field(
+                    "chat.bsky.moderation.subscribeModEvents#eventGroupChatUpdated", "joinLinkCode"
+                )
+            self.join_link_code = v
+            if (v := get("joinLinkFollowersOnly", UNSET)) is None:
+                raise null_field(
+                    "chat.bsky.moderation.subscribeModEvents#eventGroupChatUpdated",
+                    "joinLinkFollowersOnly",
+                )
+            self.join_link_followers_only = v
+            if (v := get("joinLinkRequiresApproval", UNSET)) is None:
+                raise null_field(
+                    "chat.bsky.moderation.subscribeModEvents#eventGroupChatUpdated",
+                    "joinLinkRequiresApproval",
+                )
+            self.join_link_requires_approval = v
+            if (v := get("lockReason", UNSET)) is None:
+                raise null_field(
+                    "chat.bsky.moderation.subscribeModEvents#eventGroupChatUpdated", "lockReason"
+                )
+            self.lock_reason = v
+            if (v := get("newName", UNSET)) is None:
+                raise null_field(
+                    "chat.bsky.moderation.subscribeModEvents#eventGroupChatUpdated", "newName"
+                )
+            self.new_name = v
+            if (v := get("oldName", UNSET)) is None:
+                raise null_field(
+                    "chat.bsky.moderation.subscribeModEvents#eventGroupChatUpdated", "oldName"
+                )
+            self.old_name = v
             self.owner_did = data["ownerDid"]
             self.rev = data["rev"]
             self.update_type = data["updateType"]
             self.typed = "$type" in data
-            self.extra = None if _EVENT_GROUP_CHAT_UPDATED_KEYS.issuperset(data) else unknown_fields(data, _EVENT_GROUP_CHAT_UPDATED_KEYS)
+            self.extra = (
+                None
+                if _EVENT_GROUP_CHAT_UPDATED_KEYS.issuperset(data)
+                else unknown_fields(data, _EVENT_GROUP_CHAT_UPDATED_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.moderation.subscribeModEvents#eventGroupChatUpdated", exc) from exc
+            raise invalid(
+                "chat.bsky.moderation.subscribeModEvents#eventGroupChatUpdated", exc
+            ) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -916,13 +1095,28 @@ class EventGroupChatUpdated(Model):
 
 
 _EVENT_GROUP_CHAT_UPDATED_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "actorDid", "convoCreatedAt", "convoId", "createdAt", "groupMemberCount", "groupName", "joinLinkCode", "joinLinkFollowersOnly", "joinLinkRequiresApproval", "lockReason", "newName", "oldName", "ownerDid", "rev", "updateType"),
+    (
+        "$type",
+        "actorDid",
+        "convoCreatedAt",
+        "convoId",
+        "createdAt",
+        "groupMemberCount",
+        "groupName",
+        "joinLinkCode",
+        "joinLinkFollowersOnly",
+        "joinLinkRequiresApproval",
+        "lockReason",
+        "newName",
+        "oldName",
+        "ownerDid",
+        "rev",
+        "updateType",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class EventRateLimitExceeded(Model):
     """Fired when a user exceeds a rate limit.
 
@@ -955,9 +1149,15 @@ class EventRateLimitExceeded(Model):
             self.endpoint = data["endpoint"]
             self.rev = data["rev"]
             self.typed = "$type" in data
-            self.extra = None if _EVENT_RATE_LIMIT_EXCEEDED_KEYS.issuperset(data) else unknown_fields(data, _EVENT_RATE_LIMIT_EXCEEDED_KEYS)
+            self.extra = (
+                None
+                if _EVENT_RATE_LIMIT_EXCEEDED_KEYS.issuperset(data)
+                else unknown_fields(data, _EVENT_RATE_LIMIT_EXCEEDED_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.moderation.subscribeModEvents#eventRateLimitExceeded", exc) from exc
+            raise invalid(
+                "chat.bsky.moderation.subscribeModEvents#eventRateLimitExceeded", exc
+            ) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -977,5 +1177,5 @@ class EventRateLimitExceeded(Model):
 
 
 _EVENT_RATE_LIMIT_EXCEEDED_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "actorDid", "createdAt", "endpoint", "rev"),
+    ("$type", "actorDid", "createdAt", "endpoint", "rev")
 )

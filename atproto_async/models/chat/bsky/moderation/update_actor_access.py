@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
     "Input",
+    "UpdateActorAccessInput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class UpdateActorAccessInput(Model):
     """The ``chat.bsky.moderation.updateActorAccess#input`` object.
 
     The input body of ``chat.bsky.moderation.updateActorAccess``.
@@ -55,10 +47,16 @@ class Input(Model):
             get = data.get
             self.actor = data["actor"]
             self.allow_access = data["allowAccess"]
-            self.ref = get("ref", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("ref", UNSET)) is None:
+                raise null_field("chat.bsky.moderation.updateActorAccess#input", "ref")
+            self.ref = v
+            self.extra = (
+                None
+                if _UPDATE_ACTOR_ACCESS_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _UPDATE_ACTOR_ACCESS_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.moderation.updateActorAccess (Input)", exc) from exc
+            raise invalid("chat.bsky.moderation.updateActorAccess#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -73,4 +71,8 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("actor", "allowAccess", "ref"))
+_UPDATE_ACTOR_ACCESS_INPUT_KEYS: Final[frozenset[str]] = frozenset(("actor", "allowAccess", "ref"))
+
+
+Input = UpdateActorAccessInput
+"""The former name of `UpdateActorAccessInput`, kept so that existing imports still work."""

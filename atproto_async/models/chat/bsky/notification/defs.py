@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -29,9 +22,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Preferences(Model):
     """The ``chat.bsky.notification.defs#preferences`` object.
 
@@ -55,10 +46,18 @@ class Preferences(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.chat = ChatPreference.from_dict(data["chat"])
-            self.chat_request = ChatPreference.from_dict(data["chatRequest"])
+            if (v := data["chat"]) is None:
+                raise null_field("chat.bsky.notification.defs#preferences", "chat")
+            self.chat = ChatPreference.from_dict(v)
+            if (v := data["chatRequest"]) is None:
+                raise null_field("chat.bsky.notification.defs#preferences", "chatRequest")
+            self.chat_request = ChatPreference.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _PREFERENCES_KEYS.issuperset(data) else unknown_fields(data, _PREFERENCES_KEYS)
+            self.extra = (
+                None
+                if _PREFERENCES_KEYS.issuperset(data)
+                else unknown_fields(data, _PREFERENCES_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.notification.defs#preferences", exc) from exc
         self.__class__ = cls
@@ -80,9 +79,7 @@ class Preferences(Model):
 _PREFERENCES_KEYS: Final[frozenset[str]] = frozenset(("$type", "chat", "chatRequest"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ChatPreference(Model):
     """The ``chat.bsky.notification.defs#chatPreference`` object.
 
@@ -109,7 +106,11 @@ class ChatPreference(Model):
             self.include = data["include"]
             self.push = data["push"]
             self.typed = "$type" in data
-            self.extra = None if _CHAT_PREFERENCE_KEYS.issuperset(data) else unknown_fields(data, _CHAT_PREFERENCE_KEYS)
+            self.extra = (
+                None
+                if _CHAT_PREFERENCE_KEYS.issuperset(data)
+                else unknown_fields(data, _CHAT_PREFERENCE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("chat.bsky.notification.defs#chatPreference", exc) from exc
         self.__class__ = cls

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -33,14 +34,13 @@ else:
     )
 
 __all__ = [
+    "GetPreferencesOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetPreferencesOutput(Model):
     """The ``chat.bsky.notification.getPreferences#output`` object.
 
     The output body of ``chat.bsky.notification.getPreferences``.
@@ -57,10 +57,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.preferences = _m_chat_bsky_notification_defs.Preferences.from_dict(data["preferences"])
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["preferences"]) is None:
+                raise null_field("chat.bsky.notification.getPreferences#output", "preferences")
+            self.preferences = _m_chat_bsky_notification_defs.Preferences.from_dict(v)
+            self.extra = (
+                None
+                if _GET_PREFERENCES_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_PREFERENCES_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.notification.getPreferences (Output)", exc) from exc
+            raise invalid("chat.bsky.notification.getPreferences#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -72,4 +78,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("preferences",))
+_GET_PREFERENCES_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("preferences",))
+
+
+Output = GetPreferencesOutput
+"""The former name of `GetPreferencesOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -35,13 +36,13 @@ else:
 __all__ = [
     "Input",
     "Output",
+    "PutPreferencesInput",
+    "PutPreferencesOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class PutPreferencesInput(Model):
     """The ``chat.bsky.notification.putPreferences#input`` object.
 
     The input body of ``chat.bsky.notification.putPreferences``.
@@ -61,11 +62,23 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.chat = v if (v := get("chat", UNSET)) is UNSET else _m_chat_bsky_notification_defs.ChatPreference.from_dict(v)
-            self.chat_request = v if (v := get("chatRequest", UNSET)) is UNSET else _m_chat_bsky_notification_defs.ChatPreference.from_dict(v)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("chat", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("chat.bsky.notification.putPreferences#input", "chat")
+                v = _m_chat_bsky_notification_defs.ChatPreference.from_dict(v)
+            self.chat = v
+            if (v := get("chatRequest", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("chat.bsky.notification.putPreferences#input", "chatRequest")
+                v = _m_chat_bsky_notification_defs.ChatPreference.from_dict(v)
+            self.chat_request = v
+            self.extra = (
+                None
+                if _PUT_PREFERENCES_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _PUT_PREFERENCES_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.notification.putPreferences (Input)", exc) from exc
+            raise invalid("chat.bsky.notification.putPreferences#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -83,13 +96,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("chat", "chatRequest"))
+_PUT_PREFERENCES_INPUT_KEYS: Final[frozenset[str]] = frozenset(("chat", "chatRequest"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class PutPreferencesOutput(Model):
     """The ``chat.bsky.notification.putPreferences#output`` object.
 
     The output body of ``chat.bsky.notification.putPreferences``.
@@ -106,10 +117,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.preferences = _m_chat_bsky_notification_defs.Preferences.from_dict(data["preferences"])
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["preferences"]) is None:
+                raise null_field("chat.bsky.notification.putPreferences#output", "preferences")
+            self.preferences = _m_chat_bsky_notification_defs.Preferences.from_dict(v)
+            self.extra = (
+                None
+                if _PUT_PREFERENCES_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _PUT_PREFERENCES_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("chat.bsky.notification.putPreferences (Output)", exc) from exc
+            raise invalid("chat.bsky.notification.putPreferences#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -121,4 +138,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("preferences",))
+_PUT_PREFERENCES_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("preferences",))
+
+
+Input = PutPreferencesInput
+"""The former name of `PutPreferencesInput`, kept so that existing imports still work."""
+
+
+Output = PutPreferencesOutput
+"""The former name of `PutPreferencesOutput`, kept so that existing imports still work."""

@@ -6,7 +6,26 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_SUBMODULES = frozenset(("defs", "delete_account", "disable_account_invites", "disable_invite_codes", "enable_account_invites", "get_account_info", "get_account_infos", "get_invite_codes", "get_subject_status", "search_accounts", "send_email", "update_account_email", "update_account_handle", "update_account_password", "update_account_signing_key", "update_subject_status"))
+_SUBMODULES = frozenset(
+    (
+        "defs",
+        "delete_account",
+        "disable_account_invites",
+        "disable_invite_codes",
+        "enable_account_invites",
+        "get_account_info",
+        "get_account_infos",
+        "get_invite_codes",
+        "get_subject_status",
+        "search_accounts",
+        "send_email",
+        "update_account_email",
+        "update_account_handle",
+        "update_account_password",
+        "update_account_signing_key",
+        "update_subject_status",
+    )
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -18,8 +18,10 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
+from atproto_async.models import RECORDS
 
 if TYPE_CHECKING:
     from typing import Self
@@ -27,9 +29,7 @@ if TYPE_CHECKING:
     from atproto_async.models.com.atproto.server import defs as _m_com_atproto_server_defs
 else:
     _m_com_atproto_server_defs = lazy_module(
-        globals(),
-        "_m_com_atproto_server_defs",
-        "atproto_async.models.com.atproto.server.defs",
+        globals(), "_m_com_atproto_server_defs", "atproto_async.models.com.atproto.server.defs"
     )
 
 __all__ = [
@@ -41,9 +41,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class StatusAttr(Model):
     """The ``com.atproto.admin.defs#statusAttr`` object.
 
@@ -69,9 +67,15 @@ class StatusAttr(Model):
         try:
             get = data.get
             self.applied = data["applied"]
-            self.ref = get("ref", UNSET)
+            if (v := get("ref", UNSET)) is None:
+                raise null_field("com.atproto.admin.defs#statusAttr", "ref")
+            self.ref = v
             self.typed = "$type" in data
-            self.extra = None if _STATUS_ATTR_KEYS.issuperset(data) else unknown_fields(data, _STATUS_ATTR_KEYS)
+            self.extra = (
+                None
+                if _STATUS_ATTR_KEYS.issuperset(data)
+                else unknown_fields(data, _STATUS_ATTR_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.admin.defs#statusAttr", exc) from exc
         self.__class__ = cls
@@ -93,9 +97,7 @@ class StatusAttr(Model):
 _STATUS_ATTR_KEYS: Final[frozenset[str]] = frozenset(("$type", "applied", "ref"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class AccountView(Model):
     """The ``com.atproto.admin.defs#accountView`` object.
 
@@ -105,7 +107,8 @@ class AccountView(Model):
         did: Format: did.
         handle: Format: handle.
         email: UNSET when absent.
-        related_records: UNSET when absent.
+        related_records: Items: A record: its model, picked by ``$type`` (`UnknownRecord` for a type
+            without a lexicon here). UNSET when absent.
         indexed_at: Format: datetime.
         invited_by: A ``com.atproto.server.defs#inviteCode``. UNSET when absent.
         invites: Items: A ``com.atproto.server.defs#inviteCode``. UNSET when absent.
@@ -123,7 +126,7 @@ class AccountView(Model):
     did: str
     handle: str
     email: str | UnsetType = UNSET
-    related_records: list[Any] | UnsetType = UNSET
+    related_records: list[Model] | UnsetType = UNSET
     indexed_at: str
     invited_by: _m_com_atproto_server_defs.InviteCode | UnsetType = UNSET
     invites: list[_m_com_atproto_server_defs.InviteCode] | UnsetType = UNSET
@@ -142,18 +145,48 @@ class AccountView(Model):
             get = data.get
             self.did = data["did"]
             self.handle = data["handle"]
-            self.email = get("email", UNSET)
-            self.related_records = get("relatedRecords", UNSET)
+            if (v := get("email", UNSET)) is None:
+                raise null_field("com.atproto.admin.defs#accountView", "email")
+            self.email = v
+            if (v := get("relatedRecords", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("com.atproto.admin.defs#accountView", "relatedRecords")
+                v = [RECORDS.from_dict(i0) for i0 in v]
+            self.related_records = v
             self.indexed_at = data["indexedAt"]
-            self.invited_by = v if (v := get("invitedBy", UNSET)) is UNSET else _m_com_atproto_server_defs.InviteCode.from_dict(v)
-            self.invites = v if (v := get("invites", UNSET)) is UNSET else [_m_com_atproto_server_defs.InviteCode.from_dict(i0) for i0 in v]
-            self.invites_disabled = get("invitesDisabled", UNSET)
-            self.email_confirmed_at = get("emailConfirmedAt", UNSET)
-            self.invite_note = get("inviteNote", UNSET)
-            self.deactivated_at = get("deactivatedAt", UNSET)
-            self.threat_signatures = v if (v := get("threatSignatures", UNSET)) is UNSET else [ThreatSignature.from_dict(i0) for i0 in v]
+            if (v := get("invitedBy", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("com.atproto.admin.defs#accountView", "invitedBy")
+                v = _m_com_atproto_server_defs.InviteCode.from_dict(v)
+            self.invited_by = v
+            if (v := get("invites", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("com.atproto.admin.defs#accountView", "invites")
+                v = [_m_com_atproto_server_defs.InviteCode.from_dict(i0) for i0 in v]
+            self.invites = v
+            if (v := get("invitesDisabled", UNSET)) is None:
+                raise null_field("com.atproto.admin.defs#accountView", "invitesDisabled")
+            self.invites_disabled = v
+            if (v := get("emailConfirmedAt", UNSET)) is None:
+                raise null_field("com.atproto.admin.defs#accountView", "emailConfirmedAt")
+            self.email_confirmed_at = v
+            if (v := get("inviteNote", UNSET)) is None:
+                raise null_field("com.atproto.admin.defs#accountView", "inviteNote")
+            self.invite_note = v
+            if (v := get("deactivatedAt", UNSET)) is None:
+                raise null_field("com.atproto.admin.defs#accountView", "deactivatedAt")
+            self.deactivated_at = v
+            if (v := get("threatSignatures", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("com.atproto.admin.defs#accountView", "threatSignatures")
+                v = [ThreatSignature.from_dict(i0) for i0 in v]
+            self.threat_signatures = v
             self.typed = "$type" in data
-            self.extra = None if _ACCOUNT_VIEW_KEYS.issuperset(data) else unknown_fields(data, _ACCOUNT_VIEW_KEYS)
+            self.extra = (
+                None
+                if _ACCOUNT_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _ACCOUNT_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.admin.defs#accountView", exc) from exc
         self.__class__ = cls
@@ -167,7 +200,7 @@ class AccountView(Model):
             d["email"] = v_email
         v_related_records = self.related_records
         if v_related_records is not UNSET:
-            d["relatedRecords"] = list(v_related_records)
+            d["relatedRecords"] = [i0.to_dict() for i0 in v_related_records]
         v_invited_by = self.invited_by
         if v_invited_by is not UNSET:
             d["invitedBy"] = v_invited_by.to_dict()
@@ -197,13 +230,25 @@ class AccountView(Model):
 
 
 _ACCOUNT_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "did", "handle", "email", "relatedRecords", "indexedAt", "invitedBy", "invites", "invitesDisabled", "emailConfirmedAt", "inviteNote", "deactivatedAt", "threatSignatures"),
+    (
+        "$type",
+        "did",
+        "handle",
+        "email",
+        "relatedRecords",
+        "indexedAt",
+        "invitedBy",
+        "invites",
+        "invitesDisabled",
+        "emailConfirmedAt",
+        "inviteNote",
+        "deactivatedAt",
+        "threatSignatures",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class RepoRef(Model):
     """The ``com.atproto.admin.defs#repoRef`` object.
 
@@ -227,7 +272,9 @@ class RepoRef(Model):
         try:
             self.did = data["did"]
             self.typed = "$type" in data
-            self.extra = None if _REPO_REF_KEYS.issuperset(data) else unknown_fields(data, _REPO_REF_KEYS)
+            self.extra = (
+                None if _REPO_REF_KEYS.issuperset(data) else unknown_fields(data, _REPO_REF_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.admin.defs#repoRef", exc) from exc
         self.__class__ = cls
@@ -246,9 +293,7 @@ class RepoRef(Model):
 _REPO_REF_KEYS: Final[frozenset[str]] = frozenset(("$type", "did"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class RepoBlobRef(Model):
     """The ``com.atproto.admin.defs#repoBlobRef`` object.
 
@@ -277,9 +322,15 @@ class RepoBlobRef(Model):
             get = data.get
             self.did = data["did"]
             self.cid = data["cid"]
-            self.record_uri = get("recordUri", UNSET)
+            if (v := get("recordUri", UNSET)) is None:
+                raise null_field("com.atproto.admin.defs#repoBlobRef", "recordUri")
+            self.record_uri = v
             self.typed = "$type" in data
-            self.extra = None if _REPO_BLOB_REF_KEYS.issuperset(data) else unknown_fields(data, _REPO_BLOB_REF_KEYS)
+            self.extra = (
+                None
+                if _REPO_BLOB_REF_KEYS.issuperset(data)
+                else unknown_fields(data, _REPO_BLOB_REF_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.admin.defs#repoBlobRef", exc) from exc
         self.__class__ = cls
@@ -301,9 +352,7 @@ class RepoBlobRef(Model):
 _REPO_BLOB_REF_KEYS: Final[frozenset[str]] = frozenset(("$type", "did", "cid", "recordUri"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ThreatSignature(Model):
     """The ``com.atproto.admin.defs#threatSignature`` object.
 
@@ -330,7 +379,11 @@ class ThreatSignature(Model):
             self.property = data["property"]
             self.value = data["value"]
             self.typed = "$type" in data
-            self.extra = None if _THREAT_SIGNATURE_KEYS.issuperset(data) else unknown_fields(data, _THREAT_SIGNATURE_KEYS)
+            self.extra = (
+                None
+                if _THREAT_SIGNATURE_KEYS.issuperset(data)
+                else unknown_fields(data, _THREAT_SIGNATURE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.admin.defs#threatSignature", exc) from exc
         self.__class__ = cls

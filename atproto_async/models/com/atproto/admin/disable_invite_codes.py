@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "DisableInviteCodesInput",
     "Input",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class DisableInviteCodesInput(Model):
     """The ``com.atproto.admin.disableInviteCodes#input`` object.
 
     The input body of ``com.atproto.admin.disableInviteCodes``.
@@ -51,11 +43,19 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.codes = get("codes", UNSET)
-            self.accounts = get("accounts", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("codes", UNSET)) is None:
+                raise null_field("com.atproto.admin.disableInviteCodes#input", "codes")
+            self.codes = v
+            if (v := get("accounts", UNSET)) is None:
+                raise null_field("com.atproto.admin.disableInviteCodes#input", "accounts")
+            self.accounts = v
+            self.extra = (
+                None
+                if _DISABLE_INVITE_CODES_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _DISABLE_INVITE_CODES_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.admin.disableInviteCodes (Input)", exc) from exc
+            raise invalid("com.atproto.admin.disableInviteCodes#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -73,4 +73,8 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("codes", "accounts"))
+_DISABLE_INVITE_CODES_INPUT_KEYS: Final[frozenset[str]] = frozenset(("codes", "accounts"))
+
+
+Input = DisableInviteCodesInput
+"""The former name of `DisableInviteCodesInput`, kept so that existing imports still work."""

@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "EnableAccountInvitesInput",
     "Input",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class EnableAccountInvitesInput(Model):
     """The ``com.atproto.admin.enableAccountInvites#input`` object.
 
     The input body of ``com.atproto.admin.enableAccountInvites``.
@@ -52,10 +44,16 @@ class Input(Model):
         try:
             get = data.get
             self.account = data["account"]
-            self.note = get("note", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("note", UNSET)) is None:
+                raise null_field("com.atproto.admin.enableAccountInvites#input", "note")
+            self.note = v
+            self.extra = (
+                None
+                if _ENABLE_ACCOUNT_INVITES_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _ENABLE_ACCOUNT_INVITES_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.admin.enableAccountInvites (Input)", exc) from exc
+            raise invalid("com.atproto.admin.enableAccountInvites#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -70,4 +68,8 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("account", "note"))
+_ENABLE_ACCOUNT_INVITES_INPUT_KEYS: Final[frozenset[str]] = frozenset(("account", "note"))
+
+
+Input = EnableAccountInvitesInput
+"""The former name of `EnableAccountInvitesInput`, kept so that existing imports still work."""

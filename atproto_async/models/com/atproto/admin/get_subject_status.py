@@ -7,7 +7,7 @@ Lexicon: ``lexicons/com/atproto/admin/getSubjectStatus.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -21,6 +21,7 @@ from atproto_async._model import (
     invalid,
     keep_type,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -31,9 +32,7 @@ if TYPE_CHECKING:
     from atproto_async.models.com.atproto.repo import strong_ref as _m_com_atproto_repo_strong_ref
 else:
     _m_com_atproto_admin_defs = lazy_module(
-        globals(),
-        "_m_com_atproto_admin_defs",
-        "atproto_async.models.com.atproto.admin.defs",
+        globals(), "_m_com_atproto_admin_defs", "atproto_async.models.com.atproto.admin.defs"
     )
     _m_com_atproto_repo_strong_ref = lazy_module(
         globals(),
@@ -42,14 +41,28 @@ else:
     )
 
 __all__ = [
+    "GetSubjectStatusOutput",
+    "GetSubjectStatusOutputSubject",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+GetSubjectStatusOutputSubject: TypeAlias = (
+    "_m_com_atproto_admin_defs.RepoRef"
+    " | _m_com_atproto_repo_strong_ref.StrongRef"
+    " | _m_com_atproto_admin_defs.RepoBlobRef"
+    " | UnknownMember"
 )
-class Output(Model):
+"""One of ``com.atproto.admin.defs#repoRef``, ``com.atproto.repo.strongRef``,
+``com.atproto.admin.defs#repoBlobRef`` (open union). A member of another ``$type`` is an
+`UnknownMember`.
+
+Used by ``GetSubjectStatusOutput.subject``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetSubjectStatusOutput(Model):
     """The ``com.atproto.admin.getSubjectStatus#output`` object.
 
     The output body of ``com.atproto.admin.getSubjectStatus``.
@@ -62,7 +75,7 @@ class Output(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
-    subject: _m_com_atproto_admin_defs.RepoRef | _m_com_atproto_repo_strong_ref.StrongRef | _m_com_atproto_admin_defs.RepoBlobRef | UnknownMember
+    subject: GetSubjectStatusOutputSubject
     takedown: _m_com_atproto_admin_defs.StatusAttr | UnsetType = UNSET
     deactivated: _m_com_atproto_admin_defs.StatusAttr | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -72,12 +85,26 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.subject = _union_0(data["subject"])
-            self.takedown = v if (v := get("takedown", UNSET)) is UNSET else _m_com_atproto_admin_defs.StatusAttr.from_dict(v)
-            self.deactivated = v if (v := get("deactivated", UNSET)) is UNSET else _m_com_atproto_admin_defs.StatusAttr.from_dict(v)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["subject"]) is None:
+                raise null_field("com.atproto.admin.getSubjectStatus#output", "subject")
+            self.subject = _get_subject_status_output_subject(v)
+            if (v := get("takedown", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("com.atproto.admin.getSubjectStatus#output", "takedown")
+                v = _m_com_atproto_admin_defs.StatusAttr.from_dict(v)
+            self.takedown = v
+            if (v := get("deactivated", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("com.atproto.admin.getSubjectStatus#output", "deactivated")
+                v = _m_com_atproto_admin_defs.StatusAttr.from_dict(v)
+            self.deactivated = v
+            self.extra = (
+                None
+                if _GET_SUBJECT_STATUS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_SUBJECT_STATUS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.admin.getSubjectStatus (Output)", exc) from exc
+            raise invalid("com.atproto.admin.getSubjectStatus#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -95,15 +122,16 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("subject", "takedown", "deactivated"))
+_GET_SUBJECT_STATUS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("subject", "takedown", "deactivated")
+)
 
 
-def _union_0(
-    value: Mapping[str, Any],
-) -> (
-    _m_com_atproto_admin_defs.RepoRef | _m_com_atproto_repo_strong_ref.StrongRef
-    | _m_com_atproto_admin_defs.RepoBlobRef | UnknownMember
-):
+Output = GetSubjectStatusOutput
+"""The former name of `GetSubjectStatusOutput`, kept so that existing imports still work."""
+
+
+def _get_subject_status_output_subject(value: Mapping[str, Any]) -> GetSubjectStatusOutputSubject:
     t = value.get("$type")
     if t == "com.atproto.admin.defs#repoRef":
         return _m_com_atproto_admin_defs.RepoRef.from_dict(value)

@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -26,13 +19,13 @@ if TYPE_CHECKING:
 __all__ = [
     "Input",
     "Output",
+    "SendEmailInput",
+    "SendEmailOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class SendEmailInput(Model):
     """The ``com.atproto.admin.sendEmail#input`` object.
 
     The input body of ``com.atproto.admin.sendEmail``.
@@ -61,12 +54,20 @@ class Input(Model):
             get = data.get
             self.recipient_did = data["recipientDid"]
             self.content = data["content"]
-            self.subject = get("subject", UNSET)
+            if (v := get("subject", UNSET)) is None:
+                raise null_field("com.atproto.admin.sendEmail#input", "subject")
+            self.subject = v
             self.sender_did = data["senderDid"]
-            self.comment = get("comment", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("comment", UNSET)) is None:
+                raise null_field("com.atproto.admin.sendEmail#input", "comment")
+            self.comment = v
+            self.extra = (
+                None
+                if _SEND_EMAIL_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _SEND_EMAIL_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.admin.sendEmail (Input)", exc) from exc
+            raise invalid("com.atproto.admin.sendEmail#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -88,15 +89,13 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("recipientDid", "content", "subject", "senderDid", "comment"),
+_SEND_EMAIL_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("recipientDid", "content", "subject", "senderDid", "comment")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class SendEmailOutput(Model):
     """The ``com.atproto.admin.sendEmail#output`` object.
 
     The output body of ``com.atproto.admin.sendEmail``.
@@ -114,9 +113,13 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             self.sent = data["sent"]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if _SEND_EMAIL_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _SEND_EMAIL_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.admin.sendEmail (Output)", exc) from exc
+            raise invalid("com.atproto.admin.sendEmail#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -128,4 +131,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("sent",))
+_SEND_EMAIL_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("sent",))
+
+
+Input = SendEmailInput
+"""The former name of `SendEmailInput`, kept so that existing imports still work."""
+
+
+Output = SendEmailOutput
+"""The former name of `SendEmailOutput`, kept so that existing imports still work."""

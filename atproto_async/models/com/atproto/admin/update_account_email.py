@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
     "Input",
+    "UpdateAccountEmailInput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class UpdateAccountEmailInput(Model):
     """The ``com.atproto.admin.updateAccountEmail#input`` object.
 
     The input body of ``com.atproto.admin.updateAccountEmail``.
@@ -52,9 +44,13 @@ class Input(Model):
         try:
             self.account = data["account"]
             self.email = data["email"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _UPDATE_ACCOUNT_EMAIL_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _UPDATE_ACCOUNT_EMAIL_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.admin.updateAccountEmail (Input)", exc) from exc
+            raise invalid("com.atproto.admin.updateAccountEmail#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -66,4 +62,8 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("account", "email"))
+_UPDATE_ACCOUNT_EMAIL_INPUT_KEYS: Final[frozenset[str]] = frozenset(("account", "email"))
+
+
+Input = UpdateAccountEmailInput
+"""The former name of `UpdateAccountEmailInput`, kept so that existing imports still work."""

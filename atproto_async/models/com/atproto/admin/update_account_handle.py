@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
     "Input",
+    "UpdateAccountHandleInput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class UpdateAccountHandleInput(Model):
     """The ``com.atproto.admin.updateAccountHandle#input`` object.
 
     The input body of ``com.atproto.admin.updateAccountHandle``.
@@ -52,9 +44,13 @@ class Input(Model):
         try:
             self.did = data["did"]
             self.handle = data["handle"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _UPDATE_ACCOUNT_HANDLE_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _UPDATE_ACCOUNT_HANDLE_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.admin.updateAccountHandle (Input)", exc) from exc
+            raise invalid("com.atproto.admin.updateAccountHandle#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -66,4 +62,8 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("did", "handle"))
+_UPDATE_ACCOUNT_HANDLE_INPUT_KEYS: Final[frozenset[str]] = frozenset(("did", "handle"))
+
+
+Input = UpdateAccountHandleInput
+"""The former name of `UpdateAccountHandleInput`, kept so that existing imports still work."""

@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
     "Input",
+    "UpdateAccountPasswordInput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class UpdateAccountPasswordInput(Model):
     """The ``com.atproto.admin.updateAccountPassword#input`` object.
 
     The input body of ``com.atproto.admin.updateAccountPassword``.
@@ -52,9 +44,13 @@ class Input(Model):
         try:
             self.did = data["did"]
             self.password = data["password"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _UPDATE_ACCOUNT_PASSWORD_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _UPDATE_ACCOUNT_PASSWORD_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.admin.updateAccountPassword (Input)", exc) from exc
+            raise invalid("com.atproto.admin.updateAccountPassword#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -66,4 +62,8 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("did", "password"))
+_UPDATE_ACCOUNT_PASSWORD_INPUT_KEYS: Final[frozenset[str]] = frozenset(("did", "password"))
+
+
+Input = UpdateAccountPasswordInput
+"""The former name of `UpdateAccountPasswordInput`, kept so that existing imports still work."""

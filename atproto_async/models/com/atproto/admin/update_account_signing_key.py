@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
     "Input",
+    "UpdateAccountSigningKeyInput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class UpdateAccountSigningKeyInput(Model):
     """The ``com.atproto.admin.updateAccountSigningKey#input`` object.
 
     The input body of ``com.atproto.admin.updateAccountSigningKey``.
@@ -52,9 +44,13 @@ class Input(Model):
         try:
             self.did = data["did"]
             self.signing_key = data["signingKey"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _UPDATE_ACCOUNT_SIGNING_KEY_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _UPDATE_ACCOUNT_SIGNING_KEY_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.admin.updateAccountSigningKey (Input)", exc) from exc
+            raise invalid("com.atproto.admin.updateAccountSigningKey#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -66,4 +62,9 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("did", "signingKey"))
+_UPDATE_ACCOUNT_SIGNING_KEY_INPUT_KEYS: Final[frozenset[str]] = frozenset(("did", "signingKey"))
+
+
+Input = UpdateAccountSigningKeyInput
+"""The former name of `UpdateAccountSigningKeyInput`, kept so that existing imports still work.
+"""

@@ -7,7 +7,7 @@ Lexicon: ``lexicons/com/atproto/admin/updateSubjectStatus.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -21,6 +21,7 @@ from atproto_async._model import (
     invalid,
     keep_type,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -31,9 +32,7 @@ if TYPE_CHECKING:
     from atproto_async.models.com.atproto.repo import strong_ref as _m_com_atproto_repo_strong_ref
 else:
     _m_com_atproto_admin_defs = lazy_module(
-        globals(),
-        "_m_com_atproto_admin_defs",
-        "atproto_async.models.com.atproto.admin.defs",
+        globals(), "_m_com_atproto_admin_defs", "atproto_async.models.com.atproto.admin.defs"
     )
     _m_com_atproto_repo_strong_ref = lazy_module(
         globals(),
@@ -44,13 +43,28 @@ else:
 __all__ = [
     "Input",
     "Output",
+    "UpdateSubjectStatusInput",
+    "UpdateSubjectStatusInputSubject",
+    "UpdateSubjectStatusOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+UpdateSubjectStatusInputSubject: TypeAlias = (
+    "_m_com_atproto_admin_defs.RepoRef"
+    " | _m_com_atproto_repo_strong_ref.StrongRef"
+    " | _m_com_atproto_admin_defs.RepoBlobRef"
+    " | UnknownMember"
 )
-class Input(Model):
+"""One of ``com.atproto.admin.defs#repoRef``, ``com.atproto.repo.strongRef``,
+``com.atproto.admin.defs#repoBlobRef`` (open union). A member of another ``$type`` is an
+`UnknownMember`.
+
+Used by ``UpdateSubjectStatusInput.subject``, ``UpdateSubjectStatusOutput.subject``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class UpdateSubjectStatusInput(Model):
     """The ``com.atproto.admin.updateSubjectStatus#input`` object.
 
     The input body of ``com.atproto.admin.updateSubjectStatus``.
@@ -63,7 +77,7 @@ class Input(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
-    subject: _m_com_atproto_admin_defs.RepoRef | _m_com_atproto_repo_strong_ref.StrongRef | _m_com_atproto_admin_defs.RepoBlobRef | UnknownMember
+    subject: UpdateSubjectStatusInputSubject
     takedown: _m_com_atproto_admin_defs.StatusAttr | UnsetType = UNSET
     deactivated: _m_com_atproto_admin_defs.StatusAttr | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -73,12 +87,26 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.subject = _union_0(data["subject"])
-            self.takedown = v if (v := get("takedown", UNSET)) is UNSET else _m_com_atproto_admin_defs.StatusAttr.from_dict(v)
-            self.deactivated = v if (v := get("deactivated", UNSET)) is UNSET else _m_com_atproto_admin_defs.StatusAttr.from_dict(v)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := data["subject"]) is None:
+                raise null_field("com.atproto.admin.updateSubjectStatus#input", "subject")
+            self.subject = _update_subject_status_input_subject(v)
+            if (v := get("takedown", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("com.atproto.admin.updateSubjectStatus#input", "takedown")
+                v = _m_com_atproto_admin_defs.StatusAttr.from_dict(v)
+            self.takedown = v
+            if (v := get("deactivated", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("com.atproto.admin.updateSubjectStatus#input", "deactivated")
+                v = _m_com_atproto_admin_defs.StatusAttr.from_dict(v)
+            self.deactivated = v
+            self.extra = (
+                None
+                if _UPDATE_SUBJECT_STATUS_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _UPDATE_SUBJECT_STATUS_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.admin.updateSubjectStatus (Input)", exc) from exc
+            raise invalid("com.atproto.admin.updateSubjectStatus#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -96,13 +124,13 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("subject", "takedown", "deactivated"))
-
-
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+_UPDATE_SUBJECT_STATUS_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("subject", "takedown", "deactivated")
 )
-class Output(Model):
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class UpdateSubjectStatusOutput(Model):
     """The ``com.atproto.admin.updateSubjectStatus#output`` object.
 
     The output body of ``com.atproto.admin.updateSubjectStatus``.
@@ -114,7 +142,7 @@ class Output(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
-    subject: _m_com_atproto_admin_defs.RepoRef | _m_com_atproto_repo_strong_ref.StrongRef | _m_com_atproto_admin_defs.RepoBlobRef | UnknownMember
+    subject: UpdateSubjectStatusInputSubject
     takedown: _m_com_atproto_admin_defs.StatusAttr | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -123,11 +151,21 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.subject = _union_0(data["subject"])
-            self.takedown = v if (v := get("takedown", UNSET)) is UNSET else _m_com_atproto_admin_defs.StatusAttr.from_dict(v)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["subject"]) is None:
+                raise null_field("com.atproto.admin.updateSubjectStatus#output", "subject")
+            self.subject = _update_subject_status_input_subject(v)
+            if (v := get("takedown", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("com.atproto.admin.updateSubjectStatus#output", "takedown")
+                v = _m_com_atproto_admin_defs.StatusAttr.from_dict(v)
+            self.takedown = v
+            self.extra = (
+                None
+                if _UPDATE_SUBJECT_STATUS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _UPDATE_SUBJECT_STATUS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.admin.updateSubjectStatus (Output)", exc) from exc
+            raise invalid("com.atproto.admin.updateSubjectStatus#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -142,15 +180,20 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("subject", "takedown"))
+_UPDATE_SUBJECT_STATUS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("subject", "takedown"))
 
 
-def _union_0(
+Input = UpdateSubjectStatusInput
+"""The former name of `UpdateSubjectStatusInput`, kept so that existing imports still work."""
+
+
+Output = UpdateSubjectStatusOutput
+"""The former name of `UpdateSubjectStatusOutput`, kept so that existing imports still work."""
+
+
+def _update_subject_status_input_subject(
     value: Mapping[str, Any],
-) -> (
-    _m_com_atproto_admin_defs.RepoRef | _m_com_atproto_repo_strong_ref.StrongRef
-    | _m_com_atproto_admin_defs.RepoBlobRef | UnknownMember
-):
+) -> UpdateSubjectStatusInputSubject:
     t = value.get("$type")
     if t == "com.atproto.admin.defs#repoRef":
         return _m_com_atproto_admin_defs.RepoRef.from_dict(value)

@@ -6,7 +6,20 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_SUBMODULES = frozenset(("defs", "get_recommended_did_credentials", "refresh_identity", "request_plc_operation_signature", "resolve_did", "resolve_handle", "resolve_identity", "sign_plc_operation", "submit_plc_operation", "update_handle"))
+_SUBMODULES = frozenset(
+    (
+        "defs",
+        "get_recommended_did_credentials",
+        "refresh_identity",
+        "request_plc_operation_signature",
+        "resolve_did",
+        "resolve_handle",
+        "resolve_identity",
+        "sign_plc_operation",
+        "submit_plc_operation",
+        "update_handle",
+    )
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -28,9 +21,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class IdentityInfo(Model):
     """The ``com.atproto.identity.defs#identityInfo`` object.
 
@@ -61,7 +52,11 @@ class IdentityInfo(Model):
             self.handle = data["handle"]
             self.did_doc = data["didDoc"]
             self.typed = "$type" in data
-            self.extra = None if _IDENTITY_INFO_KEYS.issuperset(data) else unknown_fields(data, _IDENTITY_INFO_KEYS)
+            self.extra = (
+                None
+                if _IDENTITY_INFO_KEYS.issuperset(data)
+                else unknown_fields(data, _IDENTITY_INFO_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.identity.defs#identityInfo", exc) from exc
         self.__class__ = cls

@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "GetRecommendedDidCredentialsOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetRecommendedDidCredentialsOutput(Model):
     """The ``com.atproto.identity.getRecommendedDidCredentials#output`` object.
 
     The output body of ``com.atproto.identity.getRecommendedDidCredentials``.
@@ -56,13 +48,34 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.rotation_keys = get("rotationKeys", UNSET)
-            self.also_known_as = get("alsoKnownAs", UNSET)
-            self.verification_methods = get("verificationMethods", UNSET)
-            self.services = get("services", UNSET)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("rotationKeys", UNSET)) is None:
+                raise null_field(
+                    "com.atproto.identity.getRecommendedDidCredentials#output", "rotationKeys"
+                )
+            self.rotation_keys = v
+            if (v := get("alsoKnownAs", UNSET)) is None:
+                raise null_field(
+                    "com.atproto.identity.getRecommendedDidCredentials#output", "alsoKnownAs"
+                )
+            self.also_known_as = v
+            if (v := get("verificationMethods", UNSET)) is None:
+                raise null_field(
+                    "com.atproto.identity.getRecommendedDidCredentials#output",
+                    "verificationMethods",
+                )
+            self.verification_methods = v
+            if (v := get("services", UNSET)) is None:
+                raise null_field(
+                    "com.atproto.identity.getRecommendedDidCredentials#output", "services"
+                )
+            self.services = v
+            self.extra = (
+                None
+                if _GET_RECOMMENDED_DID_CREDENTIALS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_RECOMMENDED_DID_CREDENTIALS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.identity.getRecommendedDidCredentials (Output)", exc) from exc
+            raise invalid("com.atproto.identity.getRecommendedDidCredentials#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -86,6 +99,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("rotationKeys", "alsoKnownAs", "verificationMethods", "services"),
+_GET_RECOMMENDED_DID_CREDENTIALS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("rotationKeys", "alsoKnownAs", "verificationMethods", "services")
 )
+
+
+Output = GetRecommendedDidCredentialsOutput
+"""The former name of `GetRecommendedDidCredentialsOutput`, kept so that existing imports still
+work.
+"""

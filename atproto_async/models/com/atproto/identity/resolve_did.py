@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
     "Output",
+    "ResolveDidOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class ResolveDidOutput(Model):
     """The ``com.atproto.identity.resolveDid#output`` object.
 
     The output body of ``com.atproto.identity.resolveDid``.
@@ -49,9 +41,13 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             self.did_doc = data["didDoc"]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if _RESOLVE_DID_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _RESOLVE_DID_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.identity.resolveDid (Output)", exc) from exc
+            raise invalid("com.atproto.identity.resolveDid#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -63,4 +59,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("didDoc",))
+_RESOLVE_DID_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("didDoc",))
+
+
+Output = ResolveDidOutput
+"""The former name of `ResolveDidOutput`, kept so that existing imports still work."""

@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -26,13 +19,13 @@ if TYPE_CHECKING:
 __all__ = [
     "Input",
     "Output",
+    "SignPlcOperationInput",
+    "SignPlcOperationOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class SignPlcOperationInput(Model):
     """The ``com.atproto.identity.signPlcOperation#input`` object.
 
     The input body of ``com.atproto.identity.signPlcOperation``.
@@ -59,14 +52,30 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.token = get("token", UNSET)
-            self.rotation_keys = get("rotationKeys", UNSET)
-            self.also_known_as = get("alsoKnownAs", UNSET)
-            self.verification_methods = get("verificationMethods", UNSET)
-            self.services = get("services", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("token", UNSET)) is None:
+                raise null_field("com.atproto.identity.signPlcOperation#input", "token")
+            self.token = v
+            if (v := get("rotationKeys", UNSET)) is None:
+                raise null_field("com.atproto.identity.signPlcOperation#input", "rotationKeys")
+            self.rotation_keys = v
+            if (v := get("alsoKnownAs", UNSET)) is None:
+                raise null_field("com.atproto.identity.signPlcOperation#input", "alsoKnownAs")
+            self.also_known_as = v
+            if (v := get("verificationMethods", UNSET)) is None:
+                raise null_field(
+                    "com.atproto.identity.signPlcOperation#input", "verificationMethods"
+                )
+            self.verification_methods = v
+            if (v := get("services", UNSET)) is None:
+                raise null_field("com.atproto.identity.signPlcOperation#input", "services")
+            self.services = v
+            self.extra = (
+                None
+                if _SIGN_PLC_OPERATION_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _SIGN_PLC_OPERATION_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.identity.signPlcOperation (Input)", exc) from exc
+            raise invalid("com.atproto.identity.signPlcOperation#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -93,15 +102,13 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("token", "rotationKeys", "alsoKnownAs", "verificationMethods", "services"),
+_SIGN_PLC_OPERATION_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("token", "rotationKeys", "alsoKnownAs", "verificationMethods", "services")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class SignPlcOperationOutput(Model):
     """The ``com.atproto.identity.signPlcOperation#output`` object.
 
     The output body of ``com.atproto.identity.signPlcOperation``.
@@ -119,9 +126,13 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             self.operation = data["operation"]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if _SIGN_PLC_OPERATION_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _SIGN_PLC_OPERATION_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.identity.signPlcOperation (Output)", exc) from exc
+            raise invalid("com.atproto.identity.signPlcOperation#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -133,4 +144,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("operation",))
+_SIGN_PLC_OPERATION_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("operation",))
+
+
+Input = SignPlcOperationInput
+"""The former name of `SignPlcOperationInput`, kept so that existing imports still work."""
+
+
+Output = SignPlcOperationOutput
+"""The former name of `SignPlcOperationOutput`, kept so that existing imports still work."""

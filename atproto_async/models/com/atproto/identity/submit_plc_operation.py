@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
     "Input",
+    "SubmitPlcOperationInput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class SubmitPlcOperationInput(Model):
     """The ``com.atproto.identity.submitPlcOperation#input`` object.
 
     The input body of ``com.atproto.identity.submitPlcOperation``.
@@ -49,9 +41,13 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             self.operation = data["operation"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _SUBMIT_PLC_OPERATION_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _SUBMIT_PLC_OPERATION_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.identity.submitPlcOperation (Input)", exc) from exc
+            raise invalid("com.atproto.identity.submitPlcOperation#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -63,4 +59,8 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("operation",))
+_SUBMIT_PLC_OPERATION_INPUT_KEYS: Final[frozenset[str]] = frozenset(("operation",))
+
+
+Input = SubmitPlcOperationInput
+"""The former name of `SubmitPlcOperationInput`, kept so that existing imports still work."""

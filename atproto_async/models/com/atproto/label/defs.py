@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -41,9 +34,7 @@ Known values: ``!hide``, ``!warn``, ``!no-unauthenticated``, ``porn``, ``sexual`
 """
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Label(Model):
     """Metadata tag on an atproto resource (eg, repo or record).
 
@@ -85,15 +76,25 @@ class Label(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.ver = get("ver", UNSET)
+            if (v := get("ver", UNSET)) is None:
+                raise null_field("com.atproto.label.defs#label", "ver")
+            self.ver = v
             self.src = data["src"]
             self.uri = data["uri"]
-            self.cid = get("cid", UNSET)
+            if (v := get("cid", UNSET)) is None:
+                raise null_field("com.atproto.label.defs#label", "cid")
+            self.cid = v
             self.val = data["val"]
-            self.neg = get("neg", UNSET)
+            if (v := get("neg", UNSET)) is None:
+                raise null_field("com.atproto.label.defs#label", "neg")
+            self.neg = v
             self.cts = data["cts"]
-            self.exp = get("exp", UNSET)
-            self.sig = get("sig", UNSET)
+            if (v := get("exp", UNSET)) is None:
+                raise null_field("com.atproto.label.defs#label", "exp")
+            self.exp = v
+            if (v := get("sig", UNSET)) is None:
+                raise null_field("com.atproto.label.defs#label", "sig")
+            self.sig = v
             self.typed = "$type" in data
             self.extra = None if _LABEL_KEYS.issuperset(data) else unknown_fields(data, _LABEL_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
@@ -127,13 +128,11 @@ class Label(Model):
 
 
 _LABEL_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "ver", "src", "uri", "cid", "val", "neg", "cts", "exp", "sig"),
+    ("$type", "ver", "src", "uri", "cid", "val", "neg", "cts", "exp", "sig")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class SelfLabels(Model):
     """Metadata tags on an atproto record, published by the author within the record.
 
@@ -155,9 +154,15 @@ class SelfLabels(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.values = [SelfLabel.from_dict(i0) for i0 in data["values"]]
+            if (v := data["values"]) is None:
+                raise null_field("com.atproto.label.defs#selfLabels", "values")
+            self.values = [SelfLabel.from_dict(i0) for i0 in v]
             self.typed = "$type" in data
-            self.extra = None if _SELF_LABELS_KEYS.issuperset(data) else unknown_fields(data, _SELF_LABELS_KEYS)
+            self.extra = (
+                None
+                if _SELF_LABELS_KEYS.issuperset(data)
+                else unknown_fields(data, _SELF_LABELS_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.label.defs#selfLabels", exc) from exc
         self.__class__ = cls
@@ -176,9 +181,7 @@ class SelfLabels(Model):
 _SELF_LABELS_KEYS: Final[frozenset[str]] = frozenset(("$type", "values"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class SelfLabel(Model):
     """Metadata tag on an atproto record, published by the author within the record. Note that
     schemas should use #selfLabels, not #selfLabel.
@@ -203,7 +206,11 @@ class SelfLabel(Model):
         try:
             self.val = data["val"]
             self.typed = "$type" in data
-            self.extra = None if _SELF_LABEL_KEYS.issuperset(data) else unknown_fields(data, _SELF_LABEL_KEYS)
+            self.extra = (
+                None
+                if _SELF_LABEL_KEYS.issuperset(data)
+                else unknown_fields(data, _SELF_LABEL_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.label.defs#selfLabel", exc) from exc
         self.__class__ = cls
@@ -222,9 +229,7 @@ class SelfLabel(Model):
 _SELF_LABEL_KEYS: Final[frozenset[str]] = frozenset(("$type", "val"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LabelValueDefinition(Model):
     """Declares a label value and its expected interpretations and behaviors.
 
@@ -267,11 +272,21 @@ class LabelValueDefinition(Model):
             self.identifier = data["identifier"]
             self.severity = data["severity"]
             self.blurs = data["blurs"]
-            self.default_setting = get("defaultSetting", UNSET)
-            self.adult_only = get("adultOnly", UNSET)
-            self.locales = [LabelValueDefinitionStrings.from_dict(i0) for i0 in data["locales"]]
+            if (v := get("defaultSetting", UNSET)) is None:
+                raise null_field("com.atproto.label.defs#labelValueDefinition", "defaultSetting")
+            self.default_setting = v
+            if (v := get("adultOnly", UNSET)) is None:
+                raise null_field("com.atproto.label.defs#labelValueDefinition", "adultOnly")
+            self.adult_only = v
+            if (v := data["locales"]) is None:
+                raise null_field("com.atproto.label.defs#labelValueDefinition", "locales")
+            self.locales = [LabelValueDefinitionStrings.from_dict(i0) for i0 in v]
             self.typed = "$type" in data
-            self.extra = None if _LABEL_VALUE_DEFINITION_KEYS.issuperset(data) else unknown_fields(data, _LABEL_VALUE_DEFINITION_KEYS)
+            self.extra = (
+                None
+                if _LABEL_VALUE_DEFINITION_KEYS.issuperset(data)
+                else unknown_fields(data, _LABEL_VALUE_DEFINITION_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.label.defs#labelValueDefinition", exc) from exc
         self.__class__ = cls
@@ -299,13 +314,11 @@ class LabelValueDefinition(Model):
 
 
 _LABEL_VALUE_DEFINITION_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "identifier", "severity", "blurs", "defaultSetting", "adultOnly", "locales"),
+    ("$type", "identifier", "severity", "blurs", "defaultSetting", "adultOnly", "locales")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LabelValueDefinitionStrings(Model):
     """Strings which describe the label in the UI, localized into a specific language.
 
@@ -336,7 +349,11 @@ class LabelValueDefinitionStrings(Model):
             self.name = data["name"]
             self.description = data["description"]
             self.typed = "$type" in data
-            self.extra = None if _LABEL_VALUE_DEFINITION_STRINGS_KEYS.issuperset(data) else unknown_fields(data, _LABEL_VALUE_DEFINITION_STRINGS_KEYS)
+            self.extra = (
+                None
+                if _LABEL_VALUE_DEFINITION_STRINGS_KEYS.issuperset(data)
+                else unknown_fields(data, _LABEL_VALUE_DEFINITION_STRINGS_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.label.defs#labelValueDefinitionStrings", exc) from exc
         self.__class__ = cls
@@ -353,5 +370,5 @@ class LabelValueDefinitionStrings(Model):
 
 
 _LABEL_VALUE_DEFINITION_STRINGS_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "lang", "name", "description"),
+    ("$type", "lang", "name", "description")
 )

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.com.atproto.label import defs as _m_com_atproto_label_defs
 else:
     _m_com_atproto_label_defs = lazy_module(
-        globals(),
-        "_m_com_atproto_label_defs",
-        "atproto_async.models.com.atproto.label.defs",
+        globals(), "_m_com_atproto_label_defs", "atproto_async.models.com.atproto.label.defs"
     )
 
 __all__ = [
     "Output",
+    "QueryLabelsOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class QueryLabelsOutput(Model):
     """The ``com.atproto.label.queryLabels#output`` object.
 
     The output body of ``com.atproto.label.queryLabels``.
@@ -60,11 +58,19 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.labels = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in data["labels"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("com.atproto.label.queryLabels#output", "cursor")
+            self.cursor = v
+            if (v := data["labels"]) is None:
+                raise null_field("com.atproto.label.queryLabels#output", "labels")
+            self.labels = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _QUERY_LABELS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _QUERY_LABELS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.label.queryLabels (Output)", exc) from exc
+            raise invalid("com.atproto.label.queryLabels#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -79,4 +85,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "labels"))
+_QUERY_LABELS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "labels"))
+
+
+Output = QueryLabelsOutput
+"""The former name of `QueryLabelsOutput`, kept so that existing imports still work."""

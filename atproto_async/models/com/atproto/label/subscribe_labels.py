@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,9 +28,7 @@ if TYPE_CHECKING:
     from atproto_async.models.com.atproto.label import defs as _m_com_atproto_label_defs
 else:
     _m_com_atproto_label_defs = lazy_module(
-        globals(),
-        "_m_com_atproto_label_defs",
-        "atproto_async.models.com.atproto.label.defs",
+        globals(), "_m_com_atproto_label_defs", "atproto_async.models.com.atproto.label.defs"
     )
 
 __all__ = [
@@ -38,9 +37,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Labels(Model):
     """The ``com.atproto.label.subscribeLabels#labels`` object.
 
@@ -65,9 +62,13 @@ class Labels(Model):
         self: Any = TWINS[cls]()
         try:
             self.seq = data["seq"]
-            self.labels = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in data["labels"]]
+            if (v := data["labels"]) is None:
+                raise null_field("com.atproto.label.subscribeLabels#labels", "labels")
+            self.labels = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
             self.typed = "$type" in data
-            self.extra = None if _LABELS_KEYS.issuperset(data) else unknown_fields(data, _LABELS_KEYS)
+            self.extra = (
+                None if _LABELS_KEYS.issuperset(data) else unknown_fields(data, _LABELS_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.label.subscribeLabels#labels", exc) from exc
         self.__class__ = cls
@@ -86,9 +87,7 @@ class Labels(Model):
 _LABELS_KEYS: Final[frozenset[str]] = frozenset(("$type", "seq", "labels"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Info(Model):
     """The ``com.atproto.label.subscribeLabels#info`` object.
 
@@ -114,7 +113,9 @@ class Info(Model):
         try:
             get = data.get
             self.name = data["name"]
-            self.message = get("message", UNSET)
+            if (v := get("message", UNSET)) is None:
+                raise null_field("com.atproto.label.subscribeLabels#info", "message")
+            self.message = v
             self.typed = "$type" in data
             self.extra = None if _INFO_KEYS.issuperset(data) else unknown_fields(data, _INFO_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:

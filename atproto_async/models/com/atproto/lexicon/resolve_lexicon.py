@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -34,13 +35,12 @@ else:
 
 __all__ = [
     "Output",
+    "ResolveLexiconOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class ResolveLexiconOutput(Model):
     """The ``com.atproto.lexicon.resolveLexicon#output`` object.
 
     The output body of ``com.atproto.lexicon.resolveLexicon``.
@@ -62,11 +62,17 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             self.cid = data["cid"]
-            self.schema = _m_com_atproto_lexicon_schema.Schema.from_dict(data["schema"])
+            if (v := data["schema"]) is None:
+                raise null_field("com.atproto.lexicon.resolveLexicon#output", "schema")
+            self.schema = _m_com_atproto_lexicon_schema.Schema.from_dict(v)
             self.uri = data["uri"]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if _RESOLVE_LEXICON_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _RESOLVE_LEXICON_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.lexicon.resolveLexicon (Output)", exc) from exc
+            raise invalid("com.atproto.lexicon.resolveLexicon#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -78,4 +84,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cid", "schema", "uri"))
+_RESOLVE_LEXICON_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cid", "schema", "uri"))
+
+
+Output = ResolveLexiconOutput
+"""The former name of `ResolveLexiconOutput`, kept so that existing imports still work."""

@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -28,9 +21,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Schema(Model):
     """Representation of Lexicon schemas themselves, when published as atproto records. Note that
     the schema language is not defined in Lexicon; this meta schema currently only includes a
@@ -55,7 +46,9 @@ class Schema(Model):
         self: Any = TWINS[cls]()
         try:
             self.lexicon = data["lexicon"]
-            self.extra = None if _SCHEMA_KEYS.issuperset(data) else unknown_fields(data, _SCHEMA_KEYS)
+            self.extra = (
+                None if _SCHEMA_KEYS.issuperset(data) else unknown_fields(data, _SCHEMA_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.lexicon.schema", exc) from exc
         self.__class__ = cls

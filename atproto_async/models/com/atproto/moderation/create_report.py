@@ -7,7 +7,7 @@ Lexicon: ``lexicons/com/atproto/moderation/createReport.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -21,6 +21,7 @@ from atproto_async._model import (
     invalid,
     keep_type,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -31,9 +32,7 @@ if TYPE_CHECKING:
     from atproto_async.models.com.atproto.repo import strong_ref as _m_com_atproto_repo_strong_ref
 else:
     _m_com_atproto_admin_defs = lazy_module(
-        globals(),
-        "_m_com_atproto_admin_defs",
-        "atproto_async.models.com.atproto.admin.defs",
+        globals(), "_m_com_atproto_admin_defs", "atproto_async.models.com.atproto.admin.defs"
     )
     _m_com_atproto_repo_strong_ref = lazy_module(
         globals(),
@@ -42,16 +41,27 @@ else:
     )
 
 __all__ = [
+    "CreateReportInput",
+    "CreateReportInputSubject",
+    "CreateReportOutput",
     "Input",
     "ModTool",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+CreateReportInputSubject: TypeAlias = (
+    "_m_com_atproto_admin_defs.RepoRef | _m_com_atproto_repo_strong_ref.StrongRef | UnknownMember"
 )
-class Input(Model):
+"""One of ``com.atproto.admin.defs#repoRef``, ``com.atproto.repo.strongRef`` (open union). A member
+of another ``$type`` is an `UnknownMember`.
+
+Used by ``CreateReportInput.subject``, ``CreateReportOutput.subject``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class CreateReportInput(Model):
     """The ``com.atproto.moderation.createReport#input`` object.
 
     The input body of ``com.atproto.moderation.createReport``.
@@ -114,7 +124,7 @@ class Input(Model):
 
     reason_type: str
     reason: str | UnsetType = UNSET
-    subject: _m_com_atproto_admin_defs.RepoRef | _m_com_atproto_repo_strong_ref.StrongRef | UnknownMember
+    subject: CreateReportInputSubject
     mod_tool: ModTool | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -124,12 +134,24 @@ class Input(Model):
         try:
             get = data.get
             self.reason_type = data["reasonType"]
-            self.reason = get("reason", UNSET)
-            self.subject = _union_0(data["subject"])
-            self.mod_tool = v if (v := get("modTool", UNSET)) is UNSET else ModTool.from_dict(v)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("reason", UNSET)) is None:
+                raise null_field("com.atproto.moderation.createReport#input", "reason")
+            self.reason = v
+            if (v := data["subject"]) is None:
+                raise null_field("com.atproto.moderation.createReport#input", "subject")
+            self.subject = _create_report_input_subject(v)
+            if (v := get("modTool", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("com.atproto.moderation.createReport#input", "modTool")
+                v = ModTool.from_dict(v)
+            self.mod_tool = v
+            self.extra = (
+                None
+                if _CREATE_REPORT_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _CREATE_REPORT_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.moderation.createReport (Input)", exc) from exc
+            raise invalid("com.atproto.moderation.createReport#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -147,13 +169,13 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("reasonType", "reason", "subject", "modTool"))
-
-
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+_CREATE_REPORT_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("reasonType", "reason", "subject", "modTool")
 )
-class Output(Model):
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class CreateReportOutput(Model):
     """The ``com.atproto.moderation.createReport#output`` object.
 
     The output body of ``com.atproto.moderation.createReport``.
@@ -217,7 +239,7 @@ class Output(Model):
     id: int
     reason_type: str
     reason: str | UnsetType = UNSET
-    subject: _m_com_atproto_admin_defs.RepoRef | _m_com_atproto_repo_strong_ref.StrongRef | UnknownMember
+    subject: CreateReportInputSubject
     reported_by: str
     created_at: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -229,13 +251,21 @@ class Output(Model):
             get = data.get
             self.id = data["id"]
             self.reason_type = data["reasonType"]
-            self.reason = get("reason", UNSET)
-            self.subject = _union_0(data["subject"])
+            if (v := get("reason", UNSET)) is None:
+                raise null_field("com.atproto.moderation.createReport#output", "reason")
+            self.reason = v
+            if (v := data["subject"]) is None:
+                raise null_field("com.atproto.moderation.createReport#output", "subject")
+            self.subject = _create_report_input_subject(v)
             self.reported_by = data["reportedBy"]
             self.created_at = data["createdAt"]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if _CREATE_REPORT_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _CREATE_REPORT_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.moderation.createReport (Output)", exc) from exc
+            raise invalid("com.atproto.moderation.createReport#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -256,14 +286,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("id", "reasonType", "reason", "subject", "reportedBy", "createdAt"),
+_CREATE_REPORT_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("id", "reasonType", "reason", "subject", "reportedBy", "createdAt")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ModTool(Model):
     """Moderation tool information for tracing the source of the action.
 
@@ -289,9 +317,13 @@ class ModTool(Model):
         try:
             get = data.get
             self.name = data["name"]
-            self.meta = get("meta", UNSET)
+            if (v := get("meta", UNSET)) is None:
+                raise null_field("com.atproto.moderation.createReport#modTool", "meta")
+            self.meta = v
             self.typed = "$type" in data
-            self.extra = None if _MOD_TOOL_KEYS.issuperset(data) else unknown_fields(data, _MOD_TOOL_KEYS)
+            self.extra = (
+                None if _MOD_TOOL_KEYS.issuperset(data) else unknown_fields(data, _MOD_TOOL_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.moderation.createReport#modTool", exc) from exc
         self.__class__ = cls
@@ -313,11 +345,15 @@ class ModTool(Model):
 _MOD_TOOL_KEYS: Final[frozenset[str]] = frozenset(("$type", "name", "meta"))
 
 
-def _union_0(
-    value: Mapping[str, Any],
-) -> (
-    _m_com_atproto_admin_defs.RepoRef | _m_com_atproto_repo_strong_ref.StrongRef | UnknownMember
-):
+Input = CreateReportInput
+"""The former name of `CreateReportInput`, kept so that existing imports still work."""
+
+
+Output = CreateReportOutput
+"""The former name of `CreateReportOutput`, kept so that existing imports still work."""
+
+
+def _create_report_input_subject(value: Mapping[str, Any]) -> CreateReportInputSubject:
     t = value.get("$type")
     if t == "com.atproto.admin.defs#repoRef":
         return _m_com_atproto_admin_defs.RepoRef.from_dict(value)

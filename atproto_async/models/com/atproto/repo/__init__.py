@@ -6,7 +6,22 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_SUBMODULES = frozenset(("apply_writes", "create_record", "defs", "delete_record", "describe_repo", "get_record", "import_repo", "list_missing_blobs", "list_records", "put_record", "strong_ref", "upload_blob"))
+_SUBMODULES = frozenset(
+    (
+        "apply_writes",
+        "create_record",
+        "defs",
+        "delete_record",
+        "describe_repo",
+        "get_record",
+        "import_repo",
+        "list_missing_blobs",
+        "list_records",
+        "put_record",
+        "strong_ref",
+        "upload_blob",
+    )
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -7,7 +7,7 @@ Lexicon: ``lexicons/com/atproto/repo/applyWrites.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -20,8 +20,10 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
+from atproto_async.models import RECORDS
 
 if TYPE_CHECKING:
     from typing import Self
@@ -29,12 +31,14 @@ if TYPE_CHECKING:
     from atproto_async.models.com.atproto.repo import defs as _m_com_atproto_repo_defs
 else:
     _m_com_atproto_repo_defs = lazy_module(
-        globals(),
-        "_m_com_atproto_repo_defs",
-        "atproto_async.models.com.atproto.repo.defs",
+        globals(), "_m_com_atproto_repo_defs", "atproto_async.models.com.atproto.repo.defs"
     )
 
 __all__ = [
+    "ApplyWritesInput",
+    "ApplyWritesInputWritesItem",
+    "ApplyWritesOutput",
+    "ApplyWritesOutputResultsItem",
     "Create",
     "CreateResult",
     "Delete",
@@ -46,10 +50,24 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+ApplyWritesInputWritesItem: TypeAlias = "Create | Update | Delete"
+"""One of ``com.atproto.repo.applyWrites#create``, ``com.atproto.repo.applyWrites#update``,
+``com.atproto.repo.applyWrites#delete`` (closed union).
+
+Used by ``ApplyWritesInput.writes``.
+"""
+
+ApplyWritesOutputResultsItem: TypeAlias = "CreateResult | UpdateResult | DeleteResult"
+"""One of ``com.atproto.repo.applyWrites#createResult``,
+``com.atproto.repo.applyWrites#updateResult``, ``com.atproto.repo.applyWrites#deleteResult``
+(closed union).
+
+Used by ``ApplyWritesOutput.results``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class ApplyWritesInput(Model):
     """The ``com.atproto.repo.applyWrites#input`` object.
 
     The input body of ``com.atproto.repo.applyWrites``.
@@ -70,7 +88,7 @@ class Input(Model):
 
     repo: str
     validate: bool | UnsetType = UNSET
-    writes: list[Create | Update | Delete]
+    writes: list[ApplyWritesInputWritesItem]
     swap_commit: str | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -80,12 +98,22 @@ class Input(Model):
         try:
             get = data.get
             self.repo = data["repo"]
-            self.validate = get("validate", UNSET)
-            self.writes = [_union_0(i0) for i0 in data["writes"]]
-            self.swap_commit = get("swapCommit", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("validate", UNSET)) is None:
+                raise null_field("com.atproto.repo.applyWrites#input", "validate")
+            self.validate = v
+            if (v := data["writes"]) is None:
+                raise null_field("com.atproto.repo.applyWrites#input", "writes")
+            self.writes = [_apply_writes_input_writes_item(i0) for i0 in v]
+            if (v := get("swapCommit", UNSET)) is None:
+                raise null_field("com.atproto.repo.applyWrites#input", "swapCommit")
+            self.swap_commit = v
+            self.extra = (
+                None
+                if _APPLY_WRITES_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _APPLY_WRITES_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.repo.applyWrites (Input)", exc) from exc
+            raise invalid("com.atproto.repo.applyWrites#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -103,13 +131,13 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("repo", "validate", "writes", "swapCommit"))
-
-
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+_APPLY_WRITES_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("repo", "validate", "writes", "swapCommit")
 )
-class Output(Model):
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class ApplyWritesOutput(Model):
     """The ``com.atproto.repo.applyWrites#output`` object.
 
     The output body of ``com.atproto.repo.applyWrites``.
@@ -123,7 +151,7 @@ class Output(Model):
     """
 
     commit: _m_com_atproto_repo_defs.CommitMeta | UnsetType = UNSET
-    results: list[CreateResult | UpdateResult | DeleteResult] | UnsetType = UNSET
+    results: list[ApplyWritesOutputResultsItem] | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
     @classmethod
@@ -131,11 +159,23 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.commit = v if (v := get("commit", UNSET)) is UNSET else _m_com_atproto_repo_defs.CommitMeta.from_dict(v)
-            self.results = v if (v := get("results", UNSET)) is UNSET else [_union_1(i0) for i0 in v]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("commit", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("com.atproto.repo.applyWrites#output", "commit")
+                v = _m_com_atproto_repo_defs.CommitMeta.from_dict(v)
+            self.commit = v
+            if (v := get("results", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("com.atproto.repo.applyWrites#output", "results")
+                v = [_apply_writes_output_results_item(i0) for i0 in v]
+            self.results = v
+            self.extra = (
+                None
+                if _APPLY_WRITES_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _APPLY_WRITES_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.repo.applyWrites (Output)", exc) from exc
+            raise invalid("com.atproto.repo.applyWrites#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -153,12 +193,10 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("commit", "results"))
+_APPLY_WRITES_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("commit", "results"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Create(Model):
     """Operation which creates a new record.
 
@@ -168,7 +206,8 @@ class Create(Model):
         collection: Format: nsid.
         rkey: NOTE: maxLength is redundant with record-key format. Keeping it temporarily to ensure
             backwards compatibility. Format: record-key. Limits: maxLength 512. UNSET when absent.
-        value: (No description.)
+        value: A record: its model, picked by ``$type`` (`UnknownRecord` for a type without a
+            lexicon here).
         typed: Whether `to_dict` writes ``$type`` (the data had one; union members always do).
         extra: Fields the lexicon does not define, as read.
     """
@@ -177,7 +216,7 @@ class Create(Model):
 
     collection: str
     rkey: str | UnsetType = UNSET
-    value: Any
+    value: Model
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -187,10 +226,16 @@ class Create(Model):
         try:
             get = data.get
             self.collection = data["collection"]
-            self.rkey = get("rkey", UNSET)
-            self.value = data["value"]
+            if (v := get("rkey", UNSET)) is None:
+                raise null_field("com.atproto.repo.applyWrites#create", "rkey")
+            self.rkey = v
+            if (v := data["value"]) is None:
+                raise null_field("com.atproto.repo.applyWrites#create", "value")
+            self.value = RECORDS.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _CREATE_KEYS.issuperset(data) else unknown_fields(data, _CREATE_KEYS)
+            self.extra = (
+                None if _CREATE_KEYS.issuperset(data) else unknown_fields(data, _CREATE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.applyWrites#create", exc) from exc
         self.__class__ = cls
@@ -198,7 +243,7 @@ class Create(Model):
         return built
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"collection": self.collection, "value": self.value}
+        d: dict[str, Any] = {"collection": self.collection, "value": self.value.to_dict()}
         v_rkey = self.rkey
         if v_rkey is not UNSET:
             d["rkey"] = v_rkey
@@ -212,9 +257,7 @@ class Create(Model):
 _CREATE_KEYS: Final[frozenset[str]] = frozenset(("$type", "collection", "rkey", "value"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Update(Model):
     """Operation which updates an existing record.
 
@@ -223,7 +266,8 @@ class Update(Model):
     Attributes:
         collection: Format: nsid.
         rkey: Format: record-key.
-        value: (No description.)
+        value: A record: its model, picked by ``$type`` (`UnknownRecord` for a type without a
+            lexicon here).
         typed: Whether `to_dict` writes ``$type`` (the data had one; union members always do).
         extra: Fields the lexicon does not define, as read.
     """
@@ -232,7 +276,7 @@ class Update(Model):
 
     collection: str
     rkey: str
-    value: Any
+    value: Model
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -242,9 +286,13 @@ class Update(Model):
         try:
             self.collection = data["collection"]
             self.rkey = data["rkey"]
-            self.value = data["value"]
+            if (v := data["value"]) is None:
+                raise null_field("com.atproto.repo.applyWrites#update", "value")
+            self.value = RECORDS.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _UPDATE_KEYS.issuperset(data) else unknown_fields(data, _UPDATE_KEYS)
+            self.extra = (
+                None if _UPDATE_KEYS.issuperset(data) else unknown_fields(data, _UPDATE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.applyWrites#update", exc) from exc
         self.__class__ = cls
@@ -252,7 +300,11 @@ class Update(Model):
         return built
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"collection": self.collection, "rkey": self.rkey, "value": self.value}
+        d: dict[str, Any] = {
+            "collection": self.collection,
+            "rkey": self.rkey,
+            "value": self.value.to_dict(),
+        }
         if self.typed:
             d["$type"] = "com.atproto.repo.applyWrites#update"
         if self.extra:
@@ -263,9 +315,7 @@ class Update(Model):
 _UPDATE_KEYS: Final[frozenset[str]] = frozenset(("$type", "collection", "rkey", "value"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Delete(Model):
     """Operation which deletes an existing record.
 
@@ -292,7 +342,9 @@ class Delete(Model):
             self.collection = data["collection"]
             self.rkey = data["rkey"]
             self.typed = "$type" in data
-            self.extra = None if _DELETE_KEYS.issuperset(data) else unknown_fields(data, _DELETE_KEYS)
+            self.extra = (
+                None if _DELETE_KEYS.issuperset(data) else unknown_fields(data, _DELETE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.applyWrites#delete", exc) from exc
         self.__class__ = cls
@@ -311,9 +363,7 @@ class Delete(Model):
 _DELETE_KEYS: Final[frozenset[str]] = frozenset(("$type", "collection", "rkey"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class CreateResult(Model):
     """The ``com.atproto.repo.applyWrites#createResult`` object.
 
@@ -342,9 +392,15 @@ class CreateResult(Model):
             get = data.get
             self.uri = data["uri"]
             self.cid = data["cid"]
-            self.validation_status = get("validationStatus", UNSET)
+            if (v := get("validationStatus", UNSET)) is None:
+                raise null_field("com.atproto.repo.applyWrites#createResult", "validationStatus")
+            self.validation_status = v
             self.typed = "$type" in data
-            self.extra = None if _CREATE_RESULT_KEYS.issuperset(data) else unknown_fields(data, _CREATE_RESULT_KEYS)
+            self.extra = (
+                None
+                if _CREATE_RESULT_KEYS.issuperset(data)
+                else unknown_fields(data, _CREATE_RESULT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.applyWrites#createResult", exc) from exc
         self.__class__ = cls
@@ -366,9 +422,7 @@ class CreateResult(Model):
 _CREATE_RESULT_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "cid", "validationStatus"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class UpdateResult(Model):
     """The ``com.atproto.repo.applyWrites#updateResult`` object.
 
@@ -397,9 +451,15 @@ class UpdateResult(Model):
             get = data.get
             self.uri = data["uri"]
             self.cid = data["cid"]
-            self.validation_status = get("validationStatus", UNSET)
+            if (v := get("validationStatus", UNSET)) is None:
+                raise null_field("com.atproto.repo.applyWrites#updateResult", "validationStatus")
+            self.validation_status = v
             self.typed = "$type" in data
-            self.extra = None if _UPDATE_RESULT_KEYS.issuperset(data) else unknown_fields(data, _UPDATE_RESULT_KEYS)
+            self.extra = (
+                None
+                if _UPDATE_RESULT_KEYS.issuperset(data)
+                else unknown_fields(data, _UPDATE_RESULT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.applyWrites#updateResult", exc) from exc
         self.__class__ = cls
@@ -421,9 +481,7 @@ class UpdateResult(Model):
 _UPDATE_RESULT_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "cid", "validationStatus"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class DeleteResult(Model):
     """The ``com.atproto.repo.applyWrites#deleteResult`` object.
 
@@ -444,7 +502,11 @@ class DeleteResult(Model):
         self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
-            self.extra = None if data.keys() <= _DELETE_RESULT_KEYS else unknown_fields(data, _DELETE_RESULT_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _DELETE_RESULT_KEYS
+                else unknown_fields(data, _DELETE_RESULT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.applyWrites#deleteResult", exc) from exc
         self.__class__ = cls
@@ -463,7 +525,15 @@ class DeleteResult(Model):
 _DELETE_RESULT_KEYS: Final[frozenset[str]] = frozenset(("$type",))
 
 
-def _union_0(value: Mapping[str, Any]) -> Create | Update | Delete:
+Input = ApplyWritesInput
+"""The former name of `ApplyWritesInput`, kept so that existing imports still work."""
+
+
+Output = ApplyWritesOutput
+"""The former name of `ApplyWritesOutput`, kept so that existing imports still work."""
+
+
+def _apply_writes_input_writes_item(value: Mapping[str, Any]) -> ApplyWritesInputWritesItem:
     t = value.get("$type")
     if t == "com.atproto.repo.applyWrites#create":
         return Create.from_dict(value)
@@ -471,10 +541,10 @@ def _union_0(value: Mapping[str, Any]) -> Create | Update | Delete:
         return Update.from_dict(value)
     if t == "com.atproto.repo.applyWrites#delete":
         return Delete.from_dict(value)
-    raise closed_union_error("com.atproto.repo.applyWrites (Input)", t)
+    raise closed_union_error("com.atproto.repo.applyWrites#input", t)
 
 
-def _union_1(value: Mapping[str, Any]) -> CreateResult | UpdateResult | DeleteResult:
+def _apply_writes_output_results_item(value: Mapping[str, Any]) -> ApplyWritesOutputResultsItem:
     t = value.get("$type")
     if t == "com.atproto.repo.applyWrites#createResult":
         return CreateResult.from_dict(value)
@@ -482,4 +552,4 @@ def _union_1(value: Mapping[str, Any]) -> CreateResult | UpdateResult | DeleteRe
         return UpdateResult.from_dict(value)
     if t == "com.atproto.repo.applyWrites#deleteResult":
         return DeleteResult.from_dict(value)
-    raise closed_union_error("com.atproto.repo.applyWrites (Output)", t)
+    raise closed_union_error("com.atproto.repo.applyWrites#output", t)

@@ -18,8 +18,10 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
+from atproto_async.models import RECORDS
 
 if TYPE_CHECKING:
     from typing import Self
@@ -27,21 +29,19 @@ if TYPE_CHECKING:
     from atproto_async.models.com.atproto.repo import defs as _m_com_atproto_repo_defs
 else:
     _m_com_atproto_repo_defs = lazy_module(
-        globals(),
-        "_m_com_atproto_repo_defs",
-        "atproto_async.models.com.atproto.repo.defs",
+        globals(), "_m_com_atproto_repo_defs", "atproto_async.models.com.atproto.repo.defs"
     )
 
 __all__ = [
+    "CreateRecordInput",
+    "CreateRecordOutput",
     "Input",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class CreateRecordInput(Model):
     """The ``com.atproto.repo.createRecord#input`` object.
 
     The input body of ``com.atproto.repo.createRecord``.
@@ -52,7 +52,8 @@ class Input(Model):
         rkey: The Record Key. Format: record-key. Limits: maxLength 512. UNSET when absent.
         validate: Can be set to 'false' to skip Lexicon schema validation of record data, 'true' to
             require it, or leave unset to validate only for known Lexicons. UNSET when absent.
-        record: The record itself. Must contain a $type field.
+        record: The record itself. Must contain a $type field. A record: its model, picked by
+            ``$type`` (`UnknownRecord` for a type without a lexicon here).
         swap_commit: Compare and swap with the previous commit by CID. Format: cid. UNSET when
             absent.
         extra: Fields the lexicon does not define, as read.
@@ -62,7 +63,7 @@ class Input(Model):
     collection: str
     rkey: str | UnsetType = UNSET
     validate: bool | UnsetType = UNSET
-    record: Any
+    record: Model
     swap_commit: str | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -73,13 +74,25 @@ class Input(Model):
             get = data.get
             self.repo = data["repo"]
             self.collection = data["collection"]
-            self.rkey = get("rkey", UNSET)
-            self.validate = get("validate", UNSET)
-            self.record = data["record"]
-            self.swap_commit = get("swapCommit", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("rkey", UNSET)) is None:
+                raise null_field("com.atproto.repo.createRecord#input", "rkey")
+            self.rkey = v
+            if (v := get("validate", UNSET)) is None:
+                raise null_field("com.atproto.repo.createRecord#input", "validate")
+            self.validate = v
+            if (v := data["record"]) is None:
+                raise null_field("com.atproto.repo.createRecord#input", "record")
+            self.record = RECORDS.from_dict(v)
+            if (v := get("swapCommit", UNSET)) is None:
+                raise null_field("com.atproto.repo.createRecord#input", "swapCommit")
+            self.swap_commit = v
+            self.extra = (
+                None
+                if _CREATE_RECORD_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _CREATE_RECORD_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.repo.createRecord (Input)", exc) from exc
+            raise invalid("com.atproto.repo.createRecord#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -88,7 +101,7 @@ class Input(Model):
         d: dict[str, Any] = {
             "repo": self.repo,
             "collection": self.collection,
-            "record": self.record,
+            "record": self.record.to_dict(),
         }
         v_rkey = self.rkey
         if v_rkey is not UNSET:
@@ -104,15 +117,13 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("repo", "collection", "rkey", "validate", "record", "swapCommit"),
+_CREATE_RECORD_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("repo", "collection", "rkey", "validate", "record", "swapCommit")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class CreateRecordOutput(Model):
     """The ``com.atproto.repo.createRecord#output`` object.
 
     The output body of ``com.atproto.repo.createRecord``.
@@ -138,11 +149,21 @@ class Output(Model):
             get = data.get
             self.uri = data["uri"]
             self.cid = data["cid"]
-            self.commit = v if (v := get("commit", UNSET)) is UNSET else _m_com_atproto_repo_defs.CommitMeta.from_dict(v)
-            self.validation_status = get("validationStatus", UNSET)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("commit", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("com.atproto.repo.createRecord#output", "commit")
+                v = _m_com_atproto_repo_defs.CommitMeta.from_dict(v)
+            self.commit = v
+            if (v := get("validationStatus", UNSET)) is None:
+                raise null_field("com.atproto.repo.createRecord#output", "validationStatus")
+            self.validation_status = v
+            self.extra = (
+                None
+                if _CREATE_RECORD_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _CREATE_RECORD_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.repo.createRecord (Output)", exc) from exc
+            raise invalid("com.atproto.repo.createRecord#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -160,4 +181,14 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("uri", "cid", "commit", "validationStatus"))
+_CREATE_RECORD_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("uri", "cid", "commit", "validationStatus")
+)
+
+
+Input = CreateRecordInput
+"""The former name of `CreateRecordInput`, kept so that existing imports still work."""
+
+
+Output = CreateRecordOutput
+"""The former name of `CreateRecordOutput`, kept so that existing imports still work."""

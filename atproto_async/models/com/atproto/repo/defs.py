@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -28,9 +21,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class CommitMeta(Model):
     """The ``com.atproto.repo.defs#commitMeta`` object.
 
@@ -57,7 +48,11 @@ class CommitMeta(Model):
             self.cid = data["cid"]
             self.rev = data["rev"]
             self.typed = "$type" in data
-            self.extra = None if _COMMIT_META_KEYS.issuperset(data) else unknown_fields(data, _COMMIT_META_KEYS)
+            self.extra = (
+                None
+                if _COMMIT_META_KEYS.issuperset(data)
+                else unknown_fields(data, _COMMIT_META_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.defs#commitMeta", exc) from exc
         self.__class__ = cls

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,21 +28,19 @@ if TYPE_CHECKING:
     from atproto_async.models.com.atproto.repo import defs as _m_com_atproto_repo_defs
 else:
     _m_com_atproto_repo_defs = lazy_module(
-        globals(),
-        "_m_com_atproto_repo_defs",
-        "atproto_async.models.com.atproto.repo.defs",
+        globals(), "_m_com_atproto_repo_defs", "atproto_async.models.com.atproto.repo.defs"
     )
 
 __all__ = [
+    "DeleteRecordInput",
+    "DeleteRecordOutput",
     "Input",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class DeleteRecordInput(Model):
     """The ``com.atproto.repo.deleteRecord#input`` object.
 
     The input body of ``com.atproto.repo.deleteRecord``.
@@ -72,11 +71,19 @@ class Input(Model):
             self.repo = data["repo"]
             self.collection = data["collection"]
             self.rkey = data["rkey"]
-            self.swap_record = get("swapRecord", UNSET)
-            self.swap_commit = get("swapCommit", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("swapRecord", UNSET)) is None:
+                raise null_field("com.atproto.repo.deleteRecord#input", "swapRecord")
+            self.swap_record = v
+            if (v := get("swapCommit", UNSET)) is None:
+                raise null_field("com.atproto.repo.deleteRecord#input", "swapCommit")
+            self.swap_commit = v
+            self.extra = (
+                None
+                if _DELETE_RECORD_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _DELETE_RECORD_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.repo.deleteRecord (Input)", exc) from exc
+            raise invalid("com.atproto.repo.deleteRecord#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -94,15 +101,13 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("repo", "collection", "rkey", "swapRecord", "swapCommit"),
+_DELETE_RECORD_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("repo", "collection", "rkey", "swapRecord", "swapCommit")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class DeleteRecordOutput(Model):
     """The ``com.atproto.repo.deleteRecord#output`` object.
 
     The output body of ``com.atproto.repo.deleteRecord``.
@@ -120,10 +125,18 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.commit = v if (v := get("commit", UNSET)) is UNSET else _m_com_atproto_repo_defs.CommitMeta.from_dict(v)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("commit", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("com.atproto.repo.deleteRecord#output", "commit")
+                v = _m_com_atproto_repo_defs.CommitMeta.from_dict(v)
+            self.commit = v
+            self.extra = (
+                None
+                if _DELETE_RECORD_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _DELETE_RECORD_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.repo.deleteRecord (Output)", exc) from exc
+            raise invalid("com.atproto.repo.deleteRecord#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -138,4 +151,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("commit",))
+_DELETE_RECORD_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("commit",))
+
+
+Input = DeleteRecordInput
+"""The former name of `DeleteRecordInput`, kept so that existing imports still work."""
+
+
+Output = DeleteRecordOutput
+"""The former name of `DeleteRecordOutput`, kept so that existing imports still work."""

@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "DescribeRepoOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class DescribeRepoOutput(Model):
     """The ``com.atproto.repo.describeRepo#output`` object.
 
     The output body of ``com.atproto.repo.describeRepo``.
@@ -60,11 +52,17 @@ class Output(Model):
             self.handle = data["handle"]
             self.did = data["did"]
             self.did_doc = data["didDoc"]
-            self.collections = data["collections"]
+            if (v := data["collections"]) is None:
+                raise null_field("com.atproto.repo.describeRepo#output", "collections")
+            self.collections = v
             self.handle_is_correct = data["handleIsCorrect"]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if _DESCRIBE_REPO_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _DESCRIBE_REPO_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.repo.describeRepo (Output)", exc) from exc
+            raise invalid("com.atproto.repo.describeRepo#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -82,6 +80,10 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("handle", "did", "didDoc", "collections", "handleIsCorrect"),
+_DESCRIBE_REPO_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("handle", "did", "didDoc", "collections", "handleIsCorrect")
 )
+
+
+Output = DescribeRepoOutput
+"""The former name of `DescribeRepoOutput`, kept so that existing imports still work."""

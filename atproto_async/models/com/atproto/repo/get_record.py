@@ -11,27 +11,20 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
+from atproto_async.models import RECORDS
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "GetRecordOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetRecordOutput(Model):
     """The ``com.atproto.repo.getRecord#output`` object.
 
     The output body of ``com.atproto.repo.getRecord``.
@@ -39,13 +32,14 @@ class Output(Model):
     Attributes:
         uri: Format: at-uri.
         cid: Format: cid. UNSET when absent.
-        value: (No description.)
+        value: A record: its model, picked by ``$type`` (`UnknownRecord` for a type without a
+            lexicon here).
         extra: Fields the lexicon does not define, as read.
     """
 
     uri: str
     cid: str | UnsetType = UNSET
-    value: Any
+    value: Model
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
     @classmethod
@@ -54,17 +48,25 @@ class Output(Model):
         try:
             get = data.get
             self.uri = data["uri"]
-            self.cid = get("cid", UNSET)
-            self.value = data["value"]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cid", UNSET)) is None:
+                raise null_field("com.atproto.repo.getRecord#output", "cid")
+            self.cid = v
+            if (v := data["value"]) is None:
+                raise null_field("com.atproto.repo.getRecord#output", "value")
+            self.value = RECORDS.from_dict(v)
+            self.extra = (
+                None
+                if _GET_RECORD_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_RECORD_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.repo.getRecord (Output)", exc) from exc
+            raise invalid("com.atproto.repo.getRecord#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"uri": self.uri, "value": self.value}
+        d: dict[str, Any] = {"uri": self.uri, "value": self.value.to_dict()}
         v_cid = self.cid
         if v_cid is not UNSET:
             d["cid"] = v_cid
@@ -73,4 +75,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("uri", "cid", "value"))
+_GET_RECORD_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("uri", "cid", "value"))
+
+
+Output = GetRecordOutput
+"""The former name of `GetRecordOutput`, kept so that existing imports still work."""

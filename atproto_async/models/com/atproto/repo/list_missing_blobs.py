@@ -11,28 +11,20 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "ListMissingBlobsOutput",
     "Output",
     "RecordBlob",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class ListMissingBlobsOutput(Model):
     """The ``com.atproto.repo.listMissingBlobs#output`` object.
 
     The output body of ``com.atproto.repo.listMissingBlobs``.
@@ -52,11 +44,19 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.blobs = [RecordBlob.from_dict(i0) for i0 in data["blobs"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("com.atproto.repo.listMissingBlobs#output", "cursor")
+            self.cursor = v
+            if (v := data["blobs"]) is None:
+                raise null_field("com.atproto.repo.listMissingBlobs#output", "blobs")
+            self.blobs = [RecordBlob.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _LIST_MISSING_BLOBS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _LIST_MISSING_BLOBS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.repo.listMissingBlobs (Output)", exc) from exc
+            raise invalid("com.atproto.repo.listMissingBlobs#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -71,12 +71,10 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "blobs"))
+_LIST_MISSING_BLOBS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "blobs"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class RecordBlob(Model):
     """The ``com.atproto.repo.listMissingBlobs#recordBlob`` object.
 
@@ -103,7 +101,11 @@ class RecordBlob(Model):
             self.cid = data["cid"]
             self.record_uri = data["recordUri"]
             self.typed = "$type" in data
-            self.extra = None if _RECORD_BLOB_KEYS.issuperset(data) else unknown_fields(data, _RECORD_BLOB_KEYS)
+            self.extra = (
+                None
+                if _RECORD_BLOB_KEYS.issuperset(data)
+                else unknown_fields(data, _RECORD_BLOB_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.listMissingBlobs#recordBlob", exc) from exc
         self.__class__ = cls
@@ -120,3 +122,7 @@ class RecordBlob(Model):
 
 
 _RECORD_BLOB_KEYS: Final[frozenset[str]] = frozenset(("$type", "cid", "recordUri"))
+
+
+Output = ListMissingBlobsOutput
+"""The former name of `ListMissingBlobsOutput`, kept so that existing imports still work."""

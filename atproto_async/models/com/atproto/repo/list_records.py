@@ -11,28 +11,21 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
+from atproto_async.models import RECORDS
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "ListRecordsOutput",
     "Output",
     "Record",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class ListRecordsOutput(Model):
     """The ``com.atproto.repo.listRecords#output`` object.
 
     The output body of ``com.atproto.repo.listRecords``.
@@ -52,11 +45,19 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.records = [Record.from_dict(i0) for i0 in data["records"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("com.atproto.repo.listRecords#output", "cursor")
+            self.cursor = v
+            if (v := data["records"]) is None:
+                raise null_field("com.atproto.repo.listRecords#output", "records")
+            self.records = [Record.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _LIST_RECORDS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _LIST_RECORDS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.repo.listRecords (Output)", exc) from exc
+            raise invalid("com.atproto.repo.listRecords#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -71,12 +72,10 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "records"))
+_LIST_RECORDS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "records"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Record(Model):
     """The ``com.atproto.repo.listRecords#record`` object.
 
@@ -85,7 +84,8 @@ class Record(Model):
     Attributes:
         uri: Format: at-uri.
         cid: Format: cid.
-        value: (No description.)
+        value: A record: its model, picked by ``$type`` (`UnknownRecord` for a type without a
+            lexicon here).
         typed: Whether `to_dict` writes ``$type`` (the data had one; union members always do).
         extra: Fields the lexicon does not define, as read.
     """
@@ -94,7 +94,7 @@ class Record(Model):
 
     uri: str
     cid: str
-    value: Any
+    value: Model
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -104,9 +104,13 @@ class Record(Model):
         try:
             self.uri = data["uri"]
             self.cid = data["cid"]
-            self.value = data["value"]
+            if (v := data["value"]) is None:
+                raise null_field("com.atproto.repo.listRecords#record", "value")
+            self.value = RECORDS.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _RECORD_KEYS.issuperset(data) else unknown_fields(data, _RECORD_KEYS)
+            self.extra = (
+                None if _RECORD_KEYS.issuperset(data) else unknown_fields(data, _RECORD_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.listRecords#record", exc) from exc
         self.__class__ = cls
@@ -114,7 +118,7 @@ class Record(Model):
         return built
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"uri": self.uri, "cid": self.cid, "value": self.value}
+        d: dict[str, Any] = {"uri": self.uri, "cid": self.cid, "value": self.value.to_dict()}
         if self.typed:
             d["$type"] = "com.atproto.repo.listRecords#record"
         if self.extra:
@@ -123,3 +127,7 @@ class Record(Model):
 
 
 _RECORD_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "cid", "value"))
+
+
+Output = ListRecordsOutput
+"""The former name of `ListRecordsOutput`, kept so that existing imports still work."""

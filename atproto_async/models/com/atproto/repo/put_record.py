@@ -18,8 +18,10 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
+from atproto_async.models import RECORDS
 
 if TYPE_CHECKING:
     from typing import Self
@@ -27,21 +29,19 @@ if TYPE_CHECKING:
     from atproto_async.models.com.atproto.repo import defs as _m_com_atproto_repo_defs
 else:
     _m_com_atproto_repo_defs = lazy_module(
-        globals(),
-        "_m_com_atproto_repo_defs",
-        "atproto_async.models.com.atproto.repo.defs",
+        globals(), "_m_com_atproto_repo_defs", "atproto_async.models.com.atproto.repo.defs"
     )
 
 __all__ = [
     "Input",
     "Output",
+    "PutRecordInput",
+    "PutRecordOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class PutRecordInput(Model):
     """The ``com.atproto.repo.putRecord#input`` object.
 
     The input body of ``com.atproto.repo.putRecord``.
@@ -52,7 +52,8 @@ class Input(Model):
         rkey: The Record Key. Format: record-key. Limits: maxLength 512.
         validate: Can be set to 'false' to skip Lexicon schema validation of record data, 'true' to
             require it, or leave unset to validate only for known Lexicons. UNSET when absent.
-        record: The record to write.
+        record: The record to write. A record: its model, picked by ``$type`` (`UnknownRecord` for a
+            type without a lexicon here).
         swap_record: Compare and swap with the previous record by CID. WARNING: nullable and
             optional field; may cause problems with golang implementation. Format: cid. May be None
             (null). UNSET when absent.
@@ -65,7 +66,7 @@ class Input(Model):
     collection: str
     rkey: str
     validate: bool | UnsetType = UNSET
-    record: Any
+    record: Model
     swap_record: str | None | UnsetType = UNSET
     swap_commit: str | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -78,13 +79,23 @@ class Input(Model):
             self.repo = data["repo"]
             self.collection = data["collection"]
             self.rkey = data["rkey"]
-            self.validate = get("validate", UNSET)
-            self.record = data["record"]
+            if (v := get("validate", UNSET)) is None:
+                raise null_field("com.atproto.repo.putRecord#input", "validate")
+            self.validate = v
+            if (v := data["record"]) is None:
+                raise null_field("com.atproto.repo.putRecord#input", "record")
+            self.record = RECORDS.from_dict(v)
             self.swap_record = get("swapRecord", UNSET)
-            self.swap_commit = get("swapCommit", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("swapCommit", UNSET)) is None:
+                raise null_field("com.atproto.repo.putRecord#input", "swapCommit")
+            self.swap_commit = v
+            self.extra = (
+                None
+                if _PUT_RECORD_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _PUT_RECORD_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.repo.putRecord (Input)", exc) from exc
+            raise invalid("com.atproto.repo.putRecord#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -94,7 +105,7 @@ class Input(Model):
             "repo": self.repo,
             "collection": self.collection,
             "rkey": self.rkey,
-            "record": self.record,
+            "record": self.record.to_dict(),
         }
         v_validate = self.validate
         if v_validate is not UNSET:
@@ -110,15 +121,13 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("repo", "collection", "rkey", "validate", "record", "swapRecord", "swapCommit"),
+_PUT_RECORD_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("repo", "collection", "rkey", "validate", "record", "swapRecord", "swapCommit")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class PutRecordOutput(Model):
     """The ``com.atproto.repo.putRecord#output`` object.
 
     The output body of ``com.atproto.repo.putRecord``.
@@ -144,11 +153,21 @@ class Output(Model):
             get = data.get
             self.uri = data["uri"]
             self.cid = data["cid"]
-            self.commit = v if (v := get("commit", UNSET)) is UNSET else _m_com_atproto_repo_defs.CommitMeta.from_dict(v)
-            self.validation_status = get("validationStatus", UNSET)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("commit", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("com.atproto.repo.putRecord#output", "commit")
+                v = _m_com_atproto_repo_defs.CommitMeta.from_dict(v)
+            self.commit = v
+            if (v := get("validationStatus", UNSET)) is None:
+                raise null_field("com.atproto.repo.putRecord#output", "validationStatus")
+            self.validation_status = v
+            self.extra = (
+                None
+                if _PUT_RECORD_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _PUT_RECORD_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.repo.putRecord (Output)", exc) from exc
+            raise invalid("com.atproto.repo.putRecord#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -166,4 +185,14 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("uri", "cid", "commit", "validationStatus"))
+_PUT_RECORD_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("uri", "cid", "commit", "validationStatus")
+)
+
+
+Input = PutRecordInput
+"""The former name of `PutRecordInput`, kept so that existing imports still work."""
+
+
+Output = PutRecordOutput
+"""The former name of `PutRecordOutput`, kept so that existing imports still work."""

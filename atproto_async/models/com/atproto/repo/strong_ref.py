@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -28,9 +21,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class StrongRef(Model):
     """The ``com.atproto.repo.strongRef`` object.
 
@@ -57,7 +48,11 @@ class StrongRef(Model):
             self.uri = data["uri"]
             self.cid = data["cid"]
             self.typed = "$type" in data
-            self.extra = None if _STRONG_REF_KEYS.issuperset(data) else unknown_fields(data, _STRONG_REF_KEYS)
+            self.extra = (
+                None
+                if _STRONG_REF_KEYS.issuperset(data)
+                else unknown_fields(data, _STRONG_REF_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.repo.strongRef", exc) from exc
         self.__class__ = cls

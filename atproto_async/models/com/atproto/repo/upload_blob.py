@@ -18,6 +18,7 @@ from atproto_async._model import (
     Model,
     UnsetType,
     invalid,
+    null_field,
     unknown_fields,
 )
 
@@ -26,13 +27,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Output",
+    "UploadBlobOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class UploadBlobOutput(Model):
     """The ``com.atproto.repo.uploadBlob#output`` object.
 
     The output body of ``com.atproto.repo.uploadBlob``.
@@ -49,10 +49,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.blob = Blob.from_dict(data["blob"])
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["blob"]) is None:
+                raise null_field("com.atproto.repo.uploadBlob#output", "blob")
+            self.blob = Blob.from_dict(v)
+            self.extra = (
+                None
+                if _UPLOAD_BLOB_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _UPLOAD_BLOB_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.repo.uploadBlob (Output)", exc) from exc
+            raise invalid("com.atproto.repo.uploadBlob#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -64,4 +70,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("blob",))
+_UPLOAD_BLOB_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("blob",))
+
+
+Output = UploadBlobOutput
+"""The former name of `UploadBlobOutput`, kept so that existing imports still work."""

@@ -6,7 +6,36 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_SUBMODULES = frozenset(("activate_account", "check_account_status", "confirm_email", "create_account", "create_app_password", "create_invite_code", "create_invite_codes", "create_session", "deactivate_account", "defs", "delete_account", "delete_session", "describe_server", "get_account_invite_codes", "get_service_auth", "get_session", "list_app_passwords", "refresh_session", "request_account_delete", "request_email_confirmation", "request_email_update", "request_password_reset", "reserve_signing_key", "reset_password", "revoke_app_password", "update_email"))
+_SUBMODULES = frozenset(
+    (
+        "activate_account",
+        "check_account_status",
+        "confirm_email",
+        "create_account",
+        "create_app_password",
+        "create_invite_code",
+        "create_invite_codes",
+        "create_session",
+        "deactivate_account",
+        "defs",
+        "delete_account",
+        "delete_session",
+        "describe_server",
+        "get_account_invite_codes",
+        "get_service_auth",
+        "get_session",
+        "list_app_passwords",
+        "refresh_session",
+        "request_account_delete",
+        "request_email_confirmation",
+        "request_email_update",
+        "request_password_reset",
+        "reserve_signing_key",
+        "reset_password",
+        "revoke_app_password",
+        "update_email",
+    )
+)
 
 
 def __getattr__(name: str) -> Any:

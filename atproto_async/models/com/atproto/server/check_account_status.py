@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "CheckAccountStatusOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class CheckAccountStatusOutput(Model):
     """The ``com.atproto.server.checkAccountStatus#output`` object.
 
     The output body of ``com.atproto.server.checkAccountStatus``.
@@ -73,9 +65,13 @@ class Output(Model):
             self.private_state_values = data["privateStateValues"]
             self.expected_blobs = data["expectedBlobs"]
             self.imported_blobs = data["importedBlobs"]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if _CHECK_ACCOUNT_STATUS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _CHECK_ACCOUNT_STATUS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.server.checkAccountStatus (Output)", exc) from exc
+            raise invalid("com.atproto.server.checkAccountStatus#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -97,6 +93,20 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("activated", "validDid", "repoCommit", "repoRev", "repoBlocks", "indexedRecords", "privateStateValues", "expectedBlobs", "importedBlobs"),
+_CHECK_ACCOUNT_STATUS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    (
+        "activated",
+        "validDid",
+        "repoCommit",
+        "repoRev",
+        "repoBlocks",
+        "indexedRecords",
+        "privateStateValues",
+        "expectedBlobs",
+        "importedBlobs",
+    )
 )
+
+
+Output = CheckAccountStatusOutput
+"""The former name of `CheckAccountStatusOutput`, kept so that existing imports still work."""

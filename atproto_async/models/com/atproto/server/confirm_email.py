@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "ConfirmEmailInput",
     "Input",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class ConfirmEmailInput(Model):
     """The ``com.atproto.server.confirmEmail#input`` object.
 
     The input body of ``com.atproto.server.confirmEmail``.
@@ -52,9 +44,13 @@ class Input(Model):
         try:
             self.email = data["email"]
             self.token = data["token"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _CONFIRM_EMAIL_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _CONFIRM_EMAIL_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.server.confirmEmail (Input)", exc) from exc
+            raise invalid("com.atproto.server.confirmEmail#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -66,4 +62,8 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("email", "token"))
+_CONFIRM_EMAIL_INPUT_KEYS: Final[frozenset[str]] = frozenset(("email", "token"))
+
+
+Input = ConfirmEmailInput
+"""The former name of `ConfirmEmailInput`, kept so that existing imports still work."""

@@ -11,28 +11,21 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "CreateAccountInput",
+    "CreateAccountOutput",
     "Input",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class CreateAccountInput(Model):
     """The ``com.atproto.server.createAccount#input`` object.
 
     The input body of ``com.atproto.server.createAccount``.
@@ -71,18 +64,38 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.email = get("email", UNSET)
+            if (v := get("email", UNSET)) is None:
+                raise null_field("com.atproto.server.createAccount#input", "email")
+            self.email = v
             self.handle = data["handle"]
-            self.did = get("did", UNSET)
-            self.invite_code = get("inviteCode", UNSET)
-            self.verification_code = get("verificationCode", UNSET)
-            self.verification_phone = get("verificationPhone", UNSET)
-            self.password = get("password", UNSET)
-            self.recovery_key = get("recoveryKey", UNSET)
-            self.plc_op = get("plcOp", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("did", UNSET)) is None:
+                raise null_field("com.atproto.server.createAccount#input", "did")
+            self.did = v
+            if (v := get("inviteCode", UNSET)) is None:
+                raise null_field("com.atproto.server.createAccount#input", "inviteCode")
+            self.invite_code = v
+            if (v := get("verificationCode", UNSET)) is None:
+                raise null_field("com.atproto.server.createAccount#input", "verificationCode")
+            self.verification_code = v
+            if (v := get("verificationPhone", UNSET)) is None:
+                raise null_field("com.atproto.server.createAccount#input", "verificationPhone")
+            self.verification_phone = v
+            if (v := get("password", UNSET)) is None:
+                raise null_field("com.atproto.server.createAccount#input", "password")
+            self.password = v
+            if (v := get("recoveryKey", UNSET)) is None:
+                raise null_field("com.atproto.server.createAccount#input", "recoveryKey")
+            self.recovery_key = v
+            if (v := get("plcOp", UNSET)) is None:
+                raise null_field("com.atproto.server.createAccount#input", "plcOp")
+            self.plc_op = v
+            self.extra = (
+                None
+                if _CREATE_ACCOUNT_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _CREATE_ACCOUNT_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.server.createAccount (Input)", exc) from exc
+            raise invalid("com.atproto.server.createAccount#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -118,15 +131,23 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("email", "handle", "did", "inviteCode", "verificationCode", "verificationPhone", "password", "recoveryKey", "plcOp"),
+_CREATE_ACCOUNT_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    (
+        "email",
+        "handle",
+        "did",
+        "inviteCode",
+        "verificationCode",
+        "verificationPhone",
+        "password",
+        "recoveryKey",
+        "plcOp",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class CreateAccountOutput(Model):
     """Account login session returned on successful account creation.
 
     The output body of ``com.atproto.server.createAccount``.
@@ -156,10 +177,16 @@ class Output(Model):
             self.refresh_jwt = data["refreshJwt"]
             self.handle = data["handle"]
             self.did = data["did"]
-            self.did_doc = get("didDoc", UNSET)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("didDoc", UNSET)) is None:
+                raise null_field("com.atproto.server.createAccount#output", "didDoc")
+            self.did_doc = v
+            self.extra = (
+                None
+                if _CREATE_ACCOUNT_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _CREATE_ACCOUNT_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.server.createAccount (Output)", exc) from exc
+            raise invalid("com.atproto.server.createAccount#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -179,6 +206,14 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("accessJwt", "refreshJwt", "handle", "did", "didDoc"),
+_CREATE_ACCOUNT_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("accessJwt", "refreshJwt", "handle", "did", "didDoc")
 )
+
+
+Input = CreateAccountInput
+"""The former name of `CreateAccountInput`, kept so that existing imports still work."""
+
+
+Output = CreateAccountOutput
+"""The former name of `CreateAccountOutput`, kept so that existing imports still work."""

@@ -11,28 +11,20 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
     "AppPassword",
+    "CreateAppPasswordInput",
     "Input",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class CreateAppPasswordInput(Model):
     """The ``com.atproto.server.createAppPassword#input`` object.
 
     The input body of ``com.atproto.server.createAppPassword``.
@@ -54,10 +46,16 @@ class Input(Model):
         try:
             get = data.get
             self.name = data["name"]
-            self.privileged = get("privileged", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("privileged", UNSET)) is None:
+                raise null_field("com.atproto.server.createAppPassword#input", "privileged")
+            self.privileged = v
+            self.extra = (
+                None
+                if _CREATE_APP_PASSWORD_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _CREATE_APP_PASSWORD_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.server.createAppPassword (Input)", exc) from exc
+            raise invalid("com.atproto.server.createAppPassword#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -72,12 +70,10 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("name", "privileged"))
+_CREATE_APP_PASSWORD_INPUT_KEYS: Final[frozenset[str]] = frozenset(("name", "privileged"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class AppPassword(Model):
     """The ``com.atproto.server.createAppPassword#appPassword`` object.
 
@@ -109,9 +105,15 @@ class AppPassword(Model):
             self.name = data["name"]
             self.password = data["password"]
             self.created_at = data["createdAt"]
-            self.privileged = get("privileged", UNSET)
+            if (v := get("privileged", UNSET)) is None:
+                raise null_field("com.atproto.server.createAppPassword#appPassword", "privileged")
+            self.privileged = v
             self.typed = "$type" in data
-            self.extra = None if _APP_PASSWORD_KEYS.issuperset(data) else unknown_fields(data, _APP_PASSWORD_KEYS)
+            self.extra = (
+                None
+                if _APP_PASSWORD_KEYS.issuperset(data)
+                else unknown_fields(data, _APP_PASSWORD_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.createAppPassword#appPassword", exc) from exc
         self.__class__ = cls
@@ -135,5 +137,9 @@ class AppPassword(Model):
 
 
 _APP_PASSWORD_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "name", "password", "createdAt", "privileged"),
+    ("$type", "name", "password", "createdAt", "privileged")
 )
+
+
+Input = CreateAppPasswordInput
+"""The former name of `CreateAppPasswordInput`, kept so that existing imports still work."""

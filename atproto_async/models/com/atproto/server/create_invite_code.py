@@ -11,28 +11,21 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "CreateInviteCodeInput",
+    "CreateInviteCodeOutput",
     "Input",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class CreateInviteCodeInput(Model):
     """The ``com.atproto.server.createInviteCode#input`` object.
 
     The input body of ``com.atproto.server.createInviteCode``.
@@ -53,10 +46,16 @@ class Input(Model):
         try:
             get = data.get
             self.use_count = data["useCount"]
-            self.for_account = get("forAccount", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("forAccount", UNSET)) is None:
+                raise null_field("com.atproto.server.createInviteCode#input", "forAccount")
+            self.for_account = v
+            self.extra = (
+                None
+                if _CREATE_INVITE_CODE_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _CREATE_INVITE_CODE_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.server.createInviteCode (Input)", exc) from exc
+            raise invalid("com.atproto.server.createInviteCode#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -71,13 +70,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("useCount", "forAccount"))
+_CREATE_INVITE_CODE_INPUT_KEYS: Final[frozenset[str]] = frozenset(("useCount", "forAccount"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class CreateInviteCodeOutput(Model):
     """The ``com.atproto.server.createInviteCode#output`` object.
 
     The output body of ``com.atproto.server.createInviteCode``.
@@ -95,9 +92,13 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             self.code = data["code"]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if _CREATE_INVITE_CODE_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _CREATE_INVITE_CODE_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.server.createInviteCode (Output)", exc) from exc
+            raise invalid("com.atproto.server.createInviteCode#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -109,4 +110,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("code",))
+_CREATE_INVITE_CODE_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("code",))
+
+
+Input = CreateInviteCodeInput
+"""The former name of `CreateInviteCodeInput`, kept so that existing imports still work."""
+
+
+Output = CreateInviteCodeOutput
+"""The former name of `CreateInviteCodeOutput`, kept so that existing imports still work."""

@@ -11,29 +11,22 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
     "AccountCodes",
+    "CreateInviteCodesInput",
+    "CreateInviteCodesOutput",
     "Input",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class CreateInviteCodesInput(Model):
     """The ``com.atproto.server.createInviteCodes#input`` object.
 
     The input body of ``com.atproto.server.createInviteCodes``.
@@ -57,10 +50,16 @@ class Input(Model):
             get = data.get
             self.code_count = data["codeCount"]
             self.use_count = data["useCount"]
-            self.for_accounts = get("forAccounts", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("forAccounts", UNSET)) is None:
+                raise null_field("com.atproto.server.createInviteCodes#input", "forAccounts")
+            self.for_accounts = v
+            self.extra = (
+                None
+                if _CREATE_INVITE_CODES_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _CREATE_INVITE_CODES_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.server.createInviteCodes (Input)", exc) from exc
+            raise invalid("com.atproto.server.createInviteCodes#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -75,13 +74,13 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("codeCount", "useCount", "forAccounts"))
-
-
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+_CREATE_INVITE_CODES_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("codeCount", "useCount", "forAccounts")
 )
-class Output(Model):
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class CreateInviteCodesOutput(Model):
     """The ``com.atproto.server.createInviteCodes#output`` object.
 
     The output body of ``com.atproto.server.createInviteCodes``.
@@ -98,10 +97,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.codes = [AccountCodes.from_dict(i0) for i0 in data["codes"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["codes"]) is None:
+                raise null_field("com.atproto.server.createInviteCodes#output", "codes")
+            self.codes = [AccountCodes.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _CREATE_INVITE_CODES_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _CREATE_INVITE_CODES_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.server.createInviteCodes (Output)", exc) from exc
+            raise invalid("com.atproto.server.createInviteCodes#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -113,12 +118,10 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("codes",))
+_CREATE_INVITE_CODES_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("codes",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class AccountCodes(Model):
     """The ``com.atproto.server.createInviteCodes#accountCodes`` object.
 
@@ -143,9 +146,15 @@ class AccountCodes(Model):
         self: Any = TWINS[cls]()
         try:
             self.account = data["account"]
-            self.codes = data["codes"]
+            if (v := data["codes"]) is None:
+                raise null_field("com.atproto.server.createInviteCodes#accountCodes", "codes")
+            self.codes = v
             self.typed = "$type" in data
-            self.extra = None if _ACCOUNT_CODES_KEYS.issuperset(data) else unknown_fields(data, _ACCOUNT_CODES_KEYS)
+            self.extra = (
+                None
+                if _ACCOUNT_CODES_KEYS.issuperset(data)
+                else unknown_fields(data, _ACCOUNT_CODES_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.createInviteCodes#accountCodes", exc) from exc
         self.__class__ = cls
@@ -162,3 +171,11 @@ class AccountCodes(Model):
 
 
 _ACCOUNT_CODES_KEYS: Final[frozenset[str]] = frozenset(("$type", "account", "codes"))
+
+
+Input = CreateInviteCodesInput
+"""The former name of `CreateInviteCodesInput`, kept so that existing imports still work."""
+
+
+Output = CreateInviteCodesOutput
+"""The former name of `CreateInviteCodesOutput`, kept so that existing imports still work."""

@@ -11,28 +11,21 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "CreateSessionInput",
+    "CreateSessionOutput",
     "Input",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class CreateSessionInput(Model):
     """The ``com.atproto.server.createSession#input`` object.
 
     The input body of ``com.atproto.server.createSession``.
@@ -59,11 +52,19 @@ class Input(Model):
             get = data.get
             self.identifier = data["identifier"]
             self.password = data["password"]
-            self.auth_factor_token = get("authFactorToken", UNSET)
-            self.allow_takendown = get("allowTakendown", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("authFactorToken", UNSET)) is None:
+                raise null_field("com.atproto.server.createSession#input", "authFactorToken")
+            self.auth_factor_token = v
+            if (v := get("allowTakendown", UNSET)) is None:
+                raise null_field("com.atproto.server.createSession#input", "allowTakendown")
+            self.allow_takendown = v
+            self.extra = (
+                None
+                if _CREATE_SESSION_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _CREATE_SESSION_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.server.createSession (Input)", exc) from exc
+            raise invalid("com.atproto.server.createSession#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -81,15 +82,13 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("identifier", "password", "authFactorToken", "allowTakendown"),
+_CREATE_SESSION_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("identifier", "password", "authFactorToken", "allowTakendown")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class CreateSessionOutput(Model):
     """The ``com.atproto.server.createSession#output`` object.
 
     The output body of ``com.atproto.server.createSession``.
@@ -132,15 +131,31 @@ class Output(Model):
             self.refresh_jwt = data["refreshJwt"]
             self.handle = data["handle"]
             self.did = data["did"]
-            self.did_doc = get("didDoc", UNSET)
-            self.email = get("email", UNSET)
-            self.email_confirmed = get("emailConfirmed", UNSET)
-            self.email_auth_factor = get("emailAuthFactor", UNSET)
-            self.active = get("active", UNSET)
-            self.status = get("status", UNSET)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("didDoc", UNSET)) is None:
+                raise null_field("com.atproto.server.createSession#output", "didDoc")
+            self.did_doc = v
+            if (v := get("email", UNSET)) is None:
+                raise null_field("com.atproto.server.createSession#output", "email")
+            self.email = v
+            if (v := get("emailConfirmed", UNSET)) is None:
+                raise null_field("com.atproto.server.createSession#output", "emailConfirmed")
+            self.email_confirmed = v
+            if (v := get("emailAuthFactor", UNSET)) is None:
+                raise null_field("com.atproto.server.createSession#output", "emailAuthFactor")
+            self.email_auth_factor = v
+            if (v := get("active", UNSET)) is None:
+                raise null_field("com.atproto.server.createSession#output", "active")
+            self.active = v
+            if (v := get("status", UNSET)) is None:
+                raise null_field("com.atproto.server.createSession#output", "status")
+            self.status = v
+            self.extra = (
+                None
+                if _CREATE_SESSION_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _CREATE_SESSION_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.server.createSession (Output)", exc) from exc
+            raise invalid("com.atproto.server.createSession#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -175,6 +190,25 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("accessJwt", "refreshJwt", "handle", "did", "didDoc", "email", "emailConfirmed", "emailAuthFactor", "active", "status"),
+_CREATE_SESSION_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    (
+        "accessJwt",
+        "refreshJwt",
+        "handle",
+        "did",
+        "didDoc",
+        "email",
+        "emailConfirmed",
+        "emailAuthFactor",
+        "active",
+        "status",
+    )
 )
+
+
+Input = CreateSessionInput
+"""The former name of `CreateSessionInput`, kept so that existing imports still work."""
+
+
+Output = CreateSessionOutput
+"""The former name of `CreateSessionOutput`, kept so that existing imports still work."""

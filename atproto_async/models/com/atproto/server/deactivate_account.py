@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "DeactivateAccountInput",
     "Input",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class DeactivateAccountInput(Model):
     """The ``com.atproto.server.deactivateAccount#input`` object.
 
     The input body of ``com.atproto.server.deactivateAccount``.
@@ -50,10 +42,16 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.delete_after = get("deleteAfter", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("deleteAfter", UNSET)) is None:
+                raise null_field("com.atproto.server.deactivateAccount#input", "deleteAfter")
+            self.delete_after = v
+            self.extra = (
+                None
+                if _DEACTIVATE_ACCOUNT_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _DEACTIVATE_ACCOUNT_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.server.deactivateAccount (Input)", exc) from exc
+            raise invalid("com.atproto.server.deactivateAccount#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -68,4 +66,8 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("deleteAfter",))
+_DEACTIVATE_ACCOUNT_INPUT_KEYS: Final[frozenset[str]] = frozenset(("deleteAfter",))
+
+
+Input = DeactivateAccountInput
+"""The former name of `DeactivateAccountInput`, kept so that existing imports still work."""

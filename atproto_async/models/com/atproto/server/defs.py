@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -29,9 +22,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class InviteCode(Model):
     """The ``com.atproto.server.defs#inviteCode`` object.
 
@@ -71,9 +62,15 @@ class InviteCode(Model):
             self.for_account = data["forAccount"]
             self.created_by = data["createdBy"]
             self.created_at = data["createdAt"]
-            self.uses = [InviteCodeUse.from_dict(i0) for i0 in data["uses"]]
+            if (v := data["uses"]) is None:
+                raise null_field("com.atproto.server.defs#inviteCode", "uses")
+            self.uses = [InviteCodeUse.from_dict(i0) for i0 in v]
             self.typed = "$type" in data
-            self.extra = None if _INVITE_CODE_KEYS.issuperset(data) else unknown_fields(data, _INVITE_CODE_KEYS)
+            self.extra = (
+                None
+                if _INVITE_CODE_KEYS.issuperset(data)
+                else unknown_fields(data, _INVITE_CODE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.defs#inviteCode", exc) from exc
         self.__class__ = cls
@@ -98,13 +95,11 @@ class InviteCode(Model):
 
 
 _INVITE_CODE_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "code", "available", "disabled", "forAccount", "createdBy", "createdAt", "uses"),
+    ("$type", "code", "available", "disabled", "forAccount", "createdBy", "createdAt", "uses")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class InviteCodeUse(Model):
     """The ``com.atproto.server.defs#inviteCodeUse`` object.
 
@@ -131,7 +126,11 @@ class InviteCodeUse(Model):
             self.used_by = data["usedBy"]
             self.used_at = data["usedAt"]
             self.typed = "$type" in data
-            self.extra = None if _INVITE_CODE_USE_KEYS.issuperset(data) else unknown_fields(data, _INVITE_CODE_USE_KEYS)
+            self.extra = (
+                None
+                if _INVITE_CODE_USE_KEYS.issuperset(data)
+                else unknown_fields(data, _INVITE_CODE_USE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.defs#inviteCodeUse", exc) from exc
         self.__class__ = cls

@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "DeleteAccountInput",
     "Input",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class DeleteAccountInput(Model):
     """The ``com.atproto.server.deleteAccount#input`` object.
 
     The input body of ``com.atproto.server.deleteAccount``.
@@ -55,9 +47,13 @@ class Input(Model):
             self.did = data["did"]
             self.password = data["password"]
             self.token = data["token"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _DELETE_ACCOUNT_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _DELETE_ACCOUNT_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.server.deleteAccount (Input)", exc) from exc
+            raise invalid("com.atproto.server.deleteAccount#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -69,4 +65,8 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("did", "password", "token"))
+_DELETE_ACCOUNT_INPUT_KEYS: Final[frozenset[str]] = frozenset(("did", "password", "token"))
+
+
+Input = DeleteAccountInput
+"""The former name of `DeleteAccountInput`, kept so that existing imports still work."""

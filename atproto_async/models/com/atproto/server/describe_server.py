@@ -11,29 +11,21 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
     "Contact",
+    "DescribeServerOutput",
     "Links",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class DescribeServerOutput(Model):
     """The ``com.atproto.server.describeServer#output`` object.
 
     The output body of ``com.atproto.server.describeServer``.
@@ -68,16 +60,38 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.invite_code_required = get("inviteCodeRequired", UNSET)
-            self.phone_verification_required = get("phoneVerificationRequired", UNSET)
-            self.blob_upload_limit = get("blobUploadLimit", UNSET)
-            self.available_user_domains = data["availableUserDomains"]
-            self.links = v if (v := get("links", UNSET)) is UNSET else Links.from_dict(v)
-            self.contact = v if (v := get("contact", UNSET)) is UNSET else Contact.from_dict(v)
+            if (v := get("inviteCodeRequired", UNSET)) is None:
+                raise null_field("com.atproto.server.describeServer#output", "inviteCodeRequired")
+            self.invite_code_required = v
+            if (v := get("phoneVerificationRequired", UNSET)) is None:
+                raise null_field(
+                    "com.atproto.server.describeServer#output", "phoneVerificationRequired"
+                )
+            self.phone_verification_required = v
+            if (v := get("blobUploadLimit", UNSET)) is None:
+                raise null_field("com.atproto.server.describeServer#output", "blobUploadLimit")
+            self.blob_upload_limit = v
+            if (v := data["availableUserDomains"]) is None:
+                raise null_field("com.atproto.server.describeServer#output", "availableUserDomains")
+            self.available_user_domains = v
+            if (v := get("links", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("com.atproto.server.describeServer#output", "links")
+                v = Links.from_dict(v)
+            self.links = v
+            if (v := get("contact", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("com.atproto.server.describeServer#output", "contact")
+                v = Contact.from_dict(v)
+            self.contact = v
             self.did = data["did"]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if _DESCRIBE_SERVER_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _DESCRIBE_SERVER_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.server.describeServer (Output)", exc) from exc
+            raise invalid("com.atproto.server.describeServer#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -107,14 +121,20 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("inviteCodeRequired", "phoneVerificationRequired", "blobUploadLimit", "availableUserDomains", "links", "contact", "did"),
+_DESCRIBE_SERVER_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    (
+        "inviteCodeRequired",
+        "phoneVerificationRequired",
+        "blobUploadLimit",
+        "availableUserDomains",
+        "links",
+        "contact",
+        "did",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Links(Model):
     """The ``com.atproto.server.describeServer#links`` object.
 
@@ -139,8 +159,12 @@ class Links(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.privacy_policy = get("privacyPolicy", UNSET)
-            self.terms_of_service = get("termsOfService", UNSET)
+            if (v := get("privacyPolicy", UNSET)) is None:
+                raise null_field("com.atproto.server.describeServer#links", "privacyPolicy")
+            self.privacy_policy = v
+            if (v := get("termsOfService", UNSET)) is None:
+                raise null_field("com.atproto.server.describeServer#links", "termsOfService")
+            self.terms_of_service = v
             self.typed = "$type" in data
             self.extra = None if _LINKS_KEYS.issuperset(data) else unknown_fields(data, _LINKS_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
@@ -167,9 +191,7 @@ class Links(Model):
 _LINKS_KEYS: Final[frozenset[str]] = frozenset(("$type", "privacyPolicy", "termsOfService"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Contact(Model):
     """The ``com.atproto.server.describeServer#contact`` object.
 
@@ -192,9 +214,13 @@ class Contact(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.email = get("email", UNSET)
+            if (v := get("email", UNSET)) is None:
+                raise null_field("com.atproto.server.describeServer#contact", "email")
+            self.email = v
             self.typed = "$type" in data
-            self.extra = None if _CONTACT_KEYS.issuperset(data) else unknown_fields(data, _CONTACT_KEYS)
+            self.extra = (
+                None if _CONTACT_KEYS.issuperset(data) else unknown_fields(data, _CONTACT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.describeServer#contact", exc) from exc
         self.__class__ = cls
@@ -214,3 +240,7 @@ class Contact(Model):
 
 
 _CONTACT_KEYS: Final[frozenset[str]] = frozenset(("$type", "email"))
+
+
+Output = DescribeServerOutput
+"""The former name of `DescribeServerOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.com.atproto.server import defs as _m_com_atproto_server_defs
 else:
     _m_com_atproto_server_defs = lazy_module(
-        globals(),
-        "_m_com_atproto_server_defs",
-        "atproto_async.models.com.atproto.server.defs",
+        globals(), "_m_com_atproto_server_defs", "atproto_async.models.com.atproto.server.defs"
     )
 
 __all__ = [
+    "GetAccountInviteCodesOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetAccountInviteCodesOutput(Model):
     """The ``com.atproto.server.getAccountInviteCodes#output`` object.
 
     The output body of ``com.atproto.server.getAccountInviteCodes``.
@@ -57,10 +55,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.codes = [_m_com_atproto_server_defs.InviteCode.from_dict(i0) for i0 in data["codes"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["codes"]) is None:
+                raise null_field("com.atproto.server.getAccountInviteCodes#output", "codes")
+            self.codes = [_m_com_atproto_server_defs.InviteCode.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _GET_ACCOUNT_INVITE_CODES_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_ACCOUNT_INVITE_CODES_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.server.getAccountInviteCodes (Output)", exc) from exc
+            raise invalid("com.atproto.server.getAccountInviteCodes#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -72,4 +76,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("codes",))
+_GET_ACCOUNT_INVITE_CODES_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("codes",))
+
+
+Output = GetAccountInviteCodesOutput
+"""The former name of `GetAccountInviteCodesOutput`, kept so that existing imports still work."""

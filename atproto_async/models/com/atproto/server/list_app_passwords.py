@@ -11,28 +11,20 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
     "AppPassword",
+    "ListAppPasswordsOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class ListAppPasswordsOutput(Model):
     """The ``com.atproto.server.listAppPasswords#output`` object.
 
     The output body of ``com.atproto.server.listAppPasswords``.
@@ -49,10 +41,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.passwords = [AppPassword.from_dict(i0) for i0 in data["passwords"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["passwords"]) is None:
+                raise null_field("com.atproto.server.listAppPasswords#output", "passwords")
+            self.passwords = [AppPassword.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _LIST_APP_PASSWORDS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _LIST_APP_PASSWORDS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.server.listAppPasswords (Output)", exc) from exc
+            raise invalid("com.atproto.server.listAppPasswords#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -64,12 +62,10 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("passwords",))
+_LIST_APP_PASSWORDS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("passwords",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class AppPassword(Model):
     """The ``com.atproto.server.listAppPasswords#appPassword`` object.
 
@@ -98,9 +94,15 @@ class AppPassword(Model):
             get = data.get
             self.name = data["name"]
             self.created_at = data["createdAt"]
-            self.privileged = get("privileged", UNSET)
+            if (v := get("privileged", UNSET)) is None:
+                raise null_field("com.atproto.server.listAppPasswords#appPassword", "privileged")
+            self.privileged = v
             self.typed = "$type" in data
-            self.extra = None if _APP_PASSWORD_KEYS.issuperset(data) else unknown_fields(data, _APP_PASSWORD_KEYS)
+            self.extra = (
+                None
+                if _APP_PASSWORD_KEYS.issuperset(data)
+                else unknown_fields(data, _APP_PASSWORD_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.server.listAppPasswords#appPassword", exc) from exc
         self.__class__ = cls
@@ -120,3 +122,7 @@ class AppPassword(Model):
 
 
 _APP_PASSWORD_KEYS: Final[frozenset[str]] = frozenset(("$type", "name", "createdAt", "privileged"))
+
+
+Output = ListAppPasswordsOutput
+"""The former name of `ListAppPasswordsOutput`, kept so that existing imports still work."""

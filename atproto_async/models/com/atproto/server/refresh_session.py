@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
     "Output",
+    "RefreshSessionOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class RefreshSessionOutput(Model):
     """The ``com.atproto.server.refreshSession#output`` object.
 
     The output body of ``com.atproto.server.refreshSession``.
@@ -72,15 +64,31 @@ class Output(Model):
             self.refresh_jwt = data["refreshJwt"]
             self.handle = data["handle"]
             self.did = data["did"]
-            self.did_doc = get("didDoc", UNSET)
-            self.email = get("email", UNSET)
-            self.email_confirmed = get("emailConfirmed", UNSET)
-            self.email_auth_factor = get("emailAuthFactor", UNSET)
-            self.active = get("active", UNSET)
-            self.status = get("status", UNSET)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("didDoc", UNSET)) is None:
+                raise null_field("com.atproto.server.refreshSession#output", "didDoc")
+            self.did_doc = v
+            if (v := get("email", UNSET)) is None:
+                raise null_field("com.atproto.server.refreshSession#output", "email")
+            self.email = v
+            if (v := get("emailConfirmed", UNSET)) is None:
+                raise null_field("com.atproto.server.refreshSession#output", "emailConfirmed")
+            self.email_confirmed = v
+            if (v := get("emailAuthFactor", UNSET)) is None:
+                raise null_field("com.atproto.server.refreshSession#output", "emailAuthFactor")
+            self.email_auth_factor = v
+            if (v := get("active", UNSET)) is None:
+                raise null_field("com.atproto.server.refreshSession#output", "active")
+            self.active = v
+            if (v := get("status", UNSET)) is None:
+                raise null_field("com.atproto.server.refreshSession#output", "status")
+            self.status = v
+            self.extra = (
+                None
+                if _REFRESH_SESSION_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _REFRESH_SESSION_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.server.refreshSession (Output)", exc) from exc
+            raise invalid("com.atproto.server.refreshSession#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -115,6 +123,21 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("accessJwt", "refreshJwt", "handle", "did", "didDoc", "email", "emailConfirmed", "emailAuthFactor", "active", "status"),
+_REFRESH_SESSION_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    (
+        "accessJwt",
+        "refreshJwt",
+        "handle",
+        "did",
+        "didDoc",
+        "email",
+        "emailConfirmed",
+        "emailAuthFactor",
+        "active",
+        "status",
+    )
 )
+
+
+Output = RefreshSessionOutput
+"""The former name of `RefreshSessionOutput`, kept so that existing imports still work."""

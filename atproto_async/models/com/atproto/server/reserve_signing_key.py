@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -26,13 +19,13 @@ if TYPE_CHECKING:
 __all__ = [
     "Input",
     "Output",
+    "ReserveSigningKeyInput",
+    "ReserveSigningKeyOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class ReserveSigningKeyInput(Model):
     """The ``com.atproto.server.reserveSigningKey#input`` object.
 
     The input body of ``com.atproto.server.reserveSigningKey``.
@@ -50,10 +43,16 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.did = get("did", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("did", UNSET)) is None:
+                raise null_field("com.atproto.server.reserveSigningKey#input", "did")
+            self.did = v
+            self.extra = (
+                None
+                if _RESERVE_SIGNING_KEY_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _RESERVE_SIGNING_KEY_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.server.reserveSigningKey (Input)", exc) from exc
+            raise invalid("com.atproto.server.reserveSigningKey#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -68,13 +67,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("did",))
+_RESERVE_SIGNING_KEY_INPUT_KEYS: Final[frozenset[str]] = frozenset(("did",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class ReserveSigningKeyOutput(Model):
     """The ``com.atproto.server.reserveSigningKey#output`` object.
 
     The output body of ``com.atproto.server.reserveSigningKey``.
@@ -92,9 +89,13 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             self.signing_key = data["signingKey"]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if _RESERVE_SIGNING_KEY_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _RESERVE_SIGNING_KEY_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.server.reserveSigningKey (Output)", exc) from exc
+            raise invalid("com.atproto.server.reserveSigningKey#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -106,4 +107,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("signingKey",))
+_RESERVE_SIGNING_KEY_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("signingKey",))
+
+
+Input = ReserveSigningKeyInput
+"""The former name of `ReserveSigningKeyInput`, kept so that existing imports still work."""
+
+
+Output = ReserveSigningKeyOutput
+"""The former name of `ReserveSigningKeyOutput`, kept so that existing imports still work."""

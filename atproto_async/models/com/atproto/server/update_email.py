@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
     "Input",
+    "UpdateEmailInput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class UpdateEmailInput(Model):
     """The ``com.atproto.server.updateEmail#input`` object.
 
     The input body of ``com.atproto.server.updateEmail``.
@@ -55,11 +47,19 @@ class Input(Model):
         try:
             get = data.get
             self.email = data["email"]
-            self.email_auth_factor = get("emailAuthFactor", UNSET)
-            self.token = get("token", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("emailAuthFactor", UNSET)) is None:
+                raise null_field("com.atproto.server.updateEmail#input", "emailAuthFactor")
+            self.email_auth_factor = v
+            if (v := get("token", UNSET)) is None:
+                raise null_field("com.atproto.server.updateEmail#input", "token")
+            self.token = v
+            self.extra = (
+                None
+                if _UPDATE_EMAIL_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _UPDATE_EMAIL_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.server.updateEmail (Input)", exc) from exc
+            raise invalid("com.atproto.server.updateEmail#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -77,4 +77,8 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("email", "emailAuthFactor", "token"))
+_UPDATE_EMAIL_INPUT_KEYS: Final[frozenset[str]] = frozenset(("email", "emailAuthFactor", "token"))
+
+
+Input = UpdateEmailInput
+"""The former name of `UpdateEmailInput`, kept so that existing imports still work."""

@@ -6,7 +6,27 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_SUBMODULES = frozenset(("defs", "get_blob", "get_blocks", "get_checkout", "get_head", "get_host_status", "get_latest_commit", "get_record", "get_repo", "get_repo_status", "list_blobs", "list_hosts", "list_repos", "list_repos_by_collection", "notify_of_update", "request_crawl", "subscribe_repos"))
+_SUBMODULES = frozenset(
+    (
+        "defs",
+        "get_blob",
+        "get_blocks",
+        "get_checkout",
+        "get_head",
+        "get_host_status",
+        "get_latest_commit",
+        "get_record",
+        "get_repo",
+        "get_repo_status",
+        "list_blobs",
+        "list_hosts",
+        "list_repos",
+        "list_repos_by_collection",
+        "notify_of_update",
+        "request_crawl",
+        "subscribe_repos",
+    )
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -11,5 +11,4 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from typing import Self
 
-__all__ = [
-]
+__all__ = []

@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "GetHostStatusOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetHostStatusOutput(Model):
     """The ``com.atproto.sync.getHostStatus#output`` object.
 
     The output body of ``com.atproto.sync.getHostStatus``.
@@ -59,12 +51,22 @@ class Output(Model):
         try:
             get = data.get
             self.hostname = data["hostname"]
-            self.seq = get("seq", UNSET)
-            self.account_count = get("accountCount", UNSET)
-            self.status = get("status", UNSET)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("seq", UNSET)) is None:
+                raise null_field("com.atproto.sync.getHostStatus#output", "seq")
+            self.seq = v
+            if (v := get("accountCount", UNSET)) is None:
+                raise null_field("com.atproto.sync.getHostStatus#output", "accountCount")
+            self.account_count = v
+            if (v := get("status", UNSET)) is None:
+                raise null_field("com.atproto.sync.getHostStatus#output", "status")
+            self.status = v
+            self.extra = (
+                None
+                if _GET_HOST_STATUS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_HOST_STATUS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.sync.getHostStatus (Output)", exc) from exc
+            raise invalid("com.atproto.sync.getHostStatus#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -85,4 +87,10 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("hostname", "seq", "accountCount", "status"))
+_GET_HOST_STATUS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("hostname", "seq", "accountCount", "status")
+)
+
+
+Output = GetHostStatusOutput
+"""The former name of `GetHostStatusOutput`, kept so that existing imports still work."""

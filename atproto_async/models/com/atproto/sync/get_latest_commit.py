@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "GetLatestCommitOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetLatestCommitOutput(Model):
     """The ``com.atproto.sync.getLatestCommit#output`` object.
 
     The output body of ``com.atproto.sync.getLatestCommit``.
@@ -52,9 +44,13 @@ class Output(Model):
         try:
             self.cid = data["cid"]
             self.rev = data["rev"]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if _GET_LATEST_COMMIT_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_LATEST_COMMIT_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.sync.getLatestCommit (Output)", exc) from exc
+            raise invalid("com.atproto.sync.getLatestCommit#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -66,4 +62,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cid", "rev"))
+_GET_LATEST_COMMIT_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cid", "rev"))
+
+
+Output = GetLatestCommitOutput
+"""The former name of `GetLatestCommitOutput`, kept so that existing imports still work."""

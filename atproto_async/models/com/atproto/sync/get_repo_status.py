@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "GetRepoStatusOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetRepoStatusOutput(Model):
     """The ``com.atproto.sync.getRepoStatus#output`` object.
 
     The output body of ``com.atproto.sync.getRepoStatus``.
@@ -62,11 +54,19 @@ class Output(Model):
             get = data.get
             self.did = data["did"]
             self.active = data["active"]
-            self.status = get("status", UNSET)
-            self.rev = get("rev", UNSET)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("status", UNSET)) is None:
+                raise null_field("com.atproto.sync.getRepoStatus#output", "status")
+            self.status = v
+            if (v := get("rev", UNSET)) is None:
+                raise null_field("com.atproto.sync.getRepoStatus#output", "rev")
+            self.rev = v
+            self.extra = (
+                None
+                if _GET_REPO_STATUS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_REPO_STATUS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.sync.getRepoStatus (Output)", exc) from exc
+            raise invalid("com.atproto.sync.getRepoStatus#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -84,4 +84,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("did", "active", "status", "rev"))
+_GET_REPO_STATUS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("did", "active", "status", "rev"))
+
+
+Output = GetRepoStatusOutput
+"""The former name of `GetRepoStatusOutput`, kept so that existing imports still work."""

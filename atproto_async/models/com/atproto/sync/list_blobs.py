@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "ListBlobsOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class ListBlobsOutput(Model):
     """The ``com.atproto.sync.listBlobs#output`` object.
 
     The output body of ``com.atproto.sync.listBlobs``.
@@ -51,11 +43,19 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.cids = data["cids"]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("com.atproto.sync.listBlobs#output", "cursor")
+            self.cursor = v
+            if (v := data["cids"]) is None:
+                raise null_field("com.atproto.sync.listBlobs#output", "cids")
+            self.cids = v
+            self.extra = (
+                None
+                if _LIST_BLOBS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _LIST_BLOBS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.sync.listBlobs (Output)", exc) from exc
+            raise invalid("com.atproto.sync.listBlobs#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -70,4 +70,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "cids"))
+_LIST_BLOBS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "cids"))
+
+
+Output = ListBlobsOutput
+"""The former name of `ListBlobsOutput`, kept so that existing imports still work."""

@@ -11,28 +11,20 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
     "Host",
+    "ListHostsOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class ListHostsOutput(Model):
     """The ``com.atproto.sync.listHosts#output`` object.
 
     The output body of ``com.atproto.sync.listHosts``.
@@ -53,11 +45,19 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.hosts = [Host.from_dict(i0) for i0 in data["hosts"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("com.atproto.sync.listHosts#output", "cursor")
+            self.cursor = v
+            if (v := data["hosts"]) is None:
+                raise null_field("com.atproto.sync.listHosts#output", "hosts")
+            self.hosts = [Host.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _LIST_HOSTS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _LIST_HOSTS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.sync.listHosts (Output)", exc) from exc
+            raise invalid("com.atproto.sync.listHosts#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -72,12 +72,10 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "hosts"))
+_LIST_HOSTS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "hosts"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Host(Model):
     """The ``com.atproto.sync.listHosts#host`` object.
 
@@ -109,9 +107,15 @@ class Host(Model):
         try:
             get = data.get
             self.hostname = data["hostname"]
-            self.seq = get("seq", UNSET)
-            self.account_count = get("accountCount", UNSET)
-            self.status = get("status", UNSET)
+            if (v := get("seq", UNSET)) is None:
+                raise null_field("com.atproto.sync.listHosts#host", "seq")
+            self.seq = v
+            if (v := get("accountCount", UNSET)) is None:
+                raise null_field("com.atproto.sync.listHosts#host", "accountCount")
+            self.account_count = v
+            if (v := get("status", UNSET)) is None:
+                raise null_field("com.atproto.sync.listHosts#host", "status")
+            self.status = v
             self.typed = "$type" in data
             self.extra = None if _HOST_KEYS.issuperset(data) else unknown_fields(data, _HOST_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
@@ -139,5 +143,9 @@ class Host(Model):
 
 
 _HOST_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "hostname", "seq", "accountCount", "status"),
+    ("$type", "hostname", "seq", "accountCount", "status")
 )
+
+
+Output = ListHostsOutput
+"""The former name of `ListHostsOutput`, kept so that existing imports still work."""

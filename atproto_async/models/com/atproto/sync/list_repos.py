@@ -11,28 +11,20 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "ListReposOutput",
     "Output",
     "Repo",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class ListReposOutput(Model):
     """The ``com.atproto.sync.listRepos#output`` object.
 
     The output body of ``com.atproto.sync.listRepos``.
@@ -52,11 +44,19 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.repos = [Repo.from_dict(i0) for i0 in data["repos"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("com.atproto.sync.listRepos#output", "cursor")
+            self.cursor = v
+            if (v := data["repos"]) is None:
+                raise null_field("com.atproto.sync.listRepos#output", "repos")
+            self.repos = [Repo.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _LIST_REPOS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _LIST_REPOS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.sync.listRepos (Output)", exc) from exc
+            raise invalid("com.atproto.sync.listRepos#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -71,12 +71,10 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "repos"))
+_LIST_REPOS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "repos"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Repo(Model):
     """The ``com.atproto.sync.listRepos#repo`` object.
 
@@ -114,8 +112,12 @@ class Repo(Model):
             self.did = data["did"]
             self.head = data["head"]
             self.rev = data["rev"]
-            self.active = get("active", UNSET)
-            self.status = get("status", UNSET)
+            if (v := get("active", UNSET)) is None:
+                raise null_field("com.atproto.sync.listRepos#repo", "active")
+            self.active = v
+            if (v := get("status", UNSET)) is None:
+                raise null_field("com.atproto.sync.listRepos#repo", "status")
+            self.status = v
             self.typed = "$type" in data
             self.extra = None if _REPO_KEYS.issuperset(data) else unknown_fields(data, _REPO_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
@@ -140,3 +142,7 @@ class Repo(Model):
 
 
 _REPO_KEYS: Final[frozenset[str]] = frozenset(("$type", "did", "head", "rev", "active", "status"))
+
+
+Output = ListReposOutput
+"""The former name of `ListReposOutput`, kept so that existing imports still work."""

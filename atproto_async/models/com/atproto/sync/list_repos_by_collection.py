@@ -11,28 +11,20 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "ListReposByCollectionOutput",
     "Output",
     "Repo",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class ListReposByCollectionOutput(Model):
     """The ``com.atproto.sync.listReposByCollection#output`` object.
 
     The output body of ``com.atproto.sync.listReposByCollection``.
@@ -52,11 +44,19 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.repos = [Repo.from_dict(i0) for i0 in data["repos"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("com.atproto.sync.listReposByCollection#output", "cursor")
+            self.cursor = v
+            if (v := data["repos"]) is None:
+                raise null_field("com.atproto.sync.listReposByCollection#output", "repos")
+            self.repos = [Repo.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _LIST_REPOS_BY_COLLECTION_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _LIST_REPOS_BY_COLLECTION_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.sync.listReposByCollection (Output)", exc) from exc
+            raise invalid("com.atproto.sync.listReposByCollection#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -71,12 +71,10 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "repos"))
+_LIST_REPOS_BY_COLLECTION_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "repos"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Repo(Model):
     """The ``com.atproto.sync.listReposByCollection#repo`` object.
 
@@ -117,3 +115,7 @@ class Repo(Model):
 
 
 _REPO_KEYS: Final[frozenset[str]] = frozenset(("$type", "did"))
+
+
+Output = ListReposByCollectionOutput
+"""The former name of `ListReposByCollectionOutput`, kept so that existing imports still work."""

@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -35,9 +28,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Commit(Model):
     """Represents an update of repository state. Note that empty commits are allowed, which include
     no repo data changes, but an update to rev and signature.
@@ -101,12 +92,20 @@ class Commit(Model):
             self.rev = data["rev"]
             self.since = data["since"]
             self.blocks = data["blocks"]
-            self.ops = [RepoOp.from_dict(i0) for i0 in data["ops"]]
-            self.blobs = data["blobs"]
-            self.prev_data = get("prevData", UNSET)
+            if (v := data["ops"]) is None:
+                raise null_field("com.atproto.sync.subscribeRepos#commit", "ops")
+            self.ops = [RepoOp.from_dict(i0) for i0 in v]
+            if (v := data["blobs"]) is None:
+                raise null_field("com.atproto.sync.subscribeRepos#commit", "blobs")
+            self.blobs = v
+            if (v := get("prevData", UNSET)) is None:
+                raise null_field("com.atproto.sync.subscribeRepos#commit", "prevData")
+            self.prev_data = v
             self.time = data["time"]
             self.typed = "$type" in data
-            self.extra = None if _COMMIT_KEYS.issuperset(data) else unknown_fields(data, _COMMIT_KEYS)
+            self.extra = (
+                None if _COMMIT_KEYS.issuperset(data) else unknown_fields(data, _COMMIT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.sync.subscribeRepos#commit", exc) from exc
         self.__class__ = cls
@@ -139,13 +138,25 @@ class Commit(Model):
 
 
 _COMMIT_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "seq", "rebase", "tooBig", "repo", "commit", "rev", "since", "blocks", "ops", "blobs", "prevData", "time"),
+    (
+        "$type",
+        "seq",
+        "rebase",
+        "tooBig",
+        "repo",
+        "commit",
+        "rev",
+        "since",
+        "blocks",
+        "ops",
+        "blobs",
+        "prevData",
+        "time",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Sync(Model):
     """Updates the repo to a new state, without necessarily including that state on the firehose.
     Used to recover from broken commit streams, data loss incidents, or in situations where
@@ -210,9 +221,7 @@ class Sync(Model):
 _SYNC_KEYS: Final[frozenset[str]] = frozenset(("$type", "seq", "did", "blocks", "rev", "time"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Identity(Model):
     """Represents a change to an account's identity. Could be an updated handle, signing key, or pds
     hosting endpoint. Serves as a prod to all downstream services to refresh their identity
@@ -249,9 +258,13 @@ class Identity(Model):
             self.seq = data["seq"]
             self.did = data["did"]
             self.time = data["time"]
-            self.handle = get("handle", UNSET)
+            if (v := get("handle", UNSET)) is None:
+                raise null_field("com.atproto.sync.subscribeRepos#identity", "handle")
+            self.handle = v
             self.typed = "$type" in data
-            self.extra = None if _IDENTITY_KEYS.issuperset(data) else unknown_fields(data, _IDENTITY_KEYS)
+            self.extra = (
+                None if _IDENTITY_KEYS.issuperset(data) else unknown_fields(data, _IDENTITY_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.sync.subscribeRepos#identity", exc) from exc
         self.__class__ = cls
@@ -273,9 +286,7 @@ class Identity(Model):
 _IDENTITY_KEYS: Final[frozenset[str]] = frozenset(("$type", "seq", "did", "time", "handle"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Account(Model):
     """Represents a change to an account's status on a host (eg, PDS or Relay). The semantics of
     this event are that the status is at the host which emitted the event, not necessarily that
@@ -316,9 +327,13 @@ class Account(Model):
             self.did = data["did"]
             self.time = data["time"]
             self.active = data["active"]
-            self.status = get("status", UNSET)
+            if (v := get("status", UNSET)) is None:
+                raise null_field("com.atproto.sync.subscribeRepos#account", "status")
+            self.status = v
             self.typed = "$type" in data
-            self.extra = None if _ACCOUNT_KEYS.issuperset(data) else unknown_fields(data, _ACCOUNT_KEYS)
+            self.extra = (
+                None if _ACCOUNT_KEYS.issuperset(data) else unknown_fields(data, _ACCOUNT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.sync.subscribeRepos#account", exc) from exc
         self.__class__ = cls
@@ -343,13 +358,11 @@ class Account(Model):
 
 
 _ACCOUNT_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "seq", "did", "time", "active", "status"),
+    ("$type", "seq", "did", "time", "active", "status")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Info(Model):
     """The ``com.atproto.sync.subscribeRepos#info`` object.
 
@@ -375,7 +388,9 @@ class Info(Model):
         try:
             get = data.get
             self.name = data["name"]
-            self.message = get("message", UNSET)
+            if (v := get("message", UNSET)) is None:
+                raise null_field("com.atproto.sync.subscribeRepos#info", "message")
+            self.message = v
             self.typed = "$type" in data
             self.extra = None if _INFO_KEYS.issuperset(data) else unknown_fields(data, _INFO_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
@@ -399,9 +414,7 @@ class Info(Model):
 _INFO_KEYS: Final[frozenset[str]] = frozenset(("$type", "name", "message"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class RepoOp(Model):
     """A repo operation, ie a mutation of a single record.
 
@@ -434,9 +447,13 @@ class RepoOp(Model):
             self.action = data["action"]
             self.path = data["path"]
             self.cid = data["cid"]
-            self.prev = get("prev", UNSET)
+            if (v := get("prev", UNSET)) is None:
+                raise null_field("com.atproto.sync.subscribeRepos#repoOp", "prev")
+            self.prev = v
             self.typed = "$type" in data
-            self.extra = None if _REPO_OP_KEYS.issuperset(data) else unknown_fields(data, _REPO_OP_KEYS)
+            self.extra = (
+                None if _REPO_OP_KEYS.issuperset(data) else unknown_fields(data, _REPO_OP_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.sync.subscribeRepos#repoOp", exc) from exc
         self.__class__ = cls

@@ -6,7 +6,17 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_SUBMODULES = frozenset(("add_reserved_handle", "check_handle_availability", "check_signup_queue", "dereference_scope", "fetch_labels", "request_phone_verification", "revoke_account_credentials"))
+_SUBMODULES = frozenset(
+    (
+        "add_reserved_handle",
+        "check_handle_availability",
+        "check_signup_queue",
+        "dereference_scope",
+        "fetch_labels",
+        "request_phone_verification",
+        "revoke_account_credentials",
+    )
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -11,28 +11,21 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "AddReservedHandleInput",
+    "AddReservedHandleOutput",
     "Input",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class AddReservedHandleInput(Model):
     """The ``com.atproto.temp.addReservedHandle#input`` object.
 
     The input body of ``com.atproto.temp.addReservedHandle``.
@@ -50,9 +43,13 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             self.handle = data["handle"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _ADD_RESERVED_HANDLE_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _ADD_RESERVED_HANDLE_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.temp.addReservedHandle (Input)", exc) from exc
+            raise invalid("com.atproto.temp.addReservedHandle#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -64,13 +61,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("handle",))
+_ADD_RESERVED_HANDLE_INPUT_KEYS: Final[frozenset[str]] = frozenset(("handle",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class AddReservedHandleOutput(Model):
     """The ``com.atproto.temp.addReservedHandle#output`` object.
 
     The output body of ``com.atproto.temp.addReservedHandle``.
@@ -85,9 +80,13 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.extra = None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _ADD_RESERVED_HANDLE_OUTPUT_KEYS
+                else unknown_fields(data, _ADD_RESERVED_HANDLE_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.temp.addReservedHandle (Output)", exc) from exc
+            raise invalid("com.atproto.temp.addReservedHandle#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -99,4 +98,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(())
+_ADD_RESERVED_HANDLE_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(())
+
+
+Input = AddReservedHandleInput
+"""The former name of `AddReservedHandleInput`, kept so that existing imports still work."""
+
+
+Output = AddReservedHandleOutput
+"""The former name of `AddReservedHandleOutput`, kept so that existing imports still work."""

@@ -7,7 +7,7 @@ Lexicon: ``lexicons/com/atproto/temp/checkHandleAvailability.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -19,6 +19,7 @@ from atproto_async._model import (
     UnsetType,
     dump_member,
     invalid,
+    null_field,
     unknown_fields,
 )
 
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "CheckHandleAvailabilityOutput",
+    "CheckHandleAvailabilityOutputResult",
     "Output",
     "ResultAvailable",
     "ResultUnavailable",
@@ -33,10 +36,19 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+CheckHandleAvailabilityOutputResult: TypeAlias = (
+    "ResultAvailable | ResultUnavailable | UnknownMember"
 )
-class Output(Model):
+"""One of ``com.atproto.temp.checkHandleAvailability#resultAvailable``,
+``com.atproto.temp.checkHandleAvailability#resultUnavailable`` (open union). A member of another
+``$type`` is an `UnknownMember`.
+
+Used by ``CheckHandleAvailabilityOutput.result``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class CheckHandleAvailabilityOutput(Model):
     """The ``com.atproto.temp.checkHandleAvailability#output`` object.
 
     The output body of ``com.atproto.temp.checkHandleAvailability``.
@@ -49,7 +61,7 @@ class Output(Model):
     """
 
     handle: str
-    result: ResultAvailable | ResultUnavailable | UnknownMember
+    result: CheckHandleAvailabilityOutputResult
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
     @classmethod
@@ -57,10 +69,16 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             self.handle = data["handle"]
-            self.result = _union_0(data["result"])
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["result"]) is None:
+                raise null_field("com.atproto.temp.checkHandleAvailability#output", "result")
+            self.result = _check_handle_availability_output_result(v)
+            self.extra = (
+                None
+                if _CHECK_HANDLE_AVAILABILITY_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _CHECK_HANDLE_AVAILABILITY_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.temp.checkHandleAvailability (Output)", exc) from exc
+            raise invalid("com.atproto.temp.checkHandleAvailability#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -72,12 +90,10 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("handle", "result"))
+_CHECK_HANDLE_AVAILABILITY_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("handle", "result"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ResultAvailable(Model):
     """Indicates the provided handle is available.
 
@@ -98,7 +114,11 @@ class ResultAvailable(Model):
         self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
-            self.extra = None if data.keys() <= _RESULT_AVAILABLE_KEYS else unknown_fields(data, _RESULT_AVAILABLE_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _RESULT_AVAILABLE_KEYS
+                else unknown_fields(data, _RESULT_AVAILABLE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.temp.checkHandleAvailability#resultAvailable", exc) from exc
         self.__class__ = cls
@@ -117,9 +137,7 @@ class ResultAvailable(Model):
 _RESULT_AVAILABLE_KEYS: Final[frozenset[str]] = frozenset(("$type",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ResultUnavailable(Model):
     """Indicates the provided handle is unavailable and gives suggestions of available handles.
 
@@ -142,11 +160,21 @@ class ResultUnavailable(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.suggestions = [Suggestion.from_dict(i0) for i0 in data["suggestions"]]
+            if (v := data["suggestions"]) is None:
+                raise null_field(
+                    "com.atproto.temp.checkHandleAvailability#resultUnavailable", "suggestions"
+                )
+            self.suggestions = [Suggestion.from_dict(i0) for i0 in v]
             self.typed = "$type" in data
-            self.extra = None if _RESULT_UNAVAILABLE_KEYS.issuperset(data) else unknown_fields(data, _RESULT_UNAVAILABLE_KEYS)
+            self.extra = (
+                None
+                if _RESULT_UNAVAILABLE_KEYS.issuperset(data)
+                else unknown_fields(data, _RESULT_UNAVAILABLE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.temp.checkHandleAvailability#resultUnavailable", exc) from exc
+            raise invalid(
+                "com.atproto.temp.checkHandleAvailability#resultUnavailable", exc
+            ) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -163,9 +191,7 @@ class ResultUnavailable(Model):
 _RESULT_UNAVAILABLE_KEYS: Final[frozenset[str]] = frozenset(("$type", "suggestions"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Suggestion(Model):
     """The ``com.atproto.temp.checkHandleAvailability#suggestion`` object.
 
@@ -193,7 +219,11 @@ class Suggestion(Model):
             self.handle = data["handle"]
             self.method = data["method"]
             self.typed = "$type" in data
-            self.extra = None if _SUGGESTION_KEYS.issuperset(data) else unknown_fields(data, _SUGGESTION_KEYS)
+            self.extra = (
+                None
+                if _SUGGESTION_KEYS.issuperset(data)
+                else unknown_fields(data, _SUGGESTION_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("com.atproto.temp.checkHandleAvailability#suggestion", exc) from exc
         self.__class__ = cls
@@ -212,7 +242,14 @@ class Suggestion(Model):
 _SUGGESTION_KEYS: Final[frozenset[str]] = frozenset(("$type", "handle", "method"))
 
 
-def _union_0(value: Mapping[str, Any]) -> ResultAvailable | ResultUnavailable | UnknownMember:
+Output = CheckHandleAvailabilityOutput
+"""The former name of `CheckHandleAvailabilityOutput`, kept so that existing imports still work.
+"""
+
+
+def _check_handle_availability_output_result(
+    value: Mapping[str, Any],
+) -> CheckHandleAvailabilityOutputResult:
     t = value.get("$type")
     if t == "com.atproto.temp.checkHandleAvailability#resultAvailable":
         return ResultAvailable.from_dict(value)

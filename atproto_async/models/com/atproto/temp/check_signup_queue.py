@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "CheckSignupQueueOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class CheckSignupQueueOutput(Model):
     """The ``com.atproto.temp.checkSignupQueue#output`` object.
 
     The output body of ``com.atproto.temp.checkSignupQueue``.
@@ -54,11 +46,19 @@ class Output(Model):
         try:
             get = data.get
             self.activated = data["activated"]
-            self.place_in_queue = get("placeInQueue", UNSET)
-            self.estimated_time_ms = get("estimatedTimeMs", UNSET)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("placeInQueue", UNSET)) is None:
+                raise null_field("com.atproto.temp.checkSignupQueue#output", "placeInQueue")
+            self.place_in_queue = v
+            if (v := get("estimatedTimeMs", UNSET)) is None:
+                raise null_field("com.atproto.temp.checkSignupQueue#output", "estimatedTimeMs")
+            self.estimated_time_ms = v
+            self.extra = (
+                None
+                if _CHECK_SIGNUP_QUEUE_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _CHECK_SIGNUP_QUEUE_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.temp.checkSignupQueue (Output)", exc) from exc
+            raise invalid("com.atproto.temp.checkSignupQueue#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -76,4 +76,10 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("activated", "placeInQueue", "estimatedTimeMs"))
+_CHECK_SIGNUP_QUEUE_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("activated", "placeInQueue", "estimatedTimeMs")
+)
+
+
+Output = CheckSignupQueueOutput
+"""The former name of `CheckSignupQueueOutput`, kept so that existing imports still work."""

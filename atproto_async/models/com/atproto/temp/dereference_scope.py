@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "DereferenceScopeOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class DereferenceScopeOutput(Model):
     """The ``com.atproto.temp.dereferenceScope#output`` object.
 
     The output body of ``com.atproto.temp.dereferenceScope``.
@@ -49,9 +41,13 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             self.scope = data["scope"]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if _DEREFERENCE_SCOPE_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _DEREFERENCE_SCOPE_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.temp.dereferenceScope (Output)", exc) from exc
+            raise invalid("com.atproto.temp.dereferenceScope#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -63,4 +59,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("scope",))
+_DEREFERENCE_SCOPE_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("scope",))
+
+
+Output = DereferenceScopeOutput
+"""The former name of `DereferenceScopeOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.com.atproto.label import defs as _m_com_atproto_label_defs
 else:
     _m_com_atproto_label_defs = lazy_module(
-        globals(),
-        "_m_com_atproto_label_defs",
-        "atproto_async.models.com.atproto.label.defs",
+        globals(), "_m_com_atproto_label_defs", "atproto_async.models.com.atproto.label.defs"
     )
 
 __all__ = [
+    "FetchLabelsOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class FetchLabelsOutput(Model):
     """The ``com.atproto.temp.fetchLabels#output`` object.
 
     The output body of ``com.atproto.temp.fetchLabels``.
@@ -57,10 +55,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.labels = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in data["labels"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["labels"]) is None:
+                raise null_field("com.atproto.temp.fetchLabels#output", "labels")
+            self.labels = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _FETCH_LABELS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _FETCH_LABELS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("com.atproto.temp.fetchLabels (Output)", exc) from exc
+            raise invalid("com.atproto.temp.fetchLabels#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -72,4 +76,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("labels",))
+_FETCH_LABELS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("labels",))
+
+
+Output = FetchLabelsOutput
+"""The former name of `FetchLabelsOutput`, kept so that existing imports still work."""

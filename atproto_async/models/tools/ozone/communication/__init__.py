@@ -6,7 +6,9 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_SUBMODULES = frozenset(("create_template", "defs", "delete_template", "list_templates", "update_template"))
+_SUBMODULES = frozenset(
+    ("create_template", "defs", "delete_template", "list_templates", "update_template")
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "CreateTemplateInput",
     "Input",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class CreateTemplateInput(Model):
     """The ``tools.ozone.communication.createTemplate#input`` object.
 
     The input body of ``tools.ozone.communication.createTemplate``.
@@ -61,11 +53,19 @@ class Input(Model):
             self.name = data["name"]
             self.content_markdown = data["contentMarkdown"]
             self.subject = data["subject"]
-            self.lang = get("lang", UNSET)
-            self.created_by = get("createdBy", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("lang", UNSET)) is None:
+                raise null_field("tools.ozone.communication.createTemplate#input", "lang")
+            self.lang = v
+            if (v := get("createdBy", UNSET)) is None:
+                raise null_field("tools.ozone.communication.createTemplate#input", "createdBy")
+            self.created_by = v
+            self.extra = (
+                None
+                if _CREATE_TEMPLATE_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _CREATE_TEMPLATE_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.communication.createTemplate (Input)", exc) from exc
+            raise invalid("tools.ozone.communication.createTemplate#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -87,6 +87,10 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("name", "contentMarkdown", "subject", "lang", "createdBy"),
+_CREATE_TEMPLATE_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("name", "contentMarkdown", "subject", "lang", "createdBy")
 )
+
+
+Input = CreateTemplateInput
+"""The former name of `CreateTemplateInput`, kept so that existing imports still work."""

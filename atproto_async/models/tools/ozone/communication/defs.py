@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -28,9 +21,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class TemplateView(Model):
     """The ``tools.ozone.communication.defs#templateView`` object.
 
@@ -72,15 +63,23 @@ class TemplateView(Model):
             get = data.get
             self.id = data["id"]
             self.name = data["name"]
-            self.subject = get("subject", UNSET)
+            if (v := get("subject", UNSET)) is None:
+                raise null_field("tools.ozone.communication.defs#templateView", "subject")
+            self.subject = v
             self.content_markdown = data["contentMarkdown"]
             self.disabled = data["disabled"]
-            self.lang = get("lang", UNSET)
+            if (v := get("lang", UNSET)) is None:
+                raise null_field("tools.ozone.communication.defs#templateView", "lang")
+            self.lang = v
             self.last_updated_by = data["lastUpdatedBy"]
             self.created_at = data["createdAt"]
             self.updated_at = data["updatedAt"]
             self.typed = "$type" in data
-            self.extra = None if _TEMPLATE_VIEW_KEYS.issuperset(data) else unknown_fields(data, _TEMPLATE_VIEW_KEYS)
+            self.extra = (
+                None
+                if _TEMPLATE_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _TEMPLATE_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.communication.defs#templateView", exc) from exc
         self.__class__ = cls
@@ -111,5 +110,16 @@ class TemplateView(Model):
 
 
 _TEMPLATE_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "id", "name", "subject", "contentMarkdown", "disabled", "lang", "lastUpdatedBy", "createdAt", "updatedAt"),
+    (
+        "$type",
+        "id",
+        "name",
+        "subject",
+        "contentMarkdown",
+        "disabled",
+        "lang",
+        "lastUpdatedBy",
+        "createdAt",
+        "updatedAt",
+    )
 )

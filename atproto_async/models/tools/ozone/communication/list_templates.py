@@ -18,13 +18,16 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
 if TYPE_CHECKING:
     from typing import Self
 
-    from atproto_async.models.tools.ozone.communication import defs as _m_tools_ozone_communication_defs
+    from atproto_async.models.tools.ozone.communication import (
+        defs as _m_tools_ozone_communication_defs,
+    )
 else:
     _m_tools_ozone_communication_defs = lazy_module(
         globals(),
@@ -33,14 +36,13 @@ else:
     )
 
 __all__ = [
+    "ListTemplatesOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class ListTemplatesOutput(Model):
     """The ``tools.ozone.communication.listTemplates#output`` object.
 
     The output body of ``tools.ozone.communication.listTemplates``.
@@ -57,10 +59,20 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.communication_templates = [_m_tools_ozone_communication_defs.TemplateView.from_dict(i0) for i0 in data["communicationTemplates"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["communicationTemplates"]) is None:
+                raise null_field(
+                    "tools.ozone.communication.listTemplates#output", "communicationTemplates"
+                )
+            self.communication_templates = [
+                _m_tools_ozone_communication_defs.TemplateView.from_dict(i0) for i0 in v
+            ]
+            self.extra = (
+                None
+                if _LIST_TEMPLATES_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _LIST_TEMPLATES_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.communication.listTemplates (Output)", exc) from exc
+            raise invalid("tools.ozone.communication.listTemplates#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -74,4 +86,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("communicationTemplates",))
+_LIST_TEMPLATES_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("communicationTemplates",))
+
+
+Output = ListTemplatesOutput
+"""The former name of `ListTemplatesOutput`, kept so that existing imports still work."""

@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
     "Input",
+    "UpdateTemplateInput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class UpdateTemplateInput(Model):
     """The ``tools.ozone.communication.updateTemplate#input`` object.
 
     The input body of ``tools.ozone.communication.updateTemplate``.
@@ -63,15 +55,33 @@ class Input(Model):
         try:
             get = data.get
             self.id = data["id"]
-            self.name = get("name", UNSET)
-            self.lang = get("lang", UNSET)
-            self.content_markdown = get("contentMarkdown", UNSET)
-            self.subject = get("subject", UNSET)
-            self.updated_by = get("updatedBy", UNSET)
-            self.disabled = get("disabled", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("name", UNSET)) is None:
+                raise null_field("tools.ozone.communication.updateTemplate#input", "name")
+            self.name = v
+            if (v := get("lang", UNSET)) is None:
+                raise null_field("tools.ozone.communication.updateTemplate#input", "lang")
+            self.lang = v
+            if (v := get("contentMarkdown", UNSET)) is None:
+                raise null_field(
+                    "tools.ozone.communication.updateTemplate#input", "contentMarkdown"
+                )
+            self.content_markdown = v
+            if (v := get("subject", UNSET)) is None:
+                raise null_field("tools.ozone.communication.updateTemplate#input", "subject")
+            self.subject = v
+            if (v := get("updatedBy", UNSET)) is None:
+                raise null_field("tools.ozone.communication.updateTemplate#input", "updatedBy")
+            self.updated_by = v
+            if (v := get("disabled", UNSET)) is None:
+                raise null_field("tools.ozone.communication.updateTemplate#input", "disabled")
+            self.disabled = v
+            self.extra = (
+                None
+                if _UPDATE_TEMPLATE_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _UPDATE_TEMPLATE_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.communication.updateTemplate (Input)", exc) from exc
+            raise invalid("tools.ozone.communication.updateTemplate#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -101,6 +111,10 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("id", "name", "lang", "contentMarkdown", "subject", "updatedBy", "disabled"),
+_UPDATE_TEMPLATE_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("id", "name", "lang", "contentMarkdown", "subject", "updatedBy", "disabled")
 )
+
+
+Input = UpdateTemplateInput
+"""The former name of `UpdateTemplateInput`, kept so that existing imports still work."""

@@ -7,7 +7,7 @@ Lexicon: ``lexicons/tools/ozone/hosting/getAccountHistory.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -19,6 +19,7 @@ from atproto_async._model import (
     UnsetType,
     dump_member,
     invalid,
+    null_field,
     unknown_fields,
 )
 
@@ -30,16 +31,35 @@ __all__ = [
     "EmailConfirmed",
     "EmailUpdated",
     "Event",
+    "EventDetails",
+    "GetAccountHistoryOutput",
     "HandleUpdated",
     "Output",
     "PasswordUpdated",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+EventDetails: TypeAlias = (
+    "AccountCreated"
+    " | EmailUpdated"
+    " | EmailConfirmed"
+    " | PasswordUpdated"
+    " | HandleUpdated"
+    " | UnknownMember"
 )
-class Output(Model):
+"""One of ``tools.ozone.hosting.getAccountHistory#accountCreated``,
+``tools.ozone.hosting.getAccountHistory#emailUpdated``,
+``tools.ozone.hosting.getAccountHistory#emailConfirmed``,
+``tools.ozone.hosting.getAccountHistory#passwordUpdated``,
+``tools.ozone.hosting.getAccountHistory#handleUpdated`` (open union). A member of another
+``$type`` is an `UnknownMember`.
+
+Used by ``Event.details``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetAccountHistoryOutput(Model):
     """The ``tools.ozone.hosting.getAccountHistory#output`` object.
 
     The output body of ``tools.ozone.hosting.getAccountHistory``.
@@ -59,11 +79,19 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.events = [Event.from_dict(i0) for i0 in data["events"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("tools.ozone.hosting.getAccountHistory#output", "cursor")
+            self.cursor = v
+            if (v := data["events"]) is None:
+                raise null_field("tools.ozone.hosting.getAccountHistory#output", "events")
+            self.events = [Event.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _GET_ACCOUNT_HISTORY_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_ACCOUNT_HISTORY_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.hosting.getAccountHistory (Output)", exc) from exc
+            raise invalid("tools.ozone.hosting.getAccountHistory#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -78,12 +106,10 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "events"))
+_GET_ACCOUNT_HISTORY_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "events"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Event(Model):
     """The ``tools.ozone.hosting.getAccountHistory#event`` object.
 
@@ -103,7 +129,7 @@ class Event(Model):
 
     LEX_TYPE: ClassVar[str] = "tools.ozone.hosting.getAccountHistory#event"
 
-    details: AccountCreated | EmailUpdated | EmailConfirmed | PasswordUpdated | HandleUpdated | UnknownMember
+    details: EventDetails
     created_by: str
     created_at: str
     typed: bool = attrs.field(default=False, eq=False, repr=False)
@@ -113,7 +139,9 @@ class Event(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.details = _union_0(data["details"])
+            if (v := data["details"]) is None:
+                raise null_field("tools.ozone.hosting.getAccountHistory#event", "details")
+            self.details = _event_details(v)
             self.created_by = data["createdBy"]
             self.created_at = data["createdAt"]
             self.typed = "$type" in data
@@ -140,9 +168,7 @@ class Event(Model):
 _EVENT_KEYS: Final[frozenset[str]] = frozenset(("$type", "details", "createdBy", "createdAt"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class AccountCreated(Model):
     """The ``tools.ozone.hosting.getAccountHistory#accountCreated`` object.
 
@@ -167,10 +193,18 @@ class AccountCreated(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.email = get("email", UNSET)
-            self.handle = get("handle", UNSET)
+            if (v := get("email", UNSET)) is None:
+                raise null_field("tools.ozone.hosting.getAccountHistory#accountCreated", "email")
+            self.email = v
+            if (v := get("handle", UNSET)) is None:
+                raise null_field("tools.ozone.hosting.getAccountHistory#accountCreated", "handle")
+            self.handle = v
             self.typed = "$type" in data
-            self.extra = None if _ACCOUNT_CREATED_KEYS.issuperset(data) else unknown_fields(data, _ACCOUNT_CREATED_KEYS)
+            self.extra = (
+                None
+                if _ACCOUNT_CREATED_KEYS.issuperset(data)
+                else unknown_fields(data, _ACCOUNT_CREATED_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.hosting.getAccountHistory#accountCreated", exc) from exc
         self.__class__ = cls
@@ -195,9 +229,7 @@ class AccountCreated(Model):
 _ACCOUNT_CREATED_KEYS: Final[frozenset[str]] = frozenset(("$type", "email", "handle"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class EmailUpdated(Model):
     """The ``tools.ozone.hosting.getAccountHistory#emailUpdated`` object.
 
@@ -221,7 +253,11 @@ class EmailUpdated(Model):
         try:
             self.email = data["email"]
             self.typed = "$type" in data
-            self.extra = None if _EMAIL_UPDATED_KEYS.issuperset(data) else unknown_fields(data, _EMAIL_UPDATED_KEYS)
+            self.extra = (
+                None
+                if _EMAIL_UPDATED_KEYS.issuperset(data)
+                else unknown_fields(data, _EMAIL_UPDATED_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.hosting.getAccountHistory#emailUpdated", exc) from exc
         self.__class__ = cls
@@ -240,9 +276,7 @@ class EmailUpdated(Model):
 _EMAIL_UPDATED_KEYS: Final[frozenset[str]] = frozenset(("$type", "email"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class EmailConfirmed(Model):
     """The ``tools.ozone.hosting.getAccountHistory#emailConfirmed`` object.
 
@@ -266,7 +300,11 @@ class EmailConfirmed(Model):
         try:
             self.email = data["email"]
             self.typed = "$type" in data
-            self.extra = None if _EMAIL_CONFIRMED_KEYS.issuperset(data) else unknown_fields(data, _EMAIL_CONFIRMED_KEYS)
+            self.extra = (
+                None
+                if _EMAIL_CONFIRMED_KEYS.issuperset(data)
+                else unknown_fields(data, _EMAIL_CONFIRMED_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.hosting.getAccountHistory#emailConfirmed", exc) from exc
         self.__class__ = cls
@@ -285,9 +323,7 @@ class EmailConfirmed(Model):
 _EMAIL_CONFIRMED_KEYS: Final[frozenset[str]] = frozenset(("$type", "email"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class PasswordUpdated(Model):
     """The ``tools.ozone.hosting.getAccountHistory#passwordUpdated`` object.
 
@@ -308,7 +344,11 @@ class PasswordUpdated(Model):
         self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
-            self.extra = None if data.keys() <= _PASSWORD_UPDATED_KEYS else unknown_fields(data, _PASSWORD_UPDATED_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _PASSWORD_UPDATED_KEYS
+                else unknown_fields(data, _PASSWORD_UPDATED_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.hosting.getAccountHistory#passwordUpdated", exc) from exc
         self.__class__ = cls
@@ -327,9 +367,7 @@ class PasswordUpdated(Model):
 _PASSWORD_UPDATED_KEYS: Final[frozenset[str]] = frozenset(("$type",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class HandleUpdated(Model):
     """The ``tools.ozone.hosting.getAccountHistory#handleUpdated`` object.
 
@@ -353,7 +391,11 @@ class HandleUpdated(Model):
         try:
             self.handle = data["handle"]
             self.typed = "$type" in data
-            self.extra = None if _HANDLE_UPDATED_KEYS.issuperset(data) else unknown_fields(data, _HANDLE_UPDATED_KEYS)
+            self.extra = (
+                None
+                if _HANDLE_UPDATED_KEYS.issuperset(data)
+                else unknown_fields(data, _HANDLE_UPDATED_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.hosting.getAccountHistory#handleUpdated", exc) from exc
         self.__class__ = cls
@@ -372,12 +414,11 @@ class HandleUpdated(Model):
 _HANDLE_UPDATED_KEYS: Final[frozenset[str]] = frozenset(("$type", "handle"))
 
 
-def _union_0(
-    value: Mapping[str, Any],
-) -> (
-    AccountCreated | EmailUpdated | EmailConfirmed | PasswordUpdated | HandleUpdated
-    | UnknownMember
-):
+Output = GetAccountHistoryOutput
+"""The former name of `GetAccountHistoryOutput`, kept so that existing imports still work."""
+
+
+def _event_details(value: Mapping[str, Any]) -> EventDetails:
     t = value.get("$type")
     if t == "tools.ozone.hosting.getAccountHistory#accountCreated":
         return AccountCreated.from_dict(value)

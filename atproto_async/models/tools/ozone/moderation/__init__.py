@@ -6,7 +6,27 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_SUBMODULES = frozenset(("cancel_scheduled_actions", "defs", "emit_event", "get_account_preferences", "get_account_timeline", "get_event", "get_record", "get_records", "get_repo", "get_reporter_stats", "get_repos", "get_subjects", "list_scheduled_actions", "query_events", "query_statuses", "schedule_action", "search_repos"))
+_SUBMODULES = frozenset(
+    (
+        "cancel_scheduled_actions",
+        "defs",
+        "emit_event",
+        "get_account_preferences",
+        "get_account_timeline",
+        "get_event",
+        "get_record",
+        "get_records",
+        "get_repo",
+        "get_reporter_stats",
+        "get_repos",
+        "get_subjects",
+        "list_scheduled_actions",
+        "query_events",
+        "query_statuses",
+        "schedule_action",
+        "search_repos",
+    )
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -11,29 +11,21 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "CancelScheduledActionsInput",
     "CancellationResults",
     "FailedCancellation",
     "Input",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class CancelScheduledActionsInput(Model):
     """The ``tools.ozone.moderation.cancelScheduledActions#input`` object.
 
     The input body of ``tools.ozone.moderation.cancelScheduledActions``.
@@ -54,11 +46,19 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.subjects = data["subjects"]
-            self.comment = get("comment", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := data["subjects"]) is None:
+                raise null_field("tools.ozone.moderation.cancelScheduledActions#input", "subjects")
+            self.subjects = v
+            if (v := get("comment", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.cancelScheduledActions#input", "comment")
+            self.comment = v
+            self.extra = (
+                None
+                if _CANCEL_SCHEDULED_ACTIONS_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _CANCEL_SCHEDULED_ACTIONS_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.moderation.cancelScheduledActions (Input)", exc) from exc
+            raise invalid("tools.ozone.moderation.cancelScheduledActions#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -73,12 +73,10 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("subjects", "comment"))
+_CANCEL_SCHEDULED_ACTIONS_INPUT_KEYS: Final[frozenset[str]] = frozenset(("subjects", "comment"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class CancellationResults(Model):
     """The ``tools.ozone.moderation.cancelScheduledActions#cancellationResults`` object.
 
@@ -104,12 +102,26 @@ class CancellationResults(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.succeeded = data["succeeded"]
-            self.failed = [FailedCancellation.from_dict(i0) for i0 in data["failed"]]
+            if (v := data["succeeded"]) is None:
+                raise null_field(
+                    "tools.ozone.moderation.cancelScheduledActions#cancellationResults", "succeeded"
+                )
+            self.succeeded = v
+            if (v := data["failed"]) is None:
+                raise null_field(
+                    "tools.ozone.moderation.cancelScheduledActions#cancellationResults", "failed"
+                )
+            self.failed = [FailedCancellation.from_dict(i0) for i0 in v]
             self.typed = "$type" in data
-            self.extra = None if _CANCELLATION_RESULTS_KEYS.issuperset(data) else unknown_fields(data, _CANCELLATION_RESULTS_KEYS)
+            self.extra = (
+                None
+                if _CANCELLATION_RESULTS_KEYS.issuperset(data)
+                else unknown_fields(data, _CANCELLATION_RESULTS_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.moderation.cancelScheduledActions#cancellationResults", exc) from exc
+            raise invalid(
+                "tools.ozone.moderation.cancelScheduledActions#cancellationResults", exc
+            ) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -129,9 +141,7 @@ class CancellationResults(Model):
 _CANCELLATION_RESULTS_KEYS: Final[frozenset[str]] = frozenset(("$type", "succeeded", "failed"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class FailedCancellation(Model):
     """The ``tools.ozone.moderation.cancelScheduledActions#failedCancellation`` object.
 
@@ -160,11 +170,21 @@ class FailedCancellation(Model):
             get = data.get
             self.did = data["did"]
             self.error = data["error"]
-            self.error_code = get("errorCode", UNSET)
+            if (v := get("errorCode", UNSET)) is None:
+                raise null_field(
+                    "tools.ozone.moderation.cancelScheduledActions#failedCancellation", "errorCode"
+                )
+            self.error_code = v
             self.typed = "$type" in data
-            self.extra = None if _FAILED_CANCELLATION_KEYS.issuperset(data) else unknown_fields(data, _FAILED_CANCELLATION_KEYS)
+            self.extra = (
+                None
+                if _FAILED_CANCELLATION_KEYS.issuperset(data)
+                else unknown_fields(data, _FAILED_CANCELLATION_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.moderation.cancelScheduledActions#failedCancellation", exc) from exc
+            raise invalid(
+                "tools.ozone.moderation.cancelScheduledActions#failedCancellation", exc
+            ) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -182,3 +202,7 @@ class FailedCancellation(Model):
 
 
 _FAILED_CANCELLATION_KEYS: Final[frozenset[str]] = frozenset(("$type", "did", "error", "errorCode"))
+
+
+Input = CancelScheduledActionsInput
+"""The former name of `CancelScheduledActionsInput`, kept so that existing imports still work."""

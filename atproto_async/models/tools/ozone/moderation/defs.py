@@ -21,8 +21,10 @@ from atproto_async._model import (
     invalid,
     keep_type,
     lazy_module,
+    null_field,
     unknown_fields,
 )
+from atproto_async.models import RECORDS
 
 if TYPE_CHECKING:
     from typing import Self
@@ -34,19 +36,13 @@ if TYPE_CHECKING:
     from atproto_async.models.com.atproto.server import defs as _m_com_atproto_server_defs
 else:
     _m_chat_bsky_convo_defs = lazy_module(
-        globals(),
-        "_m_chat_bsky_convo_defs",
-        "atproto_async.models.chat.bsky.convo.defs",
+        globals(), "_m_chat_bsky_convo_defs", "atproto_async.models.chat.bsky.convo.defs"
     )
     _m_com_atproto_admin_defs = lazy_module(
-        globals(),
-        "_m_com_atproto_admin_defs",
-        "atproto_async.models.com.atproto.admin.defs",
+        globals(), "_m_com_atproto_admin_defs", "atproto_async.models.com.atproto.admin.defs"
     )
     _m_com_atproto_label_defs = lazy_module(
-        globals(),
-        "_m_com_atproto_label_defs",
-        "atproto_async.models.com.atproto.label.defs",
+        globals(), "_m_com_atproto_label_defs", "atproto_async.models.com.atproto.label.defs"
     )
     _m_com_atproto_repo_strong_ref = lazy_module(
         globals(),
@@ -54,9 +50,7 @@ else:
         "atproto_async.models.com.atproto.repo.strong_ref",
     )
     _m_com_atproto_server_defs = lazy_module(
-        globals(),
-        "_m_com_atproto_server_defs",
-        "atproto_async.models.com.atproto.server.defs",
+        globals(), "_m_com_atproto_server_defs", "atproto_async.models.com.atproto.server.defs"
     )
 
 __all__ = [
@@ -68,6 +62,7 @@ __all__ = [
     "AgeAssuranceOverrideEvent",
     "AgeAssurancePurgeEvent",
     "BlobView",
+    "BlobViewDetails",
     "CancelScheduledTakedownEvent",
     "ConvoView",
     "IdentityEvent",
@@ -90,6 +85,9 @@ __all__ = [
     "ModEventUnmuteReporter",
     "ModEventView",
     "ModEventViewDetail",
+    "ModEventViewDetailSubject",
+    "ModEventViewEvent",
+    "ModEventViewSubject",
     "ModTool",
     "Moderation",
     "ModerationDetail",
@@ -112,7 +110,9 @@ __all__ = [
     "ScheduledActionView",
     "SubjectReviewState",
     "SubjectStatusView",
+    "SubjectStatusViewHosting",
     "SubjectView",
+    "SubjectViewProfile",
     "TIMELINE_EVENT_PLC_CREATE",
     "TIMELINE_EVENT_PLC_OPERATION",
     "TIMELINE_EVENT_PLC_TOMBSTONE",
@@ -157,10 +157,108 @@ Known values: ``tools.ozone.moderation.defs#reviewOpen``,
 ``tools.ozone.moderation.defs#reviewNone``.
 """
 
-
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+ModEventViewEvent: TypeAlias = (
+    "ModEventTakedown"
+    " | ModEventReverseTakedown"
+    " | ModEventComment"
+    " | ModEventReport"
+    " | ModEventLabel"
+    " | ModEventAcknowledge"
+    " | ModEventEscalate"
+    " | ModEventMute"
+    " | ModEventUnmute"
+    " | ModEventMuteReporter"
+    " | ModEventUnmuteReporter"
+    " | ModEventEmail"
+    " | ModEventResolveAppeal"
+    " | ModEventDivert"
+    " | ModEventTag"
+    " | AccountEvent"
+    " | IdentityEvent"
+    " | RecordEvent"
+    " | ModEventPriorityScore"
+    " | AgeAssuranceEvent"
+    " | AgeAssuranceOverrideEvent"
+    " | AgeAssurancePurgeEvent"
+    " | RevokeAccountCredentialsEvent"
+    " | ScheduleTakedownEvent"
+    " | CancelScheduledTakedownEvent"
+    " | UnknownMember"
 )
+"""One of ``tools.ozone.moderation.defs#modEventTakedown``,
+``tools.ozone.moderation.defs#modEventReverseTakedown``,
+``tools.ozone.moderation.defs#modEventComment``, ``tools.ozone.moderation.defs#modEventReport``,
+``tools.ozone.moderation.defs#modEventLabel``,
+``tools.ozone.moderation.defs#modEventAcknowledge``,
+``tools.ozone.moderation.defs#modEventEscalate``, ``tools.ozone.moderation.defs#modEventMute``,
+``tools.ozone.moderation.defs#modEventUnmute``,
+``tools.ozone.moderation.defs#modEventMuteReporter``,
+``tools.ozone.moderation.defs#modEventUnmuteReporter``,
+``tools.ozone.moderation.defs#modEventEmail``,
+``tools.ozone.moderation.defs#modEventResolveAppeal``,
+``tools.ozone.moderation.defs#modEventDivert``, ``tools.ozone.moderation.defs#modEventTag``,
+``tools.ozone.moderation.defs#accountEvent``, ``tools.ozone.moderation.defs#identityEvent``,
+``tools.ozone.moderation.defs#recordEvent``,
+``tools.ozone.moderation.defs#modEventPriorityScore``,
+``tools.ozone.moderation.defs#ageAssuranceEvent``,
+``tools.ozone.moderation.defs#ageAssuranceOverrideEvent``,
+``tools.ozone.moderation.defs#ageAssurancePurgeEvent``,
+``tools.ozone.moderation.defs#revokeAccountCredentialsEvent``,
+``tools.ozone.moderation.defs#scheduleTakedownEvent``,
+``tools.ozone.moderation.defs#cancelScheduledTakedownEvent`` (open union). A member of another
+``$type`` is an `UnknownMember`.
+
+Used by ``ModEventView.event``, ``ModEventViewDetail.event``.
+"""
+
+ModEventViewSubject: TypeAlias = (
+    "_m_com_atproto_admin_defs.RepoRef"
+    " | _m_com_atproto_repo_strong_ref.StrongRef"
+    " | _m_chat_bsky_convo_defs.MessageRef"
+    " | _m_chat_bsky_convo_defs.ConvoRef"
+    " | UnknownMember"
+)
+"""One of ``com.atproto.admin.defs#repoRef``, ``com.atproto.repo.strongRef``,
+``chat.bsky.convo.defs#messageRef``, ``chat.bsky.convo.defs#convoRef`` (open union). A member of
+another ``$type`` is an `UnknownMember`.
+
+Used by ``ModEventView.subject``, ``SubjectStatusView.subject``.
+"""
+
+ModEventViewDetailSubject: TypeAlias = (
+    "RepoView | RepoViewNotFound | RecordView | RecordViewNotFound | ConvoView | UnknownMember"
+)
+"""One of ``tools.ozone.moderation.defs#repoView``,
+``tools.ozone.moderation.defs#repoViewNotFound``, ``tools.ozone.moderation.defs#recordView``,
+``tools.ozone.moderation.defs#recordViewNotFound``, ``tools.ozone.moderation.defs#convoView``
+(open union). A member of another ``$type`` is an `UnknownMember`.
+
+Used by ``ModEventViewDetail.subject``.
+"""
+
+SubjectStatusViewHosting: TypeAlias = "AccountHosting | RecordHosting | UnknownMember"
+"""One of ``tools.ozone.moderation.defs#accountHosting``,
+``tools.ozone.moderation.defs#recordHosting`` (open union). A member of another ``$type`` is an
+`UnknownMember`.
+
+Used by ``SubjectStatusView.hosting``.
+"""
+
+SubjectViewProfile: TypeAlias = "UnknownMember"
+"""One of (open union). A member of another ``$type`` is an `UnknownMember`.
+
+Used by ``SubjectView.profile``.
+"""
+
+BlobViewDetails: TypeAlias = "ImageDetails | VideoDetails | UnknownMember"
+"""One of ``tools.ozone.moderation.defs#imageDetails``, ``tools.ozone.moderation.defs#videoDetails``
+(open union). A member of another ``$type`` is an `UnknownMember`.
+
+Used by ``BlobView.details``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ModEventView(Model):
     """The ``tools.ozone.moderation.defs#modEventView`` object.
 
@@ -208,8 +306,8 @@ class ModEventView(Model):
     LEX_TYPE: ClassVar[str] = "tools.ozone.moderation.defs#modEventView"
 
     id: int
-    event: ModEventTakedown | ModEventReverseTakedown | ModEventComment | ModEventReport | ModEventLabel | ModEventAcknowledge | ModEventEscalate | ModEventMute | ModEventUnmute | ModEventMuteReporter | ModEventUnmuteReporter | ModEventEmail | ModEventResolveAppeal | ModEventDivert | ModEventTag | AccountEvent | IdentityEvent | RecordEvent | ModEventPriorityScore | AgeAssuranceEvent | AgeAssuranceOverrideEvent | AgeAssurancePurgeEvent | RevokeAccountCredentialsEvent | ScheduleTakedownEvent | CancelScheduledTakedownEvent | UnknownMember
-    subject: _m_com_atproto_admin_defs.RepoRef | _m_com_atproto_repo_strong_ref.StrongRef | _m_chat_bsky_convo_defs.MessageRef | _m_chat_bsky_convo_defs.ConvoRef | UnknownMember
+    event: ModEventViewEvent
+    subject: ModEventViewSubject
     subject_blob_cids: list[str]
     created_by: str
     created_at: str
@@ -225,16 +323,34 @@ class ModEventView(Model):
         try:
             get = data.get
             self.id = data["id"]
-            self.event = _union_0(data["event"])
-            self.subject = _union_1(data["subject"])
-            self.subject_blob_cids = data["subjectBlobCids"]
+            if (v := data["event"]) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventView", "event")
+            self.event = _mod_event_view_event(v)
+            if (v := data["subject"]) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventView", "subject")
+            self.subject = _mod_event_view_subject(v)
+            if (v := data["subjectBlobCids"]) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventView", "subjectBlobCids")
+            self.subject_blob_cids = v
             self.created_by = data["createdBy"]
             self.created_at = data["createdAt"]
-            self.creator_handle = get("creatorHandle", UNSET)
-            self.subject_handle = get("subjectHandle", UNSET)
-            self.mod_tool = v if (v := get("modTool", UNSET)) is UNSET else ModTool.from_dict(v)
+            if (v := get("creatorHandle", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventView", "creatorHandle")
+            self.creator_handle = v
+            if (v := get("subjectHandle", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventView", "subjectHandle")
+            self.subject_handle = v
+            if (v := get("modTool", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.moderation.defs#modEventView", "modTool")
+                v = ModTool.from_dict(v)
+            self.mod_tool = v
             self.typed = "$type" in data
-            self.extra = None if _MOD_EVENT_VIEW_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_VIEW_KEYS)
+            self.extra = (
+                None
+                if _MOD_EVENT_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _MOD_EVENT_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventView", exc) from exc
         self.__class__ = cls
@@ -267,13 +383,22 @@ class ModEventView(Model):
 
 
 _MOD_EVENT_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "id", "event", "subject", "subjectBlobCids", "createdBy", "createdAt", "creatorHandle", "subjectHandle", "modTool"),
+    (
+        "$type",
+        "id",
+        "event",
+        "subject",
+        "subjectBlobCids",
+        "createdBy",
+        "createdAt",
+        "creatorHandle",
+        "subjectHandle",
+        "modTool",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ModEventViewDetail(Model):
     """The ``tools.ozone.moderation.defs#modEventViewDetail`` object.
 
@@ -322,8 +447,8 @@ class ModEventViewDetail(Model):
     LEX_TYPE: ClassVar[str] = "tools.ozone.moderation.defs#modEventViewDetail"
 
     id: int
-    event: ModEventTakedown | ModEventReverseTakedown | ModEventComment | ModEventReport | ModEventLabel | ModEventAcknowledge | ModEventEscalate | ModEventMute | ModEventUnmute | ModEventMuteReporter | ModEventUnmuteReporter | ModEventEmail | ModEventResolveAppeal | ModEventDivert | ModEventTag | AccountEvent | IdentityEvent | RecordEvent | ModEventPriorityScore | AgeAssuranceEvent | AgeAssuranceOverrideEvent | AgeAssurancePurgeEvent | RevokeAccountCredentialsEvent | ScheduleTakedownEvent | CancelScheduledTakedownEvent | UnknownMember
-    subject: RepoView | RepoViewNotFound | RecordView | RecordViewNotFound | ConvoView | UnknownMember
+    event: ModEventViewEvent
+    subject: ModEventViewDetailSubject
     subject_blobs: list[BlobView]
     created_by: str
     created_at: str
@@ -337,14 +462,28 @@ class ModEventViewDetail(Model):
         try:
             get = data.get
             self.id = data["id"]
-            self.event = _union_0(data["event"])
-            self.subject = _union_2(data["subject"])
-            self.subject_blobs = [BlobView.from_dict(i0) for i0 in data["subjectBlobs"]]
+            if (v := data["event"]) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventViewDetail", "event")
+            self.event = _mod_event_view_event(v)
+            if (v := data["subject"]) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventViewDetail", "subject")
+            self.subject = _mod_event_view_detail_subject(v)
+            if (v := data["subjectBlobs"]) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventViewDetail", "subjectBlobs")
+            self.subject_blobs = [BlobView.from_dict(i0) for i0 in v]
             self.created_by = data["createdBy"]
             self.created_at = data["createdAt"]
-            self.mod_tool = v if (v := get("modTool", UNSET)) is UNSET else ModTool.from_dict(v)
+            if (v := get("modTool", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.moderation.defs#modEventViewDetail", "modTool")
+                v = ModTool.from_dict(v)
+            self.mod_tool = v
             self.typed = "$type" in data
-            self.extra = None if _MOD_EVENT_VIEW_DETAIL_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_VIEW_DETAIL_KEYS)
+            self.extra = (
+                None
+                if _MOD_EVENT_VIEW_DETAIL_KEYS.issuperset(data)
+                else unknown_fields(data, _MOD_EVENT_VIEW_DETAIL_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventViewDetail", exc) from exc
         self.__class__ = cls
@@ -371,13 +510,11 @@ class ModEventViewDetail(Model):
 
 
 _MOD_EVENT_VIEW_DETAIL_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "id", "event", "subject", "subjectBlobs", "createdBy", "createdAt", "modTool"),
+    ("$type", "id", "event", "subject", "subjectBlobs", "createdBy", "createdAt", "modTool")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class SubjectStatusView(Model):
     """The ``tools.ozone.moderation.defs#subjectStatusView`` object.
 
@@ -433,8 +570,8 @@ class SubjectStatusView(Model):
     LEX_TYPE: ClassVar[str] = "tools.ozone.moderation.defs#subjectStatusView"
 
     id: int
-    subject: _m_com_atproto_admin_defs.RepoRef | _m_com_atproto_repo_strong_ref.StrongRef | _m_chat_bsky_convo_defs.MessageRef | _m_chat_bsky_convo_defs.ConvoRef | UnknownMember
-    hosting: AccountHosting | RecordHosting | UnknownMember | UnsetType = UNSET
+    subject: ModEventViewSubject
+    hosting: SubjectStatusViewHosting | UnsetType = UNSET
     subject_blob_cids: list[str] | UnsetType = UNSET
     subject_repo_handle: str | UnsetType = UNSET
     updated_at: str
@@ -466,32 +603,100 @@ class SubjectStatusView(Model):
         try:
             get = data.get
             self.id = data["id"]
-            self.subject = _union_1(data["subject"])
-            self.hosting = v if (v := get("hosting", UNSET)) is UNSET else _union_3(v)
-            self.subject_blob_cids = get("subjectBlobCids", UNSET)
-            self.subject_repo_handle = get("subjectRepoHandle", UNSET)
+            if (v := data["subject"]) is None:
+                raise null_field("tools.ozone.moderation.defs#subjectStatusView", "subject")
+            self.subject = _mod_event_view_subject(v)
+            if (v := get("hosting", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.moderation.defs#subjectStatusView", "hosting")
+                v = _subject_status_view_hosting(v)
+            self.hosting = v
+            if (v := get("subjectBlobCids", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#subjectStatusView", "subjectBlobCids")
+            self.subject_blob_cids = v
+            if (v := get("subjectRepoHandle", UNSET)) is None:
+                raise null_field(
+                    "tools.ozone.moderation.defs#subjectStatusView", "subjectRepoHandle"
+                )
+            self.subject_repo_handle = v
             self.updated_at = data["updatedAt"]
             self.created_at = data["createdAt"]
             self.review_state = data["reviewState"]
-            self.comment = get("comment", UNSET)
-            self.priority_score = get("priorityScore", UNSET)
-            self.mute_until = get("muteUntil", UNSET)
-            self.mute_reporting_until = get("muteReportingUntil", UNSET)
-            self.last_reviewed_by = get("lastReviewedBy", UNSET)
-            self.last_reviewed_at = get("lastReviewedAt", UNSET)
-            self.last_reported_at = get("lastReportedAt", UNSET)
-            self.last_appealed_at = get("lastAppealedAt", UNSET)
-            self.takendown = get("takendown", UNSET)
-            self.appealed = get("appealed", UNSET)
-            self.suspend_until = get("suspendUntil", UNSET)
-            self.tags = get("tags", UNSET)
-            self.account_stats = v if (v := get("accountStats", UNSET)) is UNSET else AccountStats.from_dict(v)
-            self.records_stats = v if (v := get("recordsStats", UNSET)) is UNSET else RecordsStats.from_dict(v)
-            self.account_strike = v if (v := get("accountStrike", UNSET)) is UNSET else AccountStrike.from_dict(v)
-            self.age_assurance_state = get("ageAssuranceState", UNSET)
-            self.age_assurance_updated_by = get("ageAssuranceUpdatedBy", UNSET)
+            if (v := get("comment", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#subjectStatusView", "comment")
+            self.comment = v
+            if (v := get("priorityScore", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#subjectStatusView", "priorityScore")
+            self.priority_score = v
+            if (v := get("muteUntil", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#subjectStatusView", "muteUntil")
+            self.mute_until = v
+            if (v := get("muteReportingUntil", UNSET)) is None:
+                raise null_field(
+                    "tools.ozone.moderation.defs#subjectStatusView", "muteReportingUntil"
+                )
+            self.mute_reporting_until = v
+            if (v := get("lastReviewedBy", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#subjectStatusView", "lastReviewedBy")
+            self.last_reviewed_by = v
+            if (v := get("lastReviewedAt", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#subjectStatusView", "lastReviewedAt")
+            self.last_reviewed_at = v
+            if (v := get("lastReportedAt", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#subjectStatusView", "lastReportedAt")
+            self.last_reported_at = v
+            if (v := get("lastAppealedAt", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#subjectStatusView", "lastAppealedAt")
+            self.last_appealed_at = v
+            if (v := get("takendown", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#subjectStatusView", "takendown")
+            self.takendown = v
+            if (v := get("appealed", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#subjectStatusView", "appealed")
+            self.appealed = v
+            if (v := get("suspendUntil", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#subjectStatusView", "suspendUntil")
+            self.suspend_until = v
+            if (v := get("tags", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#subjectStatusView", "tags")
+            self.tags = v
+            if (v := get("accountStats", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "tools.ozone.moderation.defs#subjectStatusView", "accountStats"
+                    )
+                v = AccountStats.from_dict(v)
+            self.account_stats = v
+            if (v := get("recordsStats", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "tools.ozone.moderation.defs#subjectStatusView", "recordsStats"
+                    )
+                v = RecordsStats.from_dict(v)
+            self.records_stats = v
+            if (v := get("accountStrike", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "tools.ozone.moderation.defs#subjectStatusView", "accountStrike"
+                    )
+                v = AccountStrike.from_dict(v)
+            self.account_strike = v
+            if (v := get("ageAssuranceState", UNSET)) is None:
+                raise null_field(
+                    "tools.ozone.moderation.defs#subjectStatusView", "ageAssuranceState"
+                )
+            self.age_assurance_state = v
+            if (v := get("ageAssuranceUpdatedBy", UNSET)) is None:
+                raise null_field(
+                    "tools.ozone.moderation.defs#subjectStatusView", "ageAssuranceUpdatedBy"
+                )
+            self.age_assurance_updated_by = v
             self.typed = "$type" in data
-            self.extra = None if _SUBJECT_STATUS_VIEW_KEYS.issuperset(data) else unknown_fields(data, _SUBJECT_STATUS_VIEW_KEYS)
+            self.extra = (
+                None
+                if _SUBJECT_STATUS_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _SUBJECT_STATUS_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#subjectStatusView", exc) from exc
         self.__class__ = cls
@@ -574,13 +779,38 @@ class SubjectStatusView(Model):
 
 
 _SUBJECT_STATUS_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "id", "subject", "hosting", "subjectBlobCids", "subjectRepoHandle", "updatedAt", "createdAt", "reviewState", "comment", "priorityScore", "muteUntil", "muteReportingUntil", "lastReviewedBy", "lastReviewedAt", "lastReportedAt", "lastAppealedAt", "takendown", "appealed", "suspendUntil", "tags", "accountStats", "recordsStats", "accountStrike", "ageAssuranceState", "ageAssuranceUpdatedBy"),
+    (
+        "$type",
+        "id",
+        "subject",
+        "hosting",
+        "subjectBlobCids",
+        "subjectRepoHandle",
+        "updatedAt",
+        "createdAt",
+        "reviewState",
+        "comment",
+        "priorityScore",
+        "muteUntil",
+        "muteReportingUntil",
+        "lastReviewedBy",
+        "lastReviewedAt",
+        "lastReportedAt",
+        "lastAppealedAt",
+        "takendown",
+        "appealed",
+        "suspendUntil",
+        "tags",
+        "accountStats",
+        "recordsStats",
+        "accountStrike",
+        "ageAssuranceState",
+        "ageAssuranceUpdatedBy",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class SubjectView(Model):
     """Detailed view of a subject. For record subjects, the author's repo and profile will be
     returned.
@@ -605,7 +835,7 @@ class SubjectView(Model):
     subject: str
     status: SubjectStatusView | UnsetType = UNSET
     repo: RepoViewDetail | UnsetType = UNSET
-    profile: UnknownMember | UnsetType = UNSET
+    profile: SubjectViewProfile | UnsetType = UNSET
     record: RecordViewDetail | UnsetType = UNSET
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -617,12 +847,32 @@ class SubjectView(Model):
             get = data.get
             self.type = data["type"]
             self.subject = data["subject"]
-            self.status = v if (v := get("status", UNSET)) is UNSET else SubjectStatusView.from_dict(v)
-            self.repo = v if (v := get("repo", UNSET)) is UNSET else RepoViewDetail.from_dict(v)
-            self.profile = v if (v := get("profile", UNSET)) is UNSET else _union_4(v)
-            self.record = v if (v := get("record", UNSET)) is UNSET else RecordViewDetail.from_dict(v)
+            if (v := get("status", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.moderation.defs#subjectView", "status")
+                v = SubjectStatusView.from_dict(v)
+            self.status = v
+            if (v := get("repo", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.moderation.defs#subjectView", "repo")
+                v = RepoViewDetail.from_dict(v)
+            self.repo = v
+            if (v := get("profile", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.moderation.defs#subjectView", "profile")
+                v = _subject_view_profile(v)
+            self.profile = v
+            if (v := get("record", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.moderation.defs#subjectView", "record")
+                v = RecordViewDetail.from_dict(v)
+            self.record = v
             self.typed = "$type" in data
-            self.extra = None if _SUBJECT_VIEW_KEYS.issuperset(data) else unknown_fields(data, _SUBJECT_VIEW_KEYS)
+            self.extra = (
+                None
+                if _SUBJECT_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _SUBJECT_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#subjectView", exc) from exc
         self.__class__ = cls
@@ -651,13 +901,11 @@ class SubjectView(Model):
 
 
 _SUBJECT_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "type", "subject", "status", "repo", "profile", "record"),
+    ("$type", "type", "subject", "status", "repo", "profile", "record")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class AccountStats(Model):
     """Statistics about a particular account subject.
 
@@ -689,13 +937,27 @@ class AccountStats(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.report_count = get("reportCount", UNSET)
-            self.appeal_count = get("appealCount", UNSET)
-            self.suspend_count = get("suspendCount", UNSET)
-            self.escalate_count = get("escalateCount", UNSET)
-            self.takedown_count = get("takedownCount", UNSET)
+            if (v := get("reportCount", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#accountStats", "reportCount")
+            self.report_count = v
+            if (v := get("appealCount", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#accountStats", "appealCount")
+            self.appeal_count = v
+            if (v := get("suspendCount", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#accountStats", "suspendCount")
+            self.suspend_count = v
+            if (v := get("escalateCount", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#accountStats", "escalateCount")
+            self.escalate_count = v
+            if (v := get("takedownCount", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#accountStats", "takedownCount")
+            self.takedown_count = v
             self.typed = "$type" in data
-            self.extra = None if _ACCOUNT_STATS_KEYS.issuperset(data) else unknown_fields(data, _ACCOUNT_STATS_KEYS)
+            self.extra = (
+                None
+                if _ACCOUNT_STATS_KEYS.issuperset(data)
+                else unknown_fields(data, _ACCOUNT_STATS_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#accountStats", exc) from exc
         self.__class__ = cls
@@ -727,13 +989,11 @@ class AccountStats(Model):
 
 
 _ACCOUNT_STATS_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "reportCount", "appealCount", "suspendCount", "escalateCount", "takedownCount"),
+    ("$type", "reportCount", "appealCount", "suspendCount", "escalateCount", "takedownCount")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class RecordsStats(Model):
     """Statistics about a set of record subject items.
 
@@ -773,16 +1033,36 @@ class RecordsStats(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.total_reports = get("totalReports", UNSET)
-            self.reported_count = get("reportedCount", UNSET)
-            self.escalated_count = get("escalatedCount", UNSET)
-            self.appealed_count = get("appealedCount", UNSET)
-            self.subject_count = get("subjectCount", UNSET)
-            self.pending_count = get("pendingCount", UNSET)
-            self.processed_count = get("processedCount", UNSET)
-            self.takendown_count = get("takendownCount", UNSET)
+            if (v := get("totalReports", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#recordsStats", "totalReports")
+            self.total_reports = v
+            if (v := get("reportedCount", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#recordsStats", "reportedCount")
+            self.reported_count = v
+            if (v := get("escalatedCount", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#recordsStats", "escalatedCount")
+            self.escalated_count = v
+            if (v := get("appealedCount", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#recordsStats", "appealedCount")
+            self.appealed_count = v
+            if (v := get("subjectCount", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#recordsStats", "subjectCount")
+            self.subject_count = v
+            if (v := get("pendingCount", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#recordsStats", "pendingCount")
+            self.pending_count = v
+            if (v := get("processedCount", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#recordsStats", "processedCount")
+            self.processed_count = v
+            if (v := get("takendownCount", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#recordsStats", "takendownCount")
+            self.takendown_count = v
             self.typed = "$type" in data
-            self.extra = None if _RECORDS_STATS_KEYS.issuperset(data) else unknown_fields(data, _RECORDS_STATS_KEYS)
+            self.extra = (
+                None
+                if _RECORDS_STATS_KEYS.issuperset(data)
+                else unknown_fields(data, _RECORDS_STATS_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#recordsStats", exc) from exc
         self.__class__ = cls
@@ -823,13 +1103,21 @@ class RecordsStats(Model):
 
 
 _RECORDS_STATS_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "totalReports", "reportedCount", "escalatedCount", "appealedCount", "subjectCount", "pendingCount", "processedCount", "takendownCount"),
+    (
+        "$type",
+        "totalReports",
+        "reportedCount",
+        "escalatedCount",
+        "appealedCount",
+        "subjectCount",
+        "pendingCount",
+        "processedCount",
+        "takendownCount",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class AccountStrike(Model):
     """Strike information for an account.
 
@@ -862,12 +1150,24 @@ class AccountStrike(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.active_strike_count = get("activeStrikeCount", UNSET)
-            self.total_strike_count = get("totalStrikeCount", UNSET)
-            self.first_strike_at = get("firstStrikeAt", UNSET)
-            self.last_strike_at = get("lastStrikeAt", UNSET)
+            if (v := get("activeStrikeCount", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#accountStrike", "activeStrikeCount")
+            self.active_strike_count = v
+            if (v := get("totalStrikeCount", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#accountStrike", "totalStrikeCount")
+            self.total_strike_count = v
+            if (v := get("firstStrikeAt", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#accountStrike", "firstStrikeAt")
+            self.first_strike_at = v
+            if (v := get("lastStrikeAt", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#accountStrike", "lastStrikeAt")
+            self.last_strike_at = v
             self.typed = "$type" in data
-            self.extra = None if _ACCOUNT_STRIKE_KEYS.issuperset(data) else unknown_fields(data, _ACCOUNT_STRIKE_KEYS)
+            self.extra = (
+                None
+                if _ACCOUNT_STRIKE_KEYS.issuperset(data)
+                else unknown_fields(data, _ACCOUNT_STRIKE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#accountStrike", exc) from exc
         self.__class__ = cls
@@ -896,13 +1196,11 @@ class AccountStrike(Model):
 
 
 _ACCOUNT_STRIKE_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "activeStrikeCount", "totalStrikeCount", "firstStrikeAt", "lastStrikeAt"),
+    ("$type", "activeStrikeCount", "totalStrikeCount", "firstStrikeAt", "lastStrikeAt")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ModEventTakedown(Model):
     """Take down a subject permanently or temporarily.
 
@@ -946,16 +1244,38 @@ class ModEventTakedown(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.comment = get("comment", UNSET)
-            self.duration_in_hours = get("durationInHours", UNSET)
-            self.acknowledge_account_subjects = get("acknowledgeAccountSubjects", UNSET)
-            self.policies = get("policies", UNSET)
-            self.severity_level = get("severityLevel", UNSET)
-            self.target_services = get("targetServices", UNSET)
-            self.strike_count = get("strikeCount", UNSET)
-            self.strike_expires_at = get("strikeExpiresAt", UNSET)
+            if (v := get("comment", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventTakedown", "comment")
+            self.comment = v
+            if (v := get("durationInHours", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventTakedown", "durationInHours")
+            self.duration_in_hours = v
+            if (v := get("acknowledgeAccountSubjects", UNSET)) is None:
+                raise null_field(
+                    "tools.ozone.moderation.defs#modEventTakedown", "acknowledgeAccountSubjects"
+                )
+            self.acknowledge_account_subjects = v
+            if (v := get("policies", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventTakedown", "policies")
+            self.policies = v
+            if (v := get("severityLevel", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventTakedown", "severityLevel")
+            self.severity_level = v
+            if (v := get("targetServices", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventTakedown", "targetServices")
+            self.target_services = v
+            if (v := get("strikeCount", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventTakedown", "strikeCount")
+            self.strike_count = v
+            if (v := get("strikeExpiresAt", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventTakedown", "strikeExpiresAt")
+            self.strike_expires_at = v
             self.typed = "$type" in data
-            self.extra = None if _MOD_EVENT_TAKEDOWN_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_TAKEDOWN_KEYS)
+            self.extra = (
+                None
+                if _MOD_EVENT_TAKEDOWN_KEYS.issuperset(data)
+                else unknown_fields(data, _MOD_EVENT_TAKEDOWN_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventTakedown", exc) from exc
         self.__class__ = cls
@@ -996,13 +1316,21 @@ class ModEventTakedown(Model):
 
 
 _MOD_EVENT_TAKEDOWN_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "comment", "durationInHours", "acknowledgeAccountSubjects", "policies", "severityLevel", "targetServices", "strikeCount", "strikeExpiresAt"),
+    (
+        "$type",
+        "comment",
+        "durationInHours",
+        "acknowledgeAccountSubjects",
+        "policies",
+        "severityLevel",
+        "targetServices",
+        "strikeCount",
+        "strikeExpiresAt",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ModEventReverseTakedown(Model):
     """Revert take down action on a subject.
 
@@ -1034,12 +1362,28 @@ class ModEventReverseTakedown(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.comment = get("comment", UNSET)
-            self.policies = get("policies", UNSET)
-            self.severity_level = get("severityLevel", UNSET)
-            self.strike_count = get("strikeCount", UNSET)
+            if (v := get("comment", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventReverseTakedown", "comment")
+            self.comment = v
+            if (v := get("policies", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventReverseTakedown", "policies")
+            self.policies = v
+            if (v := get("severityLevel", UNSET)) is None:
+                raise null_field(
+                    "tools.ozone.moderation.defs#modEventReverseTakedown", "severityLevel"
+                )
+            self.severity_level = v
+            if (v := get("strikeCount", UNSET)) is None:
+                raise null_field(
+                    "tools.ozone.moderation.defs#modEventReverseTakedown", "strikeCount"
+                )
+            self.strike_count = v
             self.typed = "$type" in data
-            self.extra = None if _MOD_EVENT_REVERSE_TAKEDOWN_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_REVERSE_TAKEDOWN_KEYS)
+            self.extra = (
+                None
+                if _MOD_EVENT_REVERSE_TAKEDOWN_KEYS.issuperset(data)
+                else unknown_fields(data, _MOD_EVENT_REVERSE_TAKEDOWN_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventReverseTakedown", exc) from exc
         self.__class__ = cls
@@ -1068,13 +1412,11 @@ class ModEventReverseTakedown(Model):
 
 
 _MOD_EVENT_REVERSE_TAKEDOWN_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "comment", "policies", "severityLevel", "strikeCount"),
+    ("$type", "comment", "policies", "severityLevel", "strikeCount")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ModEventResolveAppeal(Model):
     """Resolve appeal on a subject.
 
@@ -1097,9 +1439,15 @@ class ModEventResolveAppeal(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.comment = get("comment", UNSET)
+            if (v := get("comment", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventResolveAppeal", "comment")
+            self.comment = v
             self.typed = "$type" in data
-            self.extra = None if _MOD_EVENT_RESOLVE_APPEAL_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_RESOLVE_APPEAL_KEYS)
+            self.extra = (
+                None
+                if _MOD_EVENT_RESOLVE_APPEAL_KEYS.issuperset(data)
+                else unknown_fields(data, _MOD_EVENT_RESOLVE_APPEAL_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventResolveAppeal", exc) from exc
         self.__class__ = cls
@@ -1121,9 +1469,7 @@ class ModEventResolveAppeal(Model):
 _MOD_EVENT_RESOLVE_APPEAL_KEYS: Final[frozenset[str]] = frozenset(("$type", "comment"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ModEventComment(Model):
     """Add a comment to a subject. An empty comment will clear any previously set sticky comment.
 
@@ -1148,10 +1494,18 @@ class ModEventComment(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.comment = get("comment", UNSET)
-            self.sticky = get("sticky", UNSET)
+            if (v := get("comment", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventComment", "comment")
+            self.comment = v
+            if (v := get("sticky", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventComment", "sticky")
+            self.sticky = v
             self.typed = "$type" in data
-            self.extra = None if _MOD_EVENT_COMMENT_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_COMMENT_KEYS)
+            self.extra = (
+                None
+                if _MOD_EVENT_COMMENT_KEYS.issuperset(data)
+                else unknown_fields(data, _MOD_EVENT_COMMENT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventComment", exc) from exc
         self.__class__ = cls
@@ -1176,9 +1530,7 @@ class ModEventComment(Model):
 _MOD_EVENT_COMMENT_KEYS: Final[frozenset[str]] = frozenset(("$type", "comment", "sticky"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ModEventReport(Model):
     """Report a subject.
 
@@ -1251,11 +1603,19 @@ class ModEventReport(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.comment = get("comment", UNSET)
-            self.is_reporter_muted = get("isReporterMuted", UNSET)
+            if (v := get("comment", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventReport", "comment")
+            self.comment = v
+            if (v := get("isReporterMuted", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventReport", "isReporterMuted")
+            self.is_reporter_muted = v
             self.report_type = data["reportType"]
             self.typed = "$type" in data
-            self.extra = None if _MOD_EVENT_REPORT_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_REPORT_KEYS)
+            self.extra = (
+                None
+                if _MOD_EVENT_REPORT_KEYS.issuperset(data)
+                else unknown_fields(data, _MOD_EVENT_REPORT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventReport", exc) from exc
         self.__class__ = cls
@@ -1278,13 +1638,11 @@ class ModEventReport(Model):
 
 
 _MOD_EVENT_REPORT_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "comment", "isReporterMuted", "reportType"),
+    ("$type", "comment", "isReporterMuted", "reportType")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ModEventLabel(Model):
     """Apply/Negate labels on a subject.
 
@@ -1314,12 +1672,24 @@ class ModEventLabel(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.comment = get("comment", UNSET)
-            self.create_label_vals = data["createLabelVals"]
-            self.negate_label_vals = data["negateLabelVals"]
-            self.duration_in_hours = get("durationInHours", UNSET)
+            if (v := get("comment", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventLabel", "comment")
+            self.comment = v
+            if (v := data["createLabelVals"]) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventLabel", "createLabelVals")
+            self.create_label_vals = v
+            if (v := data["negateLabelVals"]) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventLabel", "negateLabelVals")
+            self.negate_label_vals = v
+            if (v := get("durationInHours", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventLabel", "durationInHours")
+            self.duration_in_hours = v
             self.typed = "$type" in data
-            self.extra = None if _MOD_EVENT_LABEL_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_LABEL_KEYS)
+            self.extra = (
+                None
+                if _MOD_EVENT_LABEL_KEYS.issuperset(data)
+                else unknown_fields(data, _MOD_EVENT_LABEL_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventLabel", exc) from exc
         self.__class__ = cls
@@ -1345,13 +1715,11 @@ class ModEventLabel(Model):
 
 
 _MOD_EVENT_LABEL_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "comment", "createLabelVals", "negateLabelVals", "durationInHours"),
+    ("$type", "comment", "createLabelVals", "negateLabelVals", "durationInHours")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ModEventPriorityScore(Model):
     """Set priority score of the subject. Higher score means higher priority.
 
@@ -1376,10 +1744,16 @@ class ModEventPriorityScore(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.comment = get("comment", UNSET)
+            if (v := get("comment", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventPriorityScore", "comment")
+            self.comment = v
             self.score = data["score"]
             self.typed = "$type" in data
-            self.extra = None if _MOD_EVENT_PRIORITY_SCORE_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_PRIORITY_SCORE_KEYS)
+            self.extra = (
+                None
+                if _MOD_EVENT_PRIORITY_SCORE_KEYS.issuperset(data)
+                else unknown_fields(data, _MOD_EVENT_PRIORITY_SCORE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventPriorityScore", exc) from exc
         self.__class__ = cls
@@ -1401,9 +1775,7 @@ class ModEventPriorityScore(Model):
 _MOD_EVENT_PRIORITY_SCORE_KEYS: Final[frozenset[str]] = frozenset(("$type", "comment", "score"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class AgeAssuranceEvent(Model):
     """Age assurance info coming directly from users. Only works on DID subjects.
 
@@ -1452,15 +1824,33 @@ class AgeAssuranceEvent(Model):
             self.created_at = data["createdAt"]
             self.attempt_id = data["attemptId"]
             self.status = data["status"]
-            self.access = get("access", UNSET)
-            self.country_code = get("countryCode", UNSET)
-            self.region_code = get("regionCode", UNSET)
-            self.init_ip = get("initIp", UNSET)
-            self.init_ua = get("initUa", UNSET)
-            self.complete_ip = get("completeIp", UNSET)
-            self.complete_ua = get("completeUa", UNSET)
+            if (v := get("access", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#ageAssuranceEvent", "access")
+            self.access = v
+            if (v := get("countryCode", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#ageAssuranceEvent", "countryCode")
+            self.country_code = v
+            if (v := get("regionCode", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#ageAssuranceEvent", "regionCode")
+            self.region_code = v
+            if (v := get("initIp", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#ageAssuranceEvent", "initIp")
+            self.init_ip = v
+            if (v := get("initUa", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#ageAssuranceEvent", "initUa")
+            self.init_ua = v
+            if (v := get("completeIp", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#ageAssuranceEvent", "completeIp")
+            self.complete_ip = v
+            if (v := get("completeUa", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#ageAssuranceEvent", "completeUa")
+            self.complete_ua = v
             self.typed = "$type" in data
-            self.extra = None if _AGE_ASSURANCE_EVENT_KEYS.issuperset(data) else unknown_fields(data, _AGE_ASSURANCE_EVENT_KEYS)
+            self.extra = (
+                None
+                if _AGE_ASSURANCE_EVENT_KEYS.issuperset(data)
+                else unknown_fields(data, _AGE_ASSURANCE_EVENT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#ageAssuranceEvent", exc) from exc
         self.__class__ = cls
@@ -1502,13 +1892,23 @@ class AgeAssuranceEvent(Model):
 
 
 _AGE_ASSURANCE_EVENT_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "createdAt", "attemptId", "status", "access", "countryCode", "regionCode", "initIp", "initUa", "completeIp", "completeUa"),
+    (
+        "$type",
+        "createdAt",
+        "attemptId",
+        "status",
+        "access",
+        "countryCode",
+        "regionCode",
+        "initIp",
+        "initUa",
+        "completeIp",
+        "completeUa",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class AgeAssuranceOverrideEvent(Model):
     """Age assurance status override by moderators. Only works on DID subjects.
 
@@ -1539,10 +1939,16 @@ class AgeAssuranceOverrideEvent(Model):
         try:
             get = data.get
             self.status = data["status"]
-            self.access = get("access", UNSET)
+            if (v := get("access", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#ageAssuranceOverrideEvent", "access")
+            self.access = v
             self.comment = data["comment"]
             self.typed = "$type" in data
-            self.extra = None if _AGE_ASSURANCE_OVERRIDE_EVENT_KEYS.issuperset(data) else unknown_fields(data, _AGE_ASSURANCE_OVERRIDE_EVENT_KEYS)
+            self.extra = (
+                None
+                if _AGE_ASSURANCE_OVERRIDE_EVENT_KEYS.issuperset(data)
+                else unknown_fields(data, _AGE_ASSURANCE_OVERRIDE_EVENT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#ageAssuranceOverrideEvent", exc) from exc
         self.__class__ = cls
@@ -1562,13 +1968,11 @@ class AgeAssuranceOverrideEvent(Model):
 
 
 _AGE_ASSURANCE_OVERRIDE_EVENT_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "status", "access", "comment"),
+    ("$type", "status", "access", "comment")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class AgeAssurancePurgeEvent(Model):
     """Purges all age assurance events for the subject. Only works on DID subjects. Moderator-only.
 
@@ -1592,7 +1996,11 @@ class AgeAssurancePurgeEvent(Model):
         try:
             self.comment = data["comment"]
             self.typed = "$type" in data
-            self.extra = None if _AGE_ASSURANCE_PURGE_EVENT_KEYS.issuperset(data) else unknown_fields(data, _AGE_ASSURANCE_PURGE_EVENT_KEYS)
+            self.extra = (
+                None
+                if _AGE_ASSURANCE_PURGE_EVENT_KEYS.issuperset(data)
+                else unknown_fields(data, _AGE_ASSURANCE_PURGE_EVENT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#ageAssurancePurgeEvent", exc) from exc
         self.__class__ = cls
@@ -1611,9 +2019,7 @@ class AgeAssurancePurgeEvent(Model):
 _AGE_ASSURANCE_PURGE_EVENT_KEYS: Final[frozenset[str]] = frozenset(("$type", "comment"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class RevokeAccountCredentialsEvent(Model):
     """Account credentials revocation by moderators. Only works on DID subjects.
 
@@ -1637,7 +2043,11 @@ class RevokeAccountCredentialsEvent(Model):
         try:
             self.comment = data["comment"]
             self.typed = "$type" in data
-            self.extra = None if _REVOKE_ACCOUNT_CREDENTIALS_EVENT_KEYS.issuperset(data) else unknown_fields(data, _REVOKE_ACCOUNT_CREDENTIALS_EVENT_KEYS)
+            self.extra = (
+                None
+                if _REVOKE_ACCOUNT_CREDENTIALS_EVENT_KEYS.issuperset(data)
+                else unknown_fields(data, _REVOKE_ACCOUNT_CREDENTIALS_EVENT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#revokeAccountCredentialsEvent", exc) from exc
         self.__class__ = cls
@@ -1656,9 +2066,7 @@ class RevokeAccountCredentialsEvent(Model):
 _REVOKE_ACCOUNT_CREDENTIALS_EVENT_KEYS: Final[frozenset[str]] = frozenset(("$type", "comment"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ModEventAcknowledge(Model):
     """The ``tools.ozone.moderation.defs#modEventAcknowledge`` object.
 
@@ -1684,10 +2092,20 @@ class ModEventAcknowledge(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.comment = get("comment", UNSET)
-            self.acknowledge_account_subjects = get("acknowledgeAccountSubjects", UNSET)
+            if (v := get("comment", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventAcknowledge", "comment")
+            self.comment = v
+            if (v := get("acknowledgeAccountSubjects", UNSET)) is None:
+                raise null_field(
+                    "tools.ozone.moderation.defs#modEventAcknowledge", "acknowledgeAccountSubjects"
+                )
+            self.acknowledge_account_subjects = v
             self.typed = "$type" in data
-            self.extra = None if _MOD_EVENT_ACKNOWLEDGE_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_ACKNOWLEDGE_KEYS)
+            self.extra = (
+                None
+                if _MOD_EVENT_ACKNOWLEDGE_KEYS.issuperset(data)
+                else unknown_fields(data, _MOD_EVENT_ACKNOWLEDGE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventAcknowledge", exc) from exc
         self.__class__ = cls
@@ -1710,13 +2128,11 @@ class ModEventAcknowledge(Model):
 
 
 _MOD_EVENT_ACKNOWLEDGE_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "comment", "acknowledgeAccountSubjects"),
+    ("$type", "comment", "acknowledgeAccountSubjects")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ModEventEscalate(Model):
     """The ``tools.ozone.moderation.defs#modEventEscalate`` object.
 
@@ -1739,9 +2155,15 @@ class ModEventEscalate(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.comment = get("comment", UNSET)
+            if (v := get("comment", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventEscalate", "comment")
+            self.comment = v
             self.typed = "$type" in data
-            self.extra = None if _MOD_EVENT_ESCALATE_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_ESCALATE_KEYS)
+            self.extra = (
+                None
+                if _MOD_EVENT_ESCALATE_KEYS.issuperset(data)
+                else unknown_fields(data, _MOD_EVENT_ESCALATE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventEscalate", exc) from exc
         self.__class__ = cls
@@ -1763,9 +2185,7 @@ class ModEventEscalate(Model):
 _MOD_EVENT_ESCALATE_KEYS: Final[frozenset[str]] = frozenset(("$type", "comment"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ModEventMute(Model):
     """Mute incoming reports on a subject.
 
@@ -1790,10 +2210,16 @@ class ModEventMute(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.comment = get("comment", UNSET)
+            if (v := get("comment", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventMute", "comment")
+            self.comment = v
             self.duration_in_hours = data["durationInHours"]
             self.typed = "$type" in data
-            self.extra = None if _MOD_EVENT_MUTE_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_MUTE_KEYS)
+            self.extra = (
+                None
+                if _MOD_EVENT_MUTE_KEYS.issuperset(data)
+                else unknown_fields(data, _MOD_EVENT_MUTE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventMute", exc) from exc
         self.__class__ = cls
@@ -1815,9 +2241,7 @@ class ModEventMute(Model):
 _MOD_EVENT_MUTE_KEYS: Final[frozenset[str]] = frozenset(("$type", "comment", "durationInHours"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ModEventUnmute(Model):
     """Unmute action on a subject.
 
@@ -1840,9 +2264,15 @@ class ModEventUnmute(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.comment = get("comment", UNSET)
+            if (v := get("comment", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventUnmute", "comment")
+            self.comment = v
             self.typed = "$type" in data
-            self.extra = None if _MOD_EVENT_UNMUTE_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_UNMUTE_KEYS)
+            self.extra = (
+                None
+                if _MOD_EVENT_UNMUTE_KEYS.issuperset(data)
+                else unknown_fields(data, _MOD_EVENT_UNMUTE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventUnmute", exc) from exc
         self.__class__ = cls
@@ -1864,9 +2294,7 @@ class ModEventUnmute(Model):
 _MOD_EVENT_UNMUTE_KEYS: Final[frozenset[str]] = frozenset(("$type", "comment"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ModEventMuteReporter(Model):
     """Mute incoming reports from an account.
 
@@ -1892,10 +2320,20 @@ class ModEventMuteReporter(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.comment = get("comment", UNSET)
-            self.duration_in_hours = get("durationInHours", UNSET)
+            if (v := get("comment", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventMuteReporter", "comment")
+            self.comment = v
+            if (v := get("durationInHours", UNSET)) is None:
+                raise null_field(
+                    "tools.ozone.moderation.defs#modEventMuteReporter", "durationInHours"
+                )
+            self.duration_in_hours = v
             self.typed = "$type" in data
-            self.extra = None if _MOD_EVENT_MUTE_REPORTER_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_MUTE_REPORTER_KEYS)
+            self.extra = (
+                None
+                if _MOD_EVENT_MUTE_REPORTER_KEYS.issuperset(data)
+                else unknown_fields(data, _MOD_EVENT_MUTE_REPORTER_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventMuteReporter", exc) from exc
         self.__class__ = cls
@@ -1918,13 +2356,11 @@ class ModEventMuteReporter(Model):
 
 
 _MOD_EVENT_MUTE_REPORTER_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "comment", "durationInHours"),
+    ("$type", "comment", "durationInHours")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ModEventUnmuteReporter(Model):
     """Unmute incoming reports from an account.
 
@@ -1947,9 +2383,15 @@ class ModEventUnmuteReporter(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.comment = get("comment", UNSET)
+            if (v := get("comment", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventUnmuteReporter", "comment")
+            self.comment = v
             self.typed = "$type" in data
-            self.extra = None if _MOD_EVENT_UNMUTE_REPORTER_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_UNMUTE_REPORTER_KEYS)
+            self.extra = (
+                None
+                if _MOD_EVENT_UNMUTE_REPORTER_KEYS.issuperset(data)
+                else unknown_fields(data, _MOD_EVENT_UNMUTE_REPORTER_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventUnmuteReporter", exc) from exc
         self.__class__ = cls
@@ -1971,9 +2413,7 @@ class ModEventUnmuteReporter(Model):
 _MOD_EVENT_UNMUTE_REPORTER_KEYS: Final[frozenset[str]] = frozenset(("$type", "comment"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ModEventEmail(Model):
     """Keep a log of outgoing email to a user.
 
@@ -2017,15 +2457,33 @@ class ModEventEmail(Model):
         try:
             get = data.get
             self.subject_line = data["subjectLine"]
-            self.content = get("content", UNSET)
-            self.comment = get("comment", UNSET)
-            self.policies = get("policies", UNSET)
-            self.severity_level = get("severityLevel", UNSET)
-            self.strike_count = get("strikeCount", UNSET)
-            self.strike_expires_at = get("strikeExpiresAt", UNSET)
-            self.is_delivered = get("isDelivered", UNSET)
+            if (v := get("content", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventEmail", "content")
+            self.content = v
+            if (v := get("comment", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventEmail", "comment")
+            self.comment = v
+            if (v := get("policies", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventEmail", "policies")
+            self.policies = v
+            if (v := get("severityLevel", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventEmail", "severityLevel")
+            self.severity_level = v
+            if (v := get("strikeCount", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventEmail", "strikeCount")
+            self.strike_count = v
+            if (v := get("strikeExpiresAt", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventEmail", "strikeExpiresAt")
+            self.strike_expires_at = v
+            if (v := get("isDelivered", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventEmail", "isDelivered")
+            self.is_delivered = v
             self.typed = "$type" in data
-            self.extra = None if _MOD_EVENT_EMAIL_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_EMAIL_KEYS)
+            self.extra = (
+                None
+                if _MOD_EVENT_EMAIL_KEYS.issuperset(data)
+                else unknown_fields(data, _MOD_EVENT_EMAIL_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventEmail", exc) from exc
         self.__class__ = cls
@@ -2063,13 +2521,21 @@ class ModEventEmail(Model):
 
 
 _MOD_EVENT_EMAIL_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "subjectLine", "content", "comment", "policies", "severityLevel", "strikeCount", "strikeExpiresAt", "isDelivered"),
+    (
+        "$type",
+        "subjectLine",
+        "content",
+        "comment",
+        "policies",
+        "severityLevel",
+        "strikeCount",
+        "strikeExpiresAt",
+        "isDelivered",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ModEventDivert(Model):
     """Divert a record's blobs to a 3rd party service for further scanning/tagging.
 
@@ -2092,9 +2558,15 @@ class ModEventDivert(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.comment = get("comment", UNSET)
+            if (v := get("comment", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventDivert", "comment")
+            self.comment = v
             self.typed = "$type" in data
-            self.extra = None if _MOD_EVENT_DIVERT_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_DIVERT_KEYS)
+            self.extra = (
+                None
+                if _MOD_EVENT_DIVERT_KEYS.issuperset(data)
+                else unknown_fields(data, _MOD_EVENT_DIVERT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventDivert", exc) from exc
         self.__class__ = cls
@@ -2116,9 +2588,7 @@ class ModEventDivert(Model):
 _MOD_EVENT_DIVERT_KEYS: Final[frozenset[str]] = frozenset(("$type", "comment"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ModEventTag(Model):
     """Add/Remove a tag on a subject.
 
@@ -2149,12 +2619,24 @@ class ModEventTag(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.add = data["add"]
-            self.remove = data["remove"]
-            self.comment = get("comment", UNSET)
-            self.duration_in_hours = get("durationInHours", UNSET)
+            if (v := data["add"]) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventTag", "add")
+            self.add = v
+            if (v := data["remove"]) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventTag", "remove")
+            self.remove = v
+            if (v := get("comment", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventTag", "comment")
+            self.comment = v
+            if (v := get("durationInHours", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modEventTag", "durationInHours")
+            self.duration_in_hours = v
             self.typed = "$type" in data
-            self.extra = None if _MOD_EVENT_TAG_KEYS.issuperset(data) else unknown_fields(data, _MOD_EVENT_TAG_KEYS)
+            self.extra = (
+                None
+                if _MOD_EVENT_TAG_KEYS.issuperset(data)
+                else unknown_fields(data, _MOD_EVENT_TAG_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modEventTag", exc) from exc
         self.__class__ = cls
@@ -2177,13 +2659,11 @@ class ModEventTag(Model):
 
 
 _MOD_EVENT_TAG_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "add", "remove", "comment", "durationInHours"),
+    ("$type", "add", "remove", "comment", "durationInHours")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class AccountEvent(Model):
     """Logs account status related events on a repo subject. Normally captured by automod from the
     firehose and emitted to ozone for historical tracking.
@@ -2215,12 +2695,20 @@ class AccountEvent(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.comment = get("comment", UNSET)
+            if (v := get("comment", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#accountEvent", "comment")
+            self.comment = v
             self.active = data["active"]
-            self.status = get("status", UNSET)
+            if (v := get("status", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#accountEvent", "status")
+            self.status = v
             self.timestamp = data["timestamp"]
             self.typed = "$type" in data
-            self.extra = None if _ACCOUNT_EVENT_KEYS.issuperset(data) else unknown_fields(data, _ACCOUNT_EVENT_KEYS)
+            self.extra = (
+                None
+                if _ACCOUNT_EVENT_KEYS.issuperset(data)
+                else unknown_fields(data, _ACCOUNT_EVENT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#accountEvent", exc) from exc
         self.__class__ = cls
@@ -2243,13 +2731,11 @@ class AccountEvent(Model):
 
 
 _ACCOUNT_EVENT_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "comment", "active", "status", "timestamp"),
+    ("$type", "comment", "active", "status", "timestamp")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class IdentityEvent(Model):
     """Logs identity related events on a repo subject. Normally captured by automod from the
     firehose and emitted to ozone for historical tracking.
@@ -2281,13 +2767,25 @@ class IdentityEvent(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.comment = get("comment", UNSET)
-            self.handle = get("handle", UNSET)
-            self.pds_host = get("pdsHost", UNSET)
-            self.tombstone = get("tombstone", UNSET)
+            if (v := get("comment", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#identityEvent", "comment")
+            self.comment = v
+            if (v := get("handle", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#identityEvent", "handle")
+            self.handle = v
+            if (v := get("pdsHost", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#identityEvent", "pdsHost")
+            self.pds_host = v
+            if (v := get("tombstone", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#identityEvent", "tombstone")
+            self.tombstone = v
             self.timestamp = data["timestamp"]
             self.typed = "$type" in data
-            self.extra = None if _IDENTITY_EVENT_KEYS.issuperset(data) else unknown_fields(data, _IDENTITY_EVENT_KEYS)
+            self.extra = (
+                None
+                if _IDENTITY_EVENT_KEYS.issuperset(data)
+                else unknown_fields(data, _IDENTITY_EVENT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#identityEvent", exc) from exc
         self.__class__ = cls
@@ -2316,13 +2814,11 @@ class IdentityEvent(Model):
 
 
 _IDENTITY_EVENT_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "comment", "handle", "pdsHost", "tombstone", "timestamp"),
+    ("$type", "comment", "handle", "pdsHost", "tombstone", "timestamp")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class RecordEvent(Model):
     """Logs lifecycle event on a record subject. Normally captured by automod from the firehose and
     emitted to ozone for historical tracking.
@@ -2352,12 +2848,20 @@ class RecordEvent(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.comment = get("comment", UNSET)
+            if (v := get("comment", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#recordEvent", "comment")
+            self.comment = v
             self.op = data["op"]
-            self.cid = get("cid", UNSET)
+            if (v := get("cid", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#recordEvent", "cid")
+            self.cid = v
             self.timestamp = data["timestamp"]
             self.typed = "$type" in data
-            self.extra = None if _RECORD_EVENT_KEYS.issuperset(data) else unknown_fields(data, _RECORD_EVENT_KEYS)
+            self.extra = (
+                None
+                if _RECORD_EVENT_KEYS.issuperset(data)
+                else unknown_fields(data, _RECORD_EVENT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#recordEvent", exc) from exc
         self.__class__ = cls
@@ -2380,13 +2884,11 @@ class RecordEvent(Model):
 
 
 _RECORD_EVENT_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "comment", "op", "cid", "timestamp"),
+    ("$type", "comment", "op", "cid", "timestamp")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ScheduleTakedownEvent(Model):
     """Logs a scheduled takedown action for an account.
 
@@ -2415,12 +2917,28 @@ class ScheduleTakedownEvent(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.comment = get("comment", UNSET)
-            self.execute_at = get("executeAt", UNSET)
-            self.execute_after = get("executeAfter", UNSET)
-            self.execute_until = get("executeUntil", UNSET)
+            if (v := get("comment", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#scheduleTakedownEvent", "comment")
+            self.comment = v
+            if (v := get("executeAt", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#scheduleTakedownEvent", "executeAt")
+            self.execute_at = v
+            if (v := get("executeAfter", UNSET)) is None:
+                raise null_field(
+                    "tools.ozone.moderation.defs#scheduleTakedownEvent", "executeAfter"
+                )
+            self.execute_after = v
+            if (v := get("executeUntil", UNSET)) is None:
+                raise null_field(
+                    "tools.ozone.moderation.defs#scheduleTakedownEvent", "executeUntil"
+                )
+            self.execute_until = v
             self.typed = "$type" in data
-            self.extra = None if _SCHEDULE_TAKEDOWN_EVENT_KEYS.issuperset(data) else unknown_fields(data, _SCHEDULE_TAKEDOWN_EVENT_KEYS)
+            self.extra = (
+                None
+                if _SCHEDULE_TAKEDOWN_EVENT_KEYS.issuperset(data)
+                else unknown_fields(data, _SCHEDULE_TAKEDOWN_EVENT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#scheduleTakedownEvent", exc) from exc
         self.__class__ = cls
@@ -2449,13 +2967,11 @@ class ScheduleTakedownEvent(Model):
 
 
 _SCHEDULE_TAKEDOWN_EVENT_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "comment", "executeAt", "executeAfter", "executeUntil"),
+    ("$type", "comment", "executeAt", "executeAfter", "executeUntil")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class CancelScheduledTakedownEvent(Model):
     """Logs cancellation of a scheduled takedown action for an account.
 
@@ -2478,9 +2994,17 @@ class CancelScheduledTakedownEvent(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.comment = get("comment", UNSET)
+            if (v := get("comment", UNSET)) is None:
+                raise null_field(
+                    "tools.ozone.moderation.defs#cancelScheduledTakedownEvent", "comment"
+                )
+            self.comment = v
             self.typed = "$type" in data
-            self.extra = None if _CANCEL_SCHEDULED_TAKEDOWN_EVENT_KEYS.issuperset(data) else unknown_fields(data, _CANCEL_SCHEDULED_TAKEDOWN_EVENT_KEYS)
+            self.extra = (
+                None
+                if _CANCEL_SCHEDULED_TAKEDOWN_EVENT_KEYS.issuperset(data)
+                else unknown_fields(data, _CANCEL_SCHEDULED_TAKEDOWN_EVENT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#cancelScheduledTakedownEvent", exc) from exc
         self.__class__ = cls
@@ -2502,9 +3026,7 @@ class CancelScheduledTakedownEvent(Model):
 _CANCEL_SCHEDULED_TAKEDOWN_EVENT_KEYS: Final[frozenset[str]] = frozenset(("$type", "comment"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class RepoView(Model):
     """The ``tools.ozone.moderation.defs#repoView`` object.
 
@@ -2514,7 +3036,8 @@ class RepoView(Model):
         did: Format: did.
         handle: Format: handle.
         email: UNSET when absent.
-        related_records: (No description.)
+        related_records: Items: A record: its model, picked by ``$type`` (`UnknownRecord` for a type
+            without a lexicon here).
         indexed_at: Format: datetime.
         moderation: A ``tools.ozone.moderation.defs#moderation``.
         invited_by: A ``com.atproto.server.defs#inviteCode``. UNSET when absent.
@@ -2531,7 +3054,7 @@ class RepoView(Model):
     did: str
     handle: str
     email: str | UnsetType = UNSET
-    related_records: list[Any]
+    related_records: list[Model]
     indexed_at: str
     moderation: Moderation
     invited_by: _m_com_atproto_server_defs.InviteCode | UnsetType = UNSET
@@ -2549,17 +3072,39 @@ class RepoView(Model):
             get = data.get
             self.did = data["did"]
             self.handle = data["handle"]
-            self.email = get("email", UNSET)
-            self.related_records = data["relatedRecords"]
+            if (v := get("email", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#repoView", "email")
+            self.email = v
+            if (v := data["relatedRecords"]) is None:
+                raise null_field("tools.ozone.moderation.defs#repoView", "relatedRecords")
+            self.related_records = [RECORDS.from_dict(i0) for i0 in v]
             self.indexed_at = data["indexedAt"]
-            self.moderation = Moderation.from_dict(data["moderation"])
-            self.invited_by = v if (v := get("invitedBy", UNSET)) is UNSET else _m_com_atproto_server_defs.InviteCode.from_dict(v)
-            self.invites_disabled = get("invitesDisabled", UNSET)
-            self.invite_note = get("inviteNote", UNSET)
-            self.deactivated_at = get("deactivatedAt", UNSET)
-            self.threat_signatures = v if (v := get("threatSignatures", UNSET)) is UNSET else [_m_com_atproto_admin_defs.ThreatSignature.from_dict(i0) for i0 in v]
+            if (v := data["moderation"]) is None:
+                raise null_field("tools.ozone.moderation.defs#repoView", "moderation")
+            self.moderation = Moderation.from_dict(v)
+            if (v := get("invitedBy", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.moderation.defs#repoView", "invitedBy")
+                v = _m_com_atproto_server_defs.InviteCode.from_dict(v)
+            self.invited_by = v
+            if (v := get("invitesDisabled", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#repoView", "invitesDisabled")
+            self.invites_disabled = v
+            if (v := get("inviteNote", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#repoView", "inviteNote")
+            self.invite_note = v
+            if (v := get("deactivatedAt", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#repoView", "deactivatedAt")
+            self.deactivated_at = v
+            if (v := get("threatSignatures", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.moderation.defs#repoView", "threatSignatures")
+                v = [_m_com_atproto_admin_defs.ThreatSignature.from_dict(i0) for i0 in v]
+            self.threat_signatures = v
             self.typed = "$type" in data
-            self.extra = None if _REPO_VIEW_KEYS.issuperset(data) else unknown_fields(data, _REPO_VIEW_KEYS)
+            self.extra = (
+                None if _REPO_VIEW_KEYS.issuperset(data) else unknown_fields(data, _REPO_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#repoView", exc) from exc
         self.__class__ = cls
@@ -2570,7 +3115,7 @@ class RepoView(Model):
         d: dict[str, Any] = {
             "did": self.did,
             "handle": self.handle,
-            "relatedRecords": list(self.related_records),
+            "relatedRecords": [i0.to_dict() for i0 in self.related_records],
             "indexedAt": self.indexed_at,
             "moderation": self.moderation.to_dict(),
         }
@@ -2600,13 +3145,24 @@ class RepoView(Model):
 
 
 _REPO_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "did", "handle", "email", "relatedRecords", "indexedAt", "moderation", "invitedBy", "invitesDisabled", "inviteNote", "deactivatedAt", "threatSignatures"),
+    (
+        "$type",
+        "did",
+        "handle",
+        "email",
+        "relatedRecords",
+        "indexedAt",
+        "moderation",
+        "invitedBy",
+        "invitesDisabled",
+        "inviteNote",
+        "deactivatedAt",
+        "threatSignatures",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class RepoViewDetail(Model):
     """The ``tools.ozone.moderation.defs#repoViewDetail`` object.
 
@@ -2616,7 +3172,8 @@ class RepoViewDetail(Model):
         did: Format: did.
         handle: Format: handle.
         email: UNSET when absent.
-        related_records: (No description.)
+        related_records: Items: A record: its model, picked by ``$type`` (`UnknownRecord` for a type
+            without a lexicon here).
         indexed_at: Format: datetime.
         moderation: A ``tools.ozone.moderation.defs#moderationDetail``.
         labels: Items: A ``com.atproto.label.defs#label``. UNSET when absent.
@@ -2636,7 +3193,7 @@ class RepoViewDetail(Model):
     did: str
     handle: str
     email: str | UnsetType = UNSET
-    related_records: list[Any]
+    related_records: list[Model]
     indexed_at: str
     moderation: ModerationDetail
     labels: list[_m_com_atproto_label_defs.Label] | UnsetType = UNSET
@@ -2657,20 +3214,56 @@ class RepoViewDetail(Model):
             get = data.get
             self.did = data["did"]
             self.handle = data["handle"]
-            self.email = get("email", UNSET)
-            self.related_records = data["relatedRecords"]
+            if (v := get("email", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#repoViewDetail", "email")
+            self.email = v
+            if (v := data["relatedRecords"]) is None:
+                raise null_field("tools.ozone.moderation.defs#repoViewDetail", "relatedRecords")
+            self.related_records = [RECORDS.from_dict(i0) for i0 in v]
             self.indexed_at = data["indexedAt"]
-            self.moderation = ModerationDetail.from_dict(data["moderation"])
-            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
-            self.invited_by = v if (v := get("invitedBy", UNSET)) is UNSET else _m_com_atproto_server_defs.InviteCode.from_dict(v)
-            self.invites = v if (v := get("invites", UNSET)) is UNSET else [_m_com_atproto_server_defs.InviteCode.from_dict(i0) for i0 in v]
-            self.invites_disabled = get("invitesDisabled", UNSET)
-            self.invite_note = get("inviteNote", UNSET)
-            self.email_confirmed_at = get("emailConfirmedAt", UNSET)
-            self.deactivated_at = get("deactivatedAt", UNSET)
-            self.threat_signatures = v if (v := get("threatSignatures", UNSET)) is UNSET else [_m_com_atproto_admin_defs.ThreatSignature.from_dict(i0) for i0 in v]
+            if (v := data["moderation"]) is None:
+                raise null_field("tools.ozone.moderation.defs#repoViewDetail", "moderation")
+            self.moderation = ModerationDetail.from_dict(v)
+            if (v := get("labels", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.moderation.defs#repoViewDetail", "labels")
+                v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.labels = v
+            if (v := get("invitedBy", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.moderation.defs#repoViewDetail", "invitedBy")
+                v = _m_com_atproto_server_defs.InviteCode.from_dict(v)
+            self.invited_by = v
+            if (v := get("invites", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.moderation.defs#repoViewDetail", "invites")
+                v = [_m_com_atproto_server_defs.InviteCode.from_dict(i0) for i0 in v]
+            self.invites = v
+            if (v := get("invitesDisabled", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#repoViewDetail", "invitesDisabled")
+            self.invites_disabled = v
+            if (v := get("inviteNote", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#repoViewDetail", "inviteNote")
+            self.invite_note = v
+            if (v := get("emailConfirmedAt", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#repoViewDetail", "emailConfirmedAt")
+            self.email_confirmed_at = v
+            if (v := get("deactivatedAt", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#repoViewDetail", "deactivatedAt")
+            self.deactivated_at = v
+            if (v := get("threatSignatures", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "tools.ozone.moderation.defs#repoViewDetail", "threatSignatures"
+                    )
+                v = [_m_com_atproto_admin_defs.ThreatSignature.from_dict(i0) for i0 in v]
+            self.threat_signatures = v
             self.typed = "$type" in data
-            self.extra = None if _REPO_VIEW_DETAIL_KEYS.issuperset(data) else unknown_fields(data, _REPO_VIEW_DETAIL_KEYS)
+            self.extra = (
+                None
+                if _REPO_VIEW_DETAIL_KEYS.issuperset(data)
+                else unknown_fields(data, _REPO_VIEW_DETAIL_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#repoViewDetail", exc) from exc
         self.__class__ = cls
@@ -2681,7 +3274,7 @@ class RepoViewDetail(Model):
         d: dict[str, Any] = {
             "did": self.did,
             "handle": self.handle,
-            "relatedRecords": list(self.related_records),
+            "relatedRecords": [i0.to_dict() for i0 in self.related_records],
             "indexedAt": self.indexed_at,
             "moderation": self.moderation.to_dict(),
         }
@@ -2720,13 +3313,27 @@ class RepoViewDetail(Model):
 
 
 _REPO_VIEW_DETAIL_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "did", "handle", "email", "relatedRecords", "indexedAt", "moderation", "labels", "invitedBy", "invites", "invitesDisabled", "inviteNote", "emailConfirmedAt", "deactivatedAt", "threatSignatures"),
+    (
+        "$type",
+        "did",
+        "handle",
+        "email",
+        "relatedRecords",
+        "indexedAt",
+        "moderation",
+        "labels",
+        "invitedBy",
+        "invites",
+        "invitesDisabled",
+        "inviteNote",
+        "emailConfirmedAt",
+        "deactivatedAt",
+        "threatSignatures",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class RepoViewNotFound(Model):
     """The ``tools.ozone.moderation.defs#repoViewNotFound`` object.
 
@@ -2750,7 +3357,11 @@ class RepoViewNotFound(Model):
         try:
             self.did = data["did"]
             self.typed = "$type" in data
-            self.extra = None if _REPO_VIEW_NOT_FOUND_KEYS.issuperset(data) else unknown_fields(data, _REPO_VIEW_NOT_FOUND_KEYS)
+            self.extra = (
+                None
+                if _REPO_VIEW_NOT_FOUND_KEYS.issuperset(data)
+                else unknown_fields(data, _REPO_VIEW_NOT_FOUND_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#repoViewNotFound", exc) from exc
         self.__class__ = cls
@@ -2769,9 +3380,7 @@ class RepoViewNotFound(Model):
 _REPO_VIEW_NOT_FOUND_KEYS: Final[frozenset[str]] = frozenset(("$type", "did"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class RecordView(Model):
     """The ``tools.ozone.moderation.defs#recordView`` object.
 
@@ -2780,7 +3389,8 @@ class RecordView(Model):
     Attributes:
         uri: Format: at-uri.
         cid: Format: cid.
-        value: (No description.)
+        value: A record: its model, picked by ``$type`` (`UnknownRecord` for a type without a
+            lexicon here).
         blob_cids: Items: Format: cid.
         indexed_at: Format: datetime.
         moderation: A ``tools.ozone.moderation.defs#moderation``.
@@ -2793,7 +3403,7 @@ class RecordView(Model):
 
     uri: str
     cid: str
-    value: Any
+    value: Model
     blob_cids: list[str]
     indexed_at: str
     moderation: Moderation
@@ -2807,13 +3417,25 @@ class RecordView(Model):
         try:
             self.uri = data["uri"]
             self.cid = data["cid"]
-            self.value = data["value"]
-            self.blob_cids = data["blobCids"]
+            if (v := data["value"]) is None:
+                raise null_field("tools.ozone.moderation.defs#recordView", "value")
+            self.value = RECORDS.from_dict(v)
+            if (v := data["blobCids"]) is None:
+                raise null_field("tools.ozone.moderation.defs#recordView", "blobCids")
+            self.blob_cids = v
             self.indexed_at = data["indexedAt"]
-            self.moderation = Moderation.from_dict(data["moderation"])
-            self.repo = RepoView.from_dict(data["repo"])
+            if (v := data["moderation"]) is None:
+                raise null_field("tools.ozone.moderation.defs#recordView", "moderation")
+            self.moderation = Moderation.from_dict(v)
+            if (v := data["repo"]) is None:
+                raise null_field("tools.ozone.moderation.defs#recordView", "repo")
+            self.repo = RepoView.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _RECORD_VIEW_KEYS.issuperset(data) else unknown_fields(data, _RECORD_VIEW_KEYS)
+            self.extra = (
+                None
+                if _RECORD_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _RECORD_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#recordView", exc) from exc
         self.__class__ = cls
@@ -2824,7 +3446,7 @@ class RecordView(Model):
         d: dict[str, Any] = {
             "uri": self.uri,
             "cid": self.cid,
-            "value": self.value,
+            "value": self.value.to_dict(),
             "blobCids": list(self.blob_cids),
             "indexedAt": self.indexed_at,
             "moderation": self.moderation.to_dict(),
@@ -2838,13 +3460,11 @@ class RecordView(Model):
 
 
 _RECORD_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "uri", "cid", "value", "blobCids", "indexedAt", "moderation", "repo"),
+    ("$type", "uri", "cid", "value", "blobCids", "indexedAt", "moderation", "repo")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class RecordViewDetail(Model):
     """The ``tools.ozone.moderation.defs#recordViewDetail`` object.
 
@@ -2853,7 +3473,8 @@ class RecordViewDetail(Model):
     Attributes:
         uri: Format: at-uri.
         cid: Format: cid.
-        value: (No description.)
+        value: A record: its model, picked by ``$type`` (`UnknownRecord` for a type without a
+            lexicon here).
         blobs: Items: A ``tools.ozone.moderation.defs#blobView``.
         labels: Items: A ``com.atproto.label.defs#label``. UNSET when absent.
         indexed_at: Format: datetime.
@@ -2867,7 +3488,7 @@ class RecordViewDetail(Model):
 
     uri: str
     cid: str
-    value: Any
+    value: Model
     blobs: list[BlobView]
     labels: list[_m_com_atproto_label_defs.Label] | UnsetType = UNSET
     indexed_at: str
@@ -2883,14 +3504,30 @@ class RecordViewDetail(Model):
             get = data.get
             self.uri = data["uri"]
             self.cid = data["cid"]
-            self.value = data["value"]
-            self.blobs = [BlobView.from_dict(i0) for i0 in data["blobs"]]
-            self.labels = v if (v := get("labels", UNSET)) is UNSET else [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            if (v := data["value"]) is None:
+                raise null_field("tools.ozone.moderation.defs#recordViewDetail", "value")
+            self.value = RECORDS.from_dict(v)
+            if (v := data["blobs"]) is None:
+                raise null_field("tools.ozone.moderation.defs#recordViewDetail", "blobs")
+            self.blobs = [BlobView.from_dict(i0) for i0 in v]
+            if (v := get("labels", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.moderation.defs#recordViewDetail", "labels")
+                v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
+            self.labels = v
             self.indexed_at = data["indexedAt"]
-            self.moderation = ModerationDetail.from_dict(data["moderation"])
-            self.repo = RepoView.from_dict(data["repo"])
+            if (v := data["moderation"]) is None:
+                raise null_field("tools.ozone.moderation.defs#recordViewDetail", "moderation")
+            self.moderation = ModerationDetail.from_dict(v)
+            if (v := data["repo"]) is None:
+                raise null_field("tools.ozone.moderation.defs#recordViewDetail", "repo")
+            self.repo = RepoView.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _RECORD_VIEW_DETAIL_KEYS.issuperset(data) else unknown_fields(data, _RECORD_VIEW_DETAIL_KEYS)
+            self.extra = (
+                None
+                if _RECORD_VIEW_DETAIL_KEYS.issuperset(data)
+                else unknown_fields(data, _RECORD_VIEW_DETAIL_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#recordViewDetail", exc) from exc
         self.__class__ = cls
@@ -2901,7 +3538,7 @@ class RecordViewDetail(Model):
         d: dict[str, Any] = {
             "uri": self.uri,
             "cid": self.cid,
-            "value": self.value,
+            "value": self.value.to_dict(),
             "blobs": [i0.to_dict() for i0 in self.blobs],
             "indexedAt": self.indexed_at,
             "moderation": self.moderation.to_dict(),
@@ -2918,13 +3555,11 @@ class RecordViewDetail(Model):
 
 
 _RECORD_VIEW_DETAIL_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "uri", "cid", "value", "blobs", "labels", "indexedAt", "moderation", "repo"),
+    ("$type", "uri", "cid", "value", "blobs", "labels", "indexedAt", "moderation", "repo")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class RecordViewNotFound(Model):
     """The ``tools.ozone.moderation.defs#recordViewNotFound`` object.
 
@@ -2948,7 +3583,11 @@ class RecordViewNotFound(Model):
         try:
             self.uri = data["uri"]
             self.typed = "$type" in data
-            self.extra = None if _RECORD_VIEW_NOT_FOUND_KEYS.issuperset(data) else unknown_fields(data, _RECORD_VIEW_NOT_FOUND_KEYS)
+            self.extra = (
+                None
+                if _RECORD_VIEW_NOT_FOUND_KEYS.issuperset(data)
+                else unknown_fields(data, _RECORD_VIEW_NOT_FOUND_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#recordViewNotFound", exc) from exc
         self.__class__ = cls
@@ -2967,9 +3606,7 @@ class RecordViewNotFound(Model):
 _RECORD_VIEW_NOT_FOUND_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ConvoView(Model):
     """The ``tools.ozone.moderation.defs#convoView`` object.
 
@@ -2996,7 +3633,11 @@ class ConvoView(Model):
             self.did = data["did"]
             self.convo_id = data["convoId"]
             self.typed = "$type" in data
-            self.extra = None if _CONVO_VIEW_KEYS.issuperset(data) else unknown_fields(data, _CONVO_VIEW_KEYS)
+            self.extra = (
+                None
+                if _CONVO_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _CONVO_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#convoView", exc) from exc
         self.__class__ = cls
@@ -3015,9 +3656,7 @@ class ConvoView(Model):
 _CONVO_VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "did", "convoId"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Moderation(Model):
     """The ``tools.ozone.moderation.defs#moderation`` object.
 
@@ -3040,9 +3679,17 @@ class Moderation(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.subject_status = v if (v := get("subjectStatus", UNSET)) is UNSET else SubjectStatusView.from_dict(v)
+            if (v := get("subjectStatus", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.moderation.defs#moderation", "subjectStatus")
+                v = SubjectStatusView.from_dict(v)
+            self.subject_status = v
             self.typed = "$type" in data
-            self.extra = None if _MODERATION_KEYS.issuperset(data) else unknown_fields(data, _MODERATION_KEYS)
+            self.extra = (
+                None
+                if _MODERATION_KEYS.issuperset(data)
+                else unknown_fields(data, _MODERATION_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#moderation", exc) from exc
         self.__class__ = cls
@@ -3064,9 +3711,7 @@ class Moderation(Model):
 _MODERATION_KEYS: Final[frozenset[str]] = frozenset(("$type", "subjectStatus"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ModerationDetail(Model):
     """The ``tools.ozone.moderation.defs#moderationDetail`` object.
 
@@ -3089,9 +3734,19 @@ class ModerationDetail(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.subject_status = v if (v := get("subjectStatus", UNSET)) is UNSET else SubjectStatusView.from_dict(v)
+            if (v := get("subjectStatus", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "tools.ozone.moderation.defs#moderationDetail", "subjectStatus"
+                    )
+                v = SubjectStatusView.from_dict(v)
+            self.subject_status = v
             self.typed = "$type" in data
-            self.extra = None if _MODERATION_DETAIL_KEYS.issuperset(data) else unknown_fields(data, _MODERATION_DETAIL_KEYS)
+            self.extra = (
+                None
+                if _MODERATION_DETAIL_KEYS.issuperset(data)
+                else unknown_fields(data, _MODERATION_DETAIL_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#moderationDetail", exc) from exc
         self.__class__ = cls
@@ -3113,9 +3768,7 @@ class ModerationDetail(Model):
 _MODERATION_DETAIL_KEYS: Final[frozenset[str]] = frozenset(("$type", "subjectStatus"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class BlobView(Model):
     """The ``tools.ozone.moderation.defs#blobView`` object.
 
@@ -3139,7 +3792,7 @@ class BlobView(Model):
     mime_type: str
     size: int
     created_at: str
-    details: ImageDetails | VideoDetails | UnknownMember | UnsetType = UNSET
+    details: BlobViewDetails | UnsetType = UNSET
     moderation: Moderation | UnsetType = UNSET
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -3153,10 +3806,20 @@ class BlobView(Model):
             self.mime_type = data["mimeType"]
             self.size = data["size"]
             self.created_at = data["createdAt"]
-            self.details = v if (v := get("details", UNSET)) is UNSET else _union_5(v)
-            self.moderation = v if (v := get("moderation", UNSET)) is UNSET else Moderation.from_dict(v)
+            if (v := get("details", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.moderation.defs#blobView", "details")
+                v = _blob_view_details(v)
+            self.details = v
+            if (v := get("moderation", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.moderation.defs#blobView", "moderation")
+                v = Moderation.from_dict(v)
+            self.moderation = v
             self.typed = "$type" in data
-            self.extra = None if _BLOB_VIEW_KEYS.issuperset(data) else unknown_fields(data, _BLOB_VIEW_KEYS)
+            self.extra = (
+                None if _BLOB_VIEW_KEYS.issuperset(data) else unknown_fields(data, _BLOB_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#blobView", exc) from exc
         self.__class__ = cls
@@ -3184,13 +3847,11 @@ class BlobView(Model):
 
 
 _BLOB_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "cid", "mimeType", "size", "createdAt", "details", "moderation"),
+    ("$type", "cid", "mimeType", "size", "createdAt", "details", "moderation")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ImageDetails(Model):
     """The ``tools.ozone.moderation.defs#imageDetails`` object.
 
@@ -3217,7 +3878,11 @@ class ImageDetails(Model):
             self.width = data["width"]
             self.height = data["height"]
             self.typed = "$type" in data
-            self.extra = None if _IMAGE_DETAILS_KEYS.issuperset(data) else unknown_fields(data, _IMAGE_DETAILS_KEYS)
+            self.extra = (
+                None
+                if _IMAGE_DETAILS_KEYS.issuperset(data)
+                else unknown_fields(data, _IMAGE_DETAILS_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#imageDetails", exc) from exc
         self.__class__ = cls
@@ -3236,9 +3901,7 @@ class ImageDetails(Model):
 _IMAGE_DETAILS_KEYS: Final[frozenset[str]] = frozenset(("$type", "width", "height"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class VideoDetails(Model):
     """The ``tools.ozone.moderation.defs#videoDetails`` object.
 
@@ -3268,7 +3931,11 @@ class VideoDetails(Model):
             self.height = data["height"]
             self.length = data["length"]
             self.typed = "$type" in data
-            self.extra = None if _VIDEO_DETAILS_KEYS.issuperset(data) else unknown_fields(data, _VIDEO_DETAILS_KEYS)
+            self.extra = (
+                None
+                if _VIDEO_DETAILS_KEYS.issuperset(data)
+                else unknown_fields(data, _VIDEO_DETAILS_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#videoDetails", exc) from exc
         self.__class__ = cls
@@ -3287,9 +3954,7 @@ class VideoDetails(Model):
 _VIDEO_DETAILS_KEYS: Final[frozenset[str]] = frozenset(("$type", "width", "height", "length"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class AccountHosting(Model):
     """The ``tools.ozone.moderation.defs#accountHosting`` object.
 
@@ -3324,13 +3989,27 @@ class AccountHosting(Model):
         try:
             get = data.get
             self.status = data["status"]
-            self.updated_at = get("updatedAt", UNSET)
-            self.created_at = get("createdAt", UNSET)
-            self.deleted_at = get("deletedAt", UNSET)
-            self.deactivated_at = get("deactivatedAt", UNSET)
-            self.reactivated_at = get("reactivatedAt", UNSET)
+            if (v := get("updatedAt", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#accountHosting", "updatedAt")
+            self.updated_at = v
+            if (v := get("createdAt", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#accountHosting", "createdAt")
+            self.created_at = v
+            if (v := get("deletedAt", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#accountHosting", "deletedAt")
+            self.deleted_at = v
+            if (v := get("deactivatedAt", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#accountHosting", "deactivatedAt")
+            self.deactivated_at = v
+            if (v := get("reactivatedAt", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#accountHosting", "reactivatedAt")
+            self.reactivated_at = v
             self.typed = "$type" in data
-            self.extra = None if _ACCOUNT_HOSTING_KEYS.issuperset(data) else unknown_fields(data, _ACCOUNT_HOSTING_KEYS)
+            self.extra = (
+                None
+                if _ACCOUNT_HOSTING_KEYS.issuperset(data)
+                else unknown_fields(data, _ACCOUNT_HOSTING_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#accountHosting", exc) from exc
         self.__class__ = cls
@@ -3362,13 +4041,11 @@ class AccountHosting(Model):
 
 
 _ACCOUNT_HOSTING_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "status", "updatedAt", "createdAt", "deletedAt", "deactivatedAt", "reactivatedAt"),
+    ("$type", "status", "updatedAt", "createdAt", "deletedAt", "deactivatedAt", "reactivatedAt")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class RecordHosting(Model):
     """The ``tools.ozone.moderation.defs#recordHosting`` object.
 
@@ -3398,11 +4075,21 @@ class RecordHosting(Model):
         try:
             get = data.get
             self.status = data["status"]
-            self.updated_at = get("updatedAt", UNSET)
-            self.created_at = get("createdAt", UNSET)
-            self.deleted_at = get("deletedAt", UNSET)
+            if (v := get("updatedAt", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#recordHosting", "updatedAt")
+            self.updated_at = v
+            if (v := get("createdAt", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#recordHosting", "createdAt")
+            self.created_at = v
+            if (v := get("deletedAt", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#recordHosting", "deletedAt")
+            self.deleted_at = v
             self.typed = "$type" in data
-            self.extra = None if _RECORD_HOSTING_KEYS.issuperset(data) else unknown_fields(data, _RECORD_HOSTING_KEYS)
+            self.extra = (
+                None
+                if _RECORD_HOSTING_KEYS.issuperset(data)
+                else unknown_fields(data, _RECORD_HOSTING_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#recordHosting", exc) from exc
         self.__class__ = cls
@@ -3428,13 +4115,11 @@ class RecordHosting(Model):
 
 
 _RECORD_HOSTING_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "status", "updatedAt", "createdAt", "deletedAt"),
+    ("$type", "status", "updatedAt", "createdAt", "deletedAt")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ReporterStats(Model):
     """The ``tools.ozone.moderation.defs#reporterStats`` object.
 
@@ -3485,7 +4170,11 @@ class ReporterStats(Model):
             self.labeled_account_count = data["labeledAccountCount"]
             self.labeled_record_count = data["labeledRecordCount"]
             self.typed = "$type" in data
-            self.extra = None if _REPORTER_STATS_KEYS.issuperset(data) else unknown_fields(data, _REPORTER_STATS_KEYS)
+            self.extra = (
+                None
+                if _REPORTER_STATS_KEYS.issuperset(data)
+                else unknown_fields(data, _REPORTER_STATS_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#reporterStats", exc) from exc
         self.__class__ = cls
@@ -3512,13 +4201,22 @@ class ReporterStats(Model):
 
 
 _REPORTER_STATS_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "did", "accountReportCount", "recordReportCount", "reportedAccountCount", "reportedRecordCount", "takendownAccountCount", "takendownRecordCount", "labeledAccountCount", "labeledRecordCount"),
+    (
+        "$type",
+        "did",
+        "accountReportCount",
+        "recordReportCount",
+        "reportedAccountCount",
+        "reportedRecordCount",
+        "takendownAccountCount",
+        "takendownRecordCount",
+        "labeledAccountCount",
+        "labeledRecordCount",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ModTool(Model):
     """Moderation tool information for tracing the source of the action.
 
@@ -3544,9 +4242,13 @@ class ModTool(Model):
         try:
             get = data.get
             self.name = data["name"]
-            self.meta = get("meta", UNSET)
+            if (v := get("meta", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#modTool", "meta")
+            self.meta = v
             self.typed = "$type" in data
-            self.extra = None if _MOD_TOOL_KEYS.issuperset(data) else unknown_fields(data, _MOD_TOOL_KEYS)
+            self.extra = (
+                None if _MOD_TOOL_KEYS.issuperset(data) else unknown_fields(data, _MOD_TOOL_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#modTool", exc) from exc
         self.__class__ = cls
@@ -3568,9 +4270,7 @@ class ModTool(Model):
 _MOD_TOOL_KEYS: Final[frozenset[str]] = frozenset(("$type", "name", "meta"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ScheduledActionView(Model):
     """View of a scheduled moderation action.
 
@@ -3630,21 +4330,51 @@ class ScheduledActionView(Model):
             get = data.get
             self.id = data["id"]
             self.action = data["action"]
-            self.event_data = get("eventData", UNSET)
+            if (v := get("eventData", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#scheduledActionView", "eventData")
+            self.event_data = v
             self.did = data["did"]
-            self.execute_at = get("executeAt", UNSET)
-            self.execute_after = get("executeAfter", UNSET)
-            self.execute_until = get("executeUntil", UNSET)
-            self.randomize_execution = get("randomizeExecution", UNSET)
+            if (v := get("executeAt", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#scheduledActionView", "executeAt")
+            self.execute_at = v
+            if (v := get("executeAfter", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#scheduledActionView", "executeAfter")
+            self.execute_after = v
+            if (v := get("executeUntil", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#scheduledActionView", "executeUntil")
+            self.execute_until = v
+            if (v := get("randomizeExecution", UNSET)) is None:
+                raise null_field(
+                    "tools.ozone.moderation.defs#scheduledActionView", "randomizeExecution"
+                )
+            self.randomize_execution = v
             self.created_by = data["createdBy"]
             self.created_at = data["createdAt"]
-            self.updated_at = get("updatedAt", UNSET)
+            if (v := get("updatedAt", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.defs#scheduledActionView", "updatedAt")
+            self.updated_at = v
             self.status = data["status"]
-            self.last_executed_at = get("lastExecutedAt", UNSET)
-            self.last_failure_reason = get("lastFailureReason", UNSET)
-            self.execution_event_id = get("executionEventId", UNSET)
+            if (v := get("lastExecutedAt", UNSET)) is None:
+                raise null_field(
+                    "tools.ozone.moderation.defs#scheduledActionView", "lastExecutedAt"
+                )
+            self.last_executed_at = v
+            if (v := get("lastFailureReason", UNSET)) is None:
+                raise null_field(
+                    "tools.ozone.moderation.defs#scheduledActionView", "lastFailureReason"
+                )
+            self.last_failure_reason = v
+            if (v := get("executionEventId", UNSET)) is None:
+                raise null_field(
+                    "tools.ozone.moderation.defs#scheduledActionView", "executionEventId"
+                )
+            self.execution_event_id = v
             self.typed = "$type" in data
-            self.extra = None if _SCHEDULED_ACTION_VIEW_KEYS.issuperset(data) else unknown_fields(data, _SCHEDULED_ACTION_VIEW_KEYS)
+            self.extra = (
+                None
+                if _SCHEDULED_ACTION_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _SCHEDULED_ACTION_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.defs#scheduledActionView", exc) from exc
         self.__class__ = cls
@@ -3695,21 +4425,28 @@ class ScheduledActionView(Model):
 
 
 _SCHEDULED_ACTION_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "id", "action", "eventData", "did", "executeAt", "executeAfter", "executeUntil", "randomizeExecution", "createdBy", "createdAt", "updatedAt", "status", "lastExecutedAt", "lastFailureReason", "executionEventId"),
+    (
+        "$type",
+        "id",
+        "action",
+        "eventData",
+        "did",
+        "executeAt",
+        "executeAfter",
+        "executeUntil",
+        "randomizeExecution",
+        "createdBy",
+        "createdAt",
+        "updatedAt",
+        "status",
+        "lastExecutedAt",
+        "lastFailureReason",
+        "executionEventId",
+    )
 )
 
 
-def _union_0(
-    value: Mapping[str, Any],
-) -> (
-    ModEventTakedown | ModEventReverseTakedown | ModEventComment | ModEventReport
-    | ModEventLabel | ModEventAcknowledge | ModEventEscalate | ModEventMute | ModEventUnmute
-    | ModEventMuteReporter | ModEventUnmuteReporter | ModEventEmail | ModEventResolveAppeal
-    | ModEventDivert | ModEventTag | AccountEvent | IdentityEvent | RecordEvent
-    | ModEventPriorityScore | AgeAssuranceEvent | AgeAssuranceOverrideEvent
-    | AgeAssurancePurgeEvent | RevokeAccountCredentialsEvent | ScheduleTakedownEvent
-    | CancelScheduledTakedownEvent | UnknownMember
-):
+def _mod_event_view_event(value: Mapping[str, Any]) -> ModEventViewEvent:
     t = value.get("$type")
     if t == "tools.ozone.moderation.defs#modEventTakedown":
         return ModEventTakedown.from_dict(value)
@@ -3764,12 +4501,7 @@ def _union_0(
     return UnknownMember.from_dict(value)
 
 
-def _union_1(
-    value: Mapping[str, Any],
-) -> (
-    _m_com_atproto_admin_defs.RepoRef | _m_com_atproto_repo_strong_ref.StrongRef
-    | _m_chat_bsky_convo_defs.MessageRef | _m_chat_bsky_convo_defs.ConvoRef | UnknownMember
-):
+def _mod_event_view_subject(value: Mapping[str, Any]) -> ModEventViewSubject:
     t = value.get("$type")
     if t == "com.atproto.admin.defs#repoRef":
         return _m_com_atproto_admin_defs.RepoRef.from_dict(value)
@@ -3784,11 +4516,7 @@ def _union_1(
     return UnknownMember.from_dict(value)
 
 
-def _union_2(
-    value: Mapping[str, Any],
-) -> (
-    RepoView | RepoViewNotFound | RecordView | RecordViewNotFound | ConvoView | UnknownMember
-):
+def _mod_event_view_detail_subject(value: Mapping[str, Any]) -> ModEventViewDetailSubject:
     t = value.get("$type")
     if t == "tools.ozone.moderation.defs#repoView":
         return RepoView.from_dict(value)
@@ -3803,7 +4531,7 @@ def _union_2(
     return UnknownMember.from_dict(value)
 
 
-def _union_3(value: Mapping[str, Any]) -> AccountHosting | RecordHosting | UnknownMember:
+def _subject_status_view_hosting(value: Mapping[str, Any]) -> SubjectStatusViewHosting:
     t = value.get("$type")
     if t == "tools.ozone.moderation.defs#accountHosting":
         return AccountHosting.from_dict(value)
@@ -3812,12 +4540,12 @@ def _union_3(value: Mapping[str, Any]) -> AccountHosting | RecordHosting | Unkno
     return UnknownMember.from_dict(value)
 
 
-def _union_4(value: Mapping[str, Any]) -> UnknownMember:
+def _subject_view_profile(value: Mapping[str, Any]) -> SubjectViewProfile:
     t = value.get("$type")
     return UnknownMember.from_dict(value)
 
 
-def _union_5(value: Mapping[str, Any]) -> ImageDetails | VideoDetails | UnknownMember:
+def _blob_view_details(value: Mapping[str, Any]) -> BlobViewDetails:
     t = value.get("$type")
     if t == "tools.ozone.moderation.defs#imageDetails":
         return ImageDetails.from_dict(value)

@@ -7,7 +7,7 @@ Lexicon: ``lexicons/tools/ozone/moderation/emitEvent.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -21,6 +21,7 @@ from atproto_async._model import (
     invalid,
     keep_type,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -32,9 +33,7 @@ if TYPE_CHECKING:
     from atproto_async.models.tools.ozone.moderation import defs as _m_tools_ozone_moderation_defs
 else:
     _m_com_atproto_admin_defs = lazy_module(
-        globals(),
-        "_m_com_atproto_admin_defs",
-        "atproto_async.models.com.atproto.admin.defs",
+        globals(), "_m_com_atproto_admin_defs", "atproto_async.models.com.atproto.admin.defs"
     )
     _m_com_atproto_repo_strong_ref = lazy_module(
         globals(),
@@ -48,15 +47,79 @@ else:
     )
 
 __all__ = [
+    "EmitEventInput",
+    "EmitEventInputEvent",
+    "EmitEventInputSubject",
     "Input",
     "ReportAction",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+EmitEventInputEvent: TypeAlias = (
+    "_m_tools_ozone_moderation_defs.ModEventTakedown"
+    " | _m_tools_ozone_moderation_defs.ModEventAcknowledge"
+    " | _m_tools_ozone_moderation_defs.ModEventEscalate"
+    " | _m_tools_ozone_moderation_defs.ModEventComment"
+    " | _m_tools_ozone_moderation_defs.ModEventLabel"
+    " | _m_tools_ozone_moderation_defs.ModEventReport"
+    " | _m_tools_ozone_moderation_defs.ModEventMute"
+    " | _m_tools_ozone_moderation_defs.ModEventUnmute"
+    " | _m_tools_ozone_moderation_defs.ModEventMuteReporter"
+    " | _m_tools_ozone_moderation_defs.ModEventUnmuteReporter"
+    " | _m_tools_ozone_moderation_defs.ModEventReverseTakedown"
+    " | _m_tools_ozone_moderation_defs.ModEventResolveAppeal"
+    " | _m_tools_ozone_moderation_defs.ModEventEmail"
+    " | _m_tools_ozone_moderation_defs.ModEventDivert"
+    " | _m_tools_ozone_moderation_defs.ModEventTag"
+    " | _m_tools_ozone_moderation_defs.AccountEvent"
+    " | _m_tools_ozone_moderation_defs.IdentityEvent"
+    " | _m_tools_ozone_moderation_defs.RecordEvent"
+    " | _m_tools_ozone_moderation_defs.ModEventPriorityScore"
+    " | _m_tools_ozone_moderation_defs.AgeAssuranceEvent"
+    " | _m_tools_ozone_moderation_defs.AgeAssuranceOverrideEvent"
+    " | _m_tools_ozone_moderation_defs.AgeAssurancePurgeEvent"
+    " | _m_tools_ozone_moderation_defs.RevokeAccountCredentialsEvent"
+    " | _m_tools_ozone_moderation_defs.ScheduleTakedownEvent"
+    " | _m_tools_ozone_moderation_defs.CancelScheduledTakedownEvent"
+    " | UnknownMember"
 )
-class Input(Model):
+"""One of ``tools.ozone.moderation.defs#modEventTakedown``,
+``tools.ozone.moderation.defs#modEventAcknowledge``,
+``tools.ozone.moderation.defs#modEventEscalate``,
+``tools.ozone.moderation.defs#modEventComment``, ``tools.ozone.moderation.defs#modEventLabel``,
+``tools.ozone.moderation.defs#modEventReport``, ``tools.ozone.moderation.defs#modEventMute``,
+``tools.ozone.moderation.defs#modEventUnmute``,
+``tools.ozone.moderation.defs#modEventMuteReporter``,
+``tools.ozone.moderation.defs#modEventUnmuteReporter``,
+``tools.ozone.moderation.defs#modEventReverseTakedown``,
+``tools.ozone.moderation.defs#modEventResolveAppeal``,
+``tools.ozone.moderation.defs#modEventEmail``, ``tools.ozone.moderation.defs#modEventDivert``,
+``tools.ozone.moderation.defs#modEventTag``, ``tools.ozone.moderation.defs#accountEvent``,
+``tools.ozone.moderation.defs#identityEvent``, ``tools.ozone.moderation.defs#recordEvent``,
+``tools.ozone.moderation.defs#modEventPriorityScore``,
+``tools.ozone.moderation.defs#ageAssuranceEvent``,
+``tools.ozone.moderation.defs#ageAssuranceOverrideEvent``,
+``tools.ozone.moderation.defs#ageAssurancePurgeEvent``,
+``tools.ozone.moderation.defs#revokeAccountCredentialsEvent``,
+``tools.ozone.moderation.defs#scheduleTakedownEvent``,
+``tools.ozone.moderation.defs#cancelScheduledTakedownEvent`` (open union). A member of another
+``$type`` is an `UnknownMember`.
+
+Used by ``EmitEventInput.event``.
+"""
+
+EmitEventInputSubject: TypeAlias = (
+    "_m_com_atproto_admin_defs.RepoRef | _m_com_atproto_repo_strong_ref.StrongRef | UnknownMember"
+)
+"""One of ``com.atproto.admin.defs#repoRef``, ``com.atproto.repo.strongRef`` (open union). A member
+of another ``$type`` is an `UnknownMember`.
+
+Used by ``EmitEventInput.subject``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class EmitEventInput(Model):
     """The ``tools.ozone.moderation.emitEvent#input`` object.
 
     The input body of ``tools.ozone.moderation.emitEvent``.
@@ -101,8 +164,8 @@ class Input(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
-    event: _m_tools_ozone_moderation_defs.ModEventTakedown | _m_tools_ozone_moderation_defs.ModEventAcknowledge | _m_tools_ozone_moderation_defs.ModEventEscalate | _m_tools_ozone_moderation_defs.ModEventComment | _m_tools_ozone_moderation_defs.ModEventLabel | _m_tools_ozone_moderation_defs.ModEventReport | _m_tools_ozone_moderation_defs.ModEventMute | _m_tools_ozone_moderation_defs.ModEventUnmute | _m_tools_ozone_moderation_defs.ModEventMuteReporter | _m_tools_ozone_moderation_defs.ModEventUnmuteReporter | _m_tools_ozone_moderation_defs.ModEventReverseTakedown | _m_tools_ozone_moderation_defs.ModEventResolveAppeal | _m_tools_ozone_moderation_defs.ModEventEmail | _m_tools_ozone_moderation_defs.ModEventDivert | _m_tools_ozone_moderation_defs.ModEventTag | _m_tools_ozone_moderation_defs.AccountEvent | _m_tools_ozone_moderation_defs.IdentityEvent | _m_tools_ozone_moderation_defs.RecordEvent | _m_tools_ozone_moderation_defs.ModEventPriorityScore | _m_tools_ozone_moderation_defs.AgeAssuranceEvent | _m_tools_ozone_moderation_defs.AgeAssuranceOverrideEvent | _m_tools_ozone_moderation_defs.AgeAssurancePurgeEvent | _m_tools_ozone_moderation_defs.RevokeAccountCredentialsEvent | _m_tools_ozone_moderation_defs.ScheduleTakedownEvent | _m_tools_ozone_moderation_defs.CancelScheduledTakedownEvent | UnknownMember
-    subject: _m_com_atproto_admin_defs.RepoRef | _m_com_atproto_repo_strong_ref.StrongRef | UnknownMember
+    event: EmitEventInputEvent
+    subject: EmitEventInputSubject
     subject_blob_cids: list[str] | UnsetType = UNSET
     created_by: str
     mod_tool: _m_tools_ozone_moderation_defs.ModTool | UnsetType = UNSET
@@ -115,16 +178,36 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.event = _union_0(data["event"])
-            self.subject = _union_1(data["subject"])
-            self.subject_blob_cids = get("subjectBlobCids", UNSET)
+            if (v := data["event"]) is None:
+                raise null_field("tools.ozone.moderation.emitEvent#input", "event")
+            self.event = _emit_event_input_event(v)
+            if (v := data["subject"]) is None:
+                raise null_field("tools.ozone.moderation.emitEvent#input", "subject")
+            self.subject = _emit_event_input_subject(v)
+            if (v := get("subjectBlobCids", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.emitEvent#input", "subjectBlobCids")
+            self.subject_blob_cids = v
             self.created_by = data["createdBy"]
-            self.mod_tool = v if (v := get("modTool", UNSET)) is UNSET else _m_tools_ozone_moderation_defs.ModTool.from_dict(v)
-            self.external_id = get("externalId", UNSET)
-            self.report_action = v if (v := get("reportAction", UNSET)) is UNSET else ReportAction.from_dict(v)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("modTool", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.moderation.emitEvent#input", "modTool")
+                v = _m_tools_ozone_moderation_defs.ModTool.from_dict(v)
+            self.mod_tool = v
+            if (v := get("externalId", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.emitEvent#input", "externalId")
+            self.external_id = v
+            if (v := get("reportAction", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.moderation.emitEvent#input", "reportAction")
+                v = ReportAction.from_dict(v)
+            self.report_action = v
+            self.extra = (
+                None
+                if _EMIT_EVENT_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _EMIT_EVENT_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.moderation.emitEvent (Input)", exc) from exc
+            raise invalid("tools.ozone.moderation.emitEvent#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -152,14 +235,12 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("event", "subject", "subjectBlobCids", "createdBy", "modTool", "externalId", "reportAction"),
+_EMIT_EVENT_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("event", "subject", "subjectBlobCids", "createdBy", "modTool", "externalId", "reportAction")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ReportAction(Model):
     """Target specific reports when emitting a moderation event.
 
@@ -189,12 +270,24 @@ class ReportAction(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.ids = get("ids", UNSET)
-            self.types = get("types", UNSET)
-            self.all = get("all", UNSET)
-            self.note = get("note", UNSET)
+            if (v := get("ids", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.emitEvent#reportAction", "ids")
+            self.ids = v
+            if (v := get("types", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.emitEvent#reportAction", "types")
+            self.types = v
+            if (v := get("all", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.emitEvent#reportAction", "all")
+            self.all = v
+            if (v := get("note", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.emitEvent#reportAction", "note")
+            self.note = v
             self.typed = "$type" in data
-            self.extra = None if _REPORT_ACTION_KEYS.issuperset(data) else unknown_fields(data, _REPORT_ACTION_KEYS)
+            self.extra = (
+                None
+                if _REPORT_ACTION_KEYS.issuperset(data)
+                else unknown_fields(data, _REPORT_ACTION_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.emitEvent#reportAction", exc) from exc
         self.__class__ = cls
@@ -225,33 +318,11 @@ class ReportAction(Model):
 _REPORT_ACTION_KEYS: Final[frozenset[str]] = frozenset(("$type", "ids", "types", "all", "note"))
 
 
-def _union_0(
-    value: Mapping[str, Any],
-) -> (
-    _m_tools_ozone_moderation_defs.ModEventTakedown
-    | _m_tools_ozone_moderation_defs.ModEventAcknowledge
-    | _m_tools_ozone_moderation_defs.ModEventEscalate
-    | _m_tools_ozone_moderation_defs.ModEventComment
-    | _m_tools_ozone_moderation_defs.ModEventLabel
-    | _m_tools_ozone_moderation_defs.ModEventReport
-    | _m_tools_ozone_moderation_defs.ModEventMute
-    | _m_tools_ozone_moderation_defs.ModEventUnmute
-    | _m_tools_ozone_moderation_defs.ModEventMuteReporter
-    | _m_tools_ozone_moderation_defs.ModEventUnmuteReporter
-    | _m_tools_ozone_moderation_defs.ModEventReverseTakedown
-    | _m_tools_ozone_moderation_defs.ModEventResolveAppeal
-    | _m_tools_ozone_moderation_defs.ModEventEmail
-    | _m_tools_ozone_moderation_defs.ModEventDivert | _m_tools_ozone_moderation_defs.ModEventTag
-    | _m_tools_ozone_moderation_defs.AccountEvent | _m_tools_ozone_moderation_defs.IdentityEvent
-    | _m_tools_ozone_moderation_defs.RecordEvent
-    | _m_tools_ozone_moderation_defs.ModEventPriorityScore
-    | _m_tools_ozone_moderation_defs.AgeAssuranceEvent
-    | _m_tools_ozone_moderation_defs.AgeAssuranceOverrideEvent
-    | _m_tools_ozone_moderation_defs.AgeAssurancePurgeEvent
-    | _m_tools_ozone_moderation_defs.RevokeAccountCredentialsEvent
-    | _m_tools_ozone_moderation_defs.ScheduleTakedownEvent
-    | _m_tools_ozone_moderation_defs.CancelScheduledTakedownEvent | UnknownMember
-):
+Input = EmitEventInput
+"""The former name of `EmitEventInput`, kept so that existing imports still work."""
+
+
+def _emit_event_input_event(value: Mapping[str, Any]) -> EmitEventInputEvent:
     t = value.get("$type")
     if t == "tools.ozone.moderation.defs#modEventTakedown":
         return _m_tools_ozone_moderation_defs.ModEventTakedown.from_dict(value)
@@ -306,11 +377,7 @@ def _union_0(
     return UnknownMember.from_dict(value)
 
 
-def _union_1(
-    value: Mapping[str, Any],
-) -> (
-    _m_com_atproto_admin_defs.RepoRef | _m_com_atproto_repo_strong_ref.StrongRef | UnknownMember
-):
+def _emit_event_input_subject(value: Mapping[str, Any]) -> EmitEventInputSubject:
     t = value.get("$type")
     if t == "com.atproto.admin.defs#repoRef":
         return _m_com_atproto_admin_defs.RepoRef.from_dict(value)

@@ -11,29 +11,21 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "GetAccountTimelineOutput",
     "Output",
     "TimelineItem",
     "TimelineItemSummary",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetAccountTimelineOutput(Model):
     """The ``tools.ozone.moderation.getAccountTimeline#output`` object.
 
     The output body of ``tools.ozone.moderation.getAccountTimeline``.
@@ -50,10 +42,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.timeline = [TimelineItem.from_dict(i0) for i0 in data["timeline"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["timeline"]) is None:
+                raise null_field("tools.ozone.moderation.getAccountTimeline#output", "timeline")
+            self.timeline = [TimelineItem.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _GET_ACCOUNT_TIMELINE_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_ACCOUNT_TIMELINE_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.moderation.getAccountTimeline (Output)", exc) from exc
+            raise invalid("tools.ozone.moderation.getAccountTimeline#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -65,12 +63,10 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("timeline",))
+_GET_ACCOUNT_TIMELINE_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("timeline",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class TimelineItem(Model):
     """The ``tools.ozone.moderation.getAccountTimeline#timelineItem`` object.
 
@@ -95,9 +91,17 @@ class TimelineItem(Model):
         self: Any = TWINS[cls]()
         try:
             self.day = data["day"]
-            self.summary = [TimelineItemSummary.from_dict(i0) for i0 in data["summary"]]
+            if (v := data["summary"]) is None:
+                raise null_field(
+                    "tools.ozone.moderation.getAccountTimeline#timelineItem", "summary"
+                )
+            self.summary = [TimelineItemSummary.from_dict(i0) for i0 in v]
             self.typed = "$type" in data
-            self.extra = None if _TIMELINE_ITEM_KEYS.issuperset(data) else unknown_fields(data, _TIMELINE_ITEM_KEYS)
+            self.extra = (
+                None
+                if _TIMELINE_ITEM_KEYS.issuperset(data)
+                else unknown_fields(data, _TIMELINE_ITEM_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.getAccountTimeline#timelineItem", exc) from exc
         self.__class__ = cls
@@ -116,9 +120,7 @@ class TimelineItem(Model):
 _TIMELINE_ITEM_KEYS: Final[frozenset[str]] = frozenset(("$type", "day", "summary"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class TimelineItemSummary(Model):
     """The ``tools.ozone.moderation.getAccountTimeline#timelineItemSummary`` object.
 
@@ -178,9 +180,15 @@ class TimelineItemSummary(Model):
             self.event_type = data["eventType"]
             self.count = data["count"]
             self.typed = "$type" in data
-            self.extra = None if _TIMELINE_ITEM_SUMMARY_KEYS.issuperset(data) else unknown_fields(data, _TIMELINE_ITEM_SUMMARY_KEYS)
+            self.extra = (
+                None
+                if _TIMELINE_ITEM_SUMMARY_KEYS.issuperset(data)
+                else unknown_fields(data, _TIMELINE_ITEM_SUMMARY_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.moderation.getAccountTimeline#timelineItemSummary", exc) from exc
+            raise invalid(
+                "tools.ozone.moderation.getAccountTimeline#timelineItemSummary", exc
+            ) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -199,5 +207,9 @@ class TimelineItemSummary(Model):
 
 
 _TIMELINE_ITEM_SUMMARY_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "eventSubjectType", "eventType", "count"),
+    ("$type", "eventSubjectType", "eventType", "count")
 )
+
+
+Output = GetAccountTimelineOutput
+"""The former name of `GetAccountTimelineOutput`, kept so that existing imports still work."""

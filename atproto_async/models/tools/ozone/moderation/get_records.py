@@ -7,7 +7,7 @@ Lexicon: ``lexicons/tools/ozone/moderation/getRecords.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -20,6 +20,7 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -35,14 +36,27 @@ else:
     )
 
 __all__ = [
+    "GetRecordsOutput",
+    "GetRecordsOutputRecordsItem",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+GetRecordsOutputRecordsItem: TypeAlias = (
+    "_m_tools_ozone_moderation_defs.RecordViewDetail"
+    " | _m_tools_ozone_moderation_defs.RecordViewNotFound"
+    " | UnknownMember"
 )
-class Output(Model):
+"""One of ``tools.ozone.moderation.defs#recordViewDetail``,
+``tools.ozone.moderation.defs#recordViewNotFound`` (open union). A member of another ``$type`` is
+an `UnknownMember`.
+
+Used by ``GetRecordsOutput.records``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetRecordsOutput(Model):
     """The ``tools.ozone.moderation.getRecords#output`` object.
 
     The output body of ``tools.ozone.moderation.getRecords``.
@@ -53,17 +67,23 @@ class Output(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
-    records: list[_m_tools_ozone_moderation_defs.RecordViewDetail | _m_tools_ozone_moderation_defs.RecordViewNotFound | UnknownMember]
+    records: list[GetRecordsOutputRecordsItem]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.records = [_union_0(i0) for i0 in data["records"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["records"]) is None:
+                raise null_field("tools.ozone.moderation.getRecords#output", "records")
+            self.records = [_get_records_output_records_item(i0) for i0 in v]
+            self.extra = (
+                None
+                if _GET_RECORDS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_RECORDS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.moderation.getRecords (Output)", exc) from exc
+            raise invalid("tools.ozone.moderation.getRecords#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -75,15 +95,14 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("records",))
+_GET_RECORDS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("records",))
 
 
-def _union_0(
-    value: Mapping[str, Any],
-) -> (
-    _m_tools_ozone_moderation_defs.RecordViewDetail
-    | _m_tools_ozone_moderation_defs.RecordViewNotFound | UnknownMember
-):
+Output = GetRecordsOutput
+"""The former name of `GetRecordsOutput`, kept so that existing imports still work."""
+
+
+def _get_records_output_records_item(value: Mapping[str, Any]) -> GetRecordsOutputRecordsItem:
     t = value.get("$type")
     if t == "tools.ozone.moderation.defs#recordViewDetail":
         return _m_tools_ozone_moderation_defs.RecordViewDetail.from_dict(value)

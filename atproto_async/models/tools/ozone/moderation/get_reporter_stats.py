@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -33,14 +34,13 @@ else:
     )
 
 __all__ = [
+    "GetReporterStatsOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetReporterStatsOutput(Model):
     """The ``tools.ozone.moderation.getReporterStats#output`` object.
 
     The output body of ``tools.ozone.moderation.getReporterStats``.
@@ -57,10 +57,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.stats = [_m_tools_ozone_moderation_defs.ReporterStats.from_dict(i0) for i0 in data["stats"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["stats"]) is None:
+                raise null_field("tools.ozone.moderation.getReporterStats#output", "stats")
+            self.stats = [_m_tools_ozone_moderation_defs.ReporterStats.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _GET_REPORTER_STATS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_REPORTER_STATS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.moderation.getReporterStats (Output)", exc) from exc
+            raise invalid("tools.ozone.moderation.getReporterStats#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -72,4 +78,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("stats",))
+_GET_REPORTER_STATS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("stats",))
+
+
+Output = GetReporterStatsOutput
+"""The former name of `GetReporterStatsOutput`, kept so that existing imports still work."""

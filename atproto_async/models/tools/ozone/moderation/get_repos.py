@@ -7,7 +7,7 @@ Lexicon: ``lexicons/tools/ozone/moderation/getRepos.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -20,6 +20,7 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -35,14 +36,27 @@ else:
     )
 
 __all__ = [
+    "GetReposOutput",
+    "GetReposOutputReposItem",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+GetReposOutputReposItem: TypeAlias = (
+    "_m_tools_ozone_moderation_defs.RepoViewDetail"
+    " | _m_tools_ozone_moderation_defs.RepoViewNotFound"
+    " | UnknownMember"
 )
-class Output(Model):
+"""One of ``tools.ozone.moderation.defs#repoViewDetail``,
+``tools.ozone.moderation.defs#repoViewNotFound`` (open union). A member of another ``$type`` is
+an `UnknownMember`.
+
+Used by ``GetReposOutput.repos``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetReposOutput(Model):
     """The ``tools.ozone.moderation.getRepos#output`` object.
 
     The output body of ``tools.ozone.moderation.getRepos``.
@@ -53,17 +67,23 @@ class Output(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
-    repos: list[_m_tools_ozone_moderation_defs.RepoViewDetail | _m_tools_ozone_moderation_defs.RepoViewNotFound | UnknownMember]
+    repos: list[GetReposOutputReposItem]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.repos = [_union_0(i0) for i0 in data["repos"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["repos"]) is None:
+                raise null_field("tools.ozone.moderation.getRepos#output", "repos")
+            self.repos = [_get_repos_output_repos_item(i0) for i0 in v]
+            self.extra = (
+                None
+                if _GET_REPOS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_REPOS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.moderation.getRepos (Output)", exc) from exc
+            raise invalid("tools.ozone.moderation.getRepos#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -75,15 +95,14 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("repos",))
+_GET_REPOS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("repos",))
 
 
-def _union_0(
-    value: Mapping[str, Any],
-) -> (
-    _m_tools_ozone_moderation_defs.RepoViewDetail
-    | _m_tools_ozone_moderation_defs.RepoViewNotFound | UnknownMember
-):
+Output = GetReposOutput
+"""The former name of `GetReposOutput`, kept so that existing imports still work."""
+
+
+def _get_repos_output_repos_item(value: Mapping[str, Any]) -> GetReposOutputReposItem:
     t = value.get("$type")
     if t == "tools.ozone.moderation.defs#repoViewDetail":
         return _m_tools_ozone_moderation_defs.RepoViewDetail.from_dict(value)

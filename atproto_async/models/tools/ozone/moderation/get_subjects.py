@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -33,14 +34,13 @@ else:
     )
 
 __all__ = [
+    "GetSubjectsOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetSubjectsOutput(Model):
     """The ``tools.ozone.moderation.getSubjects#output`` object.
 
     The output body of ``tools.ozone.moderation.getSubjects``.
@@ -57,10 +57,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.subjects = [_m_tools_ozone_moderation_defs.SubjectView.from_dict(i0) for i0 in data["subjects"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["subjects"]) is None:
+                raise null_field("tools.ozone.moderation.getSubjects#output", "subjects")
+            self.subjects = [_m_tools_ozone_moderation_defs.SubjectView.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _GET_SUBJECTS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_SUBJECTS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.moderation.getSubjects (Output)", exc) from exc
+            raise invalid("tools.ozone.moderation.getSubjects#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -72,4 +78,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("subjects",))
+_GET_SUBJECTS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("subjects",))
+
+
+Output = GetSubjectsOutput
+"""The former name of `GetSubjectsOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -34,14 +35,14 @@ else:
 
 __all__ = [
     "Input",
+    "ListScheduledActionsInput",
+    "ListScheduledActionsOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class ListScheduledActionsInput(Model):
     """The ``tools.ozone.moderation.listScheduledActions#input`` object.
 
     The input body of ``tools.ozone.moderation.listScheduledActions``.
@@ -74,15 +75,31 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.starts_after = get("startsAfter", UNSET)
-            self.ends_before = get("endsBefore", UNSET)
-            self.subjects = get("subjects", UNSET)
-            self.statuses = data["statuses"]
-            self.limit = get("limit", UNSET)
-            self.cursor = get("cursor", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("startsAfter", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.listScheduledActions#input", "startsAfter")
+            self.starts_after = v
+            if (v := get("endsBefore", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.listScheduledActions#input", "endsBefore")
+            self.ends_before = v
+            if (v := get("subjects", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.listScheduledActions#input", "subjects")
+            self.subjects = v
+            if (v := data["statuses"]) is None:
+                raise null_field("tools.ozone.moderation.listScheduledActions#input", "statuses")
+            self.statuses = v
+            if (v := get("limit", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.listScheduledActions#input", "limit")
+            self.limit = v
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.listScheduledActions#input", "cursor")
+            self.cursor = v
+            self.extra = (
+                None
+                if _LIST_SCHEDULED_ACTIONS_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _LIST_SCHEDULED_ACTIONS_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.moderation.listScheduledActions (Input)", exc) from exc
+            raise invalid("tools.ozone.moderation.listScheduledActions#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -109,15 +126,13 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("startsAfter", "endsBefore", "subjects", "statuses", "limit", "cursor"),
+_LIST_SCHEDULED_ACTIONS_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("startsAfter", "endsBefore", "subjects", "statuses", "limit", "cursor")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class ListScheduledActionsOutput(Model):
     """The ``tools.ozone.moderation.listScheduledActions#output`` object.
 
     The output body of ``tools.ozone.moderation.listScheduledActions``.
@@ -137,11 +152,21 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.actions = [_m_tools_ozone_moderation_defs.ScheduledActionView.from_dict(i0) for i0 in data["actions"]]
-            self.cursor = get("cursor", UNSET)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["actions"]) is None:
+                raise null_field("tools.ozone.moderation.listScheduledActions#output", "actions")
+            self.actions = [
+                _m_tools_ozone_moderation_defs.ScheduledActionView.from_dict(i0) for i0 in v
+            ]
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.listScheduledActions#output", "cursor")
+            self.cursor = v
+            self.extra = (
+                None
+                if _LIST_SCHEDULED_ACTIONS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _LIST_SCHEDULED_ACTIONS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.moderation.listScheduledActions (Output)", exc) from exc
+            raise invalid("tools.ozone.moderation.listScheduledActions#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -156,4 +181,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("actions", "cursor"))
+_LIST_SCHEDULED_ACTIONS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("actions", "cursor"))
+
+
+Input = ListScheduledActionsInput
+"""The former name of `ListScheduledActionsInput`, kept so that existing imports still work."""
+
+
+Output = ListScheduledActionsOutput
+"""The former name of `ListScheduledActionsOutput`, kept so that existing imports still work."""

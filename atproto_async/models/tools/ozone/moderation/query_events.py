@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -34,13 +35,12 @@ else:
 
 __all__ = [
     "Output",
+    "QueryEventsOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class QueryEventsOutput(Model):
     """The ``tools.ozone.moderation.queryEvents#output`` object.
 
     The output body of ``tools.ozone.moderation.queryEvents``.
@@ -60,11 +60,19 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.events = [_m_tools_ozone_moderation_defs.ModEventView.from_dict(i0) for i0 in data["events"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.queryEvents#output", "cursor")
+            self.cursor = v
+            if (v := data["events"]) is None:
+                raise null_field("tools.ozone.moderation.queryEvents#output", "events")
+            self.events = [_m_tools_ozone_moderation_defs.ModEventView.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _QUERY_EVENTS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _QUERY_EVENTS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.moderation.queryEvents (Output)", exc) from exc
+            raise invalid("tools.ozone.moderation.queryEvents#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -79,4 +87,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "events"))
+_QUERY_EVENTS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "events"))
+
+
+Output = QueryEventsOutput
+"""The former name of `QueryEventsOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -34,13 +35,12 @@ else:
 
 __all__ = [
     "Output",
+    "QueryStatusesOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class QueryStatusesOutput(Model):
     """The ``tools.ozone.moderation.queryStatuses#output`` object.
 
     The output body of ``tools.ozone.moderation.queryStatuses``.
@@ -60,11 +60,21 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.subject_statuses = [_m_tools_ozone_moderation_defs.SubjectStatusView.from_dict(i0) for i0 in data["subjectStatuses"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.queryStatuses#output", "cursor")
+            self.cursor = v
+            if (v := data["subjectStatuses"]) is None:
+                raise null_field("tools.ozone.moderation.queryStatuses#output", "subjectStatuses")
+            self.subject_statuses = [
+                _m_tools_ozone_moderation_defs.SubjectStatusView.from_dict(i0) for i0 in v
+            ]
+            self.extra = (
+                None
+                if _QUERY_STATUSES_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _QUERY_STATUSES_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.moderation.queryStatuses (Output)", exc) from exc
+            raise invalid("tools.ozone.moderation.queryStatuses#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -79,4 +89,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "subjectStatuses"))
+_QUERY_STATUSES_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "subjectStatuses"))
+
+
+Output = QueryStatusesOutput
+"""The former name of `QueryStatusesOutput`, kept so that existing imports still work."""

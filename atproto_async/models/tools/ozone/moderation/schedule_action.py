@@ -7,7 +7,7 @@ Lexicon: ``lexicons/tools/ozone/moderation/scheduleAction.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -20,6 +20,7 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -37,16 +38,24 @@ else:
 __all__ = [
     "FailedScheduling",
     "Input",
+    "ScheduleActionInput",
+    "ScheduleActionInputAction",
     "ScheduledActionResults",
     "SchedulingConfig",
     "Takedown",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+ScheduleActionInputAction: TypeAlias = "Takedown | UnknownMember"
+"""One of ``tools.ozone.moderation.scheduleAction#takedown`` (open union). A member of another
+``$type`` is an `UnknownMember`.
+
+Used by ``ScheduleActionInput.action``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class ScheduleActionInput(Model):
     """The ``tools.ozone.moderation.scheduleAction#input`` object.
 
     The input body of ``tools.ozone.moderation.scheduleAction``.
@@ -62,7 +71,7 @@ class Input(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
-    action: Takedown | UnknownMember
+    action: ScheduleActionInputAction
     subjects: list[str]
     created_by: str
     scheduling: SchedulingConfig
@@ -74,14 +83,28 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.action = _union_0(data["action"])
-            self.subjects = data["subjects"]
+            if (v := data["action"]) is None:
+                raise null_field("tools.ozone.moderation.scheduleAction#input", "action")
+            self.action = _schedule_action_input_action(v)
+            if (v := data["subjects"]) is None:
+                raise null_field("tools.ozone.moderation.scheduleAction#input", "subjects")
+            self.subjects = v
             self.created_by = data["createdBy"]
-            self.scheduling = SchedulingConfig.from_dict(data["scheduling"])
-            self.mod_tool = v if (v := get("modTool", UNSET)) is UNSET else _m_tools_ozone_moderation_defs.ModTool.from_dict(v)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := data["scheduling"]) is None:
+                raise null_field("tools.ozone.moderation.scheduleAction#input", "scheduling")
+            self.scheduling = SchedulingConfig.from_dict(v)
+            if (v := get("modTool", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.moderation.scheduleAction#input", "modTool")
+                v = _m_tools_ozone_moderation_defs.ModTool.from_dict(v)
+            self.mod_tool = v
+            self.extra = (
+                None
+                if _SCHEDULE_ACTION_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _SCHEDULE_ACTION_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.moderation.scheduleAction (Input)", exc) from exc
+            raise invalid("tools.ozone.moderation.scheduleAction#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -101,14 +124,12 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("action", "subjects", "createdBy", "scheduling", "modTool"),
+_SCHEDULE_ACTION_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("action", "subjects", "createdBy", "scheduling", "modTool")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Takedown(Model):
     """Schedule a takedown action.
 
@@ -153,17 +174,43 @@ class Takedown(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.comment = get("comment", UNSET)
-            self.duration_in_hours = get("durationInHours", UNSET)
-            self.acknowledge_account_subjects = get("acknowledgeAccountSubjects", UNSET)
-            self.policies = get("policies", UNSET)
-            self.severity_level = get("severityLevel", UNSET)
-            self.strike_count = get("strikeCount", UNSET)
-            self.strike_expires_at = get("strikeExpiresAt", UNSET)
-            self.email_content = get("emailContent", UNSET)
-            self.email_subject = get("emailSubject", UNSET)
+            if (v := get("comment", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.scheduleAction#takedown", "comment")
+            self.comment = v
+            if (v := get("durationInHours", UNSET)) is None:
+                raise null_field(
+                    "tools.ozone.moderation.scheduleAction#takedown", "durationInHours"
+                )
+            self.duration_in_hours = v
+            if (v := get("acknowledgeAccountSubjects", UNSET)) is None:
+                raise null_field(
+                    "tools.ozone.moderation.scheduleAction#takedown", "acknowledgeAccountSubjects"
+                )
+            self.acknowledge_account_subjects = v
+            if (v := get("policies", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.scheduleAction#takedown", "policies")
+            self.policies = v
+            if (v := get("severityLevel", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.scheduleAction#takedown", "severityLevel")
+            self.severity_level = v
+            if (v := get("strikeCount", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.scheduleAction#takedown", "strikeCount")
+            self.strike_count = v
+            if (v := get("strikeExpiresAt", UNSET)) is None:
+                raise null_field(
+                    "tools.ozone.moderation.scheduleAction#takedown", "strikeExpiresAt"
+                )
+            self.strike_expires_at = v
+            if (v := get("emailContent", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.scheduleAction#takedown", "emailContent")
+            self.email_content = v
+            if (v := get("emailSubject", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.scheduleAction#takedown", "emailSubject")
+            self.email_subject = v
             self.typed = "$type" in data
-            self.extra = None if _TAKEDOWN_KEYS.issuperset(data) else unknown_fields(data, _TAKEDOWN_KEYS)
+            self.extra = (
+                None if _TAKEDOWN_KEYS.issuperset(data) else unknown_fields(data, _TAKEDOWN_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.scheduleAction#takedown", exc) from exc
         self.__class__ = cls
@@ -207,13 +254,22 @@ class Takedown(Model):
 
 
 _TAKEDOWN_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "comment", "durationInHours", "acknowledgeAccountSubjects", "policies", "severityLevel", "strikeCount", "strikeExpiresAt", "emailContent", "emailSubject"),
+    (
+        "$type",
+        "comment",
+        "durationInHours",
+        "acknowledgeAccountSubjects",
+        "policies",
+        "severityLevel",
+        "strikeCount",
+        "strikeExpiresAt",
+        "emailContent",
+        "emailSubject",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class SchedulingConfig(Model):
     """Configuration for when the action should be executed.
 
@@ -242,11 +298,27 @@ class SchedulingConfig(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.execute_at = get("executeAt", UNSET)
-            self.execute_after = get("executeAfter", UNSET)
-            self.execute_until = get("executeUntil", UNSET)
+            if (v := get("executeAt", UNSET)) is None:
+                raise null_field(
+                    "tools.ozone.moderation.scheduleAction#schedulingConfig", "executeAt"
+                )
+            self.execute_at = v
+            if (v := get("executeAfter", UNSET)) is None:
+                raise null_field(
+                    "tools.ozone.moderation.scheduleAction#schedulingConfig", "executeAfter"
+                )
+            self.execute_after = v
+            if (v := get("executeUntil", UNSET)) is None:
+                raise null_field(
+                    "tools.ozone.moderation.scheduleAction#schedulingConfig", "executeUntil"
+                )
+            self.execute_until = v
             self.typed = "$type" in data
-            self.extra = None if _SCHEDULING_CONFIG_KEYS.issuperset(data) else unknown_fields(data, _SCHEDULING_CONFIG_KEYS)
+            self.extra = (
+                None
+                if _SCHEDULING_CONFIG_KEYS.issuperset(data)
+                else unknown_fields(data, _SCHEDULING_CONFIG_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.scheduleAction#schedulingConfig", exc) from exc
         self.__class__ = cls
@@ -272,13 +344,11 @@ class SchedulingConfig(Model):
 
 
 _SCHEDULING_CONFIG_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "executeAt", "executeAfter", "executeUntil"),
+    ("$type", "executeAt", "executeAfter", "executeUntil")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ScheduledActionResults(Model):
     """The ``tools.ozone.moderation.scheduleAction#scheduledActionResults`` object.
 
@@ -302,12 +372,26 @@ class ScheduledActionResults(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.succeeded = data["succeeded"]
-            self.failed = [FailedScheduling.from_dict(i0) for i0 in data["failed"]]
+            if (v := data["succeeded"]) is None:
+                raise null_field(
+                    "tools.ozone.moderation.scheduleAction#scheduledActionResults", "succeeded"
+                )
+            self.succeeded = v
+            if (v := data["failed"]) is None:
+                raise null_field(
+                    "tools.ozone.moderation.scheduleAction#scheduledActionResults", "failed"
+                )
+            self.failed = [FailedScheduling.from_dict(i0) for i0 in v]
             self.typed = "$type" in data
-            self.extra = None if _SCHEDULED_ACTION_RESULTS_KEYS.issuperset(data) else unknown_fields(data, _SCHEDULED_ACTION_RESULTS_KEYS)
+            self.extra = (
+                None
+                if _SCHEDULED_ACTION_RESULTS_KEYS.issuperset(data)
+                else unknown_fields(data, _SCHEDULED_ACTION_RESULTS_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.moderation.scheduleAction#scheduledActionResults", exc) from exc
+            raise invalid(
+                "tools.ozone.moderation.scheduleAction#scheduledActionResults", exc
+            ) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -327,9 +411,7 @@ class ScheduledActionResults(Model):
 _SCHEDULED_ACTION_RESULTS_KEYS: Final[frozenset[str]] = frozenset(("$type", "succeeded", "failed"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class FailedScheduling(Model):
     """The ``tools.ozone.moderation.scheduleAction#failedScheduling`` object.
 
@@ -358,9 +440,17 @@ class FailedScheduling(Model):
             get = data.get
             self.subject = data["subject"]
             self.error = data["error"]
-            self.error_code = get("errorCode", UNSET)
+            if (v := get("errorCode", UNSET)) is None:
+                raise null_field(
+                    "tools.ozone.moderation.scheduleAction#failedScheduling", "errorCode"
+                )
+            self.error_code = v
             self.typed = "$type" in data
-            self.extra = None if _FAILED_SCHEDULING_KEYS.issuperset(data) else unknown_fields(data, _FAILED_SCHEDULING_KEYS)
+            self.extra = (
+                None
+                if _FAILED_SCHEDULING_KEYS.issuperset(data)
+                else unknown_fields(data, _FAILED_SCHEDULING_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.moderation.scheduleAction#failedScheduling", exc) from exc
         self.__class__ = cls
@@ -380,11 +470,15 @@ class FailedScheduling(Model):
 
 
 _FAILED_SCHEDULING_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "subject", "error", "errorCode"),
+    ("$type", "subject", "error", "errorCode")
 )
 
 
-def _union_0(value: Mapping[str, Any]) -> Takedown | UnknownMember:
+Input = ScheduleActionInput
+"""The former name of `ScheduleActionInput`, kept so that existing imports still work."""
+
+
+def _schedule_action_input_action(value: Mapping[str, Any]) -> ScheduleActionInputAction:
     t = value.get("$type")
     if t == "tools.ozone.moderation.scheduleAction#takedown":
         return Takedown.from_dict(value)

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -34,13 +35,12 @@ else:
 
 __all__ = [
     "Output",
+    "SearchReposOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class SearchReposOutput(Model):
     """The ``tools.ozone.moderation.searchRepos#output`` object.
 
     The output body of ``tools.ozone.moderation.searchRepos``.
@@ -60,11 +60,19 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.repos = [_m_tools_ozone_moderation_defs.RepoView.from_dict(i0) for i0 in data["repos"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("tools.ozone.moderation.searchRepos#output", "cursor")
+            self.cursor = v
+            if (v := data["repos"]) is None:
+                raise null_field("tools.ozone.moderation.searchRepos#output", "repos")
+            self.repos = [_m_tools_ozone_moderation_defs.RepoView.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _SEARCH_REPOS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _SEARCH_REPOS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.moderation.searchRepos (Output)", exc) from exc
+            raise invalid("tools.ozone.moderation.searchRepos#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -79,4 +87,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "repos"))
+_SEARCH_REPOS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "repos"))
+
+
+Output = SearchReposOutput
+"""The former name of `SearchReposOutput`, kept so that existing imports still work."""

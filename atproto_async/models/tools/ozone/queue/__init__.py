@@ -6,7 +6,19 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_SUBMODULES = frozenset(("assign_moderator", "create_queue", "defs", "delete_queue", "get_assignments", "list_queues", "route_reports", "unassign_moderator", "update_queue"))
+_SUBMODULES = frozenset(
+    (
+        "assign_moderator",
+        "create_queue",
+        "defs",
+        "delete_queue",
+        "get_assignments",
+        "list_queues",
+        "route_reports",
+        "unassign_moderator",
+        "update_queue",
+    )
+)
 
 
 def __getattr__(name: str) -> Any:

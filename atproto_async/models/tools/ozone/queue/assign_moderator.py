@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "AssignModeratorInput",
     "Input",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class AssignModeratorInput(Model):
     """The ``tools.ozone.queue.assignModerator#input`` object.
 
     The input body of ``tools.ozone.queue.assignModerator``.
@@ -52,9 +44,13 @@ class Input(Model):
         try:
             self.queue_id = data["queueId"]
             self.did = data["did"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _ASSIGN_MODERATOR_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _ASSIGN_MODERATOR_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.queue.assignModerator (Input)", exc) from exc
+            raise invalid("tools.ozone.queue.assignModerator#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -66,4 +62,8 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("queueId", "did"))
+_ASSIGN_MODERATOR_INPUT_KEYS: Final[frozenset[str]] = frozenset(("queueId", "did"))
+
+
+Input = AssignModeratorInput
+"""The former name of `AssignModeratorInput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,21 +28,19 @@ if TYPE_CHECKING:
     from atproto_async.models.tools.ozone.queue import defs as _m_tools_ozone_queue_defs
 else:
     _m_tools_ozone_queue_defs = lazy_module(
-        globals(),
-        "_m_tools_ozone_queue_defs",
-        "atproto_async.models.tools.ozone.queue.defs",
+        globals(), "_m_tools_ozone_queue_defs", "atproto_async.models.tools.ozone.queue.defs"
     )
 
 __all__ = [
+    "CreateQueueInput",
+    "CreateQueueOutput",
     "Input",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class CreateQueueInput(Model):
     """The ``tools.ozone.queue.createQueue#input`` object.
 
     The input body of ``tools.ozone.queue.createQueue``.
@@ -74,14 +73,28 @@ class Input(Model):
         try:
             get = data.get
             self.name = data["name"]
-            self.subject_types = get("subjectTypes", UNSET)
-            self.collection = get("collection", UNSET)
-            self.report_types = get("reportTypes", UNSET)
-            self.description = get("description", UNSET)
-            self.recommended_policies = get("recommendedPolicies", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("subjectTypes", UNSET)) is None:
+                raise null_field("tools.ozone.queue.createQueue#input", "subjectTypes")
+            self.subject_types = v
+            if (v := get("collection", UNSET)) is None:
+                raise null_field("tools.ozone.queue.createQueue#input", "collection")
+            self.collection = v
+            if (v := get("reportTypes", UNSET)) is None:
+                raise null_field("tools.ozone.queue.createQueue#input", "reportTypes")
+            self.report_types = v
+            if (v := get("description", UNSET)) is None:
+                raise null_field("tools.ozone.queue.createQueue#input", "description")
+            self.description = v
+            if (v := get("recommendedPolicies", UNSET)) is None:
+                raise null_field("tools.ozone.queue.createQueue#input", "recommendedPolicies")
+            self.recommended_policies = v
+            self.extra = (
+                None
+                if _CREATE_QUEUE_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _CREATE_QUEUE_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.queue.createQueue (Input)", exc) from exc
+            raise invalid("tools.ozone.queue.createQueue#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -108,15 +121,13 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("name", "subjectTypes", "collection", "reportTypes", "description", "recommendedPolicies"),
+_CREATE_QUEUE_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("name", "subjectTypes", "collection", "reportTypes", "description", "recommendedPolicies")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class CreateQueueOutput(Model):
     """The ``tools.ozone.queue.createQueue#output`` object.
 
     The output body of ``tools.ozone.queue.createQueue``.
@@ -133,10 +144,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.queue = _m_tools_ozone_queue_defs.QueueView.from_dict(data["queue"])
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["queue"]) is None:
+                raise null_field("tools.ozone.queue.createQueue#output", "queue")
+            self.queue = _m_tools_ozone_queue_defs.QueueView.from_dict(v)
+            self.extra = (
+                None
+                if _CREATE_QUEUE_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _CREATE_QUEUE_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.queue.createQueue (Output)", exc) from exc
+            raise invalid("tools.ozone.queue.createQueue#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -148,4 +165,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("queue",))
+_CREATE_QUEUE_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("queue",))
+
+
+Input = CreateQueueInput
+"""The former name of `CreateQueueInput`, kept so that existing imports still work."""
+
+
+Output = CreateQueueOutput
+"""The former name of `CreateQueueOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,9 +28,7 @@ if TYPE_CHECKING:
     from atproto_async.models.tools.ozone.team import defs as _m_tools_ozone_team_defs
 else:
     _m_tools_ozone_team_defs = lazy_module(
-        globals(),
-        "_m_tools_ozone_team_defs",
-        "atproto_async.models.tools.ozone.team.defs",
+        globals(), "_m_tools_ozone_team_defs", "atproto_async.models.tools.ozone.team.defs"
     )
 
 __all__ = [
@@ -39,9 +38,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class QueueView(Model):
     """The ``tools.ozone.queue.defs#queueView`` object.
 
@@ -94,19 +91,37 @@ class QueueView(Model):
             get = data.get
             self.id = data["id"]
             self.name = data["name"]
-            self.subject_types = get("subjectTypes", UNSET)
-            self.collection = get("collection", UNSET)
-            self.report_types = get("reportTypes", UNSET)
-            self.description = get("description", UNSET)
-            self.recommended_policies = get("recommendedPolicies", UNSET)
+            if (v := get("subjectTypes", UNSET)) is None:
+                raise null_field("tools.ozone.queue.defs#queueView", "subjectTypes")
+            self.subject_types = v
+            if (v := get("collection", UNSET)) is None:
+                raise null_field("tools.ozone.queue.defs#queueView", "collection")
+            self.collection = v
+            if (v := get("reportTypes", UNSET)) is None:
+                raise null_field("tools.ozone.queue.defs#queueView", "reportTypes")
+            self.report_types = v
+            if (v := get("description", UNSET)) is None:
+                raise null_field("tools.ozone.queue.defs#queueView", "description")
+            self.description = v
+            if (v := get("recommendedPolicies", UNSET)) is None:
+                raise null_field("tools.ozone.queue.defs#queueView", "recommendedPolicies")
+            self.recommended_policies = v
             self.created_by = data["createdBy"]
             self.created_at = data["createdAt"]
             self.updated_at = data["updatedAt"]
             self.enabled = data["enabled"]
-            self.deleted_at = get("deletedAt", UNSET)
-            self.stats = QueueStats.from_dict(data["stats"])
+            if (v := get("deletedAt", UNSET)) is None:
+                raise null_field("tools.ozone.queue.defs#queueView", "deletedAt")
+            self.deleted_at = v
+            if (v := data["stats"]) is None:
+                raise null_field("tools.ozone.queue.defs#queueView", "stats")
+            self.stats = QueueStats.from_dict(v)
             self.typed = "$type" in data
-            self.extra = None if _QUEUE_VIEW_KEYS.issuperset(data) else unknown_fields(data, _QUEUE_VIEW_KEYS)
+            self.extra = (
+                None
+                if _QUEUE_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _QUEUE_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.queue.defs#queueView", exc) from exc
         self.__class__ = cls
@@ -149,13 +164,26 @@ class QueueView(Model):
 
 
 _QUEUE_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "id", "name", "subjectTypes", "collection", "reportTypes", "description", "recommendedPolicies", "createdBy", "createdAt", "updatedAt", "enabled", "deletedAt", "stats"),
+    (
+        "$type",
+        "id",
+        "name",
+        "subjectTypes",
+        "collection",
+        "reportTypes",
+        "description",
+        "recommendedPolicies",
+        "createdBy",
+        "createdAt",
+        "updatedAt",
+        "enabled",
+        "deletedAt",
+        "stats",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class QueueStats(Model):
     """The ``tools.ozone.queue.defs#queueStats`` object.
 
@@ -192,15 +220,33 @@ class QueueStats(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.pending_count = get("pendingCount", UNSET)
-            self.actioned_count = get("actionedCount", UNSET)
-            self.escalated_count = get("escalatedCount", UNSET)
-            self.inbound_count = get("inboundCount", UNSET)
-            self.action_rate = get("actionRate", UNSET)
-            self.avg_handling_time_sec = get("avgHandlingTimeSec", UNSET)
-            self.last_updated = get("lastUpdated", UNSET)
+            if (v := get("pendingCount", UNSET)) is None:
+                raise null_field("tools.ozone.queue.defs#queueStats", "pendingCount")
+            self.pending_count = v
+            if (v := get("actionedCount", UNSET)) is None:
+                raise null_field("tools.ozone.queue.defs#queueStats", "actionedCount")
+            self.actioned_count = v
+            if (v := get("escalatedCount", UNSET)) is None:
+                raise null_field("tools.ozone.queue.defs#queueStats", "escalatedCount")
+            self.escalated_count = v
+            if (v := get("inboundCount", UNSET)) is None:
+                raise null_field("tools.ozone.queue.defs#queueStats", "inboundCount")
+            self.inbound_count = v
+            if (v := get("actionRate", UNSET)) is None:
+                raise null_field("tools.ozone.queue.defs#queueStats", "actionRate")
+            self.action_rate = v
+            if (v := get("avgHandlingTimeSec", UNSET)) is None:
+                raise null_field("tools.ozone.queue.defs#queueStats", "avgHandlingTimeSec")
+            self.avg_handling_time_sec = v
+            if (v := get("lastUpdated", UNSET)) is None:
+                raise null_field("tools.ozone.queue.defs#queueStats", "lastUpdated")
+            self.last_updated = v
             self.typed = "$type" in data
-            self.extra = None if _QUEUE_STATS_KEYS.issuperset(data) else unknown_fields(data, _QUEUE_STATS_KEYS)
+            self.extra = (
+                None
+                if _QUEUE_STATS_KEYS.issuperset(data)
+                else unknown_fields(data, _QUEUE_STATS_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.queue.defs#queueStats", exc) from exc
         self.__class__ = cls
@@ -238,13 +284,20 @@ class QueueStats(Model):
 
 
 _QUEUE_STATS_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "pendingCount", "actionedCount", "escalatedCount", "inboundCount", "actionRate", "avgHandlingTimeSec", "lastUpdated"),
+    (
+        "$type",
+        "pendingCount",
+        "actionedCount",
+        "escalatedCount",
+        "inboundCount",
+        "actionRate",
+        "avgHandlingTimeSec",
+        "lastUpdated",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class AssignmentView(Model):
     """The ``tools.ozone.queue.defs#assignmentView`` object.
 
@@ -280,12 +333,24 @@ class AssignmentView(Model):
             get = data.get
             self.id = data["id"]
             self.did = data["did"]
-            self.moderator = v if (v := get("moderator", UNSET)) is UNSET else _m_tools_ozone_team_defs.Member.from_dict(v)
-            self.queue = QueueView.from_dict(data["queue"])
+            if (v := get("moderator", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.queue.defs#assignmentView", "moderator")
+                v = _m_tools_ozone_team_defs.Member.from_dict(v)
+            self.moderator = v
+            if (v := data["queue"]) is None:
+                raise null_field("tools.ozone.queue.defs#assignmentView", "queue")
+            self.queue = QueueView.from_dict(v)
             self.start_at = data["startAt"]
-            self.end_at = get("endAt", UNSET)
+            if (v := get("endAt", UNSET)) is None:
+                raise null_field("tools.ozone.queue.defs#assignmentView", "endAt")
+            self.end_at = v
             self.typed = "$type" in data
-            self.extra = None if _ASSIGNMENT_VIEW_KEYS.issuperset(data) else unknown_fields(data, _ASSIGNMENT_VIEW_KEYS)
+            self.extra = (
+                None
+                if _ASSIGNMENT_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _ASSIGNMENT_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.queue.defs#assignmentView", exc) from exc
         self.__class__ = cls
@@ -313,5 +378,5 @@ class AssignmentView(Model):
 
 
 _ASSIGNMENT_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "id", "did", "moderator", "queue", "startAt", "endAt"),
+    ("$type", "id", "did", "moderator", "queue", "startAt", "endAt")
 )

@@ -11,28 +11,21 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "DeleteQueueInput",
+    "DeleteQueueOutput",
     "Input",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class DeleteQueueInput(Model):
     """The ``tools.ozone.queue.deleteQueue#input`` object.
 
     The input body of ``tools.ozone.queue.deleteQueue``.
@@ -54,10 +47,16 @@ class Input(Model):
         try:
             get = data.get
             self.queue_id = data["queueId"]
-            self.migrate_to_queue_id = get("migrateToQueueId", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("migrateToQueueId", UNSET)) is None:
+                raise null_field("tools.ozone.queue.deleteQueue#input", "migrateToQueueId")
+            self.migrate_to_queue_id = v
+            self.extra = (
+                None
+                if _DELETE_QUEUE_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _DELETE_QUEUE_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.queue.deleteQueue (Input)", exc) from exc
+            raise invalid("tools.ozone.queue.deleteQueue#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -72,13 +71,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("queueId", "migrateToQueueId"))
+_DELETE_QUEUE_INPUT_KEYS: Final[frozenset[str]] = frozenset(("queueId", "migrateToQueueId"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class DeleteQueueOutput(Model):
     """The ``tools.ozone.queue.deleteQueue#output`` object.
 
     The output body of ``tools.ozone.queue.deleteQueue``.
@@ -100,10 +97,16 @@ class Output(Model):
         try:
             get = data.get
             self.deleted = data["deleted"]
-            self.reports_migrated = get("reportsMigrated", UNSET)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("reportsMigrated", UNSET)) is None:
+                raise null_field("tools.ozone.queue.deleteQueue#output", "reportsMigrated")
+            self.reports_migrated = v
+            self.extra = (
+                None
+                if _DELETE_QUEUE_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _DELETE_QUEUE_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.queue.deleteQueue (Output)", exc) from exc
+            raise invalid("tools.ozone.queue.deleteQueue#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -118,4 +121,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("deleted", "reportsMigrated"))
+_DELETE_QUEUE_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("deleted", "reportsMigrated"))
+
+
+Input = DeleteQueueInput
+"""The former name of `DeleteQueueInput`, kept so that existing imports still work."""
+
+
+Output = DeleteQueueOutput
+"""The former name of `DeleteQueueOutput`, kept so that existing imports still work."""

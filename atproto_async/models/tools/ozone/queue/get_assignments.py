@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.tools.ozone.queue import defs as _m_tools_ozone_queue_defs
 else:
     _m_tools_ozone_queue_defs = lazy_module(
-        globals(),
-        "_m_tools_ozone_queue_defs",
-        "atproto_async.models.tools.ozone.queue.defs",
+        globals(), "_m_tools_ozone_queue_defs", "atproto_async.models.tools.ozone.queue.defs"
     )
 
 __all__ = [
+    "GetAssignmentsOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetAssignmentsOutput(Model):
     """The ``tools.ozone.queue.getAssignments#output`` object.
 
     The output body of ``tools.ozone.queue.getAssignments``.
@@ -60,11 +58,19 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.assignments = [_m_tools_ozone_queue_defs.AssignmentView.from_dict(i0) for i0 in data["assignments"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("tools.ozone.queue.getAssignments#output", "cursor")
+            self.cursor = v
+            if (v := data["assignments"]) is None:
+                raise null_field("tools.ozone.queue.getAssignments#output", "assignments")
+            self.assignments = [_m_tools_ozone_queue_defs.AssignmentView.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _GET_ASSIGNMENTS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_ASSIGNMENTS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.queue.getAssignments (Output)", exc) from exc
+            raise invalid("tools.ozone.queue.getAssignments#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -79,4 +85,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "assignments"))
+_GET_ASSIGNMENTS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "assignments"))
+
+
+Output = GetAssignmentsOutput
+"""The former name of `GetAssignmentsOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.tools.ozone.queue import defs as _m_tools_ozone_queue_defs
 else:
     _m_tools_ozone_queue_defs = lazy_module(
-        globals(),
-        "_m_tools_ozone_queue_defs",
-        "atproto_async.models.tools.ozone.queue.defs",
+        globals(), "_m_tools_ozone_queue_defs", "atproto_async.models.tools.ozone.queue.defs"
     )
 
 __all__ = [
+    "ListQueuesOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class ListQueuesOutput(Model):
     """The ``tools.ozone.queue.listQueues#output`` object.
 
     The output body of ``tools.ozone.queue.listQueues``.
@@ -60,11 +58,19 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.queues = [_m_tools_ozone_queue_defs.QueueView.from_dict(i0) for i0 in data["queues"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("tools.ozone.queue.listQueues#output", "cursor")
+            self.cursor = v
+            if (v := data["queues"]) is None:
+                raise null_field("tools.ozone.queue.listQueues#output", "queues")
+            self.queues = [_m_tools_ozone_queue_defs.QueueView.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _LIST_QUEUES_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _LIST_QUEUES_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.queue.listQueues (Output)", exc) from exc
+            raise invalid("tools.ozone.queue.listQueues#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -79,4 +85,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "queues"))
+_LIST_QUEUES_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "queues"))
+
+
+Output = ListQueuesOutput
+"""The former name of `ListQueuesOutput`, kept so that existing imports still work."""

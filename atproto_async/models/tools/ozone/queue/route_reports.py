@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -26,13 +19,13 @@ if TYPE_CHECKING:
 __all__ = [
     "Input",
     "Output",
+    "RouteReportsInput",
+    "RouteReportsOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class RouteReportsInput(Model):
     """The ``tools.ozone.queue.routeReports#input`` object.
 
     The input body of ``tools.ozone.queue.routeReports``.
@@ -54,9 +47,13 @@ class Input(Model):
         try:
             self.start_report_id = data["startReportId"]
             self.end_report_id = data["endReportId"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _ROUTE_REPORTS_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _ROUTE_REPORTS_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.queue.routeReports (Input)", exc) from exc
+            raise invalid("tools.ozone.queue.routeReports#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -71,13 +68,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("startReportId", "endReportId"))
+_ROUTE_REPORTS_INPUT_KEYS: Final[frozenset[str]] = frozenset(("startReportId", "endReportId"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class RouteReportsOutput(Model):
     """The ``tools.ozone.queue.routeReports#output`` object.
 
     The output body of ``tools.ozone.queue.routeReports``.
@@ -98,9 +93,13 @@ class Output(Model):
         try:
             self.assigned = data["assigned"]
             self.unmatched = data["unmatched"]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if _ROUTE_REPORTS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _ROUTE_REPORTS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.queue.routeReports (Output)", exc) from exc
+            raise invalid("tools.ozone.queue.routeReports#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -112,4 +111,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("assigned", "unmatched"))
+_ROUTE_REPORTS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("assigned", "unmatched"))
+
+
+Input = RouteReportsInput
+"""The former name of `RouteReportsInput`, kept so that existing imports still work."""
+
+
+Output = RouteReportsOutput
+"""The former name of `RouteReportsOutput`, kept so that existing imports still work."""

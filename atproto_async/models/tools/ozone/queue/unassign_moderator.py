@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
     "Input",
+    "UnassignModeratorInput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class UnassignModeratorInput(Model):
     """The ``tools.ozone.queue.unassignModerator#input`` object.
 
     The input body of ``tools.ozone.queue.unassignModerator``.
@@ -52,9 +44,13 @@ class Input(Model):
         try:
             self.queue_id = data["queueId"]
             self.did = data["did"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _UNASSIGN_MODERATOR_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _UNASSIGN_MODERATOR_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.queue.unassignModerator (Input)", exc) from exc
+            raise invalid("tools.ozone.queue.unassignModerator#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -66,4 +62,8 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("queueId", "did"))
+_UNASSIGN_MODERATOR_INPUT_KEYS: Final[frozenset[str]] = frozenset(("queueId", "did"))
+
+
+Input = UnassignModeratorInput
+"""The former name of `UnassignModeratorInput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,21 +28,19 @@ if TYPE_CHECKING:
     from atproto_async.models.tools.ozone.queue import defs as _m_tools_ozone_queue_defs
 else:
     _m_tools_ozone_queue_defs = lazy_module(
-        globals(),
-        "_m_tools_ozone_queue_defs",
-        "atproto_async.models.tools.ozone.queue.defs",
+        globals(), "_m_tools_ozone_queue_defs", "atproto_async.models.tools.ozone.queue.defs"
     )
 
 __all__ = [
     "Input",
     "Output",
+    "UpdateQueueInput",
+    "UpdateQueueOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class UpdateQueueInput(Model):
     """The ``tools.ozone.queue.updateQueue#input`` object.
 
     The input body of ``tools.ozone.queue.updateQueue``.
@@ -69,13 +68,25 @@ class Input(Model):
         try:
             get = data.get
             self.queue_id = data["queueId"]
-            self.name = get("name", UNSET)
-            self.enabled = get("enabled", UNSET)
-            self.description = get("description", UNSET)
-            self.recommended_policies = get("recommendedPolicies", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("name", UNSET)) is None:
+                raise null_field("tools.ozone.queue.updateQueue#input", "name")
+            self.name = v
+            if (v := get("enabled", UNSET)) is None:
+                raise null_field("tools.ozone.queue.updateQueue#input", "enabled")
+            self.enabled = v
+            if (v := get("description", UNSET)) is None:
+                raise null_field("tools.ozone.queue.updateQueue#input", "description")
+            self.description = v
+            if (v := get("recommendedPolicies", UNSET)) is None:
+                raise null_field("tools.ozone.queue.updateQueue#input", "recommendedPolicies")
+            self.recommended_policies = v
+            self.extra = (
+                None
+                if _UPDATE_QUEUE_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _UPDATE_QUEUE_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.queue.updateQueue (Input)", exc) from exc
+            raise invalid("tools.ozone.queue.updateQueue#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -99,15 +110,13 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("queueId", "name", "enabled", "description", "recommendedPolicies"),
+_UPDATE_QUEUE_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("queueId", "name", "enabled", "description", "recommendedPolicies")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class UpdateQueueOutput(Model):
     """The ``tools.ozone.queue.updateQueue#output`` object.
 
     The output body of ``tools.ozone.queue.updateQueue``.
@@ -124,10 +133,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.queue = _m_tools_ozone_queue_defs.QueueView.from_dict(data["queue"])
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["queue"]) is None:
+                raise null_field("tools.ozone.queue.updateQueue#output", "queue")
+            self.queue = _m_tools_ozone_queue_defs.QueueView.from_dict(v)
+            self.extra = (
+                None
+                if _UPDATE_QUEUE_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _UPDATE_QUEUE_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.queue.updateQueue (Output)", exc) from exc
+            raise invalid("tools.ozone.queue.updateQueue#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -139,4 +154,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("queue",))
+_UPDATE_QUEUE_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("queue",))
+
+
+Input = UpdateQueueInput
+"""The former name of `UpdateQueueInput`, kept so that existing imports still work."""
+
+
+Output = UpdateQueueOutput
+"""The former name of `UpdateQueueOutput`, kept so that existing imports still work."""

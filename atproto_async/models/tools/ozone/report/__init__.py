@@ -6,7 +6,25 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_SUBMODULES = frozenset(("assign_moderator", "close_reports", "create_activity", "defs", "get_assignments", "get_historical_stats", "get_latest_report", "get_live_stats", "get_report", "list_activities", "query_activities", "query_reports", "reassign_queue", "refresh_stats", "unassign_moderator"))
+_SUBMODULES = frozenset(
+    (
+        "assign_moderator",
+        "close_reports",
+        "create_activity",
+        "defs",
+        "get_assignments",
+        "get_historical_stats",
+        "get_latest_report",
+        "get_live_stats",
+        "get_report",
+        "list_activities",
+        "query_activities",
+        "query_reports",
+        "reassign_queue",
+        "refresh_stats",
+        "unassign_moderator",
+    )
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "AssignModeratorInput",
     "Input",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class AssignModeratorInput(Model):
     """The ``tools.ozone.report.assignModerator#input`` object.
 
     The input body of ``tools.ozone.report.assignModerator``.
@@ -60,12 +52,22 @@ class Input(Model):
         try:
             get = data.get
             self.report_id = data["reportId"]
-            self.queue_id = get("queueId", UNSET)
-            self.did = get("did", UNSET)
-            self.is_permanent = get("isPermanent", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("queueId", UNSET)) is None:
+                raise null_field("tools.ozone.report.assignModerator#input", "queueId")
+            self.queue_id = v
+            if (v := get("did", UNSET)) is None:
+                raise null_field("tools.ozone.report.assignModerator#input", "did")
+            self.did = v
+            if (v := get("isPermanent", UNSET)) is None:
+                raise null_field("tools.ozone.report.assignModerator#input", "isPermanent")
+            self.is_permanent = v
+            self.extra = (
+                None
+                if _ASSIGN_MODERATOR_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _ASSIGN_MODERATOR_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.report.assignModerator (Input)", exc) from exc
+            raise invalid("tools.ozone.report.assignModerator#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -86,4 +88,10 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("reportId", "queueId", "did", "isPermanent"))
+_ASSIGN_MODERATOR_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("reportId", "queueId", "did", "isPermanent")
+)
+
+
+Input = AssignModeratorInput
+"""The former name of `AssignModeratorInput`, kept so that existing imports still work."""

@@ -11,28 +11,21 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "CloseReportsInput",
+    "CloseReportsOutput",
     "Input",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class CloseReportsInput(Model):
     """The ``tools.ozone.report.closeReports#input`` object.
 
     The input body of ``tools.ozone.report.closeReports``.
@@ -62,12 +55,22 @@ class Input(Model):
         try:
             get = data.get
             self.subject = data["subject"]
-            self.report_types = get("reportTypes", UNSET)
-            self.internal_note = get("internalNote", UNSET)
-            self.is_automated = get("isAutomated", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("reportTypes", UNSET)) is None:
+                raise null_field("tools.ozone.report.closeReports#input", "reportTypes")
+            self.report_types = v
+            if (v := get("internalNote", UNSET)) is None:
+                raise null_field("tools.ozone.report.closeReports#input", "internalNote")
+            self.internal_note = v
+            if (v := get("isAutomated", UNSET)) is None:
+                raise null_field("tools.ozone.report.closeReports#input", "isAutomated")
+            self.is_automated = v
+            self.extra = (
+                None
+                if _CLOSE_REPORTS_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _CLOSE_REPORTS_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.report.closeReports (Input)", exc) from exc
+            raise invalid("tools.ozone.report.closeReports#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -88,15 +91,13 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("subject", "reportTypes", "internalNote", "isAutomated"),
+_CLOSE_REPORTS_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("subject", "reportTypes", "internalNote", "isAutomated")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class CloseReportsOutput(Model):
     """The ``tools.ozone.report.closeReports#output`` object.
 
     The output body of ``tools.ozone.report.closeReports``.
@@ -116,10 +117,16 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             self.closed_count = data["closedCount"]
-            self.report_ids = data["reportIds"]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["reportIds"]) is None:
+                raise null_field("tools.ozone.report.closeReports#output", "reportIds")
+            self.report_ids = v
+            self.extra = (
+                None
+                if _CLOSE_REPORTS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _CLOSE_REPORTS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.report.closeReports (Output)", exc) from exc
+            raise invalid("tools.ozone.report.closeReports#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -131,4 +138,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("closedCount", "reportIds"))
+_CLOSE_REPORTS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("closedCount", "reportIds"))
+
+
+Input = CloseReportsInput
+"""The former name of `CloseReportsInput`, kept so that existing imports still work."""
+
+
+Output = CloseReportsOutput
+"""The former name of `CloseReportsOutput`, kept so that existing imports still work."""

@@ -7,7 +7,7 @@ Lexicon: ``lexicons/tools/ozone/report/createActivity.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -20,6 +20,7 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -29,21 +30,38 @@ if TYPE_CHECKING:
     from atproto_async.models.tools.ozone.report import defs as _m_tools_ozone_report_defs
 else:
     _m_tools_ozone_report_defs = lazy_module(
-        globals(),
-        "_m_tools_ozone_report_defs",
-        "atproto_async.models.tools.ozone.report.defs",
+        globals(), "_m_tools_ozone_report_defs", "atproto_async.models.tools.ozone.report.defs"
     )
 
 __all__ = [
+    "CreateActivityInput",
+    "CreateActivityInputActivity",
+    "CreateActivityOutput",
     "Input",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+CreateActivityInputActivity: TypeAlias = (
+    "_m_tools_ozone_report_defs.QueueActivity"
+    " | _m_tools_ozone_report_defs.AssignmentActivity"
+    " | _m_tools_ozone_report_defs.EscalationActivity"
+    " | _m_tools_ozone_report_defs.CloseActivity"
+    " | _m_tools_ozone_report_defs.ReopenActivity"
+    " | _m_tools_ozone_report_defs.NoteActivity"
+    " | UnknownMember"
 )
-class Input(Model):
+"""One of ``tools.ozone.report.defs#queueActivity``, ``tools.ozone.report.defs#assignmentActivity``,
+``tools.ozone.report.defs#escalationActivity``, ``tools.ozone.report.defs#closeActivity``,
+``tools.ozone.report.defs#reopenActivity``, ``tools.ozone.report.defs#noteActivity`` (open
+union). A member of another ``$type`` is an `UnknownMember`.
+
+Used by ``CreateActivityInput.activity``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class CreateActivityInput(Model):
     """The ``tools.ozone.report.createActivity#input`` object.
 
     The input body of ``tools.ozone.report.createActivity``.
@@ -68,7 +86,7 @@ class Input(Model):
 
     report_id: int | UnsetType = UNSET
     event_id: int | UnsetType = UNSET
-    activity: _m_tools_ozone_report_defs.QueueActivity | _m_tools_ozone_report_defs.AssignmentActivity | _m_tools_ozone_report_defs.EscalationActivity | _m_tools_ozone_report_defs.CloseActivity | _m_tools_ozone_report_defs.ReopenActivity | _m_tools_ozone_report_defs.NoteActivity | UnknownMember
+    activity: CreateActivityInputActivity
     internal_note: str | UnsetType = UNSET
     public_note: str | UnsetType = UNSET
     is_automated: bool | UnsetType = UNSET
@@ -79,15 +97,31 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.report_id = get("reportId", UNSET)
-            self.event_id = get("eventId", UNSET)
-            self.activity = _union_0(data["activity"])
-            self.internal_note = get("internalNote", UNSET)
-            self.public_note = get("publicNote", UNSET)
-            self.is_automated = get("isAutomated", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("reportId", UNSET)) is None:
+                raise null_field("tools.ozone.report.createActivity#input", "reportId")
+            self.report_id = v
+            if (v := get("eventId", UNSET)) is None:
+                raise null_field("tools.ozone.report.createActivity#input", "eventId")
+            self.event_id = v
+            if (v := data["activity"]) is None:
+                raise null_field("tools.ozone.report.createActivity#input", "activity")
+            self.activity = _create_activity_input_activity(v)
+            if (v := get("internalNote", UNSET)) is None:
+                raise null_field("tools.ozone.report.createActivity#input", "internalNote")
+            self.internal_note = v
+            if (v := get("publicNote", UNSET)) is None:
+                raise null_field("tools.ozone.report.createActivity#input", "publicNote")
+            self.public_note = v
+            if (v := get("isAutomated", UNSET)) is None:
+                raise null_field("tools.ozone.report.createActivity#input", "isAutomated")
+            self.is_automated = v
+            self.extra = (
+                None
+                if _CREATE_ACTIVITY_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _CREATE_ACTIVITY_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.report.createActivity (Input)", exc) from exc
+            raise invalid("tools.ozone.report.createActivity#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -114,15 +148,13 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("reportId", "eventId", "activity", "internalNote", "publicNote", "isAutomated"),
+_CREATE_ACTIVITY_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("reportId", "eventId", "activity", "internalNote", "publicNote", "isAutomated")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class CreateActivityOutput(Model):
     """The ``tools.ozone.report.createActivity#output`` object.
 
     The output body of ``tools.ozone.report.createActivity``.
@@ -139,10 +171,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.activity = _m_tools_ozone_report_defs.ReportActivityView.from_dict(data["activity"])
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["activity"]) is None:
+                raise null_field("tools.ozone.report.createActivity#output", "activity")
+            self.activity = _m_tools_ozone_report_defs.ReportActivityView.from_dict(v)
+            self.extra = (
+                None
+                if _CREATE_ACTIVITY_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _CREATE_ACTIVITY_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.report.createActivity (Output)", exc) from exc
+            raise invalid("tools.ozone.report.createActivity#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -154,17 +192,18 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("activity",))
+_CREATE_ACTIVITY_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("activity",))
 
 
-def _union_0(
-    value: Mapping[str, Any],
-) -> (
-    _m_tools_ozone_report_defs.QueueActivity | _m_tools_ozone_report_defs.AssignmentActivity
-    | _m_tools_ozone_report_defs.EscalationActivity | _m_tools_ozone_report_defs.CloseActivity
-    | _m_tools_ozone_report_defs.ReopenActivity | _m_tools_ozone_report_defs.NoteActivity
-    | UnknownMember
-):
+Input = CreateActivityInput
+"""The former name of `CreateActivityInput`, kept so that existing imports still work."""
+
+
+Output = CreateActivityOutput
+"""The former name of `CreateActivityOutput`, kept so that existing imports still work."""
+
+
+def _create_activity_input_activity(value: Mapping[str, Any]) -> CreateActivityInputActivity:
     t = value.get("$type")
     if t == "tools.ozone.report.defs#queueActivity":
         return _m_tools_ozone_report_defs.QueueActivity.from_dict(value)

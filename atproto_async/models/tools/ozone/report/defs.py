@@ -20,6 +20,7 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -36,14 +37,10 @@ else:
         "atproto_async.models.tools.ozone.moderation.defs",
     )
     _m_tools_ozone_queue_defs = lazy_module(
-        globals(),
-        "_m_tools_ozone_queue_defs",
-        "atproto_async.models.tools.ozone.queue.defs",
+        globals(), "_m_tools_ozone_queue_defs", "atproto_async.models.tools.ozone.queue.defs"
     )
     _m_tools_ozone_team_defs = lazy_module(
-        globals(),
-        "_m_tools_ozone_team_defs",
-        "atproto_async.models.tools.ozone.team.defs",
+        globals(), "_m_tools_ozone_team_defs", "atproto_async.models.tools.ozone.team.defs"
     )
 
 __all__ = [
@@ -98,6 +95,7 @@ __all__ = [
     "ReasonType",
     "ReopenActivity",
     "ReportActivityView",
+    "ReportActivityViewActivity",
     "ReportAssignment",
     "ReportView",
 ]
@@ -271,10 +269,25 @@ Known values: ``tools.ozone.report.defs#reasonAppeal``, ``tools.ozone.report.def
 ``tools.ozone.report.defs#reasonSelfHarmOther``.
 """
 
-
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+ReportActivityViewActivity: TypeAlias = (
+    "QueueActivity"
+    " | AssignmentActivity"
+    " | EscalationActivity"
+    " | CloseActivity"
+    " | ReopenActivity"
+    " | NoteActivity"
+    " | UnknownMember"
 )
+"""One of ``tools.ozone.report.defs#queueActivity``, ``tools.ozone.report.defs#assignmentActivity``,
+``tools.ozone.report.defs#escalationActivity``, ``tools.ozone.report.defs#closeActivity``,
+``tools.ozone.report.defs#reopenActivity``, ``tools.ozone.report.defs#noteActivity`` (open
+union). A member of another ``$type`` is an `UnknownMember`.
+
+Used by ``ReportActivityView.activity``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ReportAssignment(Model):
     """Information about the moderator currently assigned to a report.
 
@@ -303,10 +316,18 @@ class ReportAssignment(Model):
         try:
             get = data.get
             self.did = data["did"]
-            self.moderator = v if (v := get("moderator", UNSET)) is UNSET else _m_tools_ozone_team_defs.Member.from_dict(v)
+            if (v := get("moderator", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.report.defs#reportAssignment", "moderator")
+                v = _m_tools_ozone_team_defs.Member.from_dict(v)
+            self.moderator = v
             self.assigned_at = data["assignedAt"]
             self.typed = "$type" in data
-            self.extra = None if _REPORT_ASSIGNMENT_KEYS.issuperset(data) else unknown_fields(data, _REPORT_ASSIGNMENT_KEYS)
+            self.extra = (
+                None
+                if _REPORT_ASSIGNMENT_KEYS.issuperset(data)
+                else unknown_fields(data, _REPORT_ASSIGNMENT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.defs#reportAssignment", exc) from exc
         self.__class__ = cls
@@ -326,13 +347,11 @@ class ReportAssignment(Model):
 
 
 _REPORT_ASSIGNMENT_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "did", "moderator", "assignedAt"),
+    ("$type", "did", "moderator", "assignedAt")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ReportView(Model):
     """The ``tools.ozone.report.defs#reportView`` object.
 
@@ -453,25 +472,65 @@ class ReportView(Model):
             self.id = data["id"]
             self.event_id = data["eventId"]
             self.status = data["status"]
-            self.subject = _m_tools_ozone_moderation_defs.SubjectView.from_dict(data["subject"])
+            if (v := data["subject"]) is None:
+                raise null_field("tools.ozone.report.defs#reportView", "subject")
+            self.subject = _m_tools_ozone_moderation_defs.SubjectView.from_dict(v)
             self.report_type = data["reportType"]
             self.reported_by = data["reportedBy"]
-            self.reporter = _m_tools_ozone_moderation_defs.SubjectView.from_dict(data["reporter"])
-            self.comment = get("comment", UNSET)
+            if (v := data["reporter"]) is None:
+                raise null_field("tools.ozone.report.defs#reportView", "reporter")
+            self.reporter = _m_tools_ozone_moderation_defs.SubjectView.from_dict(v)
+            if (v := get("comment", UNSET)) is None:
+                raise null_field("tools.ozone.report.defs#reportView", "comment")
+            self.comment = v
             self.created_at = data["createdAt"]
-            self.updated_at = get("updatedAt", UNSET)
-            self.queued_at = get("queuedAt", UNSET)
-            self.action_event_ids = get("actionEventIds", UNSET)
-            self.actions = v if (v := get("actions", UNSET)) is UNSET else [_m_tools_ozone_moderation_defs.ModEventView.from_dict(i0) for i0 in v]
-            self.action_note = get("actionNote", UNSET)
-            self.subject_status = v if (v := get("subjectStatus", UNSET)) is UNSET else _m_tools_ozone_moderation_defs.SubjectStatusView.from_dict(v)
-            self.related_report_count = get("relatedReportCount", UNSET)
-            self.assignment = v if (v := get("assignment", UNSET)) is UNSET else ReportAssignment.from_dict(v)
-            self.queue = v if (v := get("queue", UNSET)) is UNSET else _m_tools_ozone_queue_defs.QueueView.from_dict(v)
-            self.is_muted = get("isMuted", UNSET)
-            self.is_automated = get("isAutomated", UNSET)
+            if (v := get("updatedAt", UNSET)) is None:
+                raise null_field("tools.ozone.report.defs#reportView", "updatedAt")
+            self.updated_at = v
+            if (v := get("queuedAt", UNSET)) is None:
+                raise null_field("tools.ozone.report.defs#reportView", "queuedAt")
+            self.queued_at = v
+            if (v := get("actionEventIds", UNSET)) is None:
+                raise null_field("tools.ozone.report.defs#reportView", "actionEventIds")
+            self.action_event_ids = v
+            if (v := get("actions", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.report.defs#reportView", "actions")
+                v = [_m_tools_ozone_moderation_defs.ModEventView.from_dict(i0) for i0 in v]
+            self.actions = v
+            if (v := get("actionNote", UNSET)) is None:
+                raise null_field("tools.ozone.report.defs#reportView", "actionNote")
+            self.action_note = v
+            if (v := get("subjectStatus", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.report.defs#reportView", "subjectStatus")
+                v = _m_tools_ozone_moderation_defs.SubjectStatusView.from_dict(v)
+            self.subject_status = v
+            if (v := get("relatedReportCount", UNSET)) is None:
+                raise null_field("tools.ozone.report.defs#reportView", "relatedReportCount")
+            self.related_report_count = v
+            if (v := get("assignment", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.report.defs#reportView", "assignment")
+                v = ReportAssignment.from_dict(v)
+            self.assignment = v
+            if (v := get("queue", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.report.defs#reportView", "queue")
+                v = _m_tools_ozone_queue_defs.QueueView.from_dict(v)
+            self.queue = v
+            if (v := get("isMuted", UNSET)) is None:
+                raise null_field("tools.ozone.report.defs#reportView", "isMuted")
+            self.is_muted = v
+            if (v := get("isAutomated", UNSET)) is None:
+                raise null_field("tools.ozone.report.defs#reportView", "isAutomated")
+            self.is_automated = v
             self.typed = "$type" in data
-            self.extra = None if _REPORT_VIEW_KEYS.issuperset(data) else unknown_fields(data, _REPORT_VIEW_KEYS)
+            self.extra = (
+                None
+                if _REPORT_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _REPORT_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.defs#reportView", exc) from exc
         self.__class__ = cls
@@ -533,13 +592,33 @@ class ReportView(Model):
 
 
 _REPORT_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "id", "eventId", "status", "subject", "reportType", "reportedBy", "reporter", "comment", "createdAt", "updatedAt", "queuedAt", "actionEventIds", "actions", "actionNote", "subjectStatus", "relatedReportCount", "assignment", "queue", "isMuted", "isAutomated"),
+    (
+        "$type",
+        "id",
+        "eventId",
+        "status",
+        "subject",
+        "reportType",
+        "reportedBy",
+        "reporter",
+        "comment",
+        "createdAt",
+        "updatedAt",
+        "queuedAt",
+        "actionEventIds",
+        "actions",
+        "actionNote",
+        "subjectStatus",
+        "relatedReportCount",
+        "assignment",
+        "queue",
+        "isMuted",
+        "isAutomated",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class QueueActivity(Model):
     """Activity recording a report being routed to a queue.
 
@@ -564,9 +643,15 @@ class QueueActivity(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.previous_status = get("previousStatus", UNSET)
+            if (v := get("previousStatus", UNSET)) is None:
+                raise null_field("tools.ozone.report.defs#queueActivity", "previousStatus")
+            self.previous_status = v
             self.typed = "$type" in data
-            self.extra = None if _QUEUE_ACTIVITY_KEYS.issuperset(data) else unknown_fields(data, _QUEUE_ACTIVITY_KEYS)
+            self.extra = (
+                None
+                if _QUEUE_ACTIVITY_KEYS.issuperset(data)
+                else unknown_fields(data, _QUEUE_ACTIVITY_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.defs#queueActivity", exc) from exc
         self.__class__ = cls
@@ -588,9 +673,7 @@ class QueueActivity(Model):
 _QUEUE_ACTIVITY_KEYS: Final[frozenset[str]] = frozenset(("$type", "previousStatus"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class AssignmentActivity(Model):
     """Activity recording a moderator being assigned to a report.
 
@@ -615,9 +698,15 @@ class AssignmentActivity(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.previous_status = get("previousStatus", UNSET)
+            if (v := get("previousStatus", UNSET)) is None:
+                raise null_field("tools.ozone.report.defs#assignmentActivity", "previousStatus")
+            self.previous_status = v
             self.typed = "$type" in data
-            self.extra = None if _ASSIGNMENT_ACTIVITY_KEYS.issuperset(data) else unknown_fields(data, _ASSIGNMENT_ACTIVITY_KEYS)
+            self.extra = (
+                None
+                if _ASSIGNMENT_ACTIVITY_KEYS.issuperset(data)
+                else unknown_fields(data, _ASSIGNMENT_ACTIVITY_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.defs#assignmentActivity", exc) from exc
         self.__class__ = cls
@@ -639,9 +728,7 @@ class AssignmentActivity(Model):
 _ASSIGNMENT_ACTIVITY_KEYS: Final[frozenset[str]] = frozenset(("$type", "previousStatus"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class EscalationActivity(Model):
     """Activity recording a report being escalated.
 
@@ -666,9 +753,15 @@ class EscalationActivity(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.previous_status = get("previousStatus", UNSET)
+            if (v := get("previousStatus", UNSET)) is None:
+                raise null_field("tools.ozone.report.defs#escalationActivity", "previousStatus")
+            self.previous_status = v
             self.typed = "$type" in data
-            self.extra = None if _ESCALATION_ACTIVITY_KEYS.issuperset(data) else unknown_fields(data, _ESCALATION_ACTIVITY_KEYS)
+            self.extra = (
+                None
+                if _ESCALATION_ACTIVITY_KEYS.issuperset(data)
+                else unknown_fields(data, _ESCALATION_ACTIVITY_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.defs#escalationActivity", exc) from exc
         self.__class__ = cls
@@ -690,9 +783,7 @@ class EscalationActivity(Model):
 _ESCALATION_ACTIVITY_KEYS: Final[frozenset[str]] = frozenset(("$type", "previousStatus"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class CloseActivity(Model):
     """Activity recording a report being closed.
 
@@ -717,9 +808,15 @@ class CloseActivity(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.previous_status = get("previousStatus", UNSET)
+            if (v := get("previousStatus", UNSET)) is None:
+                raise null_field("tools.ozone.report.defs#closeActivity", "previousStatus")
+            self.previous_status = v
             self.typed = "$type" in data
-            self.extra = None if _CLOSE_ACTIVITY_KEYS.issuperset(data) else unknown_fields(data, _CLOSE_ACTIVITY_KEYS)
+            self.extra = (
+                None
+                if _CLOSE_ACTIVITY_KEYS.issuperset(data)
+                else unknown_fields(data, _CLOSE_ACTIVITY_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.defs#closeActivity", exc) from exc
         self.__class__ = cls
@@ -741,9 +838,7 @@ class CloseActivity(Model):
 _CLOSE_ACTIVITY_KEYS: Final[frozenset[str]] = frozenset(("$type", "previousStatus"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ReopenActivity(Model):
     """Activity recording a closed report being reopened. Only valid when the report is in 'closed'
     status.
@@ -769,9 +864,15 @@ class ReopenActivity(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.previous_status = get("previousStatus", UNSET)
+            if (v := get("previousStatus", UNSET)) is None:
+                raise null_field("tools.ozone.report.defs#reopenActivity", "previousStatus")
+            self.previous_status = v
             self.typed = "$type" in data
-            self.extra = None if _REOPEN_ACTIVITY_KEYS.issuperset(data) else unknown_fields(data, _REOPEN_ACTIVITY_KEYS)
+            self.extra = (
+                None
+                if _REOPEN_ACTIVITY_KEYS.issuperset(data)
+                else unknown_fields(data, _REOPEN_ACTIVITY_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.defs#reopenActivity", exc) from exc
         self.__class__ = cls
@@ -793,9 +894,7 @@ class ReopenActivity(Model):
 _REOPEN_ACTIVITY_KEYS: Final[frozenset[str]] = frozenset(("$type", "previousStatus"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class NoteActivity(Model):
     """Activity recording a note on a report. Use internalNote for moderator-only notes or
     publicNote for reporter-visible notes (or both).
@@ -817,7 +916,11 @@ class NoteActivity(Model):
         self: Any = TWINS[cls]()
         try:
             self.typed = "$type" in data
-            self.extra = None if data.keys() <= _NOTE_ACTIVITY_KEYS else unknown_fields(data, _NOTE_ACTIVITY_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _NOTE_ACTIVITY_KEYS
+                else unknown_fields(data, _NOTE_ACTIVITY_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.defs#noteActivity", exc) from exc
         self.__class__ = cls
@@ -836,9 +939,7 @@ class NoteActivity(Model):
 _NOTE_ACTIVITY_KEYS: Final[frozenset[str]] = frozenset(("$type",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ReportActivityView(Model):
     """A single activity entry on a report.
 
@@ -874,7 +975,7 @@ class ReportActivityView(Model):
 
     id: int
     report_id: int
-    activity: QueueActivity | AssignmentActivity | EscalationActivity | CloseActivity | ReopenActivity | NoteActivity | UnknownMember
+    activity: ReportActivityViewActivity
     internal_note: str | UnsetType = UNSET
     public_note: str | UnsetType = UNSET
     meta: Any | UnsetType = UNSET
@@ -893,17 +994,37 @@ class ReportActivityView(Model):
             get = data.get
             self.id = data["id"]
             self.report_id = data["reportId"]
-            self.activity = _union_0(data["activity"])
-            self.internal_note = get("internalNote", UNSET)
-            self.public_note = get("publicNote", UNSET)
-            self.meta = get("meta", UNSET)
+            if (v := data["activity"]) is None:
+                raise null_field("tools.ozone.report.defs#reportActivityView", "activity")
+            self.activity = _report_activity_view_activity(v)
+            if (v := get("internalNote", UNSET)) is None:
+                raise null_field("tools.ozone.report.defs#reportActivityView", "internalNote")
+            self.internal_note = v
+            if (v := get("publicNote", UNSET)) is None:
+                raise null_field("tools.ozone.report.defs#reportActivityView", "publicNote")
+            self.public_note = v
+            if (v := get("meta", UNSET)) is None:
+                raise null_field("tools.ozone.report.defs#reportActivityView", "meta")
+            self.meta = v
             self.is_automated = data["isAutomated"]
             self.created_by = data["createdBy"]
-            self.moderator = v if (v := get("moderator", UNSET)) is UNSET else _m_tools_ozone_team_defs.Member.from_dict(v)
-            self.report = v if (v := get("report", UNSET)) is UNSET else ReportView.from_dict(v)
+            if (v := get("moderator", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.report.defs#reportActivityView", "moderator")
+                v = _m_tools_ozone_team_defs.Member.from_dict(v)
+            self.moderator = v
+            if (v := get("report", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.report.defs#reportActivityView", "report")
+                v = ReportView.from_dict(v)
+            self.report = v
             self.created_at = data["createdAt"]
             self.typed = "$type" in data
-            self.extra = None if _REPORT_ACTIVITY_VIEW_KEYS.issuperset(data) else unknown_fields(data, _REPORT_ACTIVITY_VIEW_KEYS)
+            self.extra = (
+                None
+                if _REPORT_ACTIVITY_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _REPORT_ACTIVITY_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.defs#reportActivityView", exc) from exc
         self.__class__ = cls
@@ -942,13 +1063,24 @@ class ReportActivityView(Model):
 
 
 _REPORT_ACTIVITY_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "id", "reportId", "activity", "internalNote", "publicNote", "meta", "isAutomated", "createdBy", "moderator", "report", "createdAt"),
+    (
+        "$type",
+        "id",
+        "reportId",
+        "activity",
+        "internalNote",
+        "publicNote",
+        "meta",
+        "isAutomated",
+        "createdBy",
+        "moderator",
+        "report",
+        "createdAt",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class LiveStats(Model):
     """Live statistics for reports for the current calendar day, filterable by queue, moderator, or
     report type.
@@ -986,15 +1118,33 @@ class LiveStats(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.pending_count = get("pendingCount", UNSET)
-            self.actioned_count = get("actionedCount", UNSET)
-            self.escalated_count = get("escalatedCount", UNSET)
-            self.inbound_count = get("inboundCount", UNSET)
-            self.action_rate = get("actionRate", UNSET)
-            self.avg_handling_time_sec = get("avgHandlingTimeSec", UNSET)
-            self.last_updated = get("lastUpdated", UNSET)
+            if (v := get("pendingCount", UNSET)) is None:
+                raise null_field("tools.ozone.report.defs#liveStats", "pendingCount")
+            self.pending_count = v
+            if (v := get("actionedCount", UNSET)) is None:
+                raise null_field("tools.ozone.report.defs#liveStats", "actionedCount")
+            self.actioned_count = v
+            if (v := get("escalatedCount", UNSET)) is None:
+                raise null_field("tools.ozone.report.defs#liveStats", "escalatedCount")
+            self.escalated_count = v
+            if (v := get("inboundCount", UNSET)) is None:
+                raise null_field("tools.ozone.report.defs#liveStats", "inboundCount")
+            self.inbound_count = v
+            if (v := get("actionRate", UNSET)) is None:
+                raise null_field("tools.ozone.report.defs#liveStats", "actionRate")
+            self.action_rate = v
+            if (v := get("avgHandlingTimeSec", UNSET)) is None:
+                raise null_field("tools.ozone.report.defs#liveStats", "avgHandlingTimeSec")
+            self.avg_handling_time_sec = v
+            if (v := get("lastUpdated", UNSET)) is None:
+                raise null_field("tools.ozone.report.defs#liveStats", "lastUpdated")
+            self.last_updated = v
             self.typed = "$type" in data
-            self.extra = None if _LIVE_STATS_KEYS.issuperset(data) else unknown_fields(data, _LIVE_STATS_KEYS)
+            self.extra = (
+                None
+                if _LIVE_STATS_KEYS.issuperset(data)
+                else unknown_fields(data, _LIVE_STATS_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.defs#liveStats", exc) from exc
         self.__class__ = cls
@@ -1032,13 +1182,20 @@ class LiveStats(Model):
 
 
 _LIVE_STATS_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "pendingCount", "actionedCount", "escalatedCount", "inboundCount", "actionRate", "avgHandlingTimeSec", "lastUpdated"),
+    (
+        "$type",
+        "pendingCount",
+        "actionedCount",
+        "escalatedCount",
+        "inboundCount",
+        "actionRate",
+        "avgHandlingTimeSec",
+        "lastUpdated",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class HistoricalStats(Model):
     """A single daily snapshot of report statistics for a calendar date.
 
@@ -1078,15 +1235,33 @@ class HistoricalStats(Model):
         try:
             get = data.get
             self.date = data["date"]
-            self.computed_at = get("computedAt", UNSET)
-            self.pending_count = get("pendingCount", UNSET)
-            self.actioned_count = get("actionedCount", UNSET)
-            self.escalated_count = get("escalatedCount", UNSET)
-            self.inbound_count = get("inboundCount", UNSET)
-            self.action_rate = get("actionRate", UNSET)
-            self.avg_handling_time_sec = get("avgHandlingTimeSec", UNSET)
+            if (v := get("computedAt", UNSET)) is None:
+                raise null_field("tools.ozone.report.defs#historicalStats", "computedAt")
+            self.computed_at = v
+            if (v := get("pendingCount", UNSET)) is None:
+                raise null_field("tools.ozone.report.defs#historicalStats", "pendingCount")
+            self.pending_count = v
+            if (v := get("actionedCount", UNSET)) is None:
+                raise null_field("tools.ozone.report.defs#historicalStats", "actionedCount")
+            self.actioned_count = v
+            if (v := get("escalatedCount", UNSET)) is None:
+                raise null_field("tools.ozone.report.defs#historicalStats", "escalatedCount")
+            self.escalated_count = v
+            if (v := get("inboundCount", UNSET)) is None:
+                raise null_field("tools.ozone.report.defs#historicalStats", "inboundCount")
+            self.inbound_count = v
+            if (v := get("actionRate", UNSET)) is None:
+                raise null_field("tools.ozone.report.defs#historicalStats", "actionRate")
+            self.action_rate = v
+            if (v := get("avgHandlingTimeSec", UNSET)) is None:
+                raise null_field("tools.ozone.report.defs#historicalStats", "avgHandlingTimeSec")
+            self.avg_handling_time_sec = v
             self.typed = "$type" in data
-            self.extra = None if _HISTORICAL_STATS_KEYS.issuperset(data) else unknown_fields(data, _HISTORICAL_STATS_KEYS)
+            self.extra = (
+                None
+                if _HISTORICAL_STATS_KEYS.issuperset(data)
+                else unknown_fields(data, _HISTORICAL_STATS_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.defs#historicalStats", exc) from exc
         self.__class__ = cls
@@ -1124,13 +1299,21 @@ class HistoricalStats(Model):
 
 
 _HISTORICAL_STATS_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "date", "computedAt", "pendingCount", "actionedCount", "escalatedCount", "inboundCount", "actionRate", "avgHandlingTimeSec"),
+    (
+        "$type",
+        "date",
+        "computedAt",
+        "pendingCount",
+        "actionedCount",
+        "escalatedCount",
+        "inboundCount",
+        "actionRate",
+        "avgHandlingTimeSec",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class AssignmentView(Model):
     """The ``tools.ozone.report.defs#assignmentView`` object.
 
@@ -1168,13 +1351,27 @@ class AssignmentView(Model):
             get = data.get
             self.id = data["id"]
             self.did = data["did"]
-            self.moderator = v if (v := get("moderator", UNSET)) is UNSET else _m_tools_ozone_team_defs.Member.from_dict(v)
-            self.queue = v if (v := get("queue", UNSET)) is UNSET else _m_tools_ozone_queue_defs.QueueView.from_dict(v)
+            if (v := get("moderator", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.report.defs#assignmentView", "moderator")
+                v = _m_tools_ozone_team_defs.Member.from_dict(v)
+            self.moderator = v
+            if (v := get("queue", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.report.defs#assignmentView", "queue")
+                v = _m_tools_ozone_queue_defs.QueueView.from_dict(v)
+            self.queue = v
             self.report_id = data["reportId"]
             self.start_at = data["startAt"]
-            self.end_at = get("endAt", UNSET)
+            if (v := get("endAt", UNSET)) is None:
+                raise null_field("tools.ozone.report.defs#assignmentView", "endAt")
+            self.end_at = v
             self.typed = "$type" in data
-            self.extra = None if _ASSIGNMENT_VIEW_KEYS.issuperset(data) else unknown_fields(data, _ASSIGNMENT_VIEW_KEYS)
+            self.extra = (
+                None
+                if _ASSIGNMENT_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _ASSIGNMENT_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.report.defs#assignmentView", exc) from exc
         self.__class__ = cls
@@ -1205,16 +1402,11 @@ class AssignmentView(Model):
 
 
 _ASSIGNMENT_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "id", "did", "moderator", "queue", "reportId", "startAt", "endAt"),
+    ("$type", "id", "did", "moderator", "queue", "reportId", "startAt", "endAt")
 )
 
 
-def _union_0(
-    value: Mapping[str, Any],
-) -> (
-    QueueActivity | AssignmentActivity | EscalationActivity | CloseActivity | ReopenActivity
-    | NoteActivity | UnknownMember
-):
+def _report_activity_view_activity(value: Mapping[str, Any]) -> ReportActivityViewActivity:
     t = value.get("$type")
     if t == "tools.ozone.report.defs#queueActivity":
         return QueueActivity.from_dict(value)

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.tools.ozone.report import defs as _m_tools_ozone_report_defs
 else:
     _m_tools_ozone_report_defs = lazy_module(
-        globals(),
-        "_m_tools_ozone_report_defs",
-        "atproto_async.models.tools.ozone.report.defs",
+        globals(), "_m_tools_ozone_report_defs", "atproto_async.models.tools.ozone.report.defs"
     )
 
 __all__ = [
+    "GetHistoricalStatsOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetHistoricalStatsOutput(Model):
     """The ``tools.ozone.report.getHistoricalStats#output`` object.
 
     The output body of ``tools.ozone.report.getHistoricalStats``.
@@ -60,11 +58,19 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.stats = [_m_tools_ozone_report_defs.HistoricalStats.from_dict(i0) for i0 in data["stats"]]
-            self.cursor = get("cursor", UNSET)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["stats"]) is None:
+                raise null_field("tools.ozone.report.getHistoricalStats#output", "stats")
+            self.stats = [_m_tools_ozone_report_defs.HistoricalStats.from_dict(i0) for i0 in v]
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("tools.ozone.report.getHistoricalStats#output", "cursor")
+            self.cursor = v
+            self.extra = (
+                None
+                if _GET_HISTORICAL_STATS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_HISTORICAL_STATS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.report.getHistoricalStats (Output)", exc) from exc
+            raise invalid("tools.ozone.report.getHistoricalStats#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -79,4 +85,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("stats", "cursor"))
+_GET_HISTORICAL_STATS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("stats", "cursor"))
+
+
+Output = GetHistoricalStatsOutput
+"""The former name of `GetHistoricalStatsOutput`, kept so that existing imports still work."""

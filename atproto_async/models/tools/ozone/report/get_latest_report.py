@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.tools.ozone.report import defs as _m_tools_ozone_report_defs
 else:
     _m_tools_ozone_report_defs = lazy_module(
-        globals(),
-        "_m_tools_ozone_report_defs",
-        "atproto_async.models.tools.ozone.report.defs",
+        globals(), "_m_tools_ozone_report_defs", "atproto_async.models.tools.ozone.report.defs"
     )
 
 __all__ = [
+    "GetLatestReportOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetLatestReportOutput(Model):
     """The ``tools.ozone.report.getLatestReport#output`` object.
 
     The output body of ``tools.ozone.report.getLatestReport``.
@@ -57,10 +55,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.report = _m_tools_ozone_report_defs.ReportView.from_dict(data["report"])
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["report"]) is None:
+                raise null_field("tools.ozone.report.getLatestReport#output", "report")
+            self.report = _m_tools_ozone_report_defs.ReportView.from_dict(v)
+            self.extra = (
+                None
+                if _GET_LATEST_REPORT_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_LATEST_REPORT_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.report.getLatestReport (Output)", exc) from exc
+            raise invalid("tools.ozone.report.getLatestReport#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -72,4 +76,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("report",))
+_GET_LATEST_REPORT_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("report",))
+
+
+Output = GetLatestReportOutput
+"""The former name of `GetLatestReportOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.tools.ozone.report import defs as _m_tools_ozone_report_defs
 else:
     _m_tools_ozone_report_defs = lazy_module(
-        globals(),
-        "_m_tools_ozone_report_defs",
-        "atproto_async.models.tools.ozone.report.defs",
+        globals(), "_m_tools_ozone_report_defs", "atproto_async.models.tools.ozone.report.defs"
     )
 
 __all__ = [
+    "GetLiveStatsOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetLiveStatsOutput(Model):
     """The ``tools.ozone.report.getLiveStats#output`` object.
 
     The output body of ``tools.ozone.report.getLiveStats``.
@@ -57,10 +55,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.stats = _m_tools_ozone_report_defs.LiveStats.from_dict(data["stats"])
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["stats"]) is None:
+                raise null_field("tools.ozone.report.getLiveStats#output", "stats")
+            self.stats = _m_tools_ozone_report_defs.LiveStats.from_dict(v)
+            self.extra = (
+                None
+                if _GET_LIVE_STATS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_LIVE_STATS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.report.getLiveStats (Output)", exc) from exc
+            raise invalid("tools.ozone.report.getLiveStats#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -72,4 +76,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("stats",))
+_GET_LIVE_STATS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("stats",))
+
+
+Output = GetLiveStatsOutput
+"""The former name of `GetLiveStatsOutput`, kept so that existing imports still work."""

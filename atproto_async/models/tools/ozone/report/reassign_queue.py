@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,21 +28,19 @@ if TYPE_CHECKING:
     from atproto_async.models.tools.ozone.report import defs as _m_tools_ozone_report_defs
 else:
     _m_tools_ozone_report_defs = lazy_module(
-        globals(),
-        "_m_tools_ozone_report_defs",
-        "atproto_async.models.tools.ozone.report.defs",
+        globals(), "_m_tools_ozone_report_defs", "atproto_async.models.tools.ozone.report.defs"
     )
 
 __all__ = [
     "Input",
     "Output",
+    "ReassignQueueInput",
+    "ReassignQueueOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class ReassignQueueInput(Model):
     """The ``tools.ozone.report.reassignQueue#input`` object.
 
     The input body of ``tools.ozone.report.reassignQueue``.
@@ -66,10 +65,16 @@ class Input(Model):
             get = data.get
             self.report_id = data["reportId"]
             self.queue_id = data["queueId"]
-            self.comment = get("comment", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("comment", UNSET)) is None:
+                raise null_field("tools.ozone.report.reassignQueue#input", "comment")
+            self.comment = v
+            self.extra = (
+                None
+                if _REASSIGN_QUEUE_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _REASSIGN_QUEUE_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.report.reassignQueue (Input)", exc) from exc
+            raise invalid("tools.ozone.report.reassignQueue#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -84,13 +89,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("reportId", "queueId", "comment"))
+_REASSIGN_QUEUE_INPUT_KEYS: Final[frozenset[str]] = frozenset(("reportId", "queueId", "comment"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class ReassignQueueOutput(Model):
     """The ``tools.ozone.report.reassignQueue#output`` object.
 
     The output body of ``tools.ozone.report.reassignQueue``.
@@ -107,10 +110,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.report = _m_tools_ozone_report_defs.ReportView.from_dict(data["report"])
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["report"]) is None:
+                raise null_field("tools.ozone.report.reassignQueue#output", "report")
+            self.report = _m_tools_ozone_report_defs.ReportView.from_dict(v)
+            self.extra = (
+                None
+                if _REASSIGN_QUEUE_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _REASSIGN_QUEUE_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.report.reassignQueue (Output)", exc) from exc
+            raise invalid("tools.ozone.report.reassignQueue#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -122,4 +131,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("report",))
+_REASSIGN_QUEUE_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("report",))
+
+
+Input = ReassignQueueInput
+"""The former name of `ReassignQueueInput`, kept so that existing imports still work."""
+
+
+Output = ReassignQueueOutput
+"""The former name of `ReassignQueueOutput`, kept so that existing imports still work."""

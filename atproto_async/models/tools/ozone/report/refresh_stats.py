@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -26,13 +19,13 @@ if TYPE_CHECKING:
 __all__ = [
     "Input",
     "Output",
+    "RefreshStatsInput",
+    "RefreshStatsOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class RefreshStatsInput(Model):
     """The ``tools.ozone.report.refreshStats#input`` object.
 
     The input body of ``tools.ozone.report.refreshStats``.
@@ -57,10 +50,16 @@ class Input(Model):
             get = data.get
             self.start_date = data["startDate"]
             self.end_date = data["endDate"]
-            self.queue_ids = get("queueIds", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("queueIds", UNSET)) is None:
+                raise null_field("tools.ozone.report.refreshStats#input", "queueIds")
+            self.queue_ids = v
+            self.extra = (
+                None
+                if _REFRESH_STATS_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _REFRESH_STATS_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.report.refreshStats (Input)", exc) from exc
+            raise invalid("tools.ozone.report.refreshStats#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -75,13 +74,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("startDate", "endDate", "queueIds"))
+_REFRESH_STATS_INPUT_KEYS: Final[frozenset[str]] = frozenset(("startDate", "endDate", "queueIds"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class RefreshStatsOutput(Model):
     """The ``tools.ozone.report.refreshStats#output`` object.
 
     The output body of ``tools.ozone.report.refreshStats``.
@@ -96,9 +93,13 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.extra = None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _REFRESH_STATS_OUTPUT_KEYS
+                else unknown_fields(data, _REFRESH_STATS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.report.refreshStats (Output)", exc) from exc
+            raise invalid("tools.ozone.report.refreshStats#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -110,4 +111,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(())
+_REFRESH_STATS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(())
+
+
+Input = RefreshStatsInput
+"""The former name of `RefreshStatsInput`, kept so that existing imports still work."""
+
+
+Output = RefreshStatsOutput
+"""The former name of `RefreshStatsOutput`, kept so that existing imports still work."""

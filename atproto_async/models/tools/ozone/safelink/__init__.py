@@ -6,7 +6,9 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_SUBMODULES = frozenset(("add_rule", "defs", "query_events", "query_rules", "remove_rule", "update_rule"))
+_SUBMODULES = frozenset(
+    ("add_rule", "defs", "query_events", "query_rules", "remove_rule", "update_rule")
+)
 
 
 def __getattr__(name: str) -> Any:

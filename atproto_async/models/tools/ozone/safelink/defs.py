@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -58,9 +51,7 @@ Known values: ``csam``, ``spam``, ``phishing``, ``none``.
 """
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Event(Model):
     """An event for URL safety decisions.
 
@@ -110,7 +101,9 @@ class Event(Model):
             self.reason = data["reason"]
             self.created_by = data["createdBy"]
             self.created_at = data["createdAt"]
-            self.comment = get("comment", UNSET)
+            if (v := get("comment", UNSET)) is None:
+                raise null_field("tools.ozone.safelink.defs#event", "comment")
+            self.comment = v
             self.typed = "$type" in data
             self.extra = None if _EVENT_KEYS.issuperset(data) else unknown_fields(data, _EVENT_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
@@ -141,13 +134,22 @@ class Event(Model):
 
 
 _EVENT_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "id", "eventType", "url", "pattern", "action", "reason", "createdBy", "createdAt", "comment"),
+    (
+        "$type",
+        "id",
+        "eventType",
+        "url",
+        "pattern",
+        "action",
+        "reason",
+        "createdBy",
+        "createdAt",
+        "comment",
+    )
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class UrlRule(Model):
     """Input for creating a URL safety rule.
 
@@ -190,12 +192,16 @@ class UrlRule(Model):
             self.pattern = data["pattern"]
             self.action = data["action"]
             self.reason = data["reason"]
-            self.comment = get("comment", UNSET)
+            if (v := get("comment", UNSET)) is None:
+                raise null_field("tools.ozone.safelink.defs#urlRule", "comment")
+            self.comment = v
             self.created_by = data["createdBy"]
             self.created_at = data["createdAt"]
             self.updated_at = data["updatedAt"]
             self.typed = "$type" in data
-            self.extra = None if _URL_RULE_KEYS.issuperset(data) else unknown_fields(data, _URL_RULE_KEYS)
+            self.extra = (
+                None if _URL_RULE_KEYS.issuperset(data) else unknown_fields(data, _URL_RULE_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.safelink.defs#urlRule", exc) from exc
         self.__class__ = cls
@@ -223,5 +229,15 @@ class UrlRule(Model):
 
 
 _URL_RULE_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "url", "pattern", "action", "reason", "comment", "createdBy", "createdAt", "updatedAt"),
+    (
+        "$type",
+        "url",
+        "pattern",
+        "action",
+        "reason",
+        "comment",
+        "createdBy",
+        "createdAt",
+        "updatedAt",
+    )
 )

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,21 +28,19 @@ if TYPE_CHECKING:
     from atproto_async.models.tools.ozone.safelink import defs as _m_tools_ozone_safelink_defs
 else:
     _m_tools_ozone_safelink_defs = lazy_module(
-        globals(),
-        "_m_tools_ozone_safelink_defs",
-        "atproto_async.models.tools.ozone.safelink.defs",
+        globals(), "_m_tools_ozone_safelink_defs", "atproto_async.models.tools.ozone.safelink.defs"
     )
 
 __all__ = [
     "Input",
     "Output",
+    "QueryEventsInput",
+    "QueryEventsOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class QueryEventsInput(Model):
     """The ``tools.ozone.safelink.queryEvents#input`` object.
 
     The input body of ``tools.ozone.safelink.queryEvents``.
@@ -69,14 +68,28 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.limit = get("limit", UNSET)
-            self.urls = get("urls", UNSET)
-            self.pattern_type = get("patternType", UNSET)
-            self.sort_direction = get("sortDirection", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("tools.ozone.safelink.queryEvents#input", "cursor")
+            self.cursor = v
+            if (v := get("limit", UNSET)) is None:
+                raise null_field("tools.ozone.safelink.queryEvents#input", "limit")
+            self.limit = v
+            if (v := get("urls", UNSET)) is None:
+                raise null_field("tools.ozone.safelink.queryEvents#input", "urls")
+            self.urls = v
+            if (v := get("patternType", UNSET)) is None:
+                raise null_field("tools.ozone.safelink.queryEvents#input", "patternType")
+            self.pattern_type = v
+            if (v := get("sortDirection", UNSET)) is None:
+                raise null_field("tools.ozone.safelink.queryEvents#input", "sortDirection")
+            self.sort_direction = v
+            self.extra = (
+                None
+                if _QUERY_EVENTS_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _QUERY_EVENTS_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.safelink.queryEvents (Input)", exc) from exc
+            raise invalid("tools.ozone.safelink.queryEvents#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -103,15 +116,13 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("cursor", "limit", "urls", "patternType", "sortDirection"),
+_QUERY_EVENTS_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("cursor", "limit", "urls", "patternType", "sortDirection")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class QueryEventsOutput(Model):
     """The ``tools.ozone.safelink.queryEvents#output`` object.
 
     The output body of ``tools.ozone.safelink.queryEvents``.
@@ -132,11 +143,19 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.events = [_m_tools_ozone_safelink_defs.Event.from_dict(i0) for i0 in data["events"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("tools.ozone.safelink.queryEvents#output", "cursor")
+            self.cursor = v
+            if (v := data["events"]) is None:
+                raise null_field("tools.ozone.safelink.queryEvents#output", "events")
+            self.events = [_m_tools_ozone_safelink_defs.Event.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _QUERY_EVENTS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _QUERY_EVENTS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.safelink.queryEvents (Output)", exc) from exc
+            raise invalid("tools.ozone.safelink.queryEvents#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -151,4 +170,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "events"))
+_QUERY_EVENTS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "events"))
+
+
+Input = QueryEventsInput
+"""The former name of `QueryEventsInput`, kept so that existing imports still work."""
+
+
+Output = QueryEventsOutput
+"""The former name of `QueryEventsOutput`, kept so that existing imports still work."""

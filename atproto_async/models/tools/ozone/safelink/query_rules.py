@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,21 +28,19 @@ if TYPE_CHECKING:
     from atproto_async.models.tools.ozone.safelink import defs as _m_tools_ozone_safelink_defs
 else:
     _m_tools_ozone_safelink_defs = lazy_module(
-        globals(),
-        "_m_tools_ozone_safelink_defs",
-        "atproto_async.models.tools.ozone.safelink.defs",
+        globals(), "_m_tools_ozone_safelink_defs", "atproto_async.models.tools.ozone.safelink.defs"
     )
 
 __all__ = [
     "Input",
     "Output",
+    "QueryRulesInput",
+    "QueryRulesOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class QueryRulesInput(Model):
     """The ``tools.ozone.safelink.queryRules#input`` object.
 
     The input body of ``tools.ozone.safelink.queryRules``.
@@ -75,17 +74,37 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.limit = get("limit", UNSET)
-            self.urls = get("urls", UNSET)
-            self.pattern_type = get("patternType", UNSET)
-            self.actions = get("actions", UNSET)
-            self.reason = get("reason", UNSET)
-            self.created_by = get("createdBy", UNSET)
-            self.sort_direction = get("sortDirection", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("tools.ozone.safelink.queryRules#input", "cursor")
+            self.cursor = v
+            if (v := get("limit", UNSET)) is None:
+                raise null_field("tools.ozone.safelink.queryRules#input", "limit")
+            self.limit = v
+            if (v := get("urls", UNSET)) is None:
+                raise null_field("tools.ozone.safelink.queryRules#input", "urls")
+            self.urls = v
+            if (v := get("patternType", UNSET)) is None:
+                raise null_field("tools.ozone.safelink.queryRules#input", "patternType")
+            self.pattern_type = v
+            if (v := get("actions", UNSET)) is None:
+                raise null_field("tools.ozone.safelink.queryRules#input", "actions")
+            self.actions = v
+            if (v := get("reason", UNSET)) is None:
+                raise null_field("tools.ozone.safelink.queryRules#input", "reason")
+            self.reason = v
+            if (v := get("createdBy", UNSET)) is None:
+                raise null_field("tools.ozone.safelink.queryRules#input", "createdBy")
+            self.created_by = v
+            if (v := get("sortDirection", UNSET)) is None:
+                raise null_field("tools.ozone.safelink.queryRules#input", "sortDirection")
+            self.sort_direction = v
+            self.extra = (
+                None
+                if _QUERY_RULES_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _QUERY_RULES_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.safelink.queryRules (Input)", exc) from exc
+            raise invalid("tools.ozone.safelink.queryRules#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -121,15 +140,13 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("cursor", "limit", "urls", "patternType", "actions", "reason", "createdBy", "sortDirection"),
+_QUERY_RULES_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("cursor", "limit", "urls", "patternType", "actions", "reason", "createdBy", "sortDirection")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class QueryRulesOutput(Model):
     """The ``tools.ozone.safelink.queryRules#output`` object.
 
     The output body of ``tools.ozone.safelink.queryRules``.
@@ -150,11 +167,19 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.rules = [_m_tools_ozone_safelink_defs.UrlRule.from_dict(i0) for i0 in data["rules"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("tools.ozone.safelink.queryRules#output", "cursor")
+            self.cursor = v
+            if (v := data["rules"]) is None:
+                raise null_field("tools.ozone.safelink.queryRules#output", "rules")
+            self.rules = [_m_tools_ozone_safelink_defs.UrlRule.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _QUERY_RULES_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _QUERY_RULES_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.safelink.queryRules (Output)", exc) from exc
+            raise invalid("tools.ozone.safelink.queryRules#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -169,4 +194,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "rules"))
+_QUERY_RULES_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "rules"))
+
+
+Input = QueryRulesInput
+"""The former name of `QueryRulesInput`, kept so that existing imports still work."""
+
+
+Output = QueryRulesOutput
+"""The former name of `QueryRulesOutput`, kept so that existing imports still work."""

@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
     "Input",
+    "RemoveRuleInput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class RemoveRuleInput(Model):
     """The ``tools.ozone.safelink.removeRule#input`` object.
 
     The input body of ``tools.ozone.safelink.removeRule``.
@@ -58,11 +50,19 @@ class Input(Model):
             get = data.get
             self.url = data["url"]
             self.pattern = data["pattern"]
-            self.comment = get("comment", UNSET)
-            self.created_by = get("createdBy", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("comment", UNSET)) is None:
+                raise null_field("tools.ozone.safelink.removeRule#input", "comment")
+            self.comment = v
+            if (v := get("createdBy", UNSET)) is None:
+                raise null_field("tools.ozone.safelink.removeRule#input", "createdBy")
+            self.created_by = v
+            self.extra = (
+                None
+                if _REMOVE_RULE_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _REMOVE_RULE_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.safelink.removeRule (Input)", exc) from exc
+            raise invalid("tools.ozone.safelink.removeRule#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -80,4 +80,10 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("url", "pattern", "comment", "createdBy"))
+_REMOVE_RULE_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("url", "pattern", "comment", "createdBy")
+)
+
+
+Input = RemoveRuleInput
+"""The former name of `RemoveRuleInput`, kept so that existing imports still work."""

@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
     "Input",
+    "UpdateRuleInput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class UpdateRuleInput(Model):
     """The ``tools.ozone.safelink.updateRule#input`` object.
 
     The input body of ``tools.ozone.safelink.updateRule``.
@@ -66,11 +58,19 @@ class Input(Model):
             self.pattern = data["pattern"]
             self.action = data["action"]
             self.reason = data["reason"]
-            self.comment = get("comment", UNSET)
-            self.created_by = get("createdBy", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("comment", UNSET)) is None:
+                raise null_field("tools.ozone.safelink.updateRule#input", "comment")
+            self.comment = v
+            if (v := get("createdBy", UNSET)) is None:
+                raise null_field("tools.ozone.safelink.updateRule#input", "createdBy")
+            self.created_by = v
+            self.extra = (
+                None
+                if _UPDATE_RULE_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _UPDATE_RULE_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.safelink.updateRule (Input)", exc) from exc
+            raise invalid("tools.ozone.safelink.updateRule#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -93,6 +93,10 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("url", "pattern", "action", "reason", "comment", "createdBy"),
+_UPDATE_RULE_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("url", "pattern", "action", "reason", "comment", "createdBy")
 )
+
+
+Input = UpdateRuleInput
+"""The former name of `UpdateRuleInput`, kept so that existing imports still work."""

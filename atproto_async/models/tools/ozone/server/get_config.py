@@ -11,29 +11,21 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "GetConfigOutput",
     "Output",
     "ServiceConfig",
     "ViewerConfig",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetConfigOutput(Model):
     """The ``tools.ozone.server.getConfig#output`` object.
 
     The output body of ``tools.ozone.server.getConfig``.
@@ -61,15 +53,41 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.appview = v if (v := get("appview", UNSET)) is UNSET else ServiceConfig.from_dict(v)
-            self.pds = v if (v := get("pds", UNSET)) is UNSET else ServiceConfig.from_dict(v)
-            self.blob_divert = v if (v := get("blobDivert", UNSET)) is UNSET else ServiceConfig.from_dict(v)
-            self.chat = v if (v := get("chat", UNSET)) is UNSET else ServiceConfig.from_dict(v)
-            self.viewer = v if (v := get("viewer", UNSET)) is UNSET else ViewerConfig.from_dict(v)
-            self.verifier_did = get("verifierDid", UNSET)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("appview", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.server.getConfig#output", "appview")
+                v = ServiceConfig.from_dict(v)
+            self.appview = v
+            if (v := get("pds", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.server.getConfig#output", "pds")
+                v = ServiceConfig.from_dict(v)
+            self.pds = v
+            if (v := get("blobDivert", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.server.getConfig#output", "blobDivert")
+                v = ServiceConfig.from_dict(v)
+            self.blob_divert = v
+            if (v := get("chat", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.server.getConfig#output", "chat")
+                v = ServiceConfig.from_dict(v)
+            self.chat = v
+            if (v := get("viewer", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.server.getConfig#output", "viewer")
+                v = ViewerConfig.from_dict(v)
+            self.viewer = v
+            if (v := get("verifierDid", UNSET)) is None:
+                raise null_field("tools.ozone.server.getConfig#output", "verifierDid")
+            self.verifier_did = v
+            self.extra = (
+                None
+                if _GET_CONFIG_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_CONFIG_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.server.getConfig (Output)", exc) from exc
+            raise invalid("tools.ozone.server.getConfig#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -99,14 +117,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("appview", "pds", "blobDivert", "chat", "viewer", "verifierDid"),
+_GET_CONFIG_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("appview", "pds", "blobDivert", "chat", "viewer", "verifierDid")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ServiceConfig(Model):
     """The ``tools.ozone.server.getConfig#serviceConfig`` object.
 
@@ -129,9 +145,15 @@ class ServiceConfig(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.url = get("url", UNSET)
+            if (v := get("url", UNSET)) is None:
+                raise null_field("tools.ozone.server.getConfig#serviceConfig", "url")
+            self.url = v
             self.typed = "$type" in data
-            self.extra = None if _SERVICE_CONFIG_KEYS.issuperset(data) else unknown_fields(data, _SERVICE_CONFIG_KEYS)
+            self.extra = (
+                None
+                if _SERVICE_CONFIG_KEYS.issuperset(data)
+                else unknown_fields(data, _SERVICE_CONFIG_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.server.getConfig#serviceConfig", exc) from exc
         self.__class__ = cls
@@ -153,9 +175,7 @@ class ServiceConfig(Model):
 _SERVICE_CONFIG_KEYS: Final[frozenset[str]] = frozenset(("$type", "url"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class ViewerConfig(Model):
     """The ``tools.ozone.server.getConfig#viewerConfig`` object.
 
@@ -180,9 +200,15 @@ class ViewerConfig(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.role = get("role", UNSET)
+            if (v := get("role", UNSET)) is None:
+                raise null_field("tools.ozone.server.getConfig#viewerConfig", "role")
+            self.role = v
             self.typed = "$type" in data
-            self.extra = None if _VIEWER_CONFIG_KEYS.issuperset(data) else unknown_fields(data, _VIEWER_CONFIG_KEYS)
+            self.extra = (
+                None
+                if _VIEWER_CONFIG_KEYS.issuperset(data)
+                else unknown_fields(data, _VIEWER_CONFIG_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.server.getConfig#viewerConfig", exc) from exc
         self.__class__ = cls
@@ -202,3 +228,7 @@ class ViewerConfig(Model):
 
 
 _VIEWER_CONFIG_KEYS: Final[frozenset[str]] = frozenset(("$type", "role"))
+
+
+Output = GetConfigOutput
+"""The former name of `GetConfigOutput`, kept so that existing imports still work."""

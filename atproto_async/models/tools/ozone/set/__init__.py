@@ -6,7 +6,9 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_SUBMODULES = frozenset(("add_values", "defs", "delete_set", "delete_values", "get_values", "query_sets", "upsert_set"))
+_SUBMODULES = frozenset(
+    ("add_values", "defs", "delete_set", "delete_values", "get_values", "query_sets", "upsert_set")
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "AddValuesInput",
     "Input",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class AddValuesInput(Model):
     """The ``tools.ozone.set.addValues#input`` object.
 
     The input body of ``tools.ozone.set.addValues``.
@@ -51,10 +43,16 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             self.name = data["name"]
-            self.values = data["values"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := data["values"]) is None:
+                raise null_field("tools.ozone.set.addValues#input", "values")
+            self.values = v
+            self.extra = (
+                None
+                if _ADD_VALUES_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _ADD_VALUES_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.set.addValues (Input)", exc) from exc
+            raise invalid("tools.ozone.set.addValues#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -66,4 +64,8 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("name", "values"))
+_ADD_VALUES_INPUT_KEYS: Final[frozenset[str]] = frozenset(("name", "values"))
+
+
+Input = AddValuesInput
+"""The former name of `AddValuesInput`, kept so that existing imports still work."""

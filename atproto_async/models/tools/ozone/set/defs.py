@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -29,9 +22,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Set(Model):
     """The ``tools.ozone.set.defs#set`` object.
 
@@ -57,7 +48,9 @@ class Set(Model):
         try:
             get = data.get
             self.name = data["name"]
-            self.description = get("description", UNSET)
+            if (v := get("description", UNSET)) is None:
+                raise null_field("tools.ozone.set.defs#set", "description")
+            self.description = v
             self.typed = "$type" in data
             self.extra = None if _SET_KEYS.issuperset(data) else unknown_fields(data, _SET_KEYS)
         except (KeyError, TypeError, AttributeError) as exc:
@@ -81,9 +74,7 @@ class Set(Model):
 _SET_KEYS: Final[frozenset[str]] = frozenset(("$type", "name", "description"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class SetView(Model):
     """The ``tools.ozone.set.defs#setView`` object.
 
@@ -115,12 +106,16 @@ class SetView(Model):
         try:
             get = data.get
             self.name = data["name"]
-            self.description = get("description", UNSET)
+            if (v := get("description", UNSET)) is None:
+                raise null_field("tools.ozone.set.defs#setView", "description")
+            self.description = v
             self.set_size = data["setSize"]
             self.created_at = data["createdAt"]
             self.updated_at = data["updatedAt"]
             self.typed = "$type" in data
-            self.extra = None if _SET_VIEW_KEYS.issuperset(data) else unknown_fields(data, _SET_VIEW_KEYS)
+            self.extra = (
+                None if _SET_VIEW_KEYS.issuperset(data) else unknown_fields(data, _SET_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.set.defs#setView", exc) from exc
         self.__class__ = cls
@@ -145,5 +140,5 @@ class SetView(Model):
 
 
 _SET_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "name", "description", "setSize", "createdAt", "updatedAt"),
+    ("$type", "name", "description", "setSize", "createdAt", "updatedAt")
 )

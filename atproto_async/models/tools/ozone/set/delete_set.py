@@ -11,28 +11,21 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "DeleteSetInput",
+    "DeleteSetOutput",
     "Input",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class DeleteSetInput(Model):
     """The ``tools.ozone.set.deleteSet#input`` object.
 
     The input body of ``tools.ozone.set.deleteSet``.
@@ -50,9 +43,13 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             self.name = data["name"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _DELETE_SET_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _DELETE_SET_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.set.deleteSet (Input)", exc) from exc
+            raise invalid("tools.ozone.set.deleteSet#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -64,13 +61,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("name",))
+_DELETE_SET_INPUT_KEYS: Final[frozenset[str]] = frozenset(("name",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class DeleteSetOutput(Model):
     """The ``tools.ozone.set.deleteSet#output`` object.
 
     The output body of ``tools.ozone.set.deleteSet``.
@@ -85,9 +80,13 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.extra = None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _DELETE_SET_OUTPUT_KEYS
+                else unknown_fields(data, _DELETE_SET_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.set.deleteSet (Output)", exc) from exc
+            raise invalid("tools.ozone.set.deleteSet#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -99,4 +98,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(())
+_DELETE_SET_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(())
+
+
+Input = DeleteSetInput
+"""The former name of `DeleteSetInput`, kept so that existing imports still work."""
+
+
+Output = DeleteSetOutput
+"""The former name of `DeleteSetOutput`, kept so that existing imports still work."""

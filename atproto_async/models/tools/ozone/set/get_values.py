@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.tools.ozone.set import defs as _m_tools_ozone_set_defs
 else:
     _m_tools_ozone_set_defs = lazy_module(
-        globals(),
-        "_m_tools_ozone_set_defs",
-        "atproto_async.models.tools.ozone.set.defs",
+        globals(), "_m_tools_ozone_set_defs", "atproto_async.models.tools.ozone.set.defs"
     )
 
 __all__ = [
+    "GetValuesOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GetValuesOutput(Model):
     """The ``tools.ozone.set.getValues#output`` object.
 
     The output body of ``tools.ozone.set.getValues``.
@@ -62,12 +60,22 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.set = _m_tools_ozone_set_defs.SetView.from_dict(data["set"])
-            self.values = data["values"]
-            self.cursor = get("cursor", UNSET)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["set"]) is None:
+                raise null_field("tools.ozone.set.getValues#output", "set")
+            self.set = _m_tools_ozone_set_defs.SetView.from_dict(v)
+            if (v := data["values"]) is None:
+                raise null_field("tools.ozone.set.getValues#output", "values")
+            self.values = v
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("tools.ozone.set.getValues#output", "cursor")
+            self.cursor = v
+            self.extra = (
+                None
+                if _GET_VALUES_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GET_VALUES_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.set.getValues (Output)", exc) from exc
+            raise invalid("tools.ozone.set.getValues#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -82,4 +90,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("set", "values", "cursor"))
+_GET_VALUES_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("set", "values", "cursor"))
+
+
+Output = GetValuesOutput
+"""The former name of `GetValuesOutput`, kept so that existing imports still work."""

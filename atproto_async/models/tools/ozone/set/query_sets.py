@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.tools.ozone.set import defs as _m_tools_ozone_set_defs
 else:
     _m_tools_ozone_set_defs = lazy_module(
-        globals(),
-        "_m_tools_ozone_set_defs",
-        "atproto_async.models.tools.ozone.set.defs",
+        globals(), "_m_tools_ozone_set_defs", "atproto_async.models.tools.ozone.set.defs"
     )
 
 __all__ = [
     "Output",
+    "QuerySetsOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class QuerySetsOutput(Model):
     """The ``tools.ozone.set.querySets#output`` object.
 
     The output body of ``tools.ozone.set.querySets``.
@@ -60,11 +58,19 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.sets = [_m_tools_ozone_set_defs.SetView.from_dict(i0) for i0 in data["sets"]]
-            self.cursor = get("cursor", UNSET)
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["sets"]) is None:
+                raise null_field("tools.ozone.set.querySets#output", "sets")
+            self.sets = [_m_tools_ozone_set_defs.SetView.from_dict(i0) for i0 in v]
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("tools.ozone.set.querySets#output", "cursor")
+            self.cursor = v
+            self.extra = (
+                None
+                if _QUERY_SETS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _QUERY_SETS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.set.querySets (Output)", exc) from exc
+            raise invalid("tools.ozone.set.querySets#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -79,4 +85,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("sets", "cursor"))
+_QUERY_SETS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("sets", "cursor"))
+
+
+Output = QuerySetsOutput
+"""The former name of `QuerySetsOutput`, kept so that existing imports still work."""

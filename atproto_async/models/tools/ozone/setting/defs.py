@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -28,9 +21,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Option(Model):
     """The ``tools.ozone.setting.defs#option`` object.
 
@@ -76,15 +67,25 @@ class Option(Model):
             self.key = data["key"]
             self.did = data["did"]
             self.value = data["value"]
-            self.description = get("description", UNSET)
-            self.created_at = get("createdAt", UNSET)
-            self.updated_at = get("updatedAt", UNSET)
-            self.manager_role = get("managerRole", UNSET)
+            if (v := get("description", UNSET)) is None:
+                raise null_field("tools.ozone.setting.defs#option", "description")
+            self.description = v
+            if (v := get("createdAt", UNSET)) is None:
+                raise null_field("tools.ozone.setting.defs#option", "createdAt")
+            self.created_at = v
+            if (v := get("updatedAt", UNSET)) is None:
+                raise null_field("tools.ozone.setting.defs#option", "updatedAt")
+            self.updated_at = v
+            if (v := get("managerRole", UNSET)) is None:
+                raise null_field("tools.ozone.setting.defs#option", "managerRole")
+            self.manager_role = v
             self.scope = data["scope"]
             self.created_by = data["createdBy"]
             self.last_updated_by = data["lastUpdatedBy"]
             self.typed = "$type" in data
-            self.extra = None if _OPTION_KEYS.issuperset(data) else unknown_fields(data, _OPTION_KEYS)
+            self.extra = (
+                None if _OPTION_KEYS.issuperset(data) else unknown_fields(data, _OPTION_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.setting.defs#option", exc) from exc
         self.__class__ = cls
@@ -120,5 +121,17 @@ class Option(Model):
 
 
 _OPTION_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "key", "did", "value", "description", "createdAt", "updatedAt", "managerRole", "scope", "createdBy", "lastUpdatedBy"),
+    (
+        "$type",
+        "key",
+        "did",
+        "value",
+        "description",
+        "createdAt",
+        "updatedAt",
+        "managerRole",
+        "scope",
+        "createdBy",
+        "lastUpdatedBy",
+    )
 )

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.tools.ozone.setting import defs as _m_tools_ozone_setting_defs
 else:
     _m_tools_ozone_setting_defs = lazy_module(
-        globals(),
-        "_m_tools_ozone_setting_defs",
-        "atproto_async.models.tools.ozone.setting.defs",
+        globals(), "_m_tools_ozone_setting_defs", "atproto_async.models.tools.ozone.setting.defs"
     )
 
 __all__ = [
+    "ListOptionsOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class ListOptionsOutput(Model):
     """The ``tools.ozone.setting.listOptions#output`` object.
 
     The output body of ``tools.ozone.setting.listOptions``.
@@ -60,11 +58,19 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.options = [_m_tools_ozone_setting_defs.Option.from_dict(i0) for i0 in data["options"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("tools.ozone.setting.listOptions#output", "cursor")
+            self.cursor = v
+            if (v := data["options"]) is None:
+                raise null_field("tools.ozone.setting.listOptions#output", "options")
+            self.options = [_m_tools_ozone_setting_defs.Option.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _LIST_OPTIONS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _LIST_OPTIONS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.setting.listOptions (Output)", exc) from exc
+            raise invalid("tools.ozone.setting.listOptions#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -79,4 +85,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "options"))
+_LIST_OPTIONS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "options"))
+
+
+Output = ListOptionsOutput
+"""The former name of `ListOptionsOutput`, kept so that existing imports still work."""

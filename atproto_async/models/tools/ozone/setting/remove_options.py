@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -26,13 +19,13 @@ if TYPE_CHECKING:
 __all__ = [
     "Input",
     "Output",
+    "RemoveOptionsInput",
+    "RemoveOptionsOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class RemoveOptionsInput(Model):
     """The ``tools.ozone.setting.removeOptions#input`` object.
 
     The input body of ``tools.ozone.setting.removeOptions``.
@@ -51,11 +44,17 @@ class Input(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.keys = data["keys"]
+            if (v := data["keys"]) is None:
+                raise null_field("tools.ozone.setting.removeOptions#input", "keys")
+            self.keys = v
             self.scope = data["scope"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _REMOVE_OPTIONS_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _REMOVE_OPTIONS_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.setting.removeOptions (Input)", exc) from exc
+            raise invalid("tools.ozone.setting.removeOptions#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -67,13 +66,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("keys", "scope"))
+_REMOVE_OPTIONS_INPUT_KEYS: Final[frozenset[str]] = frozenset(("keys", "scope"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class RemoveOptionsOutput(Model):
     """The ``tools.ozone.setting.removeOptions#output`` object.
 
     The output body of ``tools.ozone.setting.removeOptions``.
@@ -88,9 +85,13 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.extra = None if data.keys() <= _OUTPUT_KEYS else unknown_fields(data, _OUTPUT_KEYS)
+            self.extra = (
+                None
+                if data.keys() <= _REMOVE_OPTIONS_OUTPUT_KEYS
+                else unknown_fields(data, _REMOVE_OPTIONS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.setting.removeOptions (Output)", exc) from exc
+            raise invalid("tools.ozone.setting.removeOptions#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -102,4 +103,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(())
+_REMOVE_OPTIONS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(())
+
+
+Input = RemoveOptionsInput
+"""The former name of `RemoveOptionsInput`, kept so that existing imports still work."""
+
+
+Output = RemoveOptionsOutput
+"""The former name of `RemoveOptionsOutput`, kept so that existing imports still work."""

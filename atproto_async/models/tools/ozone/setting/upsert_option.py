@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,21 +28,19 @@ if TYPE_CHECKING:
     from atproto_async.models.tools.ozone.setting import defs as _m_tools_ozone_setting_defs
 else:
     _m_tools_ozone_setting_defs = lazy_module(
-        globals(),
-        "_m_tools_ozone_setting_defs",
-        "atproto_async.models.tools.ozone.setting.defs",
+        globals(), "_m_tools_ozone_setting_defs", "atproto_async.models.tools.ozone.setting.defs"
     )
 
 __all__ = [
     "Input",
     "Output",
+    "UpsertOptionInput",
+    "UpsertOptionOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class UpsertOptionInput(Model):
     """The ``tools.ozone.setting.upsertOption#input`` object.
 
     The input body of ``tools.ozone.setting.upsertOption``.
@@ -72,11 +71,19 @@ class Input(Model):
             self.key = data["key"]
             self.scope = data["scope"]
             self.value = data["value"]
-            self.description = get("description", UNSET)
-            self.manager_role = get("managerRole", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("description", UNSET)) is None:
+                raise null_field("tools.ozone.setting.upsertOption#input", "description")
+            self.description = v
+            if (v := get("managerRole", UNSET)) is None:
+                raise null_field("tools.ozone.setting.upsertOption#input", "managerRole")
+            self.manager_role = v
+            self.extra = (
+                None
+                if _UPSERT_OPTION_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _UPSERT_OPTION_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.setting.upsertOption (Input)", exc) from exc
+            raise invalid("tools.ozone.setting.upsertOption#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -94,15 +101,13 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("key", "scope", "value", "description", "managerRole"),
+_UPSERT_OPTION_INPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("key", "scope", "value", "description", "managerRole")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class UpsertOptionOutput(Model):
     """The ``tools.ozone.setting.upsertOption#output`` object.
 
     The output body of ``tools.ozone.setting.upsertOption``.
@@ -119,10 +124,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.option = _m_tools_ozone_setting_defs.Option.from_dict(data["option"])
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["option"]) is None:
+                raise null_field("tools.ozone.setting.upsertOption#output", "option")
+            self.option = _m_tools_ozone_setting_defs.Option.from_dict(v)
+            self.extra = (
+                None
+                if _UPSERT_OPTION_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _UPSERT_OPTION_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.setting.upsertOption (Output)", exc) from exc
+            raise invalid("tools.ozone.setting.upsertOption#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -134,4 +145,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("option",))
+_UPSERT_OPTION_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("option",))
+
+
+Input = UpsertOptionInput
+"""The former name of `UpsertOptionInput`, kept so that existing imports still work."""
+
+
+Output = UpsertOptionOutput
+"""The former name of `UpsertOptionOutput`, kept so that existing imports still work."""

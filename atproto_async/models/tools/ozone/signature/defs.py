@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -28,9 +21,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class SigDetail(Model):
     """The ``tools.ozone.signature.defs#sigDetail`` object.
 
@@ -57,7 +48,11 @@ class SigDetail(Model):
             self.property = data["property"]
             self.value = data["value"]
             self.typed = "$type" in data
-            self.extra = None if _SIG_DETAIL_KEYS.issuperset(data) else unknown_fields(data, _SIG_DETAIL_KEYS)
+            self.extra = (
+                None
+                if _SIG_DETAIL_KEYS.issuperset(data)
+                else unknown_fields(data, _SIG_DETAIL_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.signature.defs#sigDetail", exc) from exc
         self.__class__ = cls

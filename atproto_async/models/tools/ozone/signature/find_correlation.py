@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -33,14 +34,13 @@ else:
     )
 
 __all__ = [
+    "FindCorrelationOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class FindCorrelationOutput(Model):
     """The ``tools.ozone.signature.findCorrelation#output`` object.
 
     The output body of ``tools.ozone.signature.findCorrelation``.
@@ -57,10 +57,16 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.details = [_m_tools_ozone_signature_defs.SigDetail.from_dict(i0) for i0 in data["details"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["details"]) is None:
+                raise null_field("tools.ozone.signature.findCorrelation#output", "details")
+            self.details = [_m_tools_ozone_signature_defs.SigDetail.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _FIND_CORRELATION_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _FIND_CORRELATION_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.signature.findCorrelation (Output)", exc) from exc
+            raise invalid("tools.ozone.signature.findCorrelation#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -72,4 +78,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("details",))
+_FIND_CORRELATION_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("details",))
+
+
+Output = FindCorrelationOutput
+"""The former name of `FindCorrelationOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -28,9 +29,7 @@ if TYPE_CHECKING:
     from atproto_async.models.tools.ozone.signature import defs as _m_tools_ozone_signature_defs
 else:
     _m_com_atproto_admin_defs = lazy_module(
-        globals(),
-        "_m_com_atproto_admin_defs",
-        "atproto_async.models.com.atproto.admin.defs",
+        globals(), "_m_com_atproto_admin_defs", "atproto_async.models.com.atproto.admin.defs"
     )
     _m_tools_ozone_signature_defs = lazy_module(
         globals(),
@@ -39,15 +38,14 @@ else:
     )
 
 __all__ = [
+    "FindRelatedAccountsOutput",
     "Output",
     "RelatedAccount",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class FindRelatedAccountsOutput(Model):
     """The ``tools.ozone.signature.findRelatedAccounts#output`` object.
 
     The output body of ``tools.ozone.signature.findRelatedAccounts``.
@@ -67,11 +65,19 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.accounts = [RelatedAccount.from_dict(i0) for i0 in data["accounts"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("tools.ozone.signature.findRelatedAccounts#output", "cursor")
+            self.cursor = v
+            if (v := data["accounts"]) is None:
+                raise null_field("tools.ozone.signature.findRelatedAccounts#output", "accounts")
+            self.accounts = [RelatedAccount.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _FIND_RELATED_ACCOUNTS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _FIND_RELATED_ACCOUNTS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.signature.findRelatedAccounts (Output)", exc) from exc
+            raise invalid("tools.ozone.signature.findRelatedAccounts#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -86,12 +92,10 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "accounts"))
+_FIND_RELATED_ACCOUNTS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "accounts"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class RelatedAccount(Model):
     """The ``tools.ozone.signature.findRelatedAccounts#relatedAccount`` object.
 
@@ -116,10 +120,24 @@ class RelatedAccount(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.account = _m_com_atproto_admin_defs.AccountView.from_dict(data["account"])
-            self.similarities = v if (v := get("similarities", UNSET)) is UNSET else [_m_tools_ozone_signature_defs.SigDetail.from_dict(i0) for i0 in v]
+            if (v := data["account"]) is None:
+                raise null_field(
+                    "tools.ozone.signature.findRelatedAccounts#relatedAccount", "account"
+                )
+            self.account = _m_com_atproto_admin_defs.AccountView.from_dict(v)
+            if (v := get("similarities", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "tools.ozone.signature.findRelatedAccounts#relatedAccount", "similarities"
+                    )
+                v = [_m_tools_ozone_signature_defs.SigDetail.from_dict(i0) for i0 in v]
+            self.similarities = v
             self.typed = "$type" in data
-            self.extra = None if _RELATED_ACCOUNT_KEYS.issuperset(data) else unknown_fields(data, _RELATED_ACCOUNT_KEYS)
+            self.extra = (
+                None
+                if _RELATED_ACCOUNT_KEYS.issuperset(data)
+                else unknown_fields(data, _RELATED_ACCOUNT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.signature.findRelatedAccounts#relatedAccount", exc) from exc
         self.__class__ = cls
@@ -139,3 +157,7 @@ class RelatedAccount(Model):
 
 
 _RELATED_ACCOUNT_KEYS: Final[frozenset[str]] = frozenset(("$type", "account", "similarities"))
+
+
+Output = FindRelatedAccountsOutput
+"""The former name of `FindRelatedAccountsOutput`, kept so that existing imports still work."""

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.com.atproto.admin import defs as _m_com_atproto_admin_defs
 else:
     _m_com_atproto_admin_defs = lazy_module(
-        globals(),
-        "_m_com_atproto_admin_defs",
-        "atproto_async.models.com.atproto.admin.defs",
+        globals(), "_m_com_atproto_admin_defs", "atproto_async.models.com.atproto.admin.defs"
     )
 
 __all__ = [
     "Output",
+    "SearchAccountsOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class SearchAccountsOutput(Model):
     """The ``tools.ozone.signature.searchAccounts#output`` object.
 
     The output body of ``tools.ozone.signature.searchAccounts``.
@@ -60,11 +58,19 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.accounts = [_m_com_atproto_admin_defs.AccountView.from_dict(i0) for i0 in data["accounts"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("tools.ozone.signature.searchAccounts#output", "cursor")
+            self.cursor = v
+            if (v := data["accounts"]) is None:
+                raise null_field("tools.ozone.signature.searchAccounts#output", "accounts")
+            self.accounts = [_m_com_atproto_admin_defs.AccountView.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _SEARCH_ACCOUNTS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _SEARCH_ACCOUNTS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.signature.searchAccounts (Output)", exc) from exc
+            raise invalid("tools.ozone.signature.searchAccounts#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -79,4 +85,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "accounts"))
+_SEARCH_ACCOUNTS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "accounts"))
+
+
+Output = SearchAccountsOutput
+"""The former name of `SearchAccountsOutput`, kept so that existing imports still work."""

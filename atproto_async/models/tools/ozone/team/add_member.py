@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "AddMemberInput",
     "Input",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class AddMemberInput(Model):
     """The ``tools.ozone.team.addMember#input`` object.
 
     The input body of ``tools.ozone.team.addMember``.
@@ -54,9 +46,13 @@ class Input(Model):
         try:
             self.did = data["did"]
             self.role = data["role"]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            self.extra = (
+                None
+                if _ADD_MEMBER_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _ADD_MEMBER_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.team.addMember (Input)", exc) from exc
+            raise invalid("tools.ozone.team.addMember#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -68,4 +64,8 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("did", "role"))
+_ADD_MEMBER_INPUT_KEYS: Final[frozenset[str]] = frozenset(("did", "role"))
+
+
+Input = AddMemberInput
+"""The former name of `AddMemberInput`, kept so that existing imports still work."""

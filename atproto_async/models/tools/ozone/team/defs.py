@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,9 +28,7 @@ if TYPE_CHECKING:
     from atproto_async.models.app.bsky.actor import defs as _m_app_bsky_actor_defs
 else:
     _m_app_bsky_actor_defs = lazy_module(
-        globals(),
-        "_m_app_bsky_actor_defs",
-        "atproto_async.models.app.bsky.actor.defs",
+        globals(), "_m_app_bsky_actor_defs", "atproto_async.models.app.bsky.actor.defs"
     )
 
 __all__ = [
@@ -54,9 +53,7 @@ ROLE_VERIFIER: Final = "tools.ozone.team.defs#roleVerifier"
 """Verifier role. Only allowed to issue verifications."""
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class Member(Model):
     """The ``tools.ozone.team.defs#member`` object.
 
@@ -94,14 +91,28 @@ class Member(Model):
         try:
             get = data.get
             self.did = data["did"]
-            self.disabled = get("disabled", UNSET)
-            self.profile = v if (v := get("profile", UNSET)) is UNSET else _m_app_bsky_actor_defs.ProfileViewDetailed.from_dict(v)
-            self.created_at = get("createdAt", UNSET)
-            self.updated_at = get("updatedAt", UNSET)
-            self.last_updated_by = get("lastUpdatedBy", UNSET)
+            if (v := get("disabled", UNSET)) is None:
+                raise null_field("tools.ozone.team.defs#member", "disabled")
+            self.disabled = v
+            if (v := get("profile", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.team.defs#member", "profile")
+                v = _m_app_bsky_actor_defs.ProfileViewDetailed.from_dict(v)
+            self.profile = v
+            if (v := get("createdAt", UNSET)) is None:
+                raise null_field("tools.ozone.team.defs#member", "createdAt")
+            self.created_at = v
+            if (v := get("updatedAt", UNSET)) is None:
+                raise null_field("tools.ozone.team.defs#member", "updatedAt")
+            self.updated_at = v
+            if (v := get("lastUpdatedBy", UNSET)) is None:
+                raise null_field("tools.ozone.team.defs#member", "lastUpdatedBy")
+            self.last_updated_by = v
             self.role = data["role"]
             self.typed = "$type" in data
-            self.extra = None if _MEMBER_KEYS.issuperset(data) else unknown_fields(data, _MEMBER_KEYS)
+            self.extra = (
+                None if _MEMBER_KEYS.issuperset(data) else unknown_fields(data, _MEMBER_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.team.defs#member", exc) from exc
         self.__class__ = cls
@@ -133,5 +144,5 @@ class Member(Model):
 
 
 _MEMBER_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "did", "disabled", "profile", "createdAt", "updatedAt", "lastUpdatedBy", "role"),
+    ("$type", "did", "disabled", "profile", "createdAt", "updatedAt", "lastUpdatedBy", "role")
 )

@@ -18,6 +18,7 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -27,20 +28,17 @@ if TYPE_CHECKING:
     from atproto_async.models.tools.ozone.team import defs as _m_tools_ozone_team_defs
 else:
     _m_tools_ozone_team_defs = lazy_module(
-        globals(),
-        "_m_tools_ozone_team_defs",
-        "atproto_async.models.tools.ozone.team.defs",
+        globals(), "_m_tools_ozone_team_defs", "atproto_async.models.tools.ozone.team.defs"
     )
 
 __all__ = [
+    "ListMembersOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class ListMembersOutput(Model):
     """The ``tools.ozone.team.listMembers#output`` object.
 
     The output body of ``tools.ozone.team.listMembers``.
@@ -60,11 +58,19 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.members = [_m_tools_ozone_team_defs.Member.from_dict(i0) for i0 in data["members"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("tools.ozone.team.listMembers#output", "cursor")
+            self.cursor = v
+            if (v := data["members"]) is None:
+                raise null_field("tools.ozone.team.listMembers#output", "members")
+            self.members = [_m_tools_ozone_team_defs.Member.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _LIST_MEMBERS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _LIST_MEMBERS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.team.listMembers (Output)", exc) from exc
+            raise invalid("tools.ozone.team.listMembers#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -79,4 +85,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "members"))
+_LIST_MEMBERS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "members"))
+
+
+Output = ListMembersOutput
+"""The former name of `ListMembersOutput`, kept so that existing imports still work."""

@@ -11,27 +11,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
     "Input",
+    "UpdateMemberInput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class UpdateMemberInput(Model):
     """The ``tools.ozone.team.updateMember#input`` object.
 
     The input body of ``tools.ozone.team.updateMember``.
@@ -56,11 +48,19 @@ class Input(Model):
         try:
             get = data.get
             self.did = data["did"]
-            self.disabled = get("disabled", UNSET)
-            self.role = get("role", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := get("disabled", UNSET)) is None:
+                raise null_field("tools.ozone.team.updateMember#input", "disabled")
+            self.disabled = v
+            if (v := get("role", UNSET)) is None:
+                raise null_field("tools.ozone.team.updateMember#input", "role")
+            self.role = v
+            self.extra = (
+                None
+                if _UPDATE_MEMBER_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _UPDATE_MEMBER_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.team.updateMember (Input)", exc) from exc
+            raise invalid("tools.ozone.team.updateMember#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -78,4 +78,8 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("did", "disabled", "role"))
+_UPDATE_MEMBER_INPUT_KEYS: Final[frozenset[str]] = frozenset(("did", "disabled", "role"))
+
+
+Input = UpdateMemberInput
+"""The former name of `UpdateMemberInput`, kept so that existing imports still work."""

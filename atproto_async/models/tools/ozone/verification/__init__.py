@@ -6,7 +6,9 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_SUBMODULES = frozenset(("defs", "grant_verifications", "list_verifications", "revoke_verifications"))
+_SUBMODULES = frozenset(
+    ("defs", "grant_verifications", "list_verifications", "revoke_verifications")
+)
 
 
 def __getattr__(name: str) -> Any:

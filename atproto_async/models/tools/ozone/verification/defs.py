@@ -7,7 +7,7 @@ Lexicon: ``lexicons/tools/ozone/verification/defs.json``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
@@ -20,6 +20,7 @@ from atproto_async._model import (
     dump_member,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
@@ -36,12 +37,31 @@ else:
 
 __all__ = [
     "VerificationView",
+    "VerificationViewSubjectProfile",
+    "VerificationViewSubjectRepo",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+VerificationViewSubjectProfile: TypeAlias = "UnknownMember"
+"""One of (open union). A member of another ``$type`` is an `UnknownMember`.
+
+Used by ``VerificationView.subject_profile``, ``VerificationView.issuer_profile``.
+"""
+
+VerificationViewSubjectRepo: TypeAlias = (
+    "_m_tools_ozone_moderation_defs.RepoViewDetail"
+    " | _m_tools_ozone_moderation_defs.RepoViewNotFound"
+    " | UnknownMember"
 )
+"""One of ``tools.ozone.moderation.defs#repoViewDetail``,
+``tools.ozone.moderation.defs#repoViewNotFound`` (open union). A member of another ``$type`` is
+an `UnknownMember`.
+
+Used by ``VerificationView.subject_repo``, ``VerificationView.issuer_repo``.
+"""
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class VerificationView(Model):
     """Verification data for the associated subject.
 
@@ -84,10 +104,10 @@ class VerificationView(Model):
     revoke_reason: str | UnsetType = UNSET
     revoked_at: str | UnsetType = UNSET
     revoked_by: str | UnsetType = UNSET
-    subject_profile: UnknownMember | UnsetType = UNSET
-    issuer_profile: UnknownMember | UnsetType = UNSET
-    subject_repo: _m_tools_ozone_moderation_defs.RepoViewDetail | _m_tools_ozone_moderation_defs.RepoViewNotFound | UnknownMember | UnsetType = UNSET
-    issuer_repo: _m_tools_ozone_moderation_defs.RepoViewDetail | _m_tools_ozone_moderation_defs.RepoViewNotFound | UnknownMember | UnsetType = UNSET
+    subject_profile: VerificationViewSubjectProfile | UnsetType = UNSET
+    issuer_profile: VerificationViewSubjectProfile | UnsetType = UNSET
+    subject_repo: VerificationViewSubjectRepo | UnsetType = UNSET
+    issuer_repo: VerificationViewSubjectRepo | UnsetType = UNSET
     typed: bool = attrs.field(default=False, eq=False, repr=False)
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -102,15 +122,47 @@ class VerificationView(Model):
             self.handle = data["handle"]
             self.display_name = data["displayName"]
             self.created_at = data["createdAt"]
-            self.revoke_reason = get("revokeReason", UNSET)
-            self.revoked_at = get("revokedAt", UNSET)
-            self.revoked_by = get("revokedBy", UNSET)
-            self.subject_profile = v if (v := get("subjectProfile", UNSET)) is UNSET else _union_0(v)
-            self.issuer_profile = v if (v := get("issuerProfile", UNSET)) is UNSET else _union_0(v)
-            self.subject_repo = v if (v := get("subjectRepo", UNSET)) is UNSET else _union_1(v)
-            self.issuer_repo = v if (v := get("issuerRepo", UNSET)) is UNSET else _union_1(v)
+            if (v := get("revokeReason", UNSET)) is None:
+                raise null_field("tools.ozone.verification.defs#verificationView", "revokeReason")
+            self.revoke_reason = v
+            if (v := get("revokedAt", UNSET)) is None:
+                raise null_field("tools.ozone.verification.defs#verificationView", "revokedAt")
+            self.revoked_at = v
+            if (v := get("revokedBy", UNSET)) is None:
+                raise null_field("tools.ozone.verification.defs#verificationView", "revokedBy")
+            self.revoked_by = v
+            if (v := get("subjectProfile", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "tools.ozone.verification.defs#verificationView", "subjectProfile"
+                    )
+                v = _verification_view_subject_profile(v)
+            self.subject_profile = v
+            if (v := get("issuerProfile", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "tools.ozone.verification.defs#verificationView", "issuerProfile"
+                    )
+                v = _verification_view_subject_profile(v)
+            self.issuer_profile = v
+            if (v := get("subjectRepo", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "tools.ozone.verification.defs#verificationView", "subjectRepo"
+                    )
+                v = _verification_view_subject_repo(v)
+            self.subject_repo = v
+            if (v := get("issuerRepo", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.verification.defs#verificationView", "issuerRepo")
+                v = _verification_view_subject_repo(v)
+            self.issuer_repo = v
             self.typed = "$type" in data
-            self.extra = None if _VERIFICATION_VIEW_KEYS.issuperset(data) else unknown_fields(data, _VERIFICATION_VIEW_KEYS)
+            self.extra = (
+                None
+                if _VERIFICATION_VIEW_KEYS.issuperset(data)
+                else unknown_fields(data, _VERIFICATION_VIEW_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.verification.defs#verificationView", exc) from exc
         self.__class__ = cls
@@ -155,21 +207,31 @@ class VerificationView(Model):
 
 
 _VERIFICATION_VIEW_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "issuer", "uri", "subject", "handle", "displayName", "createdAt", "revokeReason", "revokedAt", "revokedBy", "subjectProfile", "issuerProfile", "subjectRepo", "issuerRepo"),
+    (
+        "$type",
+        "issuer",
+        "uri",
+        "subject",
+        "handle",
+        "displayName",
+        "createdAt",
+        "revokeReason",
+        "revokedAt",
+        "revokedBy",
+        "subjectProfile",
+        "issuerProfile",
+        "subjectRepo",
+        "issuerRepo",
+    )
 )
 
 
-def _union_0(value: Mapping[str, Any]) -> UnknownMember:
+def _verification_view_subject_profile(value: Mapping[str, Any]) -> VerificationViewSubjectProfile:
     t = value.get("$type")
     return UnknownMember.from_dict(value)
 
 
-def _union_1(
-    value: Mapping[str, Any],
-) -> (
-    _m_tools_ozone_moderation_defs.RepoViewDetail
-    | _m_tools_ozone_moderation_defs.RepoViewNotFound | UnknownMember
-):
+def _verification_view_subject_repo(value: Mapping[str, Any]) -> VerificationViewSubjectRepo:
     t = value.get("$type")
     if t == "tools.ozone.moderation.defs#repoViewDetail":
         return _m_tools_ozone_moderation_defs.RepoViewDetail.from_dict(value)

@@ -18,13 +18,16 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
 if TYPE_CHECKING:
     from typing import Self
 
-    from atproto_async.models.tools.ozone.verification import defs as _m_tools_ozone_verification_defs
+    from atproto_async.models.tools.ozone.verification import (
+        defs as _m_tools_ozone_verification_defs,
+    )
 else:
     _m_tools_ozone_verification_defs = lazy_module(
         globals(),
@@ -34,16 +37,16 @@ else:
 
 __all__ = [
     "GrantError",
+    "GrantVerificationsInput",
+    "GrantVerificationsOutput",
     "Input",
     "Output",
     "VerificationInput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GrantVerificationsInput(Model):
     """The ``tools.ozone.verification.grantVerifications#input`` object.
 
     The input body of ``tools.ozone.verification.grantVerifications``.
@@ -61,10 +64,18 @@ class Input(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.verifications = [VerificationInput.from_dict(i0) for i0 in data["verifications"]]
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := data["verifications"]) is None:
+                raise null_field(
+                    "tools.ozone.verification.grantVerifications#input", "verifications"
+                )
+            self.verifications = [VerificationInput.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _GRANT_VERIFICATIONS_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GRANT_VERIFICATIONS_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.verification.grantVerifications (Input)", exc) from exc
+            raise invalid("tools.ozone.verification.grantVerifications#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -76,13 +87,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("verifications",))
+_GRANT_VERIFICATIONS_INPUT_KEYS: Final[frozenset[str]] = frozenset(("verifications",))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class GrantVerificationsOutput(Model):
     """The ``tools.ozone.verification.grantVerifications#output`` object.
 
     The output body of ``tools.ozone.verification.grantVerifications``.
@@ -101,11 +110,25 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.verifications = [_m_tools_ozone_verification_defs.VerificationView.from_dict(i0) for i0 in data["verifications"]]
-            self.failed_verifications = [GrantError.from_dict(i0) for i0 in data["failedVerifications"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["verifications"]) is None:
+                raise null_field(
+                    "tools.ozone.verification.grantVerifications#output", "verifications"
+                )
+            self.verifications = [
+                _m_tools_ozone_verification_defs.VerificationView.from_dict(i0) for i0 in v
+            ]
+            if (v := data["failedVerifications"]) is None:
+                raise null_field(
+                    "tools.ozone.verification.grantVerifications#output", "failedVerifications"
+                )
+            self.failed_verifications = [GrantError.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _GRANT_VERIFICATIONS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _GRANT_VERIFICATIONS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.verification.grantVerifications (Output)", exc) from exc
+            raise invalid("tools.ozone.verification.grantVerifications#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -120,12 +143,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("verifications", "failedVerifications"))
-
-
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+_GRANT_VERIFICATIONS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("verifications", "failedVerifications")
 )
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class VerificationInput(Model):
     """The ``tools.ozone.verification.grantVerifications#verificationInput`` object.
 
@@ -160,11 +183,21 @@ class VerificationInput(Model):
             self.subject = data["subject"]
             self.handle = data["handle"]
             self.display_name = data["displayName"]
-            self.created_at = get("createdAt", UNSET)
+            if (v := get("createdAt", UNSET)) is None:
+                raise null_field(
+                    "tools.ozone.verification.grantVerifications#verificationInput", "createdAt"
+                )
+            self.created_at = v
             self.typed = "$type" in data
-            self.extra = None if _VERIFICATION_INPUT_KEYS.issuperset(data) else unknown_fields(data, _VERIFICATION_INPUT_KEYS)
+            self.extra = (
+                None
+                if _VERIFICATION_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _VERIFICATION_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.verification.grantVerifications#verificationInput", exc) from exc
+            raise invalid(
+                "tools.ozone.verification.grantVerifications#verificationInput", exc
+            ) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -186,13 +219,11 @@ class VerificationInput(Model):
 
 
 _VERIFICATION_INPUT_KEYS: Final[frozenset[str]] = frozenset(
-    ("$type", "subject", "handle", "displayName", "createdAt"),
+    ("$type", "subject", "handle", "displayName", "createdAt")
 )
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class GrantError(Model):
     """Error object for failed verifications.
 
@@ -219,7 +250,11 @@ class GrantError(Model):
             self.error = data["error"]
             self.subject = data["subject"]
             self.typed = "$type" in data
-            self.extra = None if _GRANT_ERROR_KEYS.issuperset(data) else unknown_fields(data, _GRANT_ERROR_KEYS)
+            self.extra = (
+                None
+                if _GRANT_ERROR_KEYS.issuperset(data)
+                else unknown_fields(data, _GRANT_ERROR_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.verification.grantVerifications#grantError", exc) from exc
         self.__class__ = cls
@@ -236,3 +271,11 @@ class GrantError(Model):
 
 
 _GRANT_ERROR_KEYS: Final[frozenset[str]] = frozenset(("$type", "error", "subject"))
+
+
+Input = GrantVerificationsInput
+"""The former name of `GrantVerificationsInput`, kept so that existing imports still work."""
+
+
+Output = GrantVerificationsOutput
+"""The former name of `GrantVerificationsOutput`, kept so that existing imports still work."""

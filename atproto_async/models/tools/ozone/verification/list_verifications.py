@@ -18,13 +18,16 @@ from atproto_async._model import (
     UnsetType,
     invalid,
     lazy_module,
+    null_field,
     unknown_fields,
 )
 
 if TYPE_CHECKING:
     from typing import Self
 
-    from atproto_async.models.tools.ozone.verification import defs as _m_tools_ozone_verification_defs
+    from atproto_async.models.tools.ozone.verification import (
+        defs as _m_tools_ozone_verification_defs,
+    )
 else:
     _m_tools_ozone_verification_defs = lazy_module(
         globals(),
@@ -33,14 +36,13 @@ else:
     )
 
 __all__ = [
+    "ListVerificationsOutput",
     "Output",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class ListVerificationsOutput(Model):
     """The ``tools.ozone.verification.listVerifications#output`` object.
 
     The output body of ``tools.ozone.verification.listVerifications``.
@@ -60,11 +62,23 @@ class Output(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.cursor = get("cursor", UNSET)
-            self.verifications = [_m_tools_ozone_verification_defs.VerificationView.from_dict(i0) for i0 in data["verifications"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := get("cursor", UNSET)) is None:
+                raise null_field("tools.ozone.verification.listVerifications#output", "cursor")
+            self.cursor = v
+            if (v := data["verifications"]) is None:
+                raise null_field(
+                    "tools.ozone.verification.listVerifications#output", "verifications"
+                )
+            self.verifications = [
+                _m_tools_ozone_verification_defs.VerificationView.from_dict(i0) for i0 in v
+            ]
+            self.extra = (
+                None
+                if _LIST_VERIFICATIONS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _LIST_VERIFICATIONS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.verification.listVerifications (Output)", exc) from exc
+            raise invalid("tools.ozone.verification.listVerifications#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -79,4 +93,8 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "verifications"))
+_LIST_VERIFICATIONS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("cursor", "verifications"))
+
+
+Output = ListVerificationsOutput
+"""The former name of `ListVerificationsOutput`, kept so that existing imports still work."""

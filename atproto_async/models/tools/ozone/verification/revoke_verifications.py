@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import (
-    TWINS,
-    UNSET,
-    Model,
-    UnsetType,
-    invalid,
-    unknown_fields,
-)
+from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
 
 if TYPE_CHECKING:
     from typing import Self
@@ -27,13 +20,13 @@ __all__ = [
     "Input",
     "Output",
     "RevokeError",
+    "RevokeVerificationsInput",
+    "RevokeVerificationsOutput",
 ]
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Input(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class RevokeVerificationsInput(Model):
     """The ``tools.ozone.verification.revokeVerifications#input`` object.
 
     The input body of ``tools.ozone.verification.revokeVerifications``.
@@ -55,11 +48,21 @@ class Input(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            self.uris = data["uris"]
-            self.revoke_reason = get("revokeReason", UNSET)
-            self.extra = None if _INPUT_KEYS.issuperset(data) else unknown_fields(data, _INPUT_KEYS)
+            if (v := data["uris"]) is None:
+                raise null_field("tools.ozone.verification.revokeVerifications#input", "uris")
+            self.uris = v
+            if (v := get("revokeReason", UNSET)) is None:
+                raise null_field(
+                    "tools.ozone.verification.revokeVerifications#input", "revokeReason"
+                )
+            self.revoke_reason = v
+            self.extra = (
+                None
+                if _REVOKE_VERIFICATIONS_INPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _REVOKE_VERIFICATIONS_INPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.verification.revokeVerifications (Input)", exc) from exc
+            raise invalid("tools.ozone.verification.revokeVerifications#input", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -74,13 +77,11 @@ class Input(Model):
         return d
 
 
-_INPUT_KEYS: Final[frozenset[str]] = frozenset(("uris", "revokeReason"))
+_REVOKE_VERIFICATIONS_INPUT_KEYS: Final[frozenset[str]] = frozenset(("uris", "revokeReason"))
 
 
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
-)
-class Output(Model):
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
+class RevokeVerificationsOutput(Model):
     """The ``tools.ozone.verification.revokeVerifications#output`` object.
 
     The output body of ``tools.ozone.verification.revokeVerifications``.
@@ -101,11 +102,23 @@ class Output(Model):
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         self: Any = TWINS[cls]()
         try:
-            self.revoked_verifications = data["revokedVerifications"]
-            self.failed_revocations = [RevokeError.from_dict(i0) for i0 in data["failedRevocations"]]
-            self.extra = None if _OUTPUT_KEYS.issuperset(data) else unknown_fields(data, _OUTPUT_KEYS)
+            if (v := data["revokedVerifications"]) is None:
+                raise null_field(
+                    "tools.ozone.verification.revokeVerifications#output", "revokedVerifications"
+                )
+            self.revoked_verifications = v
+            if (v := data["failedRevocations"]) is None:
+                raise null_field(
+                    "tools.ozone.verification.revokeVerifications#output", "failedRevocations"
+                )
+            self.failed_revocations = [RevokeError.from_dict(i0) for i0 in v]
+            self.extra = (
+                None
+                if _REVOKE_VERIFICATIONS_OUTPUT_KEYS.issuperset(data)
+                else unknown_fields(data, _REVOKE_VERIFICATIONS_OUTPUT_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise invalid("tools.ozone.verification.revokeVerifications (Output)", exc) from exc
+            raise invalid("tools.ozone.verification.revokeVerifications#output", exc) from exc
         self.__class__ = cls
         built: Self = self
         return built
@@ -120,12 +133,12 @@ class Output(Model):
         return d
 
 
-_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("revokedVerifications", "failedRevocations"))
-
-
-@attrs.frozen(
-    slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False
+_REVOKE_VERIFICATIONS_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(
+    ("revokedVerifications", "failedRevocations")
 )
+
+
+@attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
 class RevokeError(Model):
     """Error object for failed revocations.
 
@@ -152,7 +165,11 @@ class RevokeError(Model):
             self.uri = data["uri"]
             self.error = data["error"]
             self.typed = "$type" in data
-            self.extra = None if _REVOKE_ERROR_KEYS.issuperset(data) else unknown_fields(data, _REVOKE_ERROR_KEYS)
+            self.extra = (
+                None
+                if _REVOKE_ERROR_KEYS.issuperset(data)
+                else unknown_fields(data, _REVOKE_ERROR_KEYS)
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise invalid("tools.ozone.verification.revokeVerifications#revokeError", exc) from exc
         self.__class__ = cls
@@ -169,3 +186,11 @@ class RevokeError(Model):
 
 
 _REVOKE_ERROR_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "error"))
+
+
+Input = RevokeVerificationsInput
+"""The former name of `RevokeVerificationsInput`, kept so that existing imports still work."""
+
+
+Output = RevokeVerificationsOutput
+"""The former name of `RevokeVerificationsOutput`, kept so that existing imports still work."""
