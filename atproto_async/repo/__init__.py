@@ -6,7 +6,8 @@ Bytes in, values out, like ``ipld``: nothing here touches the network. Layout, e
 importing only those above it in this list::
 
     paths.py        repo paths as MST keys: syntax, height (`key_height`), shared prefixes
-    _node.py        MST nodes: read a block with every check, write the canonical block
+    _node.py        MST nodes: the in-memory form, reading a block with every check
+    _write.py       MST nodes: writing the canonical block (splicing the one read), the CID
     mst.py          `MST`: immutable tree; get / set / delete, walk, proofs, lazy loading
     commit.py       `Commit`: decode, encode, sign, verify
     repository.py   `read_repo`: a whole CAR export, every block and rule checked

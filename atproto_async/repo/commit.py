@@ -8,13 +8,20 @@ account key's 64-byte low-S ECDSA ``r || s`` over the SHA-256 of the commit's DA
 ``sig``; the key is not in the commit, it comes from the account's DID document.
 
 The unsigned bytes are written directly, in canonical field order (did, rev, sig, data, prev,
-version), instead of through the generic encoder: verifying firehose commits does this for every
-event. A commit read with `Commit.decode` was checked to be canonical, so writing its fields back
-gives exactly the bytes that were signed.
+version), instead of through the generic encoder. A commit read with `Commit.decode` was checked
+to be canonical, so writing its fields back gives exactly the bytes that were signed.
+
+Every verified firehose event reads one commit: `Commit.decode` first tries the usual v3 layout
+(sha2-256 links) with a regular expression that accepts only its canonical bytes, and keeps the
+signed bytes, which are the block less its ``sig`` field (`_read_v3`); any other block goes
+through the strict decoder, which also words the errors. On the commits of
+``benchmarks/bench_sync.py``: 2.3 us instead of 5.0 to decode, and `Commit.verify` spares the
+1.3 us of writing the signed bytes again.
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
@@ -22,7 +29,8 @@ import attrs
 from atproto_async.exceptions import DecodeError, RepoError
 from atproto_async.ipld import CID, decode_dag_cbor, encode_dag_cbor
 from atproto_async.ipld.cid import cid_for_bytes
-from atproto_async.repo._node import _NODE_LINK_PREFIX, _NODE_LINK_SIZE, _head, _link_item
+from atproto_async.repo._node import _NODE_LINK_PREFIX, _NODE_LINK_SIZE, _cid
+from atproto_async.repo._write import _head, _link_item
 from atproto_async.syntax import is_valid_did, is_valid_tid, next_tid
 
 if TYPE_CHECKING:
@@ -36,6 +44,16 @@ REPO_VERSION: Final = 3
 _SIGNATURE_SIZE: Final = 64
 _V3_FIELDS: Final = frozenset(("did", "version", "data", "rev", "prev", "sig"))
 _V2_REQUIRED: Final = frozenset(("did", "version", "data", "prev", "sig"))
+
+# A v3 commit in canonical DAG-CBOR after its did: rev (13 bytes), a 64-byte sig, data and prev
+# as sha2-256 dag-cbor links (prev may be null), version 3. Groups: rev, sig, data, prev.
+_V3_AFTER_DID: Final = re.compile(
+    rb"\x63rev\x6d(.{13})\x63sig\x58\x40(.{64})"
+    rb"\x64data\xd8\x2a\x58\x25(\x00\x01\x71\x12\x20.{32})"
+    rb"\x64prev(?:\xf6|\xd8\x2a\x58\x25(\x00\x01\x71\x12\x20.{32}))\x67version\x03",
+    re.DOTALL,
+)
+_SIG_FIELD_HEAD: Final = 6  # "sig" and the head of its 64 bytes
 
 
 def _text(value: str) -> bytes:
@@ -66,6 +84,8 @@ class Commit:
     rev: str | None
     prev: CID | None = None
     sig: bytes
+    # The signed bytes when known (a decoded commit): not part of the value.
+    _unsigned: bytes | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
     @classmethod
     def decode(cls, block: bytes | bytearray | memoryview) -> Commit:
@@ -82,6 +102,11 @@ class Commit:
                 missing, unknown or of the wrong type, a DID or TID that is not one, a link
                 not in the dag-cbor sha2-256 CIDv1 form, a signature that is not 64 bytes.
         """
+        if type(block) is not bytes:
+            block = bytes(block)
+        commit = _read_v3(cls, block)
+        if commit is not None:
+            return commit
         try:
             value = decode_dag_cbor(block)
         except DecodeError as exc:
@@ -170,7 +195,8 @@ class Commit:
 
     def unsigned_bytes(self) -> bytes:
         """The DAG-CBOR of the commit without ``sig``: the bytes that are signed."""
-        return self._encode(signed=False)
+        unsigned = self._unsigned
+        return self._encode(signed=False) if unsigned is None else unsigned
 
     def encode(self) -> bytes:
         """The commit's block: its DAG-CBOR with ``sig``."""
@@ -191,6 +217,47 @@ class Commit:
             True for a valid signature; False otherwise, also for a malformed one.
         """
         return public_key.verify(self.unsigned_bytes(), self.sig)
+
+
+def _read_v3(cls: type[Commit], block: bytes) -> Commit | None:
+    """Read a v3 commit in the usual canonical layout, keeping its signed bytes; None otherwise.
+
+    Accepts only what the strict path accepts: the bytes are the canonical encoding of exactly
+    these fields, and the did and rev are checked as there.
+    """
+    if not block.startswith(b"\xa6\x63did") or len(block) < 8:
+        return None
+    size = block[5] - 0x60  # the did's text head: 0x60 + length, or 0x78 and the length
+    start = 6
+    if not 0 <= size < 24:
+        if size != 24 or block[6] < 24:
+            return None
+        size = block[6]
+        start = 7
+    end = start + size
+    found = _V3_AFTER_DID.fullmatch(block, end)
+    if found is None:
+        return None
+    did = block[start:end]
+    rev, sig, data, prev = found.groups()
+    if not (did.isascii() and rev.isascii()):
+        return None
+    did_text = did.decode()
+    rev_text = rev.decode()
+    if not (is_valid_did(did_text) and is_valid_tid(rev_text)):
+        return None
+    commit = cls(
+        did=did_text,
+        version=3,
+        data=_cid(data),
+        rev=rev_text,
+        prev=None if prev is None else _cid(prev),
+        sig=sig,
+    )
+    sig_start = found.start(2) - _SIG_FIELD_HEAD
+    unsigned = b"\xa5" + block[1:sig_start] + block[found.end(2) :]  # five fields, not six
+    object.__setattr__(commit, "_unsigned", unsigned)
+    return commit
 
 
 def _link_problem(name: str, value: object, nullable: bool) -> str | None:

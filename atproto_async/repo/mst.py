@@ -22,22 +22,27 @@ from collections.abc import Iterable, Iterator, Mapping
 from atproto_async.exceptions import RepoError
 from atproto_async.ipld import CID
 from atproto_async.repo._node import (
-    _NODE_LINK_PREFIX,
     _NODE_LINK_SIZE,
+    _NODE_LINK_TAGGED,
     _Child,
+    _cid,
+    _derive,
+    _load,
     _Node,
-    _node_block,
-    _node_cid,
+    _place,
     _resolve,
     _Stub,
+    _tagged,
+    _without,
 )
+from atproto_async.repo._write import _node_block, _node_cid, _node_link
 from atproto_async.repo.paths import _key_problem, is_valid_key, key_height
 
 __all__ = ["MST"]
 
 
 def _make(
-    height: int, keys: tuple[str, ...], values: tuple[CID, ...], children: tuple[_Child, ...]
+    height: int, keys: tuple[bytes, ...], values: tuple[bytes, ...], children: tuple[_Child, ...]
 ) -> _Node | None:
     """A node, or None when it would hold nothing at all (such nodes are pruned)."""
     if not keys and children[0] is None:
@@ -45,7 +50,7 @@ def _make(
     return _Node(height, keys, values, children)
 
 
-def _chain(key: str, value: CID, height: int, top: int) -> _Node:
+def _chain(key: bytes, value: bytes, height: int, top: int) -> _Node:
     """A node of ``height`` holding only ``key``, under empty nodes up to height ``top``."""
     node = _Node(height, (key,), (value,), (None, None))
     for level in range(height + 1, top + 1):
@@ -53,7 +58,7 @@ def _chain(key: str, value: CID, height: int, top: int) -> _Node:
     return node
 
 
-def _split(child: _Child, key: str) -> tuple[_Child, _Child]:
+def _split(child: _Child, key: bytes) -> tuple[_Child, _Child]:
     """Split a subtree (whose keys are all lower than ``key``'s height) around ``key``."""
     if child is None:
         return None, None
@@ -72,7 +77,7 @@ def _split(child: _Child, key: str) -> tuple[_Child, _Child]:
     return left, right
 
 
-def _insert(node: _Node, key: str, value: CID, height: int) -> _Node:
+def _insert(node: _Node, key: bytes, value: bytes, height: int) -> _Node:
     """Insert or replace ``key`` in the subtree ``node`` (which is at least ``height`` high)."""
     keys = node.keys
     values = node.values
@@ -82,8 +87,7 @@ def _insert(node: _Node, key: str, value: CID, height: int) -> _Node:
         if index < len(keys) and keys[index] == key:
             if values[index] == value:
                 return node
-            new_values = (*values[:index], value, *values[index + 1 :])
-            return _Node(height, keys, new_values, children)
+            return _derive(node, (*values[:index], value, *values[index + 1 :]), children, -1)
         left, right = _split(children[index], key)
         return _Node(
             height,
@@ -99,7 +103,7 @@ def _insert(node: _Node, key: str, value: CID, height: int) -> _Node:
         new_child = _insert(old, key, value, height)
         if new_child is old:
             return node
-    return _Node(node.height, keys, values, (*children[:index], new_child, *children[index + 1 :]))
+    return _derive(node, values, (*children[:index], new_child, *children[index + 1 :]), index)
 
 
 def _merge(left: _Child, right: _Child) -> _Child:
@@ -116,34 +120,39 @@ def _merge(left: _Child, right: _Child) -> _Child:
     )
 
 
-def _remove(node: _Node, key: str) -> _Node | None:
+def _remove(node: _Node, key: bytes) -> _Node | None:
     """Remove ``key`` from the subtree ``node``; return ``node`` itself when it is absent."""
     keys = node.keys
     children = node.children
     index = bisect_left(keys, key)
     if index < len(keys) and keys[index] == key:
         values = node.values
-        merged = _merge(children[index], children[index + 1])
-        return _make(
+        left = children[index]
+        right = children[index + 1]
+        merged = right if left is None else left if right is None else _merge(left, right)
+        if merged is None and len(keys) == 1:
+            return None  # nothing left (such nodes are pruned)
+        return _Node(
             node.height,
             keys[:index] + keys[index + 1 :],
             values[:index] + values[index + 1 :],
             (*children[:index], merged, *children[index + 2 :]),
+            base=_without(node, index),
         )
     child = children[index]
     if child is None:
         return node
-    old = _resolve(child)
+    old = child if type(child) is _Node else _load(child)  # type: ignore[arg-type]
     new_child = _remove(old, key)
     if new_child is old:
         return node
-    return _make(
-        node.height, keys, node.values, (*children[:index], new_child, *children[index + 1 :])
-    )
+    if new_child is None and not keys:
+        return None  # an empty node left without its only subtree is pruned
+    return _derive(node, node.values, (*children[:index], new_child, *children[index + 1 :]), index)
 
 
 def _build(
-    keys: list[str], values: list[CID], heights: list[int], lo: int, hi: int, height: int
+    keys: list[bytes], values: list[bytes], heights: list[int], lo: int, hi: int, height: int
 ) -> _Node | None:
     """The subtree of ``height`` holding the sorted items ``lo:hi`` (none of them higher)."""
     if lo == hi:
@@ -211,17 +220,17 @@ class MST:
             if type(value) is not CID:
                 raise TypeError(f"MST values must be CIDs, not {type(value).__name__}")
         pairs.sort(key=_first)
-        keys = [key for key, _ in pairs]
+        keys = [key.encode() for key, _ in pairs]
         for index in range(1, len(keys)):
             if keys[index] == keys[index - 1]:
-                raise RepoError(f"repo path {keys[index]!r} is given twice")
+                raise RepoError(f"repo path {pairs[index][0]!r} is given twice")
         heights = [key_height(key) for key in keys]
-        values = [value for _, value in pairs]
+        values = [_tagged(value) for _, value in pairs]
         root = _build(keys, values, heights, 0, len(keys), max(heights, default=0))
         return cls._of(root)
 
     @classmethod
-    def load(cls, root: CID, blocks: Mapping[CID, bytes]) -> MST:
+    def load(cls, root: CID, blocks: Mapping[CID, bytes], *, verified: bool = False) -> MST:
         """Read a tree from its root CID and a block map (a CAR's blocks, a dict).
 
         The root node is read and checked now; the nodes below are read when an operation
@@ -233,6 +242,8 @@ class MST:
             root: The CID of the root node (a commit's ``data``).
             blocks: Node blocks by CID. It may hold only part of the tree; it is kept, not
                 copied, and must not change while the tree is used.
+            verified: Every block of ``blocks`` is known to hash to its CID (a CAR read with
+                ``read_car(..., verify=True)``): nodes are not hashed again.
 
         Returns:
             The tree.
@@ -244,10 +255,10 @@ class MST:
         """
         if type(root) is not CID:
             raise TypeError(f"root must be a CID, not {type(root).__name__}")
-        raw = bytes(root)
-        if len(raw) != _NODE_LINK_SIZE or not raw.startswith(_NODE_LINK_PREFIX):
+        tagged = _tagged(root)
+        if len(tagged) != _NODE_LINK_SIZE + 1 or not tagged.startswith(_NODE_LINK_TAGGED):
             raise RepoError(f"MST root {root} is not a dag-cbor sha2-256 CIDv1")
-        return cls._of(_Stub(root, None, None, None, blocks).load())
+        return cls._of(_load((tagged, _place(None, (None,), (None,), blocks, verified), 0)))
 
     @property
     def cid(self) -> CID:
@@ -265,17 +276,21 @@ class MST:
         Raises:
             MissingBlockError: A node on the way to the key is not in the block map.
             RepoError: A node on the way is invalid.
+            TypeError: ``key`` is not a str.
         """
+        if type(key) is not str:
+            raise TypeError(f"MST keys are str, not {type(key).__name__}")
+        raw = _key_bytes(key)
         node = self._root
         while True:
             keys = node.keys
-            index = bisect_left(keys, key)
-            if index < len(keys) and keys[index] == key:
-                return node.values[index]
+            index = bisect_left(keys, raw)
+            if index < len(keys) and keys[index] == raw:
+                return _cid(node.values[index])
             child = node.children[index]
             if child is None:
                 return None
-            node = child if type(child) is _Node else child.load()  # type: ignore[union-attr]
+            node = child if type(child) is _Node else _load(child)  # type: ignore[arg-type]
 
     def __contains__(self, key: object) -> bool:
         return type(key) is str and self.get(key) is not None
@@ -295,17 +310,19 @@ class MST:
             raise RepoError(_key_problem(key))
         if type(cid) is not CID:
             raise TypeError(f"MST values must be CIDs, not {type(cid).__name__}")
-        height = key_height(key)
+        raw = key.encode()
+        value = _tagged(cid)
+        height = key_height(raw)
         root = self._root
         if not root.keys and root.children[0] is None:
-            return MST._of(_chain(key, cid, height, height))
+            return MST._of(_chain(raw, value, height, height))
         if height > root.height:
-            left, right = _split(root, key)
+            left, right = _split(root, raw)
             for level in range(root.height + 1, height):
                 left = None if left is None else _Node(level, (), (), (left,))
                 right = None if right is None else _Node(level, (), (), (right,))
-            return MST._of(_Node(height, (key,), (cid,), (left, right)))
-        new_root = _insert(root, key, cid, height)
+            return MST._of(_Node(height, (raw,), (value,), (left, right)))
+        new_root = _insert(root, raw, value, height)
         return self if new_root is root else MST._of(new_root)
 
     def delete(self, key: str) -> MST:
@@ -318,7 +335,7 @@ class MST:
         root = self._root
         if type(key) is not str:
             return self
-        new_root = _remove(root, key)
+        new_root = _remove(root, _key_bytes(key))
         if new_root is root:
             return self
         while new_root is not None and not new_root.keys:  # trim empty levels off the top
@@ -345,7 +362,7 @@ class MST:
             node, index = stack.pop()
             if index < len(node.keys):
                 stack.append((node, index + 1))
-                yield node.keys[index], node.values[index]
+                yield node.keys[index].decode(), _cid(node.values[index])
                 child = node.children[index + 1]
 
     __iter__ = walk
@@ -402,12 +419,15 @@ class MST:
         return {_node_cid(node): _node_block(node) for node in self._proof_nodes(key)}
 
     def _proof_nodes(self, key: str) -> list[_Node]:
+        if type(key) is not str:
+            raise TypeError(f"MST keys are str, not {type(key).__name__}")
+        raw = _key_bytes(key)
         node = self._root
         found = [node]
         while True:
             keys = node.keys
-            index = bisect_left(keys, key)
-            if index < len(keys) and keys[index] == key:
+            index = bisect_left(keys, raw)
+            if index < len(keys) and keys[index] == raw:
                 break
             child = node.children[index]
             if child is None:
@@ -430,7 +450,7 @@ class MST:
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, MST):
-            return self.cid == other.cid
+            return _node_link(self._root) == _node_link(other._root)
         return NotImplemented
 
     def __hash__(self) -> int:
@@ -442,3 +462,12 @@ class MST:
 
 def _first(pair: tuple[str, CID]) -> str:
     return pair[0]
+
+
+def _key_bytes(key: str) -> bytes:
+    """The bytes a key is stored as (UTF-8); any str, valid key or not, gives some bytes.
+
+    A key that is not a valid repo path is in no tree: looking it up must give None, not an
+    encoding error (hence ``surrogatepass``, which keeps UTF-8's order).
+    """
+    return key.encode("utf-8", "surrogatepass")

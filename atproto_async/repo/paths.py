@@ -28,7 +28,13 @@ MAX_KEY_LENGTH: Final = 1024
 
 # ``collection/rkey``: two non-empty segments of the characters record keys allow, neither of
 # them ``.`` or ``..``.
-_KEY_RE: Final = re.compile(r"(?!\.\.?/)[A-Za-z0-9._~:-]+/(?!\.\.?\Z)[A-Za-z0-9._~:-]+")
+_SEGMENT: Final = r"[A-Za-z0-9._~:-]+"
+_KEY_RE: Final = re.compile(rf"(?!\.\.?/){_SEGMENT}/(?!\.\.?\Z){_SEGMENT}")
+# The same for keys (as bytes) joined by single spaces, which no key holds: one match checks
+# all the keys of an MST node (``_node._read_canonical``): 0.6 us per node of the firehose
+# benchmark (``benchmarks/bench_sync.py``) instead of 0.8 for one match per key.
+_KEY_IN_LIST: Final = rf"(?!\.\.?/){_SEGMENT}/(?!\.\.?(?:\x20|\Z)){_SEGMENT}"
+_KEYS_RE: Final = re.compile(rf"{_KEY_IN_LIST}(?:\x20{_KEY_IN_LIST})*".encode())
 _KEY_CHARS: Final = frozenset(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~:-/"
 )

@@ -101,7 +101,7 @@ def read_repo(
         raise RepoError(f"commit is for {commit.did}, not {did}", root)
     if key is not None and not commit.verify(key):
         raise RepoError(f"commit signature does not verify with {key.did_key()}", root)
-    tree = MST.load(commit.data, blocks)
+    tree = MST.load(commit.data, blocks, verified=True)  # read_car hashed every block
     records: dict[str, tuple[CID, bytes]] = {}
     for path, cid in tree.walk():
         record = blocks.get(cid)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import attrs
@@ -13,6 +14,7 @@ from atproto_async.crypto import K256_ORDER, P256, Keypair
 from atproto_async.ipld import CID, cid_for, decode_dag_cbor, encode_dag_cbor
 from atproto_async.ipld.cid import cid_for_raw
 from atproto_async.repo import MST, Commit, RepoError
+from atproto_async.repo.commit import _problem, _read_v3
 from atproto_async.syntax import is_valid_tid
 
 DID = "did:plc:ewvi7nxzyoun6zhxrhs64oiz"
@@ -171,3 +173,84 @@ def test_decoded_commit_keeps_the_signed_bytes() -> None:
     value: Any = decode_dag_cbor(commit.encode())
     del value["sig"]
     assert encode_dag_cbor(value) == Commit.decode(commit.encode()).unsigned_bytes()
+
+
+def _strict(block: bytes) -> Commit:
+    """What the strict path alone reads (the fast path bypassed)."""
+    value = decode_dag_cbor(block)
+    assert _problem(value) is None
+    return Commit(
+        **{name: value.get(name) for name in ("did", "version", "data", "rev", "prev", "sig")}
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    did=st.from_regex(r"did:plc:[a-z2-7]{24}|did:web:[a-z]{1,300}\.com", fullmatch=True),
+    rev=st.from_regex(r"[2-7a-j][2-7a-z]{12}", fullmatch=True),
+    prev=st.none() | st.binary(max_size=8).map(cid_for),
+    sig=st.binary(min_size=64, max_size=64),
+)
+def test_usual_commits_take_the_fast_path_and_keep_the_signed_bytes(
+    did: str, rev: str, prev: CID | None, sig: bytes
+) -> None:
+    block = Commit(did=did, version=3, data=DATA, rev=rev, prev=prev, sig=sig).encode()
+    fast = _read_v3(Commit, block)
+    if len(did) < 256:  # a did of 256 bytes or more has a three-byte head: the strict path
+        assert fast is not None
+        assert fast == _strict(block)
+        assert fast.unsigned_bytes() == fast._encode(signed=False)
+        assert fast.unsigned_bytes() == encode_dag_cbor(
+            fields(did=did, rev=rev, prev=prev, sig=...)
+        )
+    assert Commit.decode(block) == _strict(block)
+
+
+_SIGNED = Commit.sign(KEYPAIR, did=DID, data=DATA, rev=REV).encode()
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    position=st.integers(min_value=0),
+    byte=st.integers(min_value=0, max_value=255),
+    how=st.sampled_from(["replace", "insert", "delete"]),
+)
+def test_mutated_commits_raise_only_repo_errors(position: int, byte: int, how: str) -> None:
+    at = position % len(_SIGNED)
+    if how == "replace":
+        block = _SIGNED[:at] + bytes((byte,)) + _SIGNED[at + 1 :]
+    elif how == "insert":
+        block = _SIGNED[:at] + bytes((byte,)) + _SIGNED[at:]
+    else:
+        block = _SIGNED[:at] + _SIGNED[at + 1 :]
+    fast = _read_v3(Commit, block)
+    if fast is not None:  # the fast path accepts only what the strict path accepts
+        assert fast == _strict(block)
+        assert fast.unsigned_bytes() == fast._encode(signed=False)
+    with contextlib.suppress(RepoError):  # anything else (a KeyError, a CBOR error...) fails
+        Commit.decode(block)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        fields(version=2),  # version 2: the strict path
+        fields(prev=cid_for_raw(b"x")),  # not a node link: refused by the strict path
+        fields(did="did:plc:\u00e9" + "a" * 23),  # not ASCII
+        fields(rev="3jzfcijpj2z2A"),  # not a TID
+    ],
+)
+def test_unusual_commits_do_not_take_the_fast_path(value: dict[str, Any]) -> None:
+    assert _read_v3(Commit, encode_dag_cbor(value)) is None
+
+
+def test_the_signed_bytes_kept_are_not_part_of_the_value() -> None:
+    decoded = Commit.decode(_SIGNED)
+    assert decoded._unsigned is not None
+    built = Commit.sign(KEYPAIR, did=DID, data=DATA, rev=REV)
+    assert built._unsigned is None
+    assert decoded == built
+    assert hash(decoded) == hash(built)
+    assert repr(decoded) == repr(built)
+    assert attrs.evolve(decoded, rev="3jzfcijpj2z2b")._unsigned is None
+    assert not attrs.evolve(decoded, rev="3jzfcijpj2z2b").verify(KEYPAIR.public_key)

@@ -261,3 +261,55 @@ def test_commit_proof_fixtures() -> None:
             for action, key in order:
                 tree = tree.delete(key) if action == "delete" else tree.set(key, leaf)
             assert tree.cid == before.cid, (case["comment"], order)
+
+
+def _keys_at_height_zero(count: int) -> list[str]:
+    found = []
+    n = 0
+    while len(found) < count:
+        key = record(f"leaf{n:03d}")
+        if key_height(key) == 0:
+            found.append(key)
+        n += 1
+    return found
+
+
+@pytest.mark.parametrize("size", [2, 24, 25])
+def test_removing_any_entry_of_a_read_node_writes_the_canonical_block(size: int) -> None:
+    # One node of ``size`` entries (24 entries take a two-byte count), read from its block;
+    # each removal writes the node from the block read, which must give the canonical block.
+    keys = _keys_at_height_zero(size)
+    entries = {key: value(n) for n, key in enumerate(keys)}
+    tree = MST.from_entries(entries)
+    assert tree.height == 0
+    loaded = MST.load(tree.cid, tree.blocks())
+    for key in keys:
+        rest = {k: v for k, v in entries.items() if k != key}
+        assert loaded.delete(key).blocks() == MST.from_entries(rest).blocks()
+
+
+def test_removing_a_key_joins_the_subtrees_around_it_in_a_read_tree() -> None:
+    entries = {record(f"k{n:04d}"): value(n) for n in range(600)}
+    tree = MST.from_entries(entries)
+    loaded = MST.load(tree.cid, tree.blocks())
+    high = [key for key in entries if key_height(key) >= 2][:6]
+    assert high
+    for key in high:
+        rest = {k: v for k, v in entries.items() if k != key}
+        assert loaded.delete(key).blocks() == MST.from_entries(rest).blocks()
+
+
+def test_keys_that_are_no_repo_path_are_absent_whatever_their_characters() -> None:
+    tree = MST.load(*_tree_and_blocks())
+    for key in ["caf\u00e9/x", "\ud800/lone-surrogate", "\U0001f600"]:
+        assert tree.get(key) is None
+        assert key not in tree
+        assert tree.delete(key) is tree
+        assert tree.proof(key)[0] == tree.cid
+    with pytest.raises(TypeError):
+        tree.get(b"com.example.record/k1")  # type: ignore[arg-type]
+
+
+def _tree_and_blocks() -> tuple[CID, dict[CID, bytes]]:
+    tree = MST.from_entries({record(f"k{n}"): value(n) for n in range(50)})
+    return tree.cid, tree.blocks()

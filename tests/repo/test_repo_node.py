@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from hashlib import sha256
 from typing import Any
 
 import pytest
@@ -12,6 +13,14 @@ from hypothesis import strategies as st
 from atproto_async.ipld import CID, cid_for, encode_dag_cbor
 from atproto_async.ipld.cid import cid_for_raw
 from atproto_async.repo import MST, MissingBlockError, RepoError, common_prefix_length, key_height
+from atproto_async.repo._node import (
+    _ABOVE,
+    _LOWEST,
+    _cid,
+    _level,
+    _read_canonical,
+    _read_checked,
+)
 
 LEAF = cid_for_raw(b"record")
 
@@ -289,3 +298,205 @@ def test_mutated_blocks_raise_only_repo_errors(
     root = CID.from_bytes(root_raw)
     with contextlib.suppress(RepoError):  # anything else (KeyError, a CBOR error...) fails
         load_all(root, tree_blocks)
+
+
+# --- the canonical reader (fast path) against the checked reader ------------------------------
+#
+# `_read_canonical` must accept only blocks that `_read_checked` accepts, and read them the same;
+# it may decline any block (the checked reader then decides).
+
+
+def _normal(found: Any) -> tuple[Any, ...]:
+    """Keys, values, links (null as None) and height, whichever reader gave them."""
+    keys, values, links, height = found[:4]
+    return tuple(keys), tuple(values), tuple(link or None for link in links), height
+
+
+def _pool(height: int, count: int, prefix: str) -> list[str]:
+    found: list[str] = []
+    n = 0
+    while len(found) < count:
+        key = f"{prefix}{n}"
+        if key_height(key) == height:
+            found.append(key)
+        n += 1
+    return found
+
+
+# Keys of heights 0 and 1 in two collections, some long (key and suffix heads of two bytes).
+POOLS = {
+    height: sorted(
+        _pool(height, 12, "app.bsky.feed.post/3l")
+        + _pool(height, 6, "app.bsky.graph.follow/")
+        + _pool(height, 4, "com.example." + "x" * 40 + "/" + "r" * 30)
+    )
+    for height in (0, 1)
+}
+VALUES = [LEAF, cid_for({"n": 1}), cid_for_raw(b"other")]
+V0 = CID.decode("QmdfTbBqBPQ7VNxZEYEj14VmRuZBkqFbiwReogJgS1zR1n")  # a CIDv0: not the usual form
+LINKS = [cid_for({"node": n}) for n in range(4)]
+
+
+def _encode(keys: list[str], values: list[CID], links: list[CID | None]) -> bytes:
+    entries = full(*keys)
+    for item, value, link in zip(entries, values, links[1:], strict=True):
+        item["v"] = value
+        item["t"] = link
+    return encode_dag_cbor(node(*entries, left=links[0]))
+
+
+@st.composite
+def node_blocks(draw: st.DrawFn) -> tuple[bytes, int]:
+    height = draw(st.sampled_from([0, 1]))
+    keys = sorted(draw(st.sets(st.sampled_from(POOLS[height]), min_size=1, max_size=22)))
+    values = draw(st.lists(st.sampled_from(VALUES), min_size=len(keys), max_size=len(keys)))
+    link = st.none() | st.sampled_from(LINKS) if height else st.none()
+    links = draw(st.lists(link, min_size=len(keys) + 1, max_size=len(keys) + 1))
+    return _encode(keys, values, links), height
+
+
+@settings(max_examples=300, deadline=None)
+@given(node_blocks(), st.booleans())
+def test_canonical_reader_reads_usual_blocks_as_the_checked_reader(
+    made: tuple[bytes, int], as_root: bool
+) -> None:
+    block, height = made
+    expected = _read_checked(block, cid_for(block), None if as_root else height)
+    found = _read_canonical(block, None if as_root else height)
+    assert found is not None  # usual blocks take the fast path
+    assert _normal(found) == _normal(expected)
+    ends = found[4]
+    assert ends[-1] == len(block) - (3 if block.endswith(b"\x61l\xf6") else 43)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    node_blocks(),
+    st.integers(min_value=0),
+    st.integers(min_value=0, max_value=255),
+    st.sampled_from(["replace", "insert", "delete"]),
+)
+def test_canonical_reader_accepts_nothing_the_checked_reader_refuses(
+    made: tuple[bytes, int], position: int, byte: int, how: str
+) -> None:
+    block, height = made
+    at = position % len(block)
+    if how == "replace":
+        mutated = block[:at] + bytes((byte,)) + block[at + 1 :]
+    elif how == "insert":
+        mutated = block[:at] + bytes((byte,)) + block[at:]
+    else:
+        mutated = block[:at] + block[at + 1 :]
+    found = _read_canonical(mutated, height)
+    if found is None:
+        return
+    assert _normal(found) == _normal(_read_checked(mutated, cid_for(mutated), height))
+
+
+def _twin(block: bytes, old: bytes, new: bytes) -> bytes:
+    assert old in block
+    return block.replace(old, new, 1)
+
+
+_USUAL = _encode(H0[:3], [LEAF] * 3, [None] * 4)
+_TAIL = H0[1].encode()[common_prefix_length(H0[0], H0[1]) :]
+_SUFFIX_OF_SECOND = (bytes((0x40 | len(_TAIL),)) + _TAIL, bytes((0x41 + len(_TAIL),)) + _TAIL)
+_WITH_LINKS = _encode(H1[:2], [LEAF] * 2, [LINKS[0], None, LINKS[1]])
+
+
+@pytest.mark.parametrize(
+    ("block", "height"),
+    [
+        # Well formed, but not the usual layout: the checked reader reads these.
+        (_encode(H0[:1], [V0], [None, None]), 0),
+        (encode_dag_cbor(node(*full(*_pool(0, 2, "com.example/" + "k" * 300)))), 0),
+        # Malformed or not canonical: the checked reader refuses these.
+        (_USUAL[:-1], 0),
+        (_USUAL + b"\x00", 0),
+        (_twin(_USUAL, b"\xa2\x61e\x83", b"\xa2\x61e\x82"), 0),  # fewer entries than counted
+        (_twin(_USUAL, b"\xa2\x61e\x83", b"\xa2\x61e\x98\x03"), 0),  # count not in shortest form
+        (_twin(_USUAL, b"\x61p\x00", b"\x61p\x18\x00"), 0),  # prefix not in shortest form
+        (_twin(_USUAL, b"\x61l\xf6", b"\x61l\xf7"), 0),
+        (_twin(_USUAL, b"\x61v\xd8\x2a", b"\x61x\xd8\x2a"), 0),
+        (_twin(_USUAL, b"\xa4\x61k\x58", b"\xa4\x61k\x59\x00"), 0),  # key head of 2 bytes
+        (_twin(_USUAL, *_SUFFIX_OF_SECOND), 0),  # a key head that is not the key's length
+        (_twin(_WITH_LINKS, b"\xd8\x2a\x58\x25\x00\x01\x71", b"\xd8\x2a\x58\x25\x00\x01\x55"), 1),
+    ],
+)
+def test_canonical_reader_declines_unusual_and_broken_blocks(
+    block: bytes, height: int | None
+) -> None:
+    assert _read_canonical(block, height) is None
+
+
+@pytest.mark.parametrize(
+    ("keys", "height", "reason"),
+    [
+        ([H0[1], H0[0]], 0, "keys out of order"),
+        ([H0[0], H0[0]], 0, "keys out of order"),
+        (sorted([H0[0], H1[0]]), 0, "has height"),
+        ([H0[0]], 1, "has height"),
+        (["com.example.record/a/b"], None, "exactly one '/'"),
+        (["com.example.record/.."], None, "'.' or '..' segment"),
+        (["../record"], None, "'.' or '..' segment"),
+        (["no-slash"], None, "exactly one '/'"),
+    ],
+)
+def test_canonical_reader_declines_what_breaks_the_rules(
+    keys: list[str], height: int | None, reason: str
+) -> None:
+    block = _encode(keys, [LEAF] * len(keys), [None] * (len(keys) + 1))
+    assert _read_canonical(block, height) is None
+    with pytest.raises(RepoError, match=reason):
+        _read_checked(block, cid_for(block), height)
+
+
+def test_canonical_reader_declines_a_prefix_that_is_too_short_or_too_long() -> None:
+    first, second = H0[0].encode(), H0[1].encode()
+    shared = common_prefix_length(first, second)
+    for prefix in (shared - 1, shared + 1):
+        block = encode_dag_cbor(node(entry(first), entry(second[prefix:], prefix=prefix)))
+        assert _read_canonical(block, 0) is None
+    block = encode_dag_cbor(node(entry(first), entry(second[shared:], prefix=len(first) + 1)))
+    assert _read_canonical(block, 0) is None
+
+
+def test_unusual_node_forms_load_and_write_back() -> None:
+    long_keys = _pool(0, 2, "com.example/" + "k" * 300)  # lengths needing two-byte heads
+    blocks = {}
+    for item in (node(entry(H0[0].encode(), val=V0)), node(*full(*long_keys))):
+        block = encode_dag_cbor(item)
+        blocks[cid_for(block)] = block
+    for cid, block in blocks.items():
+        tree = load_all(cid, {cid: block})
+        assert tree.blocks() == {cid: block}
+        grown = tree.set(H0[2], LEAF)
+        assert grown == MST.from_entries({**dict(tree), H0[2]: LEAF})
+        assert grown.delete(H0[2]) == tree
+
+
+def test_cid_made_from_a_link_equals_the_parsed_cid() -> None:
+    for cid in (LEAF, *LINKS, V0):
+        raw = bytes(cid)
+        assert _cid(b"\x00" + raw) == CID.from_bytes(raw)
+        assert hash(_cid(b"\x00" + raw)) == hash(cid)
+        assert str(_cid(b"\x00" + raw)) == str(cid)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=40))
+def test_height_bounds_agree_with_key_height(key: bytes) -> None:
+    digest = sha256(key).digest()
+    height = key_height(key)
+    assert _level(digest) == height
+    for level in range(8):
+        assert (_LOWEST[level] <= digest < _ABOVE[level]) == (level == height)
+
+
+def test_verified_blocks_are_not_hashed_again() -> None:
+    root, blocks = store(node(*full(H0[0])))
+    blocks[root] = encode_dag_cbor(node(*full(H0[1])))  # a block that does not hash to its CID
+    with pytest.raises(RepoError, match="does not hash to its CID"):
+        MST.load(root, blocks)
+    # The caller vouches for the blocks (a CAR read with verify=True): no second hash.
+    assert list(MST.load(root, blocks, verified=True)) == [(H0[1], LEAF)]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from atproto_async.repo import (
     MAX_KEY_LENGTH,
@@ -14,6 +16,7 @@ from atproto_async.repo import (
     is_valid_key,
     key_height,
 )
+from atproto_async.repo.paths import _KEYS_RE
 from tests.conftest import fixture_path
 
 
@@ -98,3 +101,11 @@ def test_non_str_key_is_invalid() -> None:
     assert not is_valid_key(b"a/b")  # type: ignore[arg-type]
     with pytest.raises(RepoError, match="must be a str"):
         ensure_valid_key(b"a/b")  # type: ignore[arg-type]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.text(alphabet="ab.:~_-/", max_size=8), min_size=1, max_size=5))
+def test_keys_checked_at_once_as_one_by_one(keys: list[str]) -> None:
+    # ``_KEYS_RE`` checks the keys of an MST node joined by spaces, which no key holds.
+    together = _KEYS_RE.fullmatch(" ".join(keys).encode()) is not None
+    assert together == all(is_valid_key(key) for key in keys)

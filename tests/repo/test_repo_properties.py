@@ -103,3 +103,25 @@ def test_proofs_of_the_edited_keys_suffice_to_undo_a_commit(
         old = entries.get(key)
         tree = tree.delete(key) if old is None else tree.set(key, old)
     assert tree.cid == before.cid
+
+
+@SETTINGS
+@given(contents, edits)
+def test_edits_of_a_loaded_tree_write_the_canonical_blocks(
+    entries: dict[str, CID], steps: list[tuple[str, CID | None]]
+) -> None:
+    # A loaded tree writes edited nodes by splicing the blocks it read; a built one writes
+    # every node afresh. Both must give the canonical blocks.
+    built = MST.from_entries(entries)
+    loaded = MST.load(built.cid, built.blocks())
+    edited, expected = apply(loaded, steps)
+    assert edited.blocks() == MST.from_entries(expected).blocks()
+    for key, _ in steps[:4]:  # one edit on top of the loaded tree: one spliced path
+        assert (
+            loaded.delete(key).blocks()
+            == MST.from_entries({k: v for k, v in entries.items() if k != key}).blocks()
+        )
+        assert (
+            loaded.set(key, VALUES[0]).blocks()
+            == MST.from_entries({**entries, key: VALUES[0]}).blocks()
+        )

@@ -116,6 +116,16 @@ def test_block_that_does_not_hash_to_its_cid() -> None:
         read_repo(write_car([commit.cid], blocks))
 
 
+def test_mst_node_that_does_not_hash_to_its_cid() -> None:
+    # The MST is read without hashing its nodes again (the CAR reader hashed every block): a
+    # node swapped for other valid bytes under its CID must still be refused.
+    commit, tree, blocks = make_repo()
+    other = MST.from_entries({"app.bsky.feed.like/3k00000000001": tree.cid})
+    blocks[tree.cid] = other.blocks()[other.cid]
+    with pytest.raises(RepoError, match="does not hash to its CID"):
+        read_repo(write_car([commit.cid], blocks))
+
+
 @pytest.mark.parametrize("cut", [1, 40, 400])
 def test_truncated_car(cut: int) -> None:
     commit, _, blocks = make_repo()
