@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import inspect
 import io
+import ipaddress
 import socket
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping, Sequence
 from typing import Final, Protocol, TypeAlias
@@ -227,9 +228,10 @@ class AiohttpTransport:
         max_binary_size: The cap for other 2xx bodies (blobs, CAR files). None: 512 MiB, or
             ``max_response_size`` when that is given (a caller that sets one cap means it
             for every answer).
-        refuse_address: Checked against every address a host name resolves to; a connection
-            is only made to addresses it returns None for (`send` raises `TransportError`
-            with its reason when none is left). Not applied to a ``session`` passed in.
+        refuse_address: Checked against every address a host name resolves to, and against
+            a host given as an IP literal; a connection is only made to addresses it returns
+            None for (`send` raises `TransportError` with its reason when none is left).
+            Resolved names are not checked with a ``session`` passed in; IP literals are.
         lookup_host: Finds a host name's addresses instead of the system resolver (the
             identity resolver sends these lookups to its own nameservers). Not applied to a
             ``session`` passed in.
@@ -264,6 +266,9 @@ class AiohttpTransport:
         self._owns_session = session is None
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
         self._urls: dict[str, URL] = {}
+        # IP-literal host -> why refuse_address refuses it (None: allowed). aiohttp does not
+        # call the resolver for an IP literal, so those hosts are checked here instead.
+        self._literals: dict[str, str | None] = {}
 
     @property
     def max_response_size(self) -> int:
@@ -331,6 +336,10 @@ class AiohttpTransport:
         """Send one attempt; see `Transport.send`."""
         session = self._client_session()
         url = self._url(request.url, request.params)
+        if self._refuse_address is not None:
+            reason = self._refused_literal(url.raw_host)
+            if reason is not None:
+                raise TransportError(f"cannot connect ({reason})", url=request.url, sent=False)
         try:
             async with session.request(
                 request.method,
@@ -361,6 +370,24 @@ class AiohttpTransport:
             raise TransportError(
                 f"connection failed ({type(exc).__name__})", url=request.url
             ) from exc
+
+    def _refused_literal(self, host: str | None) -> str | None:
+        """Why ``refuse_address`` refuses ``host`` when it is an IP literal, else None."""
+        if host is None:
+            return None
+        if host in self._literals:
+            return self._literals[host]
+        try:
+            ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+        except ValueError:
+            reason = None  # a host name: its addresses are checked when it is resolved
+        else:
+            assert self._refuse_address is not None
+            reason = self._refuse_address(host.strip("[]"))
+        if len(self._literals) >= _URL_CACHE_LIMIT:
+            self._literals.clear()
+        self._literals[host] = reason
+        return reason
 
     async def close(self) -> None:
         """Close the ``ClientSession`` if this transport created it."""

@@ -220,6 +220,41 @@ async def test_refuse_address_stops_a_connection_before_it_is_made(server: str) 
     assert "127.0.0.1" in seen
 
 
+async def test_refuse_address_applies_to_ip_literal_hosts(server: str) -> None:
+    """aiohttp does not resolve an IP literal, so its resolver never sees it: the transport
+    checks the literal itself (a DID document naming http://127.0.0.1 as a PDS, say)."""
+    port = server.rsplit(":", 1)[1]
+    seen: list[str] = []
+    remembered = 0
+
+    def refuse(address: str) -> str | None:
+        seen.append(address)
+        return "loopback address" if address in ("127.0.0.1", "::1") else None
+
+    transport = AiohttpTransport(refuse_address=refuse)
+    try:
+        for host in ("127.0.0.1", "[::1]"):
+            with pytest.raises(TransportError, match="loopback address") as caught:
+                await transport.send(Request("GET", f"http://{host}:{port}/xrpc/com.example.echo"))
+            assert caught.value.sent is False
+        # The verdict is remembered per host; an allowed literal still goes through the filter.
+        with pytest.raises(TransportError):
+            await transport.send(Request("GET", f"http://127.0.0.1:{port}/xrpc/com.example.echo"))
+        remembered = len(transport._literals)
+    finally:
+        await transport.close()
+    assert seen == ["127.0.0.1", "::1"]
+    assert remembered == 2
+    allowing = AiohttpTransport(refuse_address=lambda address: None)
+    try:
+        response = await allowing.send(
+            Request("GET", f"http://127.0.0.1:{port}/xrpc/com.example.echo")
+        )
+    finally:
+        await allowing.close()
+    assert response.status == 200
+
+
 async def test_refuse_address_lets_accepted_addresses_through(server: str) -> None:
     port = server.rsplit(":", 1)[1]
     transport = AiohttpTransport(refuse_address=lambda address: None)
