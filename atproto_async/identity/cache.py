@@ -28,6 +28,8 @@ __all__ = [
     "DEFAULT_FAILURE_TTL",
     "DEFAULT_FRESH_TTL",
     "DEFAULT_MAX_TTL",
+    "REFRESH_INTERVAL",
+    "RefreshGate",
     "ResolutionCache",
 ]
 
@@ -199,3 +201,42 @@ class ResolutionCache(Generic[K, V]):
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+#: Minimum seconds between two forced re-resolutions of one DID after a bad signature.
+REFRESH_INTERVAL: Final = 30.0
+
+
+class RefreshGate:
+    """Rate-limits the forced re-resolution of a DID after a signature fails to verify.
+
+    A bad signature may mean the account rotated its key (re-resolve, try again) or a forgery
+    (re-resolving changes nothing). Allowing one forced refresh per DID per ``interval`` serves
+    the first and stops the second from turning every forged token, commit or label into a
+    directory request. Remembers at most ``max_size`` DIDs (least recently refreshed dropped).
+    """
+
+    __slots__ = ("_clock", "_last", "interval", "max_size")
+
+    def __init__(
+        self,
+        interval: float = REFRESH_INTERVAL,
+        max_size: int = DEFAULT_CACHE_SIZE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.interval = interval
+        self.max_size = max_size
+        self._clock = clock
+        self._last: OrderedDict[str, float] = OrderedDict()
+
+    def allow(self, did: str) -> bool:
+        """Whether ``did`` may be re-resolved now; if so, the refresh is recorded."""
+        now = self._clock()
+        last = self._last.get(did)
+        if last is not None and now - last < self.interval:
+            return False
+        self._last[did] = now
+        self._last.move_to_end(did)
+        if len(self._last) > self.max_size:
+            self._last.popitem(last=False)
+        return True

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,10 @@ from atproto_async.lexicon._compile import Check, Compiler
 from atproto_async.lexicon._schema import Document, check_document, member_type, resolve_ref
 from atproto_async.lexicon._values import Invalid, describe
 from atproto_async.syntax import is_valid_nsid, is_valid_record_key, is_valid_tid
+
+# The catalog of `Catalog.shared`, made on first use.
+_SHARED: dict[str, Catalog] = {}
+_SHARED_LOCK = threading.Lock()
 
 __all__ = ["Catalog"]
 
@@ -104,6 +109,22 @@ class Catalog:
                 raise LexiconError(f"{where}: another file has this id", doc.nsid)
             checked[doc.nsid] = doc
         return cls(checked)
+
+    @classmethod
+    def shared(cls) -> Catalog:
+        """The bundled lexicons, read on the first call and then the same object for everyone.
+
+        A catalog is immutable and compiles each definition once, so one per process keeps
+        the compiled checks warm; the client's write checks and the stream's opt-in record
+        checks both use it.
+        """
+        catalog = _SHARED.get("default")
+        if catalog is None:
+            with _SHARED_LOCK:  # two threads' first calls read the folder once
+                catalog = _SHARED.get("default")
+                if catalog is None:
+                    catalog = _SHARED["default"] = cls.default()
+        return catalog
 
     @classmethod
     def default(cls) -> Catalog:

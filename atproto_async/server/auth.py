@@ -35,6 +35,7 @@ import attrs
 
 from atproto_async.crypto import CURVE_FOR_JWT_ALG, Keypair, PublicKey, parse_did_key
 from atproto_async.exceptions import IdentityError, InvalidKeyError, ServiceAuthError
+from atproto_async.identity.cache import REFRESH_INTERVAL, RefreshGate
 from atproto_async.identity.resolver import Resolver
 from atproto_async.server._jwt import MAX_TOKEN_LENGTH, Token, sign_token, split_token
 from atproto_async.syntax import is_valid_did, is_valid_nsid
@@ -55,8 +56,6 @@ DEFAULT_LEEWAY: Final = 30
 #: The longest lifetime accepted (``exp`` - now). A PDS mints 60 s tokens by default and at
 #: most one hour on request (``com.atproto.server.getServiceAuth``'s ``exp``).
 DEFAULT_MAX_LIFETIME: Final = 3600
-#: Minimum seconds between two forced re-resolutions of one issuer after a bad signature.
-REFRESH_INTERVAL: Final = 30.0
 
 # Token types that are not service tokens: session access / refresh tokens and DPoP proofs.
 _ACCEPTED_TYP = frozenset({"JWT", "jwt"})
@@ -239,8 +238,7 @@ class ServiceAuthVerifier:
         self._clock = clock
         # token -> claims of a token whose signature verified
         self._verified: OrderedDict[str, ServiceAuth] = OrderedDict()
-        # DID -> last forced re-resolution (clock seconds)
-        self._refreshed: OrderedDict[str, float] = OrderedDict()
+        self._refresh = RefreshGate()
 
     def __repr__(self) -> str:
         return f"ServiceAuthVerifier(audience={self.audience!r}, cached={len(self._verified)})"
@@ -326,14 +324,7 @@ class ServiceAuthVerifier:
         key = await self._key(claims, refresh=False)
         if _signed_by(token, key, alg):
             return
-        did = claims.did
-        now = time.monotonic()
-        last = self._refreshed.get(did)
-        if last is None or now - last >= REFRESH_INTERVAL:
-            self._refreshed[did] = now
-            self._refreshed.move_to_end(did)
-            if len(self._refreshed) > 10_000:
-                self._refreshed.popitem(last=False)
+        if self._refresh.allow(claims.did):
             fresh = await self._key(claims, refresh=True)
             if fresh != key and _signed_by(token, fresh, alg):
                 return

@@ -19,7 +19,6 @@ Spec: https://atproto.com/specs/event-stream#sequence-numbers
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -212,16 +211,8 @@ class _CheckingBlocks(CommitBlocks):
         return data
 
 
-_catalog_lock = threading.Lock()
-_shared_catalog: Catalog | None = None
-
-
 def _default_catalog() -> Catalog:
-    """The bundled lexicons, read once per process on first use."""
-    global _shared_catalog
-    with _catalog_lock:
-        if _shared_catalog is None:
-            from atproto_async.lexicon import Catalog
+    """The bundled lexicons (`Catalog.shared`), read once per process on first use."""
+    from atproto_async.lexicon import Catalog
 
-            _shared_catalog = Catalog.default()
-        return _shared_catalog
+    return Catalog.shared()

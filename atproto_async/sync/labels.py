@@ -11,15 +11,15 @@ Spec: https://atproto.com/specs/label#signing
 from __future__ import annotations
 
 import logging
-import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from atproto_async.crypto import Keypair, PublicKey, parse_did_key
 from atproto_async.exceptions import DecodeError, IdentityError, InvalidKeyError
+from atproto_async.identity.cache import RefreshGate
 from atproto_async.ipld import encode_dag_cbor
 
 if TYPE_CHECKING:
@@ -34,9 +34,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("atproto_async.sync")
-
-#: Minimum seconds between two forced key re-resolutions of one labeler.
-_REFRESH_INTERVAL: Final = 30.0
 
 
 def _as_dict(label: Any) -> dict[str, Any]:
@@ -92,7 +89,7 @@ class LabelVerifier:
         self.on_reject = on_reject
         #: ``accepted``, ``invalid`` (bad or missing signature), ``unresolved`` (no key).
         self.stats: Counter[str] = Counter()
-        self._refreshed: OrderedDict[str, float] = OrderedDict()
+        self._refresh = RefreshGate()
 
     async def _key(self, did: str, refresh: bool) -> PublicKey | str:
         if refresh:
@@ -108,16 +105,6 @@ class LabelVerifier:
         except InvalidKeyError as exc:  # pragma: no cover - the document parsed it already
             return f"the labeler's key is unreadable: {exc}"
 
-    def _may_refresh(self, did: str) -> bool:
-        now = time.monotonic()
-        last = self._refreshed.get(did)
-        if last is not None and now - last < _REFRESH_INTERVAL:
-            return False
-        self._refreshed[did] = now
-        if len(self._refreshed) > 10_000:
-            self._refreshed.popitem(last=False)
-        return True
-
     async def check(self, label: Any) -> str | None:
         """None when ``label`` is signed by its ``src``'s label key, else the reason."""
         try:
@@ -132,7 +119,7 @@ class LabelVerifier:
         if verify_label(label, key):
             self.stats["accepted"] += 1
             return None
-        if self._may_refresh(src):
+        if self._refresh.allow(src):
             fresh = await self._key(src, refresh=True)
             if isinstance(fresh, PublicKey) and fresh != key and verify_label(label, fresh):
                 self.stats["accepted"] += 1

@@ -45,9 +45,11 @@ from atproto_async.sync.state import RepoState, StateStore
 from atproto_async.sync.verifier import SyncVerifier, Verdict
 
 if TYPE_CHECKING:
+    from atproto_async.identity.document import DidDocument
     from atproto_async.identity.resolver import Resolver
     from atproto_async.ipld import CID
     from atproto_async.repo import Repository
+    from atproto_async.xrpc import Client
 
 __all__ = ["Resync", "VerifiedSubscription", "fetch_latest_rev", "fetch_repo"]
 
@@ -85,57 +87,58 @@ class Resync:
         return {path: cid for path, (cid, _) in self.repo.records.items()}
 
 
+@contextlib.asynccontextmanager
+async def _pds_client(
+    did: str, resolver: Resolver, allow_insecure: bool
+) -> AsyncIterator[tuple[Client, DidDocument]]:
+    """A `Client` on ``did``'s PDS (from its DID document), and the document.
+
+    Without ``allow_insecure`` the PDS must be ``https://`` on a public address: the DID
+    document is data from the network, not a trusted setting.
+    """
+    from atproto_async.identity.resolver import _refused_address
+    from atproto_async.xrpc import Client
+    from atproto_async.xrpc.transport import AiohttpTransport
+
+    doc = await resolver.resolve_did(did)
+    if doc.pds is None:
+        raise RepoError(f"{did}'s DID document names no PDS")
+    transport = AiohttpTransport(refuse_address=None if allow_insecure else _refused_address)
+    try:
+        async with Client(
+            doc.pds, transport=transport, allow_insecure=allow_insecure, timeout=_FETCH_TIMEOUT
+        ) as client:
+            yield client, doc
+    finally:
+        await transport.close()
+
+
 async def fetch_repo(did: str, resolver: Resolver, *, allow_insecure: bool = False) -> Repository:
     """Download ``did``'s repository from its PDS and check it in full.
 
-    The PDS is the ``#atproto_pds`` service of the DID document; the commit must be signed by
-    the document's ``#atproto`` key. Without ``allow_insecure`` the PDS must be ``https://`` on
-    a public address (the DID document is data from the network, not a trusted setting).
+    The PDS is the ``#atproto_pds`` service of the DID document (https on a public address
+    unless ``allow_insecure``); the commit must be signed by the document's ``#atproto`` key.
 
     Raises:
         IdentityError: The DID document cannot be read.
         RepoError: The document names no PDS or key, or the repository fails a check.
         XrpcError, TransportError: The PDS refused or could not be reached.
     """
-    from atproto_async.identity.resolver import _refused_address
     from atproto_async.repo import read_repo
-    from atproto_async.xrpc import Client
-    from atproto_async.xrpc.transport import AiohttpTransport
 
-    doc = await resolver.resolve_did(did)
-    if doc.pds is None:
-        raise RepoError(f"{did}'s DID document names no PDS")
-    if doc.signing_public_key is None:
-        raise RepoError(f"{did}'s DID document has no #atproto key")
-    transport = AiohttpTransport(refuse_address=None if allow_insecure else _refused_address)
-    async with Client(
-        doc.pds, transport=transport, allow_insecure=allow_insecure, timeout=_FETCH_TIMEOUT
-    ) as client:
-        try:
-            car = await client.com.atproto.sync.get_repo(did=did)
-        finally:
-            await transport.close()
+    async with _pds_client(did, resolver, allow_insecure) as (client, doc):
+        if doc.signing_public_key is None:
+            raise RepoError(f"{did}'s DID document has no #atproto key")
+        car = await client.com.atproto.sync.get_repo(did=did)
     return read_repo(car, did=did, key=doc.signing_public_key)
 
 
 async def fetch_latest_rev(did: str, resolver: Resolver, *, allow_insecure: bool = False) -> str:
     """The revision of ``did``'s repository at its PDS now (``getLatestCommit``)."""
-    from atproto_async.identity.resolver import _refused_address
-    from atproto_async.xrpc import Client
-    from atproto_async.xrpc.transport import AiohttpTransport
-
-    doc = await resolver.resolve_did(did)
-    if doc.pds is None:
-        raise RepoError(f"{did}'s DID document names no PDS")
-    transport = AiohttpTransport(refuse_address=None if allow_insecure else _refused_address)
-    async with Client(
-        doc.pds, transport=transport, allow_insecure=allow_insecure, timeout=_FETCH_TIMEOUT
-    ) as client:
-        try:
-            out = await client.com.atproto.sync.get_latest_commit(did=did)
-        finally:
-            await transport.close()
-    return out.rev
+    async with _pds_client(did, resolver, allow_insecure) as (client, _):
+        out = await client.com.atproto.sync.get_latest_commit(did=did)
+    rev: str = out.rev
+    return rev
 
 
 class _Pending:

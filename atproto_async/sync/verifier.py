@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
 from atproto_async.exceptions import IdentityError
+from atproto_async.identity.cache import REFRESH_INTERVAL, RefreshGate
 from atproto_async.sync.state import MemoryStateStore, RepoState, StateStore
 from atproto_async.sync.verify import (
     InvalidEvent,
@@ -42,9 +43,6 @@ if TYPE_CHECKING:
 __all__ = ["REFRESH_INTERVAL", "SyncVerifier", "Verdict"]
 
 logger = logging.getLogger("atproto_async.sync")
-
-#: Minimum seconds between two forced key re-resolutions of one account after a bad signature.
-REFRESH_INTERVAL: Final = 30.0
 
 
 @attrs.frozen(slots=True)
@@ -99,7 +97,7 @@ class SyncVerifier:
         #: Counts: ``accepted``, and one key per reason kind (``stale``, ``inactive``,
         #: ``invalid``, ``gap``, ``unresolved``, ``desynchronized``).
         self.stats: Counter[str] = Counter()
-        self._refreshed: OrderedDict[str, float] = OrderedDict()
+        self._refresh = RefreshGate()
         self._last_seq: int | None = None
 
     def reset_seq(self) -> None:
@@ -259,7 +257,7 @@ class SyncVerifier:
             try:
                 return verify(event, key, **kwargs)
             except SignatureMismatch:
-                if not self._may_refresh(did):
+                if not self._refresh.allow(did):
                     raise
                 fresh = await self._key(did, refresh=True)
                 if isinstance(fresh, Verdict):
@@ -269,14 +267,3 @@ class SyncVerifier:
                 return verify(event, fresh, **kwargs)
         except InvalidEvent as exc:
             return self._reject(did, "invalid", exc.reason, invalid=True)
-
-    def _may_refresh(self, did: str) -> bool:
-        now = time.monotonic()
-        last = self._refreshed.get(did)
-        if last is not None and now - last < REFRESH_INTERVAL:
-            return False
-        self._refreshed[did] = now
-        self._refreshed.move_to_end(did)
-        if len(self._refreshed) > 10_000:
-            self._refreshed.popitem(last=False)
-        return True

@@ -18,7 +18,6 @@ Spec: https://atproto.com/specs/lexicon
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
@@ -39,26 +38,12 @@ _RECORD_WRITES: Final = frozenset(
     {"com.atproto.repo.applyWrites#create", "com.atproto.repo.applyWrites#update"}
 )
 
-_lock = threading.Lock()
-_default: Catalog | None = None
-
 
 def default_catalog() -> Catalog:
-    """The bundled lexicons (`Catalog.default`), read on first use and then shared.
+    """The bundled lexicons (`Catalog.shared`): read on the first checked write, then shared."""
+    from atproto_async.lexicon import Catalog
 
-    The catalog is immutable and compiles each definition once, so one per process serves
-    every client and keeps the compiled checks warm.
-    """
-    global _default
-    catalog = _default
-    if catalog is None:
-        with _lock:
-            catalog = _default
-            if catalog is None:
-                from atproto_async.lexicon import Catalog
-
-                catalog = _default = Catalog.default()
-    return catalog
+    return Catalog.shared()
 
 
 def check_writes(catalog: Catalog, nsid: str, body: Any) -> None:

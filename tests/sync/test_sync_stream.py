@@ -321,3 +321,47 @@ async def test_exactly_once_with_the_consumers_own_transaction(world: Any, tmp_p
         rows = conn.execute("SELECT seq FROM seen ORDER BY seq").fetchall()
         conn.close()
     assert [r[0] for r in rows] == sorted(frames)  # every event once: no gap, no duplicate
+
+
+async def test_fetch_repo_refuses_what_a_hostile_document_or_pds_gives(world: Any) -> None:
+    """The DID document and the PDS are network data: private addresses, another account's
+    repository, or a repository signed by another key are all refused."""
+    from atproto_async.exceptions import RepoError, TransportError
+    from atproto_async.sync import fetch_latest_rev, fetch_repo
+
+    writers, pds, resolver = world
+    did = writers[0].did
+    # The document names a loopback PDS: refused unless the caller allows insecure hosts.
+    with pytest.raises(TransportError, match="refus|not allowed|private|loopback"):
+        await fetch_repo(did, resolver)
+    with pytest.raises(TransportError):
+        await fetch_latest_rev(did, resolver)
+    assert pds.requests == []  # nothing reached the server
+    assert (await fetch_repo(did, resolver, allow_insecure=True)).did == did
+    # The PDS answers with the other account's repository.
+    pds.writers[did] = writers[1]
+    with pytest.raises(RepoError, match="not " + did):
+        await fetch_repo(did, resolver, allow_insecure=True)
+    # The PDS answers with a repository signed by a key the document does not name.
+    impostor = RepoWriter(Keypair.generate(K256), did)
+    impostor.commit(creates={"app.bsky.feed.post/3l2uygzaf0001": post("not theirs")})
+    pds.writers[did] = impostor
+    with pytest.raises(RepoError, match="signature"):
+        await fetch_repo(did, resolver, allow_insecure=True)
+
+
+def test_refresh_gate_allows_one_refresh_per_interval_and_stays_bounded() -> None:
+    from atproto_async.identity.cache import RefreshGate
+
+    now = [0.0]
+    gate = RefreshGate(interval=30, max_size=2, clock=lambda: now[0])
+    assert gate.allow("did:plc:a")
+    assert not gate.allow("did:plc:a")
+    now[0] = 29.9
+    assert not gate.allow("did:plc:a")
+    now[0] = 30.0
+    assert gate.allow("did:plc:a")
+    assert gate.allow("did:plc:b")
+    assert gate.allow("did:plc:c")  # evicts the least recently refreshed, did:plc:a
+    assert gate.allow("did:plc:a")
+    assert not gate.allow("did:plc:c")

@@ -16,7 +16,6 @@ from atproto_async.exceptions import LexiconValidationError
 from atproto_async.ipld import cid_for_raw
 from atproto_async.lexicon import Catalog
 from atproto_async.xrpc import Client, MockTransport, Request, Response
-from atproto_async.xrpc import records as records_module
 from atproto_async.xrpc.records import check_writes, default_catalog
 
 DID = "did:plc:ewvi7nxzyoun6zhxrhs64oiz"
@@ -101,10 +100,13 @@ def test_default_catalog_is_read_once_and_shared(monkeypatch: pytest.MonkeyPatch
         catalog: Catalog = real(cls)
         return catalog
 
-    monkeypatch.setattr(records_module, "_default", None)
+    from atproto_async.lexicon import _catalog
+
+    monkeypatch.setattr(_catalog, "_SHARED", {})
     monkeypatch.setattr(Catalog, "default", classmethod(counting))
     first = default_catalog()
     assert default_catalog() is first
+    assert Catalog.shared() is first  # the stream's record checks use the same one
     assert reads == [1]
 
 
