@@ -332,7 +332,7 @@ async def test_fetch_repo_refuses_what_a_hostile_document_or_pds_gives(world: An
     writers, pds, resolver = world
     did = writers[0].did
     # The document names a loopback PDS: refused unless the caller allows insecure hosts.
-    with pytest.raises(TransportError, match="refus|not allowed|private|loopback"):
+    with pytest.raises(TransportError, match="loopback address"):
         await fetch_repo(did, resolver)
     with pytest.raises(TransportError):
         await fetch_latest_rev(did, resolver)
