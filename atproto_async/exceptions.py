@@ -28,7 +28,8 @@ The tree::
     ├── RepoError (ValueError)           repository data (MST, commit, CAR) that breaks the spec
     │   └── MissingBlockError            a block the tree or proof needs is absent
     ├── LexiconError (ValueError)        a lexicon document that breaks the Lexicon rules
-    └── LexiconValidationError (ValueError)  data that does not match its lexicon (path)
+    ├── LexiconValidationError (ValueError)  data that does not match its lexicon (path)
+    └── OAuthError                       an OAuth step refused (error, description, status)
 
 ``AuthenticationError`` is raised for 401 answers as well: it derives from
 ``InvalidRequestError`` only so that ``except InvalidRequestError`` keeps catching the 400
@@ -61,6 +62,7 @@ __all__ = [
     "LexiconValidationError",
     "MissingBlockError",
     "NotFoundError",
+    "OAuthError",
     "NotImplementedByServerError",
     "PayloadTooLargeError",
     "RateLimitError",
@@ -452,3 +454,29 @@ def _rebuild_lexicon_validation_error(
     cls: type[LexiconValidationError], reason: str, path: str, lex_type: str
 ) -> LexiconValidationError:
     return cls(reason, path=path, lex_type=lex_type)
+
+
+class OAuthError(AtprotoError):
+    """An OAuth step that failed: refused by the server, or refused here as unsafe.
+
+    Raised by `atproto_async.oauth`: for an error answer of the authorization server (its
+    ``error`` code, e.g. ``invalid_grant`` for a spent code or refresh token), for an error
+    the person's browser was sent back with (``access_denied``), and for an answer the client
+    refuses (``invalid_state``, ``issuer_mismatch``, ``sub_mismatch``, ``invalid_metadata``,
+    ``insecure_url``, ``invalid_response``, ``session_ended``...).
+
+    Attributes:
+        error: The OAuth error code.
+        description: What went wrong, for people. Never contains a token, code or key.
+        status: The HTTP status of the server's answer, or None when the check was ours.
+    Spec: https://atproto.com/specs/oauth, RFC 6749 section 5.2.
+    """
+
+    def __init__(self, error: str, description: str = "", status: int | None = None) -> None:
+        self.error = error
+        self.description = description
+        self.status = status
+        super().__init__(f"{error}: {description}" if description else error)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.error, self.description, self.status))

@@ -28,13 +28,16 @@ import logging
 import math
 import re
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
 from atproto_async.exceptions import AuthenticationError, DecodeError, XrpcError
 from atproto_async.xrpc.session import Session, check_service_url, is_loopback_url, jwt_claims
+
+if TYPE_CHECKING:
+    from atproto_async.xrpc.transport import Response
 
 __all__ = [
     "REFRESH_MARGIN",
@@ -123,7 +126,10 @@ class AuthState:
         bearer: The ``Authorization`` header value for the session, or None.
         refresh_at: POSIX time after which the token is refreshed before a request.
         needs_check: True while a resumed session has not been checked with getSession.
+        dpop: True when requests need a DPoP proof (an OAuth session, `OAuthAuthState`).
     """
+
+    dpop = False
 
     def __init__(
         self,
@@ -156,6 +162,24 @@ class AuthState:
 
     def __repr__(self) -> str:
         return f"AuthState(session={self.session!r})"
+
+    @property
+    def token(self) -> str | None:
+        """The access token requests are sent with, or None without a session."""
+        return self.session.access_jwt if self.session is not None else None
+
+    # DPoP (OAuth sessions; see atproto_async.oauth._auth). Password sessions send none.
+
+    def proof(self, method: str, url: str) -> str:
+        """A DPoP proof for one request with the current token."""
+        raise NotImplementedError("password sessions send no DPoP proof")
+
+    def observe(self, url: str, headers: Mapping[str, str]) -> None:
+        """Remember the ``DPoP-Nonce`` a server sent."""
+
+    def nonce_refused(self, response: Response, error: XrpcError) -> bool:
+        """Whether the server refused the request for want of its latest DPoP nonce."""
+        return False
 
     def secrets(self) -> list[str]:
         """Every secret held (to scrub from error messages)."""

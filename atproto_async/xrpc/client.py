@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from atproto_async.api import AppNamespace, ChatNamespace, ComNamespace, ToolsNamespace
     from atproto_async.identity import Resolver
     from atproto_async.lexicon import Catalog
+    from atproto_async.oauth import OAuthSession
 
 __all__ = ["Client"]
 
@@ -101,6 +102,9 @@ class Client:
         catalog: The lexicons records are checked against: by default the bundled ones, read
             on the first checked write and shared by all clients. Pass
             ``Catalog.default().extend(your_lexicons)`` to check your own collections too.
+        oauth: An `OAuthSession` (from ``OAuthClient.callback`` or ``restore``): calls go to
+            the account's PDS with DPoP-bound tokens, refreshed by themselves; ``service`` is
+            then ignored, and ``logout()`` revokes the session. See `atproto_async.oauth`.
 
     Raises:
         ValueError: ``service`` is not a usable URL, or ``session`` is not a saved session.
@@ -127,21 +131,31 @@ class Client:
         resolver: Resolver | None = None,
         validate_records: bool = True,
         catalog: Catalog | None = None,
+        oauth: OAuthSession | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be > 0, not {timeout}")
-        # "" stands for "no service yet": login resolves the account's PDS (see _call).
-        base = "" if service is None else check_service_url(service, allow_insecure=allow_insecure)
         self._resolver = resolver
         self._owns_resolver = False
-        self._auth = AuthState(
-            base,
-            on_session_change=on_session_change,
-            relogin=relogin,
-            admin_password=admin_password,
-            allow_insecure=allow_insecure,
-            clock=clock,
-        )
+        if oauth is not None:
+            if session is not None:
+                raise ValueError("pass either session= or oauth=, not both")
+            from atproto_async.oauth._auth import OAuthAuthState  # loaded only when used
+
+            self._auth: AuthState = OAuthAuthState(oauth, clock=clock)
+        else:
+            # "" stands for "no service yet": login resolves the account's PDS (see _call).
+            base = (
+                "" if service is None else check_service_url(service, allow_insecure=allow_insecure)
+            )
+            self._auth = AuthState(
+                base,
+                on_session_change=on_session_change,
+                relogin=relogin,
+                admin_password=admin_password,
+                allow_insecure=allow_insecure,
+                clock=clock,
+            )
         if session is not None:
             if isinstance(session, str):
                 session = Session.from_json(session)
@@ -171,7 +185,11 @@ class Client:
         self._catalog = catalog
 
     def __repr__(self) -> str:
-        who = self._auth.session.did if self._auth.session else "no session"
+        oauth = self.oauth_session
+        if oauth is not None:
+            who = f"{oauth.did}, OAuth"
+        else:
+            who = self._auth.session.did if self._auth.session else "no session"
         return f"<Client {self._auth.base_url} ({who})>"
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -217,6 +235,11 @@ class Client:
     def session(self) -> Session | None:
         """The current session, or None when not logged in."""
         return self._auth.session
+
+    @property
+    def oauth_session(self) -> OAuthSession | None:
+        """The `OAuthSession` of a ``Client(oauth=...)``, else None."""
+        return getattr(self._auth, "oauth_session", None)
 
     @property
     def service(self) -> str:
@@ -287,7 +310,8 @@ class Client:
         return session
 
     async def logout(self) -> None:
-        """End the session on the server (``deleteSession``) and here; a no-op without one."""
+        """End the session on the server and here (an OAuth session is revoked); a no-op
+        without one."""
         await self._auth.logout(self._root)
 
     def export_session(self) -> str:
@@ -300,6 +324,11 @@ class Client:
         """
         session = self._auth.session
         if session is None:
+            if self.oauth_session is not None:
+                raise AtprotoError(
+                    "an OAuth session is kept by its OAuthClient's session store "
+                    "(oauth.restore(did) reads it back), not exported"
+                )
             raise AtprotoError("no session to export: log in first")
         return session.to_json()
 
@@ -634,13 +663,14 @@ class Client:
                 authorization, use_session = auth.admin_authorization, False
         retry = 0
         refreshed = False
+        nonce_retried = False
         while True:
             if use_session:
-                if auth.session is not None:
+                if auth.token is not None:
                     if check and auth.needs_check:
                         await auth.check(self._root)
-                    if self._clock() >= auth.refresh_at and auth.session is not None:
-                        await auth.refresh(self._root, auth.session.access_jwt)
+                    if self._clock() >= auth.refresh_at and auth.token is not None:
+                        await auth.refresh(self._root, auth.token)
                 sent_auth = auth.bearer
             else:
                 sent_auth = authorization if isinstance(authorization, str) else None
@@ -650,11 +680,16 @@ class Client:
                     "this client has no service URL: log in with a handle or DID first, "
                     "or pass Client(service=...)"
                 )
+            extra = headers
+            if auth.dpop and use_session and sent_auth is not None:
+                # An OAuth session: every request carries a fresh DPoP proof of its own.
+                proof = auth.proof(method, url + path)
+                extra = {**headers, "DPoP": proof} if headers else {"DPoP": proof}
             request = Request(
                 method,
                 url + path,
                 params,
-                self._request_headers(sent_auth, content_type, headers),
+                self._request_headers(sent_auth, content_type, extra),
                 body,
                 attempt_timeout,
             )
@@ -675,21 +710,33 @@ class Client:
                 await self._sleep(delay)
                 continue
             status = response.status
+            if auth.dpop and use_session:
+                auth.observe(request.url, response.headers)
             if 200 <= status < 300:
                 return decode_body(response, nsid)
             error = error_from_response(
                 response, nsid, secrets=self._secrets(request, secrets), now=self._clock()
             )
             if (
+                auth.dpop
+                and use_session
+                and not nonce_retried
+                and auth.nonce_refused(response, error)
+            ):
+                nonce_retried = True  # the server wants its new DPoP nonce: once more with it
+                if replayable:
+                    continue
+                raise error
+            if (
                 use_session
                 and not refreshed
                 and sent_auth is not None
                 and status in (400, 401)
                 and token_refused(error)
-                and auth.session is not None
+                and auth.token is not None
             ):
                 refreshed = True
-                await auth.refresh(self._root, sent_auth[7:])  # strip "Bearer "
+                await auth.refresh(self._root, sent_auth.partition(" ")[2])  # the token alone
                 if replayable:
                     continue
                 raise error

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from integration_helpers import ACCESS_TTL_SECONDS, Account, create_account
+from integration_helpers import ACCESS_TTL_SECONDS, OAUTH_TOKEN_TTL_SECONDS, Account, create_account
 from localpds import LocalPds, PdsUnavailable, unavailable_reason
 
 from tests.conftest import require_server
@@ -21,7 +21,7 @@ from tests.conftest import require_server
 def local_pds() -> Iterator[LocalPds]:
     """The running PDS + PLC pair, started once per test session and stopped by PID at the end."""
     require_server(unavailable_reason(), "the integration tests")
-    pds = LocalPds(access_ttl=f"{ACCESS_TTL_SECONDS}s")
+    pds = LocalPds(access_ttl=f"{ACCESS_TTL_SECONDS}s", oauth_token_ttl=OAUTH_TOKEN_TTL_SECONDS)
     try:
         pds.start()
     except PdsUnavailable as exc:

@@ -19,6 +19,8 @@ from localpds import LocalPds
 #: Access-token lifetime the PDS is started with: short, so refresh paths run for real (the
 #: client refreshes a quarter of the lifetime before ``exp``, and on ExpiredToken).
 ACCESS_TTL_SECONDS = 12
+#: OAuth access-token lifetime the PDS is started with (the released one is 60 minutes).
+OAUTH_TOKEN_TTL_SECONDS = 6
 
 _counter = itertools.count()
 

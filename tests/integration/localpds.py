@@ -51,11 +51,27 @@ INSTALLED_MARKER = ".installed"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
 
-# The hard-coded token lifetimes in the released PDS and the test-only replacements.
+# The hard-coded token lifetimes in the released PDS and the test-only replacements: the
+# session tokens of createSession (auth.js) and the OAuth access tokens (oauth-constants.js).
 AUTH_JS = Path("node_modules/@atproto/pds/dist/account-manager/helpers/auth.js")
+OAUTH_CONSTANTS_JS = Path("node_modules/@atproto/oauth-provider/dist/oauth-constants.js")
 TOKEN_PATCHES = (
-    ("expiresIn = '120mins',", "expiresIn = process.env.PDS_TEST_ACCESS_TTL || '120mins',"),
-    ("expiresIn = '90days',", "expiresIn = process.env.PDS_TEST_REFRESH_TTL || '90days',"),
+    (
+        AUTH_JS,
+        "expiresIn = '120mins',",
+        "expiresIn = process.env.PDS_TEST_ACCESS_TTL || '120mins',",
+    ),
+    (
+        AUTH_JS,
+        "expiresIn = '90days',",
+        "expiresIn = process.env.PDS_TEST_REFRESH_TTL || '90days',",
+    ),
+    (
+        OAUTH_CONSTANTS_JS,
+        "export const TOKEN_MAX_AGE = 60 * MINUTE;",
+        "export const TOKEN_MAX_AGE ="
+        " Number(process.env.PDS_TEST_OAUTH_TOKEN_TTL_MS) || 60 * MINUTE;",
+    ),
 )
 
 
@@ -156,26 +172,28 @@ def unavailable_reason() -> str | None:
 
 
 def patch_token_lifetimes(directory: Path) -> None:
-    """Let PDS_TEST_ACCESS_TTL / PDS_TEST_REFRESH_TTL override the hard-coded token lifetimes.
+    """Let PDS_TEST_ACCESS_TTL / PDS_TEST_REFRESH_TTL / PDS_TEST_OAUTH_TOKEN_TTL_MS override
+    the hard-coded token lifetimes.
 
     Idempotent; without those variables the patched server behaves exactly as released.
 
     Raises:
-        PdsUnavailable: the file no longer contains the expected lines (a new PDS version).
+        PdsUnavailable: a file no longer contains the expected lines (a new PDS version).
     """
-    path = directory / AUTH_JS
-    text = path.read_text(encoding="utf-8")
-    patched = text
-    for original, replacement in TOKEN_PATCHES:
-        if replacement in patched:
-            continue
-        if original not in patched:
-            raise PdsUnavailable(
-                f"cannot make token lifetimes configurable: {original!r} not found in {path}"
-            )
-        patched = patched.replace(original, replacement, 1)
-    if patched != text:
-        path.write_text(patched, encoding="utf-8")
+    for relative in dict.fromkeys(path for path, _, _ in TOKEN_PATCHES):
+        path = directory / relative
+        text = path.read_text(encoding="utf-8")
+        patched = text
+        for target, original, replacement in TOKEN_PATCHES:
+            if target != relative or replacement in patched:
+                continue
+            if original not in patched:
+                raise PdsUnavailable(
+                    f"cannot make token lifetimes configurable: {original!r} not found in {path}"
+                )
+            patched = patched.replace(original, replacement, 1)
+        if patched != text:
+            path.write_text(patched, encoding="utf-8")
 
 
 def _bundles_node() -> bool:
@@ -268,6 +286,7 @@ class LocalPds:
         plc_url: the did:plc directory.
         admin_password: the PDS admin password (HTTP Basic user ``admin``).
         access_ttl: the access-token lifetime given to the server, e.g. ``"10s"``, or None.
+        oauth_token_ttl: the OAuth access-token lifetime in seconds, or None (60 min).
     """
 
     def __init__(
@@ -275,11 +294,13 @@ class LocalPds:
         *,
         access_ttl: str | None = None,
         refresh_ttl: str | None = None,
+        oauth_token_ttl: float | None = None,
         pds_port: int = 0,
         plc_port: int = 0,
     ) -> None:
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
+        self.oauth_token_ttl = oauth_token_ttl
         self.admin_password = secrets.token_hex(16)
         self._ports = (pds_port, plc_port)
         self._process: subprocess.Popen[bytes] | None = None
@@ -333,6 +354,8 @@ class LocalPds:
             env["PDS_TEST_ACCESS_TTL"] = self.access_ttl
         if self.refresh_ttl:
             env["PDS_TEST_REFRESH_TTL"] = self.refresh_ttl
+        if self.oauth_token_ttl:
+            env["PDS_TEST_OAUTH_TOKEN_TTL_MS"] = str(int(self.oauth_token_ttl * 1000))
         return env
 
     def start(self, timeout: float = START_TIMEOUT) -> LocalPds:

@@ -50,6 +50,9 @@ def _fake_auth_js(tmp_path: Path, text: str) -> Path:
     path = tmp_path / localpds.AUTH_JS
     path.parent.mkdir(parents=True)
     path.write_text(text)
+    oauth = tmp_path / localpds.OAUTH_CONSTANTS_JS
+    oauth.parent.mkdir(parents=True)
+    oauth.write_text("const MINUTE = 60e3;\nexport const TOKEN_MAX_AGE = 60 * MINUTE;\n")
     return path
 
 
@@ -65,6 +68,8 @@ def test_token_patch_is_idempotent_and_keeps_the_defaults(tmp_path: Path) -> Non
     assert path.read_text() == once
     assert "process.env.PDS_TEST_ACCESS_TTL || '120mins'" in once
     assert "process.env.PDS_TEST_REFRESH_TTL || '90days'" in once
+    oauth = (tmp_path / localpds.OAUTH_CONSTANTS_JS).read_text()
+    assert "Number(process.env.PDS_TEST_OAUTH_TOKEN_TTL_MS) || 60 * MINUTE" in oauth
 
 
 def test_token_patch_refuses_an_unknown_file(tmp_path: Path) -> None:
