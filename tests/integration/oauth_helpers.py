@@ -95,4 +95,16 @@ async def sign_in(authorize_url: str, username: str, password: str) -> str:
         url = consent.get("url") if isinstance(consent, dict) else None
         if not isinstance(url, str):
             raise SignInFailed(f"consent answered no redirect URL: {consent}")
-        return url
+        # The page then navigates to that URL, which sends the browser on to the client.
+        headers = {
+            **navigate,
+            "Sec-Fetch-Site": "same-origin",
+            "Referer": authorize_url,
+            "Cookie": cookie_header(),
+        }
+        async with http.get(url, headers=headers, allow_redirects=False) as hop:
+            await hop.read()
+            location = hop.headers.get("Location")
+            if hop.status not in (302, 303) or not location:
+                raise SignInFailed(f"the redirect page answered HTTP {hop.status}, no Location")
+        return location

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +34,7 @@ from atproto_async.xrpc.transport import AiohttpTransport, Request, Response
 pytestmark = pytest.mark.integration
 
 REDIRECT = "http://127.0.0.1:8765/callback"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "oauth_login.py"
 
 
 class CountingTransport(AiohttpTransport):
@@ -367,3 +369,50 @@ async def test_authorization_server_that_is_not_the_accounts_pds_is_refused(
             assert await oauth.session_store.get(account.did) is None
     finally:
         await runner.cleanup()
+
+
+async def test_example_signs_in_posts_and_logs_out(local_pds: LocalPds, account: Account) -> None:
+    import sys
+
+    import aiohttp
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(EXAMPLE),
+        account.did,
+        "posted by the example",
+        "--plc",
+        local_pds.plc_url,
+        "--allow-insecure",
+        "--logout",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    try:
+        async with asyncio.timeout(60):
+            lines = []
+            while not (lines and lines[-1].startswith(local_pds.pds_url)):
+                line = (await process.stdout.readline()).decode()
+                assert line, f"the example ended early: {lines}"
+                lines.append(line.strip())
+            back = await sign_in(lines[-1], account.handle, account.password)
+            assert back.startswith("http://127.0.0.1:")
+            async with aiohttp.ClientSession() as browser, browser.get(back) as page:
+                assert page.status == 200  # the browser lands on the example's callback page
+            out, err = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, err.decode()
+    printed = out.decode().splitlines()
+    assert printed[0] == f"signed in as {account.did} (atproto transition:generic)"
+    uri = printed[1]
+    assert uri.startswith(f"at://{account.did}/app.bsky.feed.post/")
+    assert printed[2] == "session revoked"
+    async with Client(local_pds.url) as anonymous:
+        record = await anonymous.com.atproto.repo.get_record(
+            repo=account.did, collection="app.bsky.feed.post", rkey=uri.rsplit("/", 1)[1]
+        )
+    assert record.value.text == "posted by the example"
