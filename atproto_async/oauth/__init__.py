@@ -14,7 +14,8 @@ tokens spent once, and revocation.
 
 Layout: `client.py` (the flow, refresh, revocation), `session.py` (`OAuthSession`),
 `metadata.py` (discovery documents checked, sans-I/O), `dpop.py` (proofs and nonces),
-`stores.py` (pending sign-ins and sessions), `_jose.py` (JWK/JWS on `atproto_async.crypto`).
+`stores.py` (pending sign-ins and sessions; `sqlite.py`, a store shared by processes),
+`_jose.py` (JWK/JWS on `atproto_async.crypto`).
 The Client side (DPoP headers, nonce retry, refresh) is `_auth.py`.
 """
 
@@ -45,5 +46,15 @@ __all__ = [
     "OAuthSession",
     "SessionStore",
     "StateStore",
+    "SQLiteSessionStore",
     "TokenSet",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # sqlite3 is loaded only by those who use the SQLite store.
+    if name == "SQLiteSessionStore":
+        from atproto_async.oauth.sqlite import SQLiteSessionStore
+
+        return SQLiteSessionStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -472,7 +472,7 @@ class OAuthClient:
                 raise OAuthError("session_ended", f"the session of {session.did} was logged out")
             if stored.get("refresh_token") != session.tokens.refresh_token:
                 session.adopt(stored)  # refreshed elsewhere: take its tokens, spend nothing
-                logger.debug("took the tokens %s was refreshed to elsewhere", session.did)
+                logger.debug("%s was refreshed elsewhere: took its new tokens", session.did)
                 return
             spent = session.tokens.refresh_token
             if spent is None:

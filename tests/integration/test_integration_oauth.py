@@ -416,3 +416,100 @@ async def test_example_signs_in_posts_and_logs_out(local_pds: LocalPds, account:
             repo=account.did, collection="app.bsky.feed.post", rkey=uri.rsplit("/", 1)[1]
         )
     assert record.value.text == "posted by the example"
+
+
+async def test_flow_started_from_a_handle_resolved_through_dns(
+    local_pds: LocalPds, account: Account
+) -> None:
+    from tests.conftest import require_server
+    from tests.identity.dnsmasq import Dnsmasq, unavailable_reason
+
+    require_server(unavailable_reason(), "the OAuth handle test")
+    with Dnsmasq({f"_atproto.{account.handle}": [[f"did={account.did}"]]}) as dns:
+        async with (
+            IdentityResolver(
+                plc_url=local_pds.plc_url, nameservers=dns.nameservers, allow_insecure=True
+            ) as resolver,
+            OAuthClient.loopback(REDIRECT, resolver=resolver, allow_insecure=True) as oauth,
+        ):
+            session = await signed_in(oauth, account, target="@" + account.handle.upper())
+    assert session.did == account.did
+
+
+REFRESHER = """
+import asyncio, hashlib, logging, sys
+from atproto_async.identity import IdentityResolver
+from atproto_async.oauth import OAuthClient, SQLiteSessionStore
+
+async def main(path, did, plc, redirect):
+    logging.basicConfig(level=logging.DEBUG, format="%(name)s %(message)s", stream=sys.stdout)
+    async with (
+        IdentityResolver(plc_url=plc, allow_insecure=True) as resolver,
+        OAuthClient.loopback(
+            redirect, resolver=resolver, allow_insecure=True,
+            session_store=SQLiteSessionStore(path),
+        ) as oauth,
+    ):
+        session = await oauth.restore(did)
+        print("ready", flush=True)
+        await asyncio.to_thread(sys.stdin.readline)
+        await oauth.refresh(session)
+        digest = hashlib.sha256(session.tokens.refresh_token.encode()).hexdigest()
+        print("token", digest, flush=True)
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+async def test_two_processes_refreshing_one_session_spend_the_token_once(
+    tmp_path: Path, local_pds: LocalPds, resolver: IdentityResolver, account: Account
+) -> None:
+    import hashlib
+    import sys
+
+    from atproto_async.oauth import SQLiteSessionStore
+
+    path = tmp_path / "sessions.db"
+    store = SQLiteSessionStore(path)
+    async with OAuthClient.loopback(
+        REDIRECT, resolver=resolver, allow_insecure=True, session_store=store
+    ) as oauth:
+        await signed_in(oauth, account)
+        processes = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-c",
+                REFRESHER,
+                str(path),
+                account.did,
+                local_pds.plc_url,
+                REDIRECT,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+            )
+            for _ in range(2)
+        ]
+        try:
+            async with asyncio.timeout(60):
+                for process in processes:
+                    assert process.stdout is not None
+                    assert (await process.stdout.readline()).strip() == b"ready"
+                for process in processes:  # both at once
+                    assert process.stdin is not None
+                    process.stdin.write(b"go\n")
+                outputs = [(await p.communicate())[0].decode() for p in processes]
+        finally:
+            for process in processes:
+                if process.returncode is None:
+                    process.kill()
+                    await process.wait()
+        assert [p.returncode for p in processes] == [0, 0], outputs
+        log = "".join(outputs)
+        assert log.count("OAuth tokens of") == 1  # one process spent the refresh token...
+        assert log.count("refreshed elsewhere") == 1  # ...the other adopted its result
+        digests = {line.split()[1] for line in log.splitlines() if line.startswith("token ")}
+        stored = await oauth.restore(account.did)
+        assert stored.tokens.refresh_token is not None
+        assert digests == {hashlib.sha256(stored.tokens.refresh_token.encode()).hexdigest()}
+        async with oauth.client(stored) as client:
+            assert (await client.com.atproto.server.get_session()).did == account.did
