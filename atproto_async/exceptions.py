@@ -44,6 +44,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from types import MappingProxyType
+from typing import ClassVar
 
 __all__ = [
     "AtprotoError",
@@ -97,8 +98,13 @@ class XrpcError(AtprotoError):
         nsid: The method called, when known.
     """
 
-    #: Whether an identical request may succeed later (used by the retry policy).
-    retryable: bool = False
+    #: The statuses of this class after which an identical request may succeed later.
+    _transient: ClassVar[frozenset[int]] = frozenset()
+
+    @property
+    def retryable(self) -> bool:
+        """Whether an identical request may succeed later: what `RetryPolicy` decides by."""
+        return self.status in self._transient
 
     def __init__(
         self,
@@ -176,7 +182,7 @@ class RateLimitError(XrpcError):
         reset_at: When the rate-limit window resets, from ``RateLimit-Reset``, or None.
     """
 
-    retryable = True
+    _transient = frozenset({429})
 
     def __init__(
         self,
@@ -207,15 +213,16 @@ class NotImplementedByServerError(XrpcError):
 
 
 class ServerError(XrpcError):
-    """5xx other than 501: the server failed; retried for idempotent calls."""
+    """5xx other than 501: the server failed; 500, 502, 503 and 504 are retried for idempotent
+    calls (505, 507, 508, 511... say that sending the same request again cannot help)."""
 
-    retryable = True
+    _transient = frozenset({500, 502, 503, 504})
 
 
 class ServerTimeoutError(XrpcError):
     """408: the server gave up waiting for the request; retried for idempotent calls."""
 
-    retryable = True
+    _transient = frozenset({408})
 
 
 _BY_STATUS: dict[int, type[XrpcError]] = {

@@ -55,7 +55,8 @@ BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
 #: Longest server-requested wait (Retry-After / RateLimit-Reset) honoured by sleeping.
 MAX_SERVER_WAIT = 60.0
-#: Statuses after which an idempotent request (a query) may be sent again.
+#: Statuses after which an idempotent request (a query) may be sent again: those whose error
+#: class says ``retryable`` (``atproto_async.exceptions``), listed here for reference.
 RETRYABLE_QUERY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
@@ -209,8 +210,8 @@ class RetryPolicy:
         if not isinstance(error, XrpcError):
             return None
         status = error.status
-        if status not in RETRYABLE_QUERY_STATUSES:
-            return None  # 501 and every 4xx but 408 / 429 land here
+        if not error.retryable:
+            return None  # 501, 505..., and every 4xx but 408 / 429 land here
         wait = error.retry_after if isinstance(error, RateLimitError) else None
         if wait is None and status in (429, 503):
             wait = parse_retry_after(header(error.headers, "Retry-After"))

@@ -23,6 +23,7 @@ from atproto_async.xrpc.retry import (
     BACKOFF_BASE,
     BACKOFF_CAP,
     MAX_SERVER_WAIT,
+    RETRYABLE_QUERY_STATUSES,
     RetryPolicy,
     backoff_delay,
     header,
@@ -168,3 +169,12 @@ def test_retryable_flag_of_the_error_classes() -> None:
     assert RateLimitError(429).retryable
     assert not InvalidRequestError(400).retryable
     assert not NotImplementedByServerError(501).retryable
+    assert not ServerError(505).retryable  # HTTP version not supported: the same again fails
+
+
+@pytest.mark.parametrize("status", range(400, 600))
+def test_policy_retries_exactly_the_errors_that_say_retryable(status: int) -> None:
+    error = xrpc_error_class(status)(status, None, None, {})
+    assert error.retryable == (status in RETRYABLE_QUERY_STATUSES)
+    decided = RetryPolicy(random=lambda: 0.5).delay(error, 0, idempotent=True)
+    assert (decided is not None) == error.retryable
