@@ -32,6 +32,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import attrs
 
+from atproto_async._loopback import is_loopback_host
 from atproto_async.exceptions import (
     DecodeError,
     HostNotFound,
@@ -72,7 +73,6 @@ _MAX_WELL_KNOWN_SIZE: Final = MAX_DID_LENGTH + 64
 _MAX_REDIRECTS: Final = 3
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _PLC_DID: Final = re.compile(r"did:plc:[a-z2-7]{24}")
-_LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain"})
 
 
 @attrs.frozen(kw_only=True)
@@ -396,7 +396,7 @@ class IdentityResolver:
                 raise IdentityError(did, "did:web has an invalid port")
         if not name or "/" in host or "@" in host or any(c.isspace() for c in host):
             raise IdentityError(did, "did:web does not name a host")
-        loopback = name in _LOOPBACK_NAMES or name == "127.0.0.1"
+        loopback = is_loopback_host(name)
         scheme = "http" if self._allow_insecure and loopback else "https"
         return f"{scheme}://{host}/.well-known/did.json"
 
@@ -404,7 +404,7 @@ class IdentityResolver:
 
     async def _lookup_host(self, host: str) -> list[str]:
         """A host's addresses from this resolver's nameservers (for the HTTP transport)."""
-        if host in _LOOPBACK_NAMES or host.endswith(".localhost"):
+        if is_loopback_host(host) or host.endswith(".localhost"):
             return ["127.0.0.1", "::1"]  # never sent to DNS (RFC 6761)
         try:
             return await self._dns.addresses(host)
@@ -434,7 +434,7 @@ class IdentityResolver:
             return
         if parts.scheme != "https":
             refuse(f"{url[:200]}: only https:// is fetched (allow_insecure permits http)")
-        if host in _LOOPBACK_NAMES or host.endswith(".localhost"):
+        if is_loopback_host(host) or host.endswith(".localhost"):
             refuse(f"{host} is a loopback host (allow_insecure permits it)")
         try:
             ipaddress.ip_address(host)

@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 import attrs
 from yarl import URL
 
+from atproto_async._loopback import is_loopback_host
 from atproto_async.exceptions import OAuthError
 
 __all__ = [
@@ -37,12 +38,6 @@ __all__ = [
 
 #: The longest metadata document read (the reference server's is about 2 KiB).
 MAX_METADATA_SIZE = 64 * 1024
-
-_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
-
-
-def _is_loopback(host: str) -> bool:
-    return host in _LOOPBACK_HOSTS or host.endswith(".localhost")
 
 
 def check_url(url: object, what: str, *, allow_insecure: bool = False) -> str:
@@ -65,7 +60,7 @@ def check_url(url: object, what: str, *, allow_insecure: bool = False) -> str:
         raise OAuthError("invalid_metadata", f"{what} is not an http(s) URL: {url[:200]!r}")
     if parsed.raw_user is not None or parsed.raw_password is not None or parsed.fragment:
         raise OAuthError("invalid_metadata", f"{what} carries credentials or a fragment")
-    if parsed.scheme == "http" and not (allow_insecure and _is_loopback(host.lower())):
+    if parsed.scheme == "http" and not (allow_insecure and is_loopback_host(host)):
         raise OAuthError(
             "insecure_url",
             f"{what} must be https:// (allow_insecure permits http:// to loopback): {url[:200]}",

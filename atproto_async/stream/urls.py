@@ -9,21 +9,17 @@ Spec: https://atproto.com/specs/event-stream#streaming-wire-protocol-v0
 
 from __future__ import annotations
 
-import ipaddress
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from atproto_async._loopback import is_loopback_host
 
 __all__ = ["stream_url"]
 
 _SCHEMES = {"wss": "wss", "https": "wss", "ws": "ws", "http": "ws"}
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+#: Kept under its old name: ``subscribe.py`` asks it whether a TLS failure is a local one.
+_is_loopback = is_loopback_host
 
 
 def stream_url(url: str, nsid: str, *, allow_insecure: bool = False) -> str:

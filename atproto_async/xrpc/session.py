@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -21,6 +20,8 @@ from urllib.parse import urlsplit
 
 import attrs
 from yarl import URL
+
+from atproto_async._loopback import is_loopback_host
 
 __all__ = [
     "Session",
@@ -31,7 +32,6 @@ __all__ = [
 ]
 
 _EXPORT_VERSION = 1
-_LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost"})
 
 
 @attrs.frozen(kw_only=True)
@@ -190,17 +190,7 @@ def is_loopback_url(url: str) -> bool:
         host = URL(url).host
     except (ValueError, TypeError):
         return False
-    return _is_loopback_host(host or "")
-
-
-def _is_loopback_host(host: str) -> bool:
-    host = host.lower()
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(host or "")
 
 
 def check_service_url(url: str, *, allow_insecure: bool = False) -> str:
@@ -230,7 +220,7 @@ def check_service_url(url: str, *, allow_insecure: bool = False) -> str:
         raise ValueError(f"service URL must not carry a user name or password (host {host})")
     if "?" in url or "#" in url:  # even empty: the method path is appended to the URL
         raise ValueError(f"service URL must not have a query or fragment: {url!r}")
-    if parsed.scheme == "http" and not allow_insecure and not _is_loopback_host(host):
+    if parsed.scheme == "http" and not allow_insecure and not is_loopback_host(host):
         raise ValueError(
             f"refusing plain http:// to a non-loopback host ({host}); "
             "use https:// or pass allow_insecure=True"
