@@ -5,7 +5,11 @@ so a consumer tested on a recording sees exactly what it will see live.
 
 Sequence numbers only go up on one stream. After a reconnect a server may resend events the
 consumer already has, so at the start of a connection an event whose ``seq`` is not above the
-cursor is dropped (with a warning), and so is an event that repeats the seq just before it.
+cursor is dropped. Each one is logged at DEBUG level and their number once, when the first
+new event arrives: at INFO when resent events are expected (a recorded file replayed from a
+cursor holds everything before it), else as one warning per connection (a live server asked
+for events after the cursor should not resend). An event that repeats the seq just before it
+on a live connection is dropped too, with a warning.
 Once an event of a connection has passed, a lower seq on that same connection cannot be a
 replay: the server's sequence went backwards (a relay that reset its sequence, or an earlier
 frame that carried a wrong seq). That event is handed out with a warning and the cursor
@@ -62,6 +66,8 @@ class EventGate:
             ``skip_invalid_records``). Records of collections the catalog does not know pass.
         catalog: The lexicons of ``validate_records``: by default the bundled ones, read on
             the first gate that validates and shared by all of them.
+        expect_replays: Events at or below the cursor are expected (a recorded file): their
+            number is logged at INFO rather than as a warning.
 
     Attributes:
         cursor: The seq of the last event that passed (handed out or filtered out).
@@ -74,6 +80,8 @@ class EventGate:
         "_limits",
         "_live",
         "_max_frame_size",
+        "_skip_level",
+        "_skipped",
         "_types",
         "_validate",
         "backwards",
@@ -94,6 +102,7 @@ class EventGate:
         skip_invalid_records: bool = False,
         validate_records: bool = False,
         catalog: Catalog | None = None,
+        expect_replays: bool = False,
     ) -> None:
         if cursor is not None and (type(cursor) is not int or not 0 <= cursor <= MAX_SEQ):
             raise ValueError(f"cursor must be an integer from 0 to 2**63-1, got {cursor!r}")
@@ -102,6 +111,9 @@ class EventGate:
         self.backwards = 0
         #: Whether an event of the current connection has passed (see `start_connection`).
         self._live = False
+        #: Events dropped at the start of this connection, not yet reported.
+        self._skipped = 0
+        self._skip_level = logging.INFO if expect_replays else logging.WARNING
         self._collections: Collection[str] | None = (
             None if collections is None else frozenset(collections)
         )
@@ -141,13 +153,23 @@ class EventGate:
         if seq is not None:
             last = self.cursor
             if last is not None and seq <= last:
-                if seq == last or not self._live:
+                if not self._live:
+                    # Expected: the server resends from the cursor; one INFO line says how many.
                     self.replayed += 1
-                    logger.warning(
-                        "dropped %s seq %d: not above the cursor %d (already handed out)",
+                    self._skipped += 1
+                    logger.debug(
+                        "skipped %s seq %d: not above the cursor %d",
                         type(event).__name__,
                         seq,
                         last,
+                    )
+                    return None
+                if seq == last:
+                    self.replayed += 1
+                    logger.warning(
+                        "dropped %s seq %d: the same seq as the event before it",
+                        type(event).__name__,
+                        seq,
                     )
                     return None
                 self.backwards += 1
@@ -158,6 +180,14 @@ class EventGate:
                     seq,
                     last,
                 )
+            if self._skipped:
+                logger.log(
+                    self._skip_level,
+                    "skipped %d events already handled (at or below the cursor %d)",
+                    self._skipped,
+                    last,
+                )
+                self._skipped = 0
             self.cursor = seq
             self._live = True
         types = self._types

@@ -78,6 +78,7 @@ class Replay:
             max_ops=max_ops,
             max_blocks_size=max_blocks_size,
             verify_records=verify_records,
+            expect_replays=True,  # the file holds everything before the cursor
         )
 
     @property

@@ -24,8 +24,11 @@ from atproto_async.stream.cursorhook import CursorHook
 from atproto_async.stream.framefile import encode_frames
 
 
-def test_gate_drops_replayed_events_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
-    gate = EventGate(cursor=2)
+def test_gate_skips_what_the_cursor_covers_quietly_and_warns_of_duplicates(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="atproto_async.stream")
+    gate = EventGate(cursor=2, expect_replays=True)
     assert gate.feed(identity_frame(2)) is None
     assert gate.feed(identity_frame(1)) is None
     event = gate.feed(identity_frame(3))
@@ -33,9 +36,28 @@ def test_gate_drops_replayed_events_with_a_warning(caplog: pytest.LogCaptureFixt
     assert gate.feed(identity_frame(3)) is None
     assert gate.cursor == 3
     assert gate.replayed == 3
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 3
-    assert "seq 2" in warnings[0].getMessage()
+    by_level = {
+        level: [r.getMessage() for r in caplog.records if r.levelno == level]
+        for level in (logging.DEBUG, logging.INFO, logging.WARNING)
+    }
+    # What the cursor asked to skip is expected: one line each at DEBUG, one summary at INFO.
+    assert len(by_level[logging.DEBUG]) == 2 and "seq 2" in by_level[logging.DEBUG][0]
+    assert by_level[logging.INFO] == ["skipped 2 events already handled (at or below the cursor 2)"]
+    # The same seq twice on a live connection is the server's fault: a warning.
+    assert by_level[logging.WARNING] == [
+        "dropped Identity seq 3: the same seq as the event before it"
+    ]
+
+
+def test_replay_from_a_cursor_warns_of_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="atproto_async.stream")
+    frames = encode_frames([identity_frame(seq) for seq in range(1, 501)])
+    replay = Replay(frames, cursor=400)
+    assert [e.seq for e in replay] == list(range(401, 501))  # type: ignore[attr-defined]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.INFO] == [
+        "skipped 400 events already handled (at or below the cursor 400)"
+    ]
 
 
 def test_gate_follows_a_seq_that_goes_backwards_on_one_connection(
