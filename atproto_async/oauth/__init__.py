@@ -22,6 +22,7 @@ The Client side (DPoP headers, nonce retry, refresh) is `_auth.py`.
 from __future__ import annotations
 
 from atproto_async.exceptions import OAuthError
+from atproto_async.oauth._jose import private_jwk, public_jwk
 from atproto_async.oauth.client import DEFAULT_SCOPE, OAuthClient
 from atproto_async.oauth.dpop import DPoPKey, NonceCache
 from atproto_async.oauth.metadata import AuthorizationServer, ClientMetadata
@@ -48,6 +49,8 @@ __all__ = [
     "StateStore",
     "SQLiteSessionStore",
     "TokenSet",
+    "private_jwk",
+    "public_jwk",
 ]
 
 

@@ -13,15 +13,30 @@ from typing import Any
 import pytest
 from integration_helpers import ACCESS_TTL_SECONDS, OAUTH_TOKEN_TTL_SECONDS, Account, create_account
 from localpds import LocalPds, PdsUnavailable, unavailable_reason
+from tls_helpers import CLIENT_HOST, TestCa
 
 from tests.conftest import require_server
 
 
 @pytest.fixture(scope="session")
-def local_pds() -> Iterator[LocalPds]:
-    """The running PDS + PLC pair, started once per test session and stopped by PID at the end."""
+def test_ca(tmp_path_factory: pytest.TempPathFactory) -> TestCa:
+    """A private CA the PDS trusts, for https servers of the tests (published OAuth clients)."""
+    return TestCa(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.fixture(scope="session")
+def local_pds(test_ca: TestCa) -> Iterator[LocalPds]:
+    """The running PDS + PLC pair, started once per test session and stopped by PID at the end.
+
+    It trusts `test_ca` and resolves `CLIENT_HOST` to 127.0.0.1, without DNS.
+    """
     require_server(unavailable_reason(), "the integration tests")
-    pds = LocalPds(access_ttl=f"{ACCESS_TTL_SECONDS}s", oauth_token_ttl=OAUTH_TOKEN_TTL_SECONDS)
+    pds = LocalPds(
+        access_ttl=f"{ACCESS_TTL_SECONDS}s",
+        oauth_token_ttl=OAUTH_TOKEN_TTL_SECONDS,
+        extra_ca=test_ca.ca_path,
+        hosts={CLIENT_HOST: "127.0.0.1"},
+    )
     try:
         pds.start()
     except PdsUnavailable as exc:

@@ -287,6 +287,9 @@ class LocalPds:
         admin_password: the PDS admin password (HTTP Basic user ``admin``).
         access_ttl: the access-token lifetime given to the server, e.g. ``"10s"``, or None.
         oauth_token_ttl: the OAuth access-token lifetime in seconds, or None (60 min).
+        extra_ca: a CA certificate (PEM) the PDS trusts besides the system ones.
+        hosts: host names the PDS resolves to a loopback address without DNS (for https
+            servers of the tests, such as a published OAuth client's metadata).
     """
 
     def __init__(
@@ -295,12 +298,19 @@ class LocalPds:
         access_ttl: str | None = None,
         refresh_ttl: str | None = None,
         oauth_token_ttl: float | None = None,
+        extra_ca: Path | None = None,
+        hosts: dict[str, str] | None = None,
         pds_port: int = 0,
         plc_port: int = 0,
     ) -> None:
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
         self.oauth_token_ttl = oauth_token_ttl
+        self.extra_ca = extra_ca
+        self.hosts = dict(hosts or {})
+        for name, address in self.hosts.items():
+            if address not in ("127.0.0.1", "::1"):
+                raise ValueError(f"hosts may only map names to loopback, not {name} -> {address}")
         self.admin_password = secrets.token_hex(16)
         self._ports = (pds_port, plc_port)
         self._process: subprocess.Popen[bytes] | None = None
@@ -356,6 +366,10 @@ class LocalPds:
             env["PDS_TEST_REFRESH_TTL"] = self.refresh_ttl
         if self.oauth_token_ttl:
             env["PDS_TEST_OAUTH_TOKEN_TTL_MS"] = str(int(self.oauth_token_ttl * 1000))
+        if self.extra_ca is not None:
+            env["NODE_EXTRA_CA_CERTS"] = str(self.extra_ca)  # trusted besides the system CAs
+        if self.hosts:
+            env["ATP_TEST_HOSTS"] = json.dumps(self.hosts)  # see launch.mjs
         return env
 
     def start(self, timeout: float = START_TIMEOUT) -> LocalPds:

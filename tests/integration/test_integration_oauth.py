@@ -18,8 +18,10 @@ import pytest
 from integration_helpers import OAUTH_TOKEN_TTL_SECONDS, Account, create_account, post
 from localpds import LocalPds
 from oauth_helpers import sign_in
+from tls_helpers import CLIENT_HOST, TestCa
 
 from atproto_async import AuthenticationError, Client
+from atproto_async.crypto import Keypair
 from atproto_async.identity import DidDocument, IdentityResolver, StaticIdentityResolver
 from atproto_async.oauth import (
     DPoPKey,
@@ -513,3 +515,91 @@ async def test_two_processes_refreshing_one_session_spend_the_token_once(
         assert digests == {hashlib.sha256(stored.tokens.refresh_token.encode()).hexdigest()}
         async with oauth.client(stored) as client:
             assert (await client.com.atproto.server.get_session()).did == account.did
+
+
+@pytest.fixture
+async def published_client(test_ca: TestCa) -> AsyncIterator[tuple[dict[str, Any], Keypair]]:
+    """A confidential web client: its metadata document served over https under CLIENT_HOST.
+
+    Yields the metadata and the private key of its ``private_key_jwt`` JWKS.
+    """
+    from aiohttp import web
+
+    from atproto_async.oauth import public_jwk
+
+    key = Keypair.generate("p256")
+    document: dict[str, Any] = {}
+
+    async def metadata(request: web.Request) -> web.Response:
+        # No keep-alive: a TLS connection the PDS keeps open would outlive the test's server.
+        return web.json_response(document, headers={"Connection": "close"})
+
+    app = web.Application()
+    app.router.add_get("/client-metadata.json", metadata)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=test_ca.server_context(CLIENT_HOST))
+    await site.start()
+    origin = f"https://{CLIENT_HOST}:{runner.addresses[0][1]}"
+    document.update(
+        {
+            "client_id": f"{origin}/client-metadata.json",
+            "client_name": "atproto-async integration test",
+            "client_uri": origin,
+            "redirect_uris": [f"{origin}/callback"],
+            "scope": "atproto transition:generic",
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "application_type": "web",
+            "token_endpoint_auth_method": "private_key_jwt",
+            "token_endpoint_auth_signing_alg": "ES256",
+            "dpop_bound_access_tokens": True,
+            "jwks": {"keys": [public_jwk(key, kid="key-1")]},
+        }
+    )
+    try:
+        yield document, key
+    finally:
+        await runner.cleanup()
+
+
+async def test_confidential_client_signs_in_refreshes_and_revokes(
+    resolver: IdentityResolver,
+    account: Account,
+    published_client: tuple[dict[str, Any], Keypair],
+) -> None:
+    metadata, key = published_client
+    async with OAuthClient(
+        metadata, keys=[("key-1", key)], resolver=resolver, allow_insecure=True
+    ) as oauth:
+        url = await oauth.authorize(account.did)
+        back = await sign_in(url, account.handle, account.password)
+        assert back.startswith(metadata["redirect_uris"][0] + "?")
+        session = await oauth.callback(back)
+        assert session.did == account.did
+        async with oauth.client(session) as client:
+            await client.com.atproto.repo.create_record(
+                repo=account.did, collection="app.bsky.feed.post", record=post("confidential")
+            )
+            first = session.tokens.refresh_token
+            await oauth.refresh(session)  # a client assertion again, at the token endpoint
+            assert session.tokens.refresh_token != first
+            assert (await client.com.atproto.server.get_session()).did == account.did
+            await client.logout()
+        assert await oauth.session_store.get(account.did) is None
+
+
+async def test_client_assertion_by_a_key_outside_the_jwks_is_refused(
+    resolver: IdentityResolver,
+    account: Account,
+    published_client: tuple[dict[str, Any], Keypair],
+) -> None:
+    metadata, _ = published_client
+    impostor = Keypair.generate("p256")  # same kid, another key: whoever copied the metadata
+    async with OAuthClient(
+        metadata, keys=[("key-1", impostor)], resolver=resolver, allow_insecure=True
+    ) as oauth:
+        with pytest.raises(OAuthError) as caught:
+            await oauth.authorize(account.did)
+    assert caught.value.status in (400, 401)
+    assert caught.value.error.startswith("invalid_client")

@@ -9,6 +9,7 @@
 // The process stops on SIGTERM / SIGINT, and also when its stdin closes, so that it never
 // outlives the program that started it.
 
+import dns from 'node:dns'
 import http from 'node:http'
 import net from 'node:net'
 import { PDS, envToCfg, envToSecrets, readEnv } from '@atproto/pds'
@@ -51,7 +52,42 @@ function getText(port, path, hostHeader) {
   })
 }
 
+/**
+ * Resolve the test's own host names (ATP_TEST_HOSTS, a JSON object name -> loopback address)
+ * without DNS: the tests serve https pages under such names (a published OAuth client's
+ * metadata document) on 127.0.0.1. Every other name is resolved as usual.
+ */
+function mapTestHosts() {
+  const hosts = JSON.parse(process.env.ATP_TEST_HOSTS || '{}')
+  for (const [name, address] of Object.entries(hosts)) {
+    if (address !== '127.0.0.1' && address !== '::1') {
+      throw new Error(`ATP_TEST_HOSTS may only map to loopback, not ${name} -> ${address}`)
+    }
+  }
+  if (Object.keys(hosts).length === 0) return
+  const family = (address) => (address.includes(':') ? 6 : 4)
+  const lookup = dns.lookup.bind(dns)
+  dns.lookup = (hostname, options, callback) => {
+    if (typeof options === 'function') [callback, options] = [options, {}]
+    const address = hosts[String(hostname).toLowerCase()]
+    if (address === undefined) return lookup(hostname, options, callback)
+    const answer = { address, family: family(address) }
+    const all = typeof options === 'object' && options?.all
+    process.nextTick(() =>
+      all ? callback(null, [answer]) : callback(null, answer.address, answer.family),
+    )
+  }
+  const lookupPromise = dns.promises.lookup.bind(dns.promises)
+  dns.promises.lookup = async (hostname, options) => {
+    const address = hosts[String(hostname).toLowerCase()]
+    if (address === undefined) return lookupPromise(hostname, options)
+    const answer = { address, family: family(address) }
+    return typeof options === 'object' && options?.all ? [answer] : answer
+  }
+}
+
 async function main() {
+  mapTestHosts()
   const plcDb = plcServer.Database.mock()
   const plc = plcServer.PlcServer.create({
     db: plcDb,
