@@ -20,7 +20,11 @@ benchmark's commits:
   keys of the node at once. Anything it does not accept goes to `_read_checked` (strict
   DAG-CBOR through cbor2, then the same rules one by one), which reads the rarer forms and
   words the errors. A node is read, checked and linked in 7.0 us instead of 20 (7.5 when its
-  block is hashed too: `MST.load` skips that for blocks already verified).
+  block is hashed too: `MST.load` skips that for blocks already verified); about 0.5 us less
+  since the heights of keys met lately are remembered (`_HEIGHTS`: most keys of a node were
+  in the nodes the same account's previous commits carried) and a CAR's nodes are looked up
+  in its index directly (``tests/repo/test_repo_read_cache.py`` reads nodes and trees both
+  ways).
 - Keys are kept as their bytes and values as the content of their tag 42 (``0x00`` + binary
   CID), as the block has them: nothing is converted on the way in, and a `CID` is made only
   for a value asked for. The reader notes where each entry ends, for ``_write`` to splice.
@@ -36,6 +40,7 @@ from typing import Final
 
 from atproto_async.exceptions import DecodeError, MissingBlockError, RepoError
 from atproto_async.ipld import CID, decode_dag_cbor
+from atproto_async.ipld.car import CarBlocks
 from atproto_async.repo.paths import (
     _KEY_RE,
     _KEYS_RE,
@@ -201,11 +206,24 @@ _SIZES: Final = {bytes((0x40 | n,)): n for n in range(24)} | {
 _UINTS: Final = {bytes((n,)): n for n in range(24)} | {bytes((0x18, n)): n for n in range(24, 256)}
 
 # A key is at height h when its SHA-256 has 2h or 2h + 1 leading zero bits: when the digest,
-# read as a 32-byte big-endian number, lies in [_LOWEST[h], _ABOVE[h]). Comparing bytes
-# compares the numbers, so min() and max() of a node's digests check all its keys at once
-# (0.4 us per node instead of 0.6 for a height per key; hashing the keys takes 1 us more).
+# read as a 32-byte big-endian number, lies in [_LOWEST[h], _ABOVE[h]) (`_level` computes h;
+# the tests hold the two to each other).
 _LOWEST: Final = tuple((1 << (254 - 2 * h)).to_bytes(32, "big") for h in range(32))
 _ABOVE: Final = (b"\xff" * 33, *((1 << (256 - 2 * h)).to_bytes(32, "big") for h in range(1, 32)))
+
+
+#: Valid keys (bytes) -> their height, for the keys of nodes read lately. A node's keys are
+#: nearly all in the nodes next to it, which the same account's next commits carry again:
+#: 83% of the keys read verifying ``benchmarks/bench_sync.py``'s commits (20 accounts) were
+#: read before in the same pass, and a key found here needs neither its syntax checked nor
+#: hashing: MST read 57 us per commit down to 53-55 on that stream read once
+#: (``bench_sync.py --breakdown``, which empties this before every round). Over 1,000
+#: accounts committing 3 times each, few keys come back: 1-2% less time. A pure memo, not
+#: state: only keys that passed `_KEYS_RE` are stored, and a height is a function of the
+#: key, so an entry cannot go stale. Bounded: emptied when it holds `_HEIGHTS_LIMIT` keys
+#: (about 7 MB then).
+_HEIGHTS: Final[dict[bytes, int]] = {}
+_HEIGHTS_LIMIT: Final = 1 << 16
 
 
 def _level(digest: bytes) -> int:
@@ -273,13 +291,21 @@ def _read_canonical(
         return None
     if not keys:
         return keys, (), [left], height, ends
-    # No key holds a space (see _ENTRY_RE), nor is longer than 510 bytes (two heads below 256).
-    if _KEYS_RE.fullmatch(b" ".join(keys)) is None:
-        return None
-    digests = [sha256(key).digest() for key in keys]
+    levels: list[int | None] = list(map(_HEIGHTS.get, keys))
+    if None in levels:  # a key not seen lately: check them all, and remember their heights
+        # No key holds a space (see _ENTRY_RE), nor is longer than 510 bytes (two heads
+        # below 256).
+        if _KEYS_RE.fullmatch(b" ".join(keys)) is None:
+            return None
+        heights = [_level(sha256(key).digest()) for key in keys]
+        if len(_HEIGHTS) > _HEIGHTS_LIMIT:
+            _HEIGHTS.clear()
+        _HEIGHTS.update(zip(keys, heights, strict=True))
+        levels[:] = heights
     if height is None:
-        height = _level(digests[0])
-    if height >= 32 or min(digests) < _LOWEST[height] or max(digests) >= _ABOVE[height]:
+        height = levels[0]
+        assert height is not None  # every key has its height by now
+    if height >= 32 or levels.count(height) != len(levels):
         return None
     links: list[bytes | None] = [left]
     links += map(_RIGHT, rows)
@@ -388,18 +414,26 @@ def _read_checked(
 def _read_node(tagged: bytes, place: _Place, index: int) -> _Node:
     """Read and check the node ``tagged`` links to, at the ``index``-th link of ``place``."""
     height, lows, highs, blocks, verified, _ = place
-    cid = _cid(tagged)
-    try:  # not blocks.get(): a Mapping's get() is one more Python call (CarBlocks)
-        block = blocks[cid]
-    except KeyError:
-        raise MissingBlockError("MST node not found", cid) from None
-    if type(block) is not bytes:
-        block = bytes(block)
+    if type(blocks) is CarBlocks:
+        # A CAR's blocks (every verified commit's) are looked up in its index directly, and
+        # the CID object is made only for an error: 0.15 us less per node, about 1 us per
+        # commit of ``benchmarks/bench_sync.py`` (timeit on its nodes).
+        span = blocks._index.get(tagged[1:])
+        if span is None:
+            raise MissingBlockError("MST node not found", _cid(tagged))
+        block = blocks._data[span[0] : span[1]]
+    else:
+        try:  # not blocks.get(): a Mapping's get() is one more Python call
+            block = blocks[_cid(tagged)]
+        except KeyError:
+            raise MissingBlockError("MST node not found", _cid(tagged)) from None
+        if type(block) is not bytes:
+            block = bytes(block)
     if not verified and sha256(block).digest() != tagged[5:]:
-        raise RepoError("MST node does not hash to its CID", cid)
+        raise RepoError("MST node does not hash to its CID", _cid(tagged))
     found = _read_canonical(block, height)
     if found is None:
-        keys, values, links, height = _read_checked(block, cid, height)
+        keys, values, links, height = _read_checked(block, _cid(tagged), height)
         ends = None
     else:
         keys, values, links, height, ends = found
@@ -409,28 +443,28 @@ def _read_node(tagged: bytes, place: _Place, index: int) -> _Node:
         if lo is not None and keys[0] <= lo:
             raise RepoError(
                 f"MST key {_show(keys[0])} is not after {_show(lo)}, the key left of its subtree",
-                cid,
+                _cid(tagged),
             )
         if hi is not None and keys[-1] >= hi:
             raise RepoError(
                 f"MST key {_show(keys[-1])} is not before {_show(hi)}, the key right of its "
                 "subtree",
-                cid,
+                _cid(tagged),
             )
     elif height is None:
         if links[0]:
             raise RepoError(
-                "MST root is an empty node over a subtree (the tree is not trimmed)", cid
+                "MST root is an empty node over a subtree (the tree is not trimmed)", _cid(tagged)
             )
         height = 0
     elif not links[0]:
-        raise RepoError("empty MST node below the root (empty nodes must be pruned)", cid)
+        raise RepoError("empty MST node below the root (empty nodes must be pruned)", _cid(tagged))
     assert height is not None  # set by the first key, or by the parent, or above
 
     if not any(links):
         children: tuple[_Child, ...] = (None,) * len(links)
     elif height == 0:
-        raise RepoError("MST node at height 0 links a subtree", cid)
+        raise RepoError("MST node at height 0 links a subtree", _cid(tagged))
     else:
         below = _place(height - 1, (lo, *keys), (*keys, hi), blocks, verified)
         children = tuple([(link, below, i) if link else None for i, link in enumerate(links)])

@@ -7,7 +7,8 @@ One frozen attrs class per message type of the two lexicons, plus the legacy ``#
 Records are lazy: a `Commit` keeps its ``blocks`` (a CAR slice) as bytes, and each `RepoOp`
 decodes its record from those blocks only when ``op.record`` is first read. The first record
 read walks the CAR only as far as its block; later reads of the same commit share one index,
-built as far as needed. Consumers that only look at ``op.collection`` or ``op.uri`` never pay
+built as far as needed (a commit of several ops builds it from the first read on, so that no
+section is walked twice). Consumers that only look at ``op.collection`` or ``op.uri`` never pay
 for CAR or record decoding. A record block is checked against its CID (sha2-256) before it is
 decoded, unless the decoder was told not to (``verify_records=False``): a relay cannot swap a
 record's bytes (`_commitblocks`). A record that cannot be read raises `FrameDecodeError` from
@@ -264,7 +265,7 @@ def build_commit(
     instance is filled on its mutable twin and then given its class, and the ops share one
     `CommitBlocks` for their records, which reads them as ``limits`` says.
     """
-    holder = CommitBlocks(blocks, seq, repo, too_big, limits)
+    holder = CommitBlocks(blocks, seq, repo, too_big, limits, len(raw_ops) > 1)
     ops: list[RepoOp] = []
     prefix = f"at://{repo}/"
     for action, path, collection, rkey, cid, prev in raw_ops:

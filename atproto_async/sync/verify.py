@@ -25,7 +25,6 @@ from atproto_async.exceptions import DecodeError, MissingBlockError, RepoError
 from atproto_async.ipld import CID, read_car
 from atproto_async.repo import MST, Commit, is_valid_key
 from atproto_async.syntax import is_valid_tid
-from atproto_async.syntax._tid import tid_timestamp
 
 if TYPE_CHECKING:
     from atproto_async.crypto import PublicKey
@@ -50,6 +49,11 @@ MAX_BLOCKS_SIZE: Final = 2_000_000
 #: How far in the future a ``rev`` (a TID, a timestamp) may be before it is refused, seconds.
 REV_CLOCK_SKEW: Final = 300.0
 
+
+#: A TID's characters as the digits ``int(..., 32)`` reads ("2" is 0, "z" is 31).
+_TID_DIGITS: Final = str.maketrans(
+    "234567abcdefghijklmnopqrstuvwxyz", "0123456789abcdefghijklmnopqrstuv"
+)
 
 #: The root of the empty MST: what a repository's first commit builds on.
 _EMPTY_TREE: Final = MST().cid
@@ -107,9 +111,10 @@ def _read_commit(
     now: float | None,
     what: str,
 ) -> Commit:
-    block = blocks.get(cid)
-    if block is None:
-        raise InvalidEvent(f"{what} blocks lack the commit block {cid}")
+    try:  # not blocks.get(): a Mapping's get() is one more Python call (CarBlocks)
+        block = blocks[cid]
+    except KeyError:
+        raise InvalidEvent(f"{what} blocks lack the commit block {cid}") from None
     try:
         commit = Commit.decode(block)
     except RepoError as exc:
@@ -123,7 +128,9 @@ def _read_commit(
     if not is_valid_tid(rev):
         raise InvalidEvent(f"rev {rev!r} is not a TID")
     clock = time.time() if now is None else now
-    if tid_timestamp(rev).timestamp() > clock + REV_CLOCK_SKEW:
+    # The TID's microseconds, read as a base-32 number (1.7 us through tid_timestamp and a
+    # datetime, 0.3 us so; the same float as ``tid_timestamp(rev).timestamp()``).
+    if (int(rev.translate(_TID_DIGITS), 32) >> 10) / 1_000_000 > clock + REV_CLOCK_SKEW:
         raise InvalidEvent(f"rev {rev} is in the future")
     if not commit.verify(key):
         raise SignatureMismatch(f"the commit signature does not check against {key.did_key()}")
