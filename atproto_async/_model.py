@@ -1,17 +1,21 @@
 """Runtime support for the generated models (``atproto_async.models``) and endpoints (``.api``).
 
-The generator (``codegen/``) writes one straight-line ``from_dict`` / ``to_dict`` pair per lexicon
-object; everything those methods share lives here, hand-written and small:
+The generator (``atproto_async._codegen``) writes one straight-line ``from_dict`` / ``to_dict``
+pair per lexicon object; everything those methods share lives here, hand-written and small. It
+is also the runtime of code generated from a user's own lexicons (``atproto-async codegen``).
 
 - `UNSET`: the value of an optional field absent from the data. It is distinct from ``None``,
   which only nullable fields take (https://atproto.com/specs/lexicon#nullable-and-optional);
-  ``from_dict`` refuses a null elsewhere with `null_field`'s error.
-- `Model`: the base of every generated class, `Blob` (typed blob references, including the
-  legacy ``{"cid", "mimeType"}`` form), `UnknownMember` (a member of an open union whose ``$type``
-  this version does not know) and `UnknownRecord` (the same for whole records).
+  ``from_dict`` refuses a null elsewhere with `null_field`'s error, and a null array item with
+  `null_item`'s.
+- `Model`: the base of every generated class (``validate()`` checks one against its lexicon),
+  `Blob` (typed blob references, including the legacy ``{"cid", "mimeType"}`` form),
+  `UnknownMember` (a member of an open union whose ``$type`` this version does not know) and
+  `UnknownRecord` (the same for whole records).
 - `RecordRegistry`: ``$type`` -> record class, importing the class's module on first use so that
   ``import atproto_async.models`` stays cheap. The generated ``RECORDS`` also builds the fields
-  that hold a whole record (``getRecord``'s ``value``, a post view's ``record``).
+  that hold a whole record (``getRecord``'s ``value``, a post view's ``record``), when they
+  are first read (`lazy_records`).
 - `TWINS`: how ``from_dict`` builds a frozen instance quickly (`mutable_twin`).
 - `XrpcCaller`, `Namespace`, `dump`, `dump_member`, `expect_bytes`: what endpoint coroutines need.
 
@@ -37,6 +41,7 @@ if TYPE_CHECKING:
     from typing import Self
 
     from atproto_async.ipld import CID
+    from atproto_async.lexicon import Catalog
 
 __all__ = [
     "UNSET",
@@ -58,6 +63,9 @@ __all__ = [
     "TWINS",
     "mutable_twin",
     "null_field",
+    "null_item",
+    "PendingRecord",
+    "lazy_records",
     "unknown_fields",
 ]
 
@@ -91,6 +99,8 @@ class Model:
 
     #: The ``$type`` naming this lexicon definition (``nsid`` or ``nsid#name``); "" if it has none.
     LEX_TYPE: ClassVar[str] = ""
+    #: A method's input or output body: ``nsid#input`` / ``nsid#output`` (it has no ``$type``).
+    LEX_BODY: ClassVar[str] = ""
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
@@ -121,6 +131,53 @@ class Model:
     def to_dict(self) -> dict[str, Any]:
         """Return the data-model form: lexicon field names, unknown fields included."""
         raise NotImplementedError
+
+    def validate(self, *, catalog: Catalog | None = None, legacy_blobs: bool = False) -> None:
+        """Check the model against its lexicon definition (https://atproto.com/specs/lexicon).
+
+        ``from_dict`` checks the shape of data, not lengths, formats or union membership, and
+        a model built by hand holds what it was given: this checks everything the lexicon
+        says, through ``to_dict()``. A record is checked as a record (``post.validate()``), an
+        object against its own definition (``app.bsky.embed.images#image``), a method's body
+        against the method's input or output. The lexicon package is imported on the first
+        call, not with the models.
+
+        Args:
+            catalog: The lexicons to check against; by default the bundled ones
+                (`Catalog.shared`). Models generated from your own lexicons need a catalog
+                that has them: ``Catalog.shared().extend(Catalog.load("lexicons"))``.
+            legacy_blobs: Accept legacy ``{"cid", "mimeType"}`` blob references.
+
+        Returns:
+            None: the model matches its lexicon.
+
+        Raises:
+            LexiconValidationError: It does not; ``path`` says where (``langs[1]``).
+            LexiconError: The catalog has no such definition.
+            TypeError: The model has no definition of its own (an object written inline in
+                another definition, a blob): check the object that holds it.
+        """
+        if catalog is None:
+            from atproto_async.lexicon import Catalog
+
+            catalog = Catalog.shared()
+        self._check(catalog, legacy_blobs)
+
+    def _check(self, catalog: Catalog, legacy_blobs: bool) -> None:
+        """Run `validate` with a catalog: against ``LEX_TYPE``, else ``LEX_BODY``."""
+        if self.LEX_TYPE:
+            catalog.validate(self.LEX_TYPE, self, legacy_blobs=legacy_blobs)
+        elif self.LEX_BODY:
+            nsid, _, part = self.LEX_BODY.partition("#")
+            check = catalog.validate_input if part == "input" else catalog.validate_output
+            check(nsid, self, legacy_blobs=legacy_blobs)
+        else:
+            raise _no_definition(self)
+
+
+def _no_definition(model: Model) -> TypeError:
+    name = type(model).__name__
+    return TypeError(f"{name} has no lexicon definition of its own: validate what holds it")
 
 
 _EQ_GETTERS: dict[type, Callable[[Any], Any]] = {}
@@ -175,6 +232,21 @@ def null_field(where: str, field: str) -> DecodeError:
         field: The field's lexicon name (``langs``).
     """
     return DecodeError(f"{where}: {field}: null is not allowed")
+
+
+def null_item(where: str, field: str, items: Any) -> DecodeError:
+    """The error for ``null`` among the items of an array field (``langs[1]``).
+
+    A lexicon array's items are never nullable; ``from_dict`` refuses the first null it holds
+    rather than keep it, so that no model holds a ``None`` its item type says it cannot.
+
+    Args:
+        where: The object being read (``app.bsky.feed.post``).
+        field: The array field's lexicon name (``langs``).
+        items: The array as read (``None in items`` is true).
+    """
+    index = next((i for i, item in enumerate(items) if item is None), None)
+    return null_field(where, field if index is None else f"{field}[{index}]")
 
 
 @attrs.frozen(slots=True, kw_only=True, weakref_slot=False)
@@ -235,6 +307,10 @@ class Blob(Model):
         """Whether this reference was read from the legacy ``{"cid", "mimeType"}`` form."""
         return self.size is None and self.extra is not None and "cid" in self.extra
 
+    def _check(self, catalog: Catalog, legacy_blobs: bool) -> None:
+        # A blob's limits (accept, maxSize) belong to the field that holds it.
+        raise _no_definition(self)
+
 
 _BLOB_KEYS: Final = frozenset(("$type", "ref", "mimeType", "size"))
 # "cid" stays in ``extra``: the original string is written back byte for byte.
@@ -272,6 +348,10 @@ class UnknownMember(Model):
     def to_dict(self) -> dict[str, Any]:
         return dict(self.data)
 
+    def _check(self, catalog: Catalog, legacy_blobs: bool) -> None:
+        # The definition its ``$type`` names, if the catalog has it (else LexiconError).
+        catalog.validate(self.type, dict(self.data), legacy_blobs=legacy_blobs)
+
 
 @attrs.frozen(slots=True, kw_only=True, weakref_slot=False)
 class UnknownRecord(Model):
@@ -291,6 +371,10 @@ class UnknownRecord(Model):
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.data)
+
+    def _check(self, catalog: Catalog, legacy_blobs: bool) -> None:
+        # A catalog with the record's lexicon checks it; another says it has no lexicon for it.
+        catalog.validate_record(dict(self.data), legacy_blobs=legacy_blobs)
 
 
 class RecordRegistry:
@@ -411,6 +495,65 @@ class _LazyModule:
 def lazy_module(owner: dict[str, Any], key: str, module: str) -> Any:
     """Bind ``owner[key]`` to ``module``, imported when first used (see `_LazyModule`)."""
     return _LazyModule(owner, key, module)
+
+
+class PendingRecord:
+    """A record's data that ``from_dict`` stored in a lazy record field (`lazy_records`).
+
+    Never seen outside the model: the field's descriptor builds the record's model the first
+    time the field is read and stores it in place of this.
+    """
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+
+
+class _LazyRecordField:
+    """The descriptor of a field holding a whole record, built when first read.
+
+    A page of feed views holds a post record in each view; most readers look at a few fields
+    of some records. ``from_dict`` stores the data (`PendingRecord`) and this descriptor, which
+    wraps the field's slot, builds the model on first read (``RECORDS.from_dict``) and keeps
+    it. Everything reads fields through attribute access (``==``, ``hash``, ``repr``,
+    ``to_dict``, pickling, ``attrs.evolve``), so nothing sees the pending data; a record that
+    does not fit its lexicon raises `DecodeError` on that first read.
+    """
+
+    __slots__ = ("_registry", "_slot")
+
+    def __init__(self, slot: Any, registry: RecordRegistry) -> None:
+        self._slot = slot
+        self._registry = registry
+
+    def __get__(self, obj: object, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = self._slot.__get__(obj, owner)
+        if value.__class__ is not PendingRecord:
+            return value
+        model = self._registry.from_dict(value.data)
+        self._slot.__set__(obj, model)
+        return model
+
+    def __set__(self, obj: object, value: Any) -> None:
+        self._slot.__set__(obj, value)
+
+    def __delete__(self, obj: object) -> None:
+        self._slot.__delete__(obj)
+
+
+def lazy_records(cls: type, names: tuple[str, ...], registry: RecordRegistry) -> None:
+    """Make the record fields ``names`` of the generated class ``cls`` build on first read.
+
+    Args:
+        cls: A generated (slotted attrs) model class.
+        names: Its fields that hold a whole record (`PendingRecord` after ``from_dict``).
+        registry: Where the record classes are found by ``$type`` (``RECORDS``).
+    """
+    for name in names:
+        setattr(cls, name, _LazyRecordField(cls.__dict__[name], registry))
 
 
 def dump(value: Any) -> Any:

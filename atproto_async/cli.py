@@ -9,6 +9,7 @@
     atproto-async resolve HANDLE_OR_DID [--json] [--plc URL] [--nameserver HOST:PORT] [--insecure]
     atproto-async feedgen publish RKEY --handle H --service-did DID --name NAME [...]
     atproto-async feedgen unpublish RKEY --handle H [--pds URL]
+    atproto-async codegen --lexicons DIR --package PKG [--out DIR] [--check]
 
 One line per event on stdout (``--json``: JSON lines). Ctrl-C, and SIGTERM (what systemd and
 ``docker stop`` send), stop cleanly and print the cursor to resume from on stderr. On a
@@ -221,7 +222,53 @@ def _parser() -> argparse.ArgumentParser:
     publish.add_argument("--name", required=True, help="display name (at most 24 graphemes)")
     publish.add_argument("--description", help="description (at most 300 graphemes)")
     publish.add_argument("--avatar", metavar="FILE", help="a PNG or JPEG image")
+    _codegen_parser(commands)
     return parser
+
+
+_CODEGEN_HELP = """\
+Generate models and endpoints for your own lexicons into a package of yours: the models go to
+PKG.models (one module per lexicon document at its NSID path), the endpoints to PKG.api
+(PKG.api.ComNamespace(client).example.thing.get_thing(...)). The generated code imports its
+runtime from atproto_async; references to com.atproto.*, app.bsky.* and the other lexicons
+shipped with atproto_async use atproto_async.models, and copies of them in DIR are skipped."""
+_CODEGEN_EPILOG = """\
+example: atproto-async codegen --lexicons lexicons --package mypkg.lex --out src
+  writes src/mypkg/lex/models/ and src/mypkg/lex/api/ (stale files there are removed) and
+  src/mypkg/lex/__init__.py if it is missing. Run it again after changing a lexicon; --check
+  in CI fails (exit status 1) when the files on disk are out of date."""
+
+
+def _codegen_parser(commands: Any) -> None:
+    codegen = commands.add_parser(
+        "codegen",
+        help="generate models and endpoints for your own lexicons",
+        description=_CODEGEN_HELP,
+        epilog=_CODEGEN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    codegen.add_argument(
+        "--lexicons", required=True, type=Path, metavar="DIR", help="folder of lexicon JSON files"
+    )
+    codegen.add_argument(
+        "--package", required=True, metavar="PKG", help="dotted package to generate (mypkg.lex)"
+    )
+    codegen.add_argument(
+        "--out",
+        type=Path,
+        default=Path(),
+        metavar="DIR",
+        help="folder the package path starts from, a sys.path entry (default: .)",
+    )
+    codegen.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if the files are out of date"
+    )
+
+
+def _codegen(args: argparse.Namespace) -> int:
+    from atproto_async._codegen.command import run
+
+    return run(args.lexicons, args.package, args.out, check=args.check)
 
 
 def _password() -> str:
@@ -832,6 +879,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    if args.command == "codegen":
+        return _codegen(args)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

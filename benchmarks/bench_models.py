@@ -4,7 +4,8 @@ Run: ``python benchmarks/bench_models.py [--repeat N] [--runs N]``.
 
 Part 1, ``from_dict`` per second (CPU time of this process, best of ``--repeat`` interleaved
 rounds) of typical records (a post with facets, reply, embed and self-labels; a like; a profile)
-and of a timeline page of feed views (items/s). The baseline, measured in the same run, is a
+and of a timeline page of feed views (items/s), also with every post's record read (a field
+holding a whole record is built when first read). The baseline, measured in the same run, is a
 plain recursive copy of the same data (``_copy``): the least Python work that visits every value.
 The ratio says how much dearer building typed models is than touching the data at all.
 
@@ -86,6 +87,14 @@ def _copy(value: Any) -> Any:
     return value
 
 
+def _timeline_read(data: Any) -> Any:
+    """A timeline page decoded, then every post's record read (records are built on first read)."""
+    page = TimelineOutput.from_dict(data)
+    for item in page.feed:
+        _ = item.post.record
+    return page
+
+
 def _best(fn: Callable[[], object], number: int) -> float:
     start = time.process_time()
     for _ in range(number):
@@ -103,6 +112,7 @@ def bench_from_dict(repeat: int) -> None:
         ("like", LIKE, record_from_dict, 50_000, 1),
         ("profile record", profile, record_from_dict, 50_000, 1),
         ("timeline page (feed views)", timeline, TimelineOutput.from_dict, 2_000, items),
+        ("timeline page, every record read", timeline, _timeline_read, 2_000, items),
     ]
     print("from_dict (CPU time, best of", repeat, "rounds)")
     print(f"  {'data':38} {'models/s':>12} {'copy/s':>12} {'ratio':>7}")

@@ -1,8 +1,6 @@
-"""The lexicon code generator: ``lexicons/`` -> ``atproto_async/models/`` and ``.../api/``.
+"""``python -m codegen``: regenerate ``atproto_async/models/`` and ``.../api/`` from ``lexicons/``.
 
-Pipeline: `codegen.parser` reads the JSON documents into the typed IR of `codegen.ir`;
-`codegen.render_models` and `codegen.render_api` turn the IR into source text through the
-structured writer of `codegen.emit`; `codegen.naming` owns every naming rule. The output is
-deterministic byte for byte. Not shipped in the wheel; run ``python -m codegen`` (or
-``python -m codegen --check`` in CI). Lexicon spec: https://atproto.com/specs/lexicon
+The generator itself is `atproto_async._codegen` (it ships in the wheel, for
+``atproto-async codegen`` on a user's own lexicons); this folder only keeps the repository's
+command. Lexicon spec: https://atproto.com/specs/lexicon
 """

@@ -11,17 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from codegen.build import GENERATED_DIRS, generate, write_tree
+from atproto_async._codegen.build import GENERATED_DIRS, compare, generate, write_tree
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _existing(root: Path) -> dict[str, bytes]:
-    found: dict[str, bytes] = {}
-    for folder in GENERATED_DIRS:
-        for path in sorted((root / folder).rglob("*.py")):
-            found[path.relative_to(root).as_posix()] = path.read_bytes()
-    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,13 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         write_tree(args.root, files)
         print(f"generated {len(files)} files from {args.root / 'lexicons'}")
         return 0
-    existing = _existing(args.root)
-    wanted = {path: text.encode("utf-8") for path, text in files.items()}
-    problems = [f"missing: {p}" for p in sorted(wanted.keys() - existing.keys())]
-    problems += [f"not generated (stale): {p}" for p in sorted(existing.keys() - wanted.keys())]
-    problems += [
-        f"differs: {p}" for p in sorted(wanted.keys() & existing.keys()) if wanted[p] != existing[p]
-    ]
+    problems = compare(args.root, files, GENERATED_DIRS)
     if problems:
         print("generated code is out of date; run: python -m codegen", file=sys.stderr)
         for problem in problems[:50]:

@@ -14,15 +14,15 @@ from typing import Any
 
 import pytest
 
+from atproto_async._codegen.build import GENERATED_DIRS, generate, write_tree
+from atproto_async._codegen.emit import MARKER
+from atproto_async._codegen.ir import DefRef, ObjectDef, Primitive, RefType, UnionType
+from atproto_async._codegen.parser import LexiconError, load_documents, parse
+from atproto_async._codegen.render_api import render_api
+from atproto_async._codegen.render_models import render_models
 from atproto_async.exceptions import DecodeError
 from atproto_async.ipld import from_json
 from codegen.__main__ import main as codegen_main
-from codegen.build import GENERATED_DIRS, generate, write_tree
-from codegen.emit import MARKER
-from codegen.ir import DefRef, ObjectDef, Primitive, RefType, UnionType
-from codegen.parser import LexiconError, load_documents, parse
-from codegen.render_api import render_api
-from codegen.render_models import render_models
 from tests.conftest import fixture_path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -228,8 +228,8 @@ def _unknown_fields(schema: Any) -> list[tuple[str, str, Any]]:
 
 
 def test_record_fields_are_classified_and_typed_as_records() -> None:
-    from codegen.ir import ArrayType, RecordValue
-    from codegen.records import NOT_RECORDS, RECORD_FIELDS, looks_like_record
+    from atproto_async._codegen.ir import ArrayType, RecordValue
+    from atproto_async._codegen.records import NOT_RECORDS, RECORD_FIELDS, looks_like_record
 
     schema = parse(load_documents(LEXICONS))
     unknown = _unknown_fields(schema)
@@ -241,7 +241,7 @@ def test_record_fields_are_classified_and_typed_as_records() -> None:
         for where, prop, _ in unknown
         if looks_like_record(prop) and (where, prop) not in RECORD_FIELDS | NOT_RECORDS
     ]
-    assert unclassified == [], "decide in codegen/records.py whether these hold records"
+    assert unclassified == [], "decide in _codegen/records.py whether these hold records"
 
     def field_type(where: str, prop: str) -> Any:
         nsid, _, name = where.partition("#")

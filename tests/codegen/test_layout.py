@@ -1,4 +1,4 @@
-"""The layout of generated expressions (codegen.layout): what ``ruff format`` would write.
+"""The layout of generated expressions (``_codegen.layout``): what ``ruff format`` would write.
 
 Each case is checked against the expected lines, and against ruff itself when it is installed
 (the whole generated tree is checked in test_generator).
@@ -12,8 +12,8 @@ import textwrap
 
 import pytest
 
-from codegen import layout
-from codegen.layout import Atom, Call, Comp, Pair, Ternary, call, subscript, union
+from atproto_async._codegen import layout
+from atproto_async._codegen.layout import Atom, Call, Comp, Pair, Ternary, call, subscript, union
 
 LONG = "_m_tools_ozone_moderation_defs.ModEventViewDetail"
 

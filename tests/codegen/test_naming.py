@@ -1,10 +1,10 @@
-"""The generator's naming rules (codegen.naming)."""
+"""The generator's naming rules (atproto_async._codegen.naming)."""
 
 from __future__ import annotations
 
 import pytest
 
-from codegen import naming
+from atproto_async._codegen import naming
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,8 @@
 
 Before, ``from_dict`` kept the ``None`` and the model failed later (``to_dict`` raised
 ``TypeError`` on ``langs: null``) or held ``None`` where its type says it cannot. A required
-scalar is the one exception (see codegen.render_models._read_field): it is stored as read, like
-a scalar of another wrong type, and written back unchanged.
+scalar is the one exception (see ``_read_field`` in atproto_async._codegen.render_models): it is
+stored as read, like a scalar of another wrong type, and written back unchanged.
 Spec: https://atproto.com/specs/lexicon#nullable-and-optional
 """
 
@@ -101,3 +101,52 @@ def test_the_error_does_not_repeat_values() -> None:
     with pytest.raises(DecodeError) as info:
         record_from_dict({**POST, "text": secret, "langs": None})  # text before langs
     assert secret not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        # an array of strings (stored as read before: to_dict wrote the null back)
+        ({**POST, "langs": ["en", None]}, "app.bsky.feed.post: langs[1]: null is not allowed"),
+        ({**POST, "tags": [None]}, "app.bsky.feed.post: tags[0]: null is not allowed"),
+        # an array of objects, and a required array one object down
+        ({**POST, "facets": [None]}, "app.bsky.feed.post: facets[0]: null is not allowed"),
+        (
+            {**POST, "facets": [{"index": {"byteStart": 0, "byteEnd": 1}, "features": [None]}]},
+            "app.bsky.richtext.facet: features[0]: null is not allowed",
+        ),
+        # an array inside a union member
+        (
+            {**POST, "embed": {"$type": "app.bsky.embed.images", "images": [None]}},
+            "app.bsky.embed.images: images[0]: null is not allowed",
+        ),
+    ],
+)
+def test_null_item_in_an_array_is_refused_with_its_index(data: Any, message: str) -> None:
+    with pytest.raises(DecodeError) as info:
+        record_from_dict(data)
+    assert str(info.value) == message
+
+
+def test_null_item_in_a_record_held_by_a_body_is_refused_when_it_is_read() -> None:
+    # The record a body holds is built when first read (lazy record fields).
+    output = GetRecordOutput.from_dict(
+        {"uri": "at://did:plc:a/x/y", "value": {**POST, "langs": [None]}}
+    )
+    with pytest.raises(DecodeError) as info:
+        _ = output.value
+    assert str(info.value) == "app.bsky.feed.post: langs[0]: null is not allowed"
+
+
+def test_arrays_without_null_items_are_kept_as_read() -> None:
+    data = {**POST, "langs": ["en", "pt"], "tags": []}
+    post = record_from_dict(data)
+    assert post.langs == ["en", "pt"]
+    assert post.to_dict() == data
+
+
+def test_null_item_error_names_the_first_null() -> None:
+    from atproto_async._model import null_item
+
+    error = null_item("app.bsky.feed.post", "langs", ["en", "de", None, None])
+    assert str(error) == "app.bsky.feed.post: langs[2]: null is not allowed"

@@ -1,15 +1,18 @@
 """Fields that hold a whole record (``getRecord``, ``listRecords``, views): typed, lossless.
 
-The lexicons declare these fields ``unknown``; `codegen.records` lists the ones that hold
-records, and the models build them with ``RECORDS.from_dict`` as the firehose does.
+The lexicons declare these fields ``unknown``; ``_codegen.records`` lists the ones that hold
+records, and the models build them with ``RECORDS.from_dict`` as the firehose does: a field
+holding one record builds it when first read (a page of feed views holds one in each view).
 """
 
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from atproto_async.exceptions import DecodeError
@@ -91,22 +94,58 @@ def test_record_written_from_a_model_into_an_input_object() -> None:
     assert apply_writes.Create.from_dict(data) == create
 
 
-def test_a_record_field_needs_a_record() -> None:
-    view = {
-        "uri": URI,
-        "cid": CID,
-        "author": {"did": "did:plc:a", "handle": "a.test"},
-        "indexedAt": "2024-11-25T08:00:00.000Z",
-    }
-    assert isinstance(PostView.from_dict({**view, "record": POST}).record, Post)
+VIEW = {
+    "uri": URI,
+    "cid": CID,
+    "author": {"did": "did:plc:a", "handle": "a.test"},
+    "indexedAt": "2024-11-25T08:00:00.000Z",
+}
+
+
+def test_a_record_field_needs_a_record_when_it_is_read() -> None:
+    assert isinstance(PostView.from_dict({**VIEW, "record": POST}).record, Post)
+    no_type = PostView.from_dict({**VIEW, "record": {"text": "no type"}})
     with pytest.raises(DecodeError, match=r"\$type"):
-        PostView.from_dict({**view, "record": {"text": "no type"}})
+        _ = no_type.record
+    broken = PostView.from_dict({**VIEW, "record": {"$type": "app.bsky.feed.post", "text": "x"}})
     with pytest.raises(DecodeError, match=r"app\.bsky\.feed\.post: missing required field"):
-        PostView.from_dict({**view, "record": {"$type": "app.bsky.feed.post", "text": "x"}})
+        _ = broken.record
+    with pytest.raises(DecodeError, match=r"postView: record: null is not allowed"):
+        PostView.from_dict({**VIEW, "record": None})  # null is still refused at once
+
+
+def test_a_record_field_is_built_once_when_first_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[str] = []
+    real = Post.from_dict
+
+    def counting(cls: type[Post], data: Any) -> Post:
+        built.append(data["$type"])
+        return real(data)
+
+    monkeypatch.setattr(Post, "from_dict", classmethod(counting))
+    view = PostView.from_dict({**VIEW, "record": POST})
+    assert built == []
+    assert view.record is view.record
+    assert built == ["app.bsky.feed.post"]
+
+
+def test_a_lazy_record_field_behaves_like_a_built_one() -> None:
+    lazy = PostView.from_dict({**VIEW, "record": POST})
+    built = PostView.from_dict({**VIEW, "record": POST})
+    _ = built.record
+    eager = attrs.evolve(built, record=record_from_dict(POST))
+    assert lazy == built == eager
+    assert PostView.from_dict({**VIEW, "record": POST}).to_dict() == {**VIEW, "record": POST}
+    assert "record=Post(" in repr(PostView.from_dict({**VIEW, "record": POST}))
+    assert pickle.loads(pickle.dumps(PostView.from_dict({**VIEW, "record": POST}))) == eager
+    assert attrs.evolve(lazy, cid="x").record == record_from_dict(POST)
+    assert GetRecordOutput(uri=URI, value=record_from_dict(POST)).value == record_from_dict(POST)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        lazy.record = record_from_dict(POST)  # type: ignore[misc]
 
 
 def test_unknown_fields_that_are_not_records_stay_plain_values() -> None:
-    # A moderation setting's value is any JSON value, not a record (codegen.records).
+    # A moderation setting's value is any JSON value, not a record (atproto_async._codegen.records).
     data: dict[str, Any] = {
         "key": "tools.ozone.setting.client.x",
         "did": "did:plc:a",

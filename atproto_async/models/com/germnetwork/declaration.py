@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
+from atproto_async._model import (
+    TWINS,
+    UNSET,
+    Model,
+    UnsetType,
+    invalid,
+    null_field,
+    null_item,
+    unknown_fields,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -65,8 +74,11 @@ class Declaration(Model):
             if (v := get("keyPackage", UNSET)) is None:
                 raise null_field("com.germnetwork.declaration", "keyPackage")
             self.key_package = v
-            if (v := get("continuityProofs", UNSET)) is None:
-                raise null_field("com.germnetwork.declaration", "continuityProofs")
+            if (v := get("continuityProofs", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("com.germnetwork.declaration", "continuityProofs")
+                if None in v:
+                    raise null_item("com.germnetwork.declaration", "continuityProofs", v)
             self.continuity_proofs = v
             self.extra = (
                 None

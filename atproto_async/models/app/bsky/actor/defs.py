@@ -15,12 +15,15 @@ from atproto_async._model import (
     TWINS,
     UNSET,
     Model,
+    PendingRecord,
     UnknownMember,
     UnsetType,
     dump_member,
     invalid,
     lazy_module,
+    lazy_records,
     null_field,
+    null_item,
     unknown_fields,
 )
 from atproto_async.models import RECORDS
@@ -257,6 +260,8 @@ class ProfileViewBasic(Model):
             if (v := get("labels", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.actor.defs#profileViewBasic", "labels")
+                if None in v:
+                    raise null_item("app.bsky.actor.defs#profileViewBasic", "labels", v)
                 v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
             self.labels = v
             if (v := get("createdAt", UNSET)) is None:
@@ -427,6 +432,8 @@ class ProfileView(Model):
             if (v := get("labels", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.actor.defs#profileView", "labels")
+                if None in v:
+                    raise null_item("app.bsky.actor.defs#profileView", "labels", v)
                 v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
             self.labels = v
             if (v := get("verification", UNSET)) is not UNSET:
@@ -638,6 +645,8 @@ class ProfileViewDetailed(Model):
             if (v := get("labels", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.actor.defs#profileViewDetailed", "labels")
+                if None in v:
+                    raise null_item("app.bsky.actor.defs#profileViewDetailed", "labels", v)
                 v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
             self.labels = v
             if (v := get("pinnedPost", UNSET)) is not UNSET:
@@ -1240,6 +1249,8 @@ class KnownFollowers(Model):
             self.count = data["count"]
             if (v := data["followers"]) is None:
                 raise null_field("app.bsky.actor.defs#knownFollowers", "followers")
+            if None in v:
+                raise null_item("app.bsky.actor.defs#knownFollowers", "followers", v)
             self.followers = [ProfileViewBasic.from_dict(i0) for i0 in v]
             self.typed = "$type" in data
             self.extra = (
@@ -1300,6 +1311,8 @@ class VerificationState(Model):
         try:
             if (v := data["verifications"]) is None:
                 raise null_field("app.bsky.actor.defs#verificationState", "verifications")
+            if None in v:
+                raise null_item("app.bsky.actor.defs#verificationState", "verifications", v)
             self.verifications = [VerificationView.from_dict(i0) for i0 in v]
             self.verified_status = data["verifiedStatus"]
             self.trusted_verifier_status = data["trustedVerifierStatus"]
@@ -1607,6 +1620,8 @@ class SavedFeedsPrefV2(Model):
         try:
             if (v := data["items"]) is None:
                 raise null_field("app.bsky.actor.defs#savedFeedsPrefV2", "items")
+            if None in v:
+                raise null_item("app.bsky.actor.defs#savedFeedsPrefV2", "items", v)
             self.items = [SavedFeed.from_dict(i0) for i0 in v]
             self.typed = "$type" in data
             self.extra = (
@@ -1661,9 +1676,13 @@ class SavedFeedsPref(Model):
             get = data.get
             if (v := data["pinned"]) is None:
                 raise null_field("app.bsky.actor.defs#savedFeedsPref", "pinned")
+            if None in v:
+                raise null_item("app.bsky.actor.defs#savedFeedsPref", "pinned", v)
             self.pinned = v
             if (v := data["saved"]) is None:
                 raise null_field("app.bsky.actor.defs#savedFeedsPref", "saved")
+            if None in v:
+                raise null_item("app.bsky.actor.defs#savedFeedsPref", "saved", v)
             self.saved = v
             if (v := get("timelineIndex", UNSET)) is None:
                 raise null_field("app.bsky.actor.defs#savedFeedsPref", "timelineIndex")
@@ -2011,6 +2030,8 @@ class InterestsPref(Model):
             self.updated_at = v
             if (v := data["tags"]) is None:
                 raise null_field("app.bsky.actor.defs#interestsPref", "tags")
+            if None in v:
+                raise null_item("app.bsky.actor.defs#interestsPref", "tags", v)
             self.tags = v
             self.typed = "$type" in data
             self.extra = (
@@ -2081,6 +2102,8 @@ class MutedWord(Model):
             self.value = data["value"]
             if (v := data["targets"]) is None:
                 raise null_field("app.bsky.actor.defs#mutedWord", "targets")
+            if None in v:
+                raise null_item("app.bsky.actor.defs#mutedWord", "targets", v)
             self.targets = v
             if (v := get("actorTarget", UNSET)) is None:
                 raise null_field("app.bsky.actor.defs#mutedWord", "actorTarget")
@@ -2148,6 +2171,8 @@ class MutedWordsPref(Model):
         try:
             if (v := data["items"]) is None:
                 raise null_field("app.bsky.actor.defs#mutedWordsPref", "items")
+            if None in v:
+                raise null_item("app.bsky.actor.defs#mutedWordsPref", "items", v)
             self.items = [MutedWord.from_dict(i0) for i0 in v]
             self.typed = "$type" in data
             self.extra = (
@@ -2197,6 +2222,8 @@ class HiddenPostsPref(Model):
         try:
             if (v := data["items"]) is None:
                 raise null_field("app.bsky.actor.defs#hiddenPostsPref", "items")
+            if None in v:
+                raise null_item("app.bsky.actor.defs#hiddenPostsPref", "items", v)
             self.items = v
             self.typed = "$type" in data
             self.extra = (
@@ -2246,6 +2273,8 @@ class LabelersPref(Model):
         try:
             if (v := data["labelers"]) is None:
                 raise null_field("app.bsky.actor.defs#labelersPref", "labelers")
+            if None in v:
+                raise null_item("app.bsky.actor.defs#labelersPref", "labelers", v)
             self.labelers = [LabelerPrefItem.from_dict(i0) for i0 in v]
             self.typed = "$type" in data
             self.extra = (
@@ -2360,12 +2389,17 @@ class BskyAppStatePref(Model):
             if (v := get("isBetaUser", UNSET)) is None:
                 raise null_field("app.bsky.actor.defs#bskyAppStatePref", "isBetaUser")
             self.is_beta_user = v
-            if (v := get("queuedNudges", UNSET)) is None:
-                raise null_field("app.bsky.actor.defs#bskyAppStatePref", "queuedNudges")
+            if (v := get("queuedNudges", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.actor.defs#bskyAppStatePref", "queuedNudges")
+                if None in v:
+                    raise null_item("app.bsky.actor.defs#bskyAppStatePref", "queuedNudges", v)
             self.queued_nudges = v
             if (v := get("nuxs", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.actor.defs#bskyAppStatePref", "nuxs")
+                if None in v:
+                    raise null_item("app.bsky.actor.defs#bskyAppStatePref", "nuxs", v)
                 v = [Nux.from_dict(i0) for i0 in v]
             self.nuxs = v
             self.typed = "$type" in data
@@ -2600,8 +2634,11 @@ class LiveEventPreferences(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            if (v := get("hiddenFeedIds", UNSET)) is None:
-                raise null_field("app.bsky.actor.defs#liveEventPreferences", "hiddenFeedIds")
+            if (v := get("hiddenFeedIds", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.actor.defs#liveEventPreferences", "hiddenFeedIds")
+                if None in v:
+                    raise null_item("app.bsky.actor.defs#liveEventPreferences", "hiddenFeedIds", v)
             self.hidden_feed_ids = v
             if (v := get("hideAllFeeds", UNSET)) is None:
                 raise null_field("app.bsky.actor.defs#liveEventPreferences", "hideAllFeeds")
@@ -2682,12 +2719,22 @@ class PostInteractionSettingsPref(Model):
                     raise null_field(
                         "app.bsky.actor.defs#postInteractionSettingsPref", "threadgateAllowRules"
                     )
+                if None in v:
+                    raise null_item(
+                        "app.bsky.actor.defs#postInteractionSettingsPref", "threadgateAllowRules", v
+                    )
                 v = [_post_interaction_settings_pref_threadgate_allow_rules_item(i0) for i0 in v]
             self.threadgate_allow_rules = v
             if (v := get("postgateEmbeddingRules", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field(
                         "app.bsky.actor.defs#postInteractionSettingsPref", "postgateEmbeddingRules"
+                    )
+                if None in v:
+                    raise null_item(
+                        "app.bsky.actor.defs#postInteractionSettingsPref",
+                        "postgateEmbeddingRules",
+                        v,
                     )
                 v = [_post_interaction_settings_pref_postgate_embedding_rules_item(i0) for i0 in v]
             self.postgate_embedding_rules = v
@@ -2734,7 +2781,8 @@ class StatusView(Model):
         cid: Format: cid. UNSET when absent.
         status: The status for the account. Known values: ``app.bsky.actor.status#live``.
         record: A record: its model, picked by ``$type`` (`UnknownRecord` for a type without a
-            lexicon here).
+            lexicon here). Built when first read (a record that does not fit raises DecodeError
+            then).
         embed: An optional embed associated with the status. One of ``app.bsky.embed.external#view``
             (open union). UNSET when absent.
         labels: Items: A ``com.atproto.label.defs#label``. UNSET when absent.
@@ -2776,7 +2824,7 @@ class StatusView(Model):
             self.status = data["status"]
             if (v := data["record"]) is None:
                 raise null_field("app.bsky.actor.defs#statusView", "record")
-            self.record = RECORDS.from_dict(v)
+            self.record = PendingRecord(v)
             if (v := get("embed", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.actor.defs#statusView", "embed")
@@ -2785,6 +2833,8 @@ class StatusView(Model):
             if (v := get("labels", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.actor.defs#statusView", "labels")
+                if None in v:
+                    raise null_item("app.bsky.actor.defs#statusView", "labels", v)
                 v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
             self.labels = v
             if (v := get("expiresAt", UNSET)) is None:
@@ -2852,6 +2902,7 @@ _STATUS_VIEW_KEYS: Final[frozenset[str]] = frozenset(
         "isDisabled",
     )
 )
+lazy_records(StatusView, ("record",), RECORDS)
 
 
 def _post_interaction_settings_pref_threadgate_allow_rules_item(

@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -48,6 +49,8 @@ class GetProfilesOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.actor.getProfiles#output"
+
     profiles: list[_m_app_bsky_actor_defs.ProfileViewDetailed]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -57,6 +60,8 @@ class GetProfilesOutput(Model):
         try:
             if (v := data["profiles"]) is None:
                 raise null_field("app.bsky.actor.getProfiles#output", "profiles")
+            if None in v:
+                raise null_item("app.bsky.actor.getProfiles#output", "profiles", v)
             self.profiles = [_m_app_bsky_actor_defs.ProfileViewDetailed.from_dict(i0) for i0 in v]
             self.extra = (
                 None

@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -52,6 +53,8 @@ class GetSuggestionsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.actor.getSuggestions#output"
+
     cursor: str | UnsetType = UNSET
     actors: list[_m_app_bsky_actor_defs.ProfileView]
     rec_id: int | UnsetType = UNSET
@@ -68,6 +71,8 @@ class GetSuggestionsOutput(Model):
             self.cursor = v
             if (v := data["actors"]) is None:
                 raise null_field("app.bsky.actor.getSuggestions#output", "actors")
+            if None in v:
+                raise null_item("app.bsky.actor.getSuggestions#output", "actors", v)
             self.actors = [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in v]
             if (v := get("recId", UNSET)) is None:
                 raise null_field("app.bsky.actor.getSuggestions#output", "recId")

@@ -21,6 +21,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -60,6 +61,8 @@ class PutPreferencesInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.actor.putPreferences#input"
+
     preferences: list[_m_app_bsky_actor_defs.PreferencesItem]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -69,6 +72,8 @@ class PutPreferencesInput(Model):
         try:
             if (v := data["preferences"]) is None:
                 raise null_field("app.bsky.actor.putPreferences#input", "preferences")
+            if None in v:
+                raise null_item("app.bsky.actor.putPreferences#input", "preferences", v)
             self.preferences = [_preferences_item(i0) for i0 in v]
             self.extra = (
                 None

@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -49,6 +50,8 @@ class SearchActorsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.actor.searchActors#output"
+
     cursor: str | UnsetType = UNSET
     actors: list[_m_app_bsky_actor_defs.ProfileView]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -63,6 +66,8 @@ class SearchActorsOutput(Model):
             self.cursor = v
             if (v := data["actors"]) is None:
                 raise null_field("app.bsky.actor.searchActors#output", "actors")
+            if None in v:
+                raise null_item("app.bsky.actor.searchActors#output", "actors", v)
             self.actors = [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in v]
             self.extra = (
                 None

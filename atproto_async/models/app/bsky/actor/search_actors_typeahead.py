@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -48,6 +49,8 @@ class SearchActorsTypeaheadOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.actor.searchActorsTypeahead#output"
+
     actors: list[_m_app_bsky_actor_defs.ProfileViewBasic]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -57,6 +60,8 @@ class SearchActorsTypeaheadOutput(Model):
         try:
             if (v := data["actors"]) is None:
                 raise null_field("app.bsky.actor.searchActorsTypeahead#output", "actors")
+            if None in v:
+                raise null_item("app.bsky.actor.searchActorsTypeahead#output", "actors", v)
             self.actors = [_m_app_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v]
             self.extra = (
                 None

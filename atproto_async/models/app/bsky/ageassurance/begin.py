@@ -37,6 +37,8 @@ class BeginInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.ageassurance.begin#input"
+
     email: str
     language: str
     country_code: str

@@ -20,6 +20,7 @@ from atproto_async._model import (
     dump_member,
     invalid,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -216,6 +217,8 @@ class Config(Model):
         try:
             if (v := data["regions"]) is None:
                 raise null_field("app.bsky.ageassurance.defs#config", "regions")
+            if None in v:
+                raise null_item("app.bsky.ageassurance.defs#config", "regions", v)
             self.regions = [ConfigRegion.from_dict(i0) for i0 in v]
             self.typed = "$type" in data
             self.extra = (
@@ -287,21 +290,33 @@ class ConfigRegion(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            if (v := get("platforms", UNSET)) is None:
-                raise null_field("app.bsky.ageassurance.defs#configRegion", "platforms")
+            if (v := get("platforms", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.ageassurance.defs#configRegion", "platforms")
+                if None in v:
+                    raise null_item("app.bsky.ageassurance.defs#configRegion", "platforms", v)
             self.platforms = v
             self.country_code = data["countryCode"]
             if (v := get("regionCode", UNSET)) is None:
                 raise null_field("app.bsky.ageassurance.defs#configRegion", "regionCode")
             self.region_code = v
             self.min_access_age = data["minAccessAge"]
-            if (v := get("additionalVerificationMethods", UNSET)) is None:
-                raise null_field(
-                    "app.bsky.ageassurance.defs#configRegion", "additionalVerificationMethods"
-                )
+            if (v := get("additionalVerificationMethods", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "app.bsky.ageassurance.defs#configRegion", "additionalVerificationMethods"
+                    )
+                if None in v:
+                    raise null_item(
+                        "app.bsky.ageassurance.defs#configRegion",
+                        "additionalVerificationMethods",
+                        v,
+                    )
             self.additional_verification_methods = v
             if (v := data["rules"]) is None:
                 raise null_field("app.bsky.ageassurance.defs#configRegion", "rules")
+            if None in v:
+                raise null_item("app.bsky.ageassurance.defs#configRegion", "rules", v)
             self.rules = [_config_region_rules_item(i0) for i0 in v]
             self.typed = "$type" in data
             self.extra = (

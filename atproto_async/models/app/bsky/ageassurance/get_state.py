@@ -51,6 +51,8 @@ class GetStateOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.ageassurance.getState#output"
+
     state: _m_app_bsky_ageassurance_defs.State
     metadata: _m_app_bsky_ageassurance_defs.StateMetadata
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

@@ -34,6 +34,8 @@ class CreateBookmarkInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.bookmark.createBookmark#input"
+
     uri: str
     cid: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

@@ -33,6 +33,8 @@ class DeleteBookmarkInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.bookmark.deleteBookmark#input"
+
     uri: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

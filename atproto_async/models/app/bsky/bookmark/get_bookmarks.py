@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -49,6 +50,8 @@ class GetBookmarksOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.bookmark.getBookmarks#output"
+
     cursor: str | UnsetType = UNSET
     bookmarks: list[_m_app_bsky_bookmark_defs.BookmarkView]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -63,6 +66,8 @@ class GetBookmarksOutput(Model):
             self.cursor = v
             if (v := data["bookmarks"]) is None:
                 raise null_field("app.bsky.bookmark.getBookmarks#output", "bookmarks")
+            if None in v:
+                raise null_item("app.bsky.bookmark.getBookmarks#output", "bookmarks", v)
             self.bookmarks = [_m_app_bsky_bookmark_defs.BookmarkView.from_dict(i0) for i0 in v]
             self.extra = (
                 None

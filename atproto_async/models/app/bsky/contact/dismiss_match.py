@@ -35,6 +35,8 @@ class DismissMatchInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.contact.dismissMatch#input"
+
     subject: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -73,6 +75,8 @@ class DismissMatchOutput(Model):
     Attributes:
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "app.bsky.contact.dismissMatch#output"
 
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -49,6 +50,8 @@ class GetMatchesOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.contact.getMatches#output"
+
     cursor: str | UnsetType = UNSET
     matches: list[_m_app_bsky_actor_defs.ProfileView]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -63,6 +66,8 @@ class GetMatchesOutput(Model):
             self.cursor = v
             if (v := data["matches"]) is None:
                 raise null_field("app.bsky.contact.getMatches#output", "matches")
+            if None in v:
+                raise null_item("app.bsky.contact.getMatches#output", "matches", v)
             self.matches = [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in v]
             self.extra = (
                 None

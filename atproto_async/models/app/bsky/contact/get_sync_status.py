@@ -50,6 +50,8 @@ class GetSyncStatusOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.contact.getSyncStatus#output"
+
     sync_status: _m_app_bsky_contact_defs.SyncStatus | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -55,6 +56,8 @@ class ImportContactsInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.contact.importContacts#input"
+
     token: str
     contacts: list[str]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -66,6 +69,8 @@ class ImportContactsInput(Model):
             self.token = data["token"]
             if (v := data["contacts"]) is None:
                 raise null_field("app.bsky.contact.importContacts#input", "contacts")
+            if None in v:
+                raise null_item("app.bsky.contact.importContacts#input", "contacts", v)
             self.contacts = v
             self.extra = (
                 None
@@ -101,6 +106,8 @@ class ImportContactsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.contact.importContacts#output"
+
     matches_and_contact_indexes: list[_m_app_bsky_contact_defs.MatchAndContactIndex]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -111,6 +118,10 @@ class ImportContactsOutput(Model):
             if (v := data["matchesAndContactIndexes"]) is None:
                 raise null_field(
                     "app.bsky.contact.importContacts#output", "matchesAndContactIndexes"
+                )
+            if None in v:
+                raise null_item(
+                    "app.bsky.contact.importContacts#output", "matchesAndContactIndexes", v
                 )
             self.matches_and_contact_indexes = [
                 _m_app_bsky_contact_defs.MatchAndContactIndex.from_dict(i0) for i0 in v

@@ -34,6 +34,8 @@ class RemoveDataInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.contact.removeData#input"
+
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
     @classmethod
@@ -70,6 +72,8 @@ class RemoveDataOutput(Model):
     Attributes:
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "app.bsky.contact.removeData#output"
 
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

@@ -36,6 +36,8 @@ class SendNotificationInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.contact.sendNotification#input"
+
     from_: str
     to: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -76,6 +78,8 @@ class SendNotificationOutput(Model):
     Attributes:
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "app.bsky.contact.sendNotification#output"
 
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

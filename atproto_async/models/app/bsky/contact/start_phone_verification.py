@@ -35,6 +35,8 @@ class StartPhoneVerificationInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.contact.startPhoneVerification#input"
+
     phone: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -73,6 +75,8 @@ class StartPhoneVerificationOutput(Model):
     Attributes:
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "app.bsky.contact.startPhoneVerification#output"
 
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

@@ -38,6 +38,8 @@ class VerifyPhoneInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.contact.verifyPhone#input"
+
     phone: str
     code: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -80,6 +82,8 @@ class VerifyPhoneOutput(Model):
             single call.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "app.bsky.contact.verifyPhone#output"
 
     token: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

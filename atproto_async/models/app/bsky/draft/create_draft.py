@@ -50,6 +50,8 @@ class CreateDraftInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.draft.createDraft#input"
+
     draft: _m_app_bsky_draft_defs.Draft
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -91,6 +93,8 @@ class CreateDraftOutput(Model):
         id: The ID of the created draft. Format: tid.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "app.bsky.draft.createDraft#output"
 
     id: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

@@ -21,6 +21,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -212,18 +213,27 @@ class Draft(Model):
             self.device_name = v
             if (v := data["posts"]) is None:
                 raise null_field("app.bsky.draft.defs#draft", "posts")
+            if None in v:
+                raise null_item("app.bsky.draft.defs#draft", "posts", v)
             self.posts = [DraftPost.from_dict(i0) for i0 in v]
-            if (v := get("langs", UNSET)) is None:
-                raise null_field("app.bsky.draft.defs#draft", "langs")
+            if (v := get("langs", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.draft.defs#draft", "langs")
+                if None in v:
+                    raise null_item("app.bsky.draft.defs#draft", "langs", v)
             self.langs = v
             if (v := get("postgateEmbeddingRules", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.draft.defs#draft", "postgateEmbeddingRules")
+                if None in v:
+                    raise null_item("app.bsky.draft.defs#draft", "postgateEmbeddingRules", v)
                 v = [_draft_postgate_embedding_rules_item(i0) for i0 in v]
             self.postgate_embedding_rules = v
             if (v := get("threadgateAllow", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.draft.defs#draft", "threadgateAllow")
+                if None in v:
+                    raise null_item("app.bsky.draft.defs#draft", "threadgateAllow", v)
                 v = [_draft_threadgate_allow_item(i0) for i0 in v]
             self.threadgate_allow = v
             self.typed = "$type" in data
@@ -322,6 +332,8 @@ class DraftPost(Model):
             if (v := get("embedImages", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.draft.defs#draftPost", "embedImages")
+                if None in v:
+                    raise null_item("app.bsky.draft.defs#draftPost", "embedImages", v)
                 v = [DraftEmbedImage.from_dict(i0) for i0 in v]
             self.embed_images = v
             if (v := get("embedGallery", UNSET)) is not UNSET:
@@ -332,16 +344,22 @@ class DraftPost(Model):
             if (v := get("embedVideos", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.draft.defs#draftPost", "embedVideos")
+                if None in v:
+                    raise null_item("app.bsky.draft.defs#draftPost", "embedVideos", v)
                 v = [DraftEmbedVideo.from_dict(i0) for i0 in v]
             self.embed_videos = v
             if (v := get("embedExternals", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.draft.defs#draftPost", "embedExternals")
+                if None in v:
+                    raise null_item("app.bsky.draft.defs#draftPost", "embedExternals", v)
                 v = [DraftEmbedExternal.from_dict(i0) for i0 in v]
             self.embed_externals = v
             if (v := get("embedRecords", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.draft.defs#draftPost", "embedRecords")
+                if None in v:
+                    raise null_item("app.bsky.draft.defs#draftPost", "embedRecords", v)
                 v = [DraftEmbedRecord.from_dict(i0) for i0 in v]
             self.embed_records = v
             self.typed = "$type" in data
@@ -585,6 +603,8 @@ class DraftEmbedGallery(Model):
         try:
             if (v := data["items"]) is None:
                 raise null_field("app.bsky.draft.defs#draftEmbedGallery", "items")
+            if None in v:
+                raise null_item("app.bsky.draft.defs#draftEmbedGallery", "items", v)
             self.items = [_draft_embed_gallery_items_item(i0) for i0 in v]
             self.typed = "$type" in data
             self.extra = (
@@ -705,6 +725,8 @@ class DraftEmbedVideo(Model):
             if (v := get("captions", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.draft.defs#draftEmbedVideo", "captions")
+                if None in v:
+                    raise null_item("app.bsky.draft.defs#draftEmbedVideo", "captions", v)
                 v = [DraftEmbedCaption.from_dict(i0) for i0 in v]
             self.captions = v
             self.typed = "$type" in data

@@ -33,6 +33,8 @@ class DeleteDraftInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.draft.deleteDraft#input"
+
     id: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -49,6 +50,8 @@ class GetDraftsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.draft.getDrafts#output"
+
     cursor: str | UnsetType = UNSET
     drafts: list[_m_app_bsky_draft_defs.DraftView]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -63,6 +66,8 @@ class GetDraftsOutput(Model):
             self.cursor = v
             if (v := data["drafts"]) is None:
                 raise null_field("app.bsky.draft.getDrafts#output", "drafts")
+            if None in v:
+                raise null_item("app.bsky.draft.getDrafts#output", "drafts", v)
             self.drafts = [_m_app_bsky_draft_defs.DraftView.from_dict(i0) for i0 in v]
             self.extra = (
                 None

@@ -48,6 +48,8 @@ class UpdateDraftInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.draft.updateDraft#input"
+
     draft: _m_app_bsky_draft_defs.DraftWithId
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

@@ -20,6 +20,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -142,6 +143,8 @@ class External(Model):
             if (v := get("associatedRefs", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.embed.external#external", "associatedRefs")
+                if None in v:
+                    raise null_item("app.bsky.embed.external#external", "associatedRefs", v)
                 v = [_m_com_atproto_repo_strong_ref.StrongRef.from_dict(i0) for i0 in v]
             self.associated_refs = v
             self.typed = "$type" in data
@@ -285,6 +288,8 @@ class ViewExternal(Model):
             if (v := get("labels", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.embed.external#viewExternal", "labels")
+                if None in v:
+                    raise null_item("app.bsky.embed.external#viewExternal", "labels", v)
                 v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
             self.labels = v
             if (v := get("source", UNSET)) is not UNSET:
@@ -295,11 +300,15 @@ class ViewExternal(Model):
             if (v := get("associatedRefs", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.embed.external#viewExternal", "associatedRefs")
+                if None in v:
+                    raise null_item("app.bsky.embed.external#viewExternal", "associatedRefs", v)
                 v = [_m_com_atproto_repo_strong_ref.StrongRef.from_dict(i0) for i0 in v]
             self.associated_refs = v
             if (v := get("associatedProfiles", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.embed.external#viewExternal", "associatedProfiles")
+                if None in v:
+                    raise null_item("app.bsky.embed.external#viewExternal", "associatedProfiles", v)
                 v = [_m_app_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v]
             self.associated_profiles = v
             self.typed = "$type" in data

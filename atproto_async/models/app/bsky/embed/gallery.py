@@ -22,6 +22,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -85,6 +86,8 @@ class Gallery(Model):
         try:
             if (v := data["items"]) is None:
                 raise null_field("app.bsky.embed.gallery", "items")
+            if None in v:
+                raise null_item("app.bsky.embed.gallery", "items", v)
             self.items = [_gallery_items_item(i0) for i0 in v]
             self.typed = "$type" in data
             self.extra = (
@@ -189,6 +192,8 @@ class View(Model):
         try:
             if (v := data["items"]) is None:
                 raise null_field("app.bsky.embed.gallery#view", "items")
+            if None in v:
+                raise null_item("app.bsky.embed.gallery#view", "items", v)
             self.items = [_view_items_item(i0) for i0 in v]
             self.typed = "$type" in data
             self.extra = None if _VIEW_KEYS.issuperset(data) else unknown_fields(data, _VIEW_KEYS)

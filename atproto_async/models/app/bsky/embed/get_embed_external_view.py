@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 from atproto_async.models import RECORDS
@@ -63,6 +64,8 @@ class GetEmbedExternalViewOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.embed.getEmbedExternalView#output"
+
     view: _m_app_bsky_embed_external.View | UnsetType = UNSET
     associated_refs: list[_m_com_atproto_repo_strong_ref.StrongRef] | UnsetType = UNSET
     associated_records: list[Model] | UnsetType = UNSET
@@ -81,12 +84,20 @@ class GetEmbedExternalViewOutput(Model):
             if (v := get("associatedRefs", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.embed.getEmbedExternalView#output", "associatedRefs")
+                if None in v:
+                    raise null_item(
+                        "app.bsky.embed.getEmbedExternalView#output", "associatedRefs", v
+                    )
                 v = [_m_com_atproto_repo_strong_ref.StrongRef.from_dict(i0) for i0 in v]
             self.associated_refs = v
             if (v := get("associatedRecords", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field(
                         "app.bsky.embed.getEmbedExternalView#output", "associatedRecords"
+                    )
+                if None in v:
+                    raise null_item(
+                        "app.bsky.embed.getEmbedExternalView#output", "associatedRecords", v
                     )
                 v = [RECORDS.from_dict(i0) for i0 in v]
             self.associated_records = v

@@ -20,6 +20,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -64,6 +65,8 @@ class Images(Model):
         try:
             if (v := data["images"]) is None:
                 raise null_field("app.bsky.embed.images", "images")
+            if None in v:
+                raise null_item("app.bsky.embed.images", "images", v)
             self.images = [Image.from_dict(i0) for i0 in v]
             self.typed = "$type" in data
             self.extra = (
@@ -171,6 +174,8 @@ class View(Model):
         try:
             if (v := data["images"]) is None:
                 raise null_field("app.bsky.embed.images#view", "images")
+            if None in v:
+                raise null_item("app.bsky.embed.images#view", "images", v)
             self.images = [ViewImage.from_dict(i0) for i0 in v]
             self.typed = "$type" in data
             self.extra = None if _VIEW_KEYS.issuperset(data) else unknown_fields(data, _VIEW_KEYS)

@@ -16,12 +16,15 @@ from atproto_async._model import (
     TWINS,
     UNSET,
     Model,
+    PendingRecord,
     UnknownMember,
     UnsetType,
     dump_member,
     invalid,
     lazy_module,
+    lazy_records,
     null_field,
+    null_item,
     unknown_fields,
 )
 from atproto_async.models import RECORDS
@@ -238,7 +241,8 @@ class ViewRecord(Model):
         cid: Format: cid.
         author: A ``app.bsky.actor.defs#profileViewBasic``.
         value: The record data itself. A record: its model, picked by ``$type`` (`UnknownRecord` for
-            a type without a lexicon here).
+            a type without a lexicon here). Built when first read (a record that does not fit raises
+            DecodeError then).
         labels: Items: A ``com.atproto.label.defs#label``. UNSET when absent.
         reply_count: UNSET when absent.
         repost_count: UNSET when absent.
@@ -281,10 +285,12 @@ class ViewRecord(Model):
             self.author = _m_app_bsky_actor_defs.ProfileViewBasic.from_dict(v)
             if (v := data["value"]) is None:
                 raise null_field("app.bsky.embed.record#viewRecord", "value")
-            self.value = RECORDS.from_dict(v)
+            self.value = PendingRecord(v)
             if (v := get("labels", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.embed.record#viewRecord", "labels")
+                if None in v:
+                    raise null_item("app.bsky.embed.record#viewRecord", "labels", v)
                 v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
             self.labels = v
             if (v := get("replyCount", UNSET)) is None:
@@ -302,6 +308,8 @@ class ViewRecord(Model):
             if (v := get("embeds", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.embed.record#viewRecord", "embeds")
+                if None in v:
+                    raise null_item("app.bsky.embed.record#viewRecord", "embeds", v)
                 v = [_view_record_embeds_item(i0) for i0 in v]
             self.embeds = v
             self.indexed_at = data["indexedAt"]
@@ -366,6 +374,7 @@ _VIEW_RECORD_KEYS: Final[frozenset[str]] = frozenset(
         "indexedAt",
     )
 )
+lazy_records(ViewRecord, ("value",), RECORDS)
 
 
 @attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)

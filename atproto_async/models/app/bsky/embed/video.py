@@ -20,6 +20,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -79,6 +80,8 @@ class Video(Model):
             if (v := get("captions", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.embed.video", "captions")
+                if None in v:
+                    raise null_item("app.bsky.embed.video", "captions", v)
                 v = [Caption.from_dict(i0) for i0 in v]
             self.captions = v
             if (v := get("alt", UNSET)) is None:

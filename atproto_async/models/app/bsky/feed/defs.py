@@ -15,12 +15,15 @@ from atproto_async._model import (
     TWINS,
     UNSET,
     Model,
+    PendingRecord,
     UnknownMember,
     UnsetType,
     dump_member,
     invalid,
     lazy_module,
+    lazy_records,
     null_field,
+    null_item,
     unknown_fields,
 )
 from atproto_async.models import RECORDS
@@ -217,7 +220,8 @@ class PostView(Model):
         cid: Format: cid.
         author: A ``app.bsky.actor.defs#profileViewBasic``.
         record: A record: its model, picked by ``$type`` (`UnknownRecord` for a type without a
-            lexicon here).
+            lexicon here). Built when first read (a record that does not fit raises DecodeError
+            then).
         embed: One of ``app.bsky.embed.images#view``, ``app.bsky.embed.video#view``,
             ``app.bsky.embed.gallery#view``, ``app.bsky.embed.external#view``,
             ``app.bsky.embed.record#view``, ``app.bsky.embed.recordWithMedia#view`` (open union).
@@ -268,7 +272,7 @@ class PostView(Model):
             self.author = _m_app_bsky_actor_defs.ProfileViewBasic.from_dict(v)
             if (v := data["record"]) is None:
                 raise null_field("app.bsky.feed.defs#postView", "record")
-            self.record = RECORDS.from_dict(v)
+            self.record = PendingRecord(v)
             if (v := get("embed", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.feed.defs#postView", "embed")
@@ -298,6 +302,8 @@ class PostView(Model):
             if (v := get("labels", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.feed.defs#postView", "labels")
+                if None in v:
+                    raise null_item("app.bsky.feed.defs#postView", "labels", v)
                 v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
             self.labels = v
             if (v := get("threadgate", UNSET)) is not UNSET:
@@ -383,6 +389,7 @@ _POST_VIEW_KEYS: Final[frozenset[str]] = frozenset(
         "debug",
     )
 )
+lazy_records(PostView, ("record",), RECORDS)
 
 
 @attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
@@ -537,6 +544,8 @@ class KnownLikers(Model):
             self.count = data["count"]
             if (v := data["actors"]) is None:
                 raise null_field("app.bsky.feed.defs#knownLikers", "actors")
+            if None in v:
+                raise null_item("app.bsky.feed.defs#knownLikers", "actors", v)
             self.actors = [_m_app_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v]
             self.typed = "$type" in data
             self.extra = (
@@ -926,6 +935,8 @@ class ThreadViewPost(Model):
             if (v := get("replies", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.feed.defs#threadViewPost", "replies")
+                if None in v:
+                    raise null_item("app.bsky.feed.defs#threadViewPost", "replies", v)
                 v = [_thread_view_post_parent(i0) for i0 in v]
             self.replies = v
             if (v := get("threadContext", UNSET)) is not UNSET:
@@ -1198,6 +1209,8 @@ class GeneratorView(Model):
             if (v := get("descriptionFacets", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.feed.defs#generatorView", "descriptionFacets")
+                if None in v:
+                    raise null_item("app.bsky.feed.defs#generatorView", "descriptionFacets", v)
                 v = [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v]
             self.description_facets = v
             if (v := get("avatar", UNSET)) is None:
@@ -1212,6 +1225,8 @@ class GeneratorView(Model):
             if (v := get("labels", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.feed.defs#generatorView", "labels")
+                if None in v:
+                    raise null_item("app.bsky.feed.defs#generatorView", "labels", v)
                 v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
             self.labels = v
             if (v := get("viewer", UNSET)) is not UNSET:
@@ -1520,7 +1535,8 @@ class ThreadgateView(Model):
         uri: Format: at-uri. UNSET when absent.
         cid: Format: cid. UNSET when absent.
         record: A record: its model, picked by ``$type`` (`UnknownRecord` for a type without a
-            lexicon here). UNSET when absent.
+            lexicon here). Built when first read (a record that does not fit raises DecodeError
+            then). UNSET when absent.
         lists: Items: A ``app.bsky.graph.defs#listViewBasic``. UNSET when absent.
         typed: Whether `to_dict` writes ``$type`` (the data had one; union members always do).
         extra: Fields the lexicon does not define, as read.
@@ -1549,11 +1565,13 @@ class ThreadgateView(Model):
             if (v := get("record", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.feed.defs#threadgateView", "record")
-                v = RECORDS.from_dict(v)
+                v = PendingRecord(v)
             self.record = v
             if (v := get("lists", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.feed.defs#threadgateView", "lists")
+                if None in v:
+                    raise null_item("app.bsky.feed.defs#threadgateView", "lists", v)
                 v = [_m_app_bsky_graph_defs.ListViewBasic.from_dict(i0) for i0 in v]
             self.lists = v
             self.typed = "$type" in data
@@ -1590,6 +1608,7 @@ class ThreadgateView(Model):
 
 
 _THREADGATE_VIEW_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "cid", "record", "lists"))
+lazy_records(ThreadgateView, ("record",), RECORDS)
 
 
 @attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
+from atproto_async._model import (
+    TWINS,
+    UNSET,
+    Model,
+    UnsetType,
+    invalid,
+    null_field,
+    null_item,
+    unknown_fields,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -37,6 +46,8 @@ class DescribeFeedGeneratorOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.feed.describeFeedGenerator#output"
+
     did: str
     feeds: list[Feed]
     links: Links | UnsetType = UNSET
@@ -50,6 +61,8 @@ class DescribeFeedGeneratorOutput(Model):
             self.did = data["did"]
             if (v := data["feeds"]) is None:
                 raise null_field("app.bsky.feed.describeFeedGenerator#output", "feeds")
+            if None in v:
+                raise null_item("app.bsky.feed.describeFeedGenerator#output", "feeds", v)
             self.feeds = [Feed.from_dict(i0) for i0 in v]
             if (v := get("links", UNSET)) is not UNSET:
                 if v is None:

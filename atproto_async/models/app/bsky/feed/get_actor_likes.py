@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -49,6 +50,8 @@ class GetActorLikesOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.feed.getActorLikes#output"
+
     cursor: str | UnsetType = UNSET
     feed: list[_m_app_bsky_feed_defs.FeedViewPost]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -63,6 +66,8 @@ class GetActorLikesOutput(Model):
             self.cursor = v
             if (v := data["feed"]) is None:
                 raise null_field("app.bsky.feed.getActorLikes#output", "feed")
+            if None in v:
+                raise null_item("app.bsky.feed.getActorLikes#output", "feed", v)
             self.feed = [_m_app_bsky_feed_defs.FeedViewPost.from_dict(i0) for i0 in v]
             self.extra = (
                 None

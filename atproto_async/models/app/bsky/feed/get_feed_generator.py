@@ -52,6 +52,8 @@ class GetFeedGeneratorOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.feed.getFeedGenerator#output"
+
     view: _m_app_bsky_feed_defs.GeneratorView
     is_online: bool
     is_valid: bool

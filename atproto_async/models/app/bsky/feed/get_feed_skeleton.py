@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -51,6 +52,8 @@ class GetFeedSkeletonOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.feed.getFeedSkeleton#output"
+
     cursor: str | UnsetType = UNSET
     feed: list[_m_app_bsky_feed_defs.SkeletonFeedPost]
     req_id: str | UnsetType = UNSET
@@ -66,6 +69,8 @@ class GetFeedSkeletonOutput(Model):
             self.cursor = v
             if (v := data["feed"]) is None:
                 raise null_field("app.bsky.feed.getFeedSkeleton#output", "feed")
+            if None in v:
+                raise null_item("app.bsky.feed.getFeedSkeleton#output", "feed", v)
             self.feed = [_m_app_bsky_feed_defs.SkeletonFeedPost.from_dict(i0) for i0 in v]
             if (v := get("reqId", UNSET)) is None:
                 raise null_field("app.bsky.feed.getFeedSkeleton#output", "reqId")

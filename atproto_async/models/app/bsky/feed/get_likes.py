@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -52,6 +53,8 @@ class GetLikesOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.feed.getLikes#output"
+
     uri: str
     cid: str | UnsetType = UNSET
     cursor: str | UnsetType = UNSET
@@ -72,6 +75,8 @@ class GetLikesOutput(Model):
             self.cursor = v
             if (v := data["likes"]) is None:
                 raise null_field("app.bsky.feed.getLikes#output", "likes")
+            if None in v:
+                raise null_item("app.bsky.feed.getLikes#output", "likes", v)
             self.likes = [Like.from_dict(i0) for i0 in v]
             self.extra = (
                 None

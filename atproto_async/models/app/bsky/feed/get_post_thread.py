@@ -67,6 +67,8 @@ class GetPostThreadOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.feed.getPostThread#output"
+
     thread: GetPostThreadOutputThread
     threadgate: _m_app_bsky_feed_defs.ThreadgateView | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

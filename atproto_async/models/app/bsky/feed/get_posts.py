@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -48,6 +49,8 @@ class GetPostsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.feed.getPosts#output"
+
     posts: list[_m_app_bsky_feed_defs.PostView]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -57,6 +60,8 @@ class GetPostsOutput(Model):
         try:
             if (v := data["posts"]) is None:
                 raise null_field("app.bsky.feed.getPosts#output", "posts")
+            if None in v:
+                raise null_item("app.bsky.feed.getPosts#output", "posts", v)
             self.posts = [_m_app_bsky_feed_defs.PostView.from_dict(i0) for i0 in v]
             self.extra = (
                 None

@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -51,6 +52,8 @@ class GetQuotesOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.feed.getQuotes#output"
+
     uri: str
     cid: str | UnsetType = UNSET
     cursor: str | UnsetType = UNSET
@@ -71,6 +74,8 @@ class GetQuotesOutput(Model):
             self.cursor = v
             if (v := data["posts"]) is None:
                 raise null_field("app.bsky.feed.getQuotes#output", "posts")
+            if None in v:
+                raise null_item("app.bsky.feed.getQuotes#output", "posts", v)
             self.posts = [_m_app_bsky_feed_defs.PostView.from_dict(i0) for i0 in v]
             self.extra = (
                 None

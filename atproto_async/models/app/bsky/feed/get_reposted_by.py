@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -51,6 +52,8 @@ class GetRepostedByOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.feed.getRepostedBy#output"
+
     uri: str
     cid: str | UnsetType = UNSET
     cursor: str | UnsetType = UNSET
@@ -71,6 +74,8 @@ class GetRepostedByOutput(Model):
             self.cursor = v
             if (v := data["repostedBy"]) is None:
                 raise null_field("app.bsky.feed.getRepostedBy#output", "repostedBy")
+            if None in v:
+                raise null_item("app.bsky.feed.getRepostedBy#output", "repostedBy", v)
             self.reposted_by = [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in v]
             self.extra = (
                 None

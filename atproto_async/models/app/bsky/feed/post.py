@@ -22,6 +22,7 @@ from atproto_async._model import (
     keep_type,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -156,11 +157,15 @@ class Post(Model):
             if (v := get("entities", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.feed.post", "entities")
+                if None in v:
+                    raise null_item("app.bsky.feed.post", "entities", v)
                 v = [Entity.from_dict(i0) for i0 in v]
             self.entities = v
             if (v := get("facets", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.feed.post", "facets")
+                if None in v:
+                    raise null_item("app.bsky.feed.post", "facets", v)
                 v = [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v]
             self.facets = v
             if (v := get("reply", UNSET)) is not UNSET:
@@ -173,16 +178,22 @@ class Post(Model):
                     raise null_field("app.bsky.feed.post", "embed")
                 v = _post_embed(v)
             self.embed = v
-            if (v := get("langs", UNSET)) is None:
-                raise null_field("app.bsky.feed.post", "langs")
+            if (v := get("langs", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.post", "langs")
+                if None in v:
+                    raise null_item("app.bsky.feed.post", "langs", v)
             self.langs = v
             if (v := get("labels", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.feed.post", "labels")
                 v = _post_labels(v)
             self.labels = v
-            if (v := get("tags", UNSET)) is None:
-                raise null_field("app.bsky.feed.post", "tags")
+            if (v := get("tags", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.post", "tags")
+                if None in v:
+                    raise null_item("app.bsky.feed.post", "tags", v)
             self.tags = v
             self.created_at = data["createdAt"]
             self.extra = None if _POST_KEYS.issuperset(data) else unknown_fields(data, _POST_KEYS)

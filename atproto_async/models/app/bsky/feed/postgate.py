@@ -20,6 +20,7 @@ from atproto_async._model import (
     dump_member,
     invalid,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -74,12 +75,17 @@ class Postgate(Model):
             get = data.get
             self.created_at = data["createdAt"]
             self.post = data["post"]
-            if (v := get("detachedEmbeddingUris", UNSET)) is None:
-                raise null_field("app.bsky.feed.postgate", "detachedEmbeddingUris")
+            if (v := get("detachedEmbeddingUris", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.postgate", "detachedEmbeddingUris")
+                if None in v:
+                    raise null_item("app.bsky.feed.postgate", "detachedEmbeddingUris", v)
             self.detached_embedding_uris = v
             if (v := get("embeddingRules", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.feed.postgate", "embeddingRules")
+                if None in v:
+                    raise null_item("app.bsky.feed.postgate", "embeddingRules", v)
                 v = [_postgate_embedding_rules_item(i0) for i0 in v]
             self.embedding_rules = v
             self.extra = (

@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -54,6 +55,8 @@ class SearchPostsV2Output(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.feed.searchPostsV2#output"
+
     cursor: str | UnsetType = UNSET
     hits_total: int | UnsetType = UNSET
     posts: list[_m_app_bsky_feed_defs.PostView]
@@ -73,9 +76,16 @@ class SearchPostsV2Output(Model):
             self.hits_total = v
             if (v := data["posts"]) is None:
                 raise null_field("app.bsky.feed.searchPostsV2#output", "posts")
+            if None in v:
+                raise null_item("app.bsky.feed.searchPostsV2#output", "posts", v)
             self.posts = [_m_app_bsky_feed_defs.PostView.from_dict(i0) for i0 in v]
-            if (v := get("detectedQueryLanguages", UNSET)) is None:
-                raise null_field("app.bsky.feed.searchPostsV2#output", "detectedQueryLanguages")
+            if (v := get("detectedQueryLanguages", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.searchPostsV2#output", "detectedQueryLanguages")
+                if None in v:
+                    raise null_item(
+                        "app.bsky.feed.searchPostsV2#output", "detectedQueryLanguages", v
+                    )
             self.detected_query_languages = v
             self.extra = (
                 None

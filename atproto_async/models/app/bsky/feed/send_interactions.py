@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -51,6 +52,8 @@ class SendInteractionsInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.feed.sendInteractions#input"
+
     feed: str | UnsetType = UNSET
     interactions: list[_m_app_bsky_feed_defs.Interaction]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -65,6 +68,8 @@ class SendInteractionsInput(Model):
             self.feed = v
             if (v := data["interactions"]) is None:
                 raise null_field("app.bsky.feed.sendInteractions#input", "interactions")
+            if None in v:
+                raise null_item("app.bsky.feed.sendInteractions#input", "interactions", v)
             self.interactions = [_m_app_bsky_feed_defs.Interaction.from_dict(i0) for i0 in v]
             self.extra = (
                 None
@@ -99,6 +104,8 @@ class SendInteractionsOutput(Model):
     Attributes:
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "app.bsky.feed.sendInteractions#output"
 
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

@@ -20,6 +20,7 @@ from atproto_async._model import (
     dump_member,
     invalid,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -85,11 +86,16 @@ class Threadgate(Model):
             if (v := get("allow", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.feed.threadgate", "allow")
+                if None in v:
+                    raise null_item("app.bsky.feed.threadgate", "allow", v)
                 v = [_threadgate_allow_item(i0) for i0 in v]
             self.allow = v
             self.created_at = data["createdAt"]
-            if (v := get("hiddenReplies", UNSET)) is None:
-                raise null_field("app.bsky.feed.threadgate", "hiddenReplies")
+            if (v := get("hiddenReplies", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.feed.threadgate", "hiddenReplies")
+                if None in v:
+                    raise null_item("app.bsky.feed.threadgate", "hiddenReplies", v)
             self.hidden_replies = v
             self.extra = (
                 None

@@ -16,10 +16,13 @@ from atproto_async._model import (
     TWINS,
     UNSET,
     Model,
+    PendingRecord,
     UnsetType,
     invalid,
     lazy_module,
+    lazy_records,
     null_field,
+    null_item,
     unknown_fields,
 )
 from atproto_async.models import RECORDS
@@ -132,6 +135,8 @@ class ListViewBasic(Model):
             if (v := get("labels", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.graph.defs#listViewBasic", "labels")
+                if None in v:
+                    raise null_item("app.bsky.graph.defs#listViewBasic", "labels", v)
                 v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
             self.labels = v
             if (v := get("viewer", UNSET)) is not UNSET:
@@ -259,6 +264,8 @@ class ListView(Model):
             if (v := get("descriptionFacets", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.graph.defs#listView", "descriptionFacets")
+                if None in v:
+                    raise null_item("app.bsky.graph.defs#listView", "descriptionFacets", v)
                 v = [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v]
             self.description_facets = v
             if (v := get("avatar", UNSET)) is None:
@@ -270,6 +277,8 @@ class ListView(Model):
             if (v := get("labels", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.graph.defs#listView", "labels")
+                if None in v:
+                    raise null_item("app.bsky.graph.defs#listView", "labels", v)
                 v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
             self.labels = v
             if (v := get("viewer", UNSET)) is not UNSET:
@@ -415,7 +424,8 @@ class StarterPackView(Model):
         uri: Format: at-uri.
         cid: Format: cid.
         record: A record: its model, picked by ``$type`` (`UnknownRecord` for a type without a
-            lexicon here).
+            lexicon here). Built when first read (a record that does not fit raises DecodeError
+            then).
         creator: A ``app.bsky.actor.defs#profileViewBasic``.
         list: A ``app.bsky.graph.defs#listViewBasic``. UNSET when absent.
         list_items_sample: Limits: maxLength 12. Items: A ``app.bsky.graph.defs#listItemView``.
@@ -455,7 +465,7 @@ class StarterPackView(Model):
             self.cid = data["cid"]
             if (v := data["record"]) is None:
                 raise null_field("app.bsky.graph.defs#starterPackView", "record")
-            self.record = RECORDS.from_dict(v)
+            self.record = PendingRecord(v)
             if (v := data["creator"]) is None:
                 raise null_field("app.bsky.graph.defs#starterPackView", "creator")
             self.creator = _m_app_bsky_actor_defs.ProfileViewBasic.from_dict(v)
@@ -467,11 +477,15 @@ class StarterPackView(Model):
             if (v := get("listItemsSample", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.graph.defs#starterPackView", "listItemsSample")
+                if None in v:
+                    raise null_item("app.bsky.graph.defs#starterPackView", "listItemsSample", v)
                 v = [ListItemView.from_dict(i0) for i0 in v]
             self.list_items_sample = v
             if (v := get("feeds", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.graph.defs#starterPackView", "feeds")
+                if None in v:
+                    raise null_item("app.bsky.graph.defs#starterPackView", "feeds", v)
                 v = [_m_app_bsky_feed_defs.GeneratorView.from_dict(i0) for i0 in v]
             self.feeds = v
             if (v := get("joinedWeekCount", UNSET)) is None:
@@ -483,6 +497,8 @@ class StarterPackView(Model):
             if (v := get("labels", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.graph.defs#starterPackView", "labels")
+                if None in v:
+                    raise null_item("app.bsky.graph.defs#starterPackView", "labels", v)
                 v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
             self.labels = v
             self.indexed_at = data["indexedAt"]
@@ -547,6 +563,7 @@ _STARTER_PACK_VIEW_KEYS: Final[frozenset[str]] = frozenset(
         "indexedAt",
     )
 )
+lazy_records(StarterPackView, ("record",), RECORDS)
 
 
 @attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
@@ -559,7 +576,8 @@ class StarterPackViewBasic(Model):
         uri: Format: at-uri.
         cid: Format: cid.
         record: A record: its model, picked by ``$type`` (`UnknownRecord` for a type without a
-            lexicon here).
+            lexicon here). Built when first read (a record that does not fit raises DecodeError
+            then).
         creator: A ``app.bsky.actor.defs#profileViewBasic``.
         list_item_count: Limits: minimum 0. UNSET when absent.
         joined_week_count: Limits: minimum 0. UNSET when absent.
@@ -593,7 +611,7 @@ class StarterPackViewBasic(Model):
             self.cid = data["cid"]
             if (v := data["record"]) is None:
                 raise null_field("app.bsky.graph.defs#starterPackViewBasic", "record")
-            self.record = RECORDS.from_dict(v)
+            self.record = PendingRecord(v)
             if (v := data["creator"]) is None:
                 raise null_field("app.bsky.graph.defs#starterPackViewBasic", "creator")
             self.creator = _m_app_bsky_actor_defs.ProfileViewBasic.from_dict(v)
@@ -609,6 +627,8 @@ class StarterPackViewBasic(Model):
             if (v := get("labels", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.graph.defs#starterPackViewBasic", "labels")
+                if None in v:
+                    raise null_item("app.bsky.graph.defs#starterPackViewBasic", "labels", v)
                 v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
             self.labels = v
             self.indexed_at = data["indexedAt"]
@@ -665,6 +685,7 @@ _STARTER_PACK_VIEW_BASIC_KEYS: Final[frozenset[str]] = frozenset(
         "indexedAt",
     )
 )
+lazy_records(StarterPackViewBasic, ("record",), RECORDS)
 
 
 @attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)

@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -50,6 +51,8 @@ class GetFollowsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.graph.getFollows#output"
+
     subject: _m_app_bsky_actor_defs.ProfileView
     cursor: str | UnsetType = UNSET
     follows: list[_m_app_bsky_actor_defs.ProfileView]
@@ -68,6 +71,8 @@ class GetFollowsOutput(Model):
             self.cursor = v
             if (v := data["follows"]) is None:
                 raise null_field("app.bsky.graph.getFollows#output", "follows")
+            if None in v:
+                raise null_item("app.bsky.graph.getFollows#output", "follows", v)
             self.follows = [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in v]
             self.extra = (
                 None

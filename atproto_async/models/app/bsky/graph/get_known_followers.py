@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -50,6 +51,8 @@ class GetKnownFollowersOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.graph.getKnownFollowers#output"
+
     subject: _m_app_bsky_actor_defs.ProfileView
     cursor: str | UnsetType = UNSET
     followers: list[_m_app_bsky_actor_defs.ProfileView]
@@ -68,6 +71,8 @@ class GetKnownFollowersOutput(Model):
             self.cursor = v
             if (v := data["followers"]) is None:
                 raise null_field("app.bsky.graph.getKnownFollowers#output", "followers")
+            if None in v:
+                raise null_item("app.bsky.graph.getKnownFollowers#output", "followers", v)
             self.followers = [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in v]
             self.extra = (
                 None

@@ -20,6 +20,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -51,6 +52,8 @@ class GetListOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.graph.getList#output"
+
     cursor: str | UnsetType = UNSET
     list: _m_app_bsky_graph_defs.ListView
     items: builtins.list[_m_app_bsky_graph_defs.ListItemView]
@@ -69,6 +72,8 @@ class GetListOutput(Model):
             self.list = _m_app_bsky_graph_defs.ListView.from_dict(v)
             if (v := data["items"]) is None:
                 raise null_field("app.bsky.graph.getList#output", "items")
+            if None in v:
+                raise null_item("app.bsky.graph.getList#output", "items", v)
             self.items = [_m_app_bsky_graph_defs.ListItemView.from_dict(i0) for i0 in v]
             self.extra = (
                 None

@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -49,6 +50,8 @@ class GetListsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.graph.getLists#output"
+
     cursor: str | UnsetType = UNSET
     lists: list[_m_app_bsky_graph_defs.ListView]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -63,6 +66,8 @@ class GetListsOutput(Model):
             self.cursor = v
             if (v := data["lists"]) is None:
                 raise null_field("app.bsky.graph.getLists#output", "lists")
+            if None in v:
+                raise null_item("app.bsky.graph.getLists#output", "lists", v)
             self.lists = [_m_app_bsky_graph_defs.ListView.from_dict(i0) for i0 in v]
             self.extra = (
                 None

@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -51,6 +52,8 @@ class GetListsWithMembershipOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.graph.getListsWithMembership#output"
+
     cursor: str | UnsetType = UNSET
     lists_with_membership: list[ListWithMembership]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -66,6 +69,10 @@ class GetListsWithMembershipOutput(Model):
             if (v := data["listsWithMembership"]) is None:
                 raise null_field(
                     "app.bsky.graph.getListsWithMembership#output", "listsWithMembership"
+                )
+            if None in v:
+                raise null_item(
+                    "app.bsky.graph.getListsWithMembership#output", "listsWithMembership", v
                 )
             self.lists_with_membership = [ListWithMembership.from_dict(i0) for i0 in v]
             self.extra = (

@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -49,6 +50,8 @@ class GetMutesOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.graph.getMutes#output"
+
     cursor: str | UnsetType = UNSET
     mutes: list[_m_app_bsky_actor_defs.ProfileView]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -63,6 +66,8 @@ class GetMutesOutput(Model):
             self.cursor = v
             if (v := data["mutes"]) is None:
                 raise null_field("app.bsky.graph.getMutes#output", "mutes")
+            if None in v:
+                raise null_item("app.bsky.graph.getMutes#output", "mutes", v)
             self.mutes = [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in v]
             self.extra = (
                 None

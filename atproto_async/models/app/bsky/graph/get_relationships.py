@@ -21,6 +21,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -63,6 +64,8 @@ class GetRelationshipsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.graph.getRelationships#output"
+
     actor: str | UnsetType = UNSET
     relationships: list[GetRelationshipsOutputRelationshipsItem]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -77,6 +80,8 @@ class GetRelationshipsOutput(Model):
             self.actor = v
             if (v := data["relationships"]) is None:
                 raise null_field("app.bsky.graph.getRelationships#output", "relationships")
+            if None in v:
+                raise null_item("app.bsky.graph.getRelationships#output", "relationships", v)
             self.relationships = [_get_relationships_output_relationships_item(i0) for i0 in v]
             self.extra = (
                 None

@@ -48,6 +48,8 @@ class GetStarterPackOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.graph.getStarterPack#output"
+
     starter_pack: _m_app_bsky_graph_defs.StarterPackView
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

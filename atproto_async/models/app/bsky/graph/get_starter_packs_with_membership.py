@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -51,6 +52,8 @@ class GetStarterPacksWithMembershipOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.graph.getStarterPacksWithMembership#output"
+
     cursor: str | UnsetType = UNSET
     starter_packs_with_membership: list[StarterPackWithMembership]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -67,6 +70,12 @@ class GetStarterPacksWithMembershipOutput(Model):
                 raise null_field(
                     "app.bsky.graph.getStarterPacksWithMembership#output",
                     "starterPacksWithMembership",
+                )
+            if None in v:
+                raise null_item(
+                    "app.bsky.graph.getStarterPacksWithMembership#output",
+                    "starterPacksWithMembership",
+                    v,
                 )
             self.starter_packs_with_membership = [
                 StarterPackWithMembership.from_dict(i0) for i0 in v

@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -53,6 +54,8 @@ class GetSuggestedFollowsByActorOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.graph.getSuggestedFollowsByActor#output"
+
     suggestions: list[_m_app_bsky_actor_defs.ProfileView]
     rec_id_str: str | UnsetType = UNSET
     is_fallback: bool | UnsetType = UNSET
@@ -66,6 +69,10 @@ class GetSuggestedFollowsByActorOutput(Model):
             get = data.get
             if (v := data["suggestions"]) is None:
                 raise null_field("app.bsky.graph.getSuggestedFollowsByActor#output", "suggestions")
+            if None in v:
+                raise null_item(
+                    "app.bsky.graph.getSuggestedFollowsByActor#output", "suggestions", v
+                )
             self.suggestions = [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in v]
             if (v := get("recIdStr", UNSET)) is None:
                 raise null_field("app.bsky.graph.getSuggestedFollowsByActor#output", "recIdStr")

@@ -22,6 +22,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -96,6 +97,8 @@ class List(Model):
             if (v := get("descriptionFacets", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.graph.list", "descriptionFacets")
+                if None in v:
+                    raise null_item("app.bsky.graph.list", "descriptionFacets", v)
                 v = [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v]
             self.description_facets = v
             if (v := get("avatar", UNSET)) is not UNSET:

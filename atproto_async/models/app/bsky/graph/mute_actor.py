@@ -38,6 +38,8 @@ class MuteActorInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.graph.muteActor#input"
+
     actor: str
     only_reposts: bool | UnsetType = UNSET
     only_quoteposts: bool | UnsetType = UNSET

@@ -33,6 +33,8 @@ class MuteActorListInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.graph.muteActorList#input"
+
     list: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

@@ -33,6 +33,8 @@ class MuteThreadInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.graph.muteThread#input"
+
     root: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -49,6 +50,8 @@ class SearchStarterPacksOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.graph.searchStarterPacks#output"
+
     cursor: str | UnsetType = UNSET
     starter_packs: list[_m_app_bsky_graph_defs.StarterPackViewBasic]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -63,6 +66,8 @@ class SearchStarterPacksOutput(Model):
             self.cursor = v
             if (v := data["starterPacks"]) is None:
                 raise null_field("app.bsky.graph.searchStarterPacks#output", "starterPacks")
+            if None in v:
+                raise null_item("app.bsky.graph.searchStarterPacks#output", "starterPacks", v)
             self.starter_packs = [
                 _m_app_bsky_graph_defs.StarterPackViewBasic.from_dict(i0) for i0 in v
             ]

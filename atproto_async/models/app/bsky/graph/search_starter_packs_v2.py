@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -51,6 +52,8 @@ class SearchStarterPacksV2Output(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.graph.searchStarterPacksV2#output"
+
     cursor: str | UnsetType = UNSET
     hits_total: int | UnsetType = UNSET
     starter_packs: list[_m_app_bsky_graph_defs.StarterPackView]
@@ -69,6 +72,8 @@ class SearchStarterPacksV2Output(Model):
             self.hits_total = v
             if (v := data["starterPacks"]) is None:
                 raise null_field("app.bsky.graph.searchStarterPacksV2#output", "starterPacks")
+            if None in v:
+                raise null_item("app.bsky.graph.searchStarterPacksV2#output", "starterPacks", v)
             self.starter_packs = [_m_app_bsky_graph_defs.StarterPackView.from_dict(i0) for i0 in v]
             self.extra = (
                 None

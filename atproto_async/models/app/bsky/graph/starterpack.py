@@ -20,6 +20,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -78,12 +79,16 @@ class Starterpack(Model):
             if (v := get("descriptionFacets", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.graph.starterpack", "descriptionFacets")
+                if None in v:
+                    raise null_item("app.bsky.graph.starterpack", "descriptionFacets", v)
                 v = [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v]
             self.description_facets = v
             self.list = data["list"]
             if (v := get("feeds", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.graph.starterpack", "feeds")
+                if None in v:
+                    raise null_item("app.bsky.graph.starterpack", "feeds", v)
                 v = [FeedItem.from_dict(i0) for i0 in v]
             self.feeds = v
             self.created_at = data["createdAt"]

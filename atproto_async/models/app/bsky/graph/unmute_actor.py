@@ -33,6 +33,8 @@ class UnmuteActorInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.graph.unmuteActor#input"
+
     actor: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -95,6 +96,8 @@ class LabelerView(Model):
             if (v := get("labels", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.labeler.defs#labelerView", "labels")
+                if None in v:
+                    raise null_item("app.bsky.labeler.defs#labelerView", "labels", v)
                 v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
             self.labels = v
             self.typed = "$type" in data
@@ -252,16 +255,31 @@ class LabelerViewDetailed(Model):
             if (v := get("labels", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.labeler.defs#labelerViewDetailed", "labels")
+                if None in v:
+                    raise null_item("app.bsky.labeler.defs#labelerViewDetailed", "labels", v)
                 v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
             self.labels = v
-            if (v := get("reasonTypes", UNSET)) is None:
-                raise null_field("app.bsky.labeler.defs#labelerViewDetailed", "reasonTypes")
+            if (v := get("reasonTypes", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.labeler.defs#labelerViewDetailed", "reasonTypes")
+                if None in v:
+                    raise null_item("app.bsky.labeler.defs#labelerViewDetailed", "reasonTypes", v)
             self.reason_types = v
-            if (v := get("subjectTypes", UNSET)) is None:
-                raise null_field("app.bsky.labeler.defs#labelerViewDetailed", "subjectTypes")
+            if (v := get("subjectTypes", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.labeler.defs#labelerViewDetailed", "subjectTypes")
+                if None in v:
+                    raise null_item("app.bsky.labeler.defs#labelerViewDetailed", "subjectTypes", v)
             self.subject_types = v
-            if (v := get("subjectCollections", UNSET)) is None:
-                raise null_field("app.bsky.labeler.defs#labelerViewDetailed", "subjectCollections")
+            if (v := get("subjectCollections", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "app.bsky.labeler.defs#labelerViewDetailed", "subjectCollections"
+                    )
+                if None in v:
+                    raise null_item(
+                        "app.bsky.labeler.defs#labelerViewDetailed", "subjectCollections", v
+                    )
             self.subject_collections = v
             self.typed = "$type" in data
             self.extra = (
@@ -413,11 +431,17 @@ class LabelerPolicies(Model):
             get = data.get
             if (v := data["labelValues"]) is None:
                 raise null_field("app.bsky.labeler.defs#labelerPolicies", "labelValues")
+            if None in v:
+                raise null_item("app.bsky.labeler.defs#labelerPolicies", "labelValues", v)
             self.label_values = v
             if (v := get("labelValueDefinitions", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field(
                         "app.bsky.labeler.defs#labelerPolicies", "labelValueDefinitions"
+                    )
+                if None in v:
+                    raise null_item(
+                        "app.bsky.labeler.defs#labelerPolicies", "labelValueDefinitions", v
                     )
                 v = [_m_com_atproto_label_defs.LabelValueDefinition.from_dict(i0) for i0 in v]
             self.label_value_definitions = v

@@ -21,6 +21,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -64,6 +65,8 @@ class GetServicesOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.labeler.getServices#output"
+
     views: list[GetServicesOutputViewsItem]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -73,6 +76,8 @@ class GetServicesOutput(Model):
         try:
             if (v := data["views"]) is None:
                 raise null_field("app.bsky.labeler.getServices#output", "views")
+            if None in v:
+                raise null_item("app.bsky.labeler.getServices#output", "views", v)
             self.views = [_get_services_output_views_item(i0) for i0 in v]
             self.extra = (
                 None

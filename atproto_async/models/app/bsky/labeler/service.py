@@ -21,6 +21,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -143,14 +144,23 @@ class Service(Model):
                 v = _service_labels(v)
             self.labels = v
             self.created_at = data["createdAt"]
-            if (v := get("reasonTypes", UNSET)) is None:
-                raise null_field("app.bsky.labeler.service", "reasonTypes")
+            if (v := get("reasonTypes", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.labeler.service", "reasonTypes")
+                if None in v:
+                    raise null_item("app.bsky.labeler.service", "reasonTypes", v)
             self.reason_types = v
-            if (v := get("subjectTypes", UNSET)) is None:
-                raise null_field("app.bsky.labeler.service", "subjectTypes")
+            if (v := get("subjectTypes", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.labeler.service", "subjectTypes")
+                if None in v:
+                    raise null_item("app.bsky.labeler.service", "subjectTypes", v)
             self.subject_types = v
-            if (v := get("subjectCollections", UNSET)) is None:
-                raise null_field("app.bsky.labeler.service", "subjectCollections")
+            if (v := get("subjectCollections", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("app.bsky.labeler.service", "subjectCollections")
+                if None in v:
+                    raise null_item("app.bsky.labeler.service", "subjectCollections", v)
             self.subject_collections = v
             self.extra = (
                 None if _SERVICE_KEYS.issuperset(data) else unknown_fields(data, _SERVICE_KEYS)

@@ -33,6 +33,8 @@ class GetUnreadCountOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.notification.getUnreadCount#output"
+
     count: int
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

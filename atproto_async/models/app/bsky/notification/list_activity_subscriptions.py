@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -49,6 +50,8 @@ class ListActivitySubscriptionsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.notification.listActivitySubscriptions#output"
+
     cursor: str | UnsetType = UNSET
     subscriptions: list[_m_app_bsky_actor_defs.ProfileView]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -64,6 +67,10 @@ class ListActivitySubscriptionsOutput(Model):
             if (v := data["subscriptions"]) is None:
                 raise null_field(
                     "app.bsky.notification.listActivitySubscriptions#output", "subscriptions"
+                )
+            if None in v:
+                raise null_item(
+                    "app.bsky.notification.listActivitySubscriptions#output", "subscriptions", v
                 )
             self.subscriptions = [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in v]
             self.extra = (

@@ -15,10 +15,13 @@ from atproto_async._model import (
     TWINS,
     UNSET,
     Model,
+    PendingRecord,
     UnsetType,
     invalid,
     lazy_module,
+    lazy_records,
     null_field,
+    null_item,
     unknown_fields,
 )
 from atproto_async.models import RECORDS
@@ -61,6 +64,8 @@ class ListNotificationsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.notification.listNotifications#output"
+
     cursor: str | UnsetType = UNSET
     notifications: list[Notification]
     priority: bool | UnsetType = UNSET
@@ -77,6 +82,10 @@ class ListNotificationsOutput(Model):
             self.cursor = v
             if (v := data["notifications"]) is None:
                 raise null_field("app.bsky.notification.listNotifications#output", "notifications")
+            if None in v:
+                raise null_item(
+                    "app.bsky.notification.listNotifications#output", "notifications", v
+                )
             self.notifications = [Notification.from_dict(i0) for i0 in v]
             if (v := get("priority", UNSET)) is None:
                 raise null_field("app.bsky.notification.listNotifications#output", "priority")
@@ -132,7 +141,8 @@ class Notification(Model):
             ``like-via-repost``, ``repost-via-repost``, ``subscribed-post``, ``contact-match``.
         reason_subject: Format: at-uri. UNSET when absent.
         record: A record: its model, picked by ``$type`` (`UnknownRecord` for a type without a
-            lexicon here).
+            lexicon here). Built when first read (a record that does not fit raises DecodeError
+            then).
         starter_pack: The starter pack associated with this notification. Present when the
             notification is for a follow originating from a starter pack. A
             ``app.bsky.graph.defs#starterPackViewBasic``. UNSET when absent.
@@ -176,7 +186,7 @@ class Notification(Model):
             self.reason_subject = v
             if (v := data["record"]) is None:
                 raise null_field("app.bsky.notification.listNotifications#notification", "record")
-            self.record = RECORDS.from_dict(v)
+            self.record = PendingRecord(v)
             if (v := get("starterPack", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field(
@@ -190,6 +200,10 @@ class Notification(Model):
                 if v is None:
                     raise null_field(
                         "app.bsky.notification.listNotifications#notification", "labels"
+                    )
+                if None in v:
+                    raise null_item(
+                        "app.bsky.notification.listNotifications#notification", "labels", v
                     )
                 v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
             self.labels = v
@@ -246,6 +260,7 @@ _NOTIFICATION_KEYS: Final[frozenset[str]] = frozenset(
         "labels",
     )
 )
+lazy_records(Notification, ("record",), RECORDS)
 
 
 Output = ListNotificationsOutput

@@ -53,6 +53,8 @@ class PutActivitySubscriptionInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.notification.putActivitySubscription#input"
+
     subject: str
     activity_subscription: _m_app_bsky_notification_defs.ActivitySubscription
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -107,6 +109,8 @@ class PutActivitySubscriptionOutput(Model):
             absent.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "app.bsky.notification.putActivitySubscription#output"
 
     subject: str
     activity_subscription: _m_app_bsky_notification_defs.ActivitySubscription | UnsetType = UNSET

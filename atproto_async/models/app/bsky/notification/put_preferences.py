@@ -33,6 +33,8 @@ class PutPreferencesInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.notification.putPreferences#input"
+
     priority: bool
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

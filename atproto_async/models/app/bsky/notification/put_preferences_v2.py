@@ -66,6 +66,8 @@ class PutPreferencesV2Input(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.notification.putPreferencesV2#input"
+
     chat: _m_app_bsky_notification_defs.ChatPreference | UnsetType = UNSET
     follow: _m_app_bsky_notification_defs.FilterablePreference | UnsetType = UNSET
     like: _m_app_bsky_notification_defs.FilterablePreference | UnsetType = UNSET
@@ -245,6 +247,8 @@ class PutPreferencesV2Output(Model):
         preferences: A ``app.bsky.notification.defs#preferences``.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "app.bsky.notification.putPreferencesV2#output"
 
     preferences: _m_app_bsky_notification_defs.Preferences
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

@@ -37,6 +37,8 @@ class RegisterPushInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.notification.registerPush#input"
+
     service_did: str
     token: str
     platform: str

@@ -36,6 +36,8 @@ class UnregisterPushInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.notification.unregisterPush#input"
+
     service_did: str
     token: str
     platform: str

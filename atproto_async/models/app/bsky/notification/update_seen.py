@@ -33,6 +33,8 @@ class UpdateSeenInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.notification.updateSeen#input"
+
     seen_at: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

@@ -20,6 +20,7 @@ from atproto_async._model import (
     dump_member,
     invalid,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -75,6 +76,8 @@ class Facet(Model):
             self.index = ByteSlice.from_dict(v)
             if (v := data["features"]) is None:
                 raise null_field("app.bsky.richtext.facet", "features")
+            if None in v:
+                raise null_item("app.bsky.richtext.facet", "features", v)
             self.features = [_facet_features_item(i0) for i0 in v]
             self.typed = "$type" in data
             self.extra = None if _FACET_KEYS.issuperset(data) else unknown_fields(data, _FACET_KEYS)

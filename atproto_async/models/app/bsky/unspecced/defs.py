@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -316,6 +317,8 @@ class SkeletonTrend(Model):
             self.category = v
             if (v := data["dids"]) is None:
                 raise null_field("app.bsky.unspecced.defs#skeletonTrend", "dids")
+            if None in v:
+                raise null_item("app.bsky.unspecced.defs#skeletonTrend", "dids", v)
             self.dids = v
             self.typed = "$type" in data
             self.extra = (
@@ -425,6 +428,8 @@ class TrendView(Model):
             self.category = v
             if (v := data["actors"]) is None:
                 raise null_field("app.bsky.unspecced.defs#trendView", "actors")
+            if None in v:
+                raise null_item("app.bsky.unspecced.defs#trendView", "actors", v)
             self.actors = [_m_app_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v]
             self.typed = "$type" in data
             self.extra = (

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
+from atproto_async._model import (
+    TWINS,
+    UNSET,
+    Model,
+    UnsetType,
+    invalid,
+    null_field,
+    null_item,
+    unknown_fields,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -35,6 +44,8 @@ class GetConfigOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.unspecced.getConfig#output"
+
     check_email_confirmed: bool | UnsetType = UNSET
     live_now: list[LiveNowConfig] | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -50,6 +61,8 @@ class GetConfigOutput(Model):
             if (v := get("liveNow", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("app.bsky.unspecced.getConfig#output", "liveNow")
+                if None in v:
+                    raise null_item("app.bsky.unspecced.getConfig#output", "liveNow", v)
                 v = [LiveNowConfig.from_dict(i0) for i0 in v]
             self.live_now = v
             self.extra = (
@@ -106,6 +119,8 @@ class LiveNowConfig(Model):
             self.did = data["did"]
             if (v := data["domains"]) is None:
                 raise null_field("app.bsky.unspecced.getConfig#liveNowConfig", "domains")
+            if None in v:
+                raise null_item("app.bsky.unspecced.getConfig#liveNowConfig", "domains", v)
             self.domains = v
             self.typed = "$type" in data
             self.extra = (

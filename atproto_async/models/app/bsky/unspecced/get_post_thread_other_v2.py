@@ -21,6 +21,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -62,6 +63,8 @@ class GetPostThreadOtherV2Output(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.unspecced.getPostThreadOtherV2#output"
+
     thread: list[ThreadItem]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -71,6 +74,8 @@ class GetPostThreadOtherV2Output(Model):
         try:
             if (v := data["thread"]) is None:
                 raise null_field("app.bsky.unspecced.getPostThreadOtherV2#output", "thread")
+            if None in v:
+                raise null_item("app.bsky.unspecced.getPostThreadOtherV2#output", "thread", v)
             self.thread = [ThreadItem.from_dict(i0) for i0 in v]
             self.extra = (
                 None

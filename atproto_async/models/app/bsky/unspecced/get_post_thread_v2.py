@@ -21,6 +21,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -76,6 +77,8 @@ class GetPostThreadV2Output(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.unspecced.getPostThreadV2#output"
+
     thread: list[ThreadItem]
     threadgate: _m_app_bsky_feed_defs.ThreadgateView | UnsetType = UNSET
     has_other_replies: bool
@@ -88,6 +91,8 @@ class GetPostThreadV2Output(Model):
             get = data.get
             if (v := data["thread"]) is None:
                 raise null_field("app.bsky.unspecced.getPostThreadV2#output", "thread")
+            if None in v:
+                raise null_item("app.bsky.unspecced.getPostThreadV2#output", "thread", v)
             self.thread = [ThreadItem.from_dict(i0) for i0 in v]
             if (v := get("threadgate", UNSET)) is not UNSET:
                 if v is None:

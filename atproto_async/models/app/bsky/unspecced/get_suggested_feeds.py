@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -48,6 +49,8 @@ class GetSuggestedFeedsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.unspecced.getSuggestedFeeds#output"
+
     feeds: list[_m_app_bsky_feed_defs.GeneratorView]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -57,6 +60,8 @@ class GetSuggestedFeedsOutput(Model):
         try:
             if (v := data["feeds"]) is None:
                 raise null_field("app.bsky.unspecced.getSuggestedFeeds#output", "feeds")
+            if None in v:
+                raise null_item("app.bsky.unspecced.getSuggestedFeeds#output", "feeds", v)
             self.feeds = [_m_app_bsky_feed_defs.GeneratorView.from_dict(i0) for i0 in v]
             self.extra = (
                 None

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
+from atproto_async._model import (
+    TWINS,
+    UNSET,
+    Model,
+    UnsetType,
+    invalid,
+    null_field,
+    null_item,
+    unknown_fields,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -33,6 +42,8 @@ class GetSuggestedFeedsSkeletonOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.unspecced.getSuggestedFeedsSkeleton#output"
+
     feeds: list[str]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -42,6 +53,8 @@ class GetSuggestedFeedsSkeletonOutput(Model):
         try:
             if (v := data["feeds"]) is None:
                 raise null_field("app.bsky.unspecced.getSuggestedFeedsSkeleton#output", "feeds")
+            if None in v:
+                raise null_item("app.bsky.unspecced.getSuggestedFeedsSkeleton#output", "feeds", v)
             self.feeds = v
             self.extra = (
                 None

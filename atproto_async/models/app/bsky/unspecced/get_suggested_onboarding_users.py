@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -51,6 +52,8 @@ class GetSuggestedOnboardingUsersOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.unspecced.getSuggestedOnboardingUsers#output"
+
     actors: list[_m_app_bsky_actor_defs.ProfileView]
     rec_id: str | UnsetType = UNSET
     rec_id_str: str | UnsetType = UNSET
@@ -63,6 +66,10 @@ class GetSuggestedOnboardingUsersOutput(Model):
             get = data.get
             if (v := data["actors"]) is None:
                 raise null_field("app.bsky.unspecced.getSuggestedOnboardingUsers#output", "actors")
+            if None in v:
+                raise null_item(
+                    "app.bsky.unspecced.getSuggestedOnboardingUsers#output", "actors", v
+                )
             self.actors = [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in v]
             if (v := get("recId", UNSET)) is None:
                 raise null_field("app.bsky.unspecced.getSuggestedOnboardingUsers#output", "recId")

@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -48,6 +49,8 @@ class GetSuggestedStarterPacksOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.unspecced.getSuggestedStarterPacks#output"
+
     starter_packs: list[_m_app_bsky_graph_defs.StarterPackView]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -58,6 +61,10 @@ class GetSuggestedStarterPacksOutput(Model):
             if (v := data["starterPacks"]) is None:
                 raise null_field(
                     "app.bsky.unspecced.getSuggestedStarterPacks#output", "starterPacks"
+                )
+            if None in v:
+                raise null_item(
+                    "app.bsky.unspecced.getSuggestedStarterPacks#output", "starterPacks", v
                 )
             self.starter_packs = [_m_app_bsky_graph_defs.StarterPackView.from_dict(i0) for i0 in v]
             self.extra = (

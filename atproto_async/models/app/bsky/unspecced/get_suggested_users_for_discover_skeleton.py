@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
+from atproto_async._model import (
+    TWINS,
+    UNSET,
+    Model,
+    UnsetType,
+    invalid,
+    null_field,
+    null_item,
+    unknown_fields,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -35,6 +44,8 @@ class GetSuggestedUsersForDiscoverSkeletonOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.unspecced.getSuggestedUsersForDiscoverSkeleton#output"
+
     dids: list[str]
     rec_id_str: str | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -47,6 +58,10 @@ class GetSuggestedUsersForDiscoverSkeletonOutput(Model):
             if (v := data["dids"]) is None:
                 raise null_field(
                     "app.bsky.unspecced.getSuggestedUsersForDiscoverSkeleton#output", "dids"
+                )
+            if None in v:
+                raise null_item(
+                    "app.bsky.unspecced.getSuggestedUsersForDiscoverSkeleton#output", "dids", v
                 )
             self.dids = v
             if (v := get("recIdStr", UNSET)) is None:

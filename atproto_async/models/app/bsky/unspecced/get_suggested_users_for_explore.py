@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -50,6 +51,8 @@ class GetSuggestedUsersForExploreOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.unspecced.getSuggestedUsersForExplore#output"
+
     actors: list[_m_app_bsky_actor_defs.ProfileView]
     rec_id_str: str | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -61,6 +64,10 @@ class GetSuggestedUsersForExploreOutput(Model):
             get = data.get
             if (v := data["actors"]) is None:
                 raise null_field("app.bsky.unspecced.getSuggestedUsersForExplore#output", "actors")
+            if None in v:
+                raise null_item(
+                    "app.bsky.unspecced.getSuggestedUsersForExplore#output", "actors", v
+                )
             self.actors = [_m_app_bsky_actor_defs.ProfileView.from_dict(i0) for i0 in v]
             if (v := get("recIdStr", UNSET)) is None:
                 raise null_field(

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
+from atproto_async._model import (
+    TWINS,
+    UNSET,
+    Model,
+    UnsetType,
+    invalid,
+    null_field,
+    null_item,
+    unknown_fields,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -36,6 +45,8 @@ class GetSuggestedUsersSkeletonOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.unspecced.getSuggestedUsersSkeleton#output"
+
     dids: list[str]
     rec_id: str | UnsetType = UNSET
     rec_id_str: str | UnsetType = UNSET
@@ -48,6 +59,8 @@ class GetSuggestedUsersSkeletonOutput(Model):
             get = data.get
             if (v := data["dids"]) is None:
                 raise null_field("app.bsky.unspecced.getSuggestedUsersSkeleton#output", "dids")
+            if None in v:
+                raise null_item("app.bsky.unspecced.getSuggestedUsersSkeleton#output", "dids", v)
             self.dids = v
             if (v := get("recId", UNSET)) is None:
                 raise null_field("app.bsky.unspecced.getSuggestedUsersSkeleton#output", "recId")

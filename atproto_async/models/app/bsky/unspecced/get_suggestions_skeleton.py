@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -54,6 +55,8 @@ class GetSuggestionsSkeletonOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.unspecced.getSuggestionsSkeleton#output"
+
     cursor: str | UnsetType = UNSET
     actors: list[_m_app_bsky_unspecced_defs.SkeletonSearchActor]
     relative_to_did: str | UnsetType = UNSET
@@ -71,6 +74,8 @@ class GetSuggestionsSkeletonOutput(Model):
             self.cursor = v
             if (v := data["actors"]) is None:
                 raise null_field("app.bsky.unspecced.getSuggestionsSkeleton#output", "actors")
+            if None in v:
+                raise null_item("app.bsky.unspecced.getSuggestionsSkeleton#output", "actors", v)
             self.actors = [_m_app_bsky_unspecced_defs.SkeletonSearchActor.from_dict(i0) for i0 in v]
             if (v := get("relativeToDid", UNSET)) is None:
                 raise null_field(

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
+from atproto_async._model import (
+    TWINS,
+    UNSET,
+    Model,
+    UnsetType,
+    invalid,
+    null_field,
+    null_item,
+    unknown_fields,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -34,6 +43,8 @@ class GetTaggedSuggestionsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.unspecced.getTaggedSuggestions#output"
+
     suggestions: list[Suggestion]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -43,6 +54,8 @@ class GetTaggedSuggestionsOutput(Model):
         try:
             if (v := data["suggestions"]) is None:
                 raise null_field("app.bsky.unspecced.getTaggedSuggestions#output", "suggestions")
+            if None in v:
+                raise null_item("app.bsky.unspecced.getTaggedSuggestions#output", "suggestions", v)
             self.suggestions = [Suggestion.from_dict(i0) for i0 in v]
             self.extra = (
                 None

@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -49,6 +50,8 @@ class GetTrendingTopicsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.unspecced.getTrendingTopics#output"
+
     topics: list[_m_app_bsky_unspecced_defs.TrendingTopic]
     suggested: list[_m_app_bsky_unspecced_defs.TrendingTopic]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -59,9 +62,13 @@ class GetTrendingTopicsOutput(Model):
         try:
             if (v := data["topics"]) is None:
                 raise null_field("app.bsky.unspecced.getTrendingTopics#output", "topics")
+            if None in v:
+                raise null_item("app.bsky.unspecced.getTrendingTopics#output", "topics", v)
             self.topics = [_m_app_bsky_unspecced_defs.TrendingTopic.from_dict(i0) for i0 in v]
             if (v := data["suggested"]) is None:
                 raise null_field("app.bsky.unspecced.getTrendingTopics#output", "suggested")
+            if None in v:
+                raise null_item("app.bsky.unspecced.getTrendingTopics#output", "suggested", v)
             self.suggested = [_m_app_bsky_unspecced_defs.TrendingTopic.from_dict(i0) for i0 in v]
             self.extra = (
                 None

@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -50,6 +51,8 @@ class GetTrendsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.unspecced.getTrends#output"
+
     trends: list[_m_app_bsky_unspecced_defs.TrendView]
     rec_id_str: str | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -61,6 +64,8 @@ class GetTrendsOutput(Model):
             get = data.get
             if (v := data["trends"]) is None:
                 raise null_field("app.bsky.unspecced.getTrends#output", "trends")
+            if None in v:
+                raise null_item("app.bsky.unspecced.getTrends#output", "trends", v)
             self.trends = [_m_app_bsky_unspecced_defs.TrendView.from_dict(i0) for i0 in v]
             if (v := get("recIdStr", UNSET)) is None:
                 raise null_field("app.bsky.unspecced.getTrends#output", "recIdStr")

@@ -35,6 +35,8 @@ class InitAgeAssuranceInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.unspecced.initAgeAssurance#input"
+
     email: str
     language: str
     country_code: str

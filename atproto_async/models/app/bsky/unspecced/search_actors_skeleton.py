@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -51,6 +52,8 @@ class SearchActorsSkeletonOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.unspecced.searchActorsSkeleton#output"
+
     cursor: str | UnsetType = UNSET
     hits_total: int | UnsetType = UNSET
     actors: list[_m_app_bsky_unspecced_defs.SkeletonSearchActor]
@@ -69,6 +72,8 @@ class SearchActorsSkeletonOutput(Model):
             self.hits_total = v
             if (v := data["actors"]) is None:
                 raise null_field("app.bsky.unspecced.searchActorsSkeleton#output", "actors")
+            if None in v:
+                raise null_item("app.bsky.unspecced.searchActorsSkeleton#output", "actors", v)
             self.actors = [_m_app_bsky_unspecced_defs.SkeletonSearchActor.from_dict(i0) for i0 in v]
             self.extra = (
                 None

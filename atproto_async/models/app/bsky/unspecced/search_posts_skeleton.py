@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -51,6 +52,8 @@ class SearchPostsSkeletonOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.unspecced.searchPostsSkeleton#output"
+
     cursor: str | UnsetType = UNSET
     hits_total: int | UnsetType = UNSET
     posts: list[_m_app_bsky_unspecced_defs.SkeletonSearchPost]
@@ -69,6 +72,8 @@ class SearchPostsSkeletonOutput(Model):
             self.hits_total = v
             if (v := data["posts"]) is None:
                 raise null_field("app.bsky.unspecced.searchPostsSkeleton#output", "posts")
+            if None in v:
+                raise null_item("app.bsky.unspecced.searchPostsSkeleton#output", "posts", v)
             self.posts = [_m_app_bsky_unspecced_defs.SkeletonSearchPost.from_dict(i0) for i0 in v]
             self.extra = (
                 None

@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -51,6 +52,8 @@ class SearchStarterPacksSkeletonOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.unspecced.searchStarterPacksSkeleton#output"
+
     cursor: str | UnsetType = UNSET
     hits_total: int | UnsetType = UNSET
     starter_packs: list[_m_app_bsky_unspecced_defs.SkeletonSearchStarterPack]
@@ -72,6 +75,10 @@ class SearchStarterPacksSkeletonOutput(Model):
             if (v := data["starterPacks"]) is None:
                 raise null_field(
                     "app.bsky.unspecced.searchStarterPacksSkeleton#output", "starterPacks"
+                )
+            if None in v:
+                raise null_item(
+                    "app.bsky.unspecced.searchStarterPacksSkeleton#output", "starterPacks", v
                 )
             self.starter_packs = [
                 _m_app_bsky_unspecced_defs.SkeletonSearchStarterPack.from_dict(i0) for i0 in v

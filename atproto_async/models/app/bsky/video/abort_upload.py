@@ -35,6 +35,8 @@ class AbortUploadInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.video.abortUpload#input"
+
     job_id: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -79,6 +81,8 @@ class AbortUploadOutput(Model):
             absent.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "app.bsky.video.abortUpload#output"
 
     state: str
     completed_job_id: str | UnsetType = UNSET

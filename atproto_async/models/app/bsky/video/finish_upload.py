@@ -50,6 +50,8 @@ class FinishUploadInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.video.finishUpload#input"
+
     job_id: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -91,6 +93,8 @@ class FinishUploadOutput(Model):
         job_status: A ``app.bsky.video.defs#jobStatus``.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "app.bsky.video.finishUpload#output"
 
     completed_job_id: str
     job_status: _m_app_bsky_video_defs.JobStatus

@@ -48,6 +48,8 @@ class GetJobStatusOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.video.getJobStatus#output"
+
     job_status: _m_app_bsky_video_defs.JobStatus
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

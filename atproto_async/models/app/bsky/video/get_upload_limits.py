@@ -37,6 +37,8 @@ class GetUploadLimitsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.video.getUploadLimits#output"
+
     can_upload: bool
     remaining_daily_videos: int | UnsetType = UNSET
     remaining_daily_bytes: int | UnsetType = UNSET

@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -60,6 +61,8 @@ class GetUploadStatusOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.video.getUploadStatus#output"
+
     job_id: str
     part_size_bytes: int
     part_count: int
@@ -81,6 +84,8 @@ class GetUploadStatusOutput(Model):
             self.part_count = data["partCount"]
             if (v := data["receivedParts"]) is None:
                 raise null_field("app.bsky.video.getUploadStatus#output", "receivedParts")
+            if None in v:
+                raise null_item("app.bsky.video.getUploadStatus#output", "receivedParts", v)
             self.received_parts = v
             self.expires_at = data["expiresAt"]
             self.state = data["state"]

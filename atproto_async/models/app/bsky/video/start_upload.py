@@ -44,6 +44,8 @@ class StartUploadInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.video.startUpload#input"
+
     size_bytes: int
     mime_type: str
     name: str | UnsetType = UNSET
@@ -119,6 +121,8 @@ class StartUploadOutput(Model):
         expires_at: Format: datetime.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "app.bsky.video.startUpload#output"
 
     job_id: str
     part_size_bytes: int

@@ -34,6 +34,8 @@ class UploadPartOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "app.bsky.video.uploadPart#output"
+
     part_number: int
     size_bytes: int
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

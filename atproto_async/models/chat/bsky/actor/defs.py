@@ -21,6 +21,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -131,6 +132,8 @@ class ProfileViewBasic(Model):
             if (v := get("labels", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("chat.bsky.actor.defs#profileViewBasic", "labels")
+                if None in v:
+                    raise null_item("chat.bsky.actor.defs#profileViewBasic", "labels", v)
                 v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
             self.labels = v
             if (v := get("createdAt", UNSET)) is None:

@@ -32,6 +32,8 @@ class DeleteAccountOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.actor.deleteAccount#output"
+
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
     @classmethod

@@ -37,6 +37,8 @@ class GetStatusOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.actor.getStatus#output"
+
     chat_disabled: bool
     can_create_groups: bool
     group_member_limit: int

@@ -35,6 +35,8 @@ class AcceptConvoInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.convo.acceptConvo#input"
+
     convo_id: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -75,6 +77,8 @@ class AcceptConvoOutput(Model):
             when absent.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "chat.bsky.convo.acceptConvo#output"
 
     rev: str | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

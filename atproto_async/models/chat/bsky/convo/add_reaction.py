@@ -52,6 +52,8 @@ class AddReactionInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.convo.addReaction#input"
+
     convo_id: str
     message_id: str
     value: str
@@ -99,6 +101,8 @@ class AddReactionOutput(Model):
         message: A ``chat.bsky.convo.defs#messageView``.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "chat.bsky.convo.addReaction#output"
 
     message: _m_chat_bsky_convo_defs.MessageView
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

@@ -22,6 +22,7 @@ from atproto_async._model import (
     keep_type,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -375,6 +376,8 @@ class MessageInput(Model):
             if (v := get("facets", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("chat.bsky.convo.defs#messageInput", "facets")
+                if None in v:
+                    raise null_item("chat.bsky.convo.defs#messageInput", "facets", v)
                 v = [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v]
             self.facets = v
             if (v := get("embed", UNSET)) is not UNSET:
@@ -522,6 +525,8 @@ class MessageView(Model):
             if (v := get("facets", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("chat.bsky.convo.defs#messageView", "facets")
+                if None in v:
+                    raise null_item("chat.bsky.convo.defs#messageView", "facets", v)
                 v = [_m_app_bsky_richtext_facet.Facet.from_dict(i0) for i0 in v]
             self.facets = v
             if (v := get("embed", UNSET)) is not UNSET:
@@ -532,6 +537,8 @@ class MessageView(Model):
             if (v := get("reactions", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("chat.bsky.convo.defs#messageView", "reactions")
+                if None in v:
+                    raise null_item("chat.bsky.convo.defs#messageView", "reactions", v)
                 v = [ReactionView.from_dict(i0) for i0 in v]
             self.reactions = v
             if (v := get("replyTo", UNSET)) is not UNSET:
@@ -1726,6 +1733,8 @@ class ConvoView(Model):
             self.rev = data["rev"]
             if (v := data["members"]) is None:
                 raise null_field("chat.bsky.convo.defs#convoView", "members")
+            if None in v:
+                raise null_item("chat.bsky.convo.defs#convoView", "members", v)
             self.members = [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v]
             if (v := get("lastMessage", UNSET)) is not UNSET:
                 if v is None:
@@ -2252,6 +2261,8 @@ class LogCreateMessage(Model):
             if (v := get("relatedProfiles", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("chat.bsky.convo.defs#logCreateMessage", "relatedProfiles")
+                if None in v:
+                    raise null_item("chat.bsky.convo.defs#logCreateMessage", "relatedProfiles", v)
                 v = [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v]
             self.related_profiles = v
             self.typed = "$type" in data
@@ -2454,6 +2465,8 @@ class LogAddReaction(Model):
             if (v := get("relatedProfiles", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("chat.bsky.convo.defs#logAddReaction", "relatedProfiles")
+                if None in v:
+                    raise null_item("chat.bsky.convo.defs#logAddReaction", "relatedProfiles", v)
                 v = [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v]
             self.related_profiles = v
             self.typed = "$type" in data
@@ -2535,6 +2548,8 @@ class LogRemoveReaction(Model):
             if (v := get("relatedProfiles", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("chat.bsky.convo.defs#logRemoveReaction", "relatedProfiles")
+                if None in v:
+                    raise null_item("chat.bsky.convo.defs#logRemoveReaction", "relatedProfiles", v)
                 v = [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v]
             self.related_profiles = v
             self.typed = "$type" in data
@@ -2671,6 +2686,8 @@ class LogAddMember(Model):
             self.message = SystemMessageView.from_dict(v)
             if (v := data["relatedProfiles"]) is None:
                 raise null_field("chat.bsky.convo.defs#logAddMember", "relatedProfiles")
+            if None in v:
+                raise null_item("chat.bsky.convo.defs#logAddMember", "relatedProfiles", v)
             self.related_profiles = [
                 _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v
             ]
@@ -2744,6 +2761,8 @@ class LogRemoveMember(Model):
             self.message = SystemMessageView.from_dict(v)
             if (v := data["relatedProfiles"]) is None:
                 raise null_field("chat.bsky.convo.defs#logRemoveMember", "relatedProfiles")
+            if None in v:
+                raise null_item("chat.bsky.convo.defs#logRemoveMember", "relatedProfiles", v)
             self.related_profiles = [
                 _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v
             ]
@@ -2817,6 +2836,8 @@ class LogMemberJoin(Model):
             self.message = SystemMessageView.from_dict(v)
             if (v := data["relatedProfiles"]) is None:
                 raise null_field("chat.bsky.convo.defs#logMemberJoin", "relatedProfiles")
+            if None in v:
+                raise null_item("chat.bsky.convo.defs#logMemberJoin", "relatedProfiles", v)
             self.related_profiles = [
                 _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v
             ]
@@ -2890,6 +2911,8 @@ class LogMemberLeave(Model):
             self.message = SystemMessageView.from_dict(v)
             if (v := data["relatedProfiles"]) is None:
                 raise null_field("chat.bsky.convo.defs#logMemberLeave", "relatedProfiles")
+            if None in v:
+                raise null_item("chat.bsky.convo.defs#logMemberLeave", "relatedProfiles", v)
             self.related_profiles = [
                 _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v
             ]
@@ -2961,6 +2984,8 @@ class LogLockConvo(Model):
             self.message = SystemMessageView.from_dict(v)
             if (v := data["relatedProfiles"]) is None:
                 raise null_field("chat.bsky.convo.defs#logLockConvo", "relatedProfiles")
+            if None in v:
+                raise null_item("chat.bsky.convo.defs#logLockConvo", "relatedProfiles", v)
             self.related_profiles = [
                 _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v
             ]
@@ -3032,6 +3057,8 @@ class LogUnlockConvo(Model):
             self.message = SystemMessageView.from_dict(v)
             if (v := data["relatedProfiles"]) is None:
                 raise null_field("chat.bsky.convo.defs#logUnlockConvo", "relatedProfiles")
+            if None in v:
+                raise null_item("chat.bsky.convo.defs#logUnlockConvo", "relatedProfiles", v)
             self.related_profiles = [
                 _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v
             ]
@@ -3103,6 +3130,10 @@ class LogLockConvoPermanently(Model):
             self.message = SystemMessageView.from_dict(v)
             if (v := data["relatedProfiles"]) is None:
                 raise null_field("chat.bsky.convo.defs#logLockConvoPermanently", "relatedProfiles")
+            if None in v:
+                raise null_item(
+                    "chat.bsky.convo.defs#logLockConvoPermanently", "relatedProfiles", v
+                )
             self.related_profiles = [
                 _m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v
             ]

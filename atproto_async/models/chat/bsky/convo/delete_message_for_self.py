@@ -34,6 +34,8 @@ class DeleteMessageForSelfInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.convo.deleteMessageForSelf#input"
+
     convo_id: str
     message_id: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

@@ -48,6 +48,8 @@ class GetConvoOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.convo.getConvo#output"
+
     convo: _m_chat_bsky_convo_defs.ConvoView
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

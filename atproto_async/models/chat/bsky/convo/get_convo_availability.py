@@ -49,6 +49,8 @@ class GetConvoAvailabilityOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.convo.getConvoAvailability#output"
+
     can_chat: bool
     convo: _m_chat_bsky_convo_defs.ConvoView | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

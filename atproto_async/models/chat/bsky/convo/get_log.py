@@ -21,6 +21,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -126,6 +127,8 @@ class GetLogOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.convo.getLog#output"
+
     cursor: str | UnsetType = UNSET
     logs: list[GetLogOutputLogsItem]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -140,6 +143,8 @@ class GetLogOutput(Model):
             self.cursor = v
             if (v := data["logs"]) is None:
                 raise null_field("chat.bsky.convo.getLog#output", "logs")
+            if None in v:
+                raise null_item("chat.bsky.convo.getLog#output", "logs", v)
             self.logs = [_get_log_output_logs_item(i0) for i0 in v]
             self.extra = (
                 None

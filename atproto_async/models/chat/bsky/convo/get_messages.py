@@ -21,6 +21,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -75,6 +76,8 @@ class GetMessagesOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.convo.getMessages#output"
+
     cursor: str | UnsetType = UNSET
     messages: list[GetMessagesOutputMessagesItem]
     related_profiles: list[_m_chat_bsky_actor_defs.ProfileViewBasic] | UnsetType = UNSET
@@ -90,10 +93,14 @@ class GetMessagesOutput(Model):
             self.cursor = v
             if (v := data["messages"]) is None:
                 raise null_field("chat.bsky.convo.getMessages#output", "messages")
+            if None in v:
+                raise null_item("chat.bsky.convo.getMessages#output", "messages", v)
             self.messages = [_get_messages_output_messages_item(i0) for i0 in v]
             if (v := get("relatedProfiles", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("chat.bsky.convo.getMessages#output", "relatedProfiles")
+                if None in v:
+                    raise null_item("chat.bsky.convo.getMessages#output", "relatedProfiles", v)
                 v = [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v]
             self.related_profiles = v
             self.extra = (

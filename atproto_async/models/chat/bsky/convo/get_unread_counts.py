@@ -38,6 +38,8 @@ class GetUnreadCountsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.convo.getUnreadCounts#output"
+
     unread_accepted_convos: int
     unread_request_convos: int
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

@@ -35,6 +35,8 @@ class LeaveConvoInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.convo.leaveConvo#input"
+
     convo_id: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -75,6 +77,8 @@ class LeaveConvoOutput(Model):
         rev: (No description.)
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "chat.bsky.convo.leaveConvo#output"
 
     convo_id: str
     rev: str

@@ -21,6 +21,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -69,6 +70,8 @@ class ListConvoRequestsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.convo.listConvoRequests#output"
+
     cursor: str | UnsetType = UNSET
     requests: list[ListConvoRequestsOutputRequestsItem]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -83,6 +86,8 @@ class ListConvoRequestsOutput(Model):
             self.cursor = v
             if (v := data["requests"]) is None:
                 raise null_field("chat.bsky.convo.listConvoRequests#output", "requests")
+            if None in v:
+                raise null_item("chat.bsky.convo.listConvoRequests#output", "requests", v)
             self.requests = [_list_convo_requests_output_requests_item(i0) for i0 in v]
             self.extra = (
                 None

@@ -49,6 +49,8 @@ class SendMessageInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.convo.sendMessage#input"
+
     convo_id: str
     message: _m_chat_bsky_convo_defs.MessageInput
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -51,6 +52,8 @@ class SendMessageBatchInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.convo.sendMessageBatch#input"
+
     items: list[BatchItem]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -60,6 +63,8 @@ class SendMessageBatchInput(Model):
         try:
             if (v := data["items"]) is None:
                 raise null_field("chat.bsky.convo.sendMessageBatch#input", "items")
+            if None in v:
+                raise null_item("chat.bsky.convo.sendMessageBatch#input", "items", v)
             self.items = [BatchItem.from_dict(i0) for i0 in v]
             self.extra = (
                 None
@@ -93,6 +98,8 @@ class SendMessageBatchOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.convo.sendMessageBatch#output"
+
     items: list[_m_chat_bsky_convo_defs.MessageView]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -102,6 +109,8 @@ class SendMessageBatchOutput(Model):
         try:
             if (v := data["items"]) is None:
                 raise null_field("chat.bsky.convo.sendMessageBatch#output", "items")
+            if None in v:
+                raise null_item("chat.bsky.convo.sendMessageBatch#output", "items", v)
             self.items = [_m_chat_bsky_convo_defs.MessageView.from_dict(i0) for i0 in v]
             self.extra = (
                 None

@@ -50,6 +50,8 @@ class UnmuteConvoInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.convo.unmuteConvo#input"
+
     convo_id: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -89,6 +91,8 @@ class UnmuteConvoOutput(Model):
         convo: A ``chat.bsky.convo.defs#convoView``.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "chat.bsky.convo.unmuteConvo#output"
 
     convo: _m_chat_bsky_convo_defs.ConvoView
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

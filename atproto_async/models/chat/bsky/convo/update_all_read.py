@@ -35,6 +35,8 @@ class UpdateAllReadInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.convo.updateAllRead#input"
+
     status: str | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -80,6 +82,8 @@ class UpdateAllReadOutput(Model):
         updated_count: The count of updated convos.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "chat.bsky.convo.updateAllRead#output"
 
     updated_count: int
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

@@ -51,6 +51,8 @@ class UpdateReadInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.convo.updateRead#input"
+
     convo_id: str
     message_id: str | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -98,6 +100,8 @@ class UpdateReadOutput(Model):
         convo: A ``chat.bsky.convo.defs#convoView``.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "chat.bsky.convo.updateRead#output"
 
     convo: _m_chat_bsky_convo_defs.ConvoView
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

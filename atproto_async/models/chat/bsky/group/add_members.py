@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -55,6 +56,8 @@ class AddMembersInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.group.addMembers#input"
+
     convo_id: str
     members: list[str]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -66,6 +69,8 @@ class AddMembersInput(Model):
             self.convo_id = data["convoId"]
             if (v := data["members"]) is None:
                 raise null_field("chat.bsky.group.addMembers#input", "members")
+            if None in v:
+                raise null_item("chat.bsky.group.addMembers#input", "members", v)
             self.members = v
             self.extra = (
                 None
@@ -100,6 +105,8 @@ class AddMembersOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.group.addMembers#output"
+
     convo: _m_chat_bsky_convo_defs.ConvoView
     added_members: list[_m_chat_bsky_actor_defs.ProfileViewBasic] | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -115,6 +122,8 @@ class AddMembersOutput(Model):
             if (v := get("addedMembers", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("chat.bsky.group.addMembers#output", "addedMembers")
+                if None in v:
+                    raise null_item("chat.bsky.group.addMembers#output", "addedMembers", v)
                 v = [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v]
             self.added_members = v
             self.extra = (

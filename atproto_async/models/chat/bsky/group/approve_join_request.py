@@ -51,6 +51,8 @@ class ApproveJoinRequestInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.group.approveJoinRequest#input"
+
     convo_id: str
     member: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -92,6 +94,8 @@ class ApproveJoinRequestOutput(Model):
         convo: A ``chat.bsky.convo.defs#convoView``.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "chat.bsky.group.approveJoinRequest#output"
 
     convo: _m_chat_bsky_convo_defs.ConvoView
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -55,6 +56,8 @@ class CreateGroupInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.group.createGroup#input"
+
     members: list[str]
     name: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -65,6 +68,8 @@ class CreateGroupInput(Model):
         try:
             if (v := data["members"]) is None:
                 raise null_field("chat.bsky.group.createGroup#input", "members")
+            if None in v:
+                raise null_item("chat.bsky.group.createGroup#input", "members", v)
             self.members = v
             self.name = data["name"]
             self.extra = (
@@ -98,6 +103,8 @@ class CreateGroupOutput(Model):
         convo: A ``chat.bsky.convo.defs#convoView``.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "chat.bsky.group.createGroup#output"
 
     convo: _m_chat_bsky_convo_defs.ConvoView
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

@@ -53,6 +53,8 @@ class CreateJoinLinkInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.group.createJoinLink#input"
+
     convo_id: str
     require_approval: bool | UnsetType = UNSET
     join_rule: str
@@ -104,6 +106,8 @@ class CreateJoinLinkOutput(Model):
         join_link: A ``chat.bsky.group.defs#joinLinkView``.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "chat.bsky.group.createJoinLink#output"
 
     join_link: _m_chat_bsky_group_defs.JoinLinkView
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

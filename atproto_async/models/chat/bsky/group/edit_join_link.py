@@ -53,6 +53,8 @@ class EditJoinLinkInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.group.editJoinLink#input"
+
     convo_id: str
     require_approval: bool | UnsetType = UNSET
     join_rule: str | UnsetType = UNSET
@@ -109,6 +111,8 @@ class EditJoinLinkOutput(Model):
         join_link: A ``chat.bsky.group.defs#joinLinkView``.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "chat.bsky.group.editJoinLink#output"
 
     join_link: _m_chat_bsky_group_defs.JoinLinkView
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

@@ -50,6 +50,8 @@ class EnableJoinLinkInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.group.enableJoinLink#input"
+
     convo_id: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -89,6 +91,8 @@ class EnableJoinLinkOutput(Model):
         join_link: A ``chat.bsky.group.defs#joinLinkView``.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "chat.bsky.group.enableJoinLink#output"
 
     join_link: _m_chat_bsky_group_defs.JoinLinkView
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

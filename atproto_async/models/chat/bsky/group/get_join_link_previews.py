@@ -21,6 +21,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -68,6 +69,8 @@ class GetJoinLinkPreviewsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.group.getJoinLinkPreviews#output"
+
     join_link_previews: list[GetJoinLinkPreviewsOutputJoinLinkPreviewsItem]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -77,6 +80,8 @@ class GetJoinLinkPreviewsOutput(Model):
         try:
             if (v := data["joinLinkPreviews"]) is None:
                 raise null_field("chat.bsky.group.getJoinLinkPreviews#output", "joinLinkPreviews")
+            if None in v:
+                raise null_item("chat.bsky.group.getJoinLinkPreviews#output", "joinLinkPreviews", v)
             self.join_link_previews = [
                 _get_join_link_previews_output_join_link_previews_item(i0) for i0 in v
             ]

@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -49,6 +50,8 @@ class ListJoinRequestsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.group.listJoinRequests#output"
+
     cursor: str | UnsetType = UNSET
     requests: list[_m_chat_bsky_group_defs.JoinRequestView]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -63,6 +66,8 @@ class ListJoinRequestsOutput(Model):
             self.cursor = v
             if (v := data["requests"]) is None:
                 raise null_field("chat.bsky.group.listJoinRequests#output", "requests")
+            if None in v:
+                raise null_item("chat.bsky.group.listJoinRequests#output", "requests", v)
             self.requests = [_m_chat_bsky_group_defs.JoinRequestView.from_dict(i0) for i0 in v]
             self.extra = (
                 None

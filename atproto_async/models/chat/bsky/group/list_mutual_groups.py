@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -49,6 +50,8 @@ class ListMutualGroupsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.group.listMutualGroups#output"
+
     cursor: str | UnsetType = UNSET
     convos: list[_m_chat_bsky_convo_defs.ConvoView]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -63,6 +66,8 @@ class ListMutualGroupsOutput(Model):
             self.cursor = v
             if (v := data["convos"]) is None:
                 raise null_field("chat.bsky.group.listMutualGroups#output", "convos")
+            if None in v:
+                raise null_item("chat.bsky.group.listMutualGroups#output", "convos", v)
             self.convos = [_m_chat_bsky_convo_defs.ConvoView.from_dict(i0) for i0 in v]
             self.extra = (
                 None

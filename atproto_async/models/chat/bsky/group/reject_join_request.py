@@ -36,6 +36,8 @@ class RejectJoinRequestInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.group.rejectJoinRequest#input"
+
     convo_id: str
     member: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -76,6 +78,8 @@ class RejectJoinRequestOutput(Model):
     Attributes:
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "chat.bsky.group.rejectJoinRequest#output"
 
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

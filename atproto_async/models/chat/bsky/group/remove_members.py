@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -51,6 +52,8 @@ class RemoveMembersInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.group.removeMembers#input"
+
     convo_id: str
     members: list[str]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -62,6 +65,8 @@ class RemoveMembersInput(Model):
             self.convo_id = data["convoId"]
             if (v := data["members"]) is None:
                 raise null_field("chat.bsky.group.removeMembers#input", "members")
+            if None in v:
+                raise null_item("chat.bsky.group.removeMembers#input", "members", v)
             self.members = v
             self.extra = (
                 None
@@ -94,6 +99,8 @@ class RemoveMembersOutput(Model):
         convo: A ``chat.bsky.convo.defs#convoView``.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "chat.bsky.group.removeMembers#output"
 
     convo: _m_chat_bsky_convo_defs.ConvoView
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

@@ -50,6 +50,8 @@ class RequestJoinInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.group.requestJoin#input"
+
     code: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -91,6 +93,8 @@ class RequestJoinOutput(Model):
             ``chat.bsky.convo.defs#convoView``. UNSET when absent.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "chat.bsky.group.requestJoin#output"
 
     status: str
     convo: _m_chat_bsky_convo_defs.ConvoView | UnsetType = UNSET

@@ -35,6 +35,8 @@ class UpdateJoinRequestsReadInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.group.updateJoinRequestsRead#input"
+
     convo_id: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -73,6 +75,8 @@ class UpdateJoinRequestsReadOutput(Model):
     Attributes:
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "chat.bsky.group.updateJoinRequestsRead#output"
 
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

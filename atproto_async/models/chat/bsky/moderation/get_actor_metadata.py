@@ -36,6 +36,8 @@ class GetActorMetadataOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.moderation.getActorMetadata#output"
+
     day: Metadata
     month: Metadata
     all: Metadata

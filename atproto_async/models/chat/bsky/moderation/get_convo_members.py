@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -49,6 +50,8 @@ class GetConvoMembersOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.moderation.getConvoMembers#output"
+
     cursor: str | UnsetType = UNSET
     members: list[_m_chat_bsky_actor_defs.ProfileViewBasic]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -63,6 +66,8 @@ class GetConvoMembersOutput(Model):
             self.cursor = v
             if (v := data["members"]) is None:
                 raise null_field("chat.bsky.moderation.getConvoMembers#output", "members")
+            if None in v:
+                raise null_item("chat.bsky.moderation.getConvoMembers#output", "members", v)
             self.members = [_m_chat_bsky_actor_defs.ProfileViewBasic.from_dict(i0) for i0 in v]
             self.extra = (
                 None

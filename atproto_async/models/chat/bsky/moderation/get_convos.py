@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -48,6 +49,8 @@ class GetConvosOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.moderation.getConvos#output"
+
     convos: list[_m_chat_bsky_moderation_defs.ConvoView]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -57,6 +60,8 @@ class GetConvosOutput(Model):
         try:
             if (v := data["convos"]) is None:
                 raise null_field("chat.bsky.moderation.getConvos#output", "convos")
+            if None in v:
+                raise null_item("chat.bsky.moderation.getConvos#output", "convos", v)
             self.convos = [_m_chat_bsky_moderation_defs.ConvoView.from_dict(i0) for i0 in v]
             self.extra = (
                 None

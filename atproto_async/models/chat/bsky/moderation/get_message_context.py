@@ -21,6 +21,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -64,6 +65,8 @@ class GetMessageContextOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.moderation.getMessageContext#output"
+
     messages: list[GetMessageContextOutputMessagesItem]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -73,6 +76,8 @@ class GetMessageContextOutput(Model):
         try:
             if (v := data["messages"]) is None:
                 raise null_field("chat.bsky.moderation.getMessageContext#output", "messages")
+            if None in v:
+                raise null_item("chat.bsky.moderation.getMessageContext#output", "messages", v)
             self.messages = [_get_message_context_output_messages_item(i0) for i0 in v]
             self.extra = (
                 None

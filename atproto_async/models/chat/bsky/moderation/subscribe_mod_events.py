@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
+from atproto_async._model import (
+    TWINS,
+    UNSET,
+    Model,
+    UnsetType,
+    invalid,
+    null_field,
+    null_item,
+    unknown_fields,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -75,6 +84,12 @@ class EventConvoFirstMessage(Model):
             if (v := data["recipients"]) is None:
                 raise null_field(
                     "chat.bsky.moderation.subscribeModEvents#eventConvoFirstMessage", "recipients"
+                )
+            if None in v:
+                raise null_item(
+                    "chat.bsky.moderation.subscribeModEvents#eventConvoFirstMessage",
+                    "recipients",
+                    v,
                 )
             self.recipients = v
             self.rev = data["rev"]
@@ -165,6 +180,12 @@ class EventGroupChatCreated(Model):
                 raise null_field(
                     "chat.bsky.moderation.subscribeModEvents#eventGroupChatCreated",
                     "initialMemberDids",
+                )
+            if None in v:
+                raise null_item(
+                    "chat.bsky.moderation.subscribeModEvents#eventGroupChatCreated",
+                    "initialMemberDids",
+                    v,
                 )
             self.initial_member_dids = v
             self.owner_did = data["ownerDid"]

@@ -35,6 +35,8 @@ class UpdateActorAccessInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.moderation.updateActorAccess#input"
+
     actor: str
     allow_access: bool
     ref: str | UnsetType = UNSET

@@ -50,6 +50,8 @@ class GetPreferencesOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.notification.getPreferences#output"
+
     preferences: _m_chat_bsky_notification_defs.Preferences
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

@@ -53,6 +53,8 @@ class PutPreferencesInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "chat.bsky.notification.putPreferences#input"
+
     chat: _m_chat_bsky_notification_defs.ChatPreference | UnsetType = UNSET
     chat_request: _m_chat_bsky_notification_defs.ChatPreference | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -109,6 +111,8 @@ class PutPreferencesOutput(Model):
         preferences: A ``chat.bsky.notification.defs#preferences``.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "chat.bsky.notification.putPreferences#output"
 
     preferences: _m_chat_bsky_notification_defs.Preferences
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

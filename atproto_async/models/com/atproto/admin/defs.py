@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 from atproto_async.models import RECORDS
@@ -151,6 +152,8 @@ class AccountView(Model):
             if (v := get("relatedRecords", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("com.atproto.admin.defs#accountView", "relatedRecords")
+                if None in v:
+                    raise null_item("com.atproto.admin.defs#accountView", "relatedRecords", v)
                 v = [RECORDS.from_dict(i0) for i0 in v]
             self.related_records = v
             self.indexed_at = data["indexedAt"]
@@ -162,6 +165,8 @@ class AccountView(Model):
             if (v := get("invites", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("com.atproto.admin.defs#accountView", "invites")
+                if None in v:
+                    raise null_item("com.atproto.admin.defs#accountView", "invites", v)
                 v = [_m_com_atproto_server_defs.InviteCode.from_dict(i0) for i0 in v]
             self.invites = v
             if (v := get("invitesDisabled", UNSET)) is None:
@@ -179,6 +184,8 @@ class AccountView(Model):
             if (v := get("threatSignatures", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("com.atproto.admin.defs#accountView", "threatSignatures")
+                if None in v:
+                    raise null_item("com.atproto.admin.defs#accountView", "threatSignatures", v)
                 v = [ThreatSignature.from_dict(i0) for i0 in v]
             self.threat_signatures = v
             self.typed = "$type" in data

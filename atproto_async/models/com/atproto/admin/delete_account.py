@@ -33,6 +33,8 @@ class DeleteAccountInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.admin.deleteAccount#input"
+
     did: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
+from atproto_async._model import (
+    TWINS,
+    UNSET,
+    Model,
+    UnsetType,
+    invalid,
+    null_field,
+    null_item,
+    unknown_fields,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -34,6 +43,8 @@ class DisableInviteCodesInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.admin.disableInviteCodes#input"
+
     codes: list[str] | UnsetType = UNSET
     accounts: list[str] | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -43,11 +54,17 @@ class DisableInviteCodesInput(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            if (v := get("codes", UNSET)) is None:
-                raise null_field("com.atproto.admin.disableInviteCodes#input", "codes")
+            if (v := get("codes", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("com.atproto.admin.disableInviteCodes#input", "codes")
+                if None in v:
+                    raise null_item("com.atproto.admin.disableInviteCodes#input", "codes", v)
             self.codes = v
-            if (v := get("accounts", UNSET)) is None:
-                raise null_field("com.atproto.admin.disableInviteCodes#input", "accounts")
+            if (v := get("accounts", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("com.atproto.admin.disableInviteCodes#input", "accounts")
+                if None in v:
+                    raise null_item("com.atproto.admin.disableInviteCodes#input", "accounts", v)
             self.accounts = v
             self.extra = (
                 None

@@ -34,6 +34,8 @@ class EnableAccountInvitesInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.admin.enableAccountInvites#input"
+
     account: str
     note: str | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

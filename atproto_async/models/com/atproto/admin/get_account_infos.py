@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -48,6 +49,8 @@ class GetAccountInfosOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.admin.getAccountInfos#output"
+
     infos: list[_m_com_atproto_admin_defs.AccountView]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -57,6 +60,8 @@ class GetAccountInfosOutput(Model):
         try:
             if (v := data["infos"]) is None:
                 raise null_field("com.atproto.admin.getAccountInfos#output", "infos")
+            if None in v:
+                raise null_item("com.atproto.admin.getAccountInfos#output", "infos", v)
             self.infos = [_m_com_atproto_admin_defs.AccountView.from_dict(i0) for i0 in v]
             self.extra = (
                 None

@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -49,6 +50,8 @@ class GetInviteCodesOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.admin.getInviteCodes#output"
+
     cursor: str | UnsetType = UNSET
     codes: list[_m_com_atproto_server_defs.InviteCode]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -63,6 +66,8 @@ class GetInviteCodesOutput(Model):
             self.cursor = v
             if (v := data["codes"]) is None:
                 raise null_field("com.atproto.admin.getInviteCodes#output", "codes")
+            if None in v:
+                raise null_item("com.atproto.admin.getInviteCodes#output", "codes", v)
             self.codes = [_m_com_atproto_server_defs.InviteCode.from_dict(i0) for i0 in v]
             self.extra = (
                 None

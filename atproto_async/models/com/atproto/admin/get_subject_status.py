@@ -75,6 +75,8 @@ class GetSubjectStatusOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.admin.getSubjectStatus#output"
+
     subject: GetSubjectStatusOutputSubject
     takedown: _m_com_atproto_admin_defs.StatusAttr | UnsetType = UNSET
     deactivated: _m_com_atproto_admin_defs.StatusAttr | UnsetType = UNSET

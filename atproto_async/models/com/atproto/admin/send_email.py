@@ -40,6 +40,8 @@ class SendEmailInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.admin.sendEmail#input"
+
     recipient_did: str
     content: str
     subject: str | UnsetType = UNSET
@@ -104,6 +106,8 @@ class SendEmailOutput(Model):
         sent: (No description.)
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "com.atproto.admin.sendEmail#output"
 
     sent: bool
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

@@ -34,6 +34,8 @@ class UpdateAccountEmailInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.admin.updateAccountEmail#input"
+
     account: str
     email: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

@@ -34,6 +34,8 @@ class UpdateAccountHandleInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.admin.updateAccountHandle#input"
+
     did: str
     handle: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

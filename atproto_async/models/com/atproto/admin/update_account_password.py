@@ -34,6 +34,8 @@ class UpdateAccountPasswordInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.admin.updateAccountPassword#input"
+
     did: str
     password: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

@@ -34,6 +34,8 @@ class UpdateAccountSigningKeyInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.admin.updateAccountSigningKey#input"
+
     did: str
     signing_key: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

@@ -77,6 +77,8 @@ class UpdateSubjectStatusInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.admin.updateSubjectStatus#input"
+
     subject: UpdateSubjectStatusInputSubject
     takedown: _m_com_atproto_admin_defs.StatusAttr | UnsetType = UNSET
     deactivated: _m_com_atproto_admin_defs.StatusAttr | UnsetType = UNSET
@@ -141,6 +143,8 @@ class UpdateSubjectStatusOutput(Model):
         takedown: A ``com.atproto.admin.defs#statusAttr``. UNSET when absent.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "com.atproto.admin.updateSubjectStatus#output"
 
     subject: UpdateSubjectStatusInputSubject
     takedown: _m_com_atproto_admin_defs.StatusAttr | UnsetType = UNSET

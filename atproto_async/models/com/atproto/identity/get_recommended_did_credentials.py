@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
+from atproto_async._model import (
+    TWINS,
+    UNSET,
+    Model,
+    UnsetType,
+    invalid,
+    null_field,
+    null_item,
+    unknown_fields,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -37,6 +46,8 @@ class GetRecommendedDidCredentialsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.identity.getRecommendedDidCredentials#output"
+
     rotation_keys: list[str] | UnsetType = UNSET
     also_known_as: list[str] | UnsetType = UNSET
     verification_methods: Any | UnsetType = UNSET
@@ -48,15 +59,27 @@ class GetRecommendedDidCredentialsOutput(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            if (v := get("rotationKeys", UNSET)) is None:
-                raise null_field(
-                    "com.atproto.identity.getRecommendedDidCredentials#output", "rotationKeys"
-                )
+            if (v := get("rotationKeys", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "com.atproto.identity.getRecommendedDidCredentials#output", "rotationKeys"
+                    )
+                if None in v:
+                    raise null_item(
+                        "com.atproto.identity.getRecommendedDidCredentials#output",
+                        "rotationKeys",
+                        v,
+                    )
             self.rotation_keys = v
-            if (v := get("alsoKnownAs", UNSET)) is None:
-                raise null_field(
-                    "com.atproto.identity.getRecommendedDidCredentials#output", "alsoKnownAs"
-                )
+            if (v := get("alsoKnownAs", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "com.atproto.identity.getRecommendedDidCredentials#output", "alsoKnownAs"
+                    )
+                if None in v:
+                    raise null_item(
+                        "com.atproto.identity.getRecommendedDidCredentials#output", "alsoKnownAs", v
+                    )
             self.also_known_as = v
             if (v := get("verificationMethods", UNSET)) is None:
                 raise null_field(

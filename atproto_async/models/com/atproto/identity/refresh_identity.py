@@ -33,6 +33,8 @@ class RefreshIdentityInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.identity.refreshIdentity#input"
+
     identifier: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

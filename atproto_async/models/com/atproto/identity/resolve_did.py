@@ -33,6 +33,8 @@ class ResolveDidOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.identity.resolveDid#output"
+
     did_doc: Any
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

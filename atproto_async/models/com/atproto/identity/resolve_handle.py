@@ -33,6 +33,8 @@ class ResolveHandleOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.identity.resolveHandle#output"
+
     did: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
+from atproto_async._model import (
+    TWINS,
+    UNSET,
+    Model,
+    UnsetType,
+    invalid,
+    null_field,
+    null_item,
+    unknown_fields,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -40,6 +49,8 @@ class SignPlcOperationInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.identity.signPlcOperation#input"
+
     token: str | UnsetType = UNSET
     rotation_keys: list[str] | UnsetType = UNSET
     also_known_as: list[str] | UnsetType = UNSET
@@ -55,11 +66,19 @@ class SignPlcOperationInput(Model):
             if (v := get("token", UNSET)) is None:
                 raise null_field("com.atproto.identity.signPlcOperation#input", "token")
             self.token = v
-            if (v := get("rotationKeys", UNSET)) is None:
-                raise null_field("com.atproto.identity.signPlcOperation#input", "rotationKeys")
+            if (v := get("rotationKeys", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("com.atproto.identity.signPlcOperation#input", "rotationKeys")
+                if None in v:
+                    raise null_item(
+                        "com.atproto.identity.signPlcOperation#input", "rotationKeys", v
+                    )
             self.rotation_keys = v
-            if (v := get("alsoKnownAs", UNSET)) is None:
-                raise null_field("com.atproto.identity.signPlcOperation#input", "alsoKnownAs")
+            if (v := get("alsoKnownAs", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("com.atproto.identity.signPlcOperation#input", "alsoKnownAs")
+                if None in v:
+                    raise null_item("com.atproto.identity.signPlcOperation#input", "alsoKnownAs", v)
             self.also_known_as = v
             if (v := get("verificationMethods", UNSET)) is None:
                 raise null_field(
@@ -117,6 +136,8 @@ class SignPlcOperationOutput(Model):
         operation: A signed DID PLC operation.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "com.atproto.identity.signPlcOperation#output"
 
     operation: Any
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

@@ -33,6 +33,8 @@ class SubmitPlcOperationInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.identity.submitPlcOperation#input"
+
     operation: Any
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias
 
 import attrs
 
-from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
+from atproto_async._model import (
+    TWINS,
+    UNSET,
+    Model,
+    UnsetType,
+    invalid,
+    null_field,
+    null_item,
+    unknown_fields,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -156,6 +165,8 @@ class SelfLabels(Model):
         try:
             if (v := data["values"]) is None:
                 raise null_field("com.atproto.label.defs#selfLabels", "values")
+            if None in v:
+                raise null_item("com.atproto.label.defs#selfLabels", "values", v)
             self.values = [SelfLabel.from_dict(i0) for i0 in v]
             self.typed = "$type" in data
             self.extra = (
@@ -280,6 +291,8 @@ class LabelValueDefinition(Model):
             self.adult_only = v
             if (v := data["locales"]) is None:
                 raise null_field("com.atproto.label.defs#labelValueDefinition", "locales")
+            if None in v:
+                raise null_item("com.atproto.label.defs#labelValueDefinition", "locales", v)
             self.locales = [LabelValueDefinitionStrings.from_dict(i0) for i0 in v]
             self.typed = "$type" in data
             self.extra = (

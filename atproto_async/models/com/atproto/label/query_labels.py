@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -49,6 +50,8 @@ class QueryLabelsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.label.queryLabels#output"
+
     cursor: str | UnsetType = UNSET
     labels: list[_m_com_atproto_label_defs.Label]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -63,6 +66,8 @@ class QueryLabelsOutput(Model):
             self.cursor = v
             if (v := data["labels"]) is None:
                 raise null_field("com.atproto.label.queryLabels#output", "labels")
+            if None in v:
+                raise null_item("com.atproto.label.queryLabels#output", "labels", v)
             self.labels = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
             self.extra = (
                 None

@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -64,6 +65,8 @@ class Labels(Model):
             self.seq = data["seq"]
             if (v := data["labels"]) is None:
                 raise null_field("com.atproto.label.subscribeLabels#labels", "labels")
+            if None in v:
+                raise null_item("com.atproto.label.subscribeLabels#labels", "labels", v)
             self.labels = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
             self.typed = "$type" in data
             self.extra = (

@@ -52,6 +52,8 @@ class ResolveLexiconOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.lexicon.resolveLexicon#output"
+
     cid: str
     schema: _m_com_atproto_lexicon_schema.Schema
     uri: str

@@ -122,6 +122,8 @@ class CreateReportInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.moderation.createReport#input"
+
     reason_type: str
     reason: str | UnsetType = UNSET
     subject: CreateReportInputSubject
@@ -235,6 +237,8 @@ class CreateReportOutput(Model):
         created_at: Format: datetime.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "com.atproto.moderation.createReport#output"
 
     id: int
     reason_type: str

@@ -15,12 +15,15 @@ from atproto_async._model import (
     TWINS,
     UNSET,
     Model,
+    PendingRecord,
     UnsetType,
     closed_union_error,
     dump_member,
     invalid,
     lazy_module,
+    lazy_records,
     null_field,
+    null_item,
     unknown_fields,
 )
 from atproto_async.models import RECORDS
@@ -74,7 +77,7 @@ class ApplyWritesInput(Model):
 
     Attributes:
         repo: The handle or DID of the repo (aka, current account). Format: at-identifier.
-        validate: Can be set to 'false' to skip Lexicon schema validation of record data across all
+        validate_: Can be set to 'false' to skip Lexicon schema validation of record data across all
             operations, 'true' to require it, or leave unset to validate only for known Lexicons.
             UNSET when absent.
         writes: Items: One of ``com.atproto.repo.applyWrites#create``,
@@ -86,8 +89,10 @@ class ApplyWritesInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.repo.applyWrites#input"
+
     repo: str
-    validate: bool | UnsetType = UNSET
+    validate_: bool | UnsetType = UNSET
     writes: list[ApplyWritesInputWritesItem]
     swap_commit: str | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -100,9 +105,11 @@ class ApplyWritesInput(Model):
             self.repo = data["repo"]
             if (v := get("validate", UNSET)) is None:
                 raise null_field("com.atproto.repo.applyWrites#input", "validate")
-            self.validate = v
+            self.validate_ = v
             if (v := data["writes"]) is None:
                 raise null_field("com.atproto.repo.applyWrites#input", "writes")
+            if None in v:
+                raise null_item("com.atproto.repo.applyWrites#input", "writes", v)
             self.writes = [_apply_writes_input_writes_item(i0) for i0 in v]
             if (v := get("swapCommit", UNSET)) is None:
                 raise null_field("com.atproto.repo.applyWrites#input", "swapCommit")
@@ -120,9 +127,9 @@ class ApplyWritesInput(Model):
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"repo": self.repo, "writes": [dump_member(i0) for i0 in self.writes]}
-        v_validate = self.validate
-        if v_validate is not UNSET:
-            d["validate"] = v_validate
+        v_validate_ = self.validate_
+        if v_validate_ is not UNSET:
+            d["validate"] = v_validate_
         v_swap_commit = self.swap_commit
         if v_swap_commit is not UNSET:
             d["swapCommit"] = v_swap_commit
@@ -150,6 +157,8 @@ class ApplyWritesOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.repo.applyWrites#output"
+
     commit: _m_com_atproto_repo_defs.CommitMeta | UnsetType = UNSET
     results: list[ApplyWritesOutputResultsItem] | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -167,6 +176,8 @@ class ApplyWritesOutput(Model):
             if (v := get("results", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("com.atproto.repo.applyWrites#output", "results")
+                if None in v:
+                    raise null_item("com.atproto.repo.applyWrites#output", "results", v)
                 v = [_apply_writes_output_results_item(i0) for i0 in v]
             self.results = v
             self.extra = (
@@ -207,7 +218,8 @@ class Create(Model):
         rkey: NOTE: maxLength is redundant with record-key format. Keeping it temporarily to ensure
             backwards compatibility. Format: record-key. Limits: maxLength 512. UNSET when absent.
         value: A record: its model, picked by ``$type`` (`UnknownRecord` for a type without a
-            lexicon here).
+            lexicon here). Built when first read (a record that does not fit raises DecodeError
+            then).
         typed: Whether `to_dict` writes ``$type`` (the data had one; union members always do).
         extra: Fields the lexicon does not define, as read.
     """
@@ -231,7 +243,7 @@ class Create(Model):
             self.rkey = v
             if (v := data["value"]) is None:
                 raise null_field("com.atproto.repo.applyWrites#create", "value")
-            self.value = RECORDS.from_dict(v)
+            self.value = PendingRecord(v)
             self.typed = "$type" in data
             self.extra = (
                 None if _CREATE_KEYS.issuperset(data) else unknown_fields(data, _CREATE_KEYS)
@@ -255,6 +267,7 @@ class Create(Model):
 
 
 _CREATE_KEYS: Final[frozenset[str]] = frozenset(("$type", "collection", "rkey", "value"))
+lazy_records(Create, ("value",), RECORDS)
 
 
 @attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
@@ -267,7 +280,8 @@ class Update(Model):
         collection: Format: nsid.
         rkey: Format: record-key.
         value: A record: its model, picked by ``$type`` (`UnknownRecord` for a type without a
-            lexicon here).
+            lexicon here). Built when first read (a record that does not fit raises DecodeError
+            then).
         typed: Whether `to_dict` writes ``$type`` (the data had one; union members always do).
         extra: Fields the lexicon does not define, as read.
     """
@@ -288,7 +302,7 @@ class Update(Model):
             self.rkey = data["rkey"]
             if (v := data["value"]) is None:
                 raise null_field("com.atproto.repo.applyWrites#update", "value")
-            self.value = RECORDS.from_dict(v)
+            self.value = PendingRecord(v)
             self.typed = "$type" in data
             self.extra = (
                 None if _UPDATE_KEYS.issuperset(data) else unknown_fields(data, _UPDATE_KEYS)
@@ -313,6 +327,7 @@ class Update(Model):
 
 
 _UPDATE_KEYS: Final[frozenset[str]] = frozenset(("$type", "collection", "rkey", "value"))
+lazy_records(Update, ("value",), RECORDS)
 
 
 @attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)

@@ -15,9 +15,11 @@ from atproto_async._model import (
     TWINS,
     UNSET,
     Model,
+    PendingRecord,
     UnsetType,
     invalid,
     lazy_module,
+    lazy_records,
     null_field,
     unknown_fields,
 )
@@ -50,19 +52,22 @@ class CreateRecordInput(Model):
         repo: The handle or DID of the repo (aka, current account). Format: at-identifier.
         collection: The NSID of the record collection. Format: nsid.
         rkey: The Record Key. Format: record-key. Limits: maxLength 512. UNSET when absent.
-        validate: Can be set to 'false' to skip Lexicon schema validation of record data, 'true' to
+        validate_: Can be set to 'false' to skip Lexicon schema validation of record data, 'true' to
             require it, or leave unset to validate only for known Lexicons. UNSET when absent.
         record: The record itself. Must contain a $type field. A record: its model, picked by
-            ``$type`` (`UnknownRecord` for a type without a lexicon here).
+            ``$type`` (`UnknownRecord` for a type without a lexicon here). Built when first read (a
+            record that does not fit raises DecodeError then).
         swap_commit: Compare and swap with the previous commit by CID. Format: cid. UNSET when
             absent.
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.repo.createRecord#input"
+
     repo: str
     collection: str
     rkey: str | UnsetType = UNSET
-    validate: bool | UnsetType = UNSET
+    validate_: bool | UnsetType = UNSET
     record: Model
     swap_commit: str | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -79,10 +84,10 @@ class CreateRecordInput(Model):
             self.rkey = v
             if (v := get("validate", UNSET)) is None:
                 raise null_field("com.atproto.repo.createRecord#input", "validate")
-            self.validate = v
+            self.validate_ = v
             if (v := data["record"]) is None:
                 raise null_field("com.atproto.repo.createRecord#input", "record")
-            self.record = RECORDS.from_dict(v)
+            self.record = PendingRecord(v)
             if (v := get("swapCommit", UNSET)) is None:
                 raise null_field("com.atproto.repo.createRecord#input", "swapCommit")
             self.swap_commit = v
@@ -106,9 +111,9 @@ class CreateRecordInput(Model):
         v_rkey = self.rkey
         if v_rkey is not UNSET:
             d["rkey"] = v_rkey
-        v_validate = self.validate
-        if v_validate is not UNSET:
-            d["validate"] = v_validate
+        v_validate_ = self.validate_
+        if v_validate_ is not UNSET:
+            d["validate"] = v_validate_
         v_swap_commit = self.swap_commit
         if v_swap_commit is not UNSET:
             d["swapCommit"] = v_swap_commit
@@ -120,6 +125,7 @@ class CreateRecordInput(Model):
 _CREATE_RECORD_INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("repo", "collection", "rkey", "validate", "record", "swapCommit")
 )
+lazy_records(CreateRecordInput, ("record",), RECORDS)
 
 
 @attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
@@ -135,6 +141,8 @@ class CreateRecordOutput(Model):
         validation_status: Known values: ``valid``, ``unknown``. UNSET when absent.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "com.atproto.repo.createRecord#output"
 
     uri: str
     cid: str

@@ -56,6 +56,8 @@ class DeleteRecordInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.repo.deleteRecord#input"
+
     repo: str
     collection: str
     rkey: str
@@ -116,6 +118,8 @@ class DeleteRecordOutput(Model):
         commit: A ``com.atproto.repo.defs#commitMeta``. UNSET when absent.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "com.atproto.repo.deleteRecord#output"
 
     commit: _m_com_atproto_repo_defs.CommitMeta | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
+from atproto_async._model import (
+    TWINS,
+    UNSET,
+    Model,
+    UnsetType,
+    invalid,
+    null_field,
+    null_item,
+    unknown_fields,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -38,6 +47,8 @@ class DescribeRepoOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.repo.describeRepo#output"
+
     handle: str
     did: str
     did_doc: Any
@@ -54,6 +65,8 @@ class DescribeRepoOutput(Model):
             self.did_doc = data["didDoc"]
             if (v := data["collections"]) is None:
                 raise null_field("com.atproto.repo.describeRepo#output", "collections")
+            if None in v:
+                raise null_item("com.atproto.repo.describeRepo#output", "collections", v)
             self.collections = v
             self.handle_is_correct = data["handleIsCorrect"]
             self.extra = (

@@ -11,7 +11,17 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
+from atproto_async._model import (
+    TWINS,
+    UNSET,
+    Model,
+    PendingRecord,
+    UnsetType,
+    invalid,
+    lazy_records,
+    null_field,
+    unknown_fields,
+)
 from atproto_async.models import RECORDS
 
 if TYPE_CHECKING:
@@ -33,9 +43,12 @@ class GetRecordOutput(Model):
         uri: Format: at-uri.
         cid: Format: cid. UNSET when absent.
         value: A record: its model, picked by ``$type`` (`UnknownRecord` for a type without a
-            lexicon here).
+            lexicon here). Built when first read (a record that does not fit raises DecodeError
+            then).
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "com.atproto.repo.getRecord#output"
 
     uri: str
     cid: str | UnsetType = UNSET
@@ -53,7 +66,7 @@ class GetRecordOutput(Model):
             self.cid = v
             if (v := data["value"]) is None:
                 raise null_field("com.atproto.repo.getRecord#output", "value")
-            self.value = RECORDS.from_dict(v)
+            self.value = PendingRecord(v)
             self.extra = (
                 None
                 if _GET_RECORD_OUTPUT_KEYS.issuperset(data)
@@ -76,6 +89,7 @@ class GetRecordOutput(Model):
 
 
 _GET_RECORD_OUTPUT_KEYS: Final[frozenset[str]] = frozenset(("uri", "cid", "value"))
+lazy_records(GetRecordOutput, ("value",), RECORDS)
 
 
 Output = GetRecordOutput

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
+from atproto_async._model import (
+    TWINS,
+    UNSET,
+    Model,
+    UnsetType,
+    invalid,
+    null_field,
+    null_item,
+    unknown_fields,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -35,6 +44,8 @@ class ListMissingBlobsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.repo.listMissingBlobs#output"
+
     cursor: str | UnsetType = UNSET
     blobs: list[RecordBlob]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -49,6 +60,8 @@ class ListMissingBlobsOutput(Model):
             self.cursor = v
             if (v := data["blobs"]) is None:
                 raise null_field("com.atproto.repo.listMissingBlobs#output", "blobs")
+            if None in v:
+                raise null_item("com.atproto.repo.listMissingBlobs#output", "blobs", v)
             self.blobs = [RecordBlob.from_dict(i0) for i0 in v]
             self.extra = (
                 None

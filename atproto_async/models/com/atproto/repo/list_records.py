@@ -11,7 +11,18 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
+from atproto_async._model import (
+    TWINS,
+    UNSET,
+    Model,
+    PendingRecord,
+    UnsetType,
+    invalid,
+    lazy_records,
+    null_field,
+    null_item,
+    unknown_fields,
+)
 from atproto_async.models import RECORDS
 
 if TYPE_CHECKING:
@@ -36,6 +47,8 @@ class ListRecordsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.repo.listRecords#output"
+
     cursor: str | UnsetType = UNSET
     records: list[Record]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -50,6 +63,8 @@ class ListRecordsOutput(Model):
             self.cursor = v
             if (v := data["records"]) is None:
                 raise null_field("com.atproto.repo.listRecords#output", "records")
+            if None in v:
+                raise null_item("com.atproto.repo.listRecords#output", "records", v)
             self.records = [Record.from_dict(i0) for i0 in v]
             self.extra = (
                 None
@@ -85,7 +100,8 @@ class Record(Model):
         uri: Format: at-uri.
         cid: Format: cid.
         value: A record: its model, picked by ``$type`` (`UnknownRecord` for a type without a
-            lexicon here).
+            lexicon here). Built when first read (a record that does not fit raises DecodeError
+            then).
         typed: Whether `to_dict` writes ``$type`` (the data had one; union members always do).
         extra: Fields the lexicon does not define, as read.
     """
@@ -106,7 +122,7 @@ class Record(Model):
             self.cid = data["cid"]
             if (v := data["value"]) is None:
                 raise null_field("com.atproto.repo.listRecords#record", "value")
-            self.value = RECORDS.from_dict(v)
+            self.value = PendingRecord(v)
             self.typed = "$type" in data
             self.extra = (
                 None if _RECORD_KEYS.issuperset(data) else unknown_fields(data, _RECORD_KEYS)
@@ -127,6 +143,7 @@ class Record(Model):
 
 
 _RECORD_KEYS: Final[frozenset[str]] = frozenset(("$type", "uri", "cid", "value"))
+lazy_records(Record, ("value",), RECORDS)
 
 
 Output = ListRecordsOutput

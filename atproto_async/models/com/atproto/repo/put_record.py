@@ -15,9 +15,11 @@ from atproto_async._model import (
     TWINS,
     UNSET,
     Model,
+    PendingRecord,
     UnsetType,
     invalid,
     lazy_module,
+    lazy_records,
     null_field,
     unknown_fields,
 )
@@ -50,10 +52,11 @@ class PutRecordInput(Model):
         repo: The handle or DID of the repo (aka, current account). Format: at-identifier.
         collection: The NSID of the record collection. Format: nsid.
         rkey: The Record Key. Format: record-key. Limits: maxLength 512.
-        validate: Can be set to 'false' to skip Lexicon schema validation of record data, 'true' to
+        validate_: Can be set to 'false' to skip Lexicon schema validation of record data, 'true' to
             require it, or leave unset to validate only for known Lexicons. UNSET when absent.
         record: The record to write. A record: its model, picked by ``$type`` (`UnknownRecord` for a
-            type without a lexicon here).
+            type without a lexicon here). Built when first read (a record that does not fit raises
+            DecodeError then).
         swap_record: Compare and swap with the previous record by CID. WARNING: nullable and
             optional field; may cause problems with golang implementation. Format: cid. May be None
             (null). UNSET when absent.
@@ -62,10 +65,12 @@ class PutRecordInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.repo.putRecord#input"
+
     repo: str
     collection: str
     rkey: str
-    validate: bool | UnsetType = UNSET
+    validate_: bool | UnsetType = UNSET
     record: Model
     swap_record: str | None | UnsetType = UNSET
     swap_commit: str | UnsetType = UNSET
@@ -81,10 +86,10 @@ class PutRecordInput(Model):
             self.rkey = data["rkey"]
             if (v := get("validate", UNSET)) is None:
                 raise null_field("com.atproto.repo.putRecord#input", "validate")
-            self.validate = v
+            self.validate_ = v
             if (v := data["record"]) is None:
                 raise null_field("com.atproto.repo.putRecord#input", "record")
-            self.record = RECORDS.from_dict(v)
+            self.record = PendingRecord(v)
             self.swap_record = get("swapRecord", UNSET)
             if (v := get("swapCommit", UNSET)) is None:
                 raise null_field("com.atproto.repo.putRecord#input", "swapCommit")
@@ -107,9 +112,9 @@ class PutRecordInput(Model):
             "rkey": self.rkey,
             "record": self.record.to_dict(),
         }
-        v_validate = self.validate
-        if v_validate is not UNSET:
-            d["validate"] = v_validate
+        v_validate_ = self.validate_
+        if v_validate_ is not UNSET:
+            d["validate"] = v_validate_
         v_swap_record = self.swap_record
         if v_swap_record is not UNSET:
             d["swapRecord"] = v_swap_record
@@ -124,6 +129,7 @@ class PutRecordInput(Model):
 _PUT_RECORD_INPUT_KEYS: Final[frozenset[str]] = frozenset(
     ("repo", "collection", "rkey", "validate", "record", "swapRecord", "swapCommit")
 )
+lazy_records(PutRecordInput, ("record",), RECORDS)
 
 
 @attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
@@ -139,6 +145,8 @@ class PutRecordOutput(Model):
         validation_status: Known values: ``valid``, ``unknown``. UNSET when absent.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "com.atproto.repo.putRecord#output"
 
     uri: str
     cid: str

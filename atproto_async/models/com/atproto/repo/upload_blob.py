@@ -42,6 +42,8 @@ class UploadBlobOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.repo.uploadBlob#output"
+
     blob: Blob
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

@@ -41,6 +41,8 @@ class CheckAccountStatusOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.server.checkAccountStatus#output"
+
     activated: bool
     valid_did: bool
     repo_commit: str

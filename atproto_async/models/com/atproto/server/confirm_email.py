@@ -34,6 +34,8 @@ class ConfirmEmailInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.server.confirmEmail#input"
+
     email: str
     token: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

@@ -48,6 +48,8 @@ class CreateAccountInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.server.createAccount#input"
+
     email: str | UnsetType = UNSET
     handle: str
     did: str | UnsetType = UNSET
@@ -160,6 +162,8 @@ class CreateAccountOutput(Model):
         did_doc: Complete DID document. UNSET when absent.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "com.atproto.server.createAccount#output"
 
     access_jwt: str
     refresh_jwt: str

@@ -36,6 +36,8 @@ class CreateAppPasswordInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.server.createAppPassword#input"
+
     name: str
     privileged: bool | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

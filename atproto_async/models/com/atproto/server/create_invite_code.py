@@ -36,6 +36,8 @@ class CreateInviteCodeInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.server.createInviteCode#input"
+
     use_count: int
     for_account: str | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -83,6 +85,8 @@ class CreateInviteCodeOutput(Model):
         code: (No description.)
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "com.atproto.server.createInviteCode#output"
 
     code: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
+from atproto_async._model import (
+    TWINS,
+    UNSET,
+    Model,
+    UnsetType,
+    invalid,
+    null_field,
+    null_item,
+    unknown_fields,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -38,6 +47,8 @@ class CreateInviteCodesInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.server.createInviteCodes#input"
+
     code_count: int
     use_count: int
     for_accounts: list[str] | UnsetType = UNSET
@@ -50,8 +61,11 @@ class CreateInviteCodesInput(Model):
             get = data.get
             self.code_count = data["codeCount"]
             self.use_count = data["useCount"]
-            if (v := get("forAccounts", UNSET)) is None:
-                raise null_field("com.atproto.server.createInviteCodes#input", "forAccounts")
+            if (v := get("forAccounts", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("com.atproto.server.createInviteCodes#input", "forAccounts")
+                if None in v:
+                    raise null_item("com.atproto.server.createInviteCodes#input", "forAccounts", v)
             self.for_accounts = v
             self.extra = (
                 None
@@ -90,6 +104,8 @@ class CreateInviteCodesOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.server.createInviteCodes#output"
+
     codes: list[AccountCodes]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -99,6 +115,8 @@ class CreateInviteCodesOutput(Model):
         try:
             if (v := data["codes"]) is None:
                 raise null_field("com.atproto.server.createInviteCodes#output", "codes")
+            if None in v:
+                raise null_item("com.atproto.server.createInviteCodes#output", "codes", v)
             self.codes = [AccountCodes.from_dict(i0) for i0 in v]
             self.extra = (
                 None
@@ -148,6 +166,8 @@ class AccountCodes(Model):
             self.account = data["account"]
             if (v := data["codes"]) is None:
                 raise null_field("com.atproto.server.createInviteCodes#accountCodes", "codes")
+            if None in v:
+                raise null_item("com.atproto.server.createInviteCodes#accountCodes", "codes", v)
             self.codes = v
             self.typed = "$type" in data
             self.extra = (

@@ -39,6 +39,8 @@ class CreateSessionInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.server.createSession#input"
+
     identifier: str
     password: str
     auth_factor_token: str | UnsetType = UNSET
@@ -109,6 +111,8 @@ class CreateSessionOutput(Model):
             ``suspended``, ``deactivated``. UNSET when absent.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "com.atproto.server.createSession#output"
 
     access_jwt: str
     refresh_jwt: str

@@ -34,6 +34,8 @@ class DeactivateAccountInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.server.deactivateAccount#input"
+
     delete_after: str | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

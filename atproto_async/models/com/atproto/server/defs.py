@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
+from atproto_async._model import (
+    TWINS,
+    UNSET,
+    Model,
+    UnsetType,
+    invalid,
+    null_field,
+    null_item,
+    unknown_fields,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -64,6 +73,8 @@ class InviteCode(Model):
             self.created_at = data["createdAt"]
             if (v := data["uses"]) is None:
                 raise null_field("com.atproto.server.defs#inviteCode", "uses")
+            if None in v:
+                raise null_item("com.atproto.server.defs#inviteCode", "uses", v)
             self.uses = [InviteCodeUse.from_dict(i0) for i0 in v]
             self.typed = "$type" in data
             self.extra = (

@@ -35,6 +35,8 @@ class DeleteAccountInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.server.deleteAccount#input"
+
     did: str
     password: str
     token: str

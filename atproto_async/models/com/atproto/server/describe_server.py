@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
+from atproto_async._model import (
+    TWINS,
+    UNSET,
+    Model,
+    UnsetType,
+    invalid,
+    null_field,
+    null_item,
+    unknown_fields,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -46,6 +55,8 @@ class DescribeServerOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.server.describeServer#output"
+
     invite_code_required: bool | UnsetType = UNSET
     phone_verification_required: bool | UnsetType = UNSET
     blob_upload_limit: int | UnsetType = UNSET
@@ -73,6 +84,10 @@ class DescribeServerOutput(Model):
             self.blob_upload_limit = v
             if (v := data["availableUserDomains"]) is None:
                 raise null_field("com.atproto.server.describeServer#output", "availableUserDomains")
+            if None in v:
+                raise null_item(
+                    "com.atproto.server.describeServer#output", "availableUserDomains", v
+                )
             self.available_user_domains = v
             if (v := get("links", UNSET)) is not UNSET:
                 if v is None:

@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -48,6 +49,8 @@ class GetAccountInviteCodesOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.server.getAccountInviteCodes#output"
+
     codes: list[_m_com_atproto_server_defs.InviteCode]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -57,6 +60,8 @@ class GetAccountInviteCodesOutput(Model):
         try:
             if (v := data["codes"]) is None:
                 raise null_field("com.atproto.server.getAccountInviteCodes#output", "codes")
+            if None in v:
+                raise null_item("com.atproto.server.getAccountInviteCodes#output", "codes", v)
             self.codes = [_m_com_atproto_server_defs.InviteCode.from_dict(i0) for i0 in v]
             self.extra = (
                 None

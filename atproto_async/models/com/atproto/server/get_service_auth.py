@@ -33,6 +33,8 @@ class GetServiceAuthOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.server.getServiceAuth#output"
+
     token: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

@@ -43,6 +43,8 @@ class GetSessionOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.server.getSession#output"
+
     handle: str
     did: str
     did_doc: Any | UnsetType = UNSET

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
+from atproto_async._model import (
+    TWINS,
+    UNSET,
+    Model,
+    UnsetType,
+    invalid,
+    null_field,
+    null_item,
+    unknown_fields,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -34,6 +43,8 @@ class ListAppPasswordsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.server.listAppPasswords#output"
+
     passwords: list[AppPassword]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -43,6 +54,8 @@ class ListAppPasswordsOutput(Model):
         try:
             if (v := data["passwords"]) is None:
                 raise null_field("com.atproto.server.listAppPasswords#output", "passwords")
+            if None in v:
+                raise null_item("com.atproto.server.listAppPasswords#output", "passwords", v)
             self.passwords = [AppPassword.from_dict(i0) for i0 in v]
             self.extra = (
                 None

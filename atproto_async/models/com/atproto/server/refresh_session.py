@@ -43,6 +43,8 @@ class RefreshSessionOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.server.refreshSession#output"
+
     access_jwt: str
     refresh_jwt: str
     handle: str

@@ -33,6 +33,8 @@ class RequestEmailUpdateOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.server.requestEmailUpdate#output"
+
     token_required: bool
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

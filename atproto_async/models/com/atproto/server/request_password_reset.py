@@ -33,6 +33,8 @@ class RequestPasswordResetInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.server.requestPasswordReset#input"
+
     email: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

@@ -35,6 +35,8 @@ class ReserveSigningKeyInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.server.reserveSigningKey#input"
+
     did: str | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -80,6 +82,8 @@ class ReserveSigningKeyOutput(Model):
         signing_key: The public key for the reserved signing key, in did:key serialization.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "com.atproto.server.reserveSigningKey#output"
 
     signing_key: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

@@ -34,6 +34,8 @@ class ResetPasswordInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.server.resetPassword#input"
+
     token: str
     password: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

@@ -36,6 +36,8 @@ class UpdateEmailInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.server.updateEmail#input"
+
     email: str
     email_auth_factor: bool | UnsetType = UNSET
     token: str | UnsetType = UNSET

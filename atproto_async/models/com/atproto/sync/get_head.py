@@ -33,6 +33,8 @@ class GetHeadOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.sync.getHead#output"
+
     root: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

@@ -39,6 +39,8 @@ class GetHostStatusOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.sync.getHostStatus#output"
+
     hostname: str
     seq: int | UnsetType = UNSET
     account_count: int | UnsetType = UNSET

@@ -34,6 +34,8 @@ class GetLatestCommitOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.sync.getLatestCommit#output"
+
     cid: str
     rev: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

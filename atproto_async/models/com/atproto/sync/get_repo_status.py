@@ -41,6 +41,8 @@ class GetRepoStatusOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.sync.getRepoStatus#output"
+
     did: str
     active: bool
     status: str | UnsetType = UNSET

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
+from atproto_async._model import (
+    TWINS,
+    UNSET,
+    Model,
+    UnsetType,
+    invalid,
+    null_field,
+    null_item,
+    unknown_fields,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -34,6 +43,8 @@ class ListBlobsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.sync.listBlobs#output"
+
     cursor: str | UnsetType = UNSET
     cids: list[str]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -48,6 +59,8 @@ class ListBlobsOutput(Model):
             self.cursor = v
             if (v := data["cids"]) is None:
                 raise null_field("com.atproto.sync.listBlobs#output", "cids")
+            if None in v:
+                raise null_item("com.atproto.sync.listBlobs#output", "cids", v)
             self.cids = v
             self.extra = (
                 None

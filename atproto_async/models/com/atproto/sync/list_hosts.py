@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
+from atproto_async._model import (
+    TWINS,
+    UNSET,
+    Model,
+    UnsetType,
+    invalid,
+    null_field,
+    null_item,
+    unknown_fields,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -36,6 +45,8 @@ class ListHostsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.sync.listHosts#output"
+
     cursor: str | UnsetType = UNSET
     hosts: list[Host]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -50,6 +61,8 @@ class ListHostsOutput(Model):
             self.cursor = v
             if (v := data["hosts"]) is None:
                 raise null_field("com.atproto.sync.listHosts#output", "hosts")
+            if None in v:
+                raise null_item("com.atproto.sync.listHosts#output", "hosts", v)
             self.hosts = [Host.from_dict(i0) for i0 in v]
             self.extra = (
                 None

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
+from atproto_async._model import (
+    TWINS,
+    UNSET,
+    Model,
+    UnsetType,
+    invalid,
+    null_field,
+    null_item,
+    unknown_fields,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -35,6 +44,8 @@ class ListReposOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.sync.listRepos#output"
+
     cursor: str | UnsetType = UNSET
     repos: list[Repo]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -49,6 +60,8 @@ class ListReposOutput(Model):
             self.cursor = v
             if (v := data["repos"]) is None:
                 raise null_field("com.atproto.sync.listRepos#output", "repos")
+            if None in v:
+                raise null_item("com.atproto.sync.listRepos#output", "repos", v)
             self.repos = [Repo.from_dict(i0) for i0 in v]
             self.extra = (
                 None

@@ -33,6 +33,8 @@ class NotifyOfUpdateInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.sync.notifyOfUpdate#input"
+
     hostname: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
+from atproto_async._model import (
+    TWINS,
+    UNSET,
+    Model,
+    UnsetType,
+    invalid,
+    null_field,
+    null_item,
+    unknown_fields,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -94,9 +103,13 @@ class Commit(Model):
             self.blocks = data["blocks"]
             if (v := data["ops"]) is None:
                 raise null_field("com.atproto.sync.subscribeRepos#commit", "ops")
+            if None in v:
+                raise null_item("com.atproto.sync.subscribeRepos#commit", "ops", v)
             self.ops = [RepoOp.from_dict(i0) for i0 in v]
             if (v := data["blobs"]) is None:
                 raise null_field("com.atproto.sync.subscribeRepos#commit", "blobs")
+            if None in v:
+                raise null_item("com.atproto.sync.subscribeRepos#commit", "blobs", v)
             self.blobs = v
             if (v := get("prevData", UNSET)) is None:
                 raise null_field("com.atproto.sync.subscribeRepos#commit", "prevData")

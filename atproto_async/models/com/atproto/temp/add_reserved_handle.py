@@ -35,6 +35,8 @@ class AddReservedHandleInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.temp.addReservedHandle#input"
+
     handle: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -73,6 +75,8 @@ class AddReservedHandleOutput(Model):
     Attributes:
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "com.atproto.temp.addReservedHandle#output"
 
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

@@ -20,6 +20,7 @@ from atproto_async._model import (
     dump_member,
     invalid,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -59,6 +60,8 @@ class CheckHandleAvailabilityOutput(Model):
             ``com.atproto.temp.checkHandleAvailability#resultUnavailable`` (open union).
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "com.atproto.temp.checkHandleAvailability#output"
 
     handle: str
     result: CheckHandleAvailabilityOutputResult
@@ -163,6 +166,10 @@ class ResultUnavailable(Model):
             if (v := data["suggestions"]) is None:
                 raise null_field(
                     "com.atproto.temp.checkHandleAvailability#resultUnavailable", "suggestions"
+                )
+            if None in v:
+                raise null_item(
+                    "com.atproto.temp.checkHandleAvailability#resultUnavailable", "suggestions", v
                 )
             self.suggestions = [Suggestion.from_dict(i0) for i0 in v]
             self.typed = "$type" in data

@@ -35,6 +35,8 @@ class CheckSignupQueueOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.temp.checkSignupQueue#output"
+
     activated: bool
     place_in_queue: int | UnsetType = UNSET
     estimated_time_ms: int | UnsetType = UNSET

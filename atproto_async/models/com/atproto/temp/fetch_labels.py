@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -48,6 +49,8 @@ class FetchLabelsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.temp.fetchLabels#output"
+
     labels: list[_m_com_atproto_label_defs.Label]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -57,6 +60,8 @@ class FetchLabelsOutput(Model):
         try:
             if (v := data["labels"]) is None:
                 raise null_field("com.atproto.temp.fetchLabels#output", "labels")
+            if None in v:
+                raise null_item("com.atproto.temp.fetchLabels#output", "labels", v)
             self.labels = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
             self.extra = (
                 None

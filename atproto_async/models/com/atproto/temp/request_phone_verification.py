@@ -33,6 +33,8 @@ class RequestPhoneVerificationInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "com.atproto.temp.requestPhoneVerification#input"
+
     phone_number: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

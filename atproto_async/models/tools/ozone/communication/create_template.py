@@ -38,6 +38,8 @@ class CreateTemplateInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.communication.createTemplate#input"
+
     name: str
     content_markdown: str
     subject: str

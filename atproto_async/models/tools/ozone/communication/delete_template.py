@@ -33,6 +33,8 @@ class DeleteTemplateInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.communication.deleteTemplate#input"
+
     id: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -52,6 +53,8 @@ class ListTemplatesOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.communication.listTemplates#output"
+
     communication_templates: list[_m_tools_ozone_communication_defs.TemplateView]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -62,6 +65,10 @@ class ListTemplatesOutput(Model):
             if (v := data["communicationTemplates"]) is None:
                 raise null_field(
                     "tools.ozone.communication.listTemplates#output", "communicationTemplates"
+                )
+            if None in v:
+                raise null_item(
+                    "tools.ozone.communication.listTemplates#output", "communicationTemplates", v
                 )
             self.communication_templates = [
                 _m_tools_ozone_communication_defs.TemplateView.from_dict(i0) for i0 in v

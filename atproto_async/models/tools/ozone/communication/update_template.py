@@ -40,6 +40,8 @@ class UpdateTemplateInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.communication.updateTemplate#input"
+
     id: str
     name: str | UnsetType = UNSET
     lang: str | UnsetType = UNSET

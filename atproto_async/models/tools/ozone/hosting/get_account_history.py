@@ -20,6 +20,7 @@ from atproto_async._model import (
     dump_member,
     invalid,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -70,6 +71,8 @@ class GetAccountHistoryOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.hosting.getAccountHistory#output"
+
     cursor: str | UnsetType = UNSET
     events: list[Event]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -84,6 +87,8 @@ class GetAccountHistoryOutput(Model):
             self.cursor = v
             if (v := data["events"]) is None:
                 raise null_field("tools.ozone.hosting.getAccountHistory#output", "events")
+            if None in v:
+                raise null_item("tools.ozone.hosting.getAccountHistory#output", "events", v)
             self.events = [Event.from_dict(i0) for i0 in v]
             self.extra = (
                 None

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
+from atproto_async._model import (
+    TWINS,
+    UNSET,
+    Model,
+    UnsetType,
+    invalid,
+    null_field,
+    null_item,
+    unknown_fields,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -37,6 +46,8 @@ class CancelScheduledActionsInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.moderation.cancelScheduledActions#input"
+
     subjects: list[str]
     comment: str | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -48,6 +59,10 @@ class CancelScheduledActionsInput(Model):
             get = data.get
             if (v := data["subjects"]) is None:
                 raise null_field("tools.ozone.moderation.cancelScheduledActions#input", "subjects")
+            if None in v:
+                raise null_item(
+                    "tools.ozone.moderation.cancelScheduledActions#input", "subjects", v
+                )
             self.subjects = v
             if (v := get("comment", UNSET)) is None:
                 raise null_field("tools.ozone.moderation.cancelScheduledActions#input", "comment")
@@ -106,10 +121,20 @@ class CancellationResults(Model):
                 raise null_field(
                     "tools.ozone.moderation.cancelScheduledActions#cancellationResults", "succeeded"
                 )
+            if None in v:
+                raise null_item(
+                    "tools.ozone.moderation.cancelScheduledActions#cancellationResults",
+                    "succeeded",
+                    v,
+                )
             self.succeeded = v
             if (v := data["failed"]) is None:
                 raise null_field(
                     "tools.ozone.moderation.cancelScheduledActions#cancellationResults", "failed"
+                )
+            if None in v:
+                raise null_item(
+                    "tools.ozone.moderation.cancelScheduledActions#cancellationResults", "failed", v
                 )
             self.failed = [FailedCancellation.from_dict(i0) for i0 in v]
             self.typed = "$type" in data

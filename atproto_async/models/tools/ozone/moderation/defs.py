@@ -15,13 +15,16 @@ from atproto_async._model import (
     TWINS,
     UNSET,
     Model,
+    PendingRecord,
     UnknownMember,
     UnsetType,
     dump_member,
     invalid,
     keep_type,
     lazy_module,
+    lazy_records,
     null_field,
+    null_item,
     unknown_fields,
 )
 from atproto_async.models import RECORDS
@@ -331,6 +334,8 @@ class ModEventView(Model):
             self.subject = _mod_event_view_subject(v)
             if (v := data["subjectBlobCids"]) is None:
                 raise null_field("tools.ozone.moderation.defs#modEventView", "subjectBlobCids")
+            if None in v:
+                raise null_item("tools.ozone.moderation.defs#modEventView", "subjectBlobCids", v)
             self.subject_blob_cids = v
             self.created_by = data["createdBy"]
             self.created_at = data["createdAt"]
@@ -470,6 +475,8 @@ class ModEventViewDetail(Model):
             self.subject = _mod_event_view_detail_subject(v)
             if (v := data["subjectBlobs"]) is None:
                 raise null_field("tools.ozone.moderation.defs#modEventViewDetail", "subjectBlobs")
+            if None in v:
+                raise null_item("tools.ozone.moderation.defs#modEventViewDetail", "subjectBlobs", v)
             self.subject_blobs = [BlobView.from_dict(i0) for i0 in v]
             self.created_by = data["createdBy"]
             self.created_at = data["createdAt"]
@@ -611,8 +618,15 @@ class SubjectStatusView(Model):
                     raise null_field("tools.ozone.moderation.defs#subjectStatusView", "hosting")
                 v = _subject_status_view_hosting(v)
             self.hosting = v
-            if (v := get("subjectBlobCids", UNSET)) is None:
-                raise null_field("tools.ozone.moderation.defs#subjectStatusView", "subjectBlobCids")
+            if (v := get("subjectBlobCids", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "tools.ozone.moderation.defs#subjectStatusView", "subjectBlobCids"
+                    )
+                if None in v:
+                    raise null_item(
+                        "tools.ozone.moderation.defs#subjectStatusView", "subjectBlobCids", v
+                    )
             self.subject_blob_cids = v
             if (v := get("subjectRepoHandle", UNSET)) is None:
                 raise null_field(
@@ -657,8 +671,11 @@ class SubjectStatusView(Model):
             if (v := get("suspendUntil", UNSET)) is None:
                 raise null_field("tools.ozone.moderation.defs#subjectStatusView", "suspendUntil")
             self.suspend_until = v
-            if (v := get("tags", UNSET)) is None:
-                raise null_field("tools.ozone.moderation.defs#subjectStatusView", "tags")
+            if (v := get("tags", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.moderation.defs#subjectStatusView", "tags")
+                if None in v:
+                    raise null_item("tools.ozone.moderation.defs#subjectStatusView", "tags", v)
             self.tags = v
             if (v := get("accountStats", UNSET)) is not UNSET:
                 if v is None:
@@ -1255,14 +1272,24 @@ class ModEventTakedown(Model):
                     "tools.ozone.moderation.defs#modEventTakedown", "acknowledgeAccountSubjects"
                 )
             self.acknowledge_account_subjects = v
-            if (v := get("policies", UNSET)) is None:
-                raise null_field("tools.ozone.moderation.defs#modEventTakedown", "policies")
+            if (v := get("policies", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.moderation.defs#modEventTakedown", "policies")
+                if None in v:
+                    raise null_item("tools.ozone.moderation.defs#modEventTakedown", "policies", v)
             self.policies = v
             if (v := get("severityLevel", UNSET)) is None:
                 raise null_field("tools.ozone.moderation.defs#modEventTakedown", "severityLevel")
             self.severity_level = v
-            if (v := get("targetServices", UNSET)) is None:
-                raise null_field("tools.ozone.moderation.defs#modEventTakedown", "targetServices")
+            if (v := get("targetServices", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "tools.ozone.moderation.defs#modEventTakedown", "targetServices"
+                    )
+                if None in v:
+                    raise null_item(
+                        "tools.ozone.moderation.defs#modEventTakedown", "targetServices", v
+                    )
             self.target_services = v
             if (v := get("strikeCount", UNSET)) is None:
                 raise null_field("tools.ozone.moderation.defs#modEventTakedown", "strikeCount")
@@ -1365,8 +1392,15 @@ class ModEventReverseTakedown(Model):
             if (v := get("comment", UNSET)) is None:
                 raise null_field("tools.ozone.moderation.defs#modEventReverseTakedown", "comment")
             self.comment = v
-            if (v := get("policies", UNSET)) is None:
-                raise null_field("tools.ozone.moderation.defs#modEventReverseTakedown", "policies")
+            if (v := get("policies", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "tools.ozone.moderation.defs#modEventReverseTakedown", "policies"
+                    )
+                if None in v:
+                    raise null_item(
+                        "tools.ozone.moderation.defs#modEventReverseTakedown", "policies", v
+                    )
             self.policies = v
             if (v := get("severityLevel", UNSET)) is None:
                 raise null_field(
@@ -1677,9 +1711,13 @@ class ModEventLabel(Model):
             self.comment = v
             if (v := data["createLabelVals"]) is None:
                 raise null_field("tools.ozone.moderation.defs#modEventLabel", "createLabelVals")
+            if None in v:
+                raise null_item("tools.ozone.moderation.defs#modEventLabel", "createLabelVals", v)
             self.create_label_vals = v
             if (v := data["negateLabelVals"]) is None:
                 raise null_field("tools.ozone.moderation.defs#modEventLabel", "negateLabelVals")
+            if None in v:
+                raise null_item("tools.ozone.moderation.defs#modEventLabel", "negateLabelVals", v)
             self.negate_label_vals = v
             if (v := get("durationInHours", UNSET)) is None:
                 raise null_field("tools.ozone.moderation.defs#modEventLabel", "durationInHours")
@@ -2463,8 +2501,11 @@ class ModEventEmail(Model):
             if (v := get("comment", UNSET)) is None:
                 raise null_field("tools.ozone.moderation.defs#modEventEmail", "comment")
             self.comment = v
-            if (v := get("policies", UNSET)) is None:
-                raise null_field("tools.ozone.moderation.defs#modEventEmail", "policies")
+            if (v := get("policies", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.moderation.defs#modEventEmail", "policies")
+                if None in v:
+                    raise null_item("tools.ozone.moderation.defs#modEventEmail", "policies", v)
             self.policies = v
             if (v := get("severityLevel", UNSET)) is None:
                 raise null_field("tools.ozone.moderation.defs#modEventEmail", "severityLevel")
@@ -2621,9 +2662,13 @@ class ModEventTag(Model):
             get = data.get
             if (v := data["add"]) is None:
                 raise null_field("tools.ozone.moderation.defs#modEventTag", "add")
+            if None in v:
+                raise null_item("tools.ozone.moderation.defs#modEventTag", "add", v)
             self.add = v
             if (v := data["remove"]) is None:
                 raise null_field("tools.ozone.moderation.defs#modEventTag", "remove")
+            if None in v:
+                raise null_item("tools.ozone.moderation.defs#modEventTag", "remove", v)
             self.remove = v
             if (v := get("comment", UNSET)) is None:
                 raise null_field("tools.ozone.moderation.defs#modEventTag", "comment")
@@ -3077,6 +3122,8 @@ class RepoView(Model):
             self.email = v
             if (v := data["relatedRecords"]) is None:
                 raise null_field("tools.ozone.moderation.defs#repoView", "relatedRecords")
+            if None in v:
+                raise null_item("tools.ozone.moderation.defs#repoView", "relatedRecords", v)
             self.related_records = [RECORDS.from_dict(i0) for i0 in v]
             self.indexed_at = data["indexedAt"]
             if (v := data["moderation"]) is None:
@@ -3099,6 +3146,8 @@ class RepoView(Model):
             if (v := get("threatSignatures", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("tools.ozone.moderation.defs#repoView", "threatSignatures")
+                if None in v:
+                    raise null_item("tools.ozone.moderation.defs#repoView", "threatSignatures", v)
                 v = [_m_com_atproto_admin_defs.ThreatSignature.from_dict(i0) for i0 in v]
             self.threat_signatures = v
             self.typed = "$type" in data
@@ -3219,6 +3268,8 @@ class RepoViewDetail(Model):
             self.email = v
             if (v := data["relatedRecords"]) is None:
                 raise null_field("tools.ozone.moderation.defs#repoViewDetail", "relatedRecords")
+            if None in v:
+                raise null_item("tools.ozone.moderation.defs#repoViewDetail", "relatedRecords", v)
             self.related_records = [RECORDS.from_dict(i0) for i0 in v]
             self.indexed_at = data["indexedAt"]
             if (v := data["moderation"]) is None:
@@ -3227,6 +3278,8 @@ class RepoViewDetail(Model):
             if (v := get("labels", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("tools.ozone.moderation.defs#repoViewDetail", "labels")
+                if None in v:
+                    raise null_item("tools.ozone.moderation.defs#repoViewDetail", "labels", v)
                 v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
             self.labels = v
             if (v := get("invitedBy", UNSET)) is not UNSET:
@@ -3237,6 +3290,8 @@ class RepoViewDetail(Model):
             if (v := get("invites", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("tools.ozone.moderation.defs#repoViewDetail", "invites")
+                if None in v:
+                    raise null_item("tools.ozone.moderation.defs#repoViewDetail", "invites", v)
                 v = [_m_com_atproto_server_defs.InviteCode.from_dict(i0) for i0 in v]
             self.invites = v
             if (v := get("invitesDisabled", UNSET)) is None:
@@ -3255,6 +3310,10 @@ class RepoViewDetail(Model):
                 if v is None:
                     raise null_field(
                         "tools.ozone.moderation.defs#repoViewDetail", "threatSignatures"
+                    )
+                if None in v:
+                    raise null_item(
+                        "tools.ozone.moderation.defs#repoViewDetail", "threatSignatures", v
                     )
                 v = [_m_com_atproto_admin_defs.ThreatSignature.from_dict(i0) for i0 in v]
             self.threat_signatures = v
@@ -3390,7 +3449,8 @@ class RecordView(Model):
         uri: Format: at-uri.
         cid: Format: cid.
         value: A record: its model, picked by ``$type`` (`UnknownRecord` for a type without a
-            lexicon here).
+            lexicon here). Built when first read (a record that does not fit raises DecodeError
+            then).
         blob_cids: Items: Format: cid.
         indexed_at: Format: datetime.
         moderation: A ``tools.ozone.moderation.defs#moderation``.
@@ -3419,9 +3479,11 @@ class RecordView(Model):
             self.cid = data["cid"]
             if (v := data["value"]) is None:
                 raise null_field("tools.ozone.moderation.defs#recordView", "value")
-            self.value = RECORDS.from_dict(v)
+            self.value = PendingRecord(v)
             if (v := data["blobCids"]) is None:
                 raise null_field("tools.ozone.moderation.defs#recordView", "blobCids")
+            if None in v:
+                raise null_item("tools.ozone.moderation.defs#recordView", "blobCids", v)
             self.blob_cids = v
             self.indexed_at = data["indexedAt"]
             if (v := data["moderation"]) is None:
@@ -3462,6 +3524,7 @@ class RecordView(Model):
 _RECORD_VIEW_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "uri", "cid", "value", "blobCids", "indexedAt", "moderation", "repo")
 )
+lazy_records(RecordView, ("value",), RECORDS)
 
 
 @attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)
@@ -3474,7 +3537,8 @@ class RecordViewDetail(Model):
         uri: Format: at-uri.
         cid: Format: cid.
         value: A record: its model, picked by ``$type`` (`UnknownRecord` for a type without a
-            lexicon here).
+            lexicon here). Built when first read (a record that does not fit raises DecodeError
+            then).
         blobs: Items: A ``tools.ozone.moderation.defs#blobView``.
         labels: Items: A ``com.atproto.label.defs#label``. UNSET when absent.
         indexed_at: Format: datetime.
@@ -3506,13 +3570,17 @@ class RecordViewDetail(Model):
             self.cid = data["cid"]
             if (v := data["value"]) is None:
                 raise null_field("tools.ozone.moderation.defs#recordViewDetail", "value")
-            self.value = RECORDS.from_dict(v)
+            self.value = PendingRecord(v)
             if (v := data["blobs"]) is None:
                 raise null_field("tools.ozone.moderation.defs#recordViewDetail", "blobs")
+            if None in v:
+                raise null_item("tools.ozone.moderation.defs#recordViewDetail", "blobs", v)
             self.blobs = [BlobView.from_dict(i0) for i0 in v]
             if (v := get("labels", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("tools.ozone.moderation.defs#recordViewDetail", "labels")
+                if None in v:
+                    raise null_item("tools.ozone.moderation.defs#recordViewDetail", "labels", v)
                 v = [_m_com_atproto_label_defs.Label.from_dict(i0) for i0 in v]
             self.labels = v
             self.indexed_at = data["indexedAt"]
@@ -3557,6 +3625,7 @@ class RecordViewDetail(Model):
 _RECORD_VIEW_DETAIL_KEYS: Final[frozenset[str]] = frozenset(
     ("$type", "uri", "cid", "value", "blobs", "labels", "indexedAt", "moderation", "repo")
 )
+lazy_records(RecordViewDetail, ("value",), RECORDS)
 
 
 @attrs.frozen(slots=True, kw_only=True, weakref_slot=False, eq=False, repr=False, match_args=False)

@@ -22,6 +22,7 @@ from atproto_async._model import (
     keep_type,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -164,6 +165,8 @@ class EmitEventInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.moderation.emitEvent#input"
+
     event: EmitEventInputEvent
     subject: EmitEventInputSubject
     subject_blob_cids: list[str] | UnsetType = UNSET
@@ -184,8 +187,11 @@ class EmitEventInput(Model):
             if (v := data["subject"]) is None:
                 raise null_field("tools.ozone.moderation.emitEvent#input", "subject")
             self.subject = _emit_event_input_subject(v)
-            if (v := get("subjectBlobCids", UNSET)) is None:
-                raise null_field("tools.ozone.moderation.emitEvent#input", "subjectBlobCids")
+            if (v := get("subjectBlobCids", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.moderation.emitEvent#input", "subjectBlobCids")
+                if None in v:
+                    raise null_item("tools.ozone.moderation.emitEvent#input", "subjectBlobCids", v)
             self.subject_blob_cids = v
             self.created_by = data["createdBy"]
             if (v := get("modTool", UNSET)) is not UNSET:
@@ -270,11 +276,17 @@ class ReportAction(Model):
         self: Any = TWINS[cls]()
         try:
             get = data.get
-            if (v := get("ids", UNSET)) is None:
-                raise null_field("tools.ozone.moderation.emitEvent#reportAction", "ids")
+            if (v := get("ids", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.moderation.emitEvent#reportAction", "ids")
+                if None in v:
+                    raise null_item("tools.ozone.moderation.emitEvent#reportAction", "ids", v)
             self.ids = v
-            if (v := get("types", UNSET)) is None:
-                raise null_field("tools.ozone.moderation.emitEvent#reportAction", "types")
+            if (v := get("types", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.moderation.emitEvent#reportAction", "types")
+                if None in v:
+                    raise null_item("tools.ozone.moderation.emitEvent#reportAction", "types", v)
             self.types = v
             if (v := get("all", UNSET)) is None:
                 raise null_field("tools.ozone.moderation.emitEvent#reportAction", "all")

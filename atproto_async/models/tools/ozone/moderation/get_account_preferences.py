@@ -21,6 +21,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -60,6 +61,8 @@ class GetAccountPreferencesOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.moderation.getAccountPreferences#output"
+
     preferences: list[_m_app_bsky_actor_defs.PreferencesItem]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -70,6 +73,10 @@ class GetAccountPreferencesOutput(Model):
             if (v := data["preferences"]) is None:
                 raise null_field(
                     "tools.ozone.moderation.getAccountPreferences#output", "preferences"
+                )
+            if None in v:
+                raise null_item(
+                    "tools.ozone.moderation.getAccountPreferences#output", "preferences", v
                 )
             self.preferences = [_preferences_item(i0) for i0 in v]
             self.extra = (

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
+from atproto_async._model import (
+    TWINS,
+    UNSET,
+    Model,
+    UnsetType,
+    invalid,
+    null_field,
+    null_item,
+    unknown_fields,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -35,6 +44,8 @@ class GetAccountTimelineOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.moderation.getAccountTimeline#output"
+
     timeline: list[TimelineItem]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -44,6 +55,8 @@ class GetAccountTimelineOutput(Model):
         try:
             if (v := data["timeline"]) is None:
                 raise null_field("tools.ozone.moderation.getAccountTimeline#output", "timeline")
+            if None in v:
+                raise null_item("tools.ozone.moderation.getAccountTimeline#output", "timeline", v)
             self.timeline = [TimelineItem.from_dict(i0) for i0 in v]
             self.extra = (
                 None
@@ -94,6 +107,10 @@ class TimelineItem(Model):
             if (v := data["summary"]) is None:
                 raise null_field(
                     "tools.ozone.moderation.getAccountTimeline#timelineItem", "summary"
+                )
+            if None in v:
+                raise null_item(
+                    "tools.ozone.moderation.getAccountTimeline#timelineItem", "summary", v
                 )
             self.summary = [TimelineItemSummary.from_dict(i0) for i0 in v]
             self.typed = "$type" in data

@@ -21,6 +21,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -67,6 +68,8 @@ class GetRecordsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.moderation.getRecords#output"
+
     records: list[GetRecordsOutputRecordsItem]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -76,6 +79,8 @@ class GetRecordsOutput(Model):
         try:
             if (v := data["records"]) is None:
                 raise null_field("tools.ozone.moderation.getRecords#output", "records")
+            if None in v:
+                raise null_item("tools.ozone.moderation.getRecords#output", "records", v)
             self.records = [_get_records_output_records_item(i0) for i0 in v]
             self.extra = (
                 None

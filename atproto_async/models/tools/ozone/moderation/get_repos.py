@@ -21,6 +21,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -67,6 +68,8 @@ class GetReposOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.moderation.getRepos#output"
+
     repos: list[GetReposOutputReposItem]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -76,6 +79,8 @@ class GetReposOutput(Model):
         try:
             if (v := data["repos"]) is None:
                 raise null_field("tools.ozone.moderation.getRepos#output", "repos")
+            if None in v:
+                raise null_item("tools.ozone.moderation.getRepos#output", "repos", v)
             self.repos = [_get_repos_output_repos_item(i0) for i0 in v]
             self.extra = (
                 None

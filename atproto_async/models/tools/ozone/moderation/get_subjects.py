@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -50,6 +51,8 @@ class GetSubjectsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.moderation.getSubjects#output"
+
     subjects: list[_m_tools_ozone_moderation_defs.SubjectView]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -59,6 +62,8 @@ class GetSubjectsOutput(Model):
         try:
             if (v := data["subjects"]) is None:
                 raise null_field("tools.ozone.moderation.getSubjects#output", "subjects")
+            if None in v:
+                raise null_item("tools.ozone.moderation.getSubjects#output", "subjects", v)
             self.subjects = [_m_tools_ozone_moderation_defs.SubjectView.from_dict(i0) for i0 in v]
             self.extra = (
                 None

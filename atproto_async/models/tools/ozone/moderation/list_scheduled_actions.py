@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -62,6 +63,8 @@ class ListScheduledActionsInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.moderation.listScheduledActions#input"
+
     starts_after: str | UnsetType = UNSET
     ends_before: str | UnsetType = UNSET
     subjects: list[str] | UnsetType = UNSET
@@ -81,11 +84,20 @@ class ListScheduledActionsInput(Model):
             if (v := get("endsBefore", UNSET)) is None:
                 raise null_field("tools.ozone.moderation.listScheduledActions#input", "endsBefore")
             self.ends_before = v
-            if (v := get("subjects", UNSET)) is None:
-                raise null_field("tools.ozone.moderation.listScheduledActions#input", "subjects")
+            if (v := get("subjects", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field(
+                        "tools.ozone.moderation.listScheduledActions#input", "subjects"
+                    )
+                if None in v:
+                    raise null_item(
+                        "tools.ozone.moderation.listScheduledActions#input", "subjects", v
+                    )
             self.subjects = v
             if (v := data["statuses"]) is None:
                 raise null_field("tools.ozone.moderation.listScheduledActions#input", "statuses")
+            if None in v:
+                raise null_item("tools.ozone.moderation.listScheduledActions#input", "statuses", v)
             self.statuses = v
             if (v := get("limit", UNSET)) is None:
                 raise null_field("tools.ozone.moderation.listScheduledActions#input", "limit")
@@ -143,6 +155,8 @@ class ListScheduledActionsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.moderation.listScheduledActions#output"
+
     actions: list[_m_tools_ozone_moderation_defs.ScheduledActionView]
     cursor: str | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -154,6 +168,8 @@ class ListScheduledActionsOutput(Model):
             get = data.get
             if (v := data["actions"]) is None:
                 raise null_field("tools.ozone.moderation.listScheduledActions#output", "actions")
+            if None in v:
+                raise null_item("tools.ozone.moderation.listScheduledActions#output", "actions", v)
             self.actions = [
                 _m_tools_ozone_moderation_defs.ScheduledActionView.from_dict(i0) for i0 in v
             ]

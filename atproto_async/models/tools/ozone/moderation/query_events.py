@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -51,6 +52,8 @@ class QueryEventsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.moderation.queryEvents#output"
+
     cursor: str | UnsetType = UNSET
     events: list[_m_tools_ozone_moderation_defs.ModEventView]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -65,6 +68,8 @@ class QueryEventsOutput(Model):
             self.cursor = v
             if (v := data["events"]) is None:
                 raise null_field("tools.ozone.moderation.queryEvents#output", "events")
+            if None in v:
+                raise null_item("tools.ozone.moderation.queryEvents#output", "events", v)
             self.events = [_m_tools_ozone_moderation_defs.ModEventView.from_dict(i0) for i0 in v]
             self.extra = (
                 None

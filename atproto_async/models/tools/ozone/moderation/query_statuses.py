@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -51,6 +52,8 @@ class QueryStatusesOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.moderation.queryStatuses#output"
+
     cursor: str | UnsetType = UNSET
     subject_statuses: list[_m_tools_ozone_moderation_defs.SubjectStatusView]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -65,6 +68,8 @@ class QueryStatusesOutput(Model):
             self.cursor = v
             if (v := data["subjectStatuses"]) is None:
                 raise null_field("tools.ozone.moderation.queryStatuses#output", "subjectStatuses")
+            if None in v:
+                raise null_item("tools.ozone.moderation.queryStatuses#output", "subjectStatuses", v)
             self.subject_statuses = [
                 _m_tools_ozone_moderation_defs.SubjectStatusView.from_dict(i0) for i0 in v
             ]

@@ -21,6 +21,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -71,6 +72,8 @@ class ScheduleActionInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.moderation.scheduleAction#input"
+
     action: ScheduleActionInputAction
     subjects: list[str]
     created_by: str
@@ -88,6 +91,8 @@ class ScheduleActionInput(Model):
             self.action = _schedule_action_input_action(v)
             if (v := data["subjects"]) is None:
                 raise null_field("tools.ozone.moderation.scheduleAction#input", "subjects")
+            if None in v:
+                raise null_item("tools.ozone.moderation.scheduleAction#input", "subjects", v)
             self.subjects = v
             self.created_by = data["createdBy"]
             if (v := data["scheduling"]) is None:
@@ -187,8 +192,11 @@ class Takedown(Model):
                     "tools.ozone.moderation.scheduleAction#takedown", "acknowledgeAccountSubjects"
                 )
             self.acknowledge_account_subjects = v
-            if (v := get("policies", UNSET)) is None:
-                raise null_field("tools.ozone.moderation.scheduleAction#takedown", "policies")
+            if (v := get("policies", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.moderation.scheduleAction#takedown", "policies")
+                if None in v:
+                    raise null_item("tools.ozone.moderation.scheduleAction#takedown", "policies", v)
             self.policies = v
             if (v := get("severityLevel", UNSET)) is None:
                 raise null_field("tools.ozone.moderation.scheduleAction#takedown", "severityLevel")
@@ -376,10 +384,18 @@ class ScheduledActionResults(Model):
                 raise null_field(
                     "tools.ozone.moderation.scheduleAction#scheduledActionResults", "succeeded"
                 )
+            if None in v:
+                raise null_item(
+                    "tools.ozone.moderation.scheduleAction#scheduledActionResults", "succeeded", v
+                )
             self.succeeded = v
             if (v := data["failed"]) is None:
                 raise null_field(
                     "tools.ozone.moderation.scheduleAction#scheduledActionResults", "failed"
+                )
+            if None in v:
+                raise null_item(
+                    "tools.ozone.moderation.scheduleAction#scheduledActionResults", "failed", v
                 )
             self.failed = [FailedScheduling.from_dict(i0) for i0 in v]
             self.typed = "$type" in data

@@ -34,6 +34,8 @@ class AssignModeratorInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.queue.assignModerator#input"
+
     queue_id: int
     did: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -59,6 +60,8 @@ class CreateQueueInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.queue.createQueue#input"
+
     name: str
     subject_types: list[str] | UnsetType = UNSET
     collection: str | UnsetType = UNSET
@@ -73,20 +76,29 @@ class CreateQueueInput(Model):
         try:
             get = data.get
             self.name = data["name"]
-            if (v := get("subjectTypes", UNSET)) is None:
-                raise null_field("tools.ozone.queue.createQueue#input", "subjectTypes")
+            if (v := get("subjectTypes", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.queue.createQueue#input", "subjectTypes")
+                if None in v:
+                    raise null_item("tools.ozone.queue.createQueue#input", "subjectTypes", v)
             self.subject_types = v
             if (v := get("collection", UNSET)) is None:
                 raise null_field("tools.ozone.queue.createQueue#input", "collection")
             self.collection = v
-            if (v := get("reportTypes", UNSET)) is None:
-                raise null_field("tools.ozone.queue.createQueue#input", "reportTypes")
+            if (v := get("reportTypes", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.queue.createQueue#input", "reportTypes")
+                if None in v:
+                    raise null_item("tools.ozone.queue.createQueue#input", "reportTypes", v)
             self.report_types = v
             if (v := get("description", UNSET)) is None:
                 raise null_field("tools.ozone.queue.createQueue#input", "description")
             self.description = v
-            if (v := get("recommendedPolicies", UNSET)) is None:
-                raise null_field("tools.ozone.queue.createQueue#input", "recommendedPolicies")
+            if (v := get("recommendedPolicies", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.queue.createQueue#input", "recommendedPolicies")
+                if None in v:
+                    raise null_item("tools.ozone.queue.createQueue#input", "recommendedPolicies", v)
             self.recommended_policies = v
             self.extra = (
                 None
@@ -136,6 +148,8 @@ class CreateQueueOutput(Model):
         queue: A ``tools.ozone.queue.defs#queueView``.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "tools.ozone.queue.createQueue#output"
 
     queue: _m_tools_ozone_queue_defs.QueueView
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

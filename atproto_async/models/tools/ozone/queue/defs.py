@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -91,20 +92,29 @@ class QueueView(Model):
             get = data.get
             self.id = data["id"]
             self.name = data["name"]
-            if (v := get("subjectTypes", UNSET)) is None:
-                raise null_field("tools.ozone.queue.defs#queueView", "subjectTypes")
+            if (v := get("subjectTypes", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.queue.defs#queueView", "subjectTypes")
+                if None in v:
+                    raise null_item("tools.ozone.queue.defs#queueView", "subjectTypes", v)
             self.subject_types = v
             if (v := get("collection", UNSET)) is None:
                 raise null_field("tools.ozone.queue.defs#queueView", "collection")
             self.collection = v
-            if (v := get("reportTypes", UNSET)) is None:
-                raise null_field("tools.ozone.queue.defs#queueView", "reportTypes")
+            if (v := get("reportTypes", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.queue.defs#queueView", "reportTypes")
+                if None in v:
+                    raise null_item("tools.ozone.queue.defs#queueView", "reportTypes", v)
             self.report_types = v
             if (v := get("description", UNSET)) is None:
                 raise null_field("tools.ozone.queue.defs#queueView", "description")
             self.description = v
-            if (v := get("recommendedPolicies", UNSET)) is None:
-                raise null_field("tools.ozone.queue.defs#queueView", "recommendedPolicies")
+            if (v := get("recommendedPolicies", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.queue.defs#queueView", "recommendedPolicies")
+                if None in v:
+                    raise null_item("tools.ozone.queue.defs#queueView", "recommendedPolicies", v)
             self.recommended_policies = v
             self.created_by = data["createdBy"]
             self.created_at = data["createdAt"]

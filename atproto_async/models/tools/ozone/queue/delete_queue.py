@@ -37,6 +37,8 @@ class DeleteQueueInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.queue.deleteQueue#input"
+
     queue_id: int
     migrate_to_queue_id: int | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -86,6 +88,8 @@ class DeleteQueueOutput(Model):
             absent.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "tools.ozone.queue.deleteQueue#output"
 
     deleted: bool
     reports_migrated: int | UnsetType = UNSET

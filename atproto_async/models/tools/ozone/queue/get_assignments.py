@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -49,6 +50,8 @@ class GetAssignmentsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.queue.getAssignments#output"
+
     cursor: str | UnsetType = UNSET
     assignments: list[_m_tools_ozone_queue_defs.AssignmentView]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -63,6 +66,8 @@ class GetAssignmentsOutput(Model):
             self.cursor = v
             if (v := data["assignments"]) is None:
                 raise null_field("tools.ozone.queue.getAssignments#output", "assignments")
+            if None in v:
+                raise null_item("tools.ozone.queue.getAssignments#output", "assignments", v)
             self.assignments = [_m_tools_ozone_queue_defs.AssignmentView.from_dict(i0) for i0 in v]
             self.extra = (
                 None

@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -49,6 +50,8 @@ class ListQueuesOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.queue.listQueues#output"
+
     cursor: str | UnsetType = UNSET
     queues: list[_m_tools_ozone_queue_defs.QueueView]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -63,6 +66,8 @@ class ListQueuesOutput(Model):
             self.cursor = v
             if (v := data["queues"]) is None:
                 raise null_field("tools.ozone.queue.listQueues#output", "queues")
+            if None in v:
+                raise null_item("tools.ozone.queue.listQueues#output", "queues", v)
             self.queues = [_m_tools_ozone_queue_defs.QueueView.from_dict(i0) for i0 in v]
             self.extra = (
                 None

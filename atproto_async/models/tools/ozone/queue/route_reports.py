@@ -37,6 +37,8 @@ class RouteReportsInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.queue.routeReports#input"
+
     start_report_id: int
     end_report_id: int
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -82,6 +84,8 @@ class RouteReportsOutput(Model):
         unmatched: The number of reports with no matching queue.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "tools.ozone.queue.routeReports#output"
 
     assigned: int
     unmatched: int

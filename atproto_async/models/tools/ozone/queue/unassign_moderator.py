@@ -34,6 +34,8 @@ class UnassignModeratorInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.queue.unassignModerator#input"
+
     queue_id: int
     did: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

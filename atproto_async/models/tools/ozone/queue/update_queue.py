@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -55,6 +56,8 @@ class UpdateQueueInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.queue.updateQueue#input"
+
     queue_id: int
     name: str | UnsetType = UNSET
     enabled: bool | UnsetType = UNSET
@@ -77,8 +80,11 @@ class UpdateQueueInput(Model):
             if (v := get("description", UNSET)) is None:
                 raise null_field("tools.ozone.queue.updateQueue#input", "description")
             self.description = v
-            if (v := get("recommendedPolicies", UNSET)) is None:
-                raise null_field("tools.ozone.queue.updateQueue#input", "recommendedPolicies")
+            if (v := get("recommendedPolicies", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.queue.updateQueue#input", "recommendedPolicies")
+                if None in v:
+                    raise null_item("tools.ozone.queue.updateQueue#input", "recommendedPolicies", v)
             self.recommended_policies = v
             self.extra = (
                 None
@@ -125,6 +131,8 @@ class UpdateQueueOutput(Model):
         queue: A ``tools.ozone.queue.defs#queueView``.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "tools.ozone.queue.updateQueue#output"
 
     queue: _m_tools_ozone_queue_defs.QueueView
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

@@ -40,6 +40,8 @@ class AssignModeratorInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.report.assignModerator#input"
+
     report_id: int
     queue_id: int | UnsetType = UNSET
     did: str | UnsetType = UNSET

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
+from atproto_async._model import (
+    TWINS,
+    UNSET,
+    Model,
+    UnsetType,
+    invalid,
+    null_field,
+    null_item,
+    unknown_fields,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -43,6 +52,8 @@ class CloseReportsInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.report.closeReports#input"
+
     subject: str
     report_types: list[str] | UnsetType = UNSET
     internal_note: str | UnsetType = UNSET
@@ -55,8 +66,11 @@ class CloseReportsInput(Model):
         try:
             get = data.get
             self.subject = data["subject"]
-            if (v := get("reportTypes", UNSET)) is None:
-                raise null_field("tools.ozone.report.closeReports#input", "reportTypes")
+            if (v := get("reportTypes", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.report.closeReports#input", "reportTypes")
+                if None in v:
+                    raise null_item("tools.ozone.report.closeReports#input", "reportTypes", v)
             self.report_types = v
             if (v := get("internalNote", UNSET)) is None:
                 raise null_field("tools.ozone.report.closeReports#input", "internalNote")
@@ -108,6 +122,8 @@ class CloseReportsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.report.closeReports#output"
+
     closed_count: int
     report_ids: list[int]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -119,6 +135,8 @@ class CloseReportsOutput(Model):
             self.closed_count = data["closedCount"]
             if (v := data["reportIds"]) is None:
                 raise null_field("tools.ozone.report.closeReports#output", "reportIds")
+            if None in v:
+                raise null_item("tools.ozone.report.closeReports#output", "reportIds", v)
             self.report_ids = v
             self.extra = (
                 None

@@ -84,6 +84,8 @@ class CreateActivityInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.report.createActivity#input"
+
     report_id: int | UnsetType = UNSET
     event_id: int | UnsetType = UNSET
     activity: CreateActivityInputActivity
@@ -163,6 +165,8 @@ class CreateActivityOutput(Model):
         activity: A ``tools.ozone.report.defs#reportActivityView``.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "tools.ozone.report.createActivity#output"
 
     activity: _m_tools_ozone_report_defs.ReportActivityView
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

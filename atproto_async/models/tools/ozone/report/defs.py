@@ -21,6 +21,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -490,12 +491,17 @@ class ReportView(Model):
             if (v := get("queuedAt", UNSET)) is None:
                 raise null_field("tools.ozone.report.defs#reportView", "queuedAt")
             self.queued_at = v
-            if (v := get("actionEventIds", UNSET)) is None:
-                raise null_field("tools.ozone.report.defs#reportView", "actionEventIds")
+            if (v := get("actionEventIds", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.report.defs#reportView", "actionEventIds")
+                if None in v:
+                    raise null_item("tools.ozone.report.defs#reportView", "actionEventIds", v)
             self.action_event_ids = v
             if (v := get("actions", UNSET)) is not UNSET:
                 if v is None:
                     raise null_field("tools.ozone.report.defs#reportView", "actions")
+                if None in v:
+                    raise null_item("tools.ozone.report.defs#reportView", "actions", v)
                 v = [_m_tools_ozone_moderation_defs.ModEventView.from_dict(i0) for i0 in v]
             self.actions = v
             if (v := get("actionNote", UNSET)) is None:

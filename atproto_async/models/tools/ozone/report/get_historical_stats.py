@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -49,6 +50,8 @@ class GetHistoricalStatsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.report.getHistoricalStats#output"
+
     stats: list[_m_tools_ozone_report_defs.HistoricalStats]
     cursor: str | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -60,6 +63,8 @@ class GetHistoricalStatsOutput(Model):
             get = data.get
             if (v := data["stats"]) is None:
                 raise null_field("tools.ozone.report.getHistoricalStats#output", "stats")
+            if None in v:
+                raise null_item("tools.ozone.report.getHistoricalStats#output", "stats", v)
             self.stats = [_m_tools_ozone_report_defs.HistoricalStats.from_dict(i0) for i0 in v]
             if (v := get("cursor", UNSET)) is None:
                 raise null_field("tools.ozone.report.getHistoricalStats#output", "cursor")

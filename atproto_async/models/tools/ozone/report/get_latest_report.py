@@ -48,6 +48,8 @@ class GetLatestReportOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.report.getLatestReport#output"
+
     report: _m_tools_ozone_report_defs.ReportView
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

@@ -48,6 +48,8 @@ class GetLiveStatsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.report.getLiveStats#output"
+
     stats: _m_tools_ozone_report_defs.LiveStats
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -49,6 +50,8 @@ class QueryActivitiesOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.report.queryActivities#output"
+
     activities: list[_m_tools_ozone_report_defs.ReportActivityView]
     cursor: str | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -60,6 +63,8 @@ class QueryActivitiesOutput(Model):
             get = data.get
             if (v := data["activities"]) is None:
                 raise null_field("tools.ozone.report.queryActivities#output", "activities")
+            if None in v:
+                raise null_item("tools.ozone.report.queryActivities#output", "activities", v)
             self.activities = [
                 _m_tools_ozone_report_defs.ReportActivityView.from_dict(i0) for i0 in v
             ]

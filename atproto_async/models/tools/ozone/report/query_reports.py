@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -49,6 +50,8 @@ class QueryReportsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.report.queryReports#output"
+
     cursor: str | UnsetType = UNSET
     reports: list[_m_tools_ozone_report_defs.ReportView]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -63,6 +66,8 @@ class QueryReportsOutput(Model):
             self.cursor = v
             if (v := data["reports"]) is None:
                 raise null_field("tools.ozone.report.queryReports#output", "reports")
+            if None in v:
+                raise null_item("tools.ozone.report.queryReports#output", "reports", v)
             self.reports = [_m_tools_ozone_report_defs.ReportView.from_dict(i0) for i0 in v]
             self.extra = (
                 None

@@ -53,6 +53,8 @@ class ReassignQueueInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.report.reassignQueue#input"
+
     report_id: int
     queue_id: int
     comment: str | UnsetType = UNSET
@@ -102,6 +104,8 @@ class ReassignQueueOutput(Model):
         report: A ``tools.ozone.report.defs#reportView``.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "tools.ozone.report.reassignQueue#output"
 
     report: _m_tools_ozone_report_defs.ReportView
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
+from atproto_async._model import (
+    TWINS,
+    UNSET,
+    Model,
+    UnsetType,
+    invalid,
+    null_field,
+    null_item,
+    unknown_fields,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -38,6 +47,8 @@ class RefreshStatsInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.report.refreshStats#input"
+
     start_date: str
     end_date: str
     queue_ids: list[int] | UnsetType = UNSET
@@ -50,8 +61,11 @@ class RefreshStatsInput(Model):
             get = data.get
             self.start_date = data["startDate"]
             self.end_date = data["endDate"]
-            if (v := get("queueIds", UNSET)) is None:
-                raise null_field("tools.ozone.report.refreshStats#input", "queueIds")
+            if (v := get("queueIds", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.report.refreshStats#input", "queueIds")
+                if None in v:
+                    raise null_item("tools.ozone.report.refreshStats#input", "queueIds", v)
             self.queue_ids = v
             self.extra = (
                 None
@@ -86,6 +100,8 @@ class RefreshStatsOutput(Model):
     Attributes:
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "tools.ozone.report.refreshStats#output"
 
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

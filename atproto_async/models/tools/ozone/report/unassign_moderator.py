@@ -33,6 +33,8 @@ class UnassignModeratorInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.report.unassignModerator#input"
+
     report_id: int
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

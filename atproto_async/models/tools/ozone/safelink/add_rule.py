@@ -41,6 +41,8 @@ class AddRuleInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.safelink.addRule#input"
+
     url: str
     pattern: str
     action: str

@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -56,6 +57,8 @@ class QueryEventsInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.safelink.queryEvents#input"
+
     cursor: str | UnsetType = UNSET
     limit: int | UnsetType = UNSET
     urls: list[str] | UnsetType = UNSET
@@ -74,8 +77,11 @@ class QueryEventsInput(Model):
             if (v := get("limit", UNSET)) is None:
                 raise null_field("tools.ozone.safelink.queryEvents#input", "limit")
             self.limit = v
-            if (v := get("urls", UNSET)) is None:
-                raise null_field("tools.ozone.safelink.queryEvents#input", "urls")
+            if (v := get("urls", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.safelink.queryEvents#input", "urls")
+                if None in v:
+                    raise null_item("tools.ozone.safelink.queryEvents#input", "urls", v)
             self.urls = v
             if (v := get("patternType", UNSET)) is None:
                 raise null_field("tools.ozone.safelink.queryEvents#input", "patternType")
@@ -134,6 +140,8 @@ class QueryEventsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.safelink.queryEvents#output"
+
     cursor: str | UnsetType = UNSET
     events: list[_m_tools_ozone_safelink_defs.Event]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -148,6 +156,8 @@ class QueryEventsOutput(Model):
             self.cursor = v
             if (v := data["events"]) is None:
                 raise null_field("tools.ozone.safelink.queryEvents#output", "events")
+            if None in v:
+                raise null_item("tools.ozone.safelink.queryEvents#output", "events", v)
             self.events = [_m_tools_ozone_safelink_defs.Event.from_dict(i0) for i0 in v]
             self.extra = (
                 None

@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -59,6 +60,8 @@ class QueryRulesInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.safelink.queryRules#input"
+
     cursor: str | UnsetType = UNSET
     limit: int | UnsetType = UNSET
     urls: list[str] | UnsetType = UNSET
@@ -80,14 +83,20 @@ class QueryRulesInput(Model):
             if (v := get("limit", UNSET)) is None:
                 raise null_field("tools.ozone.safelink.queryRules#input", "limit")
             self.limit = v
-            if (v := get("urls", UNSET)) is None:
-                raise null_field("tools.ozone.safelink.queryRules#input", "urls")
+            if (v := get("urls", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.safelink.queryRules#input", "urls")
+                if None in v:
+                    raise null_item("tools.ozone.safelink.queryRules#input", "urls", v)
             self.urls = v
             if (v := get("patternType", UNSET)) is None:
                 raise null_field("tools.ozone.safelink.queryRules#input", "patternType")
             self.pattern_type = v
-            if (v := get("actions", UNSET)) is None:
-                raise null_field("tools.ozone.safelink.queryRules#input", "actions")
+            if (v := get("actions", UNSET)) is not UNSET:
+                if v is None:
+                    raise null_field("tools.ozone.safelink.queryRules#input", "actions")
+                if None in v:
+                    raise null_item("tools.ozone.safelink.queryRules#input", "actions", v)
             self.actions = v
             if (v := get("reason", UNSET)) is None:
                 raise null_field("tools.ozone.safelink.queryRules#input", "reason")
@@ -158,6 +167,8 @@ class QueryRulesOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.safelink.queryRules#output"
+
     cursor: str | UnsetType = UNSET
     rules: list[_m_tools_ozone_safelink_defs.UrlRule]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -172,6 +183,8 @@ class QueryRulesOutput(Model):
             self.cursor = v
             if (v := data["rules"]) is None:
                 raise null_field("tools.ozone.safelink.queryRules#output", "rules")
+            if None in v:
+                raise null_item("tools.ozone.safelink.queryRules#output", "rules", v)
             self.rules = [_m_tools_ozone_safelink_defs.UrlRule.from_dict(i0) for i0 in v]
             self.extra = (
                 None

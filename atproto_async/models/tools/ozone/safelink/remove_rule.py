@@ -37,6 +37,8 @@ class RemoveRuleInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.safelink.removeRule#input"
+
     url: str
     pattern: str
     comment: str | UnsetType = UNSET

@@ -41,6 +41,8 @@ class UpdateRuleInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.safelink.updateRule#input"
+
     url: str
     pattern: str
     action: str

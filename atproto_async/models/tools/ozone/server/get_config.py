@@ -40,6 +40,8 @@ class GetConfigOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.server.getConfig#output"
+
     appview: ServiceConfig | UnsetType = UNSET
     pds: ServiceConfig | UnsetType = UNSET
     blob_divert: ServiceConfig | UnsetType = UNSET

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
+from atproto_async._model import (
+    TWINS,
+    UNSET,
+    Model,
+    UnsetType,
+    invalid,
+    null_field,
+    null_item,
+    unknown_fields,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -34,6 +43,8 @@ class AddValuesInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.set.addValues#input"
+
     name: str
     values: list[str]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -45,6 +56,8 @@ class AddValuesInput(Model):
             self.name = data["name"]
             if (v := data["values"]) is None:
                 raise null_field("tools.ozone.set.addValues#input", "values")
+            if None in v:
+                raise null_item("tools.ozone.set.addValues#input", "values", v)
             self.values = v
             self.extra = (
                 None

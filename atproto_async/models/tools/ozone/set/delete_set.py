@@ -35,6 +35,8 @@ class DeleteSetInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.set.deleteSet#input"
+
     name: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -73,6 +75,8 @@ class DeleteSetOutput(Model):
     Attributes:
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "tools.ozone.set.deleteSet#output"
 
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

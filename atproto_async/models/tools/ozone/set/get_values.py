@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -50,6 +51,8 @@ class GetValuesOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.set.getValues#output"
+
     set: _m_tools_ozone_set_defs.SetView
     values: list[str]
     cursor: str | UnsetType = UNSET
@@ -65,6 +68,8 @@ class GetValuesOutput(Model):
             self.set = _m_tools_ozone_set_defs.SetView.from_dict(v)
             if (v := data["values"]) is None:
                 raise null_field("tools.ozone.set.getValues#output", "values")
+            if None in v:
+                raise null_item("tools.ozone.set.getValues#output", "values", v)
             self.values = v
             if (v := get("cursor", UNSET)) is None:
                 raise null_field("tools.ozone.set.getValues#output", "cursor")

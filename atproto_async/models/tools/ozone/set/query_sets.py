@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -49,6 +50,8 @@ class QuerySetsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.set.querySets#output"
+
     sets: list[_m_tools_ozone_set_defs.SetView]
     cursor: str | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -60,6 +63,8 @@ class QuerySetsOutput(Model):
             get = data.get
             if (v := data["sets"]) is None:
                 raise null_field("tools.ozone.set.querySets#output", "sets")
+            if None in v:
+                raise null_item("tools.ozone.set.querySets#output", "sets", v)
             self.sets = [_m_tools_ozone_set_defs.SetView.from_dict(i0) for i0 in v]
             if (v := get("cursor", UNSET)) is None:
                 raise null_field("tools.ozone.set.querySets#output", "cursor")

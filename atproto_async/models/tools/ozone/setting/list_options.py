@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -49,6 +50,8 @@ class ListOptionsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.setting.listOptions#output"
+
     cursor: str | UnsetType = UNSET
     options: list[_m_tools_ozone_setting_defs.Option]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -63,6 +66,8 @@ class ListOptionsOutput(Model):
             self.cursor = v
             if (v := data["options"]) is None:
                 raise null_field("tools.ozone.setting.listOptions#output", "options")
+            if None in v:
+                raise null_item("tools.ozone.setting.listOptions#output", "options", v)
             self.options = [_m_tools_ozone_setting_defs.Option.from_dict(i0) for i0 in v]
             self.extra = (
                 None

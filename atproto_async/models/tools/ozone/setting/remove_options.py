@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
+from atproto_async._model import (
+    TWINS,
+    UNSET,
+    Model,
+    UnsetType,
+    invalid,
+    null_field,
+    null_item,
+    unknown_fields,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -36,6 +45,8 @@ class RemoveOptionsInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.setting.removeOptions#input"
+
     keys: list[str]
     scope: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -46,6 +57,8 @@ class RemoveOptionsInput(Model):
         try:
             if (v := data["keys"]) is None:
                 raise null_field("tools.ozone.setting.removeOptions#input", "keys")
+            if None in v:
+                raise null_item("tools.ozone.setting.removeOptions#input", "keys", v)
             self.keys = v
             self.scope = data["scope"]
             self.extra = (
@@ -78,6 +91,8 @@ class RemoveOptionsOutput(Model):
     Attributes:
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "tools.ozone.setting.removeOptions#output"
 
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

@@ -56,6 +56,8 @@ class UpsertOptionInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.setting.upsertOption#input"
+
     key: str
     scope: str
     value: Any
@@ -116,6 +118,8 @@ class UpsertOptionOutput(Model):
         option: A ``tools.ozone.setting.defs#option``.
         extra: Fields the lexicon does not define, as read.
     """
+
+    LEX_BODY: ClassVar[str] = "tools.ozone.setting.upsertOption#output"
 
     option: _m_tools_ozone_setting_defs.Option
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

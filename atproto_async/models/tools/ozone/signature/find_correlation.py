@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -50,6 +51,8 @@ class FindCorrelationOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.signature.findCorrelation#output"
+
     details: list[_m_tools_ozone_signature_defs.SigDetail]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -59,6 +62,8 @@ class FindCorrelationOutput(Model):
         try:
             if (v := data["details"]) is None:
                 raise null_field("tools.ozone.signature.findCorrelation#output", "details")
+            if None in v:
+                raise null_item("tools.ozone.signature.findCorrelation#output", "details", v)
             self.details = [_m_tools_ozone_signature_defs.SigDetail.from_dict(i0) for i0 in v]
             self.extra = (
                 None

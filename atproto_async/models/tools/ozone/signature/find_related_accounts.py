@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -56,6 +57,8 @@ class FindRelatedAccountsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.signature.findRelatedAccounts#output"
+
     cursor: str | UnsetType = UNSET
     accounts: list[RelatedAccount]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -70,6 +73,8 @@ class FindRelatedAccountsOutput(Model):
             self.cursor = v
             if (v := data["accounts"]) is None:
                 raise null_field("tools.ozone.signature.findRelatedAccounts#output", "accounts")
+            if None in v:
+                raise null_item("tools.ozone.signature.findRelatedAccounts#output", "accounts", v)
             self.accounts = [RelatedAccount.from_dict(i0) for i0 in v]
             self.extra = (
                 None
@@ -129,6 +134,12 @@ class RelatedAccount(Model):
                 if v is None:
                     raise null_field(
                         "tools.ozone.signature.findRelatedAccounts#relatedAccount", "similarities"
+                    )
+                if None in v:
+                    raise null_item(
+                        "tools.ozone.signature.findRelatedAccounts#relatedAccount",
+                        "similarities",
+                        v,
                     )
                 v = [_m_tools_ozone_signature_defs.SigDetail.from_dict(i0) for i0 in v]
             self.similarities = v

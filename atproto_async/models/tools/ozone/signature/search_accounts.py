@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -49,6 +50,8 @@ class SearchAccountsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.signature.searchAccounts#output"
+
     cursor: str | UnsetType = UNSET
     accounts: list[_m_com_atproto_admin_defs.AccountView]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -63,6 +66,8 @@ class SearchAccountsOutput(Model):
             self.cursor = v
             if (v := data["accounts"]) is None:
                 raise null_field("tools.ozone.signature.searchAccounts#output", "accounts")
+            if None in v:
+                raise null_item("tools.ozone.signature.searchAccounts#output", "accounts", v)
             self.accounts = [_m_com_atproto_admin_defs.AccountView.from_dict(i0) for i0 in v]
             self.extra = (
                 None

@@ -36,6 +36,8 @@ class AddMemberInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.team.addMember#input"
+
     did: str
     role: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)

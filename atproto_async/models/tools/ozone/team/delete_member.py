@@ -33,6 +33,8 @@ class DeleteMemberInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.team.deleteMember#input"
+
     did: str
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 

@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -49,6 +50,8 @@ class ListMembersOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.team.listMembers#output"
+
     cursor: str | UnsetType = UNSET
     members: list[_m_tools_ozone_team_defs.Member]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -63,6 +66,8 @@ class ListMembersOutput(Model):
             self.cursor = v
             if (v := data["members"]) is None:
                 raise null_field("tools.ozone.team.listMembers#output", "members")
+            if None in v:
+                raise null_item("tools.ozone.team.listMembers#output", "members", v)
             self.members = [_m_tools_ozone_team_defs.Member.from_dict(i0) for i0 in v]
             self.extra = (
                 None

@@ -37,6 +37,8 @@ class UpdateMemberInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.team.updateMember#input"
+
     did: str
     disabled: bool | UnsetType = UNSET
     role: str | UnsetType = UNSET

@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -57,6 +58,8 @@ class GrantVerificationsInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.verification.grantVerifications#input"
+
     verifications: list[VerificationInput]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
 
@@ -67,6 +70,10 @@ class GrantVerificationsInput(Model):
             if (v := data["verifications"]) is None:
                 raise null_field(
                     "tools.ozone.verification.grantVerifications#input", "verifications"
+                )
+            if None in v:
+                raise null_item(
+                    "tools.ozone.verification.grantVerifications#input", "verifications", v
                 )
             self.verifications = [VerificationInput.from_dict(i0) for i0 in v]
             self.extra = (
@@ -102,6 +109,8 @@ class GrantVerificationsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.verification.grantVerifications#output"
+
     verifications: list[_m_tools_ozone_verification_defs.VerificationView]
     failed_verifications: list[GrantError]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -114,12 +123,20 @@ class GrantVerificationsOutput(Model):
                 raise null_field(
                     "tools.ozone.verification.grantVerifications#output", "verifications"
                 )
+            if None in v:
+                raise null_item(
+                    "tools.ozone.verification.grantVerifications#output", "verifications", v
+                )
             self.verifications = [
                 _m_tools_ozone_verification_defs.VerificationView.from_dict(i0) for i0 in v
             ]
             if (v := data["failedVerifications"]) is None:
                 raise null_field(
                     "tools.ozone.verification.grantVerifications#output", "failedVerifications"
+                )
+            if None in v:
+                raise null_item(
+                    "tools.ozone.verification.grantVerifications#output", "failedVerifications", v
                 )
             self.failed_verifications = [GrantError.from_dict(i0) for i0 in v]
             self.extra = (

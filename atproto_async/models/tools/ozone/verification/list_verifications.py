@@ -19,6 +19,7 @@ from atproto_async._model import (
     invalid,
     lazy_module,
     null_field,
+    null_item,
     unknown_fields,
 )
 
@@ -53,6 +54,8 @@ class ListVerificationsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.verification.listVerifications#output"
+
     cursor: str | UnsetType = UNSET
     verifications: list[_m_tools_ozone_verification_defs.VerificationView]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -68,6 +71,10 @@ class ListVerificationsOutput(Model):
             if (v := data["verifications"]) is None:
                 raise null_field(
                     "tools.ozone.verification.listVerifications#output", "verifications"
+                )
+            if None in v:
+                raise null_item(
+                    "tools.ozone.verification.listVerifications#output", "verifications", v
                 )
             self.verifications = [
                 _m_tools_ozone_verification_defs.VerificationView.from_dict(i0) for i0 in v

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from atproto_async._model import TWINS, UNSET, Model, UnsetType, invalid, null_field, unknown_fields
+from atproto_async._model import (
+    TWINS,
+    UNSET,
+    Model,
+    UnsetType,
+    invalid,
+    null_field,
+    null_item,
+    unknown_fields,
+)
 
 if TYPE_CHECKING:
     from typing import Self
@@ -39,6 +48,8 @@ class RevokeVerificationsInput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.verification.revokeVerifications#input"
+
     uris: list[str]
     revoke_reason: str | UnsetType = UNSET
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -50,6 +61,8 @@ class RevokeVerificationsInput(Model):
             get = data.get
             if (v := data["uris"]) is None:
                 raise null_field("tools.ozone.verification.revokeVerifications#input", "uris")
+            if None in v:
+                raise null_item("tools.ozone.verification.revokeVerifications#input", "uris", v)
             self.uris = v
             if (v := get("revokeReason", UNSET)) is None:
                 raise null_field(
@@ -94,6 +107,8 @@ class RevokeVerificationsOutput(Model):
         extra: Fields the lexicon does not define, as read.
     """
 
+    LEX_BODY: ClassVar[str] = "tools.ozone.verification.revokeVerifications#output"
+
     revoked_verifications: list[str]
     failed_revocations: list[RevokeError]
     extra: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
@@ -106,10 +121,18 @@ class RevokeVerificationsOutput(Model):
                 raise null_field(
                     "tools.ozone.verification.revokeVerifications#output", "revokedVerifications"
                 )
+            if None in v:
+                raise null_item(
+                    "tools.ozone.verification.revokeVerifications#output", "revokedVerifications", v
+                )
             self.revoked_verifications = v
             if (v := data["failedRevocations"]) is None:
                 raise null_field(
                     "tools.ozone.verification.revokeVerifications#output", "failedRevocations"
+                )
+            if None in v:
+                raise null_item(
+                    "tools.ozone.verification.revokeVerifications#output", "failedRevocations", v
                 )
             self.failed_revocations = [RevokeError.from_dict(i0) for i0 in v]
             self.extra = (

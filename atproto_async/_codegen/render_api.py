@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from codegen import layout, naming
-from codegen.emit import (
+from atproto_async._codegen import layout, naming
+from atproto_async._codegen.emit import (
     INDENT,
-    MARKER,
+    LIBRARY,
     WIDTH,
+    Origin,
     Writer,
     field_doc,
     import_order,
@@ -26,9 +27,17 @@ from codegen.emit import (
     sentence,
     wrap,
 )
-from codegen.ir import ArrayType, Field, MethodDef, ObjectDef, Primitive, RefType, Schema
-from codegen.layout import Atom, Call, Expr, Pair, call, union
-from codegen.types import MODELS_PACKAGE, ModuleContext, describe
+from atproto_async._codegen.ir import (
+    ArrayType,
+    Field,
+    MethodDef,
+    ObjectDef,
+    Primitive,
+    RefType,
+    Schema,
+)
+from atproto_async._codegen.layout import Atom, Call, Expr, Pair, call, union
+from atproto_async._codegen.types import MODELS_PACKAGE, ModuleContext, describe
 
 API_PACKAGE = "atproto_async.api"
 
@@ -58,7 +67,7 @@ class Node:
 def build_tree(schema: Schema, package: str = API_PACKAGE) -> Node:
     """Arrange every method of the schema by its NSID prefix."""
     root = Node((), package)
-    for nsid in sorted(schema.documents):
+    for nsid in sorted(schema.documents.keys() - schema.library):
         method = schema.documents[nsid].method
         if method is None:
             continue
@@ -70,35 +79,41 @@ def build_tree(schema: Schema, package: str = API_PACKAGE) -> Node:
 
 
 def render_api(
-    schema: Schema, package: str = API_PACKAGE, models_package: str = MODELS_PACKAGE
+    schema: Schema,
+    package: str = API_PACKAGE,
+    models_package: str = MODELS_PACKAGE,
+    origin: Origin = LIBRARY,
 ) -> dict[str, str]:
     """Return ``{path relative to the repository: source}`` for the whole api package.
+
+    Methods of `Schema.library` documents are not rendered: the library's client has them.
 
     Args:
         schema: The parsed lexicons.
         package: The dotted name of the package to generate (tests use a scratch one).
         models_package: Where the models of the same schema are generated.
+        origin: What the files say about where they come from.
     """
     root = build_tree(schema, package)
-    files = {package.replace(".", "/") + "/__init__.py": _render_root(root)}
+    files = {package.replace(".", "/") + "/__init__.py": _render_root(root, origin)}
 
     def visit(node: Node) -> None:
         for child in node.children.values():
             if len(child.parts) == 1:
                 if child.methods:
                     raise ValueError(f"methods directly under {child.parts[0]!r} are not supported")
-                files[child.path()] = _render_package_marker(child)
+                files[child.path()] = _render_package_marker(child, origin)
             else:
-                files[child.path()] = _render_node(schema, child, models_package)
+                files[child.path()] = _render_node(schema, child, models_package, origin)
             visit(child)
 
     visit(root)
     return dict(sorted(files.items()))
 
 
-def _render_package_marker(node: Node) -> str:
+def _render_package_marker(node: Node, origin: Origin) -> str:
     w = Writer()
-    w.line(MARKER)
+    w.line(origin.marker)
     w.docstring(f"Endpoint namespaces under ``{'.'.join(node.parts)}`` (see `{node.class_name}`).")
     return w.text()
 
@@ -126,22 +141,26 @@ def _child_properties(w: Writer, node: Node) -> None:
             w.line(f"return {child.class_name}(self._client)")
 
 
-def _render_root(root: Node) -> str:
+def _render_root(root: Node, origin: Origin) -> str:
     w = Writer()
-    w.line(MARKER)
-    w.docstring(
-        "Endpoint namespaces generated from ``lexicons/``: ``client.com``, ``client.app``, ...",
-        [
-            (
-                "",
-                [
-                    "``atproto_async.Client`` exposes one instance of each root namespace; every",
-                    "query and procedure is a coroutine at its NSID path in snake_case, e.g.",
-                    "``await client.app.bsky.feed.get_timeline(limit=50)``.",
-                ],
-            )
-        ],
-    )
+    w.line(origin.marker)
+    if origin.library:
+        summary = (
+            "Endpoint namespaces generated from ``lexicons/``: ``client.com``, ``client.app``, ..."
+        )
+        notes = [
+            "``atproto_async.Client`` exposes one instance of each root namespace; every",
+            "query and procedure is a coroutine at its NSID path in snake_case, e.g.",
+            "``await client.app.bsky.feed.get_timeline(limit=50)``.",
+        ]
+    else:
+        summary = f"Endpoint namespaces generated from ``{origin.source}``."
+        notes = [
+            "Each root namespace wraps an ``atproto_async.Client`` (or any `XrpcCaller`); every",
+            "query and procedure is a coroutine at its NSID path in snake_case, e.g.",
+            "``await ComNamespace(client).example.thing.get_thing(limit=5)``.",
+        ]
+    w.docstring(summary, [("", notes)])
     w.blank()
     w.line("from __future__ import annotations")
     w.blank()
@@ -171,7 +190,7 @@ def _render_root(root: Node) -> str:
     return w.text()
 
 
-def _render_node(schema: Schema, node: Node, models_package: str) -> str:
+def _render_node(schema: Schema, node: Node, models_package: str, origin: Origin) -> str:
     ctx = ModuleContext(schema, None, models_package)
     body = Writer()
     with body.indent():
@@ -181,7 +200,7 @@ def _render_node(schema: Schema, node: Node, models_package: str) -> str:
             _method(body, ctx, method)
 
     w = Writer()
-    w.line(MARKER)
+    w.line(origin.marker)
     w.docstring(f"Endpoints under ``{'.'.join(node.parts)}`` (see `{node.class_name}`).")
     w.blank()
     w.line("from __future__ import annotations")
@@ -405,5 +424,4 @@ def _body_class(ctx: ModuleContext, schema: ObjectDef | RefType | None) -> str:
 def _body_import(ctx: ModuleContext, schema: ObjectDef | RefType | None) -> tuple[str, str]:
     obj = _body_object(ctx, schema)
     assert obj is not None
-    doc = ctx.schema.documents[obj.ref.nsid]
-    return ".".join((ctx.models_package, *doc.module)), obj.class_name
+    return ctx.module_path(obj.ref.nsid), obj.class_name

@@ -21,8 +21,11 @@ import keyword
 import re
 from collections.abc import Iterable
 
-#: Attribute names every generated model defines besides its fields.
-MODEL_RESERVED = frozenset({"extra", "typed", "from_dict", "to_dict", "LEX_TYPE"})
+#: Attribute names every generated model defines (or inherits from ``Model``) besides its
+#: fields: a lexicon field of that name gets a trailing ``_`` (``validate`` -> ``validate_``).
+MODEL_RESERVED = frozenset(
+    {"extra", "typed", "from_dict", "to_dict", "validate", "LEX_TYPE", "LEX_BODY"}
+)
 #: Builtins used in generated annotations: a field with one of these names hides the builtin
 #: inside its class body, so annotations there spell it ``builtins.<name>``.
 ANNOTATION_BUILTINS = frozenset({"bool", "bytes", "dict", "int", "list", "str"})

@@ -1,7 +1,7 @@
 """The typed intermediate representation between lexicon JSON and rendered Python.
 
-The parser (`codegen.parser`) fills these dataclasses from the documents, resolving names with
-`codegen.naming`; the renderers (`codegen.render_models`, `codegen.render_api`) read them and never
+The parser (`parser`) fills these dataclasses from the documents, resolving names with
+`naming`; the renderers (`render_models`, `render_api`) read them and never
 look at JSON. Lexicon spec: https://atproto.com/specs/lexicon
 """
 
@@ -57,7 +57,7 @@ class RefType:
 
 @dataclass(frozen=True)
 class RecordValue:
-    """A whole record of any type (an ``unknown`` field `codegen.records` lists as a record).
+    """A whole record of any type (an ``unknown`` field `records` lists as a record).
 
     The generated model holds the record's model, picked by its ``$type`` (``RECORDS``).
     """
@@ -197,6 +197,9 @@ class Schema:
 
     documents: dict[str, Document]
     definitions: dict[DefRef, ObjectDef | TokenDef | AliasDef | MethodDef]
+    #: Documents that are only referenced, not generated: their models are the library's own
+    #: (``atproto_async.models``). Set when generating a user's lexicons (`build.generate_user`).
+    library: frozenset[str] = frozenset()
 
     def resolve(self, ref: DefRef) -> ObjectDef | TokenDef | AliasDef | MethodDef:
         """Return the definition ``ref`` names.

@@ -9,8 +9,9 @@ Other documents' modules are bound lazily (`atproto_async._model.lazy_module`) s
 record's module does not load everything it could reference.
 
 ``from_dict`` refuses ``null`` in a field the lexicon does not declare nullable (one ``is None``
-test on the value read; see `_read_field` for the required scalars it leaves alone), and builds
-a field `codegen.records` lists as a record with ``RECORDS.from_dict``. Each union is a type
+test on the value read; see `_read_field` for the required scalars it leaves alone) and among an
+array's items, and builds a field `records` lists as a record with ``RECORDS.from_dict`` (a
+field holding one record when it is first read, `_lazy_record`). Each union is a type
 alias written once per module (``PostEmbed``) with one private dispatch function
 (``_post_embed``); a method's bodies are classes named after it (``GetRecordOutput``) with
 ``Output`` / ``Input`` kept as aliases.
@@ -18,11 +19,12 @@ alias written once per module (``PostEmbed``) with one private dispatch function
 
 from __future__ import annotations
 
-from codegen import layout, naming
-from codegen.emit import (
+from atproto_async._codegen import layout, naming
+from atproto_async._codegen.emit import (
     INDENT,
-    MARKER,
+    LIBRARY,
     WIDTH,
+    Origin,
     Writer,
     field_doc,
     import_order,
@@ -30,9 +32,20 @@ from codegen.emit import (
     sentence,
     wrap,
 )
-from codegen.ir import AliasDef, Document, Field, ObjectDef, Primitive, Schema, TokenDef, UnionDef
-from codegen.layout import Atom, Call, Expr, Ternary, call, flat, union
-from codegen.types import MODELS_PACKAGE, ModuleContext, UnionFunction, describe
+from atproto_async._codegen.ir import (
+    AliasDef,
+    ArrayType,
+    Document,
+    Field,
+    ObjectDef,
+    Primitive,
+    RecordValue,
+    Schema,
+    TokenDef,
+    UnionDef,
+)
+from atproto_async._codegen.layout import Atom, Call, Expr, Ternary, call, flat, union
+from atproto_async._codegen.types import MODELS_PACKAGE, ModuleContext, UnionFunction, describe
 
 RUNTIME = "atproto_async._model"
 # Runtime names every model module uses, and the ones it imports only when needed.
@@ -52,27 +65,37 @@ _OPTIONAL_RUNTIME = (
     "dump_member",
     "keep_type",
     "null_field",
+    "null_item",
+    "PendingRecord",
+    "lazy_records",
 )
 
 
-def render_models(schema: Schema, package: str = MODELS_PACKAGE) -> dict[str, str]:
+def render_models(
+    schema: Schema, package: str = MODELS_PACKAGE, origin: Origin = LIBRARY
+) -> dict[str, str]:
     """Return ``{path relative to the repository: source}`` for the whole models package.
+
+    Documents of `Schema.library` are not rendered: their models are the library's.
 
     Args:
         schema: The parsed lexicons.
         package: The dotted name of the package to generate (tests use a scratch one).
+        origin: What the files say about where they come from.
     """
     files: dict[str, str] = {}
     packages: dict[tuple[str, ...], set[str]] = {(): set()}
-    for nsid in sorted(schema.documents):
+    for nsid in sorted(schema.documents.keys() - schema.library):
         doc = schema.documents[nsid]
-        files[_path(package, doc.module, is_package=False)] = render_document(schema, doc, package)
+        text = render_document(schema, doc, package, origin)
+        files[_path(package, doc.module, is_package=False)] = text
         for i in range(len(doc.module)):
             packages.setdefault(doc.module[:i], set()).add(doc.module[i])
     for parts, children in packages.items():
         if parts:
-            files[_path(package, parts, is_package=True)] = render_package(parts, sorted(children))
-    root = render_root(schema, sorted(packages[()]), package)
+            text = render_package(parts, sorted(children), origin)
+            files[_path(package, parts, is_package=True)] = text
+    root = render_root(schema, sorted(packages[()]), package, origin)
     files[_path(package, (), is_package=True)] = root
     return dict(sorted(files.items()))
 
@@ -109,9 +132,9 @@ def _lazy_getattr(w: Writer, children: list[str]) -> None:
         w.line('raise AttributeError(f"module {__name__!r} has no attribute {name!r}")')
 
 
-def render_package(parts: tuple[str, ...], children: list[str]) -> str:
+def render_package(parts: tuple[str, ...], children: list[str], origin: Origin = LIBRARY) -> str:
     w = Writer()
-    w.line(MARKER)
+    w.line(origin.marker)
     w.docstring(f"Models of the ``{'.'.join(parts)}`` lexicons; submodules load on first access.")
     w.blank()
     w.line("from __future__ import annotations")
@@ -123,21 +146,25 @@ def render_package(parts: tuple[str, ...], children: list[str]) -> str:
     return w.text()
 
 
-def render_root(schema: Schema, children: list[str], package: str) -> str:
+def render_root(schema: Schema, children: list[str], package: str, origin: Origin = LIBRARY) -> str:
     w = Writer()
-    w.line(MARKER)
+    w.line(origin.marker)
+    if origin.library:
+        notes = [
+            "One module per lexicon document at its NSID path (``app.bsky.feed.post`` ->",
+            "``atproto_async.models.app.bsky.feed.post``), loaded on first access.",
+            "`record_from_dict` builds the model of any record from its ``$type``.",
+        ]
+    else:
+        notes = [
+            "One module per lexicon document at its NSID path below this package, loaded on",
+            "first access. `record_from_dict` builds the model of a record of these lexicons",
+            "from its ``$type``; ``atproto_async.models.record_from_dict`` builds the others.",
+        ]
     w.docstring(
-        "Models generated from the lexicons in ``lexicons/`` (https://atproto.com/specs/lexicon).",
-        [
-            (
-                "",
-                [
-                    "One module per lexicon document at its NSID path (``app.bsky.feed.post`` ->",
-                    "``atproto_async.models.app.bsky.feed.post``), loaded on first access.",
-                    "`record_from_dict` builds the model of any record from its ``$type``.",
-                ],
-            )
-        ],
+        f"Models generated from the lexicons in ``{origin.source}``"
+        " (https://atproto.com/specs/lexicon).",
+        [("", notes)],
     )
     w.blank()
     w.line("from __future__ import annotations")
@@ -161,7 +188,7 @@ def render_root(schema: Schema, children: list[str], package: str) -> str:
     with w.indent():
         w.line("{")
         with w.indent():
-            for nsid in sorted(schema.documents):
+            for nsid in sorted(schema.documents.keys() - schema.library):
                 doc = schema.documents[nsid]
                 for obj in doc.objects:
                     if obj.record_key is not None:
@@ -199,7 +226,9 @@ def render_root(schema: Schema, children: list[str], package: str) -> str:
     return w.text()
 
 
-def render_document(schema: Schema, doc: Document, package: str = MODELS_PACKAGE) -> str:
+def render_document(
+    schema: Schema, doc: Document, package: str = MODELS_PACKAGE, origin: Origin = LIBRARY
+) -> str:
     ctx = ModuleContext(schema, doc.nsid, package)
     body = Writer()
     for token in doc.tokens:
@@ -212,7 +241,7 @@ def render_document(schema: Schema, doc: Document, package: str = MODELS_PACKAGE
     for obj in doc.objects:
         body.blank(2)
         _object(body, ctx, obj)
-        if obj.ref.name in ("input", "output") and not obj.has_lex_type:
+        if _is_body(obj):
             body_aliases.append((obj.ref.name.capitalize(), obj.class_name))
     for old, new in body_aliases:
         body.blank(2)
@@ -223,13 +252,13 @@ def render_document(schema: Schema, doc: Document, package: str = MODELS_PACKAGE
         _union_function(body, ctx, fn)
 
     w = Writer()
-    w.line(MARKER)
+    w.line(origin.marker)
     summary = (
         f"``{doc.nsid}``: {sentence(doc.description)}" if doc.description else f"``{doc.nsid}``."
     )
     w.docstring(
         summary,
-        [("", [f"Lexicon: ``lexicons/{doc.nsid.replace('.', '/')}.json``."])],
+        [("", [f"Lexicon: ``{origin.source}{doc.nsid.replace('.', '/')}.json``."])],
     )
     w.blank()
     w.line("from __future__ import annotations")
@@ -336,6 +365,8 @@ def _field_annotation(ctx: ModuleContext, f: Field) -> tuple[Expr, Expr | None]:
 def _field_prose(ctx: ModuleContext, f: Field) -> str:
     parts = [sentence(f.description or getattr(f.type, "description", ""))]
     parts.extend(describe(f.type, ctx.schema))
+    if _lazy_record(ctx, f):
+        parts.append("Built when first read (a record that does not fit raises DecodeError then).")
     if f.nullable:
         parts.append("May be None (null).")
     if not f.required:
@@ -349,6 +380,11 @@ def _object(w: Writer, ctx: ModuleContext, obj: ObjectDef) -> None:
         _object_class(w, ctx, obj)
     finally:
         ctx.shadowed = frozenset()
+
+
+def _is_body(obj: ObjectDef) -> bool:
+    """Whether ``obj`` is a method's input or output body (see `parser`)."""
+    return not obj.has_lex_type and obj.ref.name in ("input", "output")
 
 
 def _has_typed_flag(obj: ObjectDef) -> bool:
@@ -409,6 +445,10 @@ def _object_class(w: Writer, ctx: ModuleContext, obj: ObjectDef) -> None:
         if obj.has_lex_type:
             w.annotated("LEX_TYPE", Atom("ClassVar[str]"), Atom(literal(obj.ref.lex_type)))
             w.blank()
+        elif _is_body(obj):
+            # What Model.validate checks a method's body against (nsid#input / nsid#output).
+            w.annotated("LEX_BODY", Atom("ClassVar[str]"), Atom(literal(obj.ref.lex_type)))
+            w.blank()
         for f, (annotation, default) in annotations:
             w.annotated(f.py_name, annotation, default)
         if _has_typed_flag(obj):
@@ -433,6 +473,11 @@ def _object_class(w: Writer, ctx: ModuleContext, obj: ObjectDef) -> None:
         Atom("Final[frozenset[str]]"),
         call("frozenset", Call("", _strings(keys), tuple_display=True)),
     )
+    lazy = [f.py_name for f in obj.fields if _lazy_record(ctx, f)]
+    if lazy:
+        ctx.names.update(("lazy_records", "RECORDS"))
+        names = Call("", _strings(lazy), tuple_display=True)
+        w.statement("", call("lazy_records", obj.class_name, names, "RECORDS"))
 
 
 def _const_stem(obj: ObjectDef) -> str:
@@ -449,11 +494,27 @@ def _read_field(w: Writer, ctx: ModuleContext, f: Field, where: str) -> None:
     wrong type is (the models check the shape of the data, not scalar types; the lexicon
     validator does), and written back unchanged. Testing those too would cost about 4% of
     ``from_dict`` on posts (benchmarks/bench_models.py): they are most of the fields read.
+
+    The items of an array are never nullable: an array that is there costs one ``None in v``
+    more (`_refuse_null_items`), and a null item is refused with its index (``langs[1]``).
     """
     key = literal(f.json_name)
     source = f"data[{key}]" if f.required else f"get({key}, UNSET)"
     convert = ctx.from_data(f.type, "v", where)
+    if _lazy_record(ctx, f):
+        ctx.names.add("PendingRecord")
+        convert = call("PendingRecord", "v")
     target = f"self.{f.py_name}"
+    array = isinstance(ctx.resolve_alias(f.type), ArrayType)
+    if f.nullable and array:
+        absent = "is not None" if f.required else "is not UNSET and v is not None"
+        w.line(f"if (v := {source}) {absent}:")
+        with w.indent():
+            _refuse_null_items(w, ctx, where, key)
+            if convert is not None:
+                w.assign("v", convert)
+        w.assign(target, Atom("v"))
+        return
     if f.nullable:
         if convert is None:
             w.assign(target, Atom(source))
@@ -468,20 +529,42 @@ def _read_field(w: Writer, ctx: ModuleContext, f: Field, where: str) -> None:
         return
     ctx.names.add("null_field")
     refuse = call("null_field", literal(where), key)
-    if convert is not None and not f.required:
+    if (convert is not None or array) and not f.required:
         # Tested only when the field is there: an absent field costs what it did without.
         w.line(f"if (v := {source}) is not UNSET:")
         with w.indent():
             w.line("if v is None:")
             with w.indent():
                 w.statement("raise ", refuse)
-            w.assign("v", convert)
+            if array:
+                _refuse_null_items(w, ctx, where, key)
+            if convert is not None:
+                w.assign("v", convert)
         w.assign(target, Atom("v"))
         return
     w.line(f"if (v := {source}) is None:")
     with w.indent():
         w.statement("raise ", refuse)
+    if array:
+        _refuse_null_items(w, ctx, where, key)
     w.assign(target, convert or Atom("v"))
+
+
+def _lazy_record(ctx: ModuleContext, f: Field) -> bool:
+    """Whether ``f`` holds one whole record, built when first read (``_model.lazy_records``).
+
+    A list response (a timeline, ``listRecords``) holds one in each item; building them all
+    up front cost about 40% of decoding a timeline page (benchmarks/bench_models.py).
+    """
+    return isinstance(ctx.resolve_alias(f.type), RecordValue)
+
+
+def _refuse_null_items(w: Writer, ctx: ModuleContext, where: str, key: str) -> None:
+    """``if None in v: raise null_item(...)``: ``v`` is an array field's value, read."""
+    ctx.names.add("null_item")
+    w.line("if None in v:")
+    with w.indent():
+        w.statement("raise ", call("null_item", literal(where), key, "v"))
 
 
 def _from_dict(w: Writer, ctx: ModuleContext, obj: ObjectDef, where: str, keys_const: str) -> None:

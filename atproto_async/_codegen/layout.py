@@ -1,7 +1,7 @@
 """Expressions as small trees, laid out on lines the way ``ruff format`` lays them out.
 
 Renderers build the expressions they emit from these nodes (never by editing code text) and hand
-them to `codegen.emit.Writer`, which places them with `statement`. The layout follows ruff's
+them to `emit.Writer`, which places them with `statement`. The layout follows ruff's
 (Black-compatible) style for the few shapes the generator writes, so that the generated code is
 already formatted: a line that fits stays whole; otherwise an assignment's call or ternary is
 parenthesized, a call is split inside its own brackets (its arguments on one line if they fit,
@@ -206,7 +206,7 @@ def _split_brackets(prefix: str, expr: Call | Comp, suffix: str, level: int) -> 
         else:
             body = [*_item("", expr.elt, "", level + 1), expr.clause]
         return [prefix + "[", *_at(1, body), "]" + suffix]
-    opening, closing = expr.brackets
+    opening, closing = expr.brackets[0], expr.brackets[1]
     items = expr.items
     inner = ", ".join(flat(i) for i in items)
     if not expr.head:  # a display: one item per line, always with a trailing comma

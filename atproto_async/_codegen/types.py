@@ -1,7 +1,7 @@
 """How lexicon types appear in generated code: annotations, conversions, documentation.
 
 A `ModuleContext` is created per generated module; while renderers ask it for annotations and
-conversion expressions (`codegen.layout` trees) it records what the module must import and
+conversion expressions (`layout` trees) it records what the module must import and
 which union dispatch functions it must define. Shared by the model and endpoint renderers.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from codegen import naming
-from codegen.emit import literal
-from codegen.ir import (
+from atproto_async._codegen import naming
+from atproto_async._codegen.emit import literal
+from atproto_async._codegen.ir import (
     AliasDef,
     ArrayType,
     BlobType,
@@ -25,8 +25,8 @@ from codegen.ir import (
     UnionDef,
     UnionType,
 )
-from codegen.layout import Atom, Comp, Expr, call, subscript
-from codegen.layout import union as layout_union
+from atproto_async._codegen.layout import Atom, Comp, Expr, call, subscript
+from atproto_async._codegen.layout import union as layout_union
 
 MODELS_PACKAGE = "atproto_async.models"
 
@@ -97,7 +97,7 @@ class ModuleContext:
         if self.nsid is not None:
             return f"{self.module_alias(nsid)}.{name}"
         module = self.schema.documents[nsid].module
-        path = ".".join((self.models_package, *module))
+        path = self.module_path(nsid)
         local = self.imports.get((path, name))
         if local is None:
             taken = set(self.imports.values())
@@ -107,9 +107,13 @@ class ModuleContext:
 
     def module_alias(self, nsid: str) -> str:
         alias = naming.module_alias(nsid)
-        path = ".".join((self.models_package, *self.schema.documents[nsid].module))
-        self.modules[alias] = path
+        self.modules[alias] = self.module_path(nsid)
         return alias
+
+    def module_path(self, nsid: str) -> str:
+        """The dotted model module of document ``nsid``: the library's for `Schema.library`."""
+        package = MODELS_PACKAGE if nsid in self.schema.library else self.models_package
+        return ".".join((package, *self.schema.documents[nsid].module))
 
     def resolve_alias(self, lex_type: LexType) -> LexType:
         """Follow references to string / array definitions down to the type they stand for."""

@@ -1,4 +1,4 @@
-"""Lexicon JSON documents -> the typed IR of `codegen.ir`.
+"""Lexicon JSON documents -> the typed IR of `ir`.
 
 Follows https://atproto.com/specs/lexicon: a document has an ``id`` (NSID) and ``defs``; a
 reference is ``nsid#name``, ``#name`` (same document) or ``nsid`` (its ``main``), optionally
@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from codegen import naming, records
-from codegen.ir import (
+from atproto_async._codegen import naming, records
+from atproto_async._codegen.ir import (
     AliasDef,
     ArrayType,
     BlobType,
@@ -50,8 +50,20 @@ class LexiconError(Exception):
 
 
 def load_documents(root: Path) -> list[dict[str, Any]]:
-    """Read every ``*.json`` lexicon document under ``root``, sorted by NSID."""
-    docs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(root.rglob("*.json"))]
+    """Read every ``*.json`` lexicon document under ``root``, sorted by NSID.
+
+    Raises:
+        LexiconError: a file is not a JSON object (the message names the file).
+    """
+    docs = []
+    for path in sorted(root.rglob("*.json")):
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise LexiconError(f"{path.relative_to(root)}: not a JSON document ({exc})") from None
+        if not isinstance(doc, dict):
+            raise LexiconError(f"{path.relative_to(root)}: not a lexicon document")
+        docs.append(doc)
     return sorted(docs, key=lambda d: str(d.get("id")))
 
 
@@ -379,10 +391,17 @@ class _Parser:
                             raise self.fail(doc.method.ref, "a body must reference an object")
 
 
-def parse(raw_docs: Iterable[Mapping[str, Any]]) -> Schema:
+def parse(raw_docs: Iterable[Mapping[str, Any]], library: Iterable[str] = ()) -> Schema:
     """Parse lexicon documents into the IR.
+
+    Args:
+        raw_docs: Every document, including those only referenced.
+        library: The NSIDs of the documents whose models ``atproto_async.models`` already has:
+            they are parsed (references to them resolve) but not generated again.
 
     Raises:
         LexiconError: a document uses something the generator cannot represent.
     """
-    return _Parser(raw_docs).parse()
+    schema = _Parser(raw_docs).parse()
+    schema.library = frozenset(library) & schema.documents.keys()
+    return schema
