@@ -15,7 +15,7 @@ import hashlib
 import logging
 from typing import TYPE_CHECKING, Any, Final
 
-from atproto_async.exceptions import DecodeError, FrameDecodeError
+from atproto_async.exceptions import DecodeError, FrameDecodeError, LexiconValidationError
 from atproto_async.ipld import CID, decode_dag_cbor, read_car
 from atproto_async.ipld._scan import explain, is_canonical
 from atproto_async.ipld.car import BlockFinder, find_block
@@ -24,6 +24,7 @@ from atproto_async.stream._records import read_usual_record
 
 if TYPE_CHECKING:
     from atproto_async.ipld import Car
+    from atproto_async.lexicon import Catalog
     from atproto_async.stream.frames import _Limits
 
 __all__ = ["CommitBlocks"]
@@ -125,8 +126,15 @@ class CommitBlocks:
             if tagged[:5] != _DAG_CBOR_SHA256 or _sha256(block).digest() != tagged[5:]:
                 self._check_other_cid(cid, path, block)
         record = read_usual_record(block)  # a like, repost or follow: read directly
-        if record is not None:
-            return record
+        if record is None:
+            record = self._decode(block, path)
+        catalog = self.limits.catalog
+        if catalog is not None:  # validate_records: checked where read, costing nothing before
+            self._check_lexicon(record, path, catalog)
+        return record
+
+    def _decode(self, block: bytes, path: str) -> dict[str, Any]:
+        """Decode a record block that is not a like, repost or follow (strict where it counts)."""
         try:
             record = _decode_one(block)
         except DecodeError as exc:
@@ -150,6 +158,22 @@ class CommitBlocks:
                 f"#commit seq {self.seq} of {self.repo}: record {path} is not a map"
             )
         return record
+
+    def _check_lexicon(self, record: Any, path: str, catalog: Catalog) -> None:
+        """Refuse a record that does not match its lexicon; a collection the catalog does not
+        know (a third-party lexicon) passes. A mismatch is a `FrameDecodeError`, which
+        ``RepoOp.record`` turns into None and ``record_error`` when invalid records are skipped.
+        """
+        collection, _, rkey = path.partition("/")
+        if collection not in catalog:
+            return
+        try:
+            catalog.validate_record(record, collection=collection, rkey=rkey)
+        except LexiconValidationError as exc:
+            raise FrameDecodeError(
+                f"#commit seq {self.seq} of {self.repo}: record {path} does not match "
+                f"its lexicon: {exc}"
+            ) from exc
 
     def _check_other_cid(self, cid: CID, path: str, block: bytes) -> None:
         """Check ``block`` against a CID that is not a sha2-256 dag-cbor CIDv1 (or mismatched)."""

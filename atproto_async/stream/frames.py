@@ -19,7 +19,7 @@ https://atproto.com/specs/sync (message limits).
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from atproto_async.exceptions import DecodeError, FrameDecodeError, StreamError
 from atproto_async.ipld import CID, decode_dag_cbor_multi, encode_dag_cbor
@@ -42,6 +42,9 @@ from atproto_async.stream.events import (
     build_commit,
 )
 from atproto_async.stream.framefile import DEFAULT_MAX_FRAME_SIZE
+
+if TYPE_CHECKING:
+    from atproto_async.lexicon import Catalog
 
 __all__ = [
     "DEFAULT_MAX_BLOCKS_SIZE",
@@ -125,9 +128,17 @@ class _Limits:
     ``verify_records``: hash a record block and compare it with its CID before decoding it.
     ``skip_invalid_records``: a record that cannot be read gives None and a warning
     (`RepoOp.record`) instead of raising.
+    ``catalog``: check each record against its lexicon as it is read (``validate_records``
+    of `EventGate`); None checks nothing.
     """
 
-    __slots__ = ("max_blocks_size", "max_ops", "skip_invalid_records", "verify_records")
+    __slots__ = (
+        "catalog",
+        "max_blocks_size",
+        "max_ops",
+        "skip_invalid_records",
+        "verify_records",
+    )
 
     def __init__(
         self,
@@ -135,11 +146,13 @@ class _Limits:
         max_blocks_size: int,
         verify_records: bool = True,
         skip_invalid_records: bool = False,
+        catalog: Catalog | None = None,
     ) -> None:
         self.max_ops = max_ops
         self.max_blocks_size = max_blocks_size
         self.verify_records = verify_records
         self.skip_invalid_records = skip_invalid_records
+        self.catalog = catalog
 
 
 def _commit(body: dict[str, Any], limits: _Limits, collections: Collection[str] | None) -> Commit:

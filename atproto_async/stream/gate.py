@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from atproto_async.exceptions import FrameDecodeError, LexiconValidationError
-from atproto_async.stream._commitblocks import CommitBlocks
 from atproto_async.stream.events import MAX_SEQ, Commit, Event
 from atproto_async.stream.frames import (
     DEFAULT_MAX_BLOCKS_SIZE,
@@ -38,7 +36,6 @@ from atproto_async.stream.frames import (
 )
 
 if TYPE_CHECKING:
-    from atproto_async.ipld import CID
     from atproto_async.lexicon import Catalog
 
 __all__ = ["EventGate"]
@@ -83,7 +80,6 @@ class EventGate:
         "_skip_level",
         "_skipped",
         "_types",
-        "_validate",
         "backwards",
         "cursor",
         "replayed",
@@ -121,17 +117,17 @@ class EventGate:
             None if event_types is None else frozenset(event_types)
         )
         self._max_frame_size = max_frame_size
-        self._validate = validate_records
-        if validate_records:
-            self._limits: _Limits = _CheckingLimits(
-                max_ops,
-                max_blocks_size,
-                verify_records,
-                skip_invalid_records,
-                catalog=_default_catalog() if catalog is None else catalog,
-            )
-        else:
-            self._limits = _Limits(max_ops, max_blocks_size, verify_records, skip_invalid_records)
+        self._limits = _Limits(
+            max_ops,
+            max_blocks_size,
+            verify_records,
+            skip_invalid_records,
+            # Records are checked where they are read (CommitBlocks.record_data), so that
+            # validation costs nothing until op.record is read.
+            catalog=(_default_catalog() if catalog is None else catalog)
+            if validate_records
+            else None,
+        )
 
     def start_connection(self) -> None:
         """Note that a new connection begins: its first events may replay handled ones."""
@@ -145,10 +141,6 @@ class EventGate:
             FrameDecodeError: The message is malformed or over a limit.
         """
         event = _decode(message, self._max_frame_size, self._limits, self._collections)
-        if self._validate and type(event) is Commit:
-            holder = event._holder  # shared by the commit's ops: they read records through it
-            if holder is not None:
-                holder.__class__ = _CheckingBlocks
         seq = getattr(event, "seq", None)
         if seq is not None:
             last = self.cursor
@@ -196,49 +188,6 @@ class EventGate:
         if self._collections is not None and type(event) is Commit and not event.ops:
             return None
         return event
-
-
-# -- validate_records ----------------------------------------------------------------------
-# A record is checked where it is decoded, so that it costs nothing until ``op.record`` is
-# read: the commit's `CommitBlocks` (shared by its ops) becomes a `_CheckingBlocks`, same
-# slots, whose ``record_data`` also checks the record. A mismatch is a `FrameDecodeError`,
-# which `RepoOp.record` already turns into None and ``record_error`` when invalid records are
-# skipped. (The natural home of this check is ``CommitBlocks.record_data`` itself, with the
-# catalog in `_Limits`.)
-
-
-class _CheckingLimits(_Limits):
-    """`_Limits` that also carry the catalog records are checked against."""
-
-    __slots__ = ("catalog",)
-
-    def __init__(self, *args: Any, catalog: Catalog) -> None:
-        super().__init__(*args)
-        self.catalog = catalog
-
-
-class _CheckingBlocks(CommitBlocks):
-    """`CommitBlocks` that check each record against its lexicon as it is read."""
-
-    __slots__ = ()
-
-    def record_data(self, cid: CID, path: str) -> Any:
-        data = super().record_data(cid, path)
-        if data is None:
-            return None
-        limits = self.limits
-        assert isinstance(limits, _CheckingLimits)
-        collection, _, rkey = path.partition("/")
-        catalog = limits.catalog
-        if collection in catalog:  # a third-party lexicon passes
-            try:
-                catalog.validate_record(data, collection=collection, rkey=rkey)
-            except LexiconValidationError as exc:
-                raise FrameDecodeError(
-                    f"#commit seq {self.seq} of {self.repo}: record {path} does not match "
-                    f"its lexicon: {exc}"
-                ) from exc
-        return data
 
 
 def _default_catalog() -> Catalog:
