@@ -10,6 +10,8 @@
     atproto-async feedgen publish RKEY --handle H --service-did DID --name NAME [...]
     atproto-async feedgen unpublish RKEY --handle H [--pds URL]
     atproto-async codegen --lexicons DIR --package PKG [--out DIR] [--check]
+    atproto-async ingest --relay URL --redis URL [--partitions N]
+    atproto-async work --redis URL --group G [--name N] [--handler module:function]
 
 One line per event on stdout (``--json``: JSON lines). Ctrl-C, and SIGTERM (what systemd and
 ``docker stop`` send), stop cleanly and print the cursor to resume from on stderr. On a
@@ -223,6 +225,7 @@ def _parser() -> argparse.ArgumentParser:
     publish.add_argument("--description", help="description (at most 300 graphemes)")
     publish.add_argument("--avatar", metavar="FILE", help="a PNG or JPEG image")
     _codegen_parser(commands)
+    _fanout_parsers(commands)
     return parser
 
 
@@ -263,6 +266,88 @@ def _codegen_parser(commands: Any) -> None:
     codegen.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 if the files are out of date"
     )
+
+
+_FANOUT_EPILOG = """\
+One ingester per relay; any number of workers per group, on any number of machines, all
+against the same Redis (maxmemory-policy noeviction) and the same --partitions. Each partition
+is served by one live worker of a group, in order; a dead worker's partitions move to the
+others after --lease-ttl seconds. See "When one machine is not enough" in the README."""
+
+
+def _fanout_parsers(commands: Any) -> None:
+    ingest = commands.add_parser(
+        "ingest",
+        help="read a relay into Redis streams, partitioned by account (scale-out)",
+        description="Read a relay's repository events (raw, undecoded) and append each to the "
+        "Redis stream of its account's partition, with the relay cursor; a restart resumes "
+        "from it.",
+        epilog=_FANOUT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ingest.add_argument("--relay", default=_DEFAULT_RELAY, metavar="URL", help="relay or PDS URL")
+    ingest.add_argument("--max-backlog", type=int, default=100_000, metavar="N", help=(
+        "pause reading the relay while a partition holds N unacknowledged entries"
+    ))  # fmt: skip
+    ingest.add_argument("--insecure", action="store_true", help="allow ws:// to remote hosts")
+    work = commands.add_parser(
+        "work",
+        help="handle the events of the partitions this worker holds (scale-out)",
+        description="Serve a share of the partitions written by `atproto-async ingest`: print "
+        "each event like `firehose` does, or run a handler (module:function, sync or async) "
+        "on it; an event is acknowledged once printed or handled.",
+        epilog=_FANOUT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    work.add_argument("--group", required=True, metavar="G", help="consumer group")
+    work.add_argument(
+        "--name", metavar="N", help="this worker's name in the group (default: host-pid)"
+    )
+    work.add_argument(
+        "--handler",
+        metavar="MODULE:FUNCTION",
+        help="call this function with each event (sync or async) instead of printing it",
+    )
+    work.add_argument(
+        "--lease-ttl", type=float, default=10.0, metavar="S", help="seconds before a silent "
+        "worker's partitions move (default 10)"
+    )  # fmt: skip
+    work.add_argument(
+        "--verify", action="store_true", help="skip commits whose rev is not newer than the "
+        "last one handled for the account (re-deliveries after a failover)"
+    )  # fmt: skip
+    work.add_argument("--limit", type=int, metavar="N", help="stop after N events")
+    work.add_argument("--json", action="store_true", help="print JSON lines")
+    for parser in (ingest, work):
+        parser.add_argument(
+            "--redis",
+            required=True,
+            metavar="URL",
+            help="redis://[:password@]host:port/db (the password is never printed)",
+        )
+        parser.add_argument(
+            "--partitions", type=int, default=8, metavar="N", help="number of partitions (8)"
+        )
+        parser.add_argument(
+            "--prefix", default="atproto", metavar="P", help="prefix of the Redis keys"
+        )
+
+
+def _load_handler(spec: str) -> Any:
+    """The function named by ``module:function`` (the module is imported)."""
+    module_name, sep, function_name = spec.partition(":")
+    if not sep or not module_name or not function_name:
+        raise ValueError(f"--handler must be module:function, not {spec!r}")
+    import importlib
+
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"--handler {spec}: cannot import {module_name!r}: {exc}") from None
+    handler = getattr(module, function_name, None)
+    if not callable(handler):
+        raise ValueError(f"--handler {spec}: {module_name} has no function {function_name!r}")
+    return handler
 
 
 def _codegen(args: argparse.Namespace) -> int:
@@ -636,6 +721,10 @@ class _Runner:
             return await self._resolve()
         if args.command == "feedgen":
             return await self._feedgen()
+        if args.command == "ingest":
+            return await self._ingest()
+        if args.command == "work":
+            return await self._work()
         if args.command == "firehose" and args.replay:
             from atproto_async.stream.replay import replay_frames
 
@@ -843,6 +932,98 @@ class _Runner:
             else:
                 await unpublish_feed(client, args.rkey)
                 self.err.write(f"deleted feed record {args.rkey}\n")
+        return 0
+
+    async def _ingest(self) -> int:
+        from atproto_async.fanout import Ingester
+
+        args = self.args
+        ingester = Ingester(
+            args.relay,
+            args.redis,
+            partitions=args.partitions,
+            prefix=args.prefix,
+            max_backlog=args.max_backlog,
+            fail_fast=True,
+            allow_insecure=args.insecure,
+        )
+        watcher = asyncio.create_task(self._ingest_status(ingester))
+        try:
+            await ingester.run()
+        finally:
+            watcher.cancel()
+            self.status.clear()
+        return 0
+
+    async def _ingest_status(self, ingester: Any) -> None:
+        """The status line of ``ingest``: frames/s and cursor, the relay link, or a pause."""
+        status = self.status
+        if not status.enabled:
+            return
+        last, last_at = ingester.appended, time.monotonic()
+        while True:
+            await asyncio.sleep(_STATUS_EVERY)
+            stream = ingester.subscription
+            attempt = getattr(stream, "reconnect_attempt", 0)
+            if attempt:
+                status.link(attempt, getattr(stream, "disconnect_reason", None), ingester.cursor)
+                continue
+            now = time.monotonic()
+            rate = (ingester.appended - last) / (now - last_at)
+            last, last_at = ingester.appended, now
+            text = f"{rate:,.0f} events/s  seq {ingester.cursor}  appended {ingester.appended:,}"
+            if ingester.paused is not None:
+                text += (
+                    f"  PAUSED: partition {ingester.paused} holds "
+                    f"{ingester.backlog[ingester.paused]:,} unacknowledged (workers behind)"
+                )
+            status._draw(text)
+
+    async def _work(self) -> int:
+        import inspect
+        import socket
+
+        from atproto_async.fanout import Worker
+
+        args = self.args
+        handler = _load_handler(args.handler) if args.handler else None
+        limit = args.limit
+        if limit is not None and limit <= 0:
+            return 0
+        out, status, count = self.out, self.status, 0
+        worker = Worker(
+            args.redis,
+            group=args.group,
+            name=args.name or f"{socket.gethostname()}-{os.getpid()}",
+            partitions=args.partitions,
+            prefix=args.prefix,
+            lease_ttl=args.lease_ttl,
+            verify=args.verify,
+        )
+        async with worker:
+            async for event in worker:
+                if handler is not None:
+                    result = handler(event)
+                    if inspect.isawaitable(result):
+                        await result
+                else:
+                    line = (
+                        json.dumps(event_json(event), ensure_ascii=False, separators=(",", ":"))
+                        if args.json
+                        else event_text(event)
+                    )
+                    status.before_output()
+                    out.write(line + "\n")
+                count += 1
+                status.update(event, getattr(event, "seq", None))
+                if limit is not None and count >= limit:
+                    break
+        status.clear()
+        out.flush()
+        self.err.write(
+            f"worker {worker.name}: {count} events handled, {worker.duplicates} duplicates "
+            f"and {worker.malformed} malformed entries skipped\n"
+        )
         return 0
 
 

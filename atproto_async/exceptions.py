@@ -29,7 +29,8 @@ The tree::
     │   └── MissingBlockError            a block the tree or proof needs is absent
     ├── LexiconError (ValueError)        a lexicon document that breaks the Lexicon rules
     ├── LexiconValidationError (ValueError)  data that does not match its lexicon (path)
-    └── OAuthError                       an OAuth step refused (error, description, status)
+    ├── OAuthError                       an OAuth step refused (error, description, status)
+    └── FanoutError (RuntimeError)       a Redis the fan-out cannot run on safely
 
 ``AuthenticationError`` is raised for 401 answers as well: it derives from
 ``InvalidRequestError`` only so that ``except InvalidRequestError`` keeps catching the 400
@@ -51,6 +52,7 @@ __all__ = [
     "AuthenticationError",
     "ClientClosedError",
     "DecodeError",
+    "FanoutError",
     "ForbiddenError",
     "FrameDecodeError",
     "HostNotFound",
@@ -487,3 +489,10 @@ class OAuthError(AtprotoError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.error, self.description, self.status))
+
+
+class FanoutError(AtprotoError, RuntimeError):
+    """A Redis that `atproto_async.fanout` cannot run on safely, or keys set up for another
+    layout: an evicting ``maxmemory-policy``, another partition count under the same prefix.
+    The message says how to fix it and never shows the Redis password.
+    """

@@ -6,6 +6,8 @@
 - Live: `subscribe_repos` / `subscribe_labels` return a reconnecting `Subscription`
   (``async for``); it loads ``websockets`` only when first used.
 - Recorded: `replay_frames` / `iter_replay` read a frame file through the same path.
+- Raw: `read_raw_frame` reads only a message's seq, DID and type (`RawFrame`), for forwarding;
+  ``subscribe_repos(..., raw=True)`` hands those out (`RawSubscription`).
 
 Specs: https://atproto.com/specs/event-stream and https://atproto.com/specs/sync
 """
@@ -36,6 +38,7 @@ from atproto_async.stream.frames import (
     decode_frame,
 )
 from atproto_async.stream.gate import EventGate
+from atproto_async.stream.raw import RawFrame, RawGate, read_raw_frame
 from atproto_async.stream.reconnect import ReconnectPolicy
 from atproto_async.stream.replay import Replay, iter_replay, replay_frames
 from atproto_async.stream.urls import stream_url
@@ -55,6 +58,9 @@ __all__ = [
     "Info",
     "Labels",
     "Migrate",
+    "RawFrame",
+    "RawGate",
+    "RawSubscription",
     "ReconnectPolicy",
     "RepoOp",
     "Replay",
@@ -64,6 +70,7 @@ __all__ = [
     "Unknown",
     "decode_frame",
     "iter_replay",
+    "read_raw_frame",
     "replay_frames",
     "stream_url",
     "subscribe_labels",
@@ -76,6 +83,7 @@ _LAZY = frozenset(
     {
         "SUBSCRIBE_LABELS",
         "SUBSCRIBE_REPOS",
+        "RawSubscription",
         "Subscription",
         "subscribe_labels",
         "subscribe_repos",
@@ -86,6 +94,7 @@ if TYPE_CHECKING:
     from atproto_async.stream.subscribe import (
         SUBSCRIBE_LABELS,
         SUBSCRIBE_REPOS,
+        RawSubscription,
         Subscription,
         subscribe_labels,
         subscribe_repos,

@@ -26,7 +26,8 @@ import logging
 from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING
 
-from atproto_async.stream.events import MAX_SEQ, Commit, Event
+from atproto_async.stream._seq import SeqTracker
+from atproto_async.stream.events import Commit, Event
 from atproto_async.stream.frames import (
     DEFAULT_MAX_BLOCKS_SIZE,
     DEFAULT_MAX_FRAME_SIZE,
@@ -43,7 +44,7 @@ __all__ = ["EventGate"]
 logger = logging.getLogger("atproto_async.stream")
 
 
-class EventGate:
+class EventGate(SeqTracker):
     """Turn raw messages into the events a consumer should see, and remember the cursor.
 
     Args:
@@ -72,18 +73,7 @@ class EventGate:
         backwards: How many times the seq went down on one connection (each logged).
     """
 
-    __slots__ = (
-        "_collections",
-        "_limits",
-        "_live",
-        "_max_frame_size",
-        "_skip_level",
-        "_skipped",
-        "_types",
-        "backwards",
-        "cursor",
-        "replayed",
-    )
+    __slots__ = ("_collections", "_limits", "_max_frame_size", "_types")
 
     def __init__(
         self,
@@ -100,16 +90,7 @@ class EventGate:
         catalog: Catalog | None = None,
         expect_replays: bool = False,
     ) -> None:
-        if cursor is not None and (type(cursor) is not int or not 0 <= cursor <= MAX_SEQ):
-            raise ValueError(f"cursor must be an integer from 0 to 2**63-1, got {cursor!r}")
-        self.cursor = cursor
-        self.replayed = 0
-        self.backwards = 0
-        #: Whether an event of the current connection has passed (see `start_connection`).
-        self._live = False
-        #: Events dropped at the start of this connection, not yet reported.
-        self._skipped = 0
-        self._skip_level = logging.INFO if expect_replays else logging.WARNING
+        super().__init__(cursor, expect_replays=expect_replays)
         self._collections: Collection[str] | None = (
             None if collections is None else frozenset(collections)
         )
@@ -129,10 +110,6 @@ class EventGate:
             else None,
         )
 
-    def start_connection(self) -> None:
-        """Note that a new connection begins: its first events may replay handled ones."""
-        self._live = False
-
     def feed(self, message: bytes | bytearray | memoryview) -> Event | None:
         """Decode one message; return its event, or None when it is a replay or filtered out.
 
@@ -142,46 +119,8 @@ class EventGate:
         """
         event = _decode(message, self._max_frame_size, self._limits, self._collections)
         seq = getattr(event, "seq", None)
-        if seq is not None:
-            last = self.cursor
-            if last is not None and seq <= last:
-                if not self._live:
-                    # Expected: the server resends from the cursor; one INFO line says how many.
-                    self.replayed += 1
-                    self._skipped += 1
-                    logger.debug(
-                        "skipped %s seq %d: not above the cursor %d",
-                        type(event).__name__,
-                        seq,
-                        last,
-                    )
-                    return None
-                if seq == last:
-                    self.replayed += 1
-                    logger.warning(
-                        "dropped %s seq %d: the same seq as the event before it",
-                        type(event).__name__,
-                        seq,
-                    )
-                    return None
-                self.backwards += 1
-                logger.warning(
-                    "%s seq %d came after seq %d on the same connection: the server's "
-                    "sequence went backwards; handing the event out, the cursor follows it",
-                    type(event).__name__,
-                    seq,
-                    last,
-                )
-            if self._skipped:
-                logger.log(
-                    self._skip_level,
-                    "skipped %d events already handled (at or below the cursor %d)",
-                    self._skipped,
-                    last,
-                )
-                self._skipped = 0
-            self.cursor = seq
-            self._live = True
+        if seq is not None and not self.admit(seq, type(event).__name__):
+            return None
         types = self._types
         if types is not None and type(event) not in types:
             return None

@@ -68,6 +68,7 @@ from atproto_async.stream.frames import (
     DEFAULT_MAX_OPS,
 )
 from atproto_async.stream.gate import EventGate
+from atproto_async.stream.raw import RawFrame, RawGate
 from atproto_async.stream.reconnect import ReconnectPolicy
 from atproto_async.stream.urls import _is_loopback, stream_url
 
@@ -80,6 +81,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SUBSCRIBE_LABELS",
     "SUBSCRIBE_REPOS",
+    "RawSubscription",
     "Subscription",
     "SubscriptionOptions",
     "stream_url",
@@ -508,14 +510,52 @@ class Subscription:
                 return
 
 
+class RawSubscription(Subscription):
+    """A `Subscription` handing out `RawFrame` s: seq, DID, type and the message, undecoded.
+
+    Made by ``subscribe_repos(..., raw=True)``. Reconnecting, resuming and the cursor work as
+    in `Subscription` (a `RawGate` drops replays); the options that need decoded events
+    (``collections``, ``event_types``, ``validate_records``) are refused.
+    Decode a frame later with ``frame.decode()``.
+    """
+
+    def __init__(self, url: str, nsid: str, *, cursor: int | None = None, **options: Any) -> None:
+        for name in ("collections", "event_types", "validate_records"):
+            if options.get(name):
+                raise ValueError(f"raw=True hands out undecoded frames: {name} does not apply")
+        super().__init__(url, nsid, cursor=cursor, **options)
+        # Same interface as EventGate (cursor, start_connection, feed): only the frames differ.
+        self._gate = RawGate(  # type: ignore[assignment]
+            cursor=cursor, max_frame_size=options.get("max_frame_size", DEFAULT_MAX_FRAME_SIZE)
+        )
+
+    def __repr__(self) -> str:
+        return f"<RawSubscription {self.url} cursor={self.cursor}>"
+
+    def __aiter__(self) -> AsyncIterator[RawFrame]:  # type: ignore[override]
+        return super().__aiter__()  # type: ignore[return-value]
+
+
 @overload
 def subscribe_repos(
     url: str = ...,
     *,
     cursor: int | None = ...,
     verify: Literal[False] = ...,
+    raw: Literal[False] = ...,
     **options: Unpack[SubscriptionOptions],
 ) -> Subscription: ...
+
+
+@overload
+def subscribe_repos(
+    url: str = ...,
+    *,
+    cursor: int | None = ...,
+    verify: Literal[False] = ...,
+    raw: Literal[True],
+    **options: Unpack[SubscriptionOptions],
+) -> RawSubscription: ...
 
 
 @overload
@@ -524,6 +564,7 @@ def subscribe_repos(
     *,
     cursor: int | None = ...,
     verify: Literal[True],
+    raw: Literal[False] = ...,
     resolver: Resolver | None = ...,
     state: StateStore | None = ...,
     lenient: bool = ...,
@@ -537,8 +578,9 @@ def subscribe_repos(
     *,
     cursor: int | None = None,
     verify: bool = False,
+    raw: bool = False,
     **options: Any,
-) -> Subscription | VerifiedSubscription:
+) -> Subscription | RawSubscription | VerifiedSubscription:
     """Subscribe to a repository event stream (``com.atproto.sync.subscribeRepos``).
 
     Args:
@@ -550,6 +592,8 @@ def subscribe_repos(
             account status), heal gaps by fetching repositories again, and fail over between
             relays: returns an `atproto_async.sync.VerifiedSubscription`, which also takes
             ``resolver``, ``state``, ``lenient``, ``on_reject`` and more (see there).
+        raw: Hand out `RawFrame` s (seq, DID, type and the message bytes) without decoding
+            bodies, for forwarding at a fraction of the cost: returns a `RawSubscription`.
         **options: See `Subscription`.
 
     Returns:
@@ -561,6 +605,8 @@ def subscribe_repos(
             fail over without loss).
     """
     if verify:
+        if raw:
+            raise ValueError("raw=True and verify=True exclude each other: verifying decodes")
         from atproto_async.sync import VerifiedSubscription
 
         return VerifiedSubscription(url, cursor=cursor, **options)
@@ -569,6 +615,8 @@ def subscribe_repos(
             "several relay URLs need verify=True: seq numbers do not carry across hosts, so "
             "only verified sync (rev order, gap detection) can fail over without loss"
         )
+    if raw:
+        return RawSubscription(url, SUBSCRIBE_REPOS, cursor=cursor, **options)
     return Subscription(url, SUBSCRIBE_REPOS, cursor=cursor, **options)
 
 
