@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from atproto_async.identity.resolver import Resolver
     from atproto_async.ipld import CID
     from atproto_async.repo import Repository
+    from atproto_async.stream.subscribe import Subscription
     from atproto_async.xrpc import Client
 
 __all__ = ["Resync", "VerifiedSubscription", "fetch_latest_rev", "fetch_repo"]
@@ -250,11 +251,25 @@ class VerifiedSubscription:
         #: Counts besides the verifier's: ``resyncs``, ``resync_failures``, ``overflow``,
         #: ``failovers``, ``reconciled`` (accounts found behind after a failover).
         self.stats = self.verifier.stats
+        #: The live `Subscription` to the relay in use (None before the first event).
+        self.subscription: Subscription | None = None
 
     def __repr__(self) -> str:
         return (
             f"<VerifiedSubscription {self.url} cursor={self.cursor} resyncing={len(self._pending)}>"
         )
+
+    @property
+    def reconnect_attempt(self) -> int:
+        """The relay link's failed attempts in a row (0 while connected), as `Subscription`."""
+        subscription = self.subscription
+        return 0 if subscription is None else subscription.reconnect_attempt
+
+    @property
+    def disconnect_reason(self) -> str | None:
+        """Why the relay link went down (while reconnecting), as `Subscription` says."""
+        subscription = self.subscription
+        return None if subscription is None else subscription.disconnect_reason
 
     # -- iteration ------------------------------------------------------------------------
 
@@ -321,6 +336,7 @@ class VerifiedSubscription:
         options = dict(self._options)
         options.setdefault("allow_insecure", self._allow_insecure)
         subscription = Subscription(self.url, SUBSCRIBE_REPOS, cursor=self.cursor, **options)
+        self.subscription = subscription  # its link state is this stream's (CLI status line)
         async with subscription:
             async for event in subscription:
                 yield event

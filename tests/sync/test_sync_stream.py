@@ -365,3 +365,22 @@ def test_refresh_gate_allows_one_refresh_per_interval_and_stays_bounded() -> Non
     assert gate.allow("did:plc:c")  # evicts the least recently refreshed, did:plc:a
     assert gate.allow("did:plc:a")
     assert not gate.allow("did:plc:c")
+
+
+async def test_link_state_is_the_live_subscriptions(world: Any) -> None:
+    # The CLI's status line (and a user's health check) reads reconnect_attempt and
+    # disconnect_reason: a verified stream has them, from the subscription it reads.
+    writers, _, resolver = world
+    frames = traffic(writers, 4)
+    async with FakeRelay(numbered(frames), [drop_after(2)]) as relay:
+        stream = VerifiedSubscription(relay.url, resolver=resolver, allow_insecure=True)
+        assert (stream.reconnect_attempt, stream.disconnect_reason) == (0, None)
+        async with stream:
+            events = await collect(stream, 3)
+            assert stream.subscription is not None
+            assert stream.subscription.url.startswith(relay.url)
+            assert stream.reconnect_attempt == stream.subscription.reconnect_attempt
+            assert stream.disconnect_reason == stream.subscription.disconnect_reason
+            # The relay dropped the connection after 2 events: the third came after a reconnect.
+            assert len(relay.cursors) >= 2
+    assert [e.seq for e in events] == [100, 101, 102]
