@@ -31,7 +31,6 @@ Specs: https://atproto.com/specs/event-stream and https://atproto.com/specs/sync
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import ssl
 import time
@@ -44,7 +43,6 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, Unpack, overload
 from urllib.parse import urlsplit
@@ -59,6 +57,7 @@ from websockets.exceptions import (
     InvalidURI,
 )
 
+from atproto_async._httputil import error_fields, parse_retry_after, xrpc_error_body
 from atproto_async.exceptions import FrameDecodeError, StreamError, TransportError, xrpc_error_class
 from atproto_async.stream.cursorhook import CursorHook
 from atproto_async.stream.events import Event
@@ -135,20 +134,6 @@ class SubscriptionOptions(TypedDict, total=False):
     clock: Callable[[], float]
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
 def _tls_hint(url: str, exc: BaseException) -> str:
     """Suggest ``ws://`` when a ``wss://`` connection failed in a way a plain server causes.
 
@@ -175,20 +160,6 @@ def _unanswered_hint(nsid: str, exc: BaseException) -> str:
             f"server does for a subscription it does not serve: is {nsid} served there?"
         )
     return ""
-
-
-def _xrpc_body(body: bytes | bytearray | None) -> tuple[str | None, str | None]:
-    try:
-        data = json.loads(body or b"")
-    except ValueError:
-        return None, None
-    if not isinstance(data, dict):
-        return None, None
-    error, message = data.get("error"), data.get("message")
-    return (
-        error if isinstance(error, str) else None,
-        message if isinstance(message, str) else None,
-    )
 
 
 class _Retry(Exception):
@@ -429,11 +400,13 @@ class Subscription:
             status = response.status_code
             if status == 429:
                 raise _Retry(
-                    "HTTP 429 at the upgrade", _retry_after(response.headers.get("Retry-After"))
+                    "HTTP 429 at the upgrade",
+                    parse_retry_after(response.headers.get("Retry-After")),
                 ) from None
             if status == 408 or (status >= 500 and status != 501):
                 raise _Retry(f"HTTP {status} at the upgrade") from None
-            error, message = _xrpc_body(response.body)
+            parsed = xrpc_error_body(response.body)
+            error, message = error_fields(parsed) if parsed is not None else (None, None)
             raise xrpc_error_class(status)(
                 status, error, message, dict(response.headers.raw_items()), nsid=self.nsid
             ) from None

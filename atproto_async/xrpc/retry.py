@@ -24,10 +24,10 @@ import random as _random
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import attrs
 
+from atproto_async._httputil import parse_retry_after
 from atproto_async.exceptions import AtprotoError, RateLimitError, TransportError, XrpcError
 
 __all__ = [
@@ -96,35 +96,6 @@ def backoff_delay(
     # min() before the power would overflow: 2**1100 is fine for ints, not for floats.
     ceiling = cap if retry >= 64 else min(cap, base * (1 << retry))
     return random() * ceiling
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Read a ``Retry-After`` header: delay seconds, or an HTTP date.
-
-    Args:
-        value: The header value, or None when absent.
-        now: The current POSIX time (for HTTP dates); defaults to ``time.time()``.
-
-    Returns:
-        Seconds to wait (never negative), or None when absent or unreadable.
-    """
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return max(seconds, 0.0) if seconds == seconds else None  # NaN is unreadable
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    current = time.time() if now is None else now
-    return max(when.timestamp() - current, 0.0)
 
 
 def parse_ratelimit_reset(value: str | None) -> datetime | None:

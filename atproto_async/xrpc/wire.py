@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from multidict import CIMultiDict
 
+from atproto_async._httputil import error_fields, xrpc_error_body
 from atproto_async.exceptions import (
     AuthenticationError,
     DecodeError,
@@ -286,16 +287,11 @@ def error_from_response(
     error: str | None = None
     message: str | None = None
     if body:
-        parsed: Any = None
-        if body.lstrip()[:1] == b"{":
-            try:
-                parsed = _json_loads(body)
-            except ValueError:
-                parsed = None
-        if isinstance(parsed, dict):
-            name, text = parsed.get("error"), parsed.get("message")
-            error = _redact(name, secrets) if isinstance(name, str) else None
-            message = _redact(text, secrets) if isinstance(text, str) else None
+        parsed = xrpc_error_body(body)
+        if parsed is not None:
+            name, text = error_fields(parsed)
+            error = _redact(name, secrets) if name is not None else None
+            message = _redact(text, secrets) if text is not None else None
         else:
             message = _excerpt(body, secrets) or None
     if message is not None and message.startswith(_NO_SERVICE):
