@@ -14,6 +14,8 @@ import random
 import attrs
 
 __all__ = [
+    "Reconnect",
+    "next_reconnect",
     "DEFAULT_HEALTHY_AFTER",
     "DEFAULT_INITIAL_DELAY",
     "DEFAULT_MAX_DELAY",
@@ -81,3 +83,55 @@ class ReconnectPolicy:
         if retry_after is not None and retry_after > base:
             return min(retry_after, self.max_retry_after)
         return base
+
+
+@attrs.frozen
+class Reconnect:
+    """What to do after a connection ended: wait ``delay`` seconds, or give up.
+
+    Attributes:
+        failures: Failed attempts in a row, counting the one just ended (the next attempt's
+            number, as `Subscription.reconnect_attempt` shows it).
+        delay: Seconds to wait before the next attempt; None means give up.
+        give_up: Why the stream stops (for the error raised), when ``delay`` is None.
+    """
+
+    failures: int
+    delay: float | None
+    give_up: str | None = None
+
+
+def next_reconnect(
+    policy: ReconnectPolicy,
+    failures: int,
+    *,
+    connected_for: float | None,
+    retry_after: float | None,
+    reason: str,
+    fail_fast: bool,
+    ever_connected: bool,
+    max_attempts: int | None,
+) -> Reconnect:
+    """Decide, without I/O, whether and when a stream whose connection ended reconnects.
+
+    Args:
+        policy: The backoff.
+        failures: Failed attempts in a row before this one.
+        connected_for: Seconds the connection that just ended was open; None if it never
+            opened. One open for ``policy.healthy_after`` or longer resets the count.
+        retry_after: The server's ``Retry-After`` (seconds), if it sent one.
+        reason: Why the connection ended, for the give-up message.
+        fail_fast: Give up when the very first connection cannot be opened.
+        ever_connected: Whether any connection of this stream was ever opened.
+        max_attempts: Attempts allowed in a row (None: no limit).
+    """
+    if connected_for is not None and connected_for >= policy.healthy_after:
+        failures = 0
+    failures += 1
+    if connected_for is None and fail_fast and not ever_connected:
+        return Reconnect(failures, None, f"cannot open the stream: {reason}")
+    if max_attempts is not None and failures > max_attempts:
+        return Reconnect(
+            failures, None, f"giving up after {failures - 1} failed attempts: {reason}"
+        )
+    return Reconnect(failures, policy.delay(failures, retry_after))

@@ -68,7 +68,7 @@ from atproto_async.stream.frames import (
 )
 from atproto_async.stream.gate import EventGate
 from atproto_async.stream.raw import RawFrame, RawGate
-from atproto_async.stream.reconnect import ReconnectPolicy
+from atproto_async.stream.reconnect import ReconnectPolicy, next_reconnect
 from atproto_async.stream.urls import _is_loopback, stream_url
 
 if TYPE_CHECKING:
@@ -365,19 +365,19 @@ class Subscription:
                         await ws.close()
                 except _Retry as exc:
                     reason, retry_after = exc.reason, exc.retry_after
-                if (
-                    opened_at is not None
-                    and self._clock() - opened_at >= self._policy.healthy_after
-                ):
-                    failures = 0
-                failures += 1
-                if opened_at is None and self._fail_fast and self.connections == 0:
-                    raise TransportError(f"cannot open the stream: {reason}", url=self.url)
-                if self._max_attempts is not None and failures > self._max_attempts:
-                    raise TransportError(
-                        f"giving up after {failures - 1} failed attempts: {reason}", url=self.url
-                    )
-                delay = self._policy.delay(failures, retry_after)
+                decision = next_reconnect(
+                    self._policy,
+                    failures,
+                    connected_for=None if opened_at is None else self._clock() - opened_at,
+                    retry_after=retry_after,
+                    reason=reason,
+                    fail_fast=self._fail_fast,
+                    ever_connected=self.connections > 0,
+                    max_attempts=self._max_attempts,
+                )
+                failures, delay = decision.failures, decision.delay
+                if delay is None:
+                    raise TransportError(str(decision.give_up), url=self.url)
                 self.reconnect_attempt, self.disconnect_reason = failures, reason
                 logger.info(
                     "%s: %s; reconnecting in %.1f s from cursor %s (attempt %d)",
