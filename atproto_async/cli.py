@@ -68,6 +68,7 @@ from atproto_async.stream.events import (
     Unknown,
 )
 from atproto_async.stream.framefile import write_frame
+from atproto_async.stream.urls import SUBSCRIBE_LABELS, SUBSCRIBE_REPOS
 from atproto_async.syntax import is_valid_nsid
 
 if TYPE_CHECKING:
@@ -75,8 +76,8 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-_REPOS = "com.atproto.sync.subscribeRepos"
-_LABELS = "com.atproto.label.subscribeLabels"
+_REPOS = SUBSCRIBE_REPOS
+_LABELS = SUBSCRIBE_LABELS
 _STATUS_EVERY = 0.5  # seconds between two redraws of the status line
 _DEFAULT_RELAY = "wss://bsky.network"
 _INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT

@@ -69,7 +69,7 @@ from atproto_async.stream.frames import (
 from atproto_async.stream.gate import EventGate
 from atproto_async.stream.raw import RawFrame, RawGate
 from atproto_async.stream.reconnect import ReconnectPolicy, next_reconnect
-from atproto_async.stream.urls import _is_loopback, stream_url
+from atproto_async.stream.urls import SUBSCRIBE_LABELS, SUBSCRIBE_REPOS, _is_loopback, stream_url
 
 if TYPE_CHECKING:
     from atproto_async.identity.resolver import Resolver
@@ -90,8 +90,6 @@ __all__ = [
 
 logger = logging.getLogger("atproto_async.stream")
 
-SUBSCRIBE_REPOS = "com.atproto.sync.subscribeRepos"
-SUBSCRIBE_LABELS = "com.atproto.label.subscribeLabels"
 
 #: Seconds without any message after which a connection is considered dead.
 DEFAULT_IDLE_TIMEOUT = 60.0

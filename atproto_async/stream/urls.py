@@ -13,7 +13,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from atproto_async._loopback import is_loopback_host
 
-__all__ = ["stream_url"]
+__all__ = ["SUBSCRIBE_LABELS", "SUBSCRIBE_REPOS", "stream_url"]
+
+#: The two event streams of atproto (the names every module and the CLI use).
+SUBSCRIBE_REPOS = "com.atproto.sync.subscribeRepos"
+SUBSCRIBE_LABELS = "com.atproto.label.subscribeLabels"
 
 _SCHEMES = {"wss": "wss", "https": "wss", "ws": "ws", "http": "ws"}
 
