@@ -88,6 +88,8 @@ ASSERTION_LIFETIME = 60
 MAX_TOKEN_RESPONSE_SIZE = 64 * 1024
 _FORM = "application/x-www-form-urlencoded"
 _ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+#: Errors about the DPoP proof, refused before the refresh token is looked at (RFC 9449 7.1).
+_PROOF_ERRORS = frozenset({"use_dpop_nonce", "invalid_dpop_proof"})
 
 
 def _random() -> str:
@@ -485,8 +487,8 @@ class OAuthClient:
                 )  # fmt: skip
                 tokens, sub = self._read_tokens(answer, previous=session.tokens)
             except OAuthError as exc:
-                if exc.status is None or exc.status >= 500:
-                    raise  # our own check or a server failure: the token may still be good
+                if exc.status is None or exc.status >= 500 or exc.error in _PROOF_ERRORS:
+                    raise  # our own check, a server failure or a refused proof: token unspent
                 latest = await self.session_store.get(session.did)
                 if latest is not None and latest.get("refresh_token") == spent:
                     await self.session_store.delete(session.did)  # never a newer session

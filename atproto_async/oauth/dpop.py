@@ -26,6 +26,7 @@ from typing import Any
 from yarl import URL
 
 from atproto_async.crypto import Keypair
+from atproto_async.exceptions import InvalidKeyError
 from atproto_async.oauth._jose import (
     b64url,
     keypair_from_jwk,
@@ -136,7 +137,10 @@ class DPoPKey:
         Raises:
             InvalidKeyError: Not a private P-256 JWK.
         """
-        return cls(keypair_from_jwk(jwk), clock=clock)
+        keypair = keypair_from_jwk(jwk)
+        if keypair.curve != "p256":
+            raise InvalidKeyError("a DPoP key is a P-256 (ES256) key")
+        return cls(keypair, clock=clock)
 
     def to_jwk(self) -> dict[str, str]:
         """The private JWK, for a session store. A secret."""

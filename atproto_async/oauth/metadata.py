@@ -110,7 +110,17 @@ class AuthorizationServer:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AuthorizationServer:
-        """Read what `to_dict` wrote."""
+        """Read what `to_dict` wrote.
+
+        Raises:
+            KeyError: A required field is missing.
+            ValueError: An endpoint or the issuer is not a string.
+        """
+        names = ("issuer", "authorization_endpoint", "token_endpoint", "par_endpoint")
+        if not all(isinstance(data[name], str) for name in names) or not isinstance(
+            data.get("revocation_endpoint", ""), str | None
+        ):
+            raise ValueError("the issuer and endpoints are strings")
         return cls(
             issuer=data["issuer"],
             authorization_endpoint=data["authorization_endpoint"],

@@ -127,9 +127,12 @@ class OAuthSession:
             if data.get("version") != STORE_VERSION:
                 raise ValueError("unknown version")
             tokens = tokens_from_dict(data)
+            did, pds = data["did"], data["pds"]
+            if not isinstance(did, str) or not did.startswith("did:") or not isinstance(pds, str):
+                raise ValueError("did and pds are strings")
             return cls(
-                did=str(data["did"]),
-                pds=str(data["pds"]),
+                did=did,
+                pds=pds,
                 server=AuthorizationServer.from_dict(data["server"]),
                 dpop=DPoPKey.from_jwk(data["dpop_key"]),
                 tokens=tokens,
@@ -154,8 +157,11 @@ def tokens_from_dict(data: Mapping[str, Any]) -> TokenSet:
     refresh = data.get("refresh_token")
     expires = data.get("expires_at")
     issued = data.get("issued_at")
+    scope = data.get("scope", "")
     if not isinstance(access, str) or not (refresh is None or isinstance(refresh, str)):
         raise ValueError("tokens are strings")
+    if not isinstance(scope, str):
+        raise ValueError("scope is a string")
     for value in (expires, issued):
         if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
             raise ValueError("expires_at and issued_at are numbers")
@@ -163,6 +169,6 @@ def tokens_from_dict(data: Mapping[str, Any]) -> TokenSet:
         access_token=access,
         refresh_token=refresh,
         expires_at=float(expires) if expires is not None else None,
-        scope=str(data.get("scope", "")),
+        scope=scope,
         issued_at=float(issued) if issued is not None else None,
     )
