@@ -46,7 +46,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from atproto_async.crypto import Keypair
-from atproto_async.exceptions import DecodeError, IdentityError, InvalidKeyError, OAuthError
+from atproto_async.exceptions import (
+    DecodeError,
+    IdentityError,
+    InvalidKeyError,
+    OAuthError,
+    TransportError,
+)
 from atproto_async.oauth._jose import b64url, keypair_from_jwk, public_jwk, sign_jws
 from atproto_async.oauth.dpop import DPoPKey, NonceCache, is_nonce_error
 from atproto_async.oauth.metadata import (
@@ -368,16 +374,17 @@ class OAuthClient:
         if pending is None:
             raise OAuthError("invalid_state", "unknown, expired or already used state")
         server = AuthorizationServer.from_dict(pending["server"])
-        if "error" in query:
-            description = query.get("error_description", "")[:500]
-            raise OAuthError(query["error"][:100], description)
         iss = query.get("iss")
         if iss != server.issuer:
-            # A mix-up attack: the code may come from another server than the one we asked.
+            # A mix-up attack: the code (or the error) may come from another server than the
+            # one we asked. Checked for error answers too (RFC 9207 section 2.4).
             raise OAuthError(
                 "issuer_mismatch",
                 f"the callback names issuer {str(iss)[:200]!r}, not {server.issuer!r}",
             )
+        if "error" in query:
+            description = query.get("error_description", "")[:500]
+            raise OAuthError(query["error"][:100], description)
         code = query.get("code")
         if not code:
             raise OAuthError("invalid_request", "the callback has no code")
@@ -513,16 +520,22 @@ class OAuthClient:
         cannot be reached (the error is raised afterwards).
         """
         tokens = session.tokens
+        failure: Exception | None = None
         try:
             endpoint = session.server.revocation_endpoint
             if endpoint is not None:
                 for token in (tokens.refresh_token, tokens.access_token):
-                    if token is None:
+                    if not token:
                         continue
-                    await self._post(
-                        session.server, endpoint, [("token", token)], session.dpop,
-                        secrets=(token,), expect_json=False,
-                    )  # fmt: skip
+                    try:  # each token is revoked even if the other one could not be
+                        await self._post(
+                            session.server, endpoint, [("token", token)], session.dpop,
+                            secrets=(token,), expect_json=False,
+                        )  # fmt: skip
+                    except (OAuthError, TransportError) as exc:
+                        failure = failure or exc
+            if failure is not None:
+                raise failure
         finally:
             latest = await self.session_store.get(session.did)
             if latest is None or latest.get("refresh_token") == tokens.refresh_token:

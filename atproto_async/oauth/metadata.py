@@ -185,7 +185,7 @@ def parse_authorization_server(
     if not isinstance(document, Mapping):
         raise OAuthError("invalid_metadata", "authorization server metadata is not a JSON object")
     issuer = document.get("issuer")
-    if not isinstance(issuer, str) or issuer.rstrip("/") != issuer_url.rstrip("/"):
+    if not isinstance(issuer, str) or issuer != issuer_url:  # exactly (RFC 8414 section 3.3)
         raise OAuthError(
             "invalid_metadata",
             f"the authorization server at {issuer_url} claims another issuer "

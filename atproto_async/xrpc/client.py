@@ -671,6 +671,10 @@ class Client:
                         await auth.check(self._root)
                     if self._clock() >= auth.refresh_at and auth.token is not None:
                         await auth.refresh(self._root, auth.token)
+                elif auth.dpop:  # a Client bound to an OAuth session that was logged out
+                    raise AuthenticationError(
+                        401, "SessionEnded", "the OAuth session was revoked: sign in again"
+                    )
                 sent_auth = auth.bearer
             else:
                 sent_auth = authorization if isinstance(authorization, str) else None

@@ -940,3 +940,66 @@ async def test_refused_proof_during_refresh_keeps_the_session(
         await oauth.refresh(session)
     assert info.value.error == error
     assert await oauth.session_store.get(DID) == before
+
+
+# -- follow-ups of the review ------------------------------------------------------------------
+
+
+async def test_error_callback_from_another_issuer_is_a_mix_up(
+    oauth: OAuthClient, servers: FakeServers
+) -> None:
+    # RFC 9207 2.4: iss is checked on error answers too (a forged "access_denied" is refused
+    # as coming from the wrong server, not taken at its word).
+    _, state = await start(oauth, servers)
+    with pytest.raises(OAuthError) as info:
+        await oauth.callback(
+            {"error": "access_denied", "state": state, "iss": "https://evil.example"}
+        )
+    assert info.value.error == "issuer_mismatch"
+
+
+@pytest.mark.parametrize("failure", ["status", "network"])
+async def test_revoke_tries_the_access_token_when_the_refresh_token_fails(
+    oauth: OAuthClient, servers: FakeServers, failure: str
+) -> None:
+    session = await sign_in(oauth, servers)
+    tried: list[str] = []
+
+    async def flaky(request: Request) -> Response:
+        if request.url == REVOKE:
+            token = parse_qs(bytes(request.body).decode())["token"][0]  # type: ignore[arg-type]
+            tried.append(token)
+            if token == "refresh-token-1":
+                if failure == "network":
+                    raise TransportError("reset", url=REVOKE)
+                return json_response(500, {"error": "server_error"})
+        return await servers.handle(request)
+
+    oauth._transport = MockTransport(flaky)
+    with pytest.raises((OAuthError, TransportError)):
+        await oauth.revoke(session)
+    assert tried == ["refresh-token-1", "access-token-1"]
+    assert await oauth.session_store.get(DID) is None
+
+
+async def test_client_of_a_revoked_session_refuses_to_call(
+    oauth: OAuthClient, servers: FakeServers, clock: Clock
+) -> None:
+    session = await sign_in(oauth, servers)
+    async with pds_client(session, servers, clock) as client:
+        await client.logout()
+        sent = len(servers.seen)
+        with pytest.raises(AuthenticationError) as info:
+            await client.query(NSID)
+    assert info.value.error == "SessionEnded"
+    assert len(servers.seen) == sent  # nothing went out unauthenticated
+
+
+def test_issuer_must_match_exactly() -> None:
+    from atproto_async.oauth.metadata import parse_authorization_server
+
+    document = server_metadata()
+    with pytest.raises(OAuthError) as info:
+        parse_authorization_server({**document, "issuer": ISSUER + "/"}, ISSUER)
+    assert info.value.error == "invalid_metadata"
+    assert parse_authorization_server(document, ISSUER).issuer == ISSUER
