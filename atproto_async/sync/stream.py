@@ -21,9 +21,10 @@ events `SyncVerifier` accepts, plus a `Resync` whenever a repository had to be f
   switch (at most ``max_reconcile``) are not left waiting for that: their PDS is asked for its
   latest revision (``getLatestCommit``) and those that moved on are fetched again.
 - State: the verifier's per-account state is flushed to its `StateStore` together with the
-  cursor every ``flush_interval`` seconds and on close; with ``flush_interval=None`` call
-  `flush` yourself once your own writes for the events so far are durable (with a
-  `SQLiteStateStore` on your connection, in your transaction) for exactly-once processing.
+  cursor (of the first URL: see `VerifiedSubscription.flush`) every ``flush_interval``
+  seconds and on close; with ``flush_interval=None`` call `flush` yourself once your own
+  writes for the events so far are durable (with a `SQLiteStateStore` on your connection, in
+  your transaction) for exactly-once processing.
 
 Spec: https://atproto.com/specs/sync ("Reliable Repository Synchronization")
 """
@@ -493,8 +494,14 @@ class VerifiedSubscription:
             self.flush()
 
     def flush(self) -> None:
-        """Make the verified state durable with the current cursor (see `StateStore.flush`)."""
-        self.state.flush(self.cursor)
+        """Make the verified state durable with the current cursor (see `StateStore.flush`).
+
+        The stored cursor is the first URL's: a restart resumes there. While another relay is
+        in use its seqs are not stored (they mean nothing to the first one), so the first
+        relay's last cursor stays; resuming from it replays events whose revs are already
+        known, and those are dropped.
+        """
+        self.state.flush(self.cursor if self.url == self.urls[0] else None)
 
     async def aclose(self) -> None:
         """Stop: cancel fetches, close the connection, flush the state, close the resolver."""

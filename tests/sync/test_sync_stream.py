@@ -18,7 +18,7 @@ from sync_helpers import RepoWriter, post
 from atproto_async.crypto import K256, Keypair
 from atproto_async.identity import StaticIdentityResolver
 from atproto_async.stream import Commit
-from atproto_async.sync import Resync, SQLiteStateStore, VerifiedSubscription
+from atproto_async.sync import MemoryStateStore, Resync, SQLiteStateStore, VerifiedSubscription
 from tests.stream.stream_helpers import FakeRelay, drop_after, serve_all
 
 DIDS = ["did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "did:plc:bbbbbbbbbbbbbbbbbbbbbbbb"]
@@ -384,3 +384,34 @@ async def test_link_state_is_the_live_subscriptions(world: Any) -> None:
             # The relay dropped the connection after 2 events: the third came after a reconnect.
             assert len(relay.cursors) >= 2
     assert [e.seq for e in events] == [100, 101, 102]
+
+
+async def test_cursor_of_another_relay_is_never_stored(world: Any) -> None:
+    # Seqs do not carry across hosts: after a failover to relay B, B's seqs must not become
+    # the stored cursor, or a restart would resume relay A from a number that is B's.
+    writers, _, resolver = world
+    frames = traffic(writers, 8)
+    a_frames = numbered(frames[:3])  # seqs 100-102
+    b_frames = {5000 + i: f for i, f in enumerate(frames[2:])}
+    state = MemoryStateStore()
+    async with FakeRelay(a_frames, [drop_after(3)]) as a, FakeRelay(b_frames, [serve_all]) as b:
+        stream = VerifiedSubscription(
+            [a.url, b.url],
+            resolver=resolver,
+            state=state,
+            allow_insecure=True,
+            max_attempts=1,
+            reconnect=None,
+        )
+        async with stream:
+            await collect(stream, 3)
+            stream.flush()
+            assert state.cursor == 102
+            a.server.close()  # type: ignore[union-attr]
+            await a.server.wait_closed()  # type: ignore[union-attr]
+            await collect(stream, 5)
+            # (B serves the same frames under its own keys; their seqs run on to 107.)
+            assert stream.url == b.url and stream.cursor == 107
+            stream.flush()
+    assert state.cursor == 102  # relay A's last cursor, not one of B's
+    assert len(state) > 0  # the verified state itself was flushed
