@@ -19,6 +19,7 @@ The scripts assume a single Redis (or keys of one slot): a Redis Cluster would n
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -47,6 +48,7 @@ __all__ = [
     "ResponseError",
     "check_redis",
     "connect",
+    "raise_if_cancelled",
     "redact",
 ]
 
@@ -54,6 +56,21 @@ logger = logging.getLogger("atproto_async.fanout")
 
 #: Errors after which the same command may be sent again once Redis is back.
 TRANSIENT: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+def raise_if_cancelled(exc: BaseException | None = None) -> None:
+    """Raise the cancellation of the current task if redis-py swallowed it.
+
+    A command cancelled mid-reply has its connection torn down, and redis-py may then return
+    normally or raise ``ConnectionError`` in place of the ``CancelledError``; the task's
+    ``cancelling()`` count still says it was cancelled. Loops that wait on Redis call this
+    after each command (and before retrying a transient error), or they would run on after
+    being cancelled: the ingester, cancelled while paused for backlog, went on polling
+    forever (found by its backlog test; reproduced by cancelling a paused writer 300 times).
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from exc
 
 
 def redact(url: str) -> str:

@@ -37,7 +37,15 @@ from functools import partial
 from typing import Any
 
 from atproto_async.fanout._partition import partition_of
-from atproto_async.fanout._redis import APPEND, TRANSIENT, Keys, check_redis, connect, redact
+from atproto_async.fanout._redis import (
+    APPEND,
+    TRANSIENT,
+    Keys,
+    check_redis,
+    connect,
+    raise_if_cancelled,
+    redact,
+)
 from atproto_async.stream.raw import RawFrame
 
 __all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_MAX_BACKLOG", "Ingester"]
@@ -256,8 +264,9 @@ class Ingester:
         delay = 0.05
         while True:
             try:
-                return await call()
+                result = await call()
             except TRANSIENT as exc:
+                raise_if_cancelled(exc)
                 logger.warning(
                     "Redis at %s unreachable (%s); trying again in %.2f s",
                     redact(self._redis_url),
@@ -266,3 +275,6 @@ class Ingester:
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _MAX_RETRY_DELAY)
+            else:
+                raise_if_cancelled()  # redis-py may have swallowed a cancellation
+                return result

@@ -65,6 +65,7 @@ from atproto_async.fanout._redis import (
     Keys,
     ResponseError,
     connect,
+    raise_if_cancelled,
     redact,
 )
 from atproto_async.stream.events import Commit, Event
@@ -244,7 +245,9 @@ class Worker:
             await asyncio.sleep(self.lease_ttl / 3)
             try:
                 await self._lease_round()
+                raise_if_cancelled()  # redis-py may have swallowed a cancellation
             except TRANSIENT as exc:
+                raise_if_cancelled(exc)
                 logger.warning(
                     "worker %s: Redis at %s unreachable for lease renewal (%s)",
                     self.name,
@@ -367,6 +370,7 @@ class Worker:
         if self._client is None:
             raise RuntimeError("use 'async with Worker(...)' (or await start()) first")
         while not self._closed:
+            raise_if_cancelled()  # redis-py may have swallowed a cancellation
             try:
                 await self._ack()
                 await self._release_extra()
@@ -379,6 +383,7 @@ class Worker:
                     return event
                 await self._read()
             except TRANSIENT as exc:
+                raise_if_cancelled(exc)
                 await self._wait_for_redis(exc)
         raise StopAsyncIteration
 

@@ -207,3 +207,30 @@ async def test_an_error_frame_ends_the_run_with_its_error(redis_server: RedisSer
         with pytest.raises(StreamError) as info:
             await asyncio.wait_for(ingester.run(), 20)
     assert info.value.error == "FutureCursor"
+
+
+async def test_cancelling_a_paused_ingester_always_stops_it(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # redis-py may swallow a cancellation that lands mid-command (returning, or raising a
+    # ConnectionError): a paused ingester then polled on forever after being cancelled. With
+    # the pause polling without rest, most cancellations land inside a Redis command.
+    import atproto_async.fanout.ingester as ingester_module
+
+    monkeypatch.setattr(ingester_module, "_PAUSE_POLL", 0.0005)
+    async with FakeRelay(numbered(40)) as relay:
+        for attempt in range(25):
+            ingester = Ingester(
+                relay.url, redis_server.url, partitions=1, max_backlog=8, prefix=f"t{attempt}"
+            )  # a prefix of its own: each attempt starts empty and pauses after 8 frames
+            task = asyncio.create_task(ingester.run())
+
+            async def paused(ingester: Ingester = ingester) -> bool:
+                return ingester.paused == 0
+
+            await until(paused)
+            await asyncio.sleep(0.001 * (attempt % 7))
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=10)
+            assert done, f"attempt {attempt}: the cancelled ingester went on running"
+            assert task.cancelled()
