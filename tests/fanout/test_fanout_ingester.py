@@ -33,6 +33,8 @@ async def running(ingester: Ingester) -> AsyncIterator[asyncio.Task[None]]:
         yield task
     finally:
         task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=15)  # a hang here is a failure, not CI's
+        assert done, "the cancelled ingester did not stop"
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
@@ -175,11 +177,12 @@ async def test_backlog_pauses_the_relay_and_trims_only_what_groups_acknowledged(
             assert (await client.xrange("atproto:stream:0", count=1))[0][0] == ids[25]
             # Acknowledge everything as it comes: the ingester reads to the end.
             await client.xack("atproto:stream:0", "g", *ids[25:])
-            while ingester.cursor != seqs[-1] or ingester.paused is not None:
-                answer = await client.xreadgroup("g", "c", {"atproto:stream:0": ">"}, count=50)
-                for _, batch in answer or ():
-                    await client.xack("atproto:stream:0", "g", *[i for i, _ in batch])
-                await asyncio.sleep(0.05)
+            async with asyncio.timeout(60):
+                while ingester.cursor != seqs[-1] or ingester.paused is not None:
+                    answer = await client.xreadgroup("g", "c", {"atproto:stream:0": ">"}, count=50)
+                    for _, batch in answer or ():
+                        await client.xack("atproto:stream:0", "g", *[i for i, _ in batch])
+                    await asyncio.sleep(0.05)
         assert ingester.paused is None
         assert ingester.appended == len(frames)
         assert "has room again" in caplog.text
