@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,15 @@ def fixture_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"test vectors not found at {path} (they live in ../shared/fixtures)")
     return path
+
+
+#: Where Debian puts server programs, not always on PATH (dnsmasq, redis-server).
+SBIN_DIRECTORIES = ("/usr/sbin", "/sbin", "/usr/local/sbin", "/usr/local/bin")
+
+
+def find_program(name: str) -> str | None:
+    """The path of the program ``name`` on PATH or in `SBIN_DIRECTORIES`, or None."""
+    return shutil.which(name) or shutil.which(name, path=os.pathsep.join(SBIN_DIRECTORIES))
 
 
 def in_ci() -> bool:

@@ -13,7 +13,6 @@ the tests skip when it is missing, and fail in CI (``CI=true``), like the DNS te
 from __future__ import annotations
 
 import atexit
-import os
 import shutil
 import signal
 import socket
@@ -23,11 +22,12 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from tests.conftest import find_program
+
 HOST = "127.0.0.1"
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 PORT_ATTEMPTS = 5
-SBIN_DIRECTORIES = ("/usr/sbin", "/sbin", "/usr/local/sbin", "/usr/local/bin")
 
 
 class RedisUnavailable(RuntimeError):
@@ -36,10 +36,7 @@ class RedisUnavailable(RuntimeError):
 
 def find_redis_server() -> str | None:
     """Return the path of the redis-server program, or None when it is not installed."""
-    path = shutil.which("redis-server")
-    if path is None:
-        path = shutil.which("redis-server", path=os.pathsep.join(SBIN_DIRECTORIES))
-    return path
+    return find_program("redis-server")
 
 
 def unavailable_reason() -> str | None:

@@ -36,12 +36,13 @@ import dns.exception
 import dns.message
 import dns.query
 
+from tests.conftest import find_program
+
 HOST = "127.0.0.1"
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 PORT_ATTEMPTS = 5
 PROBE_TIMEOUT = 0.2
-SBIN_DIRECTORIES = ("/usr/sbin", "/sbin", "/usr/local/sbin")
 MAX_STRING_BYTES = 255  # one TXT character-string (RFC 1035 section 3.3.14)
 PROBE_NAME = "_probe.dnsmasq.invalid"  # answered with a per-instance token, to find our server
 
@@ -57,10 +58,7 @@ class DnsmasqUnavailable(RuntimeError):
 
 def find_dnsmasq() -> str | None:
     """Return the path of the dnsmasq program, or None when it is not installed."""
-    path = shutil.which("dnsmasq")
-    if path is None:
-        path = shutil.which("dnsmasq", path=os.pathsep.join(SBIN_DIRECTORIES))
-    return path
+    return find_program("dnsmasq")
 
 
 def unavailable_reason() -> str | None:
