@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 from atproto_async.exceptions import AuthenticationError, OAuthError, XrpcError
 from atproto_async.oauth.dpop import is_nonce_error
 from atproto_async.oauth.session import OAuthSession
-from atproto_async.xrpc.auth import REFRESH_MARGIN, AuthState, Caller
+from atproto_async.xrpc.auth import REFRESH_MARGIN, AuthState
 from atproto_async.xrpc.session import check_service_url
 
 if TYPE_CHECKING:
+    from atproto_async.xrpc.call import Send
     from atproto_async.xrpc.transport import Response
 
 __all__ = ["OAuthAuthState"]
@@ -89,12 +90,12 @@ class OAuthAuthState(AuthState):
     def nonce_refused(self, response: Response, error: XrpcError) -> bool:
         return is_nonce_error(response.status, response.headers, error.error)
 
-    async def login(self, caller: Caller, *args: Any, **kwargs: Any) -> Any:
+    async def login(self, send: Send, *args: Any, **kwargs: Any) -> Any:
         raise AuthenticationError(
             400, "OAuthSession", "this client uses an OAuth session: there is no password login"
         )
 
-    async def refresh(self, caller: Caller, stale: str | None = None) -> None:
+    async def refresh(self, send: Send, stale: str | None = None) -> None:
         try:
             await self._oauth.refresh(self.oauth_session, stale)
         except OAuthError as exc:
@@ -102,8 +103,8 @@ class OAuthAuthState(AuthState):
                 raise AuthenticationError(401, "SessionEnded", exc.description) from exc
             raise
 
-    async def check(self, caller: Caller) -> None:
+    async def check(self, send: Send) -> None:
         self.needs_check = False  # an OAuth session is checked by its first call
 
-    async def logout(self, caller: Caller) -> None:
+    async def logout(self, send: Send) -> None:
         await self._oauth.revoke(self.oauth_session)

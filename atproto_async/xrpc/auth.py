@@ -29,11 +29,12 @@ import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from atproto_async.exceptions import AuthenticationError, DecodeError, XrpcError
+from atproto_async.xrpc.call import Call, Send
 from atproto_async.xrpc.session import Session, check_service_url, is_loopback_url, jwt_claims
 
 if TYPE_CHECKING:
@@ -76,22 +77,6 @@ def basic_admin_authorization(token: str) -> str:
     """
     encoded = base64.b64encode(f"admin:{token}".encode()).decode("ascii")
     return f"Basic {encoded}"
-
-
-class Caller(Protocol):
-    """The two raw calls the auth state needs from a client (no session handling inside)."""
-
-    async def _post_authorized(
-        self,
-        nsid: str,
-        data: Any,
-        authorization: str | None,
-        *,
-        base_url: str | None = None,
-        secrets: tuple[str, ...] = (),
-    ) -> Any: ...
-
-    async def _query_unchecked(self, nsid: str) -> Any: ...
 
 
 @attrs.define(repr=False)
@@ -252,14 +237,14 @@ class AuthState:
 
     async def login(
         self,
-        caller: Caller,
+        send: Send,
         identifier: str,
         password: str,
         auth_factor_token: str | None = None,
     ) -> Session:
         """Create a session with ``com.atproto.server.createSession``; see ``Client.login``."""
         self._warn_password_shape(password)
-        session = await self._create_session(caller, identifier, password, auth_factor_token)
+        session = await self._create_session(send, identifier, password, auth_factor_token)
         if self._relogin:
             self._credentials = (identifier, _Secret(password), auth_factor_token)
         self.needs_check = False
@@ -268,7 +253,7 @@ class AuthState:
         return session
 
     async def _create_session(
-        self, caller: Caller, identifier: str, password: str, auth_factor_token: str | None
+        self, send: Send, identifier: str, password: str, auth_factor_token: str | None
     ) -> Session:
         body: dict[str, Any] = {"identifier": identifier, "password": password}
         secrets: tuple[str, ...] = (password,)
@@ -279,9 +264,7 @@ class AuthState:
         # createSession goes to the service the client was made with (the entryway); later
         # requests go to the PDS its answer names. A refusal that echoes the password (or
         # the emailed code) shows it masked.
-        out = await caller._post_authorized(
-            nsid, body, None, base_url=self.service, secrets=secrets
-        )
+        out = await send(Call.post(nsid, body, None, base_url=self.service, secrets=secrets))
         if not isinstance(out, dict):
             raise DecodeError(f"{nsid} answered no session")
         try:
@@ -289,11 +272,11 @@ class AuthState:
         except ValueError as exc:
             raise DecodeError(f"{nsid}: {exc}") from None
 
-    async def refresh(self, caller: Caller, stale: str | None = None) -> None:
+    async def refresh(self, send: Send, stale: str | None = None) -> None:
         """Refresh the access token, sharing one request between all concurrent callers.
 
         Args:
-            caller: The client making the request.
+            send: Runs the refresh request (the root client's request loop).
             stale: The access token the caller found wanting; if the session already holds
                 another one, somebody refreshed meanwhile and nothing is done.
 
@@ -309,22 +292,22 @@ class AuthState:
             return
         future = self._refreshing
         if future is None:
-            future = asyncio.ensure_future(self._refresh_once(caller, session))
+            future = asyncio.ensure_future(self._refresh_once(send, session))
             future.add_done_callback(_consume)
             self._refreshing = future
         # shield: a caller that gets cancelled must not cancel the refresh the others wait for
         await asyncio.shield(future)
 
-    async def _refresh_once(self, caller: Caller, session: Session) -> None:
+    async def _refresh_once(self, send: Send, session: Session) -> None:
         nsid = "com.atproto.server.refreshSession"
         try:
             try:
-                out = await caller._post_authorized(nsid, None, f"Bearer {session.refresh_jwt}")
+                out = await send(Call.post(nsid, None, f"Bearer {session.refresh_jwt}"))
                 fresh = Session.from_response(out, pds_url=session.pds_url)
             except XrpcError as exc:
                 if exc.status not in (400, 401) or self.session is not session:
                     raise
-                if await self._relogin_once(caller):
+                if await self._relogin_once(send):
                     return
                 await self._set(None)
                 logger.info("session of %s ended: refresh refused (%s)", session.did, exc.error)
@@ -339,12 +322,12 @@ class AuthState:
         finally:
             self._refreshing = None
 
-    async def _relogin_once(self, caller: Caller) -> bool:
+    async def _relogin_once(self, send: Send) -> bool:
         if self._credentials is None:
             return False
         identifier, secret, factor = self._credentials
         try:
-            fresh = await self._create_session(caller, identifier, secret.value, factor)
+            fresh = await self._create_session(send, identifier, secret.value, factor)
         except XrpcError as exc:
             logger.warning("relogin failed (%s); the session ends", exc.error or exc.status)
             self._credentials = None
@@ -353,7 +336,7 @@ class AuthState:
         logger.info("refresh token expired; logged in again as %s", fresh.did)
         return True
 
-    async def check(self, caller: Caller) -> None:
+    async def check(self, send: Send) -> None:
         """Check a resumed session once with ``getSession`` (refreshing it if needed).
 
         Concurrent first calls share the check; a check that fails for a network reason is
@@ -361,7 +344,7 @@ class AuthState:
         """
         future = self._checking
         if future is None:
-            future = asyncio.ensure_future(self._check_once(caller))
+            future = asyncio.ensure_future(self._check_once(send))
             future.add_done_callback(_consume)
             self._checking = future
         try:
@@ -370,9 +353,9 @@ class AuthState:
             if future.done() and self._checking is future:
                 self._checking = None
 
-    async def _check_once(self, caller: Caller) -> None:
+    async def _check_once(self, send: Send) -> None:
         try:
-            out = await caller._query_unchecked("com.atproto.server.getSession")
+            out = await send(Call.session_check("com.atproto.server.getSession"))
         except XrpcError as exc:
             if isinstance(exc, AuthenticationError):
                 raise
@@ -392,15 +375,15 @@ class AuthState:
         if changes:
             await self._set(attrs.evolve(session, **changes))
 
-    async def logout(self, caller: Caller) -> None:
+    async def logout(self, send: Send) -> None:
         """Delete the session on the server (``deleteSession``) and forget it here."""
         session = self.session
         if session is None:
             return
         self._credentials = None
         try:
-            await caller._post_authorized(
-                "com.atproto.server.deleteSession", None, f"Bearer {session.refresh_jwt}"
+            await send(
+                Call.post("com.atproto.server.deleteSession", None, f"Bearer {session.refresh_jwt}")
             )
         except AuthenticationError:
             pass  # already dead on the server: the goal is reached

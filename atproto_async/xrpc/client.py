@@ -1,10 +1,16 @@
 """`Client`: the XRPC session object every bot and backend lives in.
 
-A request goes ``query`` / ``procedure`` -> `Client._call` (headers, auth, the retry loop) ->
-a `Transport` (the network) -> back as JSON, bytes or None, or as an `XrpcError`. The records
-of ``createRecord``, ``putRecord`` and ``applyWrites`` are checked against their lexicons in
+A request goes ``query`` / ``procedure`` -> a `Call` (what the call asks for) -> `Client._run`
+(the request loop: authorize, one request per attempt, recover, retry) -> a `Transport` (the
+network) -> back as JSON, bytes or None, or as an `XrpcError`. The records of
+``createRecord``, ``putRecord`` and ``applyWrites`` are checked against their lexicons in
 ``procedure``, before anything is sent (`atproto_async.xrpc.records`).
-Auth lives in `AuthState` (shared with derived clients), retry decisions in `RetryPolicy`.
+
+Auth lives in `AuthState`, which sends the session's own requests (login, refresh, check,
+logout) through a `Send` callable, the root client's loop; retry decisions live in
+`RetryPolicy`. What a client shares with the clients derived from it (``with_proxy``,
+``with_labelers``: session, transport, settings) is one `_Core`; a derived client is built
+over it with its own headers.
 
 Spec: https://atproto.com/specs/xrpc
 """
@@ -29,13 +35,15 @@ from atproto_async.exceptions import (
     DecodeError,
     InvalidSyntaxError,
     TransportError,
+    XrpcError,
 )
 from atproto_async.xrpc.auth import AuthState, SessionCallback
+from atproto_async.xrpc.call import Call, Send
 from atproto_async.xrpc.paginate import paginate as _paginate
 from atproto_async.xrpc.records import WRITE_METHODS, check_writes, default_catalog
 from atproto_async.xrpc.retry import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, RetryPolicy
 from atproto_async.xrpc.session import Session, check_service_url
-from atproto_async.xrpc.transport import AiohttpTransport, Body, Request, Transport
+from atproto_async.xrpc.transport import AiohttpTransport, Body, Request, Response, Transport
 from atproto_async.xrpc.wire import (
     decode_body,
     encode_body,
@@ -59,6 +67,38 @@ _json_loads = json.loads
 
 #: Method names remembered as valid by a client (and its derived clients): each is checked once.
 _MAX_KNOWN_NSIDS = 4096
+
+
+@attrs.define(eq=False, repr=False)
+class _Core:
+    """What a root `Client` shares with the clients derived from it (``with_proxy``...)."""
+
+    auth: AuthState
+    transport: Transport
+    policy: RetryPolicy
+    timeout: float
+    sleep: Callable[[float], Awaitable[None]]
+    clock: Callable[[], float]
+    resolver: Resolver | None
+    validate_records: bool
+    catalog: Catalog | None
+    #: The root client's request loop, which the session's own requests go through.
+    send: Send = attrs.field(init=False)
+    owns_resolver: bool = False
+    closed: bool = False  # closing the root closes its derived clients too
+    #: Method names checked once (see `Client._check_nsid`).
+    known_nsids: set[str] = attrs.Factory(set)
+
+
+class _Attempts:
+    """The bookkeeping of one call's attempts: retries made, fixes tried."""
+
+    __slots__ = ("nonce_retried", "refreshed", "retries")
+
+    def __init__(self) -> None:
+        self.retries = 0
+        self.refreshed = False
+        self.nonce_retried = False
 
 
 class Client:
@@ -135,20 +175,19 @@ class Client:
     ) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be > 0, not {timeout}")
-        self._resolver = resolver
-        self._owns_resolver = False
+        auth: AuthState
         if oauth is not None:
             if session is not None:
                 raise ValueError("pass either session= or oauth=, not both")
             from atproto_async.oauth._auth import OAuthAuthState  # loaded only when used
 
-            self._auth: AuthState = OAuthAuthState(oauth, clock=clock)
+            auth = OAuthAuthState(oauth, clock=clock)
         else:
-            # "" stands for "no service yet": login resolves the account's PDS (see _call).
+            # "" stands for "no service yet": login resolves the account's PDS (see _authorize).
             base = (
                 "" if service is None else check_service_url(service, allow_insecure=allow_insecure)
             )
-            self._auth = AuthState(
+            auth = AuthState(
                 base,
                 on_session_change=on_session_change,
                 relogin=relogin,
@@ -159,30 +198,43 @@ class Client:
         if session is not None:
             if isinstance(session, str):
                 session = Session.from_json(session)
-            self._auth.install(session)
-            self._auth.needs_check = True
-        self._transport: Transport = (
-            transport
-            if transport is not None
-            else AiohttpTransport(
+            auth.install(session)
+            auth.needs_check = True
+        if transport is None:
+            transport = AiohttpTransport(
                 max_response_size=max_response_size, max_binary_size=max_binary_size
             )
-        )
-        self._owns_transport = True
         policy = retry_policy if retry_policy is not None else RetryPolicy()
-        self._policy = attrs.evolve(policy, max_retries=max_retries)
-        self._timeout = float(timeout)
-        self._sleep = sleep
-        self._clock = clock
-        self._headers: dict[str, str] = dict(headers or {})
-        self._with_auth: tuple[str | None, dict[str, str]] = (None, self._headers)
-        # Session requests (login, refresh, check, logout) are made by the root client: the
-        # proxy and labeler headers of a derived client must not go with them.
-        self._root = self
-        self._closed = False  # read on the root: closing it closes its derived clients too
-        self._known_nsids: set[str] = set()  # shared with derived clients (see _check_nsid)
-        self._validate_records = validate_records
-        self._catalog = catalog
+        core = _Core(
+            auth=auth,
+            transport=transport,
+            policy=attrs.evolve(policy, max_retries=max_retries),
+            timeout=float(timeout),
+            sleep=sleep,
+            clock=clock,
+            resolver=resolver,
+            validate_records=validate_records,
+            catalog=catalog,
+        )
+        # Session requests (login, refresh, check, logout) go through this root client's loop:
+        # the proxy and labeler headers of a derived client must not go with them.
+        core.send = self._run
+        self._attach(core, dict(headers or {}), root=True)
+
+    def _attach(self, core: _Core, headers: dict[str, str], *, root: bool) -> None:
+        """Set up a client over ``core``, what it shares with its root and derived clients."""
+        self._core = core
+        self._auth = core.auth  # read by every call: one attribute lookup, not two
+        self._headers = headers
+        self._with_auth: tuple[str | None, dict[str, str]] = (None, headers)
+        self._is_root = root
+
+    @classmethod
+    def _over(cls, core: _Core, headers: dict[str, str]) -> Client:
+        """A derived client: the same session, transport and settings, its own headers."""
+        client = cls.__new__(cls)
+        client._attach(core, headers, root=False)
+        return client
 
     def __repr__(self) -> str:
         oauth = self.oauth_session
@@ -196,7 +248,7 @@ class Client:
 
     async def __aenter__(self) -> Client:
         if self._auth.needs_check:
-            await self._auth.check(self._root)
+            await self._auth.check(self._core.send)
         return self
 
     async def __aexit__(
@@ -213,21 +265,23 @@ class Client:
         Calls made afterwards raise `ClientClosedError` (on derived clients too): a closed
         client would otherwise open a new connection pool that nothing closes.
         """
-        if self._owns_transport:
-            self._closed = True
-            await self._transport.close()
-            if self._owns_resolver and self._resolver is not None:
-                await self._resolver.close()  # type: ignore[attr-defined]
+        core = self._core
+        if self._is_root:
+            core.closed = True
+            await core.transport.close()
+            if core.owns_resolver and core.resolver is not None:
+                await core.resolver.close()  # type: ignore[attr-defined]
 
     @property
     def resolver(self) -> Resolver:
         """The identity resolver: the one given, or an `IdentityResolver` made on first use."""
-        if self._resolver is None:
+        core = self._core
+        if core.resolver is None:
             from atproto_async.identity import IdentityResolver  # loaded only when used
 
-            self._resolver = IdentityResolver(timeout=self._timeout)
-            self._owns_resolver = True
-        return self._resolver
+            core.resolver = IdentityResolver(timeout=core.timeout)
+            core.owns_resolver = True
+        return core.resolver
 
     # -- session -----------------------------------------------------------------------------
 
@@ -275,7 +329,7 @@ class Client:
         """
         if not self._auth.service:
             await self._use_pds_of(identifier)
-        return await self._auth.login(self._root, identifier, password, auth_factor_token)
+        return await self._auth.login(self._core.send, identifier, password, auth_factor_token)
 
     async def _use_pds_of(self, identifier: str) -> None:
         """Point a client made with ``service=None`` at the PDS of ``identifier``."""
@@ -303,7 +357,7 @@ class Client:
         Raises:
             AuthenticationError: Not logged in, or the refresh token is dead (session ended).
         """
-        await self._auth.refresh(self._root)
+        await self._auth.refresh(self._core.send)
         session = self._auth.session
         if session is None:
             raise AuthenticationError(401, "AuthMissing", "the session ended")
@@ -312,7 +366,7 @@ class Client:
     async def logout(self) -> None:
         """End the session on the server and here (an OAuth session is revoked); a no-op
         without one."""
-        await self._auth.logout(self._root)
+        await self._auth.logout(self._core.send)
 
     def export_session(self) -> str:
         """Return the session as a JSON string for ``Client(session=...)``.
@@ -335,14 +389,7 @@ class Client:
     # -- derived clients ---------------------------------------------------------------------
 
     def _derive(self, extra: Mapping[str, str]) -> Client:
-        clone = object.__new__(Client)
-        clone.__dict__.update(
-            {k: v for k, v in self.__dict__.items() if k not in ("com", "app", "chat", "tools")}
-        )
-        clone._owns_transport = False
-        clone._headers = {**self._headers, **extra}
-        clone._with_auth = (None, clone._headers)
-        return clone
+        return Client._over(self._core, {**self._headers, **extra})
 
     def with_proxy(self, did: str, service_id: str) -> Client:
         """Return a client whose requests the PDS forwards to another service.
@@ -430,18 +477,16 @@ class Client:
             DecodeError: The server said JSON but sent something else.
             InvalidSyntaxError: ``nsid`` is not an NSID (a ``ValueError``; nothing is sent).
         """
-        return await self._call(
+        call = Call(
             "GET",
             nsid,
             encode_params(params) if params else (),
-            None,
-            None,
-            True,
-            headers,
-            timeout,
-            max_retries,
-            admin,
+            headers=headers,
+            timeout=timeout,
+            max_retries=max_retries,
+            admin=admin,
         )
+        return await self._run(call)
 
     async def procedure(
         self,
@@ -481,20 +526,25 @@ class Client:
             As for `query`.
         """
         body, content_type, replayable = encode_body(data, encoding)
-        if nsid in WRITE_METHODS and self._validate_records and content_type == "application/json":
+        if (
+            nsid in WRITE_METHODS
+            and self._core.validate_records
+            and content_type == "application/json"
+        ):
             self._check_records(nsid, body)
-        return await self._call(
+        call = Call(
             "POST",
             nsid,
             encode_params(params) if params else (),
             body,
             content_type,
-            replayable,
-            headers,
-            timeout,
-            max_retries,
-            admin,
+            replayable=replayable,
+            headers=headers,
+            timeout=timeout,
+            max_retries=max_retries,
+            admin=admin,
         )
+        return await self._run(call)
 
     async def upload_blob(self, data: bytes | AsyncIterable[bytes], encoding: str) -> Blob:
         """Upload a blob with ``com.atproto.repo.uploadBlob`` and return its blob reference.
@@ -559,7 +609,7 @@ class Client:
             sent = _json_loads(body)
         except ValueError:
             return  # not JSON after all: the server answers for it
-        catalog = self._catalog
+        catalog = self._core.catalog
         check_writes(default_catalog() if catalog is None else catalog, nsid, sent)
 
     def _check_nsid(self, nsid: str) -> None:
@@ -568,7 +618,7 @@ class Client:
         A typo would otherwise reach the server and come back as a 404 or a 501 that hides it.
         Valid names are remembered (up to `_MAX_KNOWN_NSIDS`), so a call pays a set lookup.
         """
-        known = self._known_nsids
+        known = self._core.known_nsids
         if nsid in known:
             return
         from atproto_async.syntax import is_valid_nsid  # loaded by the first call, not import
@@ -579,26 +629,6 @@ class Client:
             )
         if len(known) < _MAX_KNOWN_NSIDS:
             known.add(nsid)
-
-    async def _post_authorized(
-        self,
-        nsid: str,
-        data: Any,
-        authorization: str | None,
-        *,
-        base_url: str | None = None,
-        secrets: tuple[str, ...] = (),
-    ) -> Any:
-        body, content_type, _ = encode_body(data, None)
-        return await self._call(
-            "POST", nsid, (), body, content_type, True, None, None, None, False,
-            authorization=authorization, base_url=base_url, secrets=secrets,
-        )  # fmt: skip
-
-    async def _query_unchecked(self, nsid: str) -> Any:
-        return await self._call(
-            "GET", nsid, (), None, None, True, None, None, None, False, check=False
-        )
 
     def _request_headers(
         self,
@@ -621,141 +651,138 @@ class Client:
             headers.update(extra)
         return headers
 
-    async def _call(
-        self,
-        method: str,
-        nsid: str,
-        params: list[tuple[str, str]] | tuple[()],
-        body: Body,
-        content_type: str | None,
-        replayable: bool,
-        headers: Mapping[str, str] | None,
-        timeout: float | None,  # noqa: ASYNC109
-        max_retries: int | None,
-        admin: bool | None,
-        *,
-        authorization: str | bool | None = True,
-        base_url: str | None = None,
-        check: bool = True,
-        secrets: tuple[str, ...] = (),
-    ) -> Any:
-        """One call: auth, attempts, retries. ``authorization=True`` means the session's.
+    async def _run(self, call: Call) -> Any:
+        """Run one call: authorize, send, recover (nonce, refresh), retry; return the answer.
 
-        ``secrets`` (a login password...) are masked in the errors, with those the client holds.
+        Each pass of the loop is one HTTP request. An error answer is first offered to
+        `_recover` (a DPoP nonce to adopt, an expired token to refresh: replay at once), then
+        to the retry policy (`_backoff`: wait and try again, or raise it).
         """
-        if self._root._closed:
+        core = self._core
+        if core.closed:
             raise ClientClosedError("this Client is closed; make a new one")
-        self._check_nsid(nsid)
-        auth = self._auth
-        path = "/xrpc/" + nsid
+        self._check_nsid(call.nsid)
+        timeout = call.timeout
         if timeout is None:
-            attempt_timeout = self._timeout
-        elif timeout > 0:
-            attempt_timeout = timeout
-        else:
+            timeout = core.timeout
+        elif timeout <= 0:
             raise ValueError(f"timeout must be > 0, not {timeout}")
-        use_session = authorization is True
-        if use_session and (admin or (admin is None and is_admin_method(nsid))):
+        auth = self._auth
+        use_session = call.session
+        authorization = call.authorization
+        admin = call.admin
+        if use_session and (admin or (admin is None and is_admin_method(call.nsid))):
             if auth.admin_authorization is None:
                 if admin:
                     raise ValueError("admin=True needs Client(admin_password=...)")
             else:
                 authorization, use_session = auth.admin_authorization, False
-        retry = 0
-        refreshed = False
-        nonce_retried = False
+        dpop = auth.dpop and use_session
+        attempts: _Attempts | None = None  # made at the first failure: most calls have none
+        path = "/xrpc/" + call.nsid
         while True:
             if use_session:
-                if auth.token is not None:
-                    if check and auth.needs_check:
-                        await auth.check(self._root)
-                    if self._clock() >= auth.refresh_at and auth.token is not None:
-                        await auth.refresh(self._root, auth.token)
-                elif auth.dpop:  # a Client bound to an OAuth session that was logged out
-                    raise AuthenticationError(
-                        401, "SessionEnded", "the OAuth session was revoked: sign in again"
-                    )
+                if auth.needs_check or auth.token is None or core.clock() >= auth.refresh_at:
+                    await self._prepare_session(call)
                 sent_auth = auth.bearer
             else:
-                sent_auth = authorization if isinstance(authorization, str) else None
-            url = base_url or auth.base_url
+                sent_auth = authorization
+            url = call.base_url or auth.base_url
             if not url:
                 raise AtprotoError(
                     "this client has no service URL: log in with a handle or DID first, "
                     "or pass Client(service=...)"
                 )
-            extra = headers
-            if auth.dpop and use_session and sent_auth is not None:
+            extra = call.headers
+            if dpop and sent_auth is not None:
                 # An OAuth session: every request carries a fresh DPoP proof of its own.
-                proof = auth.proof(method, url + path)
-                extra = {**headers, "DPoP": proof} if headers else {"DPoP": proof}
+                proof = auth.proof(call.method, url + path)
+                extra = {**extra, "DPoP": proof} if extra else {"DPoP": proof}
             request = Request(
-                method,
+                call.method,
                 url + path,
-                params,
-                self._request_headers(sent_auth, content_type, extra),
-                body,
-                attempt_timeout,
+                call.params,
+                self._request_headers(sent_auth, call.content_type, extra),
+                call.body,
+                timeout,
             )
             try:
-                response = await self._transport.send(request)
+                response = await core.transport.send(request)
             except TransportError as exc:
-                delay = self._policy.delay(
-                    exc,
-                    retry,
-                    idempotent=method == "GET",
-                    replayable=replayable,
-                    max_retries=max_retries,
-                )
-                if delay is None:
-                    raise
-                retry += 1
-                self._log_retry(nsid, exc, delay, retry)
-                await self._sleep(delay)
+                attempts = attempts or _Attempts()
+                await self._backoff(call, exc, attempts)
                 continue
-            status = response.status
-            if auth.dpop and use_session:
+            if dpop:
                 auth.observe(request.url, response.headers)
-            if 200 <= status < 300:
-                return decode_body(response, nsid)
+            if 200 <= response.status < 300:
+                return decode_body(response, call.nsid)
             error = error_from_response(
-                response, nsid, secrets=self._secrets(request, secrets), now=self._clock()
+                response,
+                call.nsid,
+                secrets=self._secrets(request, call.secrets),
+                now=core.clock(),
             )
-            if (
-                auth.dpop
-                and use_session
-                and not nonce_retried
-                and auth.nonce_refused(response, error)
-            ):
-                nonce_retried = True  # the server wants its new DPoP nonce: once more with it
-                if replayable:
+            attempts = attempts or _Attempts()
+            if use_session and await self._recover(response, error, sent_auth, attempts):
+                if call.replayable:
                     continue
                 raise error
-            if (
-                use_session
-                and not refreshed
-                and sent_auth is not None
-                and status in (400, 401)
-                and token_refused(error)
-                and auth.token is not None
-            ):
-                refreshed = True
-                await auth.refresh(self._root, sent_auth.partition(" ")[2])  # the token alone
-                if replayable:
-                    continue
-                raise error
-            delay = self._policy.delay(
-                error,
-                retry,
-                idempotent=method == "GET",
-                replayable=replayable,
-                max_retries=max_retries,
+            await self._backoff(call, error, attempts)
+
+    async def _prepare_session(self, call: Call) -> None:
+        """Make the session fit to send: a resumed session is checked first, a token about to
+        expire refreshed first (the loop calls this only when one of them is due)."""
+        auth = self._auth
+        if auth.token is not None:
+            if call.check and auth.needs_check:
+                await auth.check(self._core.send)
+            if self._core.clock() >= auth.refresh_at and auth.token is not None:
+                await auth.refresh(self._core.send, auth.token)
+        elif auth.dpop:  # a Client bound to an OAuth session that was logged out
+            raise AuthenticationError(
+                401, "SessionEnded", "the OAuth session was revoked: sign in again"
             )
-            if delay is None:
-                raise error
-            retry += 1
-            self._log_retry(nsid, error, delay, retry)
-            await self._sleep(delay)
+
+    async def _recover(
+        self, response: Response, error: XrpcError, sent_auth: str | None, attempts: _Attempts
+    ) -> bool:
+        """Whether a session's refused request should be sent again at once, once fixed.
+
+        Each fix is tried once per call: the server's new DPoP nonce adopted, or the token
+        refreshed after an answer saying it is expired or invalid (not after one about
+        permissions, which a new token would not change).
+        """
+        auth = self._auth
+        if auth.dpop and not attempts.nonce_retried and auth.nonce_refused(response, error):
+            attempts.nonce_retried = True  # the nonce is kept by observe(): replay with it
+            return True
+        if (
+            not attempts.refreshed
+            and sent_auth is not None
+            and response.status in (400, 401)
+            and token_refused(error)
+            and auth.token is not None
+        ):
+            attempts.refreshed = True
+            await auth.refresh(self._core.send, sent_auth.partition(" ")[2])  # the token alone
+            return True
+        return False
+
+    async def _backoff(self, call: Call, error: AtprotoError, attempts: _Attempts) -> None:
+        """Wait before the next attempt if the retry policy allows one; else raise ``error``."""
+        core = self._core
+        delay = core.policy.delay(
+            error,
+            attempts.retries,
+            idempotent=call.method == "GET",
+            replayable=call.replayable,
+            max_retries=call.max_retries,
+        )
+        if delay is None:
+            raise error
+        attempts.retries += 1
+        self._log_retry(call.nsid, error, delay, attempts.retries)
+        await core.sleep(delay)
 
     def _secrets(self, request: Request, extra: tuple[str, ...]) -> list[str]:
         """Everything an error must not show: held tokens and passwords, the credential this
