@@ -44,7 +44,7 @@ from collections.abc import (
     Sequence,
 )
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypedDict, Unpack, overload
+from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict, Unpack, overload
 from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -130,6 +130,38 @@ class SubscriptionOptions(TypedDict, total=False):
     allow_insecure: bool
     sleep: Callable[[float], Awaitable[Any]]
     clock: Callable[[], float]
+
+
+#: The value of every option not given (the types and the meaning are `SubscriptionOptions`'s
+#: and `Subscription`'s; a test holds the three to the same names).
+OPTION_DEFAULTS: Final[SubscriptionOptions] = {
+    "collections": None,
+    "event_types": None,
+    "on_cursor": None,
+    "cursor_interval": DEFAULT_CURSOR_INTERVAL,
+    "on_message": None,
+    "idle_timeout": DEFAULT_IDLE_TIMEOUT,
+    "reconnect": None,
+    "max_attempts": None,
+    "fail_fast": False,
+    "skip_invalid": False,
+    "verify_records": True,
+    "validate_records": False,
+    "catalog": None,
+    "max_frame_size": DEFAULT_MAX_FRAME_SIZE,
+    "max_ops": DEFAULT_MAX_OPS,
+    "max_blocks_size": DEFAULT_MAX_BLOCKS_SIZE,
+    "max_queue": DEFAULT_MAX_QUEUE,
+    "open_timeout": 10.0,
+    "ping_interval": 20.0,
+    "ping_timeout": 20.0,
+    "close_timeout": 1.0,
+    "compression": None,
+    "headers": None,
+    "allow_insecure": False,
+    "sleep": asyncio.sleep,
+    "clock": time.monotonic,
+}
 
 
 def _tls_hint(url: str, exc: BaseException) -> str:
@@ -220,7 +252,8 @@ class Subscription:
         headers: Extra HTTP headers for the upgrade request.
         allow_insecure: Allow ``ws://`` to non-loopback hosts.
         sleep: Awaitable sleep used between attempts (inject a fake in tests).
-        clock: Monotonic clock used to judge whether a connection stayed healthy.
+        clock: Monotonic clock used to judge whether a connection stayed healthy, when it
+            went idle (``idle_timeout``) and when the cursor hook is due.
     """
 
     def __init__(
@@ -229,68 +262,49 @@ class Subscription:
         nsid: str,
         *,
         cursor: int | None = None,
-        collections: Iterable[str] | None = None,
-        event_types: Iterable[type[Event]] | None = None,
-        on_cursor: Callable[[int], Any] | None = None,
-        cursor_interval: float = DEFAULT_CURSOR_INTERVAL,
-        on_message: Callable[[bytes], Any] | None = None,
-        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
-        reconnect: ReconnectPolicy | None = None,
-        max_attempts: int | None = None,
-        fail_fast: bool = False,
-        skip_invalid: bool = False,
-        verify_records: bool = True,
-        validate_records: bool = False,
-        catalog: Catalog | None = None,
-        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
-        max_ops: int = DEFAULT_MAX_OPS,
-        max_blocks_size: int = DEFAULT_MAX_BLOCKS_SIZE,
-        max_queue: int = DEFAULT_MAX_QUEUE,
-        open_timeout: float | None = 10.0,
-        ping_interval: float | None = 20.0,
-        ping_timeout: float | None = 20.0,
-        close_timeout: float | None = 1.0,
-        compression: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        allow_insecure: bool = False,
-        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        **options: Unpack[SubscriptionOptions],
     ) -> None:
-        self.url = stream_url(url, nsid, allow_insecure=allow_insecure)
+        unknown = options.keys() - OPTION_DEFAULTS.keys()
+        if unknown:
+            raise TypeError(f"unknown subscription options: {', '.join(sorted(unknown))}")
+        o: SubscriptionOptions = {**OPTION_DEFAULTS, **options}
+        self.url = stream_url(url, nsid, allow_insecure=o["allow_insecure"])
         self.nsid = nsid
         self._gate = EventGate(
             cursor=cursor,
-            collections=collections,
-            event_types=event_types,
-            max_frame_size=max_frame_size,
-            max_ops=max_ops,
-            max_blocks_size=max_blocks_size,
-            verify_records=verify_records,
-            skip_invalid_records=skip_invalid,
-            validate_records=validate_records,
-            catalog=catalog,
+            collections=o["collections"],
+            event_types=o["event_types"],
+            max_frame_size=o["max_frame_size"],
+            max_ops=o["max_ops"],
+            max_blocks_size=o["max_blocks_size"],
+            verify_records=o["verify_records"],
+            skip_invalid_records=o["skip_invalid"],
+            validate_records=o["validate_records"],
+            catalog=o["catalog"],
         )
         self._cursor_hook = (
-            None if on_cursor is None else CursorHook(on_cursor, cursor_interval, cursor)
+            None
+            if o["on_cursor"] is None
+            else CursorHook(o["on_cursor"], o["cursor_interval"], cursor)
         )
-        self._on_message = on_message
-        self._idle_timeout = idle_timeout
-        self._policy = reconnect or ReconnectPolicy()
-        self._max_attempts = max_attempts
-        self._fail_fast = fail_fast
-        self._skip_invalid = skip_invalid
+        self._on_message = o["on_message"]
+        self._idle_timeout = o["idle_timeout"]
+        self._policy = o["reconnect"] or ReconnectPolicy()
+        self._max_attempts = o["max_attempts"]
+        self._fail_fast = o["fail_fast"]
+        self._skip_invalid = o["skip_invalid"]
         self._connect_options: dict[str, Any] = {
-            "max_size": max_frame_size,
-            "max_queue": max_queue,
-            "open_timeout": open_timeout,
-            "ping_interval": ping_interval,
-            "ping_timeout": ping_timeout,
-            "close_timeout": close_timeout,
-            "compression": compression,
-            "additional_headers": dict(headers) if headers else None,
+            "max_size": o["max_frame_size"],
+            "max_queue": o["max_queue"],
+            "open_timeout": o["open_timeout"],
+            "ping_interval": o["ping_interval"],
+            "ping_timeout": o["ping_timeout"],
+            "close_timeout": o["close_timeout"],
+            "compression": o["compression"],
+            "additional_headers": dict(o["headers"]) if o["headers"] else None,
         }
-        self._sleep = sleep
-        self._clock = clock
+        self._sleep = o["sleep"]
+        self._clock = o["clock"]
         #: Connections opened so far.
         self.connections = 0
         #: 0 while connected (and before the first connection); while the stream is down, the
@@ -417,8 +431,7 @@ class Subscription:
     async def _receive(self, ws: ClientConnection) -> AsyncGenerator[Event, None]:
         gate = self._gate
         recv = ws.recv
-        loop = asyncio.get_running_loop()
-        now = loop.time
+        now = self._clock  # the idle watchdog and the cursor hook judge time by it
         on_message = self._on_message
         hook = self._cursor_hook
         self._idle = False
@@ -469,13 +482,19 @@ class Subscription:
                 watchdog.cancel()
 
     async def _watch(self, ws: ClientConnection) -> None:
+        """Drop the connection once `_receive` has waited ``idle_timeout`` for a message.
+
+        Idle time is read off the injected ``clock``; the checks themselves run every quarter
+        of the timeout in real time (``asyncio.sleep``, not the injected ``sleep``, which is
+        the backoff's and would be called many times a second by a test's instant fake).
+        """
         idle = self._idle_timeout
         assert idle is not None
-        loop = asyncio.get_running_loop()
+        clock = self._clock
         while True:
             await asyncio.sleep(idle / 4)
             since = self._waiting_since
-            if since is not None and loop.time() - since >= idle:
+            if since is not None and clock() - since >= idle:
                 self._idle = True
                 ws.transport.abort()
                 return
@@ -497,7 +516,8 @@ class RawSubscription(Subscription):
         super().__init__(url, nsid, cursor=cursor, **options)
         # Same interface as EventGate (cursor, start_connection, feed): only the frames differ.
         self._gate = RawGate(  # type: ignore[assignment]
-            cursor=cursor, max_frame_size=options.get("max_frame_size", DEFAULT_MAX_FRAME_SIZE)
+            cursor=cursor,
+            max_frame_size=options.get("max_frame_size", OPTION_DEFAULTS["max_frame_size"]),
         )
 
     def __repr__(self) -> str:

@@ -633,3 +633,37 @@ def test_reconnect_policy_jitter_stays_in_range() -> None:
 def test_reconnect_policy_validates(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         ReconnectPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+def test_every_option_has_one_default_and_one_description() -> None:
+    import inspect
+
+    from atproto_async.stream.subscribe import OPTION_DEFAULTS, SubscriptionOptions
+
+    names = set(SubscriptionOptions.__annotations__)
+    assert set(OPTION_DEFAULTS) == names
+    described = inspect.getdoc(Subscription) or ""
+    for name in names:
+        assert f"\n    {name}:" in described.replace("\n        ", "\n    "), name
+
+
+def test_an_unknown_option_is_refused() -> None:
+    with pytest.raises(TypeError, match="idle_timout"):
+        Subscription("ws://127.0.0.1:1", "com.atproto.sync.subscribeRepos", idle_timout=5.0)  # type: ignore[call-arg]
+
+
+async def test_idle_time_is_read_off_the_injected_clock() -> None:
+    async def pause_then_more(relay: FakeRelay, ws: ServerConnection, cursor: int | None) -> None:
+        await ws.send(relay.frames[1])
+        await asyncio.sleep(1.0)  # five idle timeouts of real time...
+        await ws.send(relay.frames[2])
+        await ws.wait_closed()
+
+    frozen = 1000.0  # ...but none on the stream's clock: the connection is kept
+    async with (
+        FakeRelay(_frames(2), [pause_then_more]) as relay,
+        subscribe_repos(relay.url, idle_timeout=0.2, clock=lambda: frozen) as stream,
+    ):
+        events = await _take(stream, 2)
+    assert _seqs(events) == [1, 2]
+    assert relay.cursors == [None]
