@@ -135,8 +135,8 @@ def _parser() -> argparse.ArgumentParser:
     firehose.add_argument(
         "--state",
         metavar="FILE",
-        help="with --verify: keep the per-account state and the cursor in this SQLite file "
-        "(resumes from it)",
+        help="with --verify: keep the per-account state and the cursors (one per relay, and the "
+        "relay in use) in this SQLite file (resumes from it)",
     )
     firehose.add_argument(
         "--lenient", action="store_true", help="with --verify: accept legacy commits"
@@ -622,6 +622,26 @@ class _Runner:
             return self._floor  # stopped while still skipping up to the cursor
         return cursor
 
+    def resume_hint(self) -> str | None:
+        """How to pick up where this run stopped, None when it read nothing to resume from.
+
+        ``--cursor`` applies to the first ``--relay``: after a failover of ``--verify``, the
+        seq is another relay's, so the hint names that relay; with ``--state`` the file keeps
+        every relay's cursor and the one in use, so the same ``--state`` is the way back.
+        """
+        args = self.args
+        state = getattr(args, "state", None)
+        if state and getattr(args, "verify", False):
+            return f"resume with --state {state}"
+        cursor = self.cursor()
+        if cursor is None:
+            return None
+        urls = getattr(self.stream, "urls", None)
+        url = getattr(self.stream, "url", None)
+        if urls is not None and len(urls) > 1 and url != urls[0]:
+            return f"resume with --relay {url} --cursor {cursor}"
+        return f"resume with --cursor {cursor}"
+
     async def run_until_stopped(self) -> int:
         """Run the command; SIGTERM cancels it like Ctrl-C does, so that it ends cleanly.
 
@@ -775,7 +795,8 @@ class _Runner:
             nsid = _REPOS
         async with self.stream:
             code = await self._print(self.stream, nsid)
-        self.err.write(f"stopped; resume with --cursor {self.cursor()}\n")
+        hint = self.resume_hint()
+        self.err.write(f"stopped; {hint}\n" if hint else "stopped\n")
         return code
 
     def _refused(self, who: object, why: str | None) -> None:
@@ -1042,9 +1063,8 @@ async def _after(events: AsyncIterable[Event], cursor: int) -> AsyncIterator[Eve
 
 def _stopped(runner: _Runner, how: str) -> None:
     runner.status.clear()
-    cursor = runner.cursor()
-    hint = f"; resume with --cursor {cursor}" if cursor is not None else ""
-    sys.stderr.write(f"{how}{hint}\n")
+    hint = runner.resume_hint()
+    sys.stderr.write(f"{how}; {hint}\n" if hint else f"{how}\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1086,8 +1106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (AtprotoError, OSError) as exc:
         runner.status.clear()
         message, resumable = runner.explain(exc)
-        cursor = runner.cursor()
-        hint = f" (resume with --cursor {cursor})" if cursor is not None and resumable else ""
+        resume = runner.resume_hint() if resumable else None
+        hint = f" ({resume})" if resume else ""
         sys.stderr.write(f"atproto-async: error: {message}{hint}\n")
         return 1
     except ValueError as exc:

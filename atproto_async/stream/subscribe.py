@@ -578,7 +578,8 @@ def subscribe_repos(
         url: A relay or PDS (``wss://bsky.network``), or the full ``/xrpc/<nsid>`` URL. With
             ``verify=True``, a list of relays to fail over between.
         cursor: Resume after this seq; None starts with live events (with ``verify=True``:
-            the state's stored cursor, if any).
+            the relay in use at the state's last flush, from its stored cursor; a given
+            cursor applies to the first URL).
         verify: Prove every event (signatures, MST proofs, the ``prevData`` chain, rev order,
             account status), heal gaps by fetching repositories again, and fail over between
             relays: returns an `atproto_async.sync.VerifiedSubscription`, which also takes

@@ -9,7 +9,8 @@
 - `verify_label` / `LabelVerifier` (``labels.py``): labels against their labeler's
   ``#atproto_label`` key, for ``subscribe_labels(..., verify=True)``.
 - `RepoState`, `MemoryStateStore`, `SQLiteStateStore` (``state.py``): where that state lives;
-  the SQLite store writes it with the stream cursor in one transaction.
+  the SQLite store writes it with the stream cursors (one per relay host, and the host in use)
+  in one transaction.
 
 Layout::
 

@@ -14,17 +14,21 @@ events `SyncVerifier` accepts, plus a `Resync` whenever a repository had to be f
   repository is fetched once more after the running fetch) and at most ``max_pending``
   repositories wait. A failed fetch is retried with backoff, then given up (reported); the next
   commit of that account starts over.
-- Several relay URLs: when one fails (after ``max_attempts`` reconnections), the next is used,
-  from its live tail. Seq numbers do not carry across hosts, so nothing is resumed by cursor
-  there: the rev order drops what was already seen, and gap detection fetches what was missed
-  when an account commits again. Accounts active in the ``reconcile_window`` seconds before the
-  switch (at most ``max_reconcile``) are not left waiting for that: their PDS is asked for its
-  latest revision (``getLatestCommit``) and those that moved on are fetched again.
-- State: the verifier's per-account state is flushed to its `StateStore` together with the
-  cursor (of the first URL: see `VerifiedSubscription.flush`) every ``flush_interval``
-  seconds and on close; with ``flush_interval=None`` call `flush` yourself once your own
-  writes for the events so far are durable (with a `SQLiteStateStore` on your connection, in
-  your transaction) for exactly-once processing.
+- Several relay URLs: when one fails (after ``max_attempts`` reconnections), the next is used.
+  Seq numbers are per host, so each host has its own cursor: a host read before (in this run,
+  or in an earlier one through the `StateStore`) is resumed from its own last seq, the others
+  from their live tail. What a host replays that another already delivered is dropped by the
+  rev order; what a live tail skipped is found by gap detection when an account commits again,
+  and accounts active in the ``reconcile_window`` seconds before the switch (at most
+  ``max_reconcile``) are not left waiting for that: their PDS is asked for its latest revision
+  (``getLatestCommit``) and those that moved on are fetched again. A stored cursor the host
+  calls ``FutureCursor`` (it was reset) is dropped and that host is read from its live tail.
+- State: the verifier's per-account state is flushed to its `StateStore` together with every
+  host's cursor and the host in use (see `VerifiedSubscription.flush`) every
+  ``flush_interval`` seconds and on close; a restart resumes that host from its cursor. With
+  ``flush_interval=None`` call `flush` yourself once your own writes for the events so far
+  are durable (with a `SQLiteStateStore` on your connection, in your transaction) for
+  exactly-once processing.
 
 Spec: https://atproto.com/specs/sync ("Reliable Repository Synchronization")
 """
@@ -41,7 +45,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
-from atproto_async.exceptions import AtprotoError, RepoError
+from atproto_async.exceptions import AtprotoError, RepoError, StreamError
 from atproto_async.sync.state import RepoState, StateStore
 from atproto_async.sync.verifier import SyncVerifier, Verdict
 
@@ -163,8 +167,10 @@ class VerifiedSubscription:
         urls: Relay or PDS URLs, tried in turn when one fails.
         resolver: Finds signing keys and PDSes (default: an `IdentityResolver`, closed with
             this object).
-        state: Per-account state and the cursor (default `MemoryStateStore`).
-        cursor: Resume after this seq on the first URL (default: the state's stored cursor).
+        state: Per-account state and the cursors (default `MemoryStateStore`).
+        cursor: Start on the first URL, after this seq (default: the host in use at the
+            state's last flush, from its stored cursor; a state from before per-host cursors
+            holds one, the first URL's).
         lenient: Accept legacy commits without ``prevData``.
         on_reject: Called with ``(event, verdict)`` for every event not handed on.
         flush_interval: Seconds between automatic `flush` calls; None: only when you call it.
@@ -214,7 +220,28 @@ class VerifiedSubscription:
             resolver = IdentityResolver(allow_insecure=allow_insecure)
         self.verifier = SyncVerifier(resolver, lenient=lenient, state=state, on_reject=on_reject)
         self.state = self.verifier.state
-        self._start_cursor = cursor if cursor is not None else self.state.cursor
+        from atproto_async.stream.urls import SUBSCRIBE_REPOS, stream_url
+
+        #: The key of each URL's cursor in the state: its normalized stream URL.
+        self.hosts = [stream_url(url, SUBSCRIBE_REPOS, allow_insecure=True) for url in self.urls]
+        #: Host -> the seq of the last event handed out from it (as far as known).
+        self._cursors: dict[str, int] = {}
+        for host in self.hosts:
+            seq = self.state.cursor_for(host)
+            if seq is not None:
+                self._cursors[host] = seq
+        unnamed = self.state.cursor_for(None)
+        if unnamed is not None:  # a single-cursor state: that schema only kept the first URL's
+            self._cursors.setdefault(self.hosts[0], unnamed)
+        active = self.state.active_host
+        index = 0
+        if cursor is not None:
+            self._cursors[self.hosts[0]] = cursor
+        elif active is not None and active in self.hosts:
+            index = self.hosts.index(active)
+        #: The ``cursor=`` given, while the first URL is still read from it (kept: the caller
+        #: asked for it, so a ``FutureCursor`` for it is theirs to see).
+        self._explicit_cursor = cursor
         self._collections = None if collections is None else frozenset(collections)
         self._event_types = None if event_types is None else tuple(event_types)
         self._flush_interval = flush_interval
@@ -245,12 +272,14 @@ class VerifiedSubscription:
         self._next: asyncio.Future[Any] | None = None
         self._next_finished: asyncio.Future[tuple[str, Any]] | None = None
         self._closed = False
+        self._index = index
         #: The seq of the last event handled on the current host.
-        self.cursor: int | None = self._start_cursor
+        self.cursor: int | None = self._cursors.get(self.hosts[index])
         #: The URL in use.
-        self.url = self.urls[0]
+        self.url = self.urls[index]
         #: Counts besides the verifier's: ``resyncs``, ``resync_failures``, ``overflow``,
-        #: ``failovers``, ``reconciled`` (accounts found behind after a failover).
+        #: ``failovers``, ``reconciled`` (accounts found behind after a failover),
+        #: ``future_cursor`` (stored cursors a host called ahead of it).
         self.stats = self.verifier.stats
         #: The live `Subscription` to the relay in use (None before the first event).
         self.subscription: Subscription | None = None
@@ -317,19 +346,57 @@ class VerifiedSubscription:
             except StopAsyncIteration:
                 raise
             except (AtprotoError, OSError) as exc:
+                if self._future_cursor(exc):
+                    continue
                 if len(self.urls) == 1:
                     raise
                 failures += 1
                 old = self.url
-                self.url = self.urls[(self.urls.index(old) + 1) % len(self.urls)]
+                self._remember_cursor()
+                self._index = (self._index + 1) % len(self.urls)
+                self.url = self.urls[self._index]
+                self._explicit_cursor = None
                 self.stats["failovers"] += 1
-                logger.warning("relay %s failed (%s); moving to %s", old, exc, self.url)
+                # Seq numbers are per host: resume this one from its own cursor, if known.
+                self.cursor = self._cursors.get(self.hosts[self._index])
+                logger.warning(
+                    "relay %s failed (%s); moving to %s from %s",
+                    old,
+                    exc,
+                    self.url,
+                    "its live tail" if self.cursor is None else f"cursor {self.cursor}",
+                )
                 self._upstream = None
-                self.cursor = None  # seq numbers are per host: start from the live tail
                 self.verifier.reset_seq()
                 self._reconcile()
                 if failures >= len(self.urls):
                     await asyncio.sleep(min(60.0, 2.0 ** (failures // len(self.urls))))
+
+    def _future_cursor(self, exc: BaseException) -> bool:
+        """After a ``FutureCursor`` error for a cursor of ours: read the host from its live
+        tail (True). A host that was reset numbers its events anew, so our cursor for it is
+        ahead; retrying it would fail the same way, forever. False for other errors, and for
+        the ``cursor=`` the caller gave (their error to see, as with a plain `Subscription`)."""
+        if not (isinstance(exc, StreamError) and exc.error == "FutureCursor"):
+            return False
+        if self.cursor is None or self.cursor == self._explicit_cursor:
+            return False
+        host = self.hosts[self._index]
+        logger.warning(
+            "%s: cursor %s is ahead of the host (was it reset?); reading from its live tail",
+            self.url,
+            self.cursor,
+        )
+        self.stats["future_cursor"] += 1
+        self._cursors.pop(host, None)
+        self.cursor = None
+        self._upstream = None
+        self.verifier.reset_seq()
+        return True
+
+    def _remember_cursor(self) -> None:
+        if self.cursor is not None:
+            self._cursors[self.hosts[self._index]] = self.cursor
 
     async def _open(self) -> AsyncIterator[Any]:
         from atproto_async.stream.subscribe import SUBSCRIBE_REPOS, Subscription
@@ -494,14 +561,15 @@ class VerifiedSubscription:
             self.flush()
 
     def flush(self) -> None:
-        """Make the verified state durable with the current cursor (see `StateStore.flush`).
+        """Make the verified state durable with the cursors (see `StateStore.flush_cursors`).
 
-        The stored cursor is the first URL's: a restart resumes there. While another relay is
-        in use its seqs are not stored (they mean nothing to the first one), so the first
-        relay's last cursor stays; resuming from it replays events whose revs are already
-        known, and those are dropped.
+        Every host's last seq known so far is stored, keyed by `hosts` (seqs are per host and
+        mean nothing to another), and the host in use as the active one: a restart resumes
+        that host from its cursor, and a later failover to another host resumes it from its
+        own. Events replayed that way whose revs are already known are dropped.
         """
-        self.state.flush(self.cursor if self.url == self.urls[0] else None)
+        self._remember_cursor()
+        self.state.flush_cursors(self._cursors, active=self.hosts[self._index])
 
     async def aclose(self) -> None:
         """Stop: cancel fetches, close the connection, flush the state, close the resolver."""

@@ -490,3 +490,26 @@ def test_example_firehose_langs(frames_file: Path, tmp_path: Path) -> None:
         [sys.executable, str(script), "--help"], capture_output=True, text=True, check=False
     )
     assert help_result.returncode == 0 and "--cursor-file" in help_result.stdout
+
+
+def test_the_resume_hint_names_what_resumes_this_run() -> None:
+    from types import SimpleNamespace
+
+    from atproto_async.cli import _Runner
+
+    def hint(stream: Any, **args: Any) -> str | None:
+        runner = _Runner(SimpleNamespace(**args), io.StringIO(), io.StringIO())
+        runner.stream = stream
+        return runner.resume_hint()
+
+    urls = ["ws://127.0.0.1:1", "ws://127.0.0.1:2"]
+    first = SimpleNamespace(cursor=7, url=urls[0], urls=urls)
+    second = SimpleNamespace(cursor=9, url=urls[1], urls=urls)
+    plain = SimpleNamespace(cursor=7, url=urls[0])
+    assert hint(plain, verify=False) == "resume with --cursor 7"
+    assert hint(first, verify=True, state=None) == "resume with --cursor 7"
+    # After a failover the seq is the second relay's: --cursor alone would go to the first.
+    assert hint(second, verify=True, state=None) == f"resume with --relay {urls[1]} --cursor 9"
+    # A state file keeps every relay's cursor and the relay in use.
+    assert hint(second, verify=True, state="s.db") == "resume with --state s.db"
+    assert hint(SimpleNamespace(cursor=None, url=urls[0]), verify=False) is None

@@ -8,7 +8,8 @@ the account's DID document.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from http import HTTPStatus
 from typing import Any
 
 import pytest
@@ -16,10 +17,13 @@ from aiohttp import web
 from sync_helpers import RepoWriter, post
 
 from atproto_async.crypto import K256, Keypair
+from atproto_async.exceptions import StreamError
 from atproto_async.identity import StaticIdentityResolver
 from atproto_async.stream import Commit
+from atproto_async.stream.reconnect import ReconnectPolicy
+from atproto_async.stream.urls import SUBSCRIBE_REPOS, stream_url
 from atproto_async.sync import MemoryStateStore, Resync, SQLiteStateStore, VerifiedSubscription
-from tests.stream.stream_helpers import FakeRelay, drop_after, serve_all
+from tests.stream.stream_helpers import FakeRelay, drop_after, error_frame, serve_all
 
 DIDS = ["did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "did:plc:bbbbbbbbbbbbbbbbbbbbbbbb"]
 
@@ -386,9 +390,9 @@ async def test_link_state_is_the_live_subscriptions(world: Any) -> None:
     assert [e.seq for e in events] == [100, 101, 102]
 
 
-async def test_cursor_of_another_relay_is_never_stored(world: Any) -> None:
-    # Seqs do not carry across hosts: after a failover to relay B, B's seqs must not become
-    # the stored cursor, or a restart would resume relay A from a number that is B's.
+async def test_each_relay_keeps_its_own_cursor(world: Any) -> None:
+    # Seqs do not carry across hosts: after a failover to relay B, B's seqs are stored as B's,
+    # never as A's, or a restart would resume relay A from a number that is B's.
     writers, _, resolver = world
     frames = traffic(writers, 8)
     a_frames = numbered(frames[:3])  # seqs 100-102
@@ -403,15 +407,247 @@ async def test_cursor_of_another_relay_is_never_stored(world: Any) -> None:
             max_attempts=1,
             reconnect=None,
         )
+        host_a, host_b = stream.hosts
+        assert host_a == stream_url(a.url, SUBSCRIBE_REPOS)  # keyed by the normalized URL
         async with stream:
             await collect(stream, 3)
             stream.flush()
-            assert state.cursor == 102
+            assert (state.cursor, state.active_host) == (102, host_a)
             a.server.close()  # type: ignore[union-attr]
             await a.server.wait_closed()  # type: ignore[union-attr]
             await collect(stream, 5)
             # (B serves the same frames under its own keys; their seqs run on to 107.)
             assert stream.url == b.url and stream.cursor == 107
             stream.flush()
-    assert state.cursor == 102  # relay A's last cursor, not one of B's
+    assert state.cursor_for(host_a) == 102  # relay A's last cursor, not one of B's
+    assert state.cursor_for(host_b) == 107
+    assert state.active_host == host_b and state.cursor == 107
     assert len(state) > 0  # the verified state itself was flushed
+
+
+# -- per-host cursors ---------------------------------------------------------------------
+#
+# These relays are closer to real ones than ``serve_all``: without a cursor they start at
+# their live tail (``head``: the last seq already behind it), and they can go down (answer
+# 503 at the upgrade) and come back.
+
+FAST = ReconnectPolicy(initial_delay=0.01, max_delay=0.02)
+
+
+class Switch:
+    """Takes a relay down (503 at the upgrade) and up again."""
+
+    def __init__(self, relay: FakeRelay) -> None:
+        self.down = False
+        relay.process_request = self
+
+    def __call__(self, connection: Any, request: Any) -> Any:
+        return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "down\n") if self.down else None
+
+
+def live(head: int | None, count: int | None = None, then: Callable[[], None] | None = None) -> Any:
+    """Send the frames after the cursor (no cursor: after ``head``); after ``count`` of them,
+    call ``then`` (e.g. take this relay down) and cut the connection."""
+
+    async def behaviour(relay: FakeRelay, ws: Any, cursor: int | None) -> None:
+        floor = cursor if cursor is not None else head
+        todo = [(s, f) for s, f in relay.frames.items() if floor is None or s > floor]
+        for _, message in todo[:count]:
+            await ws.send(message)
+            relay.sent += 1
+        if count is None:
+            await ws.wait_closed()
+            return
+        await asyncio.sleep(0.05)  # let the client read what was sent
+        if then is not None:
+            then()
+        ws.transport.abort()
+
+    return behaviour
+
+
+def renumbered(frames: list[bytes], start: int) -> dict[int, bytes]:
+    """The same commits as another relay serves them: numbered by it, from ``start``."""
+    from atproto_async.ipld import decode_dag_cbor, encode_dag_cbor
+
+    header = encode_dag_cbor({"op": 1, "t": "#commit"})
+    out = {}
+    for n, message in enumerate(frames):
+        assert message.startswith(header)
+        body = decode_dag_cbor(message[len(header) :])
+        out[start + n] = header + encode_dag_cbor({**body, "seq": start + n})
+    return out
+
+
+def commits(events: list[Any]) -> list[int]:
+    assert not any(isinstance(e, Resync) for e in events)  # nothing was missed
+    return [e.seq for e in events]
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+async def test_restart_after_failover_resumes_the_relay_in_use_at_its_cursor(
+    world: Any, tmp_path: Any, kind: str
+) -> None:
+    writers, _, resolver = world
+    frames = traffic(writers, 10)
+    path = str(tmp_path / "state.sqlite")
+
+    def open_state() -> MemoryStateStore | SQLiteStateStore:
+        return SQLiteStateStore(path) if kind == "sqlite" else memory
+
+    memory = MemoryStateStore()
+    a_relay = FakeRelay(numbered(frames))
+    a_switch = Switch(a_relay)
+    a_relay.script = [live(None, 3, then=lambda: setattr(a_switch, "down", True)), serve_all]
+    b_frames = renumbered(frames, 1000)  # the same events, B's seqs
+    async with a_relay as a, FakeRelay(b_frames, [live(head=1001)]) as b:
+        urls = [a.url, b.url]
+        options: dict[str, Any] = {"max_attempts": 1, "reconnect": FAST}
+        state = open_state()
+        stream = VerifiedSubscription(
+            urls, resolver=resolver, allow_insecure=True, state=state, **options
+        )
+        async with stream:  # A: 100-102, then it goes down; B from its live tail (1002 on)
+            first = await collect(stream, 6)
+        if isinstance(state, SQLiteStateStore):
+            state.close()
+        assert commits(first) == [100, 101, 102, 1003, 1004, 1005]  # 1002 was seen as 102
+        a_switch.down = False  # A is back, but B was in use: the restart resumes B
+        seen_by_a = len(a.cursors)
+        state = open_state()
+        assert state.active_host == stream.hosts[1] and state.cursor == 1005
+        stream = VerifiedSubscription(
+            urls, resolver=resolver, allow_insecure=True, state=state, **options
+        )
+        async with stream:
+            rest = await collect(stream, 4)
+        if isinstance(state, SQLiteStateStore):
+            state.close()
+    assert b.cursors == [None, 1005]
+    assert len(a.cursors) == seen_by_a  # A was not asked
+    assert commits(rest) == [1006, 1007, 1008, 1009]  # no gap, no duplicate
+    assert stream.stats["failovers"] == 0
+
+
+async def test_failing_back_resumes_the_first_relay_at_its_own_cursor(world: Any) -> None:
+    writers, _, resolver = world
+    frames = traffic(writers, 10)
+    a_relay = FakeRelay(numbered(frames))
+    b_relay = FakeRelay(renumbered(frames, 1000))
+    a_switch, b_switch = Switch(a_relay), Switch(b_relay)
+
+    def a_fails() -> None:
+        a_switch.down = True
+
+    def b_fails() -> None:  # ... and A is back
+        b_switch.down, a_switch.down = True, False
+
+    # A's live tail is far ahead by then: resuming it from there would miss 106 and 107.
+    a_relay.script = [live(None, 3, then=a_fails), live(head=107)]
+    b_relay.script = [live(head=1001, count=4, then=b_fails)]
+    state = MemoryStateStore()
+    async with a_relay as a, b_relay as b:
+        stream = VerifiedSubscription(
+            [a.url, b.url],
+            resolver=resolver,
+            allow_insecure=True,
+            state=state,
+            max_attempts=1,
+            reconnect=FAST,
+        )
+        async with stream:
+            events = await collect(stream, 10)
+            assert stream.url == a.url
+    assert a.cursors == [None, 102] and b.cursors == [None]
+    assert commits(events) == [100, 101, 102, 1003, 1004, 1005, 106, 107, 108, 109]
+    assert stream.stats["failovers"] == 2 and stream.stats["stale"] == 4  # 1002, 103-105
+    host_a, host_b = stream.hosts
+    assert (state.cursor_for(host_a), state.cursor_for(host_b)) == (109, 1005)
+    assert state.active_host == host_a
+
+
+async def test_a_stored_cursor_ahead_of_the_host_falls_back_to_its_live_tail(world: Any) -> None:
+    """Relay B was reset: it answers ``FutureCursor`` to the cursor stored for it. The stream
+    reads B from its live tail instead of failing over to A, and back, forever."""
+    writers, _, resolver = world
+    frames = traffic(writers, 10)
+
+    async def reset_relay(relay: FakeRelay, ws: Any, cursor: int | None) -> None:
+        if cursor is not None and cursor > max(relay.frames):
+            await ws.send(error_frame("FutureCursor", "cursor in the future"))
+            await ws.close()
+            return
+        await live(head=1001)(relay, ws, cursor)
+
+    a_relay = FakeRelay(numbered(frames))
+    a_switch = Switch(a_relay)
+    a_relay.script = [live(None, 3, then=lambda: setattr(a_switch, "down", True))]
+    async with (
+        a_relay as a,
+        FakeRelay(renumbered(frames, 1000), [reset_relay]) as b,
+    ):
+        urls = [a.url, b.url]
+        state = MemoryStateStore()
+        host_a, host_b = stream_url(a.url, SUBSCRIBE_REPOS), stream_url(b.url, SUBSCRIBE_REPOS)
+        state.flush_cursors({host_b: 5000}, active=host_a)  # B's seqs before its reset
+        options: dict[str, Any] = {"max_attempts": 1, "reconnect": FAST}
+        stream = VerifiedSubscription(
+            urls, resolver=resolver, allow_insecure=True, state=state, **options
+        )
+        async with stream:  # on failover: B from 5000, refused, then from its live tail
+            events = await collect(stream, 6)
+        assert b.cursors == [5000, None] and len(a.cursors) == 1
+        assert commits(events) == [100, 101, 102, 1003, 1004, 1005]
+        assert stream.stats["future_cursor"] == 1 and stream.stats["failovers"] == 1
+        assert (state.active_host, state.cursor_for(host_b)) == (host_b, 1005)
+
+        # A restart on B alone, with B's cursor ahead again: the same, not an error.
+        state.flush_cursors({host_b: 6000}, active=host_b)
+        stream = VerifiedSubscription(b.url, resolver=resolver, allow_insecure=True, state=state)
+        async with stream:
+            assert commits(await collect(stream, 4)) == [1006, 1007, 1008, 1009]
+        assert b.cursors[2:] == [6000, None]
+        # A cursor the caller gives is theirs: its FutureCursor is raised, as before.
+        stream = VerifiedSubscription(
+            b.url, resolver=resolver, allow_insecure=True, state=state, cursor=7000
+        )
+        async with stream:
+            with pytest.raises(StreamError, match="FutureCursor"):
+                await collect(stream, 1)
+
+
+async def test_a_state_file_from_before_per_host_cursors_resumes_the_first_url(
+    world: Any, tmp_path: Any
+) -> None:
+    import sqlite3
+
+    writers, _, resolver = world
+    frames = numbered(traffic(writers, 6))
+    path = str(tmp_path / "old.sqlite")
+    async with FakeRelay(frames) as relay:
+        store = SQLiteStateStore(path)
+        stream = VerifiedSubscription(
+            relay.url, resolver=resolver, allow_insecure=True, state=store
+        )
+        async with stream:
+            first = await collect(stream, 3)
+        store.close()
+        # Rewrite the cursor as the single-cursor schema held it.
+        db = sqlite3.connect(path)
+        with db:
+            db.execute("DROP TABLE sync_cursors")
+            db.execute("DROP TABLE sync_active_host")
+            db.execute("CREATE TABLE sync_cursor (name TEXT PRIMARY KEY, seq INTEGER NOT NULL)")
+            db.execute("INSERT INTO sync_cursor VALUES ('default', ?)", (first[-1].seq,))
+        db.close()
+        store = SQLiteStateStore(path)
+        stream = VerifiedSubscription(
+            [relay.url, "ws://127.0.0.1:1"], resolver=resolver, allow_insecure=True, state=store
+        )
+        async with stream:
+            rest = await collect(stream, 3)
+        assert store.cursor_for(None) is None  # now the first URL's, by name
+        assert store.cursor_for(stream.hosts[0]) == max(frames)
+        store.close()
+    assert relay.cursors[-1] == first[-1].seq
+    assert commits(first + rest) == sorted(frames)
