@@ -21,6 +21,7 @@ import re
 from typing import Final
 
 from atproto_async.exceptions import DecodeError
+from atproto_async.ipld.cid import LINK_TAG_HEAD, SHA256_LINK_HEAD, TAGGED_SHA256_CID_SIZE
 
 __all__ = ["explain", "is_canonical", "scan"]
 
@@ -209,8 +210,10 @@ def _token_pattern() -> re.Pattern[bytes]:
     """
     # Text and byte strings of rarer lengths, and tag 42 over a CID of another size than 37
     # bytes (its byte string is then the next token).
-    rare = [*_strings(0x60, _TEXT_REST), rb"\xd8\x2a", *_strings(0x40, _BYTES_REST)]
-    rare_first = bytes([0x60 + n for n in _TEXT_REST] + [0xD8] + [0x40 + n for n in _BYTES_REST])
+    rare = [*_strings(0x60, _TEXT_REST), re.escape(LINK_TAG_HEAD), *_strings(0x40, _BYTES_REST)]
+    rare_first = bytes(
+        [0x60 + n for n in _TEXT_REST] + [LINK_TAG_HEAD[0]] + [0x40 + n for n in _BYTES_REST]
+    )
     alternatives = [
         # One-byte items: small integers, empty strings, small array and map heads, false,
         # true, null.
@@ -218,7 +221,7 @@ def _token_pattern() -> re.Pattern[bytes]:
         *_strings(0x60, _TEXT_FIRST),
         # A CID link of 37 bytes (CIDv1 sha2-256 with the 0x00 prefix): the tag head and the
         # byte string head in their shortest forms. cbor2 and `_link` have checked the content.
-        rb"\xd8\x2a\x58\x25.{37}+",
+        re.escape(SHA256_LINK_HEAD) + b".{%d}+" % TAGGED_SHA256_CID_SIZE,
         *_strings(0x60, _TEXT_THEN),
         # Strings of 24 to 64 bytes, the two commonest (DIDs, timestamps) outside the group.
         rb"\x78\x20.{32}+",

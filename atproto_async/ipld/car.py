@@ -29,7 +29,18 @@ from typing import Final
 
 from atproto_async.exceptions import DecodeError
 from atproto_async.ipld._varint import encode_varint, read_varint
-from atproto_async.ipld.cid import CID, HASH_SHA2_256, MAX_CID_SIZE, _cid_from_raw
+from atproto_async.ipld.cid import (
+    CID,
+    DAG_CBOR_SHA256_PREFIX,
+    HASH_SHA2_256,
+    MAX_CID_SIZE,
+    SHA256_CID_PREFIXES,
+    SHA256_CID_SIZE,
+    SHA256_LINK_HEAD,
+    SHA256_MULTIHASH_HEAD,
+    TAGGED_DAG_CBOR_SHA256_PREFIX,
+    _cid_from_raw,
+)
 from atproto_async.ipld.dag_cbor import decode_dag_cbor, encode_dag_cbor
 
 __all__ = ["Car", "CarBlocks", "read_car", "write_car"]
@@ -37,16 +48,21 @@ __all__ = ["Car", "CarBlocks", "read_car", "write_car"]
 #: The largest header accepted; real headers hold a root or two (about 50 bytes).
 MAX_HEADER_SIZE: Final = 64 * 1024
 
-_SHA256_CID_PREFIXES: Final = (b"\x01\x71\x12\x20", b"\x01\x55\x12\x20")
-_SHA256_CID_PREFIX_SET: Final = frozenset(_SHA256_CID_PREFIXES)
-_SHA256_CID_SIZE: Final = 36
+_SHA256_CID_PREFIX_SET: Final = frozenset(SHA256_CID_PREFIXES)
+_SHA256_CID_PREFIX_SIZE: Final = len(DAG_CBOR_SHA256_PREFIX)
 _sha256: Final = hashlib.sha256
 
 # The usual header, ``{"roots": [<dag-cbor sha2-256 CIDv1>], "version": 1}`` in canonical
-# DAG-CBOR behind its one-byte length (58): these bytes, then the 32-byte digest, then the tail.
-_ONE_ROOT_HEADER_HEAD: Final = b"\x3a\xa2\x65roots\x81\xd8\x2a\x58\x25\x00\x01\x71\x12\x20"  # 18
+# DAG-CBOR behind its one-byte length (58): the head (18 bytes, up to the CID's digest), the
+# binary CID of the root from offset 14 to 50, then the tail.
+_ONE_ROOT_HEADER_HEAD: Final = (
+    b"\x3a\xa2\x65roots\x81" + SHA256_LINK_HEAD + TAGGED_DAG_CBOR_SHA256_PREFIX
+)
+_ONE_ROOT_HEADER_HEAD_SIZE: Final = len(_ONE_ROOT_HEADER_HEAD)
+_ONE_ROOT_CID_START: Final = _ONE_ROOT_HEADER_HEAD_SIZE - len(DAG_CBOR_SHA256_PREFIX)
+_ONE_ROOT_CID_END: Final = _ONE_ROOT_CID_START + SHA256_CID_SIZE
 _ONE_ROOT_HEADER_TAIL: Final = b"\x67version\x01"
-_ONE_ROOT_HEADER_SIZE: Final = 59
+_ONE_ROOT_HEADER_SIZE: Final = _ONE_ROOT_CID_END + len(_ONE_ROOT_HEADER_TAIL)
 
 
 def _cid_end(data: bytes, pos: int, limit: int) -> int:
@@ -63,6 +79,21 @@ def _cid_end(data: bytes, pos: int, limit: int) -> int:
     if end > limit or end - pos > MAX_CID_SIZE:
         raise DecodeError(f"invalid CAR: block CID at offset {pos} runs past its section")
     return end
+
+
+def _section_length(data: bytes, pos: int, end: int) -> tuple[int, int]:
+    """Read the length of the section at ``pos``: its value, and where the section's CID starts.
+
+    A length of one or two varint bytes (every section of a commit's CAR, nearly every one of
+    an export) is read inline; a longer one, or one running past ``end``, by `read_varint`,
+    which refuses a non-minimal, overlong or truncated varint.
+    """
+    size = data[pos]
+    if size < 0x80:
+        return size, pos + 1
+    if pos + 1 < end and 0 < data[pos + 1] < 0x80:
+        return (size & 0x7F) | (data[pos + 1] << 7), pos + 2
+    return read_varint(data, pos, "section length", "CAR")
 
 
 class CarBlocks(Mapping[CID, bytes]):
@@ -111,10 +142,12 @@ class Car:
 
 
 def _read_header(data: bytes) -> tuple[list[CID], int]:
-    if data.startswith(_ONE_ROOT_HEADER_HEAD) and data.startswith(_ONE_ROOT_HEADER_TAIL, 50):
+    if data.startswith(_ONE_ROOT_HEADER_HEAD) and data.startswith(
+        _ONE_ROOT_HEADER_TAIL, _ONE_ROOT_CID_END
+    ):
         # Exactly these 59 bytes decode to {"roots": [<the CID>], "version": 1}: nothing else
         # to check.
-        return [_cid_from_raw(data[14:50])], _ONE_ROOT_HEADER_SIZE
+        return [_cid_from_raw(data[_ONE_ROOT_CID_START:_ONE_ROOT_CID_END])], _ONE_ROOT_HEADER_SIZE
     size, pos = read_varint(data, 0, "header length", "CAR")
     if size == 0:
         raise DecodeError("invalid CAR: empty header")
@@ -154,6 +187,9 @@ def _index_sections(
     # the first section of another form, or one that is wrong (a hash that differs, a length
     # past the end), `_index_from` takes over from that section: it reads every form and
     # raises every error of the general walk.
+    # The section length is read here, not by `_section_length` as in the general walks: the
+    # call per section made read_car(verify=True) of a verified commit 11.9 us instead of 10.9
+    # (``benchmarks/bench_sync.py --breakdown``, best of three interleaved runs each).
     end = len(data)
     sha256 = _sha256
     try:
@@ -168,13 +204,16 @@ def _index_sections(
                 size = (size & 0x7F) | (high << 7)
                 start = pos + 2
             section_end = start + size
-            if section_end > end or size < _SHA256_CID_SIZE:
+            if section_end > end or size < SHA256_CID_SIZE:
                 break
-            cid_end = start + _SHA256_CID_SIZE
+            cid_end = start + SHA256_CID_SIZE
             raw = data[start:cid_end]
-            if raw[:4] not in _SHA256_CID_PREFIX_SET:
+            if raw[:_SHA256_CID_PREFIX_SIZE] not in _SHA256_CID_PREFIX_SET:
                 break
-            if verify and sha256(data[cid_end:section_end]).digest() != raw[4:]:
+            if (
+                verify
+                and sha256(data[cid_end:section_end]).digest() != raw[_SHA256_CID_PREFIX_SIZE:]
+            ):
                 break
             if raw not in index:
                 index[raw] = (cid_end, section_end)
@@ -199,22 +238,15 @@ def _index_from(
     end = len(data)
     while pos < end:
         section_start = pos
-        size = data[pos]
-        if size < 0x80:  # section lengths of one or two varint bytes are read inline
-            pos += 1
-        elif pos + 1 < end and 0 < data[pos + 1] < 0x80:
-            size = (size & 0x7F) | (data[pos + 1] << 7)
-            pos += 2
-        else:
-            size, pos = read_varint(data, pos, "section length", "CAR")
+        size, pos = _section_length(data, pos, end)
         if size > end - pos:
             raise DecodeError(
                 f"truncated CAR: section at offset {section_start} declares {size} bytes, "
                 f"{end - pos} remain"
             )
         section_end = pos + size
-        if size >= _SHA256_CID_SIZE and data.startswith(_SHA256_CID_PREFIXES, pos):
-            cid_end = pos + _SHA256_CID_SIZE  # the common sha2-256 CIDv1, no varints to parse
+        if size >= SHA256_CID_SIZE and data.startswith(SHA256_CID_PREFIXES, pos):
+            cid_end = pos + SHA256_CID_SIZE  # the common sha2-256 CIDv1, no varints to parse
         else:
             cid_end = _cid_end(data, pos, section_end)
         raw = data[pos:cid_end]
@@ -266,16 +298,22 @@ def find_block(data: bytes, cid: CID) -> bytes | None:
     # Slices are compared below, not ``startswith``, which parses its arguments on every call
     # (callgrind: about 500 instructions more each time).
     raw = cid._tagged[1:]
-    if data[:18] != _ONE_ROOT_HEADER_HEAD or data[50:59] != _ONE_ROOT_HEADER_TAIL:
+    if (
+        data[:_ONE_ROOT_HEADER_HEAD_SIZE] != _ONE_ROOT_HEADER_HEAD
+        or data[_ONE_ROOT_CID_END:_ONE_ROOT_HEADER_SIZE] != _ONE_ROOT_HEADER_TAIL
+    ):
         return _find_from(data, _read_header(data)[1], raw)
-    if len(raw) != _SHA256_CID_SIZE:
+    if len(raw) != SHA256_CID_SIZE:
         return _find_from(data, _ONE_ROOT_HEADER_SIZE, raw)
     # The usual CAR of a commit: a sha2-256 CID sought, section lengths of one or two bytes,
     # sha2-256 CIDs. Sections of that form are walked with the fewest steps; at the first
     # that is not (or at the end of the bytes), `_find_from` goes on from that section with
     # every check and every error of the general walk. 2.6 us down to 2.46 for the record of
     # a one-op commit of ``benchmarks/bench_stream.py``'s live layout, 4.6 sections in (best
-    # of 15 interleaved timings of both versions on those commits).
+    # of 15 interleaved timings of both versions on those commits). The section length is read
+    # here, not by `_section_length`: that call per section cost 6.9k instructions more per
+    # live-layout frame of ``benchmarks/bench_stream.py`` with its records read, 191.5k
+    # against 184.6k (+3.7%; callgrind, 1,000 frames of ``benchmarks/make_frames.py``).
     pos = _ONE_ROOT_HEADER_SIZE
     end = len(data)
     section = pos
@@ -292,11 +330,11 @@ def find_block(data: bytes, cid: CID) -> bytes | None:
                 size = (size & 0x7F) | (high << 7)
                 start = pos + 2
             pos = start + size
-            if pos > end or size < _SHA256_CID_SIZE:
+            if pos > end or size < SHA256_CID_SIZE:
                 break
-            if data[start : start + _SHA256_CID_SIZE] == raw:
-                return data[start + _SHA256_CID_SIZE : pos]
-            if not data.startswith(_SHA256_CID_PREFIXES, start):
+            if data[start : start + SHA256_CID_SIZE] == raw:
+                return data[start + SHA256_CID_SIZE : pos]
+            if not data.startswith(SHA256_CID_PREFIXES, start):
                 break
         else:
             return None
@@ -310,14 +348,7 @@ def _find_from(data: bytes, pos: int, raw: bytes) -> bytes | None:
     width = len(raw)
     end = len(data)
     while pos < end:
-        size = data[pos]  # the section length, read as in _index_sections
-        if size < 0x80:
-            start = pos + 1
-        elif pos + 1 < end and 0 < data[pos + 1] < 0x80:
-            size = (size & 0x7F) | (data[pos + 1] << 7)
-            start = pos + 2
-        else:
-            size, start = read_varint(data, pos, "section length", "CAR")
+        size, start = _section_length(data, pos, end)
         if size > end - start:
             raise DecodeError(
                 f"truncated CAR: section at offset {pos} declares {size} bytes, "
@@ -328,7 +359,7 @@ def _find_from(data: bytes, pos: int, raw: bytes) -> bytes | None:
         # that CID. Any other section's CID is still parsed, to check it.
         if size >= width and data[start : start + width] == raw:
             return data[start + width : pos]
-        if not (size >= _SHA256_CID_SIZE and data.startswith(_SHA256_CID_PREFIXES, start)):
+        if not (size >= SHA256_CID_SIZE and data.startswith(SHA256_CID_PREFIXES, start)):
             _cid_end(data, start, pos)
     return None
 
@@ -370,7 +401,7 @@ class BlockFinder:
 def _verify_block(raw: bytes, data: bytes, start: int, end: int, offset: int) -> None:
     cid = _cid_from_raw(raw)
     multihash = cid.multihash
-    if multihash[:2] != b"\x12\x20":
+    if multihash[:2] != SHA256_MULTIHASH_HEAD:
         raise DecodeError(
             f"cannot verify block at offset {offset}: CID {cid} does not use sha2-256"
         )

@@ -40,9 +40,45 @@ HASH_SHA2_256: Final = 0x12
 #: A CID longer than this is refused (a sha2-512 CIDv1 is 70 bytes).
 MAX_CID_SIZE: Final = 256
 
-_DAG_CBOR_SHA256_PREFIX: Final = b"\x01\x71\x12\x20"
-_RAW_SHA256_PREFIX: Final = b"\x01\x55\x12\x20"
-_SHA256_CID_SIZE: Final = 36
+# The bytes of nearly every link atproto writes: a sha2-256 CIDv1, dag-cbor (commits, MST
+# nodes, records) or raw (blobs), and that CID as a DAG-CBOR link. This module is the one
+# place they are spelled; the fast readers (CAR sections, MST nodes, commits, firehose bodies)
+# compare slices against these constants or compile them into their regular expressions, and
+# ``tests/ipld/test_cid_layout.py`` holds them to what the encoder writes.
+# Spec: https://atproto.com/specs/data-model#link-and-cid-formats and
+# https://ipld.io/specs/codecs/dag-cbor/spec/#links
+
+#: The size of a sha2-256 digest, the last bytes of each of these CIDs.
+SHA256_DIGEST_SIZE: Final = 32
+#: A sha2-256 multihash less its digest: the hash code (0x12) and the digest length (32).
+SHA256_MULTIHASH_HEAD: Final = bytes((HASH_SHA2_256, SHA256_DIGEST_SIZE))
+#: A dag-cbor sha2-256 CIDv1 less its digest: version 1, codec 0x71, the multihash head.
+DAG_CBOR_SHA256_PREFIX: Final = bytes((1, CODEC_DAG_CBOR)) + SHA256_MULTIHASH_HEAD
+#: A raw sha2-256 CIDv1 (a blob) less its digest: version 1, codec 0x55, the multihash head.
+RAW_SHA256_PREFIX: Final = bytes((1, CODEC_RAW)) + SHA256_MULTIHASH_HEAD
+#: Both prefixes, as ``bytes.startswith`` takes them.
+SHA256_CID_PREFIXES: Final = (DAG_CBOR_SHA256_PREFIX, RAW_SHA256_PREFIX)
+#: The binary size of either CID: 4 bytes of prefix, 32 of digest.
+SHA256_CID_SIZE: Final = len(DAG_CBOR_SHA256_PREFIX) + SHA256_DIGEST_SIZE
+
+#: The content of DAG-CBOR tag 42 is the binary CID behind this multibase prefix ("identity").
+LINK_MULTIBASE: Final = b"\x00"
+#: Tag-42 content of a dag-cbor sha2-256 CIDv1 less its digest (``CID._tagged`` starts so).
+TAGGED_DAG_CBOR_SHA256_PREFIX: Final = LINK_MULTIBASE + DAG_CBOR_SHA256_PREFIX
+#: Tag-42 content of a raw sha2-256 CIDv1 less its digest.
+TAGGED_RAW_SHA256_PREFIX: Final = LINK_MULTIBASE + RAW_SHA256_PREFIX
+#: The size of either tagged prefix: the digest follows it.
+TAGGED_SHA256_PREFIX_SIZE: Final = len(TAGGED_DAG_CBOR_SHA256_PREFIX)
+#: The size of the tag-42 content of either CID: 37.
+TAGGED_SHA256_CID_SIZE: Final = len(LINK_MULTIBASE) + SHA256_CID_SIZE
+
+#: DAG-CBOR head of tag 42, the CID tag (major type 6, argument 42 in one byte).
+LINK_TAG_HEAD: Final = b"\xd8\x2a"
+#: How a link to a sha2-256 CIDv1 starts in DAG-CBOR: tag 42, then the head of a byte string
+#: of 37 bytes (major type 2, one-byte length); the tag-42 content follows.
+SHA256_LINK_HEAD: Final = LINK_TAG_HEAD + bytes((0x58, TAGGED_SHA256_CID_SIZE))
+#: The DAG-CBOR size of such a link: head and content, 41 bytes.
+SHA256_LINK_SIZE: Final = len(SHA256_LINK_HEAD) + TAGGED_SHA256_CID_SIZE
 
 
 # base32 (RFC 4648, lowercase, no padding), the string form of CIDv1. The stdlib codec is
@@ -156,7 +192,8 @@ class CID:
     """
 
     # ``_tagged`` is the binary CID behind the 0x00 prefix, exactly as DAG-CBOR tag 42 holds it:
-    # the decoder stores the tag's byte string as is, without a copy. ``_str`` is set lazily.
+    # readers store the tag's byte string as is, without a copy, through `cid_from_tagged`
+    # (outside this module, nothing else sets it). ``_str`` is set lazily.
     __slots__ = ("_str", "_tagged")
 
     _tagged: bytes
@@ -166,7 +203,7 @@ class CID:
         """Wrap the binary form ``raw`` after checking it (same as `CID.from_bytes`)."""
         raw = bytes(raw)
         _validate(raw)
-        self._tagged = b"\x00" + raw
+        self._tagged = LINK_MULTIBASE + raw
 
     @classmethod
     def from_bytes(cls, raw: bytes | bytearray | memoryview) -> CID:
@@ -180,10 +217,10 @@ class CID:
         """
         if type(raw) is not bytes:
             raw = bytes(raw)
-        if not (len(raw) == _SHA256_CID_SIZE and raw.startswith(_FAST_PREFIXES)):
+        if not (len(raw) == SHA256_CID_SIZE and raw.startswith(SHA256_CID_PREFIXES)):
             _validate(raw)
         cid = _object_new(cls)
-        cid._tagged = b"\x00" + raw
+        cid._tagged = LINK_MULTIBASE + raw
         return cid
 
     @classmethod
@@ -276,30 +313,44 @@ class CID:
     def verify(self, data: bytes | bytearray | memoryview) -> bool:
         """Whether ``data`` hashes to this CID (sha2-256 only; other hashes give False)."""
         multihash = self.multihash
-        if multihash[:2] != b"\x12\x20":
+        if multihash[:2] != SHA256_MULTIHASH_HEAD:
             return False
         return hashlib.sha256(data).digest() == multihash[2:]
 
 
-_FAST_PREFIXES: Final = (_DAG_CBOR_SHA256_PREFIX, _RAW_SHA256_PREFIX)
 _object_new = object.__new__
+
+
+def cid_from_tagged(tagged: bytes) -> CID:
+    """The `CID` whose tag-42 content (``0x00`` + binary CID) is ``tagged``, known valid.
+
+    The one way a CID is made from bytes a reader has already checked - a DAG-CBOR link, an
+    MST entry, a link in a firehose body matched against `SHA256_LINK_HEAD` and a tagged
+    prefix: nothing is parsed or copied, ``tagged`` becomes the CID's storage as it is (a
+    slice of the frame or block it was read from). Given anything else, the CID is invalid
+    and compares unequal to every valid one. Internal to the package: callers outside it use
+    `CID.from_bytes`, which checks.
+    """
+    cid = _object_new(CID)
+    cid._tagged = tagged
+    return cid
 
 
 def _cid_from_raw(raw: bytes) -> CID:
     """A CID for a binary form the caller has already checked (the CAR reader): no parsing."""
     cid = _object_new(CID)
-    cid._tagged = b"\x00" + raw
+    cid._tagged = LINK_MULTIBASE + raw
     return cid
 
 
 def cid_for_bytes(data: bytes | bytearray | memoryview, codec: int = CODEC_DAG_CBOR) -> CID:
     """Return the sha2-256 CIDv1 of ``data`` with the given codec (dag-cbor by default)."""
     if codec == CODEC_DAG_CBOR:
-        prefix = _DAG_CBOR_SHA256_PREFIX
+        prefix = DAG_CBOR_SHA256_PREFIX
     elif codec == CODEC_RAW:
-        prefix = _RAW_SHA256_PREFIX
+        prefix = RAW_SHA256_PREFIX
     else:
-        prefix = b"\x01" + encode_varint(codec) + b"\x12\x20"
+        prefix = b"\x01" + encode_varint(codec) + SHA256_MULTIHASH_HEAD
     return CID.from_bytes(prefix + hashlib.sha256(data).digest())
 
 

@@ -43,12 +43,21 @@ import cbor2
 
 from atproto_async.exceptions import DecodeError
 from atproto_async.ipld._scan import explain, is_canonical
-from atproto_async.ipld.cid import CID, cid_for_bytes
+from atproto_async.ipld.cid import (
+    CID,
+    SHA256_LINK_HEAD,
+    TAGGED_DAG_CBOR_SHA256_PREFIX,
+    TAGGED_SHA256_CID_SIZE,
+    TAGGED_SHA256_PREFIX_SIZE,
+    cid_for_bytes,
+    cid_from_tagged,
+)
 
 __all__ = [
     "DEFAULT_MAX_DEPTH",
     "cid_for",
     "decode_dag_cbor",
+    "decode_dag_cbor_at",
     "decode_dag_cbor_multi",
     "encode_dag_cbor",
 ]
@@ -67,8 +76,6 @@ _CBOR2_BUILTIN_TAGS: Final = (
 #: The integers of the data model: signed 64 bits.
 _MIN_INT: Final = -(2**63)
 _MAX_INT: Final = 2**63 - 1
-_TAGGED_DAG_CBOR_SHA256: Final = b"\x00\x01\x71\x12\x20"
-_new_object = object.__new__
 
 
 def _refuse_builtin_tag(tag: int) -> Any:
@@ -91,10 +98,11 @@ def _link(value: Any) -> CID:
     The tag's byte string (0x00 prefix included) becomes the CID's storage as is.
     """
     try:  # a slice compared costs less than ``startswith``, which parses its arguments
-        if len(value) == 37 and value[:5] == _TAGGED_DAG_CBOR_SHA256:
-            cid = _new_object(CID)
-            cid._tagged = value
-            return cid
+        if (
+            len(value) == TAGGED_SHA256_CID_SIZE
+            and value[:TAGGED_SHA256_PREFIX_SIZE] == TAGGED_DAG_CBOR_SHA256_PREFIX
+        ):
+            return cid_from_tagged(value)
     except (TypeError, AttributeError):
         pass
     if type(value) is not bytes:
@@ -116,7 +124,7 @@ _LINK_DECODER._cbor2_name = None  # type: ignore[attr-defined]
 _LINK_DECODER._cbor2_immutable = False  # type: ignore[attr-defined]
 
 #: A DAG-CBOR link (tag 42 over a sha2-256 CIDv1 of zeros) decoded once at import.
-_PROBE_LINK: Final = b"\xd8\x2a\x58\x25" + _TAGGED_DAG_CBOR_SHA256 + bytes(32)
+_PROBE_LINK: Final = SHA256_LINK_HEAD + TAGGED_DAG_CBOR_SHA256_PREFIX + bytes(32)
 
 
 def _check_link_decoder(decoder: Any) -> None:
@@ -131,7 +139,7 @@ def _check_link_decoder(decoder: Any) -> None:
         ).decode()
     except Exception as exc:  # any failure means the protocol changed
         value = exc
-    if type(value) is not CID or value._tagged != _PROBE_LINK[4:]:
+    if type(value) is not CID or value._tagged != _PROBE_LINK[len(SHA256_LINK_HEAD) :]:
         import importlib.metadata  # only here: it costs more to import than this module
 
         try:
@@ -273,11 +281,18 @@ def _fail(reader: _Reader, exc: BaseException) -> NoReturn:
     raise exc
 
 
-def _decode_one(data: bytes, strict: bool = False, start: int = 0) -> Any:
+def decode_dag_cbor_at(data: bytes, start: int = 0, *, strict: bool = False) -> Any:
     """Decode the one value of ``data[start:]``, which must end exactly at the end of ``data``.
 
-    The firehose hot path (a frame body, a record block): every call layer and allocation
-    shows in frames per second. `decode_frame` passes ``start`` past a header it recognised.
+    The package's own entry to the decoder, for the firehose hot path (a frame body, a record
+    block), where every call layer and allocation shows in frames per second: ``data`` must
+    already be ``bytes`` (nothing is converted or copied), and decoding starts at ``start``
+    without slicing, so `decode_frame` passes the end of a header it recognised. The checks
+    are those of `decode_dag_cbor` with the same ``strict``, whose default here is the fast
+    one. Not part of the public API (`decode_dag_cbor` is).
+
+    Raises:
+        DecodeError: ``data[start:]`` is not one (strict) DAG-CBOR value.
     """
     try:
         reader = _local.strict if strict else _local.fast
@@ -347,7 +362,7 @@ def decode_dag_cbor(data: bytes | bytearray | memoryview, *, strict: bool = True
     """
     if type(data) is not bytes:
         data = bytes(data)
-    return _decode_one(data, strict)
+    return decode_dag_cbor_at(data, 0, strict=strict)
 
 
 def decode_dag_cbor_multi(

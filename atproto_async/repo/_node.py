@@ -41,6 +41,19 @@ from typing import Final
 from atproto_async.exceptions import DecodeError, MissingBlockError, RepoError
 from atproto_async.ipld import CID, decode_dag_cbor
 from atproto_async.ipld.car import CarBlocks
+from atproto_async.ipld.cid import (
+    CODEC_DAG_CBOR,
+    CODEC_RAW,
+    DAG_CBOR_SHA256_PREFIX,
+    LINK_MULTIBASE,
+    SHA256_CID_SIZE,
+    SHA256_DIGEST_SIZE,
+    SHA256_LINK_HEAD,
+    SHA256_LINK_SIZE,
+    SHA256_MULTIHASH_HEAD,
+    TAGGED_DAG_CBOR_SHA256_PREFIX,
+    cid_from_tagged,
+)
 from atproto_async.repo.paths import (
     _KEY_RE,
     _KEYS_RE,
@@ -49,28 +62,19 @@ from atproto_async.repo.paths import (
 )
 
 #: Binary prefix of the only CIDs allowed to link MST nodes: v1, dag-cbor, sha2-256.
-_NODE_LINK_PREFIX: Final = b"\x01\x71\x12\x20"
-_NODE_LINK_SIZE: Final = 36
+_NODE_LINK_PREFIX: Final = DAG_CBOR_SHA256_PREFIX
+_NODE_LINK_SIZE: Final = SHA256_CID_SIZE
 #: The content of tag 42 for such a CID, less the digest: multibase 0x00, then the prefix.
-_NODE_LINK_TAGGED: Final = b"\x00" + _NODE_LINK_PREFIX
+_NODE_LINK_TAGGED: Final = TAGGED_DAG_CBOR_SHA256_PREFIX
 #: The DAG-CBOR of such a link: tag 42, the head of a 37-byte string, 0x00, the CID.
-_LINK_ITEM_SIZE: Final = 41
+_LINK_ITEM_SIZE: Final = SHA256_LINK_SIZE
 
 _NODE_FIELDS: Final = frozenset(("e", "l"))
 _ENTRY_FIELDS: Final = frozenset(("k", "p", "t", "v"))
 
-_new_object = object.__new__
-
-
-def _cid(tagged: bytes) -> CID:
-    """The `CID` whose tag-42 content (``0x00`` + binary CID) is ``tagged``, known valid.
-
-    Shares ``tagged`` as the CID's storage, as the DAG-CBOR decoder does (see `CID`); a test
-    checks that the result equals ``CID.from_bytes(tagged[1:])``.
-    """
-    cid = _new_object(CID)
-    cid._tagged = tagged
-    return cid
+#: The `CID` of a tag-42 content known valid, sharing it (`cid_from_tagged`); the name the
+#: MST modules use.
+_cid: Final = cid_from_tagged
 
 
 def _tagged(cid: CID) -> bytes:
@@ -182,6 +186,25 @@ def _resolve(child: _Node | _Stub) -> _Node:
 
 # --- reading ----------------------------------------------------------------------------------
 
+#: A link to a node (tag 42 over a dag-cbor sha2-256 CIDv1), its tag-42 content as a group.
+_NODE_LINK_PATTERN: Final = (
+    re.escape(SHA256_LINK_HEAD)
+    + b"("
+    + re.escape(TAGGED_DAG_CBOR_SHA256_PREFIX)
+    + b".{%d})" % SHA256_DIGEST_SIZE
+)
+#: A link to a record: the same with the dag-cbor or the raw codec.
+_VALUE_LINK_PATTERN: Final = (
+    re.escape(SHA256_LINK_HEAD)
+    + b"("
+    + re.escape(LINK_MULTIBASE + b"\x01")  # CID version 1
+    + b"["
+    + re.escape(bytes((CODEC_RAW, CODEC_DAG_CBOR)))
+    + b"]"
+    + re.escape(SHA256_MULTIHASH_HEAD)
+    + b".{%d})" % SHA256_DIGEST_SIZE
+)
+
 # One entry in canonical bytes, sha2-256 links only: {"k": bytes, "p": uint, "t": link | null,
 # "v": link}, keys and prefix lengths below 256, key bytes from the repo path alphabet. The
 # groups: the entry, k head, k, p head, t (tag-42 content, b"" for null), v. The key
@@ -191,15 +214,13 @@ def _resolve(child: _Node | _Stub) -> _Node:
 _ENTRY_RE: Final = re.compile(
     rb"(\xa4\x61k([\x40-\x57]|\x58[\x18-\xff])([A-Za-z0-9._~:/-]+)"
     rb"\x61p([\x00-\x17]|\x18[\x18-\xff])"
-    rb"\x61t(?:\xf6|\xd8\x2a\x58\x25(\x00\x01\x71\x12\x20.{32}))"
-    rb"\x61v\xd8\x2a\x58\x25(\x00\x01[\x55\x71]\x12\x20.{32}))",
+    rb"\x61t(?:\xf6|" + _NODE_LINK_PATTERN + rb")"
+    rb"\x61v" + _VALUE_LINK_PATTERN + rb")",
     re.DOTALL,
 )
 _RIGHT: Final = itemgetter(4)
 _VALUE: Final = itemgetter(5)
-_LEFT_RE: Final = re.compile(
-    rb"\x61l(?:\xf6|\xd8\x2a\x58\x25(\x00\x01\x71\x12\x20.{32}))", re.DOTALL
-)
+_LEFT_RE: Final = re.compile(rb"\x61l(?:\xf6|" + _NODE_LINK_PATTERN + rb")", re.DOTALL)
 _SIZES: Final = {bytes((0x40 | n,)): n for n in range(24)} | {
     bytes((0x58, n)): n for n in range(24, 256)
 }

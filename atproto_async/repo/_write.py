@@ -20,6 +20,7 @@ from hashlib import sha256
 from typing import Final
 
 from atproto_async.ipld import CID
+from atproto_async.ipld.cid import LINK_TAG_HEAD, SHA256_LINK_HEAD, TAGGED_SHA256_CID_SIZE
 from atproto_async.repo._node import (
     _LINK_ITEM_SIZE,
     _NODE_LINK_TAGGED,
@@ -30,9 +31,8 @@ from atproto_async.repo._node import (
 )
 from atproto_async.repo.paths import _common_prefix
 
-#: Tag 42 and the head of the 37-byte string it wraps for every sha2-256 CIDv1.
-_SHA256_LINK_HEAD: Final = b"\xd8\x2a\x58\x25"
-_VALUE_FIELD_SIZE: Final = 43  # "v" (0x61 0x76), then the link item: how every entry ends
+#: ``"v"`` (0x61 0x76), then the link item: how every entry ends (43 bytes).
+_VALUE_FIELD_SIZE: Final = len(b"\x61v") + _LINK_ITEM_SIZE
 
 
 def _head(major: int, size: int) -> bytes:
@@ -55,9 +55,9 @@ _ARRAY_HEADS: Final = tuple(_head(0x80, size) for size in range(256))
 
 def _tagged_item(tagged: bytes) -> bytes:
     """DAG-CBOR of a link given as its tag-42 content."""
-    if len(tagged) == 37:
-        return _SHA256_LINK_HEAD + tagged
-    return b"\xd8\x2a" + _head(0x40, len(tagged)) + tagged
+    if len(tagged) == TAGGED_SHA256_CID_SIZE:
+        return SHA256_LINK_HEAD + tagged
+    return LINK_TAG_HEAD + _head(0x40, len(tagged)) + tagged
 
 
 def _link_item(cid: CID) -> bytes:
@@ -70,8 +70,8 @@ def _child_item(child: _Child) -> bytes:
     if child is None:
         return b"\xf6"
     if type(child) is tuple:
-        return _SHA256_LINK_HEAD + child[0]
-    return _SHA256_LINK_HEAD + _node_link(child)  # type: ignore[arg-type]
+        return SHA256_LINK_HEAD + child[0]
+    return SHA256_LINK_HEAD + _node_link(child)  # type: ignore[arg-type]
 
 
 def _write(node: _Node) -> bytes:

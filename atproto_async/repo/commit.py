@@ -29,7 +29,7 @@ import attrs
 from atproto_async.exceptions import DecodeError, RepoError
 from atproto_async.ipld import CID, decode_dag_cbor, encode_dag_cbor
 from atproto_async.ipld.cid import cid_for_bytes
-from atproto_async.repo._node import _NODE_LINK_PREFIX, _NODE_LINK_SIZE, _cid
+from atproto_async.repo._node import _NODE_LINK_PATTERN, _NODE_LINK_PREFIX, _NODE_LINK_SIZE, _cid
 from atproto_async.repo._write import _head, _link_item
 from atproto_async.syntax import is_valid_did, is_valid_tid, next_tid
 
@@ -49,8 +49,8 @@ _V2_REQUIRED: Final = frozenset(("did", "version", "data", "prev", "sig"))
 # as sha2-256 dag-cbor links (prev may be null), version 3. Groups: rev, sig, data, prev.
 _V3_AFTER_DID: Final = re.compile(
     rb"\x63rev\x6d(.{13})\x63sig\x58\x40(.{64})"
-    rb"\x64data\xd8\x2a\x58\x25(\x00\x01\x71\x12\x20.{32})"
-    rb"\x64prev(?:\xf6|\xd8\x2a\x58\x25(\x00\x01\x71\x12\x20.{32}))\x67version\x03",
+    rb"\x64data" + _NODE_LINK_PATTERN + rb"\x64prev(?:\xf6|" + _NODE_LINK_PATTERN + rb")"
+    rb"\x67version\x03",
     re.DOTALL,
 )
 _SIG_FIELD_HEAD: Final = 6  # "sig" and the head of its 64 bytes

@@ -19,7 +19,8 @@ from atproto_async.exceptions import DecodeError, FrameDecodeError, LexiconValid
 from atproto_async.ipld import CID, decode_dag_cbor, read_car
 from atproto_async.ipld._scan import explain, is_canonical
 from atproto_async.ipld.car import BlockFinder, find_block
-from atproto_async.ipld.dag_cbor import _decode_one
+from atproto_async.ipld.cid import TAGGED_DAG_CBOR_SHA256_PREFIX, TAGGED_SHA256_PREFIX_SIZE
+from atproto_async.ipld.dag_cbor import decode_dag_cbor_at
 from atproto_async.stream._records import read_usual_record
 
 if TYPE_CHECKING:
@@ -31,9 +32,6 @@ __all__ = ["CommitBlocks"]
 
 logger = logging.getLogger("atproto_async.stream")
 
-#: How a sha2-256 dag-cbor CIDv1 starts, behind the 0x00 of ``CID._tagged``: the CID of every
-#: record a PDS writes. The 32 bytes after it are the digest.
-_DAG_CBOR_SHA256: Final = b"\x00\x01\x71\x12\x20"
 _sha256: Final = hashlib.sha256
 
 
@@ -122,8 +120,12 @@ class CommitBlocks:
             # sha256 of a 350-byte record costs 0.4 us in hashlib (mostly OpenSSL setting up),
             # about 0.7 us in place: 6-9% of decode_frame + op.record in
             # benchmarks/bench_stream.py (compare its verify_records=False row).
+            # A record a PDS writes has a dag-cbor sha2-256 CID: its digest follows the prefix.
             tagged = cid._tagged
-            if tagged[:5] != _DAG_CBOR_SHA256 or _sha256(block).digest() != tagged[5:]:
+            if (
+                tagged[:TAGGED_SHA256_PREFIX_SIZE] != TAGGED_DAG_CBOR_SHA256_PREFIX
+                or _sha256(block).digest() != tagged[TAGGED_SHA256_PREFIX_SIZE:]
+            ):
                 self._check_other_cid(cid, path, block)
         record = read_usual_record(block)  # a like, repost or follow: read directly
         if record is None:
@@ -136,7 +138,7 @@ class CommitBlocks:
     def _decode(self, block: bytes, path: str) -> dict[str, Any]:
         """Decode a record block that is not a like, repost or follow (strict where it counts)."""
         try:
-            record = _decode_one(block)
+            record = decode_dag_cbor_at(block)
         except DecodeError as exc:
             raise FrameDecodeError(
                 f"#commit seq {self.seq} of {self.repo}: record {path} is not DAG-CBOR: {exc}"

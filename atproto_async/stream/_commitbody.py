@@ -47,7 +47,12 @@ import re
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Final
 
-from atproto_async.ipld.cid import CID
+from atproto_async.ipld.cid import (
+    SHA256_LINK_HEAD,
+    TAGGED_DAG_CBOR_SHA256_PREFIX,
+    TAGGED_SHA256_CID_SIZE,
+    cid_from_tagged,
+)
 from atproto_async.stream.events import MAX_SEQ, Commit, RawOp, build_commit
 
 if TYPE_CHECKING:
@@ -55,11 +60,9 @@ if TYPE_CHECKING:
 
 __all__ = ["read_commit_body"]
 
-_new = object.__new__
-
 #: A link as DAG-CBOR writes it: tag 42, a 37-byte string, the 0x00 prefix, then a CIDv1 with
 #: the dag-cbor codec and a 32-byte sha2-256 digest (the rest of the 37 bytes).
-_LINK: Final = b"\xd8\x2a\x58\x25\x00\x01\x71\x12\x20"
+_LINK: Final = SHA256_LINK_HEAD + TAGGED_DAG_CBOR_SHA256_PREFIX
 _NULL: Final = 0xF6
 
 # Each key with its text-string head, as the bytes that must appear in the body.
@@ -78,20 +81,43 @@ _SINCE: Final = b"\x65since"
 _BLOCKS: Final = b"\x66blocks"
 # Keys with the start of their value, compared at once: the op's ``cid`` (after the map head),
 # its ``action`` (nearly always one of three), ``commit`` and ``prevData``.
-_OP_CID_LINK: Final = b"\x63cid" + _LINK
-_OP_CID_NULL: Final = b"\x63cid\xf6"
+_OP_CID: Final = b"\x63cid"
+_OP_CID_LINK: Final = _OP_CID + _LINK
+_OP_CID_NULL: Final = _OP_CID + b"\xf6"
 _ACTIONS: Final = {
     _OP_ACTION + b"\x66" + action.encode(): action for action in ("create", "update", "delete")
 }
-_COMMIT_LINK: Final = b"\x66commit" + _LINK
-_PREV_DATA_LINK: Final = b"\x68prevData" + _LINK
-_PREV_DATA_NULL: Final = b"\x68prevData\xf6"
+_COMMIT: Final = b"\x66commit"
+_COMMIT_LINK: Final = _COMMIT + _LINK
+_PREV_DATA: Final = b"\x68prevData"
+_PREV_DATA_LINK: Final = _PREV_DATA + _LINK
+_PREV_DATA_NULL: Final = _PREV_DATA + b"\xf6"
+
+# Offsets of each link, counted from the first byte of the key before it (the op's ``cid``
+# key comes after the op's map head: one byte more): where the bytes compared with the key
+# and `_LINK` end (``_MATCHED``), and where the tag-42 content, which becomes the CID's
+# storage, starts and ends. The figures are those of the usual layout.
+_LINK_AFTER: Final = len(SHA256_LINK_HEAD)
+_OP_CID_MATCHED: Final = 1 + len(_OP_CID_LINK)  # 14
+_OP_CID_START: Final = 1 + len(_OP_CID) + _LINK_AFTER  # 9
+_OP_CID_END: Final = _OP_CID_START + TAGGED_SHA256_CID_SIZE  # 46
+_PREV_MATCHED: Final = len(_PREV) + len(_LINK)  # 14
+_PREV_START: Final = len(_PREV) + _LINK_AFTER  # 9
+_PREV_END: Final = _PREV_START + TAGGED_SHA256_CID_SIZE  # 46
+_COMMIT_MATCHED: Final = len(_COMMIT_LINK)  # 16
+_COMMIT_START: Final = len(_COMMIT) + _LINK_AFTER  # 11
+_COMMIT_END: Final = _COMMIT_START + TAGGED_SHA256_CID_SIZE  # 48
+_PREV_DATA_MATCHED: Final = len(_PREV_DATA_LINK)  # 18
+_PREV_DATA_START: Final = len(_PREV_DATA) + _LINK_AFTER  # 13
+_PREV_DATA_END: Final = _PREV_DATA_START + TAGGED_SHA256_CID_SIZE  # 50
 #: ``rebase`` and ``tooBig`` with their values, which sit next to each other.
 _FLAGS: Final = {
     b"\x66rebase" + bytes([r]) + b"\x66tooBig" + bytes([t]): (r == 0xF5, t == 0xF5)
     for r in (0xF4, 0xF5)
     for t in (0xF4, 0xF5)
 }
+#: Where the flags end, counted as `_COMMIT_END` (they follow the ``commit`` link).
+_FLAGS_END: Final = _COMMIT_END + len(next(iter(_FLAGS)))  # 64
 #: ``rev`` to the head of ``blocks`` as nearly every body writes them, matched at once: a TID
 #: rev, a seq above 2**32 (below 2**63), the Go relay's ``prev: null`` or nothing, a did:plc
 #: repo, a time with milliseconds, blobs empty (or null), since a TID or null, and 256 to
@@ -145,10 +171,9 @@ def read_commit_body(
             head = data[p]  # three entries, or four with prev
             if head != 0xA3 and head != 0xA4:
                 return None
-            if data[p + 1 : p + 14] == _OP_CID_LINK:
-                cid = _new(CID)
-                cid._tagged = data[p + 9 : p + 46]
-                p += 46
+            if data[p + 1 : p + _OP_CID_MATCHED] == _OP_CID_LINK:
+                cid = cid_from_tagged(data[p + _OP_CID_START : p + _OP_CID_END])
+                p += _OP_CID_END
             elif data[p + 1 : p + 6] == _OP_CID_NULL:
                 cid = None
                 p += 6
@@ -172,10 +197,9 @@ def read_commit_body(
                     return None
                 if data[p + 5] == _NULL:
                     p += 6
-                elif data[p + 5 : p + 14] == _LINK:
-                    prev = _new(CID)
-                    prev._tagged = data[p + 9 : p + 46]
-                    p += 46
+                elif data[p + 5 : p + _PREV_MATCHED] == _LINK:
+                    prev = cid_from_tagged(data[p + _PREV_START : p + _PREV_END])
+                    p += _PREV_END
                 else:
                     return None
             action = _ACTIONS.get(data[p : p + 14])
@@ -225,22 +249,20 @@ def read_commit_body(
         blocks = data[p : p + size]
         p += size
 
-        if data[p : p + 16] != _COMMIT_LINK:
+        if data[p : p + _COMMIT_MATCHED] != _COMMIT_LINK:
             return None
-        commit = _new(CID)
-        commit._tagged = data[p + 11 : p + 48]
-        flags = _FLAGS.get(data[p + 48 : p + 64])
+        commit = cid_from_tagged(data[p + _COMMIT_START : p + _COMMIT_END])
+        flags = _FLAGS.get(data[p + _COMMIT_END : p + _FLAGS_END])
         if flags is None:
             return None
         rebase, too_big = flags
-        p += 64
+        p += _FLAGS_END
 
         prev_data = None
         if entries == 12:  # the last entry left: prevData
-            if data[p : p + 18] == _PREV_DATA_LINK:
-                prev_data = _new(CID)
-                prev_data._tagged = data[p + 13 : p + 50]
-                p += 50
+            if data[p : p + _PREV_DATA_MATCHED] == _PREV_DATA_LINK:
+                prev_data = cid_from_tagged(data[p + _PREV_DATA_START : p + _PREV_DATA_END])
+                p += _PREV_DATA_END
             elif data[p : p + 10] == _PREV_DATA_NULL:
                 p += 10
             else:

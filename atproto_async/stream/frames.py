@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from atproto_async.exceptions import DecodeError, FrameDecodeError, StreamError
 from atproto_async.ipld import CID, decode_dag_cbor_multi, encode_dag_cbor
-from atproto_async.ipld.dag_cbor import _decode_one
+from atproto_async.ipld.dag_cbor import decode_dag_cbor_at
 from atproto_async.stream._commitbody import read_commit_body
 from atproto_async.stream.events import (
     MAX_SEQ,
@@ -423,7 +423,7 @@ def _decode(
             builder = _KNOWN_HEADERS.get(data[:size])
         if builder is not None and size < len(data):
             try:
-                body = _decode_one(data, False, size)
+                body = decode_dag_cbor_at(data, size)
             except DecodeError:
                 pass  # decoded again below, to report the problem exactly as for any frame
             else:

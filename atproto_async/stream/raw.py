@@ -36,6 +36,7 @@ import attrs
 
 from atproto_async.exceptions import FrameDecodeError
 from atproto_async.ipld import encode_dag_cbor
+from atproto_async.ipld.cid import SHA256_LINK_HEAD, SHA256_LINK_SIZE
 from atproto_async.stream._seq import SeqTracker
 from atproto_async.stream.events import MAX_SEQ, Event
 from atproto_async.stream.frames import _BUILDERS, DEFAULT_MAX_FRAME_SIZE, decode_frame
@@ -181,13 +182,13 @@ _COMMIT_HEADER: Final = encode_dag_cbor({"op": 1, "t": "#commit"})
 _COMMIT_HEADER_SIZE: Final = len(_COMMIT_HEADER)
 
 
-_LINK: Final = b"\xd8\x2a\x58\x25"  # tag 42, 37 bytes: a CIDv1 sha2-256 link
+_LINK_HEAD_SIZE: Final = len(SHA256_LINK_HEAD)
 
 
 def _link_end(data: bytes, pos: int) -> int:
     """Where a link or a null at ``pos`` ends; -1 when it is neither in its usual form."""
-    if data[pos : pos + 4] == _LINK:
-        return pos + 41
+    if data[pos : pos + _LINK_HEAD_SIZE] == SHA256_LINK_HEAD:  # a sha2-256 CIDv1
+        return pos + SHA256_LINK_SIZE
     return pos + 1 if data[pos] == 0xF6 else -1
 
 
