@@ -45,7 +45,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from types import MappingProxyType
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 __all__ = [
     "AtprotoError",
@@ -237,6 +237,22 @@ _BY_STATUS: dict[int, type[XrpcError]] = {
     429: RateLimitError,
     501: NotImplementedByServerError,
 }
+
+
+_E = TypeVar("_E", bound=BaseException)
+
+
+def caused_by(error: _E, cause: BaseException | None) -> _E:
+    """``error`` with ``cause`` as its ``__cause__``: ``raise caused_by(error, exc)`` does what
+    ``raise error from exc`` does (and ``caused_by(error, None)`` what ``from None`` does).
+
+    For the modules a compiled build compiles (`atproto_async._build`): mypyc (2.4) drops the
+    ``from`` part of ``raise ... from``, which would lose the cause and show the exception
+    being handled as if the new one had been raised by accident. Setting ``__cause__`` works
+    in both builds (it also sets ``__suppress_context__``, as ``from`` does).
+    """
+    error.__cause__ = cause
+    return error
 
 
 def xrpc_error_class(status: int) -> type[XrpcError]:

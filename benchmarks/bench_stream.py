@@ -56,6 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from make_frames import LAYOUTS, generate_frames
 
+from atproto_async._build import describe
 from atproto_async.ipld import encode_dag_cbor, from_json
 from atproto_async.stream import Commit, decode_frame, subscribe_repos
 from atproto_async.stream import frames as frames_module
@@ -405,6 +406,11 @@ def main(argv: list[str] | None = None) -> int:
         help="which corpus to time (default: all three, in this run)",
     )
     args = parser.parse_args(argv)
+    build = describe()
+    print(f"atproto-async build: {build}")
+    if args.general_path and build != "pure Python":
+        # A compiled frames.py calls the direct reader natively: it cannot be swapped out.
+        parser.error("--general-path times the pure-Python build only (pip install -e .)")
 
     corpora: list[tuple[str, list[bytes]]] = []
     for layout in LAYOUTS:

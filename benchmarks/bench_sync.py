@@ -56,6 +56,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from atproto_async._build import describe
 from atproto_async.crypto import K256, Keypair
 from atproto_async.identity import StaticIdentityResolver
 from atproto_async.ipld import CID, cid_for, encode_dag_cbor, read_car, write_car
@@ -332,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     size = sum(len(f) for f in frames) / len(frames)
     print(
         f"{len(frames)} commits ({ops} ops) over {args.repos} repos of ~{args.records} records; "
-        f"mean frame {size:.0f} bytes"
+        f"mean frame {size:.0f} bytes; build: {describe()}"
     )
     best = run(frames, resolver, args.rounds)
     base = best["decode"]

@@ -104,3 +104,31 @@ def test_stream_and_syntax_errors() -> None:
     err = InvalidSyntaxError("handle", "x" * 300, "too long")
     assert len(str(err)) < 140
     assert err.reason == "too long"
+
+
+def test_caused_by_chains_as_raise_from_does() -> None:
+    import traceback
+
+    from atproto_async.exceptions import DecodeError, caused_by
+
+    def hide() -> None:
+        try:
+            {}["key"]
+        except KeyError:
+            raise caused_by(DecodeError("bad"), None)  # noqa: B904 (this is the `from`)
+
+    def keep() -> None:
+        try:
+            {}["key"]
+        except KeyError as exc:
+            raise caused_by(DecodeError("bad"), exc)  # noqa: B904
+
+    with pytest.raises(DecodeError) as hidden:
+        hide()
+    assert hidden.value.__cause__ is None and hidden.value.__suppress_context__
+    shown = "".join(traceback.format_exception(hidden.value))
+    assert "KeyError" not in shown
+    with pytest.raises(DecodeError) as kept:
+        keep()
+    assert isinstance(kept.value.__cause__, KeyError)
+    assert "direct cause" in "".join(traceback.format_exception(kept.value))

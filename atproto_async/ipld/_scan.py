@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from atproto_async.exceptions import DecodeError
+from atproto_async.exceptions import DecodeError, caused_by
 from atproto_async.ipld.cid import LINK_TAG_HEAD, SHA256_LINK_HEAD, TAGGED_SHA256_CID_SIZE
 
 __all__ = ["explain", "is_canonical", "scan"]
@@ -92,7 +92,7 @@ def _item(data: bytes, pos: int, depth: int, max_depth: int) -> int:
             try:
                 data[pos : pos + argument].decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise _fail(start, "text string is not valid UTF-8") from exc
+                raise caused_by(_fail(start, "text string is not valid UTF-8"), exc)
         return pos + argument
     if major == 7:
         info = data[start] & 0x1F

@@ -41,7 +41,7 @@ from typing import Any, Final, NoReturn
 
 import cbor2
 
-from atproto_async.exceptions import DecodeError
+from atproto_async.exceptions import DecodeError, caused_by
 from atproto_async.ipld._scan import explain, is_canonical
 from atproto_async.ipld.cid import (
     CID,
@@ -277,7 +277,7 @@ def _fail(reader: _Reader, exc: BaseException) -> NoReturn:
     """
     reader.reset()
     if isinstance(exc, Exception) and not isinstance(exc, DecodeError):
-        raise _map_error(exc) from exc
+        raise caused_by(_map_error(exc), exc)
     raise exc
 
 
@@ -426,7 +426,7 @@ def encode_dag_cbor(value: Any) -> bytes:
     except DecodeError:
         raise
     except Exception as exc:
-        raise DecodeError(f"cannot encode value as DAG-CBOR: {exc}") from exc
+        raise caused_by(DecodeError(f"cannot encode value as DAG-CBOR: {exc}"), exc)
 
 
 class _Held(Exception):
@@ -448,7 +448,7 @@ def _plain_value(value: Any, depth: int = 0) -> Any:
         try:
             return _plain_value(_plain(value), depth)
         except _NotData as exc:
-            raise DecodeError(exc.reason) from None
+            raise caused_by(DecodeError(exc.reason), None)
     return value
 
 

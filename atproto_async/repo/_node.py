@@ -38,7 +38,7 @@ from hashlib import sha256
 from operator import itemgetter
 from typing import Final
 
-from atproto_async.exceptions import DecodeError, MissingBlockError, RepoError
+from atproto_async.exceptions import DecodeError, MissingBlockError, RepoError, caused_by
 from atproto_async.ipld import CID, decode_dag_cbor
 from atproto_async.ipld.car import CarBlocks
 from atproto_async.ipld.cid import (
@@ -378,7 +378,7 @@ def _read_checked(
     try:
         data = decode_dag_cbor(block)
     except DecodeError as exc:
-        raise RepoError(f"MST node is not canonical DAG-CBOR: {exc}", cid) from exc
+        raise caused_by(RepoError(f"MST node is not canonical DAG-CBOR: {exc}", cid), exc)
     if type(data) is not dict or data.keys() != _NODE_FIELDS:
         raise RepoError("MST node must be a map of exactly 'e' and 'l'", cid)
     entries = data["e"]
@@ -447,7 +447,7 @@ def _read_node(tagged: bytes, place: _Place, index: int) -> _Node:
         try:  # not blocks.get(): a Mapping's get() is one more Python call
             block = blocks[_cid(tagged)]
         except KeyError:
-            raise MissingBlockError("MST node not found", _cid(tagged)) from None
+            raise caused_by(MissingBlockError("MST node not found", _cid(tagged)), None)
         if type(block) is not bytes:
             block = bytes(block)
     if not verified and sha256(block).digest() != tagged[5:]:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
-from atproto_async.exceptions import DecodeError, RepoError
+from atproto_async.exceptions import DecodeError, RepoError, caused_by
 from atproto_async.ipld import CID, decode_dag_cbor, encode_dag_cbor
 from atproto_async.ipld.cid import cid_for_bytes
 from atproto_async.repo._node import _NODE_LINK_PATTERN, _NODE_LINK_PREFIX, _NODE_LINK_SIZE, _cid
@@ -110,9 +110,9 @@ class Commit:
         try:
             value = decode_dag_cbor(block)
         except DecodeError as exc:
-            raise RepoError(
-                f"commit is not canonical DAG-CBOR: {exc}", cid_for_bytes(block)
-            ) from exc
+            raise caused_by(
+                RepoError(f"commit is not canonical DAG-CBOR: {exc}", cid_for_bytes(block)), exc
+            )
         problem = _problem(value)
         if problem is not None:
             raise RepoError(f"invalid commit: {problem}", cid_for_bytes(block))
@@ -162,17 +162,21 @@ class Commit:
         return attrs.evolve(unsigned, sig=keypair.sign(unsigned.unsigned_bytes()))
 
     def _fields(self, *, signed: bool) -> dict[str, Any]:
-        fields: dict[str, Any] = {"did": self.did, "version": self.version, "data": self.data}
-        fields["prev"] = self.prev
-        if self.rev is not None:
-            fields["rev"] = self.rev
+        # Read untyped: a Commit may hold values of any type (encode_dag_cbor refuses what is
+        # not data), and a compiled build checks the annotated type of what `self.x` reads.
+        me: Any = self
+        fields: dict[str, Any] = {"did": me.did, "version": me.version, "data": me.data}
+        fields["prev"] = me.prev
+        if me.rev is not None:
+            fields["rev"] = me.rev
         if signed:
-            fields["sig"] = self.sig
+            fields["sig"] = me.sig
         return fields
 
     def _encode(self, *, signed: bool) -> bytes:
-        did, rev, sig, version = self.did, self.rev, self.sig, self.version
-        data, prev = self.data, self.prev
+        me: Any = self  # untyped, as in _fields: the types are checked just below
+        did, rev, sig, version = me.did, me.rev, me.sig, me.version
+        data, prev = me.data, me.prev
         if not (
             type(did) is str
             and (rev is None or type(rev) is str)
@@ -282,7 +286,7 @@ def _problem(value: object, *, signed: bool = True) -> str | None:
     required = _V3_FIELDS if version == 3 else _V2_REQUIRED
     if not signed:
         required = required - {"sig"}
-    missing = required - fields
+    missing = required.difference(fields)  # (a compiled build reads `-` as frozenset's)
     if missing:
         return f"missing field {', '.join(sorted(missing))}"
     unknown = fields - _V3_FIELDS

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping
+from typing import Final
 
 from atproto_async.exceptions import RepoError
 from atproto_async.ipld import CID
@@ -177,6 +178,10 @@ def _build(
 # --- the tree ---------------------------------------------------------------------------------
 
 
+#: The root of every empty tree: a node with no entries (nodes never change once built).
+_EMPTY_ROOT: Final = _Node(0, (), (), (None,))
+
+
 class MST:
     """An immutable Merkle Search Tree mapping repo paths (``collection/rkey``) to record CIDs.
 
@@ -191,12 +196,13 @@ class MST:
 
     def __init__(self) -> None:
         """Create the empty tree (a single node with no entries)."""
-        self._root = _Node(0, (), (), (None,))
+        self._root = _EMPTY_ROOT
 
     @classmethod
     def _of(cls, root: _Node | None) -> MST:
-        tree = object.__new__(cls)
-        tree._root = _Node(0, (), (), (None,)) if root is None else root
+        tree = cls()  # not object.__new__(cls): a compiled build refuses it (README)
+        if root is not None:
+            tree._root = root
         return tree
 
     @classmethod
@@ -365,7 +371,9 @@ class MST:
                 yield node.keys[index].decode(), _cid(node.values[index])
                 child = node.children[index + 1]
 
-    __iter__ = walk
+    def __iter__(self) -> Iterator[tuple[str, CID]]:
+        """Same as `walk` (a method, not an alias: a compiled build has no aliases)."""
+        return self.walk()
 
     def validate(self) -> None:
         """Read and check every node now (loading a tree checks only the nodes it reaches).

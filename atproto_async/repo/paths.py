@@ -72,7 +72,7 @@ def _common_prefix(a: bytes, b: bytes) -> int:
     return size - 1 - (diff.bit_length() - 1) // 8
 
 
-def is_valid_key(key: str) -> bool:
+def is_valid_key(key: object) -> bool:
     """Whether ``key`` is a valid repo path: ``collection/rkey`` of at most `MAX_KEY_LENGTH` bytes.
 
     Both segments must be non-empty and use only ``A-Za-z0-9._~:-``; neither may be ``.`` or
@@ -102,7 +102,7 @@ def _key_problem(key: object) -> str:
     return f"repo path {shown!r} has a '.' or '..' segment"
 
 
-def ensure_valid_key(key: str) -> None:
+def ensure_valid_key(key: object) -> None:
     """Raise `RepoError` saying why ``key`` is not a valid repo path; see `is_valid_key`."""
     if not is_valid_key(key):
         raise RepoError(_key_problem(key))

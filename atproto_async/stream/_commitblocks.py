@@ -15,7 +15,12 @@ import hashlib
 import logging
 from typing import TYPE_CHECKING, Any, Final
 
-from atproto_async.exceptions import DecodeError, FrameDecodeError, LexiconValidationError
+from atproto_async.exceptions import (
+    DecodeError,
+    FrameDecodeError,
+    LexiconValidationError,
+    caused_by,
+)
 from atproto_async.ipld import CID, decode_dag_cbor, read_car
 from atproto_async.ipld._scan import explain, is_canonical
 from atproto_async.ipld.car import BlockFinder, find_block
@@ -47,7 +52,17 @@ class CommitBlocks:
     cannot be read are skipped; ``_skipped`` (set on the first skip) maps their paths to why.
     """
 
-    __slots__ = ("_car", "_finder", "_skipped", "data", "limits", "repo", "seq", "too_big")
+    __slots__ = (
+        "_car",
+        "_finder",
+        "_looked_up",
+        "_skipped",
+        "data",
+        "limits",
+        "repo",
+        "seq",
+        "too_big",
+    )
 
     def __init__(
         self,
@@ -64,12 +79,14 @@ class CommitBlocks:
         self.too_big = too_big
         self.limits = limits
         self._car: Car | None = None
-        #: None before the first record read; then _LOOKED_UP, then a BlockFinder. With
-        #: ``several`` records to read, the first read already indexes (`BlockFinder`), so
-        #: that the sections before it are walked once, not again for the second record:
-        #: 12-17% less time for decode_frame + op.record on the commits of 2-6 ops of the
-        #: live layout of ``benchmarks/bench_stream.py`` (8% on those of 7-50 ops).
-        self._finder: BlockFinder | None = _LOOKED_UP if several else None
+        #: The first record is looked up without an index (`find_block`); the next ones
+        #: through a `BlockFinder`, made then. With ``several`` records to read, the first
+        #: read already indexes, so that the sections before it are walked once, not again
+        #: for the second record: 12-17% less time for decode_frame + op.record on the
+        #: commits of 2-6 ops of the live layout of ``benchmarks/bench_stream.py`` (8% on
+        #: those of 7-50 ops).
+        self._finder: BlockFinder | None = None
+        self._looked_up = several  # True once a lookup went without the index
         self._skipped: dict[str, FrameDecodeError]  # set by `skip`, when first needed
 
     def _invalid(self, exc: DecodeError, path: str | None = None) -> FrameDecodeError:
@@ -85,7 +102,7 @@ class CommitBlocks:
             try:
                 car = read_car(self.data)
             except DecodeError as exc:
-                raise self._invalid(exc) from exc
+                raise caused_by(self._invalid(exc), exc)
             self._car = car
         return car
 
@@ -99,15 +116,16 @@ class CommitBlocks:
         data = self.data
         try:
             finder = self._finder
-            if finder is None:  # the first record of the commit, usually its only one
-                self._finder = _LOOKED_UP
-                block = find_block(data, cid)
-            else:
-                if finder is _LOOKED_UP:
-                    finder = self._finder = BlockFinder(data)
+            if finder is not None:
                 block = finder.get(cid)
+            elif self._looked_up:
+                finder = self._finder = BlockFinder(data)
+                block = finder.get(cid)
+            else:  # the first record of the commit, usually its only one
+                self._looked_up = True
+                block = find_block(data, cid)
         except DecodeError as exc:
-            raise self._invalid(exc, path) from exc
+            raise caused_by(self._invalid(exc, path), exc)
         if block is None:
             if self.too_big:
                 # tooBig commits carry only the commit block; the consumer fetches the rest.
@@ -140,9 +158,12 @@ class CommitBlocks:
         try:
             record = decode_dag_cbor_at(block)
         except DecodeError as exc:
-            raise FrameDecodeError(
-                f"#commit seq {self.seq} of {self.repo}: record {path} is not DAG-CBOR: {exc}"
-            ) from exc
+            raise caused_by(
+                FrameDecodeError(
+                    f"#commit seq {self.seq} of {self.repo}: record {path} is not DAG-CBOR: {exc}"
+                ),
+                exc,
+            )
         # The fast decoding lets floats through (and simple values, non-minimal forms...).
         # The head of a float (f9, fa, fb) can appear elsewhere only inside byte strings and
         # integer arguments (never in UTF-8 text), so the bytes are read only when one
@@ -172,10 +193,13 @@ class CommitBlocks:
         try:
             catalog.validate_record(record, collection=collection, rkey=rkey)
         except LexiconValidationError as exc:
-            raise FrameDecodeError(
-                f"#commit seq {self.seq} of {self.repo}: record {path} does not match "
-                f"its lexicon: {exc}"
-            ) from exc
+            raise caused_by(
+                FrameDecodeError(
+                    f"#commit seq {self.seq} of {self.repo}: record {path} does not match "
+                    f"its lexicon: {exc}"
+                ),
+                exc,
+            )
 
     def _check_other_cid(self, cid: CID, path: str, block: bytes) -> None:
         """Check ``block`` against a CID that is not a sha2-256 dag-cbor CIDv1 (or mismatched)."""
@@ -216,7 +240,3 @@ class CommitBlocks:
             return self._skipped.get(path)
         except AttributeError:
             return None
-
-
-#: `CommitBlocks._finder` after one record was found without an index.
-_LOOKED_UP: Any = object()

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any, Final
 
-from atproto_async.exceptions import DecodeError, FrameDecodeError, StreamError
+from atproto_async.exceptions import DecodeError, FrameDecodeError, StreamError, caused_by
 from atproto_async.ipld import CID, decode_dag_cbor_multi, encode_dag_cbor
 from atproto_async.ipld.dag_cbor import decode_dag_cbor_at
 from atproto_async.stream._commitbody import read_commit_body
@@ -276,9 +276,9 @@ def _labels(body: dict[str, Any], limits: _Limits, collections: Collection[str] 
         try:
             labels.append(_label_class.from_dict(item))
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise _fail(
-                t, body, f"a label does not match com.atproto.label.defs#label: {exc}"
-            ) from exc
+            raise caused_by(
+                _fail(t, body, f"a label does not match com.atproto.label.defs#label: {exc}"), exc
+            )
     return Labels(seq, labels)
 
 
@@ -356,7 +356,7 @@ def _decode_parts(data: bytes, limits: _Limits, collections: Collection[str] | N
     try:
         parts = decode_dag_cbor_multi(data, strict=False)
     except DecodeError as exc:
-        raise FrameDecodeError(f"frame is not two DAG-CBOR objects: {exc}") from exc
+        raise caused_by(FrameDecodeError(f"frame is not two DAG-CBOR objects: {exc}"), exc)
     if len(parts) != 2:
         raise FrameDecodeError(f"frame holds {len(parts)} DAG-CBOR objects instead of 2")
     header, body = parts

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Final
 
 import attrs
 
-from atproto_async.exceptions import DecodeError, MissingBlockError, RepoError
+from atproto_async.exceptions import DecodeError, MissingBlockError, RepoError, caused_by
 from atproto_async.ipld import CID, read_car
 from atproto_async.repo import MST, Commit, is_valid_key
 from atproto_async.syntax import is_valid_tid
@@ -93,7 +93,7 @@ def _read_blocks(blocks: bytes, root: CID | None, what: str) -> tuple[CID, Mappi
         # verify=True: every block, record blocks included, must hash to its CID.
         car = read_car(blocks, verify=True)
     except DecodeError as exc:
-        raise InvalidEvent(f"{what} blocks are not a valid CAR: {exc}") from None
+        raise caused_by(InvalidEvent(f"{what} blocks are not a valid CAR: {exc}"), None)
     if len(car.roots) != 1:
         raise InvalidEvent(f"{what} CAR has {len(car.roots)} roots, not 1")
     if root is not None and car.roots[0] != root:
@@ -114,11 +114,11 @@ def _read_commit(
     try:  # not blocks.get(): a Mapping's get() is one more Python call (CarBlocks)
         block = blocks[cid]
     except KeyError:
-        raise InvalidEvent(f"{what} blocks lack the commit block {cid}") from None
+        raise caused_by(InvalidEvent(f"{what} blocks lack the commit block {cid}"), None)
     try:
         commit = Commit.decode(block)
     except RepoError as exc:
-        raise InvalidEvent(exc.reason) from None
+        raise caused_by(InvalidEvent(exc.reason), None)
     if commit.version != 3:
         raise InvalidEvent(f"commit version {commit.version} is not 3")
     if commit.did != did:
@@ -222,11 +222,11 @@ def verify_commit(
         if prev_data is not None and inverted.cid != prev_data:
             raise InvalidEvent(f"inverting the ops gives {inverted.cid}, not prevData {prev_data}")
     except MissingBlockError as exc:
-        raise InvalidEvent(f"the MST proof is incomplete: {exc.reason}") from None
+        raise caused_by(InvalidEvent(f"the MST proof is incomplete: {exc.reason}"), None)
     except InvalidEvent:
         raise
     except RepoError as exc:
-        raise InvalidEvent(f"the MST proof is invalid: {exc}") from None
+        raise caused_by(InvalidEvent(f"the MST proof is invalid: {exc}"), None)
     return VerifiedCommit(did, event.rev, commit.data, event.prev_data, commit)
 
 

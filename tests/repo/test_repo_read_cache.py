@@ -95,13 +95,16 @@ def test_only_valid_keys_are_remembered() -> None:
     assert _node._HEIGHTS == {}  # nothing of a refused node is kept, the good key neither
 
 
-def test_the_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_node, "_HEIGHTS_LIMIT", 10)
+def test_the_memory_is_bounded() -> None:
+    # Filled to its limit (not monkeypatched: a compiled build inlines the Final limit).
     _node._HEIGHTS.clear()
-    keys = _keys(0, 40)
-    for start in range(0, 40, 4):
-        assert _read_canonical(_block(keys[start : start + 4]), 0) is not None
-        assert len(_node._HEIGHTS) <= 10 + 4
+    _node._HEIGHTS.update((b"x/%d" % i, 0) for i in range(_node._HEIGHTS_LIMIT + 1))
+    keys = _keys(0, 8)
+    assert _read_canonical(_block(keys[:4]), 0) is not None
+    assert len(_node._HEIGHTS) == 4  # emptied, then this node's keys remembered
+    assert _read_canonical(_block(keys[4:]), 0) is not None
+    assert len(_node._HEIGHTS) == 8
+    _node._HEIGHTS.clear()
     assert _read_canonical(_block(keys[:4]), 0) is not None  # forgotten keys are read again
 
 
