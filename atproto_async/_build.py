@@ -42,6 +42,7 @@ COMPILED_MODULES: Final = (
     "atproto_async.stream._commitbody",
     "atproto_async.stream._records",
     "atproto_async.stream.frames",
+    "atproto_async.sync.verifier",
     "atproto_async.sync.verify",
 )
 
