@@ -10,9 +10,10 @@ other). The sources are the same; compiled, they run 1.5-2x faster (same machine
 - ``benchmarks/bench_stream.py``, live layout, every op's record read as a model: 77k frames/s
   (2.98x the ``atproto`` package) pure, 123k (4.67x) compiled; synthetic layout 3.16x and
   5.07x;
-- ``benchmarks/bench_sync.py``: ``verify_commit`` 152-159 us per commit pure, 95-98 us
-  compiled (10.2-10.5k commits/s; MST read 53 -> 37-39 us, inversion 34 -> 15 us; the
-  signature, 28 us, is libsecp256k1's either way).
+- ``benchmarks/bench_sync.py``: ``verify_commit`` 127 us per commit pure, 76 us compiled
+  (13.1k commits/s; ``SyncVerifier.check`` 78 us, 12.8k/s): MST read 39 -> 26 us, inversion
+  28 -> 12 us, decode 5.2 -> 2.7 us; the signature, 24.5 us, is libsecp256k1's either way.
+  This machine's speed drifts by up to 25% over an hour: compare builds within one run.
 
 Both builds pass the same tests (``.ci/run`` runs the unit tests on each). Code in these
 modules keeps to what mypyc compiles faithfully: the README's "The compiled build" lists the

@@ -264,7 +264,7 @@ class MST:
         tagged = _tagged(root)
         if len(tagged) != _NODE_LINK_SIZE + 1 or not tagged.startswith(_NODE_LINK_TAGGED):
             raise RepoError(f"MST root {root} is not a dag-cbor sha2-256 CIDv1")
-        return cls._of(_load((tagged, _place(None, (None,), (None,), blocks, verified), 0)))
+        return cls._of(_load((tagged, _place(None, (), None, None, blocks, verified), 0)))
 
     @property
     def cid(self) -> CID:

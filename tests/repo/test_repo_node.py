@@ -451,6 +451,33 @@ def test_canonical_reader_declines_what_breaks_the_rules(
         _read_checked(block, cid_for(block), height)
 
 
+def _key_of_length(length: int) -> str:
+    """A key of height 0 and ``length`` bytes."""
+    width = length - len("com.example/")
+    return next(
+        key for key in (f"com.example/{n:0{width}d}" for n in range(1000)) if key_height(key) == 0
+    )
+
+
+@pytest.mark.parametrize("length", [23, 24, 255])
+def test_canonical_reader_reads_keys_up_to_255_bytes(length: int) -> None:
+    # Key heads of one byte and of 0x58 and a byte, checked against `_HEADS`.
+    key = _key_of_length(length)
+    block = _encode([key], [LEAF], [None, None])
+    found = _read_canonical(block, 0)
+    assert found is not None
+    assert found[0] == [key.encode()]
+    assert _normal(found) == _normal(_read_checked(block, cid_for(block), 0))
+
+
+def test_canonical_reader_declines_a_key_of_256_bytes() -> None:
+    # Its head (0x59 and two bytes) is not the usual layout: the checked reader reads it.
+    key = _key_of_length(256)
+    block = _encode([key], [LEAF], [None, None])
+    assert _read_canonical(block, 0) is None
+    assert _read_checked(block, cid_for(block), 0)[0] == [key.encode()]
+
+
 def test_canonical_reader_declines_a_prefix_that_is_too_short_or_too_long() -> None:
     first, second = H0[0].encode(), H0[1].encode()
     shared = common_prefix_length(first, second)
