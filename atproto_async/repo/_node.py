@@ -74,10 +74,6 @@ _LINK_ITEM_SIZE: Final = SHA256_LINK_SIZE
 _NODE_FIELDS: Final = frozenset(("e", "l"))
 _ENTRY_FIELDS: Final = frozenset(("k", "p", "t", "v"))
 
-#: The `CID` of a tag-42 content known valid, sharing it (`cid_from_tagged`); the name the
-#: MST modules use.
-_cid: Final = cid_from_tagged
-
 
 def _tagged(cid: CID) -> bytes:
     """The content of tag 42 for ``cid``: ``0x00`` + its binary form (without a copy)."""
@@ -463,20 +459,20 @@ def _read_node(tagged: bytes, place: _Place, index: int) -> _Node:
         # commit of ``benchmarks/bench_sync.py`` (timeit on its nodes).
         span = blocks._index.get(tagged[1:])
         if span is None:
-            raise MissingBlockError("MST node not found", _cid(tagged))
+            raise MissingBlockError("MST node not found", cid_from_tagged(tagged))
         block = blocks._data[span[0] : span[1]]
     else:
         try:  # not blocks.get(): a Mapping's get() is one more Python call
-            block = blocks[_cid(tagged)]
+            block = blocks[cid_from_tagged(tagged)]
         except KeyError:
-            raise caused_by(MissingBlockError("MST node not found", _cid(tagged)), None)
+            raise caused_by(MissingBlockError("MST node not found", cid_from_tagged(tagged)), None)
         if type(block) is not bytes:
             block = bytes(block)
     if not verified and sha256(block).digest() != tagged[5:]:
-        raise RepoError("MST node does not hash to its CID", _cid(tagged))
+        raise RepoError("MST node does not hash to its CID", cid_from_tagged(tagged))
     found = _read_canonical(block, height)
     if found is None:
-        keys, values, links, height = _read_checked(block, _cid(tagged), height)
+        keys, values, links, height = _read_checked(block, cid_from_tagged(tagged), height)
         ends = None
     else:
         keys, values, links, height, ends = found
@@ -488,29 +484,32 @@ def _read_node(tagged: bytes, place: _Place, index: int) -> _Node:
         if lo is not None and keys[0] <= lo:
             raise RepoError(
                 f"MST key {_show(keys[0])} is not after {_show(lo)}, the key left of its subtree",
-                _cid(tagged),
+                cid_from_tagged(tagged),
             )
         if hi is not None and keys[-1] >= hi:
             raise RepoError(
                 f"MST key {_show(keys[-1])} is not before {_show(hi)}, the key right of its "
                 "subtree",
-                _cid(tagged),
+                cid_from_tagged(tagged),
             )
     elif height is None:
         if links[0]:
             raise RepoError(
-                "MST root is an empty node over a subtree (the tree is not trimmed)", _cid(tagged)
+                "MST root is an empty node over a subtree (the tree is not trimmed)",
+                cid_from_tagged(tagged),
             )
         height = 0
     elif not links[0]:
-        raise RepoError("empty MST node below the root (empty nodes must be pruned)", _cid(tagged))
+        raise RepoError(
+            "empty MST node below the root (empty nodes must be pruned)", cid_from_tagged(tagged)
+        )
     assert height is not None  # set by the first key, or by the parent, or above
 
     shared = tuple(keys)
     if not any(links):
         children: tuple[_Child, ...] = (None,) * len(links)
     elif height == 0:
-        raise RepoError("MST node at height 0 links a subtree", _cid(tagged))
+        raise RepoError("MST node at height 0 links a subtree", cid_from_tagged(tagged))
     else:
         below = _place(height - 1, shared, lo, hi, blocks, verified)
         children = tuple([(link, below, i) if link else None for i, link in enumerate(links)])

@@ -20,12 +20,16 @@ from hashlib import sha256
 from typing import Final
 
 from atproto_async.ipld import CID
-from atproto_async.ipld.cid import LINK_TAG_HEAD, SHA256_LINK_HEAD, TAGGED_SHA256_CID_SIZE
+from atproto_async.ipld.cid import (
+    LINK_TAG_HEAD,
+    SHA256_LINK_HEAD,
+    TAGGED_SHA256_CID_SIZE,
+    cid_from_tagged,
+)
 from atproto_async.repo._node import (
     _LINK_ITEM_SIZE,
     _NODE_LINK_TAGGED,
     _Child,
-    _cid,
     _Node,
     _tagged,
 )
@@ -201,4 +205,4 @@ def _node_link(node: _Node) -> bytes:
 
 
 def _node_cid(node: _Node) -> CID:
-    return _cid(_node_link(node))
+    return cid_from_tagged(_node_link(node))

@@ -28,8 +28,8 @@ import attrs
 
 from atproto_async.exceptions import DecodeError, RepoError, caused_by
 from atproto_async.ipld import CID, decode_dag_cbor, encode_dag_cbor
-from atproto_async.ipld.cid import cid_for_bytes
-from atproto_async.repo._node import _NODE_LINK_PATTERN, _NODE_LINK_PREFIX, _NODE_LINK_SIZE, _cid
+from atproto_async.ipld.cid import cid_for_bytes, cid_from_tagged
+from atproto_async.repo._node import _NODE_LINK_PATTERN, _NODE_LINK_PREFIX, _NODE_LINK_SIZE
 from atproto_async.repo._write import _head, _link_item
 from atproto_async.syntax import is_valid_did, is_valid_tid, next_tid
 
@@ -253,9 +253,9 @@ def _read_v3(cls: type[Commit], block: bytes) -> Commit | None:
     commit = cls(
         did=did_text,
         version=3,
-        data=_cid(data),
+        data=cid_from_tagged(data),
         rev=rev_text,
-        prev=None if prev is None else _cid(prev),
+        prev=None if prev is None else cid_from_tagged(prev),
         sig=sig,
     )
     sig_start = found.start(2) - _SIG_FIELD_HEAD

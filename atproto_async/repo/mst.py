@@ -22,11 +22,11 @@ from typing import Final
 
 from atproto_async.exceptions import RepoError
 from atproto_async.ipld import CID
+from atproto_async.ipld.cid import cid_from_tagged
 from atproto_async.repo._node import (
     _NODE_LINK_SIZE,
     _NODE_LINK_TAGGED,
     _Child,
-    _cid,
     _derive,
     _load,
     _Node,
@@ -292,7 +292,7 @@ class MST:
             keys = node.keys
             index = bisect_left(keys, raw)
             if index < len(keys) and keys[index] == raw:
-                return _cid(node.values[index])
+                return cid_from_tagged(node.values[index])
             child = node.children[index]
             if child is None:
                 return None
@@ -368,7 +368,7 @@ class MST:
             node, index = stack.pop()
             if index < len(node.keys):
                 stack.append((node, index + 1))
-                yield node.keys[index].decode(), _cid(node.values[index])
+                yield node.keys[index].decode(), cid_from_tagged(node.values[index])
                 child = node.children[index + 1]
 
     def __iter__(self) -> Iterator[tuple[str, CID]]:

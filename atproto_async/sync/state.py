@@ -152,7 +152,24 @@ class StateStore(Protocol):
         ...
 
 
-class MemoryStateStore:
+class _CursorReads:
+    """The cursor reads of `StateStore`, from a store's `_Cursors` (what is stored)."""
+
+    _cursors: _Cursors
+
+    @property
+    def cursor(self) -> int | None:
+        return self._cursors.cursor
+
+    @property
+    def active_host(self) -> str | None:
+        return self._cursors.active
+
+    def cursor_for(self, host: str | None) -> int | None:
+        return self._cursors.get(host)
+
+
+class MemoryStateStore(_CursorReads):
     """Sync state in a dict: the default; lost when the process ends.
 
     Holds one small entry per account seen (about 300 bytes): the whole network is tens of
@@ -178,17 +195,6 @@ class MemoryStateStore:
 
     def flush_cursors(self, cursors: Mapping[str, int], *, active: str) -> None:
         self._cursors = self._cursors.merged(cursors, active)
-
-    @property
-    def cursor(self) -> int | None:
-        return self._cursors.cursor
-
-    @property
-    def active_host(self) -> str | None:
-        return self._cursors.active
-
-    def cursor_for(self, host: str | None) -> int | None:
-        return self._cursors.get(host)
 
     def __repr__(self) -> str:
         return f"MemoryStateStore(repos={len(self._states)}, {self._cursors!r})"
@@ -239,7 +245,7 @@ def _migrate(db: sqlite3.Connection) -> None:
         db.execute("DROP TABLE sync_cursor")
 
 
-class SQLiteStateStore:
+class SQLiteStateStore(_CursorReads):
     """Sync state in an SQLite file (stdlib ``sqlite3``), written with the cursors in one step.
 
     `put` only buffers; `flush` / `flush_cursors` write the buffered states and the cursors in
@@ -353,17 +359,6 @@ class SQLiteStateStore:
                 self._pending = pending
                 raise
             self._cursors = cursors
-
-    @property
-    def cursor(self) -> int | None:
-        return self._cursors.cursor
-
-    @property
-    def active_host(self) -> str | None:
-        return self._cursors.active
-
-    def cursor_for(self, host: str | None) -> int | None:
-        return self._cursors.get(host)
 
     def close(self) -> None:
         """Close the connection if the store opened it (unflushed states are lost)."""
